@@ -1,0 +1,67 @@
+// A replayable source: records split into partitions and addressed by offset (Kafka's model and
+// Spark's Source). Both runtimes read the same object: continuous mode through a spout that
+// tracks each record by (partition, offset) and re-reads it on failure; micro-batch mode by cutting
+// offset ranges into batches and committing the end offsets with the batch's state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gale/core/clock.h"
+#include "gale/core/operator.h"
+#include "gale/core/value.h"
+
+namespace gale {
+
+struct SourceRecord {
+  int64_t offset = 0;
+  Values values;
+  // Monotonic nanoseconds at which the record was due (a generator's schedule) or arrived
+  // (a socket or file). 0 = unknown. Latency is measured from here, so a generator that falls
+  // behind its schedule shows the delay instead of hiding it (no coordinated omission).
+  int64_t originNanos = 0;
+};
+
+// Thrown by a source that cannot serve a read (a dead connection, a missing file). The message
+// names the source and the partition.
+class SourceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thread-safety: different partitions may be read concurrently from different threads (one
+// reader per partition at a time); available() may be called from any thread.
+class Source {
+ public:
+  virtual ~Source() = default;
+
+  // A name for messages, metrics and the offset log (e.g. "socket:localhost:9999").
+  virtual std::string name() const = 0;
+  virtual void declareOutputFields(OutputFieldsDeclarer& declarer) const = 0;
+  virtual int partitions() const = 0;
+
+  // Starts the source (connect, start a generator's schedule). Called once before reads.
+  virtual void open(const Clock& clock) {}
+  virtual void close() {}
+
+  // One past the last offset that can be read now in `partition`.
+  virtual int64_t available(int partition) = 0;
+  // Appends the records with offsets in [from, to) of `partition` to `out`, in offset order, and
+  // returns how many it appended (fewer when some are gone, e.g. a bounded socket buffer).
+  virtual size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) = 0;
+  // The records before `offset` are committed and will not be read again.
+  virtual void commit(int partition, int64_t offset) {}
+
+  // True when re-reading a range returns the same records (a transactional source); false when
+  // it may return others (an opaque source, e.g. a socket whose buffer was lost on restart).
+  virtual bool replayable() const { return true; }
+  // True for a bounded source once available() will not grow any more.
+  virtual bool finished() const { return false; }
+};
+
+using SourcePtr = std::shared_ptr<Source>;
+
+}  // namespace gale
