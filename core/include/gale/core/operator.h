@@ -66,6 +66,12 @@ class Operator {
   // has already been advanced to the end of time by the runtime.
   virtual void onEndOfInput(Emitter& out) {}
 
+  // Micro-batch mode only: batch `txid` begins, and ends once all of its input was delivered
+  // (after the batch-end watermark). A sink that must write each batch exactly once keys its
+  // output by txid (a replayed batch replaces, never appends).
+  virtual void onBatchBegin(uint64_t txid) {}
+  virtual void onBatchEnd(uint64_t txid, Emitter& out) {}
+
   // State, as bytes that restore() accepts, for checkpoints and micro-batch commits. Stateless
   // operators keep the defaults.
   virtual bool stateful() const { return false; }
