@@ -1,0 +1,190 @@
+#include <regex>
+#include <sstream>
+#include <stack>
+
+#include <gtest/gtest.h>
+
+#include "measurement.h"
+#include "report.h"
+
+namespace gale::compare {
+namespace {
+
+TEST(TaskRecorder, KnownDelaysGiveKnownPercentiles) {
+  ManualClock clock(Timestamp{1'000'000});
+  RunMeasurements run(clock);
+  TaskRecorder& task = run.newTask();
+  // 1000 records: delay i microseconds for i = 1..1000, measured against the manual clock.
+  for (int i = 1; i <= 1000; ++i) {
+    int64_t origin = clock.monoNanos();
+    clock.advance(Duration(i));
+    task.recordArrival(origin);
+  }
+  Histogram h = run.mergedLatency();
+  EXPECT_EQ(h.count(), 1000u);
+  EXPECT_EQ(run.records(), 1000u);
+  // Relative error of the histogram is under 1/64.
+  EXPECT_NEAR(h.percentile(0.50), 500'000, 500'000 / 60);
+  EXPECT_NEAR(h.percentile(0.99), 990'000, 990'000 / 60);
+  EXPECT_NEAR(h.percentile(0.999), 999'000, 999'000 / 60);
+  EXPECT_EQ(h.max(), 1'000'000);
+}
+
+TEST(TaskRecorder, WindowLatencyIsArrivalMinusWindowEndAndWarmupIsNotRecorded) {
+  ManualClock clock(Timestamp{50'000'000});
+  RunMeasurements run(clock);
+  TaskRecorder& a = run.newTask();
+  run.setWarmupEnd(clock.monoNanos() + 1000);  // the first microsecond is warm-up
+  a.recordWindowResult(Timestamp{49'000'000});  // during warm-up: not recorded
+  clock.advance(Duration(2));
+  TaskRecorder& b = run.newTask();  // a task that starts late still honours the warm-up
+  a.recordWindowResult(Timestamp{49'990'000});  // 10'002 µs late
+  b.recordWindowResult(Timestamp{50'000'000});  // 2 µs late
+  Histogram h = run.mergedLatency();
+  ASSERT_EQ(h.count(), 2u);
+  EXPECT_EQ(h.min(), 2'000);
+  EXPECT_EQ(h.max(), 10'002'000);
+}
+
+TEST(TaskRecorder, WindowLatencyOffsetIsSubtractedAtRecordTimeAndNeverNegative) {
+  ManualClock clock(Timestamp{100'000'000});
+  RunMeasurements run(clock);
+  run.setWindowLatencyOffset(5'000'000'000);  // a 5 s watermark delay
+  TaskRecorder& t = run.newTask();
+  // Results 5 s + i ms after their window ends: i ms beyond the delay, recorded precisely.
+  for (int i = 1; i <= 100; ++i) t.recordWindowResult(Timestamp{100'000'000 - 5'000'000 - i * 1000});
+  t.recordWindowResult(Timestamp{100'000'000});  // earlier than the delay: clamped to 0
+  Histogram h = run.mergedLatency();
+  EXPECT_EQ(h.min(), 0);
+  EXPECT_EQ(h.max(), 100'000'000);
+  EXPECT_NEAR(h.percentile(0.5), 50'000'000, 50'000'000 / 60);
+}
+
+TEST(CompareWindowResults, ReportsTheFirstDifferenceAndIgnoresUnfinishedWindows) {
+  WindowResults a{{{"c1", 0}, 5}, {{"c1", 10}, 7}, {{"c2", 20}, 1}};
+  WindowResults b{{{"c1", 0}, 5}, {{"c1", 10}, 7}};
+  EXPECT_EQ(compareWindowResults(a, b, 10), "");
+  EXPECT_NE(compareWindowResults(a, b, 20).find("missing from the second run"), std::string::npos);
+  b[{"c1", 10}] = 8;
+  EXPECT_NE(compareWindowResults(a, b, 10).find("7 vs 8"), std::string::npos);
+}
+
+// A small well-formedness check: every tag closes in order, attributes are quoted, one root <svg>.
+bool wellFormedSvg(const std::string& s, std::string* why) {
+  std::stack<std::string> open;
+  size_t i = s.find("<svg");
+  if (i == std::string::npos) {
+    *why = "no <svg> element";
+    return false;
+  }
+  std::regex attr(R"(^\s*[A-Za-z_:][-A-Za-z0-9_:.]*\s*=\s*"[^"<]*")");
+  bool sawRoot = false;
+  while ((i = s.find('<', i)) != std::string::npos) {
+    size_t j = s.find('>', i);
+    if (j == std::string::npos) {
+      *why = "unterminated tag";
+      return false;
+    }
+    std::string tag = s.substr(i + 1, j - i - 1);
+    i = j + 1;
+    if (tag.empty()) {
+      *why = "empty tag";
+      return false;
+    }
+    if (tag[0] == '/') {
+      if (open.empty() || open.top() != tag.substr(1)) {
+        *why = "mismatched </" + tag.substr(1) + ">";
+        return false;
+      }
+      open.pop();
+      continue;
+    }
+    bool selfClosing = tag.back() == '/';
+    if (selfClosing) tag.pop_back();
+    size_t sp = tag.find_first_of(" \n\t");
+    std::string name = tag.substr(0, sp);
+    std::string rest = sp == std::string::npos ? "" : tag.substr(sp);
+    while (!rest.empty() && rest.find_first_not_of(" \n\t") != std::string::npos) {
+      std::smatch m;
+      if (!std::regex_search(rest, m, attr)) {
+        *why = "bad attribute in <" + name + ">: " + rest;
+        return false;
+      }
+      rest = m.suffix();
+    }
+    if (!sawRoot) {
+      if (name != "svg") {
+        *why = "root is <" + name + ">";
+        return false;
+      }
+      sawRoot = true;
+    }
+    if (!selfClosing) open.push(name);
+  }
+  if (!open.empty()) {
+    *why = "<" + open.top() + "> is never closed";
+    return false;
+  }
+  return true;
+}
+
+std::vector<ResultRow> sampleRows() {
+  std::vector<ResultRow> rows;
+  const char* modes[] = {"continuous", "micro-batch 100ms", "micro-batch 1s"};
+  for (double load : {10e3, 100e3, 0.0}) {
+    int k = 1;
+    for (const char* m : modes) {
+      ResultRow r;
+      r.pipeline = "ysb";
+      r.mode = m;
+      r.offeredPerSec = load;
+      r.throughput = load ? load : 2e6;
+      r.sustained = load != 0.0 || k == 1;
+      Histogram h;
+      for (int i = 1; i <= 1000; ++i) h.record(int64_t{k} * 100'000 * i);
+      r.setLatency(h);
+      rows.push_back(r);
+      k *= 10;
+    }
+  }
+  return rows;
+}
+
+TEST(SvgChart, IsWellFormedSvgWithOneBarPerModeAndLoad) {
+  std::ostringstream out;
+  writeSvgChart(out, sampleRows(), "YSB <latency> & load");
+  std::string svg = out.str();
+  std::string why;
+  EXPECT_TRUE(wellFormedSvg(svg, &why)) << why;
+  // 9 result bars + 3 legend swatches + the background.
+  size_t rects = 0;
+  for (size_t p = 0; (p = svg.find("<rect", p)) != std::string::npos; ++p) ++rects;
+  EXPECT_EQ(rects, 9u + 3u + 1u);
+  EXPECT_NE(svg.find("YSB &lt;latency&gt; &amp; load"), std::string::npos);
+  EXPECT_NE(svg.find("NOT SUSTAINED"), std::string::npos);
+}
+
+TEST(SvgChart, TheCheckerRejectsBrokenSvg) {
+  std::string why;
+  EXPECT_FALSE(wellFormedSvg("<svg><g></svg>", &why));
+  EXPECT_FALSE(wellFormedSvg("<svg x=1></svg>", &why));
+  EXPECT_FALSE(wellFormedSvg("<html></html>", &why));
+}
+
+TEST(Report, CsvAndJsonCarryEveryRow) {
+  auto rows = sampleRows();
+  std::ostringstream csv, json, table;
+  writeCsv(csv, rows);
+  writeJson(json, rows);
+  writeTable(table, rows);
+  size_t lines = 0;
+  for (char c : csv.str()) lines += c == '\n';
+  EXPECT_EQ(lines, rows.size() + 1);
+  size_t objects = 0;
+  for (size_t p = 0; (p = json.str().find("\"pipeline\"", p)) != std::string::npos; ++p) ++objects;
+  EXPECT_EQ(objects, rows.size());
+  EXPECT_NE(table.str().find("NOT SUSTAINED"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gale::compare
