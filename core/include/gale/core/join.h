@@ -1,0 +1,61 @@
+// Stream-static join (Spark's stream-static join, YSB's ad -> campaign lookup): every tuple looks
+// its key up in an immutable table shared by all tasks. Stateless, so it behaves the same in both
+// modes and needs no watermark.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gale/core/operator.h"
+
+namespace gale {
+
+struct ValueHash {
+  size_t operator()(const Value& v) const { return static_cast<size_t>(hashValue(v)); }
+};
+
+// key -> the row's other columns, in the order of `columns`.
+class StaticTable {
+ public:
+  explicit StaticTable(Fields columns) : columns_(std::move(columns)) {}
+  // Throws std::invalid_argument if the row does not fit the columns or the key is already there.
+  void add(Value key, Values row);
+  const Values* find(const Value& key) const;
+  const Fields& columns() const { return columns_; }
+  size_t size() const { return rows_.size(); }
+
+ private:
+  Fields columns_;
+  std::unordered_map<Value, Values, ValueHash> rows_;
+};
+
+enum class JoinType { Inner, LeftOuter };
+
+class StaticJoin final : public Operator {
+ public:
+  // Output: the `keep` fields of the input (by name), then the table's columns. An inner join
+  // drops tuples whose key is not in the table (counted in unmatched()); a left outer join emits
+  // them with nulls.
+  StaticJoin(std::shared_ptr<const StaticTable> table, std::string keyField, Fields keep,
+             JoinType type = JoinType::Inner);
+
+  void declareOutputFields(OutputFieldsDeclarer& d) const override;
+  std::unique_ptr<Operator> clone() const override;
+  void onTuple(const Tuple& t, Emitter& out) override;
+  uint64_t unmatched() const { return unmatched_; }
+
+ private:
+  std::shared_ptr<const StaticTable> table_;
+  std::string keyField_;
+  Fields keep_;
+  JoinType type_;
+  uint64_t unmatched_ = 0;
+  // Input field positions, resolved on the first tuple of each schema.
+  const StreamSchema* resolvedFor_ = nullptr;
+  int keyIndex_ = -1;
+  std::vector<int> keepIndex_;
+};
+
+}  // namespace gale

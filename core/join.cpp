@@ -1,0 +1,71 @@
+#include "gale/core/join.h"
+
+#include <stdexcept>
+
+namespace gale {
+
+void StaticTable::add(Value key, Values row) {
+  std::string why = columns_.mismatch(row);
+  if (!why.empty()) throw std::invalid_argument("static table row for key " + toString(key) + ": " + why);
+  if (!rows_.emplace(std::move(key), std::move(row)).second)
+    throw std::invalid_argument("static table already has a row for key " + toString(key));
+}
+
+const Values* StaticTable::find(const Value& key) const {
+  auto it = rows_.find(key);
+  return it == rows_.end() ? nullptr : &it->second;
+}
+
+StaticJoin::StaticJoin(std::shared_ptr<const StaticTable> table, std::string keyField, Fields keep,
+                       JoinType type)
+    : table_(std::move(table)), keyField_(std::move(keyField)), keep_(std::move(keep)), type_(type) {
+  if (!table_) throw std::invalid_argument("StaticJoin: the table is null");
+  for (const auto& c : table_->columns().specs())
+    if (keep_.contains(c.name))
+      throw std::invalid_argument("StaticJoin: field '" + c.name +
+                                  "' is both kept from the stream and a table column; rename one");
+}
+
+void StaticJoin::declareOutputFields(OutputFieldsDeclarer& d) const {
+  std::vector<FieldSpec> specs = keep_.specs();
+  for (const auto& c : table_->columns().specs()) specs.push_back(c);
+  d.declare(Fields(std::move(specs)));
+}
+
+std::unique_ptr<Operator> StaticJoin::clone() const {
+  return std::make_unique<StaticJoin>(table_, keyField_, keep_, type_);
+}
+
+void StaticJoin::onTuple(const Tuple& t, Emitter& out) {
+  if (t.schema().get() != resolvedFor_) {
+    const Fields& in = t.fields();
+    keyIndex_ = in.indexOf(keyField_);
+    if (keyIndex_ < 0)
+      throw std::invalid_argument("StaticJoin: input stream '" + t.sourceComponent() + ":" +
+                                  t.sourceStream() + "' has no key field '" + keyField_ + "'");
+    keepIndex_.clear();
+    for (const auto& k : keep_.specs()) {
+      int i = in.indexOf(k.name);
+      if (i < 0)
+        throw std::invalid_argument("StaticJoin: input stream '" + t.sourceComponent() + ":" +
+                                    t.sourceStream() + "' has no field '" + k.name + "' to keep");
+      keepIndex_.push_back(i);
+    }
+    resolvedFor_ = t.schema().get();
+  }
+  const Values* row = table_->find(t[keyIndex_]);
+  if (!row) {
+    ++unmatched_;
+    if (type_ == JoinType::Inner) return;
+  }
+  Values v;
+  v.reserve(keepIndex_.size() + table_->columns().size());
+  for (int i : keepIndex_) v.push_back(t[i]);
+  if (row)
+    v.insert(v.end(), row->begin(), row->end());
+  else
+    v.resize(v.size() + table_->columns().size());
+  out.emit(std::move(v));
+}
+
+}  // namespace gale

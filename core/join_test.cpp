@@ -1,0 +1,62 @@
+#include "gale/core/join.h"
+
+#include <gtest/gtest.h>
+
+namespace gale {
+namespace {
+
+struct Out : Emitter {
+  std::vector<Values> rows;
+  void emit(std::string_view, Values v) override { rows.push_back(std::move(v)); }
+};
+
+std::shared_ptr<StaticTable> campaigns() {
+  auto t = std::make_shared<StaticTable>(Fields{{"campaign_id", Type::String}});
+  t->add(std::string("ad1"), {std::string("c1")});
+  t->add(std::string("ad2"), {std::string("c2")});
+  return t;
+}
+
+TEST(StaticJoin, InnerJoinAppendsTheTableColumnsAndDropsUnmatchedTuples) {
+  StaticJoin join(campaigns(), "ad_id", Fields{"ad_id", "event_time"});
+  auto in = makeSchema("parse", "default", Fields{"event_type", "ad_id", "event_time"});
+  Out out;
+  join.onTuple(Tuple(in, {std::string("view"), std::string("ad2"), Timestamp{5}}), out);
+  join.onTuple(Tuple(in, {std::string("view"), std::string("nope"), Timestamp{6}}), out);
+  ASSERT_EQ(out.rows.size(), 1u);
+  EXPECT_EQ(out.rows[0], (Values{std::string("ad2"), Timestamp{5}, std::string("c2")}));
+  EXPECT_EQ(join.unmatched(), 1u);
+  OutputFieldsDeclarer d;
+  join.declareOutputFields(d);
+  EXPECT_EQ(d.find("default")->names(), (std::vector<std::string>{"ad_id", "event_time", "campaign_id"}));
+}
+
+TEST(StaticJoin, LeftOuterJoinKeepsUnmatchedTuplesWithNulls) {
+  StaticJoin join(campaigns(), "ad_id", Fields{"ad_id"}, JoinType::LeftOuter);
+  auto in = makeSchema("p", "default", Fields{"ad_id"});
+  Out out;
+  join.onTuple(Tuple(in, {std::string("zz")}), out);
+  ASSERT_EQ(out.rows.size(), 1u);
+  EXPECT_EQ(out.rows[0], (Values{std::string("zz"), std::monostate{}}));
+}
+
+TEST(StaticJoin, AMissingKeyFieldIsAnErrorThatNamesTheStream) {
+  StaticJoin join(campaigns(), "ad_id", Fields{"x"});
+  auto in = makeSchema("parse", "default", Fields{"x"});
+  Out out;
+  try {
+    join.onTuple(Tuple(in, {int64_t{1}}), out);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("parse:default"), std::string::npos) << e.what();
+  }
+}
+
+TEST(StaticTable, RejectsDuplicateKeysAndRowsThatDoNotFitTheColumns) {
+  auto t = campaigns();
+  EXPECT_THROW(t->add(std::string("ad1"), {std::string("c9")}), std::invalid_argument);
+  EXPECT_THROW(t->add(std::string("ad9"), {int64_t{1}}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace gale
