@@ -1,0 +1,496 @@
+#include "gale/connectors/json_line.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace gale {
+
+struct JsonLineParser::Cursor {
+  const char* begin;
+  const char* p;
+  const char* end;
+  size_t pos() const { return static_cast<size_t>(p - begin); }
+  bool atEnd() const { return p == end; }
+  void skipSpace() {
+    while (p != end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) ++p;
+  }
+};
+
+namespace {
+
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s.substr(0, 64)) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  if (s.size() > 64) out += "...";
+  return out + "\"";
+}
+
+std::string describeChar(const char* p, const char* end) {
+  if (p == end) return "the end of the line";
+  auto c = static_cast<unsigned char>(*p);
+  if (c >= 0x20 && c < 0x7f) return std::string("'") + *p + "'";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "byte 0x%02x", c);
+  return buf;
+}
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+void appendUtf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+// A string held by `v`, reusing the capacity of the one already there.
+std::string& stringIn(Value& v) {
+  if (auto* s = std::get_if<std::string>(&v)) {
+    s->clear();
+    return *s;
+  }
+  return v.emplace<std::string>();
+}
+
+}  // namespace
+
+JsonLineParser::JsonLineParser(Fields fields, Options options)
+    : fields_(std::move(fields)), options_(options), seen_(fields_.size()) {
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (fields_[i].name == fields_[j].name) {
+        throw std::invalid_argument("JsonLineParser: field '" + fields_[i].name +
+                                    "' is declared twice in " + fields_.toString());
+      }
+    }
+  }
+}
+
+bool JsonLineParser::fail(size_t pos, std::string reason) {
+  errorPos_ = pos;
+  error_ = "at byte " + std::to_string(pos) + ": " + reason;
+  return false;
+}
+
+int JsonLineParser::lookup(std::string_view key) {
+  const int n = static_cast<int>(fields_.size());
+  if (next_ < n && fields_[next_].name == key) return next_++;
+  for (int i = 0; i < n; ++i) {
+    if (fields_[i].name == key) {
+      next_ = i + 1;
+      return i;
+    }
+  }
+  return -1;
+}
+
+// Reads a string literal (the cursor is on its opening quote) into `target`, unescaping.
+bool JsonLineParser::parseString(Cursor& c, std::string& target) {
+  const size_t start = c.pos();
+  ++c.p;
+  for (;;) {
+    const char* run = c.p;
+    while (c.p != c.end) {
+      auto ch = static_cast<unsigned char>(*c.p);
+      if (ch == '"' || ch == '\\' || ch < 0x20) break;
+      ++c.p;
+    }
+    target.append(run, c.p);
+    if (c.p == c.end) return fail(start, "string is not terminated (missing closing '\"')");
+    const char ch = *c.p;
+    if (ch == '"') {
+      ++c.p;
+      return true;
+    }
+    if (ch != '\\') {
+      return fail(c.pos(), "control character " + describeChar(c.p, c.end) +
+                               " inside a string must be escaped");
+    }
+    const size_t escPos = c.pos();
+    ++c.p;
+    if (c.p == c.end) return fail(escPos, "string ends inside an escape sequence");
+    switch (*c.p++) {
+      case '"': target += '"'; break;
+      case '\\': target += '\\'; break;
+      case '/': target += '/'; break;
+      case 'b': target += '\b'; break;
+      case 'f': target += '\f'; break;
+      case 'n': target += '\n'; break;
+      case 'r': target += '\r'; break;
+      case 't': target += '\t'; break;
+      case 'u': {
+        auto hex4 = [&](uint32_t& cp) {
+          if (c.end - c.p < 4) return false;
+          cp = 0;
+          for (int i = 0; i < 4; ++i) {
+            int d = hexDigit(c.p[i]);
+            if (d < 0) return false;
+            cp = cp << 4 | static_cast<uint32_t>(d);
+          }
+          c.p += 4;
+          return true;
+        };
+        uint32_t cp;
+        if (!hex4(cp)) return fail(escPos, "\\u must be followed by 4 hex digits");
+        if (cp >= 0xdc00 && cp <= 0xdfff) {
+          return fail(escPos, "\\u escape is a lone low surrogate (UTF-16 pairs start with D800-DBFF)");
+        }
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+          uint32_t low;
+          if (c.end - c.p < 2 || c.p[0] != '\\' || c.p[1] != 'u') {
+            return fail(escPos, "\\u escape is a high surrogate not followed by a low one");
+          }
+          c.p += 2;
+          if (!hex4(low) || low < 0xdc00 || low > 0xdfff) {
+            return fail(escPos, "\\u escape is a high surrogate not followed by a low one");
+          }
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+        }
+        appendUtf8(target, cp);
+        break;
+      }
+      default:
+        return fail(escPos, "unknown escape sequence \\" + std::string(1, c.p[-1]) +
+                                " (JSON knows \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
+    }
+  }
+}
+
+bool JsonLineParser::skipString(Cursor& c) {
+  scratch_.clear();
+  return parseString(c, scratch_);
+}
+
+bool JsonLineParser::parseKey(Cursor& c, std::string_view& key) {
+  // Fast path: a name without escapes is used in place.
+  const char* q = c.p + 1;
+  while (q != c.end && *q != '"' && *q != '\\' && static_cast<unsigned char>(*q) >= 0x20) ++q;
+  if (q != c.end && *q == '"') {
+    key = std::string_view(c.p + 1, static_cast<size_t>(q - c.p - 1));
+    c.p = q + 1;
+    return true;
+  }
+  keyScratch_.clear();
+  if (!parseString(c, keyScratch_)) return false;
+  key = keyScratch_;
+  return true;
+}
+
+bool JsonLineParser::parseValue(Cursor& c, int field, Value& target) {
+  const size_t start = c.pos();
+  const Type want = field >= 0 ? fields_[field].type : Type::Any;
+  auto nameOf = [&] { return field >= 0 ? "'" + fields_[field].name + "'" : std::string("?"); };
+  auto typeError = [&](const char* got) {
+    return fail(start, "field " + nameOf() + " is declared " + typeName(want) + " but the value is " +
+                           got);
+  };
+  if (c.atEnd()) return fail(start, "the line ends where a value was expected");
+  const char ch = *c.p;
+  if (ch == '"') {
+    if (field < 0) return skipString(c);
+    if (want == Type::String || want == Type::Any) return parseString(c, stringIn(target));
+    if (want == Type::Bytes) {
+      Bytes* b = std::get_if<Bytes>(&target);
+      if (!b) b = &target.emplace<Bytes>();
+      b->data.clear();
+      return parseString(c, b->data);
+    }
+    return typeError("a string");
+  }
+  if (ch == '-' || (ch >= '0' && ch <= '9')) {
+    // JSON's number grammar, checked here because from_chars accepts more (inf, nan, hex...).
+    const char* q = c.p;
+    bool integral = true;
+    if (*q == '-') ++q;
+    if (q == c.end || *q < '0' || *q > '9') return fail(start, "'-' must be followed by a digit");
+    if (*q == '0') {
+      ++q;
+      if (q != c.end && *q >= '0' && *q <= '9') return fail(start, "numbers must not have leading zeros");
+    } else {
+      while (q != c.end && *q >= '0' && *q <= '9') ++q;
+    }
+    if (q != c.end && *q == '.') {
+      integral = false;
+      ++q;
+      if (q == c.end || *q < '0' || *q > '9') return fail(start, "'.' must be followed by a digit");
+      while (q != c.end && *q >= '0' && *q <= '9') ++q;
+    }
+    if (q != c.end && (*q == 'e' || *q == 'E')) {
+      integral = false;
+      ++q;
+      if (q != c.end && (*q == '+' || *q == '-')) ++q;
+      if (q == c.end || *q < '0' || *q > '9') return fail(start, "exponent must have digits");
+      while (q != c.end && *q >= '0' && *q <= '9') ++q;
+    }
+    const char* numEnd = q;
+    const std::string_view text(c.p, static_cast<size_t>(numEnd - c.p));
+    c.p = numEnd;
+    if (field < 0) return true;
+    auto parseInt = [&](int64_t& v) {
+      auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+      return r.ec == std::errc() && r.ptr == numEnd;
+    };
+    auto parseDouble = [&](double& v) {
+      auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+      return r.ec == std::errc() && r.ptr == numEnd;
+    };
+    switch (want) {
+      case Type::Int64:
+      case Type::Timestamp: {
+        if (!integral) return typeError(("the non-integral number " + std::string(text)).c_str());
+        int64_t v;
+        if (!parseInt(v)) return fail(start, "field " + nameOf() + ": " + std::string(text) +
+                                                 " is out of the int64 range");
+        if (want == Type::Int64) target = v;
+        else target = Timestamp{v};
+        return true;
+      }
+      case Type::Double: {
+        double v;
+        if (!parseDouble(v)) return fail(start, "field " + nameOf() + ": " + std::string(text) +
+                                                    " is out of the double range");
+        target = v;
+        return true;
+      }
+      case Type::Any: {
+        int64_t i;
+        if (integral && parseInt(i)) {
+          target = i;
+          return true;
+        }
+        double d;
+        if (!parseDouble(d)) return fail(start, "field " + nameOf() + ": " + std::string(text) +
+                                                    " is out of the double range");
+        target = d;
+        return true;
+      }
+      default:
+        return typeError("a number");
+    }
+  }
+  auto literal = [&](std::string_view word) {
+    return static_cast<size_t>(c.end - c.p) >= word.size() &&
+           std::memcmp(c.p, word.data(), word.size()) == 0;
+  };
+  if (literal("true") || literal("false")) {
+    const bool v = *c.p == 't';
+    c.p += v ? 4 : 5;
+    if (field < 0) return true;
+    if (want != Type::Bool && want != Type::Any) return typeError("a boolean");
+    target = v;
+    return true;
+  }
+  if (literal("null")) {
+    c.p += 4;
+    if (field >= 0) target = std::monostate{};
+    return true;
+  }
+  if (ch == '{' || ch == '[') {
+    return fail(start, "nested objects and arrays are not supported (field " + nameOf() +
+                           "); the parser reads flat objects only");
+  }
+  return fail(start, "expected a value (string, number, true, false or null), found " +
+                         describeChar(c.p, c.end));
+}
+
+bool JsonLineParser::parse(std::string_view line, Values& out) {
+  if (line.size() > options_.maxLineLength) {
+    return fail(0, "the line is " + std::to_string(line.size()) +
+                       " bytes, longer than maxLineLength " + std::to_string(options_.maxLineLength));
+  }
+  const size_t n = fields_.size();
+  out.resize(n);
+  std::memset(seen_.data(), 0, n);
+  next_ = 0;
+  Cursor c{line.data(), line.data(), line.data() + line.size()};
+  c.skipSpace();
+  if (c.atEnd()) return fail(c.pos(), "the line is empty (expected a JSON object)");
+  if (*c.p != '{') return fail(c.pos(), "expected '{' to start an object, found " + describeChar(c.p, c.end));
+  ++c.p;
+  c.skipSpace();
+  if (!c.atEnd() && *c.p == '}') {
+    ++c.p;
+  } else {
+    for (;;) {
+      if (c.atEnd() || *c.p != '"') {
+        return fail(c.pos(), "expected '\"' to start a member name, found " + describeChar(c.p, c.end));
+      }
+      const size_t keyPos = c.pos();
+      std::string_view key;
+      if (!parseKey(c, key)) return false;
+      c.skipSpace();
+      if (c.atEnd() || *c.p != ':') {
+        return fail(c.pos(), "expected ':' after the name " + quoted(key) + ", found " +
+                                 describeChar(c.p, c.end));
+      }
+      ++c.p;
+      c.skipSpace();
+      const int field = lookup(key);
+      if (field < 0) {
+        if (options_.rejectUnknownFields) {
+          return fail(keyPos, "unknown member " + quoted(key) + " (declared fields are " +
+                                  fields_.toString() + ")");
+        }
+      } else {
+        if (seen_[field]) return fail(keyPos, "member " + quoted(key) + " appears twice");
+        seen_[field] = 1;
+      }
+      Value skipped;  // an undeclared member's value is checked, never stored
+      if (!parseValue(c, field, field >= 0 ? out[field] : skipped)) return false;
+      c.skipSpace();
+      if (c.atEnd()) return fail(c.pos(), "the line ends inside the object (missing '}')");
+      if (*c.p == ',') {
+        ++c.p;
+        c.skipSpace();
+        continue;
+      }
+      if (*c.p == '}') {
+        ++c.p;
+        break;
+      }
+      return fail(c.pos(), "expected ',' or '}' after the value of " + quoted(key) + ", found " +
+                               describeChar(c.p, c.end));
+    }
+  }
+  c.skipSpace();
+  if (!c.atEnd()) {
+    return fail(c.pos(), "unexpected " + describeChar(c.p, c.end) + " after the object (one object per line)");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (seen_[i]) continue;
+    if (options_.missing == MissingField::Error) {
+      return fail(line.size(), "member \"" + fields_[i].name + "\" is missing");
+    }
+    out[i] = std::monostate{};
+  }
+  return true;
+}
+
+// --- writer -----------------------------------------------------------------------------------
+
+void appendJsonString(std::string& out, std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  out += '"';
+  const char* run = s.data();
+  const char* end = s.data() + s.size();
+  for (const char* p = run; p != end; ++p) {
+    auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(run, p);
+    run = p + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+  }
+  out.append(run, end);
+  out += '"';
+}
+
+namespace {
+std::string base64(std::string_view in) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1]) << 8 |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+}  // namespace
+
+void appendJsonValue(std::string& out, const Value& v) {
+  char buf[32];
+  switch (typeOf(v)) {
+    case Type::Null: out += "null"; return;
+    case Type::Int64: {
+      auto r = std::to_chars(buf, buf + sizeof buf, std::get<int64_t>(v));
+      out.append(buf, r.ptr);
+      return;
+    }
+    case Type::Double: {
+      double d = std::get<double>(v);
+      if (!std::isfinite(d)) {
+        out += "null";
+        return;
+      }
+      auto r = std::to_chars(buf, buf + sizeof buf, d);
+      out.append(buf, r.ptr);
+      return;
+    }
+    case Type::Bool: out += std::get<bool>(v) ? "true" : "false"; return;
+    case Type::String: appendJsonString(out, std::get<std::string>(v)); return;
+    case Type::Bytes: appendJsonString(out, base64(std::get<Bytes>(v).data)); return;
+    case Type::Timestamp: {
+      auto r = std::to_chars(buf, buf + sizeof buf, std::get<Timestamp>(v).micros);
+      out.append(buf, r.ptr);
+      return;
+    }
+    default: out += "null"; return;
+  }
+}
+
+void appendJsonObject(std::string& out, const Fields& fields, const Values& values) {
+  if (fields.size() != values.size()) {
+    throw std::invalid_argument("appendJsonObject: " + std::to_string(values.size()) +
+                                " values for fields " + fields.toString());
+  }
+  out += '{';
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    appendJsonString(out, fields[i].name);
+    out += ':';
+    appendJsonValue(out, values[i]);
+  }
+  out += '}';
+}
+
+}  // namespace gale

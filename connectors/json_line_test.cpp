@@ -1,0 +1,198 @@
+#include "gale/connectors/json_line.h"
+
+#include <bit>
+#include <limits>
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace gale {
+namespace {
+
+const Fields kAd{FieldSpec{"user_id", Type::String}, FieldSpec{"ad_id", Type::String},
+                 FieldSpec{"event_type", Type::String}, FieldSpec{"event_time", Type::Timestamp},
+                 FieldSpec{"price", Type::Double}, FieldSpec{"n", Type::Int64},
+                 FieldSpec{"ok", Type::Bool}};
+
+TEST(JsonLineParser, ParsesAFlatObjectIntoTheDeclaredTypes) {
+  JsonLineParser p(kAd);
+  Values v;
+  ASSERT_TRUE(p.parse(R"({"user_id":"u1","ad_id":"a\"2","event_type":"view","event_time":1700000000123456,)"
+                      R"("price":2.5e1,"n":-42,"ok":true})",
+                      v))
+      << p.error();
+  EXPECT_EQ(v, (Values{std::string("u1"), std::string("a\"2"), std::string("view"),
+                       Timestamp{1700000000123456}, 25.0, int64_t{-42}, true}));
+}
+
+TEST(JsonLineParser, MembersInAnyOrderWithWhitespaceAndUnknownOnesSkipped) {
+  JsonLineParser p(Fields{"a", "b"});
+  Values v;
+  ASSERT_TRUE(p.parse(" { \"b\" : 1.5 , \"x\": {\"ignored\": 1} } \r", v) == false);
+  EXPECT_NE(p.error().find("nested"), std::string::npos) << p.error();
+  ASSERT_TRUE(p.parse(" { \"b\" : 1.5 , \"x\": [1] } ", v) == false);
+  ASSERT_TRUE(p.parse(" { \"b\" : 1.5 , \"x\": \"skip\\n\", \"a\": \"s\", \"y\": null, \"z\": false } \r", v))
+      << p.error();
+  EXPECT_EQ(v, (Values{std::string("s"), 1.5}));
+}
+
+TEST(JsonLineParser, AnyTypedFieldsTakeTheNaturalType) {
+  JsonLineParser p(Fields{"i", "d", "s", "b", "z", "big"});
+  Values v;
+  ASSERT_TRUE(p.parse(R"({"i":7,"d":-0.25,"s":"x","b":false,"z":null,"big":123456789012345678901234})", v))
+      << p.error();
+  EXPECT_EQ(v[0], Value(int64_t{7}));
+  EXPECT_EQ(v[1], Value(-0.25));
+  EXPECT_EQ(v[2], Value(std::string("x")));
+  EXPECT_EQ(v[3], Value(false));
+  EXPECT_EQ(v[4], Value(std::monostate{}));
+  EXPECT_DOUBLE_EQ(std::get<double>(v[5]), 1.23456789012345678901234e23);
+}
+
+TEST(JsonLineParser, MissingFieldsAreNullOrAnErrorAsConfigured) {
+  Values v;
+  JsonLineParser lenient(Fields{"a", "b"});
+  ASSERT_TRUE(lenient.parse(R"({"a":1})", v));
+  EXPECT_EQ(v, (Values{int64_t{1}, std::monostate{}}));
+  JsonLineParser strict(Fields{"a", "b"}, {.missing = JsonLineParser::MissingField::Error});
+  EXPECT_FALSE(strict.parse(R"({"a":1})", v));
+  EXPECT_NE(strict.error().find("\"b\" is missing"), std::string::npos) << strict.error();
+}
+
+TEST(JsonLineParser, UnknownMembersAreRejectedWhenAsked) {
+  Values v;
+  JsonLineParser p(Fields{"a"}, {.rejectUnknownFields = true});
+  EXPECT_FALSE(p.parse(R"({"a":1,"zz":2})", v));
+  EXPECT_NE(p.error().find("unknown member \"zz\""), std::string::npos) << p.error();
+  EXPECT_EQ(p.errorPosition(), 7u);
+}
+
+TEST(JsonLineParser, UnicodeEscapesBecomeUtf8IncludingSurrogatePairs) {
+  JsonLineParser p(Fields{"s"});
+  Values v;
+  ASSERT_TRUE(p.parse(R"({"s":"\u00e9\u20ac\ud83d\ude00\/\t"})", v)) << p.error();
+  EXPECT_EQ(std::get<std::string>(v[0]), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80/\t");
+  EXPECT_FALSE(p.parse(R"({"s":"\ud83d"})", v));
+  EXPECT_NE(p.error().find("high surrogate"), std::string::npos);
+  EXPECT_FALSE(p.parse(R"({"s":"\ude00"})", v));
+  EXPECT_FALSE(p.parse(R"({"s":"\u12g4"})", v));
+}
+
+struct BadCase {
+  const char* line;
+  size_t pos;
+  const char* reason;
+};
+
+TEST(JsonLineParser, MalformedLinesGiveThePositionAndTheReason) {
+  JsonLineParser p(kAd);
+  const BadCase cases[] = {
+      {"", 0, "empty"},
+      {"[1]", 0, "expected '{'"},
+      {R"({"n" 1})", 5, "expected ':' after the name \"n\""},
+      {R"({"n":1,})", 7, "expected '\"' to start a member name"},
+      {R"({"n":1 "ok":true})", 7, "expected ',' or '}'"},
+      {R"({"n":1.5})", 5, "declared int64 but the value is the non-integral number 1.5"},
+      {R"({"n":99999999999999999999})", 5, "out of the int64 range"},
+      {R"({"n":"7"})", 5, "declared int64 but the value is a string"},
+      {R"({"price":true})", 9, "declared double but the value is a boolean"},
+      {R"({"ok":1})", 6, "declared bool but the value is a number"},
+      {R"({"n":01})", 5, "leading zeros"},
+      {R"({"n":-})", 5, "'-' must be followed by a digit"},
+      {R"({"price":1.})", 9, "'.' must be followed by a digit"},
+      {R"({"price":1e})", 9, "exponent must have digits"},
+      {R"({"price":1e999})", 9, "out of the double range"},
+      {R"({"user_id":"abc)", 11, "not terminated"},
+      {"{\"user_id\":\"a\x01\"}", 13, "control character"},
+      {R"({"user_id":"\q"})", 12, "unknown escape sequence \\q"},
+      {R"({"n":1,"n":2})", 7, "\"n\" appears twice"},
+      {R"({"n":tru})", 5, "expected a value"},
+      {R"({"n":1} x)", 8, "after the object"},
+      {R"({"n":1)", 6, "missing '}'"},
+      {R"({"n":)", 5, "ends where a value was expected"},
+  };
+  for (const auto& c : cases) {
+    Values v;
+    EXPECT_FALSE(p.parse(c.line, v)) << c.line;
+    EXPECT_EQ(p.errorPosition(), c.pos) << c.line << " -> " << p.error();
+    EXPECT_NE(p.error().find(c.reason), std::string::npos) << c.line << " -> " << p.error();
+    EXPECT_EQ(p.error().rfind("at byte " + std::to_string(c.pos) + ": ", 0), 0u) << p.error();
+  }
+}
+
+TEST(JsonLineParser, OverlongLinesAreRejectedBeforeParsing) {
+  JsonLineParser p(Fields{"s"}, {.maxLineLength = 16});
+  Values v;
+  EXPECT_FALSE(p.parse(R"({"s":"0123456789abc"})", v));
+  EXPECT_NE(p.error().find("longer than maxLineLength 16"), std::string::npos) << p.error();
+  EXPECT_TRUE(p.parse(R"({"s":"0123456"})", v));
+}
+
+TEST(JsonLineParser, DuplicateFieldDeclarationsAreRejected) {
+  EXPECT_THROW(JsonLineParser(Fields{"a", "b", "a"}), std::invalid_argument);
+}
+
+TEST(JsonLineParser, WriterOutputParsesBackToTheSameValues) {
+  const Fields f{FieldSpec{"s", Type::String}, FieldSpec{"i", Type::Int64}, FieldSpec{"d", Type::Double},
+                 FieldSpec{"b", Type::Bool}, FieldSpec{"t", Type::Timestamp}, FieldSpec{"z", Type::Any}};
+  std::mt19937_64 rng(3);
+  JsonLineParser p(f, {.missing = JsonLineParser::MissingField::Error});
+  for (int i = 0; i < 2000; ++i) {
+    std::string s;
+    for (int k = rng() % 20; k > 0; --k) s += static_cast<char>(rng() % 256);
+    Values in{s, static_cast<int64_t>(rng()), std::bit_cast<double>(rng() >> 2),
+              static_cast<bool>(rng() & 1), Timestamp{static_cast<int64_t>(rng() >> 1)}, std::monostate{}};
+    std::string line;
+    appendJsonObject(line, f, in);
+    Values out;
+    ASSERT_TRUE(p.parse(line, out)) << line << ": " << p.error();
+    ASSERT_EQ(out, in) << line;
+  }
+  std::string bytes;
+  appendJsonValue(bytes, Bytes{"hello"});
+  EXPECT_EQ(bytes, "\"aGVsbG8=\"");
+  std::string nan;
+  appendJsonValue(nan, std::numeric_limits<double>::quiet_NaN());
+  EXPECT_EQ(nan, "null");
+}
+
+TEST(JsonLineParser, RandomBytesAndTruncationsNeverCrashAndGiveAnErrorOrAValidParse) {
+  JsonLineParser p(kAd);
+  JsonLineParser any(Fields{"user_id", "n", "price"});
+  std::mt19937_64 rng(12345);
+  const std::string good =
+      R"({"user_id":"u\u00e91","ad_id":"a2","event_type":"view","event_time":17,"price":2.5,"n":-4,"ok":false})";
+  const std::string alphabet = "{}[]\":,.-+eE0123456789tfnrulasx\\ \t\x01\xff";
+  size_t ok = 0, bad = 0;
+  Values v;
+  auto check = [&](JsonLineParser& parser, const std::string& line) {
+    if (parser.parse(line, v)) {
+      ++ok;
+      ASSERT_EQ(v.size(), parser.fields().size());
+      ASSERT_EQ(parser.fields().mismatch(v), "") << line;
+    } else {
+      ++bad;
+      ASSERT_FALSE(parser.error().empty());
+      ASSERT_LE(parser.errorPosition(), line.size()) << line;
+    }
+  };
+  for (size_t cut = 0; cut <= good.size(); ++cut) check(p, good.substr(0, cut));
+  for (int i = 0; i < 30000; ++i) {
+    std::string line;
+    if (i % 3 == 0) {
+      for (int k = rng() % 64; k > 0; --k) line += static_cast<char>(rng() % 256);
+    } else if (i % 3 == 1) {
+      for (int k = rng() % 64; k > 0; --k) line += alphabet[rng() % alphabet.size()];
+    } else {
+      line = good;  // mutate a valid line in a few places
+      for (int k = 1 + rng() % 3; k > 0; --k) line[rng() % line.size()] = alphabet[rng() % alphabet.size()];
+    }
+    check(p, line);
+    check(any, line);
+  }
+  EXPECT_GT(bad, 0u);
+  EXPECT_GT(ok, 0u);
+}
+
+}  // namespace
+}  // namespace gale
