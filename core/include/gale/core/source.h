@@ -23,6 +23,10 @@ struct SourceRecord {
   // (a socket or file). 0 = unknown. Latency is measured from here, so a generator that falls
   // behind its schedule shows the delay instead of hiding it (no coordinated omission).
   int64_t originNanos = 0;
+  // The stream the record goes out on: empty = the default stream. A source may declare more
+  // streams (e.g. FileSource's "errors" for malformed input) and return their records in the
+  // same offset sequence, so every offset still yields exactly one record and replays stay exact.
+  std::string stream;
 };
 
 // Thrown by a source that cannot serve a read (a dead connection, a missing file). The message
