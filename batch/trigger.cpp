@@ -68,12 +68,8 @@ void TriggerSchedule::finished(Timestamp now) {
   // once; otherwise it waits for its tick.
 }
 
-void TriggerSchedule::skipped(Timestamp now, Duration pollInterval) {
-  if (trigger_.kind == Trigger::Kind::ProcessingTime) {
-    next_ = nextTick(now);
-  } else {
-    next_ = Timestamp{now.micros + pollInterval.count()};
-  }
+void TriggerSchedule::skipped(Timestamp now) {
+  next_ = trigger_.kind == Trigger::Kind::ProcessingTime ? nextTick(now) : now;
 }
 
 }  // namespace gale

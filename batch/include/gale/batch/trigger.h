@@ -53,8 +53,9 @@ class TriggerSchedule {
   void started(Timestamp now);
   void finished(Timestamp now);
   // A due time passed with no new data: processing time waits for the next tick; unspecified
-  // polls again after `pollInterval` (so an idle job does not spin).
-  void skipped(Timestamp now, Duration pollInterval);
+  // and available-now stay due (the job looks again after MicroBatch::idlePoll of real time, so an
+  // idle job neither spins nor depends on a ManualClock being advanced).
+  void skipped(Timestamp now);
 
   // How many batches started after their tick had already passed because the previous batch
   // overran the interval (Spark logs "falling behind"; we count).
