@@ -4,16 +4,16 @@
 
 namespace gale {
 
-Trigger Trigger::processingTime(Duration interval) {
+BatchTrigger BatchTrigger::processingTime(Duration interval) {
   if (interval.count() <= 0) {
-    throw std::invalid_argument("Trigger::processingTime: the interval must be positive (got " +
+    throw std::invalid_argument("BatchTrigger::processingTime: the interval must be positive (got " +
                                 std::to_string(interval.count()) +
-                                " us); use Trigger::unspecified() for back-to-back batches");
+                                " us); use BatchTrigger::unspecified() for back-to-back batches");
   }
   return {Kind::ProcessingTime, interval};
 }
 
-std::string Trigger::toString() const {
+std::string BatchTrigger::toString() const {
   switch (kind) {
     case Kind::Unspecified: return "unspecified";
     case Kind::ProcessingTime: return "processingTime(" + std::to_string(interval.count()) + "us)";
@@ -23,9 +23,9 @@ std::string Trigger::toString() const {
   return "?";
 }
 
-TriggerSchedule::TriggerSchedule(Trigger trigger) : trigger_(trigger) {
-  if (trigger_.kind == Trigger::Kind::ProcessingTime && trigger_.interval.count() <= 0) {
-    trigger_ = Trigger::processingTime(trigger_.interval);  // throws with the message
+TriggerSchedule::TriggerSchedule(BatchTrigger trigger) : trigger_(trigger) {
+  if (trigger_.kind == BatchTrigger::Kind::ProcessingTime && trigger_.interval.count() <= 0) {
+    trigger_ = BatchTrigger::processingTime(trigger_.interval);  // throws with the message
   }
 }
 
@@ -49,7 +49,7 @@ std::optional<Timestamp> TriggerSchedule::nextDue() const {
 
 void TriggerSchedule::started(Timestamp now) {
   running_ = true;
-  if (trigger_.kind == Trigger::Kind::ProcessingTime) {
+  if (trigger_.kind == BatchTrigger::Kind::ProcessingTime) {
     // The batch started at `now` owns the tick it started in; the next one is the following tick.
     next_ = nextTick(now);
   } else {
@@ -59,7 +59,7 @@ void TriggerSchedule::started(Timestamp now) {
 
 void TriggerSchedule::finished(Timestamp now) {
   running_ = false;
-  if (trigger_.kind != Trigger::Kind::ProcessingTime) {
+  if (trigger_.kind != BatchTrigger::Kind::ProcessingTime) {
     next_ = now;
   } else if (now > next_) {
     ++overruns_;
@@ -69,7 +69,7 @@ void TriggerSchedule::finished(Timestamp now) {
 }
 
 void TriggerSchedule::skipped(Timestamp now) {
-  next_ = trigger_.kind == Trigger::Kind::ProcessingTime ? nextTick(now) : now;
+  next_ = trigger_.kind == BatchTrigger::Kind::ProcessingTime ? nextTick(now) : now;
 }
 
 }  // namespace gale

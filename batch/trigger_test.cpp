@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 Timestamp ms(int64_t m) { return Timestamp{m * 1000}; }
 
 TEST(TriggerSchedule, UnspecifiedStartsTheNextBatchAsSoonAsTheLastFinishes) {
-  TriggerSchedule s(Trigger::unspecified());
+  TriggerSchedule s(BatchTrigger::unspecified());
   EXPECT_TRUE(s.due(ms(0)));
   s.started(ms(0));
   EXPECT_FALSE(s.due(ms(5)));  // one batch at a time: waits for it to finish
@@ -27,7 +27,7 @@ TEST(TriggerSchedule, UnspecifiedStartsTheNextBatchAsSoonAsTheLastFinishes) {
 }
 
 TEST(TriggerSchedule, ProcessingTimeStartsBatchesOnIntervalTicks) {
-  TriggerSchedule s(Trigger::processingTime(100ms));
+  TriggerSchedule s(BatchTrigger::processingTime(100ms));
   EXPECT_TRUE(s.due(ms(1030)));  // the first batch starts at once
   s.started(ms(1030));
   s.finished(ms(1050));
@@ -39,7 +39,7 @@ TEST(TriggerSchedule, ProcessingTimeStartsBatchesOnIntervalTicks) {
 }
 
 TEST(TriggerSchedule, ProcessingTimeBatchThatOverrunsIsFollowedAtOnce) {
-  TriggerSchedule s(Trigger::processingTime(100ms));
+  TriggerSchedule s(BatchTrigger::processingTime(100ms));
   s.started(ms(0));
   s.finished(ms(250));  // took 2.5 intervals
   EXPECT_TRUE(s.due(ms(250)));  // no waiting for the tick at 300
@@ -52,7 +52,7 @@ TEST(TriggerSchedule, ProcessingTimeBatchThatOverrunsIsFollowedAtOnce) {
 }
 
 TEST(TriggerSchedule, ProcessingTimeTickWithoutDataWaitsForTheNextTick) {
-  TriggerSchedule s(Trigger::processingTime(1s));
+  TriggerSchedule s(BatchTrigger::processingTime(1s));
   EXPECT_TRUE(s.due(ms(0)));
   s.skipped(ms(0));
   EXPECT_FALSE(s.due(ms(999)));
@@ -61,14 +61,14 @@ TEST(TriggerSchedule, ProcessingTimeTickWithoutDataWaitsForTheNextTick) {
   EXPECT_EQ(s.nextDue()->micros, ms(2000).micros);
 }
 
-TEST(Trigger, NonPositiveIntervalIsRefusedWithAClearMessage) {
+TEST(BatchTrigger, NonPositiveIntervalIsRefusedWithAClearMessage) {
   try {
-    Trigger::processingTime(0ms);
+    BatchTrigger::processingTime(0ms);
     FAIL() << "expected an exception";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("interval must be positive"), std::string::npos);
   }
-  EXPECT_THROW(TriggerSchedule(Trigger{Trigger::Kind::ProcessingTime, Duration{-5}}),
+  EXPECT_THROW(TriggerSchedule(BatchTrigger{BatchTrigger::Kind::ProcessingTime, Duration{-5}}),
                std::invalid_argument);
 }
 

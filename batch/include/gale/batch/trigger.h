@@ -11,7 +11,9 @@
 
 namespace gale {
 
-struct Trigger {
+// Named BatchTrigger, not Trigger: gale::Trigger is the window operator's early-firing rule
+// (core/window.h), and a job may use both.
+struct BatchTrigger {
   enum class Kind {
     // The next batch is cut as soon as the previous one has finished (Spark's default).
     Unspecified,
@@ -29,10 +31,10 @@ struct Trigger {
   Kind kind = Kind::Unspecified;
   Duration interval{0};
 
-  static Trigger unspecified() { return {}; }
-  static Trigger processingTime(Duration interval);
-  static Trigger availableNow() { return {Kind::AvailableNow, Duration{0}}; }
-  static Trigger continuous() { return {Kind::Continuous, Duration{0}}; }
+  static BatchTrigger unspecified() { return {}; }
+  static BatchTrigger processingTime(Duration interval);
+  static BatchTrigger availableNow() { return {Kind::AvailableNow, Duration{0}}; }
+  static BatchTrigger continuous() { return {Kind::Continuous, Duration{0}}; }
 
   std::string toString() const;
 };
@@ -42,9 +44,9 @@ struct Trigger {
 // `finished(now)`. With no new data at a due time the job calls `skipped(now)`.
 class TriggerSchedule {
  public:
-  explicit TriggerSchedule(Trigger trigger);
+  explicit TriggerSchedule(BatchTrigger trigger);
 
-  const Trigger& trigger() const { return trigger_; }
+  const BatchTrigger& trigger() const { return trigger_; }
   // True when a batch may start at `now` (the job still checks that there is new data).
   bool due(Timestamp now) const;
   // When the next batch becomes due; nullopt while it waits for the running batch to finish.
@@ -64,7 +66,7 @@ class TriggerSchedule {
  private:
   Timestamp nextTick(Timestamp t) const;
 
-  Trigger trigger_;
+  BatchTrigger trigger_;
   bool running_ = false;
   Timestamp next_{INT64_MIN};
   uint64_t overruns_ = 0;
