@@ -455,7 +455,14 @@ StateStore::StateStore(std::string dir, StateStoreOptions options, bool inspectO
       auto job = Env::get(txn, env_->meta, "job_id", dir_);
       auto created = Env::get(txn, env_->meta, "created_at", dir_);
       if (!version || !job) {
-        if (readOnly_ || !fresh) {
+        // A job killed while creating the directory leaves an environment without metadata;
+        // that one is initialized again. Anything else is someone else's LMDB environment.
+        MDB_dbi main = 0;
+        check(mdb_dbi_open(txn, nullptr, 0, &main), "mdb_dbi_open(main)", dir_);
+        MDB_stat st;
+        check(mdb_stat(txn, main, &st), "mdb_stat(main)", dir_);
+        bool onlyOurDbs = st.ms_entries <= 5;
+        if (readOnly_ || !(fresh || onlyOurDbs)) {
           throw StateError(dir_ + " is not a gale checkpoint directory (its metadata record is "
                            "missing): give the job an empty or new directory");
         }
