@@ -62,6 +62,8 @@ class ChannelSender {
   bool flush(const std::function<void()>& whileBlocked = {},
              const std::atomic<bool>* stop = nullptr);
 
+  // The socket, e.g. to raise ZMQ_LINGER before a graceful close so queued frames still leave.
+  zmq::socket_t& socket() { return socket_; }
   uint64_t framesSent() const { return framesSent_; }
   uint64_t itemsSent() const { return itemsSent_; }
   uint64_t blockedFlushes() const { return blockedFlushes_; }

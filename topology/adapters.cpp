@@ -1,0 +1,292 @@
+#include "gale/topology/adapters.h"
+
+#include <stdexcept>
+
+#include "gale/core/log.h"
+
+namespace gale {
+
+// ---------------------------------------------------------------- OperatorBolt
+
+namespace {
+// An operator's Emitter inside a bolt: outputs are anchored to the input being processed.
+class AnchoredEmitter final : public Emitter {
+ public:
+  AnchoredEmitter(OutputCollector& out, const Tuple* anchor) : out_(out), anchor_(anchor) {}
+  void emit(std::string_view stream, Values values) override {
+    if (anchor_)
+      out_.emit(stream, *anchor_, std::move(values));
+    else
+      out_.emit(stream, std::move(values));
+  }
+
+ private:
+  OutputCollector& out_;
+  const Tuple* anchor_;
+};
+}  // namespace
+
+OperatorBolt::OperatorBolt(std::shared_ptr<const Operator> prototype)
+    : prototype_(std::move(prototype)) {
+  if (!prototype_) throw std::invalid_argument("OperatorBolt needs an operator, got null");
+}
+
+void OperatorBolt::declareOutputFields(OutputFieldsDeclarer& d) const {
+  prototype_->declareOutputFields(d);
+}
+
+std::unique_ptr<Bolt> OperatorBolt::clone() const {
+  return std::make_unique<OperatorBolt>(prototype_);
+}
+
+void OperatorBolt::prepare(const TopologyContext& context, OutputCollector&) {
+  op_ = prototype_->clone();
+  OperatorContext oc;
+  oc.component = context.component;
+  oc.task = context.task;
+  oc.taskIndex = context.taskIndex;
+  oc.parallelism = context.parallelism;
+  oc.clock = context.clock;
+  op_->open(oc);
+}
+
+void OperatorBolt::execute(const Tuple& input, OutputCollector& out) {
+  AnchoredEmitter e(out, &input);
+  op_->onTuple(input, e);  // a throw propagates: the runtime logs, counts and fails the input
+  out.ack(input);
+}
+
+void OperatorBolt::onWatermark(Timestamp wm, OutputCollector& out) {
+  AnchoredEmitter e(out, nullptr);
+  op_->onWatermark(wm, e);
+}
+
+void OperatorBolt::onBatchBegin(uint64_t txid, OutputCollector&) { op_->onBatchBegin(txid); }
+
+void OperatorBolt::onBatchEnd(uint64_t txid, OutputCollector& out) {
+  AnchoredEmitter e(out, nullptr);
+  op_->onBatchEnd(txid, e);
+}
+
+void OperatorBolt::onEndOfStream(OutputCollector& out) {
+  AnchoredEmitter e(out, nullptr);
+  op_->onEndOfInput(e);
+}
+
+void OperatorBolt::onTick(Timestamp now, OutputCollector& out) {
+  AnchoredEmitter e(out, nullptr);
+  op_->onProcessingTime(now, e);
+}
+
+// ---------------------------------------------------------------- SourceSpout
+
+SourceSpout::SourceSpout(SourcePtr source, std::optional<WatermarkSpec> watermark,
+                         size_t readChunk)
+    : shared_(std::make_shared<Shared>()), watermark_(std::move(watermark)), readChunk_(readChunk) {
+  if (!source) throw std::invalid_argument("SourceSpout needs a source, got null");
+  if (readChunk_ == 0) readChunk_ = 1;
+  shared_->source = std::move(source);
+}
+
+void SourceSpout::declareOutputFields(OutputFieldsDeclarer& d) const {
+  shared_->source->declareOutputFields(d);
+}
+
+std::unique_ptr<Spout> SourceSpout::clone() const {
+  auto s = std::make_unique<SourceSpout>(shared_->source, watermark_, readChunk_);
+  s->shared_ = shared_;  // one Source, opened once for all tasks
+  return s;
+}
+
+void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out) {
+  out_ = &out;
+  clock_ = context.clock;
+  acking_ = context.acking;
+  Source& src = *shared_->source;
+  std::call_once(shared_->opened, [&] { src.open(*clock_); });
+  {
+    std::lock_guard lock(shared_->mutex);
+    ++shared_->openTasks;
+  }
+  int n = src.partitions();
+  for (int p = context.taskIndex; p < n; p += context.parallelism) {
+    Partition part;
+    part.id = p;
+    parts_.push_back(std::move(part));
+  }
+  if (watermark_) {
+    OutputFieldsDeclarer d;
+    src.declareOutputFields(d);
+    const Fields* f = d.find(kDefaultStream);
+    eventField_ = f ? f->indexOf(watermark_->field) : -1;
+    if (eventField_ < 0)
+      throw std::invalid_argument("source '" + src.name() + "' has no event-time field '" +
+                                  watermark_->field + "'");
+    generator_.emplace(watermark_->delay);
+  }
+  lastDataNanos_ = lastWatermarkNanos_ = clock_->monoNanos();
+}
+
+void SourceSpout::close() {
+  std::lock_guard lock(shared_->mutex);
+  if (--shared_->openTasks == 0) shared_->source->close();
+}
+
+SourceSpout::Partition* SourceSpout::partitionOf(MessageId id, int64_t& offset) {
+  int p = static_cast<int>(id >> kOffsetBits);
+  offset = static_cast<int64_t>(id & ((uint64_t{1} << kOffsetBits) - 1));
+  for (auto& part : parts_)
+    if (part.id == p) return &part;
+  return nullptr;
+}
+
+void SourceSpout::noteDone(Partition& p, int64_t offset) {
+  if (offset < p.base || offset >= p.next) return;  // already committed
+  p.done[offset - p.base] = true;
+  int64_t before = p.base;
+  while (!p.done.empty() && p.done.front()) {
+    p.done.pop_front();
+    ++p.base;
+  }
+  if (p.base != before) shared_->source->commit(p.id, p.base);
+}
+
+bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay) {
+  bool mainStream = rec.stream.empty() || rec.stream == kDefaultStream;
+  if (generator_ && mainStream && static_cast<size_t>(eventField_) < rec.values.size()) {
+    const Value& v = rec.values[static_cast<size_t>(eventField_)];
+    std::optional<Timestamp> t;
+    if (auto ts = std::get_if<Timestamp>(&v)) t = *ts;
+    if (auto i = std::get_if<int64_t>(&v)) t = Timestamp{*i};
+    if (t) {
+      generator_->observe(*t, clock_->now());
+      ++sinceWatermark_;
+    }
+  }
+  MessageId id = messageId(p.id, rec.offset);
+  out_->emitWithOrigin(mainStream ? std::string_view(kDefaultStream) : rec.stream,
+                       std::move(rec.values),
+                       acking_ ? std::optional<MessageId>(id) : std::nullopt, rec.originNanos);
+  if (!replay) {
+    p.done.push_back(false);
+    ++p.next;
+  }
+  if (!acking_) noteDone(p, rec.offset);
+  return true;
+}
+
+bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
+  if (ended_) return false;
+  Source& src = *shared_->source;
+  bool emitted = false;
+  // Replays first: a failed record is re-read from its offset.
+  size_t replayed = 0;
+  while (!replay_.empty() && replayed < readChunk_) {
+    MessageId id = replay_.front();
+    replay_.pop_front();
+    int64_t off;
+    Partition* p = partitionOf(id, off);
+    if (!p || off < p->base || off >= p->next) continue;
+    buf_.clear();
+    if (src.read(p->id, off, off + 1, buf_) == 0 || buf_.empty()) {
+      ++lost_;
+      logWarn("source '" + src.name() + "' partition " + std::to_string(p->id) +
+              ": record at offset " + std::to_string(off) +
+              " is gone and cannot be replayed; it is counted as lost");
+      noteDone(*p, off);
+      continue;
+    }
+    emitRecord(*p, buf_[0], true);
+    emitted = true;
+    ++replayed;
+  }
+  if (!emitted && !parts_.empty()) {
+    // New records, one chunk from the next partition that has some (round robin).
+    for (size_t k = 0; k < parts_.size() && !emitted; ++k) {
+      Partition& p = parts_[cursor_];
+      cursor_ = (cursor_ + 1) % parts_.size();
+      int64_t avail = src.available(p.id);
+      if (avail <= p.next) continue;
+      int64_t to = std::min<int64_t>(avail, p.next + static_cast<int64_t>(readChunk_));
+      buf_.clear();
+      src.read(p.id, p.next, to, buf_);
+      for (auto& rec : buf_) {
+        if (rec.offset < p.next) continue;
+        while (p.next < rec.offset) {  // records gone before we read them: skip the gap
+          p.done.push_back(true);
+          ++p.next;
+        }
+        emitRecord(p, rec, false);
+        emitted = true;
+      }
+      if (buf_.empty()) {
+        // The source said records were available but returned none: skip them so we do not
+        // spin on the same offset, and say so.
+        lost_ += static_cast<uint64_t>(to - p.next);
+        logWarn("source '" + src.name() + "' partition " + std::to_string(p.id) + ": offsets " +
+                std::to_string(p.next) + ".." + std::to_string(to) + " could not be read");
+        while (p.next < to) {
+          p.done.push_back(true);
+          ++p.next;
+        }
+        noteDone(p, p.next - 1);
+      }
+    }
+  }
+  maybeEmitWatermark(emitted);
+  if (!emitted && src.finished()) {
+    bool allRead = true, allDone = true;
+    for (auto& p : parts_) {
+      if (src.available(p.id) > p.next) allRead = false;
+      if (p.base < p.next) allDone = false;
+    }
+    if (allRead && allDone && replay_.empty()) {
+      ended_ = true;
+      out.emitEndOfStream();
+      return true;
+    }
+  }
+  return emitted;
+}
+
+void SourceSpout::maybeEmitWatermark(bool dataNow) {
+  if (!generator_) return;
+  int64_t now = clock_->monoNanos();
+  if (dataNow && idle_) {
+    // Data again after an idle spell: tell consumers this task counts again, at once.
+    idle_ = false;
+    out_->emitWatermark(generator_->current(), false);
+    lastWatermarkNanos_ = now;
+    generator_->onPeriodic(clock_->now());
+    sinceWatermark_ = 0;
+    return;
+  }
+  if (dataNow) lastDataNanos_ = now;
+  bool due = sinceWatermark_ >= watermark_->everyTuples ||
+             now - lastWatermarkNanos_ >= toMicros(watermark_->every) * 1000;
+  if (due) {
+    if (auto wm = generator_->onPeriodic(clock_->now())) {
+      out_->emitWatermark(*wm, false);
+      sinceWatermark_ = 0;
+    }
+    lastWatermarkNanos_ = now;
+  }
+  if (!idle_ && now - lastDataNanos_ >= toMicros(watermark_->idleTimeout) * 1000) {
+    // Nothing read for idleTimeout: this task must not hold back its consumers' watermark.
+    idle_ = true;
+    out_->emitWatermark(generator_->current(), true);
+  }
+}
+
+void SourceSpout::ack(MessageId id) {
+  int64_t off;
+  if (Partition* p = partitionOf(id, off)) noteDone(*p, off);
+}
+
+void SourceSpout::fail(MessageId id) {
+  int64_t off;
+  Partition* p = partitionOf(id, off);
+  if (p && off >= p->base && off < p->next && !p->done[off - p->base]) replay_.push_back(id);
+}
+
+}  // namespace gale

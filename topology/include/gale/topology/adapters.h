@@ -1,0 +1,135 @@
+// The bridges from gale's mode-agnostic pieces to continuous mode: a gale::Operator runs as a
+// bolt (OperatorBolt) and a gale::Source runs as a spout (SourceSpout). TopologyBuilder makes
+// them for setBolt(name, Operator) and setSpout(name, SourcePtr); the micro-batch runtime finds
+// the Operator / Source again through Topology::components().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gale/core/operator.h"
+#include "gale/core/source.h"
+#include "gale/core/watermark.h"
+#include "gale/topology/component.h"
+
+namespace gale {
+
+// In-band watermarks of a SourceSpout: Flink's bounded out-of-orderness (core's
+// BoundedOutOfOrderness): watermark = max event time seen by the task - delay - 1 µs.
+// It is emitted when it moved and either `everyTuples` tuples or `every` time passed since the
+// last one. A task that read nothing for `idleTimeout` emits its watermark marked idle, which
+// its consumers leave out of their min over inputs until it emits data again.
+struct WatermarkSpec {
+  std::string field;  // an event-time field (timestamp or int64 micros) of the source's stream
+  Duration delay{0};
+  uint64_t everyTuples = 1000;
+  Duration every = std::chrono::milliseconds(5);
+  Duration idleTimeout = std::chrono::seconds(1);
+};
+
+// Runs a gale::Operator as a bolt: onTuple per input (outputs anchored to the input, input acked
+// when onTuple returns; if it throws, the runtime logs and counts the error and fails the input),
+// onWatermark per watermark advance, onEndOfInput at end of stream, onProcessingTime per tick.
+// Outputs of watermark/tick/end hooks are unanchored (they belong to no single input).
+class OperatorBolt final : public Bolt {
+ public:
+  explicit OperatorBolt(std::shared_ptr<const Operator> prototype);
+  const std::shared_ptr<const Operator>& prototype() const { return prototype_; }
+  // The task's own instance (after prepare), e.g. for tests and metrics.
+  Operator* instance() const { return op_.get(); }
+
+  void declareOutputFields(OutputFieldsDeclarer& declarer) const override;
+  std::unique_ptr<Bolt> clone() const override;
+  void prepare(const TopologyContext& context, OutputCollector& collector) override;
+  void execute(const Tuple& input, OutputCollector& collector) override;
+  void onWatermark(Timestamp watermark, OutputCollector& collector) override;
+  void onBatchBegin(uint64_t txid, OutputCollector& collector) override;
+  void onBatchEnd(uint64_t txid, OutputCollector& collector) override;
+  void onEndOfStream(OutputCollector& collector) override;
+  void onTick(Timestamp now, OutputCollector& collector) override;
+
+ private:
+  std::shared_ptr<const Operator> prototype_;
+  OperatorPtr op_;
+};
+
+// Runs a gale::Source as a spout. Task i of n reads the partitions p with p % n == i; each record
+// is emitted with msgId = (partition << 48 | offset) and its originNanos; a failed record is
+// re-read from its offset and emitted again; the acked prefix of each partition is committed
+// (Source::commit). When the source is finished() and every record is read and acked, the task
+// emits EndOfStream. All tasks share the one Source object, opened once and closed by the last.
+class SourceSpout final : public Spout {
+ public:
+  static constexpr int kOffsetBits = 48;
+  static MessageId messageId(int partition, int64_t offset) {
+    return (static_cast<uint64_t>(partition) << kOffsetBits) | static_cast<uint64_t>(offset);
+  }
+
+  explicit SourceSpout(SourcePtr source, std::optional<WatermarkSpec> watermark = std::nullopt,
+                       size_t readChunk = 64);
+  const SourcePtr& source() const { return shared_->source; }
+  const std::optional<WatermarkSpec>& watermark() const { return watermark_; }
+
+  void declareOutputFields(OutputFieldsDeclarer& declarer) const override;
+  std::unique_ptr<Spout> clone() const override;
+  void open(const TopologyContext& context, SpoutOutputCollector& collector) override;
+  bool nextTuple(SpoutOutputCollector& collector) override;
+  void ack(MessageId msgId) override;
+  void fail(MessageId msgId) override;
+  void close() override;
+
+  // Records that could not be re-read for a replay (gone from an opaque source).
+  uint64_t lostRecords() const { return lost_; }
+
+ private:
+  // Shared by every clone: the Source is opened once and closed once.
+  struct Shared {
+    SourcePtr source;
+    std::once_flag opened;
+    std::mutex mutex;
+    int openTasks = 0;
+  };
+  // One partition this task reads. `done` holds, for offsets [base, next), whether the record
+  // was acked; the front run of acked records is committed.
+  struct Partition {
+    int id = 0;
+    int64_t base = 0;
+    int64_t next = 0;
+    std::deque<bool> done;
+  };
+
+  void noteDone(Partition& p, int64_t offset);
+  bool emitRecord(Partition& p, SourceRecord& rec, bool replay);
+  void maybeEmitWatermark(bool dataNow);
+  Partition* partitionOf(MessageId id, int64_t& offset);
+
+  std::shared_ptr<Shared> shared_;
+  std::optional<WatermarkSpec> watermark_;
+  size_t readChunk_;
+
+  SpoutOutputCollector* out_ = nullptr;
+  const Clock* clock_ = nullptr;
+  bool acking_ = true;
+  std::vector<Partition> parts_;
+  size_t cursor_ = 0;
+  std::deque<MessageId> replay_;
+  std::vector<SourceRecord> buf_;
+  bool ended_ = false;
+  uint64_t lost_ = 0;
+  // Watermark state: core's bounded out-of-orderness generator; idleness is decided here
+  // (no data read for idleTimeout, counted from open() so a task without data goes idle too).
+  int eventField_ = -1;
+  std::optional<BoundedOutOfOrderness> generator_;
+  uint64_t sinceWatermark_ = 0;
+  int64_t lastWatermarkNanos_ = 0;
+  int64_t lastDataNanos_ = 0;
+  bool idle_ = false;
+};
+
+}  // namespace gale

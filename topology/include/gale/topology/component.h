@@ -1,0 +1,160 @@
+// The Storm-style component API of continuous mode: spouts emit tuples (optionally with a message
+// id, which makes them reliable), bolts process them. Both are prototypes: the runtime clone()s
+// one instance per task and runs each on its own thread, so an instance never sees two threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gale/core/clock.h"
+#include "gale/core/operator.h"
+#include "gale/core/tuple.h"
+#include "gale/core/value.h"
+
+namespace gale {
+
+class Topology;
+
+// A spout's id for one reliable tuple: handed back in ack()/fail(). 64 bits so the hot path does
+// not allocate; a SourceSpout packs (partition << 48 | offset) into it.
+using MessageId = uint64_t;
+
+// What a component instance learns about where it runs.
+struct TopologyContext {
+  std::string component;
+  TaskId task = 0;       // global task id
+  int taskIndex = 0;     // 0 .. parallelism-1 within the component
+  int parallelism = 1;
+  const Clock* clock = &SystemClock::instance();
+  bool acking = true;    // false: msgIds are ignored, ack/fail are no-ops
+  const Topology* topology = nullptr;  // structure, e.g. tasksOf("x") for emitDirect
+};
+
+class SpoutOutputCollector {
+ public:
+  virtual ~SpoutOutputCollector() = default;
+
+  // With a msgId (and acking on) the tuple is reliable: the spout gets ack(msgId) once the whole
+  // tuple tree is processed, or fail(msgId) on failure or timeout. Without, it is fire-and-forget.
+  void emit(Values values, std::optional<MessageId> msgId = std::nullopt) {
+    emitTuple(-1, kDefaultStream, std::move(values), msgId, 0);
+  }
+  void emit(std::string_view stream, Values values,
+            std::optional<MessageId> msgId = std::nullopt) {
+    emitTuple(-1, stream, std::move(values), msgId, 0);
+  }
+  // originNanos: when the data was born (monotonic ns, Clock::monoNanos of the runtime's clock);
+  // 0 = now. Sinks measure end-to-end latency from it.
+  void emitWithOrigin(std::string_view stream, Values values, std::optional<MessageId> msgId,
+                      int64_t originNanos) {
+    emitTuple(-1, stream, std::move(values), msgId, originNanos);
+  }
+  // To one task of a bolt that subscribed with directGrouping; throws std::invalid_argument if
+  // no direct subscriber of `stream` has that task.
+  void emitDirect(TaskId task, std::string_view stream, Values values,
+                  std::optional<MessageId> msgId = std::nullopt) {
+    emitTuple(task, stream, std::move(values), msgId, 0);
+  }
+  void emitDirect(TaskId task, Values values, std::optional<MessageId> msgId = std::nullopt) {
+    emitTuple(task, kDefaultStream, std::move(values), msgId, 0);
+  }
+
+  // In-band control, sent to every downstream task of every output stream, in order with the
+  // tuples emitted before it. `idle`: this task has no data for now and must not hold back the
+  // min-over-inputs watermark of its consumers (see docs/runtime.md).
+  virtual void emitWatermark(Timestamp watermark, bool idle = false) = 0;
+  virtual void emitBatchBegin(uint64_t txid) = 0;
+  virtual void emitBatchEnd(uint64_t txid) = 0;
+  // The spout task will emit nothing more; nextTuple() is not called again.
+  virtual void emitEndOfStream() = 0;
+
+ protected:
+  virtual void emitTuple(TaskId directTask, std::string_view stream, Values&& values,
+                         std::optional<MessageId> msgId, int64_t originNanos) = 0;
+};
+
+class OutputCollector {
+ public:
+  virtual ~OutputCollector() = default;
+
+  void emit(Values values) { emitTuple(-1, kDefaultStream, nullptr, 0, std::move(values)); }
+  void emit(std::string_view stream, Values values) {
+    emitTuple(-1, stream, nullptr, 0, std::move(values));
+  }
+  // Anchored: the output joins the tuple tree(s) of `anchor`, so its failure fails them.
+  void emit(const Tuple& anchor, Values values) {
+    const Tuple* a = &anchor;
+    emitTuple(-1, kDefaultStream, &a, 1, std::move(values));
+  }
+  void emit(std::string_view stream, const Tuple& anchor, Values values) {
+    const Tuple* a = &anchor;
+    emitTuple(-1, stream, &a, 1, std::move(values));
+  }
+  void emit(std::string_view stream, const std::vector<const Tuple*>& anchors, Values values) {
+    emitTuple(-1, stream, anchors.data(), anchors.size(), std::move(values));
+  }
+  void emitDirect(TaskId task, std::string_view stream, const std::vector<const Tuple*>& anchors,
+                  Values values) {
+    emitTuple(task, stream, anchors.data(), anchors.size(), std::move(values));
+  }
+  void emitDirect(TaskId task, Values values) {
+    emitTuple(task, kDefaultStream, nullptr, 0, std::move(values));
+  }
+
+  // Every input tuple must be acked or failed exactly once (Storm's rule); an input never acked
+  // fails its spout tuple by timeout.
+  virtual void ack(const Tuple& input) = 0;
+  virtual void fail(const Tuple& input) = 0;
+
+ protected:
+  virtual void emitTuple(TaskId directTask, std::string_view stream, const Tuple* const* anchors,
+                         size_t numAnchors, Values&& values) = 0;
+};
+
+class Spout {
+ public:
+  virtual ~Spout() = default;
+  virtual void declareOutputFields(OutputFieldsDeclarer& declarer) const = 0;
+  // A fresh instance with the same configuration: one per task.
+  virtual std::unique_ptr<Spout> clone() const = 0;
+
+  virtual void open(const TopologyContext& context, SpoutOutputCollector& collector) {}
+  // Emits zero or more tuples. Returns false when it had nothing to emit now (the executor backs
+  // off briefly before asking again).
+  virtual bool nextTuple(SpoutOutputCollector& collector) = 0;
+  virtual void ack(MessageId msgId) {}
+  virtual void fail(MessageId msgId) {}
+  virtual void close() {}
+};
+
+class Bolt {
+ public:
+  virtual ~Bolt() = default;
+  virtual void declareOutputFields(OutputFieldsDeclarer& declarer) const = 0;
+  virtual std::unique_ptr<Bolt> clone() const = 0;
+
+  virtual void prepare(const TopologyContext& context, OutputCollector& collector) {}
+  virtual void execute(const Tuple& input, OutputCollector& collector) = 0;
+  virtual void cleanup() {}
+
+  // Control hooks. Each is called once the condition holds over ALL upstream tasks, and the
+  // runtime forwards the marker downstream after the hook returns (so what the hook emits
+  // precedes it):
+  // the input watermark (min over upstream tasks, idle ones excluded) advanced;
+  virtual void onWatermark(Timestamp watermark, OutputCollector& collector) {}
+  // the first upstream task began batch txid;
+  virtual void onBatchBegin(uint64_t txid, OutputCollector& collector) {}
+  // every upstream task ended batch txid (items from tasks that already did are held back
+  // until then: barrier alignment);
+  virtual void onBatchEnd(uint64_t txid, OutputCollector& collector) {}
+  // every upstream task ended its stream (after the watermark moved to the end of time).
+  virtual void onEndOfStream(OutputCollector& collector) {}
+  // Processing time moved on by Continuous::tickInterval (from the configured Clock).
+  virtual void onTick(Timestamp now, OutputCollector& collector) {}
+};
+
+}  // namespace gale

@@ -1,0 +1,126 @@
+// Running a topology in continuous mode: one thread per task, one inbox per task, tuples and
+// in-band control over gale's ZeroMQ channels, Storm's XOR acker for at-least-once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gale/core/clock.h"
+#include "gale/core/histogram.h"
+#include "gale/topology/topology.h"
+
+namespace gale {
+
+enum class TransportScheme { Inproc, Ipc, Tcp };
+
+struct Continuous {
+  // Reliability: Storm's acker. Off: tuples are unanchored and spouts never see ack/fail.
+  bool acking = true;
+  int numAckers = 1;
+  size_t maxSpoutPending = 4096;  // in-flight trees per spout task (checked before nextTuple)
+  Duration messageTimeout = std::chrono::seconds(30);
+  // Channels.
+  int highWaterMark = 16;          // frames queued per channel before the sender blocks
+  size_t maxItemsPerFrame = 256;   // a busy sender packs up to this many items per frame
+  // An idle task spins this long on its inbox before blocking (latency when lightly loaded).
+  Duration idleSpin = std::chrono::microseconds(50);
+  // A spout whose nextTuple() returned false sleeps this long, doubling up to the max.
+  Duration spoutBackoffMin = std::chrono::microseconds(20);
+  Duration spoutBackoffMax = std::chrono::milliseconds(1);
+  Duration tickInterval = std::chrono::milliseconds(100);  // Bolt::onTick, Operator processing time
+  Duration metricsInterval = std::chrono::milliseconds(100);  // how often latencies are published
+  const Clock* clock = nullptr;  // nullptr: the system clock. Ticks and timeouts read it.
+  TransportScheme transport = TransportScheme::Inproc;
+  std::string ipcDir = "/tmp";     // ipc:// endpoints are <ipcDir>/gale-<instance>-<task>
+  std::string tcpHost = "127.0.0.1";
+};
+
+// Counters are totals since start; latencies in nanoseconds.
+struct TaskMetrics {
+  TaskId task = 0;
+  uint64_t emitted = 0;       // tuples emitted by the component (before grouping)
+  uint64_t transferred = 0;   // copies sent to downstream tasks
+  uint64_t executed = 0;      // bolt: tuples executed
+  uint64_t acked = 0;         // spout: trees completed; bolt: inputs acked
+  uint64_t failed = 0;        // spout: trees failed or timed out; bolt: inputs failed
+  uint64_t errors = 0;        // exceptions thrown by the component's code
+  uint64_t framesReceived = 0;
+  uint64_t framesSentToTask = 0;  // by upstream senders in this process
+  uint64_t malformedFrames = 0;
+  uint64_t blockedFlushes = 0;    // times a send had to wait for a full downstream
+  uint64_t bufferedItems = 0;     // held back by batch alignment
+  uint64_t pending = 0;           // spout: trees in flight; acker: trees tracked
+  double capacity = 0;            // fraction of the last interval spent executing
+  Histogram executeLatency;       // Bolt::execute / Spout::nextTuple
+  Histogram processLatency;       // frame received -> input acked
+  Histogram completeLatency;      // spout: emit -> tree completed
+  // Frames sent to this task that it has not received yet (as far as this process knows).
+  uint64_t queueDepth() const {
+    return framesSentToTask > framesReceived ? framesSentToTask - framesReceived : 0;
+  }
+};
+
+struct ComponentMetrics {
+  std::string name;  // "__acker" for the ackers
+  bool spout = false;
+  std::vector<TaskMetrics> tasks;
+  TaskMetrics total() const;  // counters summed, histograms merged, capacity = max
+};
+
+struct TopologyMetrics {
+  std::vector<ComponentMetrics> components;
+  const ComponentMetrics* find(std::string_view name) const;
+};
+
+// Which worker process runs which task, and where each worker's tasks listen. Task t of worker w
+// binds <endpoint of w> + t: tcp://host:port -> tcp://host:(port + t); ipc://path -> ipc://path-t.
+struct WorkerAssignment {
+  std::vector<int> workerOfTask;       // indexed by task id, ackers included
+  std::vector<std::string> endpoints;  // per worker: "tcp://127.0.0.1:15000" or "ipc:///tmp/x"
+  int self = 0;                        // the worker this process is
+};
+
+class RunningTopology {
+ public:
+  class Impl;
+  explicit RunningTopology(std::unique_ptr<Impl> impl);
+  RunningTopology(RunningTopology&&) noexcept;
+  RunningTopology& operator=(RunningTopology&&) noexcept;
+  ~RunningTopology();  // kill()s if still running
+
+  // Graceful: spouts stop emitting, trees in flight complete (or time out), EndOfStream flows
+  // through every bolt, then cleanup. Returns when all of it happened.
+  void stop();
+  // Immediate: threads leave their loops; in-flight tuples are dropped.
+  void kill();
+  // Waits until every spout task ended its stream (bounded sources fully read and acked) and
+  // every bolt processed it, then shuts the tasks down. False if `timeout` passed first.
+  void waitUntilDone();
+  bool waitUntilDone(Duration timeout);
+  bool done() const;
+
+  TopologyMetrics metrics() const;
+  int taskCount() const;                       // components' tasks + ackers
+  std::vector<TaskId> ackerTasks() const;
+  std::string endpointOf(TaskId task) const;   // the inbox a task binds (local tasks)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs every task in this process. Throws std::invalid_argument for a bad configuration and
+// std::runtime_error naming the component when a spout's open() or a bolt's prepare() throws.
+RunningTopology runContinuous(const Topology& topology, Continuous config = {});
+inline RunningTopology run(const Topology& topology, Continuous config) {
+  return runContinuous(topology, std::move(config));
+}
+// Runs the tasks assigned to `assignment.self`; the other workers run the rest.
+RunningTopology runWorker(const Topology& topology, Continuous config,
+                          WorkerAssignment assignment);
+// Component tasks plus ackers under `config`.
+int totalTasks(const Topology& topology, const Continuous& config);
+
+}  // namespace gale

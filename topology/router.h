@@ -1,0 +1,52 @@
+// Groupings, sender side: which downstream tasks get a copy of a tuple emitted on one stream.
+// One Router per (sending task, output stream); it keeps the per-sender state some groupings
+// need (the shuffle cursor, partial key grouping's counts), so it is not shared between threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gale/topology/topology.h"
+
+namespace gale {
+
+class Router {
+ public:
+  struct Route {
+    std::string consumer;
+    Grouping kind = Grouping::Shuffle;
+    std::vector<TaskId> targets;   // ascending
+    std::vector<int> fieldIndex;   // Fields / PartialKey
+    std::vector<TaskId> shuffled;  // Shuffle / LocalOrShuffle: the candidates, permuted
+    size_t cursor = 0;
+    std::vector<uint64_t> sent;    // PartialKey: copies sent per target index
+  };
+
+  // `workerOfTask` and `self` decide what is local for localOrShuffle (empty: all is local).
+  Router(const Topology& topology, const ComponentSpec& from, const StreamSpec& stream,
+         const std::vector<int>& workerOfTask, int self, uint64_t seed);
+
+  // Appends to `out` the tasks that get a copy. `directTask` < 0: a normal emit (direct
+  // subscribers get nothing); >= 0: emitDirect, only direct subscribers holding that task.
+  // Throws std::invalid_argument when a direct emit names no direct subscriber's task.
+  void route(const Values& values, TaskId directTask, std::vector<TaskId>& out);
+
+  // Every task any subscriber may receive from this stream.
+  std::vector<TaskId> allTargets() const;
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  uint64_t nextRandom();
+  void reshuffle(Route& r);
+
+  std::string from_;
+  std::string stream_;
+  std::vector<Route> routes_;
+  uint64_t rng_;
+};
+
+// The key hash of fields grouping: the same on every sender and in every process.
+uint64_t hashFields(const Values& values, const std::vector<int>& fieldIndex);
+
+}  // namespace gale

@@ -1,0 +1,204 @@
+#include "gale/topology/topology.h"
+
+#include <gtest/gtest.h>
+
+#include "gale/core/frame.h"
+#include "test_support.h"
+
+namespace gale {
+namespace {
+
+using testing::CountingSpout;
+using testing::CountingState;
+using testing::RecordingBolt;
+using testing::Seen;
+
+CountingSpout spout() { return CountingSpout(10, 2, std::make_shared<CountingState>()); }
+RecordingBolt bolt(Fields out = Fields{}) {
+  return RecordingBolt(std::make_shared<Seen>(), std::move(out));
+}
+
+// Expects build() to throw std::invalid_argument whose message contains every one of `parts`.
+void expectRejected(const TopologyBuilder& b, std::initializer_list<std::string> parts) {
+  try {
+    b.build();
+    FAIL() << "build() accepted an invalid topology";
+  } catch (const std::invalid_argument& e) {
+    for (const auto& p : parts)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos)
+          << "message '" << e.what() << "' lacks '" << p << "'";
+  }
+}
+
+struct Passthrough : Operator {
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"n", "key"});
+    d.declareStream("late", Fields{"n"});
+  }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<Passthrough>(); }
+  void onTuple(const Tuple& t, Emitter& out) override { out.emit(t.values()); }
+};
+
+struct TinySource : Source {
+  std::string name() const override { return "tiny"; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"ts", Type::Timestamp}, {"v", Type::Int64}});
+  }
+  int partitions() const override { return 3; }
+  int64_t available(int) override { return 0; }
+  size_t read(int, int64_t, int64_t, std::vector<SourceRecord>&) override { return 0; }
+};
+
+TEST(TopologyBuilder, AValidTopologyExposesComponentsTasksInputsAndStreams) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout(), 2);
+  b.setSpout("events", std::make_shared<TinySource>(), 3).withWatermark("ts", Duration(5000));
+  b.setBolt("pass", Passthrough{}, 2).fieldsGrouping("numbers", {"key"});
+  b.setBolt("sink", bolt(), 1).shuffleGrouping("pass").globalGrouping("pass", "late")
+      .allGrouping("events");
+  Topology t = b.build();
+  ASSERT_EQ(t.components().size(), 4u);
+  EXPECT_EQ(t.taskCount(), 2 + 3 + 2 + 1);
+  EXPECT_EQ(t.tasksOf("pass"), (std::vector<TaskId>{5, 6}));
+  EXPECT_EQ(t.componentOfTask(4).name, "events");
+
+  const ComponentSpec& events = t.at("events");
+  EXPECT_TRUE(events.isSpout());
+  ASSERT_TRUE(events.source);
+  ASSERT_TRUE(events.watermark);
+  EXPECT_EQ(events.watermark->field, "ts");
+  EXPECT_EQ(events.watermark->delay, Duration(5000));
+  EXPECT_NE(dynamic_cast<const SourceSpout*>(events.spout.get()), nullptr);
+
+  const ComponentSpec& pass = t.at("pass");
+  ASSERT_TRUE(pass.op);
+  EXPECT_NE(dynamic_cast<const OperatorBolt*>(pass.bolt.get()), nullptr);
+  ASSERT_EQ(pass.inputs.size(), 1u);
+  EXPECT_EQ(pass.inputs[0].grouping, Grouping::Fields);
+  EXPECT_EQ(pass.inputs[0].fields, std::vector<std::string>{"key"});
+  ASSERT_EQ(pass.outputs.size(), 2u);
+  EXPECT_EQ(pass.findStream("late")->fields.names(), std::vector<std::string>{"n"});
+
+  auto subs = t.subscribers("pass", "late");
+  ASSERT_EQ(subs.size(), 1u);
+  EXPECT_EQ(subs[0].consumer->name, "sink");
+  EXPECT_EQ(subs[0].input->grouping, Grouping::Global);
+  EXPECT_EQ(t.upstreamOf("sink").size(), 2u);
+  // Every declared stream has a wire id that maps back to its schema.
+  const auto& reg = *t.registry();
+  EXPECT_EQ(reg.idOf("pass", "late"), pass.findStream("late")->id);
+  EXPECT_EQ((*reg.find(pass.findStream("late")->id))->stream, "late");
+}
+
+TEST(TopologyBuilder, RebuildingFromTheStructureGivesTheSameGraph) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout(), 2);
+  b.setBolt("sink", bolt(), 3).partialKeyGrouping("numbers", {"key"});
+  Topology t = b.build();
+  TopologyBuilder again;
+  for (const auto& c : t.components()) {
+    if (c.isSpout()) {
+      again.setSpout(c.name, *c.spout, c.parallelism);
+    } else {
+      auto d = again.setBolt(c.name, *c.bolt, c.parallelism);
+      for (const auto& in : c.inputs) d.grouping(in);
+    }
+  }
+  EXPECT_EQ(again.build().toString(), t.toString());
+}
+
+TEST(TopologyValidation, AnEmptyTopologyIsRejected) {
+  TopologyBuilder b;
+  expectRejected(b, {"empty"});
+}
+
+TEST(TopologyValidation, ADuplicateNameIsRejectedNamingIt) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("numbers", bolt()).shuffleGrouping("numbers");
+  expectRejected(b, {"'numbers'", "unique"});
+}
+
+TEST(TopologyValidation, ParallelismBelowOneIsRejectedNamingTheComponent) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("sink", bolt(), 0).shuffleGrouping("numbers");
+  expectRejected(b, {"bolt 'sink'", "parallelism 0"});
+}
+
+TEST(TopologyValidation, AnUnknownInputComponentIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("sink", bolt()).shuffleGrouping("nubmers");
+  expectRejected(b, {"bolt 'sink'", "unknown component 'nubmers'"});
+}
+
+TEST(TopologyValidation, AnUndeclaredStreamIsRejectedListingTheDeclaredOnes) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("sink", bolt()).shuffleGrouping("numbers", "odd");
+  expectRejected(b, {"bolt 'sink'", "stream 'odd'", "declared: default"});
+}
+
+TEST(TopologyValidation, FieldsGroupingOnAnUndeclaredFieldIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("sink", bolt()).fieldsGrouping("numbers", {"word"});
+  expectRejected(b, {"bolt 'sink'", "field 'word'", "[n:int64, key:int64]"});
+}
+
+TEST(TopologyValidation, PartialKeyGroupingOnAnUndeclaredFieldIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("sink", bolt()).partialKeyGrouping("numbers", {"nope"});
+  expectRejected(b, {"bolt 'sink'", "partialKey", "'nope'"});
+}
+
+TEST(TopologyValidation, ACycleIsRejectedShowingIt) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("a", bolt(Fields{"n", "key"})).shuffleGrouping("numbers").shuffleGrouping("b");
+  b.setBolt("b", bolt(Fields{"n", "key"})).shuffleGrouping("a");
+  expectRejected(b, {"cycle", "a -> b -> a"});
+}
+
+TEST(TopologyValidation, ABoltWithoutInputsIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("lonely", bolt());
+  expectRejected(b, {"bolt 'lonely'", "no inputs"});
+}
+
+TEST(TopologyValidation, AReservedNameIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("__acker", spout());
+  expectRejected(b, {"'__acker'", "reserved"});
+}
+
+TEST(TopologyValidation, SubscribingTwiceToOneStreamIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout());
+  b.setBolt("sink", bolt()).shuffleGrouping("numbers").allGrouping("numbers");
+  expectRejected(b, {"bolt 'sink'", "twice", "numbers:default"});
+}
+
+TEST(TopologyValidation, AWatermarkOnACustomSpoutIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout()).withWatermark("n", Duration(0));
+  expectRejected(b, {"spout 'numbers'", "emitWatermark"});
+}
+
+TEST(TopologyValidation, AWatermarkOnAFieldTheSourceLacksIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("events", std::make_shared<TinySource>()).withWatermark("time", Duration(0));
+  expectRejected(b, {"spout 'events'", "'time'"});
+}
+
+TEST(TopologyValidation, ANullSourceIsRejected) {
+  TopologyBuilder b;
+  b.setSpout("events", SourcePtr{});
+  expectRejected(b, {"spout 'events'", "null"});
+}
+
+}  // namespace
+}  // namespace gale
