@@ -1,0 +1,111 @@
+// Runs the gale-state binary on checkpoint directories and checks what it prints.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "gale/state/codec.h"
+#include "gale/state/state_store.h"
+#include "temp_dir_for_test.h"
+
+namespace gale {
+namespace {
+
+using testing::TempDir;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct CliRun {
+  int exitCode = -1;
+  std::string out;  // stdout and stderr
+};
+
+CliRun runCli(const std::string& args) {
+  CliRun r;
+  std::string cmd = std::string(GALE_STATE_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+void fill(const std::string& dir) {
+  StateStoreOptions o;
+  o.jobId = "wordcount@3f2a";
+  o.sync = false;
+  ManualClock clock(Timestamp{1'700'000'000'000'000});
+  o.clock = &clock;
+  StateStore store(dir, o);
+  KeyedState& counts = store.keyedState("counts", StateKind::Opaque);
+  store.keyedState("empty", StateKind::Plain);
+  for (uint64_t t = 1; t <= 3; ++t) {
+    BatchCommit c = store.beginCommit(t);
+    c.update(counts, "w" + std::to_string(t), addInt64(1));
+    c.setOffset("lines", 0, static_cast<int64_t>(10 * t)).setOffset("lines", 1, 5);
+    c.setWatermark(Timestamp{1'700'000'000'000'000 + static_cast<int64_t>(t) * 1'000'000});
+    c.putSnapshot("window#0", "abc");
+    c.markSinkCommitted("files");
+    c.commit();
+    clock.advance(Duration{1'000'000});
+  }
+}
+
+TEST(GaleStateCli, PrintsMetadataCommitLogStatesSnapshotsAndSinks) {
+  TempDir dir;
+  fill(dir.path());
+  CliRun r = runCli(dir.path());
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("job id                wordcount@3f2a"));
+  EXPECT_THAT(r.out, HasSubstr("format version        1"));
+  EXPECT_THAT(r.out, HasSubstr("last committed txid   3"));
+  EXPECT_THAT(r.out, HasSubstr("commit log (3 of 3 kept, newest last)"));
+  EXPECT_THAT(r.out, HasSubstr("txid 2  2023-11-14T22:13:21.000000Z  watermark 2023-11-14T22:13:22.000000Z"));
+  EXPECT_THAT(r.out, HasSubstr("offsets lines/0=30 lines/1=5"));
+  EXPECT_THAT(r.out, HasSubstr("counts  opaque  entries 3  bytes "));
+  EXPECT_THAT(r.out, HasSubstr("empty  plain  entries 0"));
+  EXPECT_THAT(r.out, HasSubstr("window#0  bytes 3"));
+  EXPECT_THAT(r.out, HasSubstr("files  last txid 3"));
+
+  CliRun limited = runCli(dir.path() + " --limit 1");
+  EXPECT_THAT(limited.out, HasSubstr("commit log (1 of 3 kept"));
+  EXPECT_THAT(limited.out, Not(HasSubstr("txid 2 ")));
+}
+
+TEST(GaleStateCli, PrintsJson) {
+  TempDir dir;
+  fill(dir.path());
+  CliRun r = runCli(dir.path() + " --json");
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\"jobId\":\"wordcount@3f2a\""));
+  EXPECT_THAT(r.out, HasSubstr("{\"txid\":3,\"timeMicros\":1700000002000000,"
+                               "\"watermarkMicros\":1700000003000000,"
+                               "\"offsets\":{\"lines\":{\"0\":30,\"1\":5}}"));
+  EXPECT_THAT(r.out, HasSubstr("{\"name\":\"counts\",\"kind\":\"opaque\",\"entries\":3,"));
+  EXPECT_THAT(r.out, HasSubstr("\"sinks\":{\"files\":3}"));
+}
+
+TEST(GaleStateCli, AMissingOrForeignDirectoryIsAClearErrorWithExitCode1) {
+  TempDir dir;
+  CliRun missing = runCli(dir.sub("nope"));
+  EXPECT_EQ(missing.exitCode, 1);
+  EXPECT_THAT(missing.out, HasSubstr("gale-state: checkpoint directory " + dir.sub("nope") +
+                                     " does not exist"));
+  std::ofstream(dir.sub("file.txt")) << "x";
+  CliRun foreign = runCli(dir.path());
+  EXPECT_EQ(foreign.exitCode, 1);
+  EXPECT_THAT(foreign.out, HasSubstr("is not a gale checkpoint directory"));
+  CliRun usage = runCli("");
+  EXPECT_EQ(usage.exitCode, 2);
+  EXPECT_THAT(usage.out, HasSubstr("usage: gale-state <checkpoint-dir>"));
+  EXPECT_EQ(runCli(dir.path() + " --bogus").exitCode, 2);
+}
+
+}  // namespace
+}  // namespace gale
