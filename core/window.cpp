@@ -1,0 +1,889 @@
+#include "gale/core/window.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "gale/core/state_codec.h"
+
+namespace gale {
+
+const char* outputModeName(OutputMode m) {
+  switch (m) {
+    case OutputMode::Append: return "append";
+    case OutputMode::Update: return "update";
+    case OutputMode::Complete: return "complete";
+  }
+  return "?";
+}
+
+std::string WindowKind::describe() const {
+  switch (kind) {
+    case Tumbling: return "Tumbling(" + std::to_string(size) + "us)";
+    case Sliding:
+      return "Sliding(" + std::to_string(size) + "us, " + std::to_string(slide) + "us)";
+    case Session: return "Session(" + std::to_string(size) + "us)";
+    case Global: return "GlobalWindow()";
+    case CountTumbling: return "CountTumbling(" + std::to_string(size) + ")";
+    case CountSliding:
+      return "CountSliding(" + std::to_string(size) + ", " + std::to_string(slide) + ")";
+  }
+  return "?";
+}
+
+WindowKind Tumbling(Duration size, Duration offset) {
+  return {WindowKind::Tumbling, size.count(), size.count(), offset.count()};
+}
+WindowKind Sliding(Duration size, Duration slide, Duration offset) {
+  return {WindowKind::Sliding, size.count(), slide.count(), offset.count()};
+}
+WindowKind Session(Duration gap) { return {WindowKind::Session, gap.count(), 0, 0}; }
+WindowKind GlobalWindow() { return {WindowKind::Global, 0, 0, 0}; }
+WindowKind CountTumbling(int64_t n) { return {WindowKind::CountTumbling, n, n, 0}; }
+WindowKind CountSliding(int64_t n, int64_t slide) {
+  return {WindowKind::CountSliding, n, slide, 0};
+}
+
+namespace {
+
+using i128 = __int128;
+constexpr int64_t kMinI = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMaxI = std::numeric_limits<int64_t>::max();
+
+int64_t clamp64(i128 v) {
+  if (v < kMinI) return kMinI;
+  if (v > kMaxI) return kMaxI;
+  return static_cast<int64_t>(v);
+}
+i128 floorDiv(i128 a, i128 b) {
+  i128 q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+// A key: the values of the key fields, with their hash computed once.
+struct Key {
+  Values values;
+  uint64_t hash = 0;
+};
+// The key of a tuple, looked up without copying its values (no allocation on the hot path).
+struct KeyView {
+  const Values* src;
+  const std::vector<int>* idx;
+  uint64_t hash;
+};
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(const Key& k) const { return k.hash; }
+  size_t operator()(const KeyView& k) const { return k.hash; }
+};
+struct KeyEq {
+  using is_transparent = void;
+  bool operator()(const Key& a, const Key& b) const { return a.hash == b.hash && a.values == b.values; }
+  bool operator()(const KeyView& a, const Key& b) const {
+    if (a.hash != b.hash) return false;
+    for (size_t i = 0; i < a.idx->size(); ++i)
+      if (!((*a.src)[(*a.idx)[i]] == b.values[i])) return false;
+    return true;
+  }
+  bool operator()(const Key& a, const KeyView& b) const { return (*this)(b, a); }
+};
+template <class T>
+using KeyMap = std::unordered_map<Key, T, KeyHash, KeyEq>;
+
+uint64_t hashKey(const Values& src, const std::vector<int>& idx) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL;
+  for (int i : idx) h = (h ^ hashValue(src[i])) * 0x100000001b3ULL + (h >> 29);
+  return h;
+}
+
+struct Slot {
+  uint64_t seq = 0;  // update sequence number of the last tuple added
+  std::vector<Acc> accs;
+};
+struct Pane {
+  KeyMap<Slot> slots;
+};
+struct Sess {
+  int64_t start = 0, end = 0;
+  uint64_t seq = 0, firedSeq = 0;
+  std::vector<Acc> accs;
+};
+struct CountPane {
+  int64_t start = 0, fill = 0;
+  std::vector<Acc> accs;
+};
+struct CountState {
+  int64_t seen = 0, lastFireEnd = 0;
+  std::deque<CountPane> panes;
+};
+
+std::string fmtTime(int64_t us) {
+  if (us == kMinI) return "-inf";
+  if (us == kMaxI) return "+inf";
+  return std::to_string(us) + "us";
+}
+
+}  // namespace
+
+struct WindowOperator::State {
+  const WindowConfig* cfg;
+  // Geometry of pane windows (tumbling, sliding, global).
+  bool global = false;
+  int64_t S = 0, L = 0, O = 0, P = 0;
+
+  Timestamp wm = kNoWatermark;
+  uint64_t seq = 0;
+  uint64_t late = 0;
+  bool procFired = false;
+  int64_t lastProcFire = 0;
+  int64_t sinceFire = 0;
+
+  std::map<int64_t, Pane> panes;
+  int64_t curPaneIdx = 0;
+  Pane* curPane = nullptr;
+  std::map<int64_t, uint64_t> windowFired;  // window index -> seq at its last firing
+  std::vector<Values> frozen;               // complete mode: rows of finished windows
+  KeyMap<std::vector<Sess>> sessions;
+  KeyMap<CountState> counts;
+
+  // Field positions, resolved once per input schema.
+  const StreamSchema* schema = nullptr;
+  std::vector<int> keyIdx, aggIdx;
+  const Value kNull{};
+
+  explicit State(const WindowConfig* c) : cfg(c) {
+    const auto& w = c->window;
+    if (w.kind == WindowKind::Global) {
+      global = true;
+    } else if (w.kind == WindowKind::Tumbling || w.kind == WindowKind::Sliding) {
+      S = w.size;
+      L = w.slide;
+      O = ((w.offset % L) + L) % L;
+      P = std::gcd(S, L);
+    }
+  }
+
+  // ---- geometry ----
+  int64_t paneOf(int64_t ts) const { return global ? 0 : clamp64(floorDiv(i128(ts) - O, P)); }
+  i128 kLastOf(int64_t ts) const { return global ? 0 : floorDiv(i128(ts) - O, L); }
+  i128 kFirstOf(int64_t ts) const { return global ? 0 : floorDiv(i128(ts) - O - S, L) + 1; }
+  i128 startOf(i128 k) const { return global ? i128(kMinI) : k * L + O; }
+  i128 endOf(i128 k) const { return global ? i128(kMaxI) : k * L + O + S; }
+  i128 maxTsOf(i128 k) const { return endOf(k) - 1; }
+  // The last window whose max time is <= w (complete at watermark w).
+  i128 kReady(i128 w) const {
+    if (global) return w >= i128(kMaxI) - 1 ? 0 : -1;
+    return floorDiv(w - O - S + 1, L);
+  }
+  i128 wmNow() const { return wm == kNoWatermark ? i128(kMinI) * 4 : i128(wm.micros); }
+  i128 kReadyNow() const { return wm == kNoWatermark ? i128(kMinI) * 4 : kReady(wm.micros); }
+  i128 kEvictedNow() const {
+    return wm == kNoWatermark ? i128(kMinI) * 4 : kReady(i128(wm.micros) - cfg->lateness);
+  }
+
+  // ---- field resolution ----
+  void resolve(const Tuple& t) {
+    if (t.schema().get() == schema && schema) return;
+    const Fields& f = t.fields();
+    keyIdx.clear();
+    aggIdx.clear();
+    for (const auto& k : cfg->keys) {
+      int i = f.indexOf(k);
+      if (i < 0) {
+        throw std::invalid_argument("window operator keyed by '" + k + "' got a tuple of stream '" +
+                                    t.sourceComponent() + ":" + t.sourceStream() +
+                                    "' without that field (fields are " + f.toString() + ")");
+      }
+      keyIdx.push_back(i);
+    }
+    for (const auto& a : cfg->aggregates) {
+      int i = -1;
+      if (!a->field().empty()) {
+        i = f.indexOf(a->field());
+        if (i < 0) {
+          throw std::invalid_argument("aggregate '" + a->outputName() + "' reads field '" +
+                                      a->field() + "' but stream '" + t.sourceComponent() + ":" +
+                                      t.sourceStream() + "' has fields " + f.toString());
+        }
+      }
+      aggIdx.push_back(i);
+    }
+    schema = t.schema().get();
+  }
+
+  std::vector<Acc> freshAccs() const {
+    std::vector<Acc> v;
+    v.reserve(cfg->aggregates.size());
+    for (const auto& a : cfg->aggregates) v.push_back(a->init());
+    return v;
+  }
+  void addTo(std::vector<Acc>& accs, const Tuple& t, Timestamp ts) {
+    const Values& vs = t.values();
+    for (size_t a = 0; a < accs.size(); ++a) {
+      int i = aggIdx[a];
+      cfg->aggregates[a]->add(accs[a], i >= 0 && static_cast<size_t>(i) < vs.size() ? vs[i] : kNull,
+                              ts);
+    }
+  }
+  void mergeInto(std::vector<Acc>& into, const std::vector<Acc>& from) const {
+    for (size_t a = 0; a < into.size(); ++a) cfg->aggregates[a]->merge(into[a], from[a]);
+  }
+  Values row(const Values& key, Value start, Value end, const std::vector<Acc>& accs) const {
+    Values v;
+    v.reserve(key.size() + 2 + accs.size());
+    v.insert(v.end(), key.begin(), key.end());
+    v.push_back(std::move(start));
+    v.push_back(std::move(end));
+    for (size_t a = 0; a < accs.size(); ++a) v.push_back(cfg->aggregates[a]->result(accs[a]));
+    return v;
+  }
+
+  void sendLate(const Tuple& t, int64_t ts, i128 wStart, i128 wEnd, Emitter& out) {
+    ++late;
+    std::string reason = "event time " + fmtTime(ts) + " is too late for window [" +
+                         fmtTime(clamp64(wStart)) + ", " + fmtTime(clamp64(wEnd)) +
+                         "): watermark " + fmtTime(wm.micros) + " passed its end by at least " +
+                         "the allowed lateness of " + std::to_string(cfg->lateness) + "us";
+    out.emit(cfg->lateStream, Values{std::move(reason), Timestamp{ts}, wm,
+                                     Bytes{encodeValues(t.values())}});
+  }
+
+  // ---- pane windows ----
+  Pane& paneAt(int64_t p) {
+    if (curPane && curPaneIdx == p) return *curPane;
+    curPane = &panes[p];
+    curPaneIdx = p;
+    return *curPane;
+  }
+
+  // Calls fn(k) once for every window in [lo, hi] that holds data, in increasing order.
+  template <class Fn>
+  void forWindowsWithData(i128 lo, i128 hi, Fn&& fn) {
+    std::vector<i128> ks;
+    i128 last = lo - 1;
+    for (const auto& [p, pane] : panes) {
+      if (pane.slots.empty()) continue;
+      int64_t ps = global ? 0 : clamp64(i128(p) * P + O);
+      i128 kf = std::max(kFirstOf(ps), std::max(lo, last + 1));
+      i128 kl = std::min(kLastOf(ps), hi);
+      for (i128 k = kf; k <= kl; ++k) ks.push_back(k);
+      if (kl >= kf) last = kl;
+    }
+    for (i128 k : ks) fn(k);
+  }
+
+  struct PtrHash {
+    size_t operator()(const Key* k) const { return k->hash; }
+  };
+  struct PtrEq {
+    bool operator()(const Key* a, const Key* b) const { return a->hash == b->hash && a->values == b->values; }
+  };
+  struct Merged {
+    uint64_t seq = 0;
+    std::vector<Acc> accs;
+  };
+  std::unordered_map<const Key*, Merged, PtrHash, PtrEq> scratch;
+
+  // Emits window k's rows (all, or only those updated since its last firing) to `out`, or into
+  // the frozen table.
+  void emitWindow(i128 k, bool dirtyOnly, Emitter* out, bool freeze) {
+    int64_t key64 = clamp64(k);
+    auto fired = windowFired.find(key64);
+    uint64_t lastSeq = fired == windowFired.end() ? 0 : fired->second;
+    Value start = Timestamp{clamp64(startOf(k))};
+    Value end = Timestamp{clamp64(endOf(k))};
+    auto put = [&](const Key& key, const std::vector<Acc>& accs) {
+      Values r = row(key.values, start, end, accs);
+      if (freeze) frozen.push_back(std::move(r));
+      else out->emit(kDefaultStream, std::move(r));
+    };
+    int64_t p0 = global ? 0 : clamp64(floorDiv(startOf(k) - O, P));
+    int64_t np = global ? 1 : S / P;
+    if (np == 1) {
+      auto it = panes.find(p0);
+      if (it != panes.end()) {
+        for (const auto& [key, slot] : it->second.slots)
+          if (!dirtyOnly || slot.seq > lastSeq) put(key, slot.accs);
+      }
+    } else {
+      scratch.clear();
+      for (auto it = panes.lower_bound(p0); it != panes.end() && it->first < p0 + np; ++it) {
+        for (const auto& [key, slot] : it->second.slots) {
+          auto [m, fresh] = scratch.try_emplace(&key);
+          if (fresh) m->second.accs = freshAccs();
+          mergeInto(m->second.accs, slot.accs);
+          m->second.seq = std::max(m->second.seq, slot.seq);
+        }
+      }
+      for (const auto& [key, m] : scratch)
+        if (!dirtyOnly || m.seq > lastSeq) put(*key, m.accs);
+      scratch.clear();
+    }
+    windowFired[key64] = seq;
+  }
+
+  void onTupleTime(const Tuple& t, int64_t ts, Emitter& out) {
+    i128 kl = kLastOf(ts);
+    if (wm != kNoWatermark && i128(wm.micros) >= maxTsOf(kl) + cfg->lateness) {
+      sendLate(t, ts, startOf(kl), endOf(kl), out);
+      return;
+    }
+    Pane& pane = paneAt(paneOf(ts));
+    KeyView kv{&t.values(), &keyIdx, hashKey(t.values(), keyIdx)};
+    auto it = pane.slots.find(kv);
+    if (it == pane.slots.end()) {
+      Key key;
+      key.hash = kv.hash;
+      key.values.reserve(keyIdx.size());
+      for (int i : keyIdx) key.values.push_back(t.values()[i]);
+      it = pane.slots.emplace(std::move(key), Slot{0, freshAccs()}).first;
+    }
+    addTo(it->second.accs, t, Timestamp{ts});
+    it->second.seq = ++seq;
+    // Late but within the allowed lateness: windows that already fired fire again now.
+    if (cfg->mode != OutputMode::Append && wm != kNoWatermark) {
+      i128 kr = std::min(kReadyNow(), kl);
+      i128 kf = std::max(kFirstOf(ts), kEvictedNow() + 1);
+      if (kf <= kr) {
+        if (cfg->mode == OutputMode::Update) {
+          for (i128 k = kf; k <= kr; ++k) emitWindow(k, true, &out, false);
+        } else {
+          emitTable(false, out);
+        }
+      }
+    }
+  }
+
+  // ---- sessions ----
+  void onTupleSession(const Tuple& t, int64_t ts, Emitter& out) {
+    int64_t gap = cfg->window.size;
+    int64_t ns = ts, ne = clamp64(i128(ts) + gap);
+    KeyView kv{&t.values(), &keyIdx, hashKey(t.values(), keyIdx)};
+    auto it = sessions.find(kv);
+    std::vector<Sess>* list = it == sessions.end() ? nullptr : &it->second;
+    size_t first = 0, last = 0;  // overlapping range [first, last)
+    int64_t ms = ns, me = ne;
+    if (list) {
+      while (first < list->size() && (*list)[first].end <= ns) ++first;
+      last = first;
+      while (last < list->size() && (*list)[last].start < ne) {
+        ms = std::min(ms, (*list)[last].start);
+        me = std::max(me, (*list)[last].end);
+        ++last;
+      }
+    }
+    if (wm != kNoWatermark && i128(wm.micros) >= i128(me) - 1 + cfg->lateness) {
+      sendLate(t, ts, ms, me, out);
+      return;
+    }
+    if (!list) {
+      Key key;
+      key.hash = kv.hash;
+      for (int i : keyIdx) key.values.push_back(t.values()[i]);
+      list = &sessions.emplace(std::move(key), std::vector<Sess>{}).first->second;
+      first = last = 0;
+    }
+    Sess* s;
+    if (last == first) {
+      s = &*list->insert(list->begin() + first, Sess{ns, ne, 0, 0, freshAccs()});
+    } else if (last == first + 1) {
+      s = &(*list)[first];
+      s->start = ms;
+      s->end = me;
+    } else {
+      // The tuple bridges several sessions: they become one new session (a new row).
+      Sess merged{ms, me, 0, 0, freshAccs()};
+      for (size_t i = first; i < last; ++i) mergeInto(merged.accs, (*list)[i].accs);
+      list->erase(list->begin() + first + 1, list->begin() + last);
+      (*list)[first] = std::move(merged);
+      s = &(*list)[first];
+    }
+    addTo(s->accs, t, Timestamp{ts});
+    s->seq = ++seq;
+    if (cfg->mode != OutputMode::Append && wm != kNoWatermark && i128(s->end) - 1 <= wm.micros) {
+      if (cfg->mode == OutputMode::Update) {
+        out.emit(row(keyOf(kv), Timestamp{s->start}, Timestamp{s->end}, s->accs));
+        s->firedSeq = seq;
+      } else {
+        emitTable(false, out);
+      }
+    }
+  }
+  Values keyOf(const KeyView& kv) const {
+    Values v;
+    for (int i : *kv.idx) v.push_back((*kv.src)[i]);
+    return v;
+  }
+
+  // ---- count windows ----
+  void onTupleCount(const Tuple& t, Emitter& out) {
+    const int64_t N = cfg->window.size, M = cfg->window.slide, g = std::gcd(N, M);
+    KeyView kv{&t.values(), &keyIdx, hashKey(t.values(), keyIdx)};
+    auto it = counts.find(kv);
+    if (it == counts.end()) {
+      Key key;
+      key.hash = kv.hash;
+      for (int i : keyIdx) key.values.push_back(t.values()[i]);
+      it = counts.emplace(std::move(key), CountState{}).first;
+    }
+    CountState& c = it->second;
+    if (c.panes.empty() || c.panes.back().fill == g) c.panes.push_back({c.seen, 0, freshAccs()});
+    addTo(c.panes.back().accs, t, Timestamp{0});
+    ++c.panes.back().fill;
+    ++c.seen;
+    if (c.seen % M == 0) {
+      fireCount(it->first, c, out);
+      int64_t nextStart = c.seen + M - N;
+      while (!c.panes.empty() && c.panes.front().start < nextStart) c.panes.pop_front();
+    }
+  }
+  void fireCount(const Key& key, CountState& c, Emitter& out) {
+    int64_t from = c.seen - cfg->window.size;
+    std::vector<Acc> accs = freshAccs();
+    int64_t ws = -1;
+    for (const auto& p : c.panes) {
+      if (p.start < from) continue;
+      if (ws < 0) ws = p.start;
+      mergeInto(accs, p.accs);
+    }
+    if (ws < 0) return;
+    out.emit(row(key.values, int64_t{ws}, int64_t{c.seen}, accs));
+    c.lastFireEnd = c.seen;
+  }
+
+  // ---- firing ----
+  // Complete mode: the whole result table (finished rows, then live windows: completed ones, or
+  // all of them for an early firing).
+  void emitTable(bool allLive, Emitter& out) {
+    for (const auto& r : frozen) out.emit(r);
+    if (isSession()) {
+      for (auto& [key, list] : sessions)
+        for (auto& s : list)
+          if (allLive || (wm != kNoWatermark && i128(s.end) - 1 <= wm.micros)) {
+            out.emit(row(key.values, Timestamp{s.start}, Timestamp{s.end}, s.accs));
+            s.firedSeq = seq;
+          }
+    } else {
+      i128 hi = allLive ? i128(kMaxI) * 4 : kReadyNow();
+      forWindowsWithData(kEvictedNow() + 1, hi, [&](i128 k) { emitWindow(k, false, &out, false); });
+    }
+  }
+  bool isSession() const { return cfg->window.kind == WindowKind::Session; }
+
+  void fireEarly(Emitter& out) {
+    if (cfg->mode == OutputMode::Complete) {
+      emitTable(true, out);
+    } else if (isSession()) {
+      for (auto& [key, list] : sessions)
+        for (auto& s : list)
+          if (s.seq > s.firedSeq) {
+            out.emit(row(key.values, Timestamp{s.start}, Timestamp{s.end}, s.accs));
+            s.firedSeq = seq;
+          }
+    } else {
+      forWindowsWithData(kEvictedNow() + 1, i128(kMaxI) * 4,
+                         [&](i128 k) { emitWindow(k, true, &out, false); });
+    }
+  }
+
+  void advance(Timestamp w, Emitter& out) {
+    if (w <= wm) return;  // watermarks never go backwards; a stale one changes nothing
+    if (isSession()) {
+      wm = w;
+      advanceSessions(out);
+      return;
+    }
+    i128 krOld = kReadyNow(), keOld = kEvictedNow();
+    wm = w;
+    i128 kr = kReadyNow(), ke = kEvictedNow();
+    const OutputMode mode = cfg->mode;
+    if (mode == OutputMode::Update) {
+      forWindowsWithData(krOld + 1, kr, [&](i128 k) {
+        if (k > ke) emitWindow(k, true, &out, false);
+      });
+    }
+    forWindowsWithData(keOld + 1, ke, [&](i128 k) {
+      if (mode == OutputMode::Update) emitWindow(k, true, &out, false);
+      else if (mode == OutputMode::Append) emitWindow(k, false, &out, false);
+      else emitWindow(k, false, nullptr, true);
+      windowFired.erase(clamp64(k));
+    });
+    // Panes whose last window is gone can never change an output again.
+    while (!panes.empty()) {
+      auto it = panes.begin();
+      int64_t ps = global ? 0 : clamp64(i128(it->first) * P + O);
+      if (kLastOf(ps) > ke) break;
+      if (curPane == &it->second) curPane = nullptr;
+      panes.erase(it);
+    }
+    if (mode == OutputMode::Complete) emitTable(false, out);
+  }
+
+  void advanceSessions(Emitter& out) {
+    const OutputMode mode = cfg->mode;
+    const i128 w = wm.micros;
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      auto& list = it->second;
+      for (size_t i = 0; i < list.size();) {
+        Sess& s = list[i];
+        bool complete = i128(s.end) - 1 <= w;
+        bool evict = i128(s.end) - 1 + cfg->lateness <= w;
+        if (mode == OutputMode::Update && complete && s.seq > s.firedSeq) {
+          out.emit(row(it->first.values, Timestamp{s.start}, Timestamp{s.end}, s.accs));
+          s.firedSeq = seq;
+        }
+        if (evict) {
+          if (mode == OutputMode::Append)
+            out.emit(row(it->first.values, Timestamp{s.start}, Timestamp{s.end}, s.accs));
+          else if (mode == OutputMode::Complete)
+            frozen.push_back(row(it->first.values, Timestamp{s.start}, Timestamp{s.end}, s.accs));
+          list.erase(list.begin() + i);
+        } else {
+          ++i;
+        }
+      }
+      if (list.empty()) it = sessions.erase(it);
+      else ++it;
+    }
+    if (mode == OutputMode::Complete) emitTable(false, out);
+  }
+
+  size_t size() const {
+    size_t n = frozen.size();
+    for (const auto& [p, pane] : panes) n += pane.slots.size();
+    for (const auto& [k, list] : sessions) n += list.size();
+    for (const auto& [k, c] : counts) n += c.panes.size();
+    return n;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+[[noreturn]] void bad(const std::string& why) {
+  throw std::invalid_argument("window operator: " + why);
+}
+}  // namespace
+
+WindowOperator::WindowOperator(WindowConfig config) : config_(std::move(config)) {
+  const WindowConfig& c = config_;
+  const WindowKind& w = c.window;
+  if (c.aggregates.empty()) bad("no aggregate given; e.g. windowed(Tumbling(10s), Count{})");
+  for (const auto& a : c.aggregates)
+    if (!a) bad("null aggregate");
+  switch (w.kind) {
+    case WindowKind::Tumbling:
+      if (w.size <= 0) bad("Tumbling size must be > 0, got " + std::to_string(w.size) + "us");
+      break;
+    case WindowKind::Sliding:
+      if (w.size <= 0 || w.slide <= 0)
+        bad("Sliding size and slide must be > 0, got " + w.describe());
+      if (w.slide > w.size)
+        bad(w.describe() + " has slide > size, which would drop the tuples between windows; use "
+            "slide <= size (or Tumbling)");
+      break;
+    case WindowKind::Session:
+      if (w.size <= 0) bad("Session gap must be > 0, got " + std::to_string(w.size) + "us");
+      break;
+    case WindowKind::Global: break;
+    case WindowKind::CountTumbling:
+    case WindowKind::CountSliding:
+      if (w.size <= 0 || w.slide <= 0) bad(w.describe() + ": counts must be > 0");
+      if (w.slide > w.size) bad(w.describe() + ": slide must be <= the window length");
+      break;
+  }
+  if (c.lateness < 0) bad("allowedLateness must be >= 0");
+  if (c.trigger.kind == Trigger::ProcessingTime && c.trigger.every < 0)
+    bad("Trigger::processingTime interval must be >= 0");
+  if (c.trigger.kind == Trigger::Count && c.trigger.every <= 0)
+    bad("Trigger::count(n) needs n > 0");
+  if (w.isCount()) {
+    if (c.lateness != 0)
+      bad("count windows have no event time, so allowedLateness makes no sense; remove it");
+    if (c.mode != OutputMode::Update)
+      bad(std::string("count windows emit each window once when it fills; output mode ") +
+          outputModeName(c.mode) + " is not supported (use OutputMode::Update)");
+    if (c.trigger.kind != Trigger::EventTime)
+      bad("count windows fire when they fill; remove the trigger");
+  } else {
+    if (w.kind != WindowKind::Global && !c.eventTime.configured())
+      bad(w.describe() + " needs an event time: call .eventTime(\"field\") or pass an extractor");
+    if (w.kind == WindowKind::Global && c.lateness != 0)
+      bad("a global window never ends, so allowedLateness makes no sense; remove it");
+    if (c.mode == OutputMode::Append && w.kind == WindowKind::Global)
+      bad("append mode emits a window once it is final, and a global window is final only at "
+          "the end of input; use OutputMode::Update with a trigger");
+    if (c.mode == OutputMode::Append && c.trigger.kind != Trigger::EventTime)
+      bad("append mode emits each window once when the watermark makes it final; early-firing "
+          "triggers contradict it (use OutputMode::Update)");
+  }
+  if (c.lateStream.empty() || c.lateStream == kDefaultStream)
+    bad("the late stream needs its own name (not empty or 'default'), e.g. \"late\"");
+  std::unordered_set<std::string> names;
+  auto addName = [&](const std::string& n) {
+    if (!names.insert(n).second)
+      bad("output field '" + n + "' appears twice; rename an aggregate with .as(\"...\")");
+  };
+  for (const auto& k : c.keys) addName(k);
+  addName("window_start");
+  addName("window_end");
+  for (const auto& a : c.aggregates) addName(a->outputName());
+  state_ = std::make_unique<State>(&config_);
+}
+
+WindowOperator::~WindowOperator() = default;
+
+void WindowOperator::declareOutputFields(OutputFieldsDeclarer& d) const {
+  std::vector<FieldSpec> f;
+  for (const auto& k : config_.keys) f.push_back({k, Type::Any});
+  Type wt = config_.window.isCount() ? Type::Int64 : Type::Timestamp;
+  f.push_back({"window_start", wt});
+  f.push_back({"window_end", wt});
+  for (const auto& a : config_.aggregates) f.push_back({a->outputName(), a->resultType()});
+  d.declare(Fields(std::move(f)));
+  d.declareStream(config_.lateStream,
+                  Fields({FieldSpec{"reason", Type::String}, FieldSpec{"event_time", Type::Timestamp},
+                          FieldSpec{"watermark", Type::Timestamp}, FieldSpec{"values", Type::Bytes}}));
+}
+
+std::unique_ptr<Operator> WindowOperator::clone() const {
+  return std::make_unique<WindowOperator>(config_);
+}
+
+void WindowOperator::onTuple(const Tuple& t, Emitter& out) {
+  State& s = *state_;
+  s.resolve(t);
+  if (config_.window.isCount()) {
+    s.onTupleCount(t, out);
+    return;
+  }
+  int64_t ts = s.global && !config_.eventTime.configured() ? 0 : config_.eventTime.of(t).micros;
+  if (config_.window.kind == WindowKind::Session) s.onTupleSession(t, ts, out);
+  else s.onTupleTime(t, ts, out);
+  if (config_.trigger.kind == Trigger::Count && ++s.sinceFire >= config_.trigger.every) {
+    s.sinceFire = 0;
+    s.fireEarly(out);
+  }
+}
+
+void WindowOperator::onWatermark(Timestamp watermark, Emitter& out) {
+  if (config_.window.isCount()) {
+    if (watermark > state_->wm) state_->wm = watermark;
+    return;
+  }
+  state_->advance(watermark, out);
+}
+
+void WindowOperator::onProcessingTime(Timestamp now, Emitter& out) {
+  State& s = *state_;
+  if (config_.trigger.kind != Trigger::ProcessingTime) return;
+  if (s.procFired && now.micros - s.lastProcFire < config_.trigger.every) return;
+  s.procFired = true;
+  s.lastProcFire = now.micros;
+  s.fireEarly(out);
+}
+
+void WindowOperator::onEndOfInput(Emitter& out) {
+  State& s = *state_;
+  if (config_.window.isCount()) {
+    for (auto& [key, c] : s.counts)
+      if (c.seen > c.lastFireEnd) s.fireCount(key, c, out);
+    return;
+  }
+  onWatermark(kEndOfTime, out);
+}
+
+size_t WindowOperator::stateSize() const { return state_->size(); }
+uint64_t WindowOperator::lateCount() const { return state_->late; }
+Timestamp WindowOperator::watermark() const { return state_->wm; }
+
+// Snapshot layout (all integers varint/zigzag): "GWIN" v1, window kind, #aggregates, #keys,
+// watermark, seq, late count, processing-time trigger state, then the kind's state.
+std::string WindowOperator::snapshot() const {
+  const State& s = *state_;
+  StateWriter w;
+  w.header("GWIN", 1);
+  w.u8(static_cast<uint8_t>(config_.window.kind));
+  w.varint(config_.aggregates.size());
+  w.varint(config_.keys.size());
+  w.svarint(s.wm.micros);
+  w.varint(s.seq);
+  w.varint(s.late);
+  w.u8(s.procFired ? 1 : 0);
+  w.svarint(s.lastProcFire);
+  w.svarint(s.sinceFire);
+  auto accs = [&](const std::vector<Acc>& v) {
+    for (const auto& a : v) encodeAcc(w, a);
+  };
+  w.varint(s.panes.size());
+  for (const auto& [p, pane] : s.panes) {
+    w.svarint(p);
+    w.varint(pane.slots.size());
+    for (const auto& [key, slot] : pane.slots) {
+      w.values(key.values);
+      w.varint(slot.seq);
+      accs(slot.accs);
+    }
+  }
+  w.varint(s.windowFired.size());
+  for (const auto& [k, q] : s.windowFired) {
+    w.svarint(k);
+    w.varint(q);
+  }
+  w.varint(s.frozen.size());
+  for (const auto& r : s.frozen) w.values(r);
+  w.varint(s.sessions.size());
+  for (const auto& [key, list] : s.sessions) {
+    w.values(key.values);
+    w.varint(list.size());
+    for (const auto& x : list) {
+      w.svarint(x.start);
+      w.svarint(x.end);
+      w.varint(x.seq);
+      w.varint(x.firedSeq);
+      accs(x.accs);
+    }
+  }
+  w.varint(s.counts.size());
+  for (const auto& [key, c] : s.counts) {
+    w.values(key.values);
+    w.svarint(c.seen);
+    w.svarint(c.lastFireEnd);
+    w.varint(c.panes.size());
+    for (const auto& p : c.panes) {
+      w.svarint(p.start);
+      w.svarint(p.fill);
+      accs(p.accs);
+    }
+  }
+  return w.take();
+}
+
+void WindowOperator::restore(std::string_view bytes) {
+  auto fresh = std::make_unique<State>(&config_);
+  State& s = *fresh;
+  StateReader r(bytes, "window operator snapshot");
+  r.header("GWIN", 1);
+  if (r.u8("window kind") != static_cast<uint8_t>(config_.window.kind))
+    r.fail("it was taken from another kind of window than " + config_.window.describe());
+  if (r.varint("aggregate count") != config_.aggregates.size())
+    r.fail("it has another number of aggregates");
+  size_t nk = config_.keys.size();
+  if (r.varint("key count") != nk) r.fail("it has another number of key fields");
+  s.wm = Timestamp{r.svarint("watermark")};
+  s.seq = r.varint("sequence");
+  s.late = r.varint("late count");
+  s.procFired = r.u8("trigger state") != 0;
+  s.lastProcFire = r.svarint("last processing-time firing");
+  s.sinceFire = r.svarint("tuples since firing");
+  const size_t na = config_.aggregates.size();
+  auto accs = [&]() {
+    std::vector<Acc> v;
+    v.reserve(na);
+    for (size_t a = 0; a < na; ++a) v.push_back(decodeAcc(r));
+    return v;
+  };
+  auto key = [&]() {
+    Key k;
+    k.values = r.values("key");
+    if (k.values.size() != nk) r.fail("a key has " + std::to_string(k.values.size()) + " values");
+    std::vector<int> idx(nk);
+    std::iota(idx.begin(), idx.end(), 0);
+    k.hash = hashKey(k.values, idx);
+    return k;
+  };
+  for (uint64_t n = r.count("panes", 2); n > 0; --n) {
+    int64_t p = r.svarint("pane index");
+    Pane& pane = s.panes[p];
+    for (uint64_t m = r.count("pane slots", 2); m > 0; --m) {
+      Key k = key();
+      Slot slot;
+      slot.seq = r.varint("slot sequence");
+      slot.accs = accs();
+      if (!pane.slots.emplace(std::move(k), std::move(slot)).second) r.fail("duplicate key in pane");
+    }
+  }
+  for (uint64_t n = r.count("fired windows", 2); n > 0; --n) {
+    int64_t k = r.svarint("window index");
+    s.windowFired[k] = r.varint("window sequence");
+  }
+  for (uint64_t n = r.count("finished rows"); n > 0; --n) s.frozen.push_back(r.values("row"));
+  for (uint64_t n = r.count("session keys", 2); n > 0; --n) {
+    Key k = key();
+    std::vector<Sess> list;
+    for (uint64_t m = r.count("sessions", 4); m > 0; --m) {
+      Sess x;
+      x.start = r.svarint("session start");
+      x.end = r.svarint("session end");
+      if (x.end <= x.start || (!list.empty() && x.start < list.back().end))
+        r.fail("sessions out of order");
+      x.seq = r.varint("session sequence");
+      x.firedSeq = r.varint("session fired sequence");
+      x.accs = accs();
+      list.push_back(std::move(x));
+    }
+    s.sessions.emplace(std::move(k), std::move(list));
+  }
+  for (uint64_t n = r.count("count keys", 3); n > 0; --n) {
+    Key k = key();
+    CountState c;
+    c.seen = r.svarint("count seen");
+    c.lastFireEnd = r.svarint("count last firing");
+    for (uint64_t m = r.count("count panes", 2); m > 0; --m) {
+      CountPane p;
+      p.start = r.svarint("count pane start");
+      p.fill = r.svarint("count pane fill");
+      p.accs = accs();
+      c.panes.push_back(std::move(p));
+    }
+    s.counts.emplace(std::move(k), std::move(c));
+  }
+  r.expectEnd();
+  state_ = std::move(fresh);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+WindowBuilder::WindowBuilder(WindowKind window,
+                             std::vector<std::shared_ptr<const Aggregator>> aggregates) {
+  config_.window = window;
+  config_.aggregates = std::move(aggregates);
+}
+WindowBuilder& WindowBuilder::keyBy(std::vector<std::string> fields) {
+  config_.keys = std::move(fields);
+  return *this;
+}
+WindowBuilder& WindowBuilder::eventTime(std::string field) {
+  config_.eventTime = EventTime(std::move(field));
+  return *this;
+}
+WindowBuilder& WindowBuilder::eventTime(std::function<Timestamp(const Tuple&)> extractor) {
+  config_.eventTime = EventTime(std::move(extractor));
+  return *this;
+}
+WindowBuilder& WindowBuilder::allowedLateness(Duration lateness) {
+  config_.lateness = lateness.count();
+  return *this;
+}
+WindowBuilder& WindowBuilder::outputMode(OutputMode mode) {
+  config_.mode = mode;
+  return *this;
+}
+WindowBuilder& WindowBuilder::trigger(Trigger trigger) {
+  config_.trigger = trigger;
+  return *this;
+}
+WindowBuilder& WindowBuilder::lateStream(std::string stream) {
+  config_.lateStream = std::move(stream);
+  return *this;
+}
+std::unique_ptr<WindowOperator> WindowBuilder::build() const {
+  return std::make_unique<WindowOperator>(config_);
+}
+
+}  // namespace gale

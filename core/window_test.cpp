@@ -1,0 +1,326 @@
+#include "gale/core/window.h"
+
+#include <gtest/gtest.h>
+
+#include "gale/core/state_codec.h"
+#include "window_test_util.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RecordingEmitter;
+using testing::sec;
+
+const SchemaPtr kSchema = makeSchema("src", kDefaultStream, Fields{"word", "ts", "v"});
+
+Tuple tup(const std::string& word, Timestamp ts, int64_t v = 1) {
+  return Tuple(kSchema, Values{word, ts, v});
+}
+Values row(const std::string& w, int64_t start, int64_t end, int64_t count) {
+  return Values{w, sec(start), sec(end), count};
+}
+
+TEST(WindowOperator, TumblingWindowFiresWhenTheWatermarkPassesItsEndWithOutOfOrderInput) {
+  auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts").build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(7)), out);
+  op->onTuple(tup("a", sec(1)), out);
+  op->onTuple(tup("b", sec(12)), out);
+  op->onTuple(tup("a", sec(3)), out);  // out of order, same window
+  op->onWatermark(Timestamp{sec(10).micros - 2}, out);
+  EXPECT_TRUE(out.rows.empty()) << "window [0,10) is not complete before the watermark reaches 10s-1us";
+  op->onWatermark(Timestamp{sec(10).micros - 1}, out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("a", 0, 10, 3)}));
+  out.clear();
+  op->onWatermark(sec(25), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("b", 10, 20, 1)}));
+}
+
+TEST(WindowOperator, WindowsAreHalfOpenAndAlignedToTheEpochWithAnOptionalOffset) {
+  auto op = windowed(Tumbling(10s), Count{}).eventTime("ts").build();
+  RecordingEmitter out;
+  op->onTuple(tup("x", Timestamp{sec(10).micros - 1}), out);
+  op->onTuple(tup("x", sec(10)), out);
+  op->onTuple(tup("x", sec(-1)), out);  // before the epoch: window [-10s, 0)
+  op->onWatermark(sec(100), out);
+  EXPECT_EQ(out.sortedMain(),
+            (std::vector<Values>{{sec(-10), sec(0), int64_t{1}},
+                                 {sec(0), sec(10), int64_t{1}},
+                                 {sec(10), sec(20), int64_t{1}}}));
+
+  auto shifted = windowed(Tumbling(10s, 3s), Count{}).eventTime("ts").build();
+  out.clear();
+  shifted->onTuple(tup("x", sec(2)), out);
+  shifted->onTuple(tup("x", sec(3)), out);
+  shifted->onWatermark(sec(100), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{{sec(-7), sec(3), int64_t{1}},
+                                                   {sec(3), sec(13), int64_t{1}}}));
+}
+
+TEST(WindowOperator, SlidingWindowsCountATupleInEveryWindowThatOverlapsIt) {
+  auto op = windowed(Sliding(10s, 5s), Count{}, Sum{"v"}).keyBy({"word"}).eventTime("ts").build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(6), 2), out);
+  op->onTuple(tup("a", sec(12), 3), out);
+  op->onWatermark(sec(100), out);
+  EXPECT_EQ(out.sortedMain(),
+            (std::vector<Values>{{"a", sec(0), sec(10), int64_t{1}, int64_t{2}},
+                                 {"a", sec(5), sec(15), int64_t{2}, int64_t{5}},
+                                 {"a", sec(10), sec(20), int64_t{1}, int64_t{3}}}));
+}
+
+TEST(WindowOperator, LateTupleBeyondLatenessGoesToTheLateStreamWithAReasonAndIsCounted) {
+  auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                .allowedLateness(2s).build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(1)), out);
+  op->onWatermark(sec(12), out);  // [0,10) max time 10s-1us + 2s lateness <= 12s: final
+  out.clear();
+  op->onTuple(tup("a", sec(5), 42), out);
+  ASSERT_EQ(out.on("late").size(), 1u);
+  EXPECT_TRUE(out.main().empty());
+  const Values late = out.on("late")[0];
+  EXPECT_NE(std::get<std::string>(late[0]).find("allowed lateness"), std::string::npos);
+  EXPECT_EQ(std::get<Timestamp>(late[1]), sec(5));
+  EXPECT_EQ(std::get<Timestamp>(late[2]), sec(12));
+  EXPECT_EQ(decodeValues(std::get<Bytes>(late[3]).data), (Values{"a", sec(5), int64_t{42}}));
+  EXPECT_EQ(op->lateCount(), 1u);
+  OutputFieldsDeclarer d;
+  op->declareOutputFields(d);
+  ASSERT_NE(d.find("late"), nullptr);
+  EXPECT_EQ(d.find("late")->size(), 4u);
+}
+
+TEST(WindowOperator, LateTupleWithinLatenessUpdatesAndRefiresTheWindowInUpdateMode) {
+  auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                .allowedLateness(5s).outputMode(OutputMode::Update).build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(1)), out);
+  op->onTuple(tup("b", sec(2)), out);
+  op->onWatermark(sec(11), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("a", 0, 10, 1), row("b", 0, 10, 1)}));
+  out.clear();
+  op->onTuple(tup("a", sec(4)), out);  // late by 7 s, within 5 s after the window's end
+  EXPECT_EQ(out.main(), (std::vector<Values>{row("a", 0, 10, 2)}))
+      << "only the changed row re-fires, at once";
+  out.clear();
+  op->onWatermark(sec(16), out);  // window final: nothing changed since, nothing to emit
+  EXPECT_TRUE(out.main().empty());
+  EXPECT_EQ(op->stateSize(), 0u) << "the window is evicted once it can no longer change";
+  op->onTuple(tup("a", sec(4)), out);
+  EXPECT_EQ(out.on("late").size(), 1u);
+}
+
+TEST(WindowOperator, AppendEmitsEachWindowOnceWhenTheWatermarkPassesEndPlusLateness) {
+  auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                .allowedLateness(5s).outputMode(OutputMode::Append).build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(1)), out);
+  op->onWatermark(sec(11), out);
+  EXPECT_TRUE(out.rows.empty()) << "append waits until the window is final";
+  op->onTuple(tup("a", sec(2)), out);  // within lateness: counted, not emitted yet
+  EXPECT_TRUE(out.rows.empty());
+  op->onWatermark(Timestamp{sec(15).micros - 1}, out);
+  EXPECT_EQ(out.main(), (std::vector<Values>{row("a", 0, 10, 2)}));
+  out.clear();
+  op->onWatermark(sec(40), out);
+  EXPECT_TRUE(out.rows.empty()) << "never twice";
+}
+
+TEST(WindowOperator, UpdateEmitsOnlyRowsThatChangedSinceTheLastFiring) {
+  auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                .trigger(Trigger::processingTime(1s)).build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(1)), out);
+  op->onTuple(tup("b", sec(1)), out);
+  op->onProcessingTime(sec(1000), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("a", 0, 10, 1), row("b", 0, 10, 1)}));
+  out.clear();
+  op->onTuple(tup("a", sec(2)), out);
+  op->onProcessingTime(Timestamp{sec(1000).micros + 500000}, out);
+  EXPECT_TRUE(out.rows.empty()) << "the interval has not passed";
+  op->onProcessingTime(sec(1001), out);
+  EXPECT_EQ(out.main(), (std::vector<Values>{row("a", 0, 10, 2)}));
+  out.clear();
+  op->onWatermark(sec(10), out);
+  EXPECT_TRUE(out.main().empty()) << "both rows were already emitted with their final values";
+}
+
+TEST(WindowOperator, CompleteEmitsTheWholeTableAtEveryFiringAndKeepsFinishedRows) {
+  auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                .outputMode(OutputMode::Complete).build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(1)), out);
+  op->onTuple(tup("b", sec(11)), out);
+  op->onWatermark(sec(10), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("a", 0, 10, 1)}));
+  out.clear();
+  op->onWatermark(sec(20), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("a", 0, 10, 1), row("b", 10, 20, 1)}));
+  out.clear();
+  op->onWatermark(sec(21), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("a", 0, 10, 1), row("b", 10, 20, 1)}));
+  EXPECT_EQ(op->stateSize(), 2u) << "only the two result rows remain";
+}
+
+TEST(WindowOperator, SessionsSplitOnTheGapAndMergeWhenATupleBridgesTwo) {
+  auto op = windowed(Session(5s), Count{}, Sum{"v"}).keyBy({"word"}).eventTime("ts").build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(0), 1), out);
+  op->onTuple(tup("a", sec(3), 2), out);   // [0, 8)
+  op->onTuple(tup("a", sec(12), 4), out);  // [12, 17): 12 >= 8, a separate session
+  op->onTuple(tup("b", sec(4), 8), out);
+  EXPECT_EQ(op->stateSize(), 3u);
+  op->onTuple(tup("a", Timestamp{7500000}, 16), out);  // [7.5,12.5) overlaps both: [0, 17)
+  EXPECT_EQ(op->stateSize(), 2u);
+  op->onWatermark(sec(100), out);
+  EXPECT_EQ(out.sortedMain(),
+            (std::vector<Values>{{"a", sec(0), sec(17), int64_t{4}, int64_t{23}},
+                                 {"b", sec(4), sec(9), int64_t{1}, int64_t{8}}}));
+  EXPECT_EQ(op->stateSize(), 0u);
+}
+
+TEST(WindowOperator, ALateTupleThatBridgesIntoALiveSessionIsNotLate) {
+  auto op = windowed(Session(10s), Count{}).eventTime("ts").build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(30)), out);  // [30, 40)
+  op->onWatermark(sec(25), out);
+  op->onTuple(tup("a", sec(22)), out);  // [22, 32) alone would be complete; merged [22, 40) is not
+  EXPECT_TRUE(out.on("late").empty());
+  op->onTuple(tup("a", sec(5)), out);  // [5, 15): complete, and touches nothing live
+  EXPECT_EQ(out.on("late").size(), 1u);
+  op->onWatermark(sec(50), out);
+  EXPECT_EQ(out.main(), (std::vector<Values>{{sec(22), sec(40), int64_t{2}}}));
+}
+
+TEST(WindowOperator, CountWindowsFireEveryNTuplesPerKey) {
+  auto tumbling = windowed(CountTumbling(3), Sum{"v"}).keyBy({"word"}).build();
+  RecordingEmitter out;
+  for (int i = 1; i <= 7; ++i) tumbling->onTuple(tup("a", sec(0), i), out);
+  tumbling->onTuple(tup("b", sec(0), 100), out);
+  EXPECT_EQ(out.main(), (std::vector<Values>{{"a", int64_t{0}, int64_t{3}, int64_t{6}},
+                                             {"a", int64_t{3}, int64_t{6}, int64_t{15}}}));
+  out.clear();
+  tumbling->onEndOfInput(out);  // partial windows are flushed, nothing is lost
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{{"a", int64_t{6}, int64_t{7}, int64_t{7}},
+                                                   {"b", int64_t{0}, int64_t{1}, int64_t{100}}}));
+
+  auto sliding = windowed(CountSliding(4, 2), Sum{"v"}).build();
+  out.clear();
+  for (int i = 1; i <= 8; ++i) sliding->onTuple(tup("a", sec(0), i), out);
+  EXPECT_EQ(out.main(), (std::vector<Values>{{int64_t{0}, int64_t{2}, int64_t{3}},
+                                             {int64_t{0}, int64_t{4}, int64_t{10}},
+                                             {int64_t{2}, int64_t{6}, int64_t{18}},
+                                             {int64_t{4}, int64_t{8}, int64_t{26}}}));
+}
+
+TEST(WindowOperator, CountTriggerFiresEarlyAfterEveryNTuples) {
+  auto op = windowed(Tumbling(10s), Count{}).eventTime("ts").trigger(Trigger::count(2)).build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(1)), out);
+  EXPECT_TRUE(out.rows.empty());
+  op->onTuple(tup("a", sec(2)), out);
+  EXPECT_EQ(out.main(), (std::vector<Values>{{sec(0), sec(10), int64_t{2}}}));
+}
+
+TEST(WindowOperator, GlobalWindowFiresOnItsTriggerAndAtTheEndOfInput) {
+  auto op = windowed(GlobalWindow(), Count{}).keyBy({"word"})
+                .trigger(Trigger::processingTime(0s)).build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(1)), out);
+  op->onWatermark(sec(1000), out);
+  EXPECT_TRUE(out.rows.empty());
+  op->onProcessingTime(sec(1), out);
+  ASSERT_EQ(out.main().size(), 1u);
+  EXPECT_EQ(out.main()[0][3], Value{int64_t{1}});
+  out.clear();
+  op->onTuple(tup("a", sec(2)), out);
+  op->onEndOfInput(out);
+  ASSERT_EQ(out.main().size(), 1u);
+  EXPECT_EQ(out.main()[0][3], Value{int64_t{2}});
+  EXPECT_EQ(op->stateSize(), 0u);
+}
+
+TEST(WindowOperator, AStaleWatermarkChangesNothing) {
+  auto op = windowed(Tumbling(10s), Count{}).eventTime("ts").build();
+  RecordingEmitter out;
+  op->onWatermark(sec(30), out);
+  op->onWatermark(sec(5), out);
+  EXPECT_EQ(op->watermark(), sec(30));
+  op->onTuple(tup("a", sec(31)), out);
+  op->onTuple(tup("a", sec(3)), out);
+  EXPECT_EQ(out.on("late").size(), 1u);
+}
+
+void expectRejected(const WindowBuilder& b, const std::string& needle) {
+  try {
+    b.build();
+    ADD_FAILURE() << "expected a rejection mentioning '" << needle << "'";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(WindowOperator, NonsenseConfigurationsAreRejectedWithAClearMessage) {
+  expectRejected(windowed(Session(0s), Count{}).eventTime("ts"), "gap must be > 0");
+  expectRejected(windowed(Tumbling(0s), Count{}).eventTime("ts"), "size must be > 0");
+  expectRejected(windowed(Sliding(5s, 10s), Count{}).eventTime("ts"), "slide > size");
+  expectRejected(windowed(Tumbling(10s), Count{}), "needs an event time");
+  expectRejected(windowed(CountTumbling(10), Count{}).allowedLateness(1s), "allowedLateness");
+  expectRejected(windowed(CountTumbling(0), Count{}), "counts must be > 0");
+  expectRejected(windowed(CountTumbling(5), Count{}).outputMode(OutputMode::Append), "append");
+  expectRejected(windowed(GlobalWindow(), Count{}).outputMode(OutputMode::Append), "append");
+  expectRejected(windowed(Tumbling(10s), Count{}).eventTime("ts").outputMode(OutputMode::Append)
+                     .trigger(Trigger::processingTime(1s)),
+                 "append");
+  expectRejected(windowed(Tumbling(10s), Count{}).eventTime("ts").allowedLateness(-1s), ">= 0");
+  expectRejected(windowed(Tumbling(10s), Count{}, Count{}).eventTime("ts"), "appears twice");
+  expectRejected(windowed(Tumbling(10s), Count{}, Count{}.as("n")).eventTime("ts").lateStream("default"),
+                 "late stream");
+  expectRejected(WindowBuilder(Tumbling(10s), {}).eventTime("ts"), "no aggregate");
+  expectRejected(windowed(Tumbling(10s), Count{}).eventTime("ts").trigger(Trigger::count(0)), "n > 0");
+}
+
+TEST(WindowOperator, AMissingFieldIsAClearErrorNamingIt) {
+  auto op = windowed(Tumbling(10s), Sum{"price"}).keyBy({"word"}).eventTime("ts").build();
+  RecordingEmitter out;
+  try {
+    op->onTuple(tup("a", sec(1)), out);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'price'"), std::string::npos) << e.what();
+  }
+  auto noTs = windowed(Tumbling(10s), Count{}).eventTime("when").build();
+  EXPECT_THROW(noTs->onTuple(tup("a", sec(1)), out), std::out_of_range);
+}
+
+TEST(WindowOperator, EventTimeCanComeFromAnExtractorFunction) {
+  auto op = windowed(Tumbling(10s), Count{})
+                .eventTime([](const Tuple& t) { return Timestamp{t.getInt("v") * 1000000}; })
+                .build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(0), 15), out);
+  op->onWatermark(sec(30), out);
+  EXPECT_EQ(out.main(), (std::vector<Values>{{sec(10), sec(20), int64_t{1}}}));
+}
+
+TEST(WindowOperator, StateStaysBoundedOverALongStreamWithAWatermark) {
+  auto op = windowed(Sliding(10s, 1s), Sum{"v"}).keyBy({"word"}).eventTime("ts")
+                .allowedLateness(2s).build();
+  RecordingEmitter out;
+  size_t peak = 0;
+  for (int64_t s = 0; s < 2000; ++s) {
+    for (int k = 0; k < 20; ++k)
+      op->onTuple(tup("k" + std::to_string((s * 7 + k) % 50), sec(s)), out);
+    op->onWatermark(sec(s - 1), out);
+    if (s > 100) peak = std::max(peak, op->stateSize());
+    out.clear();
+  }
+  // 20 keys per second, 10 s windows + 2 s lateness + 1 s disorder: about 14 panes of <= 20 keys.
+  EXPECT_LE(peak, 15u * 20u);
+  EXPECT_GT(peak, 10u * 20u);
+}
+
+}  // namespace
+}  // namespace gale
