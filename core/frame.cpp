@@ -100,6 +100,10 @@ Value decodeValue(wire::Value::Reader r) {
 zmq::message_t FrameEncoder::encode(TaskId srcTask, const std::vector<OutItem>& items) {
   if (firstSegment_.empty()) firstSegment_.resize(1024);
   std::fill(firstSegment_.begin(), firstSegment_.end(), 0);
+  size_t words = 0;
+  // The builder lives in this inner scope: its destructor zeroes the first segment, so that
+  // segment must not be reallocated (grown, below) while the builder is alive.
+  zmq::message_t msg = [&] {
   capnp::MallocMessageBuilder mb(kj::arrayPtr(reinterpret_cast<capnp::word*>(firstSegment_.data()),
                                               firstSegment_.size()));
   auto frame = mb.initRoot<wire::Frame>();
@@ -137,10 +141,12 @@ zmq::message_t FrameEncoder::encode(TaskId srcTask, const std::vector<OutItem>& 
                                          ctl.payload.size()));
     }
   }
-  size_t words = capnp::computeSerializedSizeInWords(mb);
+  words = capnp::computeSerializedSizeInWords(mb);
   zmq::message_t msg(words * sizeof(capnp::word));
   kj::ArrayOutputStream out(kj::arrayPtr(static_cast<kj::byte*>(msg.data()), msg.size()));
   capnp::writeMessage(out, mb);
+  return msg;
+  }();
   // Next time, start with one segment big enough for a frame like this one.
   if (words > firstSegment_.size()) firstSegment_.resize(std::min<size_t>(words + 64, 1u << 20));
   return msg;
