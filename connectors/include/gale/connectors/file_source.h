@@ -24,16 +24,11 @@
 #include <string>
 #include <vector>
 
+#include "gale/connectors/file_format.h"
 #include "gale/connectors/json_line.h"
 #include "gale/core/source.h"
 
 namespace gale {
-
-enum class FileFormat {
-  Text,       // field "line" (string)
-  JsonLines,  // one flat object per line, fields from the schema
-  Csv,        // a header line naming the columns, then one record per line; fields from the schema
-};
 
 class FileSource : public Source {
  public:
