@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "gale/core/state_codec.h"
 #include "window_test_util.h"
 
@@ -320,6 +322,72 @@ TEST(WindowOperator, StateStaysBoundedOverALongStreamWithAWatermark) {
   // 20 keys per second, 10 s windows + 2 s lateness + 1 s disorder: about 14 panes of <= 20 keys.
   EXPECT_LE(peak, 15u * 20u);
   EXPECT_GT(peak, 10u * 20u);
+}
+
+}  // namespace
+}  // namespace gale
+
+namespace gale {
+namespace {
+
+std::unique_ptr<WindowOperator> filledSlidingOperator() {
+  auto op = windowed(Sliding(10s, 5s), Count{}, DistinctCount{"v"}, Max{"word"})
+                .keyBy({"word"}).eventTime("ts").build();
+  RecordingEmitter out;
+  for (int i = 0; i < 30; ++i) op->onTuple(tup(i % 2 ? "odd" : "even", sec(i), i % 4), out);
+  op->onWatermark(sec(12), out);
+  return op;
+}
+
+TEST(WindowSnapshot, EveryTruncationOfASnapshotIsAClearErrorAndLeavesTheStateUntouched) {
+  auto op = filledSlidingOperator();
+  const std::string snap = op->snapshot();
+  auto target = op->clone();
+  target->restore(snap);
+  const size_t before = target->stateSize();
+  EXPECT_EQ(before, op->stateSize());
+  for (size_t n = 0; n < snap.size(); ++n) {
+    try {
+      target->restore(std::string_view(snap).substr(0, n));
+      ADD_FAILURE() << "a snapshot truncated to " << n << " bytes was accepted";
+    } catch (const SnapshotError& e) {
+      EXPECT_NE(std::string(e.what()).find("window operator snapshot is corrupt"), std::string::npos);
+    }
+    ASSERT_EQ(target->stateSize(), before);
+  }
+  EXPECT_THROW(target->restore(snap + "x"), SnapshotError) << "trailing bytes";
+  RecordingEmitter a, b;
+  op->onEndOfInput(a);
+  target->onEndOfInput(b);
+  EXPECT_EQ(a.sortedMain(), b.sortedMain());
+  EXPECT_EQ(a.main().size(), 10u) << "windows starting at 5, 10, 15, 20, 25 for two keys";
+}
+
+TEST(WindowSnapshot, FlippedBytesNeverCrashAndASnapshotOfAnotherOperatorIsRejected) {
+  auto op = filledSlidingOperator();
+  const std::string snap = op->snapshot();
+  std::mt19937_64 rng(11);
+  int rejected = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::string bad = snap;
+    bad[rng() % bad.size()] ^= static_cast<char>(1 + rng() % 255);
+    auto target = op->clone();
+    try {
+      target->restore(bad);
+    } catch (const SnapshotError&) {
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 0);
+  auto session = windowed(Session(5s), Count{}, DistinctCount{"v"}, Max{"word"})
+                     .keyBy({"word"}).eventTime("ts").build();
+  try {
+    session->restore(snap);
+    FAIL();
+  } catch (const SnapshotError& e) {
+    EXPECT_NE(std::string(e.what()).find("another kind of window"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(op->clone()->restore("garbage!"), SnapshotError);
 }
 
 }  // namespace
