@@ -826,7 +826,7 @@ BatchCommit& BatchCommit::update(KeyedState& state, std::string key, Update u) {
   auto& c = changesFor(state);
   validateKey(*store_->env_, "state '" + state.name() + "'", key);
   if (!u) throw StateError("state '" + state.name() + "', key '" + key + "': empty Update");
-  c.updates[std::move(key)].push_back(std::move(u));
+  c.keys[std::move(key)].updates.push_back(std::move(u));
   return *this;
 }
 
@@ -894,15 +894,18 @@ CommitRecord BatchCommit::commit() {
   return r;
 }
 
-const std::map<std::string, std::optional<std::string>>& BatchCommit::newValues(
+std::map<std::string, std::optional<std::string>> BatchCommit::newValues(
     const KeyedState& state) const {
   if (!committed_) {
     throw StateError("newValues('" + state.name() + "'): batch " + std::to_string(txid_) +
                      " is not committed yet");
   }
-  static const std::map<std::string, std::optional<std::string>> none;
+  std::map<std::string, std::optional<std::string>> out;
   auto it = states_.find(state.name());
-  return it == states_.end() ? none : it->second.newValues;
+  if (it != states_.end()) {
+    for (auto& [key, k] : it->second.keys) out.emplace_hint(out.end(), key, k.newValue);
+  }
+  return out;
 }
 
 CommitRecord StateStore::commitBatch(BatchCommit& batch) {
@@ -948,10 +951,9 @@ CommitRecord StateStore::commitBatch(BatchCommit& batch) {
         }
         ApplyCounts counts;
         for (auto& [name, changes] : batch.states_) {
-          changes.newValues.clear();
-          for (auto& [key, updates] : changes.updates) {
-            changes.newValues[key] = applyKey(*env_, txn, *changes.state, changes.state->dbi_, key,
-                                              updates, txid, false, counts);
+          for (auto& [key, k] : changes.keys) {
+            k.newValue = applyKey(*env_, txn, *changes.state, changes.state->dbi_, key, k.updates,
+                                  txid, false, counts);
           }
         }
         for (auto& [key, blob] : batch.snapshots_) {

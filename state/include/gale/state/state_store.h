@@ -183,16 +183,19 @@ class BatchCommit {
 
   // After commit(): the value each updated key of `state` now has (nullopt = absent), for
   // Trident's newValuesStream. Skipped (already applied) keys report their stored value.
-  const std::map<std::string, std::optional<std::string>>& newValues(const KeyedState& state) const;
+  std::map<std::string, std::optional<std::string>> newValues(const KeyedState& state) const;
 
  private:
   friend class StateStore;
   BatchCommit(StateStore& store, uint64_t txid) : store_(&store), txid_(txid) {}
 
+  struct KeyChanges {
+    std::vector<Update> updates;
+    std::optional<std::string> newValue;  // set by commit()
+  };
   struct StateChanges {
     KeyedState* state = nullptr;
-    std::map<std::string, std::vector<Update>> updates;
-    std::map<std::string, std::optional<std::string>> newValues;
+    std::map<std::string, KeyChanges> keys;
   };
   StateChanges& changesFor(KeyedState& state);
 
