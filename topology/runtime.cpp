@@ -48,6 +48,10 @@ struct MetricsCell {
 
 std::atomic<uint64_t> gInstances{0};
 
+// Frames taken from the inbox per drain before the loop looks at time and flushes: enough to
+// batch under load, few enough that ticks, timeouts and metrics stay timely.
+constexpr size_t kInboxBatch = 8;
+
 }  // namespace
 
 class Task;
@@ -777,8 +781,11 @@ class Task final : public FrameHandler {
     while (!sh_.killed.load(std::memory_order_relaxed) &&
            !sh_.shutdown.load(std::memory_order_relaxed)) {
       drainStart_ = steadyNow();
-      size_t n = inbox_->drain(*this, 64);
-      if (n) busyNanos_ += steadyNow() - drainStart_;
+      size_t n = inbox_->drain(*this, kInboxBatch);
+      if (n) {
+        busyNanos_ += steadyNow() - drainStart_;
+        cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
+      }
       bool emitted = kind_ == Kind::Spout && spoutStep();
 
       // Time-driven work, by the configured clock (a ManualClock in tests).
@@ -803,7 +810,7 @@ class Task final : public FrameHandler {
         nextPublish = real + nanos(sh_.config.metricsInterval);
         publish(real);
       }
-      if (n == 64) continue;  // more is waiting: keep packing frames
+      if (n == kInboxBatch) continue;  // more is waiting: keep packing frames
       flushAll();             // nothing more ready: send what we have (latency first)
       if (!finished && ((kind_ == Kind::Bolt && ended_) ||
                         (kind_ == Kind::Spout && eosEmitted_ && pending_.empty()))) {
@@ -826,9 +833,10 @@ class Task final : public FrameHandler {
     int64_t spinUntil = steadyNow() + nanos(sh_.config.idleSpin);
     do {
       drainStart_ = steadyNow();
-      size_t n = inbox_->drain(*this, 64);
+      size_t n = inbox_->drain(*this, kInboxBatch);
       if (n) {
         busyNanos_ += steadyNow() - drainStart_;
+        cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
         return;
       }
     } while (steadyNow() < spinUntil);
