@@ -1,0 +1,169 @@
+#include "gale/core/chain.h"
+
+#include <gtest/gtest.h>
+
+#include "gale/core/state_codec.h"
+#include "gale/core/window.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Out : Emitter {
+  std::vector<std::pair<std::string, Values>> rows;
+  void emit(std::string_view stream, Values v) override {
+    rows.emplace_back(std::string(stream), std::move(v));
+  }
+};
+
+// Doubles field "n"; sends odd inputs to a side stream "odd".
+class DoubleEvens final : public Operator {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"n", "ts"});
+    d.declareStream("odd", Fields{"n"});
+  }
+  OperatorPtr clone() const override { return std::make_unique<DoubleEvens>(); }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    int64_t n = t.getInt("n");
+    if (n % 2)
+      out.emit("odd", {n});
+    else
+      out.emit({n * 2, t.get("ts")});
+  }
+};
+
+// Records the origin of what it sees, then passes it on.
+class OriginProbe final : public Operator {
+ public:
+  std::vector<int64_t>* seen;
+  explicit OriginProbe(std::vector<int64_t>* s) : seen(s) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"n", "ts"}); }
+  OperatorPtr clone() const override { return std::make_unique<OriginProbe>(seen); }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    seen->push_back(t.originNanos());
+    out.emit(Values(t.values()));
+  }
+};
+
+// A running sum per parity, emitted at each watermark: a small stateful operator.
+class RunningSum final : public Operator {
+ public:
+  int64_t sums[2] = {0, 0};
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"even", "odd"}); }
+  OperatorPtr clone() const override { return std::make_unique<RunningSum>(); }
+  void onTuple(const Tuple& t, Emitter&) override { sums[t.getInt("n") % 8 == 0] += t.getInt("n"); }
+  void onWatermark(Timestamp, Emitter& out) override { out.emit({sums[0], sums[1]}); }
+  bool stateful() const override { return true; }
+  std::string snapshot() const override {
+    StateWriter w;
+    w.svarint(sums[0]);
+    w.svarint(sums[1]);
+    return w.take();
+  }
+  void restore(std::string_view b) override {
+    StateReader r(b, "running sum");
+    sums[0] = r.svarint("even");
+    sums[1] = r.svarint("odd");
+    r.expectEnd();
+  }
+};
+
+class NoOutput final : public Operator {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  OperatorPtr clone() const override { return std::make_unique<NoOutput>(); }
+  void onTuple(const Tuple&, Emitter&) override {}
+};
+
+SchemaPtr input() { return makeSchema("src", "default", Fields{"n", "ts"}); }
+
+Tuple tuple(int64_t n, int64_t ts) {
+  Tuple t(input(), {n, Timestamp{ts}});
+  t.setOriginNanos(1000 + n);
+  return t;
+}
+
+TEST(ChainOperator, FeedsEachOperatorsDefaultStreamIntoTheNextAndSideStreamsOut) {
+  std::vector<int64_t> origins;
+  auto c = chain(DoubleEvens{}, OriginProbe(&origins),
+                 *windowed(Tumbling(10s), Count{}).eventTime("ts").outputMode(OutputMode::Append).build());
+  OutputFieldsDeclarer d;
+  c.declareOutputFields(d);
+  ASSERT_NE(d.find("odd"), nullptr);
+  ASSERT_NE(d.find("late"), nullptr);
+  ASSERT_NE(d.find(kDefaultStream), nullptr);
+  EXPECT_EQ(d.find(kDefaultStream)->names(),
+            (std::vector<std::string>{"window_start", "window_end", "count"}));
+  Out out;
+  for (int64_t n = 0; n < 10; ++n) c.onTuple(tuple(n, n * 1'000'000), out);
+  EXPECT_EQ(origins, (std::vector<int64_t>{1000, 1002, 1004, 1006, 1008}));
+  ASSERT_EQ(out.rows.size(), 5u);  // the odd ones, on the side stream
+  for (auto& r : out.rows) EXPECT_EQ(r.first, "odd");
+  // The watermark reaches the window (last in the chain): the window [0, 10s) fires with 5 rows.
+  c.onWatermark(Timestamp{10'000'000}, out);
+  ASSERT_EQ(out.rows.size(), 6u);
+  EXPECT_EQ(out.rows[5].first, kDefaultStream);
+  EXPECT_EQ(out.rows[5].second[2], Value(int64_t{5}));
+}
+
+TEST(ChainOperator, SnapshotAndRestoreMidStreamGiveTheSameOutput) {
+  auto make = [] {
+    return chain(DoubleEvens{}, RunningSum{});
+  };
+  auto a = make();
+  Out outA;
+  for (int64_t n = 0; n < 20; ++n) a.onTuple(tuple(n, n * 1'000'000), outA);
+  ASSERT_TRUE(a.stateful());
+  std::string snap = a.snapshot();
+  auto b = make();
+  b.restore(snap);
+  Out outB;
+  for (auto* c : {&a, &b}) {
+    Out& o = c == &a ? outA : outB;
+    for (int64_t n = 20; n < 30; ++n) c->onTuple(tuple(n, n * 1'000'000), o);
+    c->onWatermark(Timestamp{40'000'000}, o);
+  }
+  std::vector<Values> fa, fb;
+  for (auto& r : outA.rows) if (r.first == kDefaultStream) fa.push_back(r.second);
+  for (auto& r : outB.rows) if (r.first == kDefaultStream) fb.push_back(r.second);
+  ASSERT_EQ(fa.size(), 1u);
+  EXPECT_EQ(fa, fb);
+  EXPECT_EQ(fa[0], (Values{int64_t{2 * (2 + 6 + 10 + 14 + 18 + 22 + 26)}, int64_t{2 * (4 + 8 + 12 + 16 + 20 + 24 + 28)}}));
+}
+
+TEST(ChainOperator, RejectsBadChainsWithAMessageThatSaysWhy) {
+  EXPECT_THROW(ChainOperator(std::vector<OperatorPtr>{}), std::invalid_argument);
+  try {
+    chain(NoOutput{}, DoubleEvens{});
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("no default stream"), std::string::npos) << e.what();
+  }
+  try {
+    chain(DoubleEvens{}, DoubleEvens{});
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'odd'"), std::string::npos) << e.what();
+  }
+  auto c = chain(DoubleEvens{});
+  EXPECT_THROW(c.restore("garbage"), SnapshotError);
+}
+
+TEST(ChainOperator, ACloneHasItsOwnState) {
+  auto a = chain(DoubleEvens{}, RunningSum{});
+  Out out;
+  a.onTuple(tuple(2, 0), out);
+  auto b = a.clone();
+  Out outB;
+  b->onWatermark(Timestamp{20'000'000}, outB);
+  ASSERT_EQ(outB.rows.size(), 1u);
+  EXPECT_EQ(outB.rows[0].second, (Values{int64_t{0}, int64_t{0}}));
+  a.onWatermark(Timestamp{20'000'000}, out);
+  ASSERT_EQ(out.rows.size(), 1u);
+  EXPECT_EQ(out.rows[0].second, (Values{int64_t{4}, int64_t{0}}));
+}
+
+}  // namespace
+}  // namespace gale
