@@ -4,26 +4,30 @@
 
 namespace gale {
 
+const Value& Acc::value() const {
+  static const Value kNull;
+  return ext ? ext->v : kNull;
+}
+
 Acc Acc::copy() const {
   Acc c;
   c.n = n;
   c.i = i;
   c.d = d;
   c.isDouble = isDouble;
-  c.v = v;
-  if (set) c.set = std::make_unique<std::unordered_set<uint64_t>>(*set);
+  if (ext) c.ext = std::make_unique<AccExt>(*ext);
   return c;
 }
 
 void encodeAcc(StateWriter& w, const Acc& a) {
   w.svarint(a.n);
   w.svarint(a.i);
-  w.u8((a.isDouble ? 1 : 0) | (a.d != 0 ? 2 : 0) | (a.set ? 4 : 0));
+  w.u8((a.isDouble ? 1 : 0) | (a.d != 0 ? 2 : 0) | (a.hasSet() ? 4 : 0) | (a.ext ? 8 : 0));
   if (a.d != 0) w.f64(a.d);
-  w.value(a.v);
-  if (a.set) {
-    w.varint(a.set->size());
-    for (uint64_t h : *a.set) w.varint(h);
+  if (a.ext) w.value(a.ext->v);
+  if (a.hasSet()) {
+    w.varint(a.ext->set.size());
+    for (uint64_t h : a.ext->set) w.varint(h);
   }
 }
 
@@ -32,15 +36,15 @@ Acc decodeAcc(StateReader& r) {
   a.n = r.svarint("accumulator count");
   a.i = r.svarint("accumulator integer");
   uint8_t flags = r.u8("accumulator flags");
-  if (flags & ~7) r.fail("unknown accumulator flags " + std::to_string(flags));
+  if (flags & ~15) r.fail("unknown accumulator flags " + std::to_string(flags));
   a.isDouble = flags & 1;
   if (flags & 2) a.d = r.f64("accumulator double");
-  a.v = r.value("accumulator value");
+  if (flags & 8) a.value() = r.value("accumulator value");
   if (flags & 4) {
     uint64_t n = r.count("distinct set size");
-    a.set = std::make_unique<std::unordered_set<uint64_t>>();
-    a.set->reserve(n);
-    for (uint64_t k = 0; k < n; ++k) a.set->insert(r.varint("distinct set element"));
+    auto& set = a.set();
+    set.reserve(n);
+    for (uint64_t k = 0; k < n; ++k) set.insert(r.varint("distinct set element"));
   }
   return a;
 }
@@ -105,23 +109,23 @@ Value Sum::result(const Acc& a) const {
 
 void Min::add(Acc& a, const Value& v, Timestamp) const {
   if (typeOf(v) == Type::Null) return;
-  if (a.n == 0 || less(v, a.v)) a.v = v;
+  if (a.n == 0 || less(v, a.value())) a.value() = v;
   ++a.n;
 }
 void Min::merge(Acc& into, const Acc& from) const {
   if (from.n == 0) return;
-  if (into.n == 0 || less(from.v, into.v)) into.v = from.v;
+  if (into.n == 0 || less(from.value(), into.value())) into.value() = from.value();
   into.n += from.n;
 }
 
 void Max::add(Acc& a, const Value& v, Timestamp) const {
   if (typeOf(v) == Type::Null) return;
-  if (a.n == 0 || less(a.v, v)) a.v = v;
+  if (a.n == 0 || less(a.value(), v)) a.value() = v;
   ++a.n;
 }
 void Max::merge(Acc& into, const Acc& from) const {
   if (from.n == 0) return;
-  if (into.n == 0 || less(into.v, from.v)) into.v = from.v;
+  if (into.n == 0 || less(into.value(), from.value())) into.value() = from.value();
   into.n += from.n;
 }
 
@@ -142,7 +146,7 @@ Value Avg::result(const Acc& a) const {
 
 void First::add(Acc& a, const Value& v, Timestamp t) const {
   if (a.n == 0 || t.micros < a.i) {
-    a.v = v;
+    a.value() = v;
     a.i = t.micros;
   }
   ++a.n;
@@ -150,7 +154,7 @@ void First::add(Acc& a, const Value& v, Timestamp t) const {
 void First::merge(Acc& into, const Acc& from) const {
   if (from.n == 0) return;
   if (into.n == 0 || from.i < into.i) {
-    into.v = from.v;
+    into.value() = from.value();
     into.i = from.i;
   }
   into.n += from.n;
@@ -158,7 +162,7 @@ void First::merge(Acc& into, const Acc& from) const {
 
 void Last::add(Acc& a, const Value& v, Timestamp t) const {
   if (a.n == 0 || t.micros >= a.i) {
-    a.v = v;
+    a.value() = v;
     a.i = t.micros;
   }
   ++a.n;
@@ -166,7 +170,7 @@ void Last::add(Acc& a, const Value& v, Timestamp t) const {
 void Last::merge(Acc& into, const Acc& from) const {
   if (from.n == 0) return;
   if (into.n == 0 || from.i >= into.i) {
-    into.v = from.v;
+    into.value() = from.value();
     into.i = from.i;
   }
   into.n += from.n;
@@ -174,14 +178,12 @@ void Last::merge(Acc& into, const Acc& from) const {
 
 void DistinctCount::add(Acc& a, const Value& v, Timestamp) const {
   if (typeOf(v) == Type::Null) return;
-  if (!a.set) a.set = std::make_unique<std::unordered_set<uint64_t>>();
-  a.set->insert(hashValue(v));
+  a.set().insert(hashValue(v));
   ++a.n;
 }
 void DistinctCount::merge(Acc& into, const Acc& from) const {
-  if (!from.set) return;
-  if (!into.set) into.set = std::make_unique<std::unordered_set<uint64_t>>();
-  into.set->insert(from.set->begin(), from.set->end());
+  if (!from.hasSet()) return;
+  into.set().insert(from.ext->set.begin(), from.ext->set.end());
   into.n += from.n;
 }
 
@@ -203,18 +205,18 @@ UserAggregate::UserAggregate(std::string name, std::string field, Value initial,
 
 Acc UserAggregate::init() const {
   Acc a;
-  a.v = initial_;
+  a.value() = initial_;
   return a;
 }
 void UserAggregate::add(Acc& a, const Value& v, Timestamp) const {
-  add_(a.v, v);
+  add_(a.value(), v);
   ++a.n;
 }
 void UserAggregate::merge(Acc& into, const Acc& from) const {
   if (from.n == 0) return;
-  merge_(into.v, from.v);
+  merge_(into.value(), from.value());
   into.n += from.n;
 }
-Value UserAggregate::result(const Acc& a) const { return result_ ? result_(a.v) : a.v; }
+Value UserAggregate::result(const Acc& a) const { return result_ ? result_(a.value()) : a.value(); }
 
 }  // namespace gale

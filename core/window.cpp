@@ -1,6 +1,7 @@
 #include "gale/core/window.h"
 
 #include <algorithm>
+#include <bit>
 #include <deque>
 #include <map>
 #include <numeric>
@@ -101,12 +102,106 @@ uint64_t hashKey(const Values& src, const std::vector<int>& idx) {
   return h;
 }
 
-struct Slot {
-  uint64_t seq = 0;  // update sequence number of the last tuple added
-  std::vector<Acc> accs;
+// Equality of key values with the common cases (string, int64) first.
+inline bool sameValue(const Value& a, const Value& b) {
+  if (a.index() != b.index()) return false;
+  if (auto* x = std::get_if<std::string>(&a)) return *x == *std::get_if<std::string>(&b);
+  if (auto* x = std::get_if<int64_t>(&a)) return *x == *std::get_if<int64_t>(&b);
+  return a == b;
+}
+
+// The keys of the pane windows, interned to small dense ids (open addressing, linear probing):
+// a tuple's key is hashed and compared once, then every pane finds the key's partials by array
+// index. Keys no pane holds any more are dropped by compact(), so key churn cannot grow it.
+class KeyTable {
+ public:
+  static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+
+  uint32_t find(const KeyView& kv) const {
+    if (slots_.empty()) return kNone;
+    size_t mask = slots_.size() - 1;
+    for (size_t i = kv.hash & mask;; i = (i + 1) & mask) {
+      const Entry& e = slots_[i];
+      if (e.id == kNone) return kNone;
+      if (e.hash == kv.hash && equal(e.id, kv)) return e.id;
+    }
+  }
+  uint32_t intern(const KeyView& kv) {
+    if ((keys_.size() + 1) * 2 > slots_.size()) rehash(std::max<size_t>(64, slots_.size() * 2));
+    size_t mask = slots_.size() - 1;
+    for (size_t i = kv.hash & mask;; i = (i + 1) & mask) {
+      Entry& e = slots_[i];
+      if (e.id == kNone) {
+        Key k;
+        k.hash = kv.hash;
+        k.values.reserve(kv.idx->size());
+        for (int f : *kv.idx) k.values.push_back((*kv.src)[f]);
+        e.hash = kv.hash;
+        e.id = static_cast<uint32_t>(keys_.size());
+        first_.push_back(k.values.empty() ? Value{} : k.values[0]);
+        keys_.push_back(std::move(k));
+        return e.id;
+      }
+      if (e.hash == kv.hash && equal(e.id, kv)) return e.id;
+    }
+  }
+  const Key& key(uint32_t id) const { return keys_[id]; }
+  size_t size() const { return keys_.size(); }
+  // Keeps the keys with live[id]; returns old id -> new id (kNone for dropped keys).
+  std::vector<uint32_t> compact(const std::vector<bool>& live) {
+    std::vector<uint32_t> remap(keys_.size(), kNone);
+    std::vector<Key> kept;
+    std::vector<Value> keptFirst;
+    for (size_t id = 0; id < keys_.size(); ++id) {
+      if (!live[id]) continue;
+      remap[id] = static_cast<uint32_t>(kept.size());
+      kept.push_back(std::move(keys_[id]));
+      keptFirst.push_back(std::move(first_[id]));
+    }
+    keys_ = std::move(kept);
+    first_ = std::move(keptFirst);
+    rehash(std::max<size_t>(64, std::bit_ceil((keys_.size() + 1) * 2)));
+    return remap;
+  }
+
+ private:
+  struct Entry {
+    uint64_t hash = 0;
+    uint32_t id = kNone;
+  };
+  // The first key value is also kept in a flat array: one memory access for single-field keys.
+  bool equal(uint32_t id, const KeyView& kv) const {
+    const size_t n = kv.idx->size();
+    if (n == 0) return true;
+    if (!sameValue(first_[id], (*kv.src)[(*kv.idx)[0]])) return false;
+    for (size_t i = 1; i < n; ++i)
+      if (!sameValue(keys_[id].values[i], (*kv.src)[(*kv.idx)[i]])) return false;
+    return true;
+  }
+  void rehash(size_t cap) {
+    slots_.assign(cap, Entry{});
+    size_t mask = cap - 1;
+    for (size_t id = 0; id < keys_.size(); ++id) {
+      size_t i = keys_[id].hash & mask;
+      while (slots_[i].id != kNone) i = (i + 1) & mask;
+      slots_[i] = Entry{keys_[id].hash, static_cast<uint32_t>(id)};
+    }
+  }
+  std::vector<Key> keys_;
+  std::vector<Value> first_;
+  std::vector<Entry> slots_;
 };
+
+// The partial aggregates of one pane (a slice of event time that lies in the same set of
+// windows), one slot per key present, in flat arrays.
 struct Pane {
-  KeyMap<Slot> slots;
+  int64_t lateAt = 0;       // at this watermark the pane's last window is final: tuples are late
+  int64_t firstDoneAt = 0;  // max time of its first window: from here on, a tuple re-fires
+  std::vector<uint32_t> slotOf;  // by key id: slot + 1, or 0
+  std::vector<uint32_t> keyOf;   // by slot: key id
+  std::vector<uint64_t> seqOf;   // by slot: sequence number of the last tuple added
+  std::vector<Acc> accs;         // by slot * #aggregates + aggregate
+  size_t size() const { return keyOf.size(); }
 };
 struct Sess {
   int64_t start = 0, end = 0;
@@ -144,8 +239,11 @@ struct WindowOperator::State {
   int64_t sinceFire = 0;
 
   std::map<int64_t, Pane> panes;
-  int64_t curPaneIdx = 0;
-  Pane* curPane = nullptr;
+  KeyTable keys;
+  // The two most recently used panes (bounded disorder alternates between neighbours).
+  int64_t cacheIdx[2] = {0, 0};
+  Pane* cachePane[2] = {nullptr, nullptr};
+  size_t nA = 0;
   std::map<int64_t, uint64_t> windowFired;  // window index -> seq at its last firing
   std::vector<Values> frozen;               // complete mode: rows of finished windows
   KeyMap<std::vector<Sess>> sessions;
@@ -156,7 +254,7 @@ struct WindowOperator::State {
   std::vector<int> keyIdx, aggIdx;
   const Value kNull{};
 
-  explicit State(const WindowConfig* c) : cfg(c) {
+  explicit State(const WindowConfig* c) : cfg(c), nA(c->aggregates.size()) {
     const auto& w = c->window;
     if (w.kind == WindowKind::Global) {
       global = true;
@@ -169,7 +267,13 @@ struct WindowOperator::State {
   }
 
   // ---- geometry ----
-  int64_t paneOf(int64_t ts) const { return global ? 0 : clamp64(floorDiv(i128(ts) - O, P)); }
+  int64_t paneOf(int64_t ts) const {
+    if (global) return 0;
+    int64_t a;
+    if (!__builtin_sub_overflow(ts, O, &a)) return a / P - ((a % P != 0) && (a < 0));
+    return clamp64(floorDiv(i128(ts) - O, P));
+  }
+  int64_t paneStart(int64_t p) const { return global ? 0 : clamp64(i128(p) * P + O); }
   i128 kLastOf(int64_t ts) const { return global ? 0 : floorDiv(i128(ts) - O, L); }
   i128 kFirstOf(int64_t ts) const { return global ? 0 : floorDiv(i128(ts) - O - S, L) + 1; }
   i128 startOf(i128 k) const { return global ? i128(kMinI) : k * L + O; }
@@ -222,25 +326,31 @@ struct WindowOperator::State {
     for (const auto& a : cfg->aggregates) v.push_back(a->init());
     return v;
   }
-  void addTo(std::vector<Acc>& accs, const Tuple& t, Timestamp ts) {
+  void addTo(Acc* accs, const Tuple& t, Timestamp ts) {
     const Values& vs = t.values();
-    for (size_t a = 0; a < accs.size(); ++a) {
+    for (size_t a = 0; a < nA; ++a) {
       int i = aggIdx[a];
       cfg->aggregates[a]->add(accs[a], i >= 0 && static_cast<size_t>(i) < vs.size() ? vs[i] : kNull,
                               ts);
     }
   }
-  void mergeInto(std::vector<Acc>& into, const std::vector<Acc>& from) const {
-    for (size_t a = 0; a < into.size(); ++a) cfg->aggregates[a]->merge(into[a], from[a]);
+  void mergeInto(Acc* into, const Acc* from) const {
+    for (size_t a = 0; a < nA; ++a) cfg->aggregates[a]->merge(into[a], from[a]);
   }
-  Values row(const Values& key, Value start, Value end, const std::vector<Acc>& accs) const {
+  void mergeInto(std::vector<Acc>& into, const std::vector<Acc>& from) const {
+    mergeInto(into.data(), from.data());
+  }
+  Values row(const Values& key, Value start, Value end, const Acc* accs) const {
     Values v;
-    v.reserve(key.size() + 2 + accs.size());
+    v.reserve(key.size() + 2 + nA);
     v.insert(v.end(), key.begin(), key.end());
     v.push_back(std::move(start));
     v.push_back(std::move(end));
-    for (size_t a = 0; a < accs.size(); ++a) v.push_back(cfg->aggregates[a]->result(accs[a]));
+    for (size_t a = 0; a < nA; ++a) v.push_back(cfg->aggregates[a]->result(accs[a]));
     return v;
+  }
+  Values row(const Values& key, Value start, Value end, const std::vector<Acc>& accs) const {
+    return row(key, std::move(start), std::move(end), accs.data());
   }
 
   void sendLate(const Tuple& t, int64_t ts, i128 wStart, i128 wEnd, Emitter& out) {
@@ -254,11 +364,46 @@ struct WindowOperator::State {
   }
 
   // ---- pane windows ----
-  Pane& paneAt(int64_t p) {
-    if (curPane && curPaneIdx == p) return *curPane;
-    curPane = &panes[p];
-    curPaneIdx = p;
-    return *curPane;
+  Pane* findPane(int64_t p) {
+    if (cachePane[0] && cacheIdx[0] == p) return cachePane[0];
+    if (cachePane[1] && cacheIdx[1] == p) {
+      std::swap(cacheIdx[0], cacheIdx[1]);
+      std::swap(cachePane[0], cachePane[1]);
+      return cachePane[0];
+    }
+    auto it = panes.find(p);
+    if (it == panes.end()) return nullptr;
+    remember(p, &it->second);
+    return &it->second;
+  }
+  void remember(int64_t p, Pane* pane) {
+    cacheIdx[1] = cacheIdx[0];
+    cachePane[1] = cachePane[0];
+    cacheIdx[0] = p;
+    cachePane[0] = pane;
+  }
+  void forgetPanes() { cachePane[0] = cachePane[1] = nullptr; }
+  int64_t lateAtOfPane(int64_t p) const {
+    return clamp64(maxTsOf(kLastOf(paneStart(p))) + cfg->lateness);
+  }
+  Pane& makePane(int64_t p) {
+    Pane& pane = panes[p];
+    pane.lateAt = lateAtOfPane(p);
+    pane.firstDoneAt = clamp64(maxTsOf(kFirstOf(paneStart(p))));
+    remember(p, &pane);
+    return pane;
+  }
+  // The slot of key `id` in `pane`, created (with fresh partials) if absent.
+  uint32_t slotIn(Pane& pane, uint32_t id) {
+    if (id >= pane.slotOf.size()) pane.slotOf.resize(std::max<size_t>(keys.size(), id + 1), 0);
+    uint32_t s = pane.slotOf[id];
+    if (s) return s - 1;
+    s = static_cast<uint32_t>(pane.keyOf.size());
+    pane.slotOf[id] = s + 1;
+    pane.keyOf.push_back(id);
+    pane.seqOf.push_back(0);
+    for (const auto& a : cfg->aggregates) pane.accs.push_back(a->init());
+    return s;
   }
 
   // Calls fn(k) once for every window in [lo, hi] that holds data, in increasing order.
@@ -267,8 +412,8 @@ struct WindowOperator::State {
     std::vector<i128> ks;
     i128 last = lo - 1;
     for (const auto& [p, pane] : panes) {
-      if (pane.slots.empty()) continue;
-      int64_t ps = global ? 0 : clamp64(i128(p) * P + O);
+      if (pane.size() == 0) continue;
+      int64_t ps = paneStart(p);
       i128 kf = std::max(kFirstOf(ps), std::max(lo, last + 1));
       i128 kl = std::min(kLastOf(ps), hi);
       for (i128 k = kf; k <= kl; ++k) ks.push_back(k);
@@ -277,17 +422,11 @@ struct WindowOperator::State {
     for (i128 k : ks) fn(k);
   }
 
-  struct PtrHash {
-    size_t operator()(const Key* k) const { return k->hash; }
-  };
-  struct PtrEq {
-    bool operator()(const Key* a, const Key* b) const { return a->hash == b->hash && a->values == b->values; }
-  };
-  struct Merged {
-    uint64_t seq = 0;
-    std::vector<Acc> accs;
-  };
-  std::unordered_map<const Key*, Merged, PtrHash, PtrEq> scratch;
+  // Scratch space for merging a sliding window's panes, reused across firings.
+  std::vector<uint32_t> mergedOf;  // by key id: merged row + 1, or 0
+  std::vector<uint32_t> mergedKey;
+  std::vector<uint64_t> mergedSeq;
+  std::vector<Acc> mergedAccs;
 
   // Emits window k's rows (all, or only those updated since its last firing) to `out`, or into
   // the frozen table.
@@ -297,7 +436,7 @@ struct WindowOperator::State {
     uint64_t lastSeq = fired == windowFired.end() ? 0 : fired->second;
     Value start = Timestamp{clamp64(startOf(k))};
     Value end = Timestamp{clamp64(endOf(k))};
-    auto put = [&](const Key& key, const std::vector<Acc>& accs) {
+    auto put = [&](const Key& key, const Acc* accs) {
       Values r = row(key.values, start, end, accs);
       if (freeze) frozen.push_back(std::move(r));
       else out->emit(kDefaultStream, std::move(r));
@@ -307,46 +446,59 @@ struct WindowOperator::State {
     if (np == 1) {
       auto it = panes.find(p0);
       if (it != panes.end()) {
-        for (const auto& [key, slot] : it->second.slots)
-          if (!dirtyOnly || slot.seq > lastSeq) put(key, slot.accs);
+        const Pane& pane = it->second;
+        for (size_t s = 0; s < pane.size(); ++s)
+          if (!dirtyOnly || pane.seqOf[s] > lastSeq) put(keys.key(pane.keyOf[s]), &pane.accs[s * nA]);
       }
     } else {
-      scratch.clear();
+      mergedOf.resize(keys.size(), 0);
+      size_t rows = 0;
       for (auto it = panes.lower_bound(p0); it != panes.end() && it->first < p0 + np; ++it) {
-        for (const auto& [key, slot] : it->second.slots) {
-          auto [m, fresh] = scratch.try_emplace(&key);
-          if (fresh) m->second.accs = freshAccs();
-          mergeInto(m->second.accs, slot.accs);
-          m->second.seq = std::max(m->second.seq, slot.seq);
+        const Pane& pane = it->second;
+        for (size_t s = 0; s < pane.size(); ++s) {
+          uint32_t id = pane.keyOf[s];
+          uint32_t m = mergedOf[id];
+          if (!m) {
+            m = static_cast<uint32_t>(++rows);
+            mergedOf[id] = m;
+            if (mergedKey.size() < rows) {
+              mergedKey.push_back(0);
+              mergedSeq.push_back(0);
+              for (size_t a = 0; a < nA; ++a) mergedAccs.emplace_back();
+            }
+            mergedKey[m - 1] = id;
+            mergedSeq[m - 1] = 0;
+            for (size_t a = 0; a < nA; ++a) mergedAccs[(m - 1) * nA + a] = cfg->aggregates[a]->init();
+          }
+          mergeInto(&mergedAccs[(m - 1) * nA], &pane.accs[s * nA]);
+          mergedSeq[m - 1] = std::max(mergedSeq[m - 1], pane.seqOf[s]);
         }
       }
-      for (const auto& [key, m] : scratch)
-        if (!dirtyOnly || m.seq > lastSeq) put(*key, m.accs);
-      scratch.clear();
+      for (size_t r = 0; r < rows; ++r) {
+        if (!dirtyOnly || mergedSeq[r] > lastSeq) put(keys.key(mergedKey[r]), &mergedAccs[r * nA]);
+        mergedOf[mergedKey[r]] = 0;
+      }
     }
     windowFired[key64] = seq;
   }
 
   void onTupleTime(const Tuple& t, int64_t ts, Emitter& out) {
-    i128 kl = kLastOf(ts);
-    if (wm != kNoWatermark && i128(wm.micros) >= maxTsOf(kl) + cfg->lateness) {
+    // Every tuple of a pane has the same last window, so the pane knows when they become late.
+    if (wm != kNoWatermark && wm.micros >= lateAtOfPaneCached(ts)) {
+      i128 kl = kLastOf(ts);
       sendLate(t, ts, startOf(kl), endOf(kl), out);
       return;
     }
-    Pane& pane = paneAt(paneOf(ts));
+    i128 kl = kLastOf(ts);
+    const int64_t p = paneOf(ts);
+    Pane* pane = findPane(p);
+    if (!pane) pane = &makePane(p);
     KeyView kv{&t.values(), &keyIdx, hashKey(t.values(), keyIdx)};
-    auto it = pane.slots.find(kv);
-    if (it == pane.slots.end()) {
-      Key key;
-      key.hash = kv.hash;
-      key.values.reserve(keyIdx.size());
-      for (int i : keyIdx) key.values.push_back(t.values()[i]);
-      it = pane.slots.emplace(std::move(key), Slot{0, freshAccs()}).first;
-    }
-    addTo(it->second.accs, t, Timestamp{ts});
-    it->second.seq = ++seq;
+    uint32_t s = slotIn(*pane, keys.intern(kv));
+    addTo(&pane->accs[s * nA], t, Timestamp{ts});
+    pane->seqOf[s] = ++seq;
     // Late but within the allowed lateness: windows that already fired fire again now.
-    if (cfg->mode != OutputMode::Append && wm != kNoWatermark) {
+    if (cfg->mode != OutputMode::Append && wm != kNoWatermark && wm.micros >= pane->firstDoneAt) {
       i128 kr = std::min(kReadyNow(), kl);
       i128 kf = std::max(kFirstOf(ts), kEvictedNow() + 1);
       if (kf <= kr) {
@@ -357,6 +509,31 @@ struct WindowOperator::State {
         }
       }
     }
+  }
+
+  int64_t lateAtOfPaneCached(int64_t ts) {
+    int64_t p = paneOf(ts);
+    Pane* pane = findPane(p);
+    return pane ? pane->lateAt : lateAtOfPane(p);
+  }
+
+  // Drops interned keys that no pane holds any more (amortized: only when most are dead).
+  void compactKeys() {
+    size_t held = 0;
+    for (const auto& [p, pane] : panes) held += pane.size();
+    if (keys.size() < 4096 || keys.size() <= 2 * held) return;
+    std::vector<bool> live(keys.size(), false);
+    for (const auto& [p, pane] : panes)
+      for (uint32_t id : pane.keyOf) live[id] = true;
+    std::vector<uint32_t> remap = keys.compact(live);
+    for (auto& [p, pane] : panes) {
+      pane.slotOf.assign(keys.size(), 0);
+      for (size_t s = 0; s < pane.size(); ++s) {
+        pane.keyOf[s] = remap[pane.keyOf[s]];
+        pane.slotOf[pane.keyOf[s]] = static_cast<uint32_t>(s + 1);
+      }
+    }
+    mergedOf.assign(keys.size(), 0);
   }
 
   // ---- sessions ----
@@ -403,7 +580,7 @@ struct WindowOperator::State {
       (*list)[first] = std::move(merged);
       s = &(*list)[first];
     }
-    addTo(s->accs, t, Timestamp{ts});
+    addTo(s->accs.data(), t, Timestamp{ts});
     s->seq = ++seq;
     if (cfg->mode != OutputMode::Append && wm != kNoWatermark && i128(s->end) - 1 <= wm.micros) {
       if (cfg->mode == OutputMode::Update) {
@@ -433,7 +610,7 @@ struct WindowOperator::State {
     }
     CountState& c = it->second;
     if (c.panes.empty() || c.panes.back().fill == g) c.panes.push_back({c.seen, 0, freshAccs()});
-    addTo(c.panes.back().accs, t, Timestamp{0});
+    addTo(c.panes.back().accs.data(), t, Timestamp{0});
     ++c.panes.back().fill;
     ++c.seen;
     if (c.seen % M == 0) {
@@ -514,12 +691,16 @@ struct WindowOperator::State {
       windowFired.erase(clamp64(k));
     });
     // Panes whose last window is gone can never change an output again.
+    bool evicted = false;
     while (!panes.empty()) {
       auto it = panes.begin();
-      int64_t ps = global ? 0 : clamp64(i128(it->first) * P + O);
-      if (kLastOf(ps) > ke) break;
-      if (curPane == &it->second) curPane = nullptr;
+      if (kLastOf(paneStart(it->first)) > ke) break;
       panes.erase(it);
+      evicted = true;
+    }
+    if (evicted) {
+      forgetPanes();
+      compactKeys();
     }
     if (mode == OutputMode::Complete) emitTable(false, out);
   }
@@ -555,7 +736,7 @@ struct WindowOperator::State {
 
   size_t size() const {
     size_t n = frozen.size();
-    for (const auto& [p, pane] : panes) n += pane.slots.size();
+    for (const auto& [p, pane] : panes) n += pane.size();
     for (const auto& [k, list] : sessions) n += list.size();
     for (const auto& [k, c] : counts) n += c.panes.size();
     return n;
@@ -723,11 +904,11 @@ std::string WindowOperator::snapshot() const {
   w.varint(s.panes.size());
   for (const auto& [p, pane] : s.panes) {
     w.svarint(p);
-    w.varint(pane.slots.size());
-    for (const auto& [key, slot] : pane.slots) {
-      w.values(key.values);
-      w.varint(slot.seq);
-      accs(slot.accs);
+    w.varint(pane.size());
+    for (size_t x = 0; x < pane.size(); ++x) {
+      w.values(s.keys.key(pane.keyOf[x]).values);
+      w.varint(pane.seqOf[x]);
+      for (size_t a = 0; a < s.nA; ++a) encodeAcc(w, pane.accs[x * s.nA + a]);
     }
   }
   w.varint(s.windowFired.size());
@@ -799,13 +980,18 @@ void WindowOperator::restore(std::string_view bytes) {
   };
   for (uint64_t n = r.count("panes", 2); n > 0; --n) {
     int64_t p = r.svarint("pane index");
-    Pane& pane = s.panes[p];
+    if (s.panes.count(p)) r.fail("duplicate pane");
+    Pane& pane = s.makePane(p);
     for (uint64_t m = r.count("pane slots", 2); m > 0; --m) {
       Key k = key();
-      Slot slot;
-      slot.seq = r.varint("slot sequence");
-      slot.accs = accs();
-      if (!pane.slots.emplace(std::move(k), std::move(slot)).second) r.fail("duplicate key in pane");
+      std::vector<int> idx(nk);
+      std::iota(idx.begin(), idx.end(), 0);
+      uint32_t id = s.keys.intern(KeyView{&k.values, &idx, k.hash});
+      if (id < pane.slotOf.size() && pane.slotOf[id]) r.fail("duplicate key in pane");
+      uint32_t x = s.slotIn(pane, id);
+      pane.seqOf[x] = r.varint("slot sequence");
+      std::vector<Acc> v = accs();
+      for (size_t a = 0; a < s.nA; ++a) pane.accs[x * s.nA + a] = std::move(v[a]);
     }
   }
   for (uint64_t n = r.count("fired windows", 2); n > 0; --n) {
