@@ -1,0 +1,179 @@
+// A gale::Source run as a spout: partitions over tasks, replay by offset, commits, end of
+// stream, origin times and in-band watermarks with idleness.
+#include <gtest/gtest.h>
+
+#include "test_support.h"
+
+namespace gale {
+namespace {
+
+using namespace testing;
+
+// Partition p holds `perPartition` records (ts = event time, p, offset). Records every
+// partition's commits and how often each record was read.
+class VectorSource : public Source {
+ public:
+  VectorSource(int partitions, int64_t perPartition, bool bounded = true)
+      : parts_(partitions), per_(perPartition), bounded_(bounded), committed_(partitions) {
+    for (auto& c : committed_) c = 0;
+  }
+  std::string name() const override { return "vector"; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"ts", Type::Timestamp}, {"p", Type::Int64}, {"off", Type::Int64}});
+  }
+  int partitions() const override { return parts_; }
+  void open(const Clock&) override { ++opened; }
+  void close() override { ++closed; }
+  int64_t available(int) override { return per_.load(); }
+  void grow(int64_t n) { per_ += n; }
+  size_t read(int p, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    size_t n = 0;
+    for (int64_t o = from; o < to && o < per_; ++o, ++n) {
+      SourceRecord r;
+      r.offset = o;
+      // Event time: mostly increasing, every 7th record 30 µs behind.
+      r.values = Values{Timestamp{eventTime(p, o)}, int64_t{p}, o};
+      r.originNanos = 1000 + o;
+      out.push_back(std::move(r));
+      ++reads;
+    }
+    return n;
+  }
+  static int64_t eventTime(int p, int64_t o) { return o * 10 + p - (o % 7 == 0 ? 30 : 0); }
+  void commit(int p, int64_t offset) override {
+    std::lock_guard l(mutex);
+    EXPECT_GE(offset, committed_[static_cast<size_t>(p)]) << "commits went backwards";
+    committed_[static_cast<size_t>(p)] = offset;
+  }
+  bool finished() const override { return bounded_; }
+  int64_t committed(int p) {
+    std::lock_guard l(mutex);
+    return committed_[static_cast<size_t>(p)];
+  }
+  std::atomic<int> opened{0}, closed{0};
+  std::atomic<int64_t> reads{0};
+
+ private:
+  int parts_;
+  std::atomic<int64_t> per_;
+  bool bounded_;
+  std::mutex mutex;
+  std::vector<int64_t> committed_;
+};
+
+std::vector<std::string> filter(const std::vector<std::string>& ev, const std::string& prefix) {
+  std::vector<std::string> out;
+  for (auto& e : ev)
+    if (e.rfind(prefix, 0) == 0) out.push_back(e);
+  return out;
+}
+
+// Fails each record the first time it sees it with (off % 5 == 1); acks the rest; records the
+// origin time of what it saw.
+class FailFirstBolt : public RecordingBolt {
+ public:
+  using RecordingBolt::RecordingBolt;
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<FailFirstBolt>(seen_); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    int64_t p = t.getInt("p"), off = t.getInt("off");
+    if (t.originNanos() != 1000 + off) seen_->event(task_, "bad origin");
+    seen_->add(task_, t.values());
+    if (off % 5 == 1 && failed_.insert(p * 1'000'000 + off).second) return out.fail(t);
+    out.ack(t);
+  }
+
+ private:
+  std::set<int64_t> failed_;
+};
+
+TEST(SourceSpout, EveryRecordIsAckedFailedOnesAreReReadAndCommitsReachTheEnd) {
+  auto src = std::make_shared<VectorSource>(3, 400);
+  auto seen = std::make_shared<Seen>();
+  TopologyBuilder b;
+  b.setSpout("records", src, 2);
+  // By offset, so a replayed record meets the task that failed it (which then acks it).
+  b.setBolt("sink", FailFirstBolt(seen), 2).fieldsGrouping("records", {"off"});
+  auto rt = runContinuous(b.build(), fastConfig());
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(20)));
+  std::map<std::pair<int64_t, int64_t>, int> times;
+  for (auto& [task, v] : seen->tuples) ++times[{std::get<int64_t>(v[1]), std::get<int64_t>(v[2])}];
+  ASSERT_EQ(times.size(), 1200u);
+  for (auto& [rec, n] : times) EXPECT_EQ(n, rec.second % 5 == 1 ? 2 : 1);
+  for (int p = 0; p < 3; ++p) EXPECT_EQ(src->committed(p), 400) << "partition " << p;
+  EXPECT_EQ(src->reads.load(), 1200 + 240) << "a replay re-reads exactly the failed record";
+  EXPECT_EQ(src->opened.load(), 1);
+  EXPECT_EQ(src->closed.load(), 1);
+  for (auto& [task, e] : seen->events) EXPECT_NE(e, "bad origin");
+  auto m = rt.metrics();
+  EXPECT_EQ(m.find("records")->total().acked, 1200u);
+  EXPECT_EQ(m.find("records")->total().failed, 240u);
+  EXPECT_GT(m.find("records")->total().completeLatency.count(), 0u);
+}
+
+TEST(SourceSpout, WatermarksTrailTheMaxEventTimeByTheDelayAndNeverGoBack) {
+  auto src = std::make_shared<VectorSource>(2, 500);
+  auto seen = std::make_shared<Seen>();
+  TopologyBuilder b;
+  WatermarkSpec w;
+  w.field = "ts";
+  w.delay = Duration(50);
+  w.everyTuples = 20;
+  b.setSpout("records", src, 2).withWatermark(w);
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  auto rt = runContinuous(b.build(), fastConfig());
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(20)));
+  auto ev = seen->eventsOf(2);
+  int64_t last = INT64_MIN;
+  int64_t maxEventSoFar = INT64_MIN;
+  size_t watermarks = 0;
+  for (auto& e : ev) {
+    if (e.rfind("wm", 0) == 0) {
+      int64_t wm = std::stoll(e.substr(2));
+      EXPECT_GT(wm, last);
+      last = wm;
+      if (wm == INT64_MAX) continue;
+      ++watermarks;
+      // No tuple seen after this watermark may be more than the delay behind what came before:
+      // the watermark is at most max event time (of the slowest task) - delay.
+      EXPECT_LE(wm, maxEventSoFar - 50) << "watermark " << wm << " ran ahead";
+    } else if (e[0] == 't') {
+      // "t@<ts>": RecordingBolt prints the first value.
+      maxEventSoFar = std::max<int64_t>(maxEventSoFar, std::stoll(e.substr(2)));
+    }
+  }
+  EXPECT_GE(watermarks, 5u) << "watermarks were not emitted while data flowed";
+  EXPECT_EQ(last, INT64_MAX);
+}
+
+TEST(SourceSpout, AnIdleSpoutTaskDoesNotHoldBackTheWatermark) {
+  // One partition, two tasks: task 1 never has data. Unbounded, so nothing ends.
+  auto src = std::make_shared<VectorSource>(1, 100, /*bounded=*/false);
+  auto seen = std::make_shared<Seen>();
+  ManualClock clock(Timestamp{1'000'000});
+  TopologyBuilder b;
+  WatermarkSpec w;
+  w.field = "ts";
+  w.everyTuples = 10;
+  w.idleTimeout = std::chrono::seconds(5);
+  b.setSpout("records", src, 2).withWatermark(w);
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  Continuous c = fastConfig();
+  c.clock = &clock;
+  auto rt = runContinuous(b.build(), c);
+  ASSERT_TRUE(eventually([&] { return seen->count.load() == 100; }));
+  EXPECT_TRUE(filter(seen->eventsOf(2), "wm").empty())
+      << "the watermark advanced although task 1 had not reported";
+  clock.advance(std::chrono::seconds(6));
+  // Both tasks are idle now. Core's WatermarkTracker rule: when every input is idle the
+  // combined watermark stays where it is. Data again on task 0 makes it active at once, and
+  // task 1, still idle, no longer holds it back.
+  src->grow(10);
+  ASSERT_TRUE(eventually([&] { return !filter(seen->eventsOf(2), "wm").empty(); }));
+  int64_t wm = std::stoll(filter(seen->eventsOf(2), "wm").back().substr(2));
+  EXPECT_GE(wm, VectorSource::eventTime(0, 99) - 1);  // Flink's max - delay - 1 µs
+  EXPECT_LE(wm, VectorSource::eventTime(0, 109) - 1);
+  rt.kill();
+}
+
+}  // namespace
+}  // namespace gale
