@@ -1,0 +1,193 @@
+// word_count: sentences in, split (shuffle), count (fields grouping on "word"), results out.
+//
+//   word_count                      built-in sentence generator, bounded; prints the top words
+//                                   and checks them against a direct count of the same input
+//   word_count --socket host:port   lines from a TCP server (e.g. `nc -lk 9999`), prints every
+//                                   count update until Ctrl-C (Spark's NetworkWordCount)
+//   word_count --bench              throughput and latency figures (docs/benchmarks.md)
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gale/connectors/console_sink.h"
+#include "gale/connectors/generator_source.h"
+#include "gale/connectors/socket_source.h"
+#include "gale/topology/runtime.h"
+#include "gale/topology/topology.h"
+#include "word_count.h"
+
+using namespace gale;
+using namespace gale::examples;
+
+namespace {
+
+std::atomic<bool> gInterrupted{false};
+void onSignal(int) { gInterrupted = true; }
+
+double seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report,
+                           bool emitUpdates, bool printUpdates, int parallelism) {
+  TopologyBuilder b;
+  b.setSpout("sentences", std::move(source), 1);
+  b.setBolt("split", SplitWords{}, parallelism).shuffleGrouping("sentences");
+  b.setBolt("count", CountWords(report, emitUpdates), parallelism)
+      .fieldsGrouping("split", {"word"});
+  if (printUpdates) b.setBolt("print", ConsoleSink{}, 1).globalGrouping("count");
+  return b.build();
+}
+
+int runGenerated(int64_t sentences) {
+  SentenceSource::Options o;
+  o.partitions = 2;
+  o.total = sentences;
+  auto report = std::make_shared<CountReport>();
+  Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 2);
+  auto start = std::chrono::steady_clock::now();
+  auto rt = runContinuous(t, Continuous{});
+  rt.waitUntilDone();
+  double s = seconds(std::chrono::steady_clock::now() - start);
+
+  WordCounts direct;
+  for (int64_t g = 0; g < sentences; ++g) countDirectly(SentenceSource::sentenceAt(g), direct);
+  std::vector<std::pair<std::string, int64_t>> top(report->counts.begin(), report->counts.end());
+  std::sort(top.begin(), top.end(), [](auto& a, auto& b) { return a.second > b.second; });
+  int64_t words = 0;
+  for (auto& [w, n] : direct) words += n;
+  std::printf("%lld sentences, %lld words in %.2f s; top words:\n",
+              static_cast<long long>(sentences), static_cast<long long>(words), s);
+  for (size_t i = 0; i < top.size() && i < 10; ++i)
+    std::printf("  %-12s %lld\n", top[i].first.c_str(), static_cast<long long>(top[i].second));
+  bool same = report->counts == direct;
+  std::printf("equal to a direct count of the same input: %s\n", same ? "yes" : "NO");
+  return same ? 0 : 1;
+}
+
+int runSocket(const std::string& hostPort) {
+  auto colon = hostPort.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "--socket wants host:port, e.g. --socket localhost:9999\n");
+    return 2;
+  }
+  std::string host = hostPort.substr(0, colon);
+  int port = std::atoi(hostPort.c_str() + colon + 1);
+  auto report = std::make_shared<CountReport>();
+  Topology t = wordCountTopology(std::make_shared<SocketSource>(host, port), report, true, true, 2);
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  std::fprintf(stderr, "reading lines from %s:%d; Ctrl-C stops\n", host.c_str(), port);
+  auto rt = runContinuous(t, Continuous{});
+  while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  rt.stop();
+  return 0;
+}
+
+// ---------------------------------------------------------------- benchmark
+
+struct RunResult {
+  double wordsPerSecond = 0;
+  Histogram latency;
+  int64_t words = 0;
+};
+
+int64_t wordsIn(int64_t sentences) {
+  int64_t n = 0;
+  for (int64_t g = 0; g < sentences; ++g)
+    forEachWord(SentenceSource::sentenceAt(g), [&](const std::string&) { ++n; });
+  return n;
+}
+
+// Bounded run as fast as it goes (rate 0) or at a fixed rate for a duration.
+RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences) {
+  SentenceSource::Options o;
+  o.partitions = 1;
+  o.total = sentences;
+  o.ratePerSecond = sentencesPerSecond;
+  auto report = std::make_shared<CountReport>();
+  Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 1);
+  Continuous c;
+  c.acking = acking;
+  auto start = std::chrono::steady_clock::now();
+  auto rt = runContinuous(t, c);
+  rt.waitUntilDone();
+  double s = seconds(std::chrono::steady_clock::now() - start);
+  RunResult r;
+  for (auto& [w, n] : report->counts) r.words += n;
+  r.wordsPerSecond = static_cast<double>(r.words) / s;
+  r.latency = report->latencyNanos;
+  return r;
+}
+
+void printLatency(const char* what, const Histogram& h) {
+  std::printf("  %-34s p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us  (n=%llu)\n", what,
+              h.percentile(0.5) / 1e3, h.percentile(0.99) / 1e3, h.percentile(0.999) / 1e3,
+              static_cast<unsigned long long>(h.count()));
+}
+
+int runBench(int64_t sentences) {
+  int64_t words = wordsIn(sentences);
+  // The baseline: split and count in one thread, no engine.
+  auto t0 = std::chrono::steady_clock::now();
+  WordCounts direct;
+  for (int64_t g = 0; g < sentences; ++g) countDirectly(SentenceSource::sentenceAt(g), direct);
+  double bareS = seconds(std::chrono::steady_clock::now() - t0);
+  double bare = static_cast<double>(words) / bareS;
+  std::printf("word count, %lld sentences = %lld words, %u hardware threads\n",
+              static_cast<long long>(sentences), static_cast<long long>(words),
+              std::thread::hardware_concurrency());
+  std::printf("  bare single-threaded loop          %10.0f words/s\n", bare);
+
+  RunResult off = runTopology(false, 0, sentences);
+  std::printf("  topology, acking off               %10.0f words/s  (%.2fx the bare loop)\n",
+              off.wordsPerSecond, off.wordsPerSecond / bare);
+  printLatency("  end-to-end latency, saturated", off.latency);
+  RunResult on = runTopology(true, 0, sentences);
+  std::printf("  topology, acking on                %10.0f words/s  (%.2fx the bare loop)\n",
+              on.wordsPerSecond, on.wordsPerSecond / bare);
+  printLatency("  end-to-end latency, saturated", on.latency);
+
+  // Latency at 100 K words/s offered, 3 s, on a fixed schedule (no coordinated omission).
+  double wordsPerSentence = static_cast<double>(words) / static_cast<double>(sentences);
+  double rate = 100000.0 / wordsPerSentence;
+  int64_t n = static_cast<int64_t>(rate * 3);
+  for (bool acking : {false, true}) {
+    RunResult r = runTopology(acking, rate, n);
+    std::printf("  100 K words/s offered, acking %-3s  %10.0f words/s done\n",
+                acking ? "on" : "off", r.wordsPerSecond);
+    printLatency("  end-to-end latency", r.latency);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    int64_t sentences = -1;
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--socket" && i + 1 < argc) return runSocket(argv[i + 1]);
+      if (a == "--sentences" && i + 1 < argc) {
+        sentences = std::atoll(argv[++i]);
+      } else if (a == "--bench") {
+        return runBench(sentences > 0 ? sentences : 1'000'000);
+      } else {
+        std::fprintf(stderr,
+                     "usage: word_count [--sentences N] [--bench] | --socket host:port\n");
+        return 2;
+      }
+    }
+    return runGenerated(sentences > 0 ? sentences : 100'000);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "word_count: %s\n", e.what());
+    return 1;
+  }
+}

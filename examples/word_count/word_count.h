@@ -1,0 +1,84 @@
+// Word count, the examples' logic: split sentences into words, count words by key. Written as
+// gale::Operators, so the same objects run as bolts in continuous mode (OperatorBolt) and in a
+// micro-batch job; `countDirectly` is the same logic in a bare single-threaded loop, the oracle
+// for tests and the baseline for the benchmark.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "gale/core/histogram.h"
+#include "gale/core/operator.h"
+
+namespace gale::examples {
+
+using WordCounts = std::unordered_map<std::string, int64_t>;
+
+// Calls f(word) for every maximal run of letters/digits/apostrophes, lower-cased.
+template <class F>
+void forEachWord(std::string_view text, F&& f) {
+  std::string word;
+  for (char c : text) {
+    bool inWord = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' ||
+                  (c >= 'A' && c <= 'Z');
+    if (inWord) {
+      word.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    } else if (!word.empty()) {
+      f(word);
+      word.clear();
+    }
+  }
+  if (!word.empty()) f(word);
+}
+
+// The bare loop.
+inline void countDirectly(std::string_view text, WordCounts& counts) {
+  forEachWord(text, [&](const std::string& w) { ++counts[w]; });
+}
+
+// Input: any stream whose first field is a string (a sentence or a line). Output: "word".
+class SplitWords final : public Operator {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"word", Type::String}});
+  }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<SplitWords>(); }
+  void onTuple(const Tuple& t, Emitter& out) override;
+};
+
+// What the counters report: final counts (at end of input) and count-update latency.
+struct CountReport {
+  std::mutex mutex;
+  WordCounts counts;
+  Histogram latencyNanos;  // origin of the sentence -> count updated
+  void merge(const WordCounts& c, const Histogram& h);
+};
+
+// Input: "word" (fields grouping on it). Output: "word", "count" after every update (when
+// `emitUpdates`). Latency from the tuple's originNanos to the update, by the system clock.
+class CountWords final : public Operator {
+ public:
+  explicit CountWords(std::shared_ptr<CountReport> report, bool emitUpdates = true)
+      : report_(std::move(report)), emitUpdates_(emitUpdates) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"word", Type::String}, {"count", Type::Int64}});
+  }
+  std::unique_ptr<Operator> clone() const override {
+    return std::make_unique<CountWords>(report_, emitUpdates_);
+  }
+  void onTuple(const Tuple& t, Emitter& out) override;
+  void onEndOfInput(Emitter& out) override;
+  size_t stateSize() const override { return counts_.size(); }
+
+ private:
+  std::shared_ptr<CountReport> report_;
+  bool emitUpdates_;
+  WordCounts counts_;
+  Histogram latency_;
+};
+
+}  // namespace gale::examples
