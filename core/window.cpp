@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "gale/core/state_codec.h"
+#include "gale/core/keyed.h"
 
 namespace gale {
 
@@ -51,6 +52,7 @@ WindowKind CountSliding(int64_t n, int64_t slide) {
 
 namespace {
 
+using namespace keyed;
 using i128 = __int128;
 constexpr int64_t kMinI = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMaxI = std::numeric_limits<int64_t>::max();
@@ -64,50 +66,6 @@ i128 floorDiv(i128 a, i128 b) {
   i128 q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
-}
-
-// A key: the values of the key fields, with their hash computed once.
-struct Key {
-  Values values;
-  uint64_t hash = 0;
-};
-// The key of a tuple, looked up without copying its values (no allocation on the hot path).
-struct KeyView {
-  const Values* src;
-  const std::vector<int>* idx;
-  uint64_t hash;
-};
-struct KeyHash {
-  using is_transparent = void;
-  size_t operator()(const Key& k) const { return k.hash; }
-  size_t operator()(const KeyView& k) const { return k.hash; }
-};
-struct KeyEq {
-  using is_transparent = void;
-  bool operator()(const Key& a, const Key& b) const { return a.hash == b.hash && a.values == b.values; }
-  bool operator()(const KeyView& a, const Key& b) const {
-    if (a.hash != b.hash) return false;
-    for (size_t i = 0; i < a.idx->size(); ++i)
-      if (!((*a.src)[(*a.idx)[i]] == b.values[i])) return false;
-    return true;
-  }
-  bool operator()(const Key& a, const KeyView& b) const { return (*this)(b, a); }
-};
-template <class T>
-using KeyMap = std::unordered_map<Key, T, KeyHash, KeyEq>;
-
-uint64_t hashKey(const Values& src, const std::vector<int>& idx) {
-  uint64_t h = 0x9e3779b97f4a7c15ULL;
-  for (int i : idx) h = (h ^ hashValue(src[i])) * 0x100000001b3ULL + (h >> 29);
-  return h;
-}
-
-// Equality of key values with the common cases (string, int64) first.
-inline bool sameValue(const Value& a, const Value& b) {
-  if (a.index() != b.index()) return false;
-  if (auto* x = std::get_if<std::string>(&a)) return *x == *std::get_if<std::string>(&b);
-  if (auto* x = std::get_if<int64_t>(&a)) return *x == *std::get_if<int64_t>(&b);
-  return a == b;
 }
 
 // The keys of the pane windows, interned to small dense ids (open addressing, linear probing):
