@@ -1,0 +1,166 @@
+// Cross-process continuous mode: a spout in one process feeds a bolt in another over tcp
+// loopback (and ipc), with the acker in the bolt's process, so acks cross the process boundary
+// both ways. The bolt's process must see every tuple exactly once and the spout's process must
+// get every tree acked.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+
+#include "gale/topology/runtime.h"
+#include "gale/topology/topology.h"
+
+namespace gale {
+namespace {
+
+constexpr int64_t kMessages = 5000;
+
+struct Record {
+  std::mutex mutex;
+  std::map<int64_t, int> seen;
+  std::atomic<int64_t> acked{0}, failed{0};
+};
+
+class NumberSpout : public Spout {
+ public:
+  explicit NumberSpout(std::shared_ptr<Record> r) : r_(std::move(r)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"n", Type::Int64}});
+  }
+  std::unique_ptr<Spout> clone() const override { return std::make_unique<NumberSpout>(r_); }
+  bool nextTuple(SpoutOutputCollector& out) override {
+    if (!replay_.empty()) {
+      int64_t n = replay_.back();
+      replay_.pop_back();
+      out.emit(Values{n}, static_cast<MessageId>(n));
+      return true;
+    }
+    if (next_ < kMessages) {
+      out.emit(Values{next_}, static_cast<MessageId>(next_));
+      ++next_;
+      return true;
+    }
+    if (r_->acked.load() == kMessages && !ended_) {
+      ended_ = true;
+      out.emitEndOfStream();
+    }
+    return false;
+  }
+  void ack(MessageId) override { ++r_->acked; }
+  void fail(MessageId id) override {
+    ++r_->failed;
+    replay_.push_back(static_cast<int64_t>(id));
+  }
+
+ private:
+  std::shared_ptr<Record> r_;
+  int64_t next_ = 0;
+  std::vector<int64_t> replay_;
+  bool ended_ = false;
+};
+
+class SeenBolt : public Bolt {
+ public:
+  explicit SeenBolt(std::shared_ptr<Record> r) : r_(std::move(r)) {}
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<SeenBolt>(r_); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    {
+      std::lock_guard l(r_->mutex);
+      ++r_->seen[t.getInt("n")];
+    }
+    out.ack(t);
+  }
+
+ private:
+  std::shared_ptr<Record> r_;
+};
+
+Topology topology(std::shared_ptr<Record> r) {
+  TopologyBuilder b;
+  b.setSpout("numbers", NumberSpout(r), 1);
+  b.setBolt("sink", SeenBolt(r), 2).fieldsGrouping("numbers", {"n"});
+  return b.build();
+}
+
+// Worker 0 runs the spout; worker 1 the two sink tasks and the acker.
+WorkerAssignment assignment(const std::vector<std::string>& endpoints, int self) {
+  WorkerAssignment a;
+  a.workerOfTask = {0, 1, 1, 1};
+  a.endpoints = endpoints;
+  a.self = self;
+  return a;
+}
+
+// The bolt's process: exit code 0 when every message was seen exactly once.
+[[noreturn]] void boltProcess(const std::vector<std::string>& endpoints) {
+  alarm(60);  // never outlive a broken parent
+  int code = 0;
+  try {
+    auto r = std::make_shared<Record>();
+    auto rt = runWorker(topology(r), Continuous{}, assignment(endpoints, 1));
+    rt.waitUntilDone();  // the spout's end of stream reached both sink tasks
+    std::lock_guard l(r->mutex);
+    if (static_cast<int64_t>(r->seen.size()) != kMessages) {
+      std::fprintf(stderr, "bolt process saw %zu distinct messages, expected %lld\n",
+                   r->seen.size(), static_cast<long long>(kMessages));
+      code = 1;
+    }
+    for (auto& [n, times] : r->seen)
+      if (times != 1) {
+        std::fprintf(stderr, "message %lld seen %d times\n", static_cast<long long>(n), times);
+        code = 1;
+      }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bolt process: %s\n", e.what());
+    code = 2;
+  }
+  _exit(code);
+}
+
+void runAcrossProcesses(const std::vector<std::string>& endpoints) {
+  std::fflush(nullptr);
+  pid_t child = fork();  // before this process has any thread or ZeroMQ context
+  ASSERT_GE(child, 0);
+  if (child == 0) boltProcess(endpoints);
+
+  auto r = std::make_shared<Record>();
+  bool done = false;
+  {
+    auto rt = runWorker(topology(r), Continuous{}, assignment(endpoints, 0));
+    done = rt.waitUntilDone(std::chrono::seconds(30));
+    if (!done) rt.kill();
+  }
+  if (!done) kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(done) << "the spout's process did not finish";
+  EXPECT_EQ(r->acked.load(), kMessages) << "acks did not all come back across processes";
+  EXPECT_EQ(r->failed.load(), 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the bolt's process died";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the bolt's process did not see every tuple exactly once";
+}
+
+TEST(CrossProcess, ASpoutInOneProcessFeedsABoltInAnotherOverTcpLoopbackWithAcking) {
+  // Task t of a worker binds base + t; pick bases away from other tests' ports.
+  std::mt19937 rng(static_cast<unsigned>(getpid()));
+  int base = 20000 + static_cast<int>(rng() % 20000);
+  runAcrossProcesses({"tcp://127.0.0.1:" + std::to_string(base),
+                      "tcp://127.0.0.1:" + std::to_string(base + 100)});
+}
+
+TEST(CrossProcess, TheSameRunsOverIpc) {
+  std::string dir = "/tmp/gale-xp-" + std::to_string(getpid());
+  runAcrossProcesses({"ipc://" + dir + "-w0", "ipc://" + dir + "-w1"});
+}
+
+}  // namespace
+}  // namespace gale
