@@ -7,14 +7,15 @@ namespace gale::compare {
 void TaskRecorder::recordArrival(int64_t originNanos) {
   records_.fetch_add(1, std::memory_order_relaxed);
   int64_t now = clock_.monoNanos();
-  if (originNanos <= 0 || now < warmupEnd_) return;
+  if (originNanos <= 0 || !measuring(now)) return;
   latency_.record(now - originNanos);
 }
 
 void TaskRecorder::recordWindowResult(Timestamp windowEnd) {
   int64_t nowMicros = clock_.now().micros;
-  if (clock_.monoNanos() < warmupEnd_) return;
-  latency_.record(std::max<int64_t>(0, (nowMicros - windowEnd.micros) * 1000 - windowOffset_));
+  if (!measuring(clock_.monoNanos())) return;
+  latency_.record(std::max<int64_t>(
+      0, (nowMicros - windowEnd.micros) * 1000 - windowOffset_.load(std::memory_order_relaxed)));
 }
 
 TaskRecorder& RunMeasurements::newTask() {
@@ -22,6 +23,7 @@ TaskRecorder& RunMeasurements::newTask() {
   tasks_.push_back(std::make_unique<TaskRecorder>(clock_));
   tasks_.back()->setWarmupEnd(warmupEnd_);
   tasks_.back()->setWindowLatencyOffset(windowOffset_);
+  tasks_.back()->setMeasurementEnd(measurementEnd_);
   return *tasks_.back();
 }
 
@@ -29,6 +31,12 @@ void RunMeasurements::setWarmupEnd(int64_t warmupEndNanos) {
   std::lock_guard lock(mutex_);
   warmupEnd_ = warmupEndNanos;
   for (auto& t : tasks_) t->setWarmupEnd(warmupEndNanos);
+}
+
+void RunMeasurements::setMeasurementEnd(int64_t endNanos) {
+  std::lock_guard lock(mutex_);
+  measurementEnd_ = endNanos;
+  for (auto& t : tasks_) t->setMeasurementEnd(endNanos);
 }
 
 void RunMeasurements::setWindowLatencyOffset(int64_t nanos) {

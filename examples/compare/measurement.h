@@ -31,19 +31,28 @@ class TaskRecorder {
   void recordWindowResult(Timestamp windowEnd);
   void addRecords(uint64_t n) { records_.fetch_add(n, std::memory_order_relaxed); }
 
-  // Latencies before `warmupEndNanos` (monotonic) are counted but not recorded.
-  void setWarmupEnd(int64_t warmupEndNanos) { warmupEnd_ = warmupEndNanos; }
+  // Latencies before `warmupEndNanos` (monotonic) are counted but not recorded. Set from the
+  // thread that runs the measurement while the task records: hence atomics.
+  void setWarmupEnd(int64_t warmupEndNanos) { warmupEnd_.store(warmupEndNanos); }
+  // Latencies after `endNanos` (monotonic) are not recorded: what a stopping run flushes (e.g.
+  // windows closed early by the end of input) is not part of the measurement.
+  void setMeasurementEnd(int64_t endNanos) { measurementEnd_.store(endNanos); }
   // Subtracted from window latencies before recording (the watermark delay a window result must
   // wait by definition), so the histogram's precision goes to what is left.
-  void setWindowLatencyOffset(int64_t nanos) { windowOffset_ = nanos; }
+  void setWindowLatencyOffset(int64_t nanos) { windowOffset_.store(nanos); }
 
   uint64_t records() const { return records_.load(std::memory_order_relaxed); }
   const Histogram& latencyNanos() const { return latency_; }
 
  private:
+  bool measuring(int64_t nowNanos) const {
+    return nowNanos >= warmupEnd_.load(std::memory_order_relaxed) &&
+           nowNanos <= measurementEnd_.load(std::memory_order_relaxed);
+  }
   const Clock& clock_;
-  int64_t warmupEnd_ = 0;
-  int64_t windowOffset_ = 0;
+  std::atomic<int64_t> warmupEnd_{0};
+  std::atomic<int64_t> measurementEnd_{INT64_MAX};
+  std::atomic<int64_t> windowOffset_{0};
   std::atomic<uint64_t> records_{0};
   Histogram latency_;
 };
@@ -59,9 +68,14 @@ class RunMeasurements {
 
   TaskRecorder& newTask();
   void setWarmupEnd(int64_t warmupEndNanos);
+  void setMeasurementEnd(int64_t endNanos);
   void setWindowLatencyOffset(int64_t nanos);
   int64_t windowLatencyOffset() const { return windowOffset_; }
   uint64_t records() const;  // sum over tasks, safe while running
+  // Input records the pipeline consumed (its Meter), safe while running: throughput and the
+  // "sustained" check are computed from these.
+  void addInputs(uint64_t n) { inputs_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t inputs() const { return inputs_.load(std::memory_order_relaxed); }
   Histogram mergedLatency() const;  // after the run
 
   // Final window values (the last value each window reached: update mode re-emits).
@@ -75,7 +89,9 @@ class RunMeasurements {
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<TaskRecorder>> tasks_;
   int64_t warmupEnd_ = 0;
+  int64_t measurementEnd_ = INT64_MAX;
   int64_t windowOffset_ = 0;
+  std::atomic<uint64_t> inputs_{0};
   WindowResults windows_;
 };
 

@@ -1,0 +1,298 @@
+#include "pipelines.h"
+
+#include <charconv>
+#include <stdexcept>
+
+#include "gale/core/aggregate.h"
+#include "gale/core/chain.h"
+#include "gale/core/join.h"
+#include "gale/core/window.h"
+
+namespace gale::compare {
+
+const char* pipelineName(Pipeline p) {
+  switch (p) {
+    case Pipeline::Stateless: return "stateless";
+    case Pipeline::WordCount: return "wordcount";
+    case Pipeline::Ysb: return "ysb";
+  }
+  return "?";
+}
+
+Pipeline parsePipeline(const std::string& name) {
+  if (name == "stateless") return Pipeline::Stateless;
+  if (name == "wordcount") return Pipeline::WordCount;
+  if (name == "ysb") return Pipeline::Ysb;
+  throw std::invalid_argument("unknown pipeline '" + name +
+                              "': use stateless, wordcount, ysb (or all)");
+}
+
+// ---- Meter ----
+
+Meter::Meter(Fields fields, std::shared_ptr<RunMeasurements> measurements)
+    : fields_(std::move(fields)), measurements_(std::move(measurements)) {
+  if (!measurements_) throw std::invalid_argument("Meter: measurements must not be null");
+}
+void Meter::declareOutputFields(OutputFieldsDeclarer& d) const { d.declare(fields_); }
+std::unique_ptr<Operator> Meter::clone() const {
+  return std::make_unique<Meter>(fields_, measurements_);
+}
+void Meter::onTuple(const Tuple& t, Emitter& out) {
+  if (++pending_ >= 256) flush();
+  out.emit(t.values());
+}
+void Meter::flush() {
+  if (pending_) measurements_->addInputs(pending_);
+  pending_ = 0;
+}
+
+// ---- JsonParse ----
+
+JsonParse::JsonParse(std::string input, Fields fields)
+    : input_(std::move(input)), fields_(fields), parser_(std::move(fields)) {}
+void JsonParse::declareOutputFields(OutputFieldsDeclarer& d) const {
+  d.declare(fields_);
+  d.declareStream("parse_errors", Fields{{"line", Type::String}, {"error", Type::String}});
+}
+std::unique_ptr<Operator> JsonParse::clone() const {
+  return std::make_unique<JsonParse>(input_, fields_);
+}
+void JsonParse::onTuple(const Tuple& t, Emitter& out) {
+  const std::string& line = t.getString(input_);
+  if (parser_.parse(line, scratch_)) {
+    out.emit(scratch_);  // a copy: scratch_ keeps its string capacity for the next line
+  } else {
+    out.emit("parse_errors", Values{line, parser_.error()});
+  }
+}
+
+// ---- KeepEquals ----
+
+KeepEquals::KeepEquals(Fields fields, std::string field, std::string value)
+    : fields_(std::move(fields)), field_(std::move(field)), value_(std::move(value)) {
+  index_ = fields_.indexOf(field_);
+  if (index_ < 0)
+    throw std::invalid_argument("KeepEquals: field '" + field_ + "' is not in " +
+                                fields_.toString());
+}
+void KeepEquals::declareOutputFields(OutputFieldsDeclarer& d) const { d.declare(fields_); }
+std::unique_ptr<Operator> KeepEquals::clone() const {
+  return std::make_unique<KeepEquals>(fields_, field_, value_);
+}
+void KeepEquals::onTuple(const Tuple& t, Emitter& out) {
+  const Value& v = t[index_];
+  if (auto* s = std::get_if<std::string>(&v); s && *s == value_) out.emit(t.values());
+}
+
+// ---- YsbProject ----
+
+void YsbProject::declareOutputFields(OutputFieldsDeclarer& d) const {
+  d.declare(Fields{{"ad_id", Type::String}, {"event_time", Type::Timestamp}});
+  d.declareStream("bad_event_time", Fields{{"event_time", Type::Any}, {"ad_id", Type::Any}});
+}
+std::unique_ptr<Operator> YsbProject::clone() const { return std::make_unique<YsbProject>(); }
+void YsbProject::onTuple(const Tuple& t, Emitter& out) {
+  const Value& et = t.get("event_time");
+  const Value& ad = t.get("ad_id");
+  int64_t millis = 0;
+  bool ok = false;
+  if (auto* s = std::get_if<std::string>(&et)) {
+    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), millis);
+    ok = ec == std::errc() && p == s->data() + s->size();
+  } else if (auto* i = std::get_if<int64_t>(&et)) {
+    millis = *i;
+    ok = true;
+  }
+  if (!ok || !std::holds_alternative<std::string>(ad)) {
+    out.emit("bad_event_time", Values{et, ad});
+    return;
+  }
+  out.emit(Values{ad, Timestamp{millis * 1000}});
+}
+
+// ---- SplitWords ----
+
+void SplitWords::declareOutputFields(OutputFieldsDeclarer& d) const {
+  d.declare(Fields{{"word", Type::String}});
+}
+std::unique_ptr<Operator> SplitWords::clone() const { return std::make_unique<SplitWords>(); }
+void SplitWords::onTuple(const Tuple& t, Emitter& out) {
+  const std::string& s = t.getString("sentence");
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(' ', i);
+    if (j == std::string::npos) j = s.size();
+    if (j > i) out.emit(Values{s.substr(i, j - i)});
+    i = j + 1;
+  }
+}
+
+// ---- LatencySink ----
+
+LatencySink::LatencySink(std::shared_ptr<RunMeasurements> measurements)
+    : measurements_(std::move(measurements)) {
+  if (!measurements_) throw std::invalid_argument("LatencySink: measurements must not be null");
+}
+std::unique_ptr<Operator> LatencySink::clone() const {
+  return std::make_unique<LatencySink>(measurements_);
+}
+void LatencySink::open(const OperatorContext&) { recorder_ = &measurements_->newTask(); }
+void LatencySink::onTuple(const Tuple& t, Emitter&) {
+  if (inBatch_) origins_.push_back(t.originNanos());
+  else recorder_->recordArrival(t.originNanos());
+}
+void LatencySink::onBatchBegin(uint64_t) {
+  inBatch_ = true;
+  origins_.clear();
+}
+void LatencySink::onBatchEnd(uint64_t, Emitter&) {
+  // The batch is output now: every row of it became visible at this moment.
+  for (int64_t o : origins_) recorder_->recordArrival(o);
+  origins_.clear();
+}
+
+// ---- WindowSink ----
+
+WindowSink::WindowSink(std::shared_ptr<RunMeasurements> measurements, std::string keyField,
+                       std::string valueField)
+    : measurements_(std::move(measurements)),
+      keyField_(std::move(keyField)),
+      valueField_(std::move(valueField)) {
+  if (!measurements_) throw std::invalid_argument("WindowSink: measurements must not be null");
+}
+std::unique_ptr<Operator> WindowSink::clone() const {
+  return std::make_unique<WindowSink>(measurements_, keyField_, valueField_);
+}
+void WindowSink::open(const OperatorContext&) { recorder_ = &measurements_->newTask(); }
+void WindowSink::onTuple(const Tuple& t, Emitter&) {
+  Row r{t.getString(keyField_), t.getTimestamp("window_start").micros,
+        t.getTimestamp("window_end"), t.getInt(valueField_)};
+  if (inBatch_) rows_.push_back(std::move(r));
+  else publish(r);
+}
+void WindowSink::onBatchBegin(uint64_t) {
+  inBatch_ = true;
+  rows_.clear();
+}
+void WindowSink::onBatchEnd(uint64_t, Emitter&) {
+  for (const Row& r : rows_) publish(r);
+  rows_.clear();
+}
+void WindowSink::publish(const Row& r) {
+  recorder_->recordWindowResult(r.end);
+  recorder_->addRecords(1);
+  measurements_->recordWindowValue(r.key, r.start, r.value);
+}
+
+// ---- Topologies ----
+
+namespace {
+
+Fields ysbEventFields() {
+  return Fields{{"user_id", Type::String},    {"page_id", Type::String},
+                {"ad_id", Type::String},      {"ad_type", Type::String},
+                {"event_type", Type::String}, {"event_time", Type::String},
+                {"ip_address", Type::String}};
+}
+
+std::shared_ptr<YsbSource> ysbSource(const PipelineOptions& o,
+                                     std::shared_ptr<const YsbData> data) {
+  GeneratorSource::Options g;
+  g.name = "ysb-events";
+  g.partitions = o.partitions;
+  g.ratePerSecond = o.ratePerSecond;
+  g.total = o.total;
+  return std::make_shared<YsbSource>(std::move(data), g, o.eventTime);
+}
+
+}  // namespace
+
+BuiltPipeline buildTopology(const PipelineOptions& o, std::shared_ptr<RunMeasurements> m,
+                            std::shared_ptr<const YsbData> data) {
+  if (!m) throw std::invalid_argument("buildTopology: measurements must not be null");
+  if (o.partitions < 1 || o.parallelism < 1)
+    throw std::invalid_argument("buildTopology: partitions and parallelism must be >= 1");
+  if (o.window.count() <= 0)
+    throw std::invalid_argument("buildTopology: the window size must be positive");
+  TopologyBuilder b;
+  BuiltPipeline built;
+  Fields ysbIn{{"json", Type::String}, {"ts", Type::Timestamp}};
+  Fields events = ysbEventFields();
+  switch (o.pipeline) {
+    case Pipeline::Stateless: {
+      if (!data) throw std::invalid_argument("buildTopology: the stateless pipeline needs YsbData");
+      auto src = ysbSource(o, data);
+      built.source = src;
+      b.setSpout("events", src, o.partitions);
+      b.setBolt("prepare",
+                chain(Meter(ysbIn, m), JsonParse("json", events),
+                      KeepEquals(events, "event_type", "view"), YsbProject()),
+                o.parallelism)
+          .localOrShuffleGrouping("events");
+      b.setBolt("sink", LatencySink(m), 1).shuffleGrouping("prepare");
+      built.latencyKind = "record";
+      break;
+    }
+    case Pipeline::WordCount: {
+      SentenceSource::Options so;
+      so.partitions = o.partitions;
+      so.ratePerSecond = o.ratePerSecond;
+      so.total = o.total;
+      auto src = std::make_shared<SentenceSource>(so);
+      built.source = src;
+      b.setSpout("sentences", src, o.partitions);
+      b.setBolt("split", chain(Meter(Fields{{"sentence", Type::String}}, m), SplitWords()),
+                o.parallelism)
+          .localOrShuffleGrouping("sentences");
+      // A running count per word, updated (and emitted) at every input word: the global window
+      // with a count trigger of 1, in update mode. Stateful, so micro-batch mode commits it.
+      b.setBolt("count",
+                *windowed(GlobalWindow(), Count{})
+                     .keyBy({"word"})
+                     .trigger(Trigger::count(1))
+                     .outputMode(OutputMode::Update)
+                     .build(),
+                o.parallelism)
+          .fieldsGrouping("split", Fields{"word"});
+      b.setBolt("sink", LatencySink(m), 1).shuffleGrouping("count");
+      built.latencyKind = "record";
+      break;
+    }
+    case Pipeline::Ysb: {
+      if (!data) throw std::invalid_argument("buildTopology: the ysb pipeline needs YsbData");
+      auto src = ysbSource(o, data);
+      built.source = src;
+      WatermarkSpec wm;
+      wm.field = "ts";
+      wm.delay = o.watermarkDelay;
+      // A watermark whenever it moves (at most once per millisecond of event time, the
+      // resolution of YSB's event_time): a periodic one would add its period to every window.
+      wm.every = Duration{0};
+      b.setSpout("events", src, o.partitions).withWatermark(wm);
+      b.setBolt("prepare",
+                chain(Meter(ysbIn, m), JsonParse("json", events),
+                      KeepEquals(events, "event_type", "view"), YsbProject(),
+                      StaticJoin(data->campaignTable(), "ad_id",
+                                 Fields{{"ad_id", Type::String},
+                                        {"event_time", Type::Timestamp}})),
+                o.parallelism)
+          .localOrShuffleGrouping("events");
+      b.setBolt("window",
+                *windowed(Tumbling(o.window), Count{})
+                     .keyBy({"campaign_id"})
+                     .eventTime("event_time")
+                     .outputMode(OutputMode::Append)
+                     .build(),
+                o.parallelism)
+          .fieldsGrouping("prepare", Fields{"campaign_id"});
+      b.setBolt("sink", WindowSink(m, "campaign_id", "count"), 1).shuffleGrouping("window");
+      built.latencyKind = "window";
+      m->setWindowLatencyOffset(o.watermarkDelay.count() * 1000);
+      break;
+    }
+  }
+  built.topology = b.build();
+  return built;
+}
+
+}  // namespace gale::compare

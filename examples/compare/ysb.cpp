@@ -1,0 +1,119 @@
+#include "ysb.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace gale::compare {
+namespace {
+
+uint64_t splitmix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::string uuid(uint64_t seed) {
+  uint64_t a = splitmix(seed), b = splitmix(a);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+const char* const kAdTypes[] = {"banner", "modal", "sponsored-search", "mail", "mobile"};
+const char* const kEventTypes[] = {"view", "click", "purchase"};
+
+}  // namespace
+
+YsbData::YsbData() {
+  for (int c = 0; c < kCampaigns; ++c) campaignIds.push_back(uuid(1'000'000 + c));
+  for (int a = 0; a < kCampaigns * kAdsPerCampaign; ++a) adIds.push_back(uuid(2'000'000 + a));
+  for (int u = 0; u < 1024; ++u) userIds.push_back(uuid(3'000'000 + u));
+  for (int p = 0; p < 1024; ++p) pageIds.push_back(uuid(4'000'000 + p));
+}
+
+std::string YsbData::event(int64_t g, int64_t eventTimeMillis) const {
+  uint64_t r = splitmix(static_cast<uint64_t>(g));
+  std::string s;
+  s.reserve(256);
+  s += "{\"user_id\":\"";
+  s += userIds[r & 1023];
+  s += "\",\"page_id\":\"";
+  s += pageIds[(r >> 10) & 1023];
+  s += "\",\"ad_id\":\"";
+  s += adIds[(r >> 20) % adIds.size()];
+  s += "\",\"ad_type\":\"";
+  s += kAdTypes[(r >> 32) % 5];
+  s += "\",\"event_type\":\"";
+  s += kEventTypes[(r >> 40) % 3];
+  s += "\",\"event_time\":\"";
+  s += std::to_string(eventTimeMillis);
+  s += "\",\"ip_address\":\"1.2.3.4\"}";
+  return s;
+}
+
+const std::string& YsbData::campaignOf(int64_t g) const {
+  uint64_t r = splitmix(static_cast<uint64_t>(g));
+  return campaignIds[((r >> 20) % adIds.size()) / kAdsPerCampaign];
+}
+
+bool YsbData::isView(int64_t g) const {
+  return (splitmix(static_cast<uint64_t>(g)) >> 40) % 3 == 0;
+}
+
+std::shared_ptr<StaticTable> YsbData::campaignTable() const {
+  auto t = std::make_shared<StaticTable>(Fields{{"campaign_id", Type::String}});
+  for (size_t a = 0; a < adIds.size(); ++a) t->add(adIds[a], {campaignIds[a / kAdsPerCampaign]});
+  return t;
+}
+
+int64_t YsbSource::Shared::eventTimeMicros(int64_t g) const {
+  if (eventTime.fixedEventTimeStart.micros != 0)
+    return eventTime.fixedEventTimeStart.micros + g * eventTime.eventTimeStep.count();
+  int64_t start = startWallMicros.load(std::memory_order_relaxed);
+  // Due at start + (g + 1) / rate, the generator's schedule.
+  if (ratePerSecond > 0) return start + static_cast<int64_t>((g + 1) * 1e6 / ratePerSecond);
+  return start + g * eventTime.eventTimeStep.count();
+}
+
+YsbSource::YsbSource(std::shared_ptr<const YsbData> data, GeneratorSource::Options options)
+    : YsbSource(std::move(data), options, EventTimeOptions{}) {}
+
+YsbSource::YsbSource(std::shared_ptr<const YsbData> data, GeneratorSource::Options options,
+                     EventTimeOptions eventTime)
+    : YsbSource(std::move(data), options, [&] {
+        auto shared = std::make_shared<Shared>();
+        shared->eventTime = eventTime;
+        return shared;
+      }()) {
+  if (eventTime.eventTimeStep.count() <= 0)
+    throw std::invalid_argument("YsbSource: eventTimeStep must be positive, got " +
+                                std::to_string(eventTime.eventTimeStep.count()) + " us");
+}
+
+YsbSource::YsbSource(std::shared_ptr<const YsbData> data, GeneratorSource::Options options,
+                     std::shared_ptr<Shared> shared)
+    : GeneratorSource(
+          Fields{{"json", Type::String}, {"ts", Type::Timestamp}},
+          [data, shared, n = options.partitions](int partition, int64_t offset) -> Values {
+            int64_t g = offset * n + partition;
+            // Millisecond resolution, as YSB's event_time; "ts" is exactly the same instant.
+            int64_t millis = shared->eventTimeMicros(g) / 1000;
+            return {data->event(g, millis), Timestamp{millis * 1000}};
+          },
+          options),
+      shared_(std::move(shared)) {
+  shared_->ratePerSecond = options.ratePerSecond;
+}
+
+void YsbSource::open(const Clock& clock) {
+  shared_->startWallMicros.store(clock.now().micros);
+  GeneratorSource::open(clock);
+}
+
+int64_t YsbSource::eventTimeMillis(int64_t g) const { return shared_->eventTimeMicros(g) / 1000; }
+
+}  // namespace gale::compare
