@@ -98,8 +98,10 @@ Value decodeValue(wire::Value::Reader r) {
 }  // namespace
 
 zmq::message_t FrameEncoder::encode(TaskId srcTask, const std::vector<OutItem>& items) {
+  // The segment is all zeros here: vector growth zero-fills, and the builder's destructor
+  // zeroes the part it used. (Zeroing it all on every call cost a memset of the largest frame
+  // ever sent for each one-tuple frame.)
   if (firstSegment_.empty()) firstSegment_.resize(1024);
-  std::fill(firstSegment_.begin(), firstSegment_.end(), 0);
   size_t words = 0;
   // The builder lives in this inner scope: its destructor zeroes the first segment, so that
   // segment must not be reallocated (grown, below) while the builder is alive.

@@ -172,19 +172,21 @@ int runBench(int64_t sentences) {
 int main(int argc, char** argv) {
   try {
     int64_t sentences = -1;
+    bool bench = false;
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--socket" && i + 1 < argc) return runSocket(argv[i + 1]);
       if (a == "--sentences" && i + 1 < argc) {
         sentences = std::atoll(argv[++i]);
       } else if (a == "--bench") {
-        return runBench(sentences > 0 ? sentences : 1'000'000);
+        bench = true;
       } else {
         std::fprintf(stderr,
                      "usage: word_count [--sentences N] [--bench] | --socket host:port\n");
         return 2;
       }
     }
+    if (bench) return runBench(sentences > 0 ? sentences : 1'000'000);
     return runGenerated(sentences > 0 ? sentences : 100'000);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
