@@ -1,11 +1,10 @@
-#include <regex>
 #include <sstream>
-#include <stack>
 
 #include <gtest/gtest.h>
 
 #include "measurement.h"
 #include "report.h"
+#include "svg_check.h"
 
 namespace gale::compare {
 namespace {
@@ -67,65 +66,6 @@ TEST(CompareWindowResults, ReportsTheFirstDifferenceAndIgnoresUnfinishedWindows)
   EXPECT_NE(compareWindowResults(a, b, 20).find("missing from the second run"), std::string::npos);
   b[{"c1", 10}] = 8;
   EXPECT_NE(compareWindowResults(a, b, 10).find("7 vs 8"), std::string::npos);
-}
-
-// A small well-formedness check: every tag closes in order, attributes are quoted, one root <svg>.
-bool wellFormedSvg(const std::string& s, std::string* why) {
-  std::stack<std::string> open;
-  size_t i = s.find("<svg");
-  if (i == std::string::npos) {
-    *why = "no <svg> element";
-    return false;
-  }
-  std::regex attr(R"(^\s*[A-Za-z_:][-A-Za-z0-9_:.]*\s*=\s*"[^"<]*")");
-  bool sawRoot = false;
-  while ((i = s.find('<', i)) != std::string::npos) {
-    size_t j = s.find('>', i);
-    if (j == std::string::npos) {
-      *why = "unterminated tag";
-      return false;
-    }
-    std::string tag = s.substr(i + 1, j - i - 1);
-    i = j + 1;
-    if (tag.empty()) {
-      *why = "empty tag";
-      return false;
-    }
-    if (tag[0] == '/') {
-      if (open.empty() || open.top() != tag.substr(1)) {
-        *why = "mismatched </" + tag.substr(1) + ">";
-        return false;
-      }
-      open.pop();
-      continue;
-    }
-    bool selfClosing = tag.back() == '/';
-    if (selfClosing) tag.pop_back();
-    size_t sp = tag.find_first_of(" \n\t");
-    std::string name = tag.substr(0, sp);
-    std::string rest = sp == std::string::npos ? "" : tag.substr(sp);
-    while (!rest.empty() && rest.find_first_not_of(" \n\t") != std::string::npos) {
-      std::smatch m;
-      if (!std::regex_search(rest, m, attr)) {
-        *why = "bad attribute in <" + name + ">: " + rest;
-        return false;
-      }
-      rest = m.suffix();
-    }
-    if (!sawRoot) {
-      if (name != "svg") {
-        *why = "root is <" + name + ">";
-        return false;
-      }
-      sawRoot = true;
-    }
-    if (!selfClosing) open.push(name);
-  }
-  if (!open.empty()) {
-    *why = "<" + open.top() + "> is never closed";
-    return false;
-  }
-  return true;
 }
 
 std::vector<ResultRow> sampleRows() {
