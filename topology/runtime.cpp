@@ -2,6 +2,7 @@
 // ChannelSender per downstream task. See docs/runtime.md for the design and its reasons.
 #include "gale/topology/runtime.h"
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -723,6 +724,9 @@ class Task final : public FrameHandler {
 
   // ---- the loop
   void run() {
+    // Short sleeps (spout back-off) should last what they ask for, not the default 50 µs of
+    // timer slack more.
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     TopologyContext ctx;
     ctx.component = name();
     ctx.task = id_;

@@ -29,7 +29,7 @@ struct Continuous {
   Duration idleSpin = std::chrono::microseconds(50);
   // A spout whose nextTuple() returned false sleeps this long, doubling up to the max.
   Duration spoutBackoffMin = std::chrono::microseconds(20);
-  Duration spoutBackoffMax = std::chrono::milliseconds(1);
+  Duration spoutBackoffMax = std::chrono::microseconds(200);
   Duration tickInterval = std::chrono::milliseconds(100);  // Bolt::onTick, Operator processing time
   Duration metricsInterval = std::chrono::milliseconds(100);  // how often latencies are published
   const Clock* clock = nullptr;  // nullptr: the system clock. Ticks and timeouts read it.
