@@ -1,0 +1,78 @@
+// The seam between the micro-batch coordinator (which cuts batches, orders and commits them) and
+// whatever executes a batch. The executor gale ships is the topology runtime itself
+// (batch/topology_pipeline.h: the user's topology with batch spouts and wrapped bolts); the seam
+// exists so the coordinator's rules (triggers, txid order, recovery, commit) are one piece of code
+// and can be tested on their own.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gale/batch/coordinator.h"
+#include "gale/state/state_store.h"
+
+namespace gale {
+
+// Changes a batch makes to one keyed state (Trident's persistentAggregate / partitionPersist),
+// applied in the batch's commit with the state's kind semantics.
+struct KeyedStateUpdates {
+  StateKind kind = StateKind::Transactional;
+  std::map<std::string, Update> updates;
+};
+
+// What executing batch `txid` produced, reported once per batch when every task has passed the
+// batch's aligned end. Merged from all tasks by the pipeline.
+struct BatchResult {
+  // Operator task key ("component#taskIndex") -> Operator::snapshot() after the batch.
+  std::map<std::string, std::string> snapshots;
+  // Keyed state name -> updates.
+  std::map<std::string, KeyedStateUpdates> keyed;
+  // The watermark after this batch (Spark's: max event time seen through it - delay), if the
+  // topology has event time.
+  std::optional<Timestamp> watermark;
+  // Sinks that wrote this batch's output (recorded as committed with it).
+  std::vector<std::string> sinks;
+  // originNanos of (a sample of) the batch's records, for arrival -> commit latency; each sample
+  // stands for `weight` records.
+  struct OriginSample {
+    int64_t originNanos = 0;
+    uint64_t weight = 1;
+  };
+  std::vector<OriginSample> originSamples;
+  // Entries of state held by the operators (Operator::stateSize summed), for metrics.
+  size_t stateEntries = 0;
+};
+
+// What the last commit left, handed to the pipeline before the first batch.
+struct RecoveredState {
+  uint64_t lastTxid = 0;
+  std::map<std::string, std::string> snapshots;
+  std::optional<Timestamp> watermark;
+  StateStore* store = nullptr;  // read side for stateQuery / newValuesStream caches
+};
+
+class BatchPipeline {
+ public:
+  using Finished = std::function<void(uint64_t txid, BatchResult result)>;
+  // Called when a batch cannot be executed (an operator threw, the runtime died): the job stops
+  // with this error and commits nothing more.
+  using Failed = std::function<void(std::exception_ptr error)>;
+
+  virtual ~BatchPipeline() = default;
+  // Restores operators from `recovered` and starts executing. `finished` and `failed` may be
+  // called from any thread, `finished` exactly once per dispatched txid (in any order).
+  virtual void start(const RecoveredState& recovered, Finished finished, Failed failed) = 0;
+  // Hands a batch over without waiting for it (batches may overlap).
+  virtual void dispatch(const BatchPlan& plan) = 0;
+  // Batch `txid` is durable (its sinks may release, sources may drop its records).
+  virtual void committed(uint64_t txid) {}
+  // Every dispatched batch has finished: shut down.
+  virtual void stop() = 0;
+};
+
+}  // namespace gale

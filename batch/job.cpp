@@ -1,0 +1,519 @@
+// The coordinator of one micro-batch job: one thread that asks the trigger when to cut, cuts
+// batches, hands them to the pipeline, and commits finished ones strictly in txid order.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "gale/batch/microbatch.h"
+#include "topology_pipeline.h"
+#include "gale/core/log.h"
+
+namespace gale {
+
+namespace {
+
+SourceOffsets toStateOffsets(const Offsets& o) {
+  SourceOffsets out;
+  for (const auto& [name, parts] : o) {
+    auto& m = out[name];
+    for (size_t p = 0; p < parts.size(); ++p) m[static_cast<int>(p)] = parts[p];
+  }
+  return out;
+}
+
+Offsets fromStateOffsets(const SourceOffsets& o) {
+  Offsets out;
+  for (const auto& [name, parts] : o) {
+    auto& v = out[name];
+    for (const auto& [p, off] : parts) {
+      if (p < 0) continue;
+      if (static_cast<size_t>(p) >= v.size()) v.resize(p + 1, 0);
+      v[p] = off;
+    }
+  }
+  return out;
+}
+
+std::atomic<bool> gSignalled{false};
+std::atomic<bool> gHandlersInstalled{false};
+
+// Every job of the process, for awaitAnyTermination. Holds the jobs (a job whose handles were all
+// dropped keeps running until stopped); resetTerminated() forgets the ended ones.
+struct Registry {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::shared_ptr<BatchJob>> jobs;
+};
+Registry& registry() {
+  static Registry* r = new Registry;  // never destroyed: jobs may end during static destruction
+  return *r;
+}
+
+}  // namespace
+
+class BatchJob {
+ public:
+  BatchJob(std::vector<NamedSource> sources, std::unique_ptr<BatchPipeline> pipeline,
+           std::string jobId, MicroBatch config)
+      : config_(std::move(config)),
+        planner_(std::move(sources), config_.maxRecordsPerBatch),
+        schedule_(config_.trigger),
+        pipeline_(std::move(pipeline)) {
+    name_ = config_.name.empty() ? config_.checkpoint : config_.name;
+    progress_.name = name_;
+    if (config_.trigger.kind == BatchTrigger::Kind::Continuous) {
+      throw std::invalid_argument("micro-batch job '" + name_ +
+                                  "': the continuous trigger runs the topology in continuous mode; "
+                                  "use runMicroBatch(topology, ...) or runContinuous");
+    }
+    if (config_.checkpoint.empty()) {
+      throw std::invalid_argument("micro-batch job '" + name_ +
+                                  "': MicroBatch::checkpoint is empty; give the job a checkpoint "
+                                  "directory for its state, offsets and commit log");
+    }
+    if (config_.maxBatchesInFlight < 1) {
+      throw std::invalid_argument("micro-batch job '" + name_ +
+                                  "': maxBatchesInFlight must be at least 1");
+    }
+    if (config_.maxRecordsPerBatch < 0) {
+      throw std::invalid_argument("micro-batch job '" + name_ +
+                                  "': maxRecordsPerBatch must be >= 0 (0 = no limit)");
+    }
+    StateStoreOptions so;
+    so.jobId = std::move(jobId);
+    so.initialMapSize = config_.initialMapSize;
+    so.maxMapSize = config_.maxMapSize;
+    so.sync = config_.syncCommits;
+    so.clock = config_.clock;
+    so.onCommitPoint = config_.onCommitPoint;
+    try {
+      store_ = std::make_unique<StateStore>(config_.checkpoint, std::move(so));
+    } catch (const std::exception& e) {
+      throw StateError("micro-batch job '" + name_ + "' cannot open its checkpoint: " + e.what());
+    }
+    try {
+      recovered_.lastTxid = store_->lastCommittedTxid();
+      recovered_.snapshots = store_->snapshots();
+      recovered_.watermark = store_->committedWatermark();
+      recovered_.store = store_.get();
+      committedOffsets_ = fromStateOffsets(store_->committedOffsets());
+      planner_.resume(recovered_.lastTxid, committedOffsets_);
+    } catch (const std::exception& e) {
+      throw StateError("micro-batch job '" + name_ + "' cannot resume from checkpoint '" +
+                       config_.checkpoint + "': " + e.what());
+    }
+    progress_.lastTxid = recovered_.lastTxid;
+    progress_.offsets = committedOffsets_;
+    progress_.watermark = recovered_.watermark;
+    if (recovered_.lastTxid > 0) {
+      logInfo("micro-batch job '" + name_ + "' resumes after txid " +
+              std::to_string(recovered_.lastTxid) + " at offsets " +
+              offsetsToString(committedOffsets_));
+    }
+  }
+
+  // BatchTrigger::continuous(): the topology runs in continuous mode; this job only owns it.
+  BatchJob(std::unique_ptr<RunningTopology> running, MicroBatch config)
+      : config_(std::move(config)),
+        planner_({}, 0),
+        schedule_(BatchTrigger::unspecified()),
+        continuous_(std::move(running)) {
+    name_ = config_.name.empty() ? config_.checkpoint : config_.name;
+    progress_.name = name_;
+  }
+
+  ~BatchJob() {
+    stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void start() {
+    if (continuous_) {
+      startNanos_ = SystemClock::steadyNanos();
+      progress_.running = true;
+      thread_ = std::thread([this] { loop(); });
+      return;
+    }
+    for (const auto& s : planner_.sources()) s.source->open(*config_.clock);
+    // The pipeline is stopped (its threads joined) before this job can be destroyed, so the
+    // callbacks may hold `this`.
+    pipeline_->start(
+        recovered_, [this](uint64_t txid, BatchResult r) { onFinished(txid, std::move(r)); },
+        [this](std::exception_ptr e) { onFailed(e); });
+    startNanos_ = SystemClock::steadyNanos();
+    {
+      std::lock_guard lk(mutex_);
+      progress_.running = true;
+    }
+    thread_ = std::thread([this] { loop(); });
+  }
+
+  const std::string& name() const { return name_; }
+
+  void stop() {
+    std::lock_guard lk(mutex_);
+    stopRequested_ = true;
+    wake_.notify_all();
+  }
+
+  bool done() const {
+    std::lock_guard lk(mutex_);
+    return done_;
+  }
+
+  bool waitUntilDone(std::optional<std::chrono::milliseconds> timeout) {
+    std::unique_lock lk(mutex_);
+    if (timeout) {
+      if (!doneCv_.wait_for(lk, *timeout, [&] { return done_; })) return false;
+    } else {
+      doneCv_.wait(lk, [&] { return done_; });
+    }
+    if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+  BatchProgress progress() const {
+    std::lock_guard lk(mutex_);
+    BatchProgress p = progress_;
+    p.runNanos = SystemClock::steadyNanos() - startNanos_;
+    return p;
+  }
+
+ private:
+  void onFinished(uint64_t txid, BatchResult r) {
+    std::lock_guard lk(mutex_);
+    finishedQueue_.emplace_back(txid, std::move(r));
+    wake_.notify_all();
+  }
+  void onFailed(std::exception_ptr e) {
+    std::lock_guard lk(mutex_);
+    if (!pipelineError_) pipelineError_ = e;
+    wake_.notify_all();
+  }
+
+  Timestamp now() const { return config_.clock->now(); }
+
+  void runContinuous() {
+    std::unique_lock lk(mutex_);
+    while (!stopRequested_ && !gSignalled.load()) {
+      lk.unlock();
+      bool ended = continuous_->waitUntilDone(std::chrono::milliseconds(5));
+      lk.lock();
+      if (ended) return;
+    }
+    lk.unlock();
+    continuous_->stop();
+  }
+
+  void loop() {
+    std::exception_ptr error;
+    try {
+      if (continuous_) {
+        runContinuous();
+      } else {
+        run();
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    try {
+      if (pipeline_) pipeline_->stop();
+    } catch (const std::exception& e) {
+      logError("micro-batch job '" + name_ + "': stopping the pipeline failed: " + e.what());
+      if (!error) error = std::current_exception();
+    }
+    for (const auto& s : planner_.sources()) s.source->close();
+    {
+      std::lock_guard lk(mutex_);
+      error_ = error;
+      done_ = true;
+      progress_.running = false;
+      if (error) {
+        progress_.failed = true;
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          progress_.error = e.what();
+        } catch (...) {
+          progress_.error = "unknown error";
+        }
+        logError("micro-batch job '" + name_ + "' failed: " + progress_.error);
+      }
+      doneCv_.notify_all();
+    }
+    std::lock_guard rl(registry().mutex);
+    registry().changed.notify_all();
+  }
+
+  void run() {
+    const bool availableNow = config_.trigger.kind == BatchTrigger::Kind::AvailableNow;
+    std::optional<Offsets> target;
+    if (availableNow) target = planner_.available();
+    bool scheduleRunning = false;
+    bool idle = false;  // the last look found no new data
+
+    std::unique_lock lk(mutex_);
+    while (true) {
+      if (pipelineError_) std::rethrow_exception(pipelineError_);
+      // Commit what finished, in txid order.
+      while (!finishedQueue_.empty()) {
+        auto [txid, result] = std::move(finishedQueue_.front());
+        finishedQueue_.pop_front();
+        sequencer_.finished(txid, std::move(result));
+      }
+      while (auto ready = sequencer_.popReady()) {
+        lk.unlock();
+        commit(ready->first, std::move(ready->second));
+        lk.lock();
+      }
+      if (scheduleRunning && static_cast<int>(sequencer_.inFlight()) < config_.maxBatchesInFlight) {
+        schedule_.finished(now());
+        scheduleRunning = false;
+      }
+      progress_.triggerOverruns = schedule_.overruns();
+
+      if (gSignalled.load()) stopRequested_ = true;
+      if (stopRequested_ && sequencer_.inFlight() == 0) return;
+      if (availableNow && sequencer_.inFlight() == 0 && planner_.reached(*target)) return;
+
+      if (!stopRequested_ && !scheduleRunning && schedule_.due(now())) {
+        lk.unlock();
+        std::optional<BatchPlan> plan = planner_.next(target ? &*target : nullptr);
+        lk.lock();
+        if (plan) {
+          sequencer_.started(plan->txid);
+          schedule_.started(now());
+          scheduleRunning = true;
+          plan->replay = false;
+          plans_[plan->txid] = *plan;
+          cutNanos_[plan->txid] = SystemClock::steadyNanos();
+          lk.unlock();
+          pipeline_->dispatch(*plan);
+          lk.lock();
+          if (static_cast<int>(sequencer_.inFlight()) < config_.maxBatchesInFlight) {
+            schedule_.finished(now());
+            scheduleRunning = false;
+          }
+          continue;
+        }
+        schedule_.skipped(now());
+        idle = true;
+      }
+      // Sleep until a batch finishes, a stop, or the next due time. The clock may be a
+      // ManualClock, so never sleep long on its word: poll every millisecond at most.
+      auto wait = std::chrono::microseconds(idle ? config_.idlePoll.count() : 1000);
+      if (auto due = schedule_.nextDue(); due && config_.clock == &SystemClock::instance()) {
+        int64_t us = due->micros - now().micros;
+        wait = std::max(wait, std::chrono::microseconds(std::clamp<int64_t>(us, 0, 50'000)));
+      }
+      idle = false;
+      // (A stop wakes the loop only when nothing is in flight: until then it waits for results.)
+      wake_.wait_for(lk, wait, [&] {
+        return !finishedQueue_.empty() || pipelineError_ != nullptr ||
+               (stopRequested_ && sequencer_.inFlight() == 0);
+      });
+    }
+  }
+
+  void commit(uint64_t txid, BatchResult result) {
+    const BatchPlan& plan = plans_.at(txid);
+    int64_t t0 = SystemClock::steadyNanos();
+    BatchCommit c = store_->beginCommit(txid);
+    for (auto& [key, blob] : result.snapshots) c.putSnapshot(key, std::move(blob));
+    for (auto& [state, upd] : result.keyed) {
+      c.apply(store_->keyedState(state, upd.kind), std::move(upd.updates));
+    }
+    c.setOffsets(toStateOffsets(plan.end));
+    if (result.watermark) c.setWatermark(*result.watermark);
+    for (auto& s : result.sinks) c.markSinkCommitted(s);
+    c.commit();
+    int64_t t1 = SystemClock::steadyNanos();
+
+    pipeline_->committed(txid);
+    for (size_t i = 0; i < planner_.sources().size(); ++i) {
+      for (const auto& r : plan.ranges[i]) planner_.sources()[i].source->commit(r.partition, r.to);
+    }
+
+    std::lock_guard lk(mutex_);
+    progress_.batches++;
+    progress_.lastTxid = txid;
+    progress_.records += plan.records;
+    progress_.offsets = plan.end;
+    if (result.watermark) progress_.watermark = result.watermark;
+    progress_.stateEntries = result.stateEntries;
+    progress_.commitNanos.record(t1 - t0);
+    progress_.commitTotalNanos += t1 - t0;
+    progress_.batchNanos.record(t1 - cutNanos_.at(txid));
+    for (const auto& s : result.originSamples) {
+      if (s.originNanos > 0) {
+        progress_.recordNanos.recordN(std::max<int64_t>(0, t1 - s.originNanos), s.weight);
+      }
+    }
+    plans_.erase(txid);
+    cutNanos_.erase(txid);
+  }
+
+  MicroBatch config_;
+  std::string name_;
+  BatchPlanner planner_;
+  TriggerSchedule schedule_;
+  std::unique_ptr<BatchPipeline> pipeline_;
+  std::unique_ptr<RunningTopology> continuous_;
+  std::unique_ptr<StateStore> store_;
+  RecoveredState recovered_;
+  Offsets committedOffsets_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable doneCv_;
+  bool stopRequested_ = false;
+  bool done_ = false;
+  std::exception_ptr error_;
+  std::exception_ptr pipelineError_;
+  std::deque<std::pair<uint64_t, BatchResult>> finishedQueue_;
+  CommitSequencer<BatchResult> sequencer_;
+  std::map<uint64_t, BatchPlan> plans_;
+  std::map<uint64_t, int64_t> cutNanos_;
+  BatchProgress progress_;
+  int64_t startNanos_ = 0;
+  std::thread thread_;
+};
+
+const std::string& MicroBatchJob::name() const { return job_->name(); }
+void MicroBatchJob::stop() { job_->stop(); }
+void MicroBatchJob::waitUntilDone() { job_->waitUntilDone(std::nullopt); }
+bool MicroBatchJob::waitUntilDone(std::chrono::milliseconds timeout) {
+  return job_->waitUntilDone(timeout);
+}
+bool MicroBatchJob::done() const { return job_->done(); }
+BatchProgress MicroBatchJob::progress() const { return job_->progress(); }
+
+namespace {
+MicroBatchJob registerJob(std::shared_ptr<BatchJob> job) {
+  job->start();
+  std::lock_guard lk(registry().mutex);
+  registry().jobs.push_back(job);
+  return MicroBatchJob(job);
+}
+}  // namespace
+
+MicroBatchJob runBatchPipeline(std::vector<NamedSource> sources,
+                               std::unique_ptr<BatchPipeline> pipeline, std::string jobId,
+                               MicroBatch config) {
+  return registerJob(std::make_shared<BatchJob>(std::move(sources), std::move(pipeline),
+                                                std::move(jobId), std::move(config)));
+}
+
+MicroBatchJob runMicroBatch(const Topology& topology, MicroBatch config) {
+  if (config.runtime.clock) config.clock = config.runtime.clock;
+  if (config.trigger.kind == BatchTrigger::Kind::Continuous) {
+    Continuous rc = config.runtime;
+    if (!rc.clock) rc.clock = config.clock;
+    return registerJob(std::make_shared<BatchJob>(
+        std::make_unique<RunningTopology>(gale::runContinuous(topology, rc)), std::move(config)));
+  }
+  std::string name = config.name.empty() ? config.checkpoint : config.name;
+  Continuous rc = config.runtime;
+  rc.clock = config.clock;
+  std::unique_ptr<TopologyPipeline> pipeline;
+  try {
+    pipeline = std::make_unique<TopologyPipeline>(topology, rc);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("micro-batch job '" + name + "': " + e.what());
+  }
+  std::vector<NamedSource> sources = pipeline->sources();
+  return runBatchPipeline(std::move(sources), std::move(pipeline), topologyFingerprint(topology),
+                          std::move(config));
+}
+
+namespace {
+void onTerminationSignal(int) { gSignalled.store(true); }
+}  // namespace
+
+void installSignalHandlers() {
+  if (gHandlersInstalled.exchange(true)) return;
+  struct sigaction sa {};
+  sa.sa_handler = onTerminationSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+bool terminationRequested() { return gSignalled.load(); }
+
+std::vector<MicroBatchJob> activeJobs() {
+  std::vector<MicroBatchJob> out;
+  std::lock_guard lk(registry().mutex);
+  for (auto& j : registry().jobs) {
+    if (!j->done()) out.emplace_back(j);
+  }
+  return out;
+}
+
+bool awaitAnyTermination(std::optional<std::chrono::milliseconds> timeout) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  timeout.value_or(std::chrono::hours(24 * 365 * 100));
+  std::unique_lock lk(registry().mutex);
+  while (true) {
+    for (auto& j : registry().jobs) {
+      if (j->done()) {
+        auto job = j;
+        lk.unlock();
+        job->waitUntilDone(std::chrono::milliseconds(0));  // rethrows its error
+        return true;
+      }
+    }
+    // Jobs notice a signal within a few milliseconds; wake up to look again.
+    if (registry().changed.wait_until(lk, std::min(deadline, std::chrono::steady_clock::now() +
+                                                                 std::chrono::milliseconds(20))) ==
+            std::cv_status::timeout &&
+        std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+  }
+}
+
+void awaitTermination() {
+  std::vector<std::shared_ptr<BatchJob>> jobs;
+  {
+    std::lock_guard lk(registry().mutex);
+    jobs = registry().jobs;
+  }
+  std::exception_ptr first;
+  for (auto& j : jobs) {
+    try {
+      j->waitUntilDone(std::nullopt);
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
+
+}  // namespace gale
+
+namespace gale {
+void resetTerminated() {
+  std::vector<std::shared_ptr<BatchJob>> ended;
+  {
+    std::lock_guard lk(registry().mutex);
+    auto& jobs = registry().jobs;
+    for (auto it = jobs.begin(); it != jobs.end();) {
+      if ((*it)->done()) {
+        ended.push_back(std::move(*it));
+        it = jobs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // `ended` is destroyed here, outside the registry lock.
+}
+}  // namespace gale

@@ -1,0 +1,263 @@
+// The coordinator's rules (triggers, txid order, commit, recovery, stop, errors) through a small
+// in-test pipeline, so each rule is checked on its own; batch/topology_pipeline_test.cpp runs the
+// same rules through the real topology runtime.
+#include "job_test_util.h"
+
+namespace gale {
+namespace {
+
+using namespace gale::testing;
+
+using MicroBatchJobTest = Fixture;
+
+TEST_F(MicroBatchJobTest, ProcessingTimeTriggerCutsOnTicksSkipsEmptyTicksAndCatchesUpAfterAnOverrun) {
+  ManualClock clock(Timestamp{10'000'000});  // 10 s
+  auto src = std::make_shared<GrowingSource>(1);
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(1s);
+  cfg.clock = &clock;
+  SumPipeline* pipe = nullptr;
+  shared->holdBatches = true;
+  auto job = start(src, cfg, &pipe);
+
+  // No data: ticks pass and no batch is cut.
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(1s);
+    std::this_thread::sleep_for(5ms);  // gives the job's poll loop a chance to (wrongly) cut
+  }
+  {
+    std::lock_guard lk(shared->mutex);
+    EXPECT_TRUE(shared->dispatched.empty());
+  }
+  src->add(0, 10);
+  clock.set(Timestamp{13'500'000});  // between ticks: waits for the tick at 14 s
+  std::this_thread::sleep_for(5ms);
+  {
+    std::lock_guard lk(shared->mutex);
+    EXPECT_TRUE(shared->dispatched.empty());
+  }
+  clock.set(Timestamp{14'000'000});
+  ASSERT_TRUE(waitFor([&] { return shared->dispatched.size() == 1; }));
+  // The batch runs 2.5 intervals: new data arrives meanwhile; the next batch starts right after
+  // the commit, not at the next tick.
+  src->add(0, 5);
+  clock.set(Timestamp{16'500'000});
+  pipe->release(1);
+  ASSERT_TRUE(waitFor([&] { return shared->dispatched.size() == 2; }));
+  {
+    std::lock_guard lk(shared->mutex);
+    EXPECT_EQ(shared->dispatchTimes[0].micros, 14'000'000);
+    EXPECT_EQ(shared->dispatchTimes[1].micros, 16'500'000);
+    EXPECT_EQ(shared->batchRecords, (std::vector<int64_t>{10, 5}));
+  }
+  src->add(0, 1);
+  pipe->release(2);
+  ASSERT_TRUE(waitFor([&] { return shared->committed.size() == 2; }));
+  std::this_thread::sleep_for(5ms);
+  {
+    std::lock_guard lk(shared->mutex);
+    EXPECT_EQ(shared->dispatched.size(), 2u);  // on time again: waits for the tick at 17 s
+  }
+  clock.set(Timestamp{17'000'000});
+  ASSERT_TRUE(waitFor([&] { return shared->dispatched.size() == 3; }));
+  pipe->release(3);
+  job.stop();
+  job.waitUntilDone();
+  auto p = job.progress();
+  EXPECT_EQ(p.batches, 3u);
+  EXPECT_EQ(p.records, 16u);
+  EXPECT_EQ(p.triggerOverruns, 1u);
+}
+
+TEST_F(MicroBatchJobTest, UnspecifiedTriggerRunsBatchesBackToBackAndNoneWithoutNewData) {
+  ManualClock clock;  // never advanced: the unspecified trigger does not wait for time
+  auto src = std::make_shared<GrowingSource>(2);
+  MicroBatch cfg;
+  cfg.clock = &clock;
+  cfg.maxRecordsPerBatch = 10;
+  src->add(0, 25);
+  src->add(1, 5);
+  auto job = start(src, cfg);
+  ASSERT_TRUE(waitFor([&] { return shared->committed.size() == 3; }));
+  std::this_thread::sleep_for(5ms);
+  {
+    std::lock_guard lk(shared->mutex);
+    EXPECT_EQ(shared->dispatched, (std::vector<uint64_t>{1, 2, 3}));
+  }
+  src->add(1, 1);
+  ASSERT_TRUE(waitFor([&] { return shared->committed.size() == 4; }));
+  job.stop();
+  job.waitUntilDone();
+  EXPECT_EQ(job.progress().records, 31u);
+}
+
+TEST_F(MicroBatchJobTest, AvailableNowProcessesWhatWasThereAtStartInSeveralBatchesThenStops) {
+  auto src = std::make_shared<GrowingSource>(3);
+  src->add(0, 100);
+  src->add(1, 40);
+  src->add(2, 1);
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.maxRecordsPerBatch = 50;
+  SumPipeline* pipe = nullptr;
+  shared->holdBatches = true;
+  auto job = start(src, cfg, &pipe);
+  ASSERT_TRUE(waitFor([&] { return shared->dispatched.size() == 1; }));
+  src->add(0, 1000);  // arrives after the start: left for the next run
+  for (uint64_t t = 1; t <= 3; ++t) {
+    ASSERT_TRUE(waitFor([&] { return shared->held.count(t) == 1; })) << t;
+    pipe->release(t);
+  }
+  ASSERT_TRUE(job.waitUntilDone(5000ms));
+  auto p = job.progress();
+  EXPECT_EQ(p.batches, 3u);  // 141 records, at most 50 per batch
+  EXPECT_EQ(p.records, 141u);
+  EXPECT_EQ(p.offsets.at("src"), (std::vector<int64_t>{100, 40, 1}));
+}
+
+TEST_F(MicroBatchJobTest, OverlappingBatchesFinishingOutOfOrderCommitInTxidOrder) {
+  auto src = std::make_shared<GrowingSource>(1);
+  MicroBatch cfg;
+  cfg.maxRecordsPerBatch = 7;
+  cfg.maxBatchesInFlight = 4;
+  std::vector<uint64_t> commitOrder;
+  std::mutex commitMutex;
+  cfg.onCommitPoint = [&](CommitPoint p, uint64_t txid) {
+    if (p == CommitPoint::AfterCommit) {
+      std::lock_guard lk(commitMutex);
+      commitOrder.push_back(txid);
+    }
+  };
+  SumPipeline* pipe = nullptr;
+  shared->holdBatches = true;
+  src->add(0, 7 * 20);
+  auto job = start(src, cfg, &pipe);
+  std::mt19937_64 rng(11);
+  uint64_t releasedCount = 0;
+  while (releasedCount < 20) {
+    // Four batches are in flight at once; release them in a random order.
+    ASSERT_TRUE(waitFor([&] {
+      return shared->held.size() == std::min<uint64_t>(4, 20 - releasedCount) ||
+             shared->held.size() > 0;
+    }));
+    std::this_thread::sleep_for(1ms);
+    std::vector<uint64_t> held;
+    {
+      std::lock_guard lk(shared->mutex);
+      EXPECT_LE(shared->held.size(), 4u);
+      for (auto& [t, r] : shared->held) held.push_back(t);
+    }
+    std::shuffle(held.begin(), held.end(), rng);
+    for (auto t : held) {
+      pipe->release(t);
+      ++releasedCount;
+    }
+  }
+  ASSERT_TRUE(waitFor([&] { return shared->committed.size() == 20; }));
+  job.stop();
+  job.waitUntilDone();
+  std::vector<uint64_t> expected(20);
+  for (uint64_t i = 0; i < 20; ++i) expected[i] = i + 1;
+  EXPECT_EQ(commitOrder, expected);
+  std::lock_guard lk(shared->mutex);
+  EXPECT_EQ(shared->committed, expected);
+}
+
+TEST_F(MicroBatchJobTest, RestartResumesAfterTheLastCommitWithTheRestoredSnapshot) {
+  auto src = std::make_shared<GrowingSource>(1);
+  src->add(0, 100);
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.maxRecordsPerBatch = 30;
+  {
+    auto job = start(src, cfg);
+    job.waitUntilDone();
+    EXPECT_EQ(job.progress().lastTxid, 4u);
+  }
+  resetTerminated();  // closes the first run's store
+  src->add(0, 50);
+  auto shared2 = std::make_shared<SumPipeline::Shared>();
+  shared = shared2;
+  auto job = start(src, cfg);
+  job.waitUntilDone();
+  EXPECT_EQ(shared->restoredSum, expectedSum(100));
+  EXPECT_EQ(shared->restoredTxid, 4u);
+  EXPECT_EQ(shared->dispatched, (std::vector<uint64_t>{5, 6}));
+  auto p = job.progress();
+  EXPECT_EQ(p.records, 50u);
+  EXPECT_EQ(p.offsets.at("src")[0], 150);
+  resetTerminated();
+  auto store = StateStore::inspect(dir.string());
+  EXPECT_EQ(store->snapshot("sum#0").value(), std::to_string(expectedSum(150)) + " 150");
+  EXPECT_EQ(store->lastCommittedTxid(), 6u);
+}
+
+TEST_F(MicroBatchJobTest, TwoJobsOnOneCheckpointDirectoryAreRefusedWithTheJobName) {
+  auto src = std::make_shared<GrowingSource>(1);
+  MicroBatch cfg;
+  cfg.name = "first";
+  auto job = start(src, cfg);
+  MicroBatch cfg2;
+  cfg2.name = "second";
+  try {
+    start(src, cfg2);
+    FAIL() << "a second job on the same directory must be refused";
+  } catch (const StateError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("'second'"), std::string::npos) << m;
+    EXPECT_NE(m.find("in use"), std::string::npos) << m;
+  }
+  job.stop();
+  job.waitUntilDone();
+}
+
+TEST_F(MicroBatchJobTest, AFailingBatchStopsTheJobWithItsErrorAndCommitsNothingMore) {
+  auto src = std::make_shared<GrowingSource>(1);
+  src->add(0, 3);
+  MicroBatch cfg;
+  shared->failNext = true;
+  auto job = start(src, cfg);
+  try {
+    job.waitUntilDone();
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("boom"), std::string::npos);
+  }
+  auto p = job.progress();
+  EXPECT_TRUE(p.failed);
+  EXPECT_EQ(p.batches, 0u);
+}
+
+TEST_F(MicroBatchJobTest, BadConfigurationIsRefusedWithClearMessages) {
+  auto src = std::make_shared<GrowingSource>(1);
+  MicroBatch cfg;
+  cfg.checkpoint = "";
+  try {
+    runBatchPipeline({{"src", src}}, std::make_unique<SumPipeline>(src, shared, cfg.clock), "j",
+                     cfg);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("checkpoint"), std::string::npos);
+  }
+  cfg.checkpoint = dir.string();
+  cfg.maxBatchesInFlight = 0;
+  EXPECT_THROW(runBatchPipeline({{"src", src}}, std::make_unique<SumPipeline>(src, shared, cfg.clock),
+                                "j", cfg),
+               std::invalid_argument);
+  // A directory written by another job is refused, naming the job.
+  cfg.maxBatchesInFlight = 1;
+  cfg.name = "mine";
+  {
+    StateStore other(dir.string(), StateStoreOptions{.jobId = "someone-else"});
+  }
+  try {
+    runBatchPipeline({{"src", src}}, std::make_unique<SumPipeline>(src, shared, cfg.clock), "j",
+                     cfg);
+    FAIL();
+  } catch (const StateError& e) {
+    EXPECT_NE(std::string(e.what()).find("'mine'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace gale

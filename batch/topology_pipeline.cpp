@@ -1,0 +1,441 @@
+#include "topology_pipeline.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include "gale/core/log.h"
+
+namespace gale {
+
+// State shared by every task of one micro-batch topology and the pipeline.
+struct BatchShared {
+  std::mutex mutex;
+  std::map<uint64_t, std::shared_ptr<const BatchPlan>> plans;  // dispatched, not yet committed
+  int reporters = 0;  // tasks that report each batch (every spout and bolt task)
+  struct Pending {
+    int reported = 0;
+    BatchResult result;
+  };
+  std::map<uint64_t, Pending> pending;
+  RecoveredState recovered;
+  BatchPipeline::Finished finished;
+  BatchPipeline::Failed failed;
+  std::atomic<bool> hasFailed{false};
+  const Clock* clock = &SystemClock::instance();
+
+  std::shared_ptr<const BatchPlan> planAfter(uint64_t txid) {
+    std::lock_guard lk(mutex);
+    auto it = plans.upper_bound(txid);
+    return it == plans.end() ? nullptr : it->second;
+  }
+
+  void report(uint64_t txid, const std::function<void(BatchResult&)>& fill) {
+    BatchResult done;
+    {
+      std::lock_guard lk(mutex);
+      Pending& p = pending[txid];
+      fill(p.result);
+      if (++p.reported < reporters) return;
+      done = std::move(p.result);
+      pending.erase(txid);
+    }
+    finished(txid, std::move(done));
+  }
+
+  void fail(std::exception_ptr e) {
+    if (!hasFailed.exchange(true)) failed(e);
+  }
+};
+
+namespace {
+
+// An Operator's Emitter inside a batch bolt. Micro-batch mode does not ack (a lost batch is
+// replayed whole under its txid), so outputs are unanchored.
+class CollectorEmitter final : public Emitter {
+ public:
+  explicit CollectorEmitter(OutputCollector& out, const Tuple* input = nullptr)
+      : out_(out), input_(input) {}
+  void emit(std::string_view stream, Values values) override {
+    // Anchored to the input being executed so the output keeps its originNanos (acking is off
+    // in micro-batch mode, so the anchor carries nothing else): sinks measure latency from it.
+    if (input_) out_.emit(stream, *input_, std::move(values));
+    else out_.emit(stream, std::move(values));
+  }
+
+ private:
+  OutputCollector& out_;
+  const Tuple* input_;
+};
+
+std::string taskKey(const std::string& component, int taskIndex) {
+  return component + "#" + std::to_string(taskIndex);
+}
+
+constexpr size_t kReadChunk = 1024;
+constexpr size_t kOriginSamplesPerTask = 256;
+
+class BatchSpout final : public Spout {
+ public:
+  BatchSpout(std::shared_ptr<BatchShared> shared, SourcePtr source, size_t sourceIndex,
+             std::optional<WatermarkSpec> watermark)
+      : shared_(std::move(shared)),
+        source_(std::move(source)),
+        sourceIndex_(sourceIndex),
+        watermark_(std::move(watermark)) {}
+
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    source_->declareOutputFields(d);
+  }
+  std::unique_ptr<Spout> clone() const override {
+    return std::make_unique<BatchSpout>(shared_, source_, sourceIndex_, watermark_);
+  }
+
+  void open(const TopologyContext& ctx, SpoutOutputCollector&) override {
+    taskIndex_ = ctx.taskIndex;
+    parallelism_ = ctx.parallelism;
+    component_ = ctx.component;
+    lastTxid_ = shared_->recovered.lastTxid;
+    if (watermark_) {
+      OutputFieldsDeclarer d;
+      source_->declareOutputFields(d);
+      const Fields* f = d.find(kDefaultStream);
+      eventField_ = f ? f->indexOf(watermark_->field) : -1;
+      if (eventField_ < 0) {
+        throw std::invalid_argument("micro-batch spout '" + component_ + "': the source has no "
+                                    "event-time field '" + watermark_->field + "'");
+      }
+      // Continue the watermark of the last commit: a restarted job must not move it back.
+      if (shared_->recovered.watermark) {
+        maxEvent_ = shared_->recovered.watermark->micros + watermark_->delay.count();
+      }
+    }
+  }
+
+  bool nextTuple(SpoutOutputCollector& out) override {
+    if (!plan_) {
+      plan_ = shared_->planAfter(lastTxid_);
+      if (!plan_) return false;
+      ranges_.clear();
+      for (const auto& r : plan_->ranges[sourceIndex_]) {
+        if (r.partition % parallelism_ == taskIndex_) ranges_.push_back(r);
+      }
+      rangeIdx_ = 0;
+      pos_ = ranges_.empty() ? 0 : ranges_[0].from;
+      records_ = 0;
+      for (const auto& r : ranges_) records_ += r.to - r.from;
+      stride_ = std::max<int64_t>(1, records_ / static_cast<int64_t>(kOriginSamplesPerTask));
+      samples_.clear();
+      seen_ = 0;
+      out.emitBatchBegin(plan_->txid);
+      return true;
+    }
+    if (rangeIdx_ < ranges_.size()) {
+      const PartitionRange& r = ranges_[rangeIdx_];
+      int64_t to = std::min<int64_t>(r.to, pos_ + static_cast<int64_t>(kReadChunk));
+      buf_.clear();
+      source_->read(r.partition, pos_, to, buf_);
+      for (auto& rec : buf_) {
+        if (seen_++ % stride_ == 0 && rec.originNanos > 0) {
+          samples_.push_back({rec.originNanos, static_cast<uint64_t>(stride_)});
+        }
+        if (rec.stream.empty()) {
+          if (eventField_ >= 0) noteEventTime(rec.values);
+          out.emitWithOrigin(kDefaultStream, std::move(rec.values), std::nullopt, rec.originNanos);
+        } else {
+          out.emitWithOrigin(rec.stream, std::move(rec.values), std::nullopt, rec.originNanos);
+        }
+      }
+      // Fewer records than offsets: an opaque source lost some. The range still ends at `to`.
+      pos_ = to;
+      if (pos_ >= r.to && ++rangeIdx_ < ranges_.size()) pos_ = ranges_[rangeIdx_].from;
+      return true;
+    }
+    std::optional<Timestamp> wm;
+    if (watermark_ && maxEvent_ != INT64_MIN) {
+      wm = Timestamp{maxEvent_ - watermark_->delay.count()};
+      // A task that got no records in this batch does not hold back the others' watermark.
+      out.emitWatermark(*wm, /*idle=*/records_ == 0);
+      if (records_ == 0) wm.reset();
+    }
+    uint64_t txid = plan_->txid;
+    shared_->report(txid, [&](BatchResult& r) {
+      if (wm) r.watermark = r.watermark ? std::min(*r.watermark, *wm) : *wm;
+      r.originSamples.insert(r.originSamples.end(), samples_.begin(), samples_.end());
+    });
+    out.emitBatchEnd(txid);
+    lastTxid_ = txid;
+    plan_.reset();
+    return true;
+  }
+
+ private:
+  void noteEventTime(const Values& v) {
+    if (static_cast<size_t>(eventField_) >= v.size()) return;
+    const Value& x = v[eventField_];
+    int64_t t;
+    if (auto p = std::get_if<Timestamp>(&x)) {
+      t = p->micros;
+    } else if (auto q = std::get_if<int64_t>(&x)) {
+      t = *q;
+    } else {
+      return;
+    }
+    maxEvent_ = std::max(maxEvent_, t);
+  }
+
+  std::shared_ptr<BatchShared> shared_;
+  SourcePtr source_;
+  size_t sourceIndex_;
+  std::optional<WatermarkSpec> watermark_;
+  std::string component_;
+  int taskIndex_ = 0;
+  int parallelism_ = 1;
+  int eventField_ = -1;
+  int64_t maxEvent_ = INT64_MIN;
+  uint64_t lastTxid_ = 0;
+  std::shared_ptr<const BatchPlan> plan_;
+  std::vector<PartitionRange> ranges_;
+  size_t rangeIdx_ = 0;
+  int64_t pos_ = 0;
+  int64_t records_ = 0;
+  int64_t stride_ = 1;
+  int64_t seen_ = 0;
+  std::vector<BatchResult::OriginSample> samples_;
+  std::vector<SourceRecord> buf_;
+};
+
+// Runs an Operator per batch: tuples as they come, the batch-end watermark, processing time and
+// onBatchEnd at the aligned end of the batch, then its snapshot goes to the commit.
+class BatchOperatorBolt final : public Bolt {
+ public:
+  BatchOperatorBolt(std::shared_ptr<BatchShared> shared, std::shared_ptr<const Operator> proto)
+      : shared_(std::move(shared)), proto_(std::move(proto)) {}
+
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    proto_->declareOutputFields(d);
+  }
+  std::unique_ptr<Bolt> clone() const override {
+    return std::make_unique<BatchOperatorBolt>(shared_, proto_);
+  }
+
+  void prepare(const TopologyContext& ctx, OutputCollector&) override {
+    key_ = taskKey(ctx.component, ctx.taskIndex);
+    taskIndex_ = ctx.taskIndex;
+    component_ = ctx.component;
+    op_ = proto_->clone();
+    OperatorContext oc;
+    oc.component = ctx.component;
+    oc.task = ctx.task;
+    oc.taskIndex = ctx.taskIndex;
+    oc.parallelism = ctx.parallelism;
+    oc.clock = shared_->clock;
+    op_->open(oc);
+    auto it = shared_->recovered.snapshots.find(key_);
+    if (it != shared_->recovered.snapshots.end()) {
+      try {
+        op_->restore(it->second);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("micro-batch operator '" + key_ +
+                                 "' cannot restore its snapshot from the checkpoint: " + e.what());
+      }
+    }
+    if (shared_->recovered.watermark) applied_ = *shared_->recovered.watermark;
+    OutputFieldsDeclarer d;
+    proto_->declareOutputFields(d);
+    sink_ = d.streams().empty();
+  }
+
+  void execute(const Tuple& input, OutputCollector& out) override {
+    CollectorEmitter e(out, &input);
+    try {
+      op_->onTuple(input, e);
+    } catch (...) {
+      // A dropped tuple would break exactly-once: the job stops and nothing of the batch commits.
+      shared_->fail(std::current_exception());
+      throw;
+    }
+  }
+
+  void onWatermark(Timestamp wm, OutputCollector&) override {
+    // Micro-batch semantics: the watermark moves at the batch end only (see the header).
+    pending_ = std::max(pending_.value_or(wm), wm);
+  }
+
+  void onBatchBegin(uint64_t txid, OutputCollector&) override { op_->onBatchBegin(txid); }
+
+  void onBatchEnd(uint64_t txid, OutputCollector& out) override {
+    CollectorEmitter e(out);
+    std::string snap;
+    size_t entries = 0;
+    try {
+      if (pending_ && (!applied_ || *pending_ > *applied_)) {
+        op_->onWatermark(*pending_, e);
+        applied_ = pending_;
+      }
+      op_->onProcessingTime(shared_->clock->now(), e);
+      op_->onBatchEnd(txid, e);
+      if (op_->stateful()) snap = op_->snapshot();
+      entries = op_->stateSize();
+    } catch (...) {
+      shared_->fail(std::current_exception());
+      throw;
+    }
+    bool stateful = op_->stateful();
+    shared_->report(txid, [&](BatchResult& r) {
+      if (stateful) r.snapshots[key_] = std::move(snap);
+      r.stateEntries += entries;
+      if (sink_ && taskIndex0()) r.sinks.push_back(component_);
+    });
+  }
+
+  // Graceful stop of a micro-batch job: everything was committed; windows are NOT flushed (the
+  // next run continues them from the snapshot).
+  void onEndOfStream(OutputCollector&) override {}
+  // Processing time reaches operators at batch ends only.
+  void onTick(Timestamp, OutputCollector&) override {}
+
+ private:
+  bool taskIndex0() const { return taskIndex_ == 0; }
+
+  std::shared_ptr<BatchShared> shared_;
+  std::shared_ptr<const Operator> proto_;
+  OperatorPtr op_;
+  std::string key_;
+  std::string component_;
+  int taskIndex_ = 0;
+  bool sink_ = false;
+  std::optional<Timestamp> pending_;
+  std::optional<Timestamp> applied_;
+};
+
+// A user's own Bolt in a micro-batch topology: it gets the batch hooks itself; the wrapper only
+// reports the batch's end. Its state (if any) is not checkpointed.
+class BatchBoltWrapper final : public Bolt {
+ public:
+  BatchBoltWrapper(std::shared_ptr<BatchShared> shared, std::shared_ptr<const Bolt> proto)
+      : shared_(std::move(shared)), proto_(std::move(proto)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    proto_->declareOutputFields(d);
+  }
+  std::unique_ptr<Bolt> clone() const override {
+    return std::make_unique<BatchBoltWrapper>(shared_, proto_);
+  }
+  void prepare(const TopologyContext& ctx, OutputCollector& out) override {
+    bolt_ = proto_->clone();
+    bolt_->prepare(ctx, out);
+  }
+  void execute(const Tuple& input, OutputCollector& out) override {
+    try {
+      bolt_->execute(input, out);
+    } catch (...) {
+      shared_->fail(std::current_exception());
+      throw;
+    }
+  }
+  void cleanup() override { bolt_->cleanup(); }
+  void onWatermark(Timestamp wm, OutputCollector& out) override { bolt_->onWatermark(wm, out); }
+  void onBatchBegin(uint64_t txid, OutputCollector& out) override {
+    bolt_->onBatchBegin(txid, out);
+  }
+  void onBatchEnd(uint64_t txid, OutputCollector& out) override {
+    bolt_->onBatchEnd(txid, out);
+    shared_->report(txid, [](BatchResult&) {});
+  }
+  void onEndOfStream(OutputCollector& out) override { bolt_->onEndOfStream(out); }
+  void onTick(Timestamp now, OutputCollector& out) override { bolt_->onTick(now, out); }
+
+ private:
+  std::shared_ptr<BatchShared> shared_;
+  std::shared_ptr<const Bolt> proto_;
+  std::unique_ptr<Bolt> bolt_;
+};
+
+}  // namespace
+
+TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeConfig)
+    : shared_(std::make_shared<BatchShared>()), runtimeConfig_(std::move(runtimeConfig)) {
+  runtimeConfig_.acking = false;  // a batch is replayed whole under its txid, never per tuple
+  if (runtimeConfig_.clock) shared_->clock = runtimeConfig_.clock;
+  TopologyBuilder b;
+  int reporters = 0;
+  for (const ComponentSpec& c : topology.components()) {
+    reporters += c.parallelism;
+    if (c.isSpout()) {
+      if (!c.source) {
+        throw std::invalid_argument(
+            "micro-batch mode needs replayable sources, but spout '" + c.name +
+            "' is a custom Spout; declare it with setSpout(name, SourcePtr)");
+      }
+      size_t index = sources_.size();
+      sources_.push_back({c.name, c.source});
+      b.setSpout(c.name, BatchSpout(shared_, c.source, index, c.watermark), c.parallelism);
+    } else {
+      BoltDeclarer d = c.op ? b.setBolt(c.name, BatchOperatorBolt(shared_, c.op), c.parallelism)
+                            : b.setBolt(c.name, BatchBoltWrapper(shared_, c.bolt), c.parallelism);
+      for (const InputSpec& in : c.inputs) d.grouping(in);
+    }
+  }
+  shared_->reporters = reporters;
+  batchTopology_ = std::make_unique<Topology>(b.build());
+}
+
+TopologyPipeline::~TopologyPipeline() {
+  if (running_) running_->kill();
+}
+
+void TopologyPipeline::start(const RecoveredState& recovered, Finished finished, Failed failed) {
+  shared_->recovered = recovered;
+  shared_->finished = std::move(finished);
+  shared_->failed = std::move(failed);
+  running_ = std::make_unique<RunningTopology>(runContinuous(*batchTopology_, runtimeConfig_));
+}
+
+void TopologyPipeline::dispatch(const BatchPlan& plan) {
+  auto p = std::make_shared<const BatchPlan>(plan);
+  std::lock_guard lk(shared_->mutex);
+  shared_->plans[plan.txid] = std::move(p);
+}
+
+void TopologyPipeline::committed(uint64_t txid) {
+  std::lock_guard lk(shared_->mutex);
+  shared_->plans.erase(shared_->plans.begin(), shared_->plans.upper_bound(txid));
+}
+
+void TopologyPipeline::stop() {
+  if (!running_) return;
+  if (shared_->hasFailed) {
+    running_->kill();
+  } else {
+    running_->stop();
+  }
+  running_.reset();
+}
+
+std::string topologyFingerprint(const Topology& topology) {
+  // FNV-1a over a canonical description; the description itself is short enough to keep too,
+  // but a hash makes a readable job id.
+  std::string d;
+  for (const ComponentSpec& c : topology.components()) {
+    d += c.name + "|" + (c.isSpout() ? "spout" : "bolt") + "|" + std::to_string(c.parallelism);
+    if (c.source) d += "|src=" + c.source->name() + "/" + std::to_string(c.source->partitions());
+    for (const auto& in : c.inputs) {
+      d += "|in=" + in.component + ":" + in.stream + ":" + groupingName(in.grouping);
+      for (const auto& f : in.fields) d += "," + f;
+    }
+    for (const auto& s : c.outputs) d += "|out=" + s.name + s.fields.toString();
+    d += ";";
+  }
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : d) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return std::string("topology-") + buf;
+}
+
+}  // namespace gale

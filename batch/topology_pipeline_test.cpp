@@ -1,0 +1,251 @@
+// Micro-batch mode through the real topology runtime: batch spouts, in-band batch markers,
+// wrapped operator bolts, LMDB commits.
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "batch_test_ops.h"
+#include "gale/batch/microbatch.h"
+#include "gale/connectors/generator_source.h"
+#include "gale/connectors/memory_sink.h"
+#include "topology_pipeline.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace gale::testing;
+namespace fs = std::filesystem;
+
+struct TopologyBatchTest : ::testing::Test {
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("gale-tp-test-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+  }
+  void TearDown() override {
+    resetTerminated();
+    fs::remove_all(dir);
+  }
+  fs::path dir;
+};
+
+// A sentence source whose visible length the test controls (so a second run can find more data).
+class GrowingSentences : public Source {
+ public:
+  explicit GrowingSentences(int partitions) : avail_(partitions) {}
+  std::string name() const override { return "growing-sentences"; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"sentence"});
+  }
+  int partitions() const override { return static_cast<int>(avail_.size()); }
+  int64_t available(int p) override { return avail_[p]; }
+  size_t read(int p, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    for (int64_t o = from; o < to; ++o) out.push_back({o, {sentence(p, o)}, 0});
+    return static_cast<size_t>(to - from);
+  }
+  Value sentence(int p, int64_t o) const {
+    return SentenceSource::sentenceAt(o * partitions() + p);
+  }
+  std::vector<std::string> all() const {
+    std::vector<std::string> v;
+    for (int p = 0; p < partitions(); ++p)
+      for (int64_t o = 0; o < avail_[p]; ++o) v.push_back(std::get<std::string>(sentence(p, o)));
+    return v;
+  }
+  std::vector<int64_t> avail_;
+};
+
+// The latest count per word over the committed batches of a memory store (txid order).
+std::map<std::string, int64_t> latestCounts(const MemoryStore& store) {
+  std::map<std::string, int64_t> m;
+  for (uint64_t txid : store.txids()) {
+    for (const auto& row : store.batch(txid)) {
+      m[std::get<std::string>(row.values[0])] = std::get<int64_t>(row.values[1]);
+    }
+  }
+  return m;
+}
+
+Topology wordCount(SourcePtr src, MemoryStorePtr store, int spoutTasks = 2) {
+  TopologyBuilder b;
+  b.setSpout("sentences", src, spoutTasks);
+  b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
+  b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
+  b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("count");
+  return b.build();
+}
+
+TEST_F(TopologyBatchTest, WordCountAvailableNowEqualsADirectCountWithEveryBatchCommitted) {
+  auto src = std::make_shared<GrowingSentences>(3);
+  src->avail_ = {400, 350, 377};
+  auto store = std::make_shared<MemoryStore>();
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 200;
+  cfg.name = "wc";
+  auto job = runMicroBatch(wordCount(src, store), cfg);
+  ASSERT_TRUE(job.waitUntilDone(20s));
+  auto p = job.progress();
+  EXPECT_EQ(p.records, 1127u);
+  EXPECT_EQ(p.batches, 6u);  // ceil(1127 / 200)
+  EXPECT_EQ(p.lastTxid, 6u);
+  EXPECT_EQ(latestCounts(*store), directWordCount(src->all()));
+  EXPECT_EQ(store->txids().size(), 6u);
+  EXPECT_EQ(store->replacedBatches(), 0u);
+  resetTerminated();
+  auto st = StateStore::inspect(dir.string());
+  auto log = st->commitLog();
+  ASSERT_EQ(log.size(), 6u);
+  for (size_t i = 0; i < log.size(); ++i) EXPECT_EQ(log[i].txid, i + 1);
+  EXPECT_EQ(log.back().offsets.at("sentences"), (PartitionOffsets{{0, 400}, {1, 350}, {2, 377}}));
+  EXPECT_EQ(st->snapshots().size(), 2u);  // count#0 and count#1
+  EXPECT_EQ(st->sinkCommittedTxid("sink"), 6u);
+}
+
+TEST_F(TopologyBatchTest, ARestartContinuesFromTheCommittedSnapshotsAndOffsets) {
+  auto src = std::make_shared<GrowingSentences>(2);
+  src->avail_ = {300, 300};
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 250;
+  auto store1 = std::make_shared<MemoryStore>();
+  {
+    auto job = runMicroBatch(wordCount(src, store1), cfg);
+    ASSERT_TRUE(job.waitUntilDone(20s));
+  }
+  resetTerminated();
+  src->avail_ = {500, 420};
+  auto store2 = std::make_shared<MemoryStore>();
+  auto job = runMicroBatch(wordCount(src, store2), cfg);
+  ASSERT_TRUE(job.waitUntilDone(20s));
+  EXPECT_EQ(job.progress().records, 320u);
+  EXPECT_EQ(store2->txids().front(), 4u);  // 600 records in 3 batches before
+  auto counts = latestCounts(*store1);
+  for (auto& [w, c] : latestCounts(*store2)) counts[w] = c;
+  EXPECT_EQ(counts, directWordCount(src->all()));
+}
+
+TEST_F(TopologyBatchTest, ProcessingTimeTriggerWithAManualClockCutsOnlyOnTicksWithNewData) {
+  auto src = std::make_shared<GrowingSentences>(1);
+  auto store = std::make_shared<MemoryStore>();
+  ManualClock clock(Timestamp{1'000'000});
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(100ms);
+  cfg.checkpoint = dir.string();
+  cfg.clock = &clock;
+  auto job = runMicroBatch(wordCount(src, store, 1), cfg);
+  src->avail_ = {10};
+  clock.advance(100ms);
+  auto waitBatches = [&](uint64_t n) {
+    for (int i = 0; i < 2000 && job.progress().batches < n; ++i) std::this_thread::sleep_for(1ms);
+    return job.progress().batches;
+  };
+  EXPECT_EQ(waitBatches(1), 1u);
+  clock.advance(100ms);  // a tick without data: no batch
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(job.progress().batches, 1u);
+  src->avail_ = {15};
+  std::this_thread::sleep_for(20ms);  // data but no tick yet
+  EXPECT_EQ(job.progress().batches, 1u);
+  clock.advance(100ms);
+  EXPECT_EQ(waitBatches(2), 2u);
+  job.stop();
+  job.waitUntilDone();
+  EXPECT_EQ(job.progress().records, 15u);
+  EXPECT_EQ(latestCounts(*store), directWordCount(src->all()));
+}
+
+TEST_F(TopologyBatchTest, AnOperatorThatThrowsFailsTheJobAndTheBatchIsNotCommitted) {
+  auto src = std::make_shared<GrowingSentences>(1);
+  src->avail_ = {50};
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("sentences", src, 1);
+  b.setBolt("split", SplitWords{}, 1).shuffleGrouping("sentences");
+  b.setBolt("count", CountWords(true, SentenceSource::sentenceAt(0).substr(0, SentenceSource::sentenceAt(0).find(' '))), 1)
+      .shuffleGrouping("split");
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  cfg.name = "thrower";
+  auto job = runMicroBatch(b.build(), cfg);
+  try {
+    job.waitUntilDone(20s);
+    FAIL() << "the job must fail";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("refused word"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(job.progress().batches, 0u);
+  resetTerminated();
+  EXPECT_EQ(StateStore::inspect(dir.string())->lastCommittedTxid(), 0u);
+}
+
+class CustomSpout : public Spout {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"x"}); }
+  std::unique_ptr<Spout> clone() const override { return std::make_unique<CustomSpout>(); }
+  bool nextTuple(SpoutOutputCollector&) override { return false; }
+};
+
+TEST_F(TopologyBatchTest, ACustomSpoutIsRefusedBecauseBatchesNeedReplayableSources) {
+  TopologyBuilder b;
+  b.setSpout("mine", CustomSpout{}, 1);
+  b.setBolt("split", SplitWords{}, 1).shuffleGrouping("mine");
+  MicroBatch cfg;
+  cfg.checkpoint = dir.string();
+  cfg.name = "custom";
+  try {
+    runMicroBatch(b.build(), cfg);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("'custom'"), std::string::npos) << m;
+    EXPECT_NE(m.find("spout 'mine'"), std::string::npos) << m;
+  }
+}
+
+TEST_F(TopologyBatchTest, ACheckpointOfAnotherTopologyIsRefused) {
+  auto src = std::make_shared<GrowingSentences>(1);
+  auto store = std::make_shared<MemoryStore>();
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  cfg.name = "job-a";
+  runMicroBatch(wordCount(src, store, 1), cfg).waitUntilDone();
+  resetTerminated();
+  cfg.name = "job-b";
+  try {
+    runMicroBatch(wordCount(src, store, 2), cfg);  // another parallelism: another structure
+    FAIL();
+  } catch (const StateError& e) {
+    EXPECT_NE(std::string(e.what()).find("'job-b'"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(TopologyBatchTest, ContinuousTriggerRunsTheTopologyInContinuousMode) {
+  GeneratorSource::Options o;
+  o.total = 100;
+  auto gen = [](int, int64_t off) { return Values{SentenceSource::sentenceAt(off)}; };
+  auto src = std::make_shared<GeneratorSource>(Fields{"sentence"}, gen, o);
+  auto store = std::make_shared<MemoryStore>();
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::continuous();
+  cfg.name = "cont";
+  auto job = runMicroBatch(wordCount(src, store, 1), cfg);
+  ASSERT_TRUE(job.waitUntilDone(20s));
+  EXPECT_TRUE(store->txids().empty());  // no batches
+  std::vector<std::string> all;
+  for (int i = 0; i < 100; ++i) all.push_back(SentenceSource::sentenceAt(i));
+  std::map<std::string, int64_t> last;
+  for (const auto& r : store->rows()) last[toString(r.values[0])] = std::get<int64_t>(r.values[1]);
+  EXPECT_EQ(last, directWordCount(all));
+}
+
+}  // namespace
+}  // namespace gale
