@@ -833,6 +833,8 @@ class Task final : public FrameHandler {
   }
 
   // Nothing to do: spin on the inbox briefly (a blocking wake-up costs tens of µs), then block.
+  // The spin yields the CPU between polls: with more task threads than cores, a spinning task
+  // must not keep a busy one (on this or another topology) off the core.
   void idleWait(int64_t spoutBackoff) {
     int64_t spinUntil = steadyNow() + nanos(sh_.config.idleSpin);
     do {
@@ -843,6 +845,7 @@ class Task final : public FrameHandler {
         cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
         return;
       }
+      std::this_thread::yield();
     } while (steadyNow() < spinUntil);
     if (kind_ == Kind::Spout && !eosEmitted_ && !atPendingLimit_ &&
         !sh_.stopping.load(std::memory_order_relaxed)) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -45,16 +46,27 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   return b.build();
 }
 
-int runGenerated(int64_t sentences) {
+int runGenerated(int64_t sentences, bool acking) {
   SentenceSource::Options o;
   o.partitions = 2;
   o.total = sentences;
   auto report = std::make_shared<CountReport>();
   Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 2);
   auto start = std::chrono::steady_clock::now();
-  auto rt = runContinuous(t, Continuous{});
+  Continuous config;
+  config.acking = acking;
+  auto rt = runContinuous(t, config);
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
+  auto m = rt.metrics();
+  for (const auto& c : m.components) {
+    TaskMetrics tm = c.total();
+    std::printf("  %-10s executed %9llu  emitted %9llu  frames in %7llu  blocked flushes %llu\n",
+                c.name.c_str(), static_cast<unsigned long long>(tm.executed),
+                static_cast<unsigned long long>(tm.emitted),
+                static_cast<unsigned long long>(tm.framesReceived),
+                static_cast<unsigned long long>(tm.blockedFlushes));
+  }
 
   WordCounts direct;
   for (int64_t g = 0; g < sentences; ++g) countDirectly(SentenceSource::sentenceAt(g), direct);
@@ -119,6 +131,15 @@ RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences)
   auto rt = runContinuous(t, c);
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
+  if (std::getenv("GALE_VERBOSE")) {
+    for (const auto& cm : rt.metrics().components) {
+      TaskMetrics m = cm.total();
+      std::printf("    %-10s frames in %8llu  blocked %6llu  execute %s\n", cm.name.c_str(),
+                  static_cast<unsigned long long>(m.framesReceived),
+                  static_cast<unsigned long long>(m.blockedFlushes),
+                  m.executeLatency.summary(1e3, "us").c_str());
+    }
+  }
   RunResult r;
   for (auto& [w, n] : report->counts) r.words += n;
   r.wordsPerSecond = static_cast<double>(r.words) / s;
@@ -132,7 +153,19 @@ void printLatency(const char* what, const Histogram& h) {
               static_cast<unsigned long long>(h.count()));
 }
 
-int runBench(int64_t sentences) {
+void runLatency(double words, double wordsPerSentence, int seconds) {
+  // Latency at a fixed offered rate, on the generator's schedule (no coordinated omission).
+  double rate = words / wordsPerSentence;
+  int64_t n = static_cast<int64_t>(rate * seconds);
+  for (bool acking : {false, true}) {
+    RunResult r = runTopology(acking, rate, n);
+    std::printf("  %.0f K words/s offered, acking %-3s %10.0f words/s done\n", words / 1e3,
+                acking ? "on" : "off", r.wordsPerSecond);
+    printLatency("  end-to-end latency", r.latency);
+  }
+}
+
+int runBench(int64_t sentences, bool latencyOnly) {
   int64_t words = wordsIn(sentences);
   // The baseline: split and count in one thread, no engine.
   auto t0 = std::chrono::steady_clock::now();
@@ -144,6 +177,11 @@ int runBench(int64_t sentences) {
               static_cast<long long>(sentences), static_cast<long long>(words),
               std::thread::hardware_concurrency());
   std::printf("  bare single-threaded loop          %10.0f words/s\n", bare);
+  double wordsPerSentence = static_cast<double>(words) / static_cast<double>(sentences);
+  if (latencyOnly) {
+    runLatency(100000, wordsPerSentence, 3);
+    return 0;
+  }
 
   RunResult off = runTopology(false, 0, sentences);
   std::printf("  topology, acking off               %10.0f words/s  (%.2fx the bare loop)\n",
@@ -154,16 +192,7 @@ int runBench(int64_t sentences) {
               on.wordsPerSecond, on.wordsPerSecond / bare);
   printLatency("  end-to-end latency, saturated", on.latency);
 
-  // Latency at 100 K words/s offered, 3 s, on a fixed schedule (no coordinated omission).
-  double wordsPerSentence = static_cast<double>(words) / static_cast<double>(sentences);
-  double rate = 100000.0 / wordsPerSentence;
-  int64_t n = static_cast<int64_t>(rate * 3);
-  for (bool acking : {false, true}) {
-    RunResult r = runTopology(acking, rate, n);
-    std::printf("  100 K words/s offered, acking %-3s  %10.0f words/s done\n",
-                acking ? "on" : "off", r.wordsPerSecond);
-    printLatency("  end-to-end latency", r.latency);
-  }
+  runLatency(100000, wordsPerSentence, 3);
   return 0;
 }
 
@@ -172,22 +201,26 @@ int runBench(int64_t sentences) {
 int main(int argc, char** argv) {
   try {
     int64_t sentences = -1;
-    bool bench = false;
+    bool bench = false, acking = true, latencyOnly = false;
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--socket" && i + 1 < argc) return runSocket(argv[i + 1]);
       if (a == "--sentences" && i + 1 < argc) {
         sentences = std::atoll(argv[++i]);
+      } else if (a == "--no-acking") {
+        acking = false;
       } else if (a == "--bench") {
         bench = true;
+      } else if (a == "--latency") {
+        bench = latencyOnly = true;
       } else {
         std::fprintf(stderr,
-                     "usage: word_count [--sentences N] [--bench] | --socket host:port\n");
+                     "usage: word_count [--sentences N] [--no-acking] [--bench | --latency] | --socket host:port\n");
         return 2;
       }
     }
-    if (bench) return runBench(sentences > 0 ? sentences : 1'000'000);
-    return runGenerated(sentences > 0 ? sentences : 100'000);
+    if (bench) return runBench(sentences > 0 ? sentences : 1'000'000, latencyOnly);
+    return runGenerated(sentences > 0 ? sentences : 100'000, acking);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;
