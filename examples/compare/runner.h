@@ -1,0 +1,60 @@
+// Running one pipeline in one mode at one offered load for a fixed time, and the bounded runs
+// that check both modes compute the same windows. The same topology-building function serves
+// every mode (pipelines.h); only the run call differs.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipelines.h"
+#include "report.h"
+
+namespace gale::compare {
+
+struct Mode {
+  bool microBatch = false;
+  Duration interval{0};  // micro-batch trigger interval; 0 = the next batch as soon as possible
+  std::string label() const;  // "continuous", "micro-batch 100ms", "micro-batch 0"
+};
+// "0", "100ms", "1s", "250us", "continuous"; throws std::invalid_argument saying what is accepted.
+Mode parseMode(const std::string& text);
+std::string formatDuration(Duration d);
+// "100ms", "1s", "2.5s", "300us", "0"; throws std::invalid_argument on anything else.
+Duration parseDuration(const std::string& text);
+
+struct RunSettings {
+  double seconds = 6;          // measured time
+  double warmupSeconds = 1.5;  // before it (latencies not recorded, throughput not counted)
+  bool acking = false;         // continuous mode: Storm's acker on or off
+};
+
+// What the progress line shows, about every 200 ms.
+struct Progress {
+  std::string pipeline, mode, load;
+  double elapsed = 0, total = 0;
+  bool warmingUp = false;
+  uint64_t records = 0;
+  double rate = 0;  // records/s over the last interval
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+// Runs `pipeline` in `mode` for warm-up + seconds and returns its row: throughput over the
+// measured time, latency percentiles, sustained or not (see docs/compare.md).
+ResultRow runOnce(const PipelineOptions& pipeline, const Mode& mode, const RunSettings& settings,
+                  std::shared_ptr<const YsbData> data, const ProgressFn& progress = {});
+
+// The window results of a bounded YSB run over `events` events with fixed event times (the same
+// events in every run), and the last window start that is complete in every mode.
+struct BoundedWindows {
+  WindowResults windows;
+  int64_t lastCompleteWindowStart = 0;
+};
+BoundedWindows runBoundedYsb(const PipelineOptions& pipeline, const Mode& mode, int64_t events,
+                             std::shared_ptr<const YsbData> data, bool acking = false);
+
+// The knobs that differ between the modes, stated in the output.
+std::string knobsOf(const Mode& mode, const RunSettings& settings);
+
+}  // namespace gale::compare
