@@ -392,3 +392,41 @@ TEST(WindowSnapshot, FlippedBytesNeverCrashAndASnapshotOfAnotherOperatorIsReject
 
 }  // namespace
 }  // namespace gale
+
+namespace gale {
+namespace {
+
+// The worked example of docs/semantics.md, section 5, for the three output modes.
+TEST(WindowOperator, TheWorkedExampleOfTheSemanticsDocHoldsForEveryOutputMode) {
+  using Rows = std::vector<Values>;
+  const Rows a1b1{row("a", 0, 10, 1), row("b", 0, 10, 1)};
+  const Rows a2b1{row("a", 0, 10, 2), row("b", 0, 10, 1)};
+  struct Expect {
+    OutputMode mode;
+    Rows wm11, lateWithin, wm16;
+  };
+  for (const Expect& e : {Expect{OutputMode::Update, a1b1, {row("a", 0, 10, 2)}, {}},
+                          Expect{OutputMode::Append, {}, {}, a2b1},
+                          Expect{OutputMode::Complete, a1b1, a2b1, a2b1}}) {
+    auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                  .allowedLateness(5s).outputMode(e.mode).build();
+    RecordingEmitter out;
+    op->onTuple(tup("a", sec(1)), out);
+    op->onTuple(tup("b", sec(2)), out);
+    op->onWatermark(sec(11), out);
+    EXPECT_EQ(out.sortedMain(), e.wm11) << outputModeName(e.mode);
+    out.clear();
+    op->onTuple(tup("a", sec(4)), out);
+    EXPECT_EQ(out.sortedMain(), e.lateWithin) << outputModeName(e.mode);
+    out.clear();
+    op->onWatermark(sec(16), out);
+    EXPECT_EQ(out.sortedMain(), e.wm16) << outputModeName(e.mode);
+    out.clear();
+    op->onTuple(tup("a", sec(4)), out);
+    EXPECT_TRUE(out.main().empty());
+    EXPECT_EQ(out.on("late").size(), 1u) << outputModeName(e.mode);
+  }
+}
+
+}  // namespace
+}  // namespace gale
