@@ -106,9 +106,12 @@ void writeTable(std::ostream& out, const std::vector<ResultRow>& rows) {
   for (const auto& r : rows) {
     out << pad(r.pipeline, 10, false) << " " << pad(r.mode, 20, false) << " "
         << pad(loadLabel(r.offeredPerSec), 9, false) << " " << pad(rate(r.throughput), 12, true)
-        << " " << pad(formatNanos(r.p50), 9, true) << " " << pad(formatNanos(r.p90), 9, true)
-        << " " << pad(formatNanos(r.p99), 9, true) << " " << pad(formatNanos(r.p999), 9, true)
-        << " " << pad(formatNanos(r.max), 9, true);
+        << " ";
+    // No sample: nothing became visible while measuring (e.g. no batch ended), not "0 ns".
+    auto lat = [&](int64_t v) { return r.samples ? formatNanos(v) : std::string("n/a"); };
+    out << pad(lat(r.p50), 9, true) << " " << pad(lat(r.p90), 9, true) << " "
+        << pad(lat(r.p99), 9, true) << " " << pad(lat(r.p999), 9, true) << " "
+        << pad(lat(r.max), 9, true);
     if (!r.sustained) out << "  NOT SUSTAINED (fell behind the offered load)";
     out << "\n";
   }
