@@ -839,6 +839,7 @@ void WindowOperator::onEndOfInput(Emitter& out) {
 
 size_t WindowOperator::stateSize() const { return state_->size(); }
 uint64_t WindowOperator::lateCount() const { return state_->late; }
+size_t WindowOperator::internedKeys() const { return state_->keys.size(); }
 Timestamp WindowOperator::watermark() const { return state_->wm; }
 
 // Snapshot layout (all integers varint/zigzag): "GWIN" v1, window kind, #aggregates, #keys,

@@ -324,6 +324,22 @@ TEST(WindowOperator, StateStaysBoundedOverALongStreamWithAWatermark) {
   EXPECT_GT(peak, 10u * 20u);
 }
 
+TEST(WindowOperator, KeyChurnDoesNotGrowTheInternedKeysWithoutBound) {
+  auto op = windowed(Sliding(4s, 1s), Count{}).keyBy({"word"}).eventTime("ts").build();
+  RecordingEmitter out;
+  size_t peak = 0;
+  for (int64_t s = 0; s < 400; ++s) {
+    // 500 new keys every second: 200 K distinct keys over the run, about 2 500 live at a time.
+    for (int k = 0; k < 500; ++k) op->onTuple(tup("k" + std::to_string(s * 500 + k), sec(s)), out);
+    op->onWatermark(sec(s), out);
+    peak = std::max(peak, op->internedKeys());
+    out.clear();
+  }
+  EXPECT_LT(peak, 20000u);
+  op->onEndOfInput(out);
+  EXPECT_EQ(op->stateSize(), 0u);
+}
+
 }  // namespace
 }  // namespace gale
 

@@ -105,6 +105,9 @@ class WindowOperator final : public Operator {
 
   // Tuples sent to the late stream so far (kept across snapshot/restore).
   uint64_t lateCount() const;
+  // Distinct keys the time windows currently intern (for metrics and tests: key churn must
+  // not grow it without bound).
+  size_t internedKeys() const;
   Timestamp watermark() const;
   const WindowConfig& config() const { return config_; }
 
