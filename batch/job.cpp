@@ -229,6 +229,13 @@ class BatchJob {
       if (!error) error = std::current_exception();
     }
     for (const auto& s : planner_.sources()) s.source->close();
+    // Release the checkpoint directory (its lock) as soon as the job has ended, so a new run may
+    // open it while this handle still exists.
+    try {
+      store_.reset();
+    } catch (const std::exception& e) {
+      logError("micro-batch job '" + name_ + "': closing the checkpoint failed: " + e.what());
+    }
     {
       std::lock_guard lk(mutex_);
       error_ = error;

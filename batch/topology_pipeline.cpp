@@ -243,6 +243,13 @@ class BatchOperatorBolt final : public Bolt {
       }
     }
     if (shared_->recovered.watermark) applied_ = *shared_->recovered.watermark;
+    writer_ = dynamic_cast<BatchStateWriter*>(op_.get());
+    if (writer_) {
+      if (!shared_->recovered.store) {
+        throw std::logic_error("micro-batch operator '" + key_ + "' needs the job's state store");
+      }
+      writer_->attachStore(*shared_->recovered.store);
+    }
     OutputFieldsDeclarer d;
     proto_->declareOutputFields(d);
     sink_ = d.streams().empty();
@@ -270,6 +277,7 @@ class BatchOperatorBolt final : public Bolt {
     CollectorEmitter e(out);
     std::string snap;
     size_t entries = 0;
+    std::map<std::string, KeyedStateUpdates> keyed;
     try {
       if (pending_ && (!applied_ || *pending_ > *applied_)) {
         op_->onWatermark(*pending_, e);
@@ -278,6 +286,7 @@ class BatchOperatorBolt final : public Bolt {
       op_->onProcessingTime(shared_->clock->now(), e);
       op_->onBatchEnd(txid, e);
       if (op_->stateful()) snap = op_->snapshot();
+      if (writer_) writer_->collectUpdates(txid, keyed);
       entries = op_->stateSize();
     } catch (...) {
       shared_->fail(std::current_exception());
@@ -287,6 +296,7 @@ class BatchOperatorBolt final : public Bolt {
     shared_->report(txid, [&](BatchResult& r) {
       if (stateful) r.snapshots[key_] = std::move(snap);
       r.stateEntries += entries;
+      if (!keyed.empty()) mergeKeyedUpdates(r.keyed, std::move(keyed));
       if (sink_ && taskIndex0()) r.sinks.push_back(component_);
     });
   }
@@ -303,6 +313,7 @@ class BatchOperatorBolt final : public Bolt {
   std::shared_ptr<BatchShared> shared_;
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
+  BatchStateWriter* writer_ = nullptr;
   std::string key_;
   std::string component_;
   int taskIndex_ = 0;
@@ -412,6 +423,29 @@ void TopologyPipeline::stop() {
     running_->stop();
   }
   running_.reset();
+}
+
+void mergeKeyedUpdates(std::map<std::string, KeyedStateUpdates>& into,
+                       std::map<std::string, KeyedStateUpdates>&& from) {
+  for (auto& [name, upd] : from) {
+    auto [it, fresh] = into.try_emplace(name, std::move(upd));
+    if (fresh) continue;
+    if (it->second.kind != upd.kind) {
+      throw std::logic_error("keyed state '" + name + "' is written as " +
+                             stateKindName(it->second.kind) + " and as " +
+                             stateKindName(upd.kind) + " in one batch");
+    }
+    for (auto& [key, f] : upd.updates) {
+      auto [kt, added] = it->second.updates.try_emplace(key, f);
+      if (!added) {
+        Update first = std::move(kt->second);
+        kt->second = [first, second = std::move(f)](std::optional<std::string_view> old) {
+          std::optional<std::string> mid = first(old);
+          return second(mid ? std::optional<std::string_view>(*mid) : std::nullopt);
+        };
+      }
+    }
+  }
 }
 
 std::string topologyFingerprint(const Topology& topology) {

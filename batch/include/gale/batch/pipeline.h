@@ -56,6 +56,22 @@ struct RecoveredState {
   StateStore* store = nullptr;  // read side for stateQuery / newValuesStream caches
 };
 
+// An operator that keeps its state in the job's StateStore instead of a snapshot (Trident's
+// persistentAggregate / partitionPersist). The batch runtime attaches the store before the first
+// batch and, at each batch end, collects the operator's keyed updates into the batch's commit.
+class BatchStateWriter {
+ public:
+  virtual ~BatchStateWriter() = default;
+  // The job's store (read side: the last committed values). Called once, before any batch.
+  virtual void attachStore(StateStore& store) = 0;
+  // This task's updates of batch `txid`, added to `out` (state name -> updates).
+  virtual void collectUpdates(uint64_t txid, std::map<std::string, KeyedStateUpdates>& out) = 0;
+};
+
+// Adds `from` to `into`; an update of a key present in both runs after the one already there.
+void mergeKeyedUpdates(std::map<std::string, KeyedStateUpdates>& into,
+                       std::map<std::string, KeyedStateUpdates>&& from);
+
 class BatchPipeline {
  public:
   using Finished = std::function<void(uint64_t txid, BatchResult result)>;
