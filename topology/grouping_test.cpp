@@ -22,8 +22,11 @@ std::map<TaskId, std::vector<int64_t>> runGrouping(
   b.setSpout("numbers", CountingSpout(n, keys, st), spouts);
   auto d = b.setBolt("sink", RecordingBolt(seen), p);
   g(d);
-  auto rt = runContinuous(b.build(), fastConfig());
-  EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(20)));
+  // Counts are checked exactly: no tree may time out and be replayed, even on a slow machine.
+  Continuous c = fastConfig();
+  c.messageTimeout = std::chrono::seconds(120);
+  auto rt = runContinuous(b.build(), c);
+  EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
   EXPECT_EQ(st->distinctAcked(), static_cast<size_t>(n));
   std::map<TaskId, std::vector<int64_t>> out;
   for (auto& [task, v] : seen->tuples) out[task].push_back(std::get<int64_t>(v[0]));
