@@ -127,6 +127,8 @@ RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences)
   Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 1);
   Continuous c;
   c.acking = acking;
+  if (const char* spin = std::getenv("GALE_IDLE_SPIN_US"))
+    c.idleSpin = std::chrono::microseconds(std::atoll(spin));
   auto start = std::chrono::steady_clock::now();
   auto rt = runContinuous(t, c);
   rt.waitUntilDone();
