@@ -211,6 +211,34 @@ TEST_F(MicroBatchJobTest, TwoJobsOnOneCheckpointDirectoryAreRefusedWithTheJobNam
   job.waitUntilDone();
 }
 
+TEST_F(MicroBatchJobTest, TwoJobsWithTheirOwnDirectoriesRunSideBySideAndAwaitTerminationWaitsForBoth) {
+  auto srcA = std::make_shared<GrowingSource>(1);
+  auto srcB = std::make_shared<GrowingSource>(2);
+  srcA->add(0, 100);
+  srcB->add(0, 30);
+  srcB->add(1, 30);
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.maxRecordsPerBatch = 10;
+  auto a = start(srcA, cfg);
+  auto sharedB = std::make_shared<SumPipeline::Shared>();
+  MicroBatch cfgB = cfg;
+  cfgB.checkpoint = dir.string() + "-b";
+  fs::remove_all(cfgB.checkpoint);
+  auto b = runBatchPipeline({{"src", srcB}}, std::make_unique<SumPipeline>(srcB, sharedB, cfg.clock),
+                            "sum-job", cfgB);
+  awaitTermination();
+  EXPECT_TRUE(a.done());
+  EXPECT_TRUE(b.done());
+  EXPECT_EQ(a.progress().records, 100u);
+  EXPECT_EQ(a.progress().batches, 10u);
+  EXPECT_EQ(b.progress().records, 60u);
+  EXPECT_EQ(b.progress().batches, 6u);
+  resetTerminated();
+  EXPECT_TRUE(activeJobs().empty());
+  fs::remove_all(cfgB.checkpoint);
+}
+
 TEST_F(MicroBatchJobTest, AFailingBatchStopsTheJobWithItsErrorAndCommitsNothingMore) {
   auto src = std::make_shared<GrowingSource>(1);
   src->add(0, 3);

@@ -1,6 +1,7 @@
 // Micro-batch mode through the real topology runtime: batch spouts, in-band batch markers,
 // wrapped operator bolts, LMDB commits.
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -108,6 +109,30 @@ TEST_F(TopologyBatchTest, WordCountAvailableNowEqualsADirectCountWithEveryBatchC
   EXPECT_EQ(log.back().offsets.at("sentences"), (PartitionOffsets{{0, 400}, {1, 350}, {2, 377}}));
   EXPECT_EQ(st->snapshots().size(), 2u);  // count#0 and count#1
   EXPECT_EQ(st->sinkCommittedTxid("sink"), 6u);
+}
+
+TEST_F(TopologyBatchTest, OverlappingBatchesThroughTheRuntimeCommitInTxidOrderWithExactResults) {
+  auto src = std::make_shared<GrowingSentences>(4);
+  src->avail_ = {500, 500, 500, 500};
+  auto store = std::make_shared<MemoryStore>();
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 100;
+  cfg.maxBatchesInFlight = 4;
+  std::vector<uint64_t> order;
+  std::mutex m;
+  cfg.onCommitPoint = [&](CommitPoint p, uint64_t txid) {
+    if (p != CommitPoint::AfterCommit) return;
+    std::lock_guard lk(m);
+    order.push_back(txid);
+  };
+  auto job = runMicroBatch(wordCount(src, store, 3), cfg);
+  ASSERT_TRUE(job.waitUntilDone(20s));
+  std::vector<uint64_t> expected(20);
+  for (uint64_t i = 0; i < 20; ++i) expected[i] = i + 1;
+  EXPECT_EQ(order, expected);
+  EXPECT_EQ(latestCounts(*store), directWordCount(src->all()));
 }
 
 TEST_F(TopologyBatchTest, ARestartContinuesFromTheCommittedSnapshotsAndOffsets) {
