@@ -116,7 +116,7 @@ void ChannelReceiver::deliver(zmq::message_t& msg, FrameHandler& handler) {
     std::memcpy(aligned_.data(), data, size);
     data = aligned_.data();
   }
-  std::string err = decodeFrame(data, size, *registry_, options_.limits, handler);
+  std::string err = decoder_.decode(data, size, *registry_, options_.limits, handler);
   if (!err.empty()) {
     ++malformedFrames_;
     lastError_ = err;

@@ -113,6 +113,7 @@ class ChannelReceiver {
   std::shared_ptr<const SchemaRegistry> registry_;
   ChannelOptions options_;
   zmq::socket_t socket_;
+  FrameDecoder decoder_;
   std::vector<uint64_t> aligned_;  // copy target when a message is not 8-byte aligned
   uint64_t framesReceived_ = 0;
   uint64_t malformedFrames_ = 0;
