@@ -107,7 +107,16 @@ std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
       }
     }
   }
-  if (total == 0) return std::nullopt;
+  if (total == 0) {
+    if (endOfInputCut_ || limit || !allFinishedAndRead()) return std::nullopt;
+    endOfInputCut_ = true;
+    BatchPlan plan;
+    plan.txid = ++lastTxid_;
+    plan.ranges.resize(sources_.size());
+    plan.start = plan.end = position_;
+    plan.endOfInput = true;
+    return plan;
+  }
 
   // Fair share under the limit: repeatedly give every partition with backlog an equal part of
   // what remains, so one hot partition cannot starve the others.
@@ -136,7 +145,19 @@ std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
     plan.records += sl.take;
   }
   plan.end = position_;
+  plan.endOfInput = allFinishedAndRead();
+  endOfInputCut_ = endOfInputCut_ || plan.endOfInput;
   return plan;
+}
+
+bool BatchPlanner::allFinishedAndRead() const {
+  for (const auto& s : sources_) {
+    if (!s.source->finished()) return false;
+    const auto& pos = position_.at(s.name);
+    for (int p = 0; p < s.source->partitions(); ++p)
+      if (pos[p] < s.source->available(p)) return false;
+  }
+  return true;
 }
 
 }  // namespace gale

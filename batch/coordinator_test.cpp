@@ -20,7 +20,9 @@ class GrowingSource : public Source {
     for (int64_t o = from; o < to; ++o) out.push_back({o, {Value{o}}, 0});
     return static_cast<size_t>(to - from);
   }
+  bool finished() const override { return finished_; }
   std::vector<int64_t> avail_;
+  bool finished_ = false;
 };
 
 TEST(BatchPlanner, CutsContiguousRangesWithStrictlyIncreasingTxids) {
@@ -41,6 +43,43 @@ TEST(BatchPlanner, CutsContiguousRangesWithStrictlyIncreasingTxids) {
   EXPECT_EQ(b2->txid, 2u);
   EXPECT_EQ(b2->ranges[0], (std::vector<PartitionRange>{{1, 3, 10}}));
   EXPECT_EQ(b2->start.at("s"), (std::vector<int64_t>{5, 3}));
+}
+
+TEST(BatchPlanner, TheBatchThatReadsAFinishedSourceToItsEndIsMarkedEndOfInput) {
+  auto src = std::make_shared<GrowingSource>(2);
+  src->avail_ = {4, 4};
+  src->finished_ = true;
+  BatchPlanner planner({{"s", src}}, 5);
+  auto b1 = planner.next();
+  ASSERT_TRUE(b1);
+  EXPECT_FALSE(b1->endOfInput);  // 3 records are left
+  auto b2 = planner.next();
+  ASSERT_TRUE(b2);
+  EXPECT_TRUE(b2->endOfInput);
+  EXPECT_EQ(planner.next(), std::nullopt);  // said once
+}
+
+TEST(BatchPlanner, ASourceThatFinishesAfterItsLastBatchGetsOneEmptyEndOfInputBatch) {
+  auto src = std::make_shared<GrowingSource>(1);
+  src->avail_ = {3};
+  BatchPlanner planner({{"s", src}}, 0);
+  auto b1 = planner.next();
+  ASSERT_TRUE(b1);
+  EXPECT_FALSE(b1->endOfInput);  // not finished yet: more may come
+  EXPECT_EQ(planner.next(), std::nullopt);
+  src->finished_ = true;
+  auto b2 = planner.next();
+  ASSERT_TRUE(b2);
+  EXPECT_TRUE(b2->endOfInput);
+  EXPECT_EQ(b2->records, 0);
+  EXPECT_EQ(b2->txid, 2u);
+  EXPECT_EQ(planner.next(), std::nullopt);
+  // Available-now (a limit) never cuts the empty batch: it stops at what was there at start.
+  BatchPlanner limited({{"s", src}}, 0);
+  Offsets limit{{"s", {3}}};
+  auto c1 = limited.next(&limit);
+  ASSERT_TRUE(c1);
+  EXPECT_TRUE(c1->endOfInput);
 }
 
 TEST(BatchPlanner, MaxRecordsPerBatchSplitsTheBacklogFairlyAndLosesNothing) {

@@ -10,6 +10,13 @@
 
 namespace gale {
 
+namespace {
+// The batch-end watermark of the last batch of a bounded input. One below kEndOfTime because the
+// runtime reserves kEndOfTime for its EndOfStream control (it is not passed to onWatermark hooks);
+// a batch bolt that sees it gives its operator kEndOfTime and onEndOfInput.
+constexpr Timestamp kBatchEndOfInput{kEndOfTime.micros - 1};
+}  // namespace
+
 // State shared by every task of one micro-batch topology and the pipeline.
 struct BatchShared {
   std::mutex mutex;
@@ -109,7 +116,9 @@ class BatchSpout final : public Spout {
       }
       // Continue the watermark of the last commit: a restarted job must not move it back.
       if (shared_->recovered.watermark) {
-        maxEvent_ = shared_->recovered.watermark->micros + watermark_->delay.count();
+        int64_t wm = shared_->recovered.watermark->micros;
+        maxEvent_ = wm > INT64_MAX - watermark_->delay.count() ? INT64_MAX
+                                                               : wm + watermark_->delay.count();
       }
     }
   }
@@ -154,7 +163,11 @@ class BatchSpout final : public Spout {
       return true;
     }
     std::optional<Timestamp> wm;
-    if (watermark_ && maxEvent_ != INT64_MIN) {
+    if (plan_->endOfInput) {
+      // The input ended: every window fires (see kBatchEndOfInput).
+      wm = kBatchEndOfInput;
+      out.emitWatermark(*wm, /*idle=*/false);
+    } else if (watermark_ && maxEvent_ != INT64_MIN) {
       wm = Timestamp{maxEvent_ - watermark_->delay.count()};
       // A task that got no records in this batch does not hold back the others' watermark.
       out.emitWatermark(*wm, /*idle=*/records_ == 0);
@@ -280,7 +293,14 @@ class BatchOperatorBolt final : public Bolt {
     std::map<std::string, KeyedStateUpdates> keyed;
     try {
       if (pending_ && (!applied_ || *pending_ > *applied_)) {
-        op_->onWatermark(*pending_, e);
+        if (*pending_ >= kBatchEndOfInput) {
+          // The input ended (BatchPlan::endOfInput): as at the end of a bounded stream in
+          // continuous mode, the watermark goes to the end of time, then onEndOfInput.
+          op_->onWatermark(kEndOfTime, e);
+          op_->onEndOfInput(e);
+        } else {
+          op_->onWatermark(*pending_, e);
+        }
         applied_ = pending_;
       }
       op_->onProcessingTime(shared_->clock->now(), e);

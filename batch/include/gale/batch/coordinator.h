@@ -37,6 +37,10 @@ struct BatchPlan {
   Offsets end;    // offsets after it (what its commit records)
   int64_t records = 0;
   bool replay = false;  // re-cut of a batch recorded before a restart
+  // After this batch every source is finished() and read to its end: the batch-end watermark goes
+  // to the end of time and operators get onEndOfInput, as at the end of a bounded stream in
+  // continuous mode, so both modes emit the same final windows.
+  bool endOfInput = false;
 };
 
 struct NamedSource {
@@ -56,6 +60,8 @@ class BatchPlanner {
 
   // Cuts the next batch from what is available now; nullopt when there is nothing new. With
   // `limit`, no range goes past it (available-now: the offsets seen when the job started).
+  // One exception to "nothing new, no batch": when every source has finished and was read to its
+  // end but no batch said so yet, an empty batch with endOfInput is cut, once.
   std::optional<BatchPlan> next(const Offsets* limit = nullptr);
 
   // The current available() of every partition.
@@ -70,8 +76,11 @@ class BatchPlanner {
  private:
   std::vector<NamedSource> sources_;
   int64_t maxRecords_;
+  bool allFinishedAndRead() const;
+
   uint64_t lastTxid_ = 0;
   Offsets position_;
+  bool endOfInputCut_ = false;
 };
 
 // Batches may finish out of order (they overlap in the pipeline); commits must not. Each

@@ -1,0 +1,35 @@
+// The README's example: a windowed word count, run in continuous mode or, by changing one line,
+// in micro-batch mode with exactly-once state. Usage: quickstart [continuous|micro-batch]
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "gale/batch/microbatch.h"
+#include "gale/connectors/console_sink.h"
+#include "gale/connectors/generator_source.h"
+#include "gale/core/stateless.h"
+#include "gale/core/window.h"
+#include "gale/topology/runtime.h"
+
+using namespace std::chrono_literals;
+
+int main(int argc, char** argv) {
+  gale::TopologyBuilder b;
+  b.setSpout("sentences", std::make_shared<gale::SentenceSource>(gale::SentenceSource::Options{
+                              .total = 2000, .withEventTime = true, .eventTimeStep = 10ms}))
+      .withWatermark("ts", 1s);
+  b.setBolt("split", gale::splitWords("sentence", "word", {"ts"}), 2).shuffleGrouping("sentences");
+  b.setBolt("count", *gale::windowed(gale::Tumbling(5s), gale::Count{}).keyBy({"word"})
+                          .eventTime("ts").outputMode(gale::OutputMode::Append).build(), 2)
+      .fieldsGrouping("split", {"word"});
+  b.setBolt("print", gale::ConsoleSink("window "), 1).globalGrouping("count");
+  gale::Topology topology = b.build();
+
+  if (argc > 1 && std::string(argv[1]) == "micro-batch") {
+    std::filesystem::remove_all("quickstart-chk");
+    gale::runMicroBatch(topology, {.trigger = gale::BatchTrigger::availableNow(),
+                                   .checkpoint = "quickstart-chk"}).waitUntilDone();
+  } else {
+    gale::runContinuous(topology).waitUntilDone();
+  }
+}
