@@ -1,5 +1,5 @@
 # Finds gale's dependencies from Debian 12 packages. Each failure names the apt package to install.
-include(FindPkgConfig)
+find_package(PkgConfig QUIET)
 if(NOT PKG_CONFIG_FOUND)
   message(FATAL_ERROR "gale: pkg-config not found. Install it: apt-get install pkg-config")
 endif()
