@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what gale needs on Debian 12. Run as root (or with sudo).
 set -euo pipefail
+if [ "$(id -u)" != 0 ]; then exec sudo bash "$0" "$@"; fi
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev
