@@ -38,7 +38,7 @@ ChannelSender::ChannelSender(Transport& transport, const std::string& endpoint, 
   pending_.reserve(options_.maxItemsPerFrame);
 }
 
-void ChannelSender::push(StreamId stream, Tuple tuple) {
+void ChannelSender::push(StreamId stream, Tuple&& tuple) {
   OutItem& it = pending_.emplace_back();
   it.isTuple = true;
   it.stream = stream;

@@ -434,7 +434,8 @@ zmq::message_t FrameEncoder::encode(TaskId srcTask, const std::vector<OutItem>& 
     }
   }
   zmq::message_t msg(8 + words * 8);
-  std::memset(msg.data(), 0, msg.size());  // padding and absent fields are zeros
+  // Every word is written below (unused fields and null pointers as zeros; a blob's last word is
+  // zeroed before its bytes go in, for the padding and Text's NUL), so no memset of the frame.
   auto* base = static_cast<uint64_t*>(msg.data());
   base[0] = static_cast<uint64_t>(words) << 32;  // one segment of `words`
   uint64_t* w = base + 1;
@@ -445,8 +446,10 @@ zmq::message_t FrameEncoder::encode(TaskId srcTask, const std::vector<OutItem>& 
     return at;
   };
   auto blob = [&](int64_t ptr, const std::string& bytes, bool text) {
-    int64_t at = alloc(blobWords(bytes.size() + (text ? 1 : 0)));
+    size_t n = blobWords(bytes.size() + (text ? 1 : 0));
+    int64_t at = alloc(n);
     w[ptr] = listPointer(ptr, at, kByteElements, bytes.size() + (text ? 1 : 0));
+    if (n) w[at + static_cast<int64_t>(n) - 1] = 0;
     std::memcpy(w + at, bytes.data(), bytes.size());
   };
   int64_t root = alloc(1);
@@ -468,6 +471,7 @@ zmq::message_t FrameEncoder::encode(TaskId srcTask, const std::vector<OutItem>& 
       w[ptr] = structPointer(ptr, t, kTupleData, kTuplePtrs);
       w[t] = it.stream;
       w[t + 1] = static_cast<uint64_t>(it.tuple.originNanos());
+      w[t + kTupleData + 1] = 0;  // no anchors unless written below
       const Values& vals = it.tuple.values();
       uint32_t valueWords = kValueData + kValuePtrs;
       int64_t vtag = alloc(1 + vals.size() * valueWords);
@@ -478,6 +482,8 @@ zmq::message_t FrameEncoder::encode(TaskId srcTask, const std::vector<OutItem>& 
         int64_t v = vtag + 1 + static_cast<int64_t>(j * valueWords);
         const Value& val = vals[j];
         w[v] = val.index();
+        w[v + 1] = 0;
+        w[v + kValueData] = 0;
         switch (typeOf(val)) {
           case Type::Int64: w[v + 1] = static_cast<uint64_t>(std::get<int64_t>(val)); break;
           case Type::Double: w[v + 1] = std::bit_cast<uint64_t>(std::get<double>(val)); break;
@@ -512,6 +518,7 @@ zmq::message_t FrameEncoder::encode(TaskId srcTask, const std::vector<OutItem>& 
       w[c + 1] = ctl.root;
       w[c + 2] = ctl.value;
       w[c + 3] = static_cast<uint64_t>(ctl.time);
+      w[c + kControlData] = 0;
       if (!ctl.payload.empty()) blob(c + kControlData, ctl.payload, false);
     }
   }

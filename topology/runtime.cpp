@@ -315,8 +315,13 @@ class Task final : public FrameHandler {
   }
 
   OutStream& stream(std::string_view name) {
-    for (auto& o : outs_)
-      if (o.name == name) return o;
+    // Most components emit on one stream, over and over: try the last one first.
+    if (lastStream_ < outs_.size() && outs_[lastStream_].name == name) return outs_[lastStream_];
+    for (size_t i = 0; i < outs_.size(); ++i)
+      if (outs_[i].name == name) {
+        lastStream_ = i;
+        return outs_[i];
+      }
     std::string declared;
     for (auto& o : outs_) declared += (declared.empty() ? "" : ", ") + o.name;
     throw std::invalid_argument("component '" + this->name() + "' emitted on stream '" +
@@ -326,7 +331,17 @@ class Task final : public FrameHandler {
   }
 
   void checkValues(const OutStream& os, const Values& values) {
-    std::string why = os.schema->fields.mismatch(values);
+    // The common case without building a (empty) reason string: count and types fit.
+    const Fields& f = os.schema->fields;
+    if (values.size() == f.size()) {
+      size_t i = 0;
+      for (; i < values.size(); ++i) {
+        Type want = f[i].type, got = typeOf(values[i]);
+        if (want != Type::Any && got != Type::Null && got != want) break;
+      }
+      if (i == values.size()) return;
+    }
+    std::string why = f.mismatch(values);
     if (!why.empty())
       throw std::invalid_argument("component '" + name() + "' emitted on stream '" + os.name +
                                   "' values that do not fit its declared fields: " + why);
@@ -926,6 +941,7 @@ class Task final : public FrameHandler {
   std::vector<OutStream> outs_;
   std::vector<TaskId> downstream_;
   std::vector<TaskId> targets_;  // scratch
+  size_t lastStream_ = 0;         // index in outs_ of the stream emitted on last
   bool inBlockedFlush_ = false;
 
   SpoutCollector spoutCollector_{*this};

@@ -47,7 +47,8 @@ class ChannelSender {
   const std::string& endpoint() const { return endpoint_; }
 
   // Buffers an item. The caller must flush when full() (or whenever it goes idle).
-  void push(StreamId stream, Tuple tuple);
+  void push(StreamId stream, Tuple&& tuple);
+  void push(StreamId stream, const Tuple& tuple) { push(stream, Tuple(tuple)); }
   void push(Control control);
   bool full() const { return pending_.size() >= options_.maxItemsPerFrame; }
   bool empty() const { return pending_.empty() && !encoded_; }
