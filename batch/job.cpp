@@ -130,7 +130,7 @@ class BatchJob {
 
   ~BatchJob() {
     stop();
-    if (thread_.joinable()) thread_.join();
+    joinThread();
   }
 
   void start() {
@@ -168,14 +168,26 @@ class BatchJob {
   }
 
   bool waitUntilDone(std::optional<std::chrono::milliseconds> timeout) {
-    std::unique_lock lk(mutex_);
-    if (timeout) {
-      if (!doneCv_.wait_for(lk, *timeout, [&] { return done_; })) return false;
-    } else {
-      doneCv_.wait(lk, [&] { return done_; });
+    std::exception_ptr error;
+    {
+      std::unique_lock lk(mutex_);
+      if (timeout) {
+        if (!doneCv_.wait_for(lk, *timeout, [&] { return done_; })) return false;
+      } else {
+        doneCv_.wait(lk, [&] { return done_; });
+      }
+      error = error_;
     }
-    if (error_) std::rethrow_exception(error_);
+    // The job stays in the registry (awaitAnyTermination sees it), so it may outlive its last
+    // handle; its ended thread is joined by whoever waits first rather than left running.
+    joinThread();
+    if (error) std::rethrow_exception(error);
     return true;
+  }
+
+  void joinThread() {
+    std::lock_guard g(joinMutex_);
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
   BatchProgress progress() const {
@@ -389,6 +401,7 @@ class BatchJob {
   std::map<uint64_t, int64_t> cutNanos_;
   BatchProgress progress_;
   int64_t startNanos_ = 0;
+  std::mutex joinMutex_;
   std::thread thread_;
 };
 

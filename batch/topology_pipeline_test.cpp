@@ -41,12 +41,23 @@ struct TopologyBatchTest : ::testing::Test {
 class GrowingSentences : public Source {
  public:
   explicit GrowingSentences(int partitions) : avail_(partitions) {}
+  // The test thread grows the source while the job's threads read it.
+  void set(std::vector<int64_t> avail) {
+    std::lock_guard lk(mutex_);
+    avail_ = std::move(avail);
+  }
   std::string name() const override { return "growing-sentences"; }
   void declareOutputFields(OutputFieldsDeclarer& d) const override {
     d.declare(Fields{"sentence"});
   }
-  int partitions() const override { return static_cast<int>(avail_.size()); }
-  int64_t available(int p) override { return avail_[p]; }
+  int partitions() const override {
+    std::lock_guard lk(mutex_);
+    return static_cast<int>(avail_.size());
+  }
+  int64_t available(int p) override {
+    std::lock_guard lk(mutex_);
+    return avail_[p];
+  }
   size_t read(int p, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
     for (int64_t o = from; o < to; ++o) out.push_back({o, {sentence(p, o)}, 0});
     return static_cast<size_t>(to - from);
@@ -55,11 +66,17 @@ class GrowingSentences : public Source {
     return SentenceSource::sentenceAt(o * partitions() + p);
   }
   std::vector<std::string> all() const {
+    std::vector<int64_t> avail;
+    {
+      std::lock_guard lk(mutex_);
+      avail = avail_;
+    }
     std::vector<std::string> v;
-    for (int p = 0; p < partitions(); ++p)
-      for (int64_t o = 0; o < avail_[p]; ++o) v.push_back(std::get<std::string>(sentence(p, o)));
+    for (int p = 0; p < static_cast<int>(avail.size()); ++p)
+      for (int64_t o = 0; o < avail[p]; ++o) v.push_back(std::get<std::string>(sentence(p, o)));
     return v;
   }
+  mutable std::mutex mutex_;
   std::vector<int64_t> avail_;
 };
 
@@ -85,7 +102,7 @@ Topology wordCount(SourcePtr src, MemoryStorePtr store, int spoutTasks = 2) {
 
 TEST_F(TopologyBatchTest, WordCountAvailableNowEqualsADirectCountWithEveryBatchCommitted) {
   auto src = std::make_shared<GrowingSentences>(3);
-  src->avail_ = {400, 350, 377};
+  src->set({400, 350, 377});
   auto store = std::make_shared<MemoryStore>();
   MicroBatch cfg;
   cfg.trigger = BatchTrigger::availableNow();
@@ -113,7 +130,7 @@ TEST_F(TopologyBatchTest, WordCountAvailableNowEqualsADirectCountWithEveryBatchC
 
 TEST_F(TopologyBatchTest, OverlappingBatchesThroughTheRuntimeCommitInTxidOrderWithExactResults) {
   auto src = std::make_shared<GrowingSentences>(4);
-  src->avail_ = {500, 500, 500, 500};
+  src->set({500, 500, 500, 500});
   auto store = std::make_shared<MemoryStore>();
   MicroBatch cfg;
   cfg.trigger = BatchTrigger::availableNow();
@@ -137,7 +154,7 @@ TEST_F(TopologyBatchTest, OverlappingBatchesThroughTheRuntimeCommitInTxidOrderWi
 
 TEST_F(TopologyBatchTest, ARestartContinuesFromTheCommittedSnapshotsAndOffsets) {
   auto src = std::make_shared<GrowingSentences>(2);
-  src->avail_ = {300, 300};
+  src->set({300, 300});
   MicroBatch cfg;
   cfg.trigger = BatchTrigger::availableNow();
   cfg.checkpoint = dir.string();
@@ -148,7 +165,7 @@ TEST_F(TopologyBatchTest, ARestartContinuesFromTheCommittedSnapshotsAndOffsets) 
     ASSERT_TRUE(job.waitUntilDone(20s));
   }
   resetTerminated();
-  src->avail_ = {500, 420};
+  src->set({500, 420});
   auto store2 = std::make_shared<MemoryStore>();
   auto job = runMicroBatch(wordCount(src, store2), cfg);
   ASSERT_TRUE(job.waitUntilDone(20s));
@@ -168,7 +185,7 @@ TEST_F(TopologyBatchTest, ProcessingTimeTriggerWithAManualClockCutsOnlyOnTicksWi
   cfg.checkpoint = dir.string();
   cfg.clock = &clock;
   auto job = runMicroBatch(wordCount(src, store, 1), cfg);
-  src->avail_ = {10};
+  src->set({10});
   clock.advance(100ms);
   auto waitBatches = [&](uint64_t n) {
     for (int i = 0; i < 2000 && job.progress().batches < n; ++i) std::this_thread::sleep_for(1ms);
@@ -178,7 +195,7 @@ TEST_F(TopologyBatchTest, ProcessingTimeTriggerWithAManualClockCutsOnlyOnTicksWi
   clock.advance(100ms);  // a tick without data: no batch
   std::this_thread::sleep_for(20ms);
   EXPECT_EQ(job.progress().batches, 1u);
-  src->avail_ = {15};
+  src->set({15});
   std::this_thread::sleep_for(20ms);  // data but no tick yet
   EXPECT_EQ(job.progress().batches, 1u);
   clock.advance(100ms);
@@ -251,7 +268,7 @@ TEST_F(TopologyBatchTest, WindowOutputPerBatchMatchesContinuousModeForTheSameOpe
 
 TEST_F(TopologyBatchTest, AnOperatorThatThrowsFailsTheJobAndTheBatchIsNotCommitted) {
   auto src = std::make_shared<GrowingSentences>(1);
-  src->avail_ = {50};
+  src->set({50});
   auto store = std::make_shared<MemoryStore>();
   TopologyBuilder b;
   b.setSpout("sentences", src, 1);
