@@ -298,6 +298,9 @@ class BatchJob {
       progress_.triggerOverruns = schedule_.overruns();
 
       if (gSignalled.load()) stopRequested_ = true;
+      // Every source is bounded and read to its end, and that batch is committed: the job is
+      // done, as a continuous-mode topology is at the end of a bounded input.
+      if (inputEnded_ && sequencer_.inFlight() == 0) return;
       if (stopRequested_ && sequencer_.inFlight() == 0) return;
       if (availableNow && sequencer_.inFlight() == 0 && planner_.reached(*target)) return;
 
@@ -360,6 +363,7 @@ class BatchJob {
     }
 
     std::lock_guard lk(mutex_);
+    if (plan.endOfInput) inputEnded_ = true;
     progress_.batches++;
     progress_.lastTxid = txid;
     progress_.records += plan.records;
@@ -398,6 +402,7 @@ class BatchJob {
   std::deque<std::pair<uint64_t, BatchResult>> finishedQueue_;
   CommitSequencer<BatchResult> sequencer_;
   std::map<uint64_t, BatchPlan> plans_;
+  bool inputEnded_ = false;  // the endOfInput batch was committed
   std::map<uint64_t, int64_t> cutNanos_;
   BatchProgress progress_;
   int64_t startNanos_ = 0;

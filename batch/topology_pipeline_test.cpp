@@ -128,6 +128,32 @@ TEST_F(TopologyBatchTest, WordCountAvailableNowEqualsADirectCountWithEveryBatchC
   EXPECT_EQ(st->sinkCommittedTxid("sink"), 6u);
 }
 
+TEST_F(TopologyBatchTest, AJobOverABoundedSourceEndsOnItsOwnOnceTheEndOfInputIsCommitted) {
+  // A processing-time trigger never stops by itself; the end of a bounded input does, as in
+  // continuous mode. The last window-less word counts still equal a direct count.
+  SentenceSource::Options so;
+  so.partitions = 2;
+  so.total = 900;
+  auto src = std::make_shared<SentenceSource>(so);
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("sentences", src, 2);
+  b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
+  b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
+  b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("count");
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(20ms);
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 300;
+  auto job = runMicroBatch(b.build(), cfg);
+  ASSERT_TRUE(job.waitUntilDone(20s)) << "the job did not end at the end of its bounded input";
+  EXPECT_EQ(job.progress().records, 900u);
+  std::vector<std::string> all;
+  for (int64_t g = 0; g < 900; ++g) all.push_back(SentenceSource::sentenceAt(g));
+  EXPECT_EQ(latestCounts(*store), directWordCount(all));
+  resetTerminated();
+}
+
 TEST_F(TopologyBatchTest, OverlappingBatchesThroughTheRuntimeCommitInTxidOrderWithExactResults) {
   auto src = std::make_shared<GrowingSentences>(4);
   src->set({500, 500, 500, 500});
