@@ -448,7 +448,8 @@ MicroBatchJob runMicroBatch(const Topology& topology, MicroBatch config) {
   rc.clock = config.clock;
   std::unique_ptr<TopologyPipeline> pipeline;
   try {
-    pipeline = std::make_unique<TopologyPipeline>(topology, rc);
+    pipeline = std::make_unique<TopologyPipeline>(
+        topology, rc, config.multipleWatermarkPolicy, config.watermarkIdleTimeout);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument("micro-batch job '" + name + "': " + e.what());
   }

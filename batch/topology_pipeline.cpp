@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "gale/core/log.h"
+#include "source_watermarks.h"
 
 namespace gale {
 
@@ -15,6 +16,9 @@ namespace {
 // runtime reserves kEndOfTime for its EndOfStream control (it is not passed to onWatermark hooks);
 // a batch bolt that sees it gives its operator kEndOfTime and onEndOfInput.
 constexpr Timestamp kBatchEndOfInput{kEndOfTime.micros - 1};
+// Where the per-source watermarks are committed, beside the operators' snapshots (whose keys are
+// "component#task", so no operator can take this one).
+constexpr const char* kSourceWatermarksKey = "$source-watermarks";
 }  // namespace
 
 // State shared by every task of one micro-batch topology and the pipeline.
@@ -32,6 +36,48 @@ struct BatchShared {
   BatchPipeline::Failed failed;
   std::atomic<bool> hasFailed{false};
   const Clock* clock = &SystemClock::instance();
+
+  // The batch watermark is one value for the whole job (Spark), so it is computed once every spout
+  // task has read its part of the batch: each task reports its max event time, then waits (without
+  // blocking its thread) for the result, and every task sends the same watermark downstream.
+  int spoutTasks = 0;
+  std::unique_ptr<SourceWatermarks> watermarks;
+  struct BatchWatermark {
+    int reported = 0;
+    int taken = 0;
+    std::vector<std::optional<int64_t>> maxEvent;  // per source
+    bool ready = false;
+    std::optional<Timestamp> watermark;
+    std::string snapshot;  // the per-source watermarks after the batch
+  };
+  std::map<uint64_t, BatchWatermark> batchWatermarks;
+
+  void reportEventTime(uint64_t txid, size_t source, std::optional<int64_t> maxEvent,
+                       bool endOfInput) {
+    std::lock_guard lk(mutex);
+    BatchWatermark& b = batchWatermarks[txid];
+    if (b.maxEvent.empty()) b.maxEvent.resize(sourceCount);
+    auto& m = b.maxEvent.at(source);
+    if (maxEvent) m = m ? std::max(*m, *maxEvent) : *maxEvent;
+    if (++b.reported < spoutTasks) return;
+    // Every spout task has reported, and tasks take batches in txid order, so batches reach
+    // advance() in txid order.
+    b.watermark = watermarks->advance(b.maxEvent, clock->now());
+    if (endOfInput) b.watermark = kBatchEndOfInput;  // every window fires (see kBatchEndOfInput)
+    b.snapshot = watermarks->snapshot();
+    b.ready = true;
+  }
+
+  // nullopt until every spout task reported batch txid; then the batch's watermark.
+  std::optional<BatchWatermark> takeWatermark(uint64_t txid) {
+    std::lock_guard lk(mutex);
+    auto it = batchWatermarks.find(txid);
+    if (it == batchWatermarks.end() || !it->second.ready) return std::nullopt;
+    BatchWatermark b = it->second;
+    if (++it->second.taken == spoutTasks) batchWatermarks.erase(it);
+    return b;
+  }
+  size_t sourceCount = 0;
 
   std::shared_ptr<const BatchPlan> planAfter(uint64_t txid) {
     std::lock_guard lk(mutex);
@@ -114,12 +160,6 @@ class BatchSpout final : public Spout {
         throw std::invalid_argument("micro-batch spout '" + component_ + "': the source has no "
                                     "event-time field '" + watermark_->field + "'");
       }
-      // Continue the watermark of the last commit: a restarted job must not move it back.
-      if (shared_->recovered.watermark) {
-        int64_t wm = shared_->recovered.watermark->micros;
-        maxEvent_ = wm > INT64_MAX - watermark_->delay.count() ? INT64_MAX
-                                                               : wm + watermark_->delay.count();
-      }
     }
   }
 
@@ -135,6 +175,8 @@ class BatchSpout final : public Spout {
       pos_ = ranges_.empty() ? 0 : ranges_[0].from;
       records_ = 0;
       for (const auto& r : ranges_) records_ += r.to - r.from;
+      maxEvent_ = INT64_MIN;
+      reported_ = false;
       stride_ = std::max<int64_t>(1, records_ / static_cast<int64_t>(kOriginSamplesPerTask));
       samples_.clear();
       seen_ = 0;
@@ -162,20 +204,20 @@ class BatchSpout final : public Spout {
       if (pos_ >= r.to && ++rangeIdx_ < ranges_.size()) pos_ = ranges_[rangeIdx_].from;
       return true;
     }
-    std::optional<Timestamp> wm;
-    if (plan_->endOfInput) {
-      // The input ended: every window fires (see kBatchEndOfInput).
-      wm = kBatchEndOfInput;
-      out.emitWatermark(*wm, /*idle=*/false);
-    } else if (watermark_ && maxEvent_ != INT64_MIN) {
-      wm = Timestamp{maxEvent_ - watermark_->delay.count()};
-      // A task that got no records in this batch does not hold back the others' watermark.
-      out.emitWatermark(*wm, /*idle=*/records_ == 0);
-      if (records_ == 0) wm.reset();
-    }
     uint64_t txid = plan_->txid;
+    if (!reported_) {
+      shared_->reportEventTime(txid, sourceIndex_,
+                               maxEvent_ == INT64_MIN ? std::nullopt : std::optional(maxEvent_),
+                               plan_->endOfInput);
+      reported_ = true;
+    }
+    // Wait for the other spout tasks' part of the batch (they run on their own threads).
+    auto b = shared_->takeWatermark(txid);
+    if (!b) return false;
+    if (b->watermark) out.emitWatermark(*b->watermark, /*idle=*/false);
     shared_->report(txid, [&](BatchResult& r) {
-      if (wm) r.watermark = r.watermark ? std::min(*r.watermark, *wm) : *wm;
+      r.watermark = b->watermark;
+      if (!b->snapshot.empty()) r.snapshots[kSourceWatermarksKey] = b->snapshot;
       r.originSamples.insert(r.originSamples.end(), samples_.begin(), samples_.end());
     });
     out.emitBatchEnd(txid);
@@ -207,7 +249,8 @@ class BatchSpout final : public Spout {
   int taskIndex_ = 0;
   int parallelism_ = 1;
   int eventField_ = -1;
-  int64_t maxEvent_ = INT64_MIN;
+  int64_t maxEvent_ = INT64_MIN;  // in the batch being read
+  bool reported_ = false;         // maxEvent_ went to the job's watermark
   uint64_t lastTxid_ = 0;
   std::shared_ptr<const BatchPlan> plan_;
   std::vector<PartitionRange> ranges_;
@@ -386,15 +429,20 @@ class BatchBoltWrapper final : public Bolt {
 
 }  // namespace
 
-TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeConfig)
+TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeConfig,
+                                   WatermarkPolicy watermarkPolicy, Duration watermarkIdleTimeout)
     : shared_(std::make_shared<BatchShared>()), runtimeConfig_(std::move(runtimeConfig)) {
   runtimeConfig_.acking = false;  // a batch is replayed whole under its txid, never per tuple
   if (runtimeConfig_.clock) shared_->clock = runtimeConfig_.clock;
   TopologyBuilder b;
   int reporters = 0;
+  std::vector<SourceWatermarks::SourceSpec> watermarkSpecs;
   for (const ComponentSpec& c : topology.components()) {
     reporters += c.parallelism;
     if (c.isSpout()) {
+      shared_->spoutTasks += c.parallelism;
+      watermarkSpecs.push_back({c.name, c.watermark ? std::optional(c.watermark->delay)
+                                                    : std::nullopt});
       if (!c.source) {
         throw std::invalid_argument(
             "micro-batch mode needs replayable sources, but spout '" + c.name +
@@ -410,6 +458,9 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
     }
   }
   shared_->reporters = reporters;
+  shared_->sourceCount = sources_.size();
+  shared_->watermarks = std::make_unique<SourceWatermarks>(std::move(watermarkSpecs),
+                                                           watermarkPolicy, watermarkIdleTimeout);
   batchTopology_ = std::make_unique<Topology>(b.build());
 }
 
@@ -419,6 +470,9 @@ TopologyPipeline::~TopologyPipeline() {
 
 void TopologyPipeline::start(const RecoveredState& recovered, Finished finished, Failed failed) {
   shared_->recovered = recovered;
+  auto blob = recovered.snapshots.find(kSourceWatermarksKey);
+  shared_->watermarks->restore(recovered.watermark,
+                               blob == recovered.snapshots.end() ? std::string() : blob->second);
   shared_->finished = std::move(finished);
   shared_->failed = std::move(failed);
   running_ = std::make_unique<RunningTopology>(runContinuous(*batchTopology_, runtimeConfig_));

@@ -6,8 +6,9 @@
 //
 // Per batch and task (private to batch/):
 //  - a BatchSpout task emits BatchBegin, the records of its partitions' ranges (with their
-//    originNanos), its watermark if the spout declared one (max event time it has seen - delay;
-//    marked idle when this batch gave it no records), then BatchEnd;
+//    originNanos), then reports the max event time it read and waits until every spout task of
+//    the job has: the job's watermark after the batch (SourceWatermarks: per source, min over
+//    sources, never back) is then known, every spout task sends that same watermark, then BatchEnd;
 //  - a BatchOperatorBolt task hands tuples to the operator; an input watermark is only recorded;
 //    at the aligned onBatchEnd(txid) the operator gets that watermark (onWatermark), the
 //    processing time (onProcessingTime), onBatchEnd(txid), and its snapshot() is collected;
@@ -30,7 +31,9 @@ class TopologyPipeline final : public BatchPipeline {
  public:
   // Throws std::invalid_argument naming the component when the topology cannot run in
   // micro-batch mode (a custom Spout: batches need replayable Sources).
-  TopologyPipeline(const Topology& topology, Continuous runtimeConfig);
+  TopologyPipeline(const Topology& topology, Continuous runtimeConfig,
+                   WatermarkPolicy watermarkPolicy = WatermarkPolicy::Min,
+                   Duration watermarkIdleTimeout = Duration::zero());
   ~TopologyPipeline() override;
 
   // The sources of the topology's spouts, named by component (the offset log's keys).

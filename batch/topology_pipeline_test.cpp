@@ -292,6 +292,95 @@ TEST_F(TopologyBatchTest, WindowOutputPerBatchMatchesContinuousModeForTheSameOpe
   EXPECT_GE(wm->micros, 1'900'000);  // max event time 1999 ms - 5 ms delay
 }
 
+// One partition of (key, ts) events whose visible length the test controls; record o has event
+// time base + o * 10 ms.
+class GrowingEvents : public Source {
+ public:
+  GrowingEvents(std::string key, Timestamp base) : key_(std::move(key)), base_(base) {}
+  void set(int64_t avail) { avail_ = avail; }
+  std::string name() const override { return "events-" + key_; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"key", Type::String}, {"ts", Type::Timestamp}});
+  }
+  int partitions() const override { return 1; }
+  int64_t available(int) override { return avail_; }
+  size_t read(int, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    for (int64_t o = from; o < to; ++o)
+      out.push_back({o, {Value{key_}, Value{Timestamp{base_.micros + o * 10'000}}}, 0});
+    return static_cast<size_t>(to - from);
+  }
+
+ private:
+  std::string key_;
+  Timestamp base_;
+  std::atomic<int64_t> avail_{0};
+};
+
+TEST_F(TopologyBatchTest, TwoSourcesWithDataInAlternateBatchesKeepEachSourcesWatermark) {
+  // Batch 1 has both sources (a at 100 s, b at 10 s), batch 2 only a, batch 3 only b. b's
+  // watermark holds the job's back through batch 2 (it had no data, it is not idle), so b's
+  // batch-3 rows are on time and its windows fire; the committed watermark never moves back.
+  // (Before per-source watermarks, batch 2 followed a alone and batch 3's commit failed with
+  // "the watermark would move back".)
+  auto a = std::make_shared<GrowingEvents>("a", Timestamp{100'000'000});
+  auto bsrc = std::make_shared<GrowingEvents>("b", Timestamp{10'000'000});
+  auto store = std::make_shared<MemoryStore>();
+  auto window = windowed(Tumbling(1s), Count{}).keyBy({"key"}).eventTime("ts")
+                    .outputMode(OutputMode::Append).build();
+  TopologyBuilder b;
+  b.setSpout("a", a, 1).withWatermark("ts", 1s);
+  b.setSpout("b", bsrc, 1).withWatermark("ts", 1s);
+  b.setBolt("window", *window, 2).fieldsGrouping("a", Fields{"key"}).fieldsGrouping("b", Fields{"key"});
+  b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("window");
+  ManualClock clock(Timestamp{1'000'000});
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(100ms);
+  cfg.checkpoint = dir.string();
+  cfg.clock = &clock;
+  auto job = runMicroBatch(b.build(), cfg);
+  std::vector<int64_t> watermarks;
+  auto batch = [&](uint64_t n) {
+    clock.advance(100ms);
+    for (int i = 0; i < 20000 && job.progress().batches < n && !job.done(); ++i)
+      std::this_thread::sleep_for(1ms);
+    ASSERT_FALSE(job.progress().failed) << job.progress().error;
+    ASSERT_EQ(job.progress().batches, n);
+    ASSERT_TRUE(job.progress().watermark.has_value());
+    watermarks.push_back(job.progress().watermark->micros);
+  };
+  a->set(100);
+  bsrc->set(100);
+  batch(1);
+  a->set(200);
+  batch(2);
+  bsrc->set(400);
+  batch(3);
+  job.stop();
+  job.waitUntilDone();
+  // b's max event times: 10.99 s, then 13.99 s; delay 1 s.
+  EXPECT_EQ(watermarks, (std::vector<int64_t>{9'990'000, 9'990'000, 12'990'000}));
+  std::multiset<std::string> rows;
+  for (const auto& r : store->rows())
+    rows.insert(toString(r.values[0]) + "@" + toString(r.values[1]) + "=" + toString(r.values[3]));
+  std::multiset<std::string> expected;
+  for (const auto& r : std::vector<std::pair<int64_t, int>>{{10, 100}, {11, 100}}) {
+    expected.insert("b@" + toString(Value{Timestamp{r.first * 1'000'000}}) + "=" +
+                    std::to_string(r.second));
+  }
+  EXPECT_EQ(rows, expected);
+
+  // A restart continues every source's own watermark: a's data alone cannot move it past b's.
+  auto job2 = runMicroBatch(b.build(), cfg);
+  a->set(300);
+  clock.advance(100ms);
+  for (int i = 0; i < 20000 && job2.progress().batches < 1 && !job2.done(); ++i)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(job2.progress().batches, 1u) << job2.progress().error;
+  EXPECT_EQ(job2.progress().watermark, Timestamp{12'990'000});
+  job2.stop();
+  job2.waitUntilDone();
+}
+
 TEST_F(TopologyBatchTest, AnOperatorThatThrowsFailsTheJobAndTheBatchIsNotCommitted) {
   auto src = std::make_shared<GrowingSentences>(1);
   src->set({50});

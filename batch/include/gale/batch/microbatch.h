@@ -21,6 +21,7 @@
 #include "gale/batch/trigger.h"
 #include "gale/core/clock.h"
 #include "gale/core/histogram.h"
+#include "gale/core/watermark.h"
 #include "gale/state/state_store.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
@@ -48,6 +49,15 @@ struct MicroBatch {
   // Processing time for triggers and commit records. A ManualClock makes triggers move only when
   // a test advances it.
   const Clock* clock = &SystemClock::instance();
+  // How the watermarks of several sources combine into the job's (Spark's
+  // spark.sql.streaming.multipleWatermarkPolicy): Min, the default, waits for the slowest source;
+  // Max follows the fastest and may make the others' older records late. Each source keeps its own
+  // watermark across batches; a batch without data from a source leaves it unchanged.
+  WatermarkPolicy multipleWatermarkPolicy = WatermarkPolicy::Min;
+  // Flink's withIdleness, for micro-batch mode: a source that had no data for this long (on
+  // `clock`) is left out of the minimum until it has data again. Zero (the default, as Spark) =
+  // a source without new data holds the watermark back.
+  Duration watermarkIdleTimeout = Duration::zero();
   // Fault injection and tracing: called at each point of every commit.
   std::function<void(CommitPoint, uint64_t txid)> onCommitPoint;
   // The executors underneath (channels, spin, transport). Micro-batch mode always runs them with
