@@ -504,9 +504,11 @@ struct WindowOperator::State {
     size_t first = 0, last = 0;  // overlapping range [first, last)
     int64_t ms = ns, me = ne;
     if (list) {
-      while (first < list->size() && (*list)[first].end <= ns) ++first;
+      // Sessions that touch merge (one ends exactly where the next begins), as Spark's
+      // `sessionStart <= currentEnd` and Flink's TimeWindow.intersects.
+      while (first < list->size() && (*list)[first].end < ns) ++first;
       last = first;
-      while (last < list->size() && (*list)[last].start < ne) {
+      while (last < list->size() && (*list)[last].start <= ne) {
         ms = std::min(ms, (*list)[last].start);
         me = std::max(me, (*list)[last].end);
         ++last;

@@ -197,7 +197,7 @@ class Oracle {
     int64_t ms = e.ts, me = e.ts + gap;
     std::vector<size_t> hit;
     for (size_t i = 0; i < list.size(); ++i)
-      if (list[i].start < e.ts + gap && e.ts < list[i].end) {
+      if (list[i].start <= e.ts + gap && e.ts <= list[i].end) {  // touching sessions merge
         hit.push_back(i);
         ms = std::min(ms, list[i].start);
         me = std::max(me, list[i].end);

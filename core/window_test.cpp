@@ -183,6 +183,22 @@ TEST(WindowOperator, SessionsSplitOnTheGapAndMergeWhenATupleBridgesTwo) {
   EXPECT_EQ(op->stateSize(), 0u);
 }
 
+TEST(WindowOperator, SessionsWhoseGapBoundariesTouchMergeAsInSparkAndFlink) {
+  // Spark merges when sessionStart <= currentEnd, Flink when TimeWindow.intersects (start <=
+  // other.end): [0, 5) and [5, 10) are one session.
+  auto op = windowed(Session(5s), Count{}).keyBy({"word"}).eventTime("ts").build();
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(0)), out);   // [0, 5)
+  op->onTuple(tup("a", sec(10)), out);  // [10, 15)
+  op->onTuple(tup("a", sec(5)), out);   // [5, 10) touches both: [0, 15)
+  op->onTuple(tup("b", sec(20)), out);  // [20, 25)
+  op->onTuple(tup("b", sec(15)), out);  // [15, 20) touches it from below: [15, 25)
+  EXPECT_EQ(op->stateSize(), 2u);
+  op->onWatermark(sec(100), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{{"a", sec(0), sec(15), int64_t{3}},
+                                                   {"b", sec(15), sec(25), int64_t{2}}}));
+}
+
 TEST(WindowOperator, ALateTupleThatBridgesIntoALiveSessionIsNotLate) {
   auto op = windowed(Session(10s), Count{}).eventTime("ts").build();
   RecordingEmitter out;
