@@ -13,6 +13,7 @@
 #include "gale/connectors/generator_source.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/core/aggregate.h"
+#include "gale/core/dedup.h"
 #include "gale/core/window.h"
 #include "topology_pipeline.h"
 
@@ -379,6 +380,52 @@ TEST_F(TopologyBatchTest, TwoSourcesWithDataInAlternateBatchesKeepEachSourcesWat
   EXPECT_EQ(job2.progress().watermark, Timestamp{12'990'000});
   job2.stop();
   job2.waitUntilDone();
+}
+
+TEST_F(TopologyBatchTest, DropDuplicatesGivesTheSameRowsInBothModes) {
+  // Every event comes twice in a row (same guid and event time); dropDuplicates(guid, ts) keeps
+  // one of each, whatever the watermark's timing, in continuous and in micro-batch mode.
+  GeneratorSource::Options o;
+  o.name = "events";
+  o.partitions = 1;
+  o.total = 4000;
+  auto gen = [](int, int64_t off) {
+    int64_t e = off / 2;
+    return Values{"g" + std::to_string(e % 50), Timestamp{e * 1000}};
+  };
+  Fields fields{{"guid", Type::String}, {"ts", Type::Timestamp}};
+  auto build = [&](MemoryStorePtr store) {
+    TopologyBuilder b;
+    b.setSpout("events", std::make_shared<GeneratorSource>(fields, gen, o), 1)
+        .withWatermark("ts", 5ms);
+    b.setBolt("dedup", dropDuplicates(fields, {"guid", "ts"}, "ts"), 2)
+        .fieldsGrouping("events", Fields{"guid"});
+    b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("dedup");
+    return b.build();
+  };
+  auto rowsOf = [](const MemoryStore& s) {
+    std::multiset<std::string> rows;
+    for (const auto& r : s.rows()) rows.insert(toString(r.values[0]) + "@" + toString(r.values[1]));
+    return rows;
+  };
+  auto contStore = std::make_shared<MemoryStore>();
+  {
+    Continuous c;
+    c.acking = false;
+    auto running = runContinuous(build(contStore), c);
+    ASSERT_TRUE(running.waitUntilDone(20s));
+  }
+  auto batchStore = std::make_shared<MemoryStore>();
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 301;  // odd: some pairs straddle two batches
+  auto job = runMicroBatch(build(batchStore), cfg);
+  ASSERT_TRUE(job.waitUntilDone(20s));
+  EXPECT_EQ(contStore->size(), 2000u);
+  EXPECT_EQ(rowsOf(*batchStore), rowsOf(*contStore));
+  auto contRows = rowsOf(*contStore);
+  EXPECT_EQ(std::set<std::string>(contRows.begin(), contRows.end()).size(), 2000u);
 }
 
 TEST_F(TopologyBatchTest, AnOperatorThatThrowsFailsTheJobAndTheBatchIsNotCommitted) {

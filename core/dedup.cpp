@@ -1,0 +1,153 @@
+#include "gale/core/dedup.h"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+#include "gale/core/state_codec.h"
+
+namespace gale {
+
+namespace {
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+int64_t timeOf(const Value& v, const std::string& field) {
+  if (auto t = std::get_if<Timestamp>(&v)) return t->micros;
+  if (auto i = std::get_if<int64_t>(&v)) return *i;
+  throw std::invalid_argument("deduplicate: event-time field '" + field +
+                              "' is not a timestamp or int64 in this row");
+}
+}  // namespace
+
+Deduplicate::Deduplicate(Config config) : config_(std::move(config)) {
+  auto bad = [](const std::string& why) { throw std::invalid_argument("deduplicate: " + why); };
+  if (config_.keys.empty()) bad("no key fields given (which fields make rows duplicates?)");
+  for (const auto& k : config_.keys) {
+    int i = config_.input.indexOf(k);
+    if (i < 0) bad("key field '" + k + "' is not in the input " + config_.input.toString());
+    keyIdx_.push_back(i);
+  }
+  if (!config_.eventTime.empty()) {
+    timeIdx_ = config_.input.indexOf(config_.eventTime);
+    if (timeIdx_ < 0) {
+      bad("event-time field '" + config_.eventTime + "' is not in the input " +
+          config_.input.toString());
+    }
+  }
+  if (config_.withinWatermark) {
+    if (timeIdx_ < 0) {
+      bad("dropDuplicatesWithinWatermark needs an event-time field and its watermark delay");
+    }
+    if (config_.delay.count() < 0) bad("the watermark delay must be >= 0");
+    evicts_ = true;
+  } else {
+    evicts_ = timeIdx_ >= 0 && std::find(keyIdx_.begin(), keyIdx_.end(), timeIdx_) != keyIdx_.end();
+  }
+  if (config_.lateStream.empty() || config_.lateStream == kDefaultStream) {
+    bad("the late stream needs a name of its own");
+  }
+}
+
+void Deduplicate::declareOutputFields(OutputFieldsDeclarer& d) const {
+  d.declare(config_.input);
+  d.declareStream(config_.lateStream,
+                  Fields({FieldSpec{"reason", Type::String}, FieldSpec{"event_time", Type::Timestamp},
+                          FieldSpec{"watermark", Type::Timestamp}, FieldSpec{"values", Type::Bytes}}));
+}
+
+std::unique_ptr<Operator> Deduplicate::clone() const {
+  return std::make_unique<Deduplicate>(config_);
+}
+
+void Deduplicate::hold(std::string key, int64_t expiresAt) {
+  if (expiresAt != kNever) byExpiry_.emplace(expiresAt, key);
+  held_.emplace(std::move(key), expiresAt);
+}
+
+void Deduplicate::onTuple(const Tuple& t, Emitter& out) {
+  const Values& v = t.values();
+  int64_t ts = 0;
+  if (timeIdx_ >= 0) {
+    ts = timeOf(v.at(static_cast<size_t>(timeIdx_)), config_.eventTime);
+    if (wm_ != kNoWatermark && ts <= wm_.micros) {
+      ++late_;
+      out.emit(config_.lateStream,
+               Values{std::string("deduplicate: event time is at or behind the watermark"),
+                      Timestamp{ts}, wm_, Bytes{encodeValues(v)}});
+      return;
+    }
+  }
+  Values key;
+  key.reserve(keyIdx_.size());
+  for (int i : keyIdx_) key.push_back(v.at(static_cast<size_t>(i)));
+  std::string k = encodeValues(key);
+  if (held_.count(k)) {
+    ++duplicates_;
+    return;
+  }
+  int64_t expires = kNever;
+  if (evicts_) {
+    const int64_t delay = config_.withinWatermark ? config_.delay.count() : 0;
+    expires = ts > kNever - 1 - delay ? kNever - 1 : ts + delay;
+  }
+  hold(std::move(k), expires);
+  out.emit(v);
+}
+
+void Deduplicate::onWatermark(Timestamp watermark, Emitter&) {
+  if (watermark <= wm_) return;
+  wm_ = watermark;
+  // A key whose expiry the watermark reached can have no on-time duplicate any more.
+  auto end = byExpiry_.upper_bound(wm_.micros);
+  for (auto it = byExpiry_.begin(); it != end; ++it) held_.erase(it->second);
+  byExpiry_.erase(byExpiry_.begin(), end);
+}
+
+std::string Deduplicate::snapshot() const {
+  StateWriter w;
+  w.header("DDUP", 1);
+  w.svarint(wm_.micros);
+  w.varint(duplicates_);
+  w.varint(late_);
+  w.varint(held_.size());
+  for (const auto& [key, expires] : held_) {
+    w.str(key);
+    w.svarint(expires);
+  }
+  return w.take();
+}
+
+void Deduplicate::restore(std::string_view snapshot) {
+  StateReader r(snapshot, "deduplicate snapshot");
+  r.header("DDUP", 1);
+  Timestamp wm{r.svarint("watermark")};
+  uint64_t dups = r.varint("duplicates");
+  uint64_t late = r.varint("late");
+  std::unordered_map<std::string, int64_t> held;
+  std::multimap<int64_t, std::string> byExpiry;
+  for (uint64_t n = r.count("held keys", 2); n > 0; --n) {
+    std::string key = r.str("key");
+    int64_t expires = r.svarint("expiry");
+    if (!held.emplace(key, expires).second) r.fail("a key is held twice");
+    if (expires != kNever) byExpiry.emplace(expires, std::move(key));
+  }
+  r.expectEnd();
+  wm_ = wm;
+  duplicates_ = dups;
+  late_ = late;
+  held_ = std::move(held);
+  byExpiry_ = std::move(byExpiry);
+}
+
+Deduplicate dropDuplicates(Fields input, std::vector<std::string> keys, std::string eventTime) {
+  return Deduplicate({.input = std::move(input), .keys = std::move(keys),
+                      .eventTime = std::move(eventTime)});
+}
+
+Deduplicate dropDuplicatesWithinWatermark(Fields input, std::vector<std::string> keys,
+                                          std::string eventTime, Duration delay) {
+  return Deduplicate({.input = std::move(input), .keys = std::move(keys),
+                      .eventTime = std::move(eventTime), .withinWatermark = true, .delay = delay});
+}
+
+}  // namespace gale
