@@ -16,10 +16,25 @@ const Values* StaticTable::find(const Value& key) const {
   return it == rows_.end() ? nullptr : &it->second;
 }
 
+const char* joinTypeName(JoinType t) {
+  switch (t) {
+    case JoinType::Inner: return "Inner";
+    case JoinType::LeftOuter: return "LeftOuter";
+    case JoinType::RightOuter: return "RightOuter";
+    case JoinType::FullOuter: return "FullOuter";
+    case JoinType::LeftSemi: return "LeftSemi";
+  }
+  return "?";
+}
+
 StaticJoin::StaticJoin(std::shared_ptr<const StaticTable> table, std::string keyField, Fields keep,
                        JoinType type)
     : table_(std::move(table)), keyField_(std::move(keyField)), keep_(std::move(keep)), type_(type) {
   if (!table_) throw std::invalid_argument("StaticJoin: the table is null");
+  if (type_ != JoinType::Inner && type_ != JoinType::LeftOuter) {
+    throw std::invalid_argument(std::string("StaticJoin: a stream-static join is Inner or LeftOuter, "
+                                            "not ") + joinTypeName(type_));
+  }
   for (const auto& c : table_->columns().specs())
     if (keep_.contains(c.name))
       throw std::invalid_argument("StaticJoin: field '" + c.name +

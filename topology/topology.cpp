@@ -289,6 +289,28 @@ Topology TopologyBuilder::build() const {
   };
   for (size_t i = 0; i < t.components_.size(); ++i)
     if (state[i] == 0) visit(i);
+  // Operators that check where they sit (e.g. an outer join needs watermarks upstream).
+  for (const auto& c : t.components_) {
+    if (!c.op) continue;
+    std::vector<std::string> inputs;
+    for (const auto& in : c.inputs)
+      if (std::find(inputs.begin(), inputs.end(), in.component) == inputs.end())
+        inputs.push_back(in.component);
+    bool watermarked = true;
+    std::vector<std::string> todo = inputs, seen;
+    while (!todo.empty()) {
+      std::string name = todo.back();
+      todo.pop_back();
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+      seen.push_back(name);
+      const ComponentSpec& up = t.components_[index.at(name)];
+      // A custom Spout emits its own watermarks; a spout over a Source needs withWatermark().
+      if (up.isSpout() && up.source && !up.watermark) watermarked = false;
+      for (const auto& in : up.inputs) todo.push_back(in.component);
+    }
+    std::string why = c.op->checkPlacement(inputs, watermarked);
+    if (!why.empty()) reject(c, why);
+  }
   // Wire-level stream ids, one per (component, stream).
   auto registry = std::make_shared<SchemaRegistry>();
   for (auto& c : t.components_)

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "gale/core/frame.h"
+#include "gale/core/source.h"
+#include "gale/core/stream_join.h"
 #include "test_support.h"
 
 namespace gale {
@@ -198,6 +200,50 @@ TEST(TopologyValidation, ANullSourceIsRejected) {
   TopologyBuilder b;
   b.setSpout("events", SourcePtr{});
   expectRejected(b, {"spout 'events'", "null"});
+}
+
+}  // namespace
+}  // namespace gale
+
+namespace gale {
+namespace {
+
+// A source of (k, ts) rows, enough for the build-time checks below.
+class KeyTimeSource : public Source {
+ public:
+  explicit KeyTimeSource(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"k", Type::String}, {"ts", Type::Timestamp}});
+  }
+  int partitions() const override { return 1; }
+  int64_t available(int) override { return 0; }
+  size_t read(int, int64_t, int64_t, std::vector<SourceRecord>&) override { return 0; }
+
+ private:
+  std::string name_;
+};
+
+void joinTopology(TopologyBuilder& b, JoinType type, bool leftWatermark, bool rightWatermark) {
+  const Fields f{{"k", Type::String}, {"ts", Type::Timestamp}};
+  auto l = b.setSpout("clicks", std::make_shared<KeyTimeSource>("c"), 1);
+  if (leftWatermark) l.withWatermark("ts", std::chrono::seconds(1));
+  auto r = b.setSpout("views", std::make_shared<KeyTimeSource>("v"), 1);
+  if (rightWatermark) r.withWatermark("ts", std::chrono::seconds(1));
+  b.setBolt("join", StreamJoin({"clicks", f, {"k"}, "ts"}, {"views", f, {"k"}, "ts"}, type,
+                               between(std::chrono::seconds(-5), std::chrono::seconds(5))), 2)
+      .fieldsGrouping("clicks", Fields{"k"})
+      .fieldsGrouping("views", Fields{"k"});
+}
+
+TEST(TopologyValidation, AnOuterJoinWithoutAWatermarkUpstreamIsRejectedSayingWhatToAdd) {
+  TopologyBuilder outerWithout, outerWith, innerWithout;
+  joinTopology(outerWithout, JoinType::LeftOuter, true, false);
+  expectRejected(outerWithout, {"bolt 'join'", "LeftOuter", "add .withWatermark(field, delay)"});
+  joinTopology(outerWith, JoinType::LeftOuter, true, true);
+  EXPECT_NO_THROW(outerWith.build());
+  joinTopology(innerWithout, JoinType::Inner, false, false);
+  EXPECT_NO_THROW(innerWithout.build());
 }
 
 }  // namespace

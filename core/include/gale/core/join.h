@@ -31,7 +31,9 @@ class StaticTable {
   std::unordered_map<Value, Values, ValueHash> rows_;
 };
 
-enum class JoinType { Inner, LeftOuter };
+// Inner and LeftOuter for both joins; RightOuter, FullOuter and LeftSemi for stream-stream joins.
+enum class JoinType { Inner, LeftOuter, RightOuter, FullOuter, LeftSemi };
+const char* joinTypeName(JoinType t);
 
 class StaticJoin final : public Operator {
  public:

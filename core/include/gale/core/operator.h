@@ -79,6 +79,13 @@ class Operator {
   virtual void restore(std::string_view snapshot) {}
   // A rough count of the state entries held (for metrics, eviction tests and the UI).
   virtual size_t stateSize() const { return 0; }
+  // Build-time check of where the operator sits in a topology: `inputs` are the components it
+  // subscribes to. Returns why it cannot run there (empty: it can); the topology builder rejects
+  // the topology with that message, naming the component.
+  virtual std::string checkPlacement(const std::vector<std::string>& inputs,
+                                     bool everySpoutUpstreamHasAWatermark) const {
+    return {};
+  }
 };
 
 using OperatorPtr = std::unique_ptr<Operator>;

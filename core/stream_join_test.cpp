@@ -1,0 +1,290 @@
+// Stream-stream joins: the peers' documented examples by hand, the build-time rules, and a
+// brute-force oracle (rows and the moment each is emitted) over random disorder, watermarks,
+// join types, time conditions and snapshot/restore points.
+#include "gale/core/stream_join.h"
+
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "gale/core/state_codec.h"
+#include "window_test_util.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace gale::testing;
+
+const Fields kL{{"k", Type::String}, {"ts", Type::Timestamp}, {"lv", Type::Int64}};
+const Fields kR{{"k", Type::String}, {"ts", Type::Timestamp}, {"rv", Type::Int64}};
+const SchemaPtr kLeftSchema = makeSchema("left", kDefaultStream, kL);
+const SchemaPtr kRightSchema = makeSchema("right", kDefaultStream, kR);
+
+JoinSide leftSide() { return {"left", kL, {"k"}, "ts"}; }
+JoinSide rightSide() { return {"right", kR, {"k"}, "ts"}; }
+Tuple L(std::string k, Timestamp t, int64_t v) { return Tuple(kLeftSchema, {std::move(k), t, v}); }
+Tuple R(std::string k, Timestamp t, int64_t v) { return Tuple(kRightSchema, {std::move(k), t, v}); }
+Values row(std::string k, Timestamp lt, int64_t lv, std::string rk, Timestamp rt, int64_t rv) {
+  return {std::move(k), lt, lv, std::move(rk), rt, rv};
+}
+Values leftOnly(std::string k, Timestamp t, int64_t v) { return {std::move(k), t, v, {}, {}, {}}; }
+Values rightOnly(std::string k, Timestamp t, int64_t v) { return {{}, {}, {}, std::move(k), t, v}; }
+
+TEST(StreamJoin, IntervalJoinAsInFlinksDocumentation) {
+  // Flink's example: orange stream joined with green elements in [t - 2, t + 1].
+  StreamJoin j(leftSide(), rightSide(), JoinType::Inner, between(-2s, 1s));
+  RecordingEmitter out;
+  for (int t : {0, 2, 3, 4, 5, 7}) j.onTuple(R("x", sec(t), t), out);
+  j.onTuple(L("x", sec(5), 50), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("x", sec(5), 50, "x", sec(3), 3),
+                                                   row("x", sec(5), 50, "x", sec(4), 4),
+                                                   row("x", sec(5), 50, "x", sec(5), 5)}));
+  out.clear();
+  j.onTuple(L("y", sec(5), 1), out);  // another key: nothing
+  EXPECT_TRUE(out.main().empty());
+}
+
+TEST(StreamJoin, ALeftOuterRowIsEmittedWithNullsWhenTheWatermarkPassesItsRangeAndNotBefore) {
+  // Spark's ad example: impressions left outer join clicks with click within 1 h after.
+  StreamJoin j(leftSide(), rightSide(), JoinType::LeftOuter, between(0s, 3600s));
+  RecordingEmitter out;
+  j.onTuple(L("ad1", sec(0), 1), out);
+  j.onTuple(L("ad2", sec(0), 2), out);
+  j.onTuple(R("ad1", sec(100), 7), out);  // ad1 clicked
+  EXPECT_EQ(out.main(), (std::vector<Values>{row("ad1", sec(0), 1, "ad1", sec(100), 7)}));
+  j.onWatermark(sec(3599), out);
+  EXPECT_EQ(out.main().size(), 1u) << "ad2 can still be clicked at 3600 s";
+  j.onWatermark(sec(3600), out);
+  EXPECT_EQ(out.main().back(), leftOnly("ad2", sec(0), 2));
+  EXPECT_EQ(out.main().size(), 2u) << "ad1 matched: no null row for it";
+  // The click at 100 s matched impressions in [100 s - 1 h, 100 s]; none of those can arrive after
+  // watermark 100 s, so it was evicted then.
+  EXPECT_EQ(j.stateSize(), 0u);
+}
+
+TEST(StreamJoin, RightOuterFullOuterAndLeftSemi) {
+  auto run = [](JoinType type) {
+    StreamJoin j(leftSide(), rightSide(), type, between(-1s, 1s));
+    RecordingEmitter out;
+    j.onTuple(L("a", sec(10), 1), out);
+    j.onTuple(R("a", sec(10), 2), out);
+    j.onTuple(R("a", sec(11), 3), out);  // matches the same left row again
+    j.onTuple(L("b", sec(10), 4), out);
+    j.onTuple(R("c", sec(10), 5), out);
+    j.onWatermark(sec(100), out);
+    return out.sortedMain();
+  };
+  auto sorted = [](std::vector<Values> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  auto ab = row("a", sec(10), 1, "a", sec(10), 2), ac = row("a", sec(10), 1, "a", sec(11), 3);
+  EXPECT_EQ(run(JoinType::Inner), sorted({ab, ac}));
+  EXPECT_EQ(run(JoinType::LeftOuter), sorted({ab, ac, leftOnly("b", sec(10), 4)}));
+  EXPECT_EQ(run(JoinType::RightOuter), sorted({ab, ac, rightOnly("c", sec(10), 5)}));
+  EXPECT_EQ(run(JoinType::FullOuter),
+            sorted({ab, ac, leftOnly("b", sec(10), 4), rightOnly("c", sec(10), 5)}));
+  EXPECT_EQ(run(JoinType::LeftSemi), (std::vector<Values>{{"a", sec(10), int64_t{1}}}));
+}
+
+TEST(StreamJoin, WindowJoinMatchesRowsOfTheSameTumblingWindowOnly) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::FullOuter, sameTumblingWindow(10s));
+  RecordingEmitter out;
+  j.onTuple(L("a", sec(9), 1), out);
+  j.onTuple(R("a", sec(10), 2), out);  // next window: no match
+  j.onTuple(R("a", sec(0), 3), out);   // same window [0, 10)
+  EXPECT_EQ(out.main(), (std::vector<Values>{row("a", sec(9), 1, "a", sec(0), 3)}));
+  j.onWatermark(Timestamp{9'999'999}, out);  // [0, 10 s) is complete
+  EXPECT_EQ(j.stateSize(), 1u);
+  j.onWatermark(sec(30), out);
+  EXPECT_EQ(out.main().back(), rightOnly("a", sec(10), 2));
+}
+
+TEST(StreamJoin, LateRowsGoToTheLateStreamAndANullKeyMatchesNothing) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::LeftOuter, between(-1s, 1s));
+  RecordingEmitter out;
+  j.onWatermark(sec(10), out);
+  j.onTuple(L("a", sec(10), 1), out);
+  EXPECT_EQ(out.on("late").size(), 1u);
+  EXPECT_EQ(j.droppedLate(), 1u);
+  j.onTuple(Tuple(kRightSchema, {Value{}, sec(20), int64_t{2}}), out);
+  j.onTuple(Tuple(kLeftSchema, {Value{}, sec(20), int64_t{3}}), out);
+  EXPECT_TRUE(out.main().empty());
+  j.onWatermark(sec(50), out);
+  EXPECT_EQ(out.main(), (std::vector<Values>{{Value{}, sec(20), int64_t{3}, Value{}, Value{}, Value{}}}));
+}
+
+TEST(StreamJoin, OutputFieldsRenameTheRightSidesCollidingNames) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::Inner, between(0s, 1s));
+  OutputFieldsDeclarer d;
+  j.declareOutputFields(d);
+  EXPECT_EQ(d.find(kDefaultStream)->names(),
+            (std::vector<std::string>{"k", "ts", "lv", "right_k", "right_ts", "rv"}));
+}
+
+TEST(StreamJoin, BadJoinsAreRejectedSayingWhatToAdd) {
+  auto msg = [](auto fn) {
+    try {
+      fn();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg([] { StreamJoin(leftSide(), rightSide(), JoinType::LeftOuter); })
+                .find("add one, e.g. between("),
+            std::string::npos);
+  EXPECT_NE(msg([] { StreamJoin(leftSide(), {"right", kR, {"nope"}, "ts"}, JoinType::Inner); })
+                .find("right key 'nope'"),
+            std::string::npos);
+  EXPECT_NE(msg([] { StreamJoin(leftSide(), {"right", kR, {"k"}, ""}, JoinType::Inner, between(0s, 1s)); })
+                .find("right side's event-time field"),
+            std::string::npos);
+  EXPECT_NE(msg([] { StreamJoin(leftSide(), rightSide(), JoinType::Inner, between(2s, 1s)); })
+                .find("lower <= upper"),
+            std::string::npos);
+  StreamJoin outer(leftSide(), rightSide(), JoinType::LeftOuter, between(0s, 1s));
+  EXPECT_NE(outer.checkPlacement({"left", "right"}, false).find("add .withWatermark"),
+            std::string::npos);
+  EXPECT_EQ(outer.checkPlacement({"left", "right"}, true), "");
+  EXPECT_NE(outer.checkPlacement({"left"}, true).find("'right' is not among"), std::string::npos);
+  StreamJoin inner(leftSide(), rightSide(), JoinType::Inner);
+  EXPECT_EQ(inner.checkPlacement({"left", "right"}, false), "");
+}
+
+TEST(StreamJoin, ACorruptSnapshotIsRefused) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::Inner, between(0s, 1s));
+  RecordingEmitter out;
+  j.onTuple(L("a", sec(1), 1), out);
+  std::string snap = j.snapshot();
+  StreamJoin k(leftSide(), rightSide(), JoinType::Inner, between(0s, 1s));
+  EXPECT_THROW(k.restore(snap.substr(0, snap.size() - 2)), SnapshotError);
+  EXPECT_EQ(k.stateSize(), 0u);
+  k.restore(snap);
+  k.onTuple(R("a", sec(1), 2), out);
+  EXPECT_EQ(out.main().size(), 1u);
+}
+
+// ---- oracle ----
+struct Ev {
+  int kind;  // 0 left, 1 right, 2 watermark
+  std::string k;
+  int64_t t;
+  int64_t v;
+};
+
+// (event index at which it is emitted, row) for every output row, computed from the whole input
+// by definition rather than by keeping state.
+std::multiset<std::pair<size_t, Values>> oracle(const std::vector<Ev>& evs, JoinType type,
+                                                const JoinTimeCondition& c) {
+  auto match = [&](int64_t l, int64_t r) {
+    if (c.kind == JoinTimeCondition::Kind::Range) return l + c.lower <= r && r <= l + c.upper;
+    auto w = [&](int64_t x) { return x >= 0 ? x / c.size : -((-x + c.size - 1) / c.size); };
+    return w(l) == w(r);
+  };
+  auto expiry = [&](int side, int64_t t) {
+    if (c.kind == JoinTimeCondition::Kind::Range) return side == 0 ? t + c.upper : t - c.lower;
+    int64_t w = t >= 0 ? t / c.size : -((-t + c.size - 1) / c.size);
+    return w * c.size + c.size - 1;
+  };
+  std::vector<int64_t> wmAt(evs.size());  // the watermark when event i arrives
+  std::vector<bool> onTime(evs.size());
+  int64_t wm = INT64_MIN;
+  for (size_t i = 0; i < evs.size(); ++i) {
+    wmAt[i] = wm;
+    if (evs[i].kind == 2) wm = std::max(wm, evs[i].t);
+    else onTime[i] = evs[i].t > wmAt[i];
+  }
+  std::multiset<std::pair<size_t, Values>> out;
+  std::vector<size_t> firstMatch(evs.size(), SIZE_MAX);
+  for (size_t i = 0; i < evs.size(); ++i) {
+    if (evs[i].kind != 0 || !onTime[i]) continue;
+    for (size_t j = 0; j < evs.size(); ++j) {
+      if (evs[j].kind != 1 || !onTime[j] || evs[j].k != evs[i].k || !match(evs[i].t, evs[j].t))
+        continue;
+      size_t at = std::max(i, j);
+      firstMatch[i] = std::min(firstMatch[i], at);
+      firstMatch[j] = std::min(firstMatch[j], at);
+      if (type != JoinType::LeftSemi)
+        out.insert({at, row(evs[i].k, Timestamp{evs[i].t}, evs[i].v, evs[j].k, Timestamp{evs[j].t},
+                            evs[j].v)});
+    }
+  }
+  for (size_t i = 0; i < evs.size(); ++i) {
+    if (evs[i].kind == 2 || !onTime[i]) continue;
+    const int side = evs[i].kind;
+    if (type == JoinType::LeftSemi && side == 0 && firstMatch[i] != SIZE_MAX)
+      out.insert({firstMatch[i], Values{evs[i].k, Timestamp{evs[i].t}, evs[i].v}});
+    bool outerSide = type == JoinType::FullOuter || (side == 0 && type == JoinType::LeftOuter) ||
+                     (side == 1 && type == JoinType::RightOuter);
+    if (!outerSide || firstMatch[i] != SIZE_MAX) continue;
+    for (size_t w = i + 1; w < evs.size(); ++w) {
+      if (evs[w].kind == 2 && evs[w].t >= expiry(side, evs[i].t)) {
+        out.insert({w, side == 0 ? leftOnly(evs[i].k, Timestamp{evs[i].t}, evs[i].v)
+                                 : rightOnly(evs[i].k, Timestamp{evs[i].t}, evs[i].v)});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+// Records the index of the event being processed with each row.
+struct IndexedEmitter : Emitter {
+  using Emitter::emit;
+  void emit(std::string_view stream, Values v) override {
+    if (stream == kDefaultStream) rows.insert({index, std::move(v)});
+  }
+  size_t index = 0;
+  std::multiset<std::pair<size_t, Values>> rows;
+};
+
+TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) {
+  std::mt19937_64 rng(99);
+  const JoinType types[] = {JoinType::Inner, JoinType::LeftOuter, JoinType::RightOuter,
+                            JoinType::FullOuter, JoinType::LeftSemi};
+  for (int trial = 0; trial < 400; ++trial) {
+    JoinType type = types[rng() % 5];
+    JoinTimeCondition c = rng() % 3 == 0
+                              ? sameTumblingWindow(Duration(1'000 * (1 + static_cast<int64_t>(rng() % 4))))
+                              : between(Duration(-static_cast<int64_t>(rng() % 4) * 1'000),
+                                        Duration(static_cast<int64_t>(rng() % 4) * 1'000));
+    std::vector<Ev> evs;
+    int64_t front = 0, wm = -1'000'000;
+    for (int i = 0; i < 120; ++i) {
+      int r = static_cast<int>(rng() % 10);
+      if (r == 0) {
+        wm = std::max(wm, front - static_cast<int64_t>(rng() % 4) * 1'000);
+        evs.push_back({2, "", wm, 0});
+        continue;
+      }
+      front += static_cast<int64_t>(rng() % 3) * 500;
+      int64_t t = front - static_cast<int64_t>(rng() % 6) * 500;
+      evs.push_back({r % 2, std::string(1, static_cast<char>('a' + rng() % 3)), t, i});
+    }
+    evs.push_back({2, "", front + 100'000, 0});  // flush: everything expires
+    StreamJoin j(leftSide(), rightSide(), type, c);
+    IndexedEmitter out;
+    const size_t restoreAt = rng() % evs.size();
+    for (size_t i = 0; i < evs.size(); ++i) {
+      if (i == restoreAt) {
+        StreamJoin fresh(leftSide(), rightSide(), type, c);
+        fresh.restore(j.snapshot());
+        j = std::move(fresh);
+      }
+      out.index = i;
+      const Ev& e = evs[i];
+      if (e.kind == 2) j.onWatermark(Timestamp{e.t}, out);
+      else if (e.kind == 0) j.onTuple(L(e.k, Timestamp{e.t}, e.v), out);
+      else j.onTuple(R(e.k, Timestamp{e.t}, e.v), out);
+    }
+    ASSERT_EQ(out.rows, oracle(evs, type, c))
+        << "trial " << trial << " type " << joinTypeName(type) << " restore at " << restoreAt;
+    ASSERT_EQ(j.stateSize(), 0u) << "trial " << trial;
+  }
+}
+
+}  // namespace
+}  // namespace gale
