@@ -1,6 +1,7 @@
 #include "gale/core/window.h"
 
 #include <algorithm>
+#include <limits>
 #include <bit>
 #include <deque>
 #include <map>
@@ -204,6 +205,10 @@ struct WindowOperator::State {
   size_t nA = 0;
   std::map<int64_t, uint64_t> windowFired;  // window index -> seq at its last firing
   std::vector<Values> frozen;               // complete mode: rows of finished windows
+  const int64_t lateness;                   // µs; effectively infinite in complete mode
+  // Micro-batch mode (between onBatchBegin and onBatchEnd): complete mode writes its table
+  // once, at the batch end, instead of at each firing inside the batch.
+  bool inBatch = false;
   KeyMap<std::vector<Sess>> sessions;
   KeyMap<CountState> counts;
 
@@ -212,7 +217,13 @@ struct WindowOperator::State {
   std::vector<int> keyIdx, aggIdx;
   const Value kNull{};
 
-  explicit State(const WindowConfig* c) : cfg(c), nA(c->aggregates.size()) {
+  // Complete mode keeps every group and accepts late rows (Spark): no window is ever evicted
+  // or late before the end of time.
+  static constexpr int64_t kCompleteLateness = std::numeric_limits<int64_t>::max() / 4;
+  explicit State(const WindowConfig* c)
+      : cfg(c),
+        nA(c->aggregates.size()),
+        lateness(c->mode == OutputMode::Complete ? kCompleteLateness : c->lateness) {
     const auto& w = c->window;
     if (w.kind == WindowKind::Global) {
       global = true;
@@ -245,7 +256,7 @@ struct WindowOperator::State {
   i128 wmNow() const { return wm == kNoWatermark ? i128(kMinI) * 4 : i128(wm.micros); }
   i128 kReadyNow() const { return wm == kNoWatermark ? i128(kMinI) * 4 : kReady(wm.micros); }
   i128 kEvictedNow() const {
-    return wm == kNoWatermark ? i128(kMinI) * 4 : kReady(i128(wm.micros) - cfg->lateness);
+    return wm == kNoWatermark ? i128(kMinI) * 4 : kReady(i128(wm.micros) - lateness);
   }
 
   // ---- field resolution ----
@@ -316,7 +327,7 @@ struct WindowOperator::State {
     std::string reason = "event time " + fmtTime(ts) + " is too late for window [" +
                          fmtTime(clamp64(wStart)) + ", " + fmtTime(clamp64(wEnd)) +
                          "): watermark " + fmtTime(wm.micros) + " passed its end by at least " +
-                         "the allowed lateness of " + std::to_string(cfg->lateness) + "us";
+                         "the allowed lateness of " + std::to_string(lateness) + "us";
     out.emit(cfg->lateStream, Values{std::move(reason), Timestamp{ts}, wm,
                                      Bytes{encodeValues(t.values())}});
   }
@@ -342,7 +353,7 @@ struct WindowOperator::State {
   }
   void forgetPanes() { cachePane[0] = cachePane[1] = nullptr; }
   int64_t lateAtOfPane(int64_t p) const {
-    return clamp64(maxTsOf(kLastOf(paneStart(p))) + cfg->lateness);
+    return clamp64(maxTsOf(kLastOf(paneStart(p))) + lateness);
   }
   Pane& makePane(int64_t p) {
     Pane& pane = panes[p];
@@ -514,7 +525,7 @@ struct WindowOperator::State {
         ++last;
       }
     }
-    if (wm != kNoWatermark && i128(wm.micros) >= i128(me) - 1 + cfg->lateness) {
+    if (wm != kNoWatermark && i128(wm.micros) >= i128(me) - 1 + lateness) {
       sendLate(t, ts, ms, me, out);
       return;
     }
@@ -597,6 +608,7 @@ struct WindowOperator::State {
   // Complete mode: the whole result table (finished rows, then live windows: completed ones, or
   // all of them for an early firing).
   void emitTable(bool allLive, Emitter& out) {
+    if (inBatch) return;  // written once at the batch end (WindowOperator::onBatchEnd)
     for (const auto& r : frozen) out.emit(r);
     if (isSession()) {
       for (auto& [key, list] : sessions)
@@ -673,7 +685,7 @@ struct WindowOperator::State {
       for (size_t i = 0; i < list.size();) {
         Sess& s = list[i];
         bool complete = i128(s.end) - 1 <= w;
-        bool evict = i128(s.end) - 1 + cfg->lateness <= w;
+        bool evict = i128(s.end) - 1 + lateness <= w;
         if (mode == OutputMode::Update && complete && s.seq > s.firedSeq) {
           out.emit(row(it->first.values, Timestamp{s.start}, Timestamp{s.end}, s.accs));
           s.firedSeq = seq;
@@ -739,6 +751,9 @@ WindowOperator::WindowOperator(WindowConfig config) : config_(std::move(config))
       break;
   }
   if (c.lateness < 0) bad("allowedLateness must be >= 0");
+  if (c.mode == OutputMode::Complete && c.lateness != 0)
+    bad("complete mode keeps every group and accepts late rows, as Spark's does, so "
+        "allowedLateness makes no sense there; remove it");
   if (c.trigger.kind == Trigger::ProcessingTime && c.trigger.every < 0)
     bad("Trigger::processingTime interval must be >= 0");
   if (c.trigger.kind == Trigger::Count && c.trigger.every <= 0)
@@ -827,6 +842,18 @@ void WindowOperator::onProcessingTime(Timestamp now, Emitter& out) {
   s.procFired = true;
   s.lastProcFire = now.micros;
   s.fireEarly(out);
+}
+
+void WindowOperator::onBatchBegin(uint64_t) {
+  if (config_.mode == OutputMode::Complete) state_->inBatch = true;
+}
+
+void WindowOperator::onBatchEnd(uint64_t, Emitter& out) {
+  // Spark's complete mode: every batch writes the entire result table (every group, whatever
+  // the watermark), once — not once per firing inside the batch.
+  if (config_.mode != OutputMode::Complete) return;
+  state_->inBatch = false;
+  state_->emitTable(true, out);
 }
 
 void WindowOperator::onEndOfInput(Emitter& out) {

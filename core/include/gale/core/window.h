@@ -32,8 +32,10 @@ namespace gale {
 // Spark's output modes.
 //  Append:   each window's rows once, when final (watermark >= window max time + lateness).
 //  Update:   at each firing, the rows that changed since the previous firing.
-//  Complete: at each firing, the whole result table; finished windows' rows are kept forever
-//            (only their partial aggregates are dropped), so the table only grows.
+//  Complete: the whole result table, as Spark's: every group is kept and late rows are never
+//            dropped (the watermark only says which windows are complete). Continuous mode
+//            writes it at each firing; micro-batch mode once per batch, at the batch end, with
+//            every group (complete or not), however many firings the batch had.
 enum class OutputMode { Append, Update, Complete };
 const char* outputModeName(OutputMode m);
 
@@ -97,6 +99,8 @@ class WindowOperator final : public Operator {
   void onWatermark(Timestamp watermark, Emitter& out) override;
   void onProcessingTime(Timestamp now, Emitter& out) override;
   void onEndOfInput(Emitter& out) override;
+  void onBatchBegin(uint64_t txid) override;
+  void onBatchEnd(uint64_t txid, Emitter& out) override;
   bool stateful() const override { return true; }
   std::string snapshot() const override;
   void restore(std::string_view snapshot) override;
