@@ -190,6 +190,34 @@ class BatchJob {
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
+  bool processAllAvailable(std::optional<std::chrono::milliseconds> timeout) {
+    if (continuous_) {
+      throw std::logic_error("micro-batch job '" + name_ + "' runs with the continuous trigger: "
+                             "processAllAvailable() needs batches");
+    }
+    std::exception_ptr error;
+    bool drained;
+    {
+      std::unique_lock lk(mutex_);
+      const uint64_t id = ++drainRequested_;
+      wake_.notify_all();
+      auto ready = [&] { return drainDone_ >= id || done_; };
+      if (timeout) {
+        if (!drainCv_.wait_for(lk, *timeout, ready)) return false;
+      } else {
+        drainCv_.wait(lk, ready);
+      }
+      drained = drainDone_ >= id;
+      error = error_;
+    }
+    if (error) std::rethrow_exception(error);
+    if (!drained) {
+      throw std::logic_error("micro-batch job '" + name_ +
+                             "' ended before processAllAvailable() was done");
+    }
+    return true;
+  }
+
   BatchProgress progress() const {
     std::lock_guard lk(mutex_);
     BatchProgress p = progress_;
@@ -265,6 +293,7 @@ class BatchJob {
         logError("micro-batch job '" + name_ + "' failed: " + progress_.error);
       }
       doneCv_.notify_all();
+      drainCv_.notify_all();
     }
     std::lock_guard rl(registry().mutex);
     registry().changed.notify_all();
@@ -304,20 +333,39 @@ class BatchJob {
       if (stopRequested_ && sequencer_.inFlight() == 0) return;
       if (availableNow && sequencer_.inFlight() == 0 && planner_.reached(*target)) return;
 
+      // processAllAvailable(): batches over what is available now, whatever the trigger, until
+      // all of it is committed.
+      if (drainRequested_ > drainStarted_) {
+        drainStarted_ = drainRequested_;
+        lk.unlock();
+        Offsets now = planner_.available();
+        lk.lock();
+        drainTarget_ = std::move(now);
+      }
+      if (drainTarget_) {
+        if (sequencer_.inFlight() == 0 && planner_.reached(*drainTarget_)) {
+          drainTarget_.reset();
+          drainDone_ = drainStarted_;
+          drainCv_.notify_all();
+        } else if (!stopRequested_ &&
+                   static_cast<int>(sequencer_.inFlight()) < config_.maxBatchesInFlight) {
+          lk.unlock();
+          std::optional<BatchPlan> plan = planner_.next(&*drainTarget_);
+          lk.lock();
+          if (plan) {
+            dispatchLocked(std::move(*plan), lk);
+            continue;
+          }
+        }
+      }
       if (!stopRequested_ && !scheduleRunning && schedule_.due(now())) {
         lk.unlock();
         std::optional<BatchPlan> plan = planner_.next(target ? &*target : nullptr);
         lk.lock();
         if (plan) {
-          sequencer_.started(plan->txid);
           schedule_.started(now());
           scheduleRunning = true;
-          plan->replay = false;
-          plans_[plan->txid] = *plan;
-          cutNanos_[plan->txid] = SystemClock::steadyNanos();
-          lk.unlock();
-          pipeline_->dispatch(*plan);
-          lk.lock();
+          dispatchLocked(std::move(*plan), lk);
           if (static_cast<int>(sequencer_.inFlight()) < config_.maxBatchesInFlight) {
             schedule_.finished(now());
             scheduleRunning = false;
@@ -338,9 +386,20 @@ class BatchJob {
       // (A stop wakes the loop only when nothing is in flight: until then it waits for results.)
       wake_.wait_for(lk, wait, [&] {
         return !finishedQueue_.empty() || pipelineError_ != nullptr ||
-               (stopRequested_ && sequencer_.inFlight() == 0);
+               drainRequested_ > drainStarted_ || (stopRequested_ && sequencer_.inFlight() == 0);
       });
     }
+  }
+
+  // Hands a cut batch to the pipeline (the lock is released around the hand-over).
+  void dispatchLocked(BatchPlan plan, std::unique_lock<std::mutex>& lk) {
+    sequencer_.started(plan.txid);
+    plan.replay = false;
+    plans_[plan.txid] = plan;
+    cutNanos_[plan.txid] = SystemClock::steadyNanos();
+    lk.unlock();
+    pipeline_->dispatch(plan);
+    lk.lock();
   }
 
   void commit(uint64_t txid, BatchResult result) {
@@ -395,6 +454,10 @@ class BatchJob {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable doneCv_;
+  std::condition_variable drainCv_;
+  // processAllAvailable() requests: asked, taken up by the loop, completed.
+  uint64_t drainRequested_ = 0, drainStarted_ = 0, drainDone_ = 0;
+  std::optional<Offsets> drainTarget_;
   bool stopRequested_ = false;
   bool done_ = false;
   std::exception_ptr error_;
@@ -418,6 +481,10 @@ bool MicroBatchJob::waitUntilDone(std::chrono::milliseconds timeout) {
 }
 bool MicroBatchJob::done() const { return job_->done(); }
 BatchProgress MicroBatchJob::progress() const { return job_->progress(); }
+void MicroBatchJob::processAllAvailable() { job_->processAllAvailable(std::nullopt); }
+bool MicroBatchJob::processAllAvailable(std::chrono::milliseconds timeout) {
+  return job_->processAllAvailable(timeout);
+}
 
 namespace {
 MicroBatchJob registerJob(std::shared_ptr<BatchJob> job) {

@@ -102,6 +102,12 @@ class MicroBatchJob {
   // As above with a time limit; false if it is still running.
   bool waitUntilDone(std::chrono::milliseconds timeout);
   bool done() const;
+  // Spark's processAllAvailable(), for tests: runs every record the sources have now through
+  // batches — at once, whatever the trigger — and returns when all of them are committed.
+  // Rethrows the job's error; throws std::logic_error if the job stops first. The timed form
+  // returns false when the time ran out.
+  void processAllAvailable();
+  bool processAllAvailable(std::chrono::milliseconds timeout);
   BatchProgress progress() const;
   explicit operator bool() const { return job_ != nullptr; }
 
