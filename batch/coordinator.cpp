@@ -78,6 +78,14 @@ bool BatchPlanner::reached(const Offsets& target) const {
   return true;
 }
 
+BatchPlan BatchPlanner::noDataBatch() {
+  BatchPlan plan;
+  plan.txid = ++lastTxid_;
+  plan.ranges.resize(sources_.size());
+  plan.start = plan.end = position_;
+  return plan;
+}
+
 std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
   // Backlog per (source, partition).
   struct Slot {

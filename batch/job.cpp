@@ -331,7 +331,11 @@ class BatchJob {
       // done, as a continuous-mode topology is at the end of a bounded input.
       if (inputEnded_ && sequencer_.inFlight() == 0) return;
       if (stopRequested_ && sequencer_.inFlight() == 0) return;
-      if (availableNow && sequencer_.inFlight() == 0 && planner_.reached(*target)) return;
+      if (availableNow && sequencer_.inFlight() == 0 && planner_.reached(*target)) {
+        if (!noDataDue_) return;
+        dispatchLocked(planner_.noDataBatch(), lk);  // let the last watermark fire its windows
+        continue;
+      }
 
       // processAllAvailable(): batches over what is available now, whatever the trigger, until
       // all of it is committed.
@@ -343,6 +347,10 @@ class BatchJob {
         drainTarget_ = std::move(now);
       }
       if (drainTarget_) {
+        if (sequencer_.inFlight() == 0 && planner_.reached(*drainTarget_) && noDataDue_) {
+          dispatchLocked(planner_.noDataBatch(), lk);
+          continue;
+        }
         if (sequencer_.inFlight() == 0 && planner_.reached(*drainTarget_)) {
           drainTarget_.reset();
           drainDone_ = drainStarted_;
@@ -362,6 +370,7 @@ class BatchJob {
         lk.unlock();
         std::optional<BatchPlan> plan = planner_.next(target ? &*target : nullptr);
         lk.lock();
+        if (!plan && noDataDue_) plan = planner_.noDataBatch();
         if (plan) {
           schedule_.started(now());
           scheduleRunning = true;
@@ -393,6 +402,7 @@ class BatchJob {
 
   // Hands a cut batch to the pipeline (the lock is released around the hand-over).
   void dispatchLocked(BatchPlan plan, std::unique_lock<std::mutex>& lk) {
+    noDataDue_ = false;  // any batch carries the last watermark to the operators
     sequencer_.started(plan.txid);
     plan.replay = false;
     plans_[plan.txid] = plan;
@@ -423,6 +433,13 @@ class BatchJob {
 
     std::lock_guard lk(mutex_);
     if (plan.endOfInput) inputEnded_ = true;
+    // Spark's timing: a batch with data that moved the watermark is followed by a no-data batch
+    // so its windows fire without waiting for more data.
+    if (config_.watermarkTiming == WatermarkTiming::NextBatch && config_.noDataMicroBatches &&
+        plan.records > 0 && result.watermark &&
+        (!progress_.watermark || *result.watermark > *progress_.watermark)) {
+      noDataDue_ = true;
+    }
     progress_.batches++;
     progress_.lastTxid = txid;
     progress_.records += plan.records;
@@ -458,6 +475,7 @@ class BatchJob {
   // processAllAvailable() requests: asked, taken up by the loop, completed.
   uint64_t drainRequested_ = 0, drainStarted_ = 0, drainDone_ = 0;
   std::optional<Offsets> drainTarget_;
+  bool noDataDue_ = false;  // NextBatch timing: a no-data batch should run next
   bool stopRequested_ = false;
   bool done_ = false;
   std::exception_ptr error_;
@@ -516,7 +534,9 @@ MicroBatchJob runMicroBatch(const Topology& topology, MicroBatch config) {
   std::unique_ptr<TopologyPipeline> pipeline;
   try {
     pipeline = std::make_unique<TopologyPipeline>(
-        topology, rc, config.multipleWatermarkPolicy, config.watermarkIdleTimeout);
+        topology, rc,
+        TopologyPipeline::WatermarkOptions{config.multipleWatermarkPolicy,
+                                           config.watermarkIdleTimeout, config.watermarkTiming});
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument("micro-batch job '" + name + "': " + e.what());
   }

@@ -42,6 +42,7 @@ struct BatchShared {
   // blocking its thread) for the result, and every task sends the same watermark downstream.
   int spoutTasks = 0;
   std::unique_ptr<SourceWatermarks> watermarks;
+  WatermarkTiming timing = WatermarkTiming::EndOfBatch;
   struct BatchWatermark {
     int reported = 0;
     int taken = 0;
@@ -298,7 +299,12 @@ class BatchOperatorBolt final : public Bolt {
                                  "' cannot restore its snapshot from the checkpoint: " + e.what());
       }
     }
-    if (shared_->recovered.watermark) applied_ = *shared_->recovered.watermark;
+    if (shared_->recovered.watermark) {
+      // The operator's snapshot holds the watermark it had applied. With Spark's timing the
+      // committed one is still to be applied, in the next batch.
+      if (shared_->timing == WatermarkTiming::NextBatch) carried_ = *shared_->recovered.watermark;
+      else applied_ = *shared_->recovered.watermark;
+    }
     writer_ = dynamic_cast<BatchStateWriter*>(op_.get());
     if (writer_) {
       if (!shared_->recovered.store) {
@@ -314,6 +320,7 @@ class BatchOperatorBolt final : public Bolt {
   void execute(const Tuple& input, OutputCollector& out) override {
     CollectorEmitter e(out, &input);
     try {
+      applyCarried(out);
       op_->onTuple(input, e);
     } catch (...) {
       // A dropped tuple would break exactly-once: the job stops and nothing of the batch commits.
@@ -335,16 +342,22 @@ class BatchOperatorBolt final : public Bolt {
     size_t entries = 0;
     std::map<std::string, KeyedStateUpdates> keyed;
     try {
+      applyCarried(out);
+      const bool nextBatch = shared_->timing == WatermarkTiming::NextBatch;
       if (pending_ && (!applied_ || *pending_ > *applied_)) {
         if (*pending_ >= kBatchEndOfInput) {
           // The input ended (BatchPlan::endOfInput): as at the end of a bounded stream in
-          // continuous mode, the watermark goes to the end of time, then onEndOfInput.
+          // continuous mode, the watermark goes to the end of time, then onEndOfInput. (At once
+          // in either timing: the job ends with this batch, and Spark has no end of input.)
           op_->onWatermark(kEndOfTime, e);
           op_->onEndOfInput(e);
+          applied_ = pending_;
+        } else if (nextBatch) {
+          carried_ = pending_;  // Spark: in force from the next batch on (applyCarried)
         } else {
           op_->onWatermark(*pending_, e);
+          applied_ = pending_;
         }
-        applied_ = pending_;
       }
       op_->onProcessingTime(shared_->clock->now(), e);
       op_->onBatchEnd(txid, e);
@@ -362,6 +375,15 @@ class BatchOperatorBolt final : public Bolt {
       if (!keyed.empty()) mergeKeyedUpdates(r.keyed, std::move(keyed));
       if (sink_ && taskIndex0()) r.sinks.push_back(component_);
     });
+  }
+
+  // Spark's watermark timing: the watermark of the previous batch reaches the operator before
+  // this batch's first row (which it may make late), or at this batch's end if it has none.
+  void applyCarried(OutputCollector& out) {
+    if (!carried_ || (applied_ && *carried_ <= *applied_)) return;
+    CollectorEmitter e(out);
+    op_->onWatermark(*carried_, e);
+    applied_ = carried_;
   }
 
   // Graceful stop of a micro-batch job: everything was committed; windows are NOT flushed (the
@@ -383,6 +405,7 @@ class BatchOperatorBolt final : public Bolt {
   bool sink_ = false;
   std::optional<Timestamp> pending_;
   std::optional<Timestamp> applied_;
+  std::optional<Timestamp> carried_;  // NextBatch timing: computed by the last batch, not applied
 };
 
 // A user's own Bolt in a micro-batch topology: it gets the batch hooks itself; the wrapper only
@@ -430,8 +453,9 @@ class BatchBoltWrapper final : public Bolt {
 }  // namespace
 
 TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeConfig,
-                                   WatermarkPolicy watermarkPolicy, Duration watermarkIdleTimeout)
+                                   WatermarkOptions watermarks)
     : shared_(std::make_shared<BatchShared>()), runtimeConfig_(std::move(runtimeConfig)) {
+  shared_->timing = watermarks.timing;
   runtimeConfig_.acking = false;  // a batch is replayed whole under its txid, never per tuple
   if (runtimeConfig_.clock) shared_->clock = runtimeConfig_.clock;
   TopologyBuilder b;
@@ -459,8 +483,8 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
   }
   shared_->reporters = reporters;
   shared_->sourceCount = sources_.size();
-  shared_->watermarks = std::make_unique<SourceWatermarks>(std::move(watermarkSpecs),
-                                                           watermarkPolicy, watermarkIdleTimeout);
+  shared_->watermarks = std::make_unique<SourceWatermarks>(
+      std::move(watermarkSpecs), watermarks.policy, watermarks.idleTimeout);
   batchTopology_ = std::make_unique<Topology>(b.build());
 }
 

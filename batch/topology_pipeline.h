@@ -27,13 +27,20 @@ namespace gale {
 
 struct BatchShared;
 
+// How a micro-batch topology's watermark is computed and applied (MicroBatch's options).
+struct BatchWatermarkOptions {
+  WatermarkPolicy policy = WatermarkPolicy::Min;
+  Duration idleTimeout = Duration::zero();
+  WatermarkTiming timing = WatermarkTiming::EndOfBatch;
+};
+
 class TopologyPipeline final : public BatchPipeline {
  public:
   // Throws std::invalid_argument naming the component when the topology cannot run in
   // micro-batch mode (a custom Spout: batches need replayable Sources).
+  using WatermarkOptions = BatchWatermarkOptions;
   TopologyPipeline(const Topology& topology, Continuous runtimeConfig,
-                   WatermarkPolicy watermarkPolicy = WatermarkPolicy::Min,
-                   Duration watermarkIdleTimeout = Duration::zero());
+                   WatermarkOptions watermarks = {});
   ~TopologyPipeline() override;
 
   // The sources of the topology's spouts, named by component (the offset log's keys).

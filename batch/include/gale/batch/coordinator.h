@@ -64,6 +64,10 @@ class BatchPlanner {
   // end but no batch said so yet, an empty batch with endOfInput is cut, once.
   std::optional<BatchPlan> next(const Offsets* limit = nullptr);
 
+  // A batch without data (Spark's no-data batch: it only carries the watermark to the state
+  // operators), at the current position.
+  BatchPlan noDataBatch();
+
   // The current available() of every partition.
   Offsets available() const;
   // True when every partition has been cut up to `target`.

@@ -28,6 +28,16 @@
 
 namespace gale {
 
+// When the watermark computed from a batch reaches the operators (docs/batch.md).
+enum class WatermarkTiming {
+  // gale's default: at the end of the batch that moved it, so windows fire one batch earlier than
+  // in Spark (same rows, lower latency).
+  EndOfBatch,
+  // Spark's: the watermark computed from batch N is applied from batch N+1 on (before its rows,
+  // which it judges late or not), so a job ported from Spark gives Spark's rows batch by batch.
+  NextBatch,
+};
+
 struct MicroBatch {
   BatchTrigger trigger = BatchTrigger::unspecified();
   // The checkpoint directory (Spark's checkpointLocation): state, offsets and the commit log.
@@ -58,6 +68,11 @@ struct MicroBatch {
   // `clock`) is left out of the minimum until it has data again. Zero (the default, as Spark) =
   // a source without new data holds the watermark back.
   Duration watermarkIdleTimeout = Duration::zero();
+  WatermarkTiming watermarkTiming = WatermarkTiming::EndOfBatch;
+  // With NextBatch timing: after a batch that moved the watermark, run a batch without data (at
+  // the next trigger, or at once under available-now and processAllAvailable) so its windows fire
+  // without waiting for new data — Spark's spark.sql.streaming.noDataMicroBatches.enabled.
+  bool noDataMicroBatches = true;
   // Fault injection and tracing: called at each point of every commit.
   std::function<void(CommitPoint, uint64_t txid)> onCommitPoint;
   // The executors underneath (channels, spin, transport). Micro-batch mode always runs them with
