@@ -449,6 +449,9 @@ struct WindowOperator::State {
       }
     }
     windowFired[key64] = seq;
+    // Fire-and-purge: the window (its one pane: purging needs windows that own their elements)
+    // starts again empty; a later tuple for it makes a new pane.
+    if (cfg->trigger.purge && out && np == 1 && panes.erase(p0)) forgetPanes();
   }
 
   void onTupleTime(const Tuple& t, int64_t ts, Emitter& out) {
@@ -557,6 +560,7 @@ struct WindowOperator::State {
       if (cfg->mode == OutputMode::Update) {
         out.emit(row(keyOf(kv), Timestamp{s->start}, Timestamp{s->end}, s->accs));
         s->firedSeq = seq;
+        if (cfg->trigger.purge) s->accs = freshAccs();
       } else {
         emitTable(false, out);
       }
@@ -633,6 +637,7 @@ struct WindowOperator::State {
           if (s.seq > s.firedSeq) {
             out.emit(row(key.values, Timestamp{s.start}, Timestamp{s.end}, s.accs));
             s.firedSeq = seq;
+            if (cfg->trigger.purge) s.accs = freshAccs();
           }
     } else {
       forWindowsWithData(kEvictedNow() + 1, i128(kMaxI) * 4,
@@ -689,6 +694,7 @@ struct WindowOperator::State {
         if (mode == OutputMode::Update && complete && s.seq > s.firedSeq) {
           out.emit(row(it->first.values, Timestamp{s.start}, Timestamp{s.end}, s.accs));
           s.firedSeq = seq;
+          if (cfg->trigger.purge) s.accs = freshAccs();
         }
         if (evict) {
           if (mode == OutputMode::Append)
@@ -758,6 +764,14 @@ WindowOperator::WindowOperator(WindowConfig config) : config_(std::move(config))
     bad("Trigger::processingTime interval must be >= 0");
   if (c.trigger.kind == Trigger::Count && c.trigger.every <= 0)
     bad("Trigger::count(n) needs n > 0");
+  if (c.trigger.purge) {
+    if (c.mode != OutputMode::Update)
+      bad(std::string("a purging trigger clears each window after it fires, which only means "
+                      "something in OutputMode::Update (not ") + outputModeName(c.mode) + ")");
+    if (w.kind == WindowKind::Sliding || w.isCount())
+      bad("a purging trigger needs windows that own their elements (tumbling, session, global); " +
+          w.describe() + " shares them with its neighbours");
+  }
   if (w.isCount()) {
     if (c.lateness != 0)
       bad("count windows have no event time, so allowedLateness makes no sense; remove it");

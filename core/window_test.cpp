@@ -472,6 +472,42 @@ TEST(WindowOperator, CompleteModeWritesTheTableOncePerMicroBatchHoweverManyFirin
   EXPECT_EQ(out.main().size(), 2u);
 }
 
+TEST(WindowOperator, APurgingTriggerMakesALateFiringCarryOnlyTheLateElementsAsFlinks) {
+  auto build = [](Trigger t) {
+    return windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts").allowedLateness(5s)
+        .trigger(t).build();
+  };
+  for (bool purge : {false, true}) {
+    auto op = build(purge ? Trigger::eventTime().purging() : Trigger::eventTime());
+    RecordingEmitter out;
+    op->onTuple(tup("a", sec(1)), out);
+    op->onTuple(tup("a", sec(2)), out);
+    op->onWatermark(sec(10), out);
+    EXPECT_EQ(out.main(), (std::vector<Values>{row("a", 0, 10, 2)}));
+    out.clear();
+    op->onTuple(tup("a", sec(3)), out);  // late, within the allowed lateness: a late firing
+    EXPECT_EQ(out.main(), (std::vector<Values>{row("a", 0, 10, purge ? 1 : 3)}));
+  }
+}
+
+TEST(WindowOperator, AGlobalWindowWithAPurgingCountTriggerEmitsEachGroupOfNOnce) {
+  // Flink's GlobalWindows + PurgingTrigger.of(CountTrigger.of(3)): a sum per 3 tuples.
+  auto op = windowed(GlobalWindow(), Sum{"v"}).trigger(Trigger::count(3).purging()).build();
+  RecordingEmitter out;
+  for (int64_t v = 1; v <= 7; ++v) op->onTuple(tup("a", sec(v), v), out);
+  std::vector<int64_t> sums;
+  for (const auto& r : out.main()) sums.push_back(std::get<int64_t>(r.back()));
+  EXPECT_EQ(sums, (std::vector<int64_t>{6, 15}));  // 1+2+3, 4+5+6; 7 waits
+}
+
+TEST(WindowOperator, APurgingTriggerIsRejectedWhereItHasNoMeaning) {
+  expectRejected(windowed(Sliding(10s, 5s), Count{}).eventTime("ts").trigger(Trigger::count(2).purging()),
+                 "own their elements");
+  expectRejected(windowed(Tumbling(10s), Count{}).eventTime("ts").outputMode(OutputMode::Append)
+                     .trigger(Trigger::eventTime().purging()),
+                 "OutputMode::Update");
+}
+
 TEST(WindowOperator, TheWorkedExampleOfTheSemanticsDocHoldsForEveryOutputMode) {
   using Rows = std::vector<Values>;
   const Rows a1b1{row("a", 0, 10, 1), row("b", 0, 10, 1)};

@@ -68,6 +68,16 @@ struct Trigger {
   enum Kind { EventTime, ProcessingTime, Count };
   Kind kind = EventTime;
   int64_t every = 0;  // µs of processing time, or input tuples
+  // Flink's PurgingTrigger: every firing (early, on time, late) clears what it emitted, so the
+  // next firing of the window carries only the elements that came after it — e.g. a late firing
+  // carries only the late elements. Update mode only, on windows that own their elements
+  // (tumbling, session, global): a sliding window shares its elements with its neighbours.
+  bool purge = false;
+  Trigger purging() const {
+    Trigger t = *this;
+    t.purge = true;
+    return t;
+  }
   static Trigger eventTime() { return {}; }
   // Fire at the first onProcessingTime(now) with now >= last firing + interval (0: every call;
   // with the micro-batch runtime calling it at each batch end that is Spark's update-per-batch).
