@@ -15,8 +15,10 @@ struct OperatorHarness::Recorder : Emitter {
   std::map<std::string, std::vector<Values>> rows;
 };
 
-OperatorHarness::OperatorHarness(const Operator& op, int taskIndex, int parallelism)
+OperatorHarness::OperatorHarness(const Operator& op, int taskIndex, int parallelism,
+                                 const Clock* clock)
     : proto_(op.clone()), out_(std::make_shared<Recorder>()) {
+  if (clock) context_.clock = clock;
   context_.component = "operator-under-test";
   context_.taskIndex = taskIndex;
   context_.parallelism = parallelism;

@@ -773,6 +773,7 @@ WindowOperator::WindowOperator(WindowConfig config) : config_(std::move(config))
           w.describe() + " shares them with its neighbours");
   }
   if (w.isCount()) {
+    if (c.processingTime) bad("count windows count tuples; they have no time to take from a clock");
     if (c.lateness != 0)
       bad("count windows have no event time, so allowedLateness makes no sense; remove it");
     if (c.mode != OutputMode::Update)
@@ -781,8 +782,14 @@ WindowOperator::WindowOperator(WindowConfig config) : config_(std::move(config))
     if (c.trigger.kind != Trigger::EventTime)
       bad("count windows fire when they fill; remove the trigger");
   } else {
-    if (w.kind != WindowKind::Global && !c.eventTime.configured())
-      bad(w.describe() + " needs an event time: call .eventTime(\"field\") or pass an extractor");
+    if (c.processingTime && c.eventTime.configured())
+      bad("a window is over event time or over processing time, not both: drop .eventTime() or "
+          ".processingTime()");
+    if (c.processingTime && c.lateness != 0)
+      bad("processing-time windows have no late tuples, so allowedLateness makes no sense");
+    if (w.kind != WindowKind::Global && !c.eventTime.configured() && !c.processingTime)
+      bad(w.describe() + " needs an event time: call .eventTime(\"field\") or pass an extractor "
+          "(or .processingTime() for windows over arrival time)");
     if (w.kind == WindowKind::Global && c.lateness != 0)
       bad("a global window never ends, so allowedLateness makes no sense; remove it");
     if (c.mode == OutputMode::Append && w.kind == WindowKind::Global)
@@ -832,7 +839,9 @@ void WindowOperator::onTuple(const Tuple& t, Emitter& out) {
     s.onTupleCount(t, out);
     return;
   }
-  int64_t ts = s.global && !config_.eventTime.configured() ? 0 : config_.eventTime.of(t).micros;
+  int64_t ts = config_.processingTime                               ? clock_->now().micros
+               : s.global && !config_.eventTime.configured() ? 0
+                                                             : config_.eventTime.of(t).micros;
   if (config_.window.kind == WindowKind::Session) s.onTupleSession(t, ts, out);
   else s.onTupleTime(t, ts, out);
   if (config_.trigger.kind == Trigger::Count && ++s.sinceFire >= config_.trigger.every) {
@@ -842,6 +851,8 @@ void WindowOperator::onTuple(const Tuple& t, Emitter& out) {
 }
 
 void WindowOperator::onWatermark(Timestamp watermark, Emitter& out) {
+  // Processing-time windows run on the clock; only the end of input reaches them.
+  if (config_.processingTime && watermark != kEndOfTime) return;
   if (config_.window.isCount()) {
     if (watermark > state_->wm) state_->wm = watermark;
     return;
@@ -851,6 +862,9 @@ void WindowOperator::onWatermark(Timestamp watermark, Emitter& out) {
 
 void WindowOperator::onProcessingTime(Timestamp now, Emitter& out) {
   State& s = *state_;
+  // Processing time is a perfect watermark for windows over arrival time: every tuple that
+  // arrived before `now` is here.
+  if (config_.processingTime) s.advance(Timestamp{now.micros - 1}, out);
   if (config_.trigger.kind != Trigger::ProcessingTime) return;
   if (s.procFired && now.micros - s.lastProcFire < config_.trigger.every) return;
   s.procFired = true;
@@ -1052,6 +1066,10 @@ WindowBuilder& WindowBuilder::eventTime(std::string field) {
 }
 WindowBuilder& WindowBuilder::eventTime(std::function<Timestamp(const Tuple&)> extractor) {
   config_.eventTime = EventTime(std::move(extractor));
+  return *this;
+}
+WindowBuilder& WindowBuilder::processingTime() {
+  config_.processingTime = true;
   return *this;
 }
 WindowBuilder& WindowBuilder::allowedLateness(Duration lateness) {

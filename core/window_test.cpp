@@ -5,6 +5,7 @@
 #include <random>
 
 #include "gale/core/state_codec.h"
+#include "gale/core/testing.h"
 #include "window_test_util.h"
 
 namespace gale {
@@ -506,6 +507,26 @@ TEST(WindowOperator, APurgingTriggerIsRejectedWhereItHasNoMeaning) {
   expectRejected(windowed(Tumbling(10s), Count{}).eventTime("ts").outputMode(OutputMode::Append)
                      .trigger(Trigger::eventTime().purging()),
                  "OutputMode::Update");
+}
+
+TEST(WindowOperator, ProcessingTimeWindowsTakeTheArrivalTimeAndFireWhenTheClockPassesTheirEnd) {
+  ManualClock clock(sec(100));
+  OperatorHarness h(*windowed(Tumbling(10s), Count{}).keyBy({"word"}).processingTime()
+                         .outputMode(OutputMode::Append).build(),
+                    0, 1, &clock);
+  h.input("words", Fields{{"word", Type::String}, {"ts", Type::Timestamp}, {"v", Type::Int64}});
+  h.process({"a", sec(1), int64_t{1}});  // its event time is ignored: it arrived at 100 s
+  clock.advance(5s);
+  h.process({"a", sec(999), int64_t{1}});
+  h.watermark(sec(1000));  // watermarks do not move processing-time windows
+  EXPECT_TRUE(h.output().empty());
+  clock.advance(5s);
+  h.process({"b", sec(2), int64_t{1}});  // arrives at 110 s: the next window
+  h.processingTime(clock.now());
+  EXPECT_EQ(h.take(), (std::vector<Values>{row("a", 100, 110, 2)}));
+  h.endOfInput();
+  EXPECT_EQ(h.take(), (std::vector<Values>{row("b", 110, 120, 1)}));
+  expectRejected(windowed(Tumbling(10s), Count{}).eventTime("ts").processingTime(), "not both");
 }
 
 TEST(WindowOperator, TheWorkedExampleOfTheSemanticsDocHoldsForEveryOutputMode) {

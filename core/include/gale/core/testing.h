@@ -22,8 +22,10 @@ namespace gale {
 
 class OperatorHarness {
  public:
-  // The harness runs its own copy (operator.clone()), opened as task `taskIndex` of `parallelism`.
-  explicit OperatorHarness(const Operator& op, int taskIndex = 0, int parallelism = 1);
+  // The harness runs its own copy (operator.clone()), opened as task `taskIndex` of `parallelism`
+  // with `clock` (e.g. a ManualClock, for processing-time windows; default: the system clock).
+  explicit OperatorHarness(const Operator& op, int taskIndex = 0, int parallelism = 1,
+                           const Clock* clock = nullptr);
 
   // Declares an input: the upstream component (the name a join or union keys its sides by), its
   // fields and stream. The first declared input is the default one of process(values).

@@ -91,6 +91,10 @@ struct WindowConfig {
   std::vector<std::shared_ptr<const Aggregator>> aggregates;
   std::vector<std::string> keys;
   EventTime eventTime;
+  // Flink's processing-time windows: a tuple belongs to the windows of the processing time at
+  // which it arrives (the operator's clock), and a window fires when that clock passes its end
+  // (onProcessingTime), not on watermarks. Nothing is ever late.
+  bool processingTime = false;
   int64_t lateness = 0;  // µs
   OutputMode mode = OutputMode::Update;
   Trigger trigger;
@@ -105,6 +109,7 @@ class WindowOperator final : public Operator {
 
   void declareOutputFields(OutputFieldsDeclarer& declarer) const override;
   std::unique_ptr<Operator> clone() const override;
+  void open(const OperatorContext& context) override { clock_ = context.clock; }
   void onTuple(const Tuple& tuple, Emitter& out) override;
   void onWatermark(Timestamp watermark, Emitter& out) override;
   void onProcessingTime(Timestamp now, Emitter& out) override;
@@ -129,6 +134,7 @@ class WindowOperator final : public Operator {
   struct State;
   WindowConfig config_;
   std::unique_ptr<State> state_;
+  const Clock* clock_ = &SystemClock::instance();
 };
 
 class WindowBuilder {
@@ -137,6 +143,8 @@ class WindowBuilder {
   WindowBuilder& keyBy(std::vector<std::string> fields);
   WindowBuilder& eventTime(std::string field);
   WindowBuilder& eventTime(std::function<Timestamp(const Tuple&)> extractor);
+  // Windows over processing time instead of event time (see WindowConfig::processingTime).
+  WindowBuilder& processingTime();
   WindowBuilder& allowedLateness(Duration lateness);
   WindowBuilder& outputMode(OutputMode mode);
   WindowBuilder& trigger(Trigger trigger);
