@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include "gale/core/log.h"
@@ -105,6 +106,13 @@ class BatchSpout final : public Spout {
     parallelism_ = ctx.parallelism;
     component_ = ctx.component;
     lastTxid_ = shared_->recovered.lastTxid;
+    // Streams of the source nobody subscribes to (e.g. "errors"): their records are dropped by
+    // the runtime, which logs them; the batch counts them so the job's progress shows them.
+    OutputFieldsDeclarer decl;
+    source_->declareOutputFields(decl);
+    for (const auto& [stream, fields] : decl.streams())
+      if (ctx.topology && ctx.topology->subscribers(component_, stream).empty())
+        unsubscribed_.insert(stream);
     if (watermark_) {
       OutputFieldsDeclarer d;
       source_->declareOutputFields(d);
@@ -124,6 +132,18 @@ class BatchSpout final : public Spout {
   }
 
   bool nextTuple(SpoutOutputCollector& out) override {
+    try {
+      return step(out);
+    } catch (...) {
+      // E.g. a record that does not fit the declared fields: the job stops with this error, as
+      // for an operator's (the runtime stops the topology underneath too).
+      shared_->fail(std::current_exception());
+      throw;
+    }
+  }
+
+ private:
+  bool step(SpoutOutputCollector& out) {
     if (!plan_) {
       plan_ = shared_->planAfter(lastTxid_);
       if (!plan_) return false;
@@ -134,6 +154,7 @@ class BatchSpout final : public Spout {
       rangeIdx_ = 0;
       pos_ = ranges_.empty() ? 0 : ranges_[0].from;
       records_ = 0;
+      unrouted_ = 0;
       for (const auto& r : ranges_) records_ += r.to - r.from;
       stride_ = std::max<int64_t>(1, records_ / static_cast<int64_t>(kOriginSamplesPerTask));
       samples_.clear();
@@ -150,6 +171,8 @@ class BatchSpout final : public Spout {
         if (seen_++ % stride_ == 0 && rec.originNanos > 0) {
           samples_.push_back({rec.originNanos, static_cast<uint64_t>(stride_)});
         }
+        const std::string& stream = rec.stream.empty() ? kDefault : rec.stream;
+        if (!unsubscribed_.empty() && unsubscribed_.count(stream)) ++unrouted_;
         if (rec.stream.empty()) {
           if (eventField_ >= 0) noteEventTime(rec.values);
           out.emitWithOrigin(kDefaultStream, std::move(rec.values), std::nullopt, rec.originNanos);
@@ -177,6 +200,7 @@ class BatchSpout final : public Spout {
     shared_->report(txid, [&](BatchResult& r) {
       if (wm) r.watermark = r.watermark ? std::min(*r.watermark, *wm) : *wm;
       r.originSamples.insert(r.originSamples.end(), samples_.begin(), samples_.end());
+      r.unrouted += unrouted_;
     });
     out.emitBatchEnd(txid);
     lastTxid_ = txid;
@@ -218,6 +242,9 @@ class BatchSpout final : public Spout {
   int64_t seen_ = 0;
   std::vector<BatchResult::OriginSample> samples_;
   std::vector<SourceRecord> buf_;
+  inline static const std::string kDefault = kDefaultStream;
+  std::set<std::string> unsubscribed_;
+  uint64_t unrouted_ = 0;  // records of this batch on unsubscribed streams
 };
 
 // Runs an Operator per batch: tuples as they come, the batch-end watermark, processing time and
