@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "acker.h"
 #include "gale/core/log.h"
 #include "gale/core/state_codec.h"
 #include "pending_limit.h"
@@ -18,6 +19,23 @@ namespace {
 
 using namespace testing;
 using Clock_ = std::chrono::steady_clock;
+
+TEST(AckerTable, TheFirstFailsReasonComesBackWithTheTreeDoneAndRotatesOutWithItsEntry) {
+  AckerTable t;
+  EXPECT_FALSE(t.fail(9, std::string("split\0bad line", 14)).done);  // before the init
+  EXPECT_FALSE(t.fail(9, "count\0second").done);                      // not the first: ignored
+  auto d = t.init(9, 0x1234, 1);
+  ASSERT_TRUE(d.done);
+  EXPECT_FALSE(d.ok);
+  EXPECT_EQ(d.reason, std::string("split\0bad line", 14));
+  t.init(10, 5, 1);
+  EXPECT_TRUE(t.ack(10, 5).reason.empty());
+  t.fail(11, "x\0y");
+  for (int i = 0; i < AckerTable::kBuckets; ++i) t.rotate();
+  d = t.init(11, 5, 1);  // the failed entry expired with its reason: a fresh tree
+  EXPECT_FALSE(d.done);
+  EXPECT_TRUE(t.fail(11).reason.empty());
+}
 
 TEST(RetrySchedule, BackoffDoublesPerFailureUpToTheMaxAndTheMessageIsDeadAfterMaxRetries) {
   RetrySchedule r(3, 10, 25);
