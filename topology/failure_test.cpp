@@ -235,13 +235,13 @@ TEST(PoisonRecord, UnlimitedRetriesLogOneLinePerWindowNotOnePerReplay) {
   c.maxRetries = -1;  // Storm's default: replay forever
   c.retryBackoffMin = c.retryBackoffMax = Duration{0};
   auto rt = runContinuous(b.build(), c);
-  ASSERT_TRUE(eventually([&] { return rt.metrics().find("numbers")->total().retried >= 2000; },
+  ASSERT_TRUE(eventually([&] { return rt.metrics().find("numbers")->total().retried >= 300; },
                          std::chrono::seconds(60)));
   rt.kill();
   flushLogRepeats();
   size_t lines = logs.count("cannot parse record 3");
   EXPECT_GE(lines, 1u);
-  EXPECT_LE(lines, 100u) << "a replay storm must not flood the log";
+  EXPECT_LE(lines, 20u) << "a replay storm must not flood the log (300+ replays)";
   EXPECT_GE(logs.count("(repeated "), 1u);
 }
 
