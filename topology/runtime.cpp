@@ -1131,6 +1131,7 @@ class RunningTopology::Impl {
     sh->shutdown = true;
     for (auto& t : tasks) t->join();
     joined = true;
+    flushLogRepeats();  // the counts of repeated lines still held back are written now
   }
   bool allFinished() {
     std::lock_guard lock(sh->mutex);
