@@ -77,30 +77,31 @@ TEST(RetrySchedule, UnlimitedRetriesNeverDeadLetterAndAnAckForgetsTheCount) {
 
 TEST(PendingLimit, FollowsCompletionRateTimesTargetLatencyMovingAtMostTwofoldPerMeasurement) {
   const int64_t ms = 1'000'000;
+  const int64_t slow = 100 * ms;  // latency of each tree: the target, so no slow-start growth
   PendingLimit p(4096, 100 * ms, true);  // target: 100 ms
   EXPECT_EQ(p.limit(), PendingLimit::kInitial);
   int64_t now = 1;
   p.update(now);
   // 1000 completions per second: the limit settles at 100 (1000/s x 100 ms).
   for (int round = 0; round < 20; ++round) {
-    for (int i = 0; i < 20; ++i) p.completed();
+    for (int i = 0; i < 20; ++i) p.completed(slow);
     now += 20 * ms;
     p.update(now);
   }
   EXPECT_EQ(p.limit(), 100u);
   // A faster pipeline: the limit doubles per measurement, up to the configured cap.
   for (int round = 0; round < 20; ++round) {
-    for (int i = 0; i < 100000; ++i) p.completed();
+    for (int i = 0; i < 100000; ++i) p.completed(slow);
     now += 10 * ms;
     p.update(now);
   }
   EXPECT_EQ(p.limit(), 4096u);
-  for (int i = 0; i < 20; ++i) p.completed();
+  for (int i = 0; i < 20; ++i) p.completed(slow);
   now += 1000 * ms;  // suddenly 20 per second: halved, not dropped to 2 at once
   p.update(now);
   EXPECT_EQ(p.limit(), 2048u);
   for (int round = 0; round < 20; ++round) {
-    for (int i = 0; i < 20; ++i) p.completed();
+    for (int i = 0; i < 20; ++i) p.completed(slow);
     now += 1000 * ms;
     p.update(now);
   }
@@ -110,10 +111,21 @@ TEST(PendingLimit, FollowsCompletionRateTimesTargetLatencyMovingAtMostTwofoldPer
   p.update(now);
   EXPECT_EQ(p.limit(), PendingLimit::kFloor);
   PendingLimit fixed(300, 100 * ms, false);
-  for (int i = 0; i < 1000; ++i) fixed.completed();
+  for (int i = 0; i < 1000; ++i) fixed.completed(ms);
   fixed.update(now);
   fixed.update(now + 1000 * ms);
   EXPECT_EQ(fixed.limit(), 300u);
+}
+
+TEST(PendingLimit, TreesCompletingWithinHalfTheTargetEachAddOneUpToTheCap) {
+  const int64_t ms = 1'000'000;
+  PendingLimit p(100, 100 * ms, true);
+  for (int i = 0; i < 50; ++i) p.completed(49 * ms);
+  EXPECT_EQ(p.limit(), PendingLimit::kInitial + 50);
+  for (int i = 0; i < 50; ++i) p.completed(50 * ms);  // not fast enough: no growth
+  EXPECT_EQ(p.limit(), PendingLimit::kInitial + 50);
+  for (int i = 0; i < 500; ++i) p.completed(ms);
+  EXPECT_EQ(p.limit(), 100u);
 }
 
 // Throws on every record whose n ends in 3 ("poison"); forwards the others.

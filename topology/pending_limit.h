@@ -13,17 +13,22 @@ namespace gale {
 
 class PendingLimit {
  public:
-  // Starts at min(max, kInitial) and doubles per measurement while trees complete quickly.
+  // Starts at min(max, kInitial): small, so that even a bolt taking seconds per tree does not
+  // time out the first trees; each tree that completes within half the target adds one (slow
+  // start: the limit doubles per round trip while trees are fast).
   PendingLimit(size_t max, int64_t targetLatencyNanos, bool adaptive)
       : max_(max), target_(targetLatencyNanos), adaptive_(adaptive),
         limit_(adaptive ? std::min(max, kInitial) : max) {}
 
   size_t limit() const { return limit_; }
-  void completed() { ++completions_; }
+  void completed(int64_t latencyNanos) {
+    ++completions_;
+    if (adaptive_ && latencyNanos < target_ / 2 && limit_ < max_) ++limit_;
+  }
   // Called often with the steady time; re-estimates the rate once enough was seen.
   void update(int64_t now);
 
-  static constexpr size_t kInitial = 64;
+  static constexpr size_t kInitial = 8;
   static constexpr size_t kFloor = 4;
   // A measurement needs this many completions (a rate from fewer is noise) and this much time
   // (at least a 32nd of the target latency: completions come in bursts of a frame's acks), or,

@@ -511,7 +511,7 @@ class Task final : public FrameHandler {
     if (it == pending_.end()) return;  // timed out already
     Pending p = std::move(it->second);
     pending_.erase(it);
-    limit_.completed();
+    limit_.completed(steadyNow() - p.startNanos);
     if (ok) {
       ++acked_;
       completeLat_.record(steadyNow() - p.startNanos);
