@@ -13,6 +13,7 @@
 #include "gale/connectors/generator_source.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/core/aggregate.h"
+#include "gale/core/log.h"
 #include "gale/core/window.h"
 #include "topology_pipeline.h"
 
@@ -443,6 +444,12 @@ TEST_F(TopologyBatchTest, AnEmitThatDoesNotFitTheDeclaredFieldsStopsTheJobInBoth
 }
 
 TEST_F(TopologyBatchTest, SourceErrorRecordsNobodySubscribesToAreCountedInTheJobsProgress) {
+  std::mutex mu;
+  std::vector<std::string> logged;
+  auto old = setLogSink([&](LogLevel, std::string_view m) {
+    std::lock_guard l(mu);
+    logged.emplace_back(m);
+  });
   auto store = std::make_shared<MemoryStore>();
   TopologyBuilder b;
   b.setSpout("src", std::make_shared<MixedSource>(), 1);
@@ -456,6 +463,14 @@ TEST_F(TopologyBatchTest, SourceErrorRecordsNobodySubscribesToAreCountedInTheJob
   EXPECT_EQ(store->rows().size(), 5u);
   EXPECT_EQ(job.progress().records, 13u);
   EXPECT_EQ(job.progress().unroutedRecords, 8u) << "before: 8 of 13 records vanished uncounted";
+  flushLogRepeats();
+  setLogSink(old);
+  size_t lines = 0;
+  for (auto& l : logged)
+    lines += l.find("component 'src' emitted on stream 'errors', which no component subscribes") !=
+             std::string::npos;
+  EXPECT_GE(lines, 1u) << "logged";
+  EXPECT_LE(lines, 2u) << "rate-limited: a line and a count, not a line per record";
 }
 
 }  // namespace
