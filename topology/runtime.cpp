@@ -612,6 +612,7 @@ class Task final : public FrameHandler {
       MessageId m = completedNow_.front();
       completedNow_.pop_front();
       ++acked_;
+      retries_.forget(m);
       try {
         spout_->ack(m);
       } catch (const std::exception& e) {
