@@ -446,6 +446,7 @@ class BatchJob {
     progress_.offsets = plan.end;
     if (result.watermark) progress_.watermark = result.watermark;
     progress_.stateEntries = result.stateEntries;
+    progress_.unroutedRecords += result.unrouted;
     progress_.commitNanos.record(t1 - t0);
     progress_.commitTotalNanos += t1 - t0;
     progress_.batchNanos.record(t1 - cutNanos_.at(txid));

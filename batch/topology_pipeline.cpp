@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include "gale/core/log.h"
@@ -152,6 +153,13 @@ class BatchSpout final : public Spout {
     parallelism_ = ctx.parallelism;
     component_ = ctx.component;
     lastTxid_ = shared_->recovered.lastTxid;
+    // Streams of the source nobody subscribes to (e.g. "errors"): their records are dropped by
+    // the runtime, which logs them; the batch counts them so the job's progress shows them.
+    OutputFieldsDeclarer decl;
+    source_->declareOutputFields(decl);
+    for (const auto& [stream, fields] : decl.streams())
+      if (ctx.topology && ctx.topology->subscribers(component_, stream).empty())
+        unsubscribed_.insert(stream);
     if (watermark_) {
       OutputFieldsDeclarer d;
       source_->declareOutputFields(d);
@@ -165,6 +173,18 @@ class BatchSpout final : public Spout {
   }
 
   bool nextTuple(SpoutOutputCollector& out) override {
+    try {
+      return step(out);
+    } catch (...) {
+      // E.g. a record that does not fit the declared fields: the job stops with this error, as
+      // for an operator's (the runtime stops the topology underneath too).
+      shared_->fail(std::current_exception());
+      throw;
+    }
+  }
+
+ private:
+  bool step(SpoutOutputCollector& out) {
     if (!plan_) {
       plan_ = shared_->planAfter(lastTxid_);
       if (!plan_) return false;
@@ -175,6 +195,7 @@ class BatchSpout final : public Spout {
       rangeIdx_ = 0;
       pos_ = ranges_.empty() ? 0 : ranges_[0].from;
       records_ = 0;
+      unrouted_ = 0;
       for (const auto& r : ranges_) records_ += r.to - r.from;
       maxEvent_ = INT64_MIN;
       reported_ = false;
@@ -193,6 +214,8 @@ class BatchSpout final : public Spout {
         if (seen_++ % stride_ == 0 && rec.originNanos > 0) {
           samples_.push_back({rec.originNanos, static_cast<uint64_t>(stride_)});
         }
+        const std::string& stream = rec.stream.empty() ? kDefault : rec.stream;
+        if (!unsubscribed_.empty() && unsubscribed_.count(stream)) ++unrouted_;
         if (rec.stream.empty()) {
           if (eventField_ >= 0) noteEventTime(rec.values);
           out.emitWithOrigin(kDefaultStream, std::move(rec.values), std::nullopt, rec.originNanos);
@@ -220,6 +243,7 @@ class BatchSpout final : public Spout {
       r.watermark = b->watermark;
       if (!b->snapshot.empty()) r.snapshots[kSourceWatermarksKey] = b->snapshot;
       r.originSamples.insert(r.originSamples.end(), samples_.begin(), samples_.end());
+      r.unrouted += unrouted_;
     });
     out.emitBatchEnd(txid);
     lastTxid_ = txid;
@@ -262,6 +286,9 @@ class BatchSpout final : public Spout {
   int64_t seen_ = 0;
   std::vector<BatchResult::OriginSample> samples_;
   std::vector<SourceRecord> buf_;
+  inline static const std::string kDefault = kDefaultStream;
+  std::set<std::string> unsubscribed_;
+  uint64_t unrouted_ = 0;  // records of this batch on unsubscribed streams
 };
 
 // Runs an Operator per batch: tuples as they come, the batch-end watermark, processing time and
@@ -557,7 +584,12 @@ std::string topologyFingerprint(const Topology& topology) {
       d += "|in=" + in.component + ":" + in.stream + ":" + groupingName(in.grouping);
       for (const auto& f : in.fields) d += "," + f;
     }
-    for (const auto& s : c.outputs) d += "|out=" + s.name + s.fields.toString();
+    for (const auto& s : c.outputs) {
+      // The runtime's own streams (the dead-letter stream every spout has) are not the user's
+      // structure: leaving them out keeps checkpoints of earlier versions readable.
+      if (s.name.rfind("__", 0) == 0) continue;
+      d += "|out=" + s.name + s.fields.toString();
+    }
     d += ";";
   }
   uint64_t h = 1469598103934665603ull;

@@ -33,8 +33,8 @@ struct TupleMsg {
 enum ControlKind {
   ackInit @0;      # spout -> acker: new tree {root, value = initial xor, task = spout task}
   ack @1;          # bolt -> acker: {root, value = xor of edges}
-  fail @2;         # bolt -> acker: {root}
-  treeDone @3;     # acker -> spout: {root, ok}
+  fail @2;         # bolt -> acker: {root, payload = "<component>\0<reason>", at most 1 KiB}
+  treeDone @3;     # acker -> spout: {root, ok, payload = the first fail's payload when not ok}
   watermark @4;    # {time}
   batchBegin @5;   # {value = txid}
   batchEnd @6;     # {value = txid}

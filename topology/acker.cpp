@@ -17,6 +17,13 @@ AckerTable::Done AckerTable::settle(uint64_t root, Entry* e, int bucket) {
     d.done = true;
     d.ok = !e->failed;
     d.spoutTask = e->spoutTask;
+    if (e->failed) {
+      auto r = reasons_[bucket].find(root);
+      if (r != reasons_[bucket].end()) {
+        d.reason = std::move(r->second);
+        reasons_[bucket].erase(r);
+      }
+    }
     buckets_[bucket].erase(root);
   }
   return d;
@@ -36,16 +43,21 @@ AckerTable::Done AckerTable::ack(uint64_t root, uint64_t value) {
   return settle(root, e, b);
 }
 
-AckerTable::Done AckerTable::fail(uint64_t root) {
+AckerTable::Done AckerTable::fail(uint64_t root, std::string_view reason) {
   auto [e, b] = entry(root);
+  if (!e->failed && !reason.empty()) reasons_[b].emplace(root, reason);  // the first one counts
   e->failed = true;
   return settle(root, e, b);
 }
 
 void AckerTable::rotate() {
   expired_ += buckets_[kBuckets - 1].size();
-  for (int b = kBuckets - 1; b > 0; --b) buckets_[b].swap(buckets_[b - 1]);
+  for (int b = kBuckets - 1; b > 0; --b) {
+    buckets_[b].swap(buckets_[b - 1]);
+    reasons_[b].swap(reasons_[b - 1]);
+  }
   buckets_[0].clear();
+  reasons_[0].clear();
 }
 
 size_t AckerTable::size() const {

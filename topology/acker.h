@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "gale/core/tuple.h"
@@ -18,11 +20,13 @@ class AckerTable {
     bool done = false;  // the tree finished: tell `spoutTask`
     bool ok = false;
     TaskId spoutTask = -1;
+    std::string reason;  // of the first Fail, when !ok
   };
 
   Done init(uint64_t root, uint64_t xorOfEdges, TaskId spoutTask);
   Done ack(uint64_t root, uint64_t value);
-  Done fail(uint64_t root);
+  // `reason`: who failed the tree and why (the Fail's payload), handed on with the TreeDone.
+  Done fail(uint64_t root, std::string_view reason = {});
   // Drops the oldest bucket; call every messageTimeout / (kBuckets - 1).
   void rotate();
   size_t size() const;
@@ -42,6 +46,9 @@ class AckerTable {
   Done settle(uint64_t root, Entry* e, int bucket);
 
   std::array<std::unordered_map<uint64_t, Entry>, kBuckets> buckets_;  // [0] newest
+  // Reasons of failed trees, kept apart so the common entry stays small; bucket b holds the
+  // reasons of the entries in buckets_[b] (entries do not move between buckets).
+  std::array<std::unordered_map<uint64_t, std::string>, kBuckets> reasons_;
   uint64_t expired_ = 0;
 };
 

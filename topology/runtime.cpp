@@ -19,7 +19,10 @@
 #include "gale/core/channel.h"
 #include "gale/core/frame.h"
 #include "gale/core/log.h"
+#include "gale/core/state_codec.h"
 #include "gale/core/watermark.h"
+#include "pending_limit.h"
+#include "retry.h"
 #include "router.h"
 
 namespace gale {
@@ -28,6 +31,16 @@ namespace {
 
 constexpr const char* kAckerName = "__acker";
 constexpr uint64_t kIdleWatermark = 1;  // Control::value of a watermark from an idle task
+// A Fail / TreeDone payload: "<component>\0<reason>", at most this long (it comes from peers
+// and ends up in a dead-letter tuple; an exception text can be anything).
+constexpr size_t kMaxFailReason = 1024;
+
+std::string failReason(std::string_view component, std::string_view why) {
+  std::string r(component);
+  r.push_back('\0');
+  r.append(why.substr(0, kMaxFailReason > r.size() ? kMaxFailReason - r.size() : 0));
+  return r;
+}
 
 int64_t steadyNow() { return SystemClock::steadyNanos(); }
 int64_t nanos(Duration d) { return toMicros(d) * 1000; }
@@ -42,7 +55,8 @@ uint64_t mix64(uint64_t z) {
 // latency histograms copied in every metricsInterval under a lock.
 struct MetricsCell {
   std::atomic<uint64_t> emitted{0}, transferred{0}, executed{0}, acked{0}, failed{0}, errors{0},
-      framesReceived{0}, malformed{0}, blocked{0}, buffered{0}, pending{0}, capacityPpm{0};
+      framesReceived{0}, malformed{0}, blocked{0}, buffered{0}, pending{0}, capacityPpm{0},
+      pendingLimit{0}, timedOut{0}, retried{0}, deadLettered{0}, unrouted{0};
   std::mutex mutex;
   Histogram execute, process, complete;
 };
@@ -52,6 +66,13 @@ std::atomic<uint64_t> gInstances{0};
 // Frames taken from the inbox per drain before the loop looks at time and flushes: enough to
 // batch under load, few enough that ticks, timeouts and metrics stay timely.
 constexpr size_t kInboxBatch = 8;
+
+// A bolt whose execute() is slow (a sampled call took longer than kSlowExecute) flushes what it
+// holds (acks above all) at least every kMaxHold while it works through a full inbox; otherwise
+// a frame of 256 tuples at 2 ms each would hold their acks for half a second, and the spouts
+// would see completions in bursts (see PendingLimit).
+constexpr int64_t kSlowExecuteNanos = 50'000;
+constexpr int64_t kMaxHoldNanos = 1'000'000;
 
 }  // namespace
 
@@ -82,6 +103,7 @@ struct RuntimeShared {
   int ready = 0;
   bool go = false;
   std::string startError;
+  std::string failure;  // why the runtime stopped the topology (RunningTopology::error())
 
   bool local(TaskId t) const {
     return workerOfTask.empty() || workerOfTask[static_cast<size_t>(t)] == self;
@@ -94,6 +116,18 @@ struct RuntimeShared {
     std::lock_guard lock(mutex);
     --remaining;
     cv.notify_all();
+  }
+  // Stops the whole topology at once (in-flight tuples are dropped and replayed by the sources
+  // on the next run): waitUntilDone() / stop() throw `why`.
+  void fail(const std::string& why) {
+    {
+      std::lock_guard lock(mutex);
+      if (!failure.empty()) return;
+      failure = why;
+      killed = true;
+      cv.notify_all();
+    }
+    logError("topology stopped: " + why);
   }
 };
 
@@ -129,6 +163,7 @@ class Task final : public FrameHandler {
         os.schema = *sh_.topology.registry()->find(s.id);
         os.router = std::make_unique<Router>(sh_.topology, *comp_, s, sh_.workerOfTask, sh_.self,
                                              nextRandom());
+        os.unsubscribed = sh_.topology.subscribers(comp_->name, s.name).empty();
         for (TaskId t : os.router->allTargets()) targets.push_back(t);
         outs_.push_back(std::move(os));
       }
@@ -191,7 +226,8 @@ class Task final : public FrameHandler {
     switch (kind_) {
       case Kind::Acker: return ackerControl(c);
       case Kind::Spout:
-        if (c.kind == ControlKind::TreeDone) treeDone(c.root, c.ok);
+        if (c.kind == ControlKind::TreeDone)
+          treeDone(c.root, c.ok, std::string_view(c.payload).substr(0, kMaxFailReason));
         return;
       case Kind::Bolt: {
         int s = src >= 0 && src < sh_.numTasks ? slotOf_[static_cast<size_t>(src)] : -1;
@@ -230,6 +266,7 @@ class Task final : public FrameHandler {
     StreamId id = 0;
     SchemaPtr schema;
     std::unique_ptr<Router> router;
+    bool unsubscribed = false;  // no component reads it: what is emitted on it is dropped
   };
   // One upstream task, for watermarks, batch alignment and end of stream.
   struct Slot {
@@ -249,6 +286,10 @@ class Task final : public FrameHandler {
     MessageId msgId = 0;
     int64_t deadline = 0;  // config clock, ns
     int64_t startNanos = 0;
+    // Kept only for a message that failed before (or when maxRetries is 0): its values, for the
+    // dead-letter stream should this tree fail too.
+    std::unique_ptr<Values> values;
+    uint32_t stream = 0;  // index in outs_
   };
 
   // ---- collectors
@@ -324,10 +365,9 @@ class Task final : public FrameHandler {
       }
     std::string declared;
     for (auto& o : outs_) declared += (declared.empty() ? "" : ", ") + o.name;
-    throw std::invalid_argument("component '" + this->name() + "' emitted on stream '" +
-                                std::string(name) + "', which it did not declare (declared: " +
-                                (declared.empty() ? "none" : declared) +
-                                "); declare it in declareOutputFields()");
+    badEmit("component '" + this->name() + "' emitted on stream '" + std::string(name) +
+            "', which it did not declare (declared: " + (declared.empty() ? "none" : declared) +
+            "); declare it in declareOutputFields()");
   }
 
   void checkValues(const OutStream& os, const Values& values) {
@@ -343,8 +383,26 @@ class Task final : public FrameHandler {
     }
     std::string why = f.mismatch(values);
     if (!why.empty())
-      throw std::invalid_argument("component '" + name() + "' emitted on stream '" + os.name +
-                                  "' values that do not fit its declared fields: " + why);
+      badEmit("component '" + name() + "' emitted on stream '" + os.name +
+              "' values that do not fit its declared fields: " + why);
+  }
+
+  // A component that emits what it did not declare has a bug that every record will hit:
+  // retrying or dead-lettering each record would only hide it (with acking) or drop everything
+  // (without). The topology stops, as a micro-batch job does (docs/runtime.md, "Bad emits").
+  [[noreturn]] void badEmit(const std::string& why) {
+    sh_.fail(why);
+    throw std::invalid_argument(why);
+  }
+
+  // A tuple for nobody: counted, and logged (rate-limited by core/log) unless it is on the
+  // default stream (a last bolt that declares outputs nobody reads is common and harmless).
+  void unrouted(const OutStream& os) {
+    ++unrouted_;
+    if (os.name != kDefaultStream)
+      logWarn("component '" + name() + "' emitted on stream '" + os.name +
+              "', which no component subscribes to: the tuple is dropped and counted (metric "
+              "unrouted); subscribe to " + name() + ":" + os.name + " to keep them");
   }
 
   // ---- sending
@@ -387,6 +445,7 @@ class Task final : public FrameHandler {
     }
   }
   void flushAll() {
+    lastFlush_ = steadyNow();
     for (size_t a = 0; a < heldAcks_.size(); ++a) releaseAck(a);
     for (Out* o : active_)
       if (!o->sender->empty()) flush(*o);
@@ -402,9 +461,14 @@ class Task final : public FrameHandler {
     targets_.clear();
     os.router->route(values, direct, targets_);
     ++emitted_;
+    if (targets_.empty() && os.unsubscribed) unrouted(os);
     if (originNanos == 0) originNanos = sh_.clock->monoNanos();
     bool reliable = sh_.config.acking && msgId.has_value();
     uint64_t root = reliable ? nonZeroRandom() : 0;
+    std::unique_ptr<Values> kept;
+    if (reliable && !targets_.empty() &&
+        (sh_.config.maxRetries == 0 || retries_.failedBefore(*msgId)))
+      kept = std::make_unique<Values>(values);
     uint64_t xorEdges = 0;
     for (size_t i = 0; i < targets_.size(); ++i) {
       Tuple t(os.schema, i + 1 == targets_.size() ? std::move(values) : values);
@@ -421,8 +485,12 @@ class Task final : public FrameHandler {
       completedNow_.push_back(*msgId);
       return;
     }
-    pending_[root] = Pending{*msgId, sh_.clock->monoNanos() + nanos(sh_.config.messageTimeout),
-                             steadyNow()};
+    Pending& pend = pending_[root];
+    pend.msgId = *msgId;
+    pend.deadline = sh_.clock->monoNanos() + nanos(sh_.config.messageTimeout);
+    pend.startNanos = steadyNow();
+    pend.values = std::move(kept);
+    pend.stream = static_cast<uint32_t>(&os - outs_.data());
     Control init;
     init.kind = ControlKind::AckInit;
     init.root = root;
@@ -437,44 +505,86 @@ class Task final : public FrameHandler {
     broadcast(Control{ControlKind::EndOfStream});
   }
 
-  void treeDone(uint64_t root, bool ok) {
+  // `reason` (failed trees): "<component>\0<why>" from the Fail, as the acker passed it on.
+  void treeDone(uint64_t root, bool ok, std::string_view reason = {}) {
     auto it = pending_.find(root);
     if (it == pending_.end()) return;  // timed out already
-    Pending p = it->second;
+    Pending p = std::move(it->second);
     pending_.erase(it);
+    limit_.completed(steadyNow() - p.startNanos);
     if (ok) {
       ++acked_;
       completeLat_.record(steadyNow() - p.startNanos);
-    } else {
-      ++failed_;
+      retries_.forget(p.msgId);
+      return spoutCall("ack", [&] { spout_->ack(p.msgId); });
     }
+    ++failed_;
+    // Not replayed at once: fail(msgId) is called when its backoff ends (releaseRetries), or,
+    // past the retry limit, the message goes to the dead-letter stream.
+    RetrySchedule::Decision d = retries_.failed(p.msgId, sh_.clock->monoNanos());
+    if (d.deadLetter) deadLetter(p, reason, d.attempts);
+  }
+
+  template <class F>
+  void spoutCall(const char* what, F&& f) {
     try {
-      if (ok)
-        spout_->ack(p.msgId);
-      else
-        spout_->fail(p.msgId);
+      f();
     } catch (const std::exception& e) {
-      componentError(ok ? "ack" : "fail", e);
+      componentError(what, e);
     }
+  }
+
+  void releaseRetries() {
+    if (!retries_.waiting()) return;
+    dueRetries_.clear();
+    retries_.takeDue(sh_.clock->monoNanos(), dueRetries_);
+    for (MessageId m : dueRetries_) {
+      ++retried_;
+      spoutCall("fail", [&] { spout_->fail(m); });
+    }
+  }
+
+  void deadLetter(const Pending& p, std::string_view reason, uint32_t attempts) {
+    ++deadLettered_;
+    reason = reason.substr(0, kMaxFailReason);
+    size_t nul = reason.find('\0');
+    std::string component(nul == std::string_view::npos ? std::string_view{} : reason.substr(0, nul));
+    std::string why(nul == std::string_view::npos ? reason : reason.substr(nul + 1));
+    const std::string& stream = p.values ? outs_[p.stream].name : std::string();
+    logError("spout '" + name() + "': message " + std::to_string(p.msgId) + " failed " +
+             std::to_string(attempts) + " times, last by '" + component + "': " + why +
+             "; it goes to the dead-letter stream and is not replayed again");
+    Values dl{stream, Bytes{p.values ? encodeValues(*p.values) : std::string()}, component, why,
+              static_cast<int64_t>(attempts), static_cast<int64_t>(p.msgId)};
+    spoutCall("the dead-letter emit",
+              [&] { spoutEmit(-1, kDeadLetterStream, std::move(dl), std::nullopt, 0); });
+    spoutCall("deadLettered", [&] { spout_->deadLettered(p.msgId); });
   }
 
   void expireTrees(int64_t now) {
     std::vector<uint64_t> expired;
     for (auto& [root, p] : pending_)
       if (p.deadline <= now) expired.push_back(root);
-    for (uint64_t r : expired) treeDone(r, false);
+    if (expired.empty()) return;
+    timedOut_ += expired.size();
+    std::string reason = failReason(
+        "", "the tree timed out: not completed within messageTimeout (" +
+                std::to_string(toMicros(sh_.config.messageTimeout) / 1000) + " ms)");
+    for (uint64_t r : expired) treeDone(r, false, reason);
   }
 
   // Returns true when it emitted something.
   bool spoutStep() {
     if (eosEmitted_) return false;
     if (sh_.stopping.load(std::memory_order_relaxed)) {
+      retries_.clearWaiting();
       if (pending_.empty()) spoutEndOfStream();
       return false;
     }
+    releaseRetries();
     bool any = false;
     for (int k = 0; k < 16; ++k) {
-      if (sh_.config.acking && pending_.size() >= sh_.config.maxSpoutPending) {
+      if (sh_.config.acking && pending_.size() >= limit_.limit()) {
         atPendingLimit_ = true;
         break;
       }
@@ -502,6 +612,7 @@ class Task final : public FrameHandler {
       MessageId m = completedNow_.front();
       completedNow_.pop_front();
       ++acked_;
+      retries_.forget(m);
       try {
         spout_->ack(m);
       } catch (const std::exception& e) {
@@ -513,15 +624,24 @@ class Task final : public FrameHandler {
   // ---- bolt side
   void execute(Tuple& t) {
     bool sample = (executed_ & 15) == 0;
-    int64_t t0 = sample ? steadyNow() : 0;
+    bool timed = sample || slowExecute_;
+    int64_t t0 = timed ? steadyNow() : 0;
     try {
       bolt_->execute(t, boltCollector_);
     } catch (const std::exception& e) {
       componentError("execute", e);
+      failWhy_ = e.what();
       boltFail(t);
+      failWhy_.clear();
     }
     ++executed_;
-    if (sample) executeLat_.record(steadyNow() - t0);
+    if (!timed) return;
+    int64_t t1 = steadyNow();
+    if (sample) {
+      executeLat_.record(t1 - t0);
+      slowExecute_ = t1 - t0 > kSlowExecuteNanos;
+    }
+    if (slowExecute_ && t1 - lastFlush_ >= kMaxHoldNanos) flushAll();
   }
 
   void boltEmit(TaskId direct, std::string_view streamName, const Tuple* const* anchors,
@@ -534,6 +654,7 @@ class Task final : public FrameHandler {
     int64_t origin = 0;
     for (size_t a = 0; a < numAnchors; ++a)
       if (anchors[a] && anchors[a]->originNanos()) origin = anchors[a]->originNanos();
+    if (targets_.empty() && os.unsubscribed) unrouted(os);
     bool anchored = sh_.config.acking && numAnchors > 0;
     for (size_t i = 0; i < targets_.size(); ++i) {
       Tuple t(os.schema, i + 1 == targets_.size() ? std::move(values) : values);
@@ -597,11 +718,16 @@ class Task final : public FrameHandler {
 
   void boltFail(const Tuple& input) {
     ++failed_;
-    if (!sh_.config.acking) return;
+    if (!sh_.config.acking || input.anchors().empty()) return;
+    // Who failed it and why travel with the Fail to the spout (for its dead-letter record).
+    std::string reason =
+        failReason(name(), failWhy_.empty() ? "failed by the bolt (OutputCollector::fail)"
+                                            : std::string_view(failWhy_));
     for (const Anchor& a : input.anchors()) {
       Control c;
       c.kind = ControlKind::Fail;
       c.root = a.root;
+      c.payload = reason;
       sendControl(sh_.ackerOf(a.root), std::move(c));
     }
   }
@@ -743,7 +869,9 @@ class Task final : public FrameHandler {
     switch (c.kind) {
       case ControlKind::AckInit: d = table_.init(c.root, c.value, c.task); break;
       case ControlKind::Ack: d = table_.ack(c.root, c.value); break;
-      case ControlKind::Fail: d = table_.fail(c.root); break;
+      case ControlKind::Fail:
+        d = table_.fail(c.root, std::string_view(c.payload).substr(0, kMaxFailReason));
+        break;
       default: return;
     }
     if (!d.done) return;
@@ -760,6 +888,7 @@ class Task final : public FrameHandler {
     done.kind = ControlKind::TreeDone;
     done.root = c.root;
     done.ok = d.ok;
+    if (!d.ok) done.payload = std::move(d.reason);
     sendControl(d.spoutTask, std::move(done));
   }
 
@@ -842,6 +971,7 @@ class Task final : public FrameHandler {
           hook("onTick", [&] { bolt_->onTick(Timestamp{wall / 1000}, boltCollector_); });
         }
       }
+      if (kind_ == Kind::Spout) limit_.update(steadyNow());
       if (kind_ == Kind::Spout && now >= nextTimeoutScan) {
         nextTimeoutScan = now + timeoutScanEvery;
         expireTrees(now);
@@ -906,6 +1036,11 @@ class Task final : public FrameHandler {
     c.acked.store(acked_, std::memory_order_relaxed);
     c.failed.store(failed_, std::memory_order_relaxed);
     c.errors.store(errors_, std::memory_order_relaxed);
+    c.pendingLimit.store(kind_ == Kind::Spout ? limit_.limit() : 0, std::memory_order_relaxed);
+    c.timedOut.store(timedOut_, std::memory_order_relaxed);
+    c.retried.store(retried_, std::memory_order_relaxed);
+    c.deadLettered.store(deadLettered_, std::memory_order_relaxed);
+    c.unrouted.store(unrouted_, std::memory_order_relaxed);
     c.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
     c.malformed.store(inbox_->malformedFrames(), std::memory_order_relaxed);
     uint64_t blocked = 0;
@@ -951,6 +1086,11 @@ class Task final : public FrameHandler {
 
   // spout
   std::unordered_map<uint64_t, Pending> pending_;
+  PendingLimit limit_{sh_.config.maxSpoutPending, nanos(sh_.config.messageTimeout) / 10,
+                      sh_.config.adaptiveMaxPending};
+  RetrySchedule retries_{sh_.config.maxRetries, nanos(sh_.config.retryBackoffMin),
+                         nanos(sh_.config.retryBackoffMax)};
+  std::vector<MessageId> dueRetries_;  // scratch
   std::deque<MessageId> completedNow_;
   bool eosEmitted_ = false;
   bool atPendingLimit_ = false;
@@ -965,13 +1105,16 @@ class Task final : public FrameHandler {
   uint64_t lastBegun_ = 0;
   bool replaying_ = false;
   bool ended_ = false;
+  std::string failWhy_;  // the exception text while failing an input whose execute() threw
+  bool slowExecute_ = false;  // the last sampled execute() took more than kSlowExecuteNanos
+  int64_t lastFlush_ = 0;
   std::vector<HeldAck> heldAcks_;  // by acker index
   // acker
   AckerTable table_;
 
   // metrics (owner thread), published by publish()
   uint64_t emitted_ = 0, transferred_ = 0, executed_ = 0, acked_ = 0, failed_ = 0, errors_ = 0,
-           buffered_ = 0;
+           buffered_ = 0, timedOut_ = 0, retried_ = 0, deadLettered_ = 0, unrouted_ = 0;
   int64_t busyNanos_ = 0, lastPublish_ = 0, drainStart_ = 0;
   Histogram executeLat_, processLat_, completeLat_;
 };
@@ -989,6 +1132,7 @@ class RunningTopology::Impl {
     sh->shutdown = true;
     for (auto& t : tasks) t->join();
     joined = true;
+    flushLogRepeats();  // the counts of repeated lines still held back are written now
   }
   bool allFinished() {
     std::lock_guard lock(sh->mutex);
@@ -1008,6 +1152,11 @@ void RunningTopology::stop() {
   waitUntilDone();
 }
 
+std::string RunningTopology::error() const {
+  std::lock_guard lock(impl_->sh->mutex);
+  return impl_->sh->failure;
+}
+
 void RunningTopology::kill() {
   impl_->sh->killed = true;
   impl_->shutdownAndJoin();
@@ -1019,6 +1168,7 @@ void RunningTopology::waitUntilDone() {
     impl_->sh->cv.wait(lock, [&] { return impl_->sh->remaining == 0 || impl_->sh->killed; });
   }
   impl_->shutdownAndJoin();
+  if (std::string e = error(); !e.empty()) throw std::runtime_error(e);
 }
 
 bool RunningTopology::waitUntilDone(Duration timeout) {
@@ -1030,6 +1180,7 @@ bool RunningTopology::waitUntilDone(Duration timeout) {
       return false;
   }
   impl_->shutdownAndJoin();
+  if (std::string e = error(); !e.empty()) throw std::runtime_error(e);
   return true;
 }
 
@@ -1063,6 +1214,11 @@ TaskMetrics ComponentMetrics::total() const {
     t.blockedFlushes += m.blockedFlushes;
     t.bufferedItems += m.bufferedItems;
     t.pending += m.pending;
+    t.pendingLimit += m.pendingLimit;
+    t.timedOut += m.timedOut;
+    t.retried += m.retried;
+    t.deadLettered += m.deadLettered;
+    t.unrouted += m.unrouted;
     t.capacity = std::max(t.capacity, m.capacity);
     t.executeLatency.merge(m.executeLatency);
     t.processLatency.merge(m.processLatency);
@@ -1096,6 +1252,11 @@ TopologyMetrics RunningTopology::metrics() const {
     m.blockedFlushes = c.blocked.load(std::memory_order_relaxed);
     m.bufferedItems = c.buffered.load(std::memory_order_relaxed);
     m.pending = c.pending.load(std::memory_order_relaxed);
+    m.pendingLimit = c.pendingLimit.load(std::memory_order_relaxed);
+    m.timedOut = c.timedOut.load(std::memory_order_relaxed);
+    m.retried = c.retried.load(std::memory_order_relaxed);
+    m.deadLettered = c.deadLettered.load(std::memory_order_relaxed);
+    m.unrouted = c.unrouted.load(std::memory_order_relaxed);
     m.capacity = static_cast<double>(c.capacityPpm.load(std::memory_order_relaxed)) / 1e6;
     std::lock_guard lock(c.mutex);
     m.executeLatency = c.execute;
@@ -1137,6 +1298,8 @@ void checkConfig(const Continuous& c) {
   if (c.highWaterMark < 1) bad("highWaterMark must be at least 1");
   if (c.maxItemsPerFrame < 1) bad("maxItemsPerFrame must be at least 1");
   if (c.metricsInterval.count() <= 0) bad("metricsInterval must be positive");
+  if (c.retryBackoffMin.count() < 0 || c.retryBackoffMax < c.retryBackoffMin)
+    bad("retryBackoffMin must be >= 0 and retryBackoffMax >= retryBackoffMin");
 }
 
 std::string taskEndpoint(const std::string& base, TaskId t) {

@@ -110,6 +110,38 @@ TEST(SourceSpout, EveryRecordIsAckedFailedOnesAreReReadAndCommitsReachTheEnd) {
   EXPECT_GT(m.find("records")->total().completeLatency.count(), 0u);
 }
 
+// Throws on every record at an offset ending in 7: a poison record, whatever the attempt.
+class PoisonBolt : public RecordingBolt {
+ public:
+  using RecordingBolt::RecordingBolt;
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<PoisonBolt>(seen_); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    if (t.getInt("off") % 10 == 7) throw std::runtime_error("poison");
+    out.ack(t);
+  }
+};
+
+TEST(SourceSpout, APoisonRecordIsDeadLetteredAndCommittedPastSoTheBoundedRunEnds) {
+  auto src = std::make_shared<VectorSource>(2, 100);
+  auto dead = std::make_shared<Seen>();
+  TopologyBuilder b;
+  b.setSpout("records", src, 1);
+  b.setBolt("sink", PoisonBolt(std::make_shared<Seen>()), 2).shuffleGrouping("records");
+  b.setBolt("dlq", RecordingBolt(dead), 1).shuffleGrouping("records", kDeadLetterStream);
+  Continuous c = fastConfig();
+  c.maxRetries = 2;
+  c.retryBackoffMin = c.retryBackoffMax = std::chrono::milliseconds(1);
+  auto rt = runContinuous(b.build(), c);
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(20)));
+  for (int p = 0; p < 2; ++p) EXPECT_EQ(src->committed(p), 100) << "partition " << p;
+  EXPECT_EQ(dead->count.load(), 20);  // 10 poison offsets per partition
+  EXPECT_EQ(src->reads.load(), 200 + 20 * 2) << "each poison record re-read twice";
+  auto m = rt.metrics().find("records")->total();
+  EXPECT_EQ(m.deadLettered, 20u);
+  EXPECT_EQ(m.acked, 180u);
+  EXPECT_EQ(m.failed, 60u);
+}
+
 TEST(SourceSpout, WatermarksTrailTheMaxEventTimeByTheDelayAndNeverGoBack) {
   auto src = std::make_shared<VectorSource>(2, 500);
   auto seen = std::make_shared<Seen>();

@@ -10,6 +10,12 @@
 
 namespace gale {
 
+Fields deadLetterFields() {
+  return Fields{{"stream", Type::String},    {"values", Type::Bytes},
+                {"component", Type::String}, {"error", Type::String},
+                {"attempts", Type::Int64},   {"msg_id", Type::Int64}};
+}
+
 const char* groupingName(Grouping g) {
   switch (g) {
     case Grouping::Shuffle: return "shuffle";
@@ -222,7 +228,13 @@ Topology TopologyBuilder::build() const {
     } catch (const std::exception& e) {
       reject(c, std::string("declareOutputFields failed: ") + e.what());
     }
-    for (const auto& [name, fields] : d.streams()) c.outputs.push_back({name, fields, 0});
+    for (const auto& [name, fields] : d.streams()) {
+      if (name == kDeadLetterStream)
+        reject(c, std::string("declares stream '") + kDeadLetterStream +
+                      "', which the runtime declares for every spout (dead letters)");
+      c.outputs.push_back({name, fields, 0});
+    }
+    if (c.isSpout()) c.outputs.push_back({kDeadLetterStream, deadLetterFields(), 0});
     if (c.watermark) {
       const StreamSpec* def = c.findStream(kDefaultStream);
       if (!def || !def->fields.contains(c.watermark->field))

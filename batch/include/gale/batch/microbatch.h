@@ -94,6 +94,9 @@ struct BatchProgress {
   Offsets offsets;              // committed end offsets
   std::optional<Timestamp> watermark;
   size_t stateEntries = 0;
+  // Records in committed batches that went out on a source stream no component subscribes to
+  // (e.g. a FileSource's "errors"): dropped, and logged (rate-limited) by the runtime.
+  uint64_t unroutedRecords = 0;
   Histogram batchNanos;         // cut -> commit, per batch
   Histogram recordNanos;        // record arrival (originNanos) -> its batch's commit
   Histogram commitNanos;        // the LMDB commit alone

@@ -46,6 +46,9 @@ struct BatchResult {
   std::vector<OriginSample> originSamples;
   // Entries of state held by the operators (Operator::stateSize summed), for metrics.
   size_t stateEntries = 0;
+  // Records of the batch on source streams no component subscribes to (e.g. "errors"):
+  // dropped, logged by the runtime, counted here.
+  uint64_t unrouted = 0;
 };
 
 // What the last commit left, handed to the pipeline before the first batch.

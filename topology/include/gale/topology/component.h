@@ -23,6 +23,15 @@ class Topology;
 // not allocate; a SourceSpout packs (partition << 48 | offset) into it.
 using MessageId = uint64_t;
 
+// Every spout declares this stream: a message whose tree failed more than Continuous::maxRetries
+// times is emitted on it (unanchored) instead of being replayed, as
+// (stream, values, component, error, attempts, msg_id): the stream it was emitted on, its values
+// (encodeValues(); decode with decodeValues() from gale/core/state_codec.h), the component that
+// failed it ("" for a timeout), the exception text or reason, how many trees of it failed, and
+// its msgId. Subscribe to it like any stream: b.setBolt(...).shuffleGrouping("spout", kDeadLetterStream).
+inline constexpr const char* kDeadLetterStream = "__dlq";
+Fields deadLetterFields();
+
 // What a component instance learns about where it runs.
 struct TopologyContext {
   std::string component;
@@ -128,6 +137,10 @@ class Spout {
   virtual bool nextTuple(SpoutOutputCollector& collector) = 0;
   virtual void ack(MessageId msgId) {}
   virtual void fail(MessageId msgId) {}
+  // The message failed too often and went to the dead-letter stream: it will not be replayed
+  // and is finished for the spout. The default treats it like ack() (e.g. a SourceSpout commits
+  // past it).
+  virtual void deadLettered(MessageId msgId) { ack(msgId); }
   virtual void close() {}
 };
 

@@ -22,6 +22,18 @@ struct Continuous {
   int numAckers = 1;
   size_t maxSpoutPending = 4096;  // in-flight trees per spout task (checked before nextTuple)
   Duration messageTimeout = std::chrono::seconds(30);
+  // On (default): the limit on trees in flight per spout task is lowered to (measured completion
+  // rate x messageTimeout / 10), so trees queued behind a slow bolt do not time out: a slow bolt
+  // costs throughput, not replays (docs/runtime.md, "Slow bolts"). maxSpoutPending stays the cap.
+  bool adaptiveMaxPending = true;
+  // Failed trees (a bolt failed or threw, or the tree timed out) are replayed by the spout's
+  // fail(msgId), called after a backoff of retryBackoffMin doubling per failure of the message up
+  // to retryBackoffMax (by `clock`). A message whose tree failed maxRetries + 1 times is not
+  // replayed: the spout task emits it on the dead-letter stream (kDeadLetterStream) and the spout
+  // gets deadLettered(msgId). maxRetries < 0: replay forever (Storm's default).
+  int maxRetries = 8;
+  Duration retryBackoffMin = std::chrono::milliseconds(50);
+  Duration retryBackoffMax = std::chrono::seconds(5);
   // Channels.
   int highWaterMark = 16;          // frames queued per channel before the sender blocks
   size_t maxItemsPerFrame = 256;   // a busy sender packs up to this many items per frame
@@ -53,6 +65,14 @@ struct TaskMetrics {
   uint64_t blockedFlushes = 0;    // times a send had to wait for a full downstream
   uint64_t bufferedItems = 0;     // held back by batch alignment
   uint64_t pending = 0;           // spout: trees in flight; acker: trees tracked
+  uint64_t pendingLimit = 0;      // spout: the (adaptive) limit on trees in flight
+  uint64_t timedOut = 0;          // spout: trees failed by the message timeout (in `failed`)
+  uint64_t retried = 0;           // spout: fail(msgId) calls, i.e. replays asked for
+  uint64_t deadLettered = 0;      // spout: messages sent to the dead-letter stream
+  // Tuples emitted on a stream no component subscribes to (dropped). Those on a stream other
+  // than "default" (a source's "errors", the dead-letter stream, a window's "late") are also
+  // logged, rate-limited.
+  uint64_t unrouted = 0;
   double capacity = 0;            // fraction of the last interval spent executing
   Histogram executeLatency;       // Bolt::execute / Spout::nextTuple
   Histogram processLatency;       // frame received -> input acked
@@ -92,15 +112,21 @@ class RunningTopology {
   ~RunningTopology();  // kill()s if still running
 
   // Graceful: spouts stop emitting, trees in flight complete (or time out), EndOfStream flows
-  // through every bolt, then cleanup. Returns when all of it happened.
+  // through every bolt, then cleanup. Returns when all of it happened. Replays waiting for
+  // their backoff are dropped (the spout's source replays them on the next run).
   void stop();
   // Immediate: threads leave their loops; in-flight tuples are dropped.
   void kill();
   // Waits until every spout task ended its stream (bounded sources fully read and acked) and
   // every bolt processed it, then shuts the tasks down. False if `timeout` passed first.
+  // The three throw std::runtime_error with error() when the topology stopped on an error.
   void waitUntilDone();
   bool waitUntilDone(Duration timeout);
   bool done() const;
+  // Why the runtime stopped the topology, or empty. A component that emits on a stream it did
+  // not declare, or values that do not fit the stream's declared fields, stops it (a bug in the
+  // component, not in a record: docs/runtime.md, "Bad emits").
+  std::string error() const;
 
   TopologyMetrics metrics() const;
   int taskCount() const;                       // components' tasks + ackers
