@@ -30,7 +30,7 @@ void PerBatchOperator::onWatermark(Timestamp w, Emitter& out) {
   wm_ = w;
   // The end of time is followed by onEndOfInput, which closes the last batch.
   if (!micro_ && boundary_ == ContinuousBatches::Watermark && w != kEndOfTime)
-    close(context_.clock->now(), out);
+    close(context_.clock->now(), out, eventTime_.configured() ? w : kEndOfTime);
 }
 
 void PerBatchOperator::onProcessingTime(Timestamp now, Emitter& out) {
@@ -65,12 +65,18 @@ void PerBatchOperator::onBatchEnd(uint64_t txid, Emitter& out) {
   onBatch(b, rows, out);
 }
 
-void PerBatchOperator::close(Timestamp now, Emitter& out) {
-  if (rows_.empty()) return;
-  BatchInfo b{++seq_, now, wm_, false};
-  std::vector<Tuple> rows = std::move(rows_);
-  rows_.clear();
-  onBatch(b, rows, out);
+void PerBatchOperator::close(Timestamp now, Emitter& out, Timestamp upTo) {
+  std::vector<Tuple> rows;
+  if (upTo == kEndOfTime) {
+    rows = std::move(rows_);
+    rows_.clear();
+  } else {
+    std::vector<Tuple> later;
+    for (Tuple& t : rows_) (eventTime_.of(t) <= upTo ? rows : later).push_back(std::move(t));
+    rows_ = std::move(later);
+  }
+  if (rows.empty()) return;
+  onBatch(BatchInfo{++seq_, now, wm_, false}, rows, out);
 }
 
 // ---- transform, print, foreachBatch ----------------------------------------------------------

@@ -125,6 +125,24 @@ TEST(PerBatch, InContinuousModeProcessingTimeBatchesAreCutAtTicks) {
   }
 }
 
+TEST(PerBatch, InContinuousModeWithAnEventTimeABatchHoldsTheRowsUpToTheWatermark) {
+  std::vector<Seen> seen;
+  ForeachBatch op = recorder(seen);
+  op.eventTime(EventTime("ts"));
+  RecordingEmitter out;
+  op.onTuple(tup("x", sec(1)), out);
+  op.onTuple(tup("ahead", sec(5)), out);
+  op.onTuple(tup("y", sec(3)), out);
+  op.onWatermark(sec(3), out);
+  op.onTuple(tup("late", sec(2)), out);  // behind the watermark: in the next batch
+  op.onWatermark(sec(4), out);
+  op.onWatermark(sec(9), out);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].words, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(seen[1].words, (std::vector<std::string>{"late"}));
+  EXPECT_EQ(seen[2].words, (std::vector<std::string>{"ahead"}));
+}
+
 TEST(Transform, JoinsEachBatchWithAStaticTableAndRejectsRowsOfTheWrongLength) {
   const std::map<std::string, std::string> colour{{"x", "red"}, {"y", "blue"}};
   Transform op(Fields{"word", "colour", "batch"},

@@ -8,7 +8,10 @@
 //    processing time at the batch end; every batch is one call, even an empty one.
 //  - continuous mode: the rows a task received between two advances of its input watermark
 //    (by default), or between two processing-time ticks (ContinuousBatches::ProcessingTime, for
-//    inputs without a watermark); the rest at the end of input. id = 1, 2, ... per task (not
+//    inputs without a watermark); the rest at the end of input. With eventTime(...) set, a
+//    watermark advance to w closes the batch of the buffered rows with event time <= w, and
+//    rows ahead of w wait for a later batch: rows of one event-time range meet in one batch even
+//    when they come over different paths (a row and a copy of it derived by another bolt). id = 1, 2, ... per task (not
 //    kept across a restart: continuous mode does not checkpoint operators); time = the processing
 //    time when it closed; an empty interval is not a batch (no call).
 // Each task of a parallel bolt sees its own share of the batch's rows (group by key upstream to
@@ -58,16 +61,25 @@ class PerBatchOperator : public Operator {
     boundary_ = b;
     return *this;
   }
+  // Continuous mode, watermark batches: cut by event time (see above).
+  PerBatchOperator& eventTime(EventTime e) {
+    eventTime_ = std::move(e);
+    return *this;
+  }
 
  protected:
   virtual void onBatch(const BatchInfo& batch, const std::vector<Tuple>& rows, Emitter& out) = 0;
   // clone() of a subclass copies the configuration, not the buffered rows.
-  void copyConfig(const PerBatchOperator& o) { boundary_ = o.boundary_; }
+  void copyConfig(const PerBatchOperator& o) {
+    boundary_ = o.boundary_;
+    eventTime_ = o.eventTime_;
+  }
   const OperatorContext& context() const { return context_; }
 
  private:
-  void close(Timestamp now, Emitter& out);
+  void close(Timestamp now, Emitter& out, Timestamp upTo = kEndOfTime);
   OperatorContext context_;
+  EventTime eventTime_;
   ContinuousBatches boundary_ = ContinuousBatches::Watermark;
   std::vector<Tuple> rows_;
   bool micro_ = false, inBatch_ = false;
