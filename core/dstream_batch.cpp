@@ -35,7 +35,10 @@ void PerBatchOperator::onWatermark(Timestamp w, Emitter& out) {
 
 void PerBatchOperator::onProcessingTime(Timestamp now, Emitter& out) {
   now_ = now;
-  if (!micro_ && boundary_ == ContinuousBatches::ProcessingTime) close(now, out);
+  // An input without a watermark (none arrived yet) would otherwise hold every row until the end
+  // of input: ticks cut its batches. Not with an event time, which promises watermarks.
+  bool noWatermark = wm_ == kNoWatermark && !eventTime_.configured();
+  if (!micro_ && (boundary_ == ContinuousBatches::ProcessingTime || noWatermark)) close(now, out);
 }
 
 void PerBatchOperator::onEndOfInput(Emitter& out) {
@@ -199,14 +202,15 @@ std::string readSmallFile(const std::string& path) {
 }
 }  // namespace
 
-SaveAsTextFiles::SaveAsTextFiles(std::string prefix, std::string suffix)
-    : prefix_(std::move(prefix)), suffix_(std::move(suffix)) {
+SaveAsTextFiles::SaveAsTextFiles(std::string prefix, std::string suffix, uint64_t markerHistory)
+    : prefix_(std::move(prefix)), suffix_(std::move(suffix)), markerHistory_(markerHistory) {
+  if (markerHistory_ == 0) throw std::invalid_argument("saveAsTextFiles: the marker history must be positive");
   if (prefix_.empty() || fs::path(prefix_).filename().empty())
     throw std::invalid_argument("saveAsTextFiles needs a prefix ending in a name, got '" + prefix_ + "'");
 }
 
 std::unique_ptr<Operator> SaveAsTextFiles::clone() const {
-  auto s = std::make_unique<SaveAsTextFiles>(prefix_, suffix_);
+  auto s = std::make_unique<SaveAsTextFiles>(prefix_, suffix_, markerHistory_);
   s->copyConfig(*this);
   return s;
 }
@@ -215,15 +219,19 @@ std::string SaveAsTextFiles::directoryFor(Timestamp time) const {
   return prefix_ + "-" + std::to_string(time.micros / 1000) + (suffix_.empty() ? "" : "." + suffix_);
 }
 
-Timestamp SaveAsTextFiles::batchTime(const BatchInfo& batch) const {
-  if (!batch.microBatch) return batch.time;
+std::string SaveAsTextFiles::markerPath(uint64_t id) const {
   fs::path p(prefix_);
   fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  return (parent / ("." + p.filename().string() + "-batch-" + std::to_string(id))).string();
+}
+
+Timestamp SaveAsTextFiles::batchTime(const BatchInfo& batch) const {
+  if (!batch.microBatch) return batch.time;
+  fs::path parent = fs::path(markerPath(batch.id)).parent_path();
   std::error_code ec;
   fs::create_directories(parent, ec);
   if (ec) throw std::runtime_error("saveAsTextFiles: cannot create " + parent.string() + ": " + ec.message());
-  const std::string marker =
-      (parent / ("." + p.filename().string() + "-batch-" + std::to_string(batch.id))).string();
+  const std::string marker = markerPath(batch.id);
   // First attempt of this batch id: the time is fixed by whichever task links its marker first
   // (link() fails if the name exists, and the linked file is complete); a replay reads it back.
   if (::access(marker.c_str(), F_OK) != 0) {
@@ -237,6 +245,9 @@ Timestamp SaveAsTextFiles::batchTime(const BatchInfo& batch) const {
       ioFail("cannot create the batch marker", marker);
     }
     if (rc == 0) syncDir(parent.string());
+    // Markers of long-committed batches go, so they do not pile up: a batch markerHistory ids
+    // back cannot be replayed (it is far more than the batches in flight).
+    if (batch.id > markerHistory_) ::unlink(markerPath(batch.id - markerHistory_).c_str());
   }
   std::string text = readSmallFile(marker);
   try {

@@ -143,6 +143,22 @@ TEST(PerBatch, InContinuousModeWithAnEventTimeABatchHoldsTheRowsUpToTheWatermark
   EXPECT_EQ(seen[2].words, (std::vector<std::string>{"ahead"}));
 }
 
+TEST(PerBatch, InContinuousModeAnInputWithoutAWatermarkIsCutAtTicks) {
+  std::vector<Seen> seen;
+  ForeachBatch op = recorder(seen);
+  RecordingEmitter out;
+  op.onTuple(tup("x", sec(1)), out);
+  op.onProcessingTime(sec(60), out);  // no watermark so far: the tick cuts
+  op.onWatermark(sec(1), out);
+  op.onTuple(tup("y", sec(2)), out);
+  op.onProcessingTime(sec(61), out);  // a watermark arrived: ticks no longer cut
+  EXPECT_EQ(seen.size(), 1u);
+  op.onWatermark(sec(2), out);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].words, (std::vector<std::string>{"x"}));
+  EXPECT_EQ(seen[1].words, (std::vector<std::string>{"y"}));
+}
+
 TEST(Transform, JoinsEachBatchWithAStaticTableAndRejectsRowsOfTheWrongLength) {
   const std::map<std::string, std::string> colour{{"x", "red"}, {"y", "blue"}};
   Transform op(Fields{"word", "colour", "batch"},
@@ -258,6 +274,24 @@ TEST_F(SaveTest, EachBatchGoesToPrefixTimeSuffixAndAReplayedBatchReplacesItsFile
   EXPECT_THROW(tasks[0]->onBatchEnd(3, out), std::runtime_error);
   EXPECT_FALSE(fs::exists(dir / "words-40000.txt"));
   EXPECT_THROW(SaveAsTextFiles(""), std::invalid_argument);
+  EXPECT_THROW(SaveAsTextFiles("x", "", 0), std::invalid_argument);
+}
+
+TEST_F(SaveTest, MarkersOfBatchesLongCommittedAreRemoved) {
+  SaveAsTextFiles proto((dir / "w").string(), "", 8);
+  auto op = proto.clone();  // the history survives clone()
+  RecordingEmitter out;
+  for (uint64_t id = 1; id <= 14; ++id) {
+    op->onBatchBegin(id);
+    op->onProcessingTime(Timestamp{static_cast<int64_t>(id) * 1000}, out);
+    op->onBatchEnd(id, out);
+  }
+  size_t markers = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    markers += e.path().filename().string().rfind(".w-batch-", 0) == 0;
+  EXPECT_EQ(markers, 8u);
+  EXPECT_FALSE(fs::exists(dir / ".w-batch-6"));
+  EXPECT_TRUE(fs::exists(dir / ".w-batch-7"));
 }
 
 TEST_F(SaveTest, InContinuousModeEachBatchIsNamedByItsCloseTimeWithoutASuffix) {

@@ -8,7 +8,9 @@
 //    processing time at the batch end; every batch is one call, even an empty one.
 //  - continuous mode: the rows a task received between two advances of its input watermark
 //    (by default), or between two processing-time ticks (ContinuousBatches::ProcessingTime, for
-//    inputs without a watermark); the rest at the end of input. With eventTime(...) set, a
+//    inputs without a watermark; until a first watermark arrives, and without eventTime(...),
+//    ticks cut the batches too, so an input without a watermark is not held until its end); the
+//    rest at the end of input. With eventTime(...) set, a
 //    watermark advance to w closes the batch of the buffered rows with event time <= w, and
 //    rows ahead of w wait for a later batch: rows of one event-time range meet in one batch even
 //    when they come over different paths (a row and a copy of it derived by another bolt). id = 1, 2, ... per task (not
@@ -153,12 +155,14 @@ class ForeachBatch final : public PerBatchOperator {
 // a hidden temp file and renamed, so a reader sees it whole or not at all. Micro-batch mode: the
 // batch time is fixed the first time batch `id` ends (a marker file `.<prefix name>-batch-<id>`
 // beside the directories, created atomically, first task wins) and read back on a replay, so a
-// replayed batch writes the same names and replaces its files: exactly once. Continuous mode:
+// replayed batch writes the same names and replaces its files: exactly once. The marker of
+// batch id - markerHistory is removed when batch id first ends (it can no longer be replayed:
+// keep markerHistory above MicroBatch::maxBatchesInFlight). Continuous mode:
 // one directory per task and batch; at least once.
 class SaveAsTextFiles final : public PerBatchOperator {
  public:
-  // Throws std::invalid_argument for an empty prefix.
-  SaveAsTextFiles(std::string prefix, std::string suffix = {});
+  // Throws std::invalid_argument for an empty prefix or a zero marker history.
+  SaveAsTextFiles(std::string prefix, std::string suffix = {}, uint64_t markerHistory = 1024);
   void declareOutputFields(OutputFieldsDeclarer&) const override {}
   std::unique_ptr<Operator> clone() const override;
   // The directory of batch time `time`.
@@ -169,7 +173,9 @@ class SaveAsTextFiles final : public PerBatchOperator {
 
  private:
   Timestamp batchTime(const BatchInfo& batch) const;
+  std::string markerPath(uint64_t id) const;
   std::string prefix_, suffix_;
+  uint64_t markerHistory_;
 };
 
 // join of two streams per batch (DStream.join / leftOuterJoin / rightOuterJoin / fullOuterJoin):
