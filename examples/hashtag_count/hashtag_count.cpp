@@ -1,17 +1,13 @@
 #include "hashtag_count.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <filesystem>
 #include <sstream>
 
-#include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/core/dstream.h"
 #include "gale/core/dstream_batch.h"
 #include "gale/core/stateless.h"
-#include "gale/topology/runtime.h"
+#include "run_either_mode.h"
 
 namespace gale::examples {
 
@@ -107,24 +103,7 @@ Topology hashtagCountTopology(const HashtagCountOptions& o, std::ostream& print,
 void runHashtagCount(const HashtagCountOptions& o, std::ostream& print, MemoryStorePtr counts,
                      MemoryStorePtr tops) {
   Topology t = hashtagCountTopology(o, print, std::move(counts), std::move(tops));
-  if (!o.microBatch) {
-    auto rt = runContinuous(t, Continuous{});
-    rt.waitUntilDone();
-    return;
-  }
-  namespace fs = std::filesystem;
-  MicroBatch cfg;
-  cfg.trigger = BatchTrigger::processingTime(o.batchInterval);
-  cfg.maxRecordsPerBatch = o.maxRecordsPerBatch;
-  cfg.checkpoint = o.checkpoint;
-  if (cfg.checkpoint.empty()) {
-    cfg.checkpoint =
-        (fs::temp_directory_path() / ("gale-hashtag-count-" + std::to_string(::getpid()))).string();
-    fs::remove_all(cfg.checkpoint);
-  }
-  auto job = runMicroBatch(t, cfg);
-  job.waitUntilDone();
-  if (o.checkpoint.empty()) fs::remove_all(cfg.checkpoint);
+  runEitherMode(t, {o.microBatch, o.batchInterval, o.maxRecordsPerBatch, o.checkpoint}, "hashtag-count");
 }
 
 TagWindowCounts directTagWindowCounts(const HashtagCountOptions& o) {

@@ -1,17 +1,13 @@
 #include "stateful_network_word_count.h"
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <sstream>
 
-#include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/connectors/socket_source.h"
 #include "gale/core/dstream.h"
 #include "gale/core/dstream_batch.h"
 #include "gale/core/stateless.h"
-#include "gale/topology/runtime.h"
+#include "run_either_mode.h"
 
 namespace gale::examples {
 
@@ -64,26 +60,7 @@ Topology statefulWordCountTopology(const StatefulWordCountOptions& o, std::ostre
 void runStatefulWordCount(const StatefulWordCountOptions& o, std::ostream& print,
                           MemoryStorePtr states) {
   Topology t = statefulWordCountTopology(o, print, std::move(states));
-  if (!o.microBatch) {
-    Continuous c;
-    c.tickInterval = o.batchInterval;
-    auto rt = runContinuous(t, c);
-    rt.waitUntilDone();
-    return;
-  }
-  namespace fs = std::filesystem;
-  MicroBatch cfg;
-  cfg.trigger = BatchTrigger::processingTime(o.batchInterval);
-  cfg.maxRecordsPerBatch = o.maxRecordsPerBatch;
-  cfg.checkpoint = o.checkpoint;
-  if (cfg.checkpoint.empty()) {
-    cfg.checkpoint = (fs::temp_directory_path() /
-                      ("gale-stateful-word-count-" + std::to_string(::getpid()))).string();
-    fs::remove_all(cfg.checkpoint);
-  }
-  auto job = runMicroBatch(t, cfg);
-  job.waitUntilDone();
-  if (o.checkpoint.empty()) fs::remove_all(cfg.checkpoint);
+  runEitherMode(t, {o.microBatch, o.batchInterval, o.maxRecordsPerBatch, o.checkpoint}, "stateful-word-count");
 }
 
 std::map<std::string, int64_t> directWordCounts(int64_t sentences) {
