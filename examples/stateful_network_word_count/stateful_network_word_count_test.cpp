@@ -23,8 +23,9 @@ void expectFinalStatesEqualADirectCount(bool microBatch) {
   auto want = directWordCounts(3000);
   ASSERT_GT(want.size(), 10u);
   EXPECT_EQ(finalStates(*states), want);
-  // Every state is emitted at every batch (Spark's updateStateByKey): more rows than words.
-  EXPECT_GT(states->size(), want.size());
+  // Every state is emitted at every batch (Spark's updateStateByKey): at least 5 batches of 700
+  // sentences, each emitting every word seen so far. (Continuous mode's ticks depend on timing.)
+  if (microBatch) EXPECT_GT(states->size(), 3 * want.size());
   EXPECT_NE(printed.str().find("-------------------------------------------\nTime: "), std::string::npos);
 }
 

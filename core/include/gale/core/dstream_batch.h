@@ -15,7 +15,9 @@
 //    rows ahead of w wait for a later batch: rows of one event-time range meet in one batch even
 //    when they come over different paths (a row and a copy of it derived by another bolt). id = 1, 2, ... per task (not
 //    kept across a restart: continuous mode does not checkpoint operators); time = the processing
-//    time when it closed; an empty interval is not a batch (no call).
+//    time when it closed; an empty interval is not a batch (no call). Rows are acked when they
+//    are buffered and continuous mode does not checkpoint operators: a crashed task loses its
+//    open batch (as it loses a window's state).
 // Each task of a parallel bolt sees its own share of the batch's rows (group by key upstream to
 // have all rows of a key in one call), as each Spark partition sees its own.
 #pragma once
@@ -135,7 +137,9 @@ std::string rowText(const Values& values);
 // at the batch end, before the batch commits; a failed or crashed batch is run again with the
 // same id and the same rows, so the output is exactly once when f is idempotent per batch id
 // (e.g. writes keyed by batch.id, or skips ids it has already written) — Spark's rule. An
-// exception from f fails the batch (nothing of it commits). Continuous mode: at least once.
+// exception from f fails the batch (nothing of it commits). Continuous mode: no replay — the
+// rows of an open batch were acked on arrival and go with a crashed task (as any continuous-mode
+// operator state, which is not checkpointed).
 using ForeachBatchFn = std::function<void(const BatchInfo&, const std::vector<Tuple>&)>;
 class ForeachBatch final : public PerBatchOperator {
  public:
@@ -158,7 +162,7 @@ class ForeachBatch final : public PerBatchOperator {
 // replayed batch writes the same names and replaces its files: exactly once. The marker of
 // batch id - markerHistory is removed when batch id first ends (it can no longer be replayed:
 // keep markerHistory above MicroBatch::maxBatchesInFlight). Continuous mode:
-// one directory per task and batch; at least once.
+// one directory per task and batch; an open batch is lost with a crashed task (no replay).
 class SaveAsTextFiles final : public PerBatchOperator {
  public:
   // Throws std::invalid_argument for an empty prefix or a zero marker history.
