@@ -2,7 +2,7 @@
 // tweets counted over the last 300 s, sliding by 1 s, with reduceByKeyAndWindow(+, -), and the
 // top 10 tags of each window printed.
 //
-//   hashtag_count                       # 60000 tweets (10 min of event time), continuous mode
+//   hashtag_count                       # 60000 tweets (10 min of event time) in 10 s, continuous
 //   hashtag_count --micro-batch --tweets 0 --rate 2000    # unbounded, 2000 tweets/s
 #include <iostream>
 
@@ -15,6 +15,7 @@ using namespace gale::examples;
 
 int main(int argc, char** argv) {
   HashtagCountOptions o;
+  o.rate = 6000;  // 10 min of event time in 10 s
   int64_t windowS = 300, slideS = 1, intervalMs = 1000;
   CLI::App app{"Top hashtags over a sliding window (reduceByKeyAndWindow with an inverse function)"};
   app.add_option("--tweets", o.tweets, "tweets to generate (0 = unbounded)")->check(CLI::NonNegativeNumber);

@@ -15,6 +15,7 @@ using namespace gale::examples;
 
 int main(int argc, char** argv) {
   StatefulWordCountOptions o;
+  o.sentencesPerSecond = 2000;  // a 10 s demo with a batch a second
   int64_t intervalMs = 1000;
   CLI::App app{"Running word counts (updateStateByKey) over a socket or the built-in sentences"};
   app.add_option("--host", o.host, "read lines from this TCP server instead of the built-in sentences");

@@ -154,6 +154,9 @@ class ForeachBatch final : public PerBatchOperator {
   ForeachBatchFn fn_;
 };
 
+// DStream.foreachRDD's name for the same operator.
+using ForeachRDD = ForeachBatch;
+
 // saveAsTextFiles(prefix, suffix): per batch a directory `<prefix>-<batch time in ms>[.<suffix>]`
 // (Spark's naming) holding part-<task>, one rowText line per row. The part file is written to
 // a hidden temp file and renamed, so a reader sees it whole or not at all. Micro-batch mode: the
