@@ -1,6 +1,7 @@
 #include "gale/core/dstream_batch.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -225,40 +227,80 @@ std::string SaveAsTextFiles::markerPath(uint64_t id) const {
   return (parent / ("." + p.filename().string() + "-batch-" + std::to_string(id))).string();
 }
 
-Timestamp SaveAsTextFiles::batchTime(const BatchInfo& batch) const {
-  if (!batch.microBatch) return batch.time;
-  fs::path parent = fs::path(markerPath(batch.id)).parent_path();
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) throw std::runtime_error("saveAsTextFiles: cannot create " + parent.string() + ": " + ec.message());
-  const std::string marker = markerPath(batch.id);
-  // First attempt of this batch id: the time is fixed by whichever task links its marker first
-  // (link() fails if the name exists, and the linked file is complete); a replay reads it back.
-  if (::access(marker.c_str(), F_OK) != 0) {
-    const std::string tmp = marker + ".tmp-" + std::to_string(context().taskIndex);
-    writeFile(tmp, std::to_string(batch.time.micros));
-    int rc = ::link(tmp.c_str(), marker.c_str());
-    int e = errno;
-    ::unlink(tmp.c_str());
-    if (rc != 0 && e != EEXIST) {
-      errno = e;
-      ioFail("cannot create the batch marker", marker);
-    }
-    if (rc == 0) syncDir(parent.string());
-    // Markers of long-committed batches go, so they do not pile up: a batch markerHistory ids
-    // back cannot be replayed (it is far more than the batches in flight).
-    if (batch.id > markerHistory_) ::unlink(markerPath(batch.id - markerHistory_).c_str());
-  }
-  std::string text = readSmallFile(marker);
+namespace {
+int64_t parseMicros(const std::string& text, const std::string& path) {
   try {
     size_t used = 0;
     int64_t t = std::stoll(text, &used);
     if (used != text.size()) throw std::invalid_argument("trailing bytes");
-    return Timestamp{t};
+    return t;
   } catch (const std::exception&) {
-    throw std::runtime_error("saveAsTextFiles: the batch marker " + marker +
+    throw std::runtime_error("saveAsTextFiles: " + path +
                              " is corrupt (expected a time in microseconds, got '" + text + "')");
   }
+}
+
+// An exclusive flock on `path` for the scope (threads and processes sharing the directory).
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) ioFail("cannot open the lock file", path);
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        ::close(fd_);
+        ioFail("cannot lock", path);
+      }
+    }
+  }
+  ~FileLock() { ::close(fd_); }  // closing releases the lock
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+void replaceFile(const std::string& path, const std::string& data) {
+  const std::string tmp = path + ".tmp";
+  writeFile(tmp, data);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) ioFail("cannot rename to", path);
+}
+}  // namespace
+
+Timestamp SaveAsTextFiles::batchTime(const BatchInfo& batch) {
+  const int64_t nowMs = batch.time.micros / 1000;
+  if (!batch.microBatch) {
+    // Two batches of a task closing in the same millisecond must not share a directory.
+    lastMs_ = std::max(nowMs, lastMs_ + 1);
+    return Timestamp{lastMs_ * 1000};
+  }
+  const std::string marker = markerPath(batch.id);
+  if (::access(marker.c_str(), F_OK) != 0) {
+    // First end of this batch id: under the directory's lock, the first task to get here picks
+    // a millisecond no other batch has (after the last one handed out, so two batches ending in
+    // the same millisecond get two directories) and records it; the others, and a replay,
+    // read it back.
+    fs::path parent = fs::path(marker).parent_path();
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) throw std::runtime_error("saveAsTextFiles: cannot create " + parent.string() + ": " + ec.message());
+    const std::string base = (parent / ("." + fs::path(prefix_).filename().string())).string();
+    FileLock lock(base + ".lock");
+    if (::access(marker.c_str(), F_OK) != 0) {
+      const std::string lastPath = base + "-last";
+      int64_t last = ::access(lastPath.c_str(), F_OK) == 0
+                         ? parseMicros(readSmallFile(lastPath), lastPath) / 1000
+                         : std::numeric_limits<int64_t>::min() / 2;
+      const std::string t = std::to_string(std::max(nowMs, last + 1) * 1000);
+      replaceFile(marker, t);
+      replaceFile(lastPath, t);
+      syncDir(parent.string());
+      // Markers of long-committed batches go, so they do not pile up: a batch markerHistory ids
+      // back cannot be replayed (it is far more than the batches in flight).
+      if (batch.id > markerHistory_) ::unlink(markerPath(batch.id - markerHistory_).c_str());
+    }
+  }
+  return Timestamp{parseMicros(readSmallFile(marker), "the batch marker " + marker)};
 }
 
 void SaveAsTextFiles::onBatch(const BatchInfo& batch, const std::vector<Tuple>& rows, Emitter&) {

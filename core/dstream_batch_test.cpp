@@ -261,7 +261,7 @@ TEST_F(SaveTest, EachBatchGoesToPrefixTimeSuffixAndAReplayedBatchReplacesItsFile
   batch(2, sec(30), {{"e"}, {"f"}});
   EXPECT_EQ(read(d1 / "part-00000"), "(d,@1000000,1)\n");
   EXPECT_EQ(read(d1 / "part-00001"), "");
-  EXPECT_EQ(listing(), (std::vector<std::string>{".words-batch-1", ".words-batch-2", "words-10000.txt",
+  EXPECT_EQ(listing(), (std::vector<std::string>{".words-batch-1", ".words-batch-2", ".words-last", ".words.lock", "words-10000.txt",
                                                  "words-10000.txt/part-00000", "words-10000.txt/part-00001",
                                                  "words-30000.txt", "words-30000.txt/part-00000",
                                                  "words-30000.txt/part-00001"}))
@@ -273,6 +273,11 @@ TEST_F(SaveTest, EachBatchGoesToPrefixTimeSuffixAndAReplayedBatchReplacesItsFile
   tasks[0]->onProcessingTime(sec(40), out);
   EXPECT_THROW(tasks[0]->onBatchEnd(3, out), std::runtime_error);
   EXPECT_FALSE(fs::exists(dir / "words-40000.txt"));
+  // Batches ending in the same millisecond get directories of their own.
+  batch(4, sec(50), {{"h"}, {}});
+  batch(5, sec(50), {{"i"}, {}});
+  EXPECT_EQ(read(dir / "words-50000.txt" / "part-00000"), "(h,@1000000,1)\n");
+  EXPECT_EQ(read(dir / "words-50001.txt" / "part-00000"), "(i,@1000000,1)\n");
   EXPECT_THROW(SaveAsTextFiles(""), std::invalid_argument);
   EXPECT_THROW(SaveAsTextFiles("x", "", 0), std::invalid_argument);
 }
@@ -303,7 +308,10 @@ TEST_F(SaveTest, InContinuousModeEachBatchIsNamedByItsCloseTimeWithoutASuffix) {
   RecordingEmitter out;
   op.onTuple(tup("a", sec(1)), out);
   op.onWatermark(sec(1), out);
+  op.onTuple(tup("b", sec(2)), out);
+  op.onWatermark(sec(2), out);  // the same millisecond: the next one
   EXPECT_EQ(read(dir / "out-2500" / "part-00000"), "(a,@1000000,1)\n");
+  EXPECT_EQ(read(dir / "out-2501" / "part-00000"), "(b,@2000000,1)\n");
 }
 
 const JoinSide kLeft{"a", kFields, {"word"}, "ts"};

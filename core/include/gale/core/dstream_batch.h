@@ -27,6 +27,7 @@
 #include <map>
 #include <functional>
 #include <iosfwd>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -159,13 +160,15 @@ using ForeachRDD = ForeachBatch;
 
 // saveAsTextFiles(prefix, suffix): per batch a directory `<prefix>-<batch time in ms>[.<suffix>]`
 // (Spark's naming) holding part-<task>, one rowText line per row. The part file is written to
-// a hidden temp file and renamed, so a reader sees it whole or not at all. Micro-batch mode: the
-// batch time is fixed the first time batch `id` ends (a marker file `.<prefix name>-batch-<id>`
-// beside the directories, created atomically, first task wins) and read back on a replay, so a
-// replayed batch writes the same names and replaces its files: exactly once. The marker of
-// batch id - markerHistory is removed when batch id first ends (it can no longer be replayed:
-// keep markerHistory above MicroBatch::maxBatchesInFlight). Continuous mode:
-// one directory per task and batch; an open batch is lost with a crashed task (no replay).
+// a hidden temp file and renamed, so a reader sees it whole or not at all. No two batches share
+// a directory: a batch ending in the millisecond of an earlier one takes the next millisecond.
+// Micro-batch mode: the batch time is fixed the first time batch `id` ends (a marker file
+// `.<prefix name>-batch-<id>` beside the directories, written under a lock file
+// `.<prefix name>.lock`, first task wins; `.<prefix name>-last` holds the last time handed out)
+// and read back on a replay, so a replayed batch writes the same names and replaces its files:
+// exactly once. The marker of batch id - markerHistory is removed when batch id first ends (it
+// can no longer be replayed: keep markerHistory above MicroBatch::maxBatchesInFlight).
+// Continuous mode: one directory per task and batch; an open batch is lost with a crashed task.
 class SaveAsTextFiles final : public PerBatchOperator {
  public:
   // Throws std::invalid_argument for an empty prefix or a zero marker history.
@@ -179,10 +182,11 @@ class SaveAsTextFiles final : public PerBatchOperator {
   void onBatch(const BatchInfo& batch, const std::vector<Tuple>& rows, Emitter&) override;
 
  private:
-  Timestamp batchTime(const BatchInfo& batch) const;
+  Timestamp batchTime(const BatchInfo& batch);
   std::string markerPath(uint64_t id) const;
   std::string prefix_, suffix_;
   uint64_t markerHistory_;
+  int64_t lastMs_ = std::numeric_limits<int64_t>::min() / 2;  // continuous mode
 };
 
 // join of two streams per batch (DStream.join / leftOuterJoin / rightOuterJoin / fullOuterJoin):
