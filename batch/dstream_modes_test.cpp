@@ -53,6 +53,24 @@ struct DStreamModesTest : ::testing::Test {
     auto job = runMicroBatch(build(true), cfg);
     ASSERT_TRUE(job.waitUntilDone(30s));
   }
+  // Runs `build` in micro-batch mode (batches of 100 records) until it fails, then again until
+  // it completes, with `beforeRestart` in between.
+  template <class Build, class Between>
+  void failThenRestart(Build build, Between beforeRestart, const Clock* clock = nullptr) {
+    MicroBatch cfg;
+    cfg.trigger = BatchTrigger::availableNow();
+    cfg.checkpoint = (dir / "checkpoint").string();
+    cfg.maxRecordsPerBatch = 100;
+    if (clock) cfg.clock = clock;
+    {
+      auto job = runMicroBatch(build(), cfg);
+      EXPECT_THROW(job.waitUntilDone(30s), std::runtime_error);
+    }
+    resetTerminated();
+    beforeRestart();
+    auto job = runMicroBatch(build(), cfg);
+    ASSERT_TRUE(job.waitUntilDone(30s));
+  }
   fs::path dir;
 };
 
@@ -241,20 +259,7 @@ TEST_F(DStreamModesTest, AFailedForeachBatchIsRunAgainWithTheSameBatchIdAndRows)
         .shuffleGrouping("a");
     return b.build();
   };
-  MicroBatch cfg;
-  cfg.trigger = BatchTrigger::availableNow();
-  cfg.checkpoint = (dir / "checkpoint").string();
-  cfg.maxRecordsPerBatch = 100;
-  {
-    auto job = runMicroBatch(build(), cfg);
-    EXPECT_THROW(job.waitUntilDone(30s), std::runtime_error);
-  }
-  resetTerminated();
-  ASSERT_EQ(failedAttempt.size(), 1u);
-  {
-    auto job = runMicroBatch(build(), cfg);
-    ASSERT_TRUE(job.waitUntilDone(30s));
-  }
+  failThenRestart(build, [&] { ASSERT_EQ(failedAttempt.size(), 1u); });
   EXPECT_EQ(written.at(3), failedAttempt.at(3)) << "the replay has the failed attempt's rows";
   std::multiset<int64_t> all, got;
   for (int64_t i = 0; i < 600; ++i) all.insert(i * 1000);
@@ -287,21 +292,7 @@ TEST_F(DStreamModesTest, SaveAsTextFilesReplacesAReplayedBatchsFilesAfterARestar
         .shuffleGrouping("a");
     return b.build();
   };
-  MicroBatch cfg;
-  cfg.trigger = BatchTrigger::availableNow();
-  cfg.checkpoint = (dir / "checkpoint").string();
-  cfg.maxRecordsPerBatch = 100;
-  cfg.clock = &clock;
-  {
-    auto job = runMicroBatch(build(), cfg);
-    EXPECT_THROW(job.waitUntilDone(30s), std::runtime_error);
-  }
-  resetTerminated();
-  clock.advance(1000s);
-  {
-    auto job = runMicroBatch(build(), cfg);
-    ASSERT_TRUE(job.waitUntilDone(30s));
-  }
+  failThenRestart(build, [&] { clock.advance(1000s); }, &clock);
   std::multiset<std::string> rows;
   std::vector<std::string> dirs;
   for (const auto& e : fs::directory_iterator(out)) {
