@@ -3,12 +3,15 @@
 #include <map>
 #include <stdexcept>
 
+#include "gale/core/dstream_slices.h"
 #include "gale/core/keyed.h"
 #include "gale/core/state_codec.h"
 
 namespace gale {
 
 using namespace keyed;
+using dstream::floorDiv;
+using dstream::readySlice;
 
 namespace {
 [[noreturn]] void notNumbers(const char* op, const Value& a, const Value& b) {
@@ -19,7 +22,6 @@ double num(const Value& v) {
   return typeOf(v) == Type::Int64 ? static_cast<double>(std::get<int64_t>(v)) : std::get<double>(v);
 }
 bool numeric(const Value& v) { return typeOf(v) == Type::Int64 || typeOf(v) == Type::Double; }
-int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && (a < 0)); }
 }  // namespace
 
 Value plus(const Value& a, const Value& b) {
@@ -54,8 +56,7 @@ struct ReduceByKeyAndWindow::State {
 
 ReduceByKeyAndWindow::ReduceByKeyAndWindow(ReduceByKeyAndWindowConfig c) : config_(std::move(c)) {
   const auto& c2 = config_;
-  if (!c2.reduce || !c2.inverse)
-    throw std::invalid_argument("reduceByKeyAndWindow needs both the reduce and the inverse function");
+  if (!c2.reduce) throw std::invalid_argument("reduceByKeyAndWindow needs a reduce function");
   if (c2.slide <= 0 || c2.length <= 0 || c2.length % c2.slide != 0) {
     throw std::invalid_argument("reduceByKeyAndWindow: length (" + std::to_string(c2.length) +
                                 "us) must be a positive multiple of slide (" +
@@ -76,23 +77,12 @@ void ReduceByKeyAndWindow::declareOutputFields(OutputFieldsDeclarer& d) const {
   f.push_back({"window_end", Type::Timestamp});
   f.push_back({config_.valueName, Type::Any});
   d.declare(Fields(std::move(f)));
-  d.declareStream(config_.lateStream,
-                  Fields({FieldSpec{"reason", Type::String}, FieldSpec{"event_time", Type::Timestamp},
-                          FieldSpec{"watermark", Type::Timestamp}, FieldSpec{"values", Type::Bytes}}));
+  d.declareStream(config_.lateStream, dstream::lateFields());
 }
 
 std::unique_ptr<Operator> ReduceByKeyAndWindow::clone() const {
   return std::make_unique<ReduceByKeyAndWindow>(config_);
 }
-
-namespace {
-// The last slice whose window is complete at watermark w: window k covers slices (k-n, k] and
-// ends at (k+1)*slide, complete when (k+1)*slide - 1 <= w.
-int64_t readySlice(Timestamp w, int64_t slide) {
-  if (w == kEndOfTime) return std::numeric_limits<int64_t>::max() - 1;
-  return floorDiv(w.micros, slide) - ((w.micros + 1) % slide != 0 ? 1 : 0);
-}
-}  // namespace
 
 void ReduceByKeyAndWindow::onTuple(const Tuple& t, Emitter& out) {
   State& s = *state_;
@@ -123,7 +113,38 @@ void ReduceByKeyAndWindow::onWatermark(Timestamp w, Emitter& out) {
   const int64_t ready = readySlice(w, config_.slide);
   int64_t k = s.started ? s.lastSlice + 1
                         : (s.slices.empty() ? ready : s.slices.begin()->first);
-  while (k <= ready) {
+  auto emitWindow = [&](int64_t k, const auto& window) {
+    Timestamp start{(k - n + 1) * config_.slide}, end{(k + 1) * config_.slide};
+    for (const auto& [key, win] : window) {
+      Values row;
+      row.reserve(key.values.size() + 3);
+      row.insert(row.end(), key.values.begin(), key.values.end());
+      row.emplace_back(std::in_place_type<Timestamp>, start);
+      row.emplace_back(std::in_place_type<Timestamp>, end);
+      if constexpr (std::is_same_v<std::decay_t<decltype(win)>, Value>) row.push_back(win);
+      else row.push_back(win.value);
+      out.emit(std::move(row));
+    }
+  };
+  while (!config_.inverse && k <= ready) {
+    // No inverse function: each window is reduced afresh from its n slices (Spark's
+    // reduceByKeyAndWindow without invReduceFunc). Slices that left every future window go.
+    while (!s.slices.empty() && s.slices.begin()->first <= k - n) s.slices.erase(s.slices.begin());
+    if (s.slices.empty() || s.slices.begin()->first > ready) break;
+    k = std::max(k, s.slices.begin()->first);  // skip windows without data
+    KeyMap<Value> window;
+    for (auto it = s.slices.begin(); it != s.slices.end() && it->first <= k; ++it) {
+      for (const auto& [key, v] : it->second) {
+        auto w2 = window.find(key);
+        if (w2 == window.end()) window.emplace(key, v);
+        else w2->second = config_.reduce(w2->second, v);
+      }
+    }
+    emitWindow(k, window);
+    if (k == ready) break;
+    ++k;
+  }
+  while (config_.inverse && k <= ready) {
     if (s.window.empty()) {
       // Nothing in the window: jump to the next slice with data (no empty rows, no loop over
       // empty time).
@@ -153,16 +174,7 @@ void ReduceByKeyAndWindow::onWatermark(Timestamp w, Emitter& out) {
       }
       s.slices.erase(sub);
     }
-    Timestamp start{(k - n + 1) * config_.slide}, end{(k + 1) * config_.slide};
-    for (const auto& [key, win] : s.window) {
-      Values row;
-      row.reserve(key.values.size() + 3);
-      row.insert(row.end(), key.values.begin(), key.values.end());
-      row.emplace_back(std::in_place_type<Timestamp>, start);
-      row.emplace_back(std::in_place_type<Timestamp>, end);
-      row.push_back(win.value);
-      out.emit(std::move(row));
-    }
+    emitWindow(k, s.window);
     if (k == ready) break;
     ++k;
   }
@@ -250,6 +262,14 @@ std::unique_ptr<ReduceByKeyAndWindow> reduceByKeyAndWindow(std::vector<std::stri
   c.slide = slide.count();
   c.eventTime = std::move(eventTime);
   return std::make_unique<ReduceByKeyAndWindow>(std::move(c));
+}
+
+std::unique_ptr<ReduceByKeyAndWindow> reduceByWindow(std::string valueField, ReduceFn reduce,
+                                                     ReduceFn inverse, Duration length,
+                                                     Duration slide, EventTime eventTime) {
+  if (valueField.empty()) throw std::invalid_argument("reduceByWindow needs a value field");
+  return reduceByKeyAndWindow({}, std::move(valueField), std::move(reduce), std::move(inverse),
+                              length, slide, std::move(eventTime));
 }
 
 std::unique_ptr<ReduceByKeyAndWindow> countByWindow(Duration length, Duration slide,

@@ -130,7 +130,7 @@ TEST(ReduceByKeyAndWindow, CountByValueAndWindowCountsEachDistinctValue) {
 TEST(ReduceByKeyAndWindow, BadConfigurationAndCorruptSnapshotsAreClearErrors) {
   EXPECT_THROW(reduceByKeyAndWindow({}, "v", plus, minus, 10s, 3s, EventTime("ts")),
                std::invalid_argument);
-  EXPECT_THROW(reduceByKeyAndWindow({}, "v", plus, nullptr, 10s, 5s, EventTime("ts")),
+  EXPECT_THROW(reduceByKeyAndWindow({}, "v", nullptr, minus, 10s, 5s, EventTime("ts")),
                std::invalid_argument);
   EXPECT_THROW(reduceByKeyAndWindow({}, "v", plus, minus, 10s, 5s, EventTime()),
                std::invalid_argument);

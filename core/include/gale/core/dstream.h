@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,7 +33,7 @@ struct ReduceByKeyAndWindowConfig {
   std::string valueField;  // empty: every tuple contributes the constant 1 (counting)
   std::string valueName = "value";
   ReduceFn reduce;
-  ReduceFn inverse;
+  ReduceFn inverse;   // empty: each window is reduced afresh from its slices (no inverse)
   int64_t length = 0;  // µs
   int64_t slide = 0;   // µs
   EventTime eventTime;
@@ -64,6 +65,12 @@ class ReduceByKeyAndWindow final : public Operator {
 std::unique_ptr<ReduceByKeyAndWindow> reduceByKeyAndWindow(
     std::vector<std::string> keys, std::string valueField, ReduceFn reduce, ReduceFn inverse,
     Duration length, Duration slide, EventTime eventTime);
+// reduceByWindow(f[, inverse_f], length, slide): one value per window over all tuples,
+// (window_start, window_end, value). Without an inverse function (nullptr) each window is
+// reduced from its slices; with one, incrementally.
+std::unique_ptr<ReduceByKeyAndWindow> reduceByWindow(std::string valueField, ReduceFn reduce,
+                                                     ReduceFn inverse, Duration length,
+                                                     Duration slide, EventTime eventTime);
 // Tuples per window: (window_start, window_end, count).
 std::unique_ptr<ReduceByKeyAndWindow> countByWindow(Duration length, Duration slide,
                                                     EventTime eventTime);
@@ -71,6 +78,42 @@ std::unique_ptr<ReduceByKeyAndWindow> countByWindow(Duration length, Duration sl
 std::unique_ptr<ReduceByKeyAndWindow> countByValueAndWindow(std::vector<std::string> fields,
                                                             Duration length, Duration slide,
                                                             EventTime eventTime);
+
+// window(length, slide): every tuple re-emitted in each sliding window that holds it, when the
+// watermark passes that window's end, as (input fields..., window_start, window_end); windows
+// without tuples emit nothing. Late tuples go to the "late" stream as for reduceByKeyAndWindow.
+// State: the tuples of the last `length` of event time (Spark keeps the same RDDs).
+class WindowRows final : public Operator {
+ public:
+  // Throws std::invalid_argument when length is not a positive multiple of slide, when the
+  // event time is missing or the input already has a window_start / window_end field.
+  WindowRows(Fields input, Duration length, Duration slide, EventTime eventTime);
+  ~WindowRows() override;
+  void declareOutputFields(OutputFieldsDeclarer& d) const override;
+  std::unique_ptr<Operator> clone() const override;
+  void onTuple(const Tuple& t, Emitter& out) override;
+  void onWatermark(Timestamp watermark, Emitter& out) override;
+  void onEndOfInput(Emitter& out) override { onWatermark(kEndOfTime, out); }
+  bool stateful() const override { return true; }
+  std::string snapshot() const override;
+  void restore(std::string_view bytes) override;
+  size_t stateSize() const override;
+  uint64_t lateCount() const { return late_; }
+
+ private:
+  Fields input_;
+  int64_t length_, slide_;
+  EventTime eventTime_;
+  std::map<int64_t, std::vector<Values>> slices_;  // slice index -> tuples
+  Timestamp wm_ = kNoWatermark;
+  bool started_ = false;
+  int64_t lastSlice_ = 0;  // the newest slice whose window was emitted
+  uint64_t late_ = 0;
+};
+inline std::unique_ptr<WindowRows> window(Fields input, Duration length, Duration slide,
+                                          EventTime eventTime) {
+  return std::make_unique<WindowRows>(std::move(input), length, slide, std::move(eventTime));
+}
 
 // Spark's updateStateByKey: per key, a state Value updated from the values that arrived since
 // the last update. At every onProcessingTime(now) (a timer tick in continuous mode, the batch
