@@ -63,7 +63,7 @@ TEST(GaleStateCli, PrintsMetadataCommitLogStatesSnapshotsAndSinks) {
   CliRun r = runCli(dir.path());
   EXPECT_EQ(r.exitCode, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("job id                wordcount@3f2a"));
-  EXPECT_THAT(r.out, HasSubstr("format version        1"));
+  EXPECT_THAT(r.out, HasSubstr("format version        2"));
   EXPECT_THAT(r.out, HasSubstr("last committed txid   3"));
   EXPECT_THAT(r.out, HasSubstr("commit log (3 of 3 kept, newest last)"));
   EXPECT_THAT(r.out, HasSubstr("txid 2  2023-11-14T22:13:21.000000Z  watermark 2023-11-14T22:13:22.000000Z"));

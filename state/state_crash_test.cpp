@@ -100,20 +100,13 @@ void suicide() { ::kill(::getpid(), SIGKILL); }
   }
 }
 
-// The store, or nullptr when the first child was killed before it finished creating it (then
-// nothing can have been committed).
+// The store, or nullptr when the first child was killed before it created its data file (then
+// nothing can have been committed). The data file is built complete under another name and
+// renamed into place, so a kill never leaves an empty or half-initialized data.mdb: whenever
+// data.mdb exists, it must open.
 std::unique_ptr<StateStore> inspectIfCreated(const std::string& dir) {
   if (!std::filesystem::exists(dir + "/data.mdb")) return nullptr;
-  try {
-    return StateStore::inspect(dir);
-  } catch (const StateError& e) {
-    std::string msg = e.what();
-    if (msg.find("metadata record is missing") != std::string::npos ||
-        msg.find("database)") != std::string::npos) {
-      return nullptr;
-    }
-    throw;
-  }
+  return StateStore::inspect(dir);
 }
 
 struct Checked {

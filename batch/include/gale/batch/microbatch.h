@@ -41,6 +41,11 @@ struct MicroBatch {
   std::string name;
   // Fsync every commit (see StateStoreOptions::sync for what false risks).
   bool syncCommits = true;
+  // A damaged checkpoint (empty, truncated, a bad page or checksum) stops the job at start with a
+  // CheckpointDamaged naming the file. Set this to start over explicitly instead: the damaged
+  // directory is moved aside to "<checkpoint>.damaged-<UTC time>" (kept) and the job starts from
+  // nothing, reading its sources from the beginning (StateStoreOptions::startOverIfDamaged).
+  bool startOverIfDamaged = false;
   size_t initialMapSize = size_t{64} << 20;
   size_t maxMapSize = size_t{64} << 30;
   // With no new data and the unspecified trigger, look again after this long.
