@@ -140,6 +140,11 @@ Meta checkFile(const std::string& file) {
     throw DamageFound("meta page " + std::to_string(meta.page) + " records an impossible last "
                       "page " + std::to_string(meta.lastPage));
   }
+  // A flipped high bit would make LMDB try to map petabytes (an mmap error, not damage news).
+  if (meta.mapSize > (uint64_t{1} << 46)) {
+    throw DamageFound("meta page " + std::to_string(meta.page) + " records an impossible map "
+                      "size of " + std::to_string(meta.mapSize) + " bytes");
+  }
   uint64_t needed = (meta.lastPage + 1) * meta.pageSize;
   if (size < needed) {
     throw DamageFound("the file is " + std::to_string(size) + " bytes, but its last committed "

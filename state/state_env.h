@@ -32,6 +32,11 @@ inline void check(int rc, const char* op, const std::string& path) {
   std::string msg = std::string("LMDB ") + op + " failed for checkpoint directory " + path + ": " +
                     mdb_strerror(rc);
   if (rc == MDB_MAP_FULL) throw MapFull(msg);
+  // LMDB noticed damage itself (the walk on open should have found it first).
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) {
+    throw CheckpointDamaged(path, path + "/data.mdb", std::string("LMDB ") + op + ": " +
+                                                          mdb_strerror(rc));
+  }
   throw StateError(msg);
 }
 
