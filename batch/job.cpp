@@ -93,6 +93,7 @@ class BatchJob {
     so.clock = config_.clock;
     so.onCommitPoint = config_.onCommitPoint;
     so.startOverIfDamaged = config_.startOverIfDamaged;
+    so.verifyOnOpen = config_.verifyCheckpointOnOpen;
     try {
       store_ = std::make_unique<StateStore>(config_.checkpoint, std::move(so));
     } catch (const CheckpointDamaged& e) {  // keeps its type: callers may offer the way out

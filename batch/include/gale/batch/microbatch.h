@@ -46,6 +46,9 @@ struct MicroBatch {
   // directory is moved aside to "<checkpoint>.damaged-<UTC time>" (kept) and the job starts from
   // nothing, reading its sources from the beginning (StateStoreOptions::startOverIfDamaged).
   bool startOverIfDamaged = false;
+  // Walk every page and check every record's checksum of the checkpoint before resuming
+  // (StateStoreOptions::verifyOnOpen; reads the used part of data.mdb once, docs/state.md).
+  bool verifyCheckpointOnOpen = true;
   size_t initialMapSize = size_t{64} << 20;
   size_t maxMapSize = size_t{64} << 30;
   // With no new data and the unspecified trigger, look again after this long.
