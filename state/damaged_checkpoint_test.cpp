@@ -11,6 +11,7 @@
 
 #include "gale/state/codec.h"
 #include "gale/state/state_store.h"
+#include "state_test_util.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
@@ -219,21 +220,7 @@ TEST(DamagedCheckpoint, VerifyChecksEveryRecordOfADeepTreeWithOverflowValues) {
 TEST(DamagedCheckpoint, AFormatVersion1CheckpointWithoutChecksumsIsRefusedSayingWhatToDo) {
   TempDir dir;
   fill(dir.path());
-  {  // rewrite the version record as gale 1 stored it: 4 raw bytes
-    MDB_env* env;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 16);
-    ASSERT_EQ(mdb_env_open(env, dir.path().c_str(), 0, 0644), 0);
-    MDB_txn* txn;
-    MDB_dbi meta;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    uint32_t v = 1;
-    MDB_val k{14, const_cast<char*>("format_version")}, d{4, &v};
-    ASSERT_EQ(mdb_put(txn, meta, &k, &d, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
+  testing::putRawFormatVersion(dir.path(), 1);  // as gale 1 stored it: 4 raw bytes
   std::string msg;
   try {
     StateStore s(dir.path(), opts());

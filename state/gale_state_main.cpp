@@ -20,6 +20,7 @@
 
 #include "gale/core/watermark.h"
 #include "gale/state/state_store.h"
+#include "record_codec.h"
 
 namespace {
 
@@ -72,19 +73,7 @@ std::string jsonString(const std::string& s) {
 }
 
 // Keys may be binary: print them readable, escaping what is not.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
+std::string printable(const std::string& s) { return gale::printableKey(s); }
 
 std::string offsetsText(const gale::SourceOffsets& offsets) {
   std::ostringstream o;

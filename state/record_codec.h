@@ -18,6 +18,22 @@
 
 namespace gale {
 
+// Keys may be binary: printable in messages and the CLI, escaping what is not.
+inline std::string printableKey(std::string_view key) {
+  std::string out;
+  for (unsigned char c : key) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 inline constexpr size_t kSealBytes = 8;
 
 inline uint64_t recordChecksum(std::string_view key, std::string_view payload) {

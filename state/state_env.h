@@ -58,9 +58,6 @@ inline uint64_t txidFromKey(std::string_view k) {
 std::string encodeCommit(const CommitRecord& r);
 CommitRecord decodeCommit(std::string_view bytes);
 
-// Keys may be binary: printable in messages, escaping what is not.
-std::string printableKey(std::string_view key);
-
 }  // namespace state_detail
 
 using namespace state_detail;

@@ -23,6 +23,7 @@
 
 #include "gale/state/codec.h"
 #include "gale/state/state_store.h"
+#include "state_test_util.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
@@ -36,16 +37,7 @@ constexpr int64_t kCommittedBefore = 10000;
 constexpr int64_t kBatch = 400;
 constexpr const char* kSource = "words";
 
-std::string wordAt(int64_t i) {
-  uint64_t h = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
-  return "w" + std::to_string((h >> 33) % 300);
-}
-
-std::map<std::string, int64_t> oracle(int64_t upTo) {
-  std::map<std::string, int64_t> counts;
-  for (int64_t i = 0; i < upTo; ++i) ++counts[wordAt(i)];
-  return counts;
-}
+constexpr uint64_t kWords = 300;
 
 StateStoreOptions opts() {
   StateStoreOptions o;
@@ -65,7 +57,7 @@ void countUpTo(StateStore& store, int64_t upTo) {
   for (uint64_t txid = store.lastCommittedTxid() + 1; offset < upTo; ++txid) {
     int64_t end = std::min(upTo, offset + kBatch);
     std::map<std::string, int64_t> batch;
-    for (int64_t i = offset; i < end; ++i) ++batch[wordAt(i)];
+    for (int64_t i = offset; i < end; ++i) ++batch[testing::wordAt(i, kWords)];
     BatchCommit c = store.beginCommit(txid);
     for (auto& [w, n] : batch) c.update(counts, w, addInt64(n));
     c.setOffset(kSource, 0, end).putSnapshot("count#0", std::to_string(end));
@@ -92,7 +84,7 @@ enum Outcome { Correct = 0, Damaged = 3, WrongCount = 4, OtherStateError = 5, Un
       return true;
     });
     auto offsets = store.committedOffsets();
-    bool ok = got == oracle(kRecords) && offsets[kSource][0] == kRecords &&
+    bool ok = got == testing::wordOracle(kRecords, kWords) && offsets[kSource][0] == kRecords &&
               store.snapshot("count#0") == std::to_string(kRecords);
     _exit(ok ? Correct : WrongCount);
   } catch (const CheckpointDamaged& e) {

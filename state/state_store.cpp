@@ -45,20 +45,6 @@ const char* stateKindName(StateKind k) {
 
 namespace state_detail {
 
-std::string printableKey(std::string_view key) {
-  std::string out;
-  for (unsigned char c : key) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 std::string encodeCommit(const CommitRecord& r) {
   RecordWriter w;
   w.u8(1);
