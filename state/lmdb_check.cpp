@@ -130,12 +130,20 @@ Meta checkFile(const std::string& file) {
   }
   Meta m0 = readMeta(fd.fd, 0, 0, size, file);
   Meta m1 = readMeta(fd.fd, 1, m0.pageSize, size, file);
+  // The size again, after the meta pages: a job writing meanwhile extends the file before it
+  // writes the meta page that names the new pages, so this size covers what the metas name.
+  if (::fstat(fd.fd, &st) != 0) {
+    int e = errno;
+    throw std::runtime_error("cannot stat " + file + ": " + std::strerror(e));
+  }
+  size = static_cast<uint64_t>(st.st_size);
   if (m1.pageSize != m0.pageSize) {
     throw DamageFound("the meta pages disagree on the page size (" + std::to_string(m0.pageSize) +
                       " and " + std::to_string(m1.pageSize) + ")");
   }
   // LMDB opens the meta page with the larger txnid (page 0 on a tie).
   Meta meta = m1.txnid > m0.txnid ? m1 : m0;
+  meta.fileBytes = size;
   if (meta.lastPage < 1 || meta.lastPage > (uint64_t{1} << 40)) {
     throw DamageFound("meta page " + std::to_string(meta.page) + " records an impossible last "
                       "page " + std::to_string(meta.lastPage));
