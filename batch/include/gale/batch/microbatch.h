@@ -110,7 +110,8 @@ class MicroBatchJob {
 // Runs a batch pipeline under the coordinator: the engine underneath runMicroBatch(topology, ...),
 // public for executors other than the topology runtime and for tests. `jobId` fingerprints the job
 // (a checkpoint written under another id is refused). Throws at once (naming the job) when the
-// checkpoint cannot be opened: in use by another job, another topology, a bad directory.
+// checkpoint cannot be opened: in use by another job, another topology, a bad directory; a
+// CheckpointDamaged (a StateError) for a damaged one (see MicroBatch::startOverIfDamaged).
 MicroBatchJob runBatchPipeline(std::vector<NamedSource> sources,
                                std::unique_ptr<BatchPipeline> pipeline, std::string jobId,
                                MicroBatch config);
