@@ -7,13 +7,15 @@
 //
 //   GALE_FAULT_TRIALS=300 GALE_FAULT_SEED=7 build/state/state_fault_test
 // runs more trials (default 60) with another seed (default 1); docs/reliability.md records a run.
-// GALE_FAULT_VERIFY_ON_OPEN=0 turns the page walk on open off (the test then fails: LMDB crashes).
+// GALE_FAULT_VERIFY_ON_OPEN=0 turns the page walk on open off (the test then fails: LMDB crashes);
+// GALE_FAULT_MAX_FLIPS=1 makes every flip trial a single-bit one (the subtlest damage).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -115,6 +117,7 @@ int envInt(const char* name, int fallback) {
 TEST(CheckpointFaults, FlippedTruncatedOrEmptiedDataFilesGiveAClearErrorOrTheCorrectCountNeverACrash) {
   const int trials = envInt("GALE_FAULT_TRIALS", 60);
   const uint32_t seed = static_cast<uint32_t>(envInt("GALE_FAULT_SEED", 1));
+  const int maxFlips = std::max(1, envInt("GALE_FAULT_MAX_FLIPS", 8));  // 1: single-bit damage
   TempDir dir;
   std::string pristine = dir.sub("pristine");
   {
@@ -133,7 +136,7 @@ TEST(CheckpointFaults, FlippedTruncatedOrEmptiedDataFilesGiveAClearErrorOrTheCor
     std::string bytes = original;
     int kind = rng() % 10 < 6 ? 0 : (rng() % 4 != 0 ? 1 : 2);
     if (kind == 0) {
-      int flips = 1 + static_cast<int>(rng() % 8);
+      int flips = 1 + static_cast<int>(rng() % static_cast<uint64_t>(maxFlips));
       for (int i = 0; i < flips; ++i) bytes[rng() % bytes.size()] ^= static_cast<char>(1 << (rng() % 8));
     } else if (kind == 1) {
       bytes.resize(rng() % bytes.size());
