@@ -249,6 +249,21 @@ TEST(DamagedCheckpoint, ALeftoverOfAKilledCreationIsReplacedAndNeverMistakenForA
   EXPECT_EQ(StateStore::verify(dir.path()).records.at("meta"), 3u);
 }
 
+// lock.mdb holds LMDB's reader table, no data: the first process to open the environment
+// initializes it again, so garbage in it costs nothing.
+TEST(DamagedCheckpoint, AGarbageLockFileIsRebuiltByTheFirstOpener) {
+  TempDir dir;
+  fill(dir.path());
+  std::string lock = readFile(dir.sub("lock.mdb"));
+  ASSERT_FALSE(lock.empty());
+  for (char& c : lock) c = static_cast<char>(0xA5);
+  writeFile(dir.sub("lock.mdb"), lock);
+  StateStore store(dir.path(), opts());
+  EXPECT_EQ(store.lastCommittedTxid(), 3u);
+  EXPECT_EQ(TypedState<int64_t>(store.keyedState("counts", StateKind::Transactional)).get("apple"),
+            3);
+}
+
 // gale-state verifies a running job's checkpoint: the walk pins the snapshot it checks, so pages
 // the job frees and reuses meanwhile are never mistaken for damage.
 TEST(DamagedCheckpoint, VerifyingWhileAnotherProcessCommitsFindsNoFalseDamage) {
