@@ -1,22 +1,12 @@
+// Keyed states, batch commits and the read side of a StateStore (opening: state_open.cpp).
 #include "gale/state/state_store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <lmdb.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstring>
-#include <filesystem>
-#include <set>
 
 #include "gale/state/codec.h"
 #include "state_env.h"
 
 namespace gale {
-
-namespace fs = std::filesystem;
 
 namespace state_detail {
 void throwBadValue(const char* type, size_t size) {
