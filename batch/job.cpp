@@ -92,8 +92,12 @@ class BatchJob {
     so.sync = config_.syncCommits;
     so.clock = config_.clock;
     so.onCommitPoint = config_.onCommitPoint;
+    so.startOverIfDamaged = config_.startOverIfDamaged;
+    so.verifyOnOpen = config_.verifyCheckpointOnOpen;
     try {
       store_ = std::make_unique<StateStore>(config_.checkpoint, std::move(so));
+    } catch (const CheckpointDamaged& e) {  // keeps its type: callers may offer the way out
+      throw CheckpointDamaged(e, "micro-batch job '" + name_ + "' cannot open its checkpoint: ");
     } catch (const std::exception& e) {
       throw StateError("micro-batch job '" + name_ + "' cannot open its checkpoint: " + e.what());
     }
@@ -104,6 +108,9 @@ class BatchJob {
       recovered_.store = store_.get();
       committedOffsets_ = fromStateOffsets(store_->committedOffsets());
       planner_.resume(recovered_.lastTxid, committedOffsets_);
+    } catch (const CheckpointDamaged& e) {
+      throw CheckpointDamaged(e, "micro-batch job '" + name_ + "' cannot resume from its "
+                                 "checkpoint: ");
     } catch (const std::exception& e) {
       throw StateError("micro-batch job '" + name_ + "' cannot resume from checkpoint '" +
                        config_.checkpoint + "': " + e.what());

@@ -287,5 +287,45 @@ TEST_F(MicroBatchJobTest, BadConfigurationIsRefusedWithClearMessages) {
   }
 }
 
+// A damaged checkpoint is never a silent fresh start: the job refuses to start, naming the job,
+// the file and the ways out; MicroBatch::startOverIfDamaged is the explicit way to start over,
+// keeping the damaged directory.
+TEST_F(MicroBatchJobTest, ADamagedCheckpointIsAnErrorUnlessStartingOverIsAskedForExplicitly) {
+  auto src = std::make_shared<GrowingSource>(1);
+  src->add(0, 100);
+  MicroBatch cfg;
+  cfg.name = "summer";
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.maxRecordsPerBatch = 30;
+  ManualClock clock(Timestamp{1'700'000'000'000'000});
+  cfg.clock = &clock;
+  start(src, cfg).waitUntilDone();
+  resetTerminated();
+  fs::resize_file(dir / "data.mdb", 0);  // a present but empty data file
+  try {
+    start(src, cfg);
+    FAIL() << "a damaged checkpoint must not start";
+  } catch (const CheckpointDamaged& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("micro-batch job 'summer'"), std::string::npos) << m;
+    EXPECT_NE(m.find((dir / "data.mdb").string() + " is damaged"), std::string::npos) << m;
+    EXPECT_NE(m.find("startOverIfDamaged"), std::string::npos) << m;
+    EXPECT_EQ(e.file(), (dir / "data.mdb").string());
+  }
+  EXPECT_EQ(fs::file_size(dir / "data.mdb"), 0u);  // untouched
+  cfg.startOverIfDamaged = true;
+  shared = std::make_shared<SumPipeline::Shared>();
+  auto job = start(src, cfg);
+  job.waitUntilDone();
+  EXPECT_EQ(shared->restoredTxid, 0u);
+  EXPECT_EQ(job.progress().records, 100u);
+  resetTerminated();
+  fs::path aside = dir.string() + ".damaged-20231114T221320Z";
+  EXPECT_TRUE(fs::exists(aside / "data.mdb"));
+  EXPECT_EQ(StateStore::inspect(dir.string())->snapshot("sum#0").value(),
+            std::to_string(expectedSum(100)) + " 100");
+  fs::remove_all(aside);
+}
+
 }  // namespace
 }  // namespace gale

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "gale/core/watermark.h"
 #include "gale/state/codec.h"
 #include "gale/state/state_store.h"
 #include "temp_dir_for_test.h"
@@ -63,7 +64,7 @@ TEST(GaleStateCli, PrintsMetadataCommitLogStatesSnapshotsAndSinks) {
   CliRun r = runCli(dir.path());
   EXPECT_EQ(r.exitCode, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("job id                wordcount@3f2a"));
-  EXPECT_THAT(r.out, HasSubstr("format version        1"));
+  EXPECT_THAT(r.out, HasSubstr("format version        2"));
   EXPECT_THAT(r.out, HasSubstr("last committed txid   3"));
   EXPECT_THAT(r.out, HasSubstr("commit log (3 of 3 kept, newest last)"));
   EXPECT_THAT(r.out, HasSubstr("txid 2  2023-11-14T22:13:21.000000Z  watermark 2023-11-14T22:13:22.000000Z"));
@@ -103,8 +104,80 @@ TEST(GaleStateCli, AMissingOrForeignDirectoryIsAClearErrorWithExitCode1) {
   EXPECT_THAT(foreign.out, HasSubstr("is not a gale checkpoint directory"));
   CliRun usage = runCli("");
   EXPECT_EQ(usage.exitCode, 2);
-  EXPECT_THAT(usage.out, HasSubstr("usage: gale-state <checkpoint-dir>"));
+  EXPECT_THAT(usage.out, HasSubstr("gale-state: dir is required"));
+  EXPECT_THAT(usage.out, HasSubstr("Usage: gale-state [OPTIONS] dir"));
   EXPECT_EQ(runCli(dir.path() + " --bogus").exitCode, 2);
+}
+
+TEST(GaleStateCli, HelpExitsZeroAndBadValuesGetAMessageAndExitCode2) {
+  CliRun help = runCli("--help");
+  EXPECT_EQ(help.exitCode, 0);
+  EXPECT_THAT(help.out, HasSubstr("--limit"));
+  EXPECT_THAT(help.out, HasSubstr("gale-state verify <dir>"));
+  CliRun verifyHelp = runCli("verify --help");
+  EXPECT_EQ(verifyHelp.exitCode, 0);
+  EXPECT_THAT(verifyHelp.out, HasSubstr("Usage: gale-state verify [OPTIONS] dir"));
+  CliRun notANumber = runCli("/tmp --limit abc");
+  EXPECT_EQ(notANumber.exitCode, 2);
+  EXPECT_THAT(notANumber.out, HasSubstr("--limit"));
+  CliRun negative = runCli("/tmp --limit -1");
+  EXPECT_EQ(negative.exitCode, 2);
+  EXPECT_THAT(negative.out, HasSubstr("must be a number >= 0"));
+  EXPECT_EQ(runCli("verify").exitCode, 2);
+  EXPECT_EQ(runCli("verify /tmp /tmp").exitCode, 2);
+}
+
+TEST(GaleStateCli, TheEndOfInputWatermarkIsPrintedAsEndOfInputNotAsAYear294247Date) {
+  TempDir dir;
+  {
+    StateStoreOptions o;
+    o.jobId = "bounded";
+    o.sync = false;
+    StateStore store(dir.path(), o);
+    store.beginCommit(1).setWatermark(kEndOfTime).commit();
+  }
+  CliRun r = runCli(dir.path());
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("watermark end of input"));
+  EXPECT_THAT(r.out, Not(HasSubstr("294247")));
+}
+
+TEST(GaleStateCli, VerifyReportsAnIntactCheckpointAndExits0) {
+  TempDir dir;
+  fill(dir.path());
+  CliRun r = runCli("verify " + dir.path());
+  EXPECT_EQ(r.exitCode, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("data file             " + dir.path() + "/data.mdb ("));
+  EXPECT_THAT(r.out, HasSubstr("records verified      "));
+  EXPECT_THAT(r.out, HasSubstr("commits 3"));
+  EXPECT_THAT(r.out, HasSubstr("state:counts 3"));
+  EXPECT_THAT(r.out, HasSubstr("last committed txid   3"));
+  EXPECT_THAT(r.out, HasSubstr("result                OK"));
+  CliRun json = runCli("verify " + dir.path() + " --json");
+  EXPECT_EQ(json.exitCode, 0) << json.out;
+  EXPECT_THAT(json.out, HasSubstr("{\"ok\":true,"));
+  EXPECT_THAT(json.out, HasSubstr("\"lastCommittedTxid\":3"));
+}
+
+TEST(GaleStateCli, VerifyNamesTheDamageAndExits1) {
+  TempDir dir;
+  fill(dir.path());
+  std::string file = dir.sub("data.mdb");
+  std::filesystem::resize_file(file, std::filesystem::file_size(file) - 4096);
+  CliRun r = runCli("verify " + dir.path());
+  EXPECT_EQ(r.exitCode, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("gale-state verify: DAMAGED: checkpoint file " + file +
+                               " is damaged"));
+  EXPECT_THAT(r.out, HasSubstr("truncated"));
+  CliRun json = runCli("verify " + dir.path() + " --json");
+  EXPECT_EQ(json.exitCode, 1);
+  EXPECT_THAT(json.out, HasSubstr("{\"ok\":false,\"damaged\":true,"));
+  // The inspecting command refuses it as clearly (no SIGBUS).
+  CliRun inspect = runCli(dir.path());
+  EXPECT_EQ(inspect.exitCode, 1);
+  EXPECT_THAT(inspect.out, HasSubstr("is damaged"));
+  std::filesystem::resize_file(file, 0);
+  EXPECT_THAT(runCli("verify " + dir.path()).out, HasSubstr("empty (0 bytes)"));
 }
 
 }  // namespace

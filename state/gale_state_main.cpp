@@ -1,13 +1,16 @@
 // gale-state: prints what a checkpoint directory holds — metadata, the commit log (txid, time,
 // offsets per source and partition, watermark), the keyed states with entry counts and sizes,
-// operator snapshots and sink records. Read-only: it takes no lock, so it works on the directory
-// of a running job.
+// operator snapshots and sink records — or verifies it. Read-only: it takes no lock, so it works
+// on the directory of a running job.
 //
 //   gale-state <dir> [--json] [--limit N]
+//   gale-state verify <dir> [--json]
 //
-// Exit codes: 0 ok, 1 the directory cannot be read (missing, not a gale checkpoint, ...),
-// 2 bad command line.
+// Exit codes: 0 ok, 1 the directory cannot be read or is damaged (missing, not a gale checkpoint,
+// a failed verification, ...), 2 bad command line.
 #include <time.h>
+
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +18,9 @@
 #include <sstream>
 #include <string>
 
+#include "gale/core/watermark.h"
 #include "gale/state/state_store.h"
+#include "record_codec.h"
 
 namespace {
 
@@ -36,6 +41,13 @@ std::string isoTime(int64_t micros) {
                 t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
                 static_cast<long long>(frac));
   return buf;
+}
+
+// The end-of-input watermark is the largest timestamp, a date in the year 294247: say what it means.
+std::string watermarkText(const std::optional<gale::Timestamp>& wm) {
+  if (!wm) return "-";
+  if (*wm == gale::kEndOfTime) return "end of input";
+  return isoTime(wm->micros);
 }
 
 std::string jsonString(const std::string& s) {
@@ -61,19 +73,7 @@ std::string jsonString(const std::string& s) {
 }
 
 // Keys may be binary: print them readable, escaping what is not.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
+std::string printable(const std::string& s) { return gale::printableKey(s); }
 
 std::string offsetsText(const gale::SourceOffsets& offsets) {
   std::ostringstream o;
@@ -115,7 +115,7 @@ void printText(const StateStore& store, const std::vector<CommitRecord>& log, si
   if (log.empty()) std::cout << "  (no batch committed yet)\n";
   for (auto& r : log) {
     std::cout << "  txid " << r.txid << "  " << isoTime(r.time.micros) << "  watermark "
-              << (r.watermark ? isoTime(r.watermark->micros) : std::string("-")) << "  updates "
+              << watermarkText(r.watermark) << "  updates "
               << r.stateUpdates << "  skipped " << r.stateSkips << "  snapshots " << r.snapshots
               << "  bytes " << r.bytes << "\n"
               << "    offsets " << offsetsText(r.offsets) << "\n";
@@ -177,42 +177,63 @@ void printJson(const StateStore& store, const std::vector<CommitRecord>& log) {
   std::cout << o.str();
 }
 
-int usage(const char* why) {
-  if (why) std::cerr << "gale-state: " << why << "\n";
-  std::cerr << "usage: gale-state <checkpoint-dir> [--json] [--limit N]\n"
-               "  prints the metadata, the last N commit records (default 20), the keyed states\n"
-               "  with entry counts and sizes, operator snapshots and sink records\n";
-  return 2;
+void printVerifyText(const gale::CheckpointReport& r) {
+  uint64_t total = 0;
+  std::ostringstream records;
+  for (auto& [db, n] : r.records) {
+    records << (total == 0 && records.tellp() == 0 ? "" : ", ") << db << " " << n;
+    total += n;
+  }
+  std::cout << "checkpoint directory  " << r.directory << "\n"
+            << "data file             " << r.dataFile << " (" << r.fileBytes << " bytes, page size "
+            << r.pageSize << ", pages 0.." << r.lastPage << ", LMDB transaction " << r.lmdbTxnid
+            << ")\n"
+            << "pages                 " << r.livePages << " in use, " << r.freePages << " free\n"
+            << "records verified      " << total << " (" << records.str() << ")\n"
+            << "last committed txid   " << r.lastCommittedTxid << "\n"
+            << "result                OK: the file size, both meta pages, every B-tree page and "
+               "every record checksum verified\n";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string dir;
-  bool json = false;
-  size_t limit = 20;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--limit") {
-      if (i + 1 >= argc) return usage("--limit needs a number");
-      char* end = nullptr;
-      long long n = std::strtoll(argv[++i], &end, 10);
-      if (*end != '\0' || n < 0) return usage("--limit needs a number >= 0");
-      limit = static_cast<size_t>(n);
-    } else if (a == "-h" || a == "--help") {
-      usage(nullptr);
-      return 0;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage(("unknown option " + a).c_str());
-    } else if (dir.empty()) {
-      dir = a;
-    } else {
-      return usage("give one checkpoint directory");
-    }
+void printVerifyJson(const gale::CheckpointReport& r) {
+  std::ostringstream o;
+  o << "{\"ok\":true,\"directory\":" << jsonString(r.directory)
+    << ",\"dataFile\":" << jsonString(r.dataFile) << ",\"fileBytes\":" << r.fileBytes
+    << ",\"pageSize\":" << r.pageSize << ",\"lastPage\":" << r.lastPage
+    << ",\"lmdbTxnid\":" << r.lmdbTxnid << ",\"livePages\":" << r.livePages
+    << ",\"freePages\":" << r.freePages << ",\"lastCommittedTxid\":" << r.lastCommittedTxid
+    << ",\"records\":{";
+  bool first = true;
+  for (auto& [db, n] : r.records) {
+    o << (first ? "" : ",") << jsonString(db) << ":" << n;
+    first = false;
   }
-  if (dir.empty()) return usage("no checkpoint directory given");
+  o << "}}\n";
+  std::cout << o.str();
+}
+
+int verify(const std::string& dir, bool json) {
+  try {
+    gale::CheckpointReport r = StateStore::verify(dir);
+    if (json) {
+      printVerifyJson(r);
+    } else {
+      printVerifyText(r);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    bool damaged = dynamic_cast<const gale::CheckpointDamaged*>(&e) != nullptr;
+    if (json) {
+      std::cout << "{\"ok\":false,\"damaged\":" << (damaged ? "true" : "false")
+                << ",\"directory\":" << jsonString(dir) << ",\"error\":" << jsonString(e.what())
+                << "}\n";
+    }
+    std::cerr << "gale-state verify: " << (damaged ? "DAMAGED: " : "") << e.what() << "\n";
+    return 1;
+  }
+}
+
+int inspect(const std::string& dir, bool json, size_t limit) {
   try {
     auto store = StateStore::inspect(dir);
     auto all = store->commitLog();
@@ -229,4 +250,53 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+// Parses with `app`: --help exits 0, a bad command line gets the message and the help, exit 2.
+template <class Run>
+int parseAndRun(CLI::App& app, int argc, char** argv, Run&& run) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << app.get_name() << ": " << e.what() << "\n\n" << app.help();
+    return 2;
+  }
+  return run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // `gale-state verify <dir>` is its own command line, so that a directory is never taken for
+  // the word "verify" or the other way round.
+  if (argc >= 2 && std::string(argv[1]) == "verify") {
+    CLI::App app{"Checks a gale checkpoint offline: the data file's size, both LMDB meta pages, "
+                 "every B-tree page and every record's checksum. Exit code 0 when intact, 1 when "
+                 "damaged or unreadable, 2 for a bad command line.",
+                 "gale-state verify"};
+    std::string dir;
+    bool json = false;
+    app.add_option("dir", dir, "the checkpoint directory")->required();
+    app.add_flag("--json", json, "print the report as JSON");
+    return parseAndRun(app, argc - 1, argv + 1, [&] { return verify(dir, json); });
+  }
+  CLI::App app{"Prints what a gale checkpoint directory holds: the metadata, the last N commit "
+               "records, the keyed states with entry counts and sizes, operator snapshots and "
+               "sink records. Read-only and lock-free: it works on the directory of a running "
+               "job. Exit code 0 ok, 1 unreadable or damaged, 2 bad command line.",
+               "gale-state"};
+  app.footer("Also: gale-state verify <dir> [--json]   checks a checkpoint offline "
+             "(gale-state verify --help)");
+  std::string dir;
+  bool json = false;
+  size_t limit = 20;
+  app.add_option("dir", dir, "the checkpoint directory")->required();
+  app.add_flag("--json", json, "print JSON");
+  app.add_option("--limit", limit, "commit records to print, newest last")
+      ->capture_default_str()
+      ->check([](const std::string& v) {  // size_t would take "-1" as 2^64 - 1
+        return !v.empty() && v[0] == '-' ? std::string("must be a number >= 0") : std::string();
+      });
+  return parseAndRun(app, argc, argv, [&] { return inspect(dir, json, limit); });
 }

@@ -1,22 +1,12 @@
+// Keyed states, batch commits and the read side of a StateStore (opening: state_open.cpp).
 #include "gale/state/state_store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <lmdb.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstring>
-#include <filesystem>
-#include <set>
 
 #include "gale/state/codec.h"
-#include "record_codec.h"
+#include "state_env.h"
 
 namespace gale {
-
-namespace fs = std::filesystem;
 
 namespace state_detail {
 void throwBadValue(const char* type, size_t size) {
@@ -43,39 +33,7 @@ const char* stateKindName(StateKind k) {
   return "?";
 }
 
-namespace {
-
-constexpr const char* kLockFile = "gale.lock";
-constexpr const char* kStatePrefix = "state:";
-
-// Thrown by check() for MDB_MAP_FULL so that a write transaction can grow the map and retry.
-class MapFull : public StateError {
- public:
-  using StateError::StateError;
-};
-
-void check(int rc, const char* op, const std::string& path) {
-  if (rc == MDB_SUCCESS) return;
-  std::string msg = std::string("LMDB ") + op + " failed for checkpoint directory " + path + ": " +
-                    mdb_strerror(rc);
-  if (rc == MDB_MAP_FULL) throw MapFull(msg);
-  throw StateError(msg);
-}
-
-MDB_val val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
-std::string_view view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
-
-std::string txidKey(uint64_t txid) {  // big-endian: LMDB's byte order is numeric order
-  std::string k(8, '\0');
-  for (int i = 0; i < 8; ++i) k[i] = static_cast<char>(txid >> (8 * (7 - i)));
-  return k;
-}
-uint64_t txidFromKey(std::string_view k) {
-  if (k.size() != 8) throw StateError("malformed commit log key of " + std::to_string(k.size()) + " bytes");
-  uint64_t t = 0;
-  for (int i = 0; i < 8; ++i) t = (t << 8) | static_cast<uint8_t>(k[i]);
-  return t;
-}
+namespace state_detail {
 
 std::string encodeCommit(const CommitRecord& r) {
   RecordWriter w;
@@ -128,6 +86,10 @@ CommitRecord decodeCommit(std::string_view bytes) {
   return c;
 }
 
+}  // namespace state_detail
+
+namespace {
+
 // Stored form of a transactional / opaque value: the txid that wrote it, which of the current
 // and previous values are present, and the values.
 struct Versioned {
@@ -164,360 +126,7 @@ Versioned decodeVersioned(StateKind kind, std::string_view bytes, const std::str
   return v;
 }
 
-std::string errnoText(int e) { return std::strerror(e); }
-
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// The LMDB environment: handles, the map size policy and the transaction helpers.
-
-struct StateStore::Env {
-  MDB_env* env = nullptr;
-  std::string path;
-  size_t maxMapSize = 0;
-  bool readOnly = false;
-  MDB_dbi meta = 0, commits = 0, snapshots = 0, sinks = 0, registry = 0;
-  std::map<std::string, MDB_dbi> stateDbis;  // under writeMutex
-  // Shared by every transaction; exclusive to change the map size (LMDB requires that no
-  // transaction of this process is active during mdb_env_set_mapsize).
-  std::shared_mutex resizeMutex;
-  // One writer at a time (LMDB allows one anyway); also guards mdb_dbi_open.
-  std::mutex writeMutex;
-
-  ~Env() {
-    if (env) mdb_env_close(env);
-  }
-
-  size_t mapSize() const {
-    MDB_envinfo info;
-    mdb_env_info(env, &info);
-    return info.me_mapsize;
-  }
-
-  // Another process (a job, while the CLI reads) grew the map: adopt its size.
-  void adoptResizedMap() {
-    std::unique_lock lock(resizeMutex);
-    check(mdb_env_set_mapsize(env, 0), "mdb_env_set_mapsize", path);
-  }
-
-  // A read transaction for the duration of f(txn). keepHandles: commit it instead of aborting,
-  // so database handles it opened stay open (LMDB closes them with an aborted transaction).
-  template <class F>
-  auto read(F&& f, bool keepHandles = false) const {
-    auto* self = const_cast<Env*>(this);
-    for (;;) {
-      std::shared_lock lock(self->resizeMutex);
-      MDB_txn* txn = nullptr;
-      int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
-      if (rc == MDB_MAP_RESIZED) {
-        lock.unlock();
-        self->adoptResizedMap();
-        continue;
-      }
-      check(rc, "mdb_txn_begin(read)", path);
-      struct End {
-        MDB_txn* t;
-        bool commit;
-        ~End() {
-          if (commit) mdb_txn_commit(t);
-          else mdb_txn_abort(t);
-        }
-      } end{txn, false};
-      auto result = f(txn);
-      end.commit = keepHandles;
-      return result;
-    }
-  }
-
-  // A write transaction: f(txn) then commit. When the map is full, the transaction is aborted,
-  // the map doubled (up to maxMapSize) and f run again from scratch. Caller holds writeMutex.
-  template <class F>
-  void write(F&& f, const std::string& what) {
-    for (;;) {
-      try {
-        std::shared_lock lock(resizeMutex);
-        MDB_txn* txn = nullptr;
-        check(mdb_txn_begin(env, nullptr, 0, &txn), "mdb_txn_begin(write)", path);
-        try {
-          f(txn);
-          int rc = mdb_txn_commit(txn);
-          txn = nullptr;  // mdb_txn_commit frees the transaction even when it fails
-          check(rc, "mdb_txn_commit", path);
-        } catch (...) {
-          if (txn) mdb_txn_abort(txn);
-          throw;
-        }
-        return;
-      } catch (const MapFull&) {
-        grow(what);
-      }
-    }
-  }
-
-  void grow(const std::string& what) {
-    std::unique_lock lock(resizeMutex);
-    size_t current = mapSize();
-    if (current >= maxMapSize) {
-      throw StateError("checkpoint directory " + path + ": the LMDB map is full at " +
-                       std::to_string(current >> 20) + " MiB, the configured maximum "
-                       "(StateStoreOptions::maxMapSize = " + std::to_string(maxMapSize) +
-                       " bytes); nothing of " + what + " was written. Raise maxMapSize (it "
-                       "reserves address space only; the file grows with the data) or commit "
-                       "smaller batches.");
-    }
-    size_t next = std::min(maxMapSize, current * 2);
-    check(mdb_env_set_mapsize(env, next), "mdb_env_set_mapsize", path);
-  }
-
-  static std::optional<std::string_view> get(MDB_txn* txn, MDB_dbi dbi, std::string_view key,
-                                             const std::string& path) {
-    MDB_val k = val(key), v;
-    int rc = mdb_get(txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) return std::nullopt;
-    check(rc, "mdb_get", path);
-    return view(v);
-  }
-  void put(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value) {
-    MDB_val k = val(key), v = val(value);
-    check(mdb_put(txn, dbi, &k, &v, 0), "mdb_put", path);
-  }
-  void del(MDB_txn* txn, MDB_dbi dbi, std::string_view key) {
-    MDB_val k = val(key);
-    int rc = mdb_del(txn, dbi, &k, nullptr);
-    if (rc != MDB_NOTFOUND) check(rc, "mdb_del", path);
-  }
-
-  // The last commit record, read inside `txn`.
-  std::optional<CommitRecord> lastCommit(MDB_txn* txn) const {
-    MDB_cursor* cur = nullptr;
-    check(mdb_cursor_open(txn, commits, &cur), "mdb_cursor_open", path);
-    MDB_val k, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND) return std::nullopt;
-    check(rc, "mdb_cursor_get(commit log)", path);
-    return decodeCommit(view(v));
-  }
-};
-
-// ---------------------------------------------------------------------------------------------
-// Opening: directory, lock, environment, metadata.
-
-namespace {
-
-// True if `dir` holds nothing but what gale itself puts into a checkpoint directory.
-bool onlyCheckpointFiles(const fs::path& dir) {
-  static const std::set<std::string> ours = {kLockFile, "data.mdb", "lock.mdb"};
-  std::error_code ec;
-  for (auto& entry : fs::directory_iterator(dir, ec)) {
-    if (!ours.count(entry.path().filename().string())) return false;
-  }
-  return true;
-}
-
-void prepareDirectory(const std::string& dir) {
-  std::error_code ec;
-  fs::file_status st = fs::status(dir, ec);
-  if (fs::exists(st)) {
-    if (!fs::is_directory(st)) {
-      throw StateError("checkpoint directory " + dir + " exists but is not a directory (a file is "
-                       "in the way): remove it or choose another checkpoint location");
-    }
-    return;
-  }
-  if (!fs::create_directories(dir, ec) && ec) {
-    throw StateError("cannot create checkpoint directory " + dir + ": " + ec.message() +
-                     ". Choose a writable location, or create the directory with write "
-                     "permission for this user");
-  }
-}
-
-// Takes the directory's lock file (flock, per open file: a second opener in the same process is
-// refused too) and writes our pid into it for the message the next opener gets.
-int lockDirectory(const std::string& dir) {
-  std::string path = (fs::path(dir) / kLockFile).string();
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    int e = errno;
-    throw StateError("cannot open the lock file " + path + " of checkpoint directory " + dir +
-                     ": " + errnoText(e) + ". The directory must be writable by this user");
-  }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    char buf[32] = {0};
-    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    ::close(fd);
-    if (e == EWOULDBLOCK) {
-      std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("unknown");
-      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-      throw StateError("checkpoint directory " + dir + " is in use by another job (pid " + pid +
-                       "). Stop that job first, or give this job its own checkpoint directory");
-    }
-    throw StateError("cannot lock " + path + ": " + errnoText(e));
-  }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    int e = errno;
-    ::close(fd);
-    throw StateError("cannot write the lock file " + path + ": " + errnoText(e));
-  }
-  return fd;
-}
-
-std::string u32Bytes(uint32_t v) {
-  RecordWriter w;
-  w.u32(v);
-  return w.take();
-}
-
-}  // namespace
-
-StateStore::StateStore(std::string dir, StateStoreOptions options)
-    : StateStore(std::move(dir), std::move(options), false) {}
-
-std::unique_ptr<StateStore> StateStore::inspect(std::string dir) {
-  return std::unique_ptr<StateStore>(new StateStore(std::move(dir), StateStoreOptions{}, true));
-}
-
-StateStore::StateStore(std::string dir, StateStoreOptions options, bool inspectOnly)
-    : dir_(std::move(dir)), options_(std::move(options)), readOnly_(inspectOnly) {
-  if (dir_.empty()) throw StateError("checkpoint directory: an empty path was given");
-  if (!options_.clock) options_.clock = &SystemClock::instance();
-  bool fresh = false;
-  if (readOnly_) {
-    std::error_code ec;
-    if (!fs::is_directory(dir_, ec)) {
-      throw StateError("checkpoint directory " + dir_ + " does not exist or is not a directory");
-    }
-    if (!fs::exists(fs::path(dir_) / "data.mdb", ec)) {
-      throw StateError(dir_ + " is not a gale checkpoint directory (it has no data.mdb)");
-    }
-  } else {
-    if (options_.jobId.empty()) {
-      throw StateError("StateStoreOptions::jobId is empty: give the job a stable id (a topology "
-                       "fingerprint) so that checkpoint directory " + dir_ +
-                       " is never reused by another job");
-    }
-    if (options_.initialMapSize == 0 || options_.maxMapSize < options_.initialMapSize) {
-      throw StateError("StateStoreOptions: maxMapSize (" + std::to_string(options_.maxMapSize) +
-                       ") must be >= initialMapSize (" + std::to_string(options_.initialMapSize) +
-                       ") > 0");
-    }
-    prepareDirectory(dir_);
-    std::error_code ec;
-    fresh = !fs::exists(fs::path(dir_) / "data.mdb", ec);
-    if (fresh && !onlyCheckpointFiles(dir_)) {
-      throw StateError(dir_ + " is not empty and is not a gale checkpoint directory: give the job "
-                       "an empty or new directory");
-    }
-    lockFd_ = lockDirectory(dir_);
-  }
-
-  try {
-    env_ = std::make_unique<Env>();
-    env_->path = dir_;
-    env_->readOnly = readOnly_;
-    env_->maxMapSize = options_.maxMapSize;
-    check(mdb_env_create(&env_->env), "mdb_env_create", dir_);
-    check(mdb_env_set_maxdbs(env_->env, options_.maxStates + 8), "mdb_env_set_maxdbs", dir_);
-    if (!readOnly_) {
-      check(mdb_env_set_mapsize(env_->env, options_.initialMapSize), "mdb_env_set_mapsize", dir_);
-    }
-    unsigned flags = MDB_NOTLS;
-    if (readOnly_) flags |= MDB_RDONLY;
-    if (!options_.sync) flags |= MDB_NOSYNC;
-    int rc = mdb_env_open(env_->env, dir_.c_str(), flags, 0644);
-    if (rc != MDB_SUCCESS) {
-      mdb_env_close(env_->env);
-      env_->env = nullptr;
-      check(rc, "mdb_env_open", dir_);
-    }
-    // The file may already be larger than initialMapSize (a map grown in an earlier run).
-    if (options_.maxMapSize < env_->mapSize()) env_->maxMapSize = env_->mapSize();
-
-    auto openDbs = [&](MDB_txn* txn) {
-      unsigned create = readOnly_ ? 0 : MDB_CREATE;
-      auto openDb = [&](const char* name, MDB_dbi& dbi) {
-        int r = mdb_dbi_open(txn, name, create, &dbi);
-        if (r == MDB_NOTFOUND) {
-          throw StateError(dir_ + " is not a gale checkpoint directory (no '" + name +
-                           "' database)");
-        }
-        check(r, "mdb_dbi_open", dir_);
-      };
-      openDb("meta", env_->meta);
-      openDb("commits", env_->commits);
-      openDb("snapshots", env_->snapshots);
-      openDb("sinks", env_->sinks);
-      openDb("states", env_->registry);
-
-      auto version = Env::get(txn, env_->meta, "format_version", dir_);
-      auto job = Env::get(txn, env_->meta, "job_id", dir_);
-      auto created = Env::get(txn, env_->meta, "created_at", dir_);
-      if (!version || !job) {
-        // A job killed while creating the directory leaves an environment without metadata;
-        // that one is initialized again. Anything else is someone else's LMDB environment.
-        MDB_dbi main = 0;
-        check(mdb_dbi_open(txn, nullptr, 0, &main), "mdb_dbi_open(main)", dir_);
-        MDB_stat st;
-        check(mdb_stat(txn, main, &st), "mdb_stat(main)", dir_);
-        bool onlyOurDbs = st.ms_entries <= 5;
-        if (readOnly_ || !(fresh || onlyOurDbs)) {
-          throw StateError(dir_ + " is not a gale checkpoint directory (its metadata record is "
-                           "missing): give the job an empty or new directory");
-        }
-        Timestamp now = options_.clock->now();
-        env_->put(txn, env_->meta, "format_version", u32Bytes(kStateFormatVersion));
-        env_->put(txn, env_->meta, "job_id", options_.jobId);
-        env_->put(txn, env_->meta, "created_at", Codec<int64_t>::encode(now.micros));
-        formatVersion_ = kStateFormatVersion;
-        jobId_ = options_.jobId;
-        createdAt_ = now;
-        return;
-      }
-      RecordReader vr(*version, "format version");
-      formatVersion_ = vr.u32();
-      jobId_ = std::string(*job);
-      if (created) createdAt_.micros = Codec<int64_t>::decode(*created);
-      if (formatVersion_ != kStateFormatVersion) {
-        throw StateError("checkpoint directory " + dir_ + " was written in state format version " +
-                         std::to_string(formatVersion_) + ", but this gale reads version " +
-                         std::to_string(kStateFormatVersion) + ": run the job with the gale "
-                         "version that wrote it, or start from a new checkpoint directory");
-      }
-      if (!readOnly_ && jobId_ != options_.jobId) {
-        throw StateError("checkpoint directory " + dir_ + " belongs to job '" + jobId_ +
-                         "', not to job '" + options_.jobId + "': give this job its own "
-                         "checkpoint directory, or delete " + dir_ + " to restart '" +
-                         options_.jobId + "' from scratch (its committed state and offsets are "
-                         "then lost)");
-      }
-    };
-    if (readOnly_) {
-      std::lock_guard lock(env_->writeMutex);
-      env_->read(
-          [&](MDB_txn* txn) {
-            openDbs(txn);
-            return 0;
-          },
-          true);
-    } else {
-      std::lock_guard lock(env_->writeMutex);
-      env_->write(openDbs, "the metadata record");
-    }
-  } catch (...) {
-    env_.reset();
-    if (lockFd_ >= 0) ::close(lockFd_);
-    throw;
-  }
-}
-
-StateStore::~StateStore() {
-  env_.reset();  // close LMDB before releasing the directory lock
-  if (lockFd_ >= 0) ::close(lockFd_);
-}
-
-size_t StateStore::mapSize() const { return env_->mapSize(); }
 
 // ---------------------------------------------------------------------------------------------
 // Keyed states.
@@ -541,7 +150,7 @@ KeyedState& StateStore::keyedState(const std::string& name, StateKind kind) {
   MDB_dbi dbi = 0;
   std::string dbName = kStatePrefix + name;
   auto openState = [&](MDB_txn* txn) {
-    auto stored = Env::get(txn, env_->registry, name, dir_);
+    auto stored = env_->get(txn, env_->registry, name);
     if (stored) {
       if (stored->size() != 1 || static_cast<StateKind>((*stored)[0]) != kind) {
         StateKind was = stored->size() == 1 ? static_cast<StateKind>((*stored)[0]) : StateKind{};
@@ -570,6 +179,7 @@ KeyedState& StateStore::keyedState(const std::string& name, StateKind kind) {
     env_->write(openState, "state '" + name + "'");
   }
   env_->stateDbis[name] = dbi;
+  env_->nameDb(dbi, "state '" + name + "'");
   auto state = std::unique_ptr<KeyedState>(new KeyedState(*this, name, kind, dbi));
   return *states_.emplace(name, std::move(state)).first->second;
 }
@@ -582,7 +192,8 @@ std::vector<StateInfo> StateStore::states() const {
     MDB_val k, v;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      StateKind kind = v.mv_size == 1 ? static_cast<StateKind>(view(v)[0]) : StateKind{};
+      std::string_view payload = env_->unseal(env_->registry, view(k), view(v));
+      StateKind kind = payload.size() == 1 ? static_cast<StateKind>(payload[0]) : StateKind{};
       out.emplace_back(std::string(view(k)), kind);
     }
     mdb_cursor_close(cur);
@@ -617,7 +228,7 @@ std::vector<std::optional<std::string>> KeyedState::multiGet(
         out.emplace_back(std::nullopt);
         continue;
       }
-      auto raw = StateStore::Env::get(txn, dbi_, key, env.path);
+      auto raw = env.get(txn, dbi_, key);
       if (!raw) {
         out.emplace_back(std::nullopt);
       } else if (kind_ == StateKind::Plain) {
@@ -643,7 +254,7 @@ uint64_t KeyedState::txidOf(std::string_view key) const {
   if (kind_ == StateKind::Plain || key.empty()) return 0;
   StateStore::Env& env = *store_.env_;
   return env.read([&](MDB_txn* txn) -> uint64_t {
-    auto raw = StateStore::Env::get(txn, dbi_, key, env.path);
+    auto raw = env.get(txn, dbi_, key);
     return raw ? decodeVersioned(kind_, *raw, name_).txid : 0;
   });
 }
@@ -661,10 +272,11 @@ void KeyedState::forEach(
     MDB_val k, v;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      std::string_view value = env.unseal(dbi_, view(k), view(v));
       if (kind_ == StateKind::Plain) {
-        if (!f(view(k), view(v))) break;
+        if (!f(view(k), value)) break;
       } else {
-        Versioned ver = decodeVersioned(kind_, view(v), name_);
+        Versioned ver = decodeVersioned(kind_, value, name_);
         if (ver.value && !f(view(k), *ver.value)) break;
       }
     }
@@ -700,7 +312,7 @@ std::optional<std::string> applyKey(StateStore::Env& env, MDB_txn* txn, const Ke
                                     MDB_dbi dbi, const std::string& key,
                                     const std::vector<Update>& updates, uint64_t txid,
                                     bool tombstones, ApplyCounts& counts) {
-  auto raw = StateStore::Env::get(txn, dbi, key, env.path);
+  auto raw = env.get(txn, dbi, key);
   auto store = [&](const std::optional<std::string>& encoded) {
     if (encoded) {
       env.put(txn, dbi, key, *encoded);
@@ -1017,7 +629,7 @@ std::optional<Timestamp> StateStore::committedWatermark() const {
 std::optional<std::string> StateStore::snapshot(std::string_view operatorKey) const {
   if (operatorKey.empty()) return std::nullopt;
   return env_->read([&](MDB_txn* txn) -> std::optional<std::string> {
-    auto v = Env::get(txn, env_->snapshots, operatorKey, dir_);
+    auto v = env_->get(txn, env_->snapshots, operatorKey);
     if (!v) return std::nullopt;
     return std::string(*v);
   });
@@ -1025,10 +637,10 @@ std::optional<std::string> StateStore::snapshot(std::string_view operatorKey) co
 
 namespace {
 template <class F>
-void scan(MDB_txn* txn, MDB_dbi dbi, const std::string& path, MDB_cursor_op first, MDB_val* start,
-          F&& f) {
+void scan(const StateStore::Env& env, MDB_txn* txn, MDB_dbi dbi, MDB_cursor_op first,
+          MDB_val* start, F&& f) {
   MDB_cursor* cur = nullptr;
-  check(mdb_cursor_open(txn, dbi, &cur), "mdb_cursor_open", path);
+  check(mdb_cursor_open(txn, dbi, &cur), "mdb_cursor_open", env.path);
   struct Close {
     MDB_cursor* c;
     ~Close() { mdb_cursor_close(c); }
@@ -1036,7 +648,7 @@ void scan(MDB_txn* txn, MDB_dbi dbi, const std::string& path, MDB_cursor_op firs
   MDB_val k = start ? *start : MDB_val{0, nullptr}, v;
   for (int rc = mdb_cursor_get(cur, &k, &v, first); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (!f(view(k), view(v))) break;
+    if (!f(view(k), env.unseal(dbi, view(k), view(v)))) break;
   }
 }
 }  // namespace
@@ -1044,7 +656,7 @@ void scan(MDB_txn* txn, MDB_dbi dbi, const std::string& path, MDB_cursor_op firs
 std::map<std::string, std::string> StateStore::snapshots() const {
   return env_->read([&](MDB_txn* txn) {
     std::map<std::string, std::string> out;
-    scan(txn, env_->snapshots, dir_, MDB_FIRST, nullptr, [&](auto k, auto v) {
+    scan(*env_, txn, env_->snapshots, MDB_FIRST, nullptr, [&](auto k, auto v) {
       out.emplace(std::string(k), std::string(v));
       return true;
     });
@@ -1058,7 +670,7 @@ std::vector<CommitRecord> StateStore::commitLog(uint64_t fromTxid, size_t limit)
     if (limit == 0) return out;
     std::string start = txidKey(fromTxid);
     MDB_val s = val(start);
-    scan(txn, env_->commits, dir_, MDB_SET_RANGE, &s, [&](auto, auto v) {
+    scan(*env_, txn, env_->commits, MDB_SET_RANGE, &s, [&](auto, auto v) {
       out.push_back(decodeCommit(v));
       return out.size() < limit;
     });
@@ -1069,7 +681,7 @@ std::vector<CommitRecord> StateStore::commitLog(uint64_t fromTxid, size_t limit)
 uint64_t StateStore::sinkCommittedTxid(std::string_view sink) const {
   if (sink.empty()) return 0;
   return env_->read([&](MDB_txn* txn) -> uint64_t {
-    auto v = Env::get(txn, env_->sinks, sink, dir_);
+    auto v = env_->get(txn, env_->sinks, sink);
     return v ? static_cast<uint64_t>(Codec<int64_t>::decode(*v)) : 0;
   });
 }
@@ -1080,7 +692,7 @@ void StateStore::markSinkCommitted(const std::string& sink, uint64_t txid) {
   std::lock_guard lock(env_->writeMutex);
   env_->write(
       [&](MDB_txn* txn) {
-        auto old = Env::get(txn, env_->sinks, sink, dir_);
+        auto old = env_->get(txn, env_->sinks, sink);
         if (old && static_cast<uint64_t>(Codec<int64_t>::decode(*old)) > txid) {
           throw StateError("markSinkCommitted('" + sink + "', " + std::to_string(txid) +
                            "): the sink already recorded the later batch " +
@@ -1094,7 +706,7 @@ void StateStore::markSinkCommitted(const std::string& sink, uint64_t txid) {
 std::map<std::string, uint64_t> StateStore::sinks() const {
   return env_->read([&](MDB_txn* txn) {
     std::map<std::string, uint64_t> out;
-    scan(txn, env_->sinks, dir_, MDB_FIRST, nullptr, [&](auto k, auto v) {
+    scan(*env_, txn, env_->sinks, MDB_FIRST, nullptr, [&](auto k, auto v) {
       out[std::string(k)] = static_cast<uint64_t>(Codec<int64_t>::decode(v));
       return true;
     });

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "gale/state/codec.h"
+#include "state_test_util.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
@@ -228,21 +229,7 @@ TEST(StateStore, ADirectoryOfAnotherJobIsRefusedSayingWhatToDo) {
 TEST(StateStore, ADirectoryOfAnotherFormatVersionIsRefused) {
   TempDir dir;
   { StateStore store(dir.path(), opts()); }
-  {  // rewrite the version record as a future gale would
-    MDB_env* env;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 16);
-    ASSERT_EQ(mdb_env_open(env, dir.path().c_str(), 0, 0644), 0);
-    MDB_txn* txn;
-    MDB_dbi meta;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    uint32_t v = 99;
-    MDB_val k{14, const_cast<char*>("format_version")}, d{4, &v};
-    ASSERT_EQ(mdb_put(txn, meta, &k, &d, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
+  testing::putRawFormatVersion(dir.path(), 99);  // as a future gale would
   std::string msg = errorOf([&] { StateStore store(dir.path(), opts()); });
   EXPECT_THAT(msg, HasSubstr("written in state format version 99"));
   EXPECT_THAT(msg, HasSubstr("start from a new checkpoint directory"));

@@ -52,6 +52,14 @@ struct MicroBatch {
   std::string name;
   // Fsync every commit (see StateStoreOptions::sync for what false risks).
   bool syncCommits = true;
+  // A damaged checkpoint (empty, truncated, a bad page or checksum) stops the job at start with a
+  // CheckpointDamaged naming the file. Set this to start over explicitly instead: the damaged
+  // directory is moved aside to "<checkpoint>.damaged-<UTC time>" (kept) and the job starts from
+  // nothing, reading its sources from the beginning (StateStoreOptions::startOverIfDamaged).
+  bool startOverIfDamaged = false;
+  // Walk every page and check every record's checksum of the checkpoint before resuming
+  // (StateStoreOptions::verifyOnOpen; reads the used part of data.mdb once, docs/state.md).
+  bool verifyCheckpointOnOpen = true;
   size_t initialMapSize = size_t{64} << 20;
   size_t maxMapSize = size_t{64} << 30;
   // With no new data and the unspecified trigger, look again after this long.
@@ -136,7 +144,8 @@ class MicroBatchJob {
 // Runs a batch pipeline under the coordinator: the engine underneath runMicroBatch(topology, ...),
 // public for executors other than the topology runtime and for tests. `jobId` fingerprints the job
 // (a checkpoint written under another id is refused). Throws at once (naming the job) when the
-// checkpoint cannot be opened: in use by another job, another topology, a bad directory.
+// checkpoint cannot be opened: in use by another job, another topology, a bad directory; a
+// CheckpointDamaged (a StateError) for a damaged one (see MicroBatch::startOverIfDamaged).
 MicroBatchJob runBatchPipeline(std::vector<NamedSource> sources,
                                std::unique_ptr<BatchPipeline> pipeline, std::string jobId,
                                MicroBatch config);

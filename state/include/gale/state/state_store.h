@@ -34,6 +34,10 @@
 
 namespace gale {
 
+namespace lmdb_check {
+struct Meta;
+}
+
 // Every failure of the state module: a bad directory, a lock held by another job, a metadata
 // mismatch, an LMDB error (the message names the operation, the path and mdb_strerror), a full
 // map at its configured maximum, a txid out of order, a malformed stored record.
@@ -42,8 +46,30 @@ class StateError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A checkpoint whose data file is damaged: empty (0 bytes), truncated, a bad LMDB page, or a
+// record whose checksum does not match. gale never starts such a checkpoint over by itself (that
+// would silently reprocess or drop the job's history): the message names the file and the ways out
+// — restore the directory from a backup, or start over explicitly
+// (StateStoreOptions::startOverIfDamaged, MicroBatch::startOverIfDamaged), which moves the damaged
+// directory aside and keeps it.
+class CheckpointDamaged : public StateError {
+ public:
+  CheckpointDamaged(const std::string& directory, const std::string& file,
+                    const std::string& detail);
+  // The same damage, its message prefixed with where it was met (e.g. the job's name).
+  CheckpointDamaged(const CheckpointDamaged& cause, const std::string& context);
+  const std::string& directory() const { return directory_; }
+  const std::string& file() const { return file_; }
+  const std::string& detail() const { return detail_; }
+
+ private:
+  std::string directory_, file_, detail_;
+};
+
 // The on-disk format this build writes and reads. A directory with another version is refused.
-inline constexpr uint32_t kStateFormatVersion = 1;
+// Version 2 seals every record with an XXH3-64 checksum; version 1 (no checksums) is refused with
+// a message saying how to move on (docs/state.md).
+inline constexpr uint32_t kStateFormatVersion = 2;
 
 // Points inside a commit, reported to StateStoreOptions::onCommitPoint (fault injection, tracing).
 enum class CommitPoint : uint8_t {
@@ -74,6 +100,28 @@ struct StateStoreOptions {
   const Clock* clock = &SystemClock::instance();
   // Called at each CommitPoint with the txid being committed (tests kill the process here).
   std::function<void(CommitPoint, uint64_t txid)> onCommitPoint;
+  // Before LMDB maps the file, walk every page and check every record's checksum (reads the whole
+  // used part of data.mdb once; docs/state.md gives the cost). Without it only the meta pages and
+  // the file size are checked up front, and a damaged B-tree page can crash LMDB.
+  bool verifyOnOpen = true;
+  // The explicit way out of a damaged checkpoint (CheckpointDamaged): move the directory aside to
+  // "<dir>.damaged-<UTC time>" (kept, never deleted) and start from nothing. The job then reads
+  // its sources from the beginning. Other errors (another job, another format) are not affected.
+  bool startOverIfDamaged = false;
+};
+
+// What a verification of a checkpoint found (StateStore::verify, `gale-state verify`).
+struct CheckpointReport {
+  std::string directory;
+  std::string dataFile;
+  uint64_t fileBytes = 0;
+  uint32_t pageSize = 0;
+  uint64_t lastPage = 0;        // the last page LMDB's newest meta page uses
+  uint64_t lmdbTxnid = 0;
+  uint64_t livePages = 0;       // pages reached from the trees
+  uint64_t freePages = 0;       // pages on LMDB's free list
+  std::map<std::string, uint64_t> records;  // database -> records whose checksum was verified
+  uint64_t lastCommittedTxid = 0;
 };
 
 // source name -> partition -> end offset (one past the last record consumed).
@@ -226,6 +274,10 @@ class StateStore {
   // A read-only view of an existing checkpoint directory, for inspection (the gale-state CLI): no
   // lock is taken (a running job may hold it), nothing is created, any job id is accepted.
   static std::unique_ptr<StateStore> inspect(std::string dir);
+  // Checks a checkpoint offline, read-only and without a lock (like inspect): the data file's size,
+  // both meta pages, every B-tree page and every record's checksum. Throws CheckpointDamaged with
+  // the first problem found, StateError when it is not a (readable) gale checkpoint.
+  static CheckpointReport verify(std::string dir);
   ~StateStore();
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
@@ -234,6 +286,8 @@ class StateStore {
   const std::string& jobId() const { return jobId_; }
   uint32_t formatVersion() const { return formatVersion_; }
   Timestamp createdAt() const { return createdAt_; }
+  // Where a damaged checkpoint was moved (StateStoreOptions::startOverIfDamaged); empty if not.
+  const std::string& movedAsideTo() const { return movedAsideTo_; }
   size_t mapSize() const;
 
   // The keyed state `name`, created on first use. Its kind is stored: reopening a state with
@@ -280,6 +334,12 @@ class StateStore {
   friend class KeyedState;
   friend class BatchCommit;
   StateStore(std::string dir, StateStoreOptions options, bool inspectOnly);
+  void open(bool inspectOnly);
+  void openEnvironment(bool fresh);
+  void createDataFile();
+  void verifyOpenSnapshot();
+  void verifySnapshot(const lmdb_check::Meta& meta);
+  void moveDamagedAside(const CheckpointDamaged& damage);
   CommitRecord commitBatch(BatchCommit& batch);
 
   std::string dir_;
@@ -290,6 +350,8 @@ class StateStore {
   Timestamp createdAt_;
   int lockFd_ = -1;
   std::unique_ptr<Env> env_;
+  CheckpointReport report_;  // what the verification on open found
+  std::string movedAsideTo_;
   mutable std::mutex statesMutex_;
   std::map<std::string, std::unique_ptr<KeyedState>> states_;
 };
