@@ -5,7 +5,7 @@ if [ "$(id -u)" != 0 ]; then exec sudo bash "$0" "$@"; fi
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev
-  libgtest-dev libbenchmark-dev lmdb-utils kcat netcat-openbsd
+  libgtest-dev libbenchmark-dev lmdb-utils kcat netcat-openbsd libcli11-dev
 )
 missing=()
 for p in "${packages[@]}"; do
