@@ -7,30 +7,14 @@
 #include <cstring>
 #include <vector>
 
-#include "frame_fuzz_registry.h"
+#include "frame_test_util.h"
 #include "fuzz_check.h"
 #include "gale/core/frame.h"
 
 namespace {
 
 using namespace gale;
-
-struct Collect : FrameHandler {
-  std::vector<TaskId> sources;
-  std::vector<Tuple> tuples;
-  std::vector<Control> controls;
-  std::vector<bool> order;  // true = tuple
-  void onTuple(TaskId src, Tuple&& t) override {
-    sources.push_back(src);
-    order.push_back(true);
-    tuples.push_back(std::move(t));
-  }
-  void onControl(TaskId src, Control&& c) override {
-    sources.push_back(src);
-    order.push_back(false);
-    controls.push_back(std::move(c));
-  }
-};
+using gale::testing::Collect;
 
 bool sameControl(const Control& a, const Control& b) {
   return a.kind == b.kind && a.root == b.root && a.value == b.value && a.time == b.time &&
@@ -40,7 +24,7 @@ bool sameControl(const Control& a, const Control& b) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const auto registry = fuzz::frameRegistry();
+  static const auto registry = gale::testing::frameTestRegistry();
   // Frames arrive 8-byte aligned (ZeroMQ messages are copied into aligned buffers).
   std::vector<uint64_t> words((size + 7) / 8);
   if (size) std::memcpy(words.data(), data, size);

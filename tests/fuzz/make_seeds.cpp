@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "frame_fuzz_registry.h"
+#include "frame_test_util.h"
 #include "gale/connectors/csv.h"
 #include "gale/connectors/json_line.h"
 #include "gale/core/frame.h"
@@ -53,7 +53,7 @@ Value randomValue(std::mt19937_64& rng, Type t) {
 }
 
 void frames(const fs::path& dir) {
-  auto reg = fuzz::frameRegistry();
+  auto reg = gale::testing::frameTestRegistry();
   std::mt19937_64 rng(1);
   FrameEncoder enc;
   for (int n = 0; n < 30; ++n) {
