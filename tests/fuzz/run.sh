@@ -37,7 +37,7 @@ for t in "${targets[@]}"; do
   runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
   time=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE 'in [0-9]+' | grep -oE '[0-9]+' || echo "$secs")
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -n 1 || true)
-  echo "fuzz $t: $runs executions in ${time} s, ${cov:-cov: ?} edges, corpus $(ls "$out/$t-corpus" | wc -l) new inputs"
+  echo "fuzz $t: $runs executions in ${time} s, ${cov:-cov: ?} edges, working corpus $(ls "$out/$t-corpus" | wc -l) inputs (in $out/$t-corpus)"
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: crashes in: ${failed[*]} (inputs: $out/*-crash-*)"
