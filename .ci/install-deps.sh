@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev
   libgtest-dev libbenchmark-dev lmdb-utils kcat netcat-openbsd
-  libxxhash-dev libcli11-dev
+  libxxhash-dev libcli11-dev clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -5,25 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include "frame_test_util.h"
+
 namespace gale {
 namespace {
 
-struct Collect : FrameHandler {
-  std::vector<Tuple> tuples;
-  std::vector<Control> controls;
-  std::vector<TaskId> sources;
-  std::vector<bool> order;  // true = tuple
-  void onTuple(TaskId src, Tuple&& t) override {
-    sources.push_back(src);
-    order.push_back(true);
-    tuples.push_back(std::move(t));
-  }
-  void onControl(TaskId src, Control&& c) override {
-    sources.push_back(src);
-    order.push_back(false);
-    controls.push_back(std::move(c));
-  }
-};
+using testing::Collect;
+using testing::frameTestRegistry;
 
 // Looks at tuples in place and keeps copies (as a bolt executing them does): the decoder's
 // buffers stay with the decoder and are reused by the next frame.
@@ -35,15 +23,6 @@ struct CopyInPlace : Collect {
   }
 };
 
-std::shared_ptr<SchemaRegistry> registry() {
-  auto r = std::make_shared<SchemaRegistry>();
-  r->add(makeSchema("spout", "default", Fields{{"word", Type::String}, {"n", Type::Int64}}));
-  r->add(makeSchema("spout", "any", Fields{"a", "b", "c"}));
-  r->add(makeSchema("bolt", "typed",
-                    Fields{{"d", Type::Double}, {"b", Type::Bool}, {"t", Type::Timestamp},
-                           {"x", Type::Bytes}}));
-  return r;
-}
 
 Value randomValue(std::mt19937_64& rng) {
   switch (rng() % 7) {
@@ -141,7 +120,7 @@ void expectSameItems(const Collect& got, const std::vector<OutItem>& sent, TaskI
 }
 
 TEST(FrameEncoder, EveryFrameItWritesIsReadBackExactlyByCapnProtosOwnReader) {
-  auto reg = registry();
+  auto reg = frameTestRegistry();
   std::mt19937_64 rng(7);
   FrameEncoder enc;
   for (int round = 0; round < 500; ++round) {
@@ -157,7 +136,7 @@ TEST(FrameEncoder, EveryFrameItWritesIsReadBackExactlyByCapnProtosOwnReader) {
 }
 
 TEST(FrameDecoder, DirectReaderDeliversWhatTheGenericReaderDelivers) {
-  auto reg = registry();
+  auto reg = frameTestRegistry();
   std::mt19937_64 rng(11);
   FrameEncoder enc;
   for (int round = 0; round < 300; ++round) {
@@ -173,7 +152,7 @@ TEST(FrameDecoder, DirectReaderDeliversWhatTheGenericReaderDelivers) {
 // The property that lets the direct reader exist: on any input, damaged or not, it accepts and
 // rejects exactly what Cap'n Proto's reader does, with the same reason and the same items.
 TEST(FrameDecoder, OnDamagedFramesBothReadersAgreeOnVerdictReasonAndItems) {
-  auto reg = registry();
+  auto reg = frameTestRegistry();
   std::mt19937_64 rng(12345);
   FrameEncoder enc;
   int accepted = 0, rejected = 0;
@@ -228,7 +207,7 @@ TEST(FrameDecoder, OnDamagedFramesBothReadersAgreeOnVerdictReasonAndItems) {
 }
 
 TEST(FrameDecoder, AReusedDecoderLeavesNothingOfEarlierFramesInLaterTuples) {
-  auto reg = registry();
+  auto reg = frameTestRegistry();
   FrameEncoder enc;
   FrameDecoder dec;
   std::mt19937_64 rng(99);
@@ -250,7 +229,7 @@ TEST(FrameDecoder, AReusedDecoderLeavesNothingOfEarlierFramesInLaterTuples) {
 }
 
 TEST(FrameDecoder, AHandlerThatDecodesAnotherFrameOnTheSameDecoderGetsBothIntact) {
-  auto reg = registry();
+  auto reg = frameTestRegistry();
   FrameEncoder enc;
   OutItem a, b;
   a.stream = b.stream = 0;
@@ -280,7 +259,7 @@ TEST(FrameDecoder, AHandlerThatDecodesAnotherFrameOnTheSameDecoderGetsBothIntact
 }
 
 TEST(FrameDecoder, MistypedAndUnknownStreamFramesAreRejectedWithTheirReason) {
-  auto reg = registry();
+  auto reg = frameTestRegistry();
   FrameEncoder enc;
   OutItem bad;
   bad.stream = 0;

@@ -21,6 +21,7 @@
 #include "gale/connectors/socket_source.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
+#include "cli.h"
 #include "word_count.h"
 
 using namespace gale;
@@ -84,11 +85,7 @@ int runGenerated(int64_t sentences, bool acking) {
 }
 
 int runSocket(const std::string& hostPort) {
-  auto colon = hostPort.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "--socket wants host:port, e.g. --socket localhost:9999\n");
-    return 2;
-  }
+  auto colon = hostPort.rfind(':');  // checked by hostPort() on the command line
   std::string host = hostPort.substr(0, colon);
   int port = std::atoi(hostPort.c_str() + colon + 1);
   auto report = std::make_shared<CountReport>();
@@ -198,31 +195,41 @@ int runBench(int64_t sentences, bool latencyOnly) {
   return 0;
 }
 
+struct Options {
+  int64_t sentences = 0;  // 0: the mode's default
+  bool noAcking = false, bench = false, latency = false;
+  std::string socket;
+};
+
+// Every option of word_count, in one place.
+void defineOptions(CLI::App& app, Options& o) {
+  app.description(
+      "word_count: sentences -> split -> count in continuous mode. Without options: counts 100 K "
+      "generated sentences and checks the counts against a direct count.");
+  app.add_option("--sentences", o.sentences,
+                 "generated sentences (default 100000; 1000000 with --bench)")
+      ->check(gale::examples::positive<int64_t>());
+  app.add_flag("--no-acking", o.noAcking, "run without Storm's acker");
+  auto* bench = app.add_flag("--bench", o.bench,
+                             "throughput and latency beside a bare loop (docs/benchmarks.md)");
+  auto* latency = app.add_flag("--latency", o.latency, "only the latency part of --bench");
+  app.add_option("--socket", o.socket,
+                 "count lines from a TCP server (e.g. `nc -lk 9999`) until Ctrl-C")
+      ->check(hostPort())
+      ->excludes(bench, latency);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  Options o;
+  CLI::App app;
+  defineOptions(app, o);
+  if (auto rc = parseCommandLine(app, argc, argv)) return *rc;
   try {
-    int64_t sentences = -1;
-    bool bench = false, acking = true, latencyOnly = false;
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "--socket" && i + 1 < argc) return runSocket(argv[i + 1]);
-      if (a == "--sentences" && i + 1 < argc) {
-        sentences = std::atoll(argv[++i]);
-      } else if (a == "--no-acking") {
-        acking = false;
-      } else if (a == "--bench") {
-        bench = true;
-      } else if (a == "--latency") {
-        bench = latencyOnly = true;
-      } else {
-        std::fprintf(stderr,
-                     "usage: word_count [--sentences N] [--no-acking] [--bench | --latency] | --socket host:port\n");
-        return 2;
-      }
-    }
-    if (bench) return runBench(sentences > 0 ? sentences : 1'000'000, latencyOnly);
-    return runGenerated(sentences > 0 ? sentences : 100'000, acking);
+    if (!o.socket.empty()) return runSocket(o.socket);
+    if (o.bench || o.latency) return runBench(o.sentences > 0 ? o.sentences : 1'000'000, o.latency);
+    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;
