@@ -68,19 +68,24 @@ void sendOne(ChannelSender& tx, const SchemaRegistry& reg, const std::string& wo
   ASSERT_TRUE(tx.tryFlush());
 }
 
-TEST(ChannelSecurity, AnAuthorizedCurveSenderDeliversFrames) {
-  CurveKeyPair client = generateCurveKeyPair();
-  Server s({client.publicKey});
+// `client` (its own process: its own Transport) sends `word` to `s`, which must deliver it.
+void expectDelivered(Server& s, const CurveKeyPair& client, const std::string& word) {
   Transport clientSide;
   clientSide.enableCurve({client, {}});
   ChannelOptions o;
   o.curveServerKey = s.keys.publicKey;
   ChannelSender tx(clientSide, s.rx->endpoint(), 3, o);
-  sendOne(tx, *s.reg, "hello");
+  sendOne(tx, *s.reg, word);
   Collect c;
   ASSERT_TRUE(waitFor([&] { return s.receiveAll(c, 10ms) > 0 || !c.tuples.empty(); }));
   ASSERT_EQ(c.tuples.size(), 1u);
-  EXPECT_EQ(c.tuples[0].getString("word"), "hello");
+  EXPECT_EQ(c.tuples[0].getString("word"), word);
+}
+
+TEST(ChannelSecurity, AnAuthorizedCurveSenderDeliversFrames) {
+  CurveKeyPair client = generateCurveKeyPair();
+  Server s({client.publicKey});
+  expectDelivered(s, client, "hello");
   PeerStats st = s.transport.peerStats();
   EXPECT_GE(st.handshakesSucceeded, 1u);
   EXPECT_EQ(st.handshakesFailed, 0u);
@@ -90,15 +95,7 @@ TEST(ChannelSecurity, AnAuthorizedCurveSenderDeliversFrames) {
 TEST(ChannelSecurity, CurveWorksOverIpcToo) {
   CurveKeyPair client = generateCurveKeyPair();
   Server s({client.publicKey}, {}, "ipc:///tmp/gale-curve-test-" + std::to_string(getpid()));
-  Transport clientSide;
-  clientSide.enableCurve({client, {}});
-  ChannelOptions o;
-  o.curveServerKey = s.keys.publicKey;
-  ChannelSender tx(clientSide, s.rx->endpoint(), 3, o);
-  sendOne(tx, *s.reg, "over ipc");
-  Collect c;
-  ASSERT_TRUE(waitFor([&] { return s.receiveAll(c, 10ms) > 0 || !c.tuples.empty(); }));
-  EXPECT_EQ(c.tuples.at(0).getString("word"), "over ipc");
+  expectDelivered(s, client, "over ipc");
 }
 
 // Waits until the receiver has refused the sender (`refusals` counts it), then checks that
@@ -229,15 +226,7 @@ TEST(ChannelSecurity, AFloodOfConnectionsThatNeverHandshakeIsBoundedAndAuthorize
   ASSERT_TRUE(waitFor([&] { return s.transport.peerStats().openConnections == 0; }));
 
   // The receiver still serves an authorized sender.
-  Transport clientSide;
-  clientSide.enableCurve({client, {}});
-  ChannelOptions o;
-  o.curveServerKey = s.keys.publicKey;
-  ChannelSender tx(clientSide, ep, 3, o);
-  sendOne(tx, *s.reg, "still here");
-  Collect c;
-  ASSERT_TRUE(waitFor([&] { return s.receiveAll(c, 10ms) > 0 || !c.tuples.empty(); }));
-  EXPECT_EQ(c.tuples.at(0).getString("word"), "still here");
+  expectDelivered(s, client, "still here");
   setLogSink(logSilence);
 }
 
