@@ -304,6 +304,9 @@ class Task final : public FrameHandler {
     o.highWaterMark = sh_.config.highWaterMark;
     o.maxItemsPerFrame = sh_.config.maxItemsPerFrame;
     o.peers = sh_.config.peerLimits;
+    // Each task connects at most once to an inbox, so the workers' own connections always fit
+    // under a cap of the task count (a smaller one would refuse, and storm, our own senders).
+    o.peers.maxConnections = std::max(o.peers.maxConnections, sh_.numTasks + 8);
     return o;
   }
 

@@ -68,7 +68,9 @@ bool isCurveKey(const std::string& z85);
 // later. A connection that has not finished its handshake after `handshakeTimeout` is closed by
 // ZeroMQ (ZMQ_HANDSHAKE_IVL), so half-open connections cannot hold slots for long.
 struct PeerLimits {
-  int maxConnections = 256;   // open connections per receiver, handshaking or established
+  // Open connections per receiver, handshaking or established. The continuous runtime raises it
+  // to the topology's task count + 8 if lower, so its own senders always fit.
+  int maxConnections = 256;
   std::chrono::milliseconds handshakeTimeout{5000};
   int backlog = 64;           // the listen(2) queue (ZMQ_BACKLOG)
 };
