@@ -1,9 +1,11 @@
 #include "gale/core/channel.h"
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
 #include "gale/core/log.h"
+#include "gale/core/peer_guard.h"
 
 // ThreadSanitizer cannot see the synchronization inside libzmq (not instrumented, lock-free
 // queues), so a frame written by the sender's thread and read by the receiver's looks like a race.
@@ -26,7 +28,43 @@ Transport::Transport(int ioThreads) : ctx_(ioThreads) {
   ctx_.set(zmq::ctxopt::max_sockets, 65536);
 }
 
+Transport::~Transport() = default;
+
+void Transport::enableCurve(const CurveConfig& config) {
+  requireCurveSupport();
+  if (curve_) throw std::logic_error("Transport::enableCurve called twice");
+  if (!isCurveKey(config.keyPair.publicKey) || !isCurveKey(config.keyPair.secretKey))
+    throw std::invalid_argument("CurveConfig: keyPair is not a pair of 40-character Z85 keys");
+  char derived[41];
+  if (zmq_curve_public(derived, config.keyPair.secretKey.c_str()) != 0 ||
+      config.keyPair.publicKey != derived)
+    throw std::invalid_argument("CurveConfig: keyPair.publicKey does not belong to its secretKey");
+  for (const auto& k : config.authorizedClients)
+    if (!isCurveKey(k))
+      throw std::invalid_argument("CurveConfig: authorized client key '" + k +
+                                  "' is not a 40-character Z85 key");
+  CurveConfig c = config;
+  c.authorizedClients.push_back(c.keyPair.publicKey);
+  guard().startZap(c.authorizedClients);
+  curve_ = std::move(c);
+}
+
+PeerGuard& Transport::guard() {
+  std::lock_guard lock(guardMutex_);
+  if (!guard_) guard_ = std::make_unique<PeerGuard>(ctx_);
+  return *guard_;
+}
+
+PeerStats Transport::peerStats() {
+  std::lock_guard lock(guardMutex_);
+  return guard_ ? guard_->stats() : PeerStats{};
+}
+
 namespace {
+bool overNetwork(const std::string& endpoint) {
+  return endpoint.rfind("tcp://", 0) == 0 || endpoint.rfind("ipc://", 0) == 0;
+}
+
 // tcp://host:0 means "any free port", which ZeroMQ spells tcp://host:*.
 std::string bindable(const std::string& endpoint) {
   if (endpoint.rfind("tcp://", 0) == 0 && endpoint.size() > 2 &&
@@ -44,6 +82,16 @@ ChannelSender::ChannelSender(Transport& transport, const std::string& endpoint, 
       socket_(transport.context(), zmq::socket_type::push) {
   socket_.set(zmq::sockopt::sndhwm, options_.highWaterMark);
   socket_.set(zmq::sockopt::linger, 0);
+  if (const CurveConfig* curve = transport.curve(); curve && overNetwork(endpoint)) {
+    const std::string& server =
+        options_.curveServerKey.empty() ? curve->keyPair.publicKey : options_.curveServerKey;
+    if (!isCurveKey(server))
+      throw std::invalid_argument("channel to '" + endpoint + "': CURVE server key '" + server +
+                                  "' is not a 40-character Z85 key");
+    socket_.set(zmq::sockopt::curve_serverkey, server);
+    socket_.set(zmq::sockopt::curve_publickey, curve->keyPair.publicKey);
+    socket_.set(zmq::sockopt::curve_secretkey, curve->keyPair.secretKey);
+  }
   try {
     socket_.connect(endpoint);
   } catch (const zmq::error_t& e) {
@@ -106,19 +154,38 @@ bool ChannelSender::flush(const std::function<void()>& whileBlocked,
 ChannelReceiver::ChannelReceiver(Transport& transport, const std::string& endpoint,
                                  std::shared_ptr<const SchemaRegistry> registry,
                                  ChannelOptions options)
-    : registry_(std::move(registry)),
+    : transport_(transport),
+      registry_(std::move(registry)),
       options_(options),
       socket_(transport.context(), zmq::socket_type::pull) {
   socket_.set(zmq::sockopt::rcvhwm, options_.highWaterMark);
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.limits.maxFrameBytes));
+  if (overNetwork(endpoint)) {
+    if (options_.peers.maxConnections < 1)
+      throw std::invalid_argument("PeerLimits::maxConnections must be at least 1");
+    socket_.set(zmq::sockopt::handshake_ivl,
+                static_cast<int>(std::max<int64_t>(1, options_.peers.handshakeTimeout.count())));
+    socket_.set(zmq::sockopt::backlog, options_.peers.backlog);
+    if (const CurveConfig* curve = transport.curve()) {
+      socket_.set(zmq::sockopt::curve_server, true);
+      socket_.set(zmq::sockopt::curve_secretkey, curve->keyPair.secretKey);
+      socket_.set(zmq::sockopt::zap_domain, "gale");
+    }
+    watchId_ = transport.guard().watch(socket_, options_.peers);  // before bind: see every peer
+  }
   try {
     socket_.bind(bindable(endpoint));
   } catch (const zmq::error_t& e) {
+    if (watchId_) transport_.guard().unwatch(socket_, watchId_);
     throw std::runtime_error("cannot bind a channel at '" + endpoint + "': " + e.what() +
                              " (is another process or task using this endpoint?)");
   }
   endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+}
+
+ChannelReceiver::~ChannelReceiver() {
+  if (watchId_) transport_.guard().unwatch(socket_, watchId_);
 }
 
 void ChannelReceiver::deliver(zmq::message_t& msg, FrameHandler& handler) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <ctime>
 #include <random>
 
 #include "gale/topology/runtime.h"
@@ -91,23 +92,46 @@ Topology topology(std::shared_ptr<Record> r) {
   return b.build();
 }
 
+// Optional CURVE security: each worker's key pair; each authorizes the other's public key.
+struct Keys {
+  std::vector<CurveKeyPair> workers;  // empty: plain channels
+};
+
 // Worker 0 runs the spout; worker 1 the two sink tasks and the acker.
-WorkerAssignment assignment(const std::vector<std::string>& endpoints, int self) {
+WorkerAssignment assignment(const std::vector<std::string>& endpoints, int self,
+                            const Keys& keys) {
   WorkerAssignment a;
   a.workerOfTask = {0, 1, 1, 1};
   a.endpoints = endpoints;
   a.self = self;
+  for (const auto& k : keys.workers) a.publicKeys.push_back(k.publicKey);
   return a;
 }
 
-// The bolt's process: exit code 0 when every message was seen exactly once.
-[[noreturn]] void boltProcess(const std::vector<std::string>& endpoints) {
+Continuous config(int self, const Keys& keys) {
+  Continuous c;
+  if (!keys.workers.empty())
+    c.curve = CurveConfig{keys.workers[static_cast<size_t>(self)],
+                          {keys.workers[static_cast<size_t>(1 - self)].publicKey}};
+  return c;
+}
+
+// The bolt's process: exit code 0 when every message was seen exactly once (and, with CURVE,
+// its inboxes authenticated the spout's process and refused nobody).
+[[noreturn]] void boltProcess(const std::vector<std::string>& endpoints, const Keys& keys) {
   alarm(60);  // never outlive a broken parent
   int code = 0;
   try {
     auto r = std::make_shared<Record>();
-    auto rt = runWorker(topology(r), Continuous{}, assignment(endpoints, 1));
+    auto rt = runWorker(topology(r), config(1, keys), assignment(endpoints, 1, keys));
     rt.waitUntilDone();  // the spout's end of stream reached both sink tasks
+    PeerStats ps = rt.peerStats();
+    if (ps.handshakesSucceeded == 0 || ps.handshakesFailed != 0) {
+      std::fprintf(stderr, "bolt process: %llu handshakes succeeded, %llu failed\n",
+                   static_cast<unsigned long long>(ps.handshakesSucceeded),
+                   static_cast<unsigned long long>(ps.handshakesFailed));
+      code = 1;
+    }
     std::lock_guard l(r->mutex);
     if (static_cast<int64_t>(r->seen.size()) != kMessages) {
       std::fprintf(stderr, "bolt process saw %zu distinct messages, expected %lld\n",
@@ -126,18 +150,20 @@ WorkerAssignment assignment(const std::vector<std::string>& endpoints, int self)
   _exit(code);
 }
 
-void runAcrossProcesses(const std::vector<std::string>& endpoints) {
+void runAcrossProcesses(const std::vector<std::string>& endpoints, const Keys& keys = {}) {
   std::fflush(nullptr);
   pid_t child = fork();  // before this process has any thread or ZeroMQ context
   ASSERT_GE(child, 0);
-  if (child == 0) boltProcess(endpoints);
+  if (child == 0) boltProcess(endpoints, keys);
 
   auto r = std::make_shared<Record>();
   bool done = false;
+  PeerStats ps;
   {
-    auto rt = runWorker(topology(r), Continuous{}, assignment(endpoints, 0));
+    auto rt = runWorker(topology(r), config(0, keys), assignment(endpoints, 0, keys));
     done = rt.waitUntilDone(std::chrono::seconds(30));
     if (!done) rt.kill();
+    ps = rt.peerStats();
   }
   if (!done) kill(child, SIGKILL);
   int status = 0;
@@ -147,14 +173,40 @@ void runAcrossProcesses(const std::vector<std::string>& endpoints) {
   EXPECT_EQ(r->failed.load(), 0);
   ASSERT_TRUE(WIFEXITED(status)) << "the bolt's process died";
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the bolt's process did not see every tuple exactly once";
+  // The acks came back through this process's inbox: an authenticated connection.
+  EXPECT_GE(ps.handshakesSucceeded, 1u);
+  EXPECT_EQ(ps.handshakesFailed, 0u);
+}
+
+int freeBase() {
+  // Task t of a worker binds base + t; pick bases away from other tests' ports.
+  std::mt19937 rng(static_cast<unsigned>(getpid()) ^ static_cast<unsigned>(time(nullptr)));
+  return 20000 + static_cast<int>(rng() % 20000);
 }
 
 TEST(CrossProcess, ASpoutInOneProcessFeedsABoltInAnotherOverTcpLoopbackWithAcking) {
-  // Task t of a worker binds base + t; pick bases away from other tests' ports.
-  std::mt19937 rng(static_cast<unsigned>(getpid()));
-  int base = 20000 + static_cast<int>(rng() % 20000);
+  int base = freeBase();
   runAcrossProcesses({"tcp://127.0.0.1:" + std::to_string(base),
                       "tcp://127.0.0.1:" + std::to_string(base + 100)});
+}
+
+TEST(CrossProcess, TheSameRunsWithCurveAuthenticationAndEncryptionOverTcp) {
+  int base = freeBase();
+  Keys keys{{generateCurveKeyPair(), generateCurveKeyPair()}};
+  runAcrossProcesses({"tcp://127.0.0.1:" + std::to_string(base),
+                      "tcp://127.0.0.1:" + std::to_string(base + 100)},
+                     keys);
+}
+
+TEST(CrossProcess, ACurveWorkerAssignmentWithoutEveryWorkersKeyIsRefused) {
+  Keys keys{{generateCurveKeyPair(), generateCurveKeyPair()}};
+  auto r = std::make_shared<Record>();
+  WorkerAssignment a = assignment({"tcp://127.0.0.1:1", "tcp://127.0.0.1:2"}, 0, keys);
+  a.publicKeys.pop_back();
+  EXPECT_THROW(runWorker(topology(r), config(0, keys), a), std::invalid_argument);
+  a = assignment({"tcp://127.0.0.1:1", "tcp://127.0.0.1:2"}, 0, keys);
+  std::swap(a.publicKeys[0], a.publicKeys[1]);  // self's key is not this key pair's
+  EXPECT_THROW(runWorker(topology(r), config(0, keys), a), std::invalid_argument);
 }
 
 TEST(CrossProcess, TheSameRunsOverIpc) {

@@ -89,6 +89,7 @@ struct RuntimeShared {
   std::vector<int> workerOfTask;  // empty: everything is local
   int self = 0;
   std::vector<std::string> endpoints;
+  std::vector<std::string> workerKeys;  // CURVE server key per worker (cross-process only)
   std::unique_ptr<std::atomic<uint64_t>[]> framesSentTo;
   std::vector<std::unique_ptr<MetricsCell>> cells;
   Transport transport{1};
@@ -184,6 +185,8 @@ class Task final : public FrameHandler {
       if (slot) continue;
       slot = std::make_unique<Out>();
       slot->target = t;
+      if (!sh_.workerKeys.empty())
+        opts.curveServerKey = sh_.workerKeys[static_cast<size_t>(sh_.workerOfTask[t])];
       slot->sender = std::make_unique<ChannelSender>(sh_.transport, sh_.endpoints[t], id_, opts);
       active_.push_back(slot.get());
     }
@@ -341,6 +344,10 @@ class Task final : public FrameHandler {
     ChannelOptions o;
     o.highWaterMark = sh_.config.highWaterMark;
     o.maxItemsPerFrame = sh_.config.maxItemsPerFrame;
+    o.peers = sh_.config.peerLimits;
+    // Each task connects at most once to an inbox, so the workers' own connections always fit
+    // under a cap of the task count (a smaller one would refuse, and storm, our own senders).
+    o.peers.maxConnections = std::max(o.peers.maxConnections, sh_.numTasks + 8);
     return o;
   }
 
@@ -1187,6 +1194,7 @@ bool RunningTopology::waitUntilDone(Duration timeout) {
 bool RunningTopology::done() const { return impl_->joined || impl_->allFinished(); }
 
 int RunningTopology::taskCount() const { return impl_->sh->numTasks; }
+PeerStats RunningTopology::peerStats() const { return impl_->sh->transport.peerStats(); }
 
 std::vector<TaskId> RunningTopology::ackerTasks() const {
   std::vector<TaskId> out;
@@ -1335,6 +1343,21 @@ RunningTopology launch(const Topology& topology, Continuous config,
       if (w < 0 || w >= static_cast<int>(assignment->endpoints.size()))
         throw std::invalid_argument("WorkerAssignment: worker " + std::to_string(w) +
                                     " has no endpoint");
+    if (config.curve) {
+      if (assignment->publicKeys.size() != assignment->endpoints.size())
+        throw std::invalid_argument(
+            "WorkerAssignment: with Continuous::curve, publicKeys needs one key per worker (" +
+            std::to_string(assignment->endpoints.size()) + "), it has " +
+            std::to_string(assignment->publicKeys.size()));
+      if (assignment->self < 0 ||
+          assignment->self >= static_cast<int>(assignment->publicKeys.size()) ||
+          assignment->publicKeys[static_cast<size_t>(assignment->self)] !=
+          config.curve->keyPair.publicKey)
+        throw std::invalid_argument(
+            "WorkerAssignment: publicKeys[self] is not the public key of Continuous::curve's "
+            "key pair");
+      sh.workerKeys = assignment->publicKeys;
+    }
     sh.workerOfTask = assignment->workerOfTask;
     sh.self = assignment->self;
     for (int t = 0; t < sh.numTasks; ++t)
@@ -1356,6 +1379,7 @@ RunningTopology launch(const Topology& topology, Continuous config,
       }
     }
   }
+  if (config.curve) sh.transport.enableCurve(*config.curve);  // before any inbox binds
   // Clean start: every local inbox is bound before any sender connects, and every task is
   // opened/prepared before any spout emits.
   for (int t = 0; t < sh.numTasks; ++t) {

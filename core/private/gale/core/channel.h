@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,23 +19,47 @@
 #include <zmq.hpp>
 
 #include "gale/core/frame.h"
+#include "gale/core/security.h"
 
 namespace gale {
+
+class PeerGuard;
 
 // One ZeroMQ context per process; inproc endpoints only connect within one Transport.
 class Transport {
  public:
   explicit Transport(int ioThreads = 1);
+  ~Transport();
   zmq::context_t& context() { return ctx_; }
+
+  // From now on every tcp:// and ipc:// channel of this transport uses CURVE: receivers are
+  // servers that accept only `config.authorizedClients` (plus this key pair's own public key, so
+  // a process can reach its own inboxes), senders are clients with `config.keyPair`. inproc://
+  // stays plain (it cannot be reached from outside the process). Call before creating channels.
+  // Throws std::runtime_error if libzmq lacks CURVE, std::invalid_argument for a bad key.
+  void enableCurve(const CurveConfig& config);
+  const CurveConfig* curve() const { return curve_ ? &*curve_ : nullptr; }
+
+  // Watches tcp:// and ipc:// receivers (started with the first); see peer_guard.h.
+  PeerGuard& guard();
+  // Handshakes, refusals and connections of this transport's receivers so far.
+  PeerStats peerStats();
 
  private:
   zmq::context_t ctx_;
+  std::optional<CurveConfig> curve_;
+  std::mutex guardMutex_;
+  std::unique_ptr<PeerGuard> guard_;  // declared after ctx_: closes its sockets first
 };
 
 struct ChannelOptions {
   int highWaterMark = 16;          // frames queued per direction before the sender is pushed back
   size_t maxItemsPerFrame = 256;   // a sender flushes by itself at this many items
   FrameLimits limits;
+  PeerLimits peers;                // receivers on tcp:// and ipc://
+  // Senders with CURVE on: the receiving process's public key (Z85). Empty: this transport's
+  // own public key (the receiver is in the same process or shares its key pair).
+  std::string curveServerKey;
 };
 
 class ChannelSender {
@@ -90,6 +115,7 @@ class ChannelReceiver {
   // Binds `endpoint`. For tcp://host:0 the chosen port is in endpoint().
   ChannelReceiver(Transport& transport, const std::string& endpoint,
                   std::shared_ptr<const SchemaRegistry> registry, ChannelOptions options = {});
+  ~ChannelReceiver();
   ChannelReceiver(const ChannelReceiver&) = delete;
   ChannelReceiver& operator=(const ChannelReceiver&) = delete;
 
@@ -110,6 +136,8 @@ class ChannelReceiver {
  private:
   void deliver(zmq::message_t& msg, FrameHandler& handler);
 
+  Transport& transport_;
+  uint64_t watchId_ = 0;  // PeerGuard watch of a tcp:// or ipc:// receiver
   std::string endpoint_;
   std::shared_ptr<const SchemaRegistry> registry_;
   ChannelOptions options_;

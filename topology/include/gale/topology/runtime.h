@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gale/core/clock.h"
 #include "gale/core/histogram.h"
+#include "gale/core/security.h"
 #include "gale/topology/topology.h"
 
 namespace gale {
@@ -48,6 +50,12 @@ struct Continuous {
   TransportScheme transport = TransportScheme::Inproc;
   std::string ipcDir = "/tmp";     // ipc:// endpoints are <ipcDir>/gale-<instance>-<task>
   std::string tcpHost = "127.0.0.1";
+  // Security of the tcp:// and ipc:// channels (docs/security.md). With `curve` set, every
+  // inbox is a CURVE server that accepts only `curve->authorizedClients` (and this worker's own
+  // key) and every sender authenticates with `curve->keyPair`; see WorkerAssignment::publicKeys.
+  // Without it, anyone who reaches a port can send tuples: trusted networks only.
+  std::optional<CurveConfig> curve;
+  PeerLimits peerLimits;  // per inbox: connections held, handshake timeout, listen backlog
 };
 
 // Counters are totals since start; latencies in nanoseconds.
@@ -101,6 +109,9 @@ struct WorkerAssignment {
   std::vector<int> workerOfTask;       // indexed by task id, ackers included
   std::vector<std::string> endpoints;  // per worker: "tcp://127.0.0.1:15000" or "ipc:///tmp/x"
   int self = 0;                        // the worker this process is
+  // With Continuous::curve: each worker's public key (Z85), parallel to `endpoints`; senders
+  // use it to authenticate the worker they connect to.
+  std::vector<std::string> publicKeys;
 };
 
 class RunningTopology {
@@ -132,6 +143,8 @@ class RunningTopology {
   int taskCount() const;                       // components' tasks + ackers
   std::vector<TaskId> ackerTasks() const;
   std::string endpointOf(TaskId task) const;   // the inbox a task binds (local tasks)
+  // Handshakes, refused peers and connections of this process's tcp:// and ipc:// inboxes.
+  PeerStats peerStats() const;
 
  private:
   std::unique_ptr<Impl> impl_;
