@@ -75,6 +75,7 @@ struct RuntimeShared {
   std::atomic<bool> stopping{false};  // graceful: spouts stop emitting and end their streams
   std::atomic<bool> shutdown{false};  // everything is done: leave the loops, clean up
   std::atomic<bool> killed{false};    // leave at once
+  std::atomic<bool> deactivated{false};  // spouts do not call nextTuple() (Storm's deactivate)
 
   std::mutex mutex;
   std::condition_variable cv;
@@ -472,6 +473,7 @@ class Task final : public FrameHandler {
       if (pending_.empty()) spoutEndOfStream();
       return false;
     }
+    if (sh_.deactivated.load(std::memory_order_relaxed)) return false;
     bool any = false;
     for (int k = 0; k < 16; ++k) {
       if (sh_.config.acking && pending_.size() >= sh_.config.maxSpoutPending) {
@@ -1034,6 +1036,12 @@ bool RunningTopology::waitUntilDone(Duration timeout) {
 }
 
 bool RunningTopology::done() const { return impl_->joined || impl_->allFinished(); }
+
+void RunningTopology::deactivate() { impl_->sh->deactivated = true; }
+void RunningTopology::activate() { impl_->sh->deactivated = false; }
+bool RunningTopology::active() const { return !impl_->sh->deactivated.load(); }
+void RunningTopology::requestStop() { impl_->sh->stopping = true; }
+const Topology& RunningTopology::topology() const { return impl_->sh->topology; }
 
 int RunningTopology::taskCount() const { return impl_->sh->numTasks; }
 

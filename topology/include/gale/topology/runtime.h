@@ -102,6 +102,16 @@ class RunningTopology {
   bool waitUntilDone(Duration timeout);
   bool done() const;
 
+  // Storm's deactivate / activate (for the web UI and operators; callable from any thread):
+  // while deactivated, spout tasks do not call nextTuple() but keep completing the trees in
+  // flight, and bolts keep running.
+  void deactivate();
+  void activate();
+  bool active() const;
+  // stop() without waiting, from any thread: the owner's waitUntilDone() returns once drained.
+  void requestStop();
+  const Topology& topology() const;
+
   TopologyMetrics metrics() const;
   int taskCount() const;                       // components' tasks + ackers
   std::vector<TaskId> ackerTasks() const;
