@@ -190,6 +190,24 @@ class BatchJob {
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
+  void setPaused(bool paused) {
+    if (continuous_) {
+      paused ? continuous_->deactivate() : continuous_->activate();
+    }
+    std::lock_guard lk(mutex_);
+    progress_.paused = paused;
+    wake_.notify_all();
+  }
+
+  TopologyMetrics metrics() const {
+    if (continuous_) return continuous_->metrics();
+    return pipeline_ ? pipeline_->metrics() : TopologyMetrics{};
+  }
+  const Topology* topology() const {
+    if (continuous_) return &continuous_->topology();
+    return pipeline_ ? pipeline_->topology() : nullptr;
+  }
+
   BatchProgress progress() const {
     std::lock_guard lk(mutex_);
     BatchProgress p = progress_;
@@ -200,6 +218,7 @@ class BatchJob {
  private:
   void onFinished(uint64_t txid, BatchResult r) {
     std::lock_guard lk(mutex_);
+    finishedNanos_[txid] = SystemClock::steadyNanos();
     finishedQueue_.emplace_back(txid, std::move(r));
     wake_.notify_all();
   }
@@ -304,7 +323,7 @@ class BatchJob {
       if (stopRequested_ && sequencer_.inFlight() == 0) return;
       if (availableNow && sequencer_.inFlight() == 0 && planner_.reached(*target)) return;
 
-      if (!stopRequested_ && !scheduleRunning && schedule_.due(now())) {
+      if (!stopRequested_ && !progress_.paused && !scheduleRunning && schedule_.due(now())) {
         lk.unlock();
         std::optional<BatchPlan> plan = planner_.next(target ? &*target : nullptr);
         lk.lock();
@@ -315,6 +334,7 @@ class BatchJob {
           plan->replay = false;
           plans_[plan->txid] = *plan;
           cutNanos_[plan->txid] = SystemClock::steadyNanos();
+          cutMicros_[plan->txid] = now().micros;
           lk.unlock();
           pipeline_->dispatch(*plan);
           lk.lock();
@@ -373,6 +393,21 @@ class BatchJob {
     progress_.commitNanos.record(t1 - t0);
     progress_.commitTotalNanos += t1 - t0;
     progress_.batchNanos.record(t1 - cutNanos_.at(txid));
+    BatchRecord rec;
+    rec.txid = txid;
+    rec.records = plan.records;
+    rec.cutMicros = cutMicros_.at(txid);
+    int64_t finished = finishedNanos_.count(txid) ? finishedNanos_.at(txid) : t0;
+    rec.executeNanos = finished - cutNanos_.at(txid);
+    rec.waitNanos = std::max<int64_t>(0, t0 - finished);
+    rec.commitNanos = t1 - t0;
+    rec.watermark = progress_.watermark;
+    rec.stateEntries = result.stateEntries;
+    if (progress_.recent.size() == BatchProgress::kRecentBatches)
+      progress_.recent.erase(progress_.recent.begin());
+    progress_.recent.push_back(rec);
+    finishedNanos_.erase(txid);
+    cutMicros_.erase(txid);
     for (const auto& s : result.originSamples) {
       if (s.originNanos > 0) {
         progress_.recordNanos.recordN(std::max<int64_t>(0, t1 - s.originNanos), s.weight);
@@ -404,6 +439,8 @@ class BatchJob {
   std::map<uint64_t, BatchPlan> plans_;
   bool inputEnded_ = false;  // the endOfInput batch was committed
   std::map<uint64_t, int64_t> cutNanos_;
+  std::map<uint64_t, int64_t> cutMicros_;
+  std::map<uint64_t, int64_t> finishedNanos_;
   BatchProgress progress_;
   int64_t startNanos_ = 0;
   std::mutex joinMutex_;
@@ -418,6 +455,10 @@ bool MicroBatchJob::waitUntilDone(std::chrono::milliseconds timeout) {
 }
 bool MicroBatchJob::done() const { return job_->done(); }
 BatchProgress MicroBatchJob::progress() const { return job_->progress(); }
+void MicroBatchJob::deactivate() { job_->setPaused(true); }
+void MicroBatchJob::activate() { job_->setPaused(false); }
+TopologyMetrics MicroBatchJob::metrics() const { return job_->metrics(); }
+const Topology* MicroBatchJob::topology() const { return job_->topology(); }
 
 namespace {
 MicroBatchJob registerJob(std::shared_ptr<BatchJob> job) {
