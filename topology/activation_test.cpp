@@ -84,5 +84,50 @@ TEST(Activation, TheRunningTopologyShowsTheTopologyItRuns) {
   rt.waitUntilDone();
 }
 
+// Emits one watermark (marked idle if asked), then nothing, forever.
+class WatermarkOnce : public Spout {
+ public:
+  WatermarkOnce(int64_t wm, bool idle) : wm_(wm), idle_(idle) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"n"}); }
+  std::unique_ptr<Spout> clone() const override {
+    return std::make_unique<WatermarkOnce>(wm_, idle_);
+  }
+  bool nextTuple(SpoutOutputCollector& out) override {
+    if (sent_) return false;
+    out.emitWatermark(Timestamp{wm_}, idle_);
+    sent_ = true;
+    return true;
+  }
+
+ private:
+  int64_t wm_;
+  bool idle_;
+  bool sent_ = false;
+};
+
+TEST(WatermarkMetrics, EachTaskShowsItsWatermarkAndABoltCountsItsIdleInputs) {
+  TopologyBuilder b;
+  b.setSpout("busy", WatermarkOnce(500, false), 1);
+  b.setSpout("quiet", WatermarkOnce(100, true), 1);
+  b.setBolt("sink", AckingBolt(std::make_shared<std::atomic<int64_t>>(0)), 1)
+      .shuffleGrouping("busy")
+      .shuffleGrouping("quiet");
+  RunningTopology rt = runContinuous(b.build(), fastConfig());
+  auto sinkTask = [&] { return rt.metrics().find("sink")->tasks.at(0); };
+  ASSERT_TRUE(eventually([&] { return sinkTask().idleInputs == 1 && sinkTask().watermark; }));
+  TopologyMetrics m = rt.metrics();
+  EXPECT_EQ(m.find("busy")->tasks.at(0).watermark, Timestamp{500});
+  EXPECT_FALSE(m.find("busy")->tasks.at(0).watermarkIdle);
+  EXPECT_EQ(m.find("quiet")->tasks.at(0).watermark, Timestamp{100});
+  EXPECT_TRUE(m.find("quiet")->tasks.at(0).watermarkIdle);
+  // The idle input is left out of the min.
+  EXPECT_EQ(m.find("sink")->tasks.at(0).watermark, Timestamp{500});
+  EXPECT_FALSE(m.find("sink")->tasks.at(0).watermarkIdle);
+  EXPECT_EQ(m.find("sink")->total().idleInputs, 1u);
+  EXPECT_EQ(m.find("quiet")->total().watermark, Timestamp{100});
+  EXPECT_TRUE(m.find("quiet")->total().watermarkIdle);
+  rt.kill();
+}
+
 }  // namespace
 }  // namespace gale

@@ -42,7 +42,10 @@ uint64_t mix64(uint64_t z) {
 // latency histograms copied in every metricsInterval under a lock.
 struct MetricsCell {
   std::atomic<uint64_t> emitted{0}, transferred{0}, executed{0}, acked{0}, failed{0}, errors{0},
-      framesReceived{0}, malformed{0}, blocked{0}, buffered{0}, pending{0}, capacityPpm{0};
+      framesReceived{0}, malformed{0}, blocked{0}, buffered{0}, pending{0}, capacityPpm{0},
+      idleInputs{0};
+  std::atomic<int64_t> watermark{INT64_MIN};
+  std::atomic<bool> watermarkIdle{false};
   std::mutex mutex;
   Histogram execute, process, complete;
 };
@@ -262,6 +265,8 @@ class Task final : public FrameHandler {
       c.time = wm.micros;
       c.value = idle ? kIdleWatermark : 0;
       t_.broadcast(c);
+      t_.inputWatermark_ = wm.micros;  // a spout's watermark is the one it sends
+      t_.outputIdle_ = idle;
     }
     void emitBatchBegin(uint64_t txid) override {
       t_.broadcast(Control{ControlKind::BatchBegin, 0, txid});
@@ -916,6 +921,11 @@ class Task final : public FrameHandler {
     c.buffered.store(buffered_, std::memory_order_relaxed);
     c.pending.store(kind_ == Kind::Acker ? table_.size() : pending_.size(),
                     std::memory_order_relaxed);
+    c.watermark.store(inputWatermark_, std::memory_order_relaxed);
+    c.watermarkIdle.store(outputIdle_, std::memory_order_relaxed);
+    uint64_t idleInputs = 0;
+    for (const Slot& s : slots_) idleInputs += s.idle && !s.eos;
+    c.idleInputs.store(idleInputs, std::memory_order_relaxed);
     if (lastPublish_ && real > lastPublish_) {
       double cap = static_cast<double>(busyNanos_) / static_cast<double>(real - lastPublish_);
       c.capacityPpm.store(static_cast<uint64_t>(std::min(cap, 1.0) * 1e6),
@@ -1072,9 +1082,21 @@ TaskMetrics ComponentMetrics::total() const {
     t.bufferedItems += m.bufferedItems;
     t.pending += m.pending;
     t.capacity = std::max(t.capacity, m.capacity);
+    t.idleInputs += m.idleInputs;
     t.executeLatency.merge(m.executeLatency);
     t.processLatency.merge(m.processLatency);
     t.completeLatency.merge(m.completeLatency);
+  }
+  // The component's watermark: the min over its tasks that are not idle (all idle: the min
+  // over all of them, marked idle).
+  for (bool idleToo : {false, true}) {
+    for (const auto& m : tasks)
+      if (m.watermark && (idleToo || !m.watermarkIdle) && (!t.watermark || *m.watermark < *t.watermark))
+        t.watermark = m.watermark;
+    if (t.watermark) {
+      t.watermarkIdle = idleToo;
+      break;
+    }
   }
   return t;
 }
@@ -1105,6 +1127,10 @@ TopologyMetrics RunningTopology::metrics() const {
     m.bufferedItems = c.buffered.load(std::memory_order_relaxed);
     m.pending = c.pending.load(std::memory_order_relaxed);
     m.capacity = static_cast<double>(c.capacityPpm.load(std::memory_order_relaxed)) / 1e6;
+    int64_t wm = c.watermark.load(std::memory_order_relaxed);
+    if (wm != INT64_MIN) m.watermark = Timestamp{wm};
+    m.watermarkIdle = c.watermarkIdle.load(std::memory_order_relaxed);
+    m.idleInputs = c.idleInputs.load(std::memory_order_relaxed);
     std::lock_guard lock(c.mutex);
     m.executeLatency = c.execute;
     m.processLatency = c.process;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,10 @@ struct TaskMetrics {
   uint64_t bufferedItems = 0;     // held back by batch alignment
   uint64_t pending = 0;           // spout: trees in flight; acker: trees tracked
   double capacity = 0;            // fraction of the last interval spent executing
+  // Spout: the watermark it last sent; bolt: its input watermark (none yet: nullopt).
+  std::optional<Timestamp> watermark;
+  bool watermarkIdle = false;     // that watermark is marked idle (bolt: every live input is idle)
+  uint64_t idleInputs = 0;        // bolt: upstream tasks whose watermark is marked idle
   Histogram executeLatency;       // Bolt::execute / Spout::nextTuple
   Histogram processLatency;       // frame received -> input acked
   Histogram completeLatency;      // spout: emit -> tree completed
