@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev
   libgtest-dev libbenchmark-dev lmdb-utils kcat netcat-openbsd
+  libcpp-httplib-dev nlohmann-json3-dev prometheus chromium
 )
 missing=()
 for p in "${packages[@]}"; do
