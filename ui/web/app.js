@@ -51,8 +51,13 @@ function msText(v) {
 }
 function watermarkText(wm, idle) {
   if (wm === null || wm === undefined) return '–';
-  const s = wm === 'end' ? 'end of input' : new Date(wm / 1000).toISOString().replace('T', ' ').replace('Z', '');
+  const s = wm === 'end' ? 'end of input' : timeText(wm);
   return idle ? s + ' (idle)' : s;
+}
+// µs since the epoch -> "2026-11-30 04:53:23.551"; outside Date's range, the raw number.
+function timeText(micros) {
+  const d = new Date(micros / 1000);
+  return isNaN(d.getTime()) ? String(micros) + ' µs' : d.toISOString().replace('T', ' ').replace('Z', '');
 }
 function pct(v) { return (100 * (v || 0)).toFixed(0) + '%'; }
 
@@ -252,7 +257,7 @@ function renderGraph(t, rows) {
     const cls = 'node ' + n.type + (r && r.backpressured ? ' backpressured' : '');
     g.appendChild(svg('g', {class: cls, 'data-component': n.id, transform: `translate(${p.x},${p.y})`},
       svg('title', {}, n.id),
-      svg('rect', {width: W, height: H, rx: n.type === 'spout' ? 27 : 6, style: `fill:${fill}`}),
+      svg('rect', {width: W, height: H, rx: n.type === 'spout' ? 27 : 6, fill}),
       svg('text', {x: W / 2, y: 22, 'text-anchor': 'middle', class: 'name'}, n.id.length > 22 ? n.id.slice(0, 21) + '…' : n.id),
       svg('text', {x: W / 2, y: 40, 'text-anchor': 'middle', class: 'sub'},
         n.type + ' ×' + n.parallelism + ' · ' + pct(cap) + (r && r.backpressured ? ' · backpressure' : ''))));
@@ -311,7 +316,7 @@ function renderBatches(b) {
       el('thead', {}, el('tr', {}, ['txid', 'cut at', 'rows', 'execute', 'wait', 'commit', 'total', 'watermark', 'state entries'].map(h => el('th', {}, h)))),
       el('tbody', {}, recent.slice(0, 25).map(r => el('tr', {'data-txid': r.txid},
         el('td', {}, num(r.txid)),
-        el('td', {}, new Date(r.cutMicros / 1000).toISOString().slice(11, 23)),
+        el('td', {}, timeText(r.cutMicros).slice(11)),
         el('td', {}, num(r.rows)),
         el('td', {}, msText(r.executeMs)), el('td', {}, msText(r.waitMs)), el('td', {}, msText(r.commitMs)),
         el('td', {}, msText(r.totalMs)),
@@ -341,7 +346,7 @@ function renderComponent(topologyId, c) {
           el('td', {}, pct(e.capacity)), el('td', {}, num(e.queueDepth)), el('td', {}, num(spout ? e.pending : e.bufferedItems)),
           el('td', {}, num(e.blockedFlushes)),
           el('td', {}, lat(spout ? e.completeLatency : e.processLatency)), el('td', {}, lat(e.executeLatency)),
-          el('td', {}, watermarkText(e.watermark, e.watermarkIdle)))))))),
+          el('td', {}, watermarkText(e.watermark, e.watermarkIdle))))))),
     el('section', {}, el('h3', {}, 'Inputs'),
       el('ul', {}, c.inputStats.map(i => el('li', {}, i.component + ' [' + i.stream + '] ' + i.grouping + (i.fields.length ? '(' + i.fields.join(', ') + ')' : ''))))),
     el('section', {}, el('h3', {}, 'Outputs'),
