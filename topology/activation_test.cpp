@@ -129,5 +129,34 @@ TEST(WatermarkMetrics, EachTaskShowsItsWatermarkAndABoltCountsItsIdleInputs) {
   rt.kill();
 }
 
+// Throws on odd numbers, acks the rest.
+class EvenOnly : public Bolt {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<EvenOnly>(); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    int64_t n = t.getInt(size_t{0});
+    if (n % 2) throw std::runtime_error("odd " + std::to_string(n));
+    out.ack(t);
+  }
+};
+
+TEST(ErrorMetrics, TheLastErrorOfATaskIsKeptWithItsTimeAndTheComponentShowsTheLatest) {
+  auto state = std::make_shared<CountingState>();
+  ManualClock clock(Timestamp{1'234'567});
+  Continuous config = fastConfig();
+  config.clock = &clock;
+  TopologyBuilder b;
+  b.setSpout("numbers", CountingSpout(10, 1, state, /*reliable=*/false), 1);
+  b.setBolt("even", EvenOnly{}, 1).shuffleGrouping("numbers");
+  RunningTopology rt = runContinuous(b.build(), config);
+  rt.waitUntilDone();
+  TaskMetrics even = rt.metrics().find("even")->total();
+  EXPECT_EQ(even.errors, 5u);
+  EXPECT_EQ(even.lastError, "execute threw: odd 9");
+  EXPECT_EQ(even.lastErrorTime, Timestamp{1'234'567});
+  EXPECT_EQ(rt.metrics().find("numbers")->total().lastError, "");
+}
+
 }  // namespace
 }  // namespace gale

@@ -48,6 +48,8 @@ struct MetricsCell {
   std::atomic<bool> watermarkIdle{false};
   std::mutex mutex;
   Histogram execute, process, complete;
+  std::string lastError;  // under mutex
+  int64_t lastErrorMicros = 0;
 };
 
 std::atomic<uint64_t> gInstances{0};
@@ -742,6 +744,9 @@ class Task final : public FrameHandler {
     ++errors_;
     logError("component '" + name() + "' task " + std::to_string(id_) + ": " + what +
              " threw: " + e.what());
+    std::lock_guard lock(cell_.mutex);  // for the metrics (Storm's "last error")
+    cell_.lastError = std::string(what) + " threw: " + e.what();
+    cell_.lastErrorMicros = sh_.clock->now().micros;
   }
 
   // ---- acker
@@ -1083,6 +1088,10 @@ TaskMetrics ComponentMetrics::total() const {
     t.pending += m.pending;
     t.capacity = std::max(t.capacity, m.capacity);
     t.idleInputs += m.idleInputs;
+    if (!m.lastError.empty() && (t.lastError.empty() || m.lastErrorTime > t.lastErrorTime)) {
+      t.lastError = m.lastError;
+      t.lastErrorTime = m.lastErrorTime;
+    }
     t.executeLatency.merge(m.executeLatency);
     t.processLatency.merge(m.processLatency);
     t.completeLatency.merge(m.completeLatency);
@@ -1135,6 +1144,8 @@ TopologyMetrics RunningTopology::metrics() const {
     m.executeLatency = c.execute;
     m.processLatency = c.process;
     m.completeLatency = c.complete;
+    m.lastError = c.lastError;
+    m.lastErrorTime = Timestamp{c.lastErrorMicros};
     return m;
   };
   for (const auto& comp : sh.topology.components()) {

@@ -77,7 +77,9 @@ json taskFields(const TaskMetrics& m, bool spout) {
             {"malformedFrames", m.malformedFrames},
             {"blockedFlushes", m.blockedFlushes},
             {"watermark", watermarkJson(m.watermark)},
-            {"watermarkIdle", m.watermarkIdle}};
+            {"watermarkIdle", m.watermarkIdle},
+            {"lastError", m.lastError},
+            {"lastErrorTime", m.lastError.empty() ? json(nullptr) : json(m.lastErrorTime.micros)}};
   j["executeLatency"] = latencyJson(m.executeLatency);
   if (spout) {
     j["pending"] = m.pending;

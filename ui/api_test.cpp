@@ -329,6 +329,38 @@ TEST(UiApi, ARemovedJobStaysVisibleWithItsLastMetricsAndTakesNoActions) {
   EXPECT_EQ(post(ui.port(), "/api/v1/topology/" + id + "/deactivate", "t"), 409);
 }
 
+// Fails (throws) on multiples of 7.
+class Picky : public Bolt {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<Picky>(); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    int64_t n = t.getInt(size_t{0});
+    if (n % 7 == 0) throw std::runtime_error("<b>no " + std::to_string(n) + "</b>");
+    out.ack(t);
+  }
+};
+
+TEST(UiApi, ComponentErrorsAreCountedWithTheLastMessage) {
+  auto gate = std::make_shared<std::atomic<bool>>(true);
+  TopologyBuilder b;
+  b.setSpout("numbers", GatedSpout(70, 0, gate), 1);
+  b.setBolt("picky", Picky{}, 1).shuffleGrouping("numbers");
+  RunningTopology rt = runContinuous(b.build(), fast());
+  rt.waitUntilDone();
+  UiServer ui(rt, {});
+  json t = getJson(ui.port(), "/api/v1/topology/topology-1");
+  const json& picky = t["bolts"][0];
+  EXPECT_EQ(picky["errors"], 10);
+  EXPECT_EQ(picky["failed"], 10);
+  EXPECT_EQ(picky["lastError"], "execute threw: <b>no 63</b>");
+  EXPECT_TRUE(picky["lastErrorTime"].is_number());
+  EXPECT_EQ(t["spouts"][0]["failed"], 10);
+  EXPECT_EQ(t["spouts"][0]["lastError"], "");
+  json c = getJson(ui.port(), "/api/v1/topology/topology-1/component/picky");
+  EXPECT_EQ(c["executorStats"][0]["lastError"], "execute threw: <b>no 63</b>");
+}
+
 // ---- micro-batch
 
 struct MicroBatchUi : ::testing::Test {

@@ -59,6 +59,9 @@ function timeText(micros) {
   const d = new Date(micros / 1000);
   return isNaN(d.getTime()) ? String(micros) + ' µs' : d.toISOString().replace('T', ' ').replace('Z', '');
 }
+function errorText(m) {
+  return m.lastError ? timeText(m.lastErrorTime).slice(11) + ' ' + m.lastError : '';
+}
 function pct(v) { return (100 * (v || 0)).toFixed(0) + '%'; }
 
 // ---- data
@@ -184,7 +187,7 @@ function statsTable(windows, fields) {
 
 function componentsTable(t, rows) {
   const head = ['Component', 'Tasks', 'Emitted', 'Emitted/s', 'Transferred', 'Executed', 'Acked', 'Failed', 'Errors',
-                'Latency', 'p50', 'p99', 'p99.9', 'Capacity', 'Queue', 'Watermark', 'Idle inputs'];
+                'Latency', 'p50', 'p99', 'p99.9', 'Capacity', 'Queue', 'Watermark', 'Idle inputs', 'Last error'];
   return el('table', {class: 'components'},
     el('thead', {}, el('tr', {}, head.map(h => el('th', {}, h)))),
     el('tbody', {}, rows.map(r => {
@@ -208,7 +211,8 @@ function componentsTable(t, rows) {
         cell('capacity', c.capacity, pct(c.capacity)),
         cell('queueDepth', c.queueDepth),
         cell('watermark', c.watermark, watermarkText(c.watermark, c.watermarkIdle)),
-        cell('idleInputs', c.idleInputs, r.spout ? '–' : num(c.idleInputs)));
+        cell('idleInputs', c.idleInputs, r.spout ? '–' : num(c.idleInputs)),
+        el('td', {'data-field': 'lastError', class: 'error'}, errorText(c)));
     })));
 }
 
@@ -340,13 +344,14 @@ function renderComponent(topologyId, c) {
     el('section', {}, el('h3', {}, 'Tasks'),
       el('table', {class: 'components'},
         el('thead', {}, el('tr', {}, ['Task', ...fields, 'Capacity', 'Queue', spout ? 'Pending' : 'Buffered', 'Blocked sends',
-          spout ? 'Complete p50 / p99 / p99.9' : 'Process p50 / p99 / p99.9', 'Execute p50 / p99 / p99.9', 'Watermark'].map(h => el('th', {}, h)))),
+          spout ? 'Complete p50 / p99 / p99.9' : 'Process p50 / p99 / p99.9', 'Execute p50 / p99 / p99.9', 'Watermark', 'Last error'].map(h => el('th', {}, h)))),
         el('tbody', {}, c.executorStats.map(e => el('tr', {'data-task': e.task},
           el('td', {}, e.id), fields.map(f => el('td', {'data-field': f, 'data-value': e[f]}, num(e[f]))),
           el('td', {}, pct(e.capacity)), el('td', {}, num(e.queueDepth)), el('td', {}, num(spout ? e.pending : e.bufferedItems)),
           el('td', {}, num(e.blockedFlushes)),
           el('td', {}, lat(spout ? e.completeLatency : e.processLatency)), el('td', {}, lat(e.executeLatency)),
-          el('td', {}, watermarkText(e.watermark, e.watermarkIdle))))))),
+          el('td', {}, watermarkText(e.watermark, e.watermarkIdle)),
+          el('td', {class: 'error'}, errorText(e))))))),
     el('section', {}, el('h3', {}, 'Inputs'),
       el('ul', {}, c.inputStats.map(i => el('li', {}, i.component + ' [' + i.stream + '] ' + i.grouping + (i.fields.length ? '(' + i.fields.join(', ') + ')' : ''))))),
     el('section', {}, el('h3', {}, 'Outputs'),

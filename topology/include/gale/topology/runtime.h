@@ -59,6 +59,8 @@ struct TaskMetrics {
   std::optional<Timestamp> watermark;
   bool watermarkIdle = false;     // that watermark is marked idle (bolt: every live input is idle)
   uint64_t idleInputs = 0;        // bolt: upstream tasks whose watermark is marked idle
+  std::string lastError;          // the last exception from the component's code, if any
+  Timestamp lastErrorTime;        // when (the runtime's clock)
   Histogram executeLatency;       // Bolt::execute / Spout::nextTuple
   Histogram processLatency;       // frame received -> input acked
   Histogram completeLatency;      // spout: emit -> tree completed
