@@ -1,6 +1,9 @@
 // The REST API and /metrics of a running job, over real HTTP: shapes, values equal to the
 // runtime's metrics, windows, the token, the loopback bind, and a hostile component name.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -56,6 +59,29 @@ int post(int port, const std::string& path, const std::string& token = "",
   }
   auto res = cli.Post(path.c_str(), h, "", "text/plain");
   return res ? res->status : -1;
+}
+
+// A raw request, as `curl -X POST` sends it (no Content-Length); returns the status line.
+std::string rawRequest(int port, const std::string& request) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "connect failed";
+  }
+  ::send(fd, request.data(), request.size(), 0);
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+    reply.append(buf, static_cast<size_t>(n));
+    if (reply.find("\r\n") != std::string::npos) break;
+  }
+  ::close(fd);
+  return reply.substr(0, reply.find("\r\n"));
 }
 
 // The job of most tests: 2 x 300 numbers through two bolts, finished, so its metrics are final.
@@ -153,8 +179,11 @@ TEST(UiApi, TheTenMinuteWindowCountsOnlyWhatHappenedInIt) {
   ManualClock clock(Timestamp{1'000'000'000'000});
   auto gate = std::make_shared<std::atomic<bool>>(false);
   RunningTopology rt = runContinuous(pipeline(GatedSpout(100, 40, gate)), fast());
-  auto sinkExecuted = [&] { return rt.metrics().find("sink")->total().executed; };
-  ASSERT_TRUE(eventually([&] { return sinkExecuted() == 200; }));
+  // Every counter the window test reads has reached the first part before the UI samples it.
+  ASSERT_TRUE(eventually([&] {
+    TopologyMetrics m = rt.metrics();
+    return m.find("sink")->total().executed == 200 && m.find("numbers")->total().acked == 200;
+  }));
   UiServer ui(rt, {.token = "t", .sampleInterval = 0ms, .clock = &clock});  // samples 200 now
   clock.advance(601s);
   ui.sampleNow();  // still 200
@@ -184,6 +213,9 @@ TEST(UiApi, EveryPostWithoutTheRightTokenIs401AndChangesNothing) {
   EXPECT_EQ(post(ui.port(), base + "/activate", "nope"), 401);
   EXPECT_EQ(post(ui.port(), "/api/v1/topology/nosuch/deactivate"), 401);  // nothing leaks
   EXPECT_EQ(post(ui.port(), "/anything/else"), 401);
+  EXPECT_EQ(rawRequest(ui.port(), "POST " + base + "/deactivate HTTP/1.1\r\nHost: x\r\n"
+                                   "Connection: close\r\n\r\n"),
+            "HTTP/1.1 401 Unauthorized");
   EXPECT_TRUE(rt.active());
   EXPECT_FALSE(rt.done());
 

@@ -98,8 +98,8 @@ JobSnapshot JobEntry::snapshot(int64_t nowNanos) const {
   s.id = id;
   s.name = name;
   s.topology = topology;
-  s.uptimeSeconds = (nowNanos - startNanos) / 1'000'000'000;
   std::lock_guard lk(mutex);
+  s.uptimeSeconds = ((endNanos ? endNanos : nowNanos) - startNanos) / 1'000'000'000;
   s.mode = view->mode();
   s.metrics = view->metrics();
   s.batch = view->batch();

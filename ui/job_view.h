@@ -63,6 +63,7 @@ struct JobEntry {
   std::string id, name;
   std::shared_ptr<const Topology> topology;
   int64_t startNanos = 0;  // by the UI's clock, when added
+  int64_t endNanos = 0;    // when removed (0: attached); uptime stops there
   mutable std::mutex mutex;  // guards everything below
   std::unique_ptr<JobView> view;
   bool killRequested = false;

@@ -1,6 +1,7 @@
 #include "gale/ui/ui_server.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <stdexcept>
 #include <thread>
@@ -89,7 +90,14 @@ class UiServer::Impl {
                                " (port in use, or not an address of this machine?)");
     }
     port = bound;
-    listener = std::thread([this] { server.listen_after_bind(); });
+    listener = std::thread([this] {
+      server.listen_after_bind();
+      listenerEnded = true;
+    });
+    // stop() is a no-op until the listener runs; wait for it, or a quick destruction would
+    // leave the listener in accept() forever.
+    while (!server.is_running() && !listenerEnded)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
     if (options.sampleInterval.count() > 0) sampler = std::thread([this] { sampleLoop(); });
   }
 
@@ -123,7 +131,9 @@ class UiServer::Impl {
     std::shared_ptr<JobEntry> e = find(id);
     if (!e) return;
     std::lock_guard lk(e->mutex);
+    if (!e->view->controllable()) return;  // removed before
     e->view = frozen(*e->view);
+    e->endNanos = clock->monoNanos();
   }
 
   std::shared_ptr<JobEntry> find(const std::string& id) {
@@ -266,6 +276,17 @@ class UiServer::Impl {
                   kill(e, std::stoi(req.matches[2]));
                   return std::string("kill");
                 }));
+    // The token is checked before httplib reads a request body (or refuses a POST without a
+    // Content-Length, as curl -X POST sends), so every unauthorised POST answers 401.
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (req.method != "POST" || tokenMatches(givenToken(req), options.token))
+        return httplib::Server::HandlerResponse::Unhandled;
+      sendError(res, 401,
+                options.token.empty()
+                    ? "actions are disabled: start the UI with a token"
+                    : "missing or wrong token (send it in an X-Gale-Token header)");
+      return httplib::Server::HandlerResponse::Handled;
+    });
     // Any other POST: 401 without the token, 404 with it.
     server.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
       if (!tokenMatches(givenToken(req), options.token))
@@ -282,6 +303,7 @@ class UiServer::Impl {
   bool stopping = false;
   std::vector<std::shared_ptr<JobEntry>> jobs;
   int sequence = 0;
+  std::atomic<bool> listenerEnded{false};
   std::thread listener, sampler;
   std::vector<std::thread> killers;
 };

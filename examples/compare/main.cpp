@@ -2,7 +2,11 @@
 // same transport; only the run call differs. See docs/compare.md.
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <memory>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,11 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "gale/ui/ui_server.h"
 #include "runner.h"
 
 namespace gc = gale::compare;
 
 namespace {
+
+std::atomic<bool> gInterrupted{false};
+void onSignal(int) { gInterrupted = true; }
 
 const char* kUsage = R"(usage: gale-compare [options]
 
@@ -41,6 +49,9 @@ offered loads, for a fixed time each, and reports sustained throughput and end-t
   --parallelism N   tasks per bolt                                  (default 1)
   --check-events N  events of the bounded window-equality runs (ysb; 0 = skip) (default 200000)
   --out DIR         output directory                               (default ./compare-out)
+  --ui PORT         the web UI at http://127.0.0.1:PORT/: each run live, then listed with its
+                    last metrics; it stays up after the report until Ctrl-C (0 = any port)
+  --ui-token T      enables the UI's deactivate/activate/kill (or set GALE_UI_TOKEN)
   --help            this text
 
 Latency: stateless and wordcount, per record (the generator's scheduled time -> sink); ysb, per
@@ -99,11 +110,14 @@ struct Options {
   gc::PipelineOptions pipeline;
   int64_t checkEvents = 200'000;
   std::string out = "compare-out";
+  int uiPort = -1;  // no UI
+  std::string uiToken;
 };
 
 Options parseArgs(int argc, char** argv) {
   Options o;
   o.pipeline.window = std::chrono::seconds(1);
+  if (const char* t = std::getenv("GALE_UI_TOKEN")) o.uiToken = t;
   std::vector<std::string> intervals{"100ms", "1s"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -149,6 +163,14 @@ Options parseArgs(int argc, char** argv) {
       o.checkEvents = static_cast<int64_t>(parsePositive(a, value(), true));
     } else if (a == "--out") {
       o.out = value();
+    } else if (a == "--ui") {
+      std::string v = value();
+      double port = parsePositive(a, v, true);
+      if (port > 65535 || port != static_cast<int>(port))
+        throw std::invalid_argument("--ui needs a port 0-65535, got '" + v + "'");
+      o.uiPort = static_cast<int>(port);
+    } else if (a == "--ui-token") {
+      o.uiToken = value();
     } else {
       throw std::invalid_argument("unknown option '" + a + "' (see --help)");
     }
@@ -202,6 +224,13 @@ int main(int argc, char** argv) {
   }
   try {
     std::filesystem::create_directories(o.out);
+    std::unique_ptr<gale::ui::UiServer> ui;
+    if (o.uiPort >= 0) {
+      ui = std::make_unique<gale::ui::UiServer>(
+          gale::ui::UiOptions{.port = o.uiPort, .token = o.uiToken});
+      o.settings.ui = ui.get();
+      std::cerr << "web UI: " << ui->url() << "\n";
+    }
     auto data = std::make_shared<const gc::YsbData>();
     std::vector<gc::ResultRow> rows;
     ProgressLine line;
@@ -287,7 +316,13 @@ int main(int argc, char** argv) {
       if (!svg) throw std::runtime_error("cannot write " + path("latency.svg"));
     }
     std::cout << "raw numbers: " << path("results.csv") << ", " << path("results.json") << "\n"
-              << "chart: " << path("latency.svg") << "\n";
+              << "chart: " << path("latency.svg") << "\n" << std::flush;
+    if (ui) {
+      std::signal(SIGINT, onSignal);
+      std::signal(SIGTERM, onSignal);
+      std::cerr << "the web UI stays at " << ui->url() << " until Ctrl-C\n";
+      while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     return allEqual ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "\ngale-compare: " << e.what() << "\n";

@@ -5,6 +5,9 @@
 //   word_count --socket host:port   lines from a TCP server (e.g. `nc -lk 9999`), prints every
 //                                   count update until Ctrl-C (Spark's NetworkWordCount)
 //   word_count --bench              throughput and latency figures (docs/benchmarks.md)
+//   word_count --ui 8080 [--rate N] the web UI at http://127.0.0.1:8080/ while it runs (and
+//                                   after, until Ctrl-C); --ui-token T (or GALE_UI_TOKEN)
+//                                   enables its deactivate / activate / kill buttons
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include "gale/connectors/socket_source.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
+#include "gale/ui/ui_server.h"
 #include "word_count.h"
 
 using namespace gale;
@@ -30,6 +34,31 @@ namespace {
 
 std::atomic<bool> gInterrupted{false};
 void onSignal(int) { gInterrupted = true; }
+
+// --ui PORT / --ui-token: the web UI of the running job (docs/ui.md). port < 0: no UI.
+struct UiFlags {
+  int port = -1;
+  std::string token;
+};
+
+std::unique_ptr<ui::UiServer> startUi(const UiFlags& f, RunningTopology& rt) {
+  if (f.port < 0) return nullptr;
+  auto server = std::make_unique<ui::UiServer>(rt, ui::UiOptions{.port = f.port, .token = f.token},
+                                               "word count");
+  std::fprintf(stderr, "web UI: %s%s\n", server->url().c_str(),
+               f.token.empty() ? " (read-only: no --ui-token)" : "");
+  return server;
+}
+
+// After a run with --ui, the page keeps showing the finished job until Ctrl-C.
+void keepUiUntilInterrupted(const ui::UiServer* server) {
+  if (!server) return;
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  std::fprintf(stderr, "the job ended; the web UI stays at %s until Ctrl-C\n",
+               server->url().c_str());
+  while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
 
 double seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -46,16 +75,18 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   return b.build();
 }
 
-int runGenerated(int64_t sentences, bool acking) {
+int runGenerated(int64_t sentences, bool acking, double rate, const UiFlags& uiFlags) {
   SentenceSource::Options o;
   o.partitions = 2;
   o.total = sentences;
+  o.ratePerSecond = rate;
   auto report = std::make_shared<CountReport>();
   Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 2);
   auto start = std::chrono::steady_clock::now();
   Continuous config;
   config.acking = acking;
   auto rt = runContinuous(t, config);
+  auto server = startUi(uiFlags, rt);
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
   auto m = rt.metrics();
@@ -80,10 +111,12 @@ int runGenerated(int64_t sentences, bool acking) {
     std::printf("  %-12s %lld\n", top[i].first.c_str(), static_cast<long long>(top[i].second));
   bool same = report->counts == direct;
   std::printf("equal to a direct count of the same input: %s\n", same ? "yes" : "NO");
+  std::fflush(stdout);
+  keepUiUntilInterrupted(server.get());
   return same ? 0 : 1;
 }
 
-int runSocket(const std::string& hostPort) {
+int runSocket(const std::string& hostPort, const UiFlags& uiFlags) {
   auto colon = hostPort.rfind(':');
   if (colon == std::string::npos) {
     std::fprintf(stderr, "--socket wants host:port, e.g. --socket localhost:9999\n");
@@ -97,6 +130,7 @@ int runSocket(const std::string& hostPort) {
   std::signal(SIGTERM, onSignal);
   std::fprintf(stderr, "reading lines from %s:%d; Ctrl-C stops\n", host.c_str(), port);
   auto rt = runContinuous(t, Continuous{});
+  auto server = startUi(uiFlags, rt);
   while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   rt.stop();
   return 0;
@@ -204,10 +238,27 @@ int main(int argc, char** argv) {
   try {
     int64_t sentences = -1;
     bool bench = false, acking = true, latencyOnly = false;
+    double rate = 0;
+    std::string socket;
+    UiFlags uiFlags;
+    if (const char* t = std::getenv("GALE_UI_TOKEN")) uiFlags.token = t;
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
-      if (a == "--socket" && i + 1 < argc) return runSocket(argv[i + 1]);
-      if (a == "--sentences" && i + 1 < argc) {
+      if (a == "--socket" && i + 1 < argc) {
+        socket = argv[++i];
+      } else if (a == "--ui" && i + 1 < argc) {
+        char* end = nullptr;
+        long port = std::strtol(argv[++i], &end, 10);
+        if (*end != '\0' || port < 0 || port > 65535) {
+          std::fprintf(stderr, "--ui wants a port (0-65535; 0 = any free port), got '%s'\n", argv[i]);
+          return 2;
+        }
+        uiFlags.port = static_cast<int>(port);
+      } else if (a == "--ui-token" && i + 1 < argc) {
+        uiFlags.token = argv[++i];
+      } else if (a == "--rate" && i + 1 < argc) {
+        rate = std::atof(argv[++i]);
+      } else if (a == "--sentences" && i + 1 < argc) {
         sentences = std::atoll(argv[++i]);
       } else if (a == "--no-acking") {
         acking = false;
@@ -217,12 +268,14 @@ int main(int argc, char** argv) {
         bench = latencyOnly = true;
       } else {
         std::fprintf(stderr,
-                     "usage: word_count [--sentences N] [--no-acking] [--bench | --latency] | --socket host:port\n");
+                     "usage: word_count [--sentences N] [--rate SENTENCES_PER_S] [--no-acking] "
+                     "[--bench | --latency] | --socket host:port   [--ui PORT [--ui-token T]]\n");
         return 2;
       }
     }
+    if (!socket.empty()) return runSocket(socket, uiFlags);
     if (bench) return runBench(sentences > 0 ? sentences : 1'000'000, latencyOnly);
-    return runGenerated(sentences > 0 ? sentences : 100'000, acking);
+    return runGenerated(sentences > 0 ? sentences : 100'000, acking, rate, uiFlags);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;
