@@ -27,14 +27,19 @@ class AckingBolt : public Bolt {
   std::shared_ptr<std::atomic<int64_t>> count_;
 };
 
+// An endless source (far more numbers than a test can emit) with acking on, into a counting bolt.
+Topology endless(std::shared_ptr<CountingState> state, std::shared_ptr<std::atomic<int64_t>> seen,
+                 int spoutTasks) {
+  TopologyBuilder b;
+  b.setSpout("numbers", CountingSpout(int64_t{1} << 40, 4, std::move(state)), spoutTasks);
+  b.setBolt("record", AckingBolt(std::move(seen)), 2).shuffleGrouping("numbers");
+  return b.build();
+}
+
 TEST(Activation, ADeactivatedSpoutEmitsNothingNewButItsTreesCompleteAndActivateResumes) {
   auto state = std::make_shared<CountingState>();
   auto seen = std::make_shared<std::atomic<int64_t>>(0);
-  TopologyBuilder b;
-  // An endless source (far more numbers than the test can emit) with acking on.
-  b.setSpout("numbers", CountingSpout(int64_t{1} << 40, 4, state), 1);
-  b.setBolt("record", AckingBolt(seen), 2).shuffleGrouping("numbers");
-  RunningTopology rt = runContinuous(b.build(), fastConfig());
+  RunningTopology rt = runContinuous(endless(state, seen, 1), fastConfig());
   ASSERT_TRUE(rt.active());
   ASSERT_TRUE(eventually([&] { return state->completed.load() > 100; }));
 
@@ -58,10 +63,7 @@ TEST(Activation, ADeactivatedSpoutEmitsNothingNewButItsTreesCompleteAndActivateR
 TEST(Activation, RequestStopFromAnotherThreadEndsTheJobGracefully) {
   auto state = std::make_shared<CountingState>();
   auto seen = std::make_shared<std::atomic<int64_t>>(0);
-  TopologyBuilder b;
-  b.setSpout("numbers", CountingSpout(int64_t{1} << 40, 4, state), 2);
-  b.setBolt("record", AckingBolt(seen), 2).shuffleGrouping("numbers");
-  RunningTopology rt = runContinuous(b.build(), fastConfig());
+  RunningTopology rt = runContinuous(endless(state, seen, 2), fastConfig());
   ASSERT_TRUE(eventually([&] { return state->completed.load() > 100; }));
   std::thread other([&] { rt.requestStop(); });
   EXPECT_TRUE(rt.waitUntilDone(60s));

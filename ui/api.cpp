@@ -145,26 +145,29 @@ std::string prettySeconds(int64_t s) {
   return out + std::to_string(sec) + "s";
 }
 
+// What the summary and the topology page both say about a job.
+json jobHeader(const JobSnapshot& j) {
+  size_t tasks = 0, components = 0;
+  for (const auto& c : j.metrics.components) {
+    tasks += c.tasks.size();
+    if (c.name != kAcker) ++components;
+  }
+  return {{"id", j.id},
+          {"encodedId", j.id},
+          {"name", j.name},
+          {"mode", j.mode},
+          {"status", j.status},
+          {"uptime", prettySeconds(j.uptimeSeconds)},
+          {"uptimeSeconds", j.uptimeSeconds},
+          {"tasksTotal", tasks},
+          {"executorsTotal", tasks},
+          {"workersTotal", 1},
+          {"componentsTotal", components}};
+}
+
 json summaryJson(const std::vector<JobSnapshot>& jobs) {
   json list = json::array();
-  for (const auto& j : jobs) {
-    size_t tasks = 0, components = 0;
-    for (const auto& c : j.metrics.components) {
-      tasks += c.tasks.size();
-      if (c.name != kAcker) ++components;
-    }
-    list.push_back({{"id", j.id},
-                    {"encodedId", j.id},
-                    {"name", j.name},
-                    {"mode", j.mode},
-                    {"status", j.status},
-                    {"uptime", prettySeconds(j.uptimeSeconds)},
-                    {"uptimeSeconds", j.uptimeSeconds},
-                    {"tasksTotal", tasks},
-                    {"executorsTotal", tasks},
-                    {"workersTotal", 1},
-                    {"componentsTotal", components}});
-  }
+  for (const auto& j : jobs) list.push_back(jobHeader(j));
   return {{"topologies", list}};
 }
 
@@ -172,9 +175,7 @@ json topologyJson(const JobSnapshot& job) {
   json spouts = json::array(), bolts = json::array(), system = json::array();
   ComponentMetrics spoutTotals, allTotals;  // for the topology's stats
   spoutTotals.spout = true;
-  size_t tasks = 0;
   for (const auto& c : job.metrics.components) {
-    tasks += c.tasks.size();
     json row = componentRow(c);
     if (c.name == kAcker) {
       system.push_back(row);
@@ -204,23 +205,14 @@ json topologyJson(const JobSnapshot& job) {
     stats[i]["failed"] = spoutStats[i]["failed"];
     stats[i].erase("executed");
   }
-  json out = {{"id", job.id},
-              {"encodedId", job.id},
-              {"name", job.name},
-              {"mode", job.mode},
-              {"status", job.status},
-              {"active", job.active},
-              {"uptime", prettySeconds(job.uptimeSeconds)},
-              {"uptimeSeconds", job.uptimeSeconds},
-              {"tasksTotal", tasks},
-              {"executorsTotal", tasks},
-              {"workersTotal", 1},
-              {"topologyStats", stats},
-              {"completeLatency", latencyJson(spoutAll.completeLatency)},
-              {"spouts", spouts},
-              {"bolts", bolts},
-              {"system", system},
-              {"graph", graphJson(job)}};
+  json out = jobHeader(job);
+  out["active"] = job.active;
+  out["topologyStats"] = stats;
+  out["completeLatency"] = latencyJson(spoutAll.completeLatency);
+  out["spouts"] = spouts;
+  out["bolts"] = bolts;
+  out["system"] = system;
+  out["graph"] = graphJson(job);
   out["batch"] = batchesJson(job);
   return out;
 }
