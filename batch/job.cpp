@@ -342,6 +342,7 @@ class BatchJob {
             schedule_.finished(now());
             scheduleRunning = false;
           }
+          ++progress_.schedulerTurns;
           continue;
         }
         schedule_.skipped(now());
@@ -355,6 +356,7 @@ class BatchJob {
         wait = std::max(wait, std::chrono::microseconds(std::clamp<int64_t>(us, 0, 50'000)));
       }
       idle = false;
+      ++progress_.schedulerTurns;
       // (A stop wakes the loop only when nothing is in flight: until then it waits for results.)
       wake_.wait_for(lk, wait, [&] {
         return !finishedQueue_.empty() || pipelineError_ != nullptr ||

@@ -2,6 +2,7 @@
 // in-test pipeline, so each rule is checked on its own; batch/topology_pipeline_test.cpp runs the
 // same rules through the real topology runtime.
 #include "job_test_util.h"
+#include "job_wait_test_util.h"
 
 namespace gale {
 namespace {
@@ -21,9 +22,11 @@ TEST_F(MicroBatchJobTest, ProcessingTimeTriggerCutsOnTicksSkipsEmptyTicksAndCatc
   auto job = start(src, cfg, &pipe);
 
   // No data: ticks pass and no batch is cut.
+  // (Each tick is seen by the job before the next: otherwise the data added below could arrive
+  // while the job still looks at the tick at 13 s, and that cut would be right.)
   for (int i = 0; i < 3; ++i) {
     clock.advance(1s);
-    std::this_thread::sleep_for(5ms);  // gives the job's poll loop a chance to (wrongly) cut
+    ASSERT_TRUE(jobHasLooked(job));  // the job had its chance to (wrongly) cut
   }
   {
     std::lock_guard lk(shared->mutex);
@@ -31,7 +34,7 @@ TEST_F(MicroBatchJobTest, ProcessingTimeTriggerCutsOnTicksSkipsEmptyTicksAndCatc
   }
   src->add(0, 10);
   clock.set(Timestamp{13'500'000});  // between ticks: waits for the tick at 14 s
-  std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(jobHasLooked(job));
   {
     std::lock_guard lk(shared->mutex);
     EXPECT_TRUE(shared->dispatched.empty());
@@ -53,7 +56,7 @@ TEST_F(MicroBatchJobTest, ProcessingTimeTriggerCutsOnTicksSkipsEmptyTicksAndCatc
   src->add(0, 1);
   pipe->release(2);
   ASSERT_TRUE(waitFor([&] { return shared->committed.size() == 2; }));
-  std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(jobHasLooked(job));
   {
     std::lock_guard lk(shared->mutex);
     EXPECT_EQ(shared->dispatched.size(), 2u);  // on time again: waits for the tick at 17 s
@@ -79,7 +82,7 @@ TEST_F(MicroBatchJobTest, UnspecifiedTriggerRunsBatchesBackToBackAndNoneWithoutN
   src->add(1, 5);
   auto job = start(src, cfg);
   ASSERT_TRUE(waitFor([&] { return shared->committed.size() == 3; }));
-  std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(jobHasLooked(job));  // no new data: no fourth batch
   {
     std::lock_guard lk(shared->mutex);
     EXPECT_EQ(shared->dispatched, (std::vector<uint64_t>{1, 2, 3}));

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "job_test_util.h"
+#include "job_wait_test_util.h"
 
 namespace gale {
 namespace {
@@ -22,7 +23,7 @@ TEST_F(MicroBatchJobTest, SigtermStopsGracefullyAndCommitsTheBatchInFlight) {
   ::kill(::getpid(), SIGTERM);
   EXPECT_TRUE(terminationRequested());
   src->add(0, 10);  // must not start another batch
-  std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(jobHasLooked(job));
   EXPECT_FALSE(job.done());  // waits for the batch in flight
   pipe->release(1);
   ASSERT_TRUE(awaitAnyTermination(5000ms));

@@ -14,6 +14,7 @@
 #include "gale/connectors/memory_sink.h"
 #include "gale/core/aggregate.h"
 #include "gale/core/window.h"
+#include "job_wait_test_util.h"
 #include "topology_pipeline.h"
 
 namespace gale {
@@ -214,15 +215,19 @@ TEST_F(TopologyBatchTest, ProcessingTimeTriggerWithAManualClockCutsOnlyOnTicksWi
   src->set({10});
   clock.advance(100ms);
   auto waitBatches = [&](uint64_t n) {
-    for (int i = 0; i < 2000 && job.progress().batches < n; ++i) std::this_thread::sleep_for(1ms);
+    // Real time, generous: a loaded machine makes 2000 sleeps of 1 ms last long, not short.
+    auto end = std::chrono::steady_clock::now() + 20s;
+    while (job.progress().batches < n && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(1ms);
     return job.progress().batches;
   };
   EXPECT_EQ(waitBatches(1), 1u);
   clock.advance(100ms);  // a tick without data: no batch
-  std::this_thread::sleep_for(20ms);
+  // The job must have seen that tick before the data arrives, or cutting at it would be right.
+  ASSERT_TRUE(jobHasLooked(job));
   EXPECT_EQ(job.progress().batches, 1u);
   src->set({15});
-  std::this_thread::sleep_for(20ms);  // data but no tick yet
+  ASSERT_TRUE(jobHasLooked(job));  // data but no tick yet
   EXPECT_EQ(job.progress().batches, 1u);
   clock.advance(100ms);
   EXPECT_EQ(waitBatches(2), 2u);

@@ -1,5 +1,6 @@
 #include "gale/connectors/json_line.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -464,6 +465,10 @@ void appendJsonValue(std::string& out, const Value& v) {
       }
       auto r = std::to_chars(buf, buf + sizeof buf, d);
       out.append(buf, r.ptr);
+      // The shortest form of an integral double has no '.' or exponent ("3", "170000050200000"),
+      // and a reader (ours, for an `any` field) takes that for an int64: keep it a double.
+      if (std::find_if(buf, r.ptr, [](char ch) { return ch == '.' || ch == 'e'; }) == r.ptr)
+        out += ".0";
       return;
     }
     case Type::Bool: out += std::get<bool>(v) ? "true" : "false"; return;

@@ -156,6 +156,24 @@ TEST(JsonLineParser, WriterOutputParsesBackToTheSameValues) {
   EXPECT_EQ(nan, "null");
 }
 
+// Found by tests/fuzz/json_line_fuzz.cpp: an integral double was written in its shortest form
+// ("3", "170000050200000"), which an `any` field reads back as an int64.
+TEST(JsonLineParser, AnIntegralDoubleWrittenOutReadsBackAsADoubleIntoAnAnyField) {
+  const Fields f{FieldSpec{"z", Type::Any}};
+  JsonLineParser p(f);
+  for (double d : {3.0, -1.0, 0.0, 1.700000502e14, 1e22, 0.5}) {
+    std::string line;
+    appendJsonObject(line, f, Values{d});
+    Values out;
+    ASSERT_TRUE(p.parse(line, out)) << line << ": " << p.error();
+    ASSERT_EQ(out, Values{d}) << line;
+    EXPECT_TRUE(std::holds_alternative<double>(out[0])) << line;
+  }
+  std::string three;
+  appendJsonValue(three, 3.0);
+  EXPECT_EQ(three, "3.0");
+}
+
 TEST(JsonLineParser, RandomBytesAndTruncationsNeverCrashAndGiveAnErrorOrAValidParse) {
   JsonLineParser p(kAd);
   JsonLineParser any(Fields{"user_id", "n", "price"});

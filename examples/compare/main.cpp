@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cmath>
 #include <csignal>
-#include <cstdlib>
 #include <memory>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli.h"
 #include "gale/ui/ui_server.h"
 #include "runner.h"
 
@@ -24,41 +24,17 @@ namespace gc = gale::compare;
 
 namespace {
 
-std::atomic<bool> gInterrupted{false};
-void onSignal(int) { gInterrupted = true; }
+const char* kDescription =
+    R"(gale-compare: runs a pipeline in continuous mode and in micro-batch mode at several trigger
+intervals and offered loads, for a fixed time each, and reports sustained throughput and
+end-to-end latency (p50/p90/p99/p99.9/max). With no options: the YSB pipeline, continuous vs
+micro-batch 100ms and 1s, at 10K and 100K events/s, about a minute in total.)";
 
-const char* kUsage = R"(usage: gale-compare [options]
-
-Runs a pipeline in continuous mode and in micro-batch mode at several trigger intervals and
-offered loads, for a fixed time each, and reports sustained throughput and end-to-end latency
-(p50/p90/p99/p99.9/max). With no options: the YSB pipeline, continuous vs micro-batch 100ms and
-1s, at 10K and 100K events/s, about a minute in total.
-
-  --pipeline P      stateless | wordcount | ysb | all            (default ysb)
-  --loads L         offered loads, events/s: 10000,100K,1M,max    (default 10K,100K)
-  --intervals I     micro-batch trigger intervals: 0,100ms,1s      (default 100ms,1s)
-                    (0 = the next batch as soon as the previous one ended);
-                    continuous mode always runs too unless --no-continuous
-  --no-continuous   only the micro-batch runs
-  --seconds S       measured seconds per run                       (default 5)
-  --warmup S        warm-up seconds before measuring               (default 1.5)
-  --window D        ysb tumbling window size                       (default 1s; YSB uses 10s)
-  --watermark-delay D  ysb bounded out-of-orderness, subtracted from window latency (default 0)
-  --acking on|off   continuous mode: Storm's acker                 (default off)
-  --partitions N    source partitions = spout tasks                (default 1)
-  --parallelism N   tasks per bolt                                  (default 1)
-  --check-events N  events of the bounded window-equality runs (ysb; 0 = skip) (default 200000)
-  --out DIR         output directory                               (default ./compare-out)
-  --ui PORT         the web UI at http://127.0.0.1:PORT/: each run live, then listed with its
-                    last metrics; it stays up after the report until Ctrl-C (0 = any port)
-  --ui-token T      enables the UI's deactivate/activate/kill (or set GALE_UI_TOKEN)
-  --help            this text
-
-Latency: stateless and wordcount, per record (the generator's scheduled time -> sink); ysb, per
+const char* kFooter =
+    R"(Latency: stateless and wordcount, per record (the generator's scheduled time -> sink); ysb, per
 window result (the time it reaches the sink - the window's end - the watermark delay). In
 micro-batch mode a row counts as arrived when its batch is output (the sink's onBatchEnd).
-Files in DIR: results.csv, results.json, latency.svg, equality.txt.
-)";
+Files in DIR: results.csv, results.json, latency.svg, equality.txt.)";
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -90,17 +66,6 @@ double parseLoad(const std::string& s) {
   return v;
 }
 
-double parsePositive(const std::string& flag, const std::string& s, bool allowZero = false) {
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    if (used == s.size() && (v > 0 || (allowZero && v == 0))) return v;
-  } catch (const std::logic_error&) {
-  }
-  throw std::invalid_argument(flag + " needs a " + (allowZero ? "non-negative" : "positive") +
-                              " number, got '" + s + "'");
-}
-
 struct Options {
   std::vector<gc::Pipeline> pipelines{gc::Pipeline::Ysb};
   std::vector<double> loads{10e3, 100e3};
@@ -114,69 +79,44 @@ struct Options {
   std::string uiToken;
 };
 
-Options parseArgs(int argc, char** argv) {
+// The command line as typed; turned into Options once parsing is complete.
+struct RawOptions {
+  std::string pipeline = "ysb", loads = "10K,100K", intervals = "100ms,1s";
+  bool noContinuous = false;
+  std::string window = "1s", watermarkDelay = "0", acking = "off";
+  double seconds = 0, warmup = 0;  // set from RunSettings' defaults
+  int partitions = 1, parallelism = 1;
+  int64_t checkEvents = 200'000;
+  std::string out = "compare-out";
+  int uiPort = -1;
+  std::string uiToken;
+};
+
+Options toOptions(const RawOptions& r) {
   Options o;
-  o.pipeline.window = std::chrono::seconds(1);
-  if (const char* t = std::getenv("GALE_UI_TOKEN")) o.uiToken = t;
-  std::vector<std::string> intervals{"100ms", "1s"};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value (see --help)");
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (a == "--pipeline") {
-      std::string v = value();
-      if (v == "all") o.pipelines = {gc::Pipeline::Stateless, gc::Pipeline::WordCount, gc::Pipeline::Ysb};
-      else {
-        o.pipelines.clear();
-        for (auto& p : split(v)) o.pipelines.push_back(gc::parsePipeline(p));
-      }
-    } else if (a == "--loads") {
-      o.loads.clear();
-      for (auto& l : split(value())) o.loads.push_back(parseLoad(l));
-    } else if (a == "--intervals") {
-      intervals = split(value());
-    } else if (a == "--no-continuous") {
-      o.continuous = false;
-    } else if (a == "--seconds") {
-      o.settings.seconds = parsePositive(a, value());
-    } else if (a == "--warmup") {
-      o.settings.warmupSeconds = parsePositive(a, value(), true);
-    } else if (a == "--window") {
-      o.pipeline.window = gc::parseDuration(value());
-      if (o.pipeline.window.count() <= 0) throw std::invalid_argument("--window must be positive");
-    } else if (a == "--watermark-delay") {
-      o.pipeline.watermarkDelay = gc::parseDuration(value());
-    } else if (a == "--acking") {
-      std::string v = value();
-      if (v != "on" && v != "off") throw std::invalid_argument("--acking takes on or off, got '" + v + "'");
-      o.settings.acking = v == "on";
-    } else if (a == "--partitions") {
-      o.pipeline.partitions = static_cast<int>(parsePositive(a, value()));
-    } else if (a == "--parallelism") {
-      o.pipeline.parallelism = static_cast<int>(parsePositive(a, value()));
-    } else if (a == "--check-events") {
-      o.checkEvents = static_cast<int64_t>(parsePositive(a, value(), true));
-    } else if (a == "--out") {
-      o.out = value();
-    } else if (a == "--ui") {
-      std::string v = value();
-      double port = parsePositive(a, v, true);
-      if (port > 65535 || port != static_cast<int>(port))
-        throw std::invalid_argument("--ui needs a port 0-65535, got '" + v + "'");
-      o.uiPort = static_cast<int>(port);
-    } else if (a == "--ui-token") {
-      o.uiToken = value();
-    } else {
-      throw std::invalid_argument("unknown option '" + a + "' (see --help)");
-    }
+  if (r.pipeline == "all") {
+    o.pipelines = {gc::Pipeline::Stateless, gc::Pipeline::WordCount, gc::Pipeline::Ysb};
+  } else {
+    o.pipelines.clear();
+    for (auto& p : split(r.pipeline)) o.pipelines.push_back(gc::parsePipeline(p));
   }
+  o.loads.clear();
+  for (auto& l : split(r.loads)) o.loads.push_back(parseLoad(l));
+  o.continuous = !r.noContinuous;
+  o.settings.seconds = r.seconds;
+  o.settings.warmupSeconds = r.warmup;
+  o.pipeline.window = gc::parseDuration(r.window);
+  if (o.pipeline.window.count() <= 0) throw std::invalid_argument("--window must be positive");
+  o.pipeline.watermarkDelay = gc::parseDuration(r.watermarkDelay);
+  o.settings.acking = r.acking == "on";
+  o.pipeline.partitions = r.partitions;
+  o.pipeline.parallelism = r.parallelism;
+  o.checkEvents = r.checkEvents;
+  o.out = r.out;
+  o.uiPort = r.uiPort;
+  o.uiToken = r.uiToken;
   if (o.continuous) o.modes.push_back(gc::Mode{});
-  for (auto& s : intervals) {
+  for (auto& s : split(r.intervals)) {
     gc::Mode m = gc::parseMode(s);
     if (!m.microBatch) {
       o.continuous = true;
@@ -188,6 +128,66 @@ Options parseArgs(int argc, char** argv) {
   if (o.modes.empty()) throw std::invalid_argument("no mode to run (--no-continuous and no --intervals)");
   return o;
 }
+
+// Every option of gale-compare, in one place.
+void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
+  gc::RunSettings defaults;
+  r.seconds = defaults.seconds;
+  r.warmup = defaults.warmupSeconds;
+  app.description(kDescription);
+  app.footer(kFooter);
+  app.add_option("--pipeline", r.pipeline, "stateless | wordcount | ysb | all, or a list: ysb,wordcount")
+      ->capture_default_str();
+  app.add_option("--loads", r.loads, "offered loads, events/s: 10000,100K,1M,max")->capture_default_str();
+  app.add_option("--intervals", r.intervals,
+                 "micro-batch trigger intervals: 0,100ms,1s (0 = the next batch as soon as the "
+                 "previous one ended); continuous mode always runs too unless --no-continuous")
+      ->capture_default_str();
+  app.add_flag("--no-continuous", r.noContinuous, "only the micro-batch runs");
+  app.add_option("--seconds", r.seconds, "measured seconds per run")
+      ->capture_default_str()
+      ->check(gale::examples::positive<double>());
+  app.add_option("--warmup", r.warmup, "warm-up seconds before measuring")
+      ->capture_default_str()
+      ->check(gale::examples::number<double>(0));
+  app.add_option("--window", r.window, "ysb tumbling window size (YSB uses 10s)")->capture_default_str();
+  app.add_option("--watermark-delay", r.watermarkDelay,
+                 "ysb bounded out-of-orderness, subtracted from window latency")
+      ->capture_default_str();
+  app.add_option("--acking", r.acking, "continuous mode: Storm's acker")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--partitions", r.partitions, "source partitions = spout tasks")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int>());
+  app.add_option("--parallelism", r.parallelism, "tasks per bolt")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int>());
+  app.add_option("--check-events", r.checkEvents,
+                 "events of the bounded window-equality runs (ysb; 0 = skip)")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(0));
+  app.add_option("--out", r.out, "output directory")->capture_default_str();
+  app.add_option("--ui", r.uiPort,
+                 "serve the web UI at http://127.0.0.1:PORT/ (0: any free port): each run live, "
+                 "then listed with its last metrics; it stays up after the report until Ctrl-C")
+      ->check(gale::examples::number<int>(0, 65535));
+  app.add_option("--ui-token", r.uiToken,
+                 "token for the UI's deactivate / activate / kill (default: $GALE_UI_TOKEN)")
+      ->envname("GALE_UI_TOKEN");
+  // The values that need gale's own parsers (loads, durations, modes) are checked once all are
+  // read; their errors are command-line errors too.
+  app.callback([&r, &o] {
+    try {
+      o = toOptions(r);
+    } catch (const std::invalid_argument& e) {
+      throw CLI::ValidationError(e.what());
+    }
+  });
+}
+
+std::atomic<bool> gInterrupted{false};
+void onSignal(int) { gInterrupted = true; }
 
 class ProgressLine {
  public:
@@ -215,13 +215,11 @@ class ProgressLine {
 }  // namespace
 
 int main(int argc, char** argv) {
+  RawOptions raw;
   Options o;
-  try {
-    o = parseArgs(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "gale-compare: " << e.what() << "\n";
-    return 2;
-  }
+  CLI::App app;
+  defineOptions(app, raw, o);
+  if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
   try {
     std::filesystem::create_directories(o.out);
     std::unique_ptr<gale::ui::UiServer> ui;

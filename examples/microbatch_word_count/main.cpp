@@ -1,7 +1,7 @@
 // Micro-batch word count with exactly-once LMDB state (Trident's persistentAggregate), and the
 // micro-batch benchmark.
 //
-//   microbatch_word_count [--checkpoint DIR] [--sentences N] [--interval-ms MS]
+//   microbatch_word_count [--checkpoint DIR] [--sentences N]
 //       counts N generated sentences (available-now), prints the 10 most frequent words; run it
 //       again on the same checkpoint and it resumes (nothing counted twice).
 //   microbatch_word_count --bench [--seconds S] [--rate R]
@@ -17,6 +17,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "cli.h"
 #include "gale/batch/microbatch.h"
 #include "gale/batch/trident.h"
 #include "gale/connectors/generator_source.h"
@@ -217,35 +218,41 @@ int runBench(double seconds, double rate) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string chk = "microbatch_word_count.chk";
+struct Options {
+  std::string checkpoint = "microbatch_word_count.chk";
   int64_t sentences = 100000;
   bool bench = false;
   double seconds = 5, rate = 1e6;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--bench") bench = true;
-    else if (a == "--checkpoint") chk = next();
-    else if (a == "--sentences") sentences = std::stoll(next());
-    else if (a == "--seconds") seconds = std::stod(next());
-    else if (a == "--rate") rate = std::stod(next());
-    else {
-      std::fprintf(stderr, "unknown argument %s\nusage: %s [--checkpoint DIR] [--sentences N] | --bench [--seconds S] [--rate R]\n",
-                   a.c_str(), argv[0]);
-      return 2;
-    }
-  }
+};
+
+// Every option of microbatch_word_count, in one place.
+void defineOptions(CLI::App& app, Options& o) {
+  app.description(
+      "microbatch_word_count: word count with exactly-once LMDB state in micro-batch mode; run it "
+      "again on the same checkpoint and it resumes. --bench: the micro-batch benchmark.");
+  app.add_option("--checkpoint", o.checkpoint, "checkpoint directory")->capture_default_str();
+  app.add_option("--sentences", o.sentences, "generated sentences to count")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int64_t>());
+  app.add_flag("--bench", o.bench,
+               "word count and keyed window sum at trigger intervals 0, 100 ms and 1 s");
+  app.add_option("--seconds", o.seconds, "--bench: seconds per run")
+      ->capture_default_str()
+      ->check(gale::examples::positive<double>());
+  app.add_option("--rate", o.rate, "--bench: offered events/s")
+      ->capture_default_str()
+      ->check(gale::examples::positive<double>());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app;
+  defineOptions(app, o);
+  if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
   try {
-    return bench ? runBench(seconds, rate) : runExample(chk, sentences);
+    return o.bench ? runBench(o.seconds, o.rate) : runExample(o.checkpoint, o.sentences);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "microbatch_word_count: %s\n", e.what());
     return 1;

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <string>
 
+#include "cli.h"  // CLI11 and the examples' exit codes (0 after --help, 2 on a bad argument)
+
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/console_sink.h"
 #include "gale/connectors/generator_source.h"
@@ -14,6 +16,12 @@
 using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
+  std::string mode = "continuous";
+  CLI::App app{"quickstart: 5 s tumbling-window word counts, printed, in either mode"};
+  app.add_option("mode", mode, "continuous (default) or micro-batch")
+      ->check(CLI::IsMember({"continuous", "micro-batch"}));
+  if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
+
   gale::TopologyBuilder b;
   b.setSpout("sentences", std::make_shared<gale::SentenceSource>(gale::SentenceSource::Options{
                               .total = 2000, .withEventTime = true, .eventTimeStep = 10ms}))
@@ -25,7 +33,7 @@ int main(int argc, char** argv) {
   b.setBolt("print", gale::ConsoleSink("window "), 1).globalGrouping("count");
   gale::Topology topology = b.build();
 
-  if (argc > 1 && std::string(argv[1]) == "micro-batch") {
+  if (mode == "micro-batch") {
     std::filesystem::remove_all("quickstart-chk");
     gale::runMicroBatch(topology, {.trigger = gale::BatchTrigger::availableNow(),
                                    .checkpoint = "quickstart-chk"}).waitUntilDone();

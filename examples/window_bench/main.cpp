@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cli.h"
 #include "gale/core/clock.h"
 #include "gale/core/histogram.h"
 #include "gale/core/window.h"
@@ -44,19 +45,46 @@ int64_t threadCpuNanos() {
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-int64_t arg(int argc, char** argv, const char* name, int64_t def) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return std::atoll(argv[i + 1]);
-  return def;
+struct Options {
+  int64_t events = 20'000'000, keys = 10'000, perKeyPerSec = 20, disorderMs = 500;
+};
+
+// Every option of window_bench, in one place.
+void defineOptions(CLI::App& app, Options& o) {
+  app.description(
+      "window_bench: a keyed Sliding(10s, 1s) sum through one window operator by direct calls: "
+      "events/s and watermark -> result latency.");
+  app.add_option("--events", o.events, "events")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int64_t>());
+  app.add_option("--keys", o.keys, "distinct keys")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(1, int64_t{100'000'000}));
+  app.add_option("--per-key-per-sec", o.perKeyPerSec, "events per key per second of event time")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(1, int64_t{1'000'000}));
+  app.add_option("--disorder-ms", o.disorderMs, "bounded disorder of event times")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(0, int64_t{86'400'000}));
+  // A watermark every 100 ms of event time must fall between events.
+  app.callback([&o] {
+    if (o.keys * o.perKeyPerSec < 10)
+      throw CLI::ValidationError("--keys x --per-key-per-sec",
+                                 "must be at least 10 events per second of event time");
+  });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t events = arg(argc, argv, "--events", 20'000'000);
-  const int64_t keys = arg(argc, argv, "--keys", 10'000);
-  const int64_t perKeyPerSec = arg(argc, argv, "--per-key-per-sec", 20);
-  const int64_t disorderUs = arg(argc, argv, "--disorder-ms", 500) * 1000;
+  Options o;
+  CLI::App app;
+  defineOptions(app, o);
+  if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
+  const int64_t events = o.events;
+  const int64_t keys = o.keys;
+  const int64_t perKeyPerSec = o.perKeyPerSec;
+  const int64_t disorderUs = o.disorderMs * 1000;
   const int64_t perSec = keys * perKeyPerSec;  // events per second of event time
 
   auto op = gale::windowed(gale::Sliding(10s, 1s), gale::Sum{"v"})

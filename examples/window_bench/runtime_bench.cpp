@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,7 @@
 
 #include <stdlib.h>
 
+#include "cli.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/core/histogram.h"
@@ -269,34 +271,60 @@ void runOnce(const Job& job, bool microBatch, bool acking) {
   if (!ok) std::exit(1);
 }
 
-const char* argOf(int argc, char** argv, const char* name) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  return nullptr;
-}
-int64_t arg(int argc, char** argv, const char* name, int64_t def) {
-  const char* v = argOf(argc, argv, name);
-  return v ? std::atoll(v) : def;
+struct Options {
+  int64_t events = 5'000'000, keys = 10'000;
+  int64_t stepUs = 5;  // 200 K events/s of event time = 20 per key
+  int64_t disorderMs = 500;
+  int64_t rate = 1'000'000, rateSeconds = 4;
+  int acking = 0;
+  std::string only;  // "": both runtimes
+};
+
+// Every option of window_runtime_bench, in one place.
+void defineOptions(CLI::App& app, Options& o) {
+  app.description(
+      "window_runtime_bench: the keyed sliding-window sum through the continuous and micro-batch "
+      "runtimes: a throughput run, then a fixed-rate latency run, in each.");
+  app.add_option("--events", o.events, "events of the throughput run")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int64_t>());
+  app.add_option("--keys", o.keys, "distinct keys")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(1, int64_t{100'000'000}));
+  app.add_option("--step-us", o.stepUs, "event time between consecutive events, microseconds")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int64_t>());
+  app.add_option("--disorder-ms", o.disorderMs, "bounded disorder = the watermark delay")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(0, int64_t{86'400'000}));
+  app.add_option("--rate", o.rate, "events/s of the fixed-rate run (0 = skip it)")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(0, int64_t{1'000'000'000}));
+  app.add_option("--rate-seconds", o.rateSeconds, "seconds of the fixed-rate run (0 = skip it)")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(0, int64_t{86'400}));
+  app.add_option("--acking", o.acking, "continuous mode: Storm's acker")
+      ->capture_default_str()
+      ->check(gale::examples::number<int>(0, 1));
+  app.add_option("--only", o.only, "only one runtime")->check(CLI::IsMember({"cont", "mb"}));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  Options o;
+  CLI::App app;
+  defineOptions(app, o);
+  if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
   Job job;
-  job.events = arg(argc, argv, "--events", 5'000'000);
-  job.keys = arg(argc, argv, "--keys", 10'000);
-  job.stepUs = arg(argc, argv, "--step-us", 5);  // 200 K events/s of event time = 20 per key
-  job.disorderUs = arg(argc, argv, "--disorder-ms", 500) * 1000;
-  const int64_t rate = arg(argc, argv, "--rate", 1'000'000);
-  const int64_t rateSeconds = arg(argc, argv, "--rate-seconds", 4);
-  const bool acking = arg(argc, argv, "--acking", 0) != 0;
-  const char* only = argOf(argc, argv, "--only");
-  if (job.events < 1 || job.keys < 1 || job.stepUs < 1 || job.disorderUs < 0 || rate < 0 ||
-      rateSeconds < 0) {
-    std::fprintf(stderr, "window_runtime_bench: --events, --keys, --step-us must be >= 1 and "
-                         "--disorder-ms, --rate, --rate-seconds >= 0\n");
-    return 2;
-  }
+  job.events = o.events;
+  job.keys = o.keys;
+  job.stepUs = o.stepUs;
+  job.disorderUs = o.disorderMs * 1000;
+  const int64_t rate = o.rate;
+  const int64_t rateSeconds = o.rateSeconds;
+  const bool acking = o.acking != 0;
+  const char* only = o.only.empty() ? nullptr : o.only.c_str();
   bool cont = !only || std::strcmp(only, "cont") == 0;
   bool mb = !only || std::strcmp(only, "mb") == 0;
   std::printf("window_runtime_bench: keyed Sliding(10s, 1s) Sum{v}, %lld keys, disorder %lld ms, "

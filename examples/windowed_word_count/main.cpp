@@ -8,22 +8,16 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cli.h"
 #include "gale/topology/runtime.h"
 #include "windowed_word_count.h"
 
 using namespace gale;
 using namespace gale::examples;
 
-int main(int argc, char** argv) {
-  WindowedWordCountOptions o;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--sentences") == 0 && i + 1 < argc) o.sentences = std::atoll(argv[++i]);
-    else if (std::strcmp(argv[i], "--update") == 0) o.mode = OutputMode::Update;
-    else {
-      std::fprintf(stderr, "usage: windowed_word_count [--sentences N] [--update]\n");
-      return 2;
-    }
-  }
+namespace {
+
+int run(const WindowedWordCountOptions& o) {
   auto results = std::make_shared<MemoryStore>();
   auto late = std::make_shared<MemoryStore>();
   Topology t = windowedWordCountTopology(o, results, late);
@@ -48,4 +42,31 @@ int main(int argc, char** argv) {
   bool same = got == want;
   std::printf("equal to a direct count of the same input: %s\n", same ? "yes" : "NO");
   return same ? 0 : 1;
+}
+
+// Every option of windowed_word_count, in one place.
+void defineOptions(CLI::App& app, WindowedWordCountOptions& o) {
+  app.description(
+      "windowed_word_count: words counted in 5 s tumbling event-time windows (continuous mode), "
+      "checked against a direct count.");
+  app.add_option("--sentences", o.sentences, "generated sentences, 1 ms of event time apart")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int64_t>());
+  app.add_flag_callback("--update", [&o] { o.mode = OutputMode::Update; },
+                        "update output mode (a row per change) instead of append");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  WindowedWordCountOptions o;
+  CLI::App app;
+  defineOptions(app, o);
+  if (auto rc = parseCommandLine(app, argc, argv)) return *rc;
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "windowed_word_count: %s\n", e.what());
+    return 1;
+  }
 }

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "gale/connectors/socket_source.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
+#include "cli.h"
 #include "gale/ui/ui_server.h"
 #include "word_count.h"
 
@@ -117,11 +119,7 @@ int runGenerated(int64_t sentences, bool acking, double rate, const UiFlags& uiF
 }
 
 int runSocket(const std::string& hostPort, const UiFlags& uiFlags) {
-  auto colon = hostPort.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "--socket wants host:port, e.g. --socket localhost:9999\n");
-    return 2;
-  }
+  auto colon = hostPort.rfind(':');  // checked by hostPort() on the command line
   std::string host = hostPort.substr(0, colon);
   int port = std::atoi(hostPort.c_str() + colon + 1);
   auto report = std::make_shared<CountReport>();
@@ -232,50 +230,55 @@ int runBench(int64_t sentences, bool latencyOnly) {
   return 0;
 }
 
+struct Options {
+  int64_t sentences = 0;  // 0: the mode's default
+  bool noAcking = false, bench = false, latency = false;
+  std::string socket;
+  double rate = 0;  // sentences/s; 0: as fast as it goes
+  UiFlags ui;
+};
+
+// Every option of word_count, in one place.
+void defineOptions(CLI::App& app, Options& o) {
+  app.description(
+      "word_count: sentences -> split -> count in continuous mode. Without options: counts 100 K "
+      "generated sentences and checks the counts against a direct count.");
+  app.add_option("--sentences", o.sentences,
+                 "generated sentences (default 100000; 1000000 with --bench)")
+      ->check(gale::examples::positive<int64_t>());
+  app.add_flag("--no-acking", o.noAcking, "run without Storm's acker");
+  auto* bench = app.add_flag("--bench", o.bench,
+                             "throughput and latency beside a bare loop (docs/benchmarks.md)");
+  auto* latency = app.add_flag("--latency", o.latency, "only the latency part of --bench");
+  app.add_option("--socket", o.socket,
+                 "count lines from a TCP server (e.g. `nc -lk 9999`) until Ctrl-C")
+      ->check(hostPort())
+      ->excludes(bench, latency);
+  app.add_option("--rate", o.rate, "generated sentences per second (default: as fast as it goes)")
+      ->check(gale::examples::number<double>(0))
+      ->excludes(bench, latency);
+  auto* ui = app.add_option("--ui", o.ui.port,
+                            "serve the web UI at http://127.0.0.1:PORT/ (0: any free port); it "
+                            "stays up after the job until Ctrl-C (docs/ui.md)")
+                 ->check(gale::examples::number<int>(0, 65535))
+                 ->excludes(bench, latency);
+  app.add_option("--ui-token", o.ui.token,
+                 "token for the UI's deactivate / activate / kill (default: $GALE_UI_TOKEN; "
+                 "none: read-only)")
+      ->envname("GALE_UI_TOKEN");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  Options o;
+  CLI::App app;
+  defineOptions(app, o);
+  if (auto rc = parseCommandLine(app, argc, argv)) return *rc;
   try {
-    int64_t sentences = -1;
-    bool bench = false, acking = true, latencyOnly = false;
-    double rate = 0;
-    std::string socket;
-    UiFlags uiFlags;
-    if (const char* t = std::getenv("GALE_UI_TOKEN")) uiFlags.token = t;
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "--socket" && i + 1 < argc) {
-        socket = argv[++i];
-      } else if (a == "--ui" && i + 1 < argc) {
-        char* end = nullptr;
-        long port = std::strtol(argv[++i], &end, 10);
-        if (*end != '\0' || port < 0 || port > 65535) {
-          std::fprintf(stderr, "--ui wants a port (0-65535; 0 = any free port), got '%s'\n", argv[i]);
-          return 2;
-        }
-        uiFlags.port = static_cast<int>(port);
-      } else if (a == "--ui-token" && i + 1 < argc) {
-        uiFlags.token = argv[++i];
-      } else if (a == "--rate" && i + 1 < argc) {
-        rate = std::atof(argv[++i]);
-      } else if (a == "--sentences" && i + 1 < argc) {
-        sentences = std::atoll(argv[++i]);
-      } else if (a == "--no-acking") {
-        acking = false;
-      } else if (a == "--bench") {
-        bench = true;
-      } else if (a == "--latency") {
-        bench = latencyOnly = true;
-      } else {
-        std::fprintf(stderr,
-                     "usage: word_count [--sentences N] [--rate SENTENCES_PER_S] [--no-acking] "
-                     "[--bench | --latency] | --socket host:port   [--ui PORT [--ui-token T]]\n");
-        return 2;
-      }
-    }
-    if (!socket.empty()) return runSocket(socket, uiFlags);
-    if (bench) return runBench(sentences > 0 ? sentences : 1'000'000, latencyOnly);
-    return runGenerated(sentences > 0 ? sentences : 100'000, acking, rate, uiFlags);
+    if (!o.socket.empty()) return runSocket(o.socket, o.ui);
+    if (o.bench || o.latency) return runBench(o.sentences > 0 ? o.sentences : 1'000'000, o.latency);
+    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking, o.rate, o.ui);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;

@@ -78,6 +78,10 @@ struct BatchProgress {
   uint64_t lastTxid = 0;        // last committed (also from earlier runs)
   uint64_t records = 0;         // records in committed batches of this run
   uint64_t triggerOverruns = 0; // batches that took longer than the trigger interval
+  // Completed turns of the job's scheduling loop (each reads the clock, asks the trigger and, when
+  // due, the sources). A test that moved a ManualClock or added data waits for two more turns to
+  // know the job has seen the change, instead of sleeping and hoping it ran.
+  uint64_t schedulerTurns = 0;
   Offsets offsets;              // committed end offsets
   std::optional<Timestamp> watermark;
   size_t stateEntries = 0;

@@ -1,0 +1,153 @@
+// Runs every example and tool with --help, with bad values and with good ones: --help exits 0
+// and lists the options, a bad command line exits 2 with a message naming the option (it used to
+// abort on an uncaught exception: `microbatch_word_count --sentences abc`), good values reach
+// the program.
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace gale::examples {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct ProgramRun {
+  int exitCode = -1;  // -1: killed by a signal (an abort is what this test exists to catch)
+  std::string out;    // stdout and stderr
+};
+
+ProgramRun run(const std::string& bin, const std::string& args) {
+  ProgramRun r;
+  std::string cmd = bin + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+struct Program {
+  const char* name;
+  std::string bin;
+  std::vector<std::string> options;  // every option the docs, tests and README use
+};
+
+const std::vector<Program>& programs() {
+  static const std::vector<Program> all = {
+      {"word_count", GALE_BIN_WORD_COUNT,
+       {"--sentences", "--no-acking", "--bench", "--latency", "--socket"}},
+      {"windowed_word_count", GALE_BIN_WINDOWED_WORD_COUNT, {"--sentences", "--update"}},
+      {"microbatch_word_count", GALE_BIN_MICROBATCH_WORD_COUNT,
+       {"--checkpoint", "--sentences", "--bench", "--seconds", "--rate"}},
+      {"window_bench", GALE_BIN_WINDOW_BENCH,
+       {"--events", "--keys", "--per-key-per-sec", "--disorder-ms"}},
+      {"window_runtime_bench", GALE_BIN_WINDOW_RUNTIME_BENCH,
+       {"--events", "--keys", "--step-us", "--disorder-ms", "--rate", "--rate-seconds", "--acking",
+        "--only"}},
+      {"gale-compare", GALE_BIN_GALE_COMPARE,
+       {"--pipeline", "--loads", "--intervals", "--no-continuous", "--seconds", "--warmup",
+        "--window", "--watermark-delay", "--acking", "--partitions", "--parallelism",
+        "--check-events", "--out"}},
+      {"quickstart", GALE_BIN_QUICKSTART, {"continuous", "micro-batch"}},
+  };
+  return all;
+}
+
+TEST(ExampleCommandLines, HelpListsEveryOptionAndExitsZeroInEveryProgram) {
+  for (const auto& p : programs()) {
+    for (const char* help : {"--help", "-h"}) {
+      ProgramRun r = run(p.bin, help);
+      EXPECT_EQ(r.exitCode, 0) << p.name << " " << help << "\n" << r.out;
+      for (const auto& o : p.options) EXPECT_THAT(r.out, HasSubstr(o)) << p.name;
+    }
+  }
+}
+
+struct Bad {
+  const char* program;
+  const char* args;
+  const char* message;  // part of what it must say
+};
+
+TEST(ExampleCommandLines, ABadValueGetsAMessageNamingItAndExitCodeTwoNotAnAbort) {
+  const Bad cases[] = {
+      {"microbatch_word_count", "--sentences abc", "--sentences: 'abc' is not an integer"},
+      {"microbatch_word_count", "--sentences 99999999999999999999", "out of range"},
+      {"microbatch_word_count", "--seconds -1 --bench", "--seconds: must be > 0"},
+      {"microbatch_word_count", "--rate fast --bench", "--rate: 'fast' is not a number"},
+      {"microbatch_word_count", "--checkpoint", "--checkpoint"},
+      {"word_count", "--sentences 0", "--sentences: must be >= 1"},
+      {"word_count", "--socket localhost", "--socket: wants host:port"},
+      {"word_count", "--socket localhost:70000", "port must be 1..65535"},
+      {"word_count", "--socket localhost:9999 --bench", "excludes"},
+      {"word_count", "--sentence 5", "--sentence"},
+      {"windowed_word_count", "--sentences 1e3", "--sentences: '1e3' is not an integer"},
+      {"windowed_word_count", "5000", "5000"},  // a value without its option
+      {"window_bench", "--keys -3", "--keys: must be >= 1"},
+      {"window_bench", "--keys 1 --per-key-per-sec 1", "at least 10 events per second"},
+      {"window_bench", "--disorder-ms x", "--disorder-ms: 'x' is not an integer"},
+      {"window_runtime_bench", "--acking 2", "--acking: must be >= 0 and <= 1"},
+      {"window_runtime_bench", "--only both", "--only"},
+      {"window_runtime_bench", "--step-us 0", "--step-us: must be >= 1"},
+      {"gale-compare", "--loads 10Q", "bad load '10Q'"},
+      {"gale-compare", "--intervals 5parsecs", "bad interval '5parsecs'"},
+      {"gale-compare", "--window 0", "--window must be positive"},
+      {"gale-compare", "--acking maybe", "--acking"},
+      {"gale-compare", "--partitions 1.5", "--partitions: '1.5' is not an integer"},
+      {"gale-compare", "--seconds", "--seconds"},
+      {"gale-compare", "--no-continuous --intervals continuous --pipeline nope", "unknown pipeline"},
+      {"quickstart", "batch", "batch not in {continuous,micro-batch}"},
+      {"quickstart", "micro-batch extra", "extra"},
+  };
+  for (const auto& c : cases) {
+    std::string bin;
+    for (const auto& p : programs())
+      if (std::string(p.name) == c.program) bin = p.bin;
+    ASSERT_FALSE(bin.empty()) << c.program;
+    ProgramRun r = run(bin, c.args);
+    EXPECT_EQ(r.exitCode, 2) << c.program << " " << c.args << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr(c.message)) << c.program << " " << c.args;
+    EXPECT_THAT(r.out, HasSubstr(std::string(c.program) + ": ")) << "names the program";
+    EXPECT_THAT(r.out, HasSubstr("--help")) << "points to --help";
+  }
+}
+
+// The values parsed are the values used: small runs whose output shows them.
+TEST(ExampleCommandLines, GoodValuesReachTheProgram) {
+  ProgramRun wc = run(GALE_BIN_WORD_COUNT, "--sentences 1500 --no-acking");
+  EXPECT_EQ(wc.exitCode, 0) << wc.out;
+  EXPECT_THAT(wc.out, HasSubstr("1500 sentences"));
+  EXPECT_THAT(wc.out, HasSubstr("equal to a direct count of the same input: yes"));
+
+  ProgramRun wwc = run(GALE_BIN_WINDOWED_WORD_COUNT, "--sentences 3000 --update");
+  EXPECT_EQ(wwc.exitCode, 0) << wwc.out;
+  EXPECT_THAT(wwc.out, HasSubstr("3000 sentences (3 s of event time)"));
+
+  auto chk = std::filesystem::temp_directory_path() /
+             ("gale-cli-test-" + std::to_string(::getpid()) + ".chk");
+  std::filesystem::remove_all(chk);
+  ProgramRun mb = run(GALE_BIN_MICROBATCH_WORD_COUNT, "--sentences 700 --checkpoint " + chk.string());
+  EXPECT_EQ(mb.exitCode, 0) << mb.out;
+  EXPECT_THAT(mb.out, HasSubstr("700 sentences in this run"));
+  EXPECT_TRUE(std::filesystem::exists(chk)) << "--checkpoint was not used";
+  std::filesystem::remove_all(chk);
+
+  ProgramRun wb = run(GALE_BIN_WINDOW_BENCH, "--events 5000 --keys 10 --per-key-per-sec 10 --disorder-ms 0");
+  EXPECT_EQ(wb.exitCode, 0) << wb.out;
+  EXPECT_THAT(wb.out, HasSubstr("10 keys, 100 events/s of event time, disorder 0 ms"));
+  EXPECT_THAT(wb.out, HasSubstr("events        5000 in"));
+}
+
+}  // namespace
+}  // namespace gale::examples
