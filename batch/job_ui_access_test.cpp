@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "batch_test_ops.h"
+#include "job_test_util.h"
+#include "job_wait_test_util.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/connectors/memory_sink.h"
@@ -31,6 +33,17 @@ struct JobUiAccessTest : ::testing::Test {
   }
   fs::path dir;
 };
+
+// Polls `cond` for up to 30 s of real time (the job's threads do the work).
+template <class F>
+bool eventually(F cond) {
+  auto end = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return cond();
+}
 
 Topology wordCount(int64_t sentences, MemoryStorePtr store) {
   SentenceSource::Options so;
@@ -86,30 +99,37 @@ TEST_F(JobUiAccessTest, TheJobShowsItsTopologyAndTheExecutorsMetricsAlsoAfterItE
 }
 
 TEST_F(JobUiAccessTest, ADeactivatedJobCutsNoBatchUntilActivated) {
+  // Data arrives only when the test adds it, so no batch can be in flight unseen.
+  auto src = std::make_shared<GrowingSource>(1);
   auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("numbers", src, 1);
+  b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("numbers");
   ManualClock clock(Timestamp{1'000'000});
   MicroBatch cfg;
   cfg.trigger = BatchTrigger::processingTime(100ms);
   cfg.checkpoint = dir.string();
   cfg.clock = &clock;
-  cfg.maxRecordsPerBatch = 100;
-  auto job = runMicroBatch(wordCount(1000, store), cfg);
-  auto waitBatches = [&](uint64_t n) {
-    for (int i = 0; i < 20000 && job.progress().batches < n; ++i) std::this_thread::sleep_for(1ms);
-    return job.progress().batches;
+  auto job = runMicroBatch(b.build(), cfg);
+  auto batchesReach = [&](uint64_t n) {
+    return eventually([&] { return job.progress().batches >= n; });
   };
+  src->add(0, 10);
   clock.advance(100ms);
-  ASSERT_EQ(waitBatches(1), 1u);
+  ASSERT_TRUE(batchesReach(1));
   job.deactivate();
   EXPECT_TRUE(job.progress().paused);
-  clock.advance(100ms);
-  clock.advance(100ms);
-  std::this_thread::sleep_for(50ms);  // an absence check: a slow machine only weakens it
-  EXPECT_EQ(job.progress().batches, 1u);
+  src->add(0, 10);
+  for (int tick = 0; tick < 3; ++tick) {
+    clock.advance(100ms);
+    ASSERT_TRUE(jobHasLooked(job));
+  }
+  EXPECT_EQ(job.progress().batches, 1u) << "a batch was cut while deactivated";
   job.activate();
   EXPECT_FALSE(job.progress().paused);
   clock.advance(100ms);
-  EXPECT_GE(waitBatches(2), 2u);
+  ASSERT_TRUE(batchesReach(2));
+  EXPECT_EQ(job.progress().records, 20u);
   job.stop();
   job.waitUntilDone();
 }

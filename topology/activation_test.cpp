@@ -115,9 +115,14 @@ TEST(WatermarkMetrics, EachTaskShowsItsWatermarkAndABoltCountsItsIdleInputs) {
       .shuffleGrouping("busy")
       .shuffleGrouping("quiet");
   RunningTopology rt = runContinuous(b.build(), fastConfig());
-  auto sinkTask = [&] { return rt.metrics().find("sink")->tasks.at(0); };
-  ASSERT_TRUE(eventually([&] { return sinkTask().idleInputs == 1 && sinkTask().watermark; }));
-  TopologyMetrics m = rt.metrics();
+  // Each task publishes its metrics on its own schedule: wait until all three have.
+  TopologyMetrics m;
+  ASSERT_TRUE(eventually([&] {
+    m = rt.metrics();
+    const TaskMetrics& sink = m.find("sink")->tasks.at(0);
+    return sink.idleInputs == 1 && sink.watermark && m.find("busy")->tasks.at(0).watermark &&
+           m.find("quiet")->tasks.at(0).watermarkIdle;
+  }));
   EXPECT_EQ(m.find("busy")->tasks.at(0).watermark, Timestamp{500});
   EXPECT_FALSE(m.find("busy")->tasks.at(0).watermarkIdle);
   EXPECT_EQ(m.find("quiet")->tasks.at(0).watermark, Timestamp{100});
