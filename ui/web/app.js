@@ -173,7 +173,7 @@ function renderActions(t) {
     token,
     el('button', {onclick: act('/deactivate'), disabled: !running || !t.active}, 'Deactivate'),
     el('button', {onclick: act('/activate'), disabled: !running || t.active}, 'Activate'),
-    el('button', {onclick: async () => { out.textContent = await post(apiTopology(t.id) + '/kill/' + Number(wait.value || 0)); }, disabled: !running}, 'Kill after'),
+    el('button', {onclick: async () => { out.textContent = await post(apiTopology(t.id) + '/kill/' + Math.min(9999, Math.max(0, Math.floor(Number(wait.value) || 0)))); }, disabled: !running}, 'Kill after'),
     wait, ' s ', out);
 }
 
