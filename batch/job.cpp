@@ -225,6 +225,24 @@ class BatchJob {
     return true;
   }
 
+  void setPaused(bool paused) {
+    if (continuous_) {
+      paused ? continuous_->deactivate() : continuous_->activate();
+    }
+    std::lock_guard lk(mutex_);
+    progress_.paused = paused;
+    wake_.notify_all();
+  }
+
+  TopologyMetrics metrics() const {
+    if (continuous_) return continuous_->metrics();
+    return pipeline_ ? pipeline_->metrics() : TopologyMetrics{};
+  }
+  const Topology* topology() const {
+    if (continuous_) return &continuous_->topology();
+    return pipeline_ ? pipeline_->topology() : nullptr;
+  }
+
   BatchProgress progress() const {
     std::lock_guard lk(mutex_);
     BatchProgress p = progress_;
@@ -235,6 +253,7 @@ class BatchJob {
  private:
   void onFinished(uint64_t txid, BatchResult r) {
     std::lock_guard lk(mutex_);
+    finishedNanos_[txid] = SystemClock::steadyNanos();
     finishedQueue_.emplace_back(txid, std::move(r));
     wake_.notify_all();
   }
@@ -373,7 +392,7 @@ class BatchJob {
           }
         }
       }
-      if (!stopRequested_ && !scheduleRunning && schedule_.due(now())) {
+      if (!stopRequested_ && !progress_.paused && !scheduleRunning && schedule_.due(now())) {
         lk.unlock();
         std::optional<BatchPlan> plan = planner_.next(target ? &*target : nullptr);
         lk.lock();
@@ -416,6 +435,7 @@ class BatchJob {
     plan.replay = false;
     plans_[plan.txid] = plan;
     cutNanos_[plan.txid] = SystemClock::steadyNanos();
+    cutMicros_[plan.txid] = now().micros;
     lk.unlock();
     pipeline_->dispatch(plan);
     lk.lock();
@@ -459,6 +479,21 @@ class BatchJob {
     progress_.commitNanos.record(t1 - t0);
     progress_.commitTotalNanos += t1 - t0;
     progress_.batchNanos.record(t1 - cutNanos_.at(txid));
+    BatchRecord rec;
+    rec.txid = txid;
+    rec.records = plan.records;
+    rec.cutMicros = cutMicros_.at(txid);
+    int64_t finished = finishedNanos_.count(txid) ? finishedNanos_.at(txid) : t0;
+    rec.executeNanos = finished - cutNanos_.at(txid);
+    rec.waitNanos = std::max<int64_t>(0, t0 - finished);
+    rec.commitNanos = t1 - t0;
+    rec.watermark = progress_.watermark;
+    rec.stateEntries = result.stateEntries;
+    if (progress_.recent.size() == BatchProgress::kRecentBatches)
+      progress_.recent.erase(progress_.recent.begin());
+    progress_.recent.push_back(rec);
+    finishedNanos_.erase(txid);
+    cutMicros_.erase(txid);
     for (const auto& s : result.originSamples) {
       if (s.originNanos > 0) {
         progress_.recordNanos.recordN(std::max<int64_t>(0, t1 - s.originNanos), s.weight);
@@ -495,6 +530,8 @@ class BatchJob {
   std::map<uint64_t, BatchPlan> plans_;
   bool inputEnded_ = false;  // the endOfInput batch was committed
   std::map<uint64_t, int64_t> cutNanos_;
+  std::map<uint64_t, int64_t> cutMicros_;
+  std::map<uint64_t, int64_t> finishedNanos_;
   BatchProgress progress_;
   int64_t startNanos_ = 0;
   std::mutex joinMutex_;
@@ -513,6 +550,10 @@ void MicroBatchJob::processAllAvailable() { job_->processAllAvailable(std::nullo
 bool MicroBatchJob::processAllAvailable(std::chrono::milliseconds timeout) {
   return job_->processAllAvailable(timeout);
 }
+void MicroBatchJob::deactivate() { job_->setPaused(true); }
+void MicroBatchJob::activate() { job_->setPaused(false); }
+TopologyMetrics MicroBatchJob::metrics() const { return job_->metrics(); }
+const Topology* MicroBatchJob::topology() const { return job_->topology(); }
 
 namespace {
 MicroBatchJob registerJob(std::shared_ptr<BatchJob> job) {

@@ -526,7 +526,9 @@ void TopologyPipeline::start(const RecoveredState& recovered, Finished finished,
                                blob == recovered.snapshots.end() ? std::string() : blob->second);
   shared_->finished = std::move(finished);
   shared_->failed = std::move(failed);
-  running_ = std::make_unique<RunningTopology>(runContinuous(*batchTopology_, runtimeConfig_));
+  auto running = std::make_unique<RunningTopology>(runContinuous(*batchTopology_, runtimeConfig_));
+  std::lock_guard lk(runningMutex_);
+  running_ = std::move(running);
 }
 
 void TopologyPipeline::dispatch(const BatchPlan& plan) {
@@ -547,7 +549,14 @@ void TopologyPipeline::stop() {
   } else {
     running_->stop();
   }
+  std::lock_guard lk(runningMutex_);
+  finalMetrics_ = running_->metrics();
   running_.reset();
+}
+
+TopologyMetrics TopologyPipeline::metrics() const {
+  std::lock_guard lk(runningMutex_);
+  return running_ ? running_->metrics() : finalMetrics_;
 }
 
 void mergeKeyedUpdates(std::map<std::string, KeyedStateUpdates>& into,

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,8 @@ class TopologyPipeline final : public BatchPipeline {
   void dispatch(const BatchPlan& plan) override;
   void committed(uint64_t txid) override;
   void stop() override;
+  TopologyMetrics metrics() const override;
+  const Topology* topology() const override { return batchTopology_.get(); }
 
   // The rebuilt topology (for tests).
   const Topology& batchTopology() const { return *batchTopology_; }
@@ -59,7 +62,9 @@ class TopologyPipeline final : public BatchPipeline {
   std::vector<NamedSource> sources_;
   std::unique_ptr<Topology> batchTopology_;
   Continuous runtimeConfig_;
+  mutable std::mutex runningMutex_;  // running_ is replaced while the UI may read its metrics
   std::unique_ptr<RunningTopology> running_;
+  TopologyMetrics finalMetrics_;     // after stop()
 };
 
 // A stable fingerprint of a topology's structure (components, parallelism, groupings, streams,

@@ -15,6 +15,8 @@ gale_require_pkg(ZMQ libzmq libzmq3-dev)
 gale_require_pkg(LMDB lmdb liblmdb-dev)
 gale_require_pkg(RDKAFKA rdkafka librdkafka-dev)
 gale_require_pkg(XXHASH libxxhash libxxhash-dev)
+gale_require_pkg(HTTPLIB cpp-httplib libcpp-httplib-dev)
+gale_require_pkg(NLOHMANN_JSON nlohmann_json nlohmann-json3-dev)
 
 find_package(cppzmq QUIET CONFIG)
 if(NOT cppzmq_FOUND)

@@ -50,6 +50,16 @@ void Histogram::merge(const Histogram& o) {
 
 void Histogram::reset() { *this = Histogram(); }
 
+uint64_t Histogram::countAtOrBelow(int64_t v) const {
+  if (v < 0 || count_ == 0) return 0;
+  if (v >= max_) return count_;
+  int last = std::min(bucketOf(v), kBuckets - 1);
+  if (bucketUpper(last) > v) --last;  // v's bucket also holds values above v
+  uint64_t n = 0;
+  for (int i = 0; i <= last; ++i) n += counts_[i];
+  return n;
+}
+
 int64_t Histogram::percentile(double q) const {
   if (count_ == 0) return 0;
   q = std::clamp(q, 0.0, 1.0);

@@ -59,5 +59,30 @@ TEST(Histogram, MergeEqualsRecordingEverythingInOne) {
   EXPECT_EQ(a.max(), all.max());
 }
 
+TEST(Histogram, CountAtOrBelowIsCumulativeExactAtBucketEdgesAndCountsTheSum) {
+  Histogram h;
+  EXPECT_EQ(h.countAtOrBelow(100), 0u);
+  for (int64_t v : {5, 10, 10, 63, 1000, 5000, 1'000'000}) h.record(v);
+  EXPECT_EQ(h.countAtOrBelow(-1), 0u);
+  EXPECT_EQ(h.countAtOrBelow(4), 0u);
+  EXPECT_EQ(h.countAtOrBelow(5), 1u);    // small values have exact buckets
+  EXPECT_EQ(h.countAtOrBelow(10), 3u);
+  EXPECT_EQ(h.countAtOrBelow(63), 4u);
+  // 1000 sits in a bucket wider than one value: a bound inside it does not count it, its upper
+  // edge does.
+  int upper = static_cast<int>(Histogram::bucketUpper(Histogram::bucketOf(1000)));
+  EXPECT_EQ(h.countAtOrBelow(999), 4u);
+  EXPECT_EQ(h.countAtOrBelow(upper), 5u);
+  EXPECT_EQ(h.countAtOrBelow(999'999), 6u);
+  EXPECT_EQ(h.countAtOrBelow(1'000'000), 7u);
+  EXPECT_EQ(h.countAtOrBelow(INT64_MAX), 7u);
+  uint64_t prev = 0;
+  for (int64_t v = 0; v < 2'000'000; v = v * 2 + 1) {
+    EXPECT_GE(h.countAtOrBelow(v), prev);
+    prev = h.countAtOrBelow(v);
+  }
+  EXPECT_DOUBLE_EQ(h.sum(), 5 + 10 + 10 + 63 + 1000 + 5000 + 1'000'000);
+}
+
 }  // namespace
 }  // namespace gale

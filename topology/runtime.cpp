@@ -56,9 +56,13 @@ uint64_t mix64(uint64_t z) {
 struct MetricsCell {
   std::atomic<uint64_t> emitted{0}, transferred{0}, executed{0}, acked{0}, failed{0}, errors{0},
       framesReceived{0}, malformed{0}, blocked{0}, buffered{0}, pending{0}, capacityPpm{0},
-      pendingLimit{0}, timedOut{0}, retried{0}, deadLettered{0}, unrouted{0};
+      pendingLimit{0}, timedOut{0}, retried{0}, deadLettered{0}, unrouted{0}, idleInputs{0};
+  std::atomic<int64_t> watermark{INT64_MIN};
+  std::atomic<bool> watermarkIdle{false};
   std::mutex mutex;
   Histogram execute, process, complete;
+  std::string lastError;  // under mutex
+  int64_t lastErrorMicros = 0;
 };
 
 std::atomic<uint64_t> gInstances{0};
@@ -97,6 +101,7 @@ struct RuntimeShared {
   std::atomic<bool> stopping{false};  // graceful: spouts stop emitting and end their streams
   std::atomic<bool> shutdown{false};  // everything is done: leave the loops, clean up
   std::atomic<bool> killed{false};    // leave at once
+  std::atomic<bool> deactivated{false};  // spouts do not call nextTuple() (Storm's deactivate)
 
   std::mutex mutex;
   std::condition_variable cv;
@@ -305,6 +310,8 @@ class Task final : public FrameHandler {
       c.time = wm.micros;
       c.value = idle ? kIdleWatermark : 0;
       t_.broadcast(c);
+      t_.inputWatermark_ = wm.micros;  // a spout's watermark is the one it sends
+      t_.outputIdle_ = idle;
     }
     void emitBatchBegin(uint64_t txid) override {
       t_.broadcast(Control{ControlKind::BatchBegin, 0, txid});
@@ -588,6 +595,7 @@ class Task final : public FrameHandler {
       if (pending_.empty()) spoutEndOfStream();
       return false;
     }
+    if (sh_.deactivated.load(std::memory_order_relaxed)) return false;
     releaseRetries();
     bool any = false;
     for (int k = 0; k < 16; ++k) {
@@ -868,6 +876,9 @@ class Task final : public FrameHandler {
     ++errors_;
     logError("component '" + name() + "' task " + std::to_string(id_) + ": " + what +
              " threw: " + e.what());
+    std::lock_guard lock(cell_.mutex);  // for the metrics (Storm's "last error")
+    cell_.lastError = std::string(what) + " threw: " + e.what();
+    cell_.lastErrorMicros = sh_.clock->now().micros;
   }
 
   // ---- acker
@@ -1056,6 +1067,11 @@ class Task final : public FrameHandler {
     c.buffered.store(buffered_, std::memory_order_relaxed);
     c.pending.store(kind_ == Kind::Acker ? table_.size() : pending_.size(),
                     std::memory_order_relaxed);
+    c.watermark.store(inputWatermark_, std::memory_order_relaxed);
+    c.watermarkIdle.store(outputIdle_, std::memory_order_relaxed);
+    uint64_t idleInputs = 0;
+    for (const Slot& s : slots_) idleInputs += s.idle && !s.eos;
+    c.idleInputs.store(idleInputs, std::memory_order_relaxed);
     if (lastPublish_ && real > lastPublish_) {
       double cap = static_cast<double>(busyNanos_) / static_cast<double>(real - lastPublish_);
       c.capacityPpm.store(static_cast<uint64_t>(std::min(cap, 1.0) * 1e6),
@@ -1193,6 +1209,12 @@ bool RunningTopology::waitUntilDone(Duration timeout) {
 
 bool RunningTopology::done() const { return impl_->joined || impl_->allFinished(); }
 
+void RunningTopology::deactivate() { impl_->sh->deactivated = true; }
+void RunningTopology::activate() { impl_->sh->deactivated = false; }
+bool RunningTopology::active() const { return !impl_->sh->deactivated.load(); }
+void RunningTopology::requestStop() { impl_->sh->stopping = true; }
+const Topology& RunningTopology::topology() const { return impl_->sh->topology; }
+
 int RunningTopology::taskCount() const { return impl_->sh->numTasks; }
 PeerStats RunningTopology::peerStats() const { return impl_->sh->transport.peerStats(); }
 
@@ -1228,9 +1250,25 @@ TaskMetrics ComponentMetrics::total() const {
     t.deadLettered += m.deadLettered;
     t.unrouted += m.unrouted;
     t.capacity = std::max(t.capacity, m.capacity);
+    t.idleInputs += m.idleInputs;
+    if (!m.lastError.empty() && (t.lastError.empty() || m.lastErrorTime > t.lastErrorTime)) {
+      t.lastError = m.lastError;
+      t.lastErrorTime = m.lastErrorTime;
+    }
     t.executeLatency.merge(m.executeLatency);
     t.processLatency.merge(m.processLatency);
     t.completeLatency.merge(m.completeLatency);
+  }
+  // The component's watermark: the min over its tasks that are not idle (all idle: the min
+  // over all of them, marked idle).
+  for (bool idleToo : {false, true}) {
+    for (const auto& m : tasks)
+      if (m.watermark && (idleToo || !m.watermarkIdle) && (!t.watermark || *m.watermark < *t.watermark))
+        t.watermark = m.watermark;
+    if (t.watermark) {
+      t.watermarkIdle = idleToo;
+      break;
+    }
   }
   return t;
 }
@@ -1266,10 +1304,16 @@ TopologyMetrics RunningTopology::metrics() const {
     m.deadLettered = c.deadLettered.load(std::memory_order_relaxed);
     m.unrouted = c.unrouted.load(std::memory_order_relaxed);
     m.capacity = static_cast<double>(c.capacityPpm.load(std::memory_order_relaxed)) / 1e6;
+    int64_t wm = c.watermark.load(std::memory_order_relaxed);
+    if (wm != INT64_MIN) m.watermark = Timestamp{wm};
+    m.watermarkIdle = c.watermarkIdle.load(std::memory_order_relaxed);
+    m.idleInputs = c.idleInputs.load(std::memory_order_relaxed);
     std::lock_guard lock(c.mutex);
     m.executeLatency = c.execute;
     m.processLatency = c.process;
     m.completeLatency = c.complete;
+    m.lastError = c.lastError;
+    m.lastErrorTime = Timestamp{c.lastErrorMicros};
     return m;
   };
   for (const auto& comp : sh.topology.components()) {

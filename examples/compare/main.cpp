@@ -2,7 +2,10 @@
 // same transport; only the run call differs. See docs/compare.md.
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
+#include <memory>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "gale/ui/ui_server.h"
 #include "runner.h"
 
 namespace gc = gale::compare;
@@ -71,6 +75,8 @@ struct Options {
   gc::PipelineOptions pipeline;
   int64_t checkEvents = 200'000;
   std::string out = "compare-out";
+  int uiPort = -1;  // no UI
+  std::string uiToken;
 };
 
 // The command line as typed; turned into Options once parsing is complete.
@@ -82,6 +88,8 @@ struct RawOptions {
   int partitions = 1, parallelism = 1;
   int64_t checkEvents = 200'000;
   std::string out = "compare-out";
+  int uiPort = -1;
+  std::string uiToken;
 };
 
 Options toOptions(const RawOptions& r) {
@@ -105,6 +113,8 @@ Options toOptions(const RawOptions& r) {
   o.pipeline.parallelism = r.parallelism;
   o.checkEvents = r.checkEvents;
   o.out = r.out;
+  o.uiPort = r.uiPort;
+  o.uiToken = r.uiToken;
   if (o.continuous) o.modes.push_back(gc::Mode{});
   for (auto& s : split(r.intervals)) {
     gc::Mode m = gc::parseMode(s);
@@ -158,6 +168,13 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
       ->capture_default_str()
       ->check(gale::examples::number<int64_t>(0));
   app.add_option("--out", r.out, "output directory")->capture_default_str();
+  app.add_option("--ui", r.uiPort,
+                 "serve the web UI at http://127.0.0.1:PORT/ (0: any free port): each run live, "
+                 "then listed with its last metrics; it stays up after the report until Ctrl-C")
+      ->check(gale::examples::number<int>(0, 65535));
+  app.add_option("--ui-token", r.uiToken,
+                 "token for the UI's deactivate / activate / kill (default: $GALE_UI_TOKEN)")
+      ->envname("GALE_UI_TOKEN");
   // The values that need gale's own parsers (loads, durations, modes) are checked once all are
   // read; their errors are command-line errors too.
   app.callback([&r, &o] {
@@ -168,6 +185,9 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
     }
   });
 }
+
+std::atomic<bool> gInterrupted{false};
+void onSignal(int) { gInterrupted = true; }
 
 class ProgressLine {
  public:
@@ -202,6 +222,13 @@ int main(int argc, char** argv) {
   if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
   try {
     std::filesystem::create_directories(o.out);
+    std::unique_ptr<gale::ui::UiServer> ui;
+    if (o.uiPort >= 0) {
+      ui = std::make_unique<gale::ui::UiServer>(
+          gale::ui::UiOptions{.port = o.uiPort, .token = o.uiToken});
+      o.settings.ui = ui.get();
+      std::cerr << "web UI: " << ui->url() << "\n";
+    }
     auto data = std::make_shared<const gc::YsbData>();
     std::vector<gc::ResultRow> rows;
     ProgressLine line;
@@ -287,7 +314,13 @@ int main(int argc, char** argv) {
       if (!svg) throw std::runtime_error("cannot write " + path("latency.svg"));
     }
     std::cout << "raw numbers: " << path("results.csv") << ", " << path("results.json") << "\n"
-              << "chart: " << path("latency.svg") << "\n";
+              << "chart: " << path("latency.svg") << "\n" << std::flush;
+    if (ui) {
+      std::signal(SIGINT, onSignal);
+      std::signal(SIGTERM, onSignal);
+      std::cerr << "the web UI stays at " << ui->url() << " until Ctrl-C\n";
+      while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     return allEqual ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "\ngale-compare: " << e.what() << "\n";

@@ -11,6 +11,7 @@
 
 #include "gale/batch/microbatch.h"
 #include "gale/topology/runtime.h"
+#include "gale/ui/ui_server.h"
 
 namespace gale::compare {
 
@@ -109,12 +110,18 @@ MicroBatch microBatchConfig(const Mode& mode, const std::string& dir) {
 // One running job in either mode, behind one face.
 class AnyRun {
  public:
-  AnyRun(const Topology& t, const Mode& mode, bool acking) {
+  AnyRun(const Topology& t, const Mode& mode, bool acking, ui::UiServer* ui = nullptr,
+         const std::string& name = "")
+      : ui_(ui) {
     if (mode.microBatch) {
       dir_ = std::make_unique<TempDir>();
-      job_ = runMicroBatch(t, microBatchConfig(mode, dir_->path));
+      MicroBatch config = microBatchConfig(mode, dir_->path);
+      if (!name.empty()) config.name = name;
+      job_ = runMicroBatch(t, config);
+      if (ui_) uiId_ = ui_->add(job_);
     } else {
       running_ = std::make_unique<RunningTopology>(runContinuous(t, continuousConfig(acking)));
+      if (ui_) uiId_ = ui_->add(*running_, name.empty() ? mode.label() : name);
     }
   }
   ~AnyRun() {
@@ -127,6 +134,8 @@ class AnyRun {
   }
   // Ends the run without draining a backlog (the measurement is over).
   void stopNow() {
+    // The UI keeps the run's last metrics and lets go of the job before it goes.
+    if (ui_ && !uiId_.empty()) ui_->remove(uiId_);
     if (running_) {
       running_->kill();
       running_.reset();
@@ -150,6 +159,8 @@ class AnyRun {
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<RunningTopology> running_;
   MicroBatchJob job_;
+  ui::UiServer* ui_ = nullptr;
+  std::string uiId_;
 };
 
 }  // namespace
@@ -171,7 +182,8 @@ ResultRow runOnce(const PipelineOptions& po, const Mode& mode, const RunSettings
   // Nothing recorded until the warm-up ends.
   int64_t start = monoNow();
   m->setWarmupEnd(INT64_MAX);
-  AnyRun run(built.topology, mode, settings.acking);
+  AnyRun run(built.topology, mode, settings.acking, settings.ui,
+             row.pipeline + " " + row.mode + " @ " + loadLabel(po.ratePerSecond));
 
   Progress p{row.pipeline, row.mode, loadLabel(po.ratePerSecond)};
   p.total = settings.warmupSeconds + settings.seconds;

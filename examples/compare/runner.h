@@ -11,6 +11,10 @@
 #include "pipelines.h"
 #include "report.h"
 
+namespace gale::ui {
+class UiServer;
+}
+
 namespace gale::compare {
 
 struct Mode {
@@ -28,6 +32,9 @@ struct RunSettings {
   double seconds = 6;          // measured time
   double warmupSeconds = 1.5;  // before it (latencies not recorded, throughput not counted)
   bool acking = false;         // continuous mode: Storm's acker on or off
+  // --ui: every run is shown in this web UI while it runs, and stays listed (with its last
+  // metrics) after it ended, so the modes can be compared side by side.
+  ui::UiServer* ui = nullptr;
 };
 
 // What the progress line shows, about every 200 ms.

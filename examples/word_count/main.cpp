@@ -5,6 +5,9 @@
 //   word_count --socket host:port   lines from a TCP server (e.g. `nc -lk 9999`), prints every
 //                                   count update until Ctrl-C (Spark's NetworkWordCount)
 //   word_count --bench              throughput and latency figures (docs/benchmarks.md)
+//   word_count --ui 8080 [--rate N] the web UI at http://127.0.0.1:8080/ while it runs (and
+//                                   after, until Ctrl-C); --ui-token T (or GALE_UI_TOKEN)
+//                                   enables its deactivate / activate / kill buttons
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -12,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +26,7 @@
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 #include "cli.h"
+#include "gale/ui/ui_server.h"
 #include "word_count.h"
 
 using namespace gale;
@@ -31,6 +36,31 @@ namespace {
 
 std::atomic<bool> gInterrupted{false};
 void onSignal(int) { gInterrupted = true; }
+
+// --ui PORT / --ui-token: the web UI of the running job (docs/ui.md). port < 0: no UI.
+struct UiFlags {
+  int port = -1;
+  std::string token;
+};
+
+std::unique_ptr<ui::UiServer> startUi(const UiFlags& f, RunningTopology& rt) {
+  if (f.port < 0) return nullptr;
+  auto server = std::make_unique<ui::UiServer>(rt, ui::UiOptions{.port = f.port, .token = f.token},
+                                               "word count");
+  std::fprintf(stderr, "web UI: %s%s\n", server->url().c_str(),
+               f.token.empty() ? " (read-only: no --ui-token)" : "");
+  return server;
+}
+
+// After a run with --ui, the page keeps showing the finished job until Ctrl-C.
+void keepUiUntilInterrupted(const ui::UiServer* server) {
+  if (!server) return;
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  std::fprintf(stderr, "the job ended; the web UI stays at %s until Ctrl-C\n",
+               server->url().c_str());
+  while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
 
 double seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -47,16 +77,18 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   return b.build();
 }
 
-int runGenerated(int64_t sentences, bool acking) {
+int runGenerated(int64_t sentences, bool acking, double rate, const UiFlags& uiFlags) {
   SentenceSource::Options o;
   o.partitions = 2;
   o.total = sentences;
+  o.ratePerSecond = rate;
   auto report = std::make_shared<CountReport>();
   Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 2);
   auto start = std::chrono::steady_clock::now();
   Continuous config;
   config.acking = acking;
   auto rt = runContinuous(t, config);
+  auto server = startUi(uiFlags, rt);
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
   auto m = rt.metrics();
@@ -81,10 +113,12 @@ int runGenerated(int64_t sentences, bool acking) {
     std::printf("  %-12s %lld\n", top[i].first.c_str(), static_cast<long long>(top[i].second));
   bool same = report->counts == direct;
   std::printf("equal to a direct count of the same input: %s\n", same ? "yes" : "NO");
+  std::fflush(stdout);
+  keepUiUntilInterrupted(server.get());
   return same ? 0 : 1;
 }
 
-int runSocket(const std::string& hostPort) {
+int runSocket(const std::string& hostPort, const UiFlags& uiFlags) {
   auto colon = hostPort.rfind(':');  // checked by hostPort() on the command line
   std::string host = hostPort.substr(0, colon);
   int port = std::atoi(hostPort.c_str() + colon + 1);
@@ -94,6 +128,7 @@ int runSocket(const std::string& hostPort) {
   std::signal(SIGTERM, onSignal);
   std::fprintf(stderr, "reading lines from %s:%d; Ctrl-C stops\n", host.c_str(), port);
   auto rt = runContinuous(t, Continuous{});
+  auto server = startUi(uiFlags, rt);
   while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   rt.stop();
   return 0;
@@ -199,6 +234,8 @@ struct Options {
   int64_t sentences = 0;  // 0: the mode's default
   bool noAcking = false, bench = false, latency = false;
   std::string socket;
+  double rate = 0;  // sentences/s; 0: as fast as it goes
+  UiFlags ui;
 };
 
 // Every option of word_count, in one place.
@@ -217,6 +254,18 @@ void defineOptions(CLI::App& app, Options& o) {
                  "count lines from a TCP server (e.g. `nc -lk 9999`) until Ctrl-C")
       ->check(hostPort())
       ->excludes(bench, latency);
+  app.add_option("--rate", o.rate, "generated sentences per second (default: as fast as it goes)")
+      ->check(gale::examples::number<double>(0))
+      ->excludes(bench, latency);
+  auto* ui = app.add_option("--ui", o.ui.port,
+                            "serve the web UI at http://127.0.0.1:PORT/ (0: any free port); it "
+                            "stays up after the job until Ctrl-C (docs/ui.md)")
+                 ->check(gale::examples::number<int>(0, 65535))
+                 ->excludes(bench, latency);
+  app.add_option("--ui-token", o.ui.token,
+                 "token for the UI's deactivate / activate / kill (default: $GALE_UI_TOKEN; "
+                 "none: read-only)")
+      ->envname("GALE_UI_TOKEN");
 }
 
 }  // namespace
@@ -227,9 +276,9 @@ int main(int argc, char** argv) {
   defineOptions(app, o);
   if (auto rc = parseCommandLine(app, argc, argv)) return *rc;
   try {
-    if (!o.socket.empty()) return runSocket(o.socket);
+    if (!o.socket.empty()) return runSocket(o.socket, o.ui);
     if (o.bench || o.latency) return runBench(o.sentences > 0 ? o.sentences : 1'000'000, o.latency);
-    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking);
+    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking, o.rate, o.ui);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;

@@ -89,6 +89,18 @@ struct MicroBatch {
   Continuous runtime;
 };
 
+// One committed batch, for the web UI's batch table (Spark's recent progress).
+struct BatchRecord {
+  uint64_t txid = 0;
+  uint64_t records = 0;
+  int64_t cutMicros = 0;     // when it was cut (the job's clock, µs since the epoch)
+  int64_t executeNanos = 0;  // cut -> every task finished it
+  int64_t waitNanos = 0;     // finished -> its commit began (earlier txids commit first)
+  int64_t commitNanos = 0;   // the LMDB commit
+  std::optional<Timestamp> watermark;  // after the batch
+  size_t stateEntries = 0;
+};
+
 // A snapshot of a job's progress (the web UI reads this).
 struct BatchProgress {
   std::string name;
@@ -114,6 +126,10 @@ struct BatchProgress {
   Histogram commitNanos;        // the LMDB commit alone
   int64_t commitTotalNanos = 0; // time inside LMDB commits
   int64_t runNanos = 0;         // time since the job started
+  bool paused = false;          // deactivate(): no batch is cut until activate()
+  // The last kRecentBatches committed batches of this run, oldest first.
+  static constexpr size_t kRecentBatches = 100;
+  std::vector<BatchRecord> recent;
 };
 
 class BatchJob;
@@ -139,6 +155,14 @@ class MicroBatchJob {
   void processAllAvailable();
   bool processAllAvailable(std::chrono::milliseconds timeout);
   BatchProgress progress() const;
+  // Storm's deactivate / activate, from any thread: no new batch is cut (the batches in flight
+  // finish and commit) until activate(). With BatchTrigger::continuous() the spouts pause.
+  void deactivate();
+  void activate();
+  // The executors' metrics (per component and task, as RunningTopology::metrics()) and the
+  // topology they run (nullptr for a pipeline without one). For the web UI.
+  TopologyMetrics metrics() const;
+  const Topology* topology() const;
   explicit operator bool() const { return job_ != nullptr; }
 
  private:

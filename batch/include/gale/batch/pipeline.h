@@ -15,6 +15,8 @@
 
 #include "gale/batch/coordinator.h"
 #include "gale/state/state_store.h"
+#include "gale/topology/runtime.h"
+#include "gale/topology/topology.h"
 
 namespace gale {
 
@@ -92,6 +94,10 @@ class BatchPipeline {
   virtual void committed(uint64_t txid) {}
   // Every dispatched batch has finished: shut down.
   virtual void stop() = 0;
+  // For the web UI, from any thread: the executors' metrics (the last ones once stopped; empty
+  // for executors without any) and the topology they run (nullptr: none).
+  virtual TopologyMetrics metrics() const { return {}; }
+  virtual const Topology* topology() const { return nullptr; }
 };
 
 }  // namespace gale

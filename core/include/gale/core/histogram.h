@@ -27,6 +27,11 @@ class Histogram {
   double mean() const { return count_ ? static_cast<double>(sum_) / count_ : 0.0; }
   // The value at quantile q in [0, 1] (upper edge of its bucket, clamped to the max seen).
   int64_t percentile(double q) const;
+  // Samples in buckets whose values are all <= v: Prometheus' cumulative `le` bucket (exact at
+  // bucket edges, else short by the samples of v's own bucket, within the ~1.5 % resolution).
+  uint64_t countAtOrBelow(int64_t v) const;
+  // The sum of the recorded values (Prometheus' _sum).
+  double sum() const { return static_cast<double>(sum_); }
 
   // "p50=.. p99=.. p99.9=.. max=.." with values divided by `scale` and suffixed by `unit`.
   std::string summary(double scale = 1.0, const char* unit = "") const;

@@ -82,6 +82,12 @@ struct TaskMetrics {
   // logged, rate-limited.
   uint64_t unrouted = 0;
   double capacity = 0;            // fraction of the last interval spent executing
+  // Spout: the watermark it last sent; bolt: its input watermark (none yet: nullopt).
+  std::optional<Timestamp> watermark;
+  bool watermarkIdle = false;     // that watermark is marked idle (bolt: every live input is idle)
+  uint64_t idleInputs = 0;        // bolt: upstream tasks whose watermark is marked idle
+  std::string lastError;          // the last exception from the component's code, if any
+  Timestamp lastErrorTime;        // when (the runtime's clock)
   Histogram executeLatency;       // Bolt::execute / Spout::nextTuple
   Histogram processLatency;       // frame received -> input acked
   Histogram completeLatency;      // spout: emit -> tree completed
@@ -138,6 +144,16 @@ class RunningTopology {
   // not declare, or values that do not fit the stream's declared fields, stops it (a bug in the
   // component, not in a record: docs/runtime.md, "Bad emits").
   std::string error() const;
+
+  // Storm's deactivate / activate (for the web UI and operators; callable from any thread):
+  // while deactivated, spout tasks do not call nextTuple() but keep completing the trees in
+  // flight, and bolts keep running.
+  void deactivate();
+  void activate();
+  bool active() const;
+  // stop() without waiting, from any thread: the owner's waitUntilDone() returns once drained.
+  void requestStop();
+  const Topology& topology() const;
 
   TopologyMetrics metrics() const;
   int taskCount() const;                       // components' tasks + ackers

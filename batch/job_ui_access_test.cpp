@@ -1,0 +1,138 @@
+// What the web UI reads from and does to a micro-batch job: the recent batches table, the
+// executors' metrics and topology, deactivate / activate.
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "batch_test_ops.h"
+#include "job_test_util.h"
+#include "job_wait_test_util.h"
+#include "gale/batch/microbatch.h"
+#include "gale/connectors/generator_source.h"
+#include "gale/connectors/memory_sink.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace gale::testing;
+namespace fs = std::filesystem;
+
+struct JobUiAccessTest : ::testing::Test {
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("gale-ui-access-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+  }
+  void TearDown() override {
+    resetTerminated();
+    fs::remove_all(dir);
+  }
+  fs::path dir;
+};
+
+// Polls `cond` for up to 30 s of real time (the job's threads do the work).
+template <class F>
+bool eventually(F cond) {
+  auto end = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return cond();
+}
+
+Topology wordCount(int64_t sentences, MemoryStorePtr store) {
+  SentenceSource::Options so;
+  so.partitions = 2;
+  so.total = sentences;
+  TopologyBuilder b;
+  b.setSpout("sentences", std::make_shared<SentenceSource>(so), 2);
+  b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
+  b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
+  b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("count");
+  return b.build();
+}
+
+TEST_F(JobUiAccessTest, RecentBatchesListEveryCommittedBatchWithItsRowsAndPhases) {
+  auto store = std::make_shared<MemoryStore>();
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 300;
+  auto job = runMicroBatch(wordCount(1000, store), cfg);
+  ASSERT_TRUE(job.waitUntilDone(30s));
+  BatchProgress p = job.progress();
+  ASSERT_EQ(p.recent.size(), 4u);  // 300 + 300 + 300 + 100
+  uint64_t rows = 0;
+  for (size_t i = 0; i < p.recent.size(); ++i) {
+    EXPECT_EQ(p.recent[i].txid, i + 1);
+    EXPECT_GT(p.recent[i].executeNanos, 0);
+    EXPECT_GT(p.recent[i].commitNanos, 0);
+    EXPECT_GT(p.recent[i].cutMicros, 0);
+    rows += p.recent[i].records;
+  }
+  EXPECT_EQ(p.recent.back().records, 100u);
+  EXPECT_EQ(rows, p.records);
+  EXPECT_EQ(p.recent.back().stateEntries, p.stateEntries);
+}
+
+TEST_F(JobUiAccessTest, TheJobShowsItsTopologyAndTheExecutorsMetricsAlsoAfterItEnded) {
+  auto store = std::make_shared<MemoryStore>();
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  auto job = runMicroBatch(wordCount(500, store), cfg);
+  ASSERT_NE(job.topology(), nullptr);
+  EXPECT_EQ(job.topology()->components().size(), 4u);
+  EXPECT_EQ(job.topology()->components()[2].name, "count");
+  ASSERT_TRUE(job.waitUntilDone(30s));
+  TopologyMetrics m = job.metrics();
+  const ComponentMetrics* split = m.find("split");
+  ASSERT_NE(split, nullptr);
+  ASSERT_EQ(split->tasks.size(), 2u);
+  EXPECT_EQ(split->total().executed, 500u);  // every sentence once
+  EXPECT_TRUE(m.find("sentences")->spout);
+}
+
+TEST_F(JobUiAccessTest, ADeactivatedJobCutsNoBatchUntilActivated) {
+  // Data arrives only when the test adds it, so no batch can be in flight unseen.
+  auto src = std::make_shared<GrowingSource>(1);
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("numbers", src, 1);
+  b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("numbers");
+  ManualClock clock(Timestamp{1'000'000});
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(100ms);
+  cfg.checkpoint = dir.string();
+  cfg.clock = &clock;
+  auto job = runMicroBatch(b.build(), cfg);
+  auto batchesReach = [&](uint64_t n) {
+    return eventually([&] { return job.progress().batches >= n; });
+  };
+  src->add(0, 10);
+  clock.advance(100ms);
+  ASSERT_TRUE(batchesReach(1));
+  job.deactivate();
+  EXPECT_TRUE(job.progress().paused);
+  src->add(0, 10);
+  for (int tick = 0; tick < 3; ++tick) {
+    clock.advance(100ms);
+    ASSERT_TRUE(jobHasLooked(job));
+  }
+  EXPECT_EQ(job.progress().batches, 1u) << "a batch was cut while deactivated";
+  job.activate();
+  EXPECT_FALSE(job.progress().paused);
+  clock.advance(100ms);
+  ASSERT_TRUE(batchesReach(2));
+  EXPECT_EQ(job.progress().records, 20u);
+  job.stop();
+  job.waitUntilDone();
+}
+
+}  // namespace
+}  // namespace gale

@@ -1,0 +1,31 @@
+// The REST API's documents (shaped like Storm's UI REST API where the concepts match) and the
+// Prometheus exposition, rendered from JobSnapshots. Pure functions: tested without a server.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "job_view.h"
+
+namespace gale::ui {
+
+// GET /api/v1/topology/summary
+nlohmann::json summaryJson(const std::vector<JobSnapshot>& jobs);
+// GET /api/v1/topology/{id}: stats per window, spouts, bolts, the graph, micro-batch progress.
+nlohmann::json topologyJson(const JobSnapshot& job);
+// GET /api/v1/topology/{id}/component/{name}; nullopt when the job has no such component.
+std::optional<nlohmann::json> componentJson(const JobSnapshot& job, std::string_view name);
+// GET /api/v1/topology/{id}/batches: micro-batch progress, recent batches (the commit history of
+// this run), committed offsets and state size. Null for a continuous-mode job.
+nlohmann::json batchesJson(const JobSnapshot& job);
+// GET /metrics: Prometheus text exposition format 0.0.4.
+std::string prometheusText(const std::vector<JobSnapshot>& jobs);
+
+// "1h 2m 3s", as Storm's uptime.
+std::string prettySeconds(int64_t seconds);
+
+}  // namespace gale::ui

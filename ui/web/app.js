@@ -1,0 +1,362 @@
+// gale's web UI: fetches /api/v1 every second and redraws. Every string from the server goes into
+// the page as a text node or an attribute value (never as HTML), so a component called
+// "<script>" shows as just that.
+'use strict';
+
+const state = {
+  token: '',            // kept in memory only
+  prev: null,           // the previous topology document, for rates and backpressure
+  prevAt: 0,
+  history: [],          // [{t, rate, p99}] for the chart
+  renders: 0,
+};
+
+// ---- DOM helpers: text only.
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  setAttrs(e, attrs);
+  append(e, children);
+  return e;
+}
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  setAttrs(e, attrs);
+  append(e, children);
+  return e;
+}
+function setAttrs(e, attrs) {
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'onclick') e.addEventListener('click', v);
+    else e.setAttribute(k, String(v));
+  }
+}
+function append(e, children) {
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+  }
+}
+
+// ---- formatting
+function num(n) {
+  if (n === undefined || n === null) return '–';
+  return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+function msText(v) {
+  if (v === undefined || v === null) return '–';
+  if (v >= 100) return v.toFixed(0) + ' ms';
+  if (v >= 1) return v.toFixed(2) + ' ms';
+  return (v * 1000).toFixed(1) + ' µs';
+}
+function watermarkText(wm, idle) {
+  if (wm === null || wm === undefined) return '–';
+  const s = wm === 'end' ? 'end of input' : timeText(wm);
+  return idle ? s + ' (idle)' : s;
+}
+// µs since the epoch -> "2026-11-30 04:53:23.551"; outside Date's range, the raw number.
+function timeText(micros) {
+  const d = new Date(micros / 1000);
+  return isNaN(d.getTime()) ? String(micros) + ' µs' : d.toISOString().replace('T', ' ').replace('Z', '');
+}
+function errorText(m) {
+  return m.lastError ? timeText(m.lastErrorTime).slice(11) + ' ' + m.lastError : '';
+}
+function pct(v) { return (100 * (v || 0)).toFixed(0) + '%'; }
+
+// ---- data
+async function getJson(path) {
+  const r = await fetch(path, {cache: 'no-store'});
+  if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
+  return r.json();
+}
+async function post(path) {
+  const r = await fetch(path, {method: 'POST', headers: {'X-Gale-Token': state.token}});
+  const body = await r.json().catch(() => ({}));
+  return r.ok ? 'done: ' + (body.topologyOperation || '') : 'refused (' + r.status + '): ' + (body.errorMessage || '');
+}
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  if (parts[0] === 'topology' && parts[1]) {
+    if (parts[2] === 'component' && parts[3] !== undefined) return {topology: parts[1], component: parts.slice(3).join('/')};
+    return {topology: parts[1]};
+  }
+  return {};
+}
+function topologyHref(id) { return '#/topology/' + encodeURIComponent(id); }
+function componentHref(id, name) { return topologyHref(id) + '/component/' + encodeURIComponent(name); }
+function apiTopology(id) { return '/api/v1/topology/' + encodeURIComponent(id); }
+
+// ---- the loop
+async function refresh() {
+  try {
+    const summary = await getJson('/api/v1/topology/summary');
+    renderJobs(summary.topologies);
+    let r = route();
+    if (!r.topology && summary.topologies.length) r = {topology: summary.topologies[summary.topologies.length - 1].id};
+    const main = document.getElementById('main');
+    if (!r.topology) {
+      main.replaceChildren(el('p', {class: 'muted'}, 'No job is attached to this UI.'));
+    } else if (r.component !== undefined) {
+      const c = await getJson(apiTopology(r.topology) + '/component/' + encodeURIComponent(r.component));
+      main.replaceChildren(renderComponent(r.topology, c));
+    } else {
+      const t = await getJson(apiTopology(r.topology));
+      main.replaceChildren(renderTopology(t));
+    }
+    document.getElementById('status').textContent = 'updated ' + new Date().toLocaleTimeString();
+    document.body.dataset.renders = String(++state.renders);
+  } catch (e) {
+    document.getElementById('status').textContent = 'cannot reach the job: ' + e.message;
+  }
+  setTimeout(refresh, 1000);
+}
+
+function renderJobs(list) {
+  const nav = document.getElementById('jobs');
+  nav.replaceChildren(...list.map(j =>
+    el('a', {href: topologyHref(j.id), class: 'job', 'data-job': j.id},
+       j.name, ' ', el('span', {class: 'badge ' + j.mode}, j.mode), ' ',
+       el('span', {class: 'badge ' + j.status.toLowerCase()}, j.status))));
+}
+
+// ---- the topology page
+function renderTopology(t) {
+  const now = Date.now();
+  const dt = state.prev && state.prev.id === t.id ? (now - state.prevAt) / 1000 : 0;
+  const before = new Map();
+  if (dt > 0) for (const c of [...state.prev.spouts, ...state.prev.bolts]) before.set(c.spoutId ?? c.boltId, c);
+  const rows = [...t.spouts, ...t.bolts].map(c => {
+    const name = c.spoutId ?? c.boltId;
+    const b = before.get(name);
+    return {
+      name, c, spout: c.spoutId !== undefined,
+      rate: b && dt > 0 ? Math.max(0, (c.emitted - b.emitted) / dt) : null,
+      backpressured: !!(b && c.blockedFlushes > b.blockedFlushes),
+    };
+  });
+  const spoutRate = rows.filter(r => r.spout && r.rate !== null).reduce((s, r) => s + r.rate, 0);
+  const p99 = t.batch ? t.batch.recordLatency.p99 : t.completeLatency.p99;
+  if (dt > 0) {
+    state.history.push({t: now, rate: spoutRate, p99});
+    if (state.history.length > 120) state.history.shift();
+  }
+  state.prev = t;
+  state.prevAt = now;
+
+  return el('div', {},
+    el('section', {class: 'title'},
+      el('h2', {id: 'topology-name'}, t.name),
+      el('span', {class: 'badge ' + t.mode}, t.mode),
+      el('span', {class: 'badge ' + t.status.toLowerCase(), id: 'topology-status'}, t.status),
+      el('span', {class: 'muted'}, ' up ' + t.uptime + ' · ' + t.tasksTotal + ' tasks · id ', el('code', {}, t.id))),
+    renderActions(t),
+    el('section', {}, el('h3', {}, 'Topology stats'), statsTable(t.topologyStats, ['emitted', 'transferred', 'acked', 'failed', 'errors'])),
+    el('section', {}, el('h3', {}, 'Graph'),
+      el('p', {class: 'muted legend'}, 'Colour: capacity (green idle → red busy). Thick orange border: backpressure (sends waiting on a full queue in the last second). Labels: grouping.'),
+      renderGraph(t, rows)),
+    el('section', {}, el('h3', {}, 'Components'), componentsTable(t, rows)),
+    el('section', {}, el('h3', {}, t.batch ? 'Throughput and record latency (arrival → commit)' : 'Throughput and complete latency'),
+      historyChart()),
+    t.batch ? renderBatches(t.batch) : null);
+}
+
+function renderActions(t) {
+  const out = el('span', {class: 'muted', id: 'action-result'});
+  const token = el('input', {type: 'password', placeholder: 'token', 'aria-label': 'token', value: state.token});
+  token.addEventListener('input', () => { state.token = token.value; });
+  const wait = el('input', {type: 'number', min: 0, max: 9999, value: 30, 'aria-label': 'kill wait seconds', class: 'wait'});
+  const act = (path) => async () => { out.textContent = await post(apiTopology(t.id) + path); };
+  const running = t.status === 'ACTIVE' || t.status === 'INACTIVE';
+  return el('section', {class: 'actions'},
+    token,
+    el('button', {onclick: act('/deactivate'), disabled: !running || !t.active}, 'Deactivate'),
+    el('button', {onclick: act('/activate'), disabled: !running || t.active}, 'Activate'),
+    el('button', {onclick: async () => { out.textContent = await post(apiTopology(t.id) + '/kill/' + Math.min(9999, Math.max(0, Math.floor(Number(wait.value) || 0)))); }, disabled: !running}, 'Kill after'),
+    wait, ' s ', out);
+}
+
+function statsTable(windows, fields) {
+  return el('table', {class: 'stats'},
+    el('thead', {}, el('tr', {}, el('th', {}, 'Window'), fields.map(f => el('th', {}, f)))),
+    el('tbody', {}, windows.map(w => el('tr', {'data-window': w.window},
+      el('td', {}, w.windowPretty),
+      fields.map(f => el('td', {'data-field': f, 'data-value': w[f]}, num(w[f])))))));
+}
+
+function componentsTable(t, rows) {
+  const head = ['Component', 'Tasks', 'Emitted', 'Emitted/s', 'Transferred', 'Executed', 'Acked', 'Failed', 'Errors',
+                'Latency', 'p50', 'p99', 'p99.9', 'Capacity', 'Queue', 'Watermark', 'Idle inputs', 'Last error'];
+  return el('table', {class: 'components'},
+    el('thead', {}, el('tr', {}, head.map(h => el('th', {}, h)))),
+    el('tbody', {}, rows.map(r => {
+      const c = r.c;
+      const lat = r.spout ? c.completeLatency : c.executeLatency;
+      const cell = (f, v, text) => el('td', {'data-field': f, 'data-value': v}, text ?? num(v));
+      return el('tr', {'data-component': r.name, class: r.backpressured ? 'backpressured' : ''},
+        el('td', {}, el('a', {href: componentHref(t.id, r.name)}, r.name), ' ', el('span', {class: 'muted'}, r.spout ? 'spout' : 'bolt')),
+        cell('tasks', c.tasks),
+        cell('emitted', c.emitted),
+        cell('rate', r.rate, r.rate === null ? '–' : num(r.rate)),
+        cell('transferred', c.transferred),
+        cell('executed', c.executed, r.spout ? '–' : num(c.executed)),
+        cell('acked', c.acked),
+        cell('failed', c.failed),
+        cell('errors', c.errors),
+        el('td', {class: 'muted'}, r.spout ? 'complete' : 'execute'),
+        cell('p50', lat.p50, msText(lat.p50)),
+        cell('p99', lat.p99, msText(lat.p99)),
+        cell('p999', lat.p999, msText(lat.p999)),
+        cell('capacity', c.capacity, pct(c.capacity)),
+        cell('queueDepth', c.queueDepth),
+        cell('watermark', c.watermark, watermarkText(c.watermark, c.watermarkIdle)),
+        cell('idleInputs', c.idleInputs, r.spout ? '–' : num(c.idleInputs)),
+        el('td', {'data-field': 'lastError', class: 'error'}, errorText(c)));
+    })));
+}
+
+// ---- the graph: components in columns by depth from the spouts, edges labelled by grouping.
+function renderGraph(t, rows) {
+  const byName = new Map(rows.map(r => [r.name, r]));
+  const nodes = t.graph.nodes, edges = t.graph.edges;
+  const depth = new Map();
+  const inputs = new Map(nodes.map(n => [n.id, []]));
+  for (const e of edges) if (inputs.has(e.to)) inputs.get(e.to).push(e.from);
+  const depthOf = (id, seen = new Set()) => {
+    if (depth.has(id)) return depth.get(id);
+    if (seen.has(id)) return 0;
+    seen.add(id);
+    const ins = inputs.get(id) || [];
+    const d = ins.length ? 1 + Math.max(...ins.map(i => depthOf(i, seen))) : 0;
+    depth.set(id, d);
+    return d;
+  };
+  const columns = [];
+  for (const n of nodes) {
+    const d = depthOf(n.id);
+    (columns[d] = columns[d] || []).push(n);
+  }
+  const W = 170, H = 54, GX = 90, GY = 30;
+  const pos = new Map();
+  columns.forEach((col, x) => (col || []).forEach((n, y) => pos.set(n.id, {x: 20 + x * (W + GX), y: 20 + y * (H + GY)})));
+  const width = 40 + columns.length * (W + GX) - GX;
+  const height = 40 + Math.max(1, ...columns.map(c => (c || []).length)) * (H + GY) - GY;
+  const g = svg('svg', {id: 'graph', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'topology graph'},
+    svg('defs', {}, svg('marker', {id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: 'auto'},
+      svg('path', {d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead'}))));
+  for (const e of edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    if (!a || !b) continue;
+    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
+    g.appendChild(svg('g', {class: 'edge', 'data-from': e.from, 'data-to': e.to},
+      svg('line', {x1, y1, x2, y2, 'marker-end': 'url(#arrow)'}),
+      svg('text', {x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, 'text-anchor': 'middle'},
+        e.grouping + (e.fields && e.fields.length ? '(' + e.fields.join(',') + ')' : '') + (e.stream !== 'default' ? ' [' + e.stream + ']' : ''))));
+  }
+  for (const n of nodes) {
+    const p = pos.get(n.id), r = byName.get(n.id);
+    const cap = r ? r.c.capacity || 0 : 0;
+    const fill = `hsl(${Math.round(120 * (1 - Math.min(1, cap)))}, 65%, 80%)`;
+    const cls = 'node ' + n.type + (r && r.backpressured ? ' backpressured' : '');
+    g.appendChild(svg('g', {class: cls, 'data-component': n.id, transform: `translate(${p.x},${p.y})`},
+      svg('title', {}, n.id),
+      svg('rect', {width: W, height: H, rx: n.type === 'spout' ? 27 : 6, fill}),
+      svg('text', {x: W / 2, y: 22, 'text-anchor': 'middle', class: 'name'}, n.id.length > 22 ? n.id.slice(0, 21) + '…' : n.id),
+      svg('text', {x: W / 2, y: 40, 'text-anchor': 'middle', class: 'sub'},
+        n.type + ' ×' + n.parallelism + ' · ' + pct(cap) + (r && r.backpressured ? ' · backpressure' : ''))));
+  }
+  return el('div', {class: 'graph'}, g);
+}
+
+// ---- a line chart of spout throughput and p99 latency over the page's lifetime
+function historyChart() {
+  const h = state.history, W = 700, Hh = 140;
+  const g = svg('svg', {width: W, height: Hh + 30, class: 'chart', role: 'img', 'aria-label': 'throughput and latency over time'});
+  if (h.length < 2) {
+    g.appendChild(svg('text', {x: 10, y: 30, class: 'muted'}, 'collecting…'));
+    return g;
+  }
+  const line = (key, cls) => {
+    const max = Math.max(...h.map(p => p[key] || 0), 1e-9);
+    const pts = h.map((p, i) => `${(i / (h.length - 1)) * W},${Hh - ((p[key] || 0) / max) * (Hh - 10)}`).join(' ');
+    g.appendChild(svg('polyline', {points: pts, class: cls}));
+    return max;
+  };
+  const rmax = line('rate', 'rate'), lmax = line('p99', 'latency');
+  g.appendChild(svg('text', {x: 4, y: Hh + 22, class: 'rate-label'}, 'spout emitted/s (max ' + num(rmax) + ')'));
+  g.appendChild(svg('text', {x: 360, y: Hh + 22, class: 'latency-label'}, 'p99 latency (max ' + msText(lmax) + ')'));
+  return g;
+}
+
+// ---- micro-batch progress
+function renderBatches(b) {
+  const recent = b.recent.slice().reverse();
+  const max = Math.max(...b.recent.map(r => r.totalMs), 1e-9);
+  const W = 700, Hh = 120, bw = Math.max(2, Math.floor(W / Math.max(1, b.recent.length)) - 1);
+  const chart = svg('svg', {width: W, height: Hh + 24, class: 'chart batches', role: 'img', 'aria-label': 'batch durations by phase'});
+  b.recent.forEach((r, i) => {
+    let y = Hh;
+    for (const [k, cls] of [['executeMs', 'execute'], ['waitMs', 'wait'], ['commitMs', 'commit']]) {
+      const h = (r[k] / max) * (Hh - 4);
+      y -= h;
+      chart.appendChild(svg('rect', {x: i * (bw + 1), y, width: bw, height: Math.max(0, h), class: cls},
+        svg('title', {}, 'txid ' + r.txid + ' ' + cls + ' ' + msText(r[k]))));
+    }
+  });
+  chart.appendChild(svg('text', {x: 4, y: Hh + 18, class: 'muted'}, 'batch duration (max ' + msText(max) + '): execute · wait for earlier commits · commit'));
+  return el('section', {id: 'batches'},
+    el('h3', {}, 'Micro-batches'),
+    el('p', {},
+      'Committed ', el('b', {'data-field': 'batches', 'data-value': b.batches}, num(b.batches)),
+      ' batches (last txid ', el('b', {'data-field': 'lastTxid'}, num(b.lastTxid)), '), ',
+      num(b.rows), ' rows; watermark ', watermarkText(b.watermark), '; state ', num(b.stateEntries),
+      ' entries; batch p50 ', msText(b.batchLatency.p50), ', p99 ', msText(b.batchLatency.p99),
+      '; record arrival → commit p99 ', msText(b.recordLatency.p99),
+      b.paused ? el('span', {class: 'badge inactive'}, 'paused') : null,
+      b.failed ? el('span', {class: 'badge failed'}, 'failed: ' + b.error) : null),
+    chart,
+    el('table', {class: 'batches'},
+      el('thead', {}, el('tr', {}, ['txid', 'cut at', 'rows', 'execute', 'wait', 'commit', 'total', 'watermark', 'state entries'].map(h => el('th', {}, h)))),
+      el('tbody', {}, recent.slice(0, 25).map(r => el('tr', {'data-txid': r.txid},
+        el('td', {}, num(r.txid)),
+        el('td', {}, timeText(r.cutMicros).slice(11)),
+        el('td', {}, num(r.rows)),
+        el('td', {}, msText(r.executeMs)), el('td', {}, msText(r.waitMs)), el('td', {}, msText(r.commitMs)),
+        el('td', {}, msText(r.totalMs)),
+        el('td', {}, watermarkText(r.watermark)),
+        el('td', {}, num(r.stateEntries)))))),
+    el('h4', {}, 'Committed offsets'),
+    el('table', {class: 'offsets'}, el('tbody', {}, Object.entries(b.committedOffsets).map(([s, parts]) =>
+      el('tr', {}, el('td', {}, s), el('td', {}, parts.map(num).join(' · ')))))));
+}
+
+// ---- a component's page
+function renderComponent(topologyId, c) {
+  const spout = c.componentType === 'spout';
+  const fields = spout ? ['emitted', 'transferred', 'acked', 'failed', 'errors'] : ['emitted', 'transferred', 'executed', 'acked', 'failed', 'errors'];
+  const lat = (l) => msText(l.p50) + ' / ' + msText(l.p99) + ' / ' + msText(l.p999);
+  return el('div', {},
+    el('p', {}, el('a', {href: topologyHref(topologyId)}, '← ' + topologyId)),
+    el('section', {class: 'title'}, el('h2', {id: 'component-name'}, c.name), el('span', {class: 'badge'}, c.componentType),
+      el('span', {class: 'muted'}, c.tasks + ' tasks')),
+    el('section', {}, el('h3', {}, 'Stats'), statsTable(spout ? c.spoutSummary : c.boltStats, fields)),
+    el('section', {}, el('h3', {}, 'Tasks'),
+      el('table', {class: 'components'},
+        el('thead', {}, el('tr', {}, ['Task', ...fields, 'Capacity', 'Queue', spout ? 'Pending' : 'Buffered', 'Blocked sends',
+          spout ? 'Complete p50 / p99 / p99.9' : 'Process p50 / p99 / p99.9', 'Execute p50 / p99 / p99.9', 'Watermark', 'Last error'].map(h => el('th', {}, h)))),
+        el('tbody', {}, c.executorStats.map(e => el('tr', {'data-task': e.task},
+          el('td', {}, e.id), fields.map(f => el('td', {'data-field': f, 'data-value': e[f]}, num(e[f]))),
+          el('td', {}, pct(e.capacity)), el('td', {}, num(e.queueDepth)), el('td', {}, num(spout ? e.pending : e.bufferedItems)),
+          el('td', {}, num(e.blockedFlushes)),
+          el('td', {}, lat(spout ? e.completeLatency : e.processLatency)), el('td', {}, lat(e.executeLatency)),
+          el('td', {}, watermarkText(e.watermark, e.watermarkIdle)),
+          el('td', {class: 'error'}, errorText(e))))))),
+    el('section', {}, el('h3', {}, 'Inputs'),
+      el('ul', {}, c.inputStats.map(i => el('li', {}, i.component + ' [' + i.stream + '] ' + i.grouping + (i.fields.length ? '(' + i.fields.join(', ') + ')' : ''))))),
+    el('section', {}, el('h3', {}, 'Outputs'),
+      el('ul', {}, c.outputStats.map(o => el('li', {}, o.stream + ': ' + o.fields.join(', '))))));
+}
+
+window.addEventListener('hashchange', () => { state.prev = null; state.history = []; });
+refresh();
