@@ -460,7 +460,7 @@ class BatchJob {
       for (const auto& r : plan.ranges[i]) planner_.sources()[i].source->commit(r.partition, r.to);
     }
 
-    std::lock_guard lk(mutex_);
+    std::unique_lock lk(mutex_);
     if (plan.endOfInput) inputEnded_ = true;
     // Spark's timing: a batch with data that moved the watermark is followed by a no-data batch
     // so its windows fire without waiting for more data.
@@ -489,6 +489,27 @@ class BatchJob {
     rec.commitNanos = t1 - t0;
     rec.watermark = progress_.watermark;
     rec.stateEntries = result.stateEntries;
+    const int64_t cut = cutNanos_.at(txid);
+    if (lastCutNanos_ > 0 && cut > lastCutNanos_)
+      rec.inputRowsPerSecond = static_cast<double>(plan.records) * 1e9 / static_cast<double>(cut - lastCutNanos_);
+    lastCutNanos_ = cut;
+    if (t1 > cut) rec.processedRowsPerSecond = static_cast<double>(plan.records) * 1e9 / static_cast<double>(t1 - cut);
+    if (result.eventTimeCount > 0) {
+      rec.eventTime = BatchRecord::EventTimeStats{
+          Timestamp{result.eventTimeMin}, Timestamp{result.eventTimeMax},
+          Timestamp{static_cast<int64_t>(result.eventTimeSum / static_cast<double>(result.eventTimeCount))}};
+    }
+    for (size_t i = 0; i < planner_.sources().size(); ++i) {
+      const std::string& name = planner_.sources()[i].name;
+      BatchRecord::SourceProgress sp{name, {}, {}, 0};
+      if (auto it = plan.start.find(name); it != plan.start.end()) sp.startOffsets = it->second;
+      if (auto it = plan.end.find(name); it != plan.end.end()) sp.endOffsets = it->second;
+      for (const auto& r : plan.ranges[i]) sp.rows += r.to - r.from;
+      rec.sources.push_back(std::move(sp));
+    }
+    for (const auto& [name, o] : result.operators) {
+      rec.stateOperators.push_back({name, o.stateRows, o.rowsEmitted, o.droppedByWatermark});
+    }
     if (progress_.recent.size() == BatchProgress::kRecentBatches)
       progress_.recent.erase(progress_.recent.begin());
     progress_.recent.push_back(rec);
@@ -501,6 +522,15 @@ class BatchJob {
     }
     plans_.erase(txid);
     cutNanos_.erase(txid);
+    // The listener runs unlocked (it may read progress()), on this job's thread.
+    lk.unlock();
+    if (config_.onProgress) {
+      try {
+        config_.onProgress(rec);
+      } catch (const std::exception& e) {
+        logWarn("micro-batch job '" + name_ + "': the progress listener threw: " + e.what());
+      }
+    }
   }
 
   MicroBatch config_;
@@ -531,6 +561,7 @@ class BatchJob {
   bool inputEnded_ = false;  // the endOfInput batch was committed
   std::map<uint64_t, int64_t> cutNanos_;
   std::map<uint64_t, int64_t> cutMicros_;
+  int64_t lastCutNanos_ = 0;  // of the last committed batch, for its input rate
   std::map<uint64_t, int64_t> finishedNanos_;
   BatchProgress progress_;
   int64_t startNanos_ = 0;

@@ -111,9 +111,11 @@ namespace {
 // replayed whole under its txid), so outputs are unanchored.
 class CollectorEmitter final : public Emitter {
  public:
-  explicit CollectorEmitter(OutputCollector& out, const Tuple* input = nullptr)
-      : out_(out), input_(input) {}
+  explicit CollectorEmitter(OutputCollector& out, const Tuple* input = nullptr,
+                            uint64_t* emitted = nullptr)
+      : out_(out), input_(input), emitted_(emitted) {}
   void emit(std::string_view stream, Values values) override {
+    if (emitted_ && stream == kDefaultStream) ++*emitted_;
     // Anchored to the input being executed so the output keeps its originNanos (acking is off
     // in micro-batch mode, so the anchor carries nothing else): sinks measure latency from it.
     if (input_) out_.emit(stream, *input_, std::move(values));
@@ -123,6 +125,7 @@ class CollectorEmitter final : public Emitter {
  private:
   OutputCollector& out_;
   const Tuple* input_;
+  uint64_t* emitted_;  // rows on the default stream, for the batch's progress record
 };
 
 std::string taskKey(const std::string& component, int taskIndex) {
@@ -198,6 +201,9 @@ class BatchSpout final : public Spout {
       unrouted_ = 0;
       for (const auto& r : ranges_) records_ += r.to - r.from;
       maxEvent_ = INT64_MIN;
+      minEvent_ = INT64_MAX;
+      sumEvent_ = 0;
+      countEvent_ = 0;
       reported_ = false;
       stride_ = std::max<int64_t>(1, records_ / static_cast<int64_t>(kOriginSamplesPerTask));
       samples_.clear();
@@ -243,6 +249,12 @@ class BatchSpout final : public Spout {
       r.watermark = b->watermark;
       if (!b->snapshot.empty()) r.snapshots[kSourceWatermarksKey] = b->snapshot;
       r.originSamples.insert(r.originSamples.end(), samples_.begin(), samples_.end());
+      if (countEvent_ > 0) {
+        r.eventTimeMin = std::min(r.eventTimeMin, minEvent_);
+        r.eventTimeMax = std::max(r.eventTimeMax, maxEvent_);
+        r.eventTimeSum += sumEvent_;
+        r.eventTimeCount += countEvent_;
+      }
       r.unrouted += unrouted_;
     });
     out.emitBatchEnd(txid);
@@ -264,6 +276,9 @@ class BatchSpout final : public Spout {
       return;
     }
     maxEvent_ = std::max(maxEvent_, t);
+    minEvent_ = std::min(minEvent_, t);
+    sumEvent_ += static_cast<double>(t);
+    ++countEvent_;
   }
 
   std::shared_ptr<BatchShared> shared_;
@@ -275,6 +290,9 @@ class BatchSpout final : public Spout {
   int parallelism_ = 1;
   int eventField_ = -1;
   int64_t maxEvent_ = INT64_MIN;  // in the batch being read
+  int64_t minEvent_ = INT64_MAX;
+  double sumEvent_ = 0;
+  uint64_t countEvent_ = 0;
   bool reported_ = false;         // maxEvent_ went to the job's watermark
   uint64_t lastTxid_ = 0;
   std::shared_ptr<const BatchPlan> plan_;
@@ -321,6 +339,7 @@ class BatchOperatorBolt final : public Bolt {
     if (it != shared_->recovered.snapshots.end()) {
       try {
         op_->restore(it->second);
+        droppedBefore_ = op_->droppedByWatermark();
       } catch (const std::exception& e) {
         throw std::runtime_error("micro-batch operator '" + key_ +
                                  "' cannot restore its snapshot from the checkpoint: " + e.what());
@@ -345,7 +364,7 @@ class BatchOperatorBolt final : public Bolt {
   }
 
   void execute(const Tuple& input, OutputCollector& out) override {
-    CollectorEmitter e(out, &input);
+    CollectorEmitter e(out, &input, &emitted_);
     try {
       applyCarried(out);
       op_->onTuple(input, e);
@@ -364,7 +383,7 @@ class BatchOperatorBolt final : public Bolt {
   void onBatchBegin(uint64_t txid, OutputCollector&) override { op_->onBatchBegin(txid); }
 
   void onBatchEnd(uint64_t txid, OutputCollector& out) override {
-    CollectorEmitter e(out);
+    CollectorEmitter e(out, nullptr, &emitted_);
     std::string snap;
     size_t entries = 0;
     std::map<std::string, KeyedStateUpdates> keyed;
@@ -396,9 +415,22 @@ class BatchOperatorBolt final : public Bolt {
       throw;
     }
     bool stateful = op_->stateful();
+    BatchResult::OperatorStats stats;
+    if (stateful) {
+      const uint64_t dropped = op_->droppedByWatermark();
+      stats = {entries, emitted_, dropped - std::min(dropped, droppedBefore_)};
+      droppedBefore_ = dropped;
+    }
+    emitted_ = 0;
     shared_->report(txid, [&](BatchResult& r) {
       if (stateful) r.snapshots[key_] = std::move(snap);
       r.stateEntries += entries;
+      if (stateful) {
+        auto& o = r.operators[component_];
+        o.stateRows += stats.stateRows;
+        o.rowsEmitted += stats.rowsEmitted;
+        o.droppedByWatermark += stats.droppedByWatermark;
+      }
       if (!keyed.empty()) mergeKeyedUpdates(r.keyed, std::move(keyed));
       if (sink_ && taskIndex0()) r.sinks.push_back(component_);
     });
@@ -408,7 +440,7 @@ class BatchOperatorBolt final : public Bolt {
   // this batch's first row (which it may make late), or at this batch's end if it has none.
   void applyCarried(OutputCollector& out) {
     if (!carried_ || (applied_ && *carried_ <= *applied_)) return;
-    CollectorEmitter e(out);
+    CollectorEmitter e(out, nullptr, &emitted_);
     op_->onWatermark(*carried_, e);
     applied_ = carried_;
   }
@@ -433,6 +465,8 @@ class BatchOperatorBolt final : public Bolt {
   std::optional<Timestamp> pending_;
   std::optional<Timestamp> applied_;
   std::optional<Timestamp> carried_;  // NextBatch timing: computed by the last batch, not applied
+  uint64_t emitted_ = 0;              // rows emitted in the batch being run
+  uint64_t droppedBefore_ = 0;        // op_->droppedByWatermark() at the last batch end
 };
 
 // A user's own Bolt in a micro-batch topology: it gets the batch hooks itself; the wrapper only

@@ -111,3 +111,59 @@ TEST_F(WatermarkTimingTest, SparksTimingContinuesAfterARestartWithTheCommittedWa
 
 }  // namespace
 }  // namespace gale
+
+namespace gale {
+namespace {
+
+TEST_F(WatermarkTimingTest, EveryBatchReportsAProgressRecordLikeSparksStreamingQueryProgress) {
+  const Fields f{{"word", Type::String}, {"ts", Type::Timestamp}};
+  auto src = std::make_shared<MemoryStream>("words", f);
+  TopologyBuilder b;
+  b.setSpout("words", src).withWatermark("ts", 1s);
+  b.setBolt("count", *windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                          .outputMode(OutputMode::Append).build(), 1)
+      .fieldsGrouping("words", Fields{"word"});
+  std::vector<BatchRecord> records;
+  std::vector<std::string> lines;
+  MicroBatch cfg;
+  cfg.checkpoint = dir.string();
+  cfg.trigger = BatchTrigger::processingTime(1h);
+  ManualClock clock(Timestamp{1});
+  cfg.clock = &clock;
+  cfg.onProgress = [&](const BatchRecord& r) {
+    records.push_back(r);
+    lines.push_back(progressJson("words-job", r));
+  };
+  auto job = runMicroBatch(b.build(), cfg);
+  src->addData({{"a", at(1)}, {"a", at(3)}, {"b", at(12)}});
+  job.processAllAvailable();
+  src->addData({{"a", at(2)}});  // behind the watermark (11 s): dropped by the window
+  job.processAllAvailable();
+  job.stop();
+  job.waitUntilDone();
+  ASSERT_EQ(records.size(), 2u);
+  const BatchRecord& r1 = records[0];
+  EXPECT_EQ(r1.records, 3u);
+  ASSERT_TRUE(r1.eventTime.has_value());
+  EXPECT_EQ(r1.eventTime->min, at(1));
+  EXPECT_EQ(r1.eventTime->max, at(12));
+  EXPECT_EQ(r1.eventTime->avg, Timestamp{(1 + 3 + 12) * 1'000'000 / 3});
+  EXPECT_EQ(r1.watermark, at(11));
+  ASSERT_EQ(r1.sources.size(), 1u);
+  EXPECT_EQ(r1.sources[0].startOffsets, (std::vector<int64_t>{0}));
+  EXPECT_EQ(r1.sources[0].endOffsets, (std::vector<int64_t>{3}));
+  ASSERT_EQ(r1.stateOperators.size(), 1u);
+  EXPECT_EQ(r1.stateOperators[0].name, "count");
+  EXPECT_EQ(r1.stateOperators[0].rowsEmitted, 1u);  // a's [0, 10) fired at 11 s
+  EXPECT_EQ(r1.stateOperators[0].stateRows, 1u);    // b's [10, 20) is open
+  EXPECT_EQ(records[1].stateOperators[0].droppedByWatermark, 1u);
+  EXPECT_NE(lines[0].find("\"batchId\":1"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("\"numInputRows\":3"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("\"watermark\":\"1970-01-01T00:00:11.000Z\""), std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find("\"numRowsDroppedByWatermark\":1"), std::string::npos) << lines[1];
+  EXPECT_EQ(lines[0].find('\n'), std::string::npos) << "one line per record";
+}
+
+}  // namespace
+}  // namespace gale

@@ -84,7 +84,7 @@ gale::Topology wordCountTopology(gale::SourcePtr src, const gale::Operator& sink
   return t.build();
 }
 
-int runExample(const std::string& chk, int64_t sentences) {
+int runExample(const std::string& chk, int64_t sentences, bool progressJson) {
   gale::SentenceSource::Options so;
   so.total = sentences;
   so.partitions = 2;
@@ -95,6 +95,12 @@ int runExample(const std::string& chk, int64_t sentences) {
   cfg.checkpoint = chk;
   cfg.maxRecordsPerBatch = 10000;
   cfg.name = "microbatch_word_count";
+  if (progressJson) {
+    // Spark's StreamingQueryProgress, one JSON line per committed batch, on stderr.
+    cfg.onProgress = [](const gale::BatchRecord& r) {
+      std::fprintf(stderr, "%s\n", gale::progressJson("microbatch_word_count", r).c_str());
+    };
+  }
   gale::installSignalHandlers();
   auto job = gale::runMicroBatch(wordCountTopology(src, gale::MemorySink(store), 1), cfg);
   gale::awaitAnyTermination();
@@ -222,6 +228,7 @@ struct Options {
   std::string checkpoint = "microbatch_word_count.chk";
   int64_t sentences = 100000;
   bool bench = false;
+  bool progressJson = false;
   double seconds = 5, rate = 1e6;
 };
 
@@ -234,6 +241,8 @@ void defineOptions(CLI::App& app, Options& o) {
   app.add_option("--sentences", o.sentences, "generated sentences to count")
       ->capture_default_str()
       ->check(gale::examples::positive<int64_t>());
+  app.add_flag("--progress-json", o.progressJson,
+               "print each committed batch's progress record as a JSON line on stderr");
   app.add_flag("--bench", o.bench,
                "word count and keyed window sum at trigger intervals 0, 100 ms and 1 s");
   app.add_option("--seconds", o.seconds, "--bench: seconds per run")
@@ -252,7 +261,7 @@ int main(int argc, char** argv) {
   defineOptions(app, o);
   if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
   try {
-    return o.bench ? runBench(o.seconds, o.rate) : runExample(o.checkpoint, o.sentences);
+    return o.bench ? runBench(o.seconds, o.rate) : runExample(o.checkpoint, o.sentences, o.progressJson);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "microbatch_word_count: %s\n", e.what());
     return 1;

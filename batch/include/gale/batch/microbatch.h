@@ -38,6 +38,8 @@ enum class WatermarkTiming {
   NextBatch,
 };
 
+struct BatchRecord;
+
 struct MicroBatch {
   BatchTrigger trigger = BatchTrigger::unspecified();
   // The checkpoint directory (Spark's checkpointLocation): state, offsets and the commit log.
@@ -81,6 +83,9 @@ struct MicroBatch {
   // the next trigger, or at once under available-now and processAllAvailable) so its windows fire
   // without waiting for new data — Spark's spark.sql.streaming.noDataMicroBatches.enabled.
   bool noDataMicroBatches = true;
+  // Called on the job's thread after every commit with the batch's progress record (Spark's
+  // StreamingQueryListener.onQueryProgress); e.g. print progressJson(name, r) as JSON lines.
+  std::function<void(const BatchRecord&)> onProgress;
   // Fault injection and tracing: called at each point of every commit.
   std::function<void(CommitPoint, uint64_t txid)> onCommitPoint;
   // The executors underneath (channels, spin, transport). Micro-batch mode always runs them with
@@ -90,6 +95,7 @@ struct MicroBatch {
 };
 
 // One committed batch, for the web UI's batch table (Spark's recent progress).
+// (Spark's StreamingQueryProgress: progressJson() writes it as one JSON line.)
 struct BatchRecord {
   uint64_t txid = 0;
   uint64_t records = 0;
@@ -99,7 +105,32 @@ struct BatchRecord {
   int64_t commitNanos = 0;   // the LMDB commit
   std::optional<Timestamp> watermark;  // after the batch
   size_t stateEntries = 0;
+  // Rows per second arriving (records / time since the previous batch was cut) and processed
+  // (records / cut-to-commit time).
+  double inputRowsPerSecond = 0;
+  double processedRowsPerSecond = 0;
+  // Event time of the batch's records (sources with a watermark), if any.
+  struct EventTimeStats {
+    Timestamp min, max, avg;
+  };
+  std::optional<EventTimeStats> eventTime;
+  struct SourceProgress {
+    std::string name;
+    std::vector<int64_t> startOffsets, endOffsets;  // per partition
+    int64_t rows = 0;
+  };
+  std::vector<SourceProgress> sources;
+  struct OperatorProgress {
+    std::string name;
+    uint64_t stateRows = 0, rowsEmitted = 0, droppedByWatermark = 0;
+  };
+  std::vector<OperatorProgress> stateOperators;
 };
+
+// One batch's record as a JSON object on one line, shaped like Spark's StreamingQueryProgress
+// (id, batchId, timestamp, numInputRows, inputRowsPerSecond, processedRowsPerSecond, durationMs,
+// eventTime, stateOperators, sources).
+std::string progressJson(const std::string& jobName, const BatchRecord& record);
 
 // A snapshot of a job's progress (the web UI reads this).
 struct BatchProgress {

@@ -51,6 +51,17 @@ struct BatchResult {
   // Records of the batch on source streams no component subscribes to (e.g. "errors"):
   // dropped, logged by the runtime, counted here.
   uint64_t unrouted = 0;
+  // Event times of the batch's records (sources with a watermark only), for its progress record.
+  int64_t eventTimeMin = INT64_MAX, eventTimeMax = INT64_MIN;
+  double eventTimeSum = 0;
+  uint64_t eventTimeCount = 0;
+  // Per stateful operator (component name), summed over its tasks.
+  struct OperatorStats {
+    uint64_t stateRows = 0;           // Operator::stateSize() after the batch
+    uint64_t rowsEmitted = 0;         // rows the operator emitted in the batch
+    uint64_t droppedByWatermark = 0;  // late rows it dropped in the batch
+  };
+  std::map<std::string, OperatorStats> operators;
 };
 
 // What the last commit left, handed to the pipeline before the first batch.

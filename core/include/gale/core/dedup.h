@@ -54,6 +54,7 @@ class Deduplicate final : public Operator {
 
   uint64_t droppedDuplicates() const { return duplicates_; }
   uint64_t droppedLate() const { return late_; }
+  uint64_t droppedByWatermark() const override { return late_; }
   const Config& config() const { return config_; }
 
  private:

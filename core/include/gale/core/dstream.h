@@ -54,6 +54,7 @@ class ReduceByKeyAndWindow final : public Operator {
   void restore(std::string_view bytes) override;
   size_t stateSize() const override;
   uint64_t lateCount() const;
+  uint64_t droppedByWatermark() const override { return lateCount(); }
 
  private:
   struct State;

@@ -79,6 +79,9 @@ class Operator {
   virtual void restore(std::string_view snapshot) {}
   // A rough count of the state entries held (for metrics, eviction tests and the UI).
   virtual size_t stateSize() const { return 0; }
+  // Input rows dropped (or sent to a late stream) for being behind the watermark so far (kept
+  // across snapshot/restore where the operator can; for progress records and metrics).
+  virtual uint64_t droppedByWatermark() const { return 0; }
   // Build-time check of where the operator sits in a topology: `inputs` are the components it
   // subscribes to. Returns why it cannot run there (empty: it can); the topology builder rejects
   // the topology with that message, naming the component.

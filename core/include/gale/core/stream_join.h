@@ -73,6 +73,7 @@ class StreamJoin final : public Operator {
   size_t stateSize() const override { return sides_[0].rows + sides_[1].rows; }
 
   uint64_t droppedLate() const { return late_; }
+  uint64_t droppedByWatermark() const override { return late_; }
 
  private:
   struct Row {

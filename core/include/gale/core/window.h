@@ -124,6 +124,7 @@ class WindowOperator final : public Operator {
 
   // Tuples sent to the late stream so far (kept across snapshot/restore).
   uint64_t lateCount() const;
+  uint64_t droppedByWatermark() const override { return lateCount(); }
   // Distinct keys the time windows currently intern (for metrics and tests: key churn must
   // not grow it without bound).
   size_t internedKeys() const;
