@@ -4,7 +4,7 @@ set -euo pipefail
 if [ "$(id -u)" != 0 ]; then exec sudo bash "$0" "$@"; fi
 packages=(
   build-essential cmake ninja-build pkg-config ccache
-  libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev
+  libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev libsimdjson-dev
   libgtest-dev libbenchmark-dev lmdb-utils kcat netcat-openbsd
 )
 missing=()

@@ -35,7 +35,8 @@ BatchPlanner::BatchPlanner(std::vector<NamedSource> sources, int64_t maxRecordsP
       throw std::invalid_argument("BatchPlanner: source '" + s.name + "' has " +
                                   std::to_string(s.source->partitions()) + " partitions");
     }
-    position_[s.name] = std::vector<int64_t>(s.source->partitions(), 0);
+    auto& pos = position_[s.name];
+    for (int p = 0; p < s.source->partitions(); ++p) pos.push_back(s.source->initialOffset(p));
   }
 }
 

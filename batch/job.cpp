@@ -40,6 +40,60 @@ Offsets fromStateOffsets(const SourceOffsets& o) {
   return out;
 }
 
+// The offset log: key = txid (20 digits, so keys sort by txid), value = the batch's end offsets
+// as "source\tpartition:offset,...\n" lines.
+constexpr const char* kOffsetLogState = "_gale_offset_log";
+
+std::string txidKey(uint64_t txid) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(txid));
+  return buf;
+}
+
+std::string encodeOffsets(const Offsets& o) {
+  std::string out;
+  for (const auto& [name, parts] : o) {
+    out += name;
+    out += '\t';
+    for (size_t p = 0; p < parts.size(); ++p) {
+      if (p) out += ',';
+      out += std::to_string(parts[p]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+Offsets decodeOffsets(std::string_view s) {
+  Offsets out;
+  while (!s.empty()) {
+    size_t nl = s.find('\n');
+    std::string_view line = s.substr(0, nl);
+    s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
+    size_t tab = line.find('\t');
+    if (tab == std::string_view::npos) throw StateError("offset log: a line without a tab");
+    auto& v = out[std::string(line.substr(0, tab))];
+    std::string_view rest = line.substr(tab + 1);
+    while (!rest.empty()) {
+      size_t c = rest.find(',');
+      v.push_back(std::stoll(std::string(rest.substr(0, c))));
+      rest = c == std::string_view::npos ? std::string_view{} : rest.substr(c + 1);
+    }
+  }
+  return out;
+}
+
+// Per partition, the smaller of two limits (a partition missing from one takes the other's).
+Offsets minOffsets(const Offsets& a, const Offsets& b) {
+  Offsets out = a;
+  for (const auto& [name, parts] : b) {
+    auto& v = out[name];
+    if (v.size() < parts.size()) v.resize(parts.size(), INT64_MAX);
+    for (size_t p = 0; p < parts.size(); ++p) v[p] = std::min(v[p], parts[p]);
+  }
+  return out;
+}
+
 std::atomic<bool> gSignalled{false};
 std::atomic<bool> gHandlersInstalled{false};
 
@@ -104,6 +158,16 @@ class BatchJob {
       recovered_.store = store_.get();
       committedOffsets_ = fromStateOffsets(store_->committedOffsets());
       planner_.resume(recovered_.lastTxid, committedOffsets_);
+      if (config_.offsetLog) {
+        offsetLog_ = &store_->keyedState(kOffsetLogState, StateKind::Plain);
+        // Batches cut but not committed before the restart: replay them with the same ends.
+        offsetLog_->forEach([&](std::string_view key, std::string_view value) {
+          if (std::stoull(std::string(key)) > recovered_.lastTxid) {
+            loggedPlans_.push_back(decodeOffsets(value));
+          }
+          return true;
+        });
+      }
     } catch (const std::exception& e) {
       throw StateError("micro-batch job '" + name_ + "' cannot resume from checkpoint '" +
                        config_.checkpoint + "': " + e.what());
@@ -139,6 +203,15 @@ class BatchJob {
       progress_.running = true;
       thread_ = std::thread([this] { loop(); });
       return;
+    }
+    // Tell each source where the job resumes before it opens, so a source that fetches ahead
+    // (Kafka) starts there (Source::commit).
+    for (const auto& s : planner_.sources()) {
+      auto it = planner_.position().find(s.name);
+      if (it == planner_.position().end()) continue;
+      for (size_t p = 0; p < it->second.size(); ++p) {
+        s.source->commit(static_cast<int>(p), it->second[p]);
+      }
     }
     for (const auto& s : planner_.sources()) s.source->open(*config_.clock);
     // The pipeline is stopped (its threads joined) before this job can be destroyed, so the
@@ -306,7 +379,23 @@ class BatchJob {
 
       if (!stopRequested_ && !scheduleRunning && schedule_.due(now())) {
         lk.unlock();
-        std::optional<BatchPlan> plan = planner_.next(target ? &*target : nullptr);
+        std::optional<BatchPlan> plan;
+        if (!loggedPlans_.empty()) {
+          // A replay after a restart: exactly the offsets the first attempt was cut to, so it
+          // waits until the sources have fetched that far again.
+          Offsets limit = target ? minOffsets(loggedPlans_.front(), *target) : loggedPlans_.front();
+          if (reachable(limit)) {
+            plan = planner_.next(&limit);
+            loggedPlans_.pop_front();
+          }
+        } else {
+          plan = planner_.next(target ? &*target : nullptr);
+        }
+        if (plan && offsetLog_) {
+          store_->applyBeforeCommit(
+              plan->txid, *offsetLog_,
+              {{txidKey(plan->txid), [v = encodeOffsets(plan->end)](auto) { return v; }}});
+        }
         lk.lock();
         if (plan) {
           sequencer_.started(plan->txid);
@@ -343,6 +432,20 @@ class BatchJob {
     }
   }
 
+  // True when every replayable source can serve `limit` now (available() has reached it).
+  bool reachable(const Offsets& limit) const {
+    Offsets avail = planner_.available();
+    for (const auto& s : planner_.sources()) {
+      auto l = limit.find(s.name);
+      if (l == limit.end() || !s.source->replayable()) continue;
+      const auto& a = avail.at(s.name);
+      for (size_t p = 0; p < l->second.size() && p < a.size(); ++p) {
+        if (a[p] < l->second[p]) return false;
+      }
+    }
+    return true;
+  }
+
   void commit(uint64_t txid, BatchResult result) {
     const BatchPlan& plan = plans_.at(txid);
     int64_t t0 = SystemClock::steadyNanos();
@@ -354,6 +457,7 @@ class BatchJob {
     c.setOffsets(toStateOffsets(plan.end));
     if (result.watermark) c.setWatermark(*result.watermark);
     for (auto& s : result.sinks) c.markSinkCommitted(s);
+    if (offsetLog_) c.erase(*offsetLog_, txidKey(txid));  // the commit record supersedes it
     c.commit();
     int64_t t1 = SystemClock::steadyNanos();
 
@@ -391,6 +495,8 @@ class BatchJob {
   std::unique_ptr<StateStore> store_;
   RecoveredState recovered_;
   Offsets committedOffsets_;
+  KeyedState* offsetLog_ = nullptr;      // with MicroBatch::offsetLog
+  std::deque<Offsets> loggedPlans_;      // logged ends of batches to replay, oldest first
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -453,6 +559,7 @@ MicroBatchJob runMicroBatch(const Topology& topology, MicroBatch config) {
     throw std::invalid_argument("micro-batch job '" + name + "': " + e.what());
   }
   std::vector<NamedSource> sources = pipeline->sources();
+  if (pipeline->needsExactReplay()) config.offsetLog = true;
   return runBatchPipeline(std::move(sources), std::move(pipeline), topologyFingerprint(topology),
                           std::move(config));
 }

@@ -14,6 +14,7 @@ endmacro()
 gale_require_pkg(ZMQ libzmq libzmq3-dev)
 gale_require_pkg(LMDB lmdb liblmdb-dev)
 gale_require_pkg(RDKAFKA rdkafka librdkafka-dev)
+gale_require_pkg(SIMDJSON simdjson libsimdjson-dev)
 
 find_package(cppzmq QUIET CONFIG)
 if(NOT cppzmq_FOUND)

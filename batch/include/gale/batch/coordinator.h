@@ -54,7 +54,7 @@ class BatchPlanner {
   BatchPlanner(std::vector<NamedSource> sources, int64_t maxRecordsPerBatch);
 
   // Continue after a commit: the next batch gets txid lastTxid + 1 and starts at `next`
-  // (partitions missing from `next` start at 0). Throws std::runtime_error naming the source when
+  // (partitions missing from `next` start at Source::initialOffset). Throws std::runtime_error naming the source when
   // the offsets cannot belong to these sources (unknown source, fewer partitions than recorded).
   void resume(uint64_t lastTxid, const Offsets& next);
 

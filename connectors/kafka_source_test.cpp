@@ -1,0 +1,217 @@
+// KafkaSource against librdkafka's mock cluster (the real protocol on loopback), in both modes.
+#include "gale/connectors/kafka_source.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "gale/batch/microbatch.h"
+#include "gale/connectors/memory_sink.h"
+#include "gale/topology/runtime.h"
+#include "kafka_test_util.h"
+
+using namespace std::chrono_literals;
+
+namespace gale {
+namespace {
+
+using kafkatest::MockCluster;
+
+std::string tempDir(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() /
+           ("gale-kafka-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  return d.string();
+}
+
+KafkaSource::Options baseOptions(const MockCluster& mc, const std::string& topic) {
+  KafkaSource::Options o;
+  o.bootstrapServers = mc.bootstraps();
+  o.subscribe = {topic};
+  o.startingOffsets = "earliest";
+  o.consumerProperties = {{"fetch.wait.max.ms", "5"}};
+  return o;
+}
+
+std::string asText(const Value& v) {
+  if (auto b = std::get_if<Bytes>(&v)) return b->data;
+  if (auto s = std::get_if<std::string>(&v)) return *s;
+  return toString(v);
+}
+
+TEST(KafkaSourceTest, bad_options_are_refused_naming_the_option) {
+  KafkaSource::Options o;
+  o.subscribe = {"t"};
+  EXPECT_THROW(
+      {
+        try {
+          KafkaSource s(o);
+        } catch (const std::invalid_argument& e) {
+          EXPECT_NE(std::string(e.what()).find("bootstrapServers"), std::string::npos);
+          throw;
+        }
+      },
+      std::invalid_argument);
+  o.bootstrapServers = "127.0.0.1:1";
+  o.assign = {{"t", 0}};
+  EXPECT_THROW(KafkaSource{o}, std::invalid_argument);  // subscribe and assign
+  o.assign.clear();
+  o.startingOffsets = "{\"t\":{\"x\":1}}";
+  EXPECT_THROW(
+      {
+        try {
+          KafkaSource s(o);
+        } catch (const std::invalid_argument& e) {
+          EXPECT_NE(std::string(e.what()).find("startingOffsets"), std::string::npos);
+          throw;
+        }
+      },
+      std::invalid_argument);
+  o.startingOffsets = "earliest";
+  o.endingOffsets = "earliest";
+  EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
+  o.endingOffsets = "";
+  o.subscribePattern = "(";
+  o.subscribe.clear();
+  EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
+}
+
+TEST(KafkaSourceTest, a_continuous_topology_reads_every_record_with_all_its_fields) {
+  MockCluster mc;
+  mc.createTopic("in", 3);
+  const int n = 300;
+  for (int i = 0; i < n; ++i) {
+    mc.produce("in", i % 3, "k" + std::to_string(i), "v" + std::to_string(i),
+               {{"h", "x" + std::to_string(i)}});
+  }
+  mc.flush();
+  auto src = std::make_shared<KafkaSource>(baseOptions(mc, "in"));
+  ASSERT_EQ(src->partitions(), 3);
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", src, 2);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  ASSERT_TRUE(store->waitForSize(n, 30s)) << store->size();
+  running.stop();
+  std::set<std::string> values;
+  for (const auto& v : store->values()) {
+    ASSERT_EQ(v.size(), 8u);
+    std::string value = asText(v[1]);
+    int i = std::stoi(value.substr(1));
+    EXPECT_EQ(asText(v[0]), "k" + std::to_string(i));
+    EXPECT_EQ(std::get<std::string>(v[2]), "in");
+    EXPECT_EQ(std::get<int64_t>(v[3]), i % 3);
+    EXPECT_EQ(std::get<int64_t>(v[4]), i / 3);  // produced in order per partition
+    EXPECT_GT(std::get<Timestamp>(v[5]).micros, 0);
+    EXPECT_EQ(std::get<int64_t>(v[6]), 0);  // create time
+    EXPECT_EQ(std::get<std::string>(v[7]),
+              "[{\"key\":\"h\",\"value\":\"x" + std::to_string(i) + "\"}]");
+    values.insert(value);
+  }
+  EXPECT_EQ(values.size(), static_cast<size_t>(n));
+}
+
+TEST(KafkaSourceTest, a_bounded_micro_batch_job_ends_at_ending_offsets_and_a_rerun_resumes_there) {
+  MockCluster mc;
+  mc.createTopic("in", 2);
+  for (int i = 0; i < 200; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  std::string chk = tempDir("bounded");
+  auto runOnce = [&](const std::string& ending, const std::shared_ptr<MemoryStore>& store) {
+    auto o = baseOptions(mc, "in");
+    o.endingOffsets = ending;
+    o.maxOffsetsPerTrigger = 40;  // several batches
+    TopologyBuilder b;
+    b.setSpout("kafka", std::make_shared<KafkaSource>(o), 2);
+    b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+    auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+    ASSERT_TRUE(job.waitUntilDone(60s)) << "the bounded job did not end";
+  };
+  auto first = std::make_shared<MemoryStore>();
+  runOnce("{\"in\":{\"0\":50,\"1\":-1}}", first);
+  EXPECT_EQ(first->size(), 150u);  // 50 of partition 0, all 100 of partition 1
+  for (int i = 200; i < 240; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  auto second = std::make_shared<MemoryStore>();
+  runOnce("latest", second);
+  // Resumed from the checkpoint (not from startingOffsets = earliest): the rest, once.
+  std::multiset<std::string> seen;
+  for (const auto& v : first->values()) seen.insert(asText(v[1]));
+  for (const auto& v : second->values()) seen.insert(asText(v[1]));
+  EXPECT_EQ(second->size(), 90u);
+  EXPECT_EQ(seen.size(), 240u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 240u);
+  std::filesystem::remove_all(chk);
+}
+
+// Fills partition 0 of `topic` past the mock cluster's per-partition retention, so its log no
+// longer starts at 0; returns the new log start.
+int64_t produceUntilTheLogStartMoves(MockCluster& mc, const std::string& topic) {
+  std::string big(100 * 1024, 'x');
+  for (int i = 0; i < 200; ++i) {
+    mc.produce(topic, 0, "", big);
+    if (i % 20 == 19) {
+      mc.flush();
+      if (mc.watermarks(topic, 0).first > 0) break;
+    }
+  }
+  mc.flush();
+  return mc.watermarks(topic, 0).first;
+}
+
+TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and_range) {
+  MockCluster mc;
+  mc.createTopic("lossy", 1);
+  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
+  ASSERT_GT(low, 0) << "the mock cluster kept every record; cannot provoke data loss";
+  auto o = baseOptions(mc, "lossy");
+  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  o.endingOffsets = "latest";
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  auto store = std::make_shared<MemoryStore>();
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  std::string chk = tempDir("loss-true");
+  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  try {
+    ASSERT_TRUE(job.waitUntilDone(60s)) << "the job neither failed nor ended";
+    FAIL() << "the job ended without an error";
+  } catch (const std::exception& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("topic 'lossy' partition 0"), std::string::npos) << m;
+    EXPECT_NE(m.find("[0, " + std::to_string(low) + ")"), std::string::npos) << m;
+  }
+  EXPECT_EQ(store->size(), 0u);
+  std::filesystem::remove_all(chk);
+}
+
+TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_counted) {
+  MockCluster mc;
+  mc.createTopic("lossy", 1);
+  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
+  ASSERT_GT(low, 0);
+  int64_t high = mc.watermarks("lossy", 0).second;
+  auto o = baseOptions(mc, "lossy");
+  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  o.endingOffsets = "latest";
+  o.failOnDataLoss = false;
+  auto src = std::make_shared<KafkaSource>(o);
+  TopologyBuilder b;
+  b.setSpout("kafka", src, 1);
+  auto store = std::make_shared<MemoryStore>();
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  std::string chk = tempDir("loss-false");
+  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  ASSERT_TRUE(job.waitUntilDone(60s));
+  // What is still there arrives; what is gone is counted.
+  EXPECT_EQ(static_cast<int64_t>(store->size()), high - low);
+  EXPECT_EQ(static_cast<int64_t>(src->stats().lostRecords), low);
+  EXPECT_EQ(job.progress().offsets.at("kafka").at(0), high);
+  std::filesystem::remove_all(chk);
+}
+
+}  // namespace
+}  // namespace gale
