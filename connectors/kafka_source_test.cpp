@@ -8,6 +8,7 @@
 #include <set>
 
 #include "gale/batch/microbatch.h"
+#include "gale/connectors/from_json.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/topology/runtime.h"
 #include "kafka_test_util.h"
@@ -210,6 +211,43 @@ TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_cou
   EXPECT_EQ(static_cast<int64_t>(store->size()), high - low);
   EXPECT_EQ(static_cast<int64_t>(src->stats().lostRecords), low);
   EXPECT_EQ(job.progress().offsets.at("kafka").at(0), high);
+  std::filesystem::remove_all(chk);
+}
+
+TEST(KafkaSourceTest, malformed_json_records_land_in_the_error_stream_with_their_raw_bytes) {
+  MockCluster mc;
+  mc.createTopic("events", 1);
+  mc.produce("events", 0, "a", R"({"city":"Oslo","domain":"a.no","event":"click"})");
+  mc.produce("events", 0, "b", R"({"city":"Oslo","domain":)");
+  mc.produce("events", 0, "c", R"({"city":"Bergen","domain":"b.no","event":"view"})");
+  mc.produce("events", 0, "d", "not json at all");
+  mc.flush();
+  auto o = baseOptions(mc, "events");
+  o.endingOffsets = "latest";
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  b.setBolt("parse",
+            FromJson({.field = "value",
+                      .schema = Fields{FieldSpec{"city", Type::String},
+                                       FieldSpec{"domain", Type::String},
+                                       FieldSpec{"event", Type::String}},
+                      .keep = {"offset"}}),
+            1)
+      .shuffleGrouping("kafka");
+  auto good = std::make_shared<MemoryStore>();
+  auto bad = std::make_shared<MemoryStore>();
+  b.setBolt("good", MemorySink(good, {}), 1).shuffleGrouping("parse");
+  b.setBolt("bad", MemorySink(bad, {}), 1).shuffleGrouping("parse", FromJson::kErrorStream);
+  std::string chk = tempDir("json");
+  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  ASSERT_TRUE(job.waitUntilDone(60s));
+  ASSERT_EQ(good->size(), 2u);
+  ASSERT_EQ(bad->size(), 2u);
+  std::map<int64_t, Values> errors;
+  for (auto& v : bad->values()) errors[std::get<int64_t>(v[0])] = v;
+  EXPECT_EQ(std::get<Bytes>(errors.at(1)[1]).data, R"({"city":"Oslo","domain":)");
+  EXPECT_EQ(std::get<Bytes>(errors.at(3)[1]).data, "not json at all");
+  EXPECT_NE(std::get<std::string>(errors.at(1)[2]).find("bad JSON"), std::string::npos);
   std::filesystem::remove_all(chk);
 }
 
