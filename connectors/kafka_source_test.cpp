@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/from_json.h"
@@ -212,6 +213,61 @@ TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_cou
   EXPECT_EQ(static_cast<int64_t>(src->stats().lostRecords), low);
   EXPECT_EQ(job.progress().offsets.at("kafka").at(0), high);
   std::filesystem::remove_all(chk);
+}
+
+TEST(KafkaSourceTest, a_continuous_read_survives_the_broker_going_down_and_up) {
+  MockCluster mc(1);
+  mc.createTopic("in", 1);
+  for (int i = 0; i < 100; ++i) mc.produce("in", 0, "", std::to_string(i));
+  mc.flush();
+  auto src = std::make_shared<KafkaSource>(baseOptions(mc, "in"));
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", src, 1);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  ASSERT_TRUE(store->waitForSize(100, 30s));
+  rd_kafka_mock_broker_set_down(mc.mock(), 1);
+  for (int i = 100; i < 200; ++i) mc.produce("in", 0, "", std::to_string(i));  // buffered
+  // The source notices (and says so in its stats and the log) before the broker returns.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (src->stats().errors == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_GT(src->stats().errors, 0u);
+  EXPECT_FALSE(src->stats().lastError.empty());
+  rd_kafka_mock_broker_set_up(mc.mock(), 1);
+  mc.flush();
+  ASSERT_TRUE(store->waitForSize(200, 60s)) << store->size();
+  running.stop();
+  std::set<std::string> values;
+  for (const auto& v : store->values()) values.insert(asText(v[1]));
+  EXPECT_EQ(values.size(), 200u);
+}
+
+TEST(KafkaSourceTest, a_new_source_of_the_same_group_starts_where_the_last_one_committed) {
+  MockCluster mc;
+  mc.createTopic("in", 2);
+  for (int i = 0; i < 100; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  auto o = baseOptions(mc, "in");
+  o.groupId = "resume-test";
+  {
+    KafkaSource first(o);
+    EXPECT_EQ(first.initialOffset(0), 0);  // no commit yet: startingOffsets = earliest
+    first.open(SystemClock::instance());
+    std::vector<SourceRecord> recs;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (first.available(0) < 30 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+    ASSERT_EQ(first.read(0, 0, 30, recs), 30u);
+    first.commit(0, 30);
+    first.close();  // sends the last commit
+  }
+  KafkaSource second(o);
+  EXPECT_EQ(second.initialOffset(0), 30);
+  EXPECT_EQ(second.initialOffset(1), 0);
 }
 
 TEST(KafkaSourceTest, malformed_json_records_land_in_the_error_stream_with_their_raw_bytes) {
