@@ -50,6 +50,7 @@ struct KafkaSink::Task {
   bool skipping = false;
   uint64_t marker = 0;  // the last txid committed in Kafka by this transactional.id
   int32_t markerPart = 0;
+  uint64_t batchTxid = 0;  // the batch in progress
   std::string txnId;
   std::string key, value, header;
   int64_t pending = 0;  // continuous: records awaiting their delivery report
@@ -147,8 +148,9 @@ struct KafkaSink::Task {
     props["isolation.level"] = "read_committed";
     props["enable.partition.eof"] = "true";
     props["auto.offset.reset"] = "earliest";
-    for (const char* k : {"fetch.wait.max.ms", "security.protocol", "sasl.mechanisms",
-                          "sasl.username", "sasl.password"}) {
+    props["fetch.wait.max.ms"] = "10";  // a short read; an empty fetch waits this long
+    for (const char* k : {"security.protocol", "sasl.mechanisms", "sasl.username",
+                          "sasl.password"}) {
       auto it = sh->o.producerProperties.find(k);
       if (it != sh->o.producerProperties.end()) props[k] = it->second;
     }
@@ -310,6 +312,7 @@ void KafkaSink::execute(const Tuple& input, OutputCollector& collector) {
   if (t.batchMode) {
     if (!t.skipping) {
       if (!t.inTxn) {
+        if (shared_->o.onTransactionPoint) shared_->o.onTransactionPoint("begin", t.batchTxid);
         if (rd_kafka_error_t* e = rd_kafka_begin_transaction(t.rk)) {
           throw std::runtime_error(t.who() + ": begin_transaction failed: " + takeError(e));
         }
@@ -363,6 +366,7 @@ void KafkaSink::onBatchBegin(uint64_t txid, OutputCollector&) {
   }
   t.batchMode = true;
   t.inTxn = false;
+  t.batchTxid = txid;
   t.skipping = txid <= t.marker;
   if (t.skipping) {
     shared_->skipped.fetch_add(1);

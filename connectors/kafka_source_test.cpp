@@ -12,14 +12,14 @@
 #include "gale/connectors/from_json.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/topology/runtime.h"
-#include "kafka_test_util.h"
+#include "gale/connectors/kafka_mock.h"
 
 using namespace std::chrono_literals;
 
 namespace gale {
 namespace {
 
-using kafkatest::MockCluster;
+using MockCluster = KafkaMockCluster;
 
 std::string tempDir(const std::string& name) {
   auto d = std::filesystem::temp_directory_path() /
@@ -227,7 +227,7 @@ TEST(KafkaSourceTest, a_continuous_read_survives_the_broker_going_down_and_up) {
   b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
   auto running = runContinuous(b.build(), Continuous{});
   ASSERT_TRUE(store->waitForSize(100, 30s));
-  rd_kafka_mock_broker_set_down(mc.mock(), 1);
+  mc.setBrokerDown(1, true);
   for (int i = 100; i < 200; ++i) mc.produce("in", 0, "", std::to_string(i));  // buffered
   // The source notices (and says so in its stats and the log) before the broker returns.
   auto deadline = std::chrono::steady_clock::now() + 30s;
@@ -236,7 +236,7 @@ TEST(KafkaSourceTest, a_continuous_read_survives_the_broker_going_down_and_up) {
   }
   EXPECT_GT(src->stats().errors, 0u);
   EXPECT_FALSE(src->stats().lastError.empty());
-  rd_kafka_mock_broker_set_up(mc.mock(), 1);
+  mc.setBrokerDown(1, false);
   mc.flush();
   ASSERT_TRUE(store->waitForSize(200, 60s)) << store->size();
   running.stop();

@@ -58,8 +58,8 @@ class KafkaSink : public Bolt, public ExactReplaySink {
     std::string markerTopic = "gale_sink_markers";
     // Transactions, init and flush wait at most this long.
     std::chrono::milliseconds timeout{30000};
-    // Fault injection and tracing (micro-batch): called with "before-kafka-commit" and
-    // "after-kafka-commit" around each transaction commit.
+    // Fault injection and tracing (micro-batch): called with "begin" before a transaction
+    // begins, and "before-kafka-commit" / "after-kafka-commit" around its commit.
     std::function<void(const char* point, uint64_t txid)> onTransactionPoint;
   };
 
