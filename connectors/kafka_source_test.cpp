@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -268,6 +269,29 @@ TEST(KafkaSourceTest, a_new_source_of_the_same_group_starts_where_the_last_one_c
   KafkaSource second(o);
   EXPECT_EQ(second.initialOffset(0), 30);
   EXPECT_EQ(second.initialOffset(1), 0);
+}
+
+// kcat as an outside producer (another process, over the mock cluster's real listeners).
+TEST(KafkaSourceTest, records_produced_by_kcat_from_another_process_are_read_with_their_keys) {
+  if (std::system("command -v kcat > /dev/null 2>&1") != 0) GTEST_SKIP() << "kcat is not installed";
+  MockCluster mc;
+  mc.createTopic("ext", 1);
+  std::string cmd = "printf 'a:1\\nb:2\\nc:3\\n' | kcat -b " + mc.bootstraps() +
+                    " -t ext -P -K: -p 0 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto o = baseOptions(mc, "ext");
+  o.endingOffsets = "latest";
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  auto store = std::make_shared<MemoryStore>();
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  std::string chk = tempDir("kcat");
+  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  ASSERT_TRUE(job.waitUntilDone(60s));
+  std::map<std::string, std::string> kv;
+  for (const auto& v : store->values()) kv[asText(v[0])] = asText(v[1]);
+  EXPECT_EQ(kv, (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
+  std::filesystem::remove_all(chk);
 }
 
 TEST(KafkaSourceTest, malformed_json_records_land_in_the_error_stream_with_their_raw_bytes) {
