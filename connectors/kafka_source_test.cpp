@@ -44,6 +44,20 @@ std::string asText(const Value& v) {
   return toString(v);
 }
 
+// A micro-batch job: the source -> a MemorySink; returns the job (started) and the sink's store.
+struct SinkJob {
+  MicroBatchJob job;
+  std::shared_ptr<MemoryStore> store = std::make_shared<MemoryStore>();
+  std::string chk;
+  SinkJob(SourcePtr src, const std::string& name) : chk(tempDir(name)) {
+    TopologyBuilder b;
+    b.setSpout("kafka", std::move(src), 1);
+    b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+    job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  }
+  ~SinkJob() { std::filesystem::remove_all(chk); }
+};
+
 TEST(KafkaSourceTest, bad_options_are_refused_naming_the_option) {
   KafkaSource::Options o;
   o.subscribe = {"t"};
@@ -173,22 +187,16 @@ TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and
   auto o = baseOptions(mc, "lossy");
   o.startingOffsets = "{\"lossy\":{\"0\":0}}";
   o.endingOffsets = "latest";
-  TopologyBuilder b;
-  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
-  auto store = std::make_shared<MemoryStore>();
-  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
-  std::string chk = tempDir("loss-true");
-  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  SinkJob run(std::make_shared<KafkaSource>(o), "loss-true");
   try {
-    ASSERT_TRUE(job.waitUntilDone(60s)) << "the job neither failed nor ended";
+    ASSERT_TRUE(run.job.waitUntilDone(60s)) << "the job neither failed nor ended";
     FAIL() << "the job ended without an error";
   } catch (const std::exception& e) {
     std::string m = e.what();
     EXPECT_NE(m.find("topic 'lossy' partition 0"), std::string::npos) << m;
     EXPECT_NE(m.find("[0, " + std::to_string(low) + ")"), std::string::npos) << m;
   }
-  EXPECT_EQ(store->size(), 0u);
-  std::filesystem::remove_all(chk);
+  EXPECT_EQ(run.store->size(), 0u);
 }
 
 TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_counted) {
@@ -202,18 +210,12 @@ TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_cou
   o.endingOffsets = "latest";
   o.failOnDataLoss = false;
   auto src = std::make_shared<KafkaSource>(o);
-  TopologyBuilder b;
-  b.setSpout("kafka", src, 1);
-  auto store = std::make_shared<MemoryStore>();
-  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
-  std::string chk = tempDir("loss-false");
-  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
-  ASSERT_TRUE(job.waitUntilDone(60s));
+  SinkJob run(src, "loss-false");
+  ASSERT_TRUE(run.job.waitUntilDone(60s));
   // What is still there arrives; what is gone is counted.
-  EXPECT_EQ(static_cast<int64_t>(store->size()), high - low);
+  EXPECT_EQ(static_cast<int64_t>(run.store->size()), high - low);
   EXPECT_EQ(static_cast<int64_t>(src->stats().lostRecords), low);
-  EXPECT_EQ(job.progress().offsets.at("kafka").at(0), high);
-  std::filesystem::remove_all(chk);
+  EXPECT_EQ(run.job.progress().offsets.at("kafka").at(0), high);
 }
 
 TEST(KafkaSourceTest, a_continuous_read_survives_the_broker_going_down_and_up) {
@@ -281,17 +283,11 @@ TEST(KafkaSourceTest, records_produced_by_kcat_from_another_process_are_read_wit
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto o = baseOptions(mc, "ext");
   o.endingOffsets = "latest";
-  TopologyBuilder b;
-  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
-  auto store = std::make_shared<MemoryStore>();
-  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
-  std::string chk = tempDir("kcat");
-  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
-  ASSERT_TRUE(job.waitUntilDone(60s));
+  SinkJob run(std::make_shared<KafkaSource>(o), "kcat");
+  ASSERT_TRUE(run.job.waitUntilDone(60s));
   std::map<std::string, std::string> kv;
-  for (const auto& v : store->values()) kv[asText(v[0])] = asText(v[1]);
+  for (const auto& v : run.store->values()) kv[asText(v[0])] = asText(v[1]);
   EXPECT_EQ(kv, (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
-  std::filesystem::remove_all(chk);
 }
 
 TEST(KafkaSourceTest, malformed_json_records_land_in_the_error_stream_with_their_raw_bytes) {
