@@ -79,7 +79,7 @@ bool BatchPlanner::reached(const Offsets& target) const {
   return true;
 }
 
-std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
+std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit, std::optional<bool> endOfInput) {
   // Backlog per (source, partition).
   struct Slot {
     size_t source;
@@ -109,7 +109,11 @@ std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
     }
   }
   if (total == 0) {
-    if (endOfInputCut_ || limit || !allFinishedAndRead()) return std::nullopt;
+    if (endOfInput) {
+      if (!*endOfInput) return std::nullopt;
+    } else if (endOfInputCut_ || limit || !allFinishedAndRead()) {
+      return std::nullopt;
+    }
     endOfInputCut_ = true;
     BatchPlan plan;
     plan.txid = ++lastTxid_;
@@ -146,7 +150,7 @@ std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
     plan.records += sl.take;
   }
   plan.end = position_;
-  plan.endOfInput = allFinishedAndRead();
+  plan.endOfInput = endOfInput ? *endOfInput : allFinishedAndRead();
   endOfInputCut_ = endOfInputCut_ || plan.endOfInput;
   return plan;
 }

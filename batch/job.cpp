@@ -41,7 +41,8 @@ Offsets fromStateOffsets(const SourceOffsets& o) {
 }
 
 // The offset log: key = txid (20 digits, so keys sort by txid), value = the batch's end offsets
-// as "source\tpartition:offset,...\n" lines.
+// as "source\toffset,offset,...\n" lines (one offset per partition), and a line "#end-of-input"
+// when the batch ended the input (a replay must fire the same windows).
 constexpr const char* kOffsetLogState = "_gale_offset_log";
 
 std::string txidKey(uint64_t txid) {
@@ -50,8 +51,13 @@ std::string txidKey(uint64_t txid) {
   return buf;
 }
 
-std::string encodeOffsets(const Offsets& o) {
-  std::string out;
+struct LoggedPlan {
+  Offsets end;
+  bool endOfInput = false;
+};
+
+std::string encodeOffsets(const Offsets& o, bool endOfInput) {
+  std::string out = endOfInput ? "#end-of-input\n" : "";
   for (const auto& [name, parts] : o) {
     out += name;
     out += '\t';
@@ -64,12 +70,17 @@ std::string encodeOffsets(const Offsets& o) {
   return out;
 }
 
-Offsets decodeOffsets(std::string_view s) {
-  Offsets out;
+LoggedPlan decodeOffsets(std::string_view s) {
+  LoggedPlan plan;
+  Offsets& out = plan.end;
   while (!s.empty()) {
     size_t nl = s.find('\n');
     std::string_view line = s.substr(0, nl);
     s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
+    if (line == "#end-of-input") {
+      plan.endOfInput = true;
+      continue;
+    }
     size_t tab = line.find('\t');
     if (tab == std::string_view::npos) throw StateError("offset log: a line without a tab");
     auto& v = out[std::string(line.substr(0, tab))];
@@ -80,7 +91,7 @@ Offsets decodeOffsets(std::string_view s) {
       rest = c == std::string_view::npos ? std::string_view{} : rest.substr(c + 1);
     }
   }
-  return out;
+  return plan;
 }
 
 // Per partition, the smaller of two limits (a partition missing from one takes the other's).
@@ -383,9 +394,10 @@ class BatchJob {
         if (!loggedPlans_.empty()) {
           // A replay after a restart: exactly the offsets the first attempt was cut to, so it
           // waits until the sources have fetched that far again.
-          Offsets limit = target ? minOffsets(loggedPlans_.front(), *target) : loggedPlans_.front();
+          const LoggedPlan& logged = loggedPlans_.front();
+          Offsets limit = target ? minOffsets(logged.end, *target) : logged.end;
           if (reachable(limit)) {
-            plan = planner_.next(&limit);
+            plan = planner_.next(&limit, logged.endOfInput);
             loggedPlans_.pop_front();
           }
         } else {
@@ -394,7 +406,8 @@ class BatchJob {
         if (plan && offsetLog_) {
           store_->applyBeforeCommit(
               plan->txid, *offsetLog_,
-              {{txidKey(plan->txid), [v = encodeOffsets(plan->end)](auto) { return v; }}});
+              {{txidKey(plan->txid),
+                [v = encodeOffsets(plan->end, plan->endOfInput)](auto) { return v; }}});
         }
         lk.lock();
         if (plan) {
@@ -496,7 +509,7 @@ class BatchJob {
   RecoveredState recovered_;
   Offsets committedOffsets_;
   KeyedState* offsetLog_ = nullptr;      // with MicroBatch::offsetLog
-  std::deque<Offsets> loggedPlans_;      // logged ends of batches to replay, oldest first
+  std::deque<LoggedPlan> loggedPlans_;   // logged batches to replay, oldest first
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -147,8 +147,11 @@ struct KafkaSource::Impl {
     // Where each partition starts: the group's committed offset, else startingOffsets.
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(tps.size());
     for (auto& [t, p] : tps) rd_kafka_topic_partition_list_add(list, t.c_str(), p);
-    rd_kafka_resp_err_t ce = rd_kafka_committed(rk, list, timeout);
-    if (ce) {
+    // Only a group the user named is read back: the default group id is shared by every job
+    // over the same topics, and a fresh job must start at startingOffsets (as Spark's does).
+    rd_kafka_resp_err_t ce = o.groupId.empty() ? RD_KAFKA_RESP_ERR__NOENT
+                                               : rd_kafka_committed(rk, list, timeout);
+    if (ce && ce != RD_KAFKA_RESP_ERR__NOENT) {
       logWarn("kafka source '" + name + "': cannot read the group's committed offsets (" +
               rd_kafka_err2str(ce) + "); starting from startingOffsets");
     }

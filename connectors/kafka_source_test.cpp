@@ -248,16 +248,15 @@ TEST(KafkaSourceTest, a_continuous_read_survives_the_broker_going_down_and_up) {
   EXPECT_EQ(values.size(), 200u);
 }
 
-TEST(KafkaSourceTest, a_new_source_of_the_same_group_starts_where_the_last_one_committed) {
+TEST(KafkaSourceTest, a_new_source_of_a_named_group_starts_where_the_last_one_committed) {
   MockCluster mc;
   mc.createTopic("in", 2);
   for (int i = 0; i < 100; ++i) mc.produce("in", i % 2, "", std::to_string(i));
   mc.flush();
-  auto o = baseOptions(mc, "in");
-  o.groupId = "resume-test";
+  auto o = baseOptions(mc, "in");  // no groupId: commits go to "gale-kafka:in"
   {
     KafkaSource first(o);
-    EXPECT_EQ(first.initialOffset(0), 0);  // no commit yet: startingOffsets = earliest
+    EXPECT_EQ(first.initialOffset(0), 0);  // startingOffsets = earliest
     first.open(SystemClock::instance());
     std::vector<SourceRecord> recs;
     auto deadline = std::chrono::steady_clock::now() + 30s;
@@ -268,12 +267,15 @@ TEST(KafkaSourceTest, a_new_source_of_the_same_group_starts_where_the_last_one_c
     first.commit(0, 30);
     first.close();  // sends the last commit
   }
-  KafkaSource second(o);
-  EXPECT_EQ(second.initialOffset(0), 30);
-  EXPECT_EQ(second.initialOffset(1), 0);
+  // The default group is written, never read back: a new run starts at startingOffsets.
+  EXPECT_EQ(KafkaSource(o).initialOffset(0), 0);
+  // Named, the group's commits are where a new run starts.
+  o.groupId = "gale-kafka:in";
+  KafkaSource named(o);
+  EXPECT_EQ(named.initialOffset(0), 30);
+  EXPECT_EQ(named.initialOffset(1), 0);
 }
 
-// kcat as an outside producer (another process, over the mock cluster's real listeners).
 TEST(KafkaSourceTest, records_produced_by_kcat_from_another_process_are_read_with_their_keys) {
   if (std::system("command -v kcat > /dev/null 2>&1") != 0) GTEST_SKIP() << "kcat is not installed";
   MockCluster mc;

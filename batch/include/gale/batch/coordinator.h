@@ -62,7 +62,10 @@ class BatchPlanner {
   // `limit`, no range goes past it (available-now: the offsets seen when the job started).
   // One exception to "nothing new, no batch": when every source has finished and was read to its
   // end but no batch said so yet, an empty batch with endOfInput is cut, once.
-  std::optional<BatchPlan> next(const Offsets* limit = nullptr);
+  // `endOfInput`, when given (the replay of a logged batch), is the plan's flag whatever the
+  // sources say now, and with `true` an empty end-of-input batch is cut even under a limit.
+  std::optional<BatchPlan> next(const Offsets* limit = nullptr,
+                                std::optional<bool> endOfInput = std::nullopt);
 
   // The current available() of every partition.
   Offsets available() const;

@@ -4,8 +4,9 @@
 // exactly the records of the committed range.
 //
 // Where a partition starts: the offset the runtime resumes from (a micro-batch checkpoint, handed
-// over through Source::commit before open()); else the consumer group's committed offset (what a
-// continuous-mode job committed up to its oldest incomplete tuple); else `startingOffsets`.
+// over through Source::commit before open()); else, when Options::groupId is set, that consumer
+// group's committed offset (what a continuous-mode job committed up to its oldest incomplete
+// tuple); else `startingOffsets`.
 //
 // The source fetches ahead into a bounded per-partition buffer (the partition is paused when it
 // is full and resumed when the runtime commits), and serves read() and replays from it. The
@@ -56,8 +57,9 @@ class KafkaSource : public Source {
     // "security.protocol"). gale sets enable.auto.commit=false, auto.offset.reset=error and
     // enable.partition.eof=true itself; these may not be overridden.
     std::map<std::string, std::string> consumerProperties;
-    // The consumer group for offset commits (lag monitoring, continuous-mode resume). Default:
-    // "gale-" + name.
+    // The consumer group for offset commits (lag monitoring). When set, a new run also starts
+    // where this group committed (continuous-mode resume); when empty the group is
+    // "gale-" + name and is only written, never read back.
     std::string groupId;
     // For messages and metrics; default "kafka:" + the topics.
     std::string name;
