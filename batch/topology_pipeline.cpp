@@ -114,8 +114,13 @@ class BatchSpout final : public Spout {
         throw std::invalid_argument("micro-batch spout '" + component_ + "': the source has no "
                                     "event-time field '" + watermark_->field + "'");
       }
-      // Continue the watermark of the last commit: a restarted job must not move it back.
-      if (shared_->recovered.watermark) {
+      // Continue where this task was at the last commit (its own max event time, so a replayed
+      // batch computes the same watermark as its first attempt); a checkpoint without it: from
+      // the committed watermark (a restarted job must not move it back).
+      auto mine = shared_->recovered.snapshots.find(taskKey(component_, taskIndex_));
+      if (mine != shared_->recovered.snapshots.end()) {
+        maxEvent_ = std::stoll(mine->second);
+      } else if (shared_->recovered.watermark) {
         int64_t wm = shared_->recovered.watermark->micros;
         maxEvent_ = wm > INT64_MAX - watermark_->delay.count() ? INT64_MAX
                                                                : wm + watermark_->delay.count();
@@ -177,6 +182,9 @@ class BatchSpout final : public Spout {
     shared_->report(txid, [&](BatchResult& r) {
       if (wm) r.watermark = r.watermark ? std::min(*r.watermark, *wm) : *wm;
       r.originSamples.insert(r.originSamples.end(), samples_.begin(), samples_.end());
+      if (watermark_ && maxEvent_ != INT64_MIN) {
+        r.snapshots[taskKey(component_, taskIndex_)] = std::to_string(maxEvent_);
+      }
     });
     out.emitBatchEnd(txid);
     lastTxid_ = txid;
