@@ -53,6 +53,13 @@ void KafkaMockCluster::setBrokerDown(int broker, bool down) {
   }
 }
 
+void KafkaMockCluster::setPartitionLeader(const std::string& topic, int32_t partition,
+                                          int broker) {
+  if (rd_kafka_mock_partition_set_leader(h_->mc, topic.c_str(), partition, broker)) {
+    throw std::runtime_error("kafka mock cluster: cannot move the leader of " + topic);
+  }
+}
+
 void KafkaMockCluster::ensureProducer() {
   if (h_->producer) return;
   char err[512];

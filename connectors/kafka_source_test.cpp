@@ -292,6 +292,38 @@ TEST(KafkaSourceTest, records_produced_by_kcat_from_another_process_are_read_wit
   EXPECT_EQ(kv, (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
 }
 
+TEST(KafkaSourceTest, a_leader_change_mid_run_loses_and_repeats_nothing_in_micro_batch_mode) {
+  MockCluster mc(3);
+  mc.createTopic("in", 2, 3);
+  for (int i = 0; i < 200; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  auto o = baseOptions(mc, "in");
+  o.maxOffsetsPerTrigger = 20;  // many batches, so the change lands mid-run
+  auto src = std::make_shared<KafkaSource>(o);
+  TopologyBuilder b;
+  b.setSpout("kafka", src, 1);
+  auto store = std::make_shared<MemoryStore>();
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  std::string chk = tempDir("leader");
+  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (store->size() < 40 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  mc.setPartitionLeader("in", 0, 3);
+  mc.setPartitionLeader("in", 1, 2);
+  for (int i = 200; i < 300; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  ASSERT_TRUE(store->waitForSize(300, 60s)) << store->size();
+  job.stop();
+  ASSERT_TRUE(job.waitUntilDone(30s));
+  std::multiset<std::string> values;
+  for (const auto& v : store->values()) values.insert(asText(v[1]));
+  EXPECT_EQ(values.size(), 300u);
+  EXPECT_EQ(std::set<std::string>(values.begin(), values.end()).size(), 300u);
+  std::filesystem::remove_all(chk);
+}
+
 TEST(KafkaSourceTest, malformed_json_records_land_in_the_error_stream_with_their_raw_bytes) {
   MockCluster mc;
   mc.createTopic("events", 1);

@@ -24,6 +24,8 @@ class KafkaMockCluster {
   void createTopic(const std::string& topic, int partitions, int replication = 1);
   // Broker ids are 1..brokers.
   void setBrokerDown(int broker, bool down);
+  // Moves the leadership of a partition (a leader change, as after a broker failure).
+  void setPartitionLeader(const std::string& topic, int32_t partition, int broker);
 
   // Produces through an internal producer (asynchronously; flush() waits for all). partition -1:
   // by key. timestampMillis -1: now.
