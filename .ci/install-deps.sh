@@ -4,7 +4,7 @@ set -euo pipefail
 if [ "$(id -u)" != 0 ]; then exec sudo bash "$0" "$@"; fi
 packages=(
   build-essential cmake ninja-build pkg-config ccache
-  libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev
+  libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev libsimdjson-dev
   libgtest-dev libbenchmark-dev lmdb-utils kcat netcat-openbsd
   libxxhash-dev libcli11-dev clang libclang-rt-14-dev
   libcpp-httplib-dev nlohmann-json3-dev prometheus chromium

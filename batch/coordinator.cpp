@@ -35,7 +35,8 @@ BatchPlanner::BatchPlanner(std::vector<NamedSource> sources, int64_t maxRecordsP
       throw std::invalid_argument("BatchPlanner: source '" + s.name + "' has " +
                                   std::to_string(s.source->partitions()) + " partitions");
     }
-    position_[s.name] = std::vector<int64_t>(s.source->partitions(), 0);
+    auto& pos = position_[s.name];
+    for (int p = 0; p < s.source->partitions(); ++p) pos.push_back(s.source->initialOffset(p));
   }
 }
 
@@ -86,7 +87,7 @@ BatchPlan BatchPlanner::noDataBatch() {
   return plan;
 }
 
-std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
+std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit, std::optional<bool> endOfInput) {
   // Backlog per (source, partition).
   struct Slot {
     size_t source;
@@ -116,7 +117,11 @@ std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
     }
   }
   if (total == 0) {
-    if (endOfInputCut_ || limit || !allFinishedAndRead()) return std::nullopt;
+    if (endOfInput) {
+      if (!*endOfInput) return std::nullopt;
+    } else if (endOfInputCut_ || limit || !allFinishedAndRead()) {
+      return std::nullopt;
+    }
     endOfInputCut_ = true;
     BatchPlan plan;
     plan.txid = ++lastTxid_;
@@ -153,7 +158,7 @@ std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit) {
     plan.records += sl.take;
   }
   plan.end = position_;
-  plan.endOfInput = allFinishedAndRead();
+  plan.endOfInput = endOfInput ? *endOfInput : allFinishedAndRead();
   endOfInputCut_ = endOfInputCut_ || plan.endOfInput;
   return plan;
 }

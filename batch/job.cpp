@@ -40,6 +40,71 @@ Offsets fromStateOffsets(const SourceOffsets& o) {
   return out;
 }
 
+// The offset log: key = txid (20 digits, so keys sort by txid), value = the batch's end offsets
+// as "source\toffset,offset,...\n" lines (one offset per partition), and a line "#end-of-input"
+// when the batch ended the input (a replay must fire the same windows).
+constexpr const char* kOffsetLogState = "_gale_offset_log";
+
+std::string txidKey(uint64_t txid) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(txid));
+  return buf;
+}
+
+struct LoggedPlan {
+  Offsets end;
+  bool endOfInput = false;
+};
+
+std::string encodeOffsets(const Offsets& o, bool endOfInput) {
+  std::string out = endOfInput ? "#end-of-input\n" : "";
+  for (const auto& [name, parts] : o) {
+    out += name;
+    out += '\t';
+    for (size_t p = 0; p < parts.size(); ++p) {
+      if (p) out += ',';
+      out += std::to_string(parts[p]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+LoggedPlan decodeOffsets(std::string_view s) {
+  LoggedPlan plan;
+  Offsets& out = plan.end;
+  while (!s.empty()) {
+    size_t nl = s.find('\n');
+    std::string_view line = s.substr(0, nl);
+    s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
+    if (line == "#end-of-input") {
+      plan.endOfInput = true;
+      continue;
+    }
+    size_t tab = line.find('\t');
+    if (tab == std::string_view::npos) throw StateError("offset log: a line without a tab");
+    auto& v = out[std::string(line.substr(0, tab))];
+    std::string_view rest = line.substr(tab + 1);
+    while (!rest.empty()) {
+      size_t c = rest.find(',');
+      v.push_back(std::stoll(std::string(rest.substr(0, c))));
+      rest = c == std::string_view::npos ? std::string_view{} : rest.substr(c + 1);
+    }
+  }
+  return plan;
+}
+
+// Per partition, the smaller of two limits (a partition missing from one takes the other's).
+Offsets minOffsets(const Offsets& a, const Offsets& b) {
+  Offsets out = a;
+  for (const auto& [name, parts] : b) {
+    auto& v = out[name];
+    if (v.size() < parts.size()) v.resize(parts.size(), INT64_MAX);
+    for (size_t p = 0; p < parts.size(); ++p) v[p] = std::min(v[p], parts[p]);
+  }
+  return out;
+}
+
 std::atomic<bool> gSignalled{false};
 std::atomic<bool> gHandlersInstalled{false};
 
@@ -108,6 +173,16 @@ class BatchJob {
       recovered_.store = store_.get();
       committedOffsets_ = fromStateOffsets(store_->committedOffsets());
       planner_.resume(recovered_.lastTxid, committedOffsets_);
+      if (config_.offsetLog) {
+        offsetLog_ = &store_->keyedState(kOffsetLogState, StateKind::Plain);
+        // Batches cut but not committed before the restart: replay them with the same ends.
+        offsetLog_->forEach([&](std::string_view key, std::string_view value) {
+          if (std::stoull(std::string(key)) > recovered_.lastTxid) {
+            loggedPlans_.push_back(decodeOffsets(value));
+          }
+          return true;
+        });
+      }
     } catch (const CheckpointDamaged& e) {
       throw CheckpointDamaged(e, "micro-batch job '" + name_ + "' cannot resume from its "
                                  "checkpoint: ");
@@ -146,6 +221,15 @@ class BatchJob {
       progress_.running = true;
       thread_ = std::thread([this] { loop(); });
       return;
+    }
+    // Tell each source where the job resumes before it opens, so a source that fetches ahead
+    // (Kafka) starts there (Source::commit).
+    for (const auto& s : planner_.sources()) {
+      auto it = planner_.position().find(s.name);
+      if (it == planner_.position().end()) continue;
+      for (size_t p = 0; p < it->second.size(); ++p) {
+        s.source->commit(static_cast<int>(p), it->second[p]);
+      }
     }
     for (const auto& s : planner_.sources()) s.source->open(*config_.clock);
     // The pipeline is stopped (its threads joined) before this job can be destroyed, so the
@@ -359,7 +443,7 @@ class BatchJob {
       if (stopRequested_ && sequencer_.inFlight() == 0) return;
       if (availableNow && sequencer_.inFlight() == 0 && planner_.reached(*target)) {
         if (!noDataDue_) return;
-        dispatchLocked(planner_.noDataBatch(), lk);  // let the last watermark fire its windows
+        dispatchLocked(noDataBatch(), lk);  // let the last watermark fire its windows
         continue;
       }
 
@@ -374,7 +458,7 @@ class BatchJob {
       }
       if (drainTarget_) {
         if (sequencer_.inFlight() == 0 && planner_.reached(*drainTarget_) && noDataDue_) {
-          dispatchLocked(planner_.noDataBatch(), lk);
+          dispatchLocked(noDataBatch(), lk);
           continue;
         }
         if (sequencer_.inFlight() == 0 && planner_.reached(*drainTarget_)) {
@@ -384,7 +468,7 @@ class BatchJob {
         } else if (!stopRequested_ &&
                    static_cast<int>(sequencer_.inFlight()) < config_.maxBatchesInFlight) {
           lk.unlock();
-          std::optional<BatchPlan> plan = planner_.next(&*drainTarget_);
+          std::optional<BatchPlan> plan = cutBatch(&*drainTarget_);
           lk.lock();
           if (plan) {
             dispatchLocked(std::move(*plan), lk);
@@ -394,9 +478,9 @@ class BatchJob {
       }
       if (!stopRequested_ && !progress_.paused && !scheduleRunning && schedule_.due(now())) {
         lk.unlock();
-        std::optional<BatchPlan> plan = planner_.next(target ? &*target : nullptr);
+        std::optional<BatchPlan> plan = cutBatch(target ? &*target : nullptr);
         lk.lock();
-        if (!plan && noDataDue_) plan = planner_.noDataBatch();
+        if (!plan && noDataDue_) plan = noDataBatch();
         if (plan) {
           schedule_.started(now());
           scheduleRunning = true;
@@ -441,6 +525,54 @@ class BatchJob {
     lk.lock();
   }
 
+  // The next batch (up to `limit`), or the replay of a batch logged before a restart; written to
+  // the offset log before it runs. Called without the lock, on the job's thread.
+  std::optional<BatchPlan> cutBatch(const Offsets* limit) {
+    std::optional<BatchPlan> plan;
+    if (!loggedPlans_.empty()) {
+      // A replay after a restart: exactly the offsets the first attempt was cut to, so it
+      // waits until the sources have fetched that far again.
+      const LoggedPlan& logged = loggedPlans_.front();
+      Offsets bound = limit ? minOffsets(logged.end, *limit) : logged.end;
+      if (reachable(bound)) {
+        plan = planner_.next(&bound, logged.endOfInput);
+        loggedPlans_.pop_front();
+      }
+    } else {
+      plan = planner_.next(limit);
+    }
+    if (plan) logPlan(*plan);
+    return plan;
+  }
+
+  // Spark's no-data batch (NextBatch timing), logged like any other.
+  BatchPlan noDataBatch() {
+    BatchPlan plan = planner_.noDataBatch();
+    logPlan(plan);
+    return plan;
+  }
+
+  void logPlan(const BatchPlan& plan) {
+    if (!offsetLog_) return;
+    store_->applyBeforeCommit(
+        plan.txid, *offsetLog_,
+        {{txidKey(plan.txid), [v = encodeOffsets(plan.end, plan.endOfInput)](auto) { return v; }}});
+  }
+
+  // True when every replayable source can serve `limit` now (available() has reached it).
+  bool reachable(const Offsets& limit) const {
+    Offsets avail = planner_.available();
+    for (const auto& s : planner_.sources()) {
+      auto l = limit.find(s.name);
+      if (l == limit.end() || !s.source->replayable()) continue;
+      const auto& a = avail.at(s.name);
+      for (size_t p = 0; p < l->second.size() && p < a.size(); ++p) {
+        if (a[p] < l->second[p]) return false;
+      }
+    }
+    return true;
+  }
+
   void commit(uint64_t txid, BatchResult result) {
     const BatchPlan& plan = plans_.at(txid);
     int64_t t0 = SystemClock::steadyNanos();
@@ -452,6 +584,7 @@ class BatchJob {
     c.setOffsets(toStateOffsets(plan.end));
     if (result.watermark) c.setWatermark(*result.watermark);
     for (auto& s : result.sinks) c.markSinkCommitted(s);
+    if (offsetLog_) c.erase(*offsetLog_, txidKey(txid));  // the commit record supersedes it
     c.commit();
     int64_t t1 = SystemClock::steadyNanos();
 
@@ -542,6 +675,8 @@ class BatchJob {
   std::unique_ptr<StateStore> store_;
   RecoveredState recovered_;
   Offsets committedOffsets_;
+  KeyedState* offsetLog_ = nullptr;      // with MicroBatch::offsetLog
+  std::deque<LoggedPlan> loggedPlans_;   // logged batches to replay, oldest first
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -623,6 +758,7 @@ MicroBatchJob runMicroBatch(const Topology& topology, MicroBatch config) {
     throw std::invalid_argument("micro-batch job '" + name + "': " + e.what());
   }
   std::vector<NamedSource> sources = pipeline->sources();
+  if (pipeline->needsExactReplay()) config.offsetLog = true;
   return runBatchPipeline(std::move(sources), std::move(pipeline), topologyFingerprint(topology),
                           std::move(config));
 }

@@ -195,6 +195,65 @@ TEST_F(MicroBatchJobTest, RestartResumesAfterTheLastCommitWithTheRestoredSnapsho
   EXPECT_EQ(store->lastCommittedTxid(), 6u);
 }
 
+// With the offset log, a batch that failed before its commit is replayed with exactly the offsets
+// it was cut to, even though more data is there by then; without it, the replay takes more.
+TEST_F(MicroBatchJobTest, WithTheOffsetLogAReplayIsCutToTheLoggedOffsetsNotToWhatIsAvailable) {
+  for (bool offsetLog : {true, false}) {
+    SCOPED_TRACE(offsetLog ? "offset log" : "no offset log");
+    fs::remove_all(dir);
+    auto src = std::make_shared<GrowingSource>(1);
+    src->add(0, 40);
+    MicroBatch cfg;
+    cfg.offsetLog = offsetLog;
+    shared = std::make_shared<SumPipeline::Shared>();
+    shared->failNext = true;  // batch 1 is cut (and logged), then fails: nothing committed
+    {
+      auto job = start(src, cfg);
+      EXPECT_THROW(job.waitUntilDone(), std::runtime_error);
+    }
+    resetTerminated();
+    src->add(0, 60);  // more data arrives before the restart
+    shared = std::make_shared<SumPipeline::Shared>();
+    cfg.trigger = BatchTrigger::availableNow();
+    auto job = start(src, cfg);
+    job.waitUntilDone();
+    resetTerminated();
+    auto log = StateStore::inspect(dir.string())->commitLog();
+    ASSERT_FALSE(log.empty());
+    EXPECT_EQ(log[0].txid, 1u);
+    EXPECT_EQ(log[0].offsets.at("src").at(0), offsetLog ? 40 : 100);
+    EXPECT_EQ(log.back().offsets.at("src").at(0), 100);
+  }
+}
+
+// The logged batch keeps its end-of-input flag: a source that finished only after the first
+// attempt must not turn the replay into the end-of-input batch (it would fire other windows).
+TEST_F(MicroBatchJobTest, AReplayFromTheOffsetLogKeepsTheEndOfInputFlagOfTheFirstAttempt) {
+  struct Bounded : GrowingSource {
+    using GrowingSource::GrowingSource;
+    bool finished() const override { return done.load(); }
+    std::atomic<bool> done{false};
+  };
+  auto src = std::make_shared<Bounded>(1);
+  src->add(0, 40);
+  MicroBatch cfg;
+  cfg.offsetLog = true;
+  shared->failNext = true;  // batch 1 (not the end of input: the source is not finished) fails
+  {
+    auto job = start(src, cfg);
+    EXPECT_THROW(job.waitUntilDone(), std::runtime_error);
+  }
+  resetTerminated();
+  src->done = true;  // now the source is finished at 40
+  shared = std::make_shared<SumPipeline::Shared>();
+  auto job = start(src, cfg);
+  job.waitUntilDone();  // ends with the end-of-input batch
+  resetTerminated();
+  // Batch 1 replayed as it was, then the empty end-of-input batch 2 (not one batch doing both).
+  EXPECT_EQ(shared->dispatched, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(shared->batchRecords, (std::vector<int64_t>{40, 0}));
+}
+
 TEST_F(MicroBatchJobTest, TwoJobsOnOneCheckpointDirectoryAreRefusedWithTheJobName) {
   auto src = std::make_shared<GrowingSource>(1);
   MicroBatch cfg;

@@ -499,7 +499,13 @@ class BatchBoltWrapper final : public Bolt {
     bolt_->onBatchBegin(txid, out);
   }
   void onBatchEnd(uint64_t txid, OutputCollector& out) override {
-    bolt_->onBatchEnd(txid, out);
+    try {
+      bolt_->onBatchEnd(txid, out);  // e.g. a sink's transaction commit
+    } catch (...) {
+      // The batch did not complete: the job stops and nothing of it commits.
+      shared_->fail(std::current_exception());
+      throw;
+    }
     shared_->report(txid, [](BatchResult&) {});
   }
   void onEndOfStream(OutputCollector& out) override { bolt_->onEndOfStream(out); }
@@ -537,6 +543,10 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
       sources_.push_back({c.name, c.source});
       b.setSpout(c.name, BatchSpout(shared_, c.source, index, c.watermark), c.parallelism);
     } else {
+      if (dynamic_cast<const ExactReplaySink*>(c.op.get()) ||
+          dynamic_cast<const ExactReplaySink*>(c.bolt.get())) {
+        exactReplay_ = true;
+      }
       BoltDeclarer d = c.op ? b.setBolt(c.name, BatchOperatorBolt(shared_, c.op), c.parallelism)
                             : b.setBolt(c.name, BatchBoltWrapper(shared_, c.bolt), c.parallelism);
       for (const InputSpec& in : c.inputs) d.grouping(in);

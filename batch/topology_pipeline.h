@@ -46,6 +46,8 @@ class TopologyPipeline final : public BatchPipeline {
 
   // The sources of the topology's spouts, named by component (the offset log's keys).
   const std::vector<NamedSource>& sources() const { return sources_; }
+  // True when a bolt is an ExactReplaySink (the job then keeps an offset log).
+  bool needsExactReplay() const { return exactReplay_; }
 
   void start(const RecoveredState& recovered, Finished finished, Failed failed) override;
   void dispatch(const BatchPlan& plan) override;
@@ -60,6 +62,7 @@ class TopologyPipeline final : public BatchPipeline {
  private:
   std::shared_ptr<BatchShared> shared_;
   std::vector<NamedSource> sources_;
+  bool exactReplay_ = false;
   std::unique_ptr<Topology> batchTopology_;
   Continuous runtimeConfig_;
   mutable std::mutex runningMutex_;  // running_ is replaced while the UI may read its metrics

@@ -489,6 +489,65 @@ TEST_F(TopologyBatchTest, AnIntervalLeftOuterJoinGivesTheSameRowsInBothModes) {
   for (const auto& r : contStore->rows()) nulls += typeOf(r.values[3]) == Type::Null;
   EXPECT_GT(nulls, 0u);
   EXPECT_GT(cont.size() - nulls, 100u);
+// A spout task resumes from its own max event time, not from the committed (minimum) watermark:
+// a batch replayed after a failure then computes the same watermark as its first attempt (an
+// exactly-once sink that skips replayed txids relies on the replay's output being the same).
+TEST_F(TopologyBatchTest, AReplayedBatchHasTheSameWatermarkAsItsFirstAttempt) {
+  // Partition 0: 50 records, the first one late in event time (1000 ms), then 1, 2, ... ms;
+  // partition 1: 10 records. Batch 2 reads partition 0 alone, so its watermark is task 0's own
+  // max event time.
+  struct TsSource final : Source {
+    std::string name() const override { return "ts"; }
+    void declareOutputFields(OutputFieldsDeclarer& d) const override {
+      d.declare(Fields{{"word", Type::String}, {"ts", Type::Timestamp}});
+    }
+    int partitions() const override { return 2; }
+    int64_t available(int p) override { return p == 0 ? 50 : 10; }
+    size_t read(int p, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+      for (int64_t o = from; o < to; ++o) {
+        int64_t ms = (p == 0 && o == 0) ? 1000 : o;
+        out.push_back({o, {std::string("k"), Timestamp{ms * 1000}}, 1});
+      }
+      return static_cast<size_t>(to - from);
+    }
+    bool finished() const override { return true; }
+  };
+  static std::atomic<bool> failTxid2{false};
+  struct FailOnce final : Operator {
+    void declareOutputFields(OutputFieldsDeclarer&) const override {}
+    std::unique_ptr<Operator> clone() const override { return std::make_unique<FailOnce>(); }
+    void onTuple(const Tuple&, Emitter&) override {}
+    void onBatchEnd(uint64_t txid, Emitter&) override {
+      if (txid == 2 && failTxid2.exchange(false)) throw std::runtime_error("fail batch 2 once");
+    }
+  };
+  auto build = [&] {
+    TopologyBuilder b;
+    b.setSpout("events", std::make_shared<TsSource>(), 2).withWatermark("ts", 1ms);
+    b.setBolt("sink", FailOnce{}, 1).shuffleGrouping("events");
+    return b.build();
+  };
+  auto watermarkOf2 = [&](bool failFirst) {
+    fs::remove_all(dir);
+    MicroBatch cfg;
+    cfg.trigger = BatchTrigger::availableNow();
+    cfg.checkpoint = dir.string();
+    cfg.maxRecordsPerBatch = 20;  // batch 1: 10 + 10; batches 2, 3: 20 of partition 0
+    failTxid2 = failFirst;
+    if (failFirst) {
+      EXPECT_THROW(runMicroBatch(build(), cfg).waitUntilDone(), std::runtime_error);
+      resetTerminated();
+    }
+    runMicroBatch(build(), cfg).waitUntilDone();
+    resetTerminated();
+    for (const auto& c : StateStore::inspect(dir.string())->commitLog()) {
+      if (c.txid == 2) return c.watermark.value_or(Timestamp{-1}).micros;
+    }
+    return int64_t{-2};
+  };
+  int64_t straight = watermarkOf2(false);
+  EXPECT_EQ(straight, 999'000);  // task 0's max (1000 ms) - 1 ms; task 1 idle
+  EXPECT_EQ(watermarkOf2(true), straight);
 }
 
 TEST_F(TopologyBatchTest, AnOperatorThatThrowsFailsTheJobAndTheBatchIsNotCommitted) {

@@ -17,6 +17,7 @@ gale_require_pkg(RDKAFKA rdkafka librdkafka-dev)
 gale_require_pkg(XXHASH libxxhash libxxhash-dev)
 gale_require_pkg(HTTPLIB cpp-httplib libcpp-httplib-dev)
 gale_require_pkg(NLOHMANN_JSON nlohmann_json nlohmann-json3-dev)
+gale_require_pkg(SIMDJSON simdjson libsimdjson-dev)
 
 find_package(cppzmq QUIET CONFIG)
 if(NOT cppzmq_FOUND)

@@ -112,6 +112,7 @@ void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out
   for (int p = context.taskIndex; p < n; p += context.parallelism) {
     Partition part;
     part.id = p;
+    part.base = part.next = src.initialOffset(p);
     parts_.push_back(std::move(part));
   }
   if (watermark_) {

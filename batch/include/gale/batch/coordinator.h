@@ -54,7 +54,7 @@ class BatchPlanner {
   BatchPlanner(std::vector<NamedSource> sources, int64_t maxRecordsPerBatch);
 
   // Continue after a commit: the next batch gets txid lastTxid + 1 and starts at `next`
-  // (partitions missing from `next` start at 0). Throws std::runtime_error naming the source when
+  // (partitions missing from `next` start at Source::initialOffset). Throws std::runtime_error naming the source when
   // the offsets cannot belong to these sources (unknown source, fewer partitions than recorded).
   void resume(uint64_t lastTxid, const Offsets& next);
 
@@ -62,7 +62,10 @@ class BatchPlanner {
   // `limit`, no range goes past it (available-now: the offsets seen when the job started).
   // One exception to "nothing new, no batch": when every source has finished and was read to its
   // end but no batch said so yet, an empty batch with endOfInput is cut, once.
-  std::optional<BatchPlan> next(const Offsets* limit = nullptr);
+  // `endOfInput`, when given (the replay of a logged batch), is the plan's flag whatever the
+  // sources say now, and with `true` an empty end-of-input batch is cut even under a limit.
+  std::optional<BatchPlan> next(const Offsets* limit = nullptr,
+                                std::optional<bool> endOfInput = std::nullopt);
 
   // A batch without data (Spark's no-data batch: it only carries the watermark to the state
   // operators), at the current position.

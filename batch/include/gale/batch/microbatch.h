@@ -86,6 +86,12 @@ struct MicroBatch {
   // Called on the job's thread after every commit with the batch's progress record (Spark's
   // StreamingQueryListener.onQueryProgress); e.g. print progressJson(name, r) as JSON lines.
   std::function<void(const BatchRecord&)> onProgress;
+  // Offset log (Spark's offsets/ directory): each batch's end offsets are written to the
+  // checkpoint BEFORE the batch runs, and a batch replayed after a crash is cut to exactly those
+  // offsets instead of to whatever is available then. Needed by sinks that cannot replace a
+  // replayed batch's output (a committed Kafka transaction stays); runMicroBatch turns it on by
+  // itself when a bolt of the topology is an ExactReplaySink. Costs one small LMDB write per batch.
+  bool offsetLog = false;
   // Fault injection and tracing: called at each point of every commit.
   std::function<void(CommitPoint, uint64_t txid)> onCommitPoint;
   // The executors underneath (channels, spin, transport). Micro-batch mode always runs them with

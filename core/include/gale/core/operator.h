@@ -93,4 +93,14 @@ class Operator {
 
 using OperatorPtr = std::unique_ptr<Operator>;
 
+// Marks a sink (an Operator or a Bolt) whose output for a batch, once written, cannot be replaced
+// by a replay of that batch (a committed Kafka transaction stays). It skips a txid it already
+// wrote, which is exact only when a replayed txid carries the same records as its first attempt:
+// a micro-batch job with such a sink logs each batch's offsets before running it
+// (MicroBatch::offsetLog) and cuts a replay to exactly those offsets.
+class ExactReplaySink {
+ public:
+  virtual ~ExactReplaySink() = default;
+};
+
 }  // namespace gale

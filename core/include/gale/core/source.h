@@ -51,12 +51,18 @@ class Source {
   virtual void open(const Clock& clock) {}
   virtual void close() {}
 
+  // Where a reader with no recorded position starts in `partition` (a fresh micro-batch
+  // checkpoint, or a continuous-mode spout). 0 for sources that number from the start; a Kafka
+  // source answers its startingOffsets (or its consumer group's committed offset).
+  virtual int64_t initialOffset(int partition) { return 0; }
   // One past the last offset that can be read now in `partition`.
   virtual int64_t available(int partition) = 0;
   // Appends the records with offsets in [from, to) of `partition` to `out`, in offset order, and
   // returns how many it appended (fewer when some are gone, e.g. a bounded socket buffer).
   virtual size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) = 0;
-  // The records before `offset` are committed and will not be read again.
+  // The records before `offset` are committed and will not be read again. A micro-batch job
+  // also calls it before open() with the offsets it resumes from, so a source that fetches
+  // ahead (Kafka) starts fetching there.
   virtual void commit(int partition, int64_t offset) {}
 
   // True when re-reading a range returns the same records (a transactional source); false when

@@ -1,0 +1,365 @@
+// KafkaSource against librdkafka's mock cluster (the real protocol on loopback), in both modes.
+#include "gale/connectors/kafka_source.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "gale/batch/microbatch.h"
+#include "gale/connectors/from_json.h"
+#include "gale/connectors/memory_sink.h"
+#include "gale/topology/runtime.h"
+#include "gale/connectors/kafka_mock.h"
+
+using namespace std::chrono_literals;
+
+namespace gale {
+namespace {
+
+using MockCluster = KafkaMockCluster;
+
+std::string tempDir(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() /
+           ("gale-kafka-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  return d.string();
+}
+
+KafkaSource::Options baseOptions(const MockCluster& mc, const std::string& topic) {
+  KafkaSource::Options o;
+  o.bootstrapServers = mc.bootstraps();
+  o.subscribe = {topic};
+  o.startingOffsets = "earliest";
+  o.consumerProperties = {{"fetch.wait.max.ms", "5"}};
+  return o;
+}
+
+std::string asText(const Value& v) {
+  if (auto b = std::get_if<Bytes>(&v)) return b->data;
+  if (auto s = std::get_if<std::string>(&v)) return *s;
+  return toString(v);
+}
+
+// A micro-batch job: the source -> a MemorySink; returns the job (started) and the sink's store.
+struct SinkJob {
+  MicroBatchJob job;
+  std::shared_ptr<MemoryStore> store = std::make_shared<MemoryStore>();
+  std::string chk;
+  SinkJob(SourcePtr src, const std::string& name) : chk(tempDir(name)) {
+    TopologyBuilder b;
+    b.setSpout("kafka", std::move(src), 1);
+    b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+    job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  }
+  ~SinkJob() { std::filesystem::remove_all(chk); }
+};
+
+TEST(KafkaSourceTest, bad_options_are_refused_naming_the_option) {
+  KafkaSource::Options o;
+  o.subscribe = {"t"};
+  EXPECT_THROW(
+      {
+        try {
+          KafkaSource s(o);
+        } catch (const std::invalid_argument& e) {
+          EXPECT_NE(std::string(e.what()).find("bootstrapServers"), std::string::npos);
+          throw;
+        }
+      },
+      std::invalid_argument);
+  o.bootstrapServers = "127.0.0.1:1";
+  o.assign = {{"t", 0}};
+  EXPECT_THROW(KafkaSource{o}, std::invalid_argument);  // subscribe and assign
+  o.assign.clear();
+  o.startingOffsets = "{\"t\":{\"x\":1}}";
+  EXPECT_THROW(
+      {
+        try {
+          KafkaSource s(o);
+        } catch (const std::invalid_argument& e) {
+          EXPECT_NE(std::string(e.what()).find("startingOffsets"), std::string::npos);
+          throw;
+        }
+      },
+      std::invalid_argument);
+  o.startingOffsets = "earliest";
+  o.endingOffsets = "earliest";
+  EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
+  o.endingOffsets = "";
+  o.subscribePattern = "(";
+  o.subscribe.clear();
+  EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
+}
+
+TEST(KafkaSourceTest, a_continuous_topology_reads_every_record_with_all_its_fields) {
+  MockCluster mc;
+  mc.createTopic("in", 3);
+  const int n = 300;
+  for (int i = 0; i < n; ++i) {
+    mc.produce("in", i % 3, "k" + std::to_string(i), "v" + std::to_string(i),
+               {{"h", "x" + std::to_string(i)}});
+  }
+  mc.flush();
+  auto src = std::make_shared<KafkaSource>(baseOptions(mc, "in"));
+  ASSERT_EQ(src->partitions(), 3);
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", src, 2);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  ASSERT_TRUE(store->waitForSize(n, 30s)) << store->size();
+  running.stop();
+  std::set<std::string> values;
+  for (const auto& v : store->values()) {
+    ASSERT_EQ(v.size(), 8u);
+    std::string value = asText(v[1]);
+    int i = std::stoi(value.substr(1));
+    EXPECT_EQ(asText(v[0]), "k" + std::to_string(i));
+    EXPECT_EQ(std::get<std::string>(v[2]), "in");
+    EXPECT_EQ(std::get<int64_t>(v[3]), i % 3);
+    EXPECT_EQ(std::get<int64_t>(v[4]), i / 3);  // produced in order per partition
+    EXPECT_GT(std::get<Timestamp>(v[5]).micros, 0);
+    EXPECT_EQ(std::get<int64_t>(v[6]), 0);  // create time
+    EXPECT_EQ(std::get<std::string>(v[7]),
+              "[{\"key\":\"h\",\"value\":\"x" + std::to_string(i) + "\"}]");
+    values.insert(value);
+  }
+  EXPECT_EQ(values.size(), static_cast<size_t>(n));
+}
+
+TEST(KafkaSourceTest, a_bounded_micro_batch_job_ends_at_ending_offsets_and_a_rerun_resumes_there) {
+  MockCluster mc;
+  mc.createTopic("in", 2);
+  for (int i = 0; i < 200; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  std::string chk = tempDir("bounded");
+  auto runOnce = [&](const std::string& ending, const std::shared_ptr<MemoryStore>& store) {
+    auto o = baseOptions(mc, "in");
+    o.endingOffsets = ending;
+    o.maxOffsetsPerTrigger = 40;  // several batches
+    TopologyBuilder b;
+    b.setSpout("kafka", std::make_shared<KafkaSource>(o), 2);
+    b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+    auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+    ASSERT_TRUE(job.waitUntilDone(60s)) << "the bounded job did not end";
+  };
+  auto first = std::make_shared<MemoryStore>();
+  runOnce("{\"in\":{\"0\":50,\"1\":-1}}", first);
+  EXPECT_EQ(first->size(), 150u);  // 50 of partition 0, all 100 of partition 1
+  for (int i = 200; i < 240; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  auto second = std::make_shared<MemoryStore>();
+  runOnce("latest", second);
+  // Resumed from the checkpoint (not from startingOffsets = earliest): the rest, once.
+  std::multiset<std::string> seen;
+  for (const auto& v : first->values()) seen.insert(asText(v[1]));
+  for (const auto& v : second->values()) seen.insert(asText(v[1]));
+  EXPECT_EQ(second->size(), 90u);
+  EXPECT_EQ(seen.size(), 240u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 240u);
+  std::filesystem::remove_all(chk);
+}
+
+// Fills partition 0 of `topic` past the mock cluster's per-partition retention, so its log no
+// longer starts at 0; returns the new log start.
+int64_t produceUntilTheLogStartMoves(MockCluster& mc, const std::string& topic) {
+  std::string big(100 * 1024, 'x');
+  for (int i = 0; i < 200; ++i) {
+    mc.produce(topic, 0, "", big);
+    if (i % 20 == 19) {
+      mc.flush();
+      if (mc.watermarks(topic, 0).first > 0) break;
+    }
+  }
+  mc.flush();
+  return mc.watermarks(topic, 0).first;
+}
+
+TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and_range) {
+  MockCluster mc;
+  mc.createTopic("lossy", 1);
+  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
+  ASSERT_GT(low, 0) << "the mock cluster kept every record; cannot provoke data loss";
+  auto o = baseOptions(mc, "lossy");
+  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  o.endingOffsets = "latest";
+  SinkJob run(std::make_shared<KafkaSource>(o), "loss-true");
+  try {
+    ASSERT_TRUE(run.job.waitUntilDone(60s)) << "the job neither failed nor ended";
+    FAIL() << "the job ended without an error";
+  } catch (const std::exception& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("topic 'lossy' partition 0"), std::string::npos) << m;
+    EXPECT_NE(m.find("[0, " + std::to_string(low) + ")"), std::string::npos) << m;
+  }
+  EXPECT_EQ(run.store->size(), 0u);
+}
+
+TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_counted) {
+  MockCluster mc;
+  mc.createTopic("lossy", 1);
+  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
+  ASSERT_GT(low, 0);
+  int64_t high = mc.watermarks("lossy", 0).second;
+  auto o = baseOptions(mc, "lossy");
+  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  o.endingOffsets = "latest";
+  o.failOnDataLoss = false;
+  auto src = std::make_shared<KafkaSource>(o);
+  SinkJob run(src, "loss-false");
+  ASSERT_TRUE(run.job.waitUntilDone(60s));
+  // What is still there arrives; what is gone is counted.
+  EXPECT_EQ(static_cast<int64_t>(run.store->size()), high - low);
+  EXPECT_EQ(static_cast<int64_t>(src->stats().lostRecords), low);
+  EXPECT_EQ(run.job.progress().offsets.at("kafka").at(0), high);
+}
+
+TEST(KafkaSourceTest, a_continuous_read_survives_the_broker_going_down_and_up) {
+  MockCluster mc(1);
+  mc.createTopic("in", 1);
+  for (int i = 0; i < 100; ++i) mc.produce("in", 0, "", std::to_string(i));
+  mc.flush();
+  auto src = std::make_shared<KafkaSource>(baseOptions(mc, "in"));
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", src, 1);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  ASSERT_TRUE(store->waitForSize(100, 30s));
+  mc.setBrokerDown(1, true);
+  for (int i = 100; i < 200; ++i) mc.produce("in", 0, "", std::to_string(i));  // buffered
+  // The source notices (and says so in its stats and the log) before the broker returns.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (src->stats().errors == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_GT(src->stats().errors, 0u);
+  EXPECT_FALSE(src->stats().lastError.empty());
+  mc.setBrokerDown(1, false);
+  mc.flush();
+  ASSERT_TRUE(store->waitForSize(200, 60s)) << store->size();
+  running.stop();
+  std::set<std::string> values;
+  for (const auto& v : store->values()) values.insert(asText(v[1]));
+  EXPECT_EQ(values.size(), 200u);
+}
+
+TEST(KafkaSourceTest, a_new_source_of_a_named_group_starts_where_the_last_one_committed) {
+  MockCluster mc;
+  mc.createTopic("in", 2);
+  for (int i = 0; i < 100; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  auto o = baseOptions(mc, "in");  // no groupId: commits go to "gale-kafka:in"
+  {
+    KafkaSource first(o);
+    EXPECT_EQ(first.initialOffset(0), 0);  // startingOffsets = earliest
+    first.open(SystemClock::instance());
+    std::vector<SourceRecord> recs;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (first.available(0) < 30 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+    ASSERT_EQ(first.read(0, 0, 30, recs), 30u);
+    first.commit(0, 30);
+    first.close();  // sends the last commit
+  }
+  // The default group is written, never read back: a new run starts at startingOffsets.
+  EXPECT_EQ(KafkaSource(o).initialOffset(0), 0);
+  // Named, the group's commits are where a new run starts.
+  o.groupId = "gale-kafka:in";
+  KafkaSource named(o);
+  EXPECT_EQ(named.initialOffset(0), 30);
+  EXPECT_EQ(named.initialOffset(1), 0);
+}
+
+TEST(KafkaSourceTest, records_produced_by_kcat_from_another_process_are_read_with_their_keys) {
+  if (std::system("command -v kcat > /dev/null 2>&1") != 0) GTEST_SKIP() << "kcat is not installed";
+  MockCluster mc;
+  mc.createTopic("ext", 1);
+  std::string cmd = "printf 'a:1\\nb:2\\nc:3\\n' | kcat -b " + mc.bootstraps() +
+                    " -t ext -P -K: -p 0 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto o = baseOptions(mc, "ext");
+  o.endingOffsets = "latest";
+  SinkJob run(std::make_shared<KafkaSource>(o), "kcat");
+  ASSERT_TRUE(run.job.waitUntilDone(60s));
+  std::map<std::string, std::string> kv;
+  for (const auto& v : run.store->values()) kv[asText(v[0])] = asText(v[1]);
+  EXPECT_EQ(kv, (std::map<std::string, std::string>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
+}
+
+TEST(KafkaSourceTest, a_leader_change_mid_run_loses_and_repeats_nothing_in_micro_batch_mode) {
+  MockCluster mc(3);
+  mc.createTopic("in", 2, 3);
+  for (int i = 0; i < 200; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  auto o = baseOptions(mc, "in");
+  o.maxOffsetsPerTrigger = 20;  // many batches, so the change lands mid-run
+  auto src = std::make_shared<KafkaSource>(o);
+  TopologyBuilder b;
+  b.setSpout("kafka", src, 1);
+  auto store = std::make_shared<MemoryStore>();
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  std::string chk = tempDir("leader");
+  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (store->size() < 40 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  mc.setPartitionLeader("in", 0, 3);
+  mc.setPartitionLeader("in", 1, 2);
+  for (int i = 200; i < 300; ++i) mc.produce("in", i % 2, "", std::to_string(i));
+  mc.flush();
+  ASSERT_TRUE(store->waitForSize(300, 60s)) << store->size();
+  job.stop();
+  ASSERT_TRUE(job.waitUntilDone(30s));
+  std::multiset<std::string> values;
+  for (const auto& v : store->values()) values.insert(asText(v[1]));
+  EXPECT_EQ(values.size(), 300u);
+  EXPECT_EQ(std::set<std::string>(values.begin(), values.end()).size(), 300u);
+  std::filesystem::remove_all(chk);
+}
+
+TEST(KafkaSourceTest, malformed_json_records_land_in_the_error_stream_with_their_raw_bytes) {
+  MockCluster mc;
+  mc.createTopic("events", 1);
+  mc.produce("events", 0, "a", R"({"city":"Oslo","domain":"a.no","event":"click"})");
+  mc.produce("events", 0, "b", R"({"city":"Oslo","domain":)");
+  mc.produce("events", 0, "c", R"({"city":"Bergen","domain":"b.no","event":"view"})");
+  mc.produce("events", 0, "d", "not json at all");
+  mc.flush();
+  auto o = baseOptions(mc, "events");
+  o.endingOffsets = "latest";
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  b.setBolt("parse",
+            FromJson({.field = "value",
+                      .schema = Fields{FieldSpec{"city", Type::String},
+                                       FieldSpec{"domain", Type::String},
+                                       FieldSpec{"event", Type::String}},
+                      .keep = {"offset"}}),
+            1)
+      .shuffleGrouping("kafka");
+  auto good = std::make_shared<MemoryStore>();
+  auto bad = std::make_shared<MemoryStore>();
+  b.setBolt("good", MemorySink(good, {}), 1).shuffleGrouping("parse");
+  b.setBolt("bad", MemorySink(bad, {}), 1).shuffleGrouping("parse", FromJson::kErrorStream);
+  std::string chk = tempDir("json");
+  auto job = runMicroBatch(b.build(), MicroBatch{.checkpoint = chk});
+  ASSERT_TRUE(job.waitUntilDone(60s));
+  ASSERT_EQ(good->size(), 2u);
+  ASSERT_EQ(bad->size(), 2u);
+  std::map<int64_t, Values> errors;
+  for (auto& v : bad->values()) errors[std::get<int64_t>(v[0])] = v;
+  EXPECT_EQ(std::get<Bytes>(errors.at(1)[1]).data, R"({"city":"Oslo","domain":)");
+  EXPECT_EQ(std::get<Bytes>(errors.at(3)[1]).data, "not json at all");
+  EXPECT_NE(std::get<std::string>(errors.at(1)[2]).find("bad JSON"), std::string::npos);
+  std::filesystem::remove_all(chk);
+}
+
+}  // namespace
+}  // namespace gale
