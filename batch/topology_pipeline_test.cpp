@@ -489,9 +489,11 @@ TEST_F(TopologyBatchTest, AnIntervalLeftOuterJoinGivesTheSameRowsInBothModes) {
   for (const auto& r : contStore->rows()) nulls += typeOf(r.values[3]) == Type::Null;
   EXPECT_GT(nulls, 0u);
   EXPECT_GT(cont.size() - nulls, 100u);
-// A spout task resumes from its own max event time, not from the committed (minimum) watermark:
-// a batch replayed after a failure then computes the same watermark as its first attempt (an
-// exactly-once sink that skips replayed txids relies on the replay's output being the same).
+}
+
+// Every source's own watermark is committed with each batch (SourceWatermarks), so a batch
+// replayed after a failure computes the same watermark as its first attempt (an exactly-once sink
+// that skips replayed txids relies on the replay's output being the same).
 TEST_F(TopologyBatchTest, AReplayedBatchHasTheSameWatermarkAsItsFirstAttempt) {
   // Partition 0: 50 records, the first one late in event time (1000 ms), then 1, 2, ... ms;
   // partition 1: 10 records. Batch 2 reads partition 0 alone, so its watermark is task 0's own
