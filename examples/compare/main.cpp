@@ -83,6 +83,7 @@ struct Options {
 struct RawOptions {
   std::string pipeline = "ysb", loads = "10K,100K", intervals = "100ms,1s";
   bool noContinuous = false;
+  bool sparkTiming = false;
   std::string window = "1s", watermarkDelay = "0", acking = "off";
   double seconds = 0, warmup = 0;  // set from RunSettings' defaults
   int partitions = 1, parallelism = 1;
@@ -103,6 +104,8 @@ Options toOptions(const RawOptions& r) {
   o.loads.clear();
   for (auto& l : split(r.loads)) o.loads.push_back(parseLoad(l));
   o.continuous = !r.noContinuous;
+  gc::setMicroBatchWatermarkTiming(r.sparkTiming ? gale::WatermarkTiming::NextBatch
+                                                 : gale::WatermarkTiming::EndOfBatch);
   o.settings.seconds = r.seconds;
   o.settings.warmupSeconds = r.warmup;
   o.pipeline.window = gc::parseDuration(r.window);
@@ -144,6 +147,9 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
                  "previous one ended); continuous mode always runs too unless --no-continuous")
       ->capture_default_str();
   app.add_flag("--no-continuous", r.noContinuous, "only the micro-batch runs");
+  app.add_flag("--spark-timing", r.sparkTiming,
+               "micro-batch runs apply each batch's watermark in the next batch, as Spark does "
+               "(default: at the end of the batch that moved it)");
   app.add_option("--seconds", r.seconds, "measured seconds per run")
       ->capture_default_str()
       ->check(gale::examples::positive<double>());

@@ -60,6 +60,12 @@ Mode parseMode(const std::string& text) {
   }
 }
 
+namespace {
+WatermarkTiming gMicroBatchTiming = WatermarkTiming::EndOfBatch;
+}  // namespace
+
+void setMicroBatchWatermarkTiming(WatermarkTiming timing) { gMicroBatchTiming = timing; }
+
 std::string knobsOf(const Mode& mode, const RunSettings& settings) {
   if (!mode.microBatch)
     return std::string("continuous: per-tuple, acking ") +
@@ -68,7 +74,11 @@ std::string knobsOf(const Mode& mode, const RunSettings& settings) {
   return "micro-batch: trigger " +
          (mode.interval.count() ? formatDuration(mode.interval) : std::string("0 (back to back)")) +
          ", exactly-once LMDB state (temp checkpoint, fsync per commit), acking off, 1 batch "
-         "in flight, watermark at batch end";
+         "in flight, " +
+         (gMicroBatchTiming == WatermarkTiming::NextBatch
+              ? std::string("Spark's watermark timing (applied in the next batch, no-data batches)")
+              : std::string("gale's watermark timing (windows fire at the end of the batch that "
+                            "moved the watermark)"));
 }
 
 namespace {
@@ -103,6 +113,7 @@ MicroBatch microBatchConfig(const Mode& mode, const std::string& dir) {
                                      : BatchTrigger::unspecified();
   mb.checkpoint = dir + "/chk";
   mb.name = "gale-compare " + mode.label();
+  mb.watermarkTiming = gMicroBatchTiming;
   mb.runtime = continuousConfig(false);
   return mb;
 }

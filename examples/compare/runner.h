@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gale/batch/microbatch.h"
 #include "pipelines.h"
 #include "report.h"
 
@@ -27,6 +28,10 @@ Mode parseMode(const std::string& text);
 std::string formatDuration(Duration d);
 // "100ms", "1s", "2.5s", "300us", "0"; throws std::invalid_argument on anything else.
 Duration parseDuration(const std::string& text);
+
+// The watermark timing of every micro-batch run (gale's by default; --spark-timing: Spark's, with
+// no-data batches). Stated in each row's knobs.
+void setMicroBatchWatermarkTiming(WatermarkTiming timing);
 
 struct RunSettings {
   double seconds = 6;          // measured time
