@@ -447,6 +447,18 @@ class BatchJob {
         continue;
       }
 
+      // Batches cut but not committed before a restart run first, whatever the trigger (Spark
+      // re-runs the batches of its offset log at start).
+      if (!loggedPlans_.empty() && !stopRequested_ &&
+          static_cast<int>(sequencer_.inFlight()) < config_.maxBatchesInFlight) {
+        lk.unlock();
+        std::optional<BatchPlan> plan = cutBatch(target ? &*target : nullptr);
+        lk.lock();
+        if (plan) {
+          dispatchLocked(std::move(*plan), lk);
+          continue;
+        }
+      }
       // processAllAvailable(): batches over what is available now, whatever the trigger, until
       // all of it is committed.
       if (drainRequested_ > drainStarted_) {
@@ -461,7 +473,8 @@ class BatchJob {
           dispatchLocked(noDataBatch(), lk);
           continue;
         }
-        if (sequencer_.inFlight() == 0 && planner_.reached(*drainTarget_)) {
+        if (sequencer_.inFlight() == 0 && planner_.reached(*drainTarget_) &&
+            loggedPlans_.empty()) {
           drainTarget_.reset();
           drainDone_ = drainStarted_;
           drainCv_.notify_all();
@@ -533,6 +546,14 @@ class BatchJob {
       // A replay after a restart: exactly the offsets the first attempt was cut to, so it
       // waits until the sources have fetched that far again.
       const LoggedPlan& logged = loggedPlans_.front();
+      if (!logged.endOfInput && logged.end == planner_.position()) {
+        // A logged no-data batch (Spark's timing): replayed as one, under its own txid, so a
+        // sink that skips replayed txids never mistakes the next batch with data for it.
+        loggedPlans_.pop_front();
+        plan = planner_.noDataBatch();
+        logPlan(*plan);
+        return plan;
+      }
       Offsets bound = limit ? minOffsets(logged.end, *limit) : logged.end;
       if (reachable(bound)) {
         plan = planner_.next(&bound, logged.endOfInput);

@@ -167,3 +167,50 @@ TEST_F(WatermarkTimingTest, EveryBatchReportsAProgressRecordLikeSparksStreamingQ
 
 }  // namespace
 }  // namespace gale
+
+namespace gale {
+namespace {
+
+TEST_F(WatermarkTimingTest, ALoggedNoDataBatchIsReplayedAsOneUnderItsOwnTxid) {
+  // With the offset log (exactly-once sinks need it), a no-data batch that failed before its
+  // commit is replayed after a restart as a no-data batch with the same txid, so the next batch
+  // with data gets a new txid (a sink that skips replayed txids would otherwise drop it).
+  const Fields f{{"word", Type::String}, {"ts", Type::Timestamp}};
+  auto src = std::make_shared<MemoryStream>("words", f);
+  auto build = [&] {
+    TopologyBuilder b;
+    b.setSpout("words", src).withWatermark("ts", 0s);
+    b.setBolt("count", *windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                            .outputMode(OutputMode::Append).build(), 1)
+        .fieldsGrouping("words", Fields{"word"});
+    return b.build();
+  };
+  ManualClock clock(Timestamp{1});
+  MicroBatch cfg;
+  cfg.checkpoint = dir.string();
+  cfg.trigger = BatchTrigger::processingTime(1h);
+  cfg.clock = &clock;
+  cfg.watermarkTiming = WatermarkTiming::NextBatch;
+  cfg.offsetLog = true;
+  cfg.onCommitPoint = [](CommitPoint p, uint64_t txid) {
+    if (p == CommitPoint::BeforeStateWrite && txid == 2) throw std::runtime_error("crash at 2");
+  };
+  auto job = runMicroBatch(build(), cfg);
+  src->addData({{"a", at(1)}, {"a", at(2)}});
+  EXPECT_THROW(job.processAllAvailable(), std::runtime_error);  // batch 1 commits, 2 fails
+  resetTerminated();
+  cfg.onCommitPoint = nullptr;
+  auto again = runMicroBatch(build(), cfg);
+  again.processAllAvailable();
+  EXPECT_EQ(again.progress().lastTxid, 2u) << "the logged no-data batch ran again as txid 2";
+  EXPECT_EQ(again.progress().records, 0u);
+  src->addData({{"a", at(15)}});
+  again.processAllAvailable();
+  EXPECT_EQ(again.progress().records, 1u);
+  EXPECT_GE(again.progress().lastTxid, 3u);
+  again.stop();
+  again.waitUntilDone();
+}
+
+}  // namespace
+}  // namespace gale
