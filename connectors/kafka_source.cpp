@@ -551,7 +551,12 @@ int64_t KafkaSource::available(int partition) {
   s.checkFatal(p);
   s.drainLocked(p);
   s.checkFatal(p);
-  int64_t a = std::min(p.fetched, p.end);
+  // A bounded partition's end is known (looked up at open()): every offset up to it exists, so
+  // it is all available at once and read() waits for the fetch. Reporting only what the fetch
+  // has buffered would let the first batches take one partition whose fetch answered first:
+  // its event time then runs ahead of the others' by more than the watermark delay, and their
+  // records are dropped as late (which records survive would depend on fetch timing).
+  int64_t a = s.bounded && p.end != kNoEnd ? p.end : std::min(p.fetched, p.end);
   if (s.o.maxOffsetsPerTrigger > 0) a = std::min(a, s.cap(p));
   return std::max(a, p.base);
 }
@@ -585,6 +590,19 @@ size_t KafkaSource::read(int partition, int64_t from, int64_t to, std::vector<So
       }
       s.drainLocked(p, 10);
       if (p.paused) s.setPausedLocked(p, false);
+    }
+    s.checkFatal(p);
+  } else if (p.fetched < to) {
+    // Inside a bounded partition's end but not fetched yet (available() reports the end): wait.
+    int64_t deadline = SystemClock::steadyNanos() + s.o.requestTimeout.count() * 1'000'000;
+    while (p.fetched < to && p.fatal.empty()) {
+      if (SystemClock::steadyNanos() > deadline) {
+        throw SourceError(s.where(p) + ": offsets [" + std::to_string(p.fetched) + ", " +
+                          std::to_string(to) + ") could not be fetched within " +
+                          std::to_string(s.o.requestTimeout.count()) + " ms");
+      }
+      if (p.paused) s.setPausedLocked(p, false);
+      s.drainLocked(p, 10);
     }
     s.checkFatal(p);
   }
