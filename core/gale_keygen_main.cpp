@@ -7,57 +7,39 @@
 // Prints "<name> <public key>" per name. Exit codes: 0 ok, 1 a key could not be made or written
 // (existing files are never overwritten), 2 bad command line.
 #include <cstdio>
-#include <cstring>
 #include <exception>
+#include <iostream>
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "gale/core/security.h"
-
-namespace {
-
-constexpr const char* kUsage =
-    "usage: gale-keygen [--dir DIR] NAME...\n"
-    "Writes DIR/NAME.key (public certificate) and DIR/NAME.key_secret (secret, mode 0600)\n"
-    "for each NAME (default DIR: the current directory) and prints NAME and its public key.\n"
-    "Use the secret file as a worker's key pair and collect the public files of the workers it\n"
-    "must accept in a directory (or one file) of authorized keys: gale::CurveConfig::fromFiles.\n";
-
-bool validName(const std::string& n) {
-  if (n.empty() || n[0] == '-' || n[0] == '.') return false;
-  for (char c : n)
-    if (c == '/' || c == '\0') return false;
-  return true;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string dir = ".";
   std::vector<std::string> names;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (a == "--dir") {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "gale-keygen: --dir needs a directory\n%s", kUsage);
-        return 2;
-      }
-      dir = argv[++i];
-    } else if (a.rfind("--dir=", 0) == 0) {
-      dir = a.substr(6);
-    } else if (validName(a)) {
-      names.push_back(a);
-    } else {
-      std::fprintf(stderr, "gale-keygen: bad argument '%s'\n%s", a.c_str(), kUsage);
-      return 2;
-    }
-  }
-  if (names.empty() || dir.empty()) {
-    std::fprintf(stderr, "gale-keygen: give at least one NAME\n%s", kUsage);
+  CLI::App app{
+      "usage: gale-keygen [--dir DIR] NAME...\n"
+      "Writes DIR/NAME.key (public certificate) and DIR/NAME.key_secret (secret, mode 0600)\n"
+      "for each NAME (default DIR: the current directory) and prints NAME and its public key.\n"
+      "Use the secret file as a worker's key pair and collect the public files of the workers it\n"
+      "must accept in a directory (or one file) of authorized keys: gale::CurveConfig::fromFiles.",
+      "gale-keygen"};
+  app.add_option("--dir", dir, "directory for the key files")->capture_default_str()
+      ->check([](const std::string& d) { return d.empty() ? std::string("empty directory") : ""; });
+  app.add_option("names", names, "worker names (no '/', not starting with '-' or '.')")
+      ->required()
+      ->check([](const std::string& n) -> std::string {
+        if (n.empty() || n[0] == '-' || n[0] == '.' || n.find('/') != std::string::npos)
+          return "bad name '" + n + "'";
+        return {};
+      });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "gale-keygen: " << e.what() << "\n\n" << app.help();
     return 2;
   }
   try {

@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/console_sink.h"
 #include "gale/connectors/file_sink.h"
@@ -78,21 +80,24 @@ gale::Topology pipeline(const std::string& bootstrap, const gale::Bolt* kafkaOut
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool continuous = false;
+  std::string mode = "micro-batch";
   std::string bootstrap;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "continuous") {
-      continuous = true;
-    } else if (a == "micro-batch") {
-      continuous = false;
-    } else if (a == "--bootstrap" && i + 1 < argc) {
-      bootstrap = argv[++i];
-    } else {
-      std::cerr << "usage: kafka_json_transform [micro-batch|continuous] [--bootstrap host:port]\n";
-      return 2;
-    }
+  CLI::App app{"kafka_json_transform: JSON events from a Kafka topic, transformed, written to an "
+               "output topic and to JSON files at once; against an in-process mock cluster unless "
+               "--bootstrap names a real one",
+               "kafka_json_transform"};
+  app.add_option("mode", mode, "micro-batch or continuous")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"micro-batch", "continuous"}));
+  app.add_option("--bootstrap", bootstrap, "a real cluster's bootstrap servers (host:port)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "kafka_json_transform: " << e.what() << "\n\n" << app.help();
+    return 2;
   }
+  const bool continuous = mode == "continuous";
   std::optional<gale::KafkaMockCluster> mock;
   if (bootstrap.empty()) {
     mock.emplace(3);
