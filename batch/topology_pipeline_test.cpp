@@ -1,6 +1,7 @@
 // Micro-batch mode through the real topology runtime: batch spouts, in-band batch markers,
 // wrapped operator bolts, LMDB commits.
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -37,6 +38,24 @@ struct TopologyBatchTest : ::testing::Test {
   void TearDown() override {
     resetTerminated();
     fs::remove_all(dir);
+  }
+  // Runs the topology `build` makes over a bounded input twice: in continuous mode (acking off)
+  // into `cont`, and in micro-batch mode (available-now, `maxRecordsPerBatch`) into `batch`.
+  // Returns the micro-batch job's progress.
+  BatchProgress runBothModes(const std::function<Topology(MemoryStorePtr)>& build,
+                             int64_t maxRecordsPerBatch, MemoryStorePtr cont,
+                             MemoryStorePtr batch) {
+    Continuous c;
+    c.acking = false;
+    auto running = runContinuous(build(cont), c);
+    EXPECT_TRUE(running.waitUntilDone(20s));
+    MicroBatch cfg;
+    cfg.trigger = BatchTrigger::availableNow();
+    cfg.checkpoint = dir.string();
+    cfg.maxRecordsPerBatch = maxRecordsPerBatch;
+    auto job = runMicroBatch(build(batch), cfg);
+    EXPECT_TRUE(job.waitUntilDone(20s));
+    return job.progress();
   }
   fs::path dir;
 };
@@ -266,20 +285,10 @@ TEST_F(TopologyBatchTest, WindowOutputPerBatchMatchesContinuousModeForTheSameOpe
     return b.build();
   };
   auto contStore = std::make_shared<MemoryStore>();
-  {
-    Continuous c;
-    c.acking = false;
-    auto running = runContinuous(build(contStore), c);
-    ASSERT_TRUE(running.waitUntilDone(20s));
-  }
   auto batchStore = std::make_shared<MemoryStore>();
-  MicroBatch cfg;
-  cfg.trigger = BatchTrigger::availableNow();
-  cfg.checkpoint = dir.string();
-  cfg.maxRecordsPerBatch = 300;
-  auto job = runMicroBatch(build(batchStore), cfg);
-  ASSERT_TRUE(job.waitUntilDone(20s));
-  auto wm = job.progress().watermark;
+  BatchProgress progress = runBothModes(build, 300, contStore, batchStore);
+  ASSERT_FALSE(HasFailure());
+  auto wm = progress.watermark;
   ASSERT_TRUE(wm.has_value());
   // Continuous mode also fires the windows left at the end of input; micro-batch mode keeps them
   // in state for the next run. Every window that closed before the last batch watermark matches.
@@ -416,19 +425,10 @@ TEST_F(TopologyBatchTest, DropDuplicatesGivesTheSameRowsInBothModes) {
     return rows;
   };
   auto contStore = std::make_shared<MemoryStore>();
-  {
-    Continuous c;
-    c.acking = false;
-    auto running = runContinuous(build(contStore), c);
-    ASSERT_TRUE(running.waitUntilDone(20s));
-  }
   auto batchStore = std::make_shared<MemoryStore>();
-  MicroBatch cfg;
-  cfg.trigger = BatchTrigger::availableNow();
-  cfg.checkpoint = dir.string();
-  cfg.maxRecordsPerBatch = 301;  // odd: some pairs straddle two batches
-  auto job = runMicroBatch(build(batchStore), cfg);
-  ASSERT_TRUE(job.waitUntilDone(20s));
+  // 301 records per batch (odd): some pairs straddle two batches.
+  BatchProgress progress = runBothModes(build, 301, contStore, batchStore);
+  ASSERT_FALSE(HasFailure());
   EXPECT_EQ(contStore->size(), 2000u);
   EXPECT_EQ(rowsOf(*batchStore), rowsOf(*contStore));
   auto contRows = rowsOf(*contStore);
@@ -470,19 +470,9 @@ TEST_F(TopologyBatchTest, AnIntervalLeftOuterJoinGivesTheSameRowsInBothModes) {
     return rows;
   };
   auto contStore = std::make_shared<MemoryStore>();
-  {
-    Continuous c;
-    c.acking = false;
-    auto running = runContinuous(build(contStore), c);
-    ASSERT_TRUE(running.waitUntilDone(20s));
-  }
   auto batchStore = std::make_shared<MemoryStore>();
-  MicroBatch cfg;
-  cfg.trigger = BatchTrigger::availableNow();
-  cfg.checkpoint = dir.string();
-  cfg.maxRecordsPerBatch = 150;
-  auto job = runMicroBatch(build(batchStore), cfg);
-  ASSERT_TRUE(job.waitUntilDone(20s));
+  BatchProgress progress = runBothModes(build, 150, contStore, batchStore);
+  ASSERT_FALSE(HasFailure());
   auto cont = rowsOf(*contStore);
   EXPECT_EQ(rowsOf(*batchStore), cont);
   size_t nulls = 0;
