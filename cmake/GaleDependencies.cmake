@@ -18,6 +18,7 @@ gale_require_pkg(XXHASH libxxhash libxxhash-dev)
 gale_require_pkg(HTTPLIB cpp-httplib libcpp-httplib-dev)
 gale_require_pkg(NLOHMANN_JSON nlohmann_json nlohmann-json3-dev)
 gale_require_pkg(SIMDJSON simdjson libsimdjson-dev)
+gale_require_pkg(HIREDIS hiredis libhiredis-dev)
 
 find_package(cppzmq QUIET CONFIG)
 if(NOT cppzmq_FOUND)
