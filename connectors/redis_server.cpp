@@ -76,7 +76,8 @@ std::string RedisServer::binary() {
   return "";
 }
 
-RedisServer::RedisServer(std::string directory) : directory_(std::move(directory)) {
+RedisServer::RedisServer(std::string directory)
+    : directory_(fs::absolute(directory).string()) {  // redis-server chdirs into it
   if (binary().empty()) {
     throw std::runtime_error("RedisServer: redis-server is not installed (apt-get install "
                              "redis-server)");

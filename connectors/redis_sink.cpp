@@ -213,4 +213,55 @@ std::string RedisSink::lastError() const {
   return shared_->lastError;
 }
 
+std::map<std::pair<std::string, int64_t>, RedisWindow> readRedisWindows(
+    const std::string& host, int port, const std::vector<std::string>& campaigns) {
+  const std::string where = "Redis at " + host + ":" + std::to_string(port);
+  redisContext* c = redisConnect(host.c_str(), port);
+  if (!c || c->err) {
+    std::string e = c ? c->errstr : "no memory";
+    if (c) redisFree(c);
+    throw std::runtime_error("readRedisWindows: cannot connect to " + where + ": " + e);
+  }
+  std::unique_ptr<redisContext, void (*)(redisContext*)> owner(c, redisFree);
+  // The reply's strings (a nil is ""; an array's elements in order).
+  auto query = [&](std::vector<std::string> args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      std::string e = r ? std::string(r->str, r->len) : c->errstr;
+      if (r) freeReplyObject(r);
+      throw std::runtime_error("readRedisWindows: " + where + ": " + args[0] + " failed: " + e);
+    }
+    std::vector<std::string> out;
+    if (r->type == REDIS_REPLY_STRING) out.emplace_back(r->str, r->len);
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i) {
+      if (r->element[i]->type != REDIS_REPLY_NIL) out.emplace_back(r->element[i]->str, r->element[i]->len);
+    }
+    freeReplyObject(r);
+    return out;
+  };
+  std::map<std::pair<std::string, int64_t>, RedisWindow> windows;
+  for (const auto& campaign : campaigns) {
+    auto list = query({"HGET", campaign, "windows"});
+    if (list.empty()) continue;
+    for (const auto& w : query({"LRANGE", list[0], "0", "-1"})) {
+      auto key = query({"HGET", campaign, w});
+      auto values = key.empty() ? key : query({"HMGET", key[0], "seen_count", "time_updated"});
+      if (values.size() != 2 || !windows.emplace(std::pair(campaign, std::stoll(w)),
+                                                 RedisWindow{std::stoll(values[0]),
+                                                             std::stoll(values[1])}).second) {
+        throw std::runtime_error("readRedisWindows: " + where + ": window " + w + " of '" +
+                                 campaign + "' is listed twice or has no result hash");
+      }
+    }
+  }
+  return windows;
+}
+
 }  // namespace gale

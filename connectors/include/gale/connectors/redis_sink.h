@@ -34,9 +34,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gale/core/operator.h"
@@ -95,5 +97,17 @@ class RedisSink : public Operator {
   bool inBatch_ = false;
   std::vector<std::string> args_;  // the script's arguments after the fixed ones: rows, 3 each
 };
+
+// Reads the windows of `campaigns` back the way YSB's data collection does (campaign -> windows
+// list -> each window's hash): (campaign, window start in ms) -> what RedisSink wrote. Throws
+// std::runtime_error naming the server when it cannot connect, or when a window is listed twice
+// or lacks its hash (a layout RedisSink never writes).
+struct RedisWindow {
+  int64_t seenCount = 0;
+  int64_t timeUpdated = 0;  // epoch ms
+  friend bool operator==(const RedisWindow&, const RedisWindow&) = default;
+};
+std::map<std::pair<std::string, int64_t>, RedisWindow> readRedisWindows(
+    const std::string& host, int port, const std::vector<std::string>& campaigns);
 
 }  // namespace gale
