@@ -5,6 +5,7 @@
 
 #include "gale/connectors/console_sink.h"
 #include "gale/connectors/memory_sink.h"
+#include "gale/core/watermark.h"
 #include "sink_test_util.h"
 
 namespace gale {
@@ -151,27 +152,106 @@ TEST(MemorySink, ConcurrentTasksAppendWithoutLosingRowsAndWaitersWakeUp) {
   EXPECT_FALSE(store->waitForSize(kTasks * kRows + 1, std::chrono::milliseconds(1)));
 }
 
-TEST(ConsoleSink, PrintsEachTupleWithThePrefixInContinuousMode) {
+const SchemaPtr kWindows = makeSchema("count", "default",
+                                      Fields{{"word", Type::String},
+                                             {"window_start", Type::Timestamp},
+                                             {"window_end", Type::Timestamp},
+                                             {"count", Type::Int64}});
+
+TEST(ConsoleSink, PrintsEachTupleWithThePrefixAndReadableTimesInContinuousMode) {
   std::ostringstream os;
   ConsoleSink sink(os, "out> ");
   auto task = sink.clone();
   NoEmit out;
   task->onTuple(tupleOf(kWords, {std::string("hello"), int64_t{3}}), out);
-  task->onTuple(tupleOf(kWords, {std::string("world"), int64_t{1}}), out);
-  EXPECT_EQ(os.str(), "out> (hello, 3)\nout> (world, 1)\n");
+  task->onTuple(tupleOf(kWindows, {std::string("world"), Timestamp{1'714'557'600'000'000},
+                                   Timestamp{1'714'557'900'000'000}, int64_t{1}}),
+                out);
+  EXPECT_EQ(os.str(),
+            "out> (hello, 3)\n"
+            "out> (world, 2024-05-01 10:00:00, 2024-05-01 10:05:00, 1)\n");
 }
 
-TEST(ConsoleSink, PrintsABatchOnlyWhenItEndsUnderItsTxid) {
+TEST(ConsoleSink, PrintsTimestampsAsUtcTimesWithFractionsOnlyWhenThereAreAny) {
+  EXPECT_EQ(consoleText(Timestamp{5'000'000}), "1970-01-01 00:00:05");
+  EXPECT_EQ(consoleText(Timestamp{5'250'000}), "1970-01-01 00:00:05.25");
+  EXPECT_EQ(consoleText(Timestamp{1'714'557'600'000'001}), "2024-05-01 10:00:00.000001");
+  EXPECT_EQ(consoleText(Timestamp{-1}), "1969-12-31 23:59:59.999999");
+  EXPECT_EQ(consoleText(kEndOfTime), "end of time");
+  EXPECT_EQ(consoleText(Value{int64_t{5'000'000}}), "5000000");  // an int64 stays a number
+}
+
+TEST(ConsoleSink, PrintsABatchAsSparksTableOnlyWhenItEndsUnderItsTxid) {
   std::ostringstream os;
-  auto task = ConsoleSink(os, "> ").clone();
+  auto task = ConsoleSink(os, "").clone();
   NoEmit out;
   task->onBatchBegin(4);
-  task->onTuple(tupleOf(kWords, {std::string("lost"), int64_t{1}}), out);
+  task->onTuple(tupleOf(kWindows, {std::string("lost"), Timestamp{0}, Timestamp{5'000'000},
+                                   int64_t{1}}),
+                out);
   task->onBatchBegin(4);  // the first attempt failed
-  task->onTuple(tupleOf(kWords, {std::string("a"), int64_t{1}}), out);
+  task->onTuple(tupleOf(kWindows, {std::string("a"), Timestamp{0}, Timestamp{5'000'000},
+                                   int64_t{12}}),
+                out);
+  task->onTuple(tupleOf(kWindows, {std::string("bb"), Timestamp{5'000'000},
+                                   Timestamp{10'000'000}, int64_t{1}}),
+                out);
   EXPECT_EQ(os.str(), "");
   task->onBatchEnd(4, out);
-  EXPECT_EQ(os.str(), "> batch 4\n> (a, 1)\n");
+  EXPECT_EQ(os.str(),
+            "-------------------------------------------\n"
+            "Batch: 4\n"
+            "-------------------------------------------\n"
+            "+----+-------------------+-------------------+-----+\n"
+            "|word|       window_start|         window_end|count|\n"
+            "+----+-------------------+-------------------+-----+\n"
+            "|   a|1970-01-01 00:00:00|1970-01-01 00:00:05|   12|\n"
+            "|  bb|1970-01-01 00:00:05|1970-01-01 00:00:10|    1|\n"
+            "+----+-------------------+-------------------+-----+\n"
+            "\n");
+}
+
+TEST(ConsoleSink, CutsLongCellsAndManyRowsAsSparkDoesAndSaysSo) {
+  std::ostringstream os;
+  auto task = ConsoleSink(os, ConsoleSink::Options{.prefix = "totals ", .numRows = 2, .truncate = 8}).clone();
+  NoEmit out;
+  task->onBatchBegin(1);
+  task->onTuple(tupleOf(kWords, {std::string("internationalization"), int64_t{1}}), out);
+  task->onTuple(tupleOf(kWords, {std::string("b"), int64_t{2}}), out);
+  task->onTuple(tupleOf(kWords, {std::string("c"), int64_t{3}}), out);
+  task->onBatchEnd(1, out);
+  task->onBatchBegin(2);
+  task->onBatchEnd(2, out);
+  EXPECT_EQ(os.str(),
+            "-------------------------------------------\n"
+            "totals Batch: 1\n"
+            "-------------------------------------------\n"
+            "+--------+---+\n"
+            "|    word|  n|\n"
+            "+--------+---+\n"
+            "|inter...|  1|\n"
+            "|       b|  2|\n"
+            "+--------+---+\n"
+            "only showing top 2 rows\n"
+            "\n"
+            "-------------------------------------------\n"
+            "totals Batch: 2\n"
+            "-------------------------------------------\n"
+            "(no rows)\n"
+            "\n");
+}
+
+TEST(ConsoleSink, TuplesOfDifferentStreamsInOneBatchGetATableEach) {
+  std::ostringstream os;
+  auto task = ConsoleSink(os).clone();
+  NoEmit out;
+  task->onBatchBegin(7);
+  task->onTuple(tupleOf(kWords, {std::string("a"), int64_t{1}}), out);
+  task->onTuple(tupleOf(kWindows, {std::string("b"), Timestamp{0}, Timestamp{1}, int64_t{2}}), out);
+  task->onBatchEnd(7, out);
+  const std::string s = os.str();
+  EXPECT_NE(s.find("|word|  n|\n+----+---+\n|   a|  1|\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("|word|       window_start|"), std::string::npos) << s;
 }
 
 TEST(ConsoleSink, ParallelTasksNeverInterleaveWithinALine) {

@@ -147,6 +147,11 @@ void writeJson(std::ostream& out, const std::vector<ResultRow>& rows) {
   out << "]\n";
 }
 
+namespace {
+// The room a legend entry takes: swatch, gap, text, and 24 px before the next entry.
+double legendWidth(const std::string& mode) { return 18 + 7.0 * mode.size() + 24; }
+}  // namespace
+
 void writeSvgChart(std::ostream& out, const std::vector<ResultRow>& rows,
                    const std::string& title) {
   // Groups: offered loads in first-seen order; colours: modes in first-seen order.
@@ -163,7 +168,19 @@ void writeSvgChart(std::ostream& out, const std::vector<ResultRow>& rows,
   double groupW = modes.size() * (barW + gap) - gap;
   double plotW = std::max(400.0, loads.size() * (groupW + groupGap) + groupGap);
   double plotH = 380;
-  double width = left + plotW + right, height = top + plotH + bottom + 20 * ((modes.size() + 2) / 3);
+  double width = left + plotW + right;
+  // Legend entries (a 12 px swatch and the mode's name, ~7 px per character) flow left to right
+  // and wrap at the chart's right edge, so every one of them is inside the picture.
+  std::vector<std::pair<double, int>> legend;  // x, row
+  for (size_t m = 0, row = 0; m < modes.size(); ++m) {
+    double x = legend.empty() ? left : legend.back().first + legendWidth(modes[m - 1]);
+    if (x > left && x + legendWidth(modes[m]) - 24 > width - right) {
+      x = left;
+      ++row;
+    }
+    legend.push_back({x, static_cast<int>(row)});
+  }
+  double height = top + plotH + bottom + 20 * (legend.empty() ? 0 : legend.back().second + 1);
 
   // Log scale over the data's range, in decades.
   int64_t lo = INT64_MAX, hi = 1;
@@ -242,8 +259,8 @@ void writeSvgChart(std::ostream& out, const std::vector<ResultRow>& rows,
   // Legend.
   double ly = top + plotH + 44;
   for (size_t m = 0; m < modes.size(); ++m) {
-    double lx = left + (m % 3) * 240;
-    double yy = ly + (m / 3) * 20;
+    double lx = legend[m].first;
+    double yy = ly + legend[m].second * 20;
     out << "<rect x=\"" << lx << "\" y=\"" << yy - 10 << "\" width=\"12\" height=\"12\" fill=\""
         << palette[m % 8] << "\"/>\n"
         << "<text x=\"" << lx + 18 << "\" y=\"" << yy << "\">" << xmlEscape(modes[m])

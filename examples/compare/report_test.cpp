@@ -104,6 +104,31 @@ TEST(SvgChart, IsWellFormedSvgWithOneBarPerModeAndLoad) {
   EXPECT_NE(svg.find("NOT SUSTAINED"), std::string::npos);
 }
 
+double attribute(const std::string& svg, size_t at, const std::string& name) {
+  size_t p = svg.find(name + "=\"", at) + name.size() + 2;
+  return std::stod(svg.substr(p, svg.find('"', p) - p));
+}
+
+TEST(SvgChart, EveryModeOfTheLegendIsDrawnInsideThePicture) {
+  std::ostringstream out;
+  writeSvgChart(out, sampleRows(), "legend");
+  const std::string svg = out.str();
+  const double width = attribute(svg, svg.find("<svg"), "width");
+  const double height = attribute(svg, svg.find("<svg"), "height");
+  for (const std::string mode : {"continuous", "micro-batch 100ms", "micro-batch 1s"}) {
+    SCOPED_TRACE(mode);
+    size_t text = svg.find(">" + mode + "</text>");
+    ASSERT_NE(text, std::string::npos) << "the legend lacks the mode";
+    size_t start = svg.rfind("<text", text);
+    double x = attribute(svg, start, "x"), y = attribute(svg, start, "y");
+    EXPECT_LE(x + 7.0 * mode.size(), width) << "the text runs past the right edge";
+    EXPECT_LT(y, height);
+    size_t swatch = svg.rfind("<rect", start);
+    EXPECT_EQ(attribute(svg, swatch, "width"), 12.0) << "no swatch before the text";
+    EXPECT_LE(attribute(svg, swatch, "x") + 12, width);
+  }
+}
+
 TEST(SvgChart, TheCheckerRejectsBrokenSvg) {
   std::string why;
   EXPECT_FALSE(wellFormedSvg("<svg><g></svg>", &why));

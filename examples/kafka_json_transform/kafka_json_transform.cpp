@@ -71,7 +71,10 @@ gale::Topology pipeline(const std::string& bootstrap, const gale::Bolt* kafkaOut
   if (kafkaOut) b.setBolt("out", *kafkaOut, 1).fieldsGrouping("transform", {"city"});
   if (fileOut) b.setBolt("out", *fileOut, 1).globalGrouping("transform");
   if (kafkaOut) {  // one of the two jobs reports the malformed events
-    b.setBolt("bad", gale::ConsoleSink("bad event: "), 1)
+    // Whole cells (no truncation): the reason is the point.
+    b.setBolt("bad",
+              gale::ConsoleSink(gale::ConsoleSink::Options{.prefix = "bad events: ", .truncate = 0}),
+              1)
         .globalGrouping("parse", gale::FromJson::kErrorStream);
   }
   return b.build();

@@ -30,7 +30,9 @@ int main(int argc, char** argv) {
   b.setBolt("count", *gale::windowed(gale::Tumbling(5s), gale::Count{}).keyBy({"word"})
                           .eventTime("ts").outputMode(gale::OutputMode::Append).build(), 2)
       .fieldsGrouping("split", {"word"});
-  b.setBolt("print", gale::ConsoleSink("window "), 1).globalGrouping("count");
+  // Continuous mode prints each window as it fires; micro-batch mode a table per batch (Spark's).
+  b.setBolt("print", gale::ConsoleSink(gale::ConsoleSink::Options{.numRows = 1000}), 1)
+      .globalGrouping("count");
   gale::Topology topology = b.build();
 
   if (mode == "micro-batch") {
