@@ -1,7 +1,10 @@
 #include "gale/connectors/csv.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <fstream>
+#include <stdexcept>
 
 namespace gale {
 
@@ -142,6 +145,53 @@ void appendCsvHeader(std::string& out, const Fields& fields) {
     if (i) out += ',';
     appendCsvField(out, fields[i].name);
   }
+}
+
+std::shared_ptr<StaticTable> readCsvTable(const std::string& path, const FieldSpec& key,
+                                          const Fields& columns) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("readCsvTable: cannot read '" + path + "'");
+  auto fail = [&](size_t line, const std::string& why) {
+    throw std::runtime_error("readCsvTable: " + path + ":" + std::to_string(line) + ": " + why);
+  };
+  std::vector<std::string> cells, header;
+  std::string text, error;
+  size_t line = 0;
+  if (!std::getline(in, text)) fail(1, "no header line");
+  ++line;
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (!splitCsvLine(text, header, error)) fail(line, error);
+  // Where each wanted column is in a line: the key first, then `columns` in order.
+  std::vector<FieldSpec> wanted{key};
+  for (size_t i = 0; i < columns.size(); ++i) wanted.push_back(columns[i]);
+  std::vector<size_t> at;
+  for (const auto& w : wanted) {
+    auto it = std::find(header.begin(), header.end(), w.name);
+    if (it == header.end()) fail(line, "the header has no column '" + w.name + "'");
+    at.push_back(static_cast<size_t>(it - header.begin()));
+  }
+  auto table = std::make_shared<StaticTable>(columns);
+  while (std::getline(in, text)) {
+    ++line;
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    if (text.find_first_not_of(" \t") == std::string::npos) continue;
+    if (!splitCsvLine(text, cells, error)) fail(line, error);
+    if (cells.size() != header.size()) {
+      fail(line, "the line has " + std::to_string(cells.size()) + " columns, the header has " +
+                     std::to_string(header.size()));
+    }
+    Values row(wanted.size());
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      if (!parseTextValue(cells[at[i]], wanted[i].type, row[i], error)) {
+        fail(line, "column '" + wanted[i].name + "': " + error);
+      }
+    }
+    Value k = std::move(row[0]);
+    row.erase(row.begin());
+    if (table->find(k)) fail(line, "the key " + toString(k) + " is already in the table");
+    table->add(std::move(k), std::move(row));
+  }
+  return table;
 }
 
 }  // namespace gale

@@ -2,10 +2,12 @@
 // (reading) and FileSink (writing).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "gale/core/join.h"
 #include "gale/core/value.h"
 
 namespace gale {
@@ -26,5 +28,13 @@ bool parseTextValue(std::string_view text, Type type, Value& out, std::string& e
 void appendCsvLine(std::string& out, const Values& values);
 // Appends a header line (no newline) of the field names.
 void appendCsvHeader(std::string& out, const Fields& fields);
+
+// The static side of a stream-static join read from a CSV file with a header line (Spark's
+// spark.read.option("header", true).csv): `key` and `columns` are found in the header by name
+// (other columns are ignored) and converted to their declared types (parseTextValue); blank lines
+// are skipped. Throws std::runtime_error naming the file (and line) for an unreadable file, a
+// header lacking a column, a malformed line, a value that does not convert, or a repeated key.
+std::shared_ptr<StaticTable> readCsvTable(const std::string& path, const FieldSpec& key,
+                                          const Fields& columns);
 
 }  // namespace gale
