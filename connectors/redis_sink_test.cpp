@@ -331,5 +331,31 @@ TEST_F(RedisSinkTest, AMicroBatchJobSurvivesARedisRestartMidRunWithExactResults)
   EXPECT_EQ(readBack(kCampaigns), oracle(2000));
 }
 
+TEST_F(RedisSinkTest, AContinuousJobSurvivesARedisRestartMidRunAtLeastOnce) {
+  auto source = std::make_shared<MemoryStream>("events", kEvents);
+  RedisSink sink(options());
+  auto job = runContinuous(countsInto(source, sink));
+  source->addData(events(0, 1200));
+  for (int i = 0; i < 60'000 && sink.stats().rows == 0; ++i) {
+    std::this_thread::sleep_for(1ms);  // waiting for a condition, not for time
+  }
+  ASSERT_GT(sink.stats().rows, 0u) << "windows were written before the restart";
+
+  server_->kill();
+  std::thread restarter([&] {
+    for (int i = 0; i < 60'000 && sink.stats().connectionErrors < 1; ++i) {
+      std::this_thread::sleep_for(1ms);
+    }
+    server_->start();
+  });
+  source->addData(events(1200, 2000));
+  source->finish();
+  bool done = job.waitUntilDone(120s);
+  restarter.join();
+  ASSERT_TRUE(done);
+  EXPECT_GE(sink.stats().connectionErrors, 1u);
+  EXPECT_EQ(readBack(kCampaigns), oracle(2000));
+}
+
 }  // namespace
 }  // namespace gale
