@@ -31,12 +31,10 @@
 // Standalone Redis only (the script touches keys it does not declare, as Redis Cluster forbids).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
