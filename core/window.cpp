@@ -166,6 +166,12 @@ struct Sess {
   int64_t start = 0, end = 0;
   uint64_t seq = 0, firedSeq = 0;
   std::vector<Acc> accs;
+  int64_t counted = 0;  // Trigger::countPerKey: elements since the session's last count firing
+};
+// Trigger::countPerKey's state of one key in one pane window.
+struct KeyCount {
+  int64_t counted = 0;    // elements since the last count firing
+  uint64_t firedSeq = 0;  // seq at the last count firing (its row is not dirty before a newer)
 };
 struct CountPane {
   int64_t start = 0, fill = 0;
@@ -211,6 +217,9 @@ struct WindowOperator::State {
   bool inBatch = false;
   KeyMap<std::vector<Sess>> sessions;
   KeyMap<CountState> counts;
+  // Trigger::countPerKey on pane windows: window index -> key -> count.
+  std::map<int64_t, KeyMap<KeyCount>> keyCounts;
+  const bool perKey;
 
   // Field positions, resolved once per input schema.
   const StreamSchema* schema = nullptr;
@@ -223,7 +232,8 @@ struct WindowOperator::State {
   explicit State(const WindowConfig* c)
       : cfg(c),
         nA(c->aggregates.size()),
-        lateness(c->mode == OutputMode::Complete ? kCompleteLateness : c->lateness) {
+        lateness(c->mode == OutputMode::Complete ? kCompleteLateness : c->lateness),
+        perKey(c->trigger.kind == Trigger::CountPerKey) {
     const auto& w = c->window;
     if (w.kind == WindowKind::Global) {
       global = true;
@@ -403,6 +413,15 @@ struct WindowOperator::State {
     int64_t key64 = clamp64(k);
     auto fired = windowFired.find(key64);
     uint64_t lastSeq = fired == windowFired.end() ? 0 : fired->second;
+    auto counted = perKey ? keyCounts.find(key64) : keyCounts.end();
+    // A row is dirty if it changed since the window's last firing and since its key's last count
+    // firing.
+    auto dirty = [&](uint32_t id, uint64_t rowSeq) {
+      if (rowSeq <= lastSeq) return false;
+      if (counted == keyCounts.end()) return true;
+      auto kc = counted->second.find(keys.key(id));
+      return kc == counted->second.end() || rowSeq > kc->second.firedSeq;
+    };
     Value start = Timestamp{clamp64(startOf(k))};
     Value end = Timestamp{clamp64(endOf(k))};
     auto put = [&](const Key& key, const Acc* accs) {
@@ -417,7 +436,8 @@ struct WindowOperator::State {
       if (it != panes.end()) {
         const Pane& pane = it->second;
         for (size_t s = 0; s < pane.size(); ++s)
-          if (!dirtyOnly || pane.seqOf[s] > lastSeq) put(keys.key(pane.keyOf[s]), &pane.accs[s * nA]);
+          if (!dirtyOnly || dirty(pane.keyOf[s], pane.seqOf[s]))
+            put(keys.key(pane.keyOf[s]), &pane.accs[s * nA]);
       }
     } else {
       mergedOf.resize(keys.size(), 0);
@@ -444,7 +464,8 @@ struct WindowOperator::State {
         }
       }
       for (size_t r = 0; r < rows; ++r) {
-        if (!dirtyOnly || mergedSeq[r] > lastSeq) put(keys.key(mergedKey[r]), &mergedAccs[r * nA]);
+        if (!dirtyOnly || dirty(mergedKey[r], mergedSeq[r]))
+          put(keys.key(mergedKey[r]), &mergedAccs[r * nA]);
         mergedOf[mergedKey[r]] = 0;
       }
     }
@@ -466,11 +487,14 @@ struct WindowOperator::State {
     Pane* pane = findPane(p);
     if (!pane) pane = &makePane(p);
     KeyView kv{&t.values(), &keyIdx, hashKey(t.values(), keyIdx)};
-    uint32_t s = slotIn(*pane, keys.intern(kv));
+    const uint32_t id = keys.intern(kv);
+    uint32_t s = slotIn(*pane, id);
     addTo(&pane->accs[s * nA], t, Timestamp{ts});
     pane->seqOf[s] = ++seq;
+    const int64_t firstDoneAt = pane->firstDoneAt;  // a purging count firing may drop the pane
+    if (perKey) countForKey(kv, id, ts, out);
     // Late but within the allowed lateness: windows that already fired fire again now.
-    if (cfg->mode != OutputMode::Append && wm != kNoWatermark && wm.micros >= pane->firstDoneAt) {
+    if (cfg->mode != OutputMode::Append && wm != kNoWatermark && wm.micros >= firstDoneAt) {
       i128 kr = std::min(kReadyNow(), kl);
       i128 kf = std::max(kFirstOf(ts), kEvictedNow() + 1);
       if (kf <= kr) {
@@ -481,6 +505,58 @@ struct WindowOperator::State {
         }
       }
     }
+  }
+
+  // Trigger::countPerKey: each live window of the tuple counts it for its key; a window whose
+  // count reaches n fires that key's row alone (Flink's CountTrigger on a keyed window).
+  void countForKey(const KeyView& kv, uint32_t id, int64_t ts, Emitter& out) {
+    const i128 kl = kLastOf(ts);
+    for (i128 k = std::max(kFirstOf(ts), kEvictedNow() + 1); k <= kl; ++k) {
+      KeyMap<KeyCount>& m = keyCounts[clamp64(k)];
+      auto it = m.find(kv);
+      if (it == m.end()) it = m.emplace(ownKey(kv), KeyCount{}).first;
+      if (++it->second.counted < cfg->trigger.every) continue;
+      it->second.counted = 0;
+      it->second.firedSeq = seq;
+      emitKeyWindow(k, id, out);
+    }
+  }
+  // One key's row of window k (its partials merged over the window's panes); with a purging
+  // trigger the key's partials are dropped (windows that own their elements have one pane).
+  void emitKeyWindow(i128 k, uint32_t id, Emitter& out) {
+    const int64_t p0 = global ? 0 : clamp64(floorDiv(startOf(k) - O, P));
+    const int64_t np = global ? 1 : S / P;
+    std::vector<Acc> accs = freshAccs();
+    for (auto it = panes.lower_bound(p0); it != panes.end() && it->first < p0 + np; ++it) {
+      const Pane& pane = it->second;
+      if (id < pane.slotOf.size() && pane.slotOf[id])
+        mergeInto(accs.data(), &pane.accs[(pane.slotOf[id] - 1) * nA]);
+    }
+    out.emit(row(keys.key(id).values, Timestamp{clamp64(startOf(k))},
+                 Timestamp{clamp64(endOf(k))}, accs));
+    if (!cfg->trigger.purge) return;
+    auto it = panes.find(p0);
+    if (it == panes.end()) return;
+    dropSlot(it->second, id);
+    if (it->second.size() == 0) {
+      panes.erase(it);
+      forgetPanes();
+    }
+  }
+  // Removes key `id`'s slot from `pane` (the pane's last slot takes its place).
+  void dropSlot(Pane& pane, uint32_t id) {
+    if (id >= pane.slotOf.size() || !pane.slotOf[id]) return;
+    const uint32_t s = pane.slotOf[id] - 1, last = static_cast<uint32_t>(pane.size() - 1);
+    if (s != last) {
+      pane.keyOf[s] = pane.keyOf[last];
+      pane.seqOf[s] = pane.seqOf[last];
+      for (size_t a = 0; a < nA; ++a) pane.accs[s * nA + a] = std::move(pane.accs[last * nA + a]);
+      pane.slotOf[pane.keyOf[s]] = s + 1;
+    }
+    pane.keyOf.pop_back();
+    pane.seqOf.pop_back();
+    pane.accs.resize(pane.accs.size() - nA);
+    pane.slotOf[id] = 0;
   }
 
   int64_t lateAtOfPaneCached(int64_t ts) {
@@ -541,30 +617,42 @@ struct WindowOperator::State {
     }
     Sess* s;
     if (last == first) {
-      s = &*list->insert(list->begin() + first, Sess{ns, ne, 0, 0, freshAccs()});
+      s = &*list->insert(list->begin() + first, Sess{ns, ne, 0, 0, freshAccs(), 0});
     } else if (last == first + 1) {
       s = &(*list)[first];
       s->start = ms;
       s->end = me;
     } else {
       // The tuple bridges several sessions: they become one new session (a new row).
-      Sess merged{ms, me, 0, 0, freshAccs()};
-      for (size_t i = first; i < last; ++i) mergeInto(merged.accs, (*list)[i].accs);
+      // Their counts add up, as Flink's CountTrigger.onMerge.
+      Sess merged{ms, me, 0, 0, freshAccs(), 0};
+      for (size_t i = first; i < last; ++i) {
+        mergeInto(merged.accs, (*list)[i].accs);
+        merged.counted += (*list)[i].counted;
+      }
       list->erase(list->begin() + first + 1, list->begin() + last);
       (*list)[first] = std::move(merged);
       s = &(*list)[first];
     }
     addTo(s->accs.data(), t, Timestamp{ts});
     s->seq = ++seq;
-    if (cfg->mode != OutputMode::Append && wm != kNoWatermark && i128(s->end) - 1 <= wm.micros) {
+    if (perKey && ++s->counted >= cfg->trigger.every) {
+      s->counted = 0;
+      fireSession(kv, *s, out);
+    }
+    if (cfg->mode != OutputMode::Append && wm != kNoWatermark && i128(s->end) - 1 <= wm.micros &&
+        s->seq > s->firedSeq) {
       if (cfg->mode == OutputMode::Update) {
-        out.emit(row(keyOf(kv), Timestamp{s->start}, Timestamp{s->end}, s->accs));
-        s->firedSeq = seq;
-        if (cfg->trigger.purge) s->accs = freshAccs();
+        fireSession(kv, *s, out);
       } else {
         emitTable(false, out);
       }
     }
+  }
+  void fireSession(const KeyView& kv, Sess& s, Emitter& out) {
+    out.emit(row(keyOf(kv), Timestamp{s.start}, Timestamp{s.end}, s.accs));
+    s.firedSeq = seq;
+    if (cfg->trigger.purge) s.accs = freshAccs();
   }
   Values keyOf(const KeyView& kv) const {
     Values v;
@@ -667,6 +755,7 @@ struct WindowOperator::State {
       else emitWindow(k, false, nullptr, true);
       windowFired.erase(clamp64(k));
     });
+    keyCounts.erase(keyCounts.begin(), keyCounts.upper_bound(clamp64(ke)));
     // Panes whose last window is gone can never change an output again.
     bool evicted = false;
     while (!panes.empty()) {
@@ -717,6 +806,7 @@ struct WindowOperator::State {
     for (const auto& [p, pane] : panes) n += pane.size();
     for (const auto& [k, list] : sessions) n += list.size();
     for (const auto& [k, c] : counts) n += c.panes.size();
+    for (const auto& [k, m] : keyCounts) n += m.size();
     return n;
   }
 };
@@ -764,6 +854,12 @@ WindowOperator::WindowOperator(WindowConfig config) : config_(std::move(config))
     bad("Trigger::processingTime interval must be >= 0");
   if (c.trigger.kind == Trigger::Count && c.trigger.every <= 0)
     bad("Trigger::count(n) needs n > 0");
+  if (c.trigger.kind == Trigger::CountPerKey) {
+    if (c.trigger.every <= 0) bad("Trigger::countPerKey(n) needs n > 0");
+    if (c.mode == OutputMode::Complete)
+      bad("Trigger::countPerKey fires one key's row, but complete mode writes the whole table at "
+          "every firing; use OutputMode::Update (or Trigger::count(n) for the whole table)");
+  }
   if (c.trigger.purge) {
     if (c.mode != OutputMode::Update)
       bad(std::string("a purging trigger clears each window after it fires, which only means "
@@ -899,12 +995,17 @@ uint64_t WindowOperator::lateCount() const { return state_->late; }
 size_t WindowOperator::internedKeys() const { return state_->keys.size(); }
 Timestamp WindowOperator::watermark() const { return state_->wm; }
 
-// Snapshot layout (all integers varint/zigzag): "GWIN" v1, window kind, #aggregates, #keys,
-// watermark, seq, late count, processing-time trigger state, then the kind's state.
+// Snapshot layout (all integers varint/zigzag): "GWIN" v2, window kind, #aggregates, #keys,
+// watermark, seq, late count, processing-time trigger state, then the kind's state, then the
+// per-key count trigger's counts of pane windows. v2 added those counts (also one per session).
+// A v1 snapshot is read with every count zero: v1 had no per-key count trigger, so a job
+// restored with the configuration it was taken with had no counts — zero is exact. (A job that
+// adds the trigger at the upgrade starts counting at the restore.)
+constexpr uint8_t kWindowSnapshotVersion = 2;
 std::string WindowOperator::snapshot() const {
   const State& s = *state_;
   StateWriter w;
-  w.header("GWIN", 1);
+  w.header("GWIN", kWindowSnapshotVersion);
   w.u8(static_cast<uint8_t>(config_.window.kind));
   w.varint(config_.aggregates.size());
   w.varint(config_.keys.size());
@@ -944,6 +1045,7 @@ std::string WindowOperator::snapshot() const {
       w.varint(x.seq);
       w.varint(x.firedSeq);
       accs(x.accs);
+      w.svarint(x.counted);
     }
   }
   w.varint(s.counts.size());
@@ -958,6 +1060,16 @@ std::string WindowOperator::snapshot() const {
       accs(p.accs);
     }
   }
+  w.varint(s.keyCounts.size());
+  for (const auto& [k, m] : s.keyCounts) {
+    w.svarint(k);
+    w.varint(m.size());
+    for (const auto& [key, kc] : m) {
+      w.values(key.values);
+      w.svarint(kc.counted);
+      w.varint(kc.firedSeq);
+    }
+  }
   return w.take();
 }
 
@@ -965,7 +1077,7 @@ void WindowOperator::restore(std::string_view bytes) {
   auto fresh = std::make_unique<State>(&config_);
   State& s = *fresh;
   StateReader r(bytes, "window operator snapshot");
-  r.header("GWIN", 1);
+  const uint8_t version = r.header("GWIN", 1, kWindowSnapshotVersion);
   if (r.u8("window kind") != static_cast<uint8_t>(config_.window.kind))
     r.fail("it was taken from another kind of window than " + config_.window.describe());
   if (r.varint("aggregate count") != config_.aggregates.size())
@@ -1027,6 +1139,7 @@ void WindowOperator::restore(std::string_view bytes) {
       x.seq = r.varint("session sequence");
       x.firedSeq = r.varint("session fired sequence");
       x.accs = accs();
+      if (version >= 2) x.counted = r.svarint("session count");
       list.push_back(std::move(x));
     }
     s.sessions.emplace(std::move(k), std::move(list));
@@ -1044,6 +1157,16 @@ void WindowOperator::restore(std::string_view bytes) {
       c.panes.push_back(std::move(p));
     }
     s.counts.emplace(std::move(k), std::move(c));
+  }
+  if (version >= 2) {
+    for (uint64_t n = r.count("counted windows", 2); n > 0; --n) {
+      KeyMap<KeyCount>& m = s.keyCounts[r.svarint("counted window index")];
+      for (uint64_t c = r.count("window key counts", 3); c > 0; --c) {
+        Key k = key();
+        KeyCount kc{r.svarint("key count"), r.varint("key fired sequence")};
+        if (!m.emplace(std::move(k), kc).second) r.fail("duplicate key count");
+      }
+    }
   }
   r.expectEnd();
   state_ = std::move(fresh);
