@@ -135,7 +135,8 @@ TEST(CountPerKeyTrigger, IsRejectedWhereItHasNoMeaning) {
   rejected(windowed(Sliding(10s, 5s), Count{}).eventTime("ts")
                .trigger(Trigger::countPerKey(2).purging()),
            "own their elements");
-  rejected(windowed(CountTumbling(3), Count{}).trigger(Trigger::countPerKey(2)), "remove the trigger");
+  rejected(windowed(CountTumbling(3), Count{}).trigger(Trigger::countPerKey(2)),
+           "remove the trigger");
 }
 
 TEST(CountPerKeyTrigger, CountsSurviveASnapshotAndAVersion1SnapshotRestoresWithZeroCounts) {
@@ -174,7 +175,8 @@ TEST(CountPerKeyTrigger, CountsSurviveASnapshotAndAVersion1SnapshotRestoresWithZ
     build()->restore(future);
     ADD_FAILURE() << "a snapshot from a newer version was accepted";
   } catch (const SnapshotError& e) {
-    EXPECT_NE(std::string(e.what()).find("version 3, expected 1 to 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("version 3, expected 1 to 2"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -193,7 +195,8 @@ TEST(CountPerKeyTrigger, ContinuousAndMicroBatchFeedingGiveTheSameRows) {
                            {GlobalWindow(), Trigger::countPerKey(5)},
                            {Tumbling(1s), Trigger::countPerKey(3).purging()},
                            {GlobalWindow(), Trigger::countPerKey(5).purging()}}) {
-      auto cont = windowed(w, Count{}, Sum{"v"}).keyBy({"word"}).eventTime("ts").trigger(trig).build();
+      auto cont =
+          windowed(w, Count{}, Sum{"v"}).keyBy({"word"}).eventTime("ts").trigger(trig).build();
       auto batch = cont->clone();
       RecordingEmitter a, b;
       BoundedOutOfOrderness gen(300ms);

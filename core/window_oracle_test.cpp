@@ -273,7 +273,8 @@ class Oracle {
         Sess& s = list[i];
         bool complete = s.end - 1 <= W_;
         bool evict = sat(s.end - 1) <= W_;
-        if (c_.mode == OutputMode::Update && complete && s.seq > s.firedSeq) fireSession(it->first, s);
+        if (c_.mode == OutputMode::Update && complete && s.seq > s.firedSeq)
+          fireSession(it->first, s);
         if (evict) {
           auto r = aggRow(it->first, Timestamp{s.start}, Timestamp{s.end}, s.evs);
           if (c_.mode == OutputMode::Append) rows.push_back(r);
