@@ -153,6 +153,7 @@ void StreamJoin::emitPair(const Values& left, const Values& right, Emitter& out)
 }
 
 void StreamJoin::store(int side, std::string key, Row row) {
+  if (tracking_) changed(side, key, row);
   int64_t expiry = expiryOf(side, row.t);
   if (expiry != kNever) sides_[side].byExpiry.emplace(expiry, std::make_pair(key, row.id));
   sides_[side].byKey[std::move(key)].push_back(std::move(row));
@@ -205,7 +206,11 @@ void StreamJoin::onTuple(const Tuple& t, Emitter& out) {
           else emitPair(other.values, v, out);
         }
         matched = true;
-        other.matched = true;
+        if (!other.matched) {
+          other.matched = true;
+          // Only outer and semi joins read the flag, so only they rewrite the row's entry.
+          if (tracking_ && type_ != JoinType::Inner) changed(o, it->first, other);
+        }
       }
     }
   }
@@ -231,6 +236,7 @@ void StreamJoin::onWatermark(Timestamp watermark, Emitter& out) {
         if (s == kLeft) emitPair(r->values, nulls, out);
         else emitPair(nulls, r->values, out);
       }
+      if (tracking_) gone(r->id);
       rows.erase(r);
       --side.rows;
       if (rows.empty()) side.byKey.erase(bucket);
@@ -256,6 +262,104 @@ std::string StreamJoin::snapshot() const {
     }
   }
   return w.take();
+}
+
+namespace {
+// Entry keys are row ids, big-endian, so the store's key order is the order rows were stored in.
+std::string entryKey(uint64_t id) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, id >>= 8) k[i] = static_cast<char>(id & 0xff);
+  return k;
+}
+}  // namespace
+
+void StreamJoin::changed(int side, const std::string& key, const Row& row) {
+  StateWriter w;
+  w.u8(static_cast<uint8_t>(side));
+  w.str(key);
+  w.svarint(row.t);
+  w.values(row.values);
+  w.u8(row.matched ? 1 : 0);
+  changes_[row.id] = w.take();
+}
+
+void StreamJoin::gone(uint64_t id) {
+  if (id >= takenUpTo_) changes_.erase(id);  // stored since the last take: never written
+  else changes_[id] = std::nullopt;
+}
+
+void StreamJoin::trackChanges() {
+  tracking_ = true;
+  changes_.clear();
+  takenUpTo_ = nextId_;
+}
+
+// The head: "SJOI" v1, watermark, late count, next row id.
+std::string StreamJoin::snapshotHead() const {
+  StateWriter w;
+  w.header("SJOI", 1);
+  w.svarint(wm_.micros);
+  w.varint(late_);
+  w.varint(nextId_);
+  return w.take();
+}
+
+IncrementalState::Changes StreamJoin::takeChanges() {
+  Changes out;
+  for (auto& [id, bytes] : changes_) out.emplace(entryKey(id), std::move(bytes));
+  changes_.clear();
+  takenUpTo_ = nextId_;
+  return out;
+}
+
+void StreamJoin::restoreIncremental(std::string_view head,
+                                    const std::vector<std::pair<std::string, std::string>>& entries) {
+  if (head.substr(0, 4) == "SJON") {
+    // A whole snapshot (written before the join was incremental): nothing is stored as entries
+    // yet, so every row is a change for the next commit.
+    if (!entries.empty()) {
+      throw SnapshotError("stream join snapshot is corrupt: a whole snapshot and " +
+                          std::to_string(entries.size()) + " row entries beside it");
+    }
+    restore(head);
+    trackChanges();
+    takenUpTo_ = 0;
+    for (int s : {kLeft, kRight})
+      for (const auto& [key, rows] : sides_[s].byKey)
+        for (const Row& row : rows) changed(s, key, row);
+    return;
+  }
+  StateReader r(head, "stream join snapshot head");
+  r.header("SJOI", 1);
+  Timestamp wm{r.svarint("watermark")};
+  uint64_t late = r.varint("late rows");
+  uint64_t nextId = r.varint("next row id");
+  r.expectEnd();
+  StreamJoin fresh(side_[kLeft], side_[kRight], type_, time_);
+  uint64_t minId = 0;  // entries come in key order: ids increase
+  for (const auto& [k, bytes] : entries) {
+    StateReader e(bytes, "stream join row entry");
+    if (k.size() != 8) e.fail("its key is not a row id");
+    uint64_t id = 0;
+    for (unsigned char c : k) id = id << 8 | c;
+    if (id < minId || id >= nextId) e.fail("row id " + std::to_string(id) + " out of order");
+    minId = id + 1;
+    uint8_t side = e.u8("side");
+    if (side > kRight) e.fail("side " + std::to_string(side));
+    std::string key = e.str("key");
+    int64_t t = e.svarint("event time");
+    Values v = e.values("row");
+    if (v.size() != side_[side].fields.size()) e.fail("a stored row does not fit its side's fields");
+    bool matched = e.u8("matched") != 0;
+    e.expectEnd();
+    fresh.store(side, std::move(key), Row{id, t, std::move(v), matched});
+  }
+  sides_[kLeft] = std::move(fresh.sides_[kLeft]);
+  sides_[kRight] = std::move(fresh.sides_[kRight]);
+  nextId_ = nextId;
+  wm_ = wm;
+  late_ = late;
+  trackChanges();
 }
 
 void StreamJoin::restore(std::string_view snapshot) {

@@ -241,11 +241,18 @@ struct IndexedEmitter : Emitter {
   std::multiset<std::pair<size_t, Values>> rows;
 };
 
-TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) {
-  std::mt19937_64 rng(99);
+struct Trial {
+  JoinType type;
+  JoinTimeCondition c;
+  std::vector<Ev> evs;
+};
+
+// A random join type, time condition and input: three keys, bounded disorder, watermarks that
+// sometimes make rows late, then a watermark that flushes everything.
+Trial randomTrial(std::mt19937_64& rng) {
   const JoinType types[] = {JoinType::Inner, JoinType::LeftOuter, JoinType::RightOuter,
                             JoinType::FullOuter, JoinType::LeftSemi};
-  for (int trial = 0; trial < 400; ++trial) {
+  {
     JoinType type = types[rng() % 5];
     JoinTimeCondition c = rng() % 3 == 0
                               ? sameTumblingWindow(Duration(1'000 * (1 + static_cast<int64_t>(rng() % 4))))
@@ -265,6 +272,20 @@ TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) 
       evs.push_back({r % 2, std::string(1, static_cast<char>('a' + rng() % 3)), t, i});
     }
     evs.push_back({2, "", front + 100'000, 0});  // flush: everything expires
+    return {type, c, std::move(evs)};
+  }
+}
+
+void feed(StreamJoin& j, const Ev& e, Emitter& out) {
+  if (e.kind == 2) j.onWatermark(Timestamp{e.t}, out);
+  else if (e.kind == 0) j.onTuple(L(e.k, Timestamp{e.t}, e.v), out);
+  else j.onTuple(R(e.k, Timestamp{e.t}, e.v), out);
+}
+
+TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) {
+  std::mt19937_64 rng(99);
+  for (int trial = 0; trial < 400; ++trial) {
+    auto [type, c, evs] = randomTrial(rng);
     StreamJoin j(leftSide(), rightSide(), type, c);
     IndexedEmitter out;
     const size_t restoreAt = rng() % evs.size();
@@ -275,15 +296,137 @@ TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) 
         j = std::move(fresh);
       }
       out.index = i;
-      const Ev& e = evs[i];
-      if (e.kind == 2) j.onWatermark(Timestamp{e.t}, out);
-      else if (e.kind == 0) j.onTuple(L(e.k, Timestamp{e.t}, e.v), out);
-      else j.onTuple(R(e.k, Timestamp{e.t}, e.v), out);
+      feed(j, evs[i], out);
     }
     ASSERT_EQ(out.rows, oracle(evs, type, c))
         << "trial " << trial << " type " << joinTypeName(type) << " restore at " << restoreAt;
     ASSERT_EQ(j.stateSize(), 0u) << "trial " << trial;
   }
+}
+
+// ---- incremental snapshots (micro-batch mode) ----
+
+// What the micro-batch runtime keeps in the job's state store: the head and the entries.
+struct Stored {
+  std::string head;
+  std::map<std::string, std::string> entries;
+  void commit(StreamJoin& j) {
+    head = j.snapshotHead();
+    for (auto& [k, v] : j.takeChanges()) {
+      if (v) entries[k] = *v;
+      else entries.erase(k);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> all() const {
+    return {entries.begin(), entries.end()};
+  }
+};
+
+// Batches end at random events; each batch end commits only the changed entries, and at random
+// batch ends the join is restored from the stored head and entries. The rows must still match
+// the oracle, and the stored entries must always be exactly the rows the join holds.
+TEST(StreamJoin, IncrementalSnapshotsRestoredAtRandomBatchesMatchTheOracle) {
+  std::mt19937_64 rng(4242);
+  size_t restores = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    auto [type, c, evs] = randomTrial(rng);
+    StreamJoin j(leftSide(), rightSide(), type, c);
+    j.trackChanges();
+    Stored stored;
+    IndexedEmitter out;
+    for (size_t i = 0; i < evs.size(); ++i) {
+      out.index = i;
+      feed(j, evs[i], out);
+      if (rng() % 4 != 0 && i + 1 < evs.size()) continue;
+      stored.commit(j);  // a batch ends
+      ASSERT_EQ(stored.entries.size(), j.stateSize()) << "trial " << trial << " event " << i;
+      if (rng() % 2 == 0) {
+        StreamJoin fresh(leftSide(), rightSide(), type, c);
+        fresh.restoreIncremental(stored.head, stored.all());
+        j = std::move(fresh);
+        ++restores;
+      }
+    }
+    ASSERT_EQ(out.rows, oracle(evs, type, c)) << "trial " << trial << " type " << joinTypeName(type);
+    EXPECT_TRUE(stored.entries.empty()) << "every row was evicted, so every entry was erased";
+  }
+  EXPECT_GT(restores, 1000u);
+}
+
+TEST(StreamJoin, ABatchCommitsOnlyTheRowsItStoredEvictedOrFirstMatched) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::LeftOuter, between(0s, 10s));
+  j.trackChanges();
+  RecordingEmitter out;
+  for (int t : {1, 2, 3}) j.onTuple(L("a", sec(t), t), out);
+  Stored stored;
+  stored.commit(j);
+  EXPECT_EQ(stored.entries.size(), 3u);
+  j.onTuple(L("b", sec(4), 4), out);
+  auto changes = j.takeChanges();
+  EXPECT_EQ(changes.size(), 1u) << "one new row, nothing else rewritten";
+  j.onTuple(R("a", sec(5), 5), out);  // matches the three left rows: their flags change
+  changes = j.takeChanges();
+  EXPECT_EQ(changes.size(), 4u) << "the right row and the three first-matched left rows";
+  j.onTuple(R("a", sec(6), 6), out);  // matches again: the flags do not change
+  EXPECT_EQ(j.takeChanges().size(), 1u);
+  j.onWatermark(sec(12), out);  // evicts the left rows at 1 and 2 and both right rows
+  changes = j.takeChanges();
+  ASSERT_EQ(changes.size(), 4u);
+  for (const auto& [k, v] : changes) EXPECT_FALSE(v.has_value()) << "an eviction erases";
+  j.onTuple(L("c", sec(13), 7), out);
+  j.onWatermark(sec(30), out);  // stored and evicted in one batch: never written
+  changes = j.takeChanges();
+  EXPECT_EQ(changes.size(), 2u) << "the two rows stored earlier are erased, c never appears";
+  for (const auto& [k, v] : changes) EXPECT_FALSE(v.has_value());
+}
+
+TEST(StreamJoin, AWholeSnapshotFromBeforeIncrementalCommitsRestoresAndWritesEveryRowOnce) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::FullOuter, between(-5s, 5s));
+  RecordingEmitter out;
+  j.onTuple(L("a", sec(1), 1), out);
+  j.onTuple(R("b", sec(2), 2), out);
+  StreamJoin k(leftSide(), rightSide(), JoinType::FullOuter, between(-5s, 5s));
+  k.restoreIncremental(j.snapshot(), {});
+  Stored stored;
+  stored.commit(k);
+  EXPECT_EQ(stored.entries.size(), 2u);
+  StreamJoin m(leftSide(), rightSide(), JoinType::FullOuter, between(-5s, 5s));
+  m.restoreIncremental(stored.head, stored.all());
+  m.onTuple(R("a", sec(3), 3), out);
+  EXPECT_EQ(out.main().back(), row("a", sec(1), 1, "a", sec(3), 3));
+  EXPECT_THROW(m.restoreIncremental(j.snapshot(), stored.all()), SnapshotError);
+}
+
+TEST(StreamJoin, CorruptIncrementalStateIsRefusedNamingWhatIsWrong) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::Inner, between(0s, 1s));
+  j.trackChanges();
+  RecordingEmitter out;
+  j.onTuple(L("a", sec(1), 1), out);
+  j.onTuple(L("a", sec(1), 2), out);
+  Stored stored;
+  stored.commit(j);
+  auto expectRefused = [&](std::string head, std::vector<std::pair<std::string, std::string>> e,
+                           const std::string& needle) {
+    StreamJoin k(leftSide(), rightSide(), JoinType::Inner, between(0s, 1s));
+    try {
+      k.restoreIncremental(head, e);
+      ADD_FAILURE() << "accepted; expected '" << needle << "'";
+    } catch (const SnapshotError& err) {
+      EXPECT_NE(std::string(err.what()).find(needle), std::string::npos) << err.what();
+    }
+    EXPECT_EQ(k.stateSize(), 0u);
+  };
+  auto all = stored.all();
+  expectRefused(stored.head.substr(0, stored.head.size() - 1), all, "next row id");
+  auto badKey = all;
+  badKey[0].first = "x";
+  expectRefused(stored.head, badKey, "not a row id");
+  auto reordered = all;
+  std::swap(reordered[0], reordered[1]);
+  expectRefused(stored.head, reordered, "out of order");
+  auto truncated = all;
+  truncated[1].second.pop_back();
+  expectRefused(stored.head, truncated, "row entry is corrupt");
 }
 
 }  // namespace

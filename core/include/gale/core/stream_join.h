@@ -24,6 +24,9 @@
 // Without a time condition only an inner join is allowed (state grows for ever); an outer or
 // semi join needs the time condition here and a watermark on every spout upstream (checked when
 // the topology is built).
+// In micro-batch mode the join's state is committed incrementally (IncrementalState): one entry
+// per stored row, written when the row is stored (and again if an outer or semi join's row gets
+// its first match), erased when it is evicted.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gale/core/incremental_state.h"
 #include "gale/core/join.h"
 #include "gale/core/operator.h"
 #include "gale/core/watermark.h"
@@ -56,7 +60,7 @@ JoinTimeCondition between(Duration lower, Duration upper);
 // Both rows in the same tumbling event-time window of `size` (Flink's window join).
 JoinTimeCondition sameTumblingWindow(Duration size);
 
-class StreamJoin final : public Operator {
+class StreamJoin final : public Operator, public IncrementalState {
  public:
   // Throws std::invalid_argument naming the side and field, or saying what to add.
   StreamJoin(JoinSide left, JoinSide right, JoinType type, JoinTimeCondition time = {});
@@ -71,6 +75,12 @@ class StreamJoin final : public Operator {
   std::string snapshot() const override;
   void restore(std::string_view snapshot) override;
   size_t stateSize() const override { return sides_[0].rows + sides_[1].rows; }
+
+  void trackChanges() override;
+  std::string snapshotHead() const override;
+  Changes takeChanges() override;
+  void restoreIncremental(std::string_view head,
+                          const std::vector<std::pair<std::string, std::string>>& entries) override;
 
   uint64_t droppedLate() const { return late_; }
   uint64_t droppedByWatermark() const override { return late_; }
@@ -92,6 +102,9 @@ class StreamJoin final : public Operator {
   bool matches(int64_t leftT, int64_t rightT) const;
   void emitPair(const Values& left, const Values& right, Emitter& out) const;
   bool outer(int side) const;
+  // Incremental snapshots: a row's entry changed (or is gone).
+  void changed(int side, const std::string& key, const Row& row);
+  void gone(uint64_t id);
 
   JoinSide side_[2];
   JoinType type_;
@@ -102,6 +115,11 @@ class StreamJoin final : public Operator {
   uint64_t nextId_ = 0;
   Timestamp wm_ = kNoWatermark;
   uint64_t late_ = 0;
+  // Incremental snapshots (trackChanges): changed entries by row id, since the last take; rows
+  // with id >= takenUpTo_ were stored after it (so their eviction just drops their change).
+  bool tracking_ = false;
+  std::map<uint64_t, std::optional<std::string>> changes_;
+  uint64_t takenUpTo_ = 0;
 };
 
 }  // namespace gale
