@@ -153,10 +153,11 @@ void StreamJoin::emitPair(const Values& left, const Values& right, Emitter& out)
 }
 
 void StreamJoin::store(int side, std::string key, Row row) {
-  if (tracking_) changed(side, key, row);
   int64_t expiry = expiryOf(side, row.t);
   if (expiry != kNever) sides_[side].byExpiry.emplace(expiry, std::make_pair(key, row.id));
-  sides_[side].byKey[std::move(key)].push_back(std::move(row));
+  auto bucket = sides_[side].byKey.try_emplace(std::move(key)).first;
+  if (tracking_) changed(side, *bucket, row.id);
+  bucket->second.push_back(std::move(row));
   ++sides_[side].rows;
 }
 
@@ -209,7 +210,7 @@ void StreamJoin::onTuple(const Tuple& t, Emitter& out) {
         if (!other.matched) {
           other.matched = true;
           // Only outer and semi joins read the flag, so only they rewrite the row's entry.
-          if (tracking_ && type_ != JoinType::Inner) changed(o, it->first, other);
+          if (tracking_ && type_ != JoinType::Inner) changed(o, *it, other.id);
         }
       }
     }
@@ -273,19 +274,13 @@ std::string entryKey(uint64_t id) {
 }
 }  // namespace
 
-void StreamJoin::changed(int side, const std::string& key, const Row& row) {
-  StateWriter w;
-  w.u8(static_cast<uint8_t>(side));
-  w.str(key);
-  w.svarint(row.t);
-  w.values(row.values);
-  w.u8(row.matched ? 1 : 0);
-  changes_[row.id] = w.take();
+void StreamJoin::changed(int side, const Bucket& bucket, uint64_t id) {
+  changes_[id] = Pending{&bucket, static_cast<uint8_t>(side)};
 }
 
 void StreamJoin::gone(uint64_t id) {
   if (id >= takenUpTo_) changes_.erase(id);  // stored since the last take: never written
-  else changes_[id] = std::nullopt;
+  else changes_[id] = Pending{nullptr, 0};
 }
 
 void StreamJoin::trackChanges() {
@@ -306,14 +301,30 @@ std::string StreamJoin::snapshotHead() const {
 
 IncrementalState::Changes StreamJoin::takeChanges() {
   Changes out;
-  for (auto& [id, bytes] : changes_) out.emplace(entryKey(id), std::move(bytes));
+  for (const auto& [id, p] : changes_) {
+    std::optional<std::string>& entry = out[entryKey(id)];
+    if (!p.bucket) continue;  // erased
+    const std::vector<Row>& rows = p.bucket->second;
+    auto row = std::lower_bound(rows.begin(), rows.end(), id,
+                                [](const Row& r, uint64_t x) { return r.id < x; });
+    if (row == rows.end() || row->id != id) {
+      throw std::logic_error("stream join: a changed row is lost");
+    }
+    StateWriter w;
+    w.u8(p.side);
+    w.str(p.bucket->first);
+    w.svarint(row->t);
+    w.values(row->values);
+    w.u8(row->matched ? 1 : 0);
+    entry = w.take();
+  }
   changes_.clear();
   takenUpTo_ = nextId_;
   return out;
 }
 
-void StreamJoin::restoreIncremental(std::string_view head,
-                                    const std::vector<std::pair<std::string, std::string>>& entries) {
+void StreamJoin::restoreIncremental(
+    std::string_view head, const std::vector<std::pair<std::string, std::string>>& entries) {
   if (head.substr(0, 4) == "SJON") {
     // A whole snapshot (written before the join was incremental): nothing is stored as entries
     // yet, so every row is a change for the next commit.
@@ -325,8 +336,8 @@ void StreamJoin::restoreIncremental(std::string_view head,
     trackChanges();
     takenUpTo_ = 0;
     for (int s : {kLeft, kRight})
-      for (const auto& [key, rows] : sides_[s].byKey)
-        for (const Row& row : rows) changed(s, key, row);
+      for (const Bucket& bucket : sides_[s].byKey)
+        for (const Row& row : bucket.second) changed(s, bucket, row.id);
     return;
   }
   StateReader r(head, "stream join snapshot head");
@@ -349,7 +360,7 @@ void StreamJoin::restoreIncremental(std::string_view head,
     std::string key = e.str("key");
     int64_t t = e.svarint("event time");
     Values v = e.values("row");
-    if (v.size() != side_[side].fields.size()) e.fail("a stored row does not fit its side's fields");
+    if (v.size() != side_[side].fields.size()) e.fail("a stored row does not fit its side");
     bool matched = e.u8("matched") != 0;
     e.expectEnd();
     fresh.store(side, std::move(key), Row{id, t, std::move(v), matched});

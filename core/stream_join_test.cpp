@@ -347,7 +347,8 @@ TEST(StreamJoin, IncrementalSnapshotsRestoredAtRandomBatchesMatchTheOracle) {
         ++restores;
       }
     }
-    ASSERT_EQ(out.rows, oracle(evs, type, c)) << "trial " << trial << " type " << joinTypeName(type);
+    ASSERT_EQ(out.rows, oracle(evs, type, c))
+        << "trial " << trial << " type " << joinTypeName(type);
     EXPECT_TRUE(stored.entries.empty()) << "every row was evicted, so every entry was erased";
   }
   EXPECT_GT(restores, 1000u);

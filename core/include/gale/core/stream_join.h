@@ -92,6 +92,8 @@ class StreamJoin final : public Operator, public IncrementalState {
     Values values;
     bool matched;
   };
+  // Rows of one key, in id (= arrival) order.
+  using Bucket = std::pair<const std::string, std::vector<Row>>;
   struct Side {
     std::unordered_map<std::string, std::vector<Row>> byKey;
     std::multimap<int64_t, std::pair<std::string, uint64_t>> byExpiry;  // expiry -> key, row id
@@ -103,7 +105,7 @@ class StreamJoin final : public Operator, public IncrementalState {
   void emitPair(const Values& left, const Values& right, Emitter& out) const;
   bool outer(int side) const;
   // Incremental snapshots: a row's entry changed (or is gone).
-  void changed(int side, const std::string& key, const Row& row);
+  void changed(int side, const Bucket& bucket, uint64_t id);
   void gone(uint64_t id);
 
   JoinSide side_[2];
@@ -115,10 +117,16 @@ class StreamJoin final : public Operator, public IncrementalState {
   uint64_t nextId_ = 0;
   Timestamp wm_ = kNoWatermark;
   uint64_t late_ = 0;
-  // Incremental snapshots (trackChanges): changed entries by row id, since the last take; rows
-  // with id >= takenUpTo_ were stored after it (so their eviction just drops their change).
+  // Incremental snapshots (trackChanges): the rows changed since the last take, by id. A row is
+  // encoded only when taken, so one stored and evicted between two takes costs no encoding;
+  // until then its bucket (a hash-map node, stable while it holds the row) locates it. Rows
+  // with id >= takenUpTo_ were stored after the last take (their eviction drops their change).
+  struct Pending {
+    const Bucket* bucket;  // null: erased
+    uint8_t side;
+  };
   bool tracking_ = false;
-  std::map<uint64_t, std::optional<std::string>> changes_;
+  std::unordered_map<uint64_t, Pending> changes_;
   uint64_t takenUpTo_ = 0;
 };
 
