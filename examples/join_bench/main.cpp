@@ -182,7 +182,9 @@ int64_t runContinuous(const Params& p, const Case& c, double& eps) {
   return n->load();
 }
 
-int64_t runMicroBatch(const Params& p, const Case& c, double& eps) {
+// Also returns the bytes the batches committed to LMDB (keys, values and snapshots, from the
+// commit log): a measure of the state writes that does not depend on the machine's load.
+int64_t runMicroBatch(const Params& p, const Case& c, double& eps, uint64_t& committedBytes) {
   auto n = std::make_shared<std::atomic<int64_t>>(0);
   auto dir = std::filesystem::temp_directory_path() /
              ("gale-join-bench-" + std::to_string(::getpid()));
@@ -195,6 +197,10 @@ int64_t runMicroBatch(const Params& p, const Case& c, double& eps) {
   auto job = gale::runMicroBatch(topology(p, c, n), cfg);
   job.waitUntilDone();
   eps = static_cast<double>(p.events * c.sides) / secondsSince(t0);
+  committedBytes = 0;
+  for (const auto& r : gale::StateStore::inspect(dir.string())->commitLog()) {
+    committedBytes += r.bytes;
+  }
   std::filesystem::remove_all(dir);
   return n->load();
 }
@@ -241,16 +247,18 @@ int main(int argc, char** argv) {
               static_cast<long long>(p.events), static_cast<long long>(p.keys),
               static_cast<long long>(p.stepUs), static_cast<long long>(p.disorderUs),
               static_cast<long long>(p.rangeUs), static_cast<long long>(p.batchRecords));
-  std::printf("%-22s %14s %14s %14s %12s\n", "case", "operator ev/s", "continuous", "micro-batch",
-              "rows");
+  std::printf("%-22s %14s %14s %14s %12s %14s\n", "case", "operator ev/s", "continuous",
+              "micro-batch", "rows", "MB committed");
   for (const Case& c : cases) {
     if (!only.empty() && c.name.find(only) == std::string::npos) continue;
     double a = 0, b = 0, m = 0;
     int64_t ra = runOperator(p, c, a);
     int64_t rb = runContinuous(p, c, b);
-    int64_t rm = runMicroBatch(p, c, m);
-    std::printf("%-22s %14.0f %14.0f %14.0f %12lld%s\n", c.name.c_str(), a, b, m,
-                static_cast<long long>(ra), (ra == rb && ra == rm) ? "" : "  ROWS DIFFER");
+    uint64_t bytes = 0;
+    int64_t rm = runMicroBatch(p, c, m, bytes);
+    std::printf("%-22s %14.0f %14.0f %14.0f %12lld %14.1f%s\n", c.name.c_str(), a, b, m,
+                static_cast<long long>(ra), static_cast<double>(bytes) / 1e6,
+                (ra == rb && ra == rm) ? "" : "  ROWS DIFFER");
     if (ra != rb || ra != rm) {
       std::printf("  rows: operator %lld, continuous %lld, micro-batch %lld (late rows differ "
                   "with the watermark's timing)\n",
