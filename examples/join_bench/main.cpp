@@ -210,6 +210,7 @@ int64_t runMicroBatch(const Params& p, const Case& c, double& eps, uint64_t& com
 int main(int argc, char** argv) {
   Params p;
   std::string only;
+  bool microBatchOnly = false;
   CLI::App app{"join_bench: interval join and deduplication beside the window operator, as one "
                "operator and through both runtimes"};
   app.add_option("--events", p.events, "events per side")->check(CLI::PositiveNumber);
@@ -221,6 +222,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--batch-records", p.batchRecords, "micro-batch: records per batch (both sides)")
       ->check(CLI::PositiveNumber);
+  app.add_flag("--micro-batch-only", microBatchOnly,
+               "run only the micro-batch column (for profiling it)");
   app.add_option("--only", only, "run the cases whose name has this: join, dedup or window");
   CLI11_PARSE(app, argc, argv);
 
@@ -252,10 +255,17 @@ int main(int argc, char** argv) {
   for (const Case& c : cases) {
     if (!only.empty() && c.name.find(only) == std::string::npos) continue;
     double a = 0, b = 0, m = 0;
+    int64_t rm = 0;
+    uint64_t bytes = 0;
+    if (microBatchOnly) {
+      rm = runMicroBatch(p, c, m, bytes);
+      std::printf("%-22s %14s %14s %14.0f %12lld %14.1f\n", c.name.c_str(), "-", "-", m,
+                  static_cast<long long>(rm), static_cast<double>(bytes) / 1e6);
+      continue;
+    }
     int64_t ra = runOperator(p, c, a);
     int64_t rb = runContinuous(p, c, b);
-    uint64_t bytes = 0;
-    int64_t rm = runMicroBatch(p, c, m, bytes);
+    rm = runMicroBatch(p, c, m, bytes);
     std::printf("%-22s %14.0f %14.0f %14.0f %12lld %14.1f%s\n", c.name.c_str(), a, b, m,
                 static_cast<long long>(ra), static_cast<double>(bytes) / 1e6,
                 (ra == rb && ra == rm) ? "" : "  ROWS DIFFER");
