@@ -156,7 +156,7 @@ void StreamJoin::store(int side, std::string key, Row row) {
   int64_t expiry = expiryOf(side, row.t);
   if (expiry != kNever) sides_[side].byExpiry.emplace(expiry, std::make_pair(key, row.id));
   auto bucket = sides_[side].byKey.try_emplace(std::move(key)).first;
-  if (tracking_) changed(side, *bucket, row.id);
+  if (tracking_) stored(side, *bucket, row.id);
   bucket->second.push_back(std::move(row));
   ++sides_[side].rows;
 }
@@ -210,7 +210,7 @@ void StreamJoin::onTuple(const Tuple& t, Emitter& out) {
         if (!other.matched) {
           other.matched = true;
           // Only outer and semi joins read the flag, so only they rewrite the row's entry.
-          if (tracking_ && type_ != JoinType::Inner) changed(o, *it, other.id);
+          if (tracking_ && type_ != JoinType::Inner) changed(other.id);
         }
       }
     }
@@ -266,27 +266,38 @@ std::string StreamJoin::snapshot() const {
 }
 
 namespace {
-// Entry keys are row ids, big-endian, so the store's key order is the order rows were stored in.
-std::string entryKey(uint64_t id) {
+// Entry keys are entry numbers, big-endian, so the store's key order is the rows' order.
+std::string entryKey(uint64_t entry) {
   std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i, id >>= 8) k[i] = static_cast<char>(id & 0xff);
+  for (int i = 7; i >= 0; --i, entry >>= 8) k[i] = static_cast<char>(entry & 0xff);
   return k;
 }
 }  // namespace
 
-void StreamJoin::changed(int side, const Bucket& bucket, uint64_t id) {
-  changes_[id] = Pending{&bucket, static_cast<uint8_t>(side)};
+void StreamJoin::stored(int side, const Bucket& bucket, uint64_t id) {
+  // Ids only grow, so an entry's rows stay in id order.
+  entries_[id / kRowsPerEntry].push_back(Loc{id, &bucket, static_cast<uint8_t>(side)});
+  changed(id);
 }
 
 void StreamJoin::gone(uint64_t id) {
-  if (id >= takenUpTo_) changes_.erase(id);  // stored since the last take: never written
-  else changes_[id] = Pending{nullptr, 0};
+  std::vector<Loc>& locs = entries_[id / kRowsPerEntry];
+  auto loc = std::lower_bound(locs.begin(), locs.end(), id,
+                              [](const Loc& l, uint64_t x) { return l.id < x; });
+  if (loc != locs.end() && loc->id == id) loc->bucket = nullptr;  // dropped at the next take
+  changed(id);
 }
 
 void StreamJoin::trackChanges() {
   tracking_ = true;
-  changes_.clear();
-  takenUpTo_ = nextId_;
+  entries_.clear();
+  dirty_.clear();
+  for (int s : {kLeft, kRight})
+    for (const Bucket& bucket : sides_[s].byKey)
+      for (const Row& row : bucket.second)
+        entries_[row.id / kRowsPerEntry].push_back(Loc{row.id, &bucket, static_cast<uint8_t>(s)});
+  for (auto& [entry, locs] : entries_)
+    std::sort(locs.begin(), locs.end(), [](const Loc& a, const Loc& b) { return a.id < b.id; });
 }
 
 // The head: "SJOI" v1, watermark, late count, next row id.
@@ -299,27 +310,38 @@ std::string StreamJoin::snapshotHead() const {
   return w.take();
 }
 
+// An entry: its row count, then per row its id, side, key, event time, values and matched flag.
 IncrementalState::Changes StreamJoin::takeChanges() {
   Changes out;
-  for (const auto& [id, p] : changes_) {
-    std::optional<std::string>& entry = out[entryKey(id)];
-    if (!p.bucket) continue;  // erased
-    const std::vector<Row>& rows = p.bucket->second;
-    auto row = std::lower_bound(rows.begin(), rows.end(), id,
-                                [](const Row& r, uint64_t x) { return r.id < x; });
-    if (row == rows.end() || row->id != id) {
-      throw std::logic_error("stream join: a changed row is lost");
+  for (uint64_t entry : dirty_) {
+    std::optional<std::string>& bytes = out[entryKey(entry)];
+    auto it = entries_.find(entry);
+    if (it == entries_.end()) continue;
+    std::vector<Loc>& locs = it->second;
+    std::erase_if(locs, [](const Loc& l) { return l.bucket == nullptr; });
+    if (locs.empty()) {
+      entries_.erase(it);  // every row of it is gone: the entry is erased
+      continue;
     }
     StateWriter w;
-    w.u8(p.side);
-    w.str(p.bucket->first);
-    w.svarint(row->t);
-    w.values(row->values);
-    w.u8(row->matched ? 1 : 0);
-    entry = w.take();
+    w.varint(locs.size());
+    for (const Loc& l : locs) {
+      const std::vector<Row>& rows = l.bucket->second;
+      auto row = std::lower_bound(rows.begin(), rows.end(), l.id,
+                                  [](const Row& r, uint64_t x) { return r.id < x; });
+      if (row == rows.end() || row->id != l.id) {
+        throw std::logic_error("stream join: a stored row is lost");
+      }
+      w.varint(l.id);
+      w.u8(l.side);
+      w.str(l.bucket->first);
+      w.svarint(row->t);
+      w.values(row->values);
+      w.u8(row->matched ? 1 : 0);
+    }
+    bytes = w.take();
   }
-  changes_.clear();
-  takenUpTo_ = nextId_;
+  dirty_.clear();
   return out;
 }
 
@@ -327,17 +349,14 @@ void StreamJoin::restoreIncremental(
     std::string_view head, const std::vector<std::pair<std::string, std::string>>& entries) {
   if (head.substr(0, 4) == "SJON") {
     // A whole snapshot (written before the join was incremental): nothing is stored as entries
-    // yet, so every row is a change for the next commit.
+    // yet, so every entry is a change for the next commit.
     if (!entries.empty()) {
       throw SnapshotError("stream join snapshot is corrupt: a whole snapshot and " +
                           std::to_string(entries.size()) + " row entries beside it");
     }
     restore(head);
     trackChanges();
-    takenUpTo_ = 0;
-    for (int s : {kLeft, kRight})
-      for (const Bucket& bucket : sides_[s].byKey)
-        for (const Row& row : bucket.second) changed(s, bucket, row.id);
+    for (const auto& [entry, locs] : entries_) dirty_.insert(entry);
     return;
   }
   StateReader r(head, "stream join snapshot head");
@@ -350,20 +369,25 @@ void StreamJoin::restoreIncremental(
   uint64_t minId = 0;  // entries come in key order: ids increase
   for (const auto& [k, bytes] : entries) {
     StateReader e(bytes, "stream join row entry");
-    if (k.size() != 8) e.fail("its key is not a row id");
-    uint64_t id = 0;
-    for (unsigned char c : k) id = id << 8 | c;
-    if (id < minId || id >= nextId) e.fail("row id " + std::to_string(id) + " out of order");
-    minId = id + 1;
-    uint8_t side = e.u8("side");
-    if (side > kRight) e.fail("side " + std::to_string(side));
-    std::string key = e.str("key");
-    int64_t t = e.svarint("event time");
-    Values v = e.values("row");
-    if (v.size() != side_[side].fields.size()) e.fail("a stored row does not fit its side");
-    bool matched = e.u8("matched") != 0;
+    if (k.size() != 8) e.fail("its key is not an entry number");
+    uint64_t entry = 0;
+    for (unsigned char c : k) entry = entry << 8 | c;
+    for (uint64_t n = e.count("rows", 5); n > 0; --n) {
+      uint64_t id = e.varint("row id");
+      if (id < minId || id >= nextId || id / kRowsPerEntry != entry) {
+        e.fail("row id " + std::to_string(id) + " out of order");
+      }
+      minId = id + 1;
+      uint8_t side = e.u8("side");
+      if (side > kRight) e.fail("side " + std::to_string(side));
+      std::string key = e.str("key");
+      int64_t t = e.svarint("event time");
+      Values v = e.values("row");
+      if (v.size() != side_[side].fields.size()) e.fail("a stored row does not fit its side");
+      bool matched = e.u8("matched") != 0;
+      fresh.store(side, std::move(key), Row{id, t, std::move(v), matched});
+    }
     e.expectEnd();
-    fresh.store(side, std::move(key), Row{id, t, std::move(v), matched});
   }
   sides_[kLeft] = std::move(fresh.sides_[kLeft]);
   sides_[kRight] = std::move(fresh.sides_[kRight]);
@@ -395,6 +419,11 @@ void StreamJoin::restore(std::string_view snapshot) {
   nextId_ = fresh.nextId_;
   wm_ = wm;
   late_ = late;
+  // Whole-snapshot restores are continuous mode's; incremental tracking starts again only with
+  // trackChanges() or restoreIncremental().
+  tracking_ = false;
+  entries_.clear();
+  dirty_.clear();
 }
 
 }  // namespace gale

@@ -339,11 +339,11 @@ TEST(StreamJoin, IncrementalSnapshotsRestoredAtRandomBatchesMatchTheOracle) {
       feed(j, evs[i], out);
       if (rng() % 4 != 0 && i + 1 < evs.size()) continue;
       stored.commit(j);  // a batch ends
-      ASSERT_EQ(stored.entries.size(), j.stateSize()) << "trial " << trial << " event " << i;
+      StreamJoin probe(leftSide(), rightSide(), type, c);
+      probe.restoreIncremental(stored.head, stored.all());
+      ASSERT_EQ(probe.stateSize(), j.stateSize()) << "trial " << trial << " event " << i;
       if (rng() % 2 == 0) {
-        StreamJoin fresh(leftSide(), rightSide(), type, c);
-        fresh.restoreIncremental(stored.head, stored.all());
-        j = std::move(fresh);
+        j = std::move(probe);
         ++restores;
       }
     }
@@ -354,31 +354,42 @@ TEST(StreamJoin, IncrementalSnapshotsRestoredAtRandomBatchesMatchTheOracle) {
   EXPECT_GT(restores, 1000u);
 }
 
-TEST(StreamJoin, ABatchCommitsOnlyTheRowsItStoredEvictedOrFirstMatched) {
+TEST(StreamJoin, ABatchRewritesOnlyTheEntriesOfTheRowsItStoredEvictedOrFirstMatched) {
+  constexpr int64_t n = StreamJoin::kRowsPerEntry;
   StreamJoin j(leftSide(), rightSide(), JoinType::LeftOuter, between(0s, 10s));
   j.trackChanges();
   RecordingEmitter out;
-  for (int t : {1, 2, 3}) j.onTuple(L("a", sec(t), t), out);
+  // Four entries of left rows; row i has event time i ms and key "a" or "b".
+  for (int64_t i = 0; i < 4 * n; ++i) j.onTuple(L(i % 2 ? "a" : "b", ms(i), i), out);
   Stored stored;
   stored.commit(j);
-  EXPECT_EQ(stored.entries.size(), 3u);
-  j.onTuple(L("b", sec(4), 4), out);
+  ASSERT_EQ(stored.entries.size(), 4u);
+  EXPECT_TRUE(j.takeChanges().empty()) << "nothing changed since";
+
+  j.onTuple(L("c", ms(4 * n), 0), out);  // a new row: only the fifth entry
   auto changes = j.takeChanges();
-  EXPECT_EQ(changes.size(), 1u) << "one new row, nothing else rewritten";
-  j.onTuple(R("a", sec(5), 5), out);  // matches the three left rows: their flags change
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes.begin()->second.has_value());
+
+  // Rows up to 1.5 entries evicted: the first entry is erased, the second rewritten.
+  j.onWatermark(ms(n + n / 2 - 1 + 10'000), out);
   changes = j.takeChanges();
-  EXPECT_EQ(changes.size(), 4u) << "the right row and the three first-matched left rows";
-  j.onTuple(R("a", sec(6), 6), out);  // matches again: the flags do not change
-  EXPECT_EQ(j.takeChanges().size(), 1u);
-  j.onWatermark(sec(12), out);  // evicts the left rows at 1 and 2 and both right rows
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_FALSE(changes.begin()->second.has_value());
+  EXPECT_TRUE(std::next(changes.begin())->second.has_value());
+
+  // A right row matching the last left row only (the one within 10 s before it, key "a"):
+  // the first match of outer-join rows rewrites their entry, and a second match does not.
+  j.onTuple(R("a", ms(4 * n - 1 + 10'000), 1), out);
   changes = j.takeChanges();
-  ASSERT_EQ(changes.size(), 4u);
-  for (const auto& [k, v] : changes) EXPECT_FALSE(v.has_value()) << "an eviction erases";
-  j.onTuple(L("c", sec(13), 7), out);
-  j.onWatermark(sec(30), out);  // stored and evicted in one batch: never written
+  EXPECT_EQ(changes.size(), 2u) << "the fourth entry (a first match) and the right row's";
+  j.onTuple(R("a", ms(4 * n - 1 + 10'000), 2), out);
   changes = j.takeChanges();
-  EXPECT_EQ(changes.size(), 2u) << "the two rows stored earlier are erased, c never appears";
-  for (const auto& [k, v] : changes) EXPECT_FALSE(v.has_value());
+  EXPECT_EQ(changes.size(), 1u) << "only the new right row's entry";
+
+  // Stored and evicted within one batch: its entry is erased (it was never written).
+  j.onWatermark(ms(100 * n), out);
+  for (const auto& [k, v] : j.takeChanges()) EXPECT_FALSE(v.has_value());
 }
 
 TEST(StreamJoin, AWholeSnapshotFromBeforeIncrementalCommitsRestoresAndWritesEveryRowOnce) {
@@ -390,9 +401,10 @@ TEST(StreamJoin, AWholeSnapshotFromBeforeIncrementalCommitsRestoresAndWritesEver
   k.restoreIncremental(j.snapshot(), {});
   Stored stored;
   stored.commit(k);
-  EXPECT_EQ(stored.entries.size(), 2u);
+  EXPECT_EQ(stored.entries.size(), 1u);
   StreamJoin m(leftSide(), rightSide(), JoinType::FullOuter, between(-5s, 5s));
   m.restoreIncremental(stored.head, stored.all());
+  EXPECT_EQ(m.stateSize(), 2u);
   m.onTuple(R("a", sec(3), 3), out);
   EXPECT_EQ(out.main().back(), row("a", sec(1), 1, "a", sec(3), 3));
   EXPECT_THROW(m.restoreIncremental(j.snapshot(), stored.all()), SnapshotError);
@@ -418,15 +430,16 @@ TEST(StreamJoin, CorruptIncrementalStateIsRefusedNamingWhatIsWrong) {
     EXPECT_EQ(k.stateSize(), 0u);
   };
   auto all = stored.all();
+  ASSERT_EQ(all.size(), 1u);
   expectRefused(stored.head.substr(0, stored.head.size() - 1), all, "next row id");
   auto badKey = all;
   badKey[0].first = "x";
-  expectRefused(stored.head, badKey, "not a row id");
-  auto reordered = all;
-  std::swap(reordered[0], reordered[1]);
-  expectRefused(stored.head, reordered, "out of order");
+  expectRefused(stored.head, badKey, "not an entry number");
+  auto otherEntry = all;
+  otherEntry[0].first[7] = 1;  // its rows belong to entry 0
+  expectRefused(stored.head, otherEntry, "out of order");
   auto truncated = all;
-  truncated[1].second.pop_back();
+  truncated[0].second.pop_back();
   expectRefused(stored.head, truncated, "row entry is corrupt");
 }
 

@@ -24,13 +24,14 @@
 // Without a time condition only an inner join is allowed (state grows for ever); an outer or
 // semi join needs the time condition here and a watermark on every spout upstream (checked when
 // the topology is built).
-// In micro-batch mode the join's state is committed incrementally (IncrementalState): one entry
-// per stored row, written when the row is stored (and again if an outer or semi join's row gets
-// its first match), erased when it is evicted.
+// In micro-batch mode the join's state is committed incrementally (IncrementalState): its rows
+// are kept in entries of kRowsPerEntry consecutive row ids, and a batch rewrites (or erases) only
+// the entries whose rows it stored, evicted, or — in an outer or semi join — first matched.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -82,6 +83,10 @@ class StreamJoin final : public Operator, public IncrementalState {
   void restoreIncremental(std::string_view head,
                           const std::vector<std::pair<std::string, std::string>>& entries) override;
 
+  // Rows per IncrementalState entry: one LMDB write per changed group of rows instead of one per
+  // row (rows are evicted roughly in the order they came, so a batch's changes cluster).
+  static constexpr uint64_t kRowsPerEntry = 512;
+
   uint64_t droppedLate() const { return late_; }
   uint64_t droppedByWatermark() const override { return late_; }
 
@@ -104,8 +109,10 @@ class StreamJoin final : public Operator, public IncrementalState {
   bool matches(int64_t leftT, int64_t rightT) const;
   void emitPair(const Values& left, const Values& right, Emitter& out) const;
   bool outer(int side) const;
-  // Incremental snapshots: a row's entry changed (or is gone).
-  void changed(int side, const Bucket& bucket, uint64_t id);
+  // Incremental snapshots: the entry of row `id` changed (the row came, got its first match, or
+  // is gone).
+  void stored(int side, const Bucket& bucket, uint64_t id);
+  void changed(uint64_t id) { dirty_.insert(id / kRowsPerEntry); }
   void gone(uint64_t id);
 
   JoinSide side_[2];
@@ -117,17 +124,17 @@ class StreamJoin final : public Operator, public IncrementalState {
   uint64_t nextId_ = 0;
   Timestamp wm_ = kNoWatermark;
   uint64_t late_ = 0;
-  // Incremental snapshots (trackChanges): the rows changed since the last take, by id. A row is
-  // encoded only when taken, so one stored and evicted between two takes costs no encoding;
-  // until then its bucket (a hash-map node, stable while it holds the row) locates it. Rows
-  // with id >= takenUpTo_ were stored after the last take (their eviction drops their change).
-  struct Pending {
-    const Bucket* bucket;  // null: erased
+  // Incremental snapshots (trackChanges): the rows of each entry (id / kRowsPerEntry), in id
+  // order, each located by its bucket — a hash-map node, stable while it holds the row — so a
+  // row is encoded only when its entry is taken; and the entries changed since the last take.
+  struct Loc {
+    uint64_t id;
+    const Bucket* bucket;  // null: evicted
     uint8_t side;
   };
   bool tracking_ = false;
-  std::unordered_map<uint64_t, Pending> changes_;
-  uint64_t takenUpTo_ = 0;
+  std::map<uint64_t, std::vector<Loc>> entries_;
+  std::set<uint64_t> dirty_;
 };
 
 }  // namespace gale
