@@ -71,6 +71,14 @@ StreamJoin::StreamJoin(JoinSide left, JoinSide right, JoinType type, JoinTimeCon
     bad("between(lower, upper) needs lower <= upper, got " + std::to_string(time_.lower) + " > " +
         std::to_string(time_.upper) + " µs");
   }
+  if (time_.lowerExclusive || time_.upperExclusive) {
+    if (time_.kind != JoinTimeCondition::Kind::Range) {
+      bad("exclusive bounds belong to a range: between(lower, upper).lowerBoundExclusive()");
+    }
+    if (time_.lower == time_.upper) {
+      bad("between(x, x) with an exclusive bound matches nothing; make both bounds inclusive");
+    }
+  }
   if (time_.kind == JoinTimeCondition::Kind::TumblingWindow && time_.size <= 0) {
     bad("the window size must be > 0");
   }
@@ -131,8 +139,10 @@ int64_t StreamJoin::expiryOf(int side, int64_t t) const {
 bool StreamJoin::matches(int64_t l, int64_t r) const {
   switch (time_.kind) {
     case JoinTimeCondition::Kind::None: return true;
-    case JoinTimeCondition::Kind::Range:
-      return saturatingAdd(l, time_.lower) <= r && r <= saturatingAdd(l, time_.upper);
+    case JoinTimeCondition::Kind::Range: {
+      const int64_t lo = saturatingAdd(l, time_.lower), hi = saturatingAdd(l, time_.upper);
+      return (time_.lowerExclusive ? lo < r : lo <= r) && (time_.upperExclusive ? r < hi : r <= hi);
+    }
     case JoinTimeCondition::Kind::TumblingWindow:
       return floorDiv(l, time_.size) == floorDiv(r, time_.size);
   }

@@ -46,6 +46,30 @@ TEST(StreamJoin, IntervalJoinAsInFlinksDocumentation) {
   EXPECT_TRUE(out.main().empty());
 }
 
+TEST(StreamJoin, ExclusiveBoundsAsFlinksLowerAndUpperBoundExclusive) {
+  // The same orange and green elements; exclusive bounds drop the pairs at the bound.
+  auto run = [](JoinTimeCondition c) {
+    StreamJoin j(leftSide(), rightSide(), JoinType::Inner, c);
+    RecordingEmitter out;
+    for (int t : {0, 2, 3, 4, 5, 7}) j.onTuple(R("x", sec(t), t), out);
+    j.onTuple(L("x", sec(5), 50), out);
+    std::vector<int64_t> matched;
+    for (const auto& r : out.sortedMain()) matched.push_back(std::get<int64_t>(r[5]));
+    return matched;
+  };
+  EXPECT_EQ(run(between(-2s, 1s)), (std::vector<int64_t>{3, 4, 5}));
+  EXPECT_EQ(run(between(-2s, 1s).lowerBoundExclusive()), (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(run(between(-2s, 0s).upperBoundExclusive()), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(run(between(-3s, 2s).lowerBoundExclusive().upperBoundExclusive()),
+            (std::vector<int64_t>{3, 4, 5}));
+  EXPECT_THROW(StreamJoin(leftSide(), rightSide(), JoinType::Inner,
+                          between(1s, 1s).upperBoundExclusive()),
+               std::invalid_argument);
+  EXPECT_THROW(StreamJoin(leftSide(), rightSide(), JoinType::Inner,
+                          sameTumblingWindow(1s).lowerBoundExclusive()),
+               std::invalid_argument);
+}
+
 TEST(StreamJoin, ALeftOuterRowIsEmittedWithNullsWhenTheWatermarkPassesItsRangeAndNotBefore) {
   // Spark's ad example: impressions left outer join clicks with click within 1 h after.
   StreamJoin j(leftSide(), rightSide(), JoinType::LeftOuter, between(0s, 3600s));
@@ -180,7 +204,10 @@ struct Ev {
 std::multiset<std::pair<size_t, Values>> oracle(const std::vector<Ev>& evs, JoinType type,
                                                 const JoinTimeCondition& c) {
   auto match = [&](int64_t l, int64_t r) {
-    if (c.kind == JoinTimeCondition::Kind::Range) return l + c.lower <= r && r <= l + c.upper;
+    if (c.kind == JoinTimeCondition::Kind::Range) {
+      return (c.lowerExclusive ? l + c.lower < r : l + c.lower <= r) &&
+             (c.upperExclusive ? r < l + c.upper : r <= l + c.upper);
+    }
     auto w = [&](int64_t x) { return x >= 0 ? x / c.size : -((-x + c.size - 1) / c.size); };
     return w(l) == w(r);
   };
@@ -258,6 +285,11 @@ Trial randomTrial(std::mt19937_64& rng) {
                               ? sameTumblingWindow(Duration(1'000 * (1 + static_cast<int64_t>(rng() % 4))))
                               : between(Duration(-static_cast<int64_t>(rng() % 4) * 1'000),
                                         Duration(static_cast<int64_t>(rng() % 4) * 1'000));
+    if (c.kind == JoinTimeCondition::Kind::Range && c.lower < c.upper) {
+      // Event times are multiples of 500 µs, so rows often sit exactly on a bound.
+      if (rng() % 3 == 0) c = c.lowerBoundExclusive();
+      if (rng() % 3 == 0) c = c.upperBoundExclusive();
+    }
     std::vector<Ev> evs;
     int64_t front = 0, wm = -1'000'000;
     for (int i = 0; i < 120; ++i) {

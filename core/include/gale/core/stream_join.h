@@ -54,6 +54,19 @@ struct JoinTimeCondition {
   enum class Kind { None, Range, TumblingWindow } kind = Kind::None;
   int64_t lower = 0, upper = 0;  // Range, µs
   int64_t size = 0;              // TumblingWindow, µs
+  bool lowerExclusive = false, upperExclusive = false;  // Range: < instead of <=
+  // Flink's IntervalJoin.lowerBoundExclusive() / upperBoundExclusive(). They change which pairs
+  // match, not when a row is evicted (at most 1 µs of watermark later than it could be).
+  JoinTimeCondition lowerBoundExclusive() const {
+    JoinTimeCondition c = *this;
+    c.lowerExclusive = true;
+    return c;
+  }
+  JoinTimeCondition upperBoundExclusive() const {
+    JoinTimeCondition c = *this;
+    c.upperExclusive = true;
+    return c;
+  }
 };
 // left.t + lower <= right.t <= left.t + upper (Flink's IntervalJoin.between); Spark's
 // `right.t BETWEEN left.t - a AND left.t + b` is between(-a, b).
