@@ -1,6 +1,6 @@
 // Exactly-once under real crashes for incremental operator state: a forked child runs a
-// micro-batch full outer join — whose state is committed incrementally, a head plus one LMDB entry
-// per stored row — into a txid-keyed file sink, and is killed with SIGKILL at each point of a
+// micro-batch full outer join — whose state is committed incrementally, a head plus LMDB entries
+// of its rows — into a txid-keyed file sink, and is killed with SIGKILL at each point of a
 // commit, in the sink and after random delays; the parent restarts it until the input is done.
 // The committed sink output must then be exactly the rows of the same join in continuous mode:
 // a restored join that lost a row, kept an evicted one or forgot a match would differ.

@@ -31,8 +31,8 @@ class IncrementalState {
   // Restores from a head and every stored entry in key order, and tracks changes from there. A
   // head that is a whole snapshot() (a checkpoint written before the operator was incremental)
   // is accepted with no entries; the next takeChanges() then returns every entry.
-  virtual void restoreIncremental(std::string_view head,
-                                  const std::vector<std::pair<std::string, std::string>>& entries) = 0;
+  virtual void restoreIncremental(
+      std::string_view head, const std::vector<std::pair<std::string, std::string>>& entries) = 0;
 };
 
 }  // namespace gale
