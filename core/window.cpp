@@ -1,3 +1,6 @@
+// The window operator: when windows fire and what they emit (watermarks, triggers, lateness,
+// output modes), its configuration checks and its builder. Where the partial aggregates live and
+// how they are snapshotted is the window store (window_state.h, window_store.cpp).
 #include "gale/core/window.h"
 
 #include <algorithm>
