@@ -27,8 +27,7 @@ WindowState::WindowState(const WindowConfig* c)
 }
 
 // ---- field resolution ----
-void WindowState::resolve(const Tuple& t) {
-  if (t.schema().get() == schema && schema) return;
+void WindowState::resolveFields(const Tuple& t) {
   const Fields& f = t.fields();
   keyIdx.clear();
   aggIdx.clear();

@@ -211,7 +211,11 @@ struct WindowState {
   }
 
   // ---- field resolution ----
-  void resolve(const Tuple& t);
+  // Per tuple: only a new schema resolves again (out of line).
+  void resolve(const Tuple& t) {
+    if (t.schema().get() != schema || !schema) resolveFields(t);
+  }
+  void resolveFields(const Tuple& t);
 
   std::vector<Acc> freshAccs() const {
     std::vector<Acc> v;
