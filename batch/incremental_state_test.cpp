@@ -1,6 +1,7 @@
 // Incremental operator state in micro-batch mode (IncrementalState, here a stream join): each
-// batch commits the join's small head and only the rows it stored, first matched or evicted, into
-// the job's LMDB state; a restart restores the join exactly from them. Tested against the same
+// batch commits the join's small head and only the entries (groups of rows) holding a row it
+// stored, first matched or evicted, into the job's LMDB state; a restart restores the join
+// exactly from them. Tested against the same
 // topology run once in continuous mode, over restarts and failed (uncommitted) batches at random
 // points.
 #include <filesystem>
@@ -172,7 +173,7 @@ TEST_F(IncrementalStateTest, AJoinRestartedAndFailedAtRandomBatchesGivesTheConti
       }
       resetTerminated();
       if (!last && !checkedEntries) {
-        // Mid-way: the committed join state is a small head per task plus one entry per row.
+        // Mid-way: the committed join state is a small head per task plus its entries.
         auto inspect = StateStore::inspect(dir.string());
         size_t entries = 0;
         inspect->keyedState("$entries:join", StateKind::Plain)
