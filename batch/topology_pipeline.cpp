@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "gale/core/incremental_state.h"
 #include "gale/core/log.h"
 #include "source_watermarks.h"
 
@@ -335,10 +336,15 @@ class BatchOperatorBolt final : public Bolt {
     oc.parallelism = ctx.parallelism;
     oc.clock = shared_->clock;
     op_->open(oc);
+    // An incremental operator's state is its snapshot (the head) plus its entries in the store.
+    if (shared_->recovered.store) incremental_ = dynamic_cast<IncrementalState*>(op_.get());
     auto it = shared_->recovered.snapshots.find(key_);
-    if (it != shared_->recovered.snapshots.end()) {
+    if (it == shared_->recovered.snapshots.end()) {
+      if (incremental_) incremental_->trackChanges();
+    } else {
       try {
-        op_->restore(it->second);
+        if (incremental_) incremental_->restoreIncremental(it->second, storedEntries());
+        else op_->restore(it->second);
         droppedBefore_ = op_->droppedByWatermark();
       } catch (const std::exception& e) {
         throw std::runtime_error("micro-batch operator '" + key_ +
@@ -407,7 +413,12 @@ class BatchOperatorBolt final : public Bolt {
       }
       op_->onProcessingTime(shared_->clock->now(), e);
       op_->onBatchEnd(txid, e);
-      if (op_->stateful()) snap = op_->snapshot();
+      if (incremental_) {
+        snap = incremental_->snapshotHead();
+        collectChanges(keyed);
+      } else if (op_->stateful()) {
+        snap = op_->snapshot();
+      }
       if (writer_) writer_->collectUpdates(txid, keyed);
       entries = op_->stateSize();
     } catch (...) {
@@ -445,6 +456,37 @@ class BatchOperatorBolt final : public Bolt {
     applied_ = carried_;
   }
 
+  // Where an incremental operator's entries live: one Plain keyed state per component, each
+  // task's entries under its "<task index>#" prefix (so the store's key order keeps each task's
+  // entries in their own order).
+  std::string entriesState() const { return "$entries:" + component_; }
+  std::string entryPrefix() const { return std::to_string(taskIndex_) + "#"; }
+
+  std::vector<std::pair<std::string, std::string>> storedEntries() const {
+    std::vector<std::pair<std::string, std::string>> entries;
+    const std::string prefix = entryPrefix();
+    shared_->recovered.store->keyedState(entriesState(), StateKind::Plain)
+        .forEach([&](std::string_view k, std::string_view v) {
+          if (k.substr(0, prefix.size()) == prefix)
+            entries.emplace_back(std::string(k.substr(prefix.size())), std::string(v));
+          return true;
+        });
+    return entries;
+  }
+
+  // The entries changed in this batch, committed with it (a put or an erase, so a replayed
+  // batch writes the same again).
+  void collectChanges(std::map<std::string, KeyedStateUpdates>& keyed) {
+    IncrementalState::Changes changes = incremental_->takeChanges();
+    if (changes.empty()) return;
+    KeyedStateUpdates& u = keyed[entriesState()];
+    u.kind = StateKind::Plain;
+    const std::string prefix = entryPrefix();
+    for (auto& [k, v] : changes) {
+      u.updates[prefix + k] = [v = std::move(v)](std::optional<std::string_view>) { return v; };
+    }
+  }
+
   // Graceful stop of a micro-batch job: everything was committed; windows are NOT flushed (the
   // next run continues them from the snapshot).
   void onEndOfStream(OutputCollector&) override {}
@@ -458,6 +500,7 @@ class BatchOperatorBolt final : public Bolt {
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
   BatchStateWriter* writer_ = nullptr;
+  IncrementalState* incremental_ = nullptr;
   std::string key_;
   std::string component_;
   int taskIndex_ = 0;

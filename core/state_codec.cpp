@@ -128,15 +128,22 @@ uint64_t StateReader::count(const char* field, size_t minBytes) {
 }
 
 void StateReader::header(std::string_view magic, uint8_t version) {
+  header(magic, version, version);
+}
+
+uint8_t StateReader::header(std::string_view magic, uint8_t oldest, uint8_t newest) {
   need(magic.size() + 1, "header");
   if (in_.substr(pos_, magic.size()) != magic) {
     fail("header is not '" + std::string(magic) + "' (a snapshot of another operator?)");
   }
   pos_ += magic.size();
   uint8_t v = u8("version");
-  if (v != version) {
-    fail("version " + std::to_string(v) + ", expected " + std::to_string(version));
+  if (v < oldest || v > newest) {
+    fail("version " + std::to_string(v) + ", expected " +
+         (oldest == newest ? std::to_string(newest)
+                           : std::to_string(oldest) + " to " + std::to_string(newest)));
   }
+  return v;
 }
 
 void StateReader::expectEnd() {

@@ -71,6 +71,14 @@ StreamJoin::StreamJoin(JoinSide left, JoinSide right, JoinType type, JoinTimeCon
     bad("between(lower, upper) needs lower <= upper, got " + std::to_string(time_.lower) + " > " +
         std::to_string(time_.upper) + " µs");
   }
+  if (time_.lowerExclusive || time_.upperExclusive) {
+    if (time_.kind != JoinTimeCondition::Kind::Range) {
+      bad("exclusive bounds belong to a range: between(lower, upper).lowerBoundExclusive()");
+    }
+    if (time_.lower == time_.upper) {
+      bad("between(x, x) with an exclusive bound matches nothing; make both bounds inclusive");
+    }
+  }
   if (time_.kind == JoinTimeCondition::Kind::TumblingWindow && time_.size <= 0) {
     bad("the window size must be > 0");
   }
@@ -131,8 +139,10 @@ int64_t StreamJoin::expiryOf(int side, int64_t t) const {
 bool StreamJoin::matches(int64_t l, int64_t r) const {
   switch (time_.kind) {
     case JoinTimeCondition::Kind::None: return true;
-    case JoinTimeCondition::Kind::Range:
-      return saturatingAdd(l, time_.lower) <= r && r <= saturatingAdd(l, time_.upper);
+    case JoinTimeCondition::Kind::Range: {
+      const int64_t lo = saturatingAdd(l, time_.lower), hi = saturatingAdd(l, time_.upper);
+      return (time_.lowerExclusive ? lo < r : lo <= r) && (time_.upperExclusive ? r < hi : r <= hi);
+    }
     case JoinTimeCondition::Kind::TumblingWindow:
       return floorDiv(l, time_.size) == floorDiv(r, time_.size);
   }
@@ -155,7 +165,9 @@ void StreamJoin::emitPair(const Values& left, const Values& right, Emitter& out)
 void StreamJoin::store(int side, std::string key, Row row) {
   int64_t expiry = expiryOf(side, row.t);
   if (expiry != kNever) sides_[side].byExpiry.emplace(expiry, std::make_pair(key, row.id));
-  sides_[side].byKey[std::move(key)].push_back(std::move(row));
+  auto bucket = sides_[side].byKey.try_emplace(std::move(key)).first;
+  if (tracking_) stored(side, *bucket, row.id);
+  bucket->second.push_back(std::move(row));
   ++sides_[side].rows;
 }
 
@@ -205,7 +217,11 @@ void StreamJoin::onTuple(const Tuple& t, Emitter& out) {
           else emitPair(other.values, v, out);
         }
         matched = true;
-        other.matched = true;
+        if (!other.matched) {
+          other.matched = true;
+          // Only outer and semi joins read the flag, so only they rewrite the row's entry.
+          if (tracking_ && type_ != JoinType::Inner) changed(other.id);
+        }
       }
     }
   }
@@ -231,6 +247,7 @@ void StreamJoin::onWatermark(Timestamp watermark, Emitter& out) {
         if (s == kLeft) emitPair(r->values, nulls, out);
         else emitPair(nulls, r->values, out);
       }
+      if (tracking_) gone(r->id);
       rows.erase(r);
       --side.rows;
       if (rows.empty()) side.byKey.erase(bucket);
@@ -258,6 +275,138 @@ std::string StreamJoin::snapshot() const {
   return w.take();
 }
 
+namespace {
+// Entry keys are entry numbers, big-endian, so the store's key order is the rows' order.
+std::string entryKey(uint64_t entry) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, entry >>= 8) k[i] = static_cast<char>(entry & 0xff);
+  return k;
+}
+}  // namespace
+
+void StreamJoin::stored(int side, const Bucket& bucket, uint64_t id) {
+  // Ids only grow, so an entry's rows stay in id order.
+  entries_[id / kRowsPerEntry].push_back(Loc{id, &bucket, static_cast<uint8_t>(side)});
+  changed(id);
+}
+
+void StreamJoin::gone(uint64_t id) {
+  std::vector<Loc>& locs = entries_[id / kRowsPerEntry];
+  auto loc = std::lower_bound(locs.begin(), locs.end(), id,
+                              [](const Loc& l, uint64_t x) { return l.id < x; });
+  if (loc != locs.end() && loc->id == id) loc->bucket = nullptr;  // dropped at the next take
+  changed(id);
+}
+
+void StreamJoin::trackChanges() {
+  tracking_ = true;
+  entries_.clear();
+  dirty_.clear();
+  for (int s : {kLeft, kRight})
+    for (const Bucket& bucket : sides_[s].byKey)
+      for (const Row& row : bucket.second)
+        entries_[row.id / kRowsPerEntry].push_back(Loc{row.id, &bucket, static_cast<uint8_t>(s)});
+  for (auto& [entry, locs] : entries_)
+    std::sort(locs.begin(), locs.end(), [](const Loc& a, const Loc& b) { return a.id < b.id; });
+}
+
+// The head: "SJOI" v1, watermark, late count, next row id.
+std::string StreamJoin::snapshotHead() const {
+  StateWriter w;
+  w.header("SJOI", 1);
+  w.svarint(wm_.micros);
+  w.varint(late_);
+  w.varint(nextId_);
+  return w.take();
+}
+
+// An entry: its row count, then per row its id, side, key, event time, values and matched flag.
+IncrementalState::Changes StreamJoin::takeChanges() {
+  Changes out;
+  for (uint64_t entry : dirty_) {
+    std::optional<std::string>& bytes = out[entryKey(entry)];
+    auto it = entries_.find(entry);
+    if (it == entries_.end()) continue;
+    std::vector<Loc>& locs = it->second;
+    std::erase_if(locs, [](const Loc& l) { return l.bucket == nullptr; });
+    if (locs.empty()) {
+      entries_.erase(it);  // every row of it is gone: the entry is erased
+      continue;
+    }
+    StateWriter w;
+    w.varint(locs.size());
+    for (const Loc& l : locs) {
+      const std::vector<Row>& rows = l.bucket->second;
+      auto row = std::lower_bound(rows.begin(), rows.end(), l.id,
+                                  [](const Row& r, uint64_t x) { return r.id < x; });
+      if (row == rows.end() || row->id != l.id) {
+        throw std::logic_error("stream join: a stored row is lost");
+      }
+      w.varint(l.id);
+      w.u8(l.side);
+      w.str(l.bucket->first);
+      w.svarint(row->t);
+      w.values(row->values);
+      w.u8(row->matched ? 1 : 0);
+    }
+    bytes = w.take();
+  }
+  dirty_.clear();
+  return out;
+}
+
+void StreamJoin::restoreIncremental(
+    std::string_view head, const std::vector<std::pair<std::string, std::string>>& entries) {
+  if (head.substr(0, 4) == "SJON") {
+    // A whole snapshot (written before the join was incremental): nothing is stored as entries
+    // yet, so every entry is a change for the next commit.
+    if (!entries.empty()) {
+      throw SnapshotError("stream join snapshot is corrupt: a whole snapshot and " +
+                          std::to_string(entries.size()) + " row entries beside it");
+    }
+    restore(head);
+    trackChanges();
+    for (const auto& [entry, locs] : entries_) dirty_.insert(entry);
+    return;
+  }
+  StateReader r(head, "stream join snapshot head");
+  r.header("SJOI", 1);
+  Timestamp wm{r.svarint("watermark")};
+  uint64_t late = r.varint("late rows");
+  uint64_t nextId = r.varint("next row id");
+  r.expectEnd();
+  StreamJoin fresh(side_[kLeft], side_[kRight], type_, time_);
+  uint64_t minId = 0;  // entries come in key order: ids increase
+  for (const auto& [k, bytes] : entries) {
+    StateReader e(bytes, "stream join row entry");
+    if (k.size() != 8) e.fail("its key is not an entry number");
+    uint64_t entry = 0;
+    for (unsigned char c : k) entry = entry << 8 | c;
+    for (uint64_t n = e.count("rows", 5); n > 0; --n) {
+      uint64_t id = e.varint("row id");
+      if (id < minId || id >= nextId || id / kRowsPerEntry != entry) {
+        e.fail("row id " + std::to_string(id) + " out of order");
+      }
+      minId = id + 1;
+      uint8_t side = e.u8("side");
+      if (side > kRight) e.fail("side " + std::to_string(side));
+      std::string key = e.str("key");
+      int64_t t = e.svarint("event time");
+      Values v = e.values("row");
+      if (v.size() != side_[side].fields.size()) e.fail("a stored row does not fit its side");
+      bool matched = e.u8("matched") != 0;
+      fresh.store(side, std::move(key), Row{id, t, std::move(v), matched});
+    }
+    e.expectEnd();
+  }
+  sides_[kLeft] = std::move(fresh.sides_[kLeft]);
+  sides_[kRight] = std::move(fresh.sides_[kRight]);
+  nextId_ = nextId;
+  wm_ = wm;
+  late_ = late;
+  trackChanges();
+}
+
 void StreamJoin::restore(std::string_view snapshot) {
   StateReader r(snapshot, "stream join snapshot");
   r.header("SJON", 1);
@@ -280,6 +429,11 @@ void StreamJoin::restore(std::string_view snapshot) {
   nextId_ = fresh.nextId_;
   wm_ = wm;
   late_ = late;
+  // Whole-snapshot restores are continuous mode's; incremental tracking starts again only with
+  // trackChanges() or restoreIncremental().
+  tracking_ = false;
+  entries_.clear();
+  dirty_.clear();
 }
 
 }  // namespace gale

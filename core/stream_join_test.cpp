@@ -46,6 +46,30 @@ TEST(StreamJoin, IntervalJoinAsInFlinksDocumentation) {
   EXPECT_TRUE(out.main().empty());
 }
 
+TEST(StreamJoin, ExclusiveBoundsAsFlinksLowerAndUpperBoundExclusive) {
+  // The same orange and green elements; exclusive bounds drop the pairs at the bound.
+  auto run = [](JoinTimeCondition c) {
+    StreamJoin j(leftSide(), rightSide(), JoinType::Inner, c);
+    RecordingEmitter out;
+    for (int t : {0, 2, 3, 4, 5, 7}) j.onTuple(R("x", sec(t), t), out);
+    j.onTuple(L("x", sec(5), 50), out);
+    std::vector<int64_t> matched;
+    for (const auto& r : out.sortedMain()) matched.push_back(std::get<int64_t>(r[5]));
+    return matched;
+  };
+  EXPECT_EQ(run(between(-2s, 1s)), (std::vector<int64_t>{3, 4, 5}));
+  EXPECT_EQ(run(between(-2s, 1s).lowerBoundExclusive()), (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(run(between(-2s, 0s).upperBoundExclusive()), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(run(between(-3s, 2s).lowerBoundExclusive().upperBoundExclusive()),
+            (std::vector<int64_t>{3, 4, 5}));
+  EXPECT_THROW(StreamJoin(leftSide(), rightSide(), JoinType::Inner,
+                          between(1s, 1s).upperBoundExclusive()),
+               std::invalid_argument);
+  EXPECT_THROW(StreamJoin(leftSide(), rightSide(), JoinType::Inner,
+                          sameTumblingWindow(1s).lowerBoundExclusive()),
+               std::invalid_argument);
+}
+
 TEST(StreamJoin, ALeftOuterRowIsEmittedWithNullsWhenTheWatermarkPassesItsRangeAndNotBefore) {
   // Spark's ad example: impressions left outer join clicks with click within 1 h after.
   StreamJoin j(leftSide(), rightSide(), JoinType::LeftOuter, between(0s, 3600s));
@@ -180,7 +204,10 @@ struct Ev {
 std::multiset<std::pair<size_t, Values>> oracle(const std::vector<Ev>& evs, JoinType type,
                                                 const JoinTimeCondition& c) {
   auto match = [&](int64_t l, int64_t r) {
-    if (c.kind == JoinTimeCondition::Kind::Range) return l + c.lower <= r && r <= l + c.upper;
+    if (c.kind == JoinTimeCondition::Kind::Range) {
+      return (c.lowerExclusive ? l + c.lower < r : l + c.lower <= r) &&
+             (c.upperExclusive ? r < l + c.upper : r <= l + c.upper);
+    }
     auto w = [&](int64_t x) { return x >= 0 ? x / c.size : -((-x + c.size - 1) / c.size); };
     return w(l) == w(r);
   };
@@ -241,16 +268,28 @@ struct IndexedEmitter : Emitter {
   std::multiset<std::pair<size_t, Values>> rows;
 };
 
-TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) {
-  std::mt19937_64 rng(99);
+struct Trial {
+  JoinType type;
+  JoinTimeCondition c;
+  std::vector<Ev> evs;
+};
+
+// A random join type, time condition and input: three keys, bounded disorder, watermarks that
+// sometimes make rows late, then a watermark that flushes everything.
+Trial randomTrial(std::mt19937_64& rng) {
   const JoinType types[] = {JoinType::Inner, JoinType::LeftOuter, JoinType::RightOuter,
                             JoinType::FullOuter, JoinType::LeftSemi};
-  for (int trial = 0; trial < 400; ++trial) {
+  {
     JoinType type = types[rng() % 5];
     JoinTimeCondition c = rng() % 3 == 0
                               ? sameTumblingWindow(Duration(1'000 * (1 + static_cast<int64_t>(rng() % 4))))
                               : between(Duration(-static_cast<int64_t>(rng() % 4) * 1'000),
                                         Duration(static_cast<int64_t>(rng() % 4) * 1'000));
+    if (c.kind == JoinTimeCondition::Kind::Range && c.lower < c.upper) {
+      // Event times are multiples of 500 µs, so rows often sit exactly on a bound.
+      if (rng() % 3 == 0) c = c.lowerBoundExclusive();
+      if (rng() % 3 == 0) c = c.upperBoundExclusive();
+    }
     std::vector<Ev> evs;
     int64_t front = 0, wm = -1'000'000;
     for (int i = 0; i < 120; ++i) {
@@ -265,6 +304,20 @@ TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) 
       evs.push_back({r % 2, std::string(1, static_cast<char>('a' + rng() % 3)), t, i});
     }
     evs.push_back({2, "", front + 100'000, 0});  // flush: everything expires
+    return {type, c, std::move(evs)};
+  }
+}
+
+void feed(StreamJoin& j, const Ev& e, Emitter& out) {
+  if (e.kind == 2) j.onWatermark(Timestamp{e.t}, out);
+  else if (e.kind == 0) j.onTuple(L(e.k, Timestamp{e.t}, e.v), out);
+  else j.onTuple(R(e.k, Timestamp{e.t}, e.v), out);
+}
+
+TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) {
+  std::mt19937_64 rng(99);
+  for (int trial = 0; trial < 400; ++trial) {
+    auto [type, c, evs] = randomTrial(rng);
     StreamJoin j(leftSide(), rightSide(), type, c);
     IndexedEmitter out;
     const size_t restoreAt = rng() % evs.size();
@@ -275,15 +328,151 @@ TEST(StreamJoin, RandomInputsMatchABruteForceOracleRowForRowAndMomentForMoment) 
         j = std::move(fresh);
       }
       out.index = i;
-      const Ev& e = evs[i];
-      if (e.kind == 2) j.onWatermark(Timestamp{e.t}, out);
-      else if (e.kind == 0) j.onTuple(L(e.k, Timestamp{e.t}, e.v), out);
-      else j.onTuple(R(e.k, Timestamp{e.t}, e.v), out);
+      feed(j, evs[i], out);
     }
     ASSERT_EQ(out.rows, oracle(evs, type, c))
         << "trial " << trial << " type " << joinTypeName(type) << " restore at " << restoreAt;
     ASSERT_EQ(j.stateSize(), 0u) << "trial " << trial;
   }
+}
+
+// ---- incremental snapshots (micro-batch mode) ----
+
+// What the micro-batch runtime keeps in the job's state store: the head and the entries.
+struct Stored {
+  std::string head;
+  std::map<std::string, std::string> entries;
+  void commit(StreamJoin& j) {
+    head = j.snapshotHead();
+    for (auto& [k, v] : j.takeChanges()) {
+      if (v) entries[k] = *v;
+      else entries.erase(k);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> all() const {
+    return {entries.begin(), entries.end()};
+  }
+};
+
+// Batches end at random events; each batch end commits only the changed entries, and at random
+// batch ends the join is restored from the stored head and entries. The rows must still match
+// the oracle, and the stored entries must always be exactly the rows the join holds.
+TEST(StreamJoin, IncrementalSnapshotsRestoredAtRandomBatchesMatchTheOracle) {
+  std::mt19937_64 rng(4242);
+  size_t restores = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    auto [type, c, evs] = randomTrial(rng);
+    StreamJoin j(leftSide(), rightSide(), type, c);
+    j.trackChanges();
+    Stored stored;
+    IndexedEmitter out;
+    for (size_t i = 0; i < evs.size(); ++i) {
+      out.index = i;
+      feed(j, evs[i], out);
+      if (rng() % 4 != 0 && i + 1 < evs.size()) continue;
+      stored.commit(j);  // a batch ends
+      StreamJoin probe(leftSide(), rightSide(), type, c);
+      probe.restoreIncremental(stored.head, stored.all());
+      ASSERT_EQ(probe.stateSize(), j.stateSize()) << "trial " << trial << " event " << i;
+      if (rng() % 2 == 0) {
+        j = std::move(probe);
+        ++restores;
+      }
+    }
+    ASSERT_EQ(out.rows, oracle(evs, type, c))
+        << "trial " << trial << " type " << joinTypeName(type);
+    EXPECT_TRUE(stored.entries.empty()) << "every row was evicted, so every entry was erased";
+  }
+  EXPECT_GT(restores, 1000u);
+}
+
+TEST(StreamJoin, ABatchRewritesOnlyTheEntriesOfTheRowsItStoredEvictedOrFirstMatched) {
+  constexpr int64_t n = StreamJoin::kRowsPerEntry;
+  StreamJoin j(leftSide(), rightSide(), JoinType::LeftOuter, between(0s, 10s));
+  j.trackChanges();
+  RecordingEmitter out;
+  // Four entries of left rows; row i has event time i ms and key "a" or "b".
+  for (int64_t i = 0; i < 4 * n; ++i) j.onTuple(L(i % 2 ? "a" : "b", ms(i), i), out);
+  Stored stored;
+  stored.commit(j);
+  ASSERT_EQ(stored.entries.size(), 4u);
+  EXPECT_TRUE(j.takeChanges().empty()) << "nothing changed since";
+
+  j.onTuple(L("c", ms(4 * n), 0), out);  // a new row: only the fifth entry
+  auto changes = j.takeChanges();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes.begin()->second.has_value());
+
+  // Rows up to 1.5 entries evicted: the first entry is erased, the second rewritten.
+  j.onWatermark(ms(n + n / 2 - 1 + 10'000), out);
+  changes = j.takeChanges();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_FALSE(changes.begin()->second.has_value());
+  EXPECT_TRUE(std::next(changes.begin())->second.has_value());
+
+  // A right row matching the last left row only (the one within 10 s before it, key "a"):
+  // the first match of outer-join rows rewrites their entry, and a second match does not.
+  j.onTuple(R("a", ms(4 * n - 1 + 10'000), 1), out);
+  changes = j.takeChanges();
+  EXPECT_EQ(changes.size(), 2u) << "the fourth entry (a first match) and the right row's";
+  j.onTuple(R("a", ms(4 * n - 1 + 10'000), 2), out);
+  changes = j.takeChanges();
+  EXPECT_EQ(changes.size(), 1u) << "only the new right row's entry";
+
+  // Stored and evicted within one batch: its entry is erased (it was never written).
+  j.onWatermark(ms(100 * n), out);
+  for (const auto& [k, v] : j.takeChanges()) EXPECT_FALSE(v.has_value());
+}
+
+TEST(StreamJoin, AWholeSnapshotFromBeforeIncrementalCommitsRestoresAndWritesEveryRowOnce) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::FullOuter, between(-5s, 5s));
+  RecordingEmitter out;
+  j.onTuple(L("a", sec(1), 1), out);
+  j.onTuple(R("b", sec(2), 2), out);
+  StreamJoin k(leftSide(), rightSide(), JoinType::FullOuter, between(-5s, 5s));
+  k.restoreIncremental(j.snapshot(), {});
+  Stored stored;
+  stored.commit(k);
+  EXPECT_EQ(stored.entries.size(), 1u);
+  StreamJoin m(leftSide(), rightSide(), JoinType::FullOuter, between(-5s, 5s));
+  m.restoreIncremental(stored.head, stored.all());
+  EXPECT_EQ(m.stateSize(), 2u);
+  m.onTuple(R("a", sec(3), 3), out);
+  EXPECT_EQ(out.main().back(), row("a", sec(1), 1, "a", sec(3), 3));
+  EXPECT_THROW(m.restoreIncremental(j.snapshot(), stored.all()), SnapshotError);
+}
+
+TEST(StreamJoin, CorruptIncrementalStateIsRefusedNamingWhatIsWrong) {
+  StreamJoin j(leftSide(), rightSide(), JoinType::Inner, between(0s, 1s));
+  j.trackChanges();
+  RecordingEmitter out;
+  j.onTuple(L("a", sec(1), 1), out);
+  j.onTuple(L("a", sec(1), 2), out);
+  Stored stored;
+  stored.commit(j);
+  auto expectRefused = [&](std::string head, std::vector<std::pair<std::string, std::string>> e,
+                           const std::string& needle) {
+    StreamJoin k(leftSide(), rightSide(), JoinType::Inner, between(0s, 1s));
+    try {
+      k.restoreIncremental(head, e);
+      ADD_FAILURE() << "accepted; expected '" << needle << "'";
+    } catch (const SnapshotError& err) {
+      EXPECT_NE(std::string(err.what()).find(needle), std::string::npos) << err.what();
+    }
+    EXPECT_EQ(k.stateSize(), 0u);
+  };
+  auto all = stored.all();
+  ASSERT_EQ(all.size(), 1u);
+  expectRefused(stored.head.substr(0, stored.head.size() - 1), all, "next row id");
+  auto badKey = all;
+  badKey[0].first = "x";
+  expectRefused(stored.head, badKey, "not an entry number");
+  auto otherEntry = all;
+  otherEntry[0].first[7] = 1;  // its rows belong to entry 0
+  expectRefused(stored.head, otherEntry, "out of order");
+  auto truncated = all;
+  truncated[0].second.pop_back();
+  expectRefused(stored.head, truncated, "row entry is corrupt");
 }
 
 }  // namespace

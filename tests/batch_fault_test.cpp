@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "../batch/batch_test_ops.h"
+#include "crash_test_util.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 
@@ -31,42 +32,9 @@ constexpr int kPartitions = 3;
 constexpr int64_t kSentences = 12000;
 constexpr int64_t kPerBatch = 150;
 
-enum class KillAt { Nowhere, BeforeStateWrite, AfterStateWrite, AfterCommit, SinkBeforeRename,
-                    SinkAfterRename };
-
-// Writes each batch's rows to <dir>/part-<txid>-<task> through a temporary file and a rename, so
-// a replayed txid replaces its file and a crash never leaves a half-written part.
-class TxidFileSink final : public Operator {
- public:
-  TxidFileSink(std::string dir, KillAt kill, uint64_t killTxid)
-      : dir_(std::move(dir)), kill_(kill), killTxid_(killTxid) {}
-  void declareOutputFields(OutputFieldsDeclarer&) const override {}
-  std::unique_ptr<Operator> clone() const override {
-    return std::make_unique<TxidFileSink>(dir_, kill_, killTxid_);
-  }
-  void open(const OperatorContext& c) override { task_ = c.taskIndex; }
-  void onBatchBegin(uint64_t) override { rows_.clear(); }
-  void onTuple(const Tuple& t, Emitter&) override {
-    rows_ += t.getString(0) + " " + std::to_string(t.getInt(1)) + "\n";
-  }
-  void onBatchEnd(uint64_t txid, Emitter&) override {
-    std::string part = dir_ + "/part-" + std::to_string(txid) + "-" + std::to_string(task_);
-    {
-      std::ofstream out(part + ".tmp", std::ios::trunc);
-      out << rows_;
-    }
-    if (kill_ == KillAt::SinkBeforeRename && txid == killTxid_) ::raise(SIGKILL);
-    fs::rename(part + ".tmp", part);
-    if (kill_ == KillAt::SinkAfterRename && txid == killTxid_) ::raise(SIGKILL);
-  }
-
- private:
-  std::string dir_;
-  KillAt kill_;
-  uint64_t killTxid_;
-  int task_ = 0;
-  std::string rows_;
-};
+std::string wordAndCount(const Tuple& t) {
+  return t.getString(0) + " " + std::to_string(t.getInt(1)) + "\n";
+}
 
 std::shared_ptr<SentenceSource> sentences() {
   SentenceSource::Options o;
@@ -84,20 +52,13 @@ std::shared_ptr<SentenceSource> sentences() {
     b.setSpout("sentences", sentences(), 2);
     b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
     b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
-    b.setBolt("sink", TxidFileSink(out, kill, killTxid), 1).shuffleGrouping("count");
+    b.setBolt("sink", TxidFileSink(out, wordAndCount, kill, killTxid), 1).shuffleGrouping("count");
     MicroBatch cfg;
     cfg.trigger = BatchTrigger::availableNow();
     cfg.checkpoint = chk;
     cfg.maxRecordsPerBatch = kPerBatch;
     cfg.maxBatchesInFlight = 2;  // overlapping batches: a kill may find two in flight
-    cfg.onCommitPoint = [kill, killTxid](CommitPoint p, uint64_t txid) {
-      if (txid != killTxid) return;
-      if ((p == CommitPoint::BeforeStateWrite && kill == KillAt::BeforeStateWrite) ||
-          (p == CommitPoint::AfterStateWrite && kill == KillAt::AfterStateWrite) ||
-          (p == CommitPoint::AfterCommit && kill == KillAt::AfterCommit)) {
-        ::raise(SIGKILL);
-      }
-    };
+    cfg.onCommitPoint = killAtCommitPoint(kill, killTxid);
     auto job = runMicroBatch(b.build(), cfg);
     job.waitUntilDone();
   } catch (const std::exception& e) {
@@ -105,15 +66,6 @@ std::shared_ptr<SentenceSource> sentences() {
     rc = 3;
   }
   ::_exit(rc);
-}
-
-uint64_t committedTxid(const std::string& chk) {
-  if (!fs::exists(chk)) return 0;
-  try {
-    return StateStore::inspect(chk)->lastCommittedTxid();
-  } catch (const std::exception&) {
-    return 0;  // killed before the directory was initialized
-  }
 }
 
 // Checks one finished episode against the oracle: committed state, offsets and sink output.
@@ -195,22 +147,12 @@ TEST(BatchFault, SigkillAtRandomPointsLosesNothingAndCountsNothingTwice) {
           delayMs = static_cast<int>(rng() % 80);
         }
       }
-      pid_t pid = ::fork();
-      ASSERT_GE(pid, 0);
-      if (pid == 0) child(chk, out, kill, killTxid);
-      if (delayMs >= 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));
-        ::kill(pid, SIGKILL);
-      }
-      int status = 0;
-      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-      if (WIFSIGNALED(status)) {
-        ASSERT_EQ(WTERMSIG(status), SIGKILL);
+      ChildEnd end = runChild([&] { child(chk, out, kill, killTxid); }, delayMs);
+      ASSERT_NE(end, ChildEnd::Failed);
+      if (end == ChildEnd::Killed) {
         ++kills;
         if (kill != KillAt::Nowhere) ++pointKills;
       } else {
-        ASSERT_TRUE(WIFEXITED(status));
-        ASSERT_EQ(WEXITSTATUS(status), 0) << "the child failed (see its stderr)";
         finished = committedTxid(chk) == totalBatches;
       }
     }

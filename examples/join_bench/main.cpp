@@ -4,6 +4,8 @@
 // keys, 1 ms step, 1 s disorder) a key has an event every ~10 s per side.
 //
 //  - interval join: left join right on key, between(-range, +range) (default 5 s), inner;
+//  - the same join with whole snapshots: micro-batch mode commits its whole state at every batch
+//    end, as before the join's state was incremental (the "before" figure, in the same run);
 //  - dropDuplicatesWithinWatermark on a guid (g / 2: every event twice), 1 s delay;
 //  - a tumbling 10 s count per key (the window operator, for comparison).
 //
@@ -44,6 +46,7 @@ struct Params {
   int64_t stepUs = 1'000;
   int64_t disorderUs = 1'000'000;
   int64_t rangeUs = 5'000'000;
+  int64_t batchRecords = 200'000;  // micro-batch: records per batch
 };
 
 uint64_t splitmix(uint64_t x) {
@@ -80,6 +83,40 @@ class CountingSink final : public gale::Operator {
 
  private:
   std::shared_ptr<std::atomic<int64_t>> n_;
+};
+
+// The join as before incremental snapshots: an Operator that is not an IncrementalState, so the
+// micro-batch runtime commits its whole snapshot() at every batch end.
+class WholeSnapshots final : public gale::Operator {
+ public:
+  explicit WholeSnapshots(std::unique_ptr<gale::Operator> op) : op_(std::move(op)) {}
+  void declareOutputFields(gale::OutputFieldsDeclarer& d) const override {
+    op_->declareOutputFields(d);
+  }
+  std::unique_ptr<gale::Operator> clone() const override {
+    return std::make_unique<WholeSnapshots>(op_->clone());
+  }
+  std::string checkPlacement(const std::vector<std::string>& inputs,
+                             bool watermarked) const override {
+    return op_->checkPlacement(inputs, watermarked);
+  }
+  void open(const gale::OperatorContext& c) override { op_->open(c); }
+  void onTuple(const gale::Tuple& t, gale::Emitter& out) override { op_->onTuple(t, out); }
+  void onWatermark(Timestamp w, gale::Emitter& out) override { op_->onWatermark(w, out); }
+  void onProcessingTime(Timestamp now, gale::Emitter& out) override {
+    op_->onProcessingTime(now, out);
+  }
+  void onEndOfInput(gale::Emitter& out) override { op_->onEndOfInput(out); }
+  void onBatchBegin(uint64_t txid) override { op_->onBatchBegin(txid); }
+  void onBatchEnd(uint64_t txid, gale::Emitter& out) override { op_->onBatchEnd(txid, out); }
+  bool stateful() const override { return op_->stateful(); }
+  std::string snapshot() const override { return op_->snapshot(); }
+  void restore(std::string_view bytes) override { op_->restore(bytes); }
+  size_t stateSize() const override { return op_->stateSize(); }
+  uint64_t droppedByWatermark() const override { return op_->droppedByWatermark(); }
+
+ private:
+  std::unique_ptr<gale::Operator> op_;
 };
 
 struct CountingEmitter : gale::Emitter {
@@ -145,7 +182,9 @@ int64_t runContinuous(const Params& p, const Case& c, double& eps) {
   return n->load();
 }
 
-int64_t runMicroBatch(const Params& p, const Case& c, double& eps) {
+// Also returns the bytes the batches committed to LMDB (keys, values and snapshots, from the
+// commit log): a measure of the state writes that does not depend on the machine's load.
+int64_t runMicroBatch(const Params& p, const Case& c, double& eps, uint64_t& committedBytes) {
   auto n = std::make_shared<std::atomic<int64_t>>(0);
   auto dir = std::filesystem::temp_directory_path() /
              ("gale-join-bench-" + std::to_string(::getpid()));
@@ -153,11 +192,15 @@ int64_t runMicroBatch(const Params& p, const Case& c, double& eps) {
   gale::MicroBatch cfg;
   cfg.trigger = gale::BatchTrigger::availableNow();
   cfg.checkpoint = dir.string();
-  cfg.maxRecordsPerBatch = 200'000;
+  cfg.maxRecordsPerBatch = p.batchRecords;
   auto t0 = std::chrono::steady_clock::now();
   auto job = gale::runMicroBatch(topology(p, c, n), cfg);
   job.waitUntilDone();
   eps = static_cast<double>(p.events * c.sides) / secondsSince(t0);
+  committedBytes = 0;
+  for (const auto& r : gale::StateStore::inspect(dir.string())->commitLog()) {
+    committedBytes += r.bytes;
+  }
   std::filesystem::remove_all(dir);
   return n->load();
 }
@@ -167,6 +210,7 @@ int64_t runMicroBatch(const Params& p, const Case& c, double& eps) {
 int main(int argc, char** argv) {
   Params p;
   std::string only;
+  bool microBatchOnly = false;
   CLI::App app{"join_bench: interval join and deduplication beside the window operator, as one "
                "operator and through both runtimes"};
   app.add_option("--events", p.events, "events per side")->check(CLI::PositiveNumber);
@@ -176,15 +220,24 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--range-us", p.rangeUs, "join range: right.t within left.t +- this (µs)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--only", only, "run one case: join, dedup or window");
+  app.add_option("--batch-records", p.batchRecords, "micro-batch: records per batch (both sides)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--micro-batch-only", microBatchOnly,
+               "run only the micro-batch column (for profiling it)");
+  app.add_option("--only", only, "run the cases whose name has this: join, dedup or window");
   CLI11_PARSE(app, argc, argv);
 
   std::vector<Case> cases;
-  cases.push_back({"interval join", std::make_unique<gale::StreamJoin>(
-                       gale::JoinSide{"left", kFields, {"k"}, "ts"},
-                       gale::JoinSide{"right", kFields, {"k"}, "ts"}, gale::JoinType::Inner,
-                       gale::between(gale::Duration(-p.rangeUs), gale::Duration(p.rangeUs))),
-                   2, [&](int s, int64_t g) { return event(p, s ? 0x5151 : 0, g); }});
+  auto join = [&] {
+    return std::make_unique<gale::StreamJoin>(
+        gale::JoinSide{"left", kFields, {"k"}, "ts"}, gale::JoinSide{"right", kFields, {"k"}, "ts"},
+        gale::JoinType::Inner,
+        gale::between(gale::Duration(-p.rangeUs), gale::Duration(p.rangeUs)));
+  };
+  auto joinInput = [&](int s, int64_t g) { return event(p, s ? 0x5151 : 0, g); };
+  cases.push_back({"interval join", join(), 2, joinInput});
+  cases.push_back(
+      {"join, whole snapshots", std::make_unique<WholeSnapshots>(join()), 2, joinInput});
   cases.push_back({"dedup", std::make_unique<gale::Deduplicate>(gale::dropDuplicatesWithinWatermark(
                                 kFields, {"k", "ts"}, "ts", gale::Duration(p.disorderUs))),
                    1, [&](int, int64_t g) { return twice(p, g); }});
@@ -193,20 +246,29 @@ int main(int argc, char** argv) {
                    1, [&](int, int64_t g) { return event(p, 0, g); }});
 
   std::printf("join_bench: %lld events per side, %lld keys, step %lld us, disorder %lld us, "
-              "join range +-%lld us\n",
+              "join range +-%lld us, %lld records per micro-batch\n",
               static_cast<long long>(p.events), static_cast<long long>(p.keys),
               static_cast<long long>(p.stepUs), static_cast<long long>(p.disorderUs),
-              static_cast<long long>(p.rangeUs));
-  std::printf("%-14s %14s %14s %14s %12s\n", "case", "operator ev/s", "continuous", "micro-batch",
-              "rows");
+              static_cast<long long>(p.rangeUs), static_cast<long long>(p.batchRecords));
+  std::printf("%-22s %14s %14s %14s %12s %14s\n", "case", "operator ev/s", "continuous",
+              "micro-batch", "rows", "MB committed");
   for (const Case& c : cases) {
     if (!only.empty() && c.name.find(only) == std::string::npos) continue;
     double a = 0, b = 0, m = 0;
+    int64_t rm = 0;
+    uint64_t bytes = 0;
+    if (microBatchOnly) {
+      rm = runMicroBatch(p, c, m, bytes);
+      std::printf("%-22s %14s %14s %14.0f %12lld %14.1f\n", c.name.c_str(), "-", "-", m,
+                  static_cast<long long>(rm), static_cast<double>(bytes) / 1e6);
+      continue;
+    }
     int64_t ra = runOperator(p, c, a);
     int64_t rb = runContinuous(p, c, b);
-    int64_t rm = runMicroBatch(p, c, m);
-    std::printf("%-14s %14.0f %14.0f %14.0f %12lld%s\n", c.name.c_str(), a, b, m,
-                static_cast<long long>(ra), (ra == rb && ra == rm) ? "" : "  ROWS DIFFER");
+    rm = runMicroBatch(p, c, m, bytes);
+    std::printf("%-22s %14.0f %14.0f %14.0f %12lld %14.1f%s\n", c.name.c_str(), a, b, m,
+                static_cast<long long>(ra), static_cast<double>(bytes) / 1e6,
+                (ra == rb && ra == rm) ? "" : "  ROWS DIFFER");
     if (ra != rb || ra != rm) {
       std::printf("  rows: operator %lld, continuous %lld, micro-batch %lld (late rows differ "
                   "with the watermark's timing)\n",

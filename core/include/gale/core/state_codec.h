@@ -53,6 +53,8 @@ class StateReader {
   // bytes cannot hold, so a corrupt count cannot make restore() allocate gigabytes.
   uint64_t count(const char* field, size_t minBytes = 1);
   void header(std::string_view magic, uint8_t version);
+  // Accepts versions oldest..newest (a format that grew) and returns the one read.
+  uint8_t header(std::string_view magic, uint8_t oldest, uint8_t newest);
   bool atEnd() const { return pos_ == in_.size(); }
   // Throws unless every byte was consumed (trailing garbage is corruption too).
   void expectEnd();

@@ -24,14 +24,19 @@
 // Without a time condition only an inner join is allowed (state grows for ever); an outer or
 // semi join needs the time condition here and a watermark on every spout upstream (checked when
 // the topology is built).
+// In micro-batch mode the join's state is committed incrementally (IncrementalState): its rows
+// are kept in entries of kRowsPerEntry consecutive row ids, and a batch rewrites (or erases) only
+// the entries whose rows it stored, evicted, or — in an outer or semi join — first matched.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "gale/core/incremental_state.h"
 #include "gale/core/join.h"
 #include "gale/core/operator.h"
 #include "gale/core/watermark.h"
@@ -49,6 +54,19 @@ struct JoinTimeCondition {
   enum class Kind { None, Range, TumblingWindow } kind = Kind::None;
   int64_t lower = 0, upper = 0;  // Range, µs
   int64_t size = 0;              // TumblingWindow, µs
+  bool lowerExclusive = false, upperExclusive = false;  // Range: < instead of <=
+  // Flink's IntervalJoin.lowerBoundExclusive() / upperBoundExclusive(). They change which pairs
+  // match, not when a row is evicted (at most 1 µs of watermark later than it could be).
+  JoinTimeCondition lowerBoundExclusive() const {
+    JoinTimeCondition c = *this;
+    c.lowerExclusive = true;
+    return c;
+  }
+  JoinTimeCondition upperBoundExclusive() const {
+    JoinTimeCondition c = *this;
+    c.upperExclusive = true;
+    return c;
+  }
 };
 // left.t + lower <= right.t <= left.t + upper (Flink's IntervalJoin.between); Spark's
 // `right.t BETWEEN left.t - a AND left.t + b` is between(-a, b).
@@ -56,7 +74,7 @@ JoinTimeCondition between(Duration lower, Duration upper);
 // Both rows in the same tumbling event-time window of `size` (Flink's window join).
 JoinTimeCondition sameTumblingWindow(Duration size);
 
-class StreamJoin final : public Operator {
+class StreamJoin final : public Operator, public IncrementalState {
  public:
   // Throws std::invalid_argument naming the side and field, or saying what to add.
   StreamJoin(JoinSide left, JoinSide right, JoinType type, JoinTimeCondition time = {});
@@ -72,6 +90,16 @@ class StreamJoin final : public Operator {
   void restore(std::string_view snapshot) override;
   size_t stateSize() const override { return sides_[0].rows + sides_[1].rows; }
 
+  void trackChanges() override;
+  std::string snapshotHead() const override;
+  Changes takeChanges() override;
+  void restoreIncremental(std::string_view head,
+                          const std::vector<std::pair<std::string, std::string>>& entries) override;
+
+  // Rows per IncrementalState entry: one LMDB write per changed group of rows instead of one per
+  // row (rows are evicted roughly in the order they came, so a batch's changes cluster).
+  static constexpr uint64_t kRowsPerEntry = 512;
+
   uint64_t droppedLate() const { return late_; }
   uint64_t droppedByWatermark() const override { return late_; }
 
@@ -82,6 +110,8 @@ class StreamJoin final : public Operator {
     Values values;
     bool matched;
   };
+  // Rows of one key, in id (= arrival) order.
+  using Bucket = std::pair<const std::string, std::vector<Row>>;
   struct Side {
     std::unordered_map<std::string, std::vector<Row>> byKey;
     std::multimap<int64_t, std::pair<std::string, uint64_t>> byExpiry;  // expiry -> key, row id
@@ -92,6 +122,11 @@ class StreamJoin final : public Operator {
   bool matches(int64_t leftT, int64_t rightT) const;
   void emitPair(const Values& left, const Values& right, Emitter& out) const;
   bool outer(int side) const;
+  // Incremental snapshots: the entry of row `id` changed (the row came, got its first match, or
+  // is gone).
+  void stored(int side, const Bucket& bucket, uint64_t id);
+  void changed(uint64_t id) { dirty_.insert(id / kRowsPerEntry); }
+  void gone(uint64_t id);
 
   JoinSide side_[2];
   JoinType type_;
@@ -102,6 +137,17 @@ class StreamJoin final : public Operator {
   uint64_t nextId_ = 0;
   Timestamp wm_ = kNoWatermark;
   uint64_t late_ = 0;
+  // Incremental snapshots (trackChanges): the rows of each entry (id / kRowsPerEntry), in id
+  // order, each located by its bucket — a hash-map node, stable while it holds the row — so a
+  // row is encoded only when its entry is taken; and the entries changed since the last take.
+  struct Loc {
+    uint64_t id;
+    const Bucket* bucket;  // null: evicted
+    uint8_t side;
+  };
+  bool tracking_ = false;
+  std::map<uint64_t, std::vector<Loc>> entries_;
+  std::set<uint64_t> dirty_;
 };
 
 }  // namespace gale

@@ -65,9 +65,9 @@ WindowKind CountSliding(int64_t n, int64_t slide);
 // When a time window fires besides its end. Event-time windows always fire when the watermark
 // passes their end; these add early firings.
 struct Trigger {
-  enum Kind { EventTime, ProcessingTime, Count };
+  enum Kind { EventTime, ProcessingTime, Count, CountPerKey };
   Kind kind = EventTime;
-  int64_t every = 0;  // µs of processing time, or input tuples
+  int64_t every = 0;  // µs of processing time, or input tuples (operator-wide or per key)
   // Flink's PurgingTrigger: every firing (early, on time, late) clears what it emitted, so the
   // next firing of the window carries only the elements that came after it — e.g. a late firing
   // carries only the late elements. Update mode only, on windows that own their elements
@@ -84,6 +84,12 @@ struct Trigger {
   static Trigger processingTime(Duration interval) { return {ProcessingTime, interval.count()}; }
   // Fire after every n input tuples (operator-wide).
   static Trigger count(int64_t n) { return {Count, n}; }
+  // Flink's CountTrigger.of(n) on a keyed window: a window fires for one key — that key's row
+  // only — each time that key has added n elements to it since its last count firing (a
+  // sliding window counts every element it holds; merged sessions add their counts). The
+  // watermark still fires windows at their end (Update mode; Append and Complete reject it).
+  // GlobalWindow() with countPerKey(n).purging() is Flink's countWindow(n).
+  static Trigger countPerKey(int64_t n) { return {CountPerKey, n}; }
 };
 
 struct WindowConfig {
