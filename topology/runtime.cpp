@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "acker.h"
+#include "exactly_once.h"
 #include "gale/core/channel.h"
 #include "gale/core/frame.h"
 #include "gale/core/log.h"
@@ -879,6 +880,7 @@ class Task final : public FrameHandler {
     std::lock_guard lock(cell_.mutex);  // for the metrics (Storm's "last error")
     cell_.lastError = std::string(what) + " threw: " + e.what();
     cell_.lastErrorMicros = sh_.clock->now().micros;
+    if (dynamic_cast<const StopTopology*>(&e)) sh_.fail(e.what());
   }
 
   // ---- acker
@@ -1335,7 +1337,8 @@ TopologyMetrics RunningTopology::metrics() const {
 }
 
 int totalTasks(const Topology& topology, const Continuous& config) {
-  return topology.taskCount() + (config.acking ? config.numAckers : 0);
+  bool acking = config.acking && config.guarantee == Guarantee::AtLeastOnce;
+  return topology.taskCount() + (acking ? config.numAckers : 0);
 }
 
 namespace {
@@ -1453,11 +1456,17 @@ RunningTopology launch(const Topology& topology, Continuous config,
 }  // namespace
 
 RunningTopology runContinuous(const Topology& topology, Continuous config) {
+  if (config.guarantee == Guarantee::ExactlyOnce) return runExactlyOnce(topology, std::move(config));
+  if (config.guarantee == Guarantee::None) config.acking = false;
   return launch(topology, std::move(config), nullptr);
 }
 
 RunningTopology runWorker(const Topology& topology, Continuous config,
                           WorkerAssignment assignment) {
+  // The checkpoint coordinator lives in one process (docs/runtime.md, "Exactly-once").
+  if (config.guarantee == Guarantee::ExactlyOnce)
+    throw std::invalid_argument("gale::Continuous: exactly-once runs in one process (runContinuous)");
+  if (config.guarantee == Guarantee::None) config.acking = false;
   return launch(topology, std::move(config), &assignment);
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,14 @@
 namespace gale {
 
 class Topology;
+
+// Thrown by a component (or a runtime wrapper) that cannot go on without losing what it was
+// given: the runtime stops the topology at once, as for a bad emit, and waitUntilDone() / stop()
+// throw std::runtime_error with the message. Any other exception only fails the input.
+class StopTopology : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // A spout's id for one reliable tuple: handed back in ack()/fail(). 64 bits so the hot path does
 // not allocate; a SourceSpout packs (partition << 48 | offset) into it.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,7 +19,37 @@ namespace gale {
 
 enum class TransportScheme { Inproc, Ipc, Tcp };
 
+// What continuous mode promises for each source record (docs/runtime.md, "Exactly-once").
+enum class Guarantee {
+  None,         // no acking: a tuple lost to a failure is lost
+  AtLeastOnce,  // Storm's acker (Continuous::acking): failed trees are replayed, a sink may see a
+                // record twice
+  ExactlyOnce,  // checkpoint barriers, operator snapshots and source offsets in LMDB, sinks with
+                // a two-phase commit: after a crash the job resumes from the last checkpoint
+};
+
+// Points of an exactly-once checkpoint, reported to Continuous::onCheckpointPoint (fault
+// injection, tracing), in the order one checkpoint passes them.
+enum class CheckpointPoint : uint8_t {
+  BarrierInjected,    // a spout task sent the barrier (and reported its source offsets)
+  SnapshotTaken,      // a bolt task aligned the barrier and reported its operator snapshot
+  SinkPreCommitted,   // a two-phase-commit sink task pre-committed its output
+  CheckpointWritten,  // the checkpoint record is committed to LMDB: the checkpoint is complete
+  SinkCommitted,      // a sink task made the checkpoint's output visible
+};
+const char* checkpointPointName(CheckpointPoint p);
+
 struct Continuous {
+  // AtLeastOnce uses `acking` below (acking = false is the same as None). ExactlyOnce needs
+  // sources (setSpout(name, SourcePtr)), runs without the acker, and takes a checkpoint every
+  // checkpointInterval into checkpointDir (created if needed; one directory per job). A run on
+  // a directory with a completed checkpoint restores the operators' snapshots, resumes the
+  // sources at its offsets and lets two-phase-commit sinks finish or abort what they had.
+  Guarantee guarantee = Guarantee::AtLeastOnce;
+  Duration checkpointInterval = std::chrono::seconds(1);
+  std::string checkpointDir;
+  bool checkpointSync = true;  // fsync each checkpoint (false: a machine crash may lose the last)
+  std::function<void(CheckpointPoint, uint64_t checkpointId)> onCheckpointPoint;
   // Reliability: Storm's acker. Off: tuples are unanchored and spouts never see ack/fail.
   bool acking = true;
   int numAckers = 1;

@@ -156,4 +156,8 @@ class TopologyBuilder {
   std::vector<std::unique_ptr<ComponentSpec>> specs_;
 };
 
+// A stable fingerprint of a topology's structure (components, parallelism, groupings, streams,
+// sources): a checkpoint written by another structure is refused.
+std::string topologyFingerprint(const Topology& topology);
+
 }  // namespace gale

@@ -1,0 +1,96 @@
+#include "checkpoint_coordinator.h"
+
+#include <stdexcept>
+
+namespace gale {
+
+const char* checkpointPointName(CheckpointPoint p) {
+  switch (p) {
+    case CheckpointPoint::BarrierInjected: return "barrier-injected";
+    case CheckpointPoint::SnapshotTaken: return "snapshot-taken";
+    case CheckpointPoint::SinkPreCommitted: return "sink-pre-committed";
+    case CheckpointPoint::CheckpointWritten: return "checkpoint-written";
+    case CheckpointPoint::SinkCommitted: return "sink-committed";
+  }
+  return "?";
+}
+
+CheckpointCoordinator::CheckpointCoordinator(Options options, int tasks, int spoutTasks)
+    : options_(std::move(options)),
+      tasks_(tasks),
+      spoutTasks_(spoutTasks),
+      store_(options_.directory, StateStoreOptions{.jobId = options_.jobId,
+                                                   .sync = options_.sync,
+                                                   .clock = options_.clock}) {
+  completed_ = triggered_ = store_.lastCommittedTxid();
+  // The first checkpoint of a run comes one interval after the start.
+  lastTriggerNanos_ = options_.clock->monoNanos();
+}
+
+std::optional<std::string> CheckpointCoordinator::snapshot(const std::string& key) const {
+  return store_.snapshot(key);
+}
+
+PartitionOffsets CheckpointCoordinator::offsets(const std::string& source) const {
+  SourceOffsets all = store_.committedOffsets();
+  auto it = all.find(source);
+  return it == all.end() ? PartitionOffsets{} : it->second;
+}
+
+uint64_t CheckpointCoordinator::due() {
+  uint64_t t = triggered_.load(std::memory_order_acquire);
+  if (t != completed_.load(std::memory_order_acquire)) return t;  // one in progress
+  bool ending = allEnded_.load(std::memory_order_acquire);
+  if (ending && final_.load(std::memory_order_acquire) != 0) return t;  // the final one is done
+  int64_t now = options_.clock->monoNanos();
+  if (!ending && now - lastTriggerNanos_ < toMicros(options_.interval) * 1000) return t;
+  std::lock_guard lk(mutex_);
+  if (triggered_ == completed_ && (!ending || final_ == 0)) {
+    triggered_.store(completed_ + 1, std::memory_order_release);
+    lastTriggerNanos_ = now;
+    reported_ = 0;
+    if (ending) final_.store(triggered_, std::memory_order_release);
+  }
+  return triggered_;
+}
+
+void CheckpointCoordinator::inputEnded() {
+  std::lock_guard lk(mutex_);
+  if (++ended_ == spoutTasks_) allEnded_ = true;
+}
+
+void CheckpointCoordinator::report(uint64_t id, TaskReport r) {
+  std::unique_lock lk(mutex_);
+  if (id != triggered_ || id == completed_) {
+    throw std::logic_error("checkpoint " + std::to_string(id) + " reported, but " +
+                           std::to_string(triggered_) + " is the one in progress");
+  }
+  if (!r.snapshotKey.empty()) snapshots_[r.snapshotKey] = std::move(r.snapshot);
+  if (!r.source.empty()) {
+    for (auto [p, off] : r.offsets) offsets_[r.source][p] = off;
+  }
+  if (++reported_ < tasks_) return;
+  BatchCommit c = store_.beginCommit(id);
+  for (auto& [key, blob] : snapshots_) c.putSnapshot(key, std::move(blob));
+  c.setOffsets(offsets_);
+  c.commit();
+  snapshots_.clear();
+  offsets_.clear();
+  point(CheckpointPoint::CheckpointWritten, id);
+  completed_.store(id, std::memory_order_release);
+  cv_.notify_all();
+}
+
+bool CheckpointCoordinator::awaitCompleted(uint64_t id) {
+  std::unique_lock lk(mutex_);
+  cv_.wait(lk, [&] { return closed_ || completed_ >= id; });
+  return completed_ >= id;
+}
+
+void CheckpointCoordinator::close() {
+  std::lock_guard lk(mutex_);
+  closed_ = true;
+  cv_.notify_all();
+}
+
+}  // namespace gale
