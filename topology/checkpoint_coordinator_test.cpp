@@ -1,4 +1,4 @@
-#include "checkpoint_coordinator.h"
+#include "private/checkpoint_coordinator.h"
 
 #include <thread>
 

@@ -1,10 +1,10 @@
-#include "exactly_once.h"
+#include "private/exactly_once.h"
 
 #include <stdexcept>
 
-#include "checkpoint_coordinator.h"
 #include "gale/core/two_phase_commit.h"
 #include "gale/topology/adapters.h"
+#include "private/checkpoint_coordinator.h"
 
 namespace gale {
 
