@@ -36,6 +36,10 @@ void BoltExecutor::batchBegun(uint64_t txid) {
 void BoltExecutor::batchAligned(uint64_t txid) {
   hook("onBatchEnd", [&] { bolt_->onBatchEnd(txid, collector_); });
 }
+
+void BoltExecutor::barrierAligned(uint64_t id) {
+  hook("onBarrier", [&] { bolt_->onBarrier(id, collector_); });
+}
 void BoltExecutor::inputsEnded() {
   hook("onEndOfStream", [&] { bolt_->onEndOfStream(collector_); });
 }

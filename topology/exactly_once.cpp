@@ -28,6 +28,7 @@ class ForwardingCollector final : public SpoutOutputCollector {
   void emitWatermark(Timestamp wm, bool idle) override { out->emitWatermark(wm, idle); }
   void emitBatchBegin(uint64_t txid) override { out->emitBatchBegin(txid); }
   void emitBatchEnd(uint64_t txid) override { out->emitBatchEnd(txid); }
+  void emitBarrier(uint64_t id) override { out->emitBarrier(id); }
   void emitEndOfStream() override { ended = true; }
 
  protected:
@@ -84,7 +85,7 @@ class CheckpointSpout final : public Spout {
       // The barrier follows every record emitted so far, and the offsets say which those are.
       std::map<int, int64_t> at = inner_->positions();
       coord_->report(due, TaskReport{.source = component_, .offsets = at});
-      out.emitBatchEnd(due);
+      out.emitBarrier(due);
       lastBarrier_ = due;
       uncommitted_[due] = std::move(at);
       coord_->point(CheckpointPoint::BarrierInjected, due);
@@ -245,7 +246,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
     });
   }
 
-  void onBatchEnd(uint64_t id, OutputCollector&) override {
+  void onBarrier(uint64_t id, OutputCollector&) override {
     call("checkpoint", [&] {
       TaskReport r;
       if (op_->stateful()) {
@@ -310,7 +311,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
     bolt_->onTick(now, out);
     commitCompleted();
   }
-  void onBatchEnd(uint64_t id, OutputCollector&) override {
+  void onBarrier(uint64_t id, OutputCollector&) override {
     try {
       barrier(id, TaskReport{});
     } catch (const std::exception& e) {

@@ -74,7 +74,9 @@ void InputGate::marker(Slot& sl, const Control& c) {
       }
       break;
     case ControlKind::BatchEnd:
+    case ControlKind::Barrier:
       sl.blocked = true;
+      sl.blockKind = c.kind;
       sl.blockTxid = c.value;
       align();
       break;
@@ -117,14 +119,19 @@ void InputGate::advanceWatermark(std::optional<Timestamp> moved) {
   l_.forward(c);
 }
 
-// Barrier alignment: once every upstream task that has not ended delivered BatchEnd(txid),
-// the bolt's onBatchEnd runs, the marker goes downstream and the held-back items are replayed.
+// Barrier alignment: once every upstream task that has not ended delivered BatchEnd(txid) (or
+// Barrier(id)), the bolt's onBatchEnd (onBarrier) runs, the marker goes downstream and the
+// held-back items are replayed.
 void InputGate::align() {
   bool anyBlocked = false;
   uint64_t txid = 0;
+  ControlKind kind = ControlKind::BatchEnd;
   for (const Slot& s : slots_) {
     if (s.blocked) {
-      if (!anyBlocked) txid = s.blockTxid;
+      if (!anyBlocked) {
+        txid = s.blockTxid;
+        kind = s.blockKind;
+      }
       anyBlocked = true;
     } else if (!s.eos) {
       return;
@@ -132,11 +139,15 @@ void InputGate::align() {
   }
   if (!anyBlocked) return;
   for (const Slot& s : slots_)
-    if (s.blocked && s.blockTxid != txid)
-      logWarn(who_ + ": upstream tasks ended batches " + std::to_string(txid) + " and " +
+    if (s.blocked && (s.blockTxid != txid || s.blockKind != kind))
+      logWarn(who_ + ": upstream tasks sent " + controlKindName(kind) + " " +
+              std::to_string(txid) + " and " + controlKindName(s.blockKind) + " " +
               std::to_string(s.blockTxid) + " at the same time; aligned them as one");
-  l_.batchAligned(txid);
-  l_.forward(Control{ControlKind::BatchEnd, 0, txid});
+  if (kind == ControlKind::Barrier)
+    l_.barrierAligned(txid);
+  else
+    l_.batchAligned(txid);
+  l_.forward(Control{kind, 0, txid});
   for (Slot& s : slots_) s.blocked = false;
   if (replaying_) return;  // the outer replay loop picks the buffers up
   replaying_ = true;

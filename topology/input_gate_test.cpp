@@ -21,12 +21,14 @@ class Recorder : public InputGate::Listener {
   }
   void batchBegun(uint64_t txid) override { log.push_back("begin " + std::to_string(txid)); }
   void batchAligned(uint64_t txid) override { log.push_back("end " + std::to_string(txid)); }
+  void barrierAligned(uint64_t id) override { log.push_back("barrier " + std::to_string(id)); }
   void inputsEnded() override { log.push_back("ended"); }
   void forward(const Control& c) override {
     std::string s = std::string("fwd ") + controlKindName(c.kind);
     if (c.kind == ControlKind::Watermark)
       s += " " + std::to_string(c.time) + (c.value == kIdleWatermark ? " idle" : "");
-    if (c.kind == ControlKind::BatchBegin || c.kind == ControlKind::BatchEnd)
+    if (c.kind == ControlKind::BatchBegin || c.kind == ControlKind::BatchEnd ||
+        c.kind == ControlKind::Barrier)
       s += " " + std::to_string(c.value);
     log.push_back(s);
   }
@@ -85,6 +87,19 @@ TEST_F(InputGateTest, ItemsAfterABatchEndWaitUntilEveryInputEndedThatBatch) {
   EXPECT_EQ(gate.buffered(), 0u);
   EXPECT_EQ(rec.log, (std::vector<std::string>{"tuple 1", "tuple 3", "end 7", "fwd batchEnd 7",
                                                "tuple 2"}));
+}
+
+TEST_F(InputGateTest, ItemsAfterACheckpointBarrierWaitUntilEveryInputDeliveredIt) {
+  gate.tuple(4, intTuple(1));
+  gate.control(4, Control{ControlKind::Barrier, 0, 12});
+  gate.tuple(4, intTuple(2));                      // after the barrier: held
+  gate.control(4, watermark(40));                  // markers too
+  gate.tuple(3, intTuple(3));                      // before it: delivered
+  EXPECT_EQ(gate.buffered(), 2u);
+  gate.control(3, Control{ControlKind::Barrier, 0, 12});
+  EXPECT_EQ(gate.buffered(), 0u);
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"tuple 1", "tuple 3", "barrier 12",
+                                               "fwd barrier 12", "tuple 2"}));
 }
 
 TEST_F(InputGateTest, AHeldBackSecondBarrierAlignsAfterTheFirst) {

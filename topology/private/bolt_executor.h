@@ -63,6 +63,7 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   void watermarkAdvanced(Timestamp wm) override;
   void batchBegun(uint64_t txid) override;
   void batchAligned(uint64_t txid) override;
+  void barrierAligned(uint64_t id) override;
   void inputsEnded() override;
   void forward(const Control& c) override { broadcast(c); }
 

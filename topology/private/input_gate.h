@@ -1,7 +1,8 @@
 // A bolt task's inputs: one slot per upstream task, and what arrives on them in order. It
 // aligns what needs all inputs: the input watermark (min over the inputs that are not idle),
-// batch barriers (after BatchEnd(txid) an input's later items wait until every live input
-// delivered it) and end of stream. It decides; its Listener runs the bolt's hooks, and every
+// barriers — a micro-batch's BatchEnd(txid) and exactly-once continuous mode's checkpoint
+// Barrier(id): after one, an input's later items wait until every live input delivered it — and
+// end of stream. It decides; its Listener runs the bolt's hooks, and every
 // marker it forwards goes out through Listener::forward. No threads, no I/O: tested on its own
 // (input_gate_test.cpp).
 #pragma once
@@ -27,6 +28,7 @@ class InputGate {
     virtual void watermarkAdvanced(Timestamp wm) = 0;
     virtual void batchBegun(uint64_t txid) = 0;   // a BatchBegin newer than any before
     virtual void batchAligned(uint64_t txid) = 0;  // every live input ended batch `txid`
+    virtual void barrierAligned(uint64_t id) = 0;  // every live input delivered barrier `id`
     virtual void inputsEnded() = 0;                 // every input ended its stream
     virtual void forward(const Control& c) = 0;     // a marker for the downstream tasks
   };
@@ -53,7 +55,8 @@ class InputGate {
     TaskId task = -1;
     bool idle = false;
     bool eos = false;
-    bool blocked = false;  // delivered BatchEnd(blockTxid); later items wait in `buffer`
+    bool blocked = false;  // delivered a BatchEnd or Barrier; later items wait in `buffer`
+    ControlKind blockKind = ControlKind::BatchEnd;
     uint64_t blockTxid = 0;
     std::deque<OutItem> buffer;
   };

@@ -41,6 +41,7 @@ class SpoutExecutor final : public Executor {
     void emitBatchEnd(uint64_t txid) override {
       t_.broadcast(Control{ControlKind::BatchEnd, 0, txid});
     }
+    void emitBarrier(uint64_t id) override { t_.broadcast(Control{ControlKind::Barrier, 0, id}); }
     void emitEndOfStream() override { t_.endOfStream(); }
 
    protected:
