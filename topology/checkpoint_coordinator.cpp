@@ -25,6 +25,56 @@ CheckpointCoordinator::CheckpointCoordinator(Options options, int tasks, int spo
   completed_ = triggered_ = store_.lastCommittedTxid();
   // The first checkpoint of a run comes one interval after the start.
   lastTriggerNanos_ = options_.clock->monoNanos();
+  writer_ = std::thread([this] { writeLoop(); });
+}
+
+CheckpointCoordinator::~CheckpointCoordinator() {
+  {
+    std::lock_guard lk(mutex_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  writer_.join();
+}
+
+void CheckpointCoordinator::writeLoop() {
+  std::unique_lock lk(mutex_);
+  for (;;) {
+    cv_.wait(lk, [&] { return toWrite_ != 0 || stopping_; });
+    if (toWrite_ == 0) return;  // stopping, nothing reported in full
+    uint64_t id = toWrite_;
+    auto snapshots = std::move(snapshots_);
+    auto offsets = std::move(offsets_);
+    snapshots_.clear();
+    offsets_.clear();
+    lk.unlock();
+    std::string error;
+    try {
+      BatchCommit c = store_.beginCommit(id);
+      for (auto& [key, blob] : snapshots) c.putSnapshot(key, std::move(blob));
+      c.setOffsets(offsets);
+      c.commit();
+      point(CheckpointPoint::CheckpointWritten, id);
+    } catch (const std::exception& e) {
+      error = "checkpoint " + std::to_string(id) + " could not be written: " + e.what();
+    }
+    lk.lock();
+    toWrite_ = 0;
+    if (error.empty()) {
+      completed_.store(id, std::memory_order_release);
+    } else {
+      // No checkpoint completes any more: the spouts stop the topology (due() throws).
+      failure_ = error;
+      closed_ = true;
+      failed_.store(true, std::memory_order_release);
+    }
+    cv_.notify_all();
+  }
+}
+
+std::string CheckpointCoordinator::failure() const {
+  std::lock_guard lk(mutex_);
+  return failure_;
 }
 
 std::optional<std::string> CheckpointCoordinator::snapshot(const std::string& key) const {
@@ -39,7 +89,10 @@ PartitionOffsets CheckpointCoordinator::offsets(const std::string& source) const
 
 uint64_t CheckpointCoordinator::due() {
   uint64_t t = triggered_.load(std::memory_order_acquire);
-  if (t != completed_.load(std::memory_order_acquire)) return t;  // one in progress
+  if (t != completed_.load(std::memory_order_acquire)) {  // one in progress (or failed)
+    if (failed_.load(std::memory_order_acquire)) throw std::runtime_error(failure());
+    return t;
+  }
   bool ending = allEnded_.load(std::memory_order_acquire);
   if (ending && final_.load(std::memory_order_acquire) != 0) return t;  // the final one is done
   int64_t now = options_.clock->monoNanos();
@@ -70,14 +123,7 @@ void CheckpointCoordinator::report(uint64_t id, TaskReport r) {
     for (auto [p, off] : r.offsets) offsets_[r.source][p] = off;
   }
   if (++reported_ < tasks_) return;
-  BatchCommit c = store_.beginCommit(id);
-  for (auto& [key, blob] : snapshots_) c.putSnapshot(key, std::move(blob));
-  c.setOffsets(offsets_);
-  c.commit();
-  snapshots_.clear();
-  offsets_.clear();
-  point(CheckpointPoint::CheckpointWritten, id);
-  completed_.store(id, std::memory_order_release);
+  toWrite_ = id;
   cv_.notify_all();
 }
 

@@ -32,6 +32,7 @@ TEST(CheckpointCoordinator, ACheckpointIsTriggeredAfterTheIntervalAndCompletesOn
   EXPECT_EQ(c.lastCompleted(), 0u);
   EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u) << "nothing before all";
   c.report(1, TaskReport{});  // a stateless task
+  ASSERT_TRUE(c.awaitCompleted(1));  // written by the coordinator's thread
   EXPECT_EQ(c.lastCompleted(), 1u);
   auto store = StateStore::inspect(dir.path());
   EXPECT_EQ(store->lastCommittedTxid(), 1u);
@@ -49,6 +50,7 @@ TEST(CheckpointCoordinator, AReportForACheckpointNotInProgressIsRefused) {
   ASSERT_EQ(c.due(), 1u);
   EXPECT_THROW(c.report(2, TaskReport{}), std::logic_error);
   c.report(1, TaskReport{});
+  ASSERT_TRUE(c.awaitCompleted(1));
   EXPECT_THROW(c.report(1, TaskReport{}), std::logic_error) << "already complete";
 }
 
@@ -61,6 +63,7 @@ TEST(CheckpointCoordinator, ARestartResumesFromTheLastCompletedCheckpointAndForg
     ASSERT_EQ(c.due(), 1u);
     c.report(1, TaskReport{.source = "lines", .offsets = {{0, 5}}});
     c.report(1, TaskReport{.snapshotKey = "count#0", .snapshot = "first"});
+    ASSERT_TRUE(c.awaitCompleted(1));
     clock.advance(1s);
     ASSERT_EQ(c.due(), 2u);
     c.report(2, TaskReport{.source = "lines", .offsets = {{0, 9}}});  // then the crash
@@ -100,6 +103,24 @@ TEST(CheckpointCoordinator, CloseReleasesATaskWaitingForACheckpointThatWillNotCo
   std::thread sink([&] { EXPECT_FALSE(c.awaitCompleted(1)); });
   c.close();
   sink.join();
+}
+
+TEST(CheckpointCoordinator, ACheckpointThatCannotBeWrittenStopsTheNextOnesAndSaysWhy) {
+  testing::TempDir dir;
+  ManualClock clock;
+  auto o = options(dir.path(), clock);
+  o.onPoint = [](CheckpointPoint p, uint64_t) {
+    if (p == CheckpointPoint::CheckpointWritten) throw std::runtime_error("disk on fire");
+  };
+  CheckpointCoordinator c(o, 1, 1);
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 1u);
+  c.report(1, TaskReport{});
+  EXPECT_FALSE(c.awaitCompleted(1));
+  EXPECT_NE(c.failure().find("checkpoint 1 could not be written: disk on fire"), std::string::npos)
+      << c.failure();
+  clock.advance(1s);
+  EXPECT_THROW(c.due(), std::runtime_error);
 }
 
 TEST(CheckpointCoordinator, ADirectoryOfAnotherJobIsRefused) {

@@ -226,13 +226,20 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
 
   void execute(const Tuple& input, OutputCollector& out) override {
     OriginEmitter e(out, &input);
-    call("onTuple", [&] { op_->onTuple(input, e); });
+    call("onTuple", [&] {
+      op_->onTuple(input, e);
+      commitCompleted();
+    });
   }
 
   void onWatermark(Timestamp wm, OutputCollector& out) override {
+    // The end of input comes as kEndOfInput before the final barrier, then (from the runtime, at
+    // end of stream) as kEndOfTime: the operator sees it once.
+    if (inputEnded_) return;
     OriginEmitter e(out, nullptr);
     call("onWatermark", [&] {
       if (wm.micros < kEndOfInput.micros) return op_->onWatermark(wm, e);
+      inputEnded_ = true;
       op_->onWatermark(kEndOfTime, e);
       op_->onEndOfInput(e);
     });
@@ -276,6 +283,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
   std::string key_;
+  bool inputEnded_ = false;
 };
 
 // A user's own Bolt: it runs as it is; its state (if any) is not checkpointed. A bolt that is a
@@ -299,13 +307,16 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   void execute(const Tuple& input, OutputCollector& out) override {
     try {
       bolt_->execute(input, out);
+      commitCompleted();
     } catch (const std::exception& e) {
       stop(key_, "execute", e);
     }
   }
   void cleanup() override { bolt_->cleanup(); }
   void onWatermark(Timestamp wm, OutputCollector& out) override {
-    bolt_->onWatermark(wm < kEndOfInput ? wm : kEndOfTime, out);
+    if (inputEnded_) return;  // as for operators: the end of input once
+    inputEnded_ = wm >= kEndOfInput;
+    bolt_->onWatermark(inputEnded_ ? kEndOfTime : wm, out);
   }
   void onTick(Timestamp now, OutputCollector& out) override {
     bolt_->onTick(now, out);
@@ -327,6 +338,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
   std::string key_;
+  bool inputEnded_ = false;
 };
 
 }  // namespace

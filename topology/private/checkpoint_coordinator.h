@@ -2,7 +2,8 @@
 // in-process): it decides when spout tasks inject the next barrier, collects what each task
 // reports once the barrier passed it (source offsets, operator snapshots), and completes the
 // checkpoint when every task has reported, by writing all of it in ONE LMDB transaction of the
-// job's StateStore under the checkpoint id (the StateStore's txid). A checkpoint that never
+// job's StateStore under the checkpoint id (the StateStore's txid). The write (and its fsync)
+// runs on the coordinator's own thread, so no task waits for the disk. A checkpoint that never
 // completes leaves nothing behind; a restart resumes from the last completed one.
 //
 // One checkpoint at a time: the next one is triggered only after the last completed (and
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "gale/core/clock.h"
 #include "gale/state/state_store.h"
@@ -47,6 +49,8 @@ class CheckpointCoordinator {
   // `tasks`: every spout and bolt task, all of which report each checkpoint. Opens (or creates)
   // the checkpoint directory; throws StateError / CheckpointDamaged as StateStore does.
   CheckpointCoordinator(Options options, int tasks, int spoutTasks);
+  // Writes a checkpoint every task reported, if its write had not begun yet.
+  ~CheckpointCoordinator();
 
   // --- Recovery: what the last completed checkpoint holds.
   uint64_t lastCompleted() const { return completed_.load(std::memory_order_acquire); }
@@ -55,7 +59,8 @@ class CheckpointCoordinator {
 
   // --- Spout tasks.
   // The checkpoint a spout task must have injected by now (0: none yet). Cheap when nothing is
-  // due; triggers the next checkpoint when the interval passed (or every input ended).
+  // due; triggers the next checkpoint when the interval passed (or every input ended). Throws
+  // std::runtime_error once a checkpoint could not be written (the job must stop).
   uint64_t due();
   // One spout task's input ended. Once all have, the next checkpoint is triggered at once and is
   // the final one: it covers every record.
@@ -63,13 +68,15 @@ class CheckpointCoordinator {
   // The final checkpoint's id (0: not triggered yet).
   uint64_t finalCheckpoint() const { return final_.load(std::memory_order_acquire); }
 
-  // --- Every task, once barrier `id` passed it. The last report completes the checkpoint (on
-  // that task's thread). Throws std::logic_error for an id that is not the one in progress.
+  // --- Every task, once barrier `id` passed it. The last report hands the checkpoint to the
+  // writer thread. Throws std::logic_error for an id that is not the one in progress.
   void report(uint64_t id, TaskReport report);
   // Blocks until checkpoint `id` completed (true) or close() was called (false).
   bool awaitCompleted(uint64_t id);
   // The topology is stopping: wakes every awaitCompleted.
   void close();
+  // Why a checkpoint could not be written (empty: none failed).
+  std::string failure() const;
 
   void point(CheckpointPoint p, uint64_t id) const {
     if (options_.onPoint) options_.onPoint(p, id);
@@ -85,6 +92,7 @@ class CheckpointCoordinator {
   std::atomic<uint64_t> triggered_{0};
   std::atomic<uint64_t> final_{0};
   std::atomic<bool> allEnded_{false};
+  std::atomic<bool> failed_{false};
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   bool closed_ = false;
@@ -93,6 +101,12 @@ class CheckpointCoordinator {
   int reported_ = 0;                       // reports of the checkpoint in progress
   std::map<std::string, std::string> snapshots_;
   SourceOffsets offsets_;
+  // The writer thread: writes the checkpoint every task reported (toWrite_ != 0).
+  void writeLoop();
+  uint64_t toWrite_ = 0;
+  bool stopping_ = false;
+  std::string failure_;
+  std::thread writer_;
 };
 
 }  // namespace gale
