@@ -82,7 +82,7 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   return b.build();
 }
 
-int runGenerated(int64_t sentences, bool acking, double rate, const UiFlags& uiFlags) {
+int runGenerated(int64_t sentences, Guarantee guarantee, double rate, const UiFlags& uiFlags) {
   SentenceSource::Options o;
   o.partitions = 2;
   o.total = sentences;
@@ -91,11 +91,18 @@ int runGenerated(int64_t sentences, bool acking, double rate, const UiFlags& uiF
   Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 2);
   auto start = std::chrono::steady_clock::now();
   Continuous config;
-  config.acking = acking;
+  config.guarantee = guarantee;
+  // Exactly-once: a fresh checkpoint directory per run (removed at the end), so the counts are
+  // of this run's input.
+  std::filesystem::path chk = std::filesystem::temp_directory_path() /
+                              ("gale-word-count-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(chk);
+  config.checkpointDir = chk.string();
   auto rt = runContinuous(t, config);
   auto server = startUi(uiFlags, rt);
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
+  std::filesystem::remove_all(chk);
   auto m = rt.metrics();
   for (const auto& c : m.components) {
     TaskMetrics tm = c.total();
@@ -293,6 +300,7 @@ int runGuarantees(int64_t sentences, Duration interval, double offeredWords) {
 struct Options {
   int64_t sentences = 0;  // 0: the mode's default
   bool noAcking = false, bench = false, latency = false, guarantees = false;
+  std::string guarantee = "at-least-once";
   int checkpointMs = 1000;
   std::string socket;
   double rate = 0;  // sentences/s; 0: as fast as it goes
@@ -307,7 +315,13 @@ void defineOptions(CLI::App& app, Options& o) {
   app.add_option("--sentences", o.sentences,
                  "generated sentences (default 100000; 1000000 with --bench)")
       ->check(gale::examples::positive<int64_t>());
-  app.add_flag("--no-acking", o.noAcking, "run without Storm's acker");
+  auto* noAcking = app.add_flag("--no-acking", o.noAcking,
+                                "run without Storm's acker (--guarantee none)");
+  app.add_option("--guarantee", o.guarantee,
+                 "none, at-least-once (default: Storm's acker) or exactly-once (checkpoints "
+                 "every second into a temporary directory)")
+      ->check(CLI::IsMember({"none", "at-least-once", "exactly-once"}))
+      ->excludes(noAcking);
   auto* bench = app.add_flag("--bench", o.bench,
                              "throughput and latency beside a bare loop (docs/benchmarks.md)");
   auto* latency = app.add_flag("--latency", o.latency, "only the latency part of --bench");
@@ -350,7 +364,10 @@ int main(int argc, char** argv) {
       return runGuarantees(o.sentences > 0 ? o.sentences : 1'000'000,
                            std::chrono::milliseconds(o.checkpointMs), 100000);
     if (o.bench || o.latency) return runBench(o.sentences > 0 ? o.sentences : 1'000'000, o.latency);
-    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking, o.rate, o.ui);
+    Guarantee g = o.noAcking || o.guarantee == "none" ? Guarantee::None
+                  : o.guarantee == "exactly-once"     ? Guarantee::ExactlyOnce
+                                                      : Guarantee::AtLeastOnce;
+    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, g, o.rate, o.ui);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;
