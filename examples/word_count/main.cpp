@@ -28,6 +28,7 @@
 #include "gale/connectors/console_sink.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/connectors/socket_source.h"
+#include "gale/state/state_store.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 #include "cli.h"
@@ -82,7 +83,8 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   return b.build();
 }
 
-int runGenerated(int64_t sentences, Guarantee guarantee, double rate, const UiFlags& uiFlags) {
+int runGenerated(int64_t sentences, Guarantee guarantee, Duration checkpointInterval, double rate,
+                 const UiFlags& uiFlags) {
   SentenceSource::Options o;
   o.partitions = 2;
   o.total = sentences;
@@ -98,10 +100,14 @@ int runGenerated(int64_t sentences, Guarantee guarantee, double rate, const UiFl
                               ("gale-word-count-" + std::to_string(::getpid()));
   std::filesystem::remove_all(chk);
   config.checkpointDir = chk.string();
+  config.checkpointInterval = checkpointInterval;
   auto rt = runContinuous(t, config);
   auto server = startUi(uiFlags, rt);
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
+  if (guarantee == Guarantee::ExactlyOnce)
+    std::printf("checkpoints completed: %llu\n",
+                static_cast<unsigned long long>(StateStore::inspect(chk.string())->lastCommittedTxid()));
   std::filesystem::remove_all(chk);
   auto m = rt.metrics();
   for (const auto& c : m.components) {
@@ -319,7 +325,7 @@ void defineOptions(CLI::App& app, Options& o) {
                                 "run without Storm's acker (--guarantee none)");
   app.add_option("--guarantee", o.guarantee,
                  "none, at-least-once (default: Storm's acker) or exactly-once (checkpoints "
-                 "every second into a temporary directory)")
+                 "into a temporary directory)")
       ->check(CLI::IsMember({"none", "at-least-once", "exactly-once"}))
       ->excludes(noAcking);
   auto* bench = app.add_flag("--bench", o.bench,
@@ -330,9 +336,8 @@ void defineOptions(CLI::App& app, Options& o) {
       "throughput and latency with no guarantee, at-least-once and exactly-once "
       "(docs/benchmarks.md)");
   app.add_option("--checkpoint-interval-ms", o.checkpointMs,
-                 "exactly-once's checkpoint interval for --guarantees (default 1000)")
-      ->check(gale::examples::positive<int>())
-      ->needs(guarantees);
+                 "exactly-once's checkpoint interval (default 1000)")
+      ->check(gale::examples::positive<int>());
   app.add_option("--socket", o.socket,
                  "count lines from a TCP server (e.g. `nc -lk 9999`) until Ctrl-C")
       ->check(hostPort())
@@ -367,7 +372,8 @@ int main(int argc, char** argv) {
     Guarantee g = o.noAcking || o.guarantee == "none" ? Guarantee::None
                   : o.guarantee == "exactly-once"     ? Guarantee::ExactlyOnce
                                                       : Guarantee::AtLeastOnce;
-    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, g, o.rate, o.ui);
+    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, g,
+                        std::chrono::milliseconds(o.checkpointMs), o.rate, o.ui);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;
