@@ -215,12 +215,7 @@ void Executor::loop() {
   bool finished = false;
   while (!sh_.killed.load(std::memory_order_relaxed) &&
          !sh_.shutdown.load(std::memory_order_relaxed)) {
-    drainStart_ = steadyNow();
-    size_t n = inbox_->drain(*this, kInboxBatch);
-    if (n) {
-      busyNanos_ += steadyNow() - drainStart_;
-      cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
-    }
+    size_t n = drainInbox();
     bool emitted = step();
 
     // Time-driven work, by the configured clock (a ManualClock in tests).
@@ -239,6 +234,7 @@ void Executor::loop() {
     }
     if (n || emitted) {
       backoff = nanos(sh_.config.spoutBackoffMin);
+      idleSince_ = 0;
       continue;
     }
     idleWait(backoff);
@@ -251,15 +247,10 @@ void Executor::loop() {
 // The spin yields the CPU between polls: with more task threads than cores, a spinning task
 // must not keep a busy one (on this or another topology) off the core.
 void Executor::idleWait(int64_t spoutBackoff) {
+  if (sh_.config.spinBudget.count() > 0 && spin()) return;
   int64_t spinUntil = steadyNow() + nanos(sh_.config.idleSpin);
   do {
-    drainStart_ = steadyNow();
-    size_t n = inbox_->drain(*this, kInboxBatch);
-    if (n) {
-      busyNanos_ += steadyNow() - drainStart_;
-      cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
-      return;
-    }
+    if (drainInbox()) return;
     std::this_thread::yield();
   } while (steadyNow() < spinUntil);
   if (sleepsWhenIdle()) {
@@ -268,6 +259,52 @@ void Executor::idleWait(int64_t spoutBackoff) {
   }
   drainStart_ = steadyNow();
   if (inbox_->receive(blockTimeout(), *this)) busyNanos_ += steadyNow() - drainStart_;
+}
+
+size_t Executor::drainInbox() {
+  drainStart_ = steadyNow();
+  size_t n = inbox_->drain(*this, kInboxBatch);
+  if (n) {
+    busyNanos_ += steadyNow() - drainStart_;
+    cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
+  }
+  return n;
+}
+
+namespace {
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+// A spinning spout asks its source again this often (a rate-limited source has a record due).
+constexpr int64_t kSpoutSpinSliceNanos = 1'000;
+}  // namespace
+
+// Continuous::spinBudget: busy polling, within the budget counted from when the loop last found
+// nothing to do. Returns true when the loop should go round again (input came, or a spout may
+// try nextTuple() again); false when the budget is spent (the caller waits as without one).
+// Polling the inbox is a ZeroMQ receive, which makes system calls even when nothing is there;
+// local senders count the frames they sent to each task (framesSentTo), so the spin watches
+// that count and polls the inbox only when it passed what this inbox received, or every 64
+// rounds for frames from other processes, which are not counted.
+bool Executor::spin() {
+  int64_t now = steadyNow();
+  if (idleSince_ == 0) idleSince_ = now;
+  int64_t end = idleSince_ + nanos(sh_.config.spinBudget);
+  if (now >= end) return false;
+  int64_t until = sleepsWhenIdle() ? std::min(end, now + kSpoutSpinSliceNanos) : end;
+  const std::atomic<uint64_t>& sent = sh_.framesSentTo[static_cast<size_t>(id_)];
+  for (uint32_t round = 1;; ++round) {
+    if (sent.load(std::memory_order_acquire) > inbox_->framesReceived() || round % 64 == 0)
+      if (drainInbox()) return true;
+    cpuRelax();
+    if (round % 8 == 0 && (steadyNow() >= until || sh_.killed.load(std::memory_order_relaxed) ||
+                           sh_.shutdown.load(std::memory_order_relaxed)))
+      return true;
+  }
 }
 
 void Executor::publish(int64_t real) {

@@ -235,6 +235,8 @@ void checkConfig(const Continuous& c) {
   if (c.highWaterMark < 1) bad("highWaterMark must be at least 1");
   if (c.maxItemsPerFrame < 1) bad("maxItemsPerFrame must be at least 1");
   if (c.metricsInterval.count() <= 0) bad("metricsInterval must be positive");
+  if (c.spinBudget.count() < 0 || c.idleSpin.count() < 0)
+    bad("spinBudget and idleSpin must be >= 0");
   if (c.retryBackoffMin.count() < 0 || c.retryBackoffMax < c.retryBackoffMin)
     bad("retryBackoffMin must be >= 0 and retryBackoffMax >= retryBackoffMin");
 }

@@ -142,7 +142,9 @@ class Executor : public FrameHandler {
   void countFrames(Out& o);
   void run();
   void loop();
+  size_t drainInbox();
   void idleWait(int64_t spoutBackoff);
+  bool spin();
   void publish(int64_t real);
 
   uint64_t rng_ = 0;
@@ -151,6 +153,7 @@ class Executor : public FrameHandler {
   std::vector<Out*> active_;
   size_t lastStream_ = 0;  // index in outs_ of the stream emitted on last
   bool inBlockedFlush_ = false;
+  int64_t idleSince_ = 0;  // steady ns when the loop last found nothing to do; 0: it had work
 };
 
 }  // namespace gale
