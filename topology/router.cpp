@@ -112,6 +112,16 @@ void Router::route(const Values& values, TaskId directTask, std::vector<TaskId>&
   }
 }
 
+void Router::forwardTo(std::string_view consumer, TaskId task) {
+  for (Route& r : routes_) {
+    if (r.consumer != consumer) continue;
+    r.targets = {task};
+    if (!r.shuffled.empty()) r.shuffled = {task};
+    r.cursor = 0;
+    if (!r.sent.empty()) r.sent.assign(1, 0);
+  }
+}
+
 std::vector<TaskId> Router::allTargets() const {
   std::vector<TaskId> all;
   for (const Route& r : routes_) all.insert(all.end(), r.targets.begin(), r.targets.end());

@@ -77,16 +77,24 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   return b.build();
 }
 
-int runGenerated(int64_t sentences, bool acking, double rate, const UiFlags& uiFlags) {
+// GALE_FUSION=0 turns Continuous::fusion off (to measure what fusion gives).
+void fusionFromEnvironment(Continuous& c) {
+  if (const char* f = std::getenv("GALE_FUSION")) c.fusion = std::strcmp(f, "0") != 0;
+}
+
+int runGenerated(int64_t sentences, bool acking, double rate, int parallelism,
+                 const UiFlags& uiFlags) {
   SentenceSource::Options o;
   o.partitions = 2;
   o.total = sentences;
   o.ratePerSecond = rate;
   auto report = std::make_shared<CountReport>();
-  Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 2);
+  Topology t =
+      wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, parallelism);
   auto start = std::chrono::steady_clock::now();
   Continuous config;
   config.acking = acking;
+  fusionFromEnvironment(config);
   auto rt = runContinuous(t, config);
   auto server = startUi(uiFlags, rt);
   rt.waitUntilDone();
@@ -161,6 +169,7 @@ RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences)
   c.acking = acking;
   if (const char* spin = std::getenv("GALE_IDLE_SPIN_US"))
     c.idleSpin = std::chrono::microseconds(std::atoll(spin));
+  fusionFromEnvironment(c);
   if (const char* budget = std::getenv("GALE_SPIN_BUDGET_US"))
     c.spinBudget = std::chrono::microseconds(std::atoll(budget));
   auto start = std::chrono::steady_clock::now();
@@ -237,6 +246,7 @@ struct Options {
   bool noAcking = false, bench = false, latency = false;
   std::string socket;
   double rate = 0;  // sentences/s; 0: as fast as it goes
+  int parallelism = 2;
   UiFlags ui;
 };
 
@@ -259,6 +269,10 @@ void defineOptions(CLI::App& app, Options& o) {
   app.add_option("--rate", o.rate, "generated sentences per second (default: as fast as it goes)")
       ->check(gale::examples::number<double>(0))
       ->excludes(bench, latency);
+  app.add_option("--parallelism", o.parallelism,
+                 "tasks of split and of count (default 2; --bench uses 1)")
+      ->check(gale::examples::number<int>(1, 64))
+      ->excludes(bench, latency);
   auto* ui = app.add_option("--ui", o.ui.port,
                             "serve the web UI at http://127.0.0.1:PORT/ (0: any free port); it "
                             "stays up after the job until Ctrl-C (docs/ui.md)")
@@ -280,7 +294,8 @@ int main(int argc, char** argv) {
   try {
     if (!o.socket.empty()) return runSocket(o.socket, o.ui);
     if (o.bench || o.latency) return runBench(o.sentences > 0 ? o.sentences : 1'000'000, o.latency);
-    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking, o.rate, o.ui);
+    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking, o.rate,
+                        o.parallelism, o.ui);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;
