@@ -68,6 +68,11 @@ void Router::route(const Values& values, TaskId directTask, std::vector<TaskId>&
       continue;
     }
     if (directTask >= 0) continue;  // emitDirect reaches direct subscribers only
+    if (r.targets.size() == 1) {
+      // One task to go to (parallelism 1, or fused): no key to hash, no cursor to move.
+      out.push_back(r.targets.front());
+      continue;
+    }
     switch (r.kind) {
       case Grouping::Shuffle:
       case Grouping::LocalOrShuffle:
