@@ -541,7 +541,9 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
       }
       size_t index = sources_.size();
       sources_.push_back({c.name, c.source});
-      b.setSpout(c.name, BatchSpout(shared_, c.source, index, c.watermark), c.parallelism);
+      SpoutDeclarer sd =
+          b.setSpout(c.name, BatchSpout(shared_, c.source, index, c.watermark), c.parallelism);
+      if (!c.fusion) sd.disableFusion();
     } else {
       if (dynamic_cast<const ExactReplaySink*>(c.op.get()) ||
           dynamic_cast<const ExactReplaySink*>(c.bolt.get())) {
@@ -550,6 +552,7 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
       BoltDeclarer d = c.op ? b.setBolt(c.name, BatchOperatorBolt(shared_, c.op), c.parallelism)
                             : b.setBolt(c.name, BatchBoltWrapper(shared_, c.bolt), c.parallelism);
       for (const InputSpec& in : c.inputs) d.grouping(in);
+      if (!c.fusion) d.disableFusion();
     }
   }
   shared_->reporters = reporters;

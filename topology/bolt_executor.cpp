@@ -11,6 +11,12 @@ void BoltExecutor::extraTargets(std::vector<TaskId>& targets) {
 }
 
 void BoltExecutor::afterConnect() {
+  const auto& comps = sh_.topology.components();
+  int into = sh_.fusion.into[static_cast<size_t>(comp_ - comps.data())];
+  if (into >= 0) {  // fused: task i reads task i of its upstream only
+    gate_.addInput(comps[static_cast<size_t>(into)].firstTask + (id_ - comp_->firstTask));
+    return;
+  }
   for (const ComponentSpec* up : sh_.topology.upstreamOf(comp_->name))
     for (int i = 0; i < up->parallelism; ++i) gate_.addInput(up->firstTask + i);
 }
@@ -107,7 +113,7 @@ void BoltExecutor::emit(TaskId direct, std::string_view streamName, const Tuple*
 
 void BoltExecutor::ack(const Tuple& input) {
   ++acked_;
-  if ((acked_ & 15) == 0) processLat_.record(steadyNow() - drainStart_);
+  if ((acked_ & 15) == 0) processLat_.record(steadyNow() - drainStartNanos());
   if (!sh_.config.acking) return;
   for (const Anchor& a : input.anchors()) holdAck(a.root, a.edge);
 }

@@ -15,6 +15,7 @@ namespace gale {
 Executor::Executor(RuntimeShared& sh, TaskId id) : sh_(sh), id_(id), cell_(*sh.cells[id]) {
   if (!sh.isAcker(id)) comp_ = &sh.topology.componentOfTask(id);
   rng_ = std::random_device{}() ^ (static_cast<uint64_t>(id) << 32) ^ steadyNow();
+  if (sh.fused(id)) return;  // called directly by its host
   ChannelOptions opts = channelOptions();
   inbox_ = std::make_unique<ChannelReceiver>(sh.transport, sh.endpoints[id],
                                              sh.topology.registry(), opts);
@@ -28,6 +29,8 @@ const std::string& Executor::name() const {
 void Executor::connect() {
   std::vector<TaskId> targets;
   if (comp_) {
+    const auto& comps = sh_.topology.components();
+    int self = static_cast<int>(comp_ - comps.data());
     for (const auto& s : comp_->outputs) {
       OutStream os;
       os.name = s.name;
@@ -35,7 +38,12 @@ void Executor::connect() {
       os.schema = *sh_.topology.registry()->find(s.id);
       os.router = std::make_unique<Router>(sh_.topology, *comp_, s, sh_.workerOfTask, sh_.self,
                                            nextRandom());
-      os.unsubscribed = sh_.topology.subscribers(comp_->name, s.name).empty();
+      auto subscribers = sh_.topology.subscribers(comp_->name, s.name);
+      for (const Subscription& sub : subscribers)
+        if (sh_.fusion.into[static_cast<size_t>(sub.consumer - comps.data())] == self)
+          os.router->forwardTo(sub.consumer->name,
+                               sub.consumer->firstTask + (id_ - comp_->firstTask));
+      os.unsubscribed = subscribers.empty();
       for (TaskId t : os.router->allTargets()) targets.push_back(t);
       outs_.push_back(std::move(os));
     }
@@ -51,6 +59,10 @@ void Executor::connect() {
     if (slot) continue;
     slot = std::make_unique<Out>();
     slot->target = t;
+    if (sh_.fused(t)) {
+      slot->fused = sh_.executors[static_cast<size_t>(t)];
+      continue;
+    }
     if (!sh_.workerKeys.empty())
       opts.curveServerKey = sh_.workerKeys[static_cast<size_t>(sh_.workerOfTask[t])];
     slot->sender = std::make_unique<ChannelSender>(sh_.transport, sh_.endpoints[t], id_, opts);
@@ -130,11 +142,11 @@ void Executor::unrouted(const OutStream& os) {
 void Executor::flush(Out& o) {
   if (!o.sender->tryFlush()) {
     std::function<void()> whileBlocked;
-    if (servesInboxWhileBlocked())
-      whileBlocked = [this] {
-        inBlockedFlush_ = true;
-        inbox_->drain(*this, 16);
-        inBlockedFlush_ = false;
+    if (host_->servesInboxWhileBlocked())
+      whileBlocked = [h = host_] {
+        h->inBlockedFlush_ = true;
+        h->inbox_->drain(*h, 16);
+        h->inBlockedFlush_ = false;
       };
     o.sender->flush(whileBlocked, &sh_.killed);
   }
@@ -167,10 +179,7 @@ void Executor::componentError(const char* what, const std::exception& e) {
   if (dynamic_cast<const StopTopology*>(&e)) sh_.fail(e.what());
 }
 
-void Executor::run() {
-  // Short sleeps (spout back-off) should last what they ask for, not the default 50 µs of
-  // timer slack more.
-  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+TopologyContext Executor::context() const {
   TopologyContext ctx;
   ctx.component = name();
   ctx.task = id_;
@@ -179,13 +188,28 @@ void Executor::run() {
   ctx.clock = sh_.clock;
   ctx.acking = sh_.config.acking;
   ctx.topology = &sh_.topology;
+  return ctx;
+}
+
+std::string Executor::openAll() {
   std::string error;
-  try {
-    open(ctx);
-  } catch (const std::exception& e) {
-    error = "component '" + name() + "' task " + std::to_string(id_) + " failed to " +
-            openVerb() + ": " + e.what();
+  for (Executor* e : allOf()) {
+    try {
+      e->open(e->context());
+    } catch (const std::exception& ex) {
+      if (error.empty())
+        error = "component '" + e->name() + "' task " + std::to_string(e->id_) + " failed to " +
+                e->openVerb() + ": " + ex.what();
+    }
   }
+  return error;
+}
+
+void Executor::run() {
+  // Short sleeps (spout back-off) should last what they ask for, not the default 50 µs of
+  // timer slack more.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  std::string error = openAll();
   {
     std::unique_lock lock(sh_.mutex);
     if (!error.empty() && sh_.startError.empty()) sh_.startError = error;
@@ -196,50 +220,48 @@ void Executor::run() {
   if (error.empty() && !sh_.killed) loop();
   // Leaving.
   bool graceful = !sh_.killed.load();
-  if (graceful) {
-    flushAll();
-    for (Out* o : active_) o->sender->socket().set(zmq::sockopt::linger, 2000);
+  for (Executor* e : allOf()) {
+    if (graceful) {
+      e->flushAll();
+      for (Out* o : e->active_) o->sender->socket().set(zmq::sockopt::linger, 2000);
+    }
+    try {
+      e->close();
+    } catch (const std::exception& ex) {
+      e->componentError("close/cleanup", ex);
+    }
+    e->publish(steadyNow());
   }
-  try {
-    close();
-  } catch (const std::exception& e) {
-    componentError("close/cleanup", e);
-  }
-  publish(steadyNow());
 }
 
 void Executor::loop() {
   int64_t now = sh_.clock->monoNanos();
-  beforeLoop(now);
+  for (Executor* e : allOf()) e->beforeLoop(now);
   int64_t nextPublish = steadyNow() + nanos(sh_.config.metricsInterval);
   int64_t backoff = nanos(sh_.config.spoutBackoffMin);
-  bool finished = false;
   while (!sh_.killed.load(std::memory_order_relaxed) &&
          !sh_.shutdown.load(std::memory_order_relaxed)) {
-    drainStart_ = steadyNow();
-    size_t n = inbox_->drain(*this, kInboxBatch);
-    if (n) {
-      busyNanos_ += steadyNow() - drainStart_;
-      cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
-    }
+    size_t n = drainInbox();
     bool emitted = step();
 
     // Time-driven work, by the configured clock (a ManualClock in tests).
-    timers(sh_.clock->monoNanos());
+    now = sh_.clock->monoNanos();
+    timers(now);
+    for (Executor* g : guests_) g->timers(now);
     int64_t real = steadyNow();
     if (real >= nextPublish) {
       nextPublish = real + nanos(sh_.config.metricsInterval);
       publish(real);
+      for (Executor* g : guests_) g->publish(real);
     }
     if (n == kInboxBatch) continue;  // more is waiting: keep packing frames
     flushAll();             // nothing more ready: send what we have (latency first)
-    if (!finished && finishedStream()) {
-      finished = true;
-      publish(steadyNow());
-      sh_.taskFinished();
-    }
+    for (Executor* g : guests_) g->flushAll();
+    checkFinished();
+    for (Executor* g : guests_) g->checkFinished();
     if (n || emitted) {
       backoff = nanos(sh_.config.spoutBackoffMin);
+      idleSince_ = 0;
       continue;
     }
     idleWait(backoff);
@@ -248,19 +270,21 @@ void Executor::loop() {
   }
 }
 
+void Executor::checkFinished() {
+  if (finished_ || !finishedStream()) return;
+  finished_ = true;
+  publish(steadyNow());
+  sh_.taskFinished();
+}
+
 // Nothing to do: spin on the inbox briefly (a blocking wake-up costs tens of µs), then block.
 // The spin yields the CPU between polls: with more task threads than cores, a spinning task
 // must not keep a busy one (on this or another topology) off the core.
 void Executor::idleWait(int64_t spoutBackoff) {
+  if (sh_.config.spinBudget.count() > 0 && spin()) return;
   int64_t spinUntil = steadyNow() + nanos(sh_.config.idleSpin);
   do {
-    drainStart_ = steadyNow();
-    size_t n = inbox_->drain(*this, kInboxBatch);
-    if (n) {
-      busyNanos_ += steadyNow() - drainStart_;
-      cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
-      return;
-    }
+    if (drainInbox()) return;
     std::this_thread::yield();
   } while (steadyNow() < spinUntil);
   if (sleepsWhenIdle()) {
@@ -269,6 +293,52 @@ void Executor::idleWait(int64_t spoutBackoff) {
   }
   drainStart_ = steadyNow();
   if (inbox_->receive(blockTimeout(), *this)) busyNanos_ += steadyNow() - drainStart_;
+}
+
+size_t Executor::drainInbox() {
+  drainStart_ = steadyNow();
+  size_t n = inbox_->drain(*this, kInboxBatch);
+  if (n) {
+    busyNanos_ += steadyNow() - drainStart_;
+    cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
+  }
+  return n;
+}
+
+namespace {
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+// A spinning spout asks its source again this often (a rate-limited source has a record due).
+constexpr int64_t kSpoutSpinSliceNanos = 1'000;
+}  // namespace
+
+// Continuous::spinBudget: busy polling, within the budget counted from when the loop last found
+// nothing to do. Returns true when the loop should go round again (input came, or a spout may
+// try nextTuple() again); false when the budget is spent (the caller waits as without one).
+// Polling the inbox is a ZeroMQ receive, which makes system calls even when nothing is there;
+// local senders count the frames they sent to each task (framesSentTo), so the spin watches
+// that count and polls the inbox only when it passed what this inbox received, or every 64
+// rounds for frames from other processes, which are not counted.
+bool Executor::spin() {
+  int64_t now = steadyNow();
+  if (idleSince_ == 0) idleSince_ = now;
+  int64_t end = idleSince_ + nanos(sh_.config.spinBudget);
+  if (now >= end) return false;
+  int64_t until = sleepsWhenIdle() ? std::min(end, now + kSpoutSpinSliceNanos) : end;
+  const std::atomic<uint64_t>& sent = sh_.framesSentTo[static_cast<size_t>(id_)];
+  for (uint32_t round = 1;; ++round) {
+    if (sent.load(std::memory_order_acquire) > inbox_->framesReceived() || round % 64 == 0)
+      if (drainInbox()) return true;
+    cpuRelax();
+    if (round % 8 == 0 && (steadyNow() >= until || sh_.killed.load(std::memory_order_relaxed) ||
+                           sh_.shutdown.load(std::memory_order_relaxed)))
+      return true;
+  }
 }
 
 void Executor::publish(int64_t real) {
@@ -283,8 +353,10 @@ void Executor::publish(int64_t real) {
   c.retried.store(retried_, std::memory_order_relaxed);
   c.deadLettered.store(deadLettered_, std::memory_order_relaxed);
   c.unrouted.store(unrouted_, std::memory_order_relaxed);
-  c.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
-  c.malformed.store(inbox_->malformedFrames(), std::memory_order_relaxed);
+  if (inbox_) {
+    c.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
+    c.malformed.store(inbox_->malformedFrames(), std::memory_order_relaxed);
+  }
   uint64_t blocked = 0;
   for (Out* o : active_) blocked += o->sender->blockedFlushes();
   c.blocked.store(blocked, std::memory_order_relaxed);

@@ -20,6 +20,16 @@ namespace {
 
 std::atomic<uint64_t> gInstances{0};
 
+// How many fused links a task is from the head of its chain (0: it runs its own thread).
+int chainDepth(const RuntimeShared& sh, TaskId t) {
+  const auto& comps = sh.topology.components();
+  int c = static_cast<int>(&sh.topology.componentOfTask(t) - comps.data());
+  int depth = 0;
+  for (; sh.fusion.into[static_cast<size_t>(c)] >= 0; c = sh.fusion.into[static_cast<size_t>(c)])
+    ++depth;
+  return depth;
+}
+
 std::unique_ptr<Executor> makeExecutor(RuntimeShared& sh, TaskId t) {
   if (sh.isAcker(t)) return std::make_unique<AckerExecutor>(sh, t);
   if (sh.topology.componentOfTask(t).isSpout()) return std::make_unique<SpoutExecutor>(sh, t);
@@ -206,6 +216,9 @@ TopologyMetrics RunningTopology::metrics() const {
     ComponentMetrics cm;
     cm.name = comp.name;
     cm.spout = comp.isSpout();
+    if (int into = sh.fusion.into[static_cast<size_t>(&comp - sh.topology.components().data())];
+        into >= 0)
+      cm.fusedInto = sh.topology.components()[static_cast<size_t>(into)].name;
     for (int i = 0; i < comp.parallelism; ++i)
       if (sh.local(comp.firstTask + i)) cm.tasks.push_back(fill(comp.firstTask + i));
     out.components.push_back(std::move(cm));
@@ -237,6 +250,8 @@ void checkConfig(const Continuous& c) {
   if (c.highWaterMark < 1) bad("highWaterMark must be at least 1");
   if (c.maxItemsPerFrame < 1) bad("maxItemsPerFrame must be at least 1");
   if (c.metricsInterval.count() <= 0) bad("metricsInterval must be positive");
+  if (c.spinBudget.count() < 0 || c.idleSpin.count() < 0)
+    bad("spinBudget and idleSpin must be >= 0");
   if (c.retryBackoffMin.count() < 0 || c.retryBackoffMax < c.retryBackoffMin)
     bad("retryBackoffMin must be >= 0 and retryBackoffMax >= retryBackoffMin");
 }
@@ -261,6 +276,8 @@ RunningTopology launch(const Topology& topology, Continuous config,
   sh.clock = config.clock ? config.clock : &SystemClock::instance();
   sh.numAckers = config.acking ? config.numAckers : 0;
   sh.firstAcker = topology.taskCount();
+  sh.fusion = planFusion(topology, config.fusion,
+                         assignment ? assignment->workerOfTask : std::vector<int>{});
   sh.numTasks = topology.taskCount() + sh.numAckers;
   sh.framesSentTo = std::make_unique<std::atomic<uint64_t>[]>(static_cast<size_t>(sh.numTasks));
   for (int t = 0; t < sh.numTasks; ++t) sh.cells.push_back(std::make_unique<MetricsCell>());
@@ -313,18 +330,34 @@ RunningTopology launch(const Topology& topology, Continuous config,
   if (config.curve) sh.transport.enableCurve(*config.curve);  // before any inbox binds
   // Clean start: every local inbox is bound before any sender connects, and every task is
   // opened/prepared before any spout emits.
+  sh.executors.assign(static_cast<size_t>(sh.numTasks), nullptr);
+  int threads = 0;
   for (int t = 0; t < sh.numTasks; ++t) {
     if (!sh.local(t)) continue;
     impl->tasks.push_back(makeExecutor(sh, t));
+    sh.executors[static_cast<size_t>(t)] = impl->tasks.back().get();
     sh.endpoints[static_cast<size_t>(t)] = impl->tasks.back()->boundEndpoint();
     if (!sh.isAcker(t)) ++sh.remaining;
+    if (!sh.fused(t)) ++threads;
+  }
+  // Fused tasks join their host's thread, upstream first (a chain's order: declaration order
+  // need not be).
+  for (int depth = 1;; ++depth) {
+    bool any = false;
+    for (int t = 0; t < sh.topology.taskCount(); ++t) {
+      if (!sh.executors[static_cast<size_t>(t)] || chainDepth(sh, t) != depth) continue;
+      any = true;
+      sh.executors[static_cast<size_t>(sh.fusion.hostOf[static_cast<size_t>(t)])]->host(
+          *sh.executors[static_cast<size_t>(t)]);
+    }
+    if (!any) break;
   }
   for (auto& task : impl->tasks) task->connect();
   for (auto& task : impl->tasks) task->start();
   std::string error;
   {
     std::unique_lock lock(sh.mutex);
-    sh.cv.wait(lock, [&] { return sh.ready == static_cast<int>(impl->tasks.size()); });
+    sh.cv.wait(lock, [&] { return sh.ready == threads; });
     error = sh.startError;
     if (!error.empty()) sh.killed = true;
     sh.go = true;

@@ -140,6 +140,16 @@ BoltDeclarer& BoltDeclarer::grouping(InputSpec in) {
   return *this;
 }
 
+SpoutDeclarer& SpoutDeclarer::disableFusion() {
+  spec_->fusion = false;
+  return *this;
+}
+
+BoltDeclarer& BoltDeclarer::disableFusion() {
+  spec_->fusion = false;
+  return *this;
+}
+
 TopologyBuilder::TopologyBuilder() = default;
 TopologyBuilder::~TopologyBuilder() = default;
 

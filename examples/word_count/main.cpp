@@ -83,14 +83,20 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   return b.build();
 }
 
+// GALE_FUSION=0 turns Continuous::fusion off (to measure what fusion gives).
+void fusionFromEnvironment(Continuous& c) {
+  if (const char* f = std::getenv("GALE_FUSION")) c.fusion = std::strcmp(f, "0") != 0;
+}
+
 int runGenerated(int64_t sentences, Guarantee guarantee, Duration checkpointInterval, double rate,
-                 const UiFlags& uiFlags) {
+                 int parallelism, const UiFlags& uiFlags) {
   SentenceSource::Options o;
   o.partitions = 2;
   o.total = sentences;
   o.ratePerSecond = rate;
   auto report = std::make_shared<CountReport>();
-  Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 2);
+  Topology t =
+      wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, parallelism);
   auto start = std::chrono::steady_clock::now();
   Continuous config;
   config.guarantee = guarantee;
@@ -101,6 +107,7 @@ int runGenerated(int64_t sentences, Guarantee guarantee, Duration checkpointInte
   std::filesystem::remove_all(chk);
   config.checkpointDir = chk.string();
   config.checkpointInterval = checkpointInterval;
+  fusionFromEnvironment(config);
   auto rt = runContinuous(t, config);
   auto server = startUi(uiFlags, rt);
   rt.waitUntilDone();
@@ -196,6 +203,9 @@ RunResult runTopology(GuaranteeSetting g, double sentencesPerSecond, int64_t sen
   };
   if (const char* spin = std::getenv("GALE_IDLE_SPIN_US"))
     c.idleSpin = std::chrono::microseconds(std::atoll(spin));
+  fusionFromEnvironment(c);
+  if (const char* budget = std::getenv("GALE_SPIN_BUDGET_US"))
+    c.spinBudget = std::chrono::microseconds(std::atoll(budget));
   auto start = std::chrono::steady_clock::now();
   auto rt = runContinuous(t, c);
   rt.waitUntilDone();
@@ -310,6 +320,7 @@ struct Options {
   int checkpointMs = 1000;
   std::string socket;
   double rate = 0;  // sentences/s; 0: as fast as it goes
+  int parallelism = 2;
   UiFlags ui;
 };
 
@@ -345,6 +356,10 @@ void defineOptions(CLI::App& app, Options& o) {
   app.add_option("--rate", o.rate, "generated sentences per second (default: as fast as it goes)")
       ->check(gale::examples::number<double>(0))
       ->excludes(bench, latency, guarantees);
+  app.add_option("--parallelism", o.parallelism,
+                 "tasks of split and of count (default 2; --bench uses 1)")
+      ->check(gale::examples::number<int>(1, 64))
+      ->excludes(bench, latency, guarantees);
   auto* ui = app.add_option("--ui", o.ui.port,
                             "serve the web UI at http://127.0.0.1:PORT/ (0: any free port); it "
                             "stays up after the job until Ctrl-C (docs/ui.md)")
@@ -373,7 +388,7 @@ int main(int argc, char** argv) {
                   : o.guarantee == "exactly-once"     ? Guarantee::ExactlyOnce
                                                       : Guarantee::AtLeastOnce;
     return runGenerated(o.sentences > 0 ? o.sentences : 100'000, g,
-                        std::chrono::milliseconds(o.checkpointMs), o.rate, o.ui);
+                        std::chrono::milliseconds(o.checkpointMs), o.rate, o.parallelism, o.ui);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;

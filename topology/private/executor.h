@@ -1,6 +1,9 @@
 // One task's thread (executor = task): its inbox, its senders to downstream tasks, the loop that
 // drains the inbox, runs time-driven work, flushes and waits, and its metrics. What differs
 // between spouts, bolts and ackers is in SpoutExecutor, BoltExecutor and AckerExecutor.
+// A fused task (private/fusion.h) has no thread and no inbox: its host, the task of the chain's
+// head with the same index, calls it directly and drives its time-driven work, flushes and
+// metrics from its own loop.
 #pragma once
 
 #include <chrono>
@@ -23,11 +26,23 @@ class Executor : public FrameHandler {
   Executor(RuntimeShared& sh, TaskId id);
   ~Executor() override = default;
 
-  const std::string& boundEndpoint() const { return inbox_->endpoint(); }
+  // The inbox's endpoint (a hosted task has none: the name it would have).
+  const std::string& boundEndpoint() const {
+    return inbox_ ? inbox_->endpoint() : sh_.endpoints[static_cast<size_t>(id_)];
+  }
 
-  // Phase 2 (after every local inbox is bound): routes and senders.
+  // Phase 2 (after every local inbox is bound and every local executor is in
+  // RuntimeShared::executors): routes, senders, and the fused tasks this one hosts.
   void connect();
-  void start() { thread_ = std::thread([this] { run(); }); }
+  bool hosted() const { return host_ != this; }
+  // Before connect(): `guest` (a fused task) runs in this one's thread. Upstream guests first.
+  void host(Executor& guest) {
+    guest.host_ = this;
+    guests_.push_back(&guest);
+  }
+  void start() {
+    if (!hosted()) thread_ = std::thread([this] { run(); });
+  }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
@@ -40,6 +55,7 @@ class Executor : public FrameHandler {
  protected:
   struct Out {
     TaskId target = -1;
+    Executor* fused = nullptr;  // a task this one hosts: called directly, no sender
     std::unique_ptr<ChannelSender> sender;
     uint64_t framesCounted = 0;
   };
@@ -96,14 +112,16 @@ class Executor : public FrameHandler {
   // ---- sending
   void send(TaskId target, StreamId stream, Tuple&& t) {
     Out& o = *senders_[static_cast<size_t>(target)];
-    o.sender->push(stream, std::move(t));
     ++transferred_;
-    if (o.sender->full() && !inBlockedFlush_) flush(o);
+    if (o.fused) return o.fused->onTuple(id_, std::move(t));
+    o.sender->push(stream, std::move(t));
+    if (o.sender->full() && !host_->inBlockedFlush_) flush(o);
   }
   void sendControl(TaskId target, Control c) {
     Out& o = *senders_[static_cast<size_t>(target)];
+    if (o.fused) return o.fused->onControl(id_, std::move(c));
     o.sender->push(std::move(c));
-    if (o.sender->full() && !inBlockedFlush_) flush(o);
+    if (o.sender->full() && !host_->inBlockedFlush_) flush(o);
   }
   void broadcast(const Control& c) {
     for (TaskId t : downstream_) sendControl(t, c);
@@ -120,6 +138,8 @@ class Executor : public FrameHandler {
     }
   }
   void componentError(const char* what, const std::exception& e);
+  // When the running thread's loop last started draining its inbox.
+  int64_t drainStartNanos() const { return host_->drainStart_; }
 
   RuntimeShared& sh_;
   TaskId id_;
@@ -140,17 +160,33 @@ class Executor : public FrameHandler {
  private:
   ChannelOptions channelOptions() const;
   void countFrames(Out& o);
+  TopologyContext context() const;
   void run();
+  // open() of this task and the ones it hosts; the first error.
+  std::string openAll();
+  // This task and the ones it hosts.
+  std::vector<Executor*> allOf() {
+    std::vector<Executor*> all{this};
+    all.insert(all.end(), guests_.begin(), guests_.end());
+    return all;
+  }
   void loop();
+  void checkFinished();
+  size_t drainInbox();
   void idleWait(int64_t spoutBackoff);
+  bool spin();
   void publish(int64_t real);
 
   uint64_t rng_ = 0;
+  Executor* host_ = this;         // the task whose thread runs this one
+  std::vector<Executor*> guests_;  // fused tasks this one runs, upstream first
+  bool finished_ = false;         // told RuntimeShared its stream is finished
   std::thread thread_;
-  std::unique_ptr<ChannelReceiver> inbox_;
+  std::unique_ptr<ChannelReceiver> inbox_;  // none when hosted
   std::vector<Out*> active_;
   size_t lastStream_ = 0;  // index in outs_ of the stream emitted on last
   bool inBlockedFlush_ = false;
+  int64_t idleSince_ = 0;  // steady ns when the loop last found nothing to do; 0: it had work
 };
 
 }  // namespace gale

@@ -15,6 +15,7 @@
 #include "gale/core/histogram.h"
 #include "gale/core/log.h"
 #include "gale/topology/runtime.h"
+#include "private/fusion.h"
 
 namespace gale {
 
@@ -66,9 +67,13 @@ struct MetricsCell {
 };
 
 // State shared by the tasks of one running topology and its handle.
+class Executor;
+
 struct RuntimeShared {
   Topology topology;
   Continuous config;
+  FusionPlan fusion;
+  std::vector<Executor*> executors;  // by task id; local tasks only (else nullptr)
   const Clock* clock = nullptr;
   int numTasks = 0;
   TaskId firstAcker = 0;
@@ -98,6 +103,10 @@ struct RuntimeShared {
     return workerOfTask.empty() || workerOfTask[static_cast<size_t>(t)] == self;
   }
   bool isAcker(TaskId t) const { return t >= firstAcker; }
+  // Runs in another task's thread (fusion), with no inbox of its own.
+  bool fused(TaskId t) const {
+    return !isAcker(t) && fusion.hostOf[static_cast<size_t>(t)] != t;
+  }
   TaskId ackerOf(uint64_t root) const {
     return firstAcker + static_cast<TaskId>(mix64(root) % static_cast<uint64_t>(numAckers));
   }

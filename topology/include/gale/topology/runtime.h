@@ -71,7 +71,19 @@ struct Continuous {
   int highWaterMark = 16;          // frames queued per channel before the sender blocks
   size_t maxItemsPerFrame = 256;   // a busy sender packs up to this many items per frame
   // An idle task spins this long on its inbox before blocking (latency when lightly loaded).
+  // Fusion (Flink's operator chaining): a bolt whose every input reads one component with a
+  // grouping that may keep tuples on the same task index (shuffle or local-or-shuffle at equal
+  // parallelism; any grouping but direct at parallelism 1) runs in that component's tasks,
+  // called directly, with no channel, thread or copy between them. Off: one thread per task.
+  // Per component: disableFusion(). ComponentMetrics::fusedInto shows the chains.
+  bool fusion = true;
   Duration idleSpin = std::chrono::microseconds(50);
+  // Low-latency setting: an idle task first busy-polls (no system calls, no yield) for up to
+  // this long after its last work before the idleSpin / blocking wait above, and a spout whose
+  // nextTuple() returned false asks again after ~1 us instead of sleeping its back-off. Each idle
+  // task then keeps a core busy for the budget: use it with a core per busy task. 0 (default):
+  // no busy polling, idle tasks block (docs/runtime.md, "Tasks, threads, channels").
+  Duration spinBudget = Duration::zero();
   // A spout whose nextTuple() returned false sleeps this long, doubling up to the max.
   Duration spoutBackoffMin = std::chrono::microseconds(20);
   Duration spoutBackoffMax = std::chrono::microseconds(200);
@@ -131,6 +143,10 @@ struct TaskMetrics {
 struct ComponentMetrics {
   std::string name;  // "__acker" for the ackers
   bool spout = false;
+  // Fused (Continuous::fusion): the upstream component whose tasks run this one's (task i in
+  // its task i); empty: it runs its own. A fused task has no inbox (frame counters stay 0) and
+  // its capacity is counted in its host's.
+  std::string fusedInto;
   std::vector<TaskMetrics> tasks;
   TaskMetrics total() const;  // counters summed, histograms merged, capacity = max
 };
