@@ -6,14 +6,11 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "exactly_once_word_count.h"
-#include "gale/core/stateless.h"
-#include "gale/core/window.h"
 
 namespace gale {
 namespace {
@@ -86,32 +83,14 @@ TEST(ExactlyOnceContinuous, ARunKilledWithACheckpointInFlightResumesFromTheLastC
   EXPECT_LE(after1, 3u);
   for (const auto& e : fs::directory_iterator(d.out())) {
     std::string name = e.path().filename().string();
-    if (name.rfind("part-", 0) == 0) EXPECT_LE(std::stoull(name.substr(5)), after1) << name;
+    if (name.rfind("part-", 0) == 0) {
+      EXPECT_LE(std::stoull(name.substr(5)), after1) << name;
+    }
   }
   // Run 2 resumes and finishes.
   runContinuous(exactlyOnceWordCount(total, d.out(), nullptr, rate), exactlyOnce(d, 5ms))
       .waitUntilDone();
   expectExactlyOnce(d.chk(), d.out(), total);
-}
-
-// Event-time tumbling windows of word counts (append mode) into the file sink: each (word,
-// window) row must be committed exactly once with its direct count, across a kill.
-Topology windowedWordCount(const std::string& out, int64_t total, double rate) {
-  TopologyBuilder b;
-  b.setSpout("sentences",
-             std::make_shared<SentenceSource>(SentenceSource::Options{
-                 .partitions = 3, .ratePerSecond = rate, .total = total, .withEventTime = true,
-                 .eventTimeStep = 1ms}),
-             2)
-      // A spout task reads its partitions in turn, 64 records at a time: its event times are
-      // out of order by up to ~200 ms, which the delay covers (no row is late).
-      .withWatermark("ts", 1s);
-  b.setBolt("split", splitWords("sentence", "word", {"ts"}), 2).shuffleGrouping("sentences");
-  b.setBolt("count", *windowed(Tumbling(50ms), Count{}).keyBy({"word"}).eventTime("ts")
-                          .outputMode(OutputMode::Append).build(), 2)
-      .fieldsGrouping("split", Fields{"word"});
-  b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 1).globalGrouping("count");
-  return b.build();
 }
 
 TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce) {
@@ -132,28 +111,7 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce)
   ASSERT_LT(StateStore::inspect(d.chk())->lastCommittedTxid(), 100u);
   runContinuous(windowedWordCount(d.out(), total, rate), exactlyOnce(d, 5ms)).waitUntilDone();
 
-  // The direct count: sentence g has event time g ms (eventTimeStep), window [g/50*50, +50) ms.
-  std::map<std::string, int64_t> expected;
-  for (int64_t g = 0; g < total; ++g) {
-    std::string start = toString(Value{Timestamp{g / 50 * 50 * 1000}});
-    std::istringstream words(SentenceSource::sentenceAt(g));
-    for (std::string w; words >> w;) ++expected[w + "\t" + start];
-  }
-  std::map<std::string, int64_t> seen;
-  for (const auto& e : fs::directory_iterator(d.out())) {
-    std::string name = e.path().filename().string();
-    ASSERT_EQ(name.rfind("part-", 0), 0u) << "left uncommitted: " << name;
-    std::ifstream in(e.path());
-    for (std::string line; std::getline(in, line);) {
-      // word, window_start, window_end, count
-      size_t a = line.find('\t'), b = line.find('\t', a + 1), c = line.rfind('\t');
-      std::string key = line.substr(0, b);
-      EXPECT_EQ(seen.count(key), 0u) << "window committed twice: " << key;
-      seen[key] = std::stoll(line.substr(c + 1));
-      (void)a;
-    }
-  }
-  EXPECT_EQ(seen, expected);
+  expectWindowsExactlyOnce(d.out(), total);
 }
 
 // Counts like CountWords, but throws on one word.

@@ -1,11 +1,12 @@
 // Exactly-once continuous mode under real crashes (the micro-batch counterpart is
-// batch_fault_test.cpp): a forked child runs the exactly-once word count into the two-phase-commit
-// file sink and is killed with SIGKILL at random moments and at each point of a checkpoint
+// batch_fault_test.cpp): a forked child runs an exactly-once job — a running word count, or a
+// windowed word count — into the two-phase-commit file sink and is killed with SIGKILL at random moments and at each point of a checkpoint
 // (barrier in flight, snapshot taken, sink pre-committed, checkpoint record written, sink
 // committed); the parent restarts it until the input is done. Each word's committed counts must
-// then be exactly 1, 2, ..., its direct count: nothing lost, nothing written twice.
+// then be exactly 1, 2, ..., its direct count (each window's row once, with its direct count):
+// nothing lost, nothing written twice.
 //
-// GALE_FAULT_KILLS sets the number of kills (default 100).
+// GALE_FAULT_KILLS sets the number of kills per job (default 100).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,8 +34,10 @@ constexpr int64_t kSentences = 6000;
 constexpr double kRate = 30000;
 constexpr int kPoints = 5;  // CheckpointPoint::BarrierInjected .. SinkCommitted
 
+enum class Job { RunningCount, WindowedCount };
+
 // The child: runs until the input is done (exit 0) or it is killed.
-[[noreturn]] void child(const std::string& chk, const std::string& out, int killPoint,
+[[noreturn]] void child(Job job, const std::string& chk, const std::string& out, int killPoint,
                         uint64_t killId) {
   int rc = 0;
   try {
@@ -43,7 +46,9 @@ constexpr int kPoints = 5;  // CheckpointPoint::BarrierInjected .. SinkCommitted
     cfg.onCheckpointPoint = [killPoint, killId](CheckpointPoint p, uint64_t id) {
       if (static_cast<int>(p) == killPoint && id == killId) ::raise(SIGKILL);
     };
-    runContinuous(exactlyOnceWordCount(kSentences, out, nullptr, kRate), cfg).waitUntilDone();
+    Topology t = job == Job::RunningCount ? exactlyOnceWordCount(kSentences, out, nullptr, kRate)
+                                          : windowedWordCount(out, kSentences, kRate);
+    runContinuous(t, cfg).waitUntilDone();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "child failed: %s\n", e.what());
     rc = 3;
@@ -74,7 +79,7 @@ int killsWanted() {
   return v ? std::max(1, std::atoi(v)) : 100;
 }
 
-TEST(ContinuousFault, SigkillAtRandomMomentsAndAtEachCheckpointPointLosesNothingAndWritesNothingTwice) {
+void killAndRestartUntilDone(Job job) {
   fs::path base = fs::temp_directory_path() / ("gale-cont-fault-" + std::to_string(::getpid()));
   std::mt19937_64 rng(20261130);
   const int wanted = killsWanted();
@@ -108,7 +113,7 @@ TEST(ContinuousFault, SigkillAtRandomMomentsAndAtEachCheckpointPointLosesNothing
       }
       pid_t pid = ::fork();
       ASSERT_GE(pid, 0);
-      if (pid == 0) child(chk, out, killPoint, killId);
+      if (pid == 0) child(job, chk, out, killPoint, killId);
       if (delayMs >= 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));
         ::kill(pid, SIGKILL);
@@ -128,19 +133,31 @@ TEST(ContinuousFault, SigkillAtRandomMomentsAndAtEachCheckpointPointLosesNothing
       }
     }
     if (::testing::Test::HasFailure()) break;
-    expectExactlyOnce(chk, out, kSentences);
+    if (job == Job::RunningCount)
+      expectExactlyOnce(chk, out, kSentences);
+    else
+      expectWindowsExactlyOnce(out, kSentences);
     if (::testing::Test::HasFailure()) break;
   }
   for (int p = 0; p < kPoints; ++p)
     EXPECT_GE(atPoint[p], 1) << "no kill at " << checkpointPointName(static_cast<CheckpointPoint>(p));
-  std::printf("continuous fault test: %d episodes, %d runs, %d kills (at %s %d, %s %d, %s %d, "
+  std::printf("continuous fault test, %s: %d episodes, %d runs, %d kills (at %s %d, %s %d, %s %d, "
               "%s %d, %s %d; the rest after a random delay)\n",
-              episodes, runs, kills, checkpointPointName(CheckpointPoint(0)), atPoint[0],
+              job == Job::RunningCount ? "running count" : "windowed count", episodes, runs, kills,
+              checkpointPointName(CheckpointPoint(0)), atPoint[0],
               checkpointPointName(CheckpointPoint(1)), atPoint[1],
               checkpointPointName(CheckpointPoint(2)), atPoint[2],
               checkpointPointName(CheckpointPoint(3)), atPoint[3],
               checkpointPointName(CheckpointPoint(4)), atPoint[4]);
   fs::remove_all(base);
+}
+
+TEST(ContinuousFault, SigkillAtRandomMomentsAndAtEachCheckpointPointLosesNothingAndWritesNothingTwice) {
+  killAndRestartUntilDone(Job::RunningCount);
+}
+
+TEST(ContinuousFault, AWindowedCountKilledAtRandomMomentsAndCheckpointPointsCommitsEachWindowOnce) {
+  killAndRestartUntilDone(Job::WindowedCount);
 }
 
 }  // namespace
