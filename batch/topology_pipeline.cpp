@@ -584,7 +584,9 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
       }
       size_t index = sources_.size();
       sources_.push_back({c.name, c.source});
-      b.setSpout(c.name, BatchSpout(shared_, c.source, index, c.watermark), c.parallelism);
+      SpoutDeclarer sd =
+          b.setSpout(c.name, BatchSpout(shared_, c.source, index, c.watermark), c.parallelism);
+      if (!c.fusion) sd.disableFusion();
     } else {
       if (dynamic_cast<const ExactReplaySink*>(c.op.get()) ||
           dynamic_cast<const ExactReplaySink*>(c.bolt.get())) {
@@ -593,6 +595,7 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
       BoltDeclarer d = c.op ? b.setBolt(c.name, BatchOperatorBolt(shared_, c.op), c.parallelism)
                             : b.setBolt(c.name, BatchBoltWrapper(shared_, c.bolt), c.parallelism);
       for (const InputSpec& in : c.inputs) d.grouping(in);
+      if (!c.fusion) d.disableFusion();
     }
   }
   shared_->reporters = reporters;
@@ -667,35 +670,6 @@ void mergeKeyedUpdates(std::map<std::string, KeyedStateUpdates>& into,
       }
     }
   }
-}
-
-std::string topologyFingerprint(const Topology& topology) {
-  // FNV-1a over a canonical description; the description itself is short enough to keep too,
-  // but a hash makes a readable job id.
-  std::string d;
-  for (const ComponentSpec& c : topology.components()) {
-    d += c.name + "|" + (c.isSpout() ? "spout" : "bolt") + "|" + std::to_string(c.parallelism);
-    if (c.source) d += "|src=" + c.source->name() + "/" + std::to_string(c.source->partitions());
-    for (const auto& in : c.inputs) {
-      d += "|in=" + in.component + ":" + in.stream + ":" + groupingName(in.grouping);
-      for (const auto& f : in.fields) d += "," + f;
-    }
-    for (const auto& s : c.outputs) {
-      // The runtime's own streams (the dead-letter stream every spout has) are not the user's
-      // structure: leaving them out keeps checkpoints of earlier versions readable.
-      if (s.name.rfind("__", 0) == 0) continue;
-      d += "|out=" + s.name + s.fields.toString();
-    }
-    d += ";";
-  }
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : d) {
-    h ^= ch;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return std::string("topology-") + buf;
 }
 
 }  // namespace gale

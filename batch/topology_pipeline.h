@@ -70,8 +70,4 @@ class TopologyPipeline final : public BatchPipeline {
   TopologyMetrics finalMetrics_;     // after stop()
 };
 
-// A stable fingerprint of a topology's structure (components, parallelism, groupings, streams,
-// sources): a checkpoint written by another structure is refused.
-std::string topologyFingerprint(const Topology& topology);
-
 }  // namespace gale

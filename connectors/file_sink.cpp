@@ -30,6 +30,24 @@ void writeAll(int fd, const std::string& data, const std::string& path) {
   }
 }
 
+// Writes `data` to a new file at `path`, fsync'ed when `sync`.
+void writeNewFile(const std::string& path, const std::string& data, bool sync) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("FileSink: can not create " + path + ": " + std::strerror(errno));
+  try {
+    writeAll(fd, data, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (sync && ::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw std::runtime_error("FileSink: fsync failed for " + path + ": " + std::strerror(e));
+  }
+  ::close(fd);
+}
+
 void syncDirectory(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
@@ -45,6 +63,8 @@ FileSink::FileSink(std::string directory, FileFormat format, Options options)
 }
 
 FileSink::~FileSink() {
+  // Two-phase: the in-progress file is output of no checkpoint yet; recover() deletes it.
+  if (spillFd_ >= 0) ::close(spillFd_);
   if (fd_ >= 0) {
     try {
       flushContinuous();
@@ -71,6 +91,14 @@ std::string FileSink::batchFileName(uint64_t txid, int taskIndex, FileFormat for
   std::snprintf(buf, sizeof buf, "part-%020llu-%05d%s", static_cast<unsigned long long>(txid), taskIndex,
                 fileExtension(format));
   return buf;
+}
+
+std::string FileSink::pendingFileName(uint64_t id, int taskIndex, FileFormat format) {
+  return "." + batchFileName(id, taskIndex, format) + ".pending";
+}
+
+std::string FileSink::pathOf(const std::string& name) const {
+  return (fs::path(directory_) / name).string();
 }
 
 void FileSink::fail(const std::string& what, const std::string& path) const {
@@ -119,8 +147,9 @@ void FileSink::format(const Tuple& tuple) {
 
 void FileSink::onTuple(const Tuple& tuple, Emitter&) {
   if (!opened_) throw std::logic_error("FileSink: onTuple() before open()");
-  if (inBatch_) {
+  if (inBatch_ || twoPhase_) {
     format(tuple);
+    if (twoPhase_ && buffer_.size() >= options_.flushBytes) spill();
     return;
   }
   if (fd_ < 0) {
@@ -177,23 +206,91 @@ void FileSink::onBatchEnd(uint64_t txid, Emitter&) {
     return;
   }
   const std::string tmpPath = (fs::path(directory_) / ("." + name + ".tmp")).string();
-  int fd = ::open(tmpPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("can not create", tmpPath);
-  try {
-    writeAll(fd, buffer_, tmpPath);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  if (options_.sync && ::fsync(fd) != 0) {
-    ::close(fd);
-    fail("fsync failed for", tmpPath);
-  }
-  ::close(fd);
+  writeNewFile(tmpPath, buffer_, options_.sync);
   if (::rename(tmpPath.c_str(), finalPath.c_str()) != 0) fail("can not rename to", finalPath);
   if (options_.sync) syncDirectory(directory_);
   buffer_.clear();
   headerWritten_ = false;
+}
+
+// ---- two-phase commit (exactly-once continuous mode)
+
+namespace {
+std::string inProgressFileName(int taskIndex, FileFormat format) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, ".inprogress-%05d%s", taskIndex, fileExtension(format));
+  return buf;
+}
+}  // namespace
+
+// The buffer outgrew flushBytes between two barriers: it goes to the in-progress file, which
+// preCommit renames.
+void FileSink::spill() {
+  const std::string path = pathOf(inProgressFileName(taskIndex_, format_));
+  if (spillFd_ < 0) {
+    spillFd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (spillFd_ < 0) fail("can not create", path);
+  }
+  writeAll(spillFd_, buffer_, path);
+  buffer_.clear();
+}
+
+void FileSink::recover(uint64_t lastCompleted) {
+  if (!opened_) throw std::logic_error("FileSink: recover() before open()");
+  twoPhase_ = true;
+  buffer_.clear();
+  headerWritten_ = false;
+  for (const auto& e : fs::directory_iterator(directory_)) {
+    const std::string name = e.path().filename().string();
+    unsigned long long id = 0;
+    int task = -1;
+    if (std::sscanf(name.c_str(), ".part-%20llu-%5d", &id, &task) != 2 || task != taskIndex_ ||
+        name != pendingFileName(id, task, format_)) {
+      continue;
+    }
+    if (id <= lastCompleted) {
+      // Checkpoint `id` completed, but the crash came before this file was committed.
+      const std::string to = pathOf(batchFileName(id, taskIndex_, format_));
+      if (::rename(e.path().c_str(), to.c_str()) != 0) fail("can not rename to", to);
+    } else if (::unlink(e.path().c_str()) != 0) {
+      fail("can not remove", e.path().string());
+    }
+  }
+  ::unlink(pathOf(inProgressFileName(taskIndex_, format_)).c_str());
+  if (options_.sync) syncDirectory(directory_);
+}
+
+void FileSink::preCommit(uint64_t id) {
+  if (!twoPhase_) throw std::logic_error("FileSink: preCommit() without recover()");
+  if (buffer_.empty() && spillFd_ < 0) return;  // nothing since the last barrier: no file
+  const std::string path = pathOf(inProgressFileName(taskIndex_, format_));
+  if (spillFd_ < 0) {
+    writeNewFile(path, buffer_, options_.sync);
+  } else {
+    writeAll(spillFd_, buffer_, path);
+    if (options_.sync && ::fsync(spillFd_) != 0) fail("fsync failed for", path);
+    ::close(spillFd_);
+    spillFd_ = -1;
+  }
+  buffer_.clear();
+  headerWritten_ = false;  // a CSV header opens every file
+  const std::string pending = pathOf(pendingFileName(id, taskIndex_, format_));
+  if (::rename(path.c_str(), pending.c_str()) != 0) fail("can not rename to", pending);
+  if (options_.sync) syncDirectory(directory_);
+  preCommitted_.push_back(id);
+}
+
+void FileSink::commit(uint64_t id) {
+  bool renamed = false;
+  while (!preCommitted_.empty() && preCommitted_.front() <= id) {
+    uint64_t p = preCommitted_.front();
+    const std::string from = pathOf(pendingFileName(p, taskIndex_, format_));
+    const std::string to = pathOf(batchFileName(p, taskIndex_, format_));
+    if (::rename(from.c_str(), to.c_str()) != 0) fail("can not rename to", to);
+    preCommitted_.erase(preCommitted_.begin());
+    renamed = true;
+  }
+  if (renamed && options_.sync) syncDirectory(directory_);
 }
 
 }  // namespace gale

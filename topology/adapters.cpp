@@ -112,7 +112,8 @@ void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out
   for (int p = context.taskIndex; p < n; p += context.parallelism) {
     Partition part;
     part.id = p;
-    part.base = part.next = src.initialOffset(p);
+    auto resume = resumeAt_.find(p);
+    part.base = part.next = resume != resumeAt_.end() ? resume->second : src.initialOffset(p);
     parts_.push_back(std::move(part));
   }
   if (watermark_) {
@@ -126,6 +127,17 @@ void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out
     generator_.emplace(watermark_->delay);
   }
   lastDataNanos_ = lastWatermarkNanos_ = clock_->monoNanos();
+}
+
+void SourceSpout::resumeFromCheckpoint(std::map<int, int64_t> resumeAt) {
+  checkpointed_ = true;
+  resumeAt_ = std::move(resumeAt);
+}
+
+std::map<int, int64_t> SourceSpout::positions() const {
+  std::map<int, int64_t> out;
+  for (const Partition& p : parts_) out[p.id] = p.next;
+  return out;
 }
 
 void SourceSpout::close() {
@@ -149,7 +161,7 @@ void SourceSpout::noteDone(Partition& p, int64_t offset) {
     p.done.pop_front();
     ++p.base;
   }
-  if (p.base != before) shared_->source->commit(p.id, p.base);
+  if (p.base != before && !checkpointed_) shared_->source->commit(p.id, p.base);
 }
 
 bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay) {

@@ -68,6 +68,11 @@ void Router::route(const Values& values, TaskId directTask, std::vector<TaskId>&
       continue;
     }
     if (directTask >= 0) continue;  // emitDirect reaches direct subscribers only
+    if (r.targets.size() == 1) {
+      // One task to go to (parallelism 1, or fused): no key to hash, no cursor to move.
+      out.push_back(r.targets.front());
+      continue;
+    }
     switch (r.kind) {
       case Grouping::Shuffle:
       case Grouping::LocalOrShuffle:
@@ -109,6 +114,16 @@ void Router::route(const Values& values, TaskId directTask, std::vector<TaskId>&
         " on stream '" + stream_ + "', but no bolt subscribed to that stream with " +
         "directGrouping has that task (direct subscribers' tasks: " +
         (tasks.empty() ? "none" : tasks) + ")");
+  }
+}
+
+void Router::forwardTo(std::string_view consumer, TaskId task) {
+  for (Route& r : routes_) {
+    if (r.consumer != consumer) continue;
+    r.targets = {task};
+    if (!r.shuffled.empty()) r.shuffled = {task};
+    r.cursor = 0;
+    if (!r.sent.empty()) r.sent.assign(1, 0);
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gale/topology/topology.h"
@@ -31,6 +32,10 @@ class Router {
   // subscribers get nothing); >= 0: emitDirect, only direct subscribers holding that task.
   // Throws std::invalid_argument when a direct emit names no direct subscriber's task.
   void route(const Values& values, TaskId directTask, std::vector<TaskId>& out);
+
+  // Fusion: every copy for `consumer` goes to `task` (the runtime fuses only where the grouping
+  // allows it, see private/fusion.h).
+  void forwardTo(std::string_view consumer, TaskId task);
 
   // Every task any subscriber may receive from this stream.
   std::vector<TaskId> allTargets() const;

@@ -222,7 +222,9 @@ TEST(Backpressure, ASlowBoltSlowsTheSpoutAndBoundsMemoryAndQueuesWithoutLoss) {
   auto seen = std::make_shared<Seen>();
   TopologyBuilder b;
   b.setSpout("numbers", CountingSpout(INT64_MAX, 10, st, /*reliable=*/false, false), 1);
-  b.setBolt("slow", SlowBolt(seen), 1).shuffleGrouping("numbers");
+  // Its own task: backpressure is about the channel between two tasks (fused, the spout would
+  // simply call the bolt).
+  b.setBolt("slow", SlowBolt(seen), 1).shuffleGrouping("numbers").disableFusion();
   Continuous c = fastConfig();
   c.acking = false;
   c.highWaterMark = 4;
@@ -260,7 +262,8 @@ TEST(MalformedFrames, AreCountedAtTheInboxAndDoNotDisturbTheTopology) {
   TopologyBuilder b;
   b.setSpout("numbers", ScriptSpout({{S::TupleN, 1}, {S::Gate, 0}, {S::TupleN, 2}, {S::Eos}},
                                     gates), 1);
-  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("numbers");
+  // Its own task and inbox (fused, it would have none to send garbage to).
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("numbers").disableFusion();
   Continuous c = fastConfig();
   c.transport = TransportScheme::Tcp;
   auto old = setLogSink([](LogLevel, std::string_view) {});

@@ -1,6 +1,7 @@
 #include "gale/topology/topology.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <set>
@@ -136,6 +137,16 @@ BoltDeclarer& BoltDeclarer::partialKeyGrouping(std::string c, const Fields& f, s
 }
 BoltDeclarer& BoltDeclarer::grouping(InputSpec in) {
   spec_->inputs.push_back(std::move(in));
+  return *this;
+}
+
+SpoutDeclarer& SpoutDeclarer::disableFusion() {
+  spec_->fusion = false;
+  return *this;
+}
+
+BoltDeclarer& BoltDeclarer::disableFusion() {
+  spec_->fusion = false;
   return *this;
 }
 
@@ -329,6 +340,35 @@ Topology TopologyBuilder::build() const {
     for (auto& s : c.outputs) s.id = registry->add(makeSchema(c.name, s.name, s.fields));
   t.registry_ = std::move(registry);
   return t;
+}
+
+std::string topologyFingerprint(const Topology& topology) {
+  // FNV-1a over a canonical description; the description itself is short enough to keep too,
+  // but a hash makes a readable job id.
+  std::string d;
+  for (const ComponentSpec& c : topology.components()) {
+    d += c.name + "|" + (c.isSpout() ? "spout" : "bolt") + "|" + std::to_string(c.parallelism);
+    if (c.source) d += "|src=" + c.source->name() + "/" + std::to_string(c.source->partitions());
+    for (const auto& in : c.inputs) {
+      d += "|in=" + in.component + ":" + in.stream + ":" + groupingName(in.grouping);
+      for (const auto& f : in.fields) d += "," + f;
+    }
+    for (const auto& s : c.outputs) {
+      // The runtime's own streams (the dead-letter stream every spout has) are not the user's
+      // structure: leaving them out keeps checkpoints of earlier versions readable.
+      if (s.name.rfind("__", 0) == 0) continue;
+      d += "|out=" + s.name + s.fields.toString();
+    }
+    d += ";";
+  }
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : d) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return std::string("topology-") + buf;
 }
 
 }  // namespace gale

@@ -84,7 +84,7 @@ struct RawOptions {
   std::string pipeline = "ysb", loads = "10K,100K", intervals = "100ms,1s";
   bool noContinuous = false;
   bool sparkTiming = false;
-  std::string window = "1s", watermarkDelay = "0", acking = "off";
+  std::string window = "1s", watermarkDelay = "0", acking = "off", fusion = "on";
   double seconds = 0, warmup = 0;  // set from RunSettings' defaults
   int partitions = 1, parallelism = 1;
   int64_t checkEvents = 200'000;
@@ -112,6 +112,7 @@ Options toOptions(const RawOptions& r) {
   if (o.pipeline.window.count() <= 0) throw std::invalid_argument("--window must be positive");
   o.pipeline.watermarkDelay = gc::parseDuration(r.watermarkDelay);
   o.settings.acking = r.acking == "on";
+  gc::setFusion(r.fusion == "on");
   o.pipeline.partitions = r.partitions;
   o.pipeline.parallelism = r.parallelism;
   o.checkEvents = r.checkEvents;
@@ -161,6 +162,11 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
                  "ysb bounded out-of-orderness, subtracted from window latency")
       ->capture_default_str();
   app.add_option("--acking", r.acking, "continuous mode: Storm's acker")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--fusion", r.fusion,
+                 "both modes: run consecutive components with compatible groupings in one task "
+                 "(Continuous::fusion, docs/runtime.md)")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--partitions", r.partitions, "source partitions = spout tasks")

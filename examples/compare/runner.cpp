@@ -62,15 +62,17 @@ Mode parseMode(const std::string& text) {
 
 namespace {
 WatermarkTiming gMicroBatchTiming = WatermarkTiming::EndOfBatch;
+bool gFusion = true;
 }  // namespace
 
 void setMicroBatchWatermarkTiming(WatermarkTiming timing) { gMicroBatchTiming = timing; }
+void setFusion(bool on) { gFusion = on; }
 
 std::string knobsOf(const Mode& mode, const RunSettings& settings) {
   if (!mode.microBatch)
     return std::string("continuous: per-tuple, acking ") +
            (settings.acking ? "on (at-least-once)" : "off (at-most-once)") +
-           ", no state store, watermark at every move";
+           ", no state store, watermark at every move" + (gFusion ? "" : ", fusion off");
   return "micro-batch: trigger " +
          (mode.interval.count() ? formatDuration(mode.interval) : std::string("0 (back to back)")) +
          ", exactly-once LMDB state (temp checkpoint, fsync per commit), acking off, 1 batch "
@@ -78,7 +80,8 @@ std::string knobsOf(const Mode& mode, const RunSettings& settings) {
          (gMicroBatchTiming == WatermarkTiming::NextBatch
               ? std::string("Spark's watermark timing (applied in the next batch, no-data batches)")
               : std::string("gale's watermark timing (windows fire at the end of the batch that "
-                            "moved the watermark)"));
+                            "moved the watermark)")) +
+         (gFusion ? "" : ", fusion off");
 }
 
 namespace {
@@ -104,6 +107,7 @@ struct TempDir {
 Continuous continuousConfig(bool acking) {
   Continuous c;
   c.acking = acking;
+  c.fusion = gFusion;
   return c;
 }
 

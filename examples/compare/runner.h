@@ -32,6 +32,8 @@ Duration parseDuration(const std::string& text);
 // The watermark timing of every micro-batch run (gale's by default; --spark-timing: Spark's, with
 // no-data batches). Stated in each row's knobs.
 void setMicroBatchWatermarkTiming(WatermarkTiming timing);
+// Continuous::fusion of every run, both modes (on by default; --fusion off). Stated in the knobs.
+void setFusion(bool on);
 
 struct RunSettings {
   double seconds = 6;          // measured time

@@ -5,9 +5,13 @@
 //   word_count --socket host:port   lines from a TCP server (e.g. `nc -lk 9999`), prints every
 //                                   count update until Ctrl-C (Spark's NetworkWordCount)
 //   word_count --bench              throughput and latency figures (docs/benchmarks.md)
+//   word_count --guarantees         the same job with no guarantee, at-least-once (acking) and
+//                                   exactly-once (checkpoints): throughput and latency of each
 //   word_count --ui 8080 [--rate N] the web UI at http://127.0.0.1:8080/ while it runs (and
 //                                   after, until Ctrl-C); --ui-token T (or GALE_UI_TOKEN)
 //                                   enables its deactivate / activate / kill buttons
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,6 +28,7 @@
 #include "gale/connectors/console_sink.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/connectors/socket_source.h"
+#include "gale/state/state_store.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 #include "cli.h"
@@ -77,20 +83,39 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   return b.build();
 }
 
-int runGenerated(int64_t sentences, bool acking, double rate, const UiFlags& uiFlags) {
+// GALE_FUSION=0 turns Continuous::fusion off (to measure what fusion gives).
+void fusionFromEnvironment(Continuous& c) {
+  if (const char* f = std::getenv("GALE_FUSION")) c.fusion = std::strcmp(f, "0") != 0;
+}
+
+int runGenerated(int64_t sentences, Guarantee guarantee, Duration checkpointInterval, double rate,
+                 int parallelism, const UiFlags& uiFlags) {
   SentenceSource::Options o;
   o.partitions = 2;
   o.total = sentences;
   o.ratePerSecond = rate;
   auto report = std::make_shared<CountReport>();
-  Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 2);
+  Topology t =
+      wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, parallelism);
   auto start = std::chrono::steady_clock::now();
   Continuous config;
-  config.acking = acking;
+  config.guarantee = guarantee;
+  // Exactly-once: a fresh checkpoint directory per run (removed at the end), so the counts are
+  // of this run's input.
+  std::filesystem::path chk = std::filesystem::temp_directory_path() /
+                              ("gale-word-count-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(chk);
+  config.checkpointDir = chk.string();
+  config.checkpointInterval = checkpointInterval;
+  fusionFromEnvironment(config);
   auto rt = runContinuous(t, config);
   auto server = startUi(uiFlags, rt);
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
+  if (guarantee == Guarantee::ExactlyOnce)
+    std::printf("checkpoints completed: %llu\n",
+                static_cast<unsigned long long>(StateStore::inspect(chk.string())->lastCommittedTxid()));
+  std::filesystem::remove_all(chk);
   auto m = rt.metrics();
   for (const auto& c : m.components) {
     TaskMetrics tm = c.total();
@@ -149,8 +174,16 @@ int64_t wordsIn(int64_t sentences) {
   return n;
 }
 
+// How a benchmark run is reliable: Continuous::guarantee, and for exactly-once the checkpoint
+// interval (checkpoints go to a fresh directory under $TMPDIR, fsync'ed, removed afterwards).
+struct GuaranteeSetting {
+  Guarantee guarantee = Guarantee::AtLeastOnce;
+  Duration checkpointInterval = std::chrono::seconds(1);
+};
+
 // Bounded run as fast as it goes (rate 0) or at a fixed rate for a duration.
-RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences) {
+RunResult runTopology(GuaranteeSetting g, double sentencesPerSecond, int64_t sentences,
+                      int* checkpoints = nullptr) {
   SentenceSource::Options o;
   o.partitions = 1;
   o.total = sentences;
@@ -158,9 +191,21 @@ RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences)
   auto report = std::make_shared<CountReport>();
   Topology t = wordCountTopology(std::make_shared<SentenceSource>(o), report, false, false, 1);
   Continuous c;
-  c.acking = acking;
+  c.guarantee = g.guarantee;
+  std::filesystem::path chk = std::filesystem::temp_directory_path() /
+                              ("gale-word-count-bench-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(chk);
+  c.checkpointDir = chk.string();
+  c.checkpointInterval = g.checkpointInterval;
+  auto written = std::make_shared<std::atomic<int>>(0);
+  c.onCheckpointPoint = [written](CheckpointPoint p, uint64_t) {
+    if (p == CheckpointPoint::CheckpointWritten) ++*written;
+  };
   if (const char* spin = std::getenv("GALE_IDLE_SPIN_US"))
     c.idleSpin = std::chrono::microseconds(std::atoll(spin));
+  fusionFromEnvironment(c);
+  if (const char* budget = std::getenv("GALE_SPIN_BUDGET_US"))
+    c.spinBudget = std::chrono::microseconds(std::atoll(budget));
   auto start = std::chrono::steady_clock::now();
   auto rt = runContinuous(t, c);
   rt.waitUntilDone();
@@ -174,6 +219,8 @@ RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences)
                   m.executeLatency.summary(1e3, "us").c_str());
     }
   }
+  std::filesystem::remove_all(chk);
+  if (checkpoints) *checkpoints = *written;
   RunResult r;
   for (auto& [w, n] : report->counts) r.words += n;
   r.wordsPerSecond = static_cast<double>(r.words) / s;
@@ -192,7 +239,7 @@ void runLatency(double words, double wordsPerSentence, int seconds) {
   double rate = words / wordsPerSentence;
   int64_t n = static_cast<int64_t>(rate * seconds);
   for (bool acking : {false, true}) {
-    RunResult r = runTopology(acking, rate, n);
+    RunResult r = runTopology({acking ? Guarantee::AtLeastOnce : Guarantee::None}, rate, n);
     std::printf("  %.0f K words/s offered, acking %-3s %10.0f words/s done\n", words / 1e3,
                 acking ? "on" : "off", r.wordsPerSecond);
     printLatency("  end-to-end latency", r.latency);
@@ -217,11 +264,11 @@ int runBench(int64_t sentences, bool latencyOnly) {
     return 0;
   }
 
-  RunResult off = runTopology(false, 0, sentences);
+  RunResult off = runTopology({Guarantee::None}, 0, sentences);
   std::printf("  topology, acking off               %10.0f words/s  (%.2fx the bare loop)\n",
               off.wordsPerSecond, off.wordsPerSecond / bare);
   printLatency("  end-to-end latency, saturated", off.latency);
-  RunResult on = runTopology(true, 0, sentences);
+  RunResult on = runTopology({Guarantee::AtLeastOnce}, 0, sentences);
   std::printf("  topology, acking on                %10.0f words/s  (%.2fx the bare loop)\n",
               on.wordsPerSecond, on.wordsPerSecond / bare);
   printLatency("  end-to-end latency, saturated", on.latency);
@@ -230,11 +277,50 @@ int runBench(int64_t sentences, bool latencyOnly) {
   return 0;
 }
 
+// The cost of each guarantee on the same job: saturated throughput, then latency at a fixed
+// offered rate, for none / at-least-once / exactly-once, in one run (compare the ratios).
+int runGuarantees(int64_t sentences, Duration interval, double offeredWords) {
+  int64_t words = wordsIn(sentences);
+  double wordsPerSentence = static_cast<double>(words) / static_cast<double>(sentences);
+  std::printf("word count, %lld sentences = %lld words; exactly-once: a checkpoint every %lld ms "
+              "(fsync'ed)\n",
+              static_cast<long long>(sentences), static_cast<long long>(words),
+              static_cast<long long>(toMicros(interval) / 1000));
+  const std::pair<Guarantee, const char*> modes[] = {{Guarantee::None, "none"},
+                                                    {Guarantee::AtLeastOnce, "at-least-once"},
+                                                    {Guarantee::ExactlyOnce, "exactly-once"}};
+  double base = 0;
+  for (auto [g, name] : modes) {
+    int checkpoints = 0;
+    RunResult r = runTopology({g, interval}, 0, sentences, &checkpoints);
+    if (g == Guarantee::None) base = r.wordsPerSecond;
+    std::printf("  %-14s saturated %10.0f words/s (%.2fx none)  p50 %9.1f us  p99 %9.1f us"
+                "  checkpoints %d%s\n",
+                name, r.wordsPerSecond, r.wordsPerSecond / base, r.latency.percentile(0.5) / 1e3,
+                r.latency.percentile(0.99) / 1e3, checkpoints,
+                r.words == words ? "" : "  WRONG COUNT");
+  }
+  double rate = offeredWords / wordsPerSentence;
+  int64_t n = static_cast<int64_t>(rate * 5);  // 5 s at the offered rate
+  for (auto [g, name] : modes) {
+    int checkpoints = 0;
+    RunResult r = runTopology({g, interval}, rate, n, &checkpoints);
+    std::printf("  %-14s %.0f K words/s offered: p50 %9.1f us  p99 %9.1f us  p99.9 %9.1f us"
+                "  checkpoints %d\n",
+                name, offeredWords / 1e3, r.latency.percentile(0.5) / 1e3,
+                r.latency.percentile(0.99) / 1e3, r.latency.percentile(0.999) / 1e3, checkpoints);
+  }
+  return 0;
+}
+
 struct Options {
   int64_t sentences = 0;  // 0: the mode's default
-  bool noAcking = false, bench = false, latency = false;
+  bool noAcking = false, bench = false, latency = false, guarantees = false;
+  std::string guarantee = "at-least-once";
+  int checkpointMs = 1000;
   std::string socket;
   double rate = 0;  // sentences/s; 0: as fast as it goes
+  int parallelism = 2;
   UiFlags ui;
 };
 
@@ -246,22 +332,39 @@ void defineOptions(CLI::App& app, Options& o) {
   app.add_option("--sentences", o.sentences,
                  "generated sentences (default 100000; 1000000 with --bench)")
       ->check(gale::examples::positive<int64_t>());
-  app.add_flag("--no-acking", o.noAcking, "run without Storm's acker");
+  auto* noAcking = app.add_flag("--no-acking", o.noAcking,
+                                "run without Storm's acker (--guarantee none)");
+  app.add_option("--guarantee", o.guarantee,
+                 "none, at-least-once (default: Storm's acker) or exactly-once (checkpoints "
+                 "into a temporary directory)")
+      ->check(CLI::IsMember({"none", "at-least-once", "exactly-once"}))
+      ->excludes(noAcking);
   auto* bench = app.add_flag("--bench", o.bench,
                              "throughput and latency beside a bare loop (docs/benchmarks.md)");
   auto* latency = app.add_flag("--latency", o.latency, "only the latency part of --bench");
+  auto* guarantees = app.add_flag(
+      "--guarantees", o.guarantees,
+      "throughput and latency with no guarantee, at-least-once and exactly-once "
+      "(docs/benchmarks.md)");
+  app.add_option("--checkpoint-interval-ms", o.checkpointMs,
+                 "exactly-once's checkpoint interval (default 1000)")
+      ->check(gale::examples::positive<int>());
   app.add_option("--socket", o.socket,
                  "count lines from a TCP server (e.g. `nc -lk 9999`) until Ctrl-C")
       ->check(hostPort())
-      ->excludes(bench, latency);
+      ->excludes(bench, latency, guarantees);
   app.add_option("--rate", o.rate, "generated sentences per second (default: as fast as it goes)")
       ->check(gale::examples::number<double>(0))
-      ->excludes(bench, latency);
+      ->excludes(bench, latency, guarantees);
+  app.add_option("--parallelism", o.parallelism,
+                 "tasks of split and of count (default 2; --bench uses 1)")
+      ->check(gale::examples::number<int>(1, 64))
+      ->excludes(bench, latency, guarantees);
   auto* ui = app.add_option("--ui", o.ui.port,
                             "serve the web UI at http://127.0.0.1:PORT/ (0: any free port); it "
                             "stays up after the job until Ctrl-C (docs/ui.md)")
                  ->check(gale::examples::number<int>(0, 65535))
-                 ->excludes(bench, latency);
+                 ->excludes(bench, latency, guarantees);
   app.add_option("--ui-token", o.ui.token,
                  "token for the UI's deactivate / activate / kill (default: $GALE_UI_TOKEN; "
                  "none: read-only)")
@@ -277,8 +380,15 @@ int main(int argc, char** argv) {
   if (auto rc = parseCommandLine(app, argc, argv)) return *rc;
   try {
     if (!o.socket.empty()) return runSocket(o.socket, o.ui);
+    if (o.guarantees)
+      return runGuarantees(o.sentences > 0 ? o.sentences : 1'000'000,
+                           std::chrono::milliseconds(o.checkpointMs), 100000);
     if (o.bench || o.latency) return runBench(o.sentences > 0 ? o.sentences : 1'000'000, o.latency);
-    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking, o.rate, o.ui);
+    Guarantee g = o.noAcking || o.guarantee == "none" ? Guarantee::None
+                  : o.guarantee == "exactly-once"     ? Guarantee::ExactlyOnce
+                                                      : Guarantee::AtLeastOnce;
+    return runGenerated(o.sentences > 0 ? o.sentences : 100'000, g,
+                        std::chrono::milliseconds(o.checkpointMs), o.rate, o.parallelism, o.ui);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "word_count: %s\n", e.what());
     return 1;

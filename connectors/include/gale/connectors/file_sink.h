@@ -11,17 +11,26 @@
 // batch that never ends (a failed attempt) leaves only its temp file, which the next attempt
 // overwrites. Temp names start with '.', which FileSource ignores, so a FileSource can read a
 // FileSink's directory.
+//
+// Continuous mode, exactly-once (Continuous::guarantee = ExactlyOnce): a two-phase-commit sink.
+// Each task writes what arrives between two checkpoint barriers to a hidden in-progress file;
+// at barrier `id` (preCommit) that file is synced and renamed to a hidden pending name, and once
+// checkpoint `id` is complete (commit) it is renamed to part-<id>-<task>.<ext> (the micro-batch
+// name, with the checkpoint id as txid). recover() after a restart commits the pending files of
+// completed checkpoints and deletes the others and the in-progress file.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "gale/connectors/file_format.h"
 #include "gale/core/operator.h"
+#include "gale/core/two_phase_commit.h"
 
 namespace gale {
 
-class FileSink : public Operator {
+class FileSink : public Operator, public TwoPhaseCommitSink {
  public:
   struct Options {
     // fsync the file (and the directory after a rename) when a batch ends, so a committed batch
@@ -46,14 +55,21 @@ class FileSink : public Operator {
   void onEndOfInput(Emitter& out) override;
   void onBatchBegin(uint64_t txid) override;
   void onBatchEnd(uint64_t txid, Emitter& out) override;
+  void recover(uint64_t lastCompletedCheckpoint) override;
+  void preCommit(uint64_t checkpointId) override;
+  void commit(uint64_t checkpointId) override;
 
   // The file names a task writes (for tools and tests).
   static std::string continuousFileName(int taskIndex, FileFormat format);
   static std::string batchFileName(uint64_t txid, int taskIndex, FileFormat format);
+  // Exactly-once continuous mode: checkpoint `id`'s file before it is committed.
+  static std::string pendingFileName(uint64_t id, int taskIndex, FileFormat format);
 
  private:
   void format(const Tuple& tuple);
   void flushContinuous();
+  void spill();
+  std::string pathOf(const std::string& name) const;
   [[noreturn]] void fail(const std::string& what, const std::string& path) const;
 
   std::string directory_;
@@ -68,6 +84,9 @@ class FileSink : public Operator {
   bool inBatch_ = false;
   uint64_t txid_ = 0;
   int fd_ = -1;             // continuous mode's part file
+  bool twoPhase_ = false;   // exactly-once continuous mode (recover() was called)
+  int spillFd_ = -1;        // two-phase: the in-progress file, once the buffer passed flushBytes
+  std::vector<uint64_t> preCommitted_;  // two-phase: pending files not yet committed
 };
 
 }  // namespace gale

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -87,6 +88,13 @@ class SourceSpout final : public Spout {
   // Records that could not be re-read for a replay (gone from an opaque source).
   uint64_t lostRecords() const { return lost_; }
 
+  // Exactly-once continuous mode (the checkpointing spout wrapping this one). Before open():
+  // read from `resumeAt` (partition -> offset; other partitions from Source::initialOffset) and
+  // leave Source::commit to completed checkpoints.
+  void resumeFromCheckpoint(std::map<int, int64_t> resumeAt);
+  // Per partition this task reads, the next offset to emit (one past the last record emitted).
+  std::map<int, int64_t> positions() const;
+
  private:
   // Shared by every clone: the Source is opened once and closed once.
   struct Shared {
@@ -122,6 +130,8 @@ class SourceSpout final : public Spout {
   std::vector<SourceRecord> buf_;
   bool ended_ = false;
   uint64_t lost_ = 0;
+  bool checkpointed_ = false;
+  std::map<int, int64_t> resumeAt_;
   // Watermark state: core's bounded out-of-orderness generator; idleness is decided here
   // (no data read for idleTimeout, counted from open() so a task without data goes idle too).
   int eventField_ = -1;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,14 @@
 namespace gale {
 
 class Topology;
+
+// Thrown by a component (or a runtime wrapper) that cannot go on without losing what it was
+// given: the runtime stops the topology at once, as for a bad emit, and waitUntilDone() / stop()
+// throw std::runtime_error with the message. Any other exception only fails the input.
+class StopTopology : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // A spout's id for one reliable tuple: handed back in ack()/fail(). 64 bits so the hot path does
 // not allocate; a SourceSpout packs (partition << 48 | offset) into it.
@@ -78,6 +87,9 @@ class SpoutOutputCollector {
   virtual void emitWatermark(Timestamp watermark, bool idle = false) = 0;
   virtual void emitBatchBegin(uint64_t txid) = 0;
   virtual void emitBatchEnd(uint64_t txid) = 0;
+  // Exactly-once continuous mode: checkpoint barrier `id`, after every tuple this task emitted
+  // for the checkpoint (docs/runtime.md, "Exactly-once").
+  virtual void emitBarrier(uint64_t id) = 0;
   // The spout task will emit nothing more; nextTuple() is not called again.
   virtual void emitEndOfStream() = 0;
 
@@ -164,6 +176,9 @@ class Bolt {
   // every upstream task ended batch txid (items from tasks that already did are held back
   // until then: barrier alignment);
   virtual void onBatchEnd(uint64_t txid, OutputCollector& collector) {}
+  // every upstream task delivered checkpoint barrier `id` (exactly-once continuous mode; items
+  // from tasks that already did are held back until then, as for onBatchEnd);
+  virtual void onBarrier(uint64_t id, OutputCollector& collector) {}
   // every upstream task ended its stream (after the watermark moved to the end of time).
   virtual void onEndOfStream(OutputCollector& collector) {}
   // Processing time moved on by Continuous::tickInterval (from the configured Clock).

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,7 +19,37 @@ namespace gale {
 
 enum class TransportScheme { Inproc, Ipc, Tcp };
 
+// What continuous mode promises for each source record (docs/runtime.md, "Exactly-once").
+enum class Guarantee {
+  None,         // no acking: a tuple lost to a failure is lost
+  AtLeastOnce,  // Storm's acker (Continuous::acking): failed trees are replayed, a sink may see a
+                // record twice
+  ExactlyOnce,  // checkpoint barriers, operator snapshots and source offsets in LMDB, sinks with
+                // a two-phase commit: after a crash the job resumes from the last checkpoint
+};
+
+// Points of an exactly-once checkpoint, reported to Continuous::onCheckpointPoint (fault
+// injection, tracing), in the order one checkpoint passes them.
+enum class CheckpointPoint : uint8_t {
+  BarrierInjected,    // a spout task sent the barrier (and reported its source offsets)
+  SnapshotTaken,      // a bolt task aligned the barrier and reported its operator snapshot
+  SinkPreCommitted,   // a two-phase-commit sink task pre-committed its output
+  CheckpointWritten,  // the checkpoint record is committed to LMDB: the checkpoint is complete
+  SinkCommitted,      // a sink task made the checkpoint's output visible
+};
+const char* checkpointPointName(CheckpointPoint p);
+
 struct Continuous {
+  // AtLeastOnce uses `acking` below (acking = false is the same as None). ExactlyOnce needs
+  // sources (setSpout(name, SourcePtr)), runs without the acker, and takes a checkpoint every
+  // checkpointInterval into checkpointDir (created if needed; one directory per job). A run on
+  // a directory with a completed checkpoint restores the operators' snapshots, resumes the
+  // sources at its offsets and lets two-phase-commit sinks finish or abort what they had.
+  Guarantee guarantee = Guarantee::AtLeastOnce;
+  Duration checkpointInterval = std::chrono::seconds(1);
+  std::string checkpointDir;
+  bool checkpointSync = true;  // fsync each checkpoint (false: a machine crash may lose the last)
+  std::function<void(CheckpointPoint, uint64_t checkpointId)> onCheckpointPoint;
   // Reliability: Storm's acker. Off: tuples are unanchored and spouts never see ack/fail.
   bool acking = true;
   int numAckers = 1;
@@ -40,7 +71,19 @@ struct Continuous {
   int highWaterMark = 16;          // frames queued per channel before the sender blocks
   size_t maxItemsPerFrame = 256;   // a busy sender packs up to this many items per frame
   // An idle task spins this long on its inbox before blocking (latency when lightly loaded).
+  // Fusion (Flink's operator chaining): a bolt whose every input reads one component with a
+  // grouping that may keep tuples on the same task index (shuffle or local-or-shuffle at equal
+  // parallelism; any grouping but direct at parallelism 1) runs in that component's tasks,
+  // called directly, with no channel, thread or copy between them. Off: one thread per task.
+  // Per component: disableFusion(). ComponentMetrics::fusedInto shows the chains.
+  bool fusion = true;
   Duration idleSpin = std::chrono::microseconds(50);
+  // Low-latency setting: an idle task first busy-polls (no system calls, no yield) for up to
+  // this long after its last work before the idleSpin / blocking wait above, and a spout whose
+  // nextTuple() returned false asks again after ~1 us instead of sleeping its back-off. Each idle
+  // task then keeps a core busy for the budget: use it with a core per busy task. 0 (default):
+  // no busy polling, idle tasks block (docs/runtime.md, "Tasks, threads, channels").
+  Duration spinBudget = Duration::zero();
   // A spout whose nextTuple() returned false sleeps this long, doubling up to the max.
   Duration spoutBackoffMin = std::chrono::microseconds(20);
   Duration spoutBackoffMax = std::chrono::microseconds(200);
@@ -100,6 +143,10 @@ struct TaskMetrics {
 struct ComponentMetrics {
   std::string name;  // "__acker" for the ackers
   bool spout = false;
+  // Fused (Continuous::fusion): the upstream component whose tasks run this one's (task i in
+  // its task i); empty: it runs its own. A fused task has no inbox (frame counters stay 0) and
+  // its capacity is counted in its host's.
+  std::string fusedInto;
   std::vector<TaskMetrics> tasks;
   TaskMetrics total() const;  // counters summed, histograms merged, capacity = max
 };

@@ -62,6 +62,9 @@ struct ComponentSpec {
   std::vector<InputSpec> inputs;    // bolts only
   std::vector<StreamSpec> outputs;  // declared output streams
   TaskId firstTask = 0;             // this component's tasks are firstTask .. +parallelism-1
+  // Continuous mode may run this component in its upstream's tasks, or its downstream in its
+  // own (fusion, docs/runtime.md); false: never (disableFusion()).
+  bool fusion = true;
 
   const StreamSpec* findStream(std::string_view stream) const;
   bool isSpout() const { return kind == ComponentKind::Spout; }
@@ -107,6 +110,8 @@ class SpoutDeclarer {
   // Spout calls SpoutOutputCollector::emitWatermark itself).
   SpoutDeclarer& withWatermark(std::string field, Duration delay);
   SpoutDeclarer& withWatermark(WatermarkSpec spec);
+  // No bolt is fused into this spout's tasks (ComponentSpec::fusion).
+  SpoutDeclarer& disableFusion();
 
  private:
   friend class TopologyBuilder;
@@ -128,6 +133,9 @@ class BoltDeclarer {
                                    std::string stream = kDefaultStream);
   // Any subscription, e.g. one copied from another Topology's ComponentSpec::inputs.
   BoltDeclarer& grouping(InputSpec input);
+  // This bolt runs on threads of its own: it is neither fused into its upstream's tasks nor
+  // hosts its downstream (ComponentSpec::fusion; Flink's disableChaining).
+  BoltDeclarer& disableFusion();
 
  private:
   friend class TopologyBuilder;
@@ -155,5 +163,9 @@ class TopologyBuilder {
   // Stable addresses for the declarers.
   std::vector<std::unique_ptr<ComponentSpec>> specs_;
 };
+
+// A stable fingerprint of a topology's structure (components, parallelism, groupings, streams,
+// sources): a checkpoint written by another structure is refused.
+std::string topologyFingerprint(const Topology& topology);
 
 }  // namespace gale

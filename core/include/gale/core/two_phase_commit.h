@@ -1,0 +1,29 @@
+// A sink's side of an exactly-once checkpoint in continuous mode (Flink's TwoPhaseCommitSinkFunction).
+// The runtime calls these on the sink's own task thread:
+//
+//   recover(C)    once, after open() and before any tuple: C is the last completed checkpoint (0:
+//                 none). Output pre-committed under an id <= C is committed now (the crash came
+//                 after the checkpoint record, before the commit); anything else (pre-committed
+//                 under a later id, or written after the last pre-commit) is thrown away, because
+//                 the job replays it from C's source offsets.
+//   preCommit(id) at checkpoint barrier `id`: everything written since the previous pre-commit is
+//                 made durable but stays invisible to readers, under `id`.
+//   commit(id)    once checkpoint `id` is complete (its record is in the checkpoint store): the
+//                 output pre-committed under every id <= `id` becomes visible. Idempotent.
+//
+// Readers therefore see output only of completed checkpoints, each piece once.
+#pragma once
+
+#include <cstdint>
+
+namespace gale {
+
+class TwoPhaseCommitSink {
+ public:
+  virtual ~TwoPhaseCommitSink() = default;
+  virtual void recover(uint64_t lastCompletedCheckpoint) = 0;
+  virtual void preCommit(uint64_t checkpointId) = 0;
+  virtual void commit(uint64_t checkpointId) = 0;
+};
+
+}  // namespace gale

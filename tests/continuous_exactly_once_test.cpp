@@ -1,0 +1,200 @@
+// Exactly-once continuous mode in one process: a complete run, a run killed mid-checkpoint and
+// resumed, an operator that throws, and the settings it refuses.
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "exactly_once_word_count.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace gale::testing;
+namespace fs = std::filesystem;
+
+struct Dirs {
+  Dirs() {
+    base = fs::temp_directory_path() /
+           ("gale-eos-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(base);
+    fs::create_directories(out());
+  }
+  ~Dirs() { fs::remove_all(base); }
+  std::string chk() const { return (base / "chk").string(); }
+  std::string out() const { return (base / "out").string(); }
+  static inline int counter = 0;
+  fs::path base;
+};
+
+Continuous exactlyOnce(const Dirs& d, Duration interval = 10ms) {
+  return Continuous{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = interval,
+                    .checkpointDir = d.chk(), .checkpointSync = false};
+}
+
+TEST(ExactlyOnceContinuous, AWordCountIntoTheFileSinkCommitsEveryCountOnce) {
+  Dirs d;
+  std::atomic<int> written{0};
+  Continuous cfg = exactlyOnce(d);
+  cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t) {
+    if (p == CheckpointPoint::CheckpointWritten) ++written;
+  };
+  runContinuous(exactlyOnceWordCount(3000, d.out()), cfg).waitUntilDone();
+  expectExactlyOnce(d.chk(), d.out(), 3000);
+  EXPECT_GE(written.load(), 1) << "at least the final checkpoint";
+  EXPECT_EQ(StateStore::inspect(d.chk())->lastCommittedTxid(), static_cast<uint64_t>(written));
+}
+
+TEST(ExactlyOnceContinuous, ARunKilledWithACheckpointInFlightResumesFromTheLastCompletedOne) {
+  Dirs d;
+  const int64_t total = 20000;
+  const double rate = 100000;  // 0.2 s of input: checkpoints every 5 ms reach 3 within it
+  {
+    // Run 1: once checkpoint 3's barrier left a spout task, that task is held until the
+    // topology is killed, so the run ends with checkpoint 3 in flight and its input unread.
+    std::mutex m;
+    std::condition_variable cv;
+    bool reached = false, released = false;
+    Continuous cfg = exactlyOnce(d, 5ms);
+    cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
+      if (p != CheckpointPoint::BarrierInjected || id != 3) return;
+      std::unique_lock lk(m);
+      reached = true;
+      cv.notify_all();
+      cv.wait(lk, [&] { return released; });
+    };
+    auto rt = runContinuous(exactlyOnceWordCount(total, d.out(), nullptr, rate), cfg);
+    {
+      std::unique_lock lk(m);
+      ASSERT_TRUE(cv.wait_for(lk, 60s, [&] { return reached; }));
+      released = true;
+      cv.notify_all();
+    }
+    rt.kill();
+  }
+  uint64_t after1 = StateStore::inspect(d.chk())->lastCommittedTxid();
+  EXPECT_GE(after1, 2u);
+  EXPECT_LE(after1, 3u);
+  for (const auto& e : fs::directory_iterator(d.out())) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("part-", 0) == 0) {
+      EXPECT_LE(std::stoull(name.substr(5)), after1) << name;
+    }
+  }
+  // Run 2 resumes and finishes.
+  runContinuous(exactlyOnceWordCount(total, d.out(), nullptr, rate), exactlyOnce(d, 5ms))
+      .waitUntilDone();
+  expectExactlyOnce(d.chk(), d.out(), total);
+}
+
+TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce) {
+  Dirs d;
+  const int64_t total = 20000;
+  const double rate = 100000;
+  {
+    std::atomic<bool> reached{false};
+    Continuous cfg = exactlyOnce(d, 5ms);
+    cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
+      if (p == CheckpointPoint::CheckpointWritten && id == 4) reached = true;
+    };
+    auto rt = runContinuous(windowedWordCount(d.out(), total, rate), cfg);
+    for (int i = 0; i < 60000 && !reached; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(reached.load());
+    rt.kill();
+  }
+  ASSERT_LT(StateStore::inspect(d.chk())->lastCommittedTxid(), 100u);
+  runContinuous(windowedWordCount(d.out(), total, rate), exactlyOnce(d, 5ms)).waitUntilDone();
+
+  expectWindowsExactlyOnce(d.out(), total);
+}
+
+// Counts like CountWords, but throws on one word.
+class Picky final : public Operator {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"word", "count"});
+  }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<Picky>(); }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    if (t.getString(0) == "the") throw std::runtime_error("no 'the' here");
+    out.emit(Values{t.getString(0), int64_t{1}});
+  }
+};
+
+TEST(ExactlyOnceContinuous, AnOperatorThatThrowsStopsTheTopologyInsteadOfDroppingTheInput) {
+  Dirs d;
+  auto rt = runContinuous(exactlyOnceWordCount(500, d.out(), std::make_shared<Picky>()),
+                          exactlyOnce(d));
+  try {
+    rt.waitUntilDone();
+    FAIL() << "the topology ran to its end";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("exactly-once task 'count#"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("no 'the' here"), std::string::npos) << e.what();
+  }
+}
+
+// Counts the end-of-input calls and the end-of-time watermarks it is given.
+class EndCounter final : public Operator {
+ public:
+  explicit EndCounter(std::shared_ptr<std::atomic<int>> ends) : ends_(std::move(ends)) {}
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<EndCounter>(ends_); }
+  void onTuple(const Tuple&, Emitter&) override {}
+  void onWatermark(Timestamp wm, Emitter&) override {
+    if (wm == kEndOfTime) ++*ends_;
+  }
+  void onEndOfInput(Emitter&) override { ++*ends_; }
+
+ private:
+  std::shared_ptr<std::atomic<int>> ends_;
+};
+
+TEST(ExactlyOnceContinuous, EachOperatorTaskSeesTheEndOfItsInputOnce) {
+  Dirs d;
+  auto ends = std::make_shared<std::atomic<int>>(0);
+  TopologyBuilder b;
+  b.setSpout("sentences", wordCountSentences(100), 2);
+  b.setBolt("end", EndCounter(ends), 3).shuffleGrouping("sentences");
+  runContinuous(b.build(), exactlyOnce(d)).waitUntilDone();
+  EXPECT_EQ(ends->load(), 3 * 2) << "one end-of-time watermark and one onEndOfInput per task";
+}
+
+class Custom final : public Spout {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"x"}); }
+  std::unique_ptr<Spout> clone() const override { return std::make_unique<Custom>(); }
+  bool nextTuple(SpoutOutputCollector&) override { return false; }
+};
+
+TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
+  Dirs d;
+  Continuous noDir = exactlyOnce(d);
+  noDir.checkpointDir.clear();
+  EXPECT_THROW(runContinuous(exactlyOnceWordCount(10, d.out()), noDir), std::invalid_argument);
+  Continuous zero = exactlyOnce(d, 0ms);
+  EXPECT_THROW(runContinuous(exactlyOnceWordCount(10, d.out()), zero), std::invalid_argument);
+
+  TopologyBuilder b;
+  b.setSpout("custom", Custom{});
+  b.setBolt("sink", FileSink(d.out(), FileFormat::Text), 1).shuffleGrouping("custom");
+  try {
+    runContinuous(b.build(), exactlyOnce(d));
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'custom' is a custom Spout"), std::string::npos);
+  }
+  WorkerAssignment one{.workerOfTask = std::vector<int>(8, 0), .endpoints = {"ipc:///tmp/x"}};
+  EXPECT_THROW(runWorker(exactlyOnceWordCount(10, d.out()), exactlyOnce(d), one),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace gale

@@ -1,0 +1,136 @@
+// The exactly-once continuous word count the system tests run (in-process and in killed child
+// processes): sentences -> split -> running count per word -> FileSink (two-phase commit), and
+// the check of its committed output against a direct count.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "../batch/batch_test_ops.h"
+#include "gale/connectors/file_sink.h"
+#include "gale/connectors/generator_source.h"
+#include "gale/core/stateless.h"
+#include "gale/core/window.h"
+#include "gale/state/state_store.h"
+#include "gale/topology/runtime.h"
+
+namespace gale::testing {
+
+// `rate`: sentences per second (0: all at once). A restarted run's schedule starts again from
+// its open(), so it waits until the schedule reaches the offsets it resumes at.
+inline std::shared_ptr<SentenceSource> wordCountSentences(int64_t total, double rate = 0) {
+  return std::make_shared<SentenceSource>(
+      SentenceSource::Options{.partitions = 3, .ratePerSecond = rate, .total = total});
+}
+
+// Two spout tasks (shuffled into split, so split's tasks align barriers of two inputs), counts
+// keyed by word, and a sink of two tasks keyed by word: each word's counts go to one sink task,
+// in order.
+inline Topology exactlyOnceWordCount(int64_t total, const std::string& out,
+                                     std::shared_ptr<const Operator> count = nullptr,
+                                     double rate = 0) {
+  TopologyBuilder b;
+  b.setSpout("sentences", wordCountSentences(total, rate), 2);
+  b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
+  b.setBolt("count", count ? *count : static_cast<const Operator&>(CountWords{}), 2)
+      .fieldsGrouping("split", Fields{"word"});
+  b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 2)
+      .fieldsGrouping("count", Fields{"word"});
+  return b.build();
+}
+
+// Every committed "word<TAB>count" line of `out` in checkpoint order, per word.
+inline std::map<std::string, std::vector<int64_t>> committedCounts(const std::string& out) {
+  std::vector<std::string> parts;
+  for (const auto& e : std::filesystem::directory_iterator(out)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("part-", 0) == 0) parts.push_back(name);
+  }
+  std::sort(parts.begin(), parts.end());  // part-<checkpoint, zero-padded>-<task>
+  std::map<std::string, std::vector<int64_t>> seen;
+  for (const auto& name : parts) {
+    std::ifstream in(std::filesystem::path(out) / name);
+    std::string w;
+    int64_t n;
+    while (in >> w >> n) seen[w].push_back(n);
+  }
+  return seen;
+}
+
+// Exactly once: each word's committed counts are 1, 2, ..., its direct count (a lost record
+// leaves a gap, a replayed one repeats a count), and the checkpoint consumed every sentence.
+inline void expectExactlyOnce(const std::string& chk, const std::string& out, int64_t total) {
+  std::vector<std::string> all;
+  for (int64_t g = 0; g < total; ++g) all.push_back(SentenceSource::sentenceAt(g));
+  auto oracle = directWordCount(all);
+  auto seen = committedCounts(out);
+  ASSERT_EQ(seen.size(), oracle.size());
+  for (const auto& [word, n] : oracle) {
+    const auto& counts = seen[word];
+    std::vector<int64_t> expected;
+    for (int64_t i = 1; i <= n; ++i) expected.push_back(i);
+    ASSERT_EQ(counts, expected) << "word '" << word << "'";
+  }
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    EXPECT_NE(e.path().filename().string()[0], '.') << "left uncommitted: " << e.path();
+  SourceOffsets offsets = StateStore::inspect(chk)->committedOffsets();
+  int64_t consumed = 0;
+  for (auto [p, off] : offsets["sentences"]) consumed += off;
+  EXPECT_EQ(consumed, total);
+}
+
+// Event-time tumbling windows (50 ms) of word counts, append mode, into the file sink; sentence g
+// has event time g ms.
+inline Topology windowedWordCount(const std::string& out, int64_t total, double rate) {
+  TopologyBuilder b;
+  b.setSpout("sentences",
+             std::make_shared<SentenceSource>(SentenceSource::Options{
+                 .partitions = 3, .ratePerSecond = rate, .total = total, .withEventTime = true,
+                 .eventTimeStep = std::chrono::milliseconds(1)}),
+             2)
+      // A spout task reads its partitions in turn, 64 records at a time: its event times are
+      // out of order by up to ~200 ms, which the delay covers (no row is late).
+      .withWatermark("ts", std::chrono::seconds(1));
+  b.setBolt("split", splitWords("sentence", "word", {"ts"}), 2).shuffleGrouping("sentences");
+  b.setBolt("count", *windowed(Tumbling(std::chrono::milliseconds(50)), Count{})
+                          .keyBy({"word"})
+                          .eventTime("ts")
+                          .outputMode(OutputMode::Append)
+                          .build(),
+            2)
+      .fieldsGrouping("split", Fields{"word"});
+  b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 1).globalGrouping("count");
+  return b.build();
+}
+
+// Each (word, window) row of the windowed count committed exactly once, with its direct count.
+inline void expectWindowsExactlyOnce(const std::string& out, int64_t total) {
+  // The direct count: sentence g has event time g ms (eventTimeStep), window [g/50*50, +50) ms.
+  std::map<std::string, int64_t> expected;
+  for (int64_t g = 0; g < total; ++g) {
+    std::string start = toString(Value{Timestamp{g / 50 * 50 * 1000}});
+    std::istringstream words(SentenceSource::sentenceAt(g));
+    for (std::string w; words >> w;) ++expected[w + "\t" + start];
+  }
+  std::map<std::string, int64_t> seen;
+  for (const auto& e : std::filesystem::directory_iterator(out)) {
+    std::string name = e.path().filename().string();
+    ASSERT_EQ(name.rfind("part-", 0), 0u) << "left uncommitted: " << name;
+    std::ifstream in(e.path());
+    for (std::string line; std::getline(in, line);) {
+      // word, window_start, window_end, count
+      std::string key = line.substr(0, line.find('\t', line.find('\t') + 1));
+      EXPECT_EQ(seen.count(key), 0u) << "window committed twice: " << key;
+      seen[key] = std::stoll(line.substr(line.rfind('\t') + 1));
+    }
+  }
+  EXPECT_EQ(seen, expected);
+}
+
+}  // namespace gale::testing

@@ -1,0 +1,136 @@
+#include "private/checkpoint_coordinator.h"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "../state/temp_dir_for_test.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+
+CheckpointCoordinator::Options options(const std::string& dir, const Clock& clock) {
+  return {.directory = dir, .jobId = "job", .interval = 1s, .clock = &clock, .sync = false};
+}
+
+TEST(CheckpointCoordinator, ACheckpointIsTriggeredAfterTheIntervalAndCompletesOnlyWhenEveryTaskReported) {
+  testing::TempDir dir;
+  ManualClock clock;
+  CheckpointCoordinator c(options(dir.path(), clock), /*tasks=*/3, /*spoutTasks=*/1);
+  EXPECT_EQ(c.due(), 0u);
+  clock.advance(999ms);
+  EXPECT_EQ(c.due(), 0u);
+  clock.advance(1ms);
+  EXPECT_EQ(c.due(), 1u);
+  clock.advance(5s);
+  EXPECT_EQ(c.due(), 1u) << "one checkpoint at a time";
+
+  c.report(1, TaskReport{.source = "lines", .offsets = {{0, 10}, {1, 7}}});
+  c.report(1, TaskReport{.snapshotKey = "count#0", .snapshot = "a=1"});
+  EXPECT_EQ(c.lastCompleted(), 0u);
+  EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u) << "nothing before all";
+  c.report(1, TaskReport{});  // a stateless task
+  ASSERT_TRUE(c.awaitCompleted(1));  // written by the coordinator's thread
+  EXPECT_EQ(c.lastCompleted(), 1u);
+  auto store = StateStore::inspect(dir.path());
+  EXPECT_EQ(store->lastCommittedTxid(), 1u);
+  EXPECT_EQ(store->snapshot("count#0"), "a=1");
+  EXPECT_EQ(store->committedOffsets().at("lines"), (PartitionOffsets{{0, 10}, {1, 7}}));
+  EXPECT_EQ(c.due(), 2u) << "the interval passed during checkpoint 1";
+}
+
+TEST(CheckpointCoordinator, AReportForACheckpointNotInProgressIsRefused) {
+  testing::TempDir dir;
+  ManualClock clock;
+  CheckpointCoordinator c(options(dir.path(), clock), 1, 1);
+  EXPECT_THROW(c.report(1, TaskReport{}), std::logic_error);
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 1u);
+  EXPECT_THROW(c.report(2, TaskReport{}), std::logic_error);
+  c.report(1, TaskReport{});
+  ASSERT_TRUE(c.awaitCompleted(1));
+  EXPECT_THROW(c.report(1, TaskReport{}), std::logic_error) << "already complete";
+}
+
+TEST(CheckpointCoordinator, ARestartResumesFromTheLastCompletedCheckpointAndForgetsAnIncompleteOne) {
+  testing::TempDir dir;
+  ManualClock clock;
+  {
+    CheckpointCoordinator c(options(dir.path(), clock), 2, 1);
+    clock.advance(1s);
+    ASSERT_EQ(c.due(), 1u);
+    c.report(1, TaskReport{.source = "lines", .offsets = {{0, 5}}});
+    c.report(1, TaskReport{.snapshotKey = "count#0", .snapshot = "first"});
+    ASSERT_TRUE(c.awaitCompleted(1));
+    clock.advance(1s);
+    ASSERT_EQ(c.due(), 2u);
+    c.report(2, TaskReport{.source = "lines", .offsets = {{0, 9}}});  // then the crash
+  }
+  CheckpointCoordinator c(options(dir.path(), clock), 2, 1);
+  EXPECT_EQ(c.lastCompleted(), 1u);
+  EXPECT_EQ(c.snapshot("count#0"), "first");
+  EXPECT_EQ(c.offsets("lines"), (PartitionOffsets{{0, 5}}));
+  EXPECT_EQ(c.offsets("other"), PartitionOffsets{});
+  clock.advance(1s);
+  EXPECT_EQ(c.due(), 2u) << "checkpoint 2 is taken again";
+}
+
+TEST(CheckpointCoordinator, WhenEveryInputEndedTheFinalCheckpointIsTriggeredAtOnce) {
+  testing::TempDir dir;
+  ManualClock clock;
+  CheckpointCoordinator c(options(dir.path(), clock), 3, 2);
+  c.inputEnded();
+  EXPECT_EQ(c.due(), 0u);
+  EXPECT_EQ(c.finalCheckpoint(), 0u);
+  c.inputEnded();
+  EXPECT_EQ(c.due(), 1u) << "no interval to wait for";
+  EXPECT_EQ(c.finalCheckpoint(), 1u);
+  std::thread sink([&] { EXPECT_TRUE(c.awaitCompleted(1)); });
+  for (int i = 0; i < 3; ++i) c.report(1, TaskReport{});
+  sink.join();
+  clock.advance(10s);
+  EXPECT_EQ(c.due(), 1u) << "nothing after the final checkpoint";
+}
+
+TEST(CheckpointCoordinator, CloseReleasesATaskWaitingForACheckpointThatWillNotComplete) {
+  testing::TempDir dir;
+  ManualClock clock;
+  CheckpointCoordinator c(options(dir.path(), clock), 2, 1);
+  c.inputEnded();
+  ASSERT_EQ(c.due(), 1u);
+  std::thread sink([&] { EXPECT_FALSE(c.awaitCompleted(1)); });
+  c.close();
+  sink.join();
+}
+
+TEST(CheckpointCoordinator, ACheckpointThatCannotBeWrittenStopsTheNextOnesAndSaysWhy) {
+  testing::TempDir dir;
+  ManualClock clock;
+  auto o = options(dir.path(), clock);
+  o.onPoint = [](CheckpointPoint p, uint64_t) {
+    if (p == CheckpointPoint::CheckpointWritten) throw std::runtime_error("disk on fire");
+  };
+  CheckpointCoordinator c(o, 1, 1);
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 1u);
+  c.report(1, TaskReport{});
+  EXPECT_FALSE(c.awaitCompleted(1));
+  EXPECT_NE(c.failure().find("checkpoint 1 could not be written: disk on fire"), std::string::npos)
+      << c.failure();
+  clock.advance(1s);
+  EXPECT_THROW(c.due(), std::runtime_error);
+}
+
+TEST(CheckpointCoordinator, ADirectoryOfAnotherJobIsRefused) {
+  testing::TempDir dir;
+  ManualClock clock;
+  { CheckpointCoordinator c(options(dir.path(), clock), 1, 1); }
+  auto other = options(dir.path(), clock);
+  other.jobId = "another";
+  EXPECT_THROW(CheckpointCoordinator(other, 1, 1), StateError);
+}
+
+}  // namespace
+}  // namespace gale

@@ -1,0 +1,202 @@
+// Fusion: which bolts run in their upstream's tasks (planFusion), and that a fused topology
+// computes what the same topology computes with a channel between every pair of tasks.
+#include "private/fusion.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "test_support.h"
+
+namespace gale {
+namespace {
+
+using namespace testing;
+
+auto counting() { return CountingSpout(10, 2, std::make_shared<CountingState>()); }
+auto recording() { return RecordingBolt(std::make_shared<Seen>(), Fields{{"n", Type::Int64}}); }
+
+int intoOf(const Topology& t, const FusionPlan& p, const std::string& name) {
+  for (size_t i = 0; i < t.components().size(); ++i)
+    if (t.components()[i].name == name) return p.into[i];
+  return -2;
+}
+
+// src (spout) -> b with the given grouping and parallelisms.
+struct Pair {
+  Topology t;
+  FusionPlan plan;
+  std::vector<std::string> why;
+};
+Pair pair(Grouping g, int upP, int downP, bool enabled = true, std::vector<int> workers = {}) {
+  TopologyBuilder b;
+  b.setSpout("src", counting(), upP);
+  InputSpec in;
+  in.component = "src";
+  in.grouping = g;
+  if (g == Grouping::Fields || g == Grouping::PartialKey) in.fields = {"key"};
+  b.setBolt("b", recording(), downP).grouping(in);
+  Pair p{b.build(), {}, {}};
+  p.plan = planFusion(p.t, enabled, workers, &p.why);
+  return p;
+}
+
+TEST(FusionPlan, ShuffleAndLocalOrShuffleAtEqualParallelismAreFused) {
+  for (Grouping g : {Grouping::Shuffle, Grouping::LocalOrShuffle}) {
+    Pair p = pair(g, 3, 3);
+    EXPECT_EQ(p.plan.into[1], 0) << groupingName(g) << ": " << p.why[1];
+    // Task i of b runs in task i of src.
+    EXPECT_EQ(p.plan.hostOf, (std::vector<TaskId>{0, 1, 2, 0, 1, 2}));
+  }
+}
+
+TEST(FusionPlan, AnyGroupingButDirectIsFusedAtParallelismOne) {
+  for (Grouping g : {Grouping::Fields, Grouping::All, Grouping::Global, Grouping::PartialKey}) {
+    Pair p = pair(g, 1, 1);
+    EXPECT_EQ(p.plan.into[1], 0) << groupingName(g) << ": " << p.why[1];
+  }
+}
+
+TEST(FusionPlan, GroupingsThatSendToOtherTasksAreNotFused) {
+  for (Grouping g : {Grouping::Fields, Grouping::All, Grouping::Global, Grouping::PartialKey}) {
+    Pair p = pair(g, 2, 2);
+    EXPECT_EQ(p.plan.into[1], -1) << groupingName(g);
+    EXPECT_NE(p.why[1].find("parallelism > 1"), std::string::npos) << p.why[1];
+    EXPECT_EQ(p.plan.hostOf, (std::vector<TaskId>{0, 1, 2, 3}));
+  }
+  Pair d = pair(Grouping::Direct, 1, 1);
+  EXPECT_EQ(d.plan.into[1], -1);
+  EXPECT_NE(d.why[1].find("direct"), std::string::npos) << d.why[1];
+}
+
+TEST(FusionPlan, UnequalParallelismIsNotFused) {
+  Pair p = pair(Grouping::Shuffle, 1, 2);
+  EXPECT_EQ(p.plan.into[1], -1);
+  EXPECT_NE(p.why[1].find("parallelism 1 upstream, 2 here"), std::string::npos) << p.why[1];
+}
+
+TEST(FusionPlan, TheSwitchesTurnItOff) {
+  EXPECT_EQ(pair(Grouping::Shuffle, 2, 2, /*enabled=*/false).plan.into[1], -1);
+  {
+    TopologyBuilder b;
+    b.setSpout("src", counting(), 2);
+    b.setBolt("b", recording(), 2).shuffleGrouping("src").disableFusion();
+    Topology t = b.build();
+    std::vector<std::string> why;
+    EXPECT_EQ(planFusion(t, true, {}, &why).into[1], -1);
+    EXPECT_EQ(why[1], "disableFusion()");
+  }
+  {
+    TopologyBuilder b;
+    b.setSpout("src", counting(), 2).disableFusion();
+    b.setBolt("b", recording(), 2).shuffleGrouping("src");
+    Topology t = b.build();
+    EXPECT_EQ(planFusion(t, true, {}).into[1], -1);
+  }
+}
+
+TEST(FusionPlan, ABoltReadingTwoComponentsIsNotFused) {
+  TopologyBuilder b;
+  b.setSpout("a", counting(), 1);
+  b.setSpout("c", counting(), 1);
+  b.setBolt("b", recording(), 1).shuffleGrouping("a").shuffleGrouping("c");
+  Topology t = b.build();
+  std::vector<std::string> why;
+  EXPECT_EQ(intoOf(t, planFusion(t, true, {}, &why), "b"), -1);
+  EXPECT_EQ(why[2], "it reads more than one component");
+}
+
+TEST(FusionPlan, TasksInDifferentWorkersAreNotFused) {
+  // Tasks: src 0,1; b 2,3. Task 1 of src runs in worker 1, task 1 of b in worker 0.
+  EXPECT_EQ(pair(Grouping::Shuffle, 2, 2, true, {0, 1, 0, 1}).plan.into[1], 0);
+  Pair p = pair(Grouping::Shuffle, 2, 2, true, {0, 1, 0, 0});
+  EXPECT_EQ(p.plan.into[1], -1);
+  EXPECT_NE(p.why[1].find("another worker"), std::string::npos) << p.why[1];
+}
+
+TEST(FusionPlan, AChainRunsInItsHeadsTasks) {
+  TopologyBuilder b;
+  b.setSpout("src", counting(), 2);
+  b.setBolt("one", recording(), 2).shuffleGrouping("src");
+  b.setBolt("two", recording(), 2).localOrShuffleGrouping("one");
+  b.setBolt("keyed", recording(), 2).fieldsGrouping("two", Fields{"n"});
+  Topology t = b.build();
+  FusionPlan p = planFusion(t, true, {});
+  EXPECT_EQ(p.into, (std::vector<int>{-1, 0, 1, -1}));
+  EXPECT_EQ(p.hostOf, (std::vector<TaskId>{0, 1, 0, 1, 0, 1, 6, 7}));
+}
+
+// ---- the runtime
+
+// Adds 1000 to n and passes it on, anchored.
+class AddBolt : public Bolt {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"n", Type::Int64}, {"key", Type::Int64}});
+  }
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<AddBolt>(); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    out.emit(t, Values{t.getInt(0) + 1000, t.getInt(1)});
+    out.ack(t);
+  }
+};
+
+struct RunResult {
+  std::vector<int64_t> seen;  // what the last bolt executed, sorted
+  TopologyMetrics metrics;
+  size_t acked = 0;
+};
+
+RunResult runChain(bool fusion, bool disableOnAdd = false) {
+  auto state = std::make_shared<CountingState>();
+  auto seen = std::make_shared<Seen>();
+  TopologyBuilder b;
+  b.setSpout("src", CountingSpout(2000, 7, state), 2);
+  auto add = b.setBolt("add", AddBolt{}, 2).shuffleGrouping("src");
+  if (disableOnAdd) add.disableFusion();
+  b.setBolt("add2", AddBolt{}, 2).shuffleGrouping("add");
+  b.setBolt("sink", RecordingBolt(seen), 2).fieldsGrouping("add2", Fields{"key"});
+  Continuous c = fastConfig();
+  c.fusion = fusion;
+  auto rt = runContinuous(b.build(), c);
+  EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
+  RunResult r;
+  r.metrics = rt.metrics();
+  r.acked = state->distinctAcked();
+  std::lock_guard l(seen->mutex);
+  for (auto& [task, v] : seen->tuples) r.seen.push_back(std::get<int64_t>(v[0]));
+  std::sort(r.seen.begin(), r.seen.end());
+  return r;
+}
+
+TEST(Fusion, AFusedTopologyComputesWhatTheUnfusedOneDoes) {
+  RunResult fused = runChain(true), plain = runChain(false);
+  ASSERT_EQ(fused.seen.size(), 2000u);
+  EXPECT_EQ(fused.seen, plain.seen);
+  EXPECT_EQ(fused.seen.front(), 2000);  // 0 + 1000 + 1000
+  EXPECT_EQ(fused.acked, 2000u);        // every tree completed through the fused links
+  EXPECT_EQ(plain.acked, 2000u);
+}
+
+TEST(Fusion, MetricsShowTheChainsAndFusedTasksReceiveNoFrames) {
+  RunResult r = runChain(true);
+  EXPECT_EQ(r.metrics.find("src")->fusedInto, "");
+  EXPECT_EQ(r.metrics.find("add")->fusedInto, "src");
+  EXPECT_EQ(r.metrics.find("add2")->fusedInto, "add");
+  EXPECT_EQ(r.metrics.find("sink")->fusedInto, "") << "fields grouping at parallelism 2";
+  TaskMetrics add = r.metrics.find("add")->total();
+  EXPECT_EQ(add.executed, 2000u);
+  EXPECT_EQ(add.framesReceived, 0u);
+  EXPECT_GT(r.metrics.find("sink")->total().framesReceived, 0u);
+}
+
+TEST(Fusion, DisableFusionGivesABoltItsOwnTasksAndInbox) {
+  RunResult r = runChain(true, /*disableOnAdd=*/true);
+  EXPECT_EQ(r.metrics.find("add")->fusedInto, "");
+  EXPECT_GT(r.metrics.find("add")->total().framesReceived, 0u);
+  EXPECT_EQ(r.metrics.find("add2")->fusedInto, "") << "its upstream 'add' hosts nothing";
+  ASSERT_EQ(r.seen.size(), 2000u);
+}
+
+}  // namespace
+}  // namespace gale

@@ -1,0 +1,112 @@
+// The checkpoint coordinator of exactly-once continuous mode (Flink's CheckpointCoordinator,
+// in-process): it decides when spout tasks inject the next barrier, collects what each task
+// reports once the barrier passed it (source offsets, operator snapshots), and completes the
+// checkpoint when every task has reported, by writing all of it in ONE LMDB transaction of the
+// job's StateStore under the checkpoint id (the StateStore's txid). The write (and its fsync)
+// runs on the coordinator's own thread, so no task waits for the disk. A checkpoint that never
+// completes leaves nothing behind; a restart resumes from the last completed one.
+//
+// One checkpoint at a time: the next one is triggered only after the last completed (and
+// checkpointInterval after the last was triggered), so barriers of two checkpoints never meet in
+// an alignment. Thread-safe: every task thread calls it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "gale/core/clock.h"
+#include "gale/state/state_store.h"
+#include "gale/topology/runtime.h"
+
+namespace gale {
+
+// What one task reports for a checkpoint.
+struct TaskReport {
+  std::string snapshotKey;  // "component#taskIndex" of a stateful operator; empty: none
+  std::string snapshot;
+  std::string source;       // a spout task: its component, and the next offset of each of its
+  PartitionOffsets offsets; // partitions (one past the last record emitted before the barrier)
+};
+
+class CheckpointCoordinator {
+ public:
+  struct Options {
+    std::string directory;
+    std::string jobId;
+    Duration interval = std::chrono::seconds(1);
+    const Clock* clock = &SystemClock::instance();
+    bool sync = true;
+    std::function<void(CheckpointPoint, uint64_t)> onPoint;
+  };
+  // `tasks`: every spout and bolt task, all of which report each checkpoint. Opens (or creates)
+  // the checkpoint directory; throws StateError / CheckpointDamaged as StateStore does.
+  CheckpointCoordinator(Options options, int tasks, int spoutTasks);
+  // Writes a checkpoint every task reported, if its write had not begun yet.
+  ~CheckpointCoordinator();
+
+  // --- Recovery: what the last completed checkpoint holds.
+  uint64_t lastCompleted() const { return completed_.load(std::memory_order_acquire); }
+  std::optional<std::string> snapshot(const std::string& key) const;
+  PartitionOffsets offsets(const std::string& source) const;
+
+  // --- Spout tasks.
+  // The checkpoint a spout task must have injected by now (0: none yet). Cheap when nothing is
+  // due; triggers the next checkpoint when the interval passed (or every input ended). Throws
+  // std::runtime_error once a checkpoint could not be written (the job must stop).
+  uint64_t due();
+  // One spout task's input ended. Once all have, the next checkpoint is triggered at once and is
+  // the final one: it covers every record.
+  void inputEnded();
+  // The final checkpoint's id (0: not triggered yet).
+  uint64_t finalCheckpoint() const { return final_.load(std::memory_order_acquire); }
+
+  // --- Every task, once barrier `id` passed it. The last report hands the checkpoint to the
+  // writer thread. Throws std::logic_error for an id that is not the one in progress.
+  void report(uint64_t id, TaskReport report);
+  // Blocks until checkpoint `id` completed (true) or close() was called (false).
+  bool awaitCompleted(uint64_t id);
+  // The topology is stopping: wakes every awaitCompleted.
+  void close();
+  // Why a checkpoint could not be written (empty: none failed).
+  std::string failure() const;
+
+  void point(CheckpointPoint p, uint64_t id) const {
+    if (options_.onPoint) options_.onPoint(p, id);
+  }
+  const Clock& clock() const { return *options_.clock; }
+
+ private:
+  Options options_;
+  int tasks_;
+  int spoutTasks_;
+  StateStore store_;
+  std::atomic<uint64_t> completed_{0};
+  std::atomic<uint64_t> triggered_{0};
+  std::atomic<uint64_t> final_{0};
+  std::atomic<bool> allEnded_{false};
+  std::atomic<bool> failed_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool closed_ = false;
+  int ended_ = 0;
+  int64_t lastTriggerNanos_ = 0;
+  int reported_ = 0;                       // reports of the checkpoint in progress
+  std::map<std::string, std::string> snapshots_;
+  SourceOffsets offsets_;
+  // The writer thread: writes the checkpoint every task reported (toWrite_ != 0).
+  void writeLoop();
+  uint64_t toWrite_ = 0;
+  bool stopping_ = false;
+  std::string failure_;
+  std::thread writer_;
+};
+
+}  // namespace gale

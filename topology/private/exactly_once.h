@@ -1,0 +1,17 @@
+// Exactly-once continuous mode (Continuous::guarantee = ExactlyOnce), as the micro-batch runtime
+// is built (batch/topology_pipeline.h): the user's topology is rebuilt with every SourceSpout
+// wrapped in a CheckpointSpout and every bolt in a checkpointing bolt, then run without the
+// acker. Spout tasks inject barriers (ControlKind::Barrier with the checkpoint id) in-band; the
+// input gate of a task with several inputs aligns them (input_gate.h: what an input sends after
+// its barrier is held back until every input delivered it), then the bolt's onBarrier snapshots.
+// The checkpoint store and the completion rule: checkpoint_coordinator.h.
+#pragma once
+
+#include "gale/topology/runtime.h"
+#include "gale/topology/topology.h"
+
+namespace gale {
+
+RunningTopology runExactlyOnce(const Topology& topology, Continuous config);
+
+}  // namespace gale
