@@ -70,13 +70,13 @@ struct Continuous {
   // Channels.
   int highWaterMark = 16;          // frames queued per channel before the sender blocks
   size_t maxItemsPerFrame = 256;   // a busy sender packs up to this many items per frame
-  // An idle task spins this long on its inbox before blocking (latency when lightly loaded).
   // Fusion (Flink's operator chaining): a bolt whose every input reads one component with a
   // grouping that may keep tuples on the same task index (shuffle or local-or-shuffle at equal
   // parallelism; any grouping but direct at parallelism 1) runs in that component's tasks,
-  // called directly, with no channel, thread or copy between them. Off: one thread per task.
-  // Per component: disableFusion(). ComponentMetrics::fusedInto shows the chains.
+  // called directly: no channel, no encoding, no thread switch between them. Off: one thread per
+  // task. Per component: disableFusion(). ComponentMetrics::fusedInto shows the chains.
   bool fusion = true;
+  // An idle task spins this long on its inbox before blocking (latency when lightly loaded).
   Duration idleSpin = std::chrono::microseconds(50);
   // Low-latency setting: an idle task first busy-polls (no system calls, no yield) for up to
   // this long after its last work before the idleSpin / blocking wait above, and a spout whose
