@@ -56,7 +56,8 @@ uint64_t mix64(uint64_t z) {
 struct MetricsCell {
   std::atomic<uint64_t> emitted{0}, transferred{0}, executed{0}, acked{0}, failed{0}, errors{0},
       framesReceived{0}, malformed{0}, blocked{0}, buffered{0}, pending{0}, capacityPpm{0},
-      pendingLimit{0}, timedOut{0}, retried{0}, deadLettered{0}, unrouted{0}, idleInputs{0};
+      pendingLimit{0}, timedOut{0}, retried{0}, deadLettered{0}, unrouted{0}, idleInputs{0},
+      busyUsPerSecond{0}, backPressuredUsPerSecond{0}, idleUsPerSecond{0};
   std::atomic<int64_t> watermark{INT64_MIN};
   std::atomic<bool> watermarkIdle{false};
   std::mutex mutex;
@@ -439,6 +440,7 @@ class Task final : public FrameHandler {
   // (acks) while it waits: that is what keeps spout -> bolt -> acker -> spout from deadlocking.
   void flush(Out& o) {
     if (!o.sender->tryFlush()) {
+      int64_t blockedSince = steadyNow();
       std::function<void()> whileBlocked;
       if (kind_ == Kind::Spout)
         whileBlocked = [this] {
@@ -447,6 +449,7 @@ class Task final : public FrameHandler {
           inBlockedFlush_ = false;
         };
       o.sender->flush(whileBlocked, &sh_.killed);
+      backPressuredNanos_ += steadyNow() - blockedSince;
     }
     countFrames(o);
   }
@@ -1024,12 +1027,16 @@ class Task final : public FrameHandler {
   // Nothing to do: spin on the inbox briefly (a blocking wake-up costs tens of µs), then block.
   // The spin yields the CPU between polls: with more task threads than cores, a spinning task
   // must not keep a busy one (on this or another topology) off the core.
+  // The wait is idle time, or back-pressured time for a spout at its limit of trees in flight.
   void idleWait(int64_t spoutBackoff) {
-    int64_t spinUntil = steadyNow() + nanos(sh_.config.idleSpin);
+    int64_t waitStart = steadyNow();
+    int64_t& waited = kind_ == Kind::Spout && atPendingLimit_ ? backPressuredNanos_ : idleNanos_;
+    int64_t spinUntil = waitStart + nanos(sh_.config.idleSpin);
     do {
       drainStart_ = steadyNow();
       size_t n = inbox_->drain(*this, kInboxBatch);
       if (n) {
+        waited += drainStart_ - waitStart;
         busyNanos_ += steadyNow() - drainStart_;
         cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
         return;
@@ -1039,10 +1046,15 @@ class Task final : public FrameHandler {
     if (kind_ == Kind::Spout && !eosEmitted_ && !atPendingLimit_ &&
         !sh_.stopping.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(spoutBackoff));
+      waited += steadyNow() - waitStart;
       return;
     }
+    // Wait for a frame first, then take it: the wait is not busy time (nor process latency).
+    zmq::pollitem_t item{inbox_->socket().handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(kind_ == Kind::Spout ? 1 : 10));
     drainStart_ = steadyNow();
-    if (inbox_->receive(std::chrono::milliseconds(kind_ == Kind::Spout ? 1 : 10), *this))
+    waited += drainStart_ - waitStart;
+    if (inbox_->receive(std::chrono::milliseconds(0), *this))
       busyNanos_ += steadyNow() - drainStart_;
   }
 
@@ -1076,8 +1088,19 @@ class Task final : public FrameHandler {
       double cap = static_cast<double>(busyNanos_) / static_cast<double>(real - lastPublish_);
       c.capacityPpm.store(static_cast<uint64_t>(std::min(cap, 1.0) * 1e6),
                           std::memory_order_relaxed);
+      int64_t span = real - lastPublish_;
+      int64_t idle = std::min(idleNanos_, span);
+      int64_t blocked = std::min(backPressuredNanos_, span - idle);
+      auto perSecond = [span](int64_t part) {
+        return static_cast<uint64_t>(static_cast<double>(part) * 1e6 / static_cast<double>(span));
+      };
+      c.idleUsPerSecond.store(perSecond(idle), std::memory_order_relaxed);
+      c.backPressuredUsPerSecond.store(perSecond(blocked), std::memory_order_relaxed);
+      c.busyUsPerSecond.store(perSecond(span - idle - blocked), std::memory_order_relaxed);
     }
     busyNanos_ = 0;
+    idleNanos_ = 0;
+    backPressuredNanos_ = 0;
     lastPublish_ = real;
     std::lock_guard lock(c.mutex);
     c.execute = executeLat_;
@@ -1139,6 +1162,7 @@ class Task final : public FrameHandler {
   uint64_t emitted_ = 0, transferred_ = 0, executed_ = 0, acked_ = 0, failed_ = 0, errors_ = 0,
            buffered_ = 0, timedOut_ = 0, retried_ = 0, deadLettered_ = 0, unrouted_ = 0;
   int64_t busyNanos_ = 0, lastPublish_ = 0, drainStart_ = 0;
+  int64_t idleNanos_ = 0, backPressuredNanos_ = 0;  // in this metrics interval
   Histogram executeLat_, processLat_, completeLat_;
 };
 
@@ -1250,6 +1274,12 @@ TaskMetrics ComponentMetrics::total() const {
     t.deadLettered += m.deadLettered;
     t.unrouted += m.unrouted;
     t.capacity = std::max(t.capacity, m.capacity);
+    t.busyTimeMsPerSecond = std::max(t.busyTimeMsPerSecond, m.busyTimeMsPerSecond);
+    t.backPressuredTimeMsPerSecond =
+        std::max(t.backPressuredTimeMsPerSecond, m.backPressuredTimeMsPerSecond);
+    t.idleTimeMsPerSecond = &m == &tasks.front()
+                                ? m.idleTimeMsPerSecond
+                                : std::min(t.idleTimeMsPerSecond, m.idleTimeMsPerSecond);
     t.idleInputs += m.idleInputs;
     if (!m.lastError.empty() && (t.lastError.empty() || m.lastErrorTime > t.lastErrorTime)) {
       t.lastError = m.lastError;
@@ -1304,6 +1334,12 @@ TopologyMetrics RunningTopology::metrics() const {
     m.deadLettered = c.deadLettered.load(std::memory_order_relaxed);
     m.unrouted = c.unrouted.load(std::memory_order_relaxed);
     m.capacity = static_cast<double>(c.capacityPpm.load(std::memory_order_relaxed)) / 1e6;
+    auto msPerSecond = [](const std::atomic<uint64_t>& us) {
+      return static_cast<double>(us.load(std::memory_order_relaxed)) / 1e3;
+    };
+    m.busyTimeMsPerSecond = msPerSecond(c.busyUsPerSecond);
+    m.backPressuredTimeMsPerSecond = msPerSecond(c.backPressuredUsPerSecond);
+    m.idleTimeMsPerSecond = msPerSecond(c.idleUsPerSecond);
     int64_t wm = c.watermark.load(std::memory_order_relaxed);
     if (wm != INT64_MIN) m.watermark = Timestamp{wm};
     m.watermarkIdle = c.watermarkIdle.load(std::memory_order_relaxed);

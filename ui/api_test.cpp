@@ -122,6 +122,10 @@ TEST(UiApi, TopologyAndComponentValuesEqualTheRuntimesMetrics) {
     EXPECT_EQ(row["errors"], want.errors);
     EXPECT_EQ(row["queueDepth"], want.queueDepth());
     EXPECT_DOUBLE_EQ(row["capacity"].get<double>(), want.capacity);
+    EXPECT_DOUBLE_EQ(row["busyTimeMsPerSecond"].get<double>(), want.busyTimeMsPerSecond);
+    EXPECT_DOUBLE_EQ(row["backPressuredTimeMsPerSecond"].get<double>(),
+                     want.backPressuredTimeMsPerSecond);
+    EXPECT_DOUBLE_EQ(row["idleTimeMsPerSecond"].get<double>(), want.idleTimeMsPerSecond);
     const Histogram& lat = spout ? want.completeLatency : want.executeLatency;
     const json& l = row[spout ? "completeLatency" : "executeLatency"];
     EXPECT_EQ(l["count"], lat.count());
@@ -499,6 +503,11 @@ TEST(UiPrometheus, CountersGaugesAndHistogramsCarryTheRuntimesValues) {
   EXPECT_NE(text.find("gale_tuples_executed_total" + l + " 600\n"), std::string::npos) << text;
   EXPECT_NE(text.find("gale_tuples_acked_total" + l + " 600\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE gale_task_capacity_ratio gauge\n"), std::string::npos);
+  char idle[64];
+  std::snprintf(idle, sizeof idle, " %.9g\n", sink.tasks[0].idleTimeMsPerSecond / 1000);
+  EXPECT_NE(text.find("gale_task_idle_ratio" + l + idle), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE gale_task_busy_ratio gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE gale_task_backpressured_ratio gauge\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE gale_execute_latency_seconds histogram\n"), std::string::npos);
   // The +Inf bucket and _count are the histogram's count; buckets never decrease.
   const Histogram& h = sink.tasks[0].executeLatency;

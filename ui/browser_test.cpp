@@ -130,6 +130,11 @@ TEST_F(Browser, ThePageShowsEveryComponentInTheGraphAndTheTableAndCountersMove) 
         << "no graph node for " << c;
     EXPECT_NE(first.find(std::string("<tr data-component=\"") + c + "\""), std::string::npos)
         << "no table row for " << c;
+    // Flink's busy / back-pressured / idle time per task, in the table.
+    EXPECT_TRUE(std::regex_search(
+        first, std::regex(std::string("<tr data-component=\"") + c +
+                          "\".*?data-field=\"idle\" data-value=\"[0-9.]+\">[0-9]+ ms/s<")))
+        << "no idle time for " << c;
   }
   EXPECT_NE(first.find("data-from=\"numbers\" data-to=\"double\""), std::string::npos);
   EXPECT_NE(first.find(">fields(n)<"), std::string::npos);  // the grouping on the edge

@@ -62,6 +62,8 @@ function timeText(micros) {
 function errorText(m) {
   return m.lastError ? timeText(m.lastErrorTime).slice(11) + ' ' + m.lastError : '';
 }
+// Flink's busy / back-pressured / idle time: milliseconds of each second.
+function msPerSecondText(v) { return v === undefined || v === null ? '–' : Math.round(v) + ' ms/s'; }
 function pct(v) { return (100 * (v || 0)).toFixed(0) + '%'; }
 
 // ---- data
@@ -133,7 +135,7 @@ function renderTopology(t) {
     return {
       name, c, spout: c.spoutId !== undefined,
       rate: b && dt > 0 ? Math.max(0, (c.emitted - b.emitted) / dt) : null,
-      backpressured: !!(b && c.blockedFlushes > b.blockedFlushes),
+      backpressured: (c.backPressuredTimeMsPerSecond || 0) >= 100,
     };
   });
   const spoutRate = rows.filter(r => r.spout && r.rate !== null).reduce((s, r) => s + r.rate, 0);
@@ -154,7 +156,7 @@ function renderTopology(t) {
     renderActions(t),
     el('section', {}, el('h3', {}, 'Topology stats'), statsTable(t.topologyStats, ['emitted', 'transferred', 'acked', 'failed', 'errors'])),
     el('section', {}, el('h3', {}, 'Graph'),
-      el('p', {class: 'muted legend'}, 'Colour: capacity (green idle → red busy). Thick orange border: backpressure (sends waiting on a full queue in the last second). Labels: grouping.'),
+      el('p', {class: 'muted legend'}, 'Colour: busy time per second (green idle → red busy); purple: back-pressured (waiting on a full downstream queue) more than busy and over 10% of the second. Thick orange border: back-pressured over 10% of the last second. Labels: grouping.'),
       renderGraph(t, rows)),
     el('section', {}, el('h3', {}, 'Components'), componentsTable(t, rows)),
     el('section', {}, el('h3', {}, t.batch ? 'Throughput and record latency (arrival → commit)' : 'Throughput and complete latency'),
@@ -187,7 +189,7 @@ function statsTable(windows, fields) {
 
 function componentsTable(t, rows) {
   const head = ['Component', 'Tasks', 'Emitted', 'Emitted/s', 'Transferred', 'Executed', 'Acked', 'Failed', 'Errors',
-                'Latency', 'p50', 'p99', 'p99.9', 'Capacity', 'Queue', 'Watermark', 'Idle inputs', 'Last error'];
+                'Latency', 'p50', 'p99', 'p99.9', 'Capacity', 'Busy', 'Back-pressured', 'Idle', 'Queue', 'Watermark', 'Idle inputs', 'Last error'];
   return el('table', {class: 'components'},
     el('thead', {}, el('tr', {}, head.map(h => el('th', {}, h)))),
     el('tbody', {}, rows.map(r => {
@@ -209,6 +211,9 @@ function componentsTable(t, rows) {
         cell('p99', lat.p99, msText(lat.p99)),
         cell('p999', lat.p999, msText(lat.p999)),
         cell('capacity', c.capacity, pct(c.capacity)),
+        cell('busy', c.busyTimeMsPerSecond, msPerSecondText(c.busyTimeMsPerSecond)),
+        cell('backPressured', c.backPressuredTimeMsPerSecond, msPerSecondText(c.backPressuredTimeMsPerSecond)),
+        cell('idle', c.idleTimeMsPerSecond, msPerSecondText(c.idleTimeMsPerSecond)),
         cell('queueDepth', c.queueDepth),
         cell('watermark', c.watermark, watermarkText(c.watermark, c.watermarkIdle)),
         cell('idleInputs', c.idleInputs, r.spout ? '–' : num(c.idleInputs)),
@@ -256,15 +261,17 @@ function renderGraph(t, rows) {
   }
   for (const n of nodes) {
     const p = pos.get(n.id), r = byName.get(n.id);
-    const cap = r ? r.c.capacity || 0 : 0;
-    const fill = `hsl(${Math.round(120 * (1 - Math.min(1, cap)))}, 65%, 80%)`;
+    const busy = r ? (r.c.busyTimeMsPerSecond || 0) / 1000 : 0;
+    const bp = r ? (r.c.backPressuredTimeMsPerSecond || 0) / 1000 : 0;
+    const fill = bp >= 0.1 && bp > busy ? `hsl(270, ${Math.round(20 + 50 * Math.min(1, bp))}%, 82%)`
+                           : `hsl(${Math.round(120 * (1 - Math.min(1, busy)))}, 65%, 80%)`;
     const cls = 'node ' + n.type + (r && r.backpressured ? ' backpressured' : '');
     g.appendChild(svg('g', {class: cls, 'data-component': n.id, transform: `translate(${p.x},${p.y})`},
       svg('title', {}, n.id),
       svg('rect', {width: W, height: H, rx: n.type === 'spout' ? 27 : 6, fill}),
       svg('text', {x: W / 2, y: 22, 'text-anchor': 'middle', class: 'name'}, n.id.length > 22 ? n.id.slice(0, 21) + '…' : n.id),
       svg('text', {x: W / 2, y: 40, 'text-anchor': 'middle', class: 'sub'},
-        n.type + ' ×' + n.parallelism + ' · ' + pct(cap) + (r && r.backpressured ? ' · backpressure' : ''))));
+        n.type + ' ×' + n.parallelism + ' · busy ' + pct(busy) + (bp >= 0.1 ? ' · back-pressured ' + pct(bp) : ''))));
   }
   return el('div', {class: 'graph'}, g);
 }
@@ -343,11 +350,13 @@ function renderComponent(topologyId, c) {
     el('section', {}, el('h3', {}, 'Stats'), statsTable(spout ? c.spoutSummary : c.boltStats, fields)),
     el('section', {}, el('h3', {}, 'Tasks'),
       el('table', {class: 'components'},
-        el('thead', {}, el('tr', {}, ['Task', ...fields, 'Capacity', 'Queue', spout ? 'Pending' : 'Buffered', 'Blocked sends',
+        el('thead', {}, el('tr', {}, ['Task', ...fields, 'Capacity', 'Busy', 'Back-pressured', 'Idle', 'Queue', spout ? 'Pending' : 'Buffered', 'Blocked sends',
           spout ? 'Complete p50 / p99 / p99.9' : 'Process p50 / p99 / p99.9', 'Execute p50 / p99 / p99.9', 'Watermark', 'Last error'].map(h => el('th', {}, h)))),
         el('tbody', {}, c.executorStats.map(e => el('tr', {'data-task': e.task},
           el('td', {}, e.id), fields.map(f => el('td', {'data-field': f, 'data-value': e[f]}, num(e[f]))),
-          el('td', {}, pct(e.capacity)), el('td', {}, num(e.queueDepth)), el('td', {}, num(spout ? e.pending : e.bufferedItems)),
+          el('td', {}, pct(e.capacity)), el('td', {'data-field': 'busy', 'data-value': e.busyTimeMsPerSecond}, msPerSecondText(e.busyTimeMsPerSecond)),
+          el('td', {}, msPerSecondText(e.backPressuredTimeMsPerSecond)), el('td', {}, msPerSecondText(e.idleTimeMsPerSecond)),
+          el('td', {}, num(e.queueDepth)), el('td', {}, num(spout ? e.pending : e.bufferedItems)),
           el('td', {}, num(e.blockedFlushes)),
           el('td', {}, lat(spout ? e.completeLatency : e.processLatency)), el('td', {}, lat(e.executeLatency)),
           el('td', {}, watermarkText(e.watermark, e.watermarkIdle)),
