@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "gale/core/watermark.h"
 
@@ -137,6 +138,58 @@ json graphJson(const JobSnapshot& job) {
 }
 
 }  // namespace
+
+const char* logLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::Debug: return "DEBUG";
+    case LogLevel::Info: return "INFO";
+    case LogLevel::Warn: return "WARN";
+    case LogLevel::Error: return "ERROR";
+  }
+  return "INFO";
+}
+
+json logConfigJson(LogLevel level) {
+  return {{"namedLoggerLevels", {{"ROOT", {{"target_level", logLevelName(level)}}}}}};
+}
+
+std::optional<LogLevel> parseLogConfig(const std::string& body, std::string& why) {
+  const std::string shape =
+      R"(expected {"namedLoggerLevels": {"ROOT": {"target_level": "DEBUG|INFO|WARN|ERROR"}}})";
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    why = "the body is not JSON: " + shape;
+    return std::nullopt;
+  }
+  if (!j.is_object() || !j.contains("namedLoggerLevels") || !j["namedLoggerLevels"].is_object()) {
+    why = shape;
+    return std::nullopt;
+  }
+  const json& loggers = j["namedLoggerLevels"];
+  for (const auto& [name, v] : loggers.items()) {
+    if (name != "ROOT") {
+      why = "no logger '" + name + "': gale has one, ROOT";
+      return std::nullopt;
+    }
+    for (const auto& [field, _] : v.items())
+      if (field != "target_level") {
+        why = "'" + field + "' is not supported (only target_level)";
+        return std::nullopt;
+      }
+  }
+  if (!loggers.contains("ROOT") || !loggers["ROOT"].is_object() ||
+      !loggers["ROOT"].contains("target_level") || !loggers["ROOT"]["target_level"].is_string()) {
+    why = shape;
+    return std::nullopt;
+  }
+  std::string want = loggers["ROOT"]["target_level"];
+  for (char& c : want) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (LogLevel l : {LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error})
+    if (want == logLevelName(l)) return l;
+  why = "unknown level '" + loggers["ROOT"]["target_level"].get<std::string>() +
+        "': DEBUG, INFO, WARN or ERROR";
+  return std::nullopt;
+}
 
 std::string prettySeconds(int64_t s) {
   if (s < 0) s = 0;

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gale/core/log.h"
 #include "job_view.h"
 
 namespace gale::ui {
@@ -24,6 +25,14 @@ std::optional<nlohmann::json> componentJson(const JobSnapshot& job, std::string_
 nlohmann::json batchesJson(const JobSnapshot& job);
 // GET /metrics: Prometheus text exposition format 0.0.4.
 std::string prometheusText(const std::vector<JobSnapshot>& jobs);
+
+// GET /api/v1/topology/{id}/logconfig: {"namedLoggerLevels": {"ROOT": {"target_level": "INFO"}}}
+nlohmann::json logConfigJson(LogLevel level);
+// The body of POST .../logconfig, Storm's shape with gale's one logger:
+// {"namedLoggerLevels": {"ROOT": {"target_level": "DEBUG"}}}, the level DEBUG, INFO, WARN or
+// ERROR (any case). nullopt with `why` set for anything else.
+std::optional<LogLevel> parseLogConfig(const std::string& body, std::string& why);
+const char* logLevelName(LogLevel level);  // "DEBUG", "INFO", "WARN", "ERROR"
 
 // "1h 2m 3s", as Storm's uptime.
 std::string prettySeconds(int64_t seconds);

@@ -20,6 +20,7 @@
 #include "gale/connectors/generator_source.h"
 #include "gale/core/stateless.h"
 #include "gale/ui/ui_server.h"
+#include "http_test_util.h"
 #include "ui_test_support.h"
 
 namespace gale::ui {
@@ -28,38 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace gale::ui::testing;
 using nlohmann::json;
-
-Continuous fast() {
-  Continuous c;
-  c.metricsInterval = 10ms;
-  return c;
-}
-
-json getJson(int port, const std::string& path, int expectStatus = 200) {
-  httplib::Client cli("127.0.0.1", port);
-  auto res = cli.Get(path.c_str());
-  EXPECT_TRUE(res) << path;
-  if (!res) return nullptr;
-  EXPECT_EQ(res->status, expectStatus) << path << ": " << res->body;
-  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
-  EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
-  return json::parse(res->body);
-}
-
-int post(int port, const std::string& path, const std::string& token = "",
-         bool bearer = false) {
-  httplib::Client cli("127.0.0.1", port);
-  httplib::Headers h;
-  if (!token.empty()) {
-    if (bearer) {
-      h.emplace("Authorization", "Bearer " + token);
-    } else {
-      h.emplace("X-Gale-Token", token);
-    }
-  }
-  auto res = cli.Post(path.c_str(), h, "", "text/plain");
-  return res ? res->status : -1;
-}
 
 // A raw request, as `curl -X POST` sends it (no Content-Length); returns the status line.
 std::string rawRequest(int port, const std::string& request) {
@@ -83,13 +52,6 @@ std::string rawRequest(int port, const std::string& request) {
   ::close(fd);
   return reply.substr(0, reply.find("\r\n"));
 }
-
-// The job of most tests: 2 x 300 numbers through two bolts, finished, so its metrics are final.
-struct FinishedJob {
-  std::shared_ptr<std::atomic<bool>> gate = std::make_shared<std::atomic<bool>>(true);
-  RunningTopology rt = runContinuous(pipeline(GatedSpout(300, 0, gate)), fast());
-  FinishedJob() { rt.waitUntilDone(); }
-};
 
 TEST(UiApi, TheSummaryListsTheJobInStormsShape) {
   FinishedJob job;

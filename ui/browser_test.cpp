@@ -139,6 +139,8 @@ TEST_F(Browser, ThePageShowsEveryComponentInTheGraphAndTheTableAndCountersMove) 
   EXPECT_NE(first.find("data-from=\"numbers\" data-to=\"double\""), std::string::npos);
   EXPECT_NE(first.find(">fields(n)<"), std::string::npos);  // the grouping on the edge
   EXPECT_NE(first.find(">paced numbers<"), std::string::npos);
+  EXPECT_NE(first.find("<option value=\"INFO\" selected=\"true\">"), std::string::npos)
+      << "the log level selector does not show the process's level";
   int64_t before = emittedIn(first, "numbers");
   ASSERT_GE(before, 0) << first.substr(0, 3000);
 

@@ -58,7 +58,8 @@ void sendJson(httplib::Response& res, const json& j, int status = 200) {
 }
 
 void sendError(httplib::Response& res, int status, const std::string& message) {
-  const char* what = status == 401   ? "Unauthorized"
+  const char* what = status == 400   ? "Bad Request"
+                     : status == 401 ? "Unauthorized"
                      : status == 404 ? "Not Found"
                      : status == 409 ? "Conflict"
                                      : "Error";
@@ -212,7 +213,9 @@ class UiServer::Impl {
                [this](const httplib::Request& req, httplib::Response& res) {
                  auto e = find(req.matches[1]);
                  if (!e) return sendError(res, 404, "no topology '" + req.matches[1].str() + "'");
-                 sendJson(res, topologyJson(snapshot(*e)));
+                 json t = topologyJson(snapshot(*e));
+                 t["logLevel"] = logLevelName(logLevel());  // the process's, for the page
+                 sendJson(res, t);
                });
     server.Get(R"(/api/v1/topology/([^/]+)/batches)",
                [this](const httplib::Request& req, httplib::Response& res) {
@@ -254,25 +257,49 @@ class UiServer::Impl {
           if (!e->view->controllable())
             return sendError(res, 409, "topology '" + e->id + "' is no longer attached");
         }
-        std::string op = body(req, e);
+        std::string op = body(req, e, res);
         if (op.empty()) return;
         sendJson(res, {{"topologyOperation", op}, {"topologyId", e->id}, {"status", "success"}});
       };
     };
     server.Post(R"(/api/v1/topology/([^/]+)/deactivate)",
-                action([](const httplib::Request&, std::shared_ptr<JobEntry> e) {
+                action([](const httplib::Request&, std::shared_ptr<JobEntry> e,
+                          httplib::Response&) {
                   std::lock_guard lk(e->mutex);
                   e->view->deactivate();
                   return std::string("deactivate");
                 }));
     server.Post(R"(/api/v1/topology/([^/]+)/activate)",
-                action([](const httplib::Request&, std::shared_ptr<JobEntry> e) {
+                action([](const httplib::Request&, std::shared_ptr<JobEntry> e,
+                          httplib::Response&) {
                   std::lock_guard lk(e->mutex);
                   e->view->activate();
                   return std::string("activate");
                 }));
+    // Storm's log configuration, for gale's one logger (ROOT): the level is the process's, so it
+    // applies to every job in it.
+    server.Get(R"(/api/v1/topology/([^/]+)/logconfig)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 if (!find(req.matches[1]))
+                   return sendError(res, 404, "no topology '" + req.matches[1].str() + "'");
+                 sendJson(res, logConfigJson(logLevel()));
+               });
+    server.Post(R"(/api/v1/topology/([^/]+)/logconfig)",
+                action([](const httplib::Request& req, std::shared_ptr<JobEntry>,
+                          httplib::Response& res) {
+                  std::string why;
+                  std::optional<LogLevel> level = parseLogConfig(req.body, why);
+                  if (!level) {
+                    sendError(res, 400, why);
+                    return std::string();
+                  }
+                  setLogLevel(*level);
+                  logWarn(std::string("gale ui: log level set to ") + logLevelName(*level));
+                  return std::string("logconfig");
+                }));
     server.Post(R"(/api/v1/topology/([^/]+)/kill/([0-9]{1,4}))",
-                action([this](const httplib::Request& req, std::shared_ptr<JobEntry> e) {
+                action([this](const httplib::Request& req, std::shared_ptr<JobEntry> e,
+                              httplib::Response&) {
                   kill(e, std::stoi(req.matches[2]));
                   return std::string("kill");
                 }));

@@ -5,6 +5,7 @@
 
 const state = {
   token: '',            // kept in memory only
+  logLevel: null,       // the level picked in the page, until set
   prev: null,           // the previous topology document, for rates and backpressure
   prevAt: 0,
   history: [],          // [{t, rate, p99}] for the chart
@@ -72,10 +73,12 @@ async function getJson(path) {
   if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
   return r.json();
 }
-async function post(path) {
-  const r = await fetch(path, {method: 'POST', headers: {'X-Gale-Token': state.token}});
-  const body = await r.json().catch(() => ({}));
-  return r.ok ? 'done: ' + (body.topologyOperation || '') : 'refused (' + r.status + '): ' + (body.errorMessage || '');
+async function post(path, body) {
+  const headers = {'X-Gale-Token': state.token};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const r = await fetch(path, {method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body)});
+  const reply = await r.json().catch(() => ({}));
+  return r.ok ? 'done: ' + (reply.topologyOperation || '') : 'refused (' + r.status + '): ' + (reply.errorMessage || '');
 }
 
 function route() {
@@ -171,12 +174,20 @@ function renderActions(t) {
   const wait = el('input', {type: 'number', min: 0, max: 9999, value: 30, 'aria-label': 'kill wait seconds', class: 'wait'});
   const act = (path) => async () => { out.textContent = await post(apiTopology(t.id) + path); };
   const running = t.status === 'ACTIVE' || t.status === 'INACTIVE';
+  const level = el('select', {'aria-label': 'log level', id: 'log-level'},
+    ['DEBUG', 'INFO', 'WARN', 'ERROR'].map(l => el('option', {value: l, selected: l === (state.logLevel ?? t.logLevel)}, l)));
+  level.addEventListener('change', () => { state.logLevel = level.value; });
+  const setLevel = async () => {
+    out.textContent = await post(apiTopology(t.id) + '/logconfig', {namedLoggerLevels: {ROOT: {target_level: level.value}}});
+    state.logLevel = null;
+  };
   return el('section', {class: 'actions'},
     token,
     el('button', {onclick: act('/deactivate'), disabled: !running || !t.active}, 'Deactivate'),
     el('button', {onclick: act('/activate'), disabled: !running || t.active}, 'Activate'),
     el('button', {onclick: async () => { out.textContent = await post(apiTopology(t.id) + '/kill/' + Math.min(9999, Math.max(0, Math.floor(Number(wait.value) || 0)))); }, disabled: !running}, 'Kill after'),
-    wait, ' s ', out);
+    wait, ' s ',
+    el('span', {class: 'muted'}, ' log level '), level, el('button', {onclick: setLevel, disabled: !running}, 'Set'), ' ', out);
 }
 
 function statsTable(windows, fields) {
