@@ -23,6 +23,8 @@ std::optional<nlohmann::json> componentJson(const JobSnapshot& job, std::string_
 // GET /api/v1/topology/{id}/batches: micro-batch progress, recent batches (the commit history of
 // this run), committed offsets and state size. Null for a continuous-mode job.
 nlohmann::json batchesJson(const JobSnapshot& job);
+// GET /api/v1/topology/{id}/checkpoint: the document `gale-state --json` prints.
+nlohmann::json checkpointJson(const CheckpointSummary& c);
 // GET /metrics: Prometheus text exposition format 0.0.4.
 std::string prometheusText(const std::vector<JobSnapshot>& jobs);
 

@@ -420,6 +420,63 @@ TEST_F(MicroBatchUi, BatchesShowProgressRecentBatchesOffsetsAndTheExecutorsMetri
   EXPECT_TRUE(getJson(ui.port(), "/api/v1/topology/" + id + "/batches").is_null());
 }
 
+TEST_F(MicroBatchUi, TheCheckpointIsWhatGaleStateReadsFromTheDirectory) {
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(10ms);
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 10;
+  cfg.name = "sentences";
+  MicroBatchJob job = runMicroBatch(sentences(1'000'000), cfg);
+  UiServer ui(job, {});
+  const std::string path = "/api/v1/topology/sentences-1/checkpoint";
+  // While it runs: read from the job's own store, the newest 20 commits.
+  json live;
+  ASSERT_TRUE(eventually([&] {
+    live = getJson(ui.port(), path);
+    return live["lastCommittedTxid"].get<uint64_t>() >= 25;
+  }));
+  EXPECT_EQ(live["directory"], dir.string());
+  ASSERT_EQ(live["commits"].size(), 20u);
+  EXPECT_EQ(live["commits"][19]["txid"], live["lastCommittedTxid"]);
+  const json& offsets = live["commits"][19]["offsets"]["sentences"];
+  EXPECT_EQ(offsets["0"].get<int64_t>() + offsets["1"].get<int64_t>(),
+            10 * live["lastCommittedTxid"].get<int64_t>());  // 10 records a batch
+  job.stop();
+  ASSERT_TRUE(job.waitUntilDone(60s));
+
+  json c = getJson(ui.port(), path);
+  auto store = StateStore::inspect(dir.string());  // safe now: the job closed its environment
+  EXPECT_EQ(c["jobId"], store->jobId());
+  EXPECT_EQ(c["formatVersion"], store->formatVersion());
+  EXPECT_EQ(c["createdMicros"], store->createdAt().micros);
+  EXPECT_EQ(c["lastCommittedTxid"], store->lastCommittedTxid());
+  std::vector<CommitRecord> log = store->commitLog(store->lastCommittedTxid() - 19);
+  ASSERT_EQ(c["commits"].size(), log.size());
+  for (size_t i = 0; i < log.size(); ++i) {
+    const json& r = c["commits"][i];
+    EXPECT_EQ(r["txid"], log[i].txid);
+    EXPECT_EQ(r["timeMicros"], log[i].time.micros);
+    EXPECT_EQ(r["stateUpdates"], log[i].stateUpdates);
+    EXPECT_EQ(r["bytes"], log[i].bytes);
+    for (const auto& [source, parts] : log[i].offsets)
+      for (const auto& [p, off] : parts) EXPECT_EQ(r["offsets"][source][std::to_string(p)], off);
+  }
+  std::vector<StateInfo> states = store->states();
+  ASSERT_EQ(c["states"].size(), states.size());
+  for (size_t i = 0; i < states.size(); ++i) {
+    EXPECT_EQ(c["states"][i]["name"], states[i].name);
+    EXPECT_EQ(c["states"][i]["entries"], states[i].entries);
+    EXPECT_EQ(c["states"][i]["bytes"], states[i].bytes);
+  }
+  for (const auto& [key, blob] : store->snapshots()) EXPECT_EQ(c["snapshots"][key], blob.size());
+  EXPECT_EQ(c["sinks"].size(), store->sinks().size());
+  // Continuous mode has no checkpoint; unknown jobs are 404.
+  FinishedJob cont;
+  std::string id = ui.add(cont.rt, "cont");
+  EXPECT_TRUE(getJson(ui.port(), "/api/v1/topology/" + id + "/checkpoint").is_null());
+  getJson(ui.port(), "/api/v1/topology/nosuch/checkpoint", 404);
+}
+
 TEST_F(MicroBatchUi, DeactivateAndActivatePauseAndResumeBatches) {
   MicroBatch cfg;
   cfg.trigger = BatchTrigger::processingTime(10ms);

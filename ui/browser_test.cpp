@@ -201,6 +201,14 @@ TEST_F(Browser, TheMicroBatchPageShowsItsBatches) {
     EXPECT_NE(d.find("<tr data-txid=\"" + std::to_string(txid) + "\">"), std::string::npos)
         << "no row for batch " << txid;
   EXPECT_NE(d.find("data-field=\"batches\" data-value=\"8\""), std::string::npos);
+  // The checkpoint directory's summary: its commit log, newest first.
+  EXPECT_NE(d.find("<section id=\"checkpoint\">"), std::string::npos);
+  EXPECT_NE(d.find("data-field=\"lastCommittedTxid\" data-value=\"8\""), std::string::npos);
+  for (int txid = 1; txid <= 8; ++txid)
+    EXPECT_NE(d.find("<tr data-commit=\"" + std::to_string(txid) + "\">"), std::string::npos)
+        << "no commit log row for " << txid;
+  EXPECT_NE(d.find("sentences/0=1,000 sentences/1=1,000"), std::string::npos)
+      << "no source offsets in the commit log";
   for (const char* c : {"sentences", "split"})
     EXPECT_NE(d.find(std::string("<tr data-component=\"") + c + "\""), std::string::npos);
 }

@@ -223,6 +223,17 @@ class UiServer::Impl {
                  if (!e) return sendError(res, 404, "no topology '" + req.matches[1].str() + "'");
                  sendJson(res, batchesJson(snapshot(*e)));
                });
+    server.Get(R"(/api/v1/topology/([^/]+)/checkpoint)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 auto e = find(req.matches[1]);
+                 if (!e) return sendError(res, 404, "no topology '" + req.matches[1].str() + "'");
+                 std::optional<CheckpointSummary> c;
+                 {
+                   std::lock_guard lk(e->mutex);
+                   c = e->view->checkpoint();
+                 }
+                 sendJson(res, c ? checkpointJson(*c) : json(nullptr));
+               });
     server.Get(R"(/api/v1/topology/([^/]+)/component/(.+))",
                [this](const httplib::Request& req, httplib::Response& res) {
                  auto e = find(req.matches[1]);

@@ -108,7 +108,8 @@ async function refresh() {
       main.replaceChildren(renderComponent(r.topology, c));
     } else {
       const t = await getJson(apiTopology(r.topology));
-      main.replaceChildren(renderTopology(t));
+      const checkpoint = t.batch ? await getJson(apiTopology(r.topology) + '/checkpoint') : null;
+      main.replaceChildren(renderTopology(t, checkpoint));
     }
     document.getElementById('status').textContent = 'updated ' + new Date().toLocaleTimeString();
     document.body.dataset.renders = String(++state.renders);
@@ -127,7 +128,7 @@ function renderJobs(list) {
 }
 
 // ---- the topology page
-function renderTopology(t) {
+function renderTopology(t, checkpoint) {
   const now = Date.now();
   const dt = state.prev && state.prev.id === t.id ? (now - state.prevAt) / 1000 : 0;
   const before = new Map();
@@ -164,7 +165,8 @@ function renderTopology(t) {
     el('section', {}, el('h3', {}, 'Components'), componentsTable(t, rows)),
     el('section', {}, el('h3', {}, t.batch ? 'Throughput and record latency (arrival → commit)' : 'Throughput and complete latency'),
       historyChart()),
-    t.batch ? renderBatches(t.batch) : null);
+    t.batch ? renderBatches(t.batch) : null,
+    checkpoint ? renderCheckpoint(checkpoint) : null);
 }
 
 function renderActions(t) {
@@ -347,6 +349,51 @@ function renderBatches(b) {
     el('h4', {}, 'Committed offsets'),
     el('table', {class: 'offsets'}, el('tbody', {}, Object.entries(b.committedOffsets).map(([s, parts]) =>
       el('tr', {}, el('td', {}, s), el('td', {}, parts.map(num).join(' · ')))))));
+}
+
+// ---- the checkpoint directory, as gale-state prints it
+function bytesText(n) {
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + ' MiB';
+  if (n >= 1024) return (n / 1024).toFixed(1) + ' KiB';
+  return num(n) + ' B';
+}
+function offsetsText(offsets) {
+  const parts = [];
+  for (const [source, ps] of Object.entries(offsets)) for (const [p, off] of Object.entries(ps)) parts.push(source + '/' + p + '=' + num(off));
+  return parts.length ? parts.join(' ') : '–';
+}
+function renderCheckpoint(c) {
+  const commits = c.commits.slice().reverse();
+  return el('section', {id: 'checkpoint'},
+    el('h3', {}, 'Checkpoint'),
+    el('table', {class: 'kv'}, el('tbody', {},
+      [['directory', el('code', {}, c.directory)], ['job id', el('code', {}, c.jobId)], ['format version', c.formatVersion],
+       ['created', timeText(c.createdMicros)], ['map size', bytesText(c.mapSize)],
+       ['last committed txid', el('b', {'data-field': 'lastCommittedTxid', 'data-value': c.lastCommittedTxid}, num(c.lastCommittedTxid))]]
+        .map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v))))),
+    el('h4', {}, 'Commit log (newest first, last ' + c.commits.length + ')'),
+    el('table', {class: 'commits'},
+      el('thead', {}, el('tr', {}, ['txid', 'committed at', 'watermark', 'source offsets', 'state updates', 'skipped', 'snapshots', 'bytes'].map(h => el('th', {}, h)))),
+      el('tbody', {}, commits.map(r => el('tr', {'data-commit': r.txid},
+        el('td', {}, num(r.txid)), el('td', {}, timeText(r.timeMicros)),
+        el('td', {}, r.watermarkMicros === null ? '–' : timeText(r.watermarkMicros)),
+        el('td', {class: 'offsets'}, offsetsText(r.offsets)),
+        el('td', {}, num(r.stateUpdates)), el('td', {}, num(r.stateSkips)), el('td', {}, num(r.snapshots)),
+        el('td', {}, bytesText(r.bytes)))))),
+    el('h4', {}, 'Keyed states'),
+    c.states.length ? el('table', {class: 'states'},
+      el('thead', {}, el('tr', {}, ['state', 'kind', 'entries', 'size'].map(h => el('th', {}, h)))),
+      el('tbody', {}, c.states.map(s => el('tr', {'data-state': s.name},
+        el('td', {}, s.name), el('td', {}, s.kind), el('td', {}, num(s.entries)), el('td', {}, bytesText(s.bytes))))))
+      : el('p', {class: 'muted'}, 'none'),
+    el('h4', {}, 'Operator snapshots'),
+    Object.keys(c.snapshots).length ? el('table', {class: 'snapshots'}, el('tbody', {}, Object.entries(c.snapshots).map(([k, n]) =>
+      el('tr', {}, el('td', {}, el('code', {}, k)), el('td', {}, bytesText(n))))))
+      : el('p', {class: 'muted'}, 'none'),
+    el('h4', {}, 'Sinks (last txid written)'),
+    Object.keys(c.sinks).length ? el('table', {class: 'sinks'}, el('tbody', {}, Object.entries(c.sinks).map(([k, txid]) =>
+      el('tr', {}, el('td', {}, k), el('td', {}, num(txid))))))
+      : el('p', {class: 'muted'}, 'none'));
 }
 
 // ---- a component's page
