@@ -174,6 +174,38 @@ json checkpointJson(const CheckpointSummary& c) {
           {"sinks", c.sinks}};
 }
 
+json comparisonJson(const std::vector<ComparisonRun>& runs, size_t planned) {
+  json list = json::array();
+  for (const auto& r : runs) {
+    const Histogram& h = r.latency;
+    // Buckets 1 µs .. 100 s at 1-2-5 per decade, the same for every run so that the page can
+    // put them side by side; each counts the samples above the previous bound and at or below
+    // its own; the last (le null) those above 100 s.
+    json buckets = json::array();
+    uint64_t below = 0;
+    for (int64_t decade = 1000; decade <= 100'000'000'000; decade *= 10) {
+      for (int64_t f : {1, 2, 5}) {
+        if (decade == 100'000'000'000 && f > 1) break;
+        uint64_t atOrBelow = h.countAtOrBelow(decade * f);
+        buckets.push_back({{"le", ms(decade * f)}, {"count", atOrBelow - below}});
+        below = atOrBelow;
+      }
+    }
+    buckets.push_back({{"le", nullptr}, {"count", h.count() - below}});
+    list.push_back({{"pipeline", r.pipeline},
+                    {"mode", r.mode},
+                    {"load", r.load},
+                    {"knobs", r.knobs},
+                    {"latencyKind", r.latencyKind},
+                    {"throughput", r.throughput},
+                    {"sustained", r.sustained},
+                    {"latency", latencyJson(h)},
+                    {"p90", ms(h.percentile(0.9))},
+                    {"histogram", buckets}});
+  }
+  return {{"planned", planned}, {"runs", list}};
+}
+
 const char* logLevelName(LogLevel level) {
   switch (level) {
     case LogLevel::Debug: return "DEBUG";

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gale/core/log.h"
+#include "gale/ui/ui_server.h"
 #include "job_view.h"
 
 namespace gale::ui {
@@ -25,6 +26,9 @@ std::optional<nlohmann::json> componentJson(const JobSnapshot& job, std::string_
 nlohmann::json batchesJson(const JobSnapshot& job);
 // GET /api/v1/topology/{id}/checkpoint: the document `gale-state --json` prints.
 nlohmann::json checkpointJson(const CheckpointSummary& c);
+// GET /api/v1/compare: the runs of a comparison so far, each with its latency percentiles and
+// histogram (counts per bucket of a 1-2-5 log scale, in milliseconds).
+nlohmann::json comparisonJson(const std::vector<ComparisonRun>& runs, size_t planned);
 // GET /metrics: Prometheus text exposition format 0.0.4.
 std::string prometheusText(const std::vector<JobSnapshot>& jobs);
 

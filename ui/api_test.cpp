@@ -498,6 +498,46 @@ TEST_F(MicroBatchUi, DeactivateAndActivatePauseAndResumeBatches) {
   EXPECT_EQ(getJson(ui.port(), base)["status"], "KILLED");
 }
 
+TEST(UiCompare, EachRunHasItsPercentilesAndAHistogramThatCountsEverySample) {
+  UiServer ui({});
+  EXPECT_EQ(getJson(ui.port(), "/api/v1/compare"), json({{"planned", 0}, {"runs", json::array()}}));
+  ui.planComparison(3);
+  ComparisonRun r{.pipeline = "wordcount", .mode = "micro-batch 1s", .load = "10K/s",
+                  .latencyKind = "record", .throughput = 9990.5, .sustained = false};
+  for (int64_t ns : {1'500, 40'000, 40'000, 3'000'000, 700'000'000}) r.latency.record(ns);
+  ui.addComparisonRun(r);
+  json c = getJson(ui.port(), "/api/v1/compare");
+  EXPECT_EQ(c["planned"], 3);
+  ASSERT_EQ(c["runs"].size(), 1u);
+  const json& run = c["runs"][0];
+  EXPECT_EQ(run["mode"], "micro-batch 1s");
+  EXPECT_EQ(run["sustained"], false);
+  EXPECT_DOUBLE_EQ(run["throughput"].get<double>(), 9990.5);
+  EXPECT_EQ(run["latency"]["count"], 5);
+  EXPECT_DOUBLE_EQ(run["latency"]["p99"].get<double>(),
+                   static_cast<double>(r.latency.percentile(0.99)) / 1e6);
+  // The same buckets for every run, 1 µs .. 100 s at 1-2-5 and one above; every sample counted
+  // once, in the bucket of its bound.
+  const json& h = run["histogram"];
+  ASSERT_EQ(h.size(), 3u * 8 + 1 + 1);  // 8 decades from 1 µs, then 100 s and above it
+  EXPECT_DOUBLE_EQ(h.front()["le"].get<double>(), 0.001);
+  EXPECT_DOUBLE_EQ(h[h.size() - 2]["le"].get<double>(), 100'000.0);
+  EXPECT_TRUE(h.back()["le"].is_null());
+  std::map<double, uint64_t> counts;
+  uint64_t total = 0;
+  for (const auto& b : h) {
+    total += b["count"].get<uint64_t>();
+    if (!b["le"].is_null()) counts[b["le"].get<double>()] = b["count"];
+  }
+  EXPECT_EQ(total, 5u);
+  EXPECT_EQ(counts[0.002], 1u);   // 1.5 µs
+  EXPECT_EQ(counts[0.05], 2u);    // 40 µs twice
+  EXPECT_EQ(counts[5.0], 1u);     // 3 ms
+  EXPECT_EQ(counts[1000.0], 1u);  // 700 ms
+  EXPECT_EQ(getJson(ui.port(), "/api/v1/topology/summary")["comparison"],
+            json({{"planned", 3}, {"runs", 1}}));
+}
+
 // ---- Prometheus
 
 std::string metricsOf(int port) {

@@ -156,6 +156,15 @@ class UiServer::Impl {
 
   JobSnapshot snapshot(const JobEntry& e) { return e.snapshot(clock->monoNanos()); }
 
+  void planComparison(size_t runs) {
+    std::lock_guard lk(mutex);
+    comparisonPlanned = runs;
+  }
+  void addComparisonRun(ComparisonRun run) {
+    std::lock_guard lk(mutex);
+    comparison.push_back(std::move(run));
+  }
+
   UiOptions options;
   const Clock* clock;
   httplib::Server server;
@@ -207,7 +216,10 @@ class UiServer::Impl {
     server.Get("/api/v1/topology/summary", [this](const httplib::Request&, httplib::Response& res) {
       std::vector<JobSnapshot> snaps;
       for (auto& e : all()) snaps.push_back(snapshot(*e));
-      sendJson(res, summaryJson(snaps));
+      json summary = summaryJson(snaps);
+      std::lock_guard lk(mutex);
+      summary["comparison"] = {{"planned", comparisonPlanned}, {"runs", comparison.size()}};
+      sendJson(res, summary);
     });
     server.Get(R"(/api/v1/topology/([^/]+))",
                [this](const httplib::Request& req, httplib::Response& res) {
@@ -244,6 +256,16 @@ class UiServer::Impl {
                                                   req.matches[2].str() + "'");
                  sendJson(res, *c);
                });
+    server.Get("/api/v1/compare", [this](const httplib::Request&, httplib::Response& res) {
+      std::vector<ComparisonRun> runs;
+      size_t planned;
+      {
+        std::lock_guard lk(mutex);
+        runs = comparison;
+        planned = comparisonPlanned;
+      }
+      sendJson(res, comparisonJson(runs, planned));
+    });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       std::vector<JobSnapshot> snaps;
       for (auto& e : all()) snaps.push_back(snapshot(*e));
@@ -336,7 +358,7 @@ class UiServer::Impl {
     });
   }
 
-  std::mutex mutex;  // jobs, sequence, stopping, killers
+  std::mutex mutex;  // jobs, sequence, stopping, killers, comparison
   std::condition_variable cv;
   bool stopping = false;
   std::vector<std::shared_ptr<JobEntry>> jobs;
@@ -344,6 +366,8 @@ class UiServer::Impl {
   std::atomic<bool> listenerEnded{false};
   std::thread listener, sampler;
   std::vector<std::thread> killers;
+  std::vector<ComparisonRun> comparison;
+  size_t comparisonPlanned = 0;
 };
 
 UiServer::UiServer(UiOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
@@ -379,5 +403,7 @@ std::vector<std::string> UiServer::jobIds() const {
   return ids;
 }
 void UiServer::sampleNow() { impl_->sampleNow(); }
+void UiServer::planComparison(size_t runs) { impl_->planComparison(runs); }
+void UiServer::addComparisonRun(ComparisonRun run) { impl_->addComparisonRun(std::move(run)); }
 
 }  // namespace gale::ui

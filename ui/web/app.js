@@ -83,6 +83,7 @@ async function post(path, body) {
 
 function route() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  if (parts[0] === 'compare') return {compare: true};
   if (parts[0] === 'topology' && parts[1]) {
     if (parts[2] === 'component' && parts[3] !== undefined) return {topology: parts[1], component: parts.slice(3).join('/')};
     return {topology: parts[1]};
@@ -97,11 +98,13 @@ function apiTopology(id) { return '/api/v1/topology/' + encodeURIComponent(id); 
 async function refresh() {
   try {
     const summary = await getJson('/api/v1/topology/summary');
-    renderJobs(summary.topologies);
+    renderJobs(summary.topologies, summary.comparison);
     let r = route();
-    if (!r.topology && summary.topologies.length) r = {topology: summary.topologies[summary.topologies.length - 1].id};
+    if (!r.topology && !r.compare && summary.topologies.length) r = {topology: summary.topologies[summary.topologies.length - 1].id};
     const main = document.getElementById('main');
-    if (!r.topology) {
+    if (r.compare) {
+      main.replaceChildren(renderComparison(await getJson('/api/v1/compare'), summary.topologies));
+    } else if (!r.topology) {
       main.replaceChildren(el('p', {class: 'muted'}, 'No job is attached to this UI.'));
     } else if (r.component !== undefined) {
       const c = await getJson(apiTopology(r.topology) + '/component/' + encodeURIComponent(r.component));
@@ -119,9 +122,13 @@ async function refresh() {
   setTimeout(refresh, 1000);
 }
 
-function renderJobs(list) {
+function renderJobs(list, comparison) {
   const nav = document.getElementById('jobs');
-  nav.replaceChildren(...list.map(j =>
+  const compare = comparison && (comparison.planned || comparison.runs)
+    ? [el('a', {href: '#/compare', class: 'job', id: 'compare-link'}, 'Comparison ',
+          el('span', {class: 'badge'}, comparison.runs + (comparison.planned ? ' of ' + comparison.planned : '') + ' runs'))]
+    : [];
+  nav.replaceChildren(...compare, ...list.map(j =>
     el('a', {href: topologyHref(j.id), class: 'job', 'data-job': j.id},
        j.name, ' ', el('span', {class: 'badge ' + j.mode}, j.mode), ' ',
        el('span', {class: 'badge ' + j.status.toLowerCase()}, j.status))));
@@ -394,6 +401,85 @@ function renderCheckpoint(c) {
     Object.keys(c.sinks).length ? el('table', {class: 'sinks'}, el('tbody', {}, Object.entries(c.sinks).map(([k, txid]) =>
       el('tr', {}, el('td', {}, k), el('td', {}, num(txid))))))
       : el('p', {class: 'muted'}, 'none'));
+}
+
+// ---- gale-compare --ui: the modes side by side, run by run as they complete
+const modeColours = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563'];
+function renderComparison(c, jobs) {
+  const modes = [...new Set(c.runs.map(r => r.mode))];
+  const colour = (m) => modeColours[modes.indexOf(m) % modeColours.length];
+  const groups = new Map();
+  for (const r of c.runs) {
+    const key = r.pipeline + ' @ ' + r.load;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(r);
+  }
+  const running = jobs.filter(j => j.status === 'ACTIVE' || j.status === 'INACTIVE');
+  const lat = (r, v) => r.latency.count ? msText(v) : 'n/a';
+  return el('div', {id: 'comparison'},
+    el('section', {class: 'title'}, el('h2', {}, 'Continuous vs micro-batch'),
+      el('span', {class: 'muted', id: 'comparison-progress'},
+        c.runs.length + (c.planned ? ' of ' + c.planned : '') + ' runs done',
+        running.length ? ['; running now: ', running.map(j => el('a', {href: topologyHref(j.id)}, j.name))] : '')),
+    c.runs.length ? null : el('p', {class: 'muted'}, 'The first run is still measuring; its results appear here when it ends.'),
+    el('section', {}, el('h3', {}, 'Results'),
+      el('table', {class: 'components', id: 'comparison-table'},
+        el('thead', {}, el('tr', {}, ['Pipeline', 'Load', 'Mode', 'Throughput /s', 'Sustained', 'Latency of', 'Samples', 'p50', 'p90', 'p99', 'p99.9', 'max', 'Knobs'].map(h => el('th', {}, h)))),
+        el('tbody', {}, c.runs.map(r => el('tr', {'data-run': r.pipeline + '|' + r.load + '|' + r.mode},
+          el('td', {}, r.pipeline), el('td', {}, r.load),
+          el('td', {}, svg('svg', {width: 10, height: 10, class: 'swatch'}, svg('rect', {width: 10, height: 10, fill: colour(r.mode)})), ' ', r.mode),
+          el('td', {'data-field': 'throughput', 'data-value': r.throughput}, num(r.throughput)),
+          el('td', {class: r.sustained ? '' : 'error'}, r.sustained ? 'yes' : 'NO'),
+          el('td', {}, r.latencyKind), el('td', {}, num(r.latency.count)),
+          el('td', {'data-field': 'p50', 'data-value': r.latency.p50}, lat(r, r.latency.p50)),
+          el('td', {}, lat(r, r.p90)),
+          el('td', {'data-field': 'p99', 'data-value': r.latency.p99}, lat(r, r.latency.p99)),
+          el('td', {}, lat(r, r.latency.p999)), el('td', {}, lat(r, r.latency.max)),
+          el('td', {class: 'muted knobs'}, r.knobs)))))),
+    [...groups.entries()].map(([key, runs]) => el('section', {class: 'histograms'},
+      el('h3', {}, key + ' — latency per ' + runs[0].latencyKind + ' (share of samples per bucket)'),
+      histogramChart(key, runs, colour))));
+}
+
+// Grouped bars: one group per latency bucket, one bar per mode; the y axis is the share of that
+// run's samples, so runs with different sample counts compare.
+function histogramChart(key, runs, colour) {
+  const withData = runs.filter(r => r.latency.count > 0);
+  // Every run has the same buckets: show the range from the first to the last bucket any of them uses.
+  const used = (r) => r.histogram.map(b => b.count > 0);
+  const first = Math.min(...withData.map(r => used(r).indexOf(true)));
+  const last = Math.max(...withData.map(r => used(r).lastIndexOf(true)));
+  const bounds = withData.length ? withData[0].histogram.slice(first, last + 1).map(b => b.le === null ? Infinity : b.le) : [];
+  const W = 760, Hh = 150, left = 36, slot = bounds.length ? (W - left) / bounds.length : 0;
+  const g = svg('svg', {width: W, height: Hh + 60, class: 'chart histogram', 'data-group': key, role: 'img', 'aria-label': 'latency histograms ' + key});
+  if (!withData.length) {
+    g.appendChild(svg('text', {x: 10, y: 30, class: 'muted'}, 'no latency samples (n/a at max load)'));
+    return g;
+  }
+  const shares = withData.map(r => {
+    return r.histogram.slice(first, last + 1).map(b => b.count / r.latency.count);
+  });
+  const top = Math.max(...shares.flat(), 1e-9);
+  const bw = Math.max(1, (slot - 4) / withData.length);
+  for (const y of [0, 0.5, 1]) {
+    g.appendChild(svg('text', {x: 0, y: Hh - y * (Hh - 10) + 4, class: 'muted'}, (100 * top * y).toFixed(0) + '%'));
+  }
+  withData.forEach((r, i) => shares[i].forEach((v, j) => {
+    const h = (v / top) * (Hh - 10);
+    g.appendChild(svg('rect', {x: left + j * slot + 2 + i * bw, y: Hh - h, width: bw, height: h, fill: colour(r.mode), 'data-mode': r.mode},
+      svg('title', {}, r.mode + ': ' + (100 * v).toFixed(1) + '% ≤ ' + (bounds[j] === Infinity ? '∞' : msText(bounds[j])))));
+  }));
+  const every = Math.max(1, Math.ceil(bounds.length / 12));
+  bounds.forEach((b, j) => {
+    if (j % every) return;
+    g.appendChild(svg('text', {x: left + j * slot + slot / 2, y: Hh + 14, 'text-anchor': 'middle', class: 'muted'}, b === Infinity ? '>' : '≤' + msText(b)));
+  });
+  withData.forEach((r, i) => {
+    const x = left + i * 220;
+    g.appendChild(svg('rect', {x, y: Hh + 28, width: 12, height: 12, fill: colour(r.mode)}));
+    g.appendChild(svg('text', {x: x + 16, y: Hh + 38, class: 'legend-mode'}, r.mode + ' · p99 ' + msText(r.latency.p99)));
+  });
+  return g;
 }
 
 // ---- a component's page
