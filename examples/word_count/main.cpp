@@ -26,7 +26,7 @@
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 #include "cli.h"
-#include "gale/ui/ui_server.h"
+#include "example_ui.h"
 #include "word_count.h"
 
 using namespace gale;
@@ -36,31 +36,6 @@ namespace {
 
 std::atomic<bool> gInterrupted{false};
 void onSignal(int) { gInterrupted = true; }
-
-// --ui PORT / --ui-token: the web UI of the running job (docs/ui.md). port < 0: no UI.
-struct UiFlags {
-  int port = -1;
-  std::string token;
-};
-
-std::unique_ptr<ui::UiServer> startUi(const UiFlags& f, RunningTopology& rt) {
-  if (f.port < 0) return nullptr;
-  auto server = std::make_unique<ui::UiServer>(rt, ui::UiOptions{.port = f.port, .token = f.token},
-                                               "word count");
-  std::fprintf(stderr, "web UI: %s%s\n", server->url().c_str(),
-               f.token.empty() ? " (read-only: no --ui-token)" : "");
-  return server;
-}
-
-// After a run with --ui, the page keeps showing the finished job until Ctrl-C.
-void keepUiUntilInterrupted(const ui::UiServer* server) {
-  if (!server) return;
-  std::signal(SIGINT, onSignal);
-  std::signal(SIGTERM, onSignal);
-  std::fprintf(stderr, "the job ended; the web UI stays at %s until Ctrl-C\n",
-               server->url().c_str());
-  while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-}
 
 double seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -87,8 +62,9 @@ int runGenerated(int64_t sentences, bool acking, double rate, const UiFlags& uiF
   auto start = std::chrono::steady_clock::now();
   Continuous config;
   config.acking = acking;
+  auto server = startUi(uiFlags);
   auto rt = runContinuous(t, config);
-  auto server = startUi(uiFlags, rt);
+  UiAttachment shown(server.get(), rt, "word count");
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
   auto m = rt.metrics();
@@ -127,8 +103,9 @@ int runSocket(const std::string& hostPort, const UiFlags& uiFlags) {
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
   std::fprintf(stderr, "reading lines from %s:%d; Ctrl-C stops\n", host.c_str(), port);
+  auto server = startUi(uiFlags);
   auto rt = runContinuous(t, Continuous{});
-  auto server = startUi(uiFlags, rt);
+  UiAttachment shown(server.get(), rt, "word count");
   while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   rt.stop();
   return 0;
@@ -257,15 +234,7 @@ void defineOptions(CLI::App& app, Options& o) {
   app.add_option("--rate", o.rate, "generated sentences per second (default: as fast as it goes)")
       ->check(gale::examples::number<double>(0))
       ->excludes(bench, latency);
-  auto* ui = app.add_option("--ui", o.ui.port,
-                            "serve the web UI at http://127.0.0.1:PORT/ (0: any free port); it "
-                            "stays up after the job until Ctrl-C (docs/ui.md)")
-                 ->check(gale::examples::number<int>(0, 65535))
-                 ->excludes(bench, latency);
-  app.add_option("--ui-token", o.ui.token,
-                 "token for the UI's deactivate / activate / kill (default: $GALE_UI_TOKEN; "
-                 "none: read-only)")
-      ->envname("GALE_UI_TOKEN");
+  addUiOptions(app, o.ui)->excludes(bench, latency);
 }
 
 }  // namespace
