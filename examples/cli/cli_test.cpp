@@ -50,7 +50,7 @@ struct Program {
 const std::vector<Program>& programs() {
   static const std::vector<Program> all = {
       {"word_count", GALE_BIN_WORD_COUNT,
-       {"--sentences", "--no-acking", "--bench", "--latency", "--socket"}},
+       {"--sentences", "--no-acking", "--bench", "--latency", "--socket", "--ui-cost", "--rounds"}},
       {"windowed_word_count", GALE_BIN_WINDOWED_WORD_COUNT, {"--sentences", "--update"}},
       {"microbatch_word_count", GALE_BIN_MICROBATCH_WORD_COUNT,
        {"--checkpoint", "--sentences", "--bench", "--seconds", "--rate"}},
@@ -100,6 +100,8 @@ TEST(ExampleCommandLines, ABadValueGetsAMessageNamingItAndExitCodeTwoNotAnAbort)
       {"word_count", "--socket localhost:70000", "port must be 1..65535"},
       {"word_count", "--socket localhost:9999 --bench", "excludes"},
       {"word_count", "--sentence 5", "--sentence"},
+      {"word_count", "--rounds 2", "--rounds requires --ui-cost"},
+      {"word_count", "--ui-cost --bench", "excludes"},
       {"windowed_word_count", "--sentences 1e3", "--sentences: '1e3' is not an integer"},
       {"windowed_word_count", "5000", "5000"},  // a value without its option
       {"window_bench", "--keys -3", "--keys: must be >= 1"},

@@ -5,6 +5,8 @@
 //   word_count --socket host:port   lines from a TCP server (e.g. `nc -lk 9999`), prints every
 //                                   count update until Ctrl-C (Spark's NetworkWordCount)
 //   word_count --bench              throughput and latency figures (docs/benchmarks.md)
+//   word_count --ui-cost            the same with and without the web UI open and polled,
+//                                   interleaved, and the ratios (docs/benchmarks.md)
 //   word_count --ui 8080 [--rate N] the web UI at http://127.0.0.1:8080/ while it runs (and
 //                                   after, until Ctrl-C); --ui-token T (or GALE_UI_TOKEN)
 //                                   enables its deactivate / activate / kill buttons
@@ -27,6 +29,7 @@
 #include "gale/topology/topology.h"
 #include "cli.h"
 #include "example_ui.h"
+#include "ui_watcher.h"
 #include "word_count.h"
 
 using namespace gale;
@@ -117,6 +120,7 @@ struct RunResult {
   double wordsPerSecond = 0;
   Histogram latency;
   int64_t words = 0;
+  uint64_t uiPolls = 0;  // with the UI: requests it answered during the run
 };
 
 int64_t wordsIn(int64_t sentences) {
@@ -126,8 +130,10 @@ int64_t wordsIn(int64_t sentences) {
   return n;
 }
 
-// Bounded run as fast as it goes (rate 0) or at a fixed rate for a duration.
-RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences) {
+// Bounded run as fast as it goes (rate 0) or at a fixed rate for a duration; withUi: with the
+// web UI attached and polled every second all along (UiWatcher).
+RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences,
+                      bool withUi = false) {
   SentenceSource::Options o;
   o.partitions = 1;
   o.total = sentences;
@@ -140,8 +146,11 @@ RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences)
     c.idleSpin = std::chrono::microseconds(std::atoll(spin));
   auto start = std::chrono::steady_clock::now();
   auto rt = runContinuous(t, c);
+  std::unique_ptr<UiWatcher> ui = withUi ? std::make_unique<UiWatcher>(rt) : nullptr;
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
+  uint64_t uiPolls = ui ? ui->polls() : 0;
+  ui.reset();
   if (std::getenv("GALE_VERBOSE")) {
     for (const auto& cm : rt.metrics().components) {
       TaskMetrics m = cm.total();
@@ -155,6 +164,7 @@ RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences)
   for (auto& [w, n] : report->counts) r.words += n;
   r.wordsPerSecond = static_cast<double>(r.words) / s;
   r.latency = report->latencyNanos;
+  r.uiPolls = uiPolls;
   return r;
 }
 
@@ -207,9 +217,51 @@ int runBench(int64_t sentences, bool latencyOnly) {
   return 0;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// The UI's cost (issue 10: within 5 %): rounds of saturated runs (throughput) and fixed-rate runs
+// (p99 latency), each once without and once with the UI open and polled every second, the order
+// alternating per round so that drift in the machine's load falls on both alike.
+int runUiCost(int64_t sentences, int rounds) {
+  int64_t words = wordsIn(sentences);
+  double wordsPerSentence = static_cast<double>(words) / static_cast<double>(sentences);
+  double rate = 100000 / wordsPerSentence;  // 100 K words/s, as --bench's latency part
+  int64_t rateSentences = static_cast<int64_t>(rate * 3);
+  std::printf("word count with and without the web UI (polled every second: summary, topology, "
+              "/metrics), acking on, %d rounds; %lld sentences saturated, 3 s at 100 K words/s\n",
+              rounds, static_cast<long long>(sentences));
+  std::vector<double> tput[2], p99[2];
+  for (int round = 0; round < rounds; ++round) {
+    for (int k = 0; k < 2; ++k) {
+      bool withUi = (round + k) % 2 == 1;
+      RunResult sat = runTopology(true, 0, sentences, withUi);
+      RunResult lat = runTopology(true, rate, rateSentences, withUi);
+      double p = lat.latency.percentile(0.99) / 1e3;
+      tput[withUi].push_back(sat.wordsPerSecond);
+      p99[withUi].push_back(p);
+      std::printf("  round %d  UI %-3s %10.0f words/s  p99 at 100 K words/s %8.1f us  (UI "
+                  "requests answered: %llu)\n",
+                  round + 1, withUi ? "on" : "off", sat.wordsPerSecond, p,
+                  static_cast<unsigned long long>(sat.uiPolls + lat.uiPolls));
+      std::fflush(stdout);
+    }
+  }
+  double t0 = median(tput[0]), t1 = median(tput[1]), l0 = median(p99[0]), l1 = median(p99[1]);
+  std::printf("median throughput: UI off %.0f, on %.0f words/s: on/off %.3f\n", t0, t1, t1 / t0);
+  std::printf("median p99: UI off %.1f, on %.1f us: on/off %.3f\n", l0, l1, l1 / l0);
+  bool within = t1 >= 0.95 * t0 && l1 <= 1.05 * l0;
+  std::printf("within 5 %%: %s\n", within ? "yes" : "no");
+  return 0;
+}
+
 struct Options {
   int64_t sentences = 0;  // 0: the mode's default
-  bool noAcking = false, bench = false, latency = false;
+  bool noAcking = false, bench = false, latency = false, uiCost = false;
+  int rounds = 3;
   std::string socket;
   double rate = 0;  // sentences/s; 0: as fast as it goes
   UiFlags ui;
@@ -227,6 +279,14 @@ void defineOptions(CLI::App& app, Options& o) {
   auto* bench = app.add_flag("--bench", o.bench,
                              "throughput and latency beside a bare loop (docs/benchmarks.md)");
   auto* latency = app.add_flag("--latency", o.latency, "only the latency part of --bench");
+  auto* uiCost = app.add_flag("--ui-cost", o.uiCost,
+                              "throughput and p99 with and without the web UI open and polled "
+                              "every second, interleaved (docs/benchmarks.md)")
+                     ->excludes(bench, latency);
+  app.add_option("--rounds", o.rounds, "--ui-cost: rounds of one run without and one with the UI")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int>())
+      ->needs(uiCost);
   app.add_option("--socket", o.socket,
                  "count lines from a TCP server (e.g. `nc -lk 9999`) until Ctrl-C")
       ->check(hostPort())
@@ -234,7 +294,7 @@ void defineOptions(CLI::App& app, Options& o) {
   app.add_option("--rate", o.rate, "generated sentences per second (default: as fast as it goes)")
       ->check(gale::examples::number<double>(0))
       ->excludes(bench, latency);
-  addUiOptions(app, o.ui)->excludes(bench, latency);
+  addUiOptions(app, o.ui)->excludes(bench, latency, uiCost);
 }
 
 }  // namespace
@@ -246,6 +306,7 @@ int main(int argc, char** argv) {
   if (auto rc = parseCommandLine(app, argc, argv)) return *rc;
   try {
     if (!o.socket.empty()) return runSocket(o.socket, o.ui);
+    if (o.uiCost) return runUiCost(o.sentences > 0 ? o.sentences : 1'000'000, o.rounds);
     if (o.bench || o.latency) return runBench(o.sentences > 0 ? o.sentences : 1'000'000, o.latency);
     return runGenerated(o.sentences > 0 ? o.sentences : 100'000, !o.noAcking, o.rate, o.ui);
   } catch (const std::exception& e) {
