@@ -144,6 +144,8 @@ RunResult runTopology(bool acking, double sentencesPerSecond, int64_t sentences,
   c.acking = acking;
   if (const char* spin = std::getenv("GALE_IDLE_SPIN_US"))
     c.idleSpin = std::chrono::microseconds(std::atoll(spin));
+  if (const char* budget = std::getenv("GALE_SPIN_BUDGET_US"))
+    c.spinBudget = std::chrono::microseconds(std::atoll(budget));
   auto start = std::chrono::steady_clock::now();
   auto rt = runContinuous(t, c);
   std::unique_ptr<UiWatcher> ui = withUi ? std::make_unique<UiWatcher>(rt) : nullptr;

@@ -41,6 +41,12 @@ struct Continuous {
   size_t maxItemsPerFrame = 256;   // a busy sender packs up to this many items per frame
   // An idle task spins this long on its inbox before blocking (latency when lightly loaded).
   Duration idleSpin = std::chrono::microseconds(50);
+  // Low-latency setting: an idle task first busy-polls (no system calls, no yield) for up to
+  // this long after its last work before the idleSpin / blocking wait above, and a spout whose
+  // nextTuple() returned false asks again after ~1 us instead of sleeping its back-off. Each idle
+  // task then keeps a core busy for the budget: use it with a core per busy task. 0 (default):
+  // no busy polling, idle tasks block (docs/runtime.md, "Tasks, threads, channels").
+  Duration spinBudget = Duration::zero();
   // A spout whose nextTuple() returned false sleeps this long, doubling up to the max.
   Duration spoutBackoffMin = std::chrono::microseconds(20);
   Duration spoutBackoffMax = std::chrono::microseconds(200);

@@ -1,0 +1,373 @@
+// The part of a task's thread every kind shares; see private/executor.h and docs/runtime.md.
+#include "private/executor.h"
+
+#include <sys/prctl.h>
+
+#include <algorithm>
+#include <functional>
+#include <random>
+#include <stdexcept>
+
+#include "gale/core/log.h"
+
+namespace gale {
+
+Executor::Executor(RuntimeShared& sh, TaskId id) : sh_(sh), id_(id), cell_(*sh.cells[id]) {
+  if (!sh.isAcker(id)) comp_ = &sh.topology.componentOfTask(id);
+  rng_ = std::random_device{}() ^ (static_cast<uint64_t>(id) << 32) ^ steadyNow();
+  ChannelOptions opts = channelOptions();
+  inbox_ = std::make_unique<ChannelReceiver>(sh.transport, sh.endpoints[id],
+                                             sh.topology.registry(), opts);
+}
+
+const std::string& Executor::name() const {
+  static const std::string acker = kAckerName;
+  return comp_ ? comp_->name : acker;
+}
+
+void Executor::connect() {
+  std::vector<TaskId> targets;
+  if (comp_) {
+    for (const auto& s : comp_->outputs) {
+      OutStream os;
+      os.name = s.name;
+      os.id = s.id;
+      os.schema = *sh_.topology.registry()->find(s.id);
+      os.router = std::make_unique<Router>(sh_.topology, *comp_, s, sh_.workerOfTask, sh_.self,
+                                           nextRandom());
+      os.unsubscribed = sh_.topology.subscribers(comp_->name, s.name).empty();
+      for (TaskId t : os.router->allTargets()) targets.push_back(t);
+      outs_.push_back(std::move(os));
+    }
+    downstream_ = targets;
+    std::sort(downstream_.begin(), downstream_.end());
+    downstream_.erase(std::unique(downstream_.begin(), downstream_.end()), downstream_.end());
+  }
+  extraTargets(targets);
+  senders_.resize(static_cast<size_t>(sh_.numTasks));
+  ChannelOptions opts = channelOptions();
+  for (TaskId t : targets) {
+    auto& slot = senders_[static_cast<size_t>(t)];
+    if (slot) continue;
+    slot = std::make_unique<Out>();
+    slot->target = t;
+    if (!sh_.workerKeys.empty())
+      opts.curveServerKey = sh_.workerKeys[static_cast<size_t>(sh_.workerOfTask[t])];
+    slot->sender = std::make_unique<ChannelSender>(sh_.transport, sh_.endpoints[t], id_, opts);
+    active_.push_back(slot.get());
+  }
+  afterConnect();
+}
+
+void Executor::onTuple(TaskId src, Tuple&&) {
+  logWarn(name() + " task " + std::to_string(id_) + " got a tuple from task " +
+          std::to_string(src) + " but does not read tuples; dropped");
+}
+
+ChannelOptions Executor::channelOptions() const {
+  ChannelOptions o;
+  o.highWaterMark = sh_.config.highWaterMark;
+  o.maxItemsPerFrame = sh_.config.maxItemsPerFrame;
+  o.peers = sh_.config.peerLimits;
+  // Each task connects at most once to an inbox, so the workers' own connections always fit
+  // under a cap of the task count (a smaller one would refuse, and storm, our own senders).
+  o.peers.maxConnections = std::max(o.peers.maxConnections, sh_.numTasks + 8);
+  return o;
+}
+
+Executor::OutStream& Executor::stream(std::string_view name) {
+  // Most components emit on one stream, over and over: try the last one first.
+  if (lastStream_ < outs_.size() && outs_[lastStream_].name == name) return outs_[lastStream_];
+  for (size_t i = 0; i < outs_.size(); ++i)
+    if (outs_[i].name == name) {
+      lastStream_ = i;
+      return outs_[i];
+    }
+  std::string declared;
+  for (auto& o : outs_) declared += (declared.empty() ? "" : ", ") + o.name;
+  badEmit("component '" + this->name() + "' emitted on stream '" + std::string(name) +
+          "', which it did not declare (declared: " + (declared.empty() ? "none" : declared) +
+          "); declare it in declareOutputFields()");
+}
+
+void Executor::checkValues(const OutStream& os, const Values& values) {
+  // The common case without building a (empty) reason string: count and types fit.
+  const Fields& f = os.schema->fields;
+  if (values.size() == f.size()) {
+    size_t i = 0;
+    for (; i < values.size(); ++i) {
+      Type want = f[i].type, got = typeOf(values[i]);
+      if (want != Type::Any && got != Type::Null && got != want) break;
+    }
+    if (i == values.size()) return;
+  }
+  std::string why = f.mismatch(values);
+  if (!why.empty())
+    badEmit("component '" + name() + "' emitted on stream '" + os.name +
+            "' values that do not fit its declared fields: " + why);
+}
+
+// A component that emits what it did not declare has a bug that every record will hit:
+// retrying or dead-lettering each record would only hide it (with acking) or drop everything
+// (without). The topology stops, as a micro-batch job does (docs/runtime.md, "Bad emits").
+void Executor::badEmit(const std::string& why) {
+  sh_.fail(why);
+  throw std::invalid_argument(why);
+}
+
+// A tuple for nobody: counted, and logged (rate-limited by core/log) unless it is on the
+// default stream (a last bolt that declares outputs nobody reads is common and harmless).
+void Executor::unrouted(const OutStream& os) {
+  ++unrouted_;
+  if (os.name != kDefaultStream)
+    logWarn("component '" + name() + "' emitted on stream '" + os.name +
+            "', which no component subscribes to: the tuple is dropped and counted (metric "
+            "unrouted); subscribe to " + name() + ":" + os.name + " to keep them");
+}
+
+// Sends what `o` holds, waiting while the receiver is full. A spout keeps serving its inbox
+// (acks) while it waits: that is what keeps spout -> bolt -> acker -> spout from deadlocking.
+void Executor::flush(Out& o) {
+  if (!o.sender->tryFlush()) {
+    int64_t blockedSince = steadyNow();
+    std::function<void()> whileBlocked;
+    if (servesInboxWhileBlocked())
+      whileBlocked = [this] {
+        inBlockedFlush_ = true;
+        inbox_->drain(*this, 16);
+        inBlockedFlush_ = false;
+      };
+    o.sender->flush(whileBlocked, &sh_.killed);
+    backPressuredNanos_ += steadyNow() - blockedSince;
+  }
+  countFrames(o);
+}
+
+void Executor::countFrames(Out& o) {
+  uint64_t f = o.sender->framesSent();
+  if (f != o.framesCounted) {
+    sh_.framesSentTo[static_cast<size_t>(o.target)].fetch_add(f - o.framesCounted,
+                                                              std::memory_order_relaxed);
+    o.framesCounted = f;
+  }
+}
+
+void Executor::flushAll() {
+  lastFlush_ = steadyNow();
+  beforeFlushAll();
+  for (Out* o : active_)
+    if (!o->sender->empty()) flush(*o);
+}
+
+void Executor::componentError(const char* what, const std::exception& e) {
+  ++errors_;
+  logError("component '" + name() + "' task " + std::to_string(id_) + ": " + what +
+           " threw: " + e.what());
+  std::lock_guard lock(cell_.mutex);  // for the metrics (Storm's "last error")
+  cell_.lastError = std::string(what) + " threw: " + e.what();
+  cell_.lastErrorMicros = sh_.clock->now().micros;
+}
+
+void Executor::run() {
+  // Short sleeps (spout back-off) should last what they ask for, not the default 50 µs of
+  // timer slack more.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  TopologyContext ctx;
+  ctx.component = name();
+  ctx.task = id_;
+  ctx.taskIndex = comp_ ? id_ - comp_->firstTask : id_ - sh_.firstAcker;
+  ctx.parallelism = comp_ ? comp_->parallelism : sh_.numAckers;
+  ctx.clock = sh_.clock;
+  ctx.acking = sh_.config.acking;
+  ctx.topology = &sh_.topology;
+  std::string error;
+  try {
+    open(ctx);
+  } catch (const std::exception& e) {
+    error = "component '" + name() + "' task " + std::to_string(id_) + " failed to " +
+            openVerb() + ": " + e.what();
+  }
+  {
+    std::unique_lock lock(sh_.mutex);
+    if (!error.empty() && sh_.startError.empty()) sh_.startError = error;
+    ++sh_.ready;
+    sh_.cv.notify_all();
+    sh_.cv.wait(lock, [&] { return sh_.go; });
+  }
+  if (error.empty() && !sh_.killed) loop();
+  // Leaving.
+  bool graceful = !sh_.killed.load();
+  if (graceful) {
+    flushAll();
+    for (Out* o : active_) o->sender->socket().set(zmq::sockopt::linger, 2000);
+  }
+  try {
+    close();
+  } catch (const std::exception& e) {
+    componentError("close/cleanup", e);
+  }
+  publish(steadyNow());
+}
+
+void Executor::loop() {
+  int64_t now = sh_.clock->monoNanos();
+  beforeLoop(now);
+  int64_t nextPublish = steadyNow() + nanos(sh_.config.metricsInterval);
+  int64_t backoff = nanos(sh_.config.spoutBackoffMin);
+  bool finished = false;
+  while (!sh_.killed.load(std::memory_order_relaxed) &&
+         !sh_.shutdown.load(std::memory_order_relaxed)) {
+    size_t n = drainInbox();
+    bool emitted = step();
+
+    // Time-driven work, by the configured clock (a ManualClock in tests).
+    timers(sh_.clock->monoNanos());
+    int64_t real = steadyNow();
+    if (real >= nextPublish) {
+      nextPublish = real + nanos(sh_.config.metricsInterval);
+      publish(real);
+    }
+    if (n == kInboxBatch) continue;  // more is waiting: keep packing frames
+    flushAll();             // nothing more ready: send what we have (latency first)
+    if (!finished && finishedStream()) {
+      finished = true;
+      publish(steadyNow());
+      sh_.taskFinished();
+    }
+    if (n || emitted) {
+      backoff = nanos(sh_.config.spoutBackoffMin);
+      idleSince_ = 0;
+      continue;
+    }
+    idleWait(backoff);
+    if (growsBackoff())
+      backoff = std::min<int64_t>(backoff * 2, nanos(sh_.config.spoutBackoffMax));
+  }
+}
+
+// Nothing to do: spin on the inbox briefly (a blocking wake-up costs tens of µs), then block.
+// The spin yields the CPU between polls: with more task threads than cores, a spinning task
+// must not keep a busy one (on this or another topology) off the core.
+// The time waited (until drainStart_: the last poll, or when the frame that ended the wait began
+// to be handled) is idle time, or back-pressured time for a spout at its limit of trees in flight.
+void Executor::idleWait(int64_t spoutBackoff) {
+  int64_t waitStart = steadyNow();
+  int64_t& waited = waitIsBackPressure() ? backPressuredNanos_ : idleNanos_;
+  waitForInput(waitStart, spoutBackoff);
+  waited += std::max<int64_t>(0, drainStart_ - waitStart);
+}
+
+void Executor::waitForInput(int64_t waitStart, int64_t spoutBackoff) {
+  if (sh_.config.spinBudget.count() > 0 && spin()) return;
+  int64_t spinUntil = waitStart + nanos(sh_.config.idleSpin);
+  do {
+    if (drainInbox()) return;
+    std::this_thread::yield();
+  } while (steadyNow() < spinUntil);
+  if (sleepsWhenIdle()) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(spoutBackoff));
+    drainStart_ = steadyNow();
+    return;
+  }
+  // Wait for a frame first, then take it: the wait is not busy time (nor process latency).
+  zmq::pollitem_t item{inbox_->socket().handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, blockTimeout());
+  drainStart_ = steadyNow();
+  if (inbox_->receive(std::chrono::milliseconds(0), *this)) busyNanos_ += steadyNow() - drainStart_;
+}
+
+size_t Executor::drainInbox() {
+  drainStart_ = steadyNow();
+  size_t n = inbox_->drain(*this, kInboxBatch);
+  if (n) {
+    busyNanos_ += steadyNow() - drainStart_;
+    cell_.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
+  }
+  return n;
+}
+
+namespace {
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+// A spinning spout asks its source again this often (a rate-limited source has a record due).
+constexpr int64_t kSpoutSpinSliceNanos = 1'000;
+}  // namespace
+
+// Continuous::spinBudget: busy polling, within the budget counted from when the loop last found
+// nothing to do. Returns true when the loop should go round again (input came, or a spout may
+// try nextTuple() again); false when the budget is spent (the caller waits as without one).
+// Polling the inbox is a ZeroMQ receive, which makes system calls even when nothing is there;
+// local senders count the frames they sent to each task (framesSentTo), so the spin watches
+// that count and polls the inbox only when it passed what this inbox received, or every 64
+// rounds for frames from other processes, which are not counted.
+bool Executor::spin() {
+  int64_t now = steadyNow();
+  if (idleSince_ == 0) idleSince_ = now;
+  int64_t end = idleSince_ + nanos(sh_.config.spinBudget);
+  if (now >= end) return false;
+  int64_t until = sleepsWhenIdle() ? std::min(end, now + kSpoutSpinSliceNanos) : end;
+  const std::atomic<uint64_t>& sent = sh_.framesSentTo[static_cast<size_t>(id_)];
+  for (uint32_t round = 1;; ++round) {
+    if (sent.load(std::memory_order_acquire) > inbox_->framesReceived() || round % 64 == 0)
+      if (drainInbox()) return true;
+    cpuRelax();
+    if (round % 8 == 0 && (steadyNow() >= until || sh_.killed.load(std::memory_order_relaxed) ||
+                           sh_.shutdown.load(std::memory_order_relaxed)))
+      return true;
+  }
+}
+
+void Executor::publish(int64_t real) {
+  MetricsCell& c = cell_;
+  c.emitted.store(emitted_, std::memory_order_relaxed);
+  c.transferred.store(transferred_, std::memory_order_relaxed);
+  c.executed.store(executed_, std::memory_order_relaxed);
+  c.acked.store(acked_, std::memory_order_relaxed);
+  c.failed.store(failed_, std::memory_order_relaxed);
+  c.errors.store(errors_, std::memory_order_relaxed);
+  c.timedOut.store(timedOut_, std::memory_order_relaxed);
+  c.retried.store(retried_, std::memory_order_relaxed);
+  c.deadLettered.store(deadLettered_, std::memory_order_relaxed);
+  c.unrouted.store(unrouted_, std::memory_order_relaxed);
+  c.framesReceived.store(inbox_->framesReceived(), std::memory_order_relaxed);
+  c.malformed.store(inbox_->malformedFrames(), std::memory_order_relaxed);
+  uint64_t blocked = 0;
+  for (Out* o : active_) blocked += o->sender->blockedFlushes();
+  c.blocked.store(blocked, std::memory_order_relaxed);
+  KindMetrics k = kindMetrics();
+  c.pending.store(k.pending, std::memory_order_relaxed);
+  c.pendingLimit.store(k.pendingLimit, std::memory_order_relaxed);
+  c.buffered.store(k.buffered, std::memory_order_relaxed);
+  c.idleInputs.store(k.idleInputs, std::memory_order_relaxed);
+  c.watermark.store(k.watermark, std::memory_order_relaxed);
+  c.watermarkIdle.store(k.watermarkIdle, std::memory_order_relaxed);
+  if (lastPublish_ && real > lastPublish_) {
+    double cap = static_cast<double>(busyNanos_) / static_cast<double>(real - lastPublish_);
+    c.capacityPpm.store(static_cast<uint64_t>(std::min(cap, 1.0) * 1e6),
+                        std::memory_order_relaxed);
+    int64_t span = real - lastPublish_;
+    int64_t idle = std::min(idleNanos_, span);
+    int64_t blocked = std::min(backPressuredNanos_, span - idle);
+    auto perSecond = [span](int64_t part) {
+      return static_cast<uint64_t>(static_cast<double>(part) * 1e6 / static_cast<double>(span));
+    };
+    c.idleUsPerSecond.store(perSecond(idle), std::memory_order_relaxed);
+    c.backPressuredUsPerSecond.store(perSecond(blocked), std::memory_order_relaxed);
+    c.busyUsPerSecond.store(perSecond(span - idle - blocked), std::memory_order_relaxed);
+  }
+  busyNanos_ = 0;
+  idleNanos_ = 0;
+  backPressuredNanos_ = 0;
+  lastPublish_ = real;
+  std::lock_guard lock(c.mutex);
+  c.execute = executeLat_;
+  c.process = processLat_;
+  c.complete = completeLat_;
+}
+
+}  // namespace gale

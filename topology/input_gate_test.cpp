@@ -1,0 +1,135 @@
+// InputGate on its own: watermark alignment, idle inputs, batch barriers and end of stream,
+// with a listener that records what the gate decided.
+#include "private/input_gate.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "private/runtime_shared.h"
+
+namespace gale {
+namespace {
+
+class Recorder : public InputGate::Listener {
+ public:
+  std::vector<std::string> log;
+  void deliver(Tuple& t) override { log.push_back("tuple " + std::to_string(t.getInt(0))); }
+  void watermarkAdvanced(Timestamp wm) override {
+    log.push_back(wm == kEndOfTime ? "wm end" : "wm " + std::to_string(wm.micros));
+  }
+  void batchBegun(uint64_t txid) override { log.push_back("begin " + std::to_string(txid)); }
+  void batchAligned(uint64_t txid) override { log.push_back("end " + std::to_string(txid)); }
+  void inputsEnded() override { log.push_back("ended"); }
+  void forward(const Control& c) override {
+    std::string s = std::string("fwd ") + controlKindName(c.kind);
+    if (c.kind == ControlKind::Watermark)
+      s += " " + std::to_string(c.time) + (c.value == kIdleWatermark ? " idle" : "");
+    if (c.kind == ControlKind::BatchBegin || c.kind == ControlKind::BatchEnd)
+      s += " " + std::to_string(c.value);
+    log.push_back(s);
+  }
+};
+
+Tuple intTuple(int64_t v) {
+  static SchemaPtr schema = makeSchema("up", "default", Fields{{"n", Type::Int64}});
+  return Tuple(schema, Values{v});
+}
+Control watermark(int64_t micros, bool idle = false) {
+  Control c;
+  c.kind = ControlKind::Watermark;
+  c.time = micros;
+  c.value = idle ? kIdleWatermark : 0;
+  return c;
+}
+
+class InputGateTest : public ::testing::Test {
+ protected:
+  Recorder rec;
+  InputGate gate{rec, "bolt task 9"};
+  void SetUp() override {
+    gate.addInput(3);
+    gate.addInput(4);
+  }
+};
+
+TEST_F(InputGateTest, TheInputWatermarkIsTheMinimumOverItsInputs) {
+  gate.control(3, watermark(100));
+  EXPECT_TRUE(rec.log.empty()) << "one input alone does not move the watermark";
+  gate.control(4, watermark(50));
+  gate.control(4, watermark(200));
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"wm 50", "fwd watermark 50", "wm 100",
+                                               "fwd watermark 100"}));
+  EXPECT_EQ(gate.inputWatermark(), 100);
+}
+
+TEST_F(InputGateTest, AnIdleInputNoLongerHoldsTheWatermarkBack) {
+  gate.control(3, watermark(100));
+  gate.control(4, watermark(10, /*idle=*/true));
+  EXPECT_EQ(gate.inputWatermark(), 100);
+  EXPECT_EQ(gate.idleInputs(), 1u);
+  EXPECT_FALSE(gate.outputIdle());
+  gate.control(3, watermark(100, /*idle=*/true));
+  EXPECT_TRUE(gate.outputIdle()) << "every live input idle: the output is idle too";
+  EXPECT_EQ(rec.log.back(), "fwd watermark 100 idle");
+}
+
+TEST_F(InputGateTest, ItemsAfterABatchEndWaitUntilEveryInputEndedThatBatch) {
+  gate.tuple(3, intTuple(1));
+  gate.control(3, Control{ControlKind::BatchEnd, 0, 7});
+  gate.tuple(3, intTuple(2));                      // held: input 3 is past the barrier
+  gate.tuple(4, intTuple(3));                      // input 4 is not: delivered
+  EXPECT_EQ(gate.buffered(), 1u);
+  gate.control(4, Control{ControlKind::BatchEnd, 0, 7});
+  EXPECT_EQ(gate.buffered(), 0u);
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"tuple 1", "tuple 3", "end 7", "fwd batchEnd 7",
+                                               "tuple 2"}));
+}
+
+TEST_F(InputGateTest, AHeldBackSecondBarrierAlignsAfterTheFirst) {
+  gate.control(3, Control{ControlKind::BatchEnd, 0, 1});
+  gate.tuple(3, intTuple(10));
+  gate.control(3, Control{ControlKind::BatchEnd, 0, 2});  // held behind barrier 1
+  gate.control(4, Control{ControlKind::BatchEnd, 0, 1});
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"end 1", "fwd batchEnd 1", "tuple 10"}));
+  gate.control(4, Control{ControlKind::BatchEnd, 0, 2});
+  EXPECT_EQ(rec.log.back(), "fwd batchEnd 2");
+}
+
+TEST_F(InputGateTest, ABatchBeginIsForwardedOncePerNewTxid) {
+  gate.control(3, Control{ControlKind::BatchBegin, 0, 5});
+  gate.control(4, Control{ControlKind::BatchBegin, 0, 5});
+  gate.control(4, Control{ControlKind::BatchBegin, 0, 4});
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"begin 5", "fwd batchBegin 5"}));
+}
+
+TEST_F(InputGateTest, AnEndedInputDoesNotHoldBackBarriersOrWatermarks) {
+  gate.control(3, Control{ControlKind::EndOfStream});
+  EXPECT_FALSE(gate.ended());
+  gate.control(4, watermark(70));
+  EXPECT_EQ(gate.inputWatermark(), 70);
+  gate.control(4, Control{ControlKind::BatchEnd, 0, 3});
+  EXPECT_EQ(rec.log.back(), "fwd batchEnd 3");
+}
+
+TEST_F(InputGateTest, WhenEveryInputEndedTheWatermarkReachesTheEndOfTimeOnceAndTheEndGoesOn) {
+  gate.control(3, watermark(5));
+  gate.control(4, Control{ControlKind::EndOfStream});
+  gate.control(3, Control{ControlKind::EndOfStream});
+  EXPECT_TRUE(gate.ended());
+  EXPECT_EQ(gate.inputWatermark(), kEndOfTime.micros);
+  std::vector<std::string> tail(rec.log.end() - 3, rec.log.end());
+  EXPECT_EQ(tail, (std::vector<std::string>{"wm end", "ended", "fwd endOfStream"}));
+}
+
+TEST_F(InputGateTest, AMarkerFromATaskThatIsNotAnInputIsRefused) {
+  EXPECT_FALSE(gate.control(8, watermark(1)));
+  EXPECT_FALSE(gate.control(-1, watermark(1)));
+  EXPECT_TRUE(rec.log.empty());
+  gate.tuple(8, intTuple(4));  // tuples were checked by the frame reader: delivered
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"tuple 4"}));
+}
+
+}  // namespace
+}  // namespace gale

@@ -1,0 +1,86 @@
+// A bolt task: its InputGate aligns the inputs; execute() runs the bolt, and acks go to the
+// ackers XOR-combined per root (holdAck). See docs/runtime.md.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "private/executor.h"
+#include "private/input_gate.h"
+
+namespace gale {
+
+class BoltExecutor final : public Executor, private InputGate::Listener {
+ public:
+  BoltExecutor(RuntimeShared& sh, TaskId id)
+      : Executor(sh, id), gate_(*this, name() + " task " + std::to_string(id)) {}
+
+  void onTuple(TaskId src, Tuple&& t) override { gate_.tuple(src, std::move(t)); }
+  void onControl(TaskId src, Control&& c) override;
+
+ private:
+  struct HeldAck {
+    uint64_t root = 0;
+    uint64_t value = 0;
+    bool held = false;
+  };
+
+  class Collector final : public OutputCollector {
+   public:
+    explicit Collector(BoltExecutor& t) : t_(t) {}
+    void ack(const Tuple& input) override { t_.ack(input); }
+    void fail(const Tuple& input) override { t_.fail(input); }
+
+   protected:
+    void emitTuple(TaskId direct, std::string_view stream, const Tuple* const* anchors, size_t n,
+                   Values&& values) override {
+      t_.emit(direct, stream, anchors, n, std::move(values));
+    }
+
+   private:
+    BoltExecutor& t_;
+  };
+
+  // ---- Executor
+  void extraTargets(std::vector<TaskId>& targets) override;
+  void afterConnect() override;
+  void open(const TopologyContext& ctx) override;
+  const char* openVerb() const override { return "prepare"; }
+  void close() override {
+    if (bolt_) bolt_->cleanup();
+  }
+  void beforeLoop(int64_t now) override;
+  void timers(int64_t now) override;
+  bool finishedStream() const override { return gate_.ended(); }
+  void beforeFlushAll() override {
+    for (size_t a = 0; a < heldAcks_.size(); ++a) releaseAck(a);
+  }
+  KindMetrics kindMetrics() const override;
+
+  // ---- InputGate::Listener
+  void deliver(Tuple& t) override { execute(t); }
+  void watermarkAdvanced(Timestamp wm) override;
+  void batchBegun(uint64_t txid) override;
+  void batchAligned(uint64_t txid) override;
+  void inputsEnded() override;
+  void forward(const Control& c) override { broadcast(c); }
+
+  void execute(Tuple& t);
+  void emit(TaskId direct, std::string_view streamName, const Tuple* const* anchors,
+            size_t numAnchors, Values&& values);
+  void ack(const Tuple& input);
+  void holdAck(uint64_t root, uint64_t value);
+  void releaseAck(size_t a);
+  void fail(const Tuple& input);
+
+  InputGate gate_;
+  Collector collector_{*this};
+  std::unique_ptr<Bolt> bolt_;
+  std::string failWhy_;  // the exception text while failing an input whose execute() threw
+  bool slowExecute_ = false;  // the last sampled execute() took more than kSlowExecuteNanos
+  std::vector<HeldAck> heldAcks_;  // by acker index
+  int64_t tickEvery_ = 0, nextTick_ = 0;  // wall clock, ns
+};
+
+}  // namespace gale

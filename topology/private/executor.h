@@ -1,0 +1,163 @@
+// One task's thread (executor = task): its inbox, its senders to downstream tasks, the loop that
+// drains the inbox, runs time-driven work, flushes and waits, and its metrics. What differs
+// between spouts, bolts and ackers is in SpoutExecutor, BoltExecutor and AckerExecutor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "gale/core/channel.h"
+#include "gale/core/frame.h"
+#include "private/runtime_shared.h"
+#include "router.h"
+
+namespace gale {
+
+class Executor : public FrameHandler {
+ public:
+  Executor(RuntimeShared& sh, TaskId id);
+  ~Executor() override = default;
+
+  const std::string& boundEndpoint() const { return inbox_->endpoint(); }
+
+  // Phase 2 (after every local inbox is bound): routes and senders.
+  void connect();
+  void start() { thread_ = std::thread([this] { run(); }); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Spouts and ackers read no tuples; a bolt overrides this.
+  void onTuple(TaskId src, Tuple&& t) override;
+
+  const std::string& name() const;
+
+ protected:
+  struct Out {
+    TaskId target = -1;
+    std::unique_ptr<ChannelSender> sender;
+    uint64_t framesCounted = 0;
+  };
+  struct OutStream {
+    std::string name;
+    StreamId id = 0;
+    SchemaPtr schema;
+    std::unique_ptr<Router> router;
+    bool unsubscribed = false;  // no component reads it: what is emitted on it is dropped
+  };
+
+  // ---- what each kind of executor adds to the loop
+  // The tasks this one sends to besides its output streams' (acker tasks, spout tasks).
+  virtual void extraTargets(std::vector<TaskId>& targets) = 0;
+  virtual void afterConnect() {}
+  // open() / prepare(); throws what the component threw. `openVerb`: for the error message.
+  virtual void open(const TopologyContext& ctx) = 0;
+  virtual const char* openVerb() const = 0;
+  virtual void close() {}
+  virtual void beforeLoop(int64_t /*now*/) {}
+  virtual bool step() { return false; }  // spout: emitted something
+  virtual void timers(int64_t now) = 0;  // `now`: the configured clock's monoNanos()
+  virtual bool finishedStream() const = 0;
+  virtual bool sleepsWhenIdle() const { return false; }  // spout back-off instead of blocking
+  virtual bool growsBackoff() const { return false; }
+  // An idle wait that is back-pressure, not idleness (a spout at its limit of trees in flight).
+  virtual bool waitIsBackPressure() const { return false; }
+  virtual std::chrono::milliseconds blockTimeout() const { return std::chrono::milliseconds(10); }
+  // Whether a flush blocked on a full receiver keeps serving this task's inbox (spouts: acks).
+  virtual bool servesInboxWhileBlocked() const { return false; }
+  virtual void beforeFlushAll() {}
+  // What only some kinds have, for the metrics (the defaults: none).
+  struct KindMetrics {
+    uint64_t pending = 0, pendingLimit = 0, buffered = 0, idleInputs = 0;
+    int64_t watermark = INT64_MIN;
+    bool watermarkIdle = false;
+  };
+  virtual KindMetrics kindMetrics() const { return {}; }
+
+  uint64_t nextRandom() {
+    rng_ += 0x9e3779b97f4a7c15ULL;
+    return mix64(rng_);
+  }
+  uint64_t nonZeroRandom() {
+    uint64_t r;
+    do r = nextRandom();
+    while (r == 0);
+    return r;
+  }
+
+  OutStream& stream(std::string_view name);
+  void checkValues(const OutStream& os, const Values& values);
+  [[noreturn]] void badEmit(const std::string& why);
+  void unrouted(const OutStream& os);
+
+  // ---- sending
+  void send(TaskId target, StreamId stream, Tuple&& t) {
+    Out& o = *senders_[static_cast<size_t>(target)];
+    o.sender->push(stream, std::move(t));
+    ++transferred_;
+    if (o.sender->full() && !inBlockedFlush_) flush(o);
+  }
+  void sendControl(TaskId target, Control c) {
+    Out& o = *senders_[static_cast<size_t>(target)];
+    o.sender->push(std::move(c));
+    if (o.sender->full() && !inBlockedFlush_) flush(o);
+  }
+  void broadcast(const Control& c) {
+    for (TaskId t : downstream_) sendControl(t, c);
+  }
+  void flush(Out& o);
+  void flushAll();
+
+  template <class F>
+  void hook(const char* what, F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      componentError(what, e);
+    }
+  }
+  void componentError(const char* what, const std::exception& e);
+
+  RuntimeShared& sh_;
+  TaskId id_;
+  MetricsCell& cell_;
+  const ComponentSpec* comp_ = nullptr;  // nullptr: an acker
+  std::vector<std::unique_ptr<Out>> senders_;  // by target task
+  std::vector<OutStream> outs_;
+  std::vector<TaskId> downstream_;
+  std::vector<TaskId> targets_;  // scratch
+  int64_t lastFlush_ = 0;
+
+  // metrics (owner thread), published by publish()
+  uint64_t emitted_ = 0, transferred_ = 0, executed_ = 0, acked_ = 0, failed_ = 0, errors_ = 0,
+           timedOut_ = 0, retried_ = 0, deadLettered_ = 0, unrouted_ = 0;
+  int64_t busyNanos_ = 0, lastPublish_ = 0, drainStart_ = 0;
+  int64_t idleNanos_ = 0, backPressuredNanos_ = 0;  // in this metrics interval
+  Histogram executeLat_, processLat_, completeLat_;
+
+ private:
+  ChannelOptions channelOptions() const;
+  void countFrames(Out& o);
+  void run();
+  void loop();
+  size_t drainInbox();
+  void idleWait(int64_t spoutBackoff);
+  void waitForInput(int64_t waitStart, int64_t spoutBackoff);  // idleWait without the accounting
+  bool spin();
+  void publish(int64_t real);
+
+  uint64_t rng_ = 0;
+  std::thread thread_;
+  std::unique_ptr<ChannelReceiver> inbox_;
+  std::vector<Out*> active_;
+  size_t lastStream_ = 0;  // index in outs_ of the stream emitted on last
+  bool inBlockedFlush_ = false;
+  int64_t idleSince_ = 0;  // steady ns when the loop last found nothing to do; 0: it had work
+};
+
+}  // namespace gale

@@ -1,0 +1,131 @@
+// How idle tasks wait: Continuous::spinBudget (busy polling before blocking) against the default
+// (yield for idleSpin, then block). What matters is that no tuple waits for a wake-up that never
+// comes, whichever way the consumer was waiting when it arrived; the CI runs this under TSan.
+#include <gtest/gtest.h>
+
+#include "test_support.h"
+
+namespace gale {
+namespace {
+
+using namespace testing;
+
+// Emits 0..n-1, one at a time: tuple i only after the bolt counted tuple i-1 and the test let it
+// go, so every tuple arrives at tasks that have gone idle in between (spinning, yielding or
+// blocked, depending on the setting and on how long the test thread took).
+struct PingPong {
+  std::atomic<int64_t> released{0};  // tuples the spout may emit
+  std::atomic<int64_t> polls{0};     // nextTuple() calls
+};
+
+class PacedSpout : public Spout {
+ public:
+  PacedSpout(int64_t n, std::shared_ptr<PingPong> p) : n_(n), p_(std::move(p)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"n", Type::Int64}});
+  }
+  std::unique_ptr<Spout> clone() const override { return std::make_unique<PacedSpout>(n_, p_); }
+  bool nextTuple(SpoutOutputCollector& out) override {
+    p_->polls.fetch_add(1, std::memory_order_relaxed);
+    if (next_ >= n_) {
+      if (!ended_) out.emitEndOfStream();
+      ended_ = true;
+      return false;
+    }
+    if (next_ >= p_->released.load()) return false;
+    out.emit(Values{next_}, static_cast<MessageId>(next_));
+    ++next_;
+    return true;
+  }
+
+ private:
+  int64_t n_;
+  std::shared_ptr<PingPong> p_;
+  int64_t next_ = 0;
+  bool ended_ = false;
+};
+
+// Records what it executes and passes it on, anchored.
+class ForwardingBolt : public RecordingBolt {
+ public:
+  explicit ForwardingBolt(std::shared_ptr<Seen> seen)
+      : RecordingBolt(std::move(seen), Fields{{"n", Type::Int64}}) {}
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<ForwardingBolt>(seen_); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    out.emit(t, Values{t.values()[0]});
+    RecordingBolt::execute(t, out);
+  }
+};
+
+Topology pacedTopology(int64_t n, std::shared_ptr<PingPong> p, std::shared_ptr<Seen> seen) {
+  TopologyBuilder b;
+  b.setSpout("paced", PacedSpout(n, p), 1);
+  b.setBolt("pass", ForwardingBolt(seen), 1)
+      .shuffleGrouping("paced");
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("pass");
+  return b.build();
+}
+
+// Plays n tuples one by one; each must arrive at the last bolt within the limit.
+void playOneByOne(Continuous config, int64_t n) {
+  auto p = std::make_shared<PingPong>();
+  auto seen = std::make_shared<Seen>();
+  auto rt = runContinuous(pacedTopology(n, p, seen), config);
+  for (int64_t i = 0; i < n; ++i) {
+    p->released = i + 1;
+    // Two bolts record each tuple.
+    ASSERT_TRUE(eventually([&] { return seen->count.load() == 2 * (i + 1); }))
+        << "tuple " << i << " did not arrive";
+  }
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(30)));
+  EXPECT_EQ(rt.metrics().find("paced")->total().acked, static_cast<uint64_t>(n));
+}
+
+TEST(Waiting, EveryTupleArrivesWhenTheTasksBlockBetweenTuples) {
+  Continuous c = fastConfig();  // spinBudget 0: yield for idleSpin, then block
+  playOneByOne(c, 200);
+}
+
+TEST(Waiting, EveryTupleArrivesWithAShortSpinBudgetThatRunsOutBetweenTuples) {
+  Continuous c = fastConfig();
+  c.spinBudget = std::chrono::microseconds(20);
+  c.idleSpin = Duration::zero();  // straight from spinning to blocking
+  playOneByOne(c, 200);
+}
+
+TEST(Waiting, EveryTupleArrivesWhileTheTasksSpinThroughout) {
+  Continuous c = fastConfig();
+  c.spinBudget = std::chrono::seconds(30);  // longer than the test: they never block
+  // Fewer rounds: four spinning task threads share the cores with the test thread.
+  playOneByOne(c, 50);
+}
+
+// With a spin budget an idle spout asks its source again within about a microsecond; without
+// one it sleeps its back-off (here 10 ms) between calls, so 2 000 calls would take 20 s.
+TEST(Waiting, WithASpinBudgetAnIdleSpoutPollsItsSourceInsteadOfSleeping) {
+  auto p = std::make_shared<PingPong>();
+  auto seen = std::make_shared<Seen>();
+  Continuous c = fastConfig();
+  c.spoutBackoffMin = c.spoutBackoffMax = std::chrono::milliseconds(10);
+  c.spinBudget = std::chrono::seconds(60);
+  auto rt = runContinuous(pacedTopology(1, p, seen), c);
+  EXPECT_TRUE(eventually([&] { return p->polls.load() >= 2000; }));
+  p->released = 1;
+  EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(30)));
+  EXPECT_EQ(seen->count.load(), 2);
+}
+
+TEST(Waiting, ANegativeSpinBudgetIsRefused) {
+  auto p = std::make_shared<PingPong>();
+  Continuous c = fastConfig();
+  c.spinBudget = std::chrono::microseconds(-1);
+  try {
+    runContinuous(pacedTopology(1, p, std::make_shared<Seen>()), c);
+    FAIL() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("spinBudget"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace gale
