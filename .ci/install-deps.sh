@@ -7,7 +7,7 @@ packages=(
   libzmq3-dev cppzmq-dev librdkafka-dev liblmdb-dev capnproto libcapnp-dev libsimdjson-dev
   libgtest-dev libbenchmark-dev lmdb-utils kcat netcat-openbsd
   libxxhash-dev libcli11-dev clang libclang-rt-14-dev
-  libcpp-httplib-dev nlohmann-json3-dev prometheus chromium
+  libcpp-httplib-dev nlohmann-json3-dev prometheus chromium curl
   libhiredis-dev redis-server
 )
 missing=()

@@ -120,6 +120,16 @@ Registry& registry() {
   return *r;
 }
 
+// The UI's view of the checkpoint: a read that fails (LMDB trouble) is logged, not thrown.
+std::optional<CheckpointSummary> readCheckpoint(const StateStore& store, size_t commits) {
+  try {
+    return summarizeCheckpoint(store, commits);
+  } catch (const std::exception& e) {
+    logWarn("checkpoint " + store.directory() + ": cannot read its summary: " + e.what());
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 class BatchJob {
@@ -322,6 +332,16 @@ class BatchJob {
     if (continuous_) return continuous_->metrics();
     return pipeline_ ? pipeline_->metrics() : TopologyMetrics{};
   }
+  std::optional<CheckpointSummary> checkpoint(size_t commits) const {
+    commits = std::min(commits, kKeptCommits);
+    std::lock_guard lk(storeMutex_);
+    if (store_) return readCheckpoint(*store_, commits);
+    if (!finalCheckpoint_) return std::nullopt;
+    CheckpointSummary s = *finalCheckpoint_;
+    if (s.commits.size() > commits)
+      s.commits.erase(s.commits.begin(), s.commits.end() - static_cast<ptrdiff_t>(commits));
+    return s;
+  }
   const Topology* topology() const {
     if (continuous_) return &continuous_->topology();
     return pipeline_ ? pipeline_->topology() : nullptr;
@@ -380,8 +400,10 @@ class BatchJob {
     }
     for (const auto& s : planner_.sources()) s.source->close();
     // Release the checkpoint directory (its lock) as soon as the job has ended, so a new run may
-    // open it while this handle still exists.
+    // open it while this handle still exists; keep its summary for the UI.
     try {
+      std::lock_guard lk(storeMutex_);
+      if (store_) finalCheckpoint_ = readCheckpoint(*store_, kKeptCommits);
       store_.reset();
     } catch (const std::exception& e) {
       logError("micro-batch job '" + name_ + "': closing the checkpoint failed: " + e.what());
@@ -694,6 +716,10 @@ class BatchJob {
   std::unique_ptr<BatchPipeline> pipeline_;
   std::unique_ptr<RunningTopology> continuous_;
   std::unique_ptr<StateStore> store_;
+  // Held by other threads while they read store_, and by the job's thread while it closes it.
+  mutable std::mutex storeMutex_;
+  std::optional<CheckpointSummary> finalCheckpoint_;  // once store_ is closed
+  static constexpr size_t kKeptCommits = BatchProgress::kRecentBatches;
   RecoveredState recovered_;
   Offsets committedOffsets_;
   KeyedState* offsetLog_ = nullptr;      // with MicroBatch::offsetLog
@@ -741,6 +767,9 @@ void MicroBatchJob::deactivate() { job_->setPaused(true); }
 void MicroBatchJob::activate() { job_->setPaused(false); }
 TopologyMetrics MicroBatchJob::metrics() const { return job_->metrics(); }
 const Topology* MicroBatchJob::topology() const { return job_->topology(); }
+std::optional<CheckpointSummary> MicroBatchJob::checkpoint(size_t commits) const {
+  return job_->checkpoint(commits);
+}
 
 namespace {
 MicroBatchJob registerJob(std::shared_ptr<BatchJob> job) {

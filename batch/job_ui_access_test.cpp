@@ -134,5 +134,57 @@ TEST_F(JobUiAccessTest, ADeactivatedJobCutsNoBatchUntilActivated) {
   job.waitUntilDone();
 }
 
+TEST_F(JobUiAccessTest, TheCheckpointSummaryIsWhatTheDirectoryHoldsWhileRunningAndAfter) {
+  auto src = std::make_shared<GrowingSource>(2);
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("numbers", src, 2);
+  b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("numbers");
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(1ms);
+  cfg.checkpoint = dir.string();
+  auto job = runMicroBatch(b.build(), cfg);
+  // Read from another thread all along, also while the job closes its store.
+  std::atomic<bool> reading{true};
+  std::atomic<uint64_t> reads{0};
+  std::thread reader([&] {
+    while (reading) {
+      if (job.checkpoint(5)) ++reads;
+    }
+  });
+  for (int round = 1; round <= 3; ++round) {
+    src->add(0, 10);
+    src->add(1, 5);
+    ASSERT_TRUE(job.processAllAvailable(30s));
+  }
+  std::optional<CheckpointSummary> live = job.checkpoint(2);
+  ASSERT_TRUE(live);
+  uint64_t last = job.progress().lastTxid;
+  EXPECT_EQ(live->lastCommittedTxid, last);
+  ASSERT_EQ(live->commits.size(), 2u);  // the newest two, oldest first
+  EXPECT_EQ(live->commits[1].txid, last);
+  EXPECT_EQ(live->commits[0].txid, last - 1);
+  EXPECT_EQ(live->commits[1].offsets.at("numbers"), (PartitionOffsets{{0, 30}, {1, 15}}));
+  EXPECT_EQ(live->directory, dir.string());
+  EXPECT_FALSE(live->jobId.empty());
+  job.stop();
+  job.waitUntilDone();
+  reading = false;
+  reader.join();
+  EXPECT_GT(reads.load(), 0u);
+
+  // After the end: as it was then, and equal to what gale-state reads from the directory.
+  std::optional<CheckpointSummary> after = job.checkpoint(100);
+  ASSERT_TRUE(after);
+  auto inspected = StateStore::inspect(dir.string());
+  EXPECT_EQ(after->lastCommittedTxid, inspected->lastCommittedTxid());
+  EXPECT_EQ(after->commits, inspected->commitLog());
+  EXPECT_EQ(after->jobId, inspected->jobId());
+  EXPECT_EQ(after->sinks, inspected->sinks());
+  EXPECT_EQ(after->states.size(), inspected->states().size());
+  EXPECT_EQ(after->snapshotBytes.size(), inspected->snapshots().size());
+  EXPECT_EQ(job.checkpoint(1)->commits.size(), 1u);
+}
+
 }  // namespace
 }  // namespace gale

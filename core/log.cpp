@@ -90,6 +90,7 @@ void log(LogLevel level, std::string_view message) {
 }
 
 void setLogLevel(LogLevel level) { gLevel.store(static_cast<int>(level)); }
+LogLevel logLevel() { return static_cast<LogLevel>(gLevel.load()); }
 
 LogSink setLogSink(LogSink sink) {
   std::lock_guard lock(gMutex);

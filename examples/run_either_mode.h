@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gale/batch/microbatch.h"
+#include "example_ui.h"
 #include "gale/topology/runtime.h"
 
 namespace gale::examples {
@@ -17,6 +18,7 @@ struct RunMode {
   Duration batchInterval = std::chrono::seconds(1);  // micro-batch trigger / continuous tick
   int64_t maxRecordsPerBatch = 0;
   std::string checkpoint;  // micro-batch: empty = a fresh temporary directory, removed after
+  ui::UiServer* ui = nullptr;  // --ui: the job is shown there while it runs, then its last state
 };
 
 inline void runEitherMode(const Topology& t, const RunMode& m, const std::string& name) {
@@ -24,6 +26,7 @@ inline void runEitherMode(const Topology& t, const RunMode& m, const std::string
     Continuous c;
     c.tickInterval = m.batchInterval;
     auto rt = runContinuous(t, c);
+    UiAttachment shown(m.ui, rt, name);
     rt.waitUntilDone();
     return;
   }
@@ -37,6 +40,7 @@ inline void runEitherMode(const Topology& t, const RunMode& m, const std::string
     fs::remove_all(cfg.checkpoint);
   }
   auto job = runMicroBatch(t, cfg);
+  UiAttachment shown(m.ui, job);
   job.waitUntilDone();
   if (m.checkpoint.empty()) fs::remove_all(cfg.checkpoint);
 }

@@ -141,6 +141,7 @@ void Executor::unrouted(const OutStream& os) {
 // (acks) while it waits: that is what keeps spout -> bolt -> acker -> spout from deadlocking.
 void Executor::flush(Out& o) {
   if (!o.sender->tryFlush()) {
+    int64_t blockedSince = steadyNow();
     std::function<void()> whileBlocked;
     if (host_->servesInboxWhileBlocked())
       whileBlocked = [h = host_] {
@@ -149,6 +150,7 @@ void Executor::flush(Out& o) {
         h->inBlockedFlush_ = false;
       };
     o.sender->flush(whileBlocked, &sh_.killed);
+    backPressuredNanos_ += steadyNow() - blockedSince;
   }
   countFrames(o);
 }
@@ -280,19 +282,32 @@ void Executor::checkFinished() {
 // Nothing to do: spin on the inbox briefly (a blocking wake-up costs tens of µs), then block.
 // The spin yields the CPU between polls: with more task threads than cores, a spinning task
 // must not keep a busy one (on this or another topology) off the core.
+// The time waited (until drainStart_: the last poll, or when the frame that ended the wait began
+// to be handled) is idle time, or back-pressured time for a spout at its limit of trees in flight.
 void Executor::idleWait(int64_t spoutBackoff) {
+  int64_t waitStart = steadyNow();
+  int64_t& waited = waitIsBackPressure() ? backPressuredNanos_ : idleNanos_;
+  waitForInput(waitStart, spoutBackoff);
+  waited += std::max<int64_t>(0, drainStart_ - waitStart);
+}
+
+void Executor::waitForInput(int64_t waitStart, int64_t spoutBackoff) {
   if (sh_.config.spinBudget.count() > 0 && spin()) return;
-  int64_t spinUntil = steadyNow() + nanos(sh_.config.idleSpin);
+  int64_t spinUntil = waitStart + nanos(sh_.config.idleSpin);
   do {
     if (drainInbox()) return;
     std::this_thread::yield();
   } while (steadyNow() < spinUntil);
   if (sleepsWhenIdle()) {
     std::this_thread::sleep_for(std::chrono::nanoseconds(spoutBackoff));
+    drainStart_ = steadyNow();
     return;
   }
+  // Wait for a frame first, then take it: the wait is not busy time (nor process latency).
+  zmq::pollitem_t item{inbox_->socket().handle(), 0, ZMQ_POLLIN, 0};
+  zmq::poll(&item, 1, blockTimeout());
   drainStart_ = steadyNow();
-  if (inbox_->receive(blockTimeout(), *this)) busyNanos_ += steadyNow() - drainStart_;
+  if (inbox_->receive(std::chrono::milliseconds(0), *this)) busyNanos_ += steadyNow() - drainStart_;
 }
 
 size_t Executor::drainInbox() {
@@ -371,8 +386,19 @@ void Executor::publish(int64_t real) {
     double cap = static_cast<double>(busyNanos_) / static_cast<double>(real - lastPublish_);
     c.capacityPpm.store(static_cast<uint64_t>(std::min(cap, 1.0) * 1e6),
                         std::memory_order_relaxed);
+    int64_t span = real - lastPublish_;
+    int64_t idle = std::min(idleNanos_, span);
+    int64_t blocked = std::min(backPressuredNanos_, span - idle);
+    auto perSecond = [span](int64_t part) {
+      return static_cast<uint64_t>(static_cast<double>(part) * 1e6 / static_cast<double>(span));
+    };
+    c.idleUsPerSecond.store(perSecond(idle), std::memory_order_relaxed);
+    c.backPressuredUsPerSecond.store(perSecond(blocked), std::memory_order_relaxed);
+    c.busyUsPerSecond.store(perSecond(span - idle - blocked), std::memory_order_relaxed);
   }
   busyNanos_ = 0;
+  idleNanos_ = 0;
+  backPressuredNanos_ = 0;
   lastPublish_ = real;
   std::lock_guard lock(c.mutex);
   c.execute = executeLat_;

@@ -146,6 +146,12 @@ TaskMetrics ComponentMetrics::total() const {
     t.deadLettered += m.deadLettered;
     t.unrouted += m.unrouted;
     t.capacity = std::max(t.capacity, m.capacity);
+    t.busyTimeMsPerSecond = std::max(t.busyTimeMsPerSecond, m.busyTimeMsPerSecond);
+    t.backPressuredTimeMsPerSecond =
+        std::max(t.backPressuredTimeMsPerSecond, m.backPressuredTimeMsPerSecond);
+    t.idleTimeMsPerSecond = &m == &tasks.front()
+                                ? m.idleTimeMsPerSecond
+                                : std::min(t.idleTimeMsPerSecond, m.idleTimeMsPerSecond);
     t.idleInputs += m.idleInputs;
     if (!m.lastError.empty() && (t.lastError.empty() || m.lastErrorTime > t.lastErrorTime)) {
       t.lastError = m.lastError;
@@ -200,6 +206,12 @@ TopologyMetrics RunningTopology::metrics() const {
     m.deadLettered = c.deadLettered.load(std::memory_order_relaxed);
     m.unrouted = c.unrouted.load(std::memory_order_relaxed);
     m.capacity = static_cast<double>(c.capacityPpm.load(std::memory_order_relaxed)) / 1e6;
+    auto msPerSecond = [](const std::atomic<uint64_t>& us) {
+      return static_cast<double>(us.load(std::memory_order_relaxed)) / 1e3;
+    };
+    m.busyTimeMsPerSecond = msPerSecond(c.busyUsPerSecond);
+    m.backPressuredTimeMsPerSecond = msPerSecond(c.backPressuredUsPerSecond);
+    m.idleTimeMsPerSecond = msPerSecond(c.idleUsPerSecond);
     int64_t wm = c.watermark.load(std::memory_order_relaxed);
     if (wm != INT64_MIN) m.watermark = Timestamp{wm};
     m.watermarkIdle = c.watermarkIdle.load(std::memory_order_relaxed);

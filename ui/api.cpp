@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "gale/core/watermark.h"
 
@@ -72,6 +73,9 @@ json taskFields(const TaskMetrics& m, bool spout) {
             {"failed", m.failed},
             {"errors", m.errors},
             {"capacity", m.capacity},
+            {"busyTimeMsPerSecond", m.busyTimeMsPerSecond},
+            {"backPressuredTimeMsPerSecond", m.backPressuredTimeMsPerSecond},
+            {"idleTimeMsPerSecond", m.idleTimeMsPerSecond},
             {"queueDepth", m.queueDepth()},
             {"framesReceived", m.framesReceived},
             {"malformedFrames", m.malformedFrames},
@@ -134,6 +138,125 @@ json graphJson(const JobSnapshot& job) {
 }
 
 }  // namespace
+
+json checkpointJson(const CheckpointSummary& c) {
+  auto offsetsJson = [](const SourceOffsets& offsets) {
+    json o = json::object();
+    for (const auto& [source, parts] : offsets)
+      for (const auto& [p, off] : parts) o[source][std::to_string(p)] = off;
+    return o;
+  };
+  json commits = json::array();
+  for (const auto& r : c.commits)
+    commits.push_back({{"txid", r.txid},
+                       {"timeMicros", r.time.micros},
+                       {"watermarkMicros", r.watermark ? json(r.watermark->micros) : json(nullptr)},
+                       {"offsets", offsetsJson(r.offsets)},
+                       {"stateUpdates", r.stateUpdates},
+                       {"stateSkips", r.stateSkips},
+                       {"snapshots", r.snapshots},
+                       {"bytes", r.bytes}});
+  json states = json::array();
+  for (const auto& s : c.states)
+    states.push_back({{"name", s.name},
+                      {"kind", stateKindName(s.kind)},
+                      {"entries", s.entries},
+                      {"bytes", s.bytes}});
+  return {{"directory", c.directory},
+          {"jobId", c.jobId},
+          {"formatVersion", c.formatVersion},
+          {"createdMicros", c.createdAt.micros},
+          {"mapSize", c.mapSize},
+          {"lastCommittedTxid", c.lastCommittedTxid},
+          {"commits", commits},
+          {"states", states},
+          {"snapshots", c.snapshotBytes},
+          {"sinks", c.sinks}};
+}
+
+json comparisonJson(const std::vector<ComparisonRun>& runs, size_t planned) {
+  json list = json::array();
+  for (const auto& r : runs) {
+    const Histogram& h = r.latency;
+    // Buckets 1 µs .. 100 s at 1-2-5 per decade, the same for every run so that the page can
+    // put them side by side; each counts the samples above the previous bound and at or below
+    // its own; the last (le null) those above 100 s.
+    json buckets = json::array();
+    uint64_t below = 0;
+    for (int64_t decade = 1000; decade <= 100'000'000'000; decade *= 10) {
+      for (int64_t f : {1, 2, 5}) {
+        if (decade == 100'000'000'000 && f > 1) break;
+        uint64_t atOrBelow = h.countAtOrBelow(decade * f);
+        buckets.push_back({{"le", ms(decade * f)}, {"count", atOrBelow - below}});
+        below = atOrBelow;
+      }
+    }
+    buckets.push_back({{"le", nullptr}, {"count", h.count() - below}});
+    list.push_back({{"pipeline", r.pipeline},
+                    {"mode", r.mode},
+                    {"load", r.load},
+                    {"knobs", r.knobs},
+                    {"latencyKind", r.latencyKind},
+                    {"throughput", r.throughput},
+                    {"sustained", r.sustained},
+                    {"latency", latencyJson(h)},
+                    {"p90", ms(h.percentile(0.9))},
+                    {"histogram", buckets}});
+  }
+  return {{"planned", planned}, {"runs", list}};
+}
+
+const char* logLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::Debug: return "DEBUG";
+    case LogLevel::Info: return "INFO";
+    case LogLevel::Warn: return "WARN";
+    case LogLevel::Error: return "ERROR";
+  }
+  return "INFO";
+}
+
+json logConfigJson(LogLevel level) {
+  return {{"namedLoggerLevels", {{"ROOT", {{"target_level", logLevelName(level)}}}}}};
+}
+
+std::optional<LogLevel> parseLogConfig(const std::string& body, std::string& why) {
+  const std::string shape =
+      R"(expected {"namedLoggerLevels": {"ROOT": {"target_level": "DEBUG|INFO|WARN|ERROR"}}})";
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    why = "the body is not JSON: " + shape;
+    return std::nullopt;
+  }
+  if (!j.is_object() || !j.contains("namedLoggerLevels") || !j["namedLoggerLevels"].is_object()) {
+    why = shape;
+    return std::nullopt;
+  }
+  const json& loggers = j["namedLoggerLevels"];
+  for (const auto& [name, v] : loggers.items()) {
+    if (name != "ROOT") {
+      why = "no logger '" + name + "': gale has one, ROOT";
+      return std::nullopt;
+    }
+    for (const auto& [field, _] : v.items())
+      if (field != "target_level") {
+        why = "'" + field + "' is not supported (only target_level)";
+        return std::nullopt;
+      }
+  }
+  if (!loggers.contains("ROOT") || !loggers["ROOT"].is_object() ||
+      !loggers["ROOT"].contains("target_level") || !loggers["ROOT"]["target_level"].is_string()) {
+    why = shape;
+    return std::nullopt;
+  }
+  std::string want = loggers["ROOT"]["target_level"];
+  for (char& c : want) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (LogLevel l : {LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error})
+    if (want == logLevelName(l)) return l;
+  why = "unknown level '" + loggers["ROOT"]["target_level"].get<std::string>() +
+        "': DEBUG, INFO, WARN or ERROR";
+  return std::nullopt;
+}
 
 std::string prettySeconds(int64_t s) {
   if (s < 0) s = 0;

@@ -20,6 +20,7 @@
 #include "gale/connectors/generator_source.h"
 #include "gale/core/stateless.h"
 #include "gale/ui/ui_server.h"
+#include "http_test_util.h"
 #include "ui_test_support.h"
 
 namespace gale::ui {
@@ -28,38 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace gale::ui::testing;
 using nlohmann::json;
-
-Continuous fast() {
-  Continuous c;
-  c.metricsInterval = 10ms;
-  return c;
-}
-
-json getJson(int port, const std::string& path, int expectStatus = 200) {
-  httplib::Client cli("127.0.0.1", port);
-  auto res = cli.Get(path.c_str());
-  EXPECT_TRUE(res) << path;
-  if (!res) return nullptr;
-  EXPECT_EQ(res->status, expectStatus) << path << ": " << res->body;
-  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
-  EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
-  return json::parse(res->body);
-}
-
-int post(int port, const std::string& path, const std::string& token = "",
-         bool bearer = false) {
-  httplib::Client cli("127.0.0.1", port);
-  httplib::Headers h;
-  if (!token.empty()) {
-    if (bearer) {
-      h.emplace("Authorization", "Bearer " + token);
-    } else {
-      h.emplace("X-Gale-Token", token);
-    }
-  }
-  auto res = cli.Post(path.c_str(), h, "", "text/plain");
-  return res ? res->status : -1;
-}
 
 // A raw request, as `curl -X POST` sends it (no Content-Length); returns the status line.
 std::string rawRequest(int port, const std::string& request) {
@@ -83,13 +52,6 @@ std::string rawRequest(int port, const std::string& request) {
   ::close(fd);
   return reply.substr(0, reply.find("\r\n"));
 }
-
-// The job of most tests: 2 x 300 numbers through two bolts, finished, so its metrics are final.
-struct FinishedJob {
-  std::shared_ptr<std::atomic<bool>> gate = std::make_shared<std::atomic<bool>>(true);
-  RunningTopology rt = runContinuous(pipeline(GatedSpout(300, 0, gate)), fast());
-  FinishedJob() { rt.waitUntilDone(); }
-};
 
 TEST(UiApi, TheSummaryListsTheJobInStormsShape) {
   FinishedJob job;
@@ -122,6 +84,10 @@ TEST(UiApi, TopologyAndComponentValuesEqualTheRuntimesMetrics) {
     EXPECT_EQ(row["errors"], want.errors);
     EXPECT_EQ(row["queueDepth"], want.queueDepth());
     EXPECT_DOUBLE_EQ(row["capacity"].get<double>(), want.capacity);
+    EXPECT_DOUBLE_EQ(row["busyTimeMsPerSecond"].get<double>(), want.busyTimeMsPerSecond);
+    EXPECT_DOUBLE_EQ(row["backPressuredTimeMsPerSecond"].get<double>(),
+                     want.backPressuredTimeMsPerSecond);
+    EXPECT_DOUBLE_EQ(row["idleTimeMsPerSecond"].get<double>(), want.idleTimeMsPerSecond);
     const Histogram& lat = spout ? want.completeLatency : want.executeLatency;
     const json& l = row[spout ? "completeLatency" : "executeLatency"];
     EXPECT_EQ(l["count"], lat.count());
@@ -454,6 +420,63 @@ TEST_F(MicroBatchUi, BatchesShowProgressRecentBatchesOffsetsAndTheExecutorsMetri
   EXPECT_TRUE(getJson(ui.port(), "/api/v1/topology/" + id + "/batches").is_null());
 }
 
+TEST_F(MicroBatchUi, TheCheckpointIsWhatGaleStateReadsFromTheDirectory) {
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(10ms);
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 10;
+  cfg.name = "sentences";
+  MicroBatchJob job = runMicroBatch(sentences(1'000'000), cfg);
+  UiServer ui(job, {});
+  const std::string path = "/api/v1/topology/sentences-1/checkpoint";
+  // While it runs: read from the job's own store, the newest 20 commits.
+  json live;
+  ASSERT_TRUE(eventually([&] {
+    live = getJson(ui.port(), path);
+    return live["lastCommittedTxid"].get<uint64_t>() >= 25;
+  }));
+  EXPECT_EQ(live["directory"], dir.string());
+  ASSERT_EQ(live["commits"].size(), 20u);
+  EXPECT_EQ(live["commits"][19]["txid"], live["lastCommittedTxid"]);
+  const json& offsets = live["commits"][19]["offsets"]["sentences"];
+  EXPECT_EQ(offsets["0"].get<int64_t>() + offsets["1"].get<int64_t>(),
+            10 * live["lastCommittedTxid"].get<int64_t>());  // 10 records a batch
+  job.stop();
+  ASSERT_TRUE(job.waitUntilDone(60s));
+
+  json c = getJson(ui.port(), path);
+  auto store = StateStore::inspect(dir.string());  // safe now: the job closed its environment
+  EXPECT_EQ(c["jobId"], store->jobId());
+  EXPECT_EQ(c["formatVersion"], store->formatVersion());
+  EXPECT_EQ(c["createdMicros"], store->createdAt().micros);
+  EXPECT_EQ(c["lastCommittedTxid"], store->lastCommittedTxid());
+  std::vector<CommitRecord> log = store->commitLog(store->lastCommittedTxid() - 19);
+  ASSERT_EQ(c["commits"].size(), log.size());
+  for (size_t i = 0; i < log.size(); ++i) {
+    const json& r = c["commits"][i];
+    EXPECT_EQ(r["txid"], log[i].txid);
+    EXPECT_EQ(r["timeMicros"], log[i].time.micros);
+    EXPECT_EQ(r["stateUpdates"], log[i].stateUpdates);
+    EXPECT_EQ(r["bytes"], log[i].bytes);
+    for (const auto& [source, parts] : log[i].offsets)
+      for (const auto& [p, off] : parts) EXPECT_EQ(r["offsets"][source][std::to_string(p)], off);
+  }
+  std::vector<StateInfo> states = store->states();
+  ASSERT_EQ(c["states"].size(), states.size());
+  for (size_t i = 0; i < states.size(); ++i) {
+    EXPECT_EQ(c["states"][i]["name"], states[i].name);
+    EXPECT_EQ(c["states"][i]["entries"], states[i].entries);
+    EXPECT_EQ(c["states"][i]["bytes"], states[i].bytes);
+  }
+  for (const auto& [key, blob] : store->snapshots()) EXPECT_EQ(c["snapshots"][key], blob.size());
+  EXPECT_EQ(c["sinks"].size(), store->sinks().size());
+  // Continuous mode has no checkpoint; unknown jobs are 404.
+  FinishedJob cont;
+  std::string id = ui.add(cont.rt, "cont");
+  EXPECT_TRUE(getJson(ui.port(), "/api/v1/topology/" + id + "/checkpoint").is_null());
+  getJson(ui.port(), "/api/v1/topology/nosuch/checkpoint", 404);
+}
+
 TEST_F(MicroBatchUi, DeactivateAndActivatePauseAndResumeBatches) {
   MicroBatch cfg;
   cfg.trigger = BatchTrigger::processingTime(10ms);
@@ -473,6 +496,46 @@ TEST_F(MicroBatchUi, DeactivateAndActivatePauseAndResumeBatches) {
   EXPECT_EQ(post(ui.port(), base + "/kill/0", "t"), 200);
   EXPECT_TRUE(job.waitUntilDone(60s));
   EXPECT_EQ(getJson(ui.port(), base)["status"], "KILLED");
+}
+
+TEST(UiCompare, EachRunHasItsPercentilesAndAHistogramThatCountsEverySample) {
+  UiServer ui({});
+  EXPECT_EQ(getJson(ui.port(), "/api/v1/compare"), json({{"planned", 0}, {"runs", json::array()}}));
+  ui.planComparison(3);
+  ComparisonRun r{.pipeline = "wordcount", .mode = "micro-batch 1s", .load = "10K/s",
+                  .latencyKind = "record", .throughput = 9990.5, .sustained = false};
+  for (int64_t ns : {1'500, 40'000, 40'000, 3'000'000, 700'000'000}) r.latency.record(ns);
+  ui.addComparisonRun(r);
+  json c = getJson(ui.port(), "/api/v1/compare");
+  EXPECT_EQ(c["planned"], 3);
+  ASSERT_EQ(c["runs"].size(), 1u);
+  const json& run = c["runs"][0];
+  EXPECT_EQ(run["mode"], "micro-batch 1s");
+  EXPECT_EQ(run["sustained"], false);
+  EXPECT_DOUBLE_EQ(run["throughput"].get<double>(), 9990.5);
+  EXPECT_EQ(run["latency"]["count"], 5);
+  EXPECT_DOUBLE_EQ(run["latency"]["p99"].get<double>(),
+                   static_cast<double>(r.latency.percentile(0.99)) / 1e6);
+  // The same buckets for every run, 1 µs .. 100 s at 1-2-5 and one above; every sample counted
+  // once, in the bucket of its bound.
+  const json& h = run["histogram"];
+  ASSERT_EQ(h.size(), 3u * 8 + 1 + 1);  // 8 decades from 1 µs, then 100 s and above it
+  EXPECT_DOUBLE_EQ(h.front()["le"].get<double>(), 0.001);
+  EXPECT_DOUBLE_EQ(h[h.size() - 2]["le"].get<double>(), 100'000.0);
+  EXPECT_TRUE(h.back()["le"].is_null());
+  std::map<double, uint64_t> counts;
+  uint64_t total = 0;
+  for (const auto& b : h) {
+    total += b["count"].get<uint64_t>();
+    if (!b["le"].is_null()) counts[b["le"].get<double>()] = b["count"];
+  }
+  EXPECT_EQ(total, 5u);
+  EXPECT_EQ(counts[0.002], 1u);   // 1.5 µs
+  EXPECT_EQ(counts[0.05], 2u);    // 40 µs twice
+  EXPECT_EQ(counts[5.0], 1u);     // 3 ms
+  EXPECT_EQ(counts[1000.0], 1u);  // 700 ms
+  EXPECT_EQ(getJson(ui.port(), "/api/v1/topology/summary")["comparison"],
+            json({{"planned", 3}, {"runs", 1}}));
 }
 
 // ---- Prometheus
@@ -499,6 +562,11 @@ TEST(UiPrometheus, CountersGaugesAndHistogramsCarryTheRuntimesValues) {
   EXPECT_NE(text.find("gale_tuples_executed_total" + l + " 600\n"), std::string::npos) << text;
   EXPECT_NE(text.find("gale_tuples_acked_total" + l + " 600\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE gale_task_capacity_ratio gauge\n"), std::string::npos);
+  char idle[64];
+  std::snprintf(idle, sizeof idle, " %.9g\n", sink.tasks[0].idleTimeMsPerSecond / 1000);
+  EXPECT_NE(text.find("gale_task_idle_ratio" + l + idle), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE gale_task_busy_ratio gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE gale_task_backpressured_ratio gauge\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE gale_execute_latency_seconds histogram\n"), std::string::npos);
   // The +Inf bucket and _count are the histogram's count; buckets never decrease.
   const Histogram& h = sink.tasks[0].executeLatency;

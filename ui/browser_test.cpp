@@ -130,10 +130,17 @@ TEST_F(Browser, ThePageShowsEveryComponentInTheGraphAndTheTableAndCountersMove) 
         << "no graph node for " << c;
     EXPECT_NE(first.find(std::string("<tr data-component=\"") + c + "\""), std::string::npos)
         << "no table row for " << c;
+    // Flink's busy / back-pressured / idle time per task, in the table.
+    EXPECT_TRUE(std::regex_search(
+        first, std::regex(std::string("<tr data-component=\"") + c +
+                          "\".*?data-field=\"idle\" data-value=\"[0-9.]+\">[0-9]+ ms/s<")))
+        << "no idle time for " << c;
   }
   EXPECT_NE(first.find("data-from=\"numbers\" data-to=\"double\""), std::string::npos);
   EXPECT_NE(first.find(">fields(n)<"), std::string::npos);  // the grouping on the edge
   EXPECT_NE(first.find(">paced numbers<"), std::string::npos);
+  EXPECT_NE(first.find("<option value=\"INFO\" selected=\"true\">"), std::string::npos)
+      << "the log level selector does not show the process's level";
   int64_t before = emittedIn(first, "numbers");
   ASSERT_GE(before, 0) << first.substr(0, 3000);
 
@@ -194,8 +201,58 @@ TEST_F(Browser, TheMicroBatchPageShowsItsBatches) {
     EXPECT_NE(d.find("<tr data-txid=\"" + std::to_string(txid) + "\">"), std::string::npos)
         << "no row for batch " << txid;
   EXPECT_NE(d.find("data-field=\"batches\" data-value=\"8\""), std::string::npos);
+  // The checkpoint directory's summary: its commit log, newest first.
+  EXPECT_NE(d.find("<section id=\"checkpoint\">"), std::string::npos);
+  EXPECT_NE(d.find("data-field=\"lastCommittedTxid\" data-value=\"8\""), std::string::npos);
+  for (int txid = 1; txid <= 8; ++txid)
+    EXPECT_NE(d.find("<tr data-commit=\"" + std::to_string(txid) + "\">"), std::string::npos)
+        << "no commit log row for " << txid;
+  EXPECT_NE(d.find("sentences/0=1,000 sentences/1=1,000"), std::string::npos)
+      << "no source offsets in the commit log";
   for (const char* c : {"sentences", "split"})
     EXPECT_NE(d.find(std::string("<tr data-component=\"") + c + "\""), std::string::npos);
+}
+
+// A finished run of gale-compare as it reaches the UI: 1000 latencies around `nanos`.
+ComparisonRun comparisonRun(const std::string& mode, const std::string& load, int64_t nanos) {
+  ComparisonRun r{.pipeline = "ysb", .mode = mode, .load = load, .knobs = "k",
+                  .latencyKind = "window", .throughput = 9000};
+  for (int i = 0; i < 1000; ++i) r.latency.record(nanos + nanos * (i % 10) / 10);
+  return r;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(Browser, TheComparisonPageBuildsUpAsTheRunsComplete) {
+  UiServer ui({});
+  ui.planComparison(4);
+  ui.addComparisonRun(comparisonRun("continuous", "10K/s", 300'000));
+  ui.addComparisonRun(comparisonRun("micro-batch 100ms", "10K/s", 80'000'000));
+  std::string first = dom(ui.url() + "#/compare");
+  ASSERT_TRUE(rendered(first)) << statusOf(first) << "\n" << log();
+  EXPECT_NE(first.find(">2 of 4 runs done"), std::string::npos);
+  EXPECT_EQ(count(first, "<tr data-run="), 2u);
+  EXPECT_NE(first.find("<tr data-run=\"ysb|10K/s|continuous\">"), std::string::npos);
+  EXPECT_NE(first.find("<tr data-run=\"ysb|10K/s|micro-batch 100ms\">"), std::string::npos);
+  // One histogram chart for the group, with the bars of both modes side by side.
+  EXPECT_EQ(count(first, "data-group=\""), 1u);
+  EXPECT_NE(first.find("data-mode=\"continuous\""), std::string::npos);
+  EXPECT_NE(first.find("data-mode=\"micro-batch 100ms\""), std::string::npos);
+  EXPECT_TRUE(std::regex_search(first, std::regex(R"(data-field="p99" data-value="0\.5[0-9]*">)")))
+      << "the continuous run's p99 (~0.54 ms) is not in the table";
+
+  ui.addComparisonRun(comparisonRun("continuous", "100K/s", 500'000));
+  ui.addComparisonRun(comparisonRun("micro-batch 100ms", "100K/s", 120'000'000));
+  std::string second = dom(ui.url() + "#/compare");
+  ASSERT_TRUE(rendered(second));
+  EXPECT_NE(second.find(">4 of 4 runs done"), std::string::npos);
+  EXPECT_EQ(count(second, "<tr data-run="), 4u);
+  EXPECT_EQ(count(second, "data-group=\""), 2u);
+  EXPECT_NE(second.find("data-group=\"ysb @ 100K/s\""), std::string::npos);
 }
 
 }  // namespace

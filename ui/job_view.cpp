@@ -24,6 +24,9 @@ class MicroBatchView final : public JobView {
   const char* mode() const override { return "micro-batch"; }
   TopologyMetrics metrics() const override { return job_.metrics(); }
   std::optional<BatchProgress> batch() const override { return job_.progress(); }
+  std::optional<CheckpointSummary> checkpoint() const override {
+    return job_.checkpoint(kCheckpointCommits);
+  }
   bool done() const override { return job_.done(); }
   bool active() const override { return !job_.progress().paused; }
   bool failed() const override { return job_.progress().failed; }
@@ -38,10 +41,15 @@ class MicroBatchView final : public JobView {
 class FrozenView final : public JobView {
  public:
   explicit FrozenView(const JobView& v)
-      : mode_(v.mode()), metrics_(v.metrics()), batch_(v.batch()), failed_(v.failed()) {}
+      : mode_(v.mode()),
+        metrics_(v.metrics()),
+        batch_(v.batch()),
+        checkpoint_(v.checkpoint()),
+        failed_(v.failed()) {}
   const char* mode() const override { return mode_; }
   TopologyMetrics metrics() const override { return metrics_; }
   std::optional<BatchProgress> batch() const override { return batch_; }
+  std::optional<CheckpointSummary> checkpoint() const override { return checkpoint_; }
   bool done() const override { return true; }
   bool active() const override { return false; }
   bool failed() const override { return failed_; }
@@ -54,6 +62,7 @@ class FrozenView final : public JobView {
   const char* mode_;
   TopologyMetrics metrics_;
   std::optional<BatchProgress> batch_;
+  std::optional<CheckpointSummary> checkpoint_;
   bool failed_;
 };
 

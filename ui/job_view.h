@@ -28,6 +28,9 @@ class JobView {
   virtual const char* mode() const = 0;  // "continuous" or "micro-batch"
   virtual TopologyMetrics metrics() const = 0;
   virtual std::optional<BatchProgress> batch() const { return std::nullopt; }
+  // The checkpoint directory's summary (micro-batch jobs), with this many commit records.
+  static constexpr size_t kCheckpointCommits = 20;
+  virtual std::optional<CheckpointSummary> checkpoint() const { return std::nullopt; }
   virtual bool done() const = 0;
   virtual bool active() const = 0;
   virtual bool failed() const { return false; }

@@ -115,6 +115,15 @@ void taskMetrics(Exposition& e, const Labels& l, const TaskMetrics& m, bool spou
           "Sends that waited for a full downstream queue (backpressure).", m.blockedFlushes);
   gauge("gale_task_capacity_ratio", "Fraction of the last interval the task spent executing.",
         m.capacity);
+  // Flink's busy / back-pressured / idle time per second, as ratios (Prometheus' base unit).
+  gauge("gale_task_busy_ratio", "Share of the last interval the task was busy.",
+        m.busyTimeMsPerSecond / 1000);
+  gauge("gale_task_backpressured_ratio",
+        "Share of the last interval the task waited on a full downstream queue (spouts: also "
+        "at the limit of trees in flight).",
+        m.backPressuredTimeMsPerSecond / 1000);
+  gauge("gale_task_idle_ratio", "Share of the last interval the task waited for input.",
+        m.idleTimeMsPerSecond / 1000);
   gauge("gale_task_queue_depth_frames", "Frames sent to the task not yet taken from its inbox.",
         static_cast<double>(m.queueDepth()));
   gauge("gale_task_pending", "Spouts: tuple trees in flight; ackers: trees tracked.",

@@ -58,7 +58,8 @@ void sendJson(httplib::Response& res, const json& j, int status = 200) {
 }
 
 void sendError(httplib::Response& res, int status, const std::string& message) {
-  const char* what = status == 401   ? "Unauthorized"
+  const char* what = status == 400   ? "Bad Request"
+                     : status == 401 ? "Unauthorized"
                      : status == 404 ? "Not Found"
                      : status == 409 ? "Conflict"
                                      : "Error";
@@ -155,6 +156,15 @@ class UiServer::Impl {
 
   JobSnapshot snapshot(const JobEntry& e) { return e.snapshot(clock->monoNanos()); }
 
+  void planComparison(size_t runs) {
+    std::lock_guard lk(mutex);
+    comparisonPlanned = runs;
+  }
+  void addComparisonRun(ComparisonRun run) {
+    std::lock_guard lk(mutex);
+    comparison.push_back(std::move(run));
+  }
+
   UiOptions options;
   const Clock* clock;
   httplib::Server server;
@@ -206,19 +216,35 @@ class UiServer::Impl {
     server.Get("/api/v1/topology/summary", [this](const httplib::Request&, httplib::Response& res) {
       std::vector<JobSnapshot> snaps;
       for (auto& e : all()) snaps.push_back(snapshot(*e));
-      sendJson(res, summaryJson(snaps));
+      json summary = summaryJson(snaps);
+      std::lock_guard lk(mutex);
+      summary["comparison"] = {{"planned", comparisonPlanned}, {"runs", comparison.size()}};
+      sendJson(res, summary);
     });
     server.Get(R"(/api/v1/topology/([^/]+))",
                [this](const httplib::Request& req, httplib::Response& res) {
                  auto e = find(req.matches[1]);
                  if (!e) return sendError(res, 404, "no topology '" + req.matches[1].str() + "'");
-                 sendJson(res, topologyJson(snapshot(*e)));
+                 json t = topologyJson(snapshot(*e));
+                 t["logLevel"] = logLevelName(logLevel());  // the process's, for the page
+                 sendJson(res, t);
                });
     server.Get(R"(/api/v1/topology/([^/]+)/batches)",
                [this](const httplib::Request& req, httplib::Response& res) {
                  auto e = find(req.matches[1]);
                  if (!e) return sendError(res, 404, "no topology '" + req.matches[1].str() + "'");
                  sendJson(res, batchesJson(snapshot(*e)));
+               });
+    server.Get(R"(/api/v1/topology/([^/]+)/checkpoint)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 auto e = find(req.matches[1]);
+                 if (!e) return sendError(res, 404, "no topology '" + req.matches[1].str() + "'");
+                 std::optional<CheckpointSummary> c;
+                 {
+                   std::lock_guard lk(e->mutex);
+                   c = e->view->checkpoint();
+                 }
+                 sendJson(res, c ? checkpointJson(*c) : json(nullptr));
                });
     server.Get(R"(/api/v1/topology/([^/]+)/component/(.+))",
                [this](const httplib::Request& req, httplib::Response& res) {
@@ -230,6 +256,16 @@ class UiServer::Impl {
                                                   req.matches[2].str() + "'");
                  sendJson(res, *c);
                });
+    server.Get("/api/v1/compare", [this](const httplib::Request&, httplib::Response& res) {
+      std::vector<ComparisonRun> runs;
+      size_t planned;
+      {
+        std::lock_guard lk(mutex);
+        runs = comparison;
+        planned = comparisonPlanned;
+      }
+      sendJson(res, comparisonJson(runs, planned));
+    });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       std::vector<JobSnapshot> snaps;
       for (auto& e : all()) snaps.push_back(snapshot(*e));
@@ -254,25 +290,49 @@ class UiServer::Impl {
           if (!e->view->controllable())
             return sendError(res, 409, "topology '" + e->id + "' is no longer attached");
         }
-        std::string op = body(req, e);
+        std::string op = body(req, e, res);
         if (op.empty()) return;
         sendJson(res, {{"topologyOperation", op}, {"topologyId", e->id}, {"status", "success"}});
       };
     };
     server.Post(R"(/api/v1/topology/([^/]+)/deactivate)",
-                action([](const httplib::Request&, std::shared_ptr<JobEntry> e) {
+                action([](const httplib::Request&, std::shared_ptr<JobEntry> e,
+                          httplib::Response&) {
                   std::lock_guard lk(e->mutex);
                   e->view->deactivate();
                   return std::string("deactivate");
                 }));
     server.Post(R"(/api/v1/topology/([^/]+)/activate)",
-                action([](const httplib::Request&, std::shared_ptr<JobEntry> e) {
+                action([](const httplib::Request&, std::shared_ptr<JobEntry> e,
+                          httplib::Response&) {
                   std::lock_guard lk(e->mutex);
                   e->view->activate();
                   return std::string("activate");
                 }));
+    // Storm's log configuration, for gale's one logger (ROOT): the level is the process's, so it
+    // applies to every job in it.
+    server.Get(R"(/api/v1/topology/([^/]+)/logconfig)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 if (!find(req.matches[1]))
+                   return sendError(res, 404, "no topology '" + req.matches[1].str() + "'");
+                 sendJson(res, logConfigJson(logLevel()));
+               });
+    server.Post(R"(/api/v1/topology/([^/]+)/logconfig)",
+                action([](const httplib::Request& req, std::shared_ptr<JobEntry>,
+                          httplib::Response& res) {
+                  std::string why;
+                  std::optional<LogLevel> level = parseLogConfig(req.body, why);
+                  if (!level) {
+                    sendError(res, 400, why);
+                    return std::string();
+                  }
+                  setLogLevel(*level);
+                  logWarn(std::string("gale ui: log level set to ") + logLevelName(*level));
+                  return std::string("logconfig");
+                }));
     server.Post(R"(/api/v1/topology/([^/]+)/kill/([0-9]{1,4}))",
-                action([this](const httplib::Request& req, std::shared_ptr<JobEntry> e) {
+                action([this](const httplib::Request& req, std::shared_ptr<JobEntry> e,
+                              httplib::Response&) {
                   kill(e, std::stoi(req.matches[2]));
                   return std::string("kill");
                 }));
@@ -298,7 +358,7 @@ class UiServer::Impl {
     });
   }
 
-  std::mutex mutex;  // jobs, sequence, stopping, killers
+  std::mutex mutex;  // jobs, sequence, stopping, killers, comparison
   std::condition_variable cv;
   bool stopping = false;
   std::vector<std::shared_ptr<JobEntry>> jobs;
@@ -306,6 +366,8 @@ class UiServer::Impl {
   std::atomic<bool> listenerEnded{false};
   std::thread listener, sampler;
   std::vector<std::thread> killers;
+  std::vector<ComparisonRun> comparison;
+  size_t comparisonPlanned = 0;
 };
 
 UiServer::UiServer(UiOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
@@ -341,5 +403,7 @@ std::vector<std::string> UiServer::jobIds() const {
   return ids;
 }
 void UiServer::sampleNow() { impl_->sampleNow(); }
+void UiServer::planComparison(size_t runs) { impl_->planComparison(runs); }
+void UiServer::addComparisonRun(ComparisonRun run) { impl_->addComparisonRun(std::move(run)); }
 
 }  // namespace gale::ui

@@ -2,9 +2,13 @@
 // and lists the options, a bad command line exits 2 with a message naming the option (it used to
 // abort on an uncaught exception: `microbatch_word_count --sentences abc`), good values reach
 // the program.
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <filesystem>
 #include <string>
@@ -46,7 +50,7 @@ struct Program {
 const std::vector<Program>& programs() {
   static const std::vector<Program> all = {
       {"word_count", GALE_BIN_WORD_COUNT,
-       {"--sentences", "--no-acking", "--bench", "--latency", "--socket"}},
+       {"--sentences", "--no-acking", "--bench", "--latency", "--socket", "--ui-cost", "--rounds"}},
       {"windowed_word_count", GALE_BIN_WINDOWED_WORD_COUNT, {"--sentences", "--update"}},
       {"microbatch_word_count", GALE_BIN_MICROBATCH_WORD_COUNT,
        {"--checkpoint", "--sentences", "--bench", "--seconds", "--rate"}},
@@ -60,6 +64,10 @@ const std::vector<Program>& programs() {
         "--window", "--watermark-delay", "--acking", "--partitions", "--parallelism",
         "--check-events", "--out"}},
       {"quickstart", GALE_BIN_QUICKSTART, {"continuous", "micro-batch"}},
+      {"hashtag_count", GALE_BIN_HASHTAG_COUNT, {"--tweets", "--micro-batch"}},
+      {"stateful_network_word_count", GALE_BIN_STATEFUL_NETWORK_WORD_COUNT,
+       {"--sentences", "--micro-batch"}},
+      {"kafka_json_transform", GALE_BIN_KAFKA_JSON_TRANSFORM, {"--bootstrap"}},
   };
   return all;
 }
@@ -92,6 +100,8 @@ TEST(ExampleCommandLines, ABadValueGetsAMessageNamingItAndExitCodeTwoNotAnAbort)
       {"word_count", "--socket localhost:70000", "port must be 1..65535"},
       {"word_count", "--socket localhost:9999 --bench", "excludes"},
       {"word_count", "--sentence 5", "--sentence"},
+      {"word_count", "--rounds 2", "--rounds requires --ui-cost"},
+      {"word_count", "--ui-cost --bench", "excludes"},
       {"windowed_word_count", "--sentences 1e3", "--sentences: '1e3' is not an integer"},
       {"windowed_word_count", "5000", "5000"},  // a value without its option
       {"window_bench", "--keys -3", "--keys: must be >= 1"},
@@ -147,6 +157,100 @@ TEST(ExampleCommandLines, GoodValuesReachTheProgram) {
   EXPECT_EQ(wb.exitCode, 0) << wb.out;
   EXPECT_THAT(wb.out, HasSubstr("10 keys, 100 events/s of event time, disorder 0 ms"));
   EXPECT_THAT(wb.out, HasSubstr("events        5000 in"));
+}
+
+// Every program that runs a job takes --ui PORT and --ui-token, and refuses a bad port.
+TEST(ExampleCommandLines, EveryProgramTakesUiAndUiToken) {
+  for (const auto& p : programs()) {
+    if (std::string(p.name).find("bench") != std::string::npos) continue;  // see docs/ui.md
+    ProgramRun help = run(p.bin, "--help");
+    EXPECT_THAT(help.out, HasSubstr("--ui")) << p.name;
+    EXPECT_THAT(help.out, HasSubstr("--ui-token")) << p.name;
+    ProgramRun bad = run(p.bin, "--ui 70000");
+    EXPECT_EQ(bad.exitCode, 2) << p.name << "\n" << bad.out;
+    EXPECT_THAT(bad.out, HasSubstr("--ui")) << p.name;
+  }
+}
+
+// Runs `bin args --ui 0`: waits until it says its job ended and where its UI is, reads the UI's
+// job list, then interrupts it (the UI stays up until Ctrl-C). Returns the list, "" on failure.
+struct UiRun {
+  std::string out, summary;
+  int exitCode = -1;
+};
+UiRun runWithUi(const std::string& bin, const std::string& args) {
+  UiRun r;
+  int fds[2];
+  if (pipe(fds) != 0) return r;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    std::string cmd = "exec " + bin + " " + args + " --ui 0";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  const std::string marker = "the web UI stays at ";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  size_t at;
+  while ((at = r.out.find(marker)) == std::string::npos ||
+         r.out.find('\n', at) == std::string::npos) {
+    pollfd pfd{fds[0], POLLIN, 0};
+    if (std::chrono::steady_clock::now() > deadline || poll(&pfd, 1, 1000) < 0) break;
+    char buf[4096];
+    ssize_t n = pfd.revents ? read(fds[0], buf, sizeof buf) : 0;
+    if (n < 0 || (pfd.revents && n == 0)) break;
+    r.out.append(buf, static_cast<size_t>(n));
+  }
+  if (at != std::string::npos) {
+    size_t from = at + marker.size();
+    std::string url = r.out.substr(from, r.out.find(' ', from) - from);
+    ProgramRun curl = run("curl -s --max-time 10", url + "api/v1/topology/summary");
+    r.summary = curl.out;
+  }
+  kill(pid, SIGINT);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(ExampleCommandLines, WithUiEveryExampleShowsItsJobsAndServesThemUntilInterrupted) {
+  if (std::system("command -v curl >/dev/null 2>&1") != 0) GTEST_SKIP() << "curl not found";
+  auto chk = std::filesystem::temp_directory_path() /
+             ("gale-cli-ui-test-" + std::to_string(::getpid()) + ".chk");
+  std::filesystem::remove_all(chk);
+  struct Case {
+    std::string bin, args;
+    std::vector<std::string> jobs;  // names in the UI's job list
+  };
+  const Case cases[] = {
+      {GALE_BIN_WORD_COUNT, "--sentences 2000", {"\"word count\""}},
+      {GALE_BIN_WINDOWED_WORD_COUNT, "--sentences 2000", {"\"windowed word count\""}},
+      {GALE_BIN_MICROBATCH_WORD_COUNT, "--sentences 500 --checkpoint " + chk.string(),
+       {"\"microbatch_word_count\""}},
+      {GALE_BIN_QUICKSTART, "continuous", {"\"quickstart\""}},
+      {GALE_BIN_HASHTAG_COUNT, "--tweets 600", {"\"hashtag-count\""}},
+      {GALE_BIN_STATEFUL_NETWORK_WORD_COUNT, "--sentences 200 --rate 0",
+       {"\"stateful-word-count\""}},
+      {GALE_BIN_KAFKA_JSON_TRANSFORM, "continuous", {"\"to kafka\"", "\"to files\""}},
+  };
+  for (const auto& c : cases) {
+    UiRun r = runWithUi(c.bin, c.args);
+    EXPECT_EQ(r.exitCode, 0) << c.bin << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr("web UI: http://127.0.0.1:")) << c.bin;
+    for (const auto& job : c.jobs) {
+      EXPECT_THAT(r.summary, HasSubstr("\"name\":" + job)) << c.bin << "\n" << r.out;
+    }
+    EXPECT_THAT(r.summary, HasSubstr("\"status\":\"FINISHED\"")) << c.bin;
+  }
+  std::filesystem::remove_all(chk);
 }
 
 }  // namespace

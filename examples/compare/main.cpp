@@ -239,7 +239,9 @@ int main(int argc, char** argv) {
       ui = std::make_unique<gale::ui::UiServer>(
           gale::ui::UiOptions{.port = o.uiPort, .token = o.uiToken});
       o.settings.ui = ui.get();
-      std::cerr << "web UI: " << ui->url() << "\n";
+      ui->planComparison(o.pipelines.size() * o.loads.size() * o.modes.size());
+      std::cerr << "web UI: " << ui->url() << " (the comparison builds up at " << ui->url()
+                << "#/compare)\n";
     }
     auto data = std::make_shared<const gc::YsbData>();
     std::vector<gc::ResultRow> rows;
@@ -266,6 +268,12 @@ int main(int argc, char** argv) {
           gc::ResultRow r = gc::runOnce(po, mode, o.settings, data,
                                         [&](const gc::Progress& pr) { line.show(pr); });
           line.done(r);
+          if (ui) {
+            ui->addComparisonRun({.pipeline = r.pipeline, .mode = r.mode,
+                                  .load = gc::loadLabel(r.offeredPerSec), .knobs = r.knobs,
+                                  .latencyKind = r.latencyKind, .throughput = r.throughput,
+                                  .sustained = r.sustained, .latency = r.latency});
+          }
           rows.push_back(r);
         }
       }

@@ -10,6 +10,7 @@
 namespace gale::compare {
 
 void ResultRow::setLatency(const Histogram& h) {
+  latency = h;
   samples = h.count();
   p50 = h.percentile(0.50);
   p90 = h.percentile(0.90);

@@ -24,6 +24,7 @@ struct ResultRow {
   int64_t latencyOffsetNanos = 0;  // already subtracted when recorded (the watermark delay); stated
   uint64_t samples = 0;
   int64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;  // nanoseconds
+  Histogram latency;  // the whole distribution, nanoseconds (for the web UI's histograms)
 
   void setLatency(const Histogram& h);
 };

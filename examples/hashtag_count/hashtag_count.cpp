@@ -103,7 +103,7 @@ Topology hashtagCountTopology(const HashtagCountOptions& o, std::ostream& print,
 void runHashtagCount(const HashtagCountOptions& o, std::ostream& print, MemoryStorePtr counts,
                      MemoryStorePtr tops) {
   Topology t = hashtagCountTopology(o, print, std::move(counts), std::move(tops));
-  runEitherMode(t, {o.microBatch, o.batchInterval, o.maxRecordsPerBatch, o.checkpoint}, "hashtag-count");
+  runEitherMode(t, {o.microBatch, o.batchInterval, o.maxRecordsPerBatch, o.checkpoint, o.ui}, "hashtag-count");
 }
 
 TagWindowCounts directTagWindowCounts(const HashtagCountOptions& o) {

@@ -16,6 +16,10 @@
 #include "gale/core/value.h"
 #include "gale/topology/topology.h"
 
+namespace gale::ui {
+class UiServer;
+}
+
 namespace gale::examples {
 
 struct HashtagCountOptions {
@@ -30,6 +34,7 @@ struct HashtagCountOptions {
   Duration batchInterval = std::chrono::seconds(1);  // micro-batch trigger
   int64_t maxRecordsPerBatch = 0;
   std::string checkpoint;  // micro-batch: empty = a fresh temporary directory
+  ui::UiServer* ui = nullptr;       // --ui: shows the job there
 };
 
 // Tweet g: (text, ts). Tags are skewed (a few are popular) and event times are up to 0.5 s out of

@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "example_ui.h"
+
 #include "hashtag_count.h"
 
 using namespace gale;
@@ -29,12 +31,17 @@ int main(int argc, char** argv) {
   app.add_flag("--micro-batch", o.microBatch, "run in micro-batch mode (default: continuous)");
   app.add_option("--batch-interval-ms", intervalMs, "micro-batch trigger interval")->check(CLI::PositiveNumber);
   app.add_option("--checkpoint", o.checkpoint, "micro-batch checkpoint directory (default: a temporary one)");
-  CLI11_PARSE(app, argc, argv);
+  UiFlags uiFlags;
+  addUiOptions(app, uiFlags);
+  if (auto rc = parseCommandLine(app, argc, argv)) return *rc;  // bad values: exit 2
   o.window = std::chrono::seconds(windowS);
   o.slide = std::chrono::seconds(slideS);
   o.batchInterval = std::chrono::milliseconds(intervalMs);
   try {
+    auto server = startUi(uiFlags);
+    o.ui = server.get();
     runHashtagCount(o, std::cout);
+    keepUiUntilInterrupted(server.get());
   } catch (const std::exception& e) {
     std::cerr << "hashtag_count: " << e.what() << "\n";
     return 1;

@@ -16,6 +16,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "example_ui.h"
+
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/console_sink.h"
 #include "gale/connectors/file_sink.h"
@@ -93,6 +95,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"micro-batch", "continuous"}));
   app.add_option("--bootstrap", bootstrap, "a real cluster's bootstrap servers (host:port)");
+  gale::examples::UiFlags uiFlags;
+  gale::examples::addUiOptions(app, uiFlags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -133,15 +137,21 @@ int main(int argc, char** argv) {
   gale::Topology toKafka = pipeline(bootstrap, &kafkaSink, nullptr);
   gale::Topology toFiles = pipeline(bootstrap, nullptr, &fileSink);
 
+  auto server = gale::examples::startUi(uiFlags);
+  using gale::examples::UiAttachment;
   if (continuous) {
     auto a = gale::runContinuous(toKafka, gale::Continuous{});
+    UiAttachment shownA(server.get(), a, "to kafka");
     auto b = gale::runContinuous(toFiles, gale::Continuous{});
+    UiAttachment shownB(server.get(), b, "to files");
     a.waitUntilDone(120s);
     b.waitUntilDone(120s);
   } else {
     // Two jobs, two checkpoints: each sink's progress is its own.
     auto a = gale::runMicroBatch(toKafka, {.checkpoint = (dir / "chk-kafka").string()});
+    UiAttachment shownA(server.get(), a);
     auto b = gale::runMicroBatch(toFiles, {.checkpoint = (dir / "chk-files").string()});
+    UiAttachment shownB(server.get(), b);
     a.waitUntilDone();
     b.waitUntilDone();
   }
@@ -159,6 +169,8 @@ int main(int argc, char** argv) {
     std::ifstream in(f.path());
     for (std::string l; std::getline(in, l);) ++lines;
   }
-  std::cout << "files: " << lines << " JSON lines under " << (dir / "files").string() << "\n";
+  std::cout << "files: " << lines << " JSON lines under " << (dir / "files").string() << "\n"
+            << std::flush;
+  gale::examples::keepUiUntilInterrupted(server.get());
   return 0;
 }

@@ -3,7 +3,8 @@
 //
 //   microbatch_word_count [--checkpoint DIR] [--sentences N]
 //       counts N generated sentences (available-now), prints the 10 most frequent words; run it
-//       again on the same checkpoint and it resumes (nothing counted twice).
+//       again on the same checkpoint and it resumes (nothing counted twice). --ui PORT: the
+//       web UI of the job (batches, checkpoint, metrics), kept up after it until Ctrl-C.
 //   microbatch_word_count --bench [--seconds S] [--rate R]
 //       word count and keyed window sum, trigger intervals 0 / 100 ms / 1 s: events/s, record
 //       arrival -> commit latency p50/p99, share of time in LMDB commits.
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "example_ui.h"
 #include "gale/batch/microbatch.h"
 #include "gale/batch/trident.h"
 #include "gale/connectors/generator_source.h"
@@ -84,7 +86,8 @@ gale::Topology wordCountTopology(gale::SourcePtr src, const gale::Operator& sink
   return t.build();
 }
 
-int runExample(const std::string& chk, int64_t sentences, bool progressJson) {
+int runExample(const std::string& chk, int64_t sentences, bool progressJson,
+               const gale::examples::UiFlags& uiFlags) {
   gale::SentenceSource::Options so;
   so.total = sentences;
   so.partitions = 2;
@@ -102,7 +105,9 @@ int runExample(const std::string& chk, int64_t sentences, bool progressJson) {
     };
   }
   gale::installSignalHandlers();
+  auto server = gale::examples::startUi(uiFlags);
   auto job = gale::runMicroBatch(wordCountTopology(src, gale::MemorySink(store), 1), cfg);
+  gale::examples::UiAttachment shown(server.get(), job);
   gale::awaitAnyTermination();
   auto p = job.progress();
   std::printf("committed %llu batches (last txid %llu), %llu sentences in this run\n",
@@ -121,6 +126,8 @@ int runExample(const std::string& chk, int64_t sentences, bool progressJson) {
   for (size_t i = 0; i < std::min<size_t>(10, top.size()); ++i) {
     std::printf("%8lld %s\n", (long long)top[i].first, top[i].second.c_str());
   }
+  std::fflush(stdout);
+  gale::examples::keepUiUntilInterrupted(server.get());
   return 0;
 }
 
@@ -230,6 +237,7 @@ struct Options {
   bool bench = false;
   bool progressJson = false;
   double seconds = 5, rate = 1e6;
+  gale::examples::UiFlags ui;
 };
 
 // Every option of microbatch_word_count, in one place.
@@ -251,6 +259,7 @@ void defineOptions(CLI::App& app, Options& o) {
   app.add_option("--rate", o.rate, "--bench: offered events/s")
       ->capture_default_str()
       ->check(gale::examples::positive<double>());
+  gale::examples::addUiOptions(app, o.ui)->excludes("--bench");
 }
 
 }  // namespace
@@ -261,7 +270,7 @@ int main(int argc, char** argv) {
   defineOptions(app, o);
   if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
   try {
-    return o.bench ? runBench(o.seconds, o.rate) : runExample(o.checkpoint, o.sentences, o.progressJson);
+    return o.bench ? runBench(o.seconds, o.rate) : runExample(o.checkpoint, o.sentences, o.progressJson, o.ui);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "microbatch_word_count: %s\n", e.what());
     return 1;

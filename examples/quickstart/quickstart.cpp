@@ -1,10 +1,11 @@
 // The README's example: a windowed word count, run in continuous mode or, by changing one line,
-// in micro-batch mode with exactly-once state. Usage: quickstart [continuous|micro-batch]
+// in micro-batch mode with exactly-once state. Usage: quickstart [continuous|micro-batch] [--ui PORT]
 #include <chrono>
 #include <filesystem>
 #include <string>
 
 #include "cli.h"  // CLI11 and the examples' exit codes (0 after --help, 2 on a bad argument)
+#include "example_ui.h"  // --ui PORT
 
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/console_sink.h"
@@ -20,6 +21,8 @@ int main(int argc, char** argv) {
   CLI::App app{"quickstart: 5 s tumbling-window word counts, printed, in either mode"};
   app.add_option("mode", mode, "continuous (default) or micro-batch")
       ->check(CLI::IsMember({"continuous", "micro-batch"}));
+  gale::examples::UiFlags ui;
+  gale::examples::addUiOptions(app, ui);
   if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
 
   gale::TopologyBuilder b;
@@ -35,11 +38,17 @@ int main(int argc, char** argv) {
       .globalGrouping("count");
   gale::Topology topology = b.build();
 
+  auto server = gale::examples::startUi(ui);
   if (mode == "micro-batch") {
     std::filesystem::remove_all("quickstart-chk");
-    gale::runMicroBatch(topology, {.trigger = gale::BatchTrigger::availableNow(),
-                                   .checkpoint = "quickstart-chk"}).waitUntilDone();
+    auto job = gale::runMicroBatch(topology, {.trigger = gale::BatchTrigger::availableNow(),
+                                              .checkpoint = "quickstart-chk"});
+    gale::examples::UiAttachment shown(server.get(), job);
+    job.waitUntilDone();
   } else {
-    gale::runContinuous(topology).waitUntilDone();
+    auto job = gale::runContinuous(topology);
+    gale::examples::UiAttachment shown(server.get(), job, "quickstart");
+    job.waitUntilDone();
   }
+  gale::examples::keepUiUntilInterrupted(server.get());
 }

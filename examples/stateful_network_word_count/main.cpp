@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "example_ui.h"
+
 #include "stateful_network_word_count.h"
 
 using namespace gale;
@@ -29,10 +31,15 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--print", o.printRows, "rows printed per batch");
   app.add_option("--checkpoint", o.checkpoint, "micro-batch checkpoint directory (default: a temporary one)");
-  CLI11_PARSE(app, argc, argv);
+  UiFlags uiFlags;
+  addUiOptions(app, uiFlags);
+  if (auto rc = parseCommandLine(app, argc, argv)) return *rc;  // bad values: exit 2
   o.batchInterval = std::chrono::milliseconds(intervalMs);
   try {
+    auto server = startUi(uiFlags);
+    o.ui = server.get();
     runStatefulWordCount(o, std::cout);
+    keepUiUntilInterrupted(server.get());
   } catch (const std::exception& e) {
     std::cerr << "stateful_network_word_count: " << e.what() << "\n";
     return 1;

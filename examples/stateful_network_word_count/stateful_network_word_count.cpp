@@ -60,7 +60,7 @@ Topology statefulWordCountTopology(const StatefulWordCountOptions& o, std::ostre
 void runStatefulWordCount(const StatefulWordCountOptions& o, std::ostream& print,
                           MemoryStorePtr states) {
   Topology t = statefulWordCountTopology(o, print, std::move(states));
-  runEitherMode(t, {o.microBatch, o.batchInterval, o.maxRecordsPerBatch, o.checkpoint}, "stateful-word-count");
+  runEitherMode(t, {o.microBatch, o.batchInterval, o.maxRecordsPerBatch, o.checkpoint, o.ui}, "stateful-word-count");
 }
 
 std::map<std::string, int64_t> directWordCounts(int64_t sentences) {

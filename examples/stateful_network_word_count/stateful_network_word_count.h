@@ -14,6 +14,10 @@
 #include "gale/core/value.h"
 #include "gale/topology/topology.h"
 
+namespace gale::ui {
+class UiServer;
+}
+
 namespace gale::examples {
 
 struct StatefulWordCountOptions {
@@ -26,6 +30,7 @@ struct StatefulWordCountOptions {
   int64_t maxRecordsPerBatch = 0;   // micro-batch: 0 = no limit
   size_t printRows = 10;
   std::string checkpoint;           // micro-batch: empty = a fresh temporary directory
+  ui::UiServer* ui = nullptr;       // --ui: shows the job there
 };
 
 // The running sum of Spark's example: the new counts added to the state.

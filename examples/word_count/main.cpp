@@ -5,6 +5,8 @@
 //   word_count --socket host:port   lines from a TCP server (e.g. `nc -lk 9999`), prints every
 //                                   count update until Ctrl-C (Spark's NetworkWordCount)
 //   word_count --bench              throughput and latency figures (docs/benchmarks.md)
+//   word_count --ui-cost            the same with and without the web UI open and polled,
+//                                   interleaved, and the ratios (docs/benchmarks.md)
 //   word_count --guarantees         the same job with no guarantee, at-least-once (acking) and
 //                                   exactly-once (checkpoints): throughput and latency of each
 //   word_count --ui 8080 [--rate N] the web UI at http://127.0.0.1:8080/ while it runs (and
@@ -32,7 +34,8 @@
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 #include "cli.h"
-#include "gale/ui/ui_server.h"
+#include "example_ui.h"
+#include "ui_watcher.h"
 #include "word_count.h"
 
 using namespace gale;
@@ -42,31 +45,6 @@ namespace {
 
 std::atomic<bool> gInterrupted{false};
 void onSignal(int) { gInterrupted = true; }
-
-// --ui PORT / --ui-token: the web UI of the running job (docs/ui.md). port < 0: no UI.
-struct UiFlags {
-  int port = -1;
-  std::string token;
-};
-
-std::unique_ptr<ui::UiServer> startUi(const UiFlags& f, RunningTopology& rt) {
-  if (f.port < 0) return nullptr;
-  auto server = std::make_unique<ui::UiServer>(rt, ui::UiOptions{.port = f.port, .token = f.token},
-                                               "word count");
-  std::fprintf(stderr, "web UI: %s%s\n", server->url().c_str(),
-               f.token.empty() ? " (read-only: no --ui-token)" : "");
-  return server;
-}
-
-// After a run with --ui, the page keeps showing the finished job until Ctrl-C.
-void keepUiUntilInterrupted(const ui::UiServer* server) {
-  if (!server) return;
-  std::signal(SIGINT, onSignal);
-  std::signal(SIGTERM, onSignal);
-  std::fprintf(stderr, "the job ended; the web UI stays at %s until Ctrl-C\n",
-               server->url().c_str());
-  while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-}
 
 double seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
@@ -108,8 +86,9 @@ int runGenerated(int64_t sentences, Guarantee guarantee, Duration checkpointInte
   config.checkpointDir = chk.string();
   config.checkpointInterval = checkpointInterval;
   fusionFromEnvironment(config);
+  auto server = startUi(uiFlags);
   auto rt = runContinuous(t, config);
-  auto server = startUi(uiFlags, rt);
+  UiAttachment shown(server.get(), rt, "word count");
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
   if (guarantee == Guarantee::ExactlyOnce)
@@ -152,8 +131,9 @@ int runSocket(const std::string& hostPort, const UiFlags& uiFlags) {
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
   std::fprintf(stderr, "reading lines from %s:%d; Ctrl-C stops\n", host.c_str(), port);
+  auto server = startUi(uiFlags);
   auto rt = runContinuous(t, Continuous{});
-  auto server = startUi(uiFlags, rt);
+  UiAttachment shown(server.get(), rt, "word count");
   while (!gInterrupted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   rt.stop();
   return 0;
@@ -165,6 +145,7 @@ struct RunResult {
   double wordsPerSecond = 0;
   Histogram latency;
   int64_t words = 0;
+  uint64_t uiPolls = 0;  // with the UI: requests it answered during the run
 };
 
 int64_t wordsIn(int64_t sentences) {
@@ -181,9 +162,10 @@ struct GuaranteeSetting {
   Duration checkpointInterval = std::chrono::seconds(1);
 };
 
-// Bounded run as fast as it goes (rate 0) or at a fixed rate for a duration.
+// Bounded run as fast as it goes (rate 0) or at a fixed rate for a duration; withUi: with the
+// web UI attached and polled every second all along (UiWatcher).
 RunResult runTopology(GuaranteeSetting g, double sentencesPerSecond, int64_t sentences,
-                      int* checkpoints = nullptr) {
+                      int* checkpoints = nullptr, bool withUi = false) {
   SentenceSource::Options o;
   o.partitions = 1;
   o.total = sentences;
@@ -208,8 +190,11 @@ RunResult runTopology(GuaranteeSetting g, double sentencesPerSecond, int64_t sen
     c.spinBudget = std::chrono::microseconds(std::atoll(budget));
   auto start = std::chrono::steady_clock::now();
   auto rt = runContinuous(t, c);
+  std::unique_ptr<UiWatcher> ui = withUi ? std::make_unique<UiWatcher>(rt) : nullptr;
   rt.waitUntilDone();
   double s = seconds(std::chrono::steady_clock::now() - start);
+  uint64_t uiPolls = ui ? ui->polls() : 0;
+  ui.reset();
   if (std::getenv("GALE_VERBOSE")) {
     for (const auto& cm : rt.metrics().components) {
       TaskMetrics m = cm.total();
@@ -225,6 +210,7 @@ RunResult runTopology(GuaranteeSetting g, double sentencesPerSecond, int64_t sen
   for (auto& [w, n] : report->counts) r.words += n;
   r.wordsPerSecond = static_cast<double>(r.words) / s;
   r.latency = report->latencyNanos;
+  r.uiPolls = uiPolls;
   return r;
 }
 
@@ -313,9 +299,51 @@ int runGuarantees(int64_t sentences, Duration interval, double offeredWords) {
   return 0;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// The UI's cost (issue 10: within 5 %): rounds of saturated runs (throughput) and fixed-rate runs
+// (p99 latency), each once without and once with the UI open and polled every second, the order
+// alternating per round so that drift in the machine's load falls on both alike.
+int runUiCost(int64_t sentences, int rounds) {
+  int64_t words = wordsIn(sentences);
+  double wordsPerSentence = static_cast<double>(words) / static_cast<double>(sentences);
+  double rate = 100000 / wordsPerSentence;  // 100 K words/s, as --bench's latency part
+  int64_t rateSentences = static_cast<int64_t>(rate * 3);
+  std::printf("word count with and without the web UI (polled every second: summary, topology, "
+              "/metrics), acking on, %d rounds; %lld sentences saturated, 3 s at 100 K words/s\n",
+              rounds, static_cast<long long>(sentences));
+  std::vector<double> tput[2], p99[2];
+  for (int round = 0; round < rounds; ++round) {
+    for (int k = 0; k < 2; ++k) {
+      bool withUi = (round + k) % 2 == 1;
+      RunResult sat = runTopology({Guarantee::AtLeastOnce}, 0, sentences, nullptr, withUi);
+      RunResult lat = runTopology({Guarantee::AtLeastOnce}, rate, rateSentences, nullptr, withUi);
+      double p = lat.latency.percentile(0.99) / 1e3;
+      tput[withUi].push_back(sat.wordsPerSecond);
+      p99[withUi].push_back(p);
+      std::printf("  round %d  UI %-3s %10.0f words/s  p99 at 100 K words/s %8.1f us  (UI "
+                  "requests answered: %llu)\n",
+                  round + 1, withUi ? "on" : "off", sat.wordsPerSecond, p,
+                  static_cast<unsigned long long>(sat.uiPolls + lat.uiPolls));
+      std::fflush(stdout);
+    }
+  }
+  double t0 = median(tput[0]), t1 = median(tput[1]), l0 = median(p99[0]), l1 = median(p99[1]);
+  std::printf("median throughput: UI off %.0f, on %.0f words/s: on/off %.3f\n", t0, t1, t1 / t0);
+  std::printf("median p99: UI off %.1f, on %.1f us: on/off %.3f\n", l0, l1, l1 / l0);
+  bool within = t1 >= 0.95 * t0 && l1 <= 1.05 * l0;
+  std::printf("within 5 %%: %s\n", within ? "yes" : "no");
+  return 0;
+}
+
 struct Options {
   int64_t sentences = 0;  // 0: the mode's default
-  bool noAcking = false, bench = false, latency = false, guarantees = false;
+  bool noAcking = false, bench = false, latency = false, guarantees = false, uiCost = false;
+  int rounds = 3;
   std::string guarantee = "at-least-once";
   int checkpointMs = 1000;
   std::string socket;
@@ -346,6 +374,14 @@ void defineOptions(CLI::App& app, Options& o) {
       "--guarantees", o.guarantees,
       "throughput and latency with no guarantee, at-least-once and exactly-once "
       "(docs/benchmarks.md)");
+  auto* uiCost = app.add_flag("--ui-cost", o.uiCost,
+                              "throughput and p99 with and without the web UI open and polled "
+                              "every second, interleaved (docs/benchmarks.md)")
+                     ->excludes(bench, latency, guarantees);
+  app.add_option("--rounds", o.rounds, "--ui-cost: rounds of one run without and one with the UI")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int>())
+      ->needs(uiCost);
   app.add_option("--checkpoint-interval-ms", o.checkpointMs,
                  "exactly-once's checkpoint interval (default 1000)")
       ->check(gale::examples::positive<int>());
@@ -360,15 +396,7 @@ void defineOptions(CLI::App& app, Options& o) {
                  "tasks of split and of count (default 2; --bench uses 1)")
       ->check(gale::examples::number<int>(1, 64))
       ->excludes(bench, latency, guarantees);
-  auto* ui = app.add_option("--ui", o.ui.port,
-                            "serve the web UI at http://127.0.0.1:PORT/ (0: any free port); it "
-                            "stays up after the job until Ctrl-C (docs/ui.md)")
-                 ->check(gale::examples::number<int>(0, 65535))
-                 ->excludes(bench, latency, guarantees);
-  app.add_option("--ui-token", o.ui.token,
-                 "token for the UI's deactivate / activate / kill (default: $GALE_UI_TOKEN; "
-                 "none: read-only)")
-      ->envname("GALE_UI_TOKEN");
+  addUiOptions(app, o.ui)->excludes(bench, latency, guarantees, uiCost);
 }
 
 }  // namespace
@@ -380,6 +408,7 @@ int main(int argc, char** argv) {
   if (auto rc = parseCommandLine(app, argc, argv)) return *rc;
   try {
     if (!o.socket.empty()) return runSocket(o.socket, o.ui);
+    if (o.uiCost) return runUiCost(o.sentences > 0 ? o.sentences : 1'000'000, o.rounds);
     if (o.guarantees)
       return runGuarantees(o.sentences > 0 ? o.sentences : 1'000'000,
                            std::chrono::milliseconds(o.checkpointMs), 100000);

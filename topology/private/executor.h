@@ -81,6 +81,8 @@ class Executor : public FrameHandler {
   virtual bool finishedStream() const = 0;
   virtual bool sleepsWhenIdle() const { return false; }  // spout back-off instead of blocking
   virtual bool growsBackoff() const { return false; }
+  // An idle wait that is back-pressure, not idleness (a spout at its limit of trees in flight).
+  virtual bool waitIsBackPressure() const { return false; }
   virtual std::chrono::milliseconds blockTimeout() const { return std::chrono::milliseconds(10); }
   // Whether a flush blocked on a full receiver keeps serving this task's inbox (spouts: acks).
   virtual bool servesInboxWhileBlocked() const { return false; }
@@ -155,6 +157,7 @@ class Executor : public FrameHandler {
   uint64_t emitted_ = 0, transferred_ = 0, executed_ = 0, acked_ = 0, failed_ = 0, errors_ = 0,
            timedOut_ = 0, retried_ = 0, deadLettered_ = 0, unrouted_ = 0;
   int64_t busyNanos_ = 0, lastPublish_ = 0, drainStart_ = 0;
+  int64_t idleNanos_ = 0, backPressuredNanos_ = 0;  // in this metrics interval
   Histogram executeLat_, processLat_, completeLat_;
 
  private:
@@ -174,6 +177,7 @@ class Executor : public FrameHandler {
   void checkFinished();
   size_t drainInbox();
   void idleWait(int64_t spoutBackoff);
+  void waitForInput(int64_t waitStart, int64_t spoutBackoff);  // idleWait without the accounting
   bool spin();
   void publish(int64_t real);
 

@@ -57,7 +57,8 @@ inline uint64_t mix64(uint64_t z) {
 struct MetricsCell {
   std::atomic<uint64_t> emitted{0}, transferred{0}, executed{0}, acked{0}, failed{0}, errors{0},
       framesReceived{0}, malformed{0}, blocked{0}, buffered{0}, pending{0}, capacityPpm{0},
-      pendingLimit{0}, timedOut{0}, retried{0}, deadLettered{0}, unrouted{0}, idleInputs{0};
+      pendingLimit{0}, timedOut{0}, retried{0}, deadLettered{0}, unrouted{0}, idleInputs{0},
+      busyUsPerSecond{0}, backPressuredUsPerSecond{0}, idleUsPerSecond{0};
   std::atomic<int64_t> watermark{INT64_MIN};
   std::atomic<bool> watermarkIdle{false};
   std::mutex mutex;

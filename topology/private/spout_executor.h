@@ -67,6 +67,7 @@ class SpoutExecutor final : public Executor {
   bool finishedStream() const override { return eosEmitted_ && pending_.empty(); }
   bool sleepsWhenIdle() const override;
   bool growsBackoff() const override { return !atPendingLimit_; }
+  bool waitIsBackPressure() const override { return atPendingLimit_; }
   std::chrono::milliseconds blockTimeout() const override { return std::chrono::milliseconds(1); }
   bool servesInboxWhileBlocked() const override { return true; }
   KindMetrics kindMetrics() const override;

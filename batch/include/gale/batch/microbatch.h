@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -169,6 +170,24 @@ struct BatchProgress {
   std::vector<BatchRecord> recent;
 };
 
+// What a job's checkpoint directory holds, as gale-state prints it: metadata, the newest commit
+// records (txid, time, offsets per source and partition, watermark, what was written), the keyed
+// states with entry counts and sizes, operator snapshot sizes and sink records. For the web UI.
+struct CheckpointSummary {
+  std::string directory;
+  std::string jobId;
+  uint32_t formatVersion = 0;
+  Timestamp createdAt;
+  size_t mapSize = 0;
+  uint64_t lastCommittedTxid = 0;
+  std::vector<CommitRecord> commits;  // the newest, oldest first
+  std::vector<StateInfo> states;
+  std::map<std::string, uint64_t> snapshotBytes;  // operator key (printable) -> bytes
+  std::map<std::string, uint64_t> sinks;          // sink -> last txid it recorded as written
+};
+// Reads `store` (any thread, while it commits): at most `commits` commit records.
+CheckpointSummary summarizeCheckpoint(const StateStore& store, size_t commits);
+
 class BatchJob;
 
 // The handle of a running micro-batch job. Copies share the job.
@@ -200,6 +219,11 @@ class MicroBatchJob {
   // topology they run (nullptr for a pipeline without one). For the web UI.
   TopologyMetrics metrics() const;
   const Topology* topology() const;
+  // The checkpoint directory's summary with at most `commits` (<= 100) commit records, read from
+  // the job's own store (opening the directory a second time in this process would break LMDB's
+  // locks); after the job ended, as it was at the end. nullopt with BatchTrigger::continuous()
+  // (no checkpoint) or when the store could not be read.
+  std::optional<CheckpointSummary> checkpoint(size_t commits = 20) const;
   explicit operator bool() const { return job_ != nullptr; }
 
  private:

@@ -16,7 +16,8 @@ inline void logInfo(std::string_view m) { log(LogLevel::Info, m); }
 inline void logWarn(std::string_view m) { log(LogLevel::Warn, m); }
 inline void logError(std::string_view m) { log(LogLevel::Error, m); }
 
-void setLogLevel(LogLevel level);
+void setLogLevel(LogLevel level);  // lines below it are not written; from any thread
+LogLevel logLevel();
 // Replaces the sink (nullptr restores stderr). Returns the previous sink.
 using LogSink = std::function<void(LogLevel, std::string_view)>;
 LogSink setLogSink(LogSink sink);

@@ -125,6 +125,15 @@ struct TaskMetrics {
   // logged, rate-limited.
   uint64_t unrouted = 0;
   double capacity = 0;            // fraction of the last interval spent executing
+  // Flink's view of the last metrics interval, in milliseconds per second (the three sum to
+  // 1000): back-pressured is waiting on a full downstream queue, or a spout at its limit of
+  // trees in flight waiting for completions; idle is waiting for input (a spout: for its source);
+  // busy is the rest (executing, handling frames, sending). Measured by reading the clock only
+  // around waits. A component's total() takes the busiest task's busy and back-pressured and the
+  // least idle task's idle (Flink colours a vertex by its busiest subtask).
+  double busyTimeMsPerSecond = 0;
+  double backPressuredTimeMsPerSecond = 0;
+  double idleTimeMsPerSecond = 0;
   // Spout: the watermark it last sent; bolt: its input watermark (none yet: nullopt).
   std::optional<Timestamp> watermark;
   bool watermarkIdle = false;     // that watermark is marked idle (bolt: every live input is idle)

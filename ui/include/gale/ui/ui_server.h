@@ -23,6 +23,7 @@
 
 #include "gale/batch/microbatch.h"
 #include "gale/core/clock.h"
+#include "gale/core/histogram.h"
 #include "gale/topology/runtime.h"
 
 namespace gale::ui {
@@ -35,6 +36,20 @@ struct UiOptions {
   std::chrono::milliseconds sampleInterval{1000};
   // Time for uptimes and windows (a ManualClock in tests). nullptr: the system clock.
   const Clock* clock = nullptr;
+};
+
+// One finished run of a comparison (gale-compare --ui). The page at /#/compare lines the runs up
+// as they complete: a results table, and per pipeline and load the latency histograms of the
+// modes side by side.
+struct ComparisonRun {
+  std::string pipeline;  // "ysb", "wordcount", ...
+  std::string mode;      // "continuous", "micro-batch 100ms", ...
+  std::string load;      // "10K/s", "max"
+  std::string knobs;     // what differs between the modes
+  std::string latencyKind;  // "record" or "window"
+  double throughput = 0;    // records/s
+  bool sustained = true;
+  Histogram latency;        // nanoseconds, the whole measured distribution
 };
 
 struct JobEntry;
@@ -59,6 +74,10 @@ class UiServer {
   int port() const;
   std::string url() const;  // "http://127.0.0.1:<port>/"
   std::vector<std::string> jobIds() const;
+
+  // The comparison page: how many runs are planned (0: unknown), and each run as it completes.
+  void planComparison(size_t runs);
+  void addComparisonRun(ComparisonRun run);
 
   // Takes one sample of every job's counters for the windowed ("600" = last 10 min) stats; the
   // sampler thread does this every sampleInterval.

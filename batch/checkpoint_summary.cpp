@@ -1,0 +1,25 @@
+// The summary of a checkpoint directory the web UI shows (what gale-state prints).
+#include "gale/batch/microbatch.h"
+
+namespace gale {
+
+CheckpointSummary summarizeCheckpoint(const StateStore& store, size_t commits) {
+  CheckpointSummary s;
+  s.directory = store.directory();
+  s.jobId = store.jobId();
+  s.formatVersion = store.formatVersion();
+  s.createdAt = store.createdAt();
+  s.mapSize = store.mapSize();
+  s.lastCommittedTxid = store.lastCommittedTxid();
+  if (commits > 0) {
+    // Only the newest records are read: the log may hold thousands.
+    uint64_t from = s.lastCommittedTxid >= commits ? s.lastCommittedTxid - commits + 1 : 0;
+    s.commits = store.commitLog(from, commits);
+  }
+  s.states = store.states();
+  for (const auto& [key, blob] : store.snapshots()) s.snapshotBytes[key] = blob.size();
+  s.sinks = store.sinks();
+  return s;
+}
+
+}  // namespace gale
