@@ -8,8 +8,10 @@
 #include <limits>
 #include <mutex>
 #include <regex>
+#include <condition_variable>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "gale/connectors/json_line.h"
 #include "gale/core/log.h"
@@ -33,6 +35,7 @@ struct Part {
   int64_t end = kNoEnd;          // endingOffsets
   int64_t committed = 0;         // the runtime's last commit()
   int64_t lostBelow = 0;         // offsets below are gone and were skipped (failOnDataLoss=false)
+  std::atomic<int64_t> latest{0};  // the broker's end offset when last asked (unbounded partitions)
   bool paused = false;
   std::string fatal;             // data loss under failOnDataLoss: every call throws this
 };
@@ -54,6 +57,13 @@ struct KafkaSource::Impl {
   bool bounded = false;
   Stats stats;
   std::atomic<uint64_t> errors{0};
+
+  // Asks the broker for every partition's end offset each latestOffsetsInterval (Spark's
+  // latestOffsets per trigger), so available() never blocks on a broker round trip.
+  std::thread latestThread;
+  std::mutex latestMutex;
+  std::condition_variable latestCv;
+  bool latestStop = false;
 
   std::mutex commitMutex;
   std::map<int, int64_t> pendingCommits;  // gale partition -> offset not yet sent to the broker
@@ -177,6 +187,7 @@ struct KafkaSource::Impl {
         part->end = e == kOffsetLatest ? high : e;
       }
       part->base = part->fetched = part->committed = part->start;
+      part->latest = high;
       parts.push_back(std::move(part));
     }
     rd_kafka_topic_partition_list_destroy(list);
@@ -374,6 +385,7 @@ struct KafkaSource::Impl {
 
   // Releases the consumer (a closed source can be opened again: it looks everything up anew).
   void teardownLocked() {
+    stopLatestThread();
     for (auto& p : parts) {
       if (p->queue) rd_kafka_queue_destroy(p->queue);
       p->queue = nullptr;
@@ -386,6 +398,37 @@ struct KafkaSource::Impl {
     parts.clear();
     resolved = false;
     opened = false;
+  }
+
+  void startLatestThread() {
+    if (bounded) return;  // a bounded partition's end is fixed at the first lookup
+    latestStop = false;
+    latestThread = std::thread([this] {
+      std::unique_lock lk(latestMutex);
+      while (!latestCv.wait_for(lk, o.latestOffsetsInterval, [this] { return latestStop; })) {
+        lk.unlock();
+        for (auto& p : parts) {
+          int64_t low = 0, high = 0;
+          // On an error (broker down) the last answer stands; librdkafka reports the outage
+          // through the error callback.
+          if (!rd_kafka_query_watermark_offsets(rk, p->topic.c_str(), p->id, &low, &high,
+                                                static_cast<int>(o.requestTimeout.count()))) {
+            p->latest = high;
+          }
+        }
+        lk.lock();
+      }
+    });
+  }
+
+  void stopLatestThread() {
+    if (!latestThread.joinable()) return;
+    {
+      std::lock_guard lk(latestMutex);
+      latestStop = true;
+    }
+    latestCv.notify_all();
+    latestThread.join();
   }
 
   void checkFatal(const Part& p) {
@@ -516,12 +559,14 @@ void KafkaSource::open(const Clock& clock) {
     throw SourceError("kafka source '" + s.name + "': assign failed: " + msg);
   }
   s.opened = true;
+  s.startLatestThread();
 }
 
 void KafkaSource::close() {
   Impl& s = *impl_;
   if (!s.opened) return;
   s.flushCommits(true);
+  s.stopLatestThread();
   std::lock_guard lk(s.mutex);
   s.closed = true;
   for (auto& p : s.parts) p->m.lock();  // no reader is inside the consumer while it goes
@@ -551,12 +596,13 @@ int64_t KafkaSource::available(int partition) {
   s.checkFatal(p);
   s.drainLocked(p);
   s.checkFatal(p);
-  // A bounded partition's end is known (looked up at open()): every offset up to it exists, so
-  // it is all available at once and read() waits for the fetch. Reporting only what the fetch
+  // Every offset below the broker's end offset exists, so it is available at once and read()
+  // waits for the fetch: a bounded partition's end (looked up at the start), an unbounded one's
+  // as last asked (at the start, then every latestOffsetsInterval). Reporting only what the fetch
   // has buffered would let the first batches take one partition whose fetch answered first:
   // its event time then runs ahead of the others' by more than the watermark delay, and their
   // records are dropped as late (which records survive would depend on fetch timing).
-  int64_t a = s.bounded && p.end != kNoEnd ? p.end : std::min(p.fetched, p.end);
+  int64_t a = s.bounded ? p.end : std::max(p.fetched, p.latest.load());
   if (s.o.maxOffsetsPerTrigger > 0) a = std::min(a, s.cap(p));
   return std::max(a, p.base);
 }
@@ -593,7 +639,7 @@ size_t KafkaSource::read(int partition, int64_t from, int64_t to, std::vector<So
     }
     s.checkFatal(p);
   } else if (p.fetched < to) {
-    // Inside a bounded partition's end but not fetched yet (available() reports the end): wait.
+    // Below the partition's end offset but not fetched yet (available() reports the end): wait.
     int64_t deadline = SystemClock::steadyNanos() + s.o.requestTimeout.count() * 1'000'000;
     while (p.fetched < to && p.fatal.empty()) {
       if (SystemClock::steadyNanos() > deadline) {

@@ -169,17 +169,18 @@ TEST(KafkaSourceTest, a_bounded_micro_batch_job_ends_at_ending_offsets_and_a_rer
 // whose fetch answered first, its event time ran ahead of the other's by more than the
 // watermark delay, and the other's records were dropped as late (KafkaSinkTest's exactly-once
 // test lost 1350 of 3000 counts that way once).
-TEST(KafkaSourceTest, a_bounded_partition_is_available_to_its_end_before_it_is_fetched) {
-  MockCluster mc(1);
+// Two partitions of 500 records each; the source's ends are looked up, then the broker goes
+// down so no fetch can answer: both partitions must be available to 500 all the same, and the
+// reads wait for the fetch once the broker is back.
+void expectTheEndsAvailableBeforeTheFetch(MockCluster& mc, const std::string& endingOffsets) {
   mc.createTopic("skew", 2);
   for (int i = 0; i < 1000; ++i) mc.produce("skew", i % 2, "", std::to_string(i));
   mc.flush();
   auto o = baseOptions(mc, "skew");
-  o.endingOffsets = "latest";
+  o.endingOffsets = endingOffsets;
   KafkaSource src(o);
-  ASSERT_EQ(src.partitions(), 2);
-  for (int p = 0; p < 2; ++p) src.commit(p, src.initialOffset(p));
-  mc.setBrokerDown(1, true);  // the ends are looked up; no fetch can answer yet
+  ASSERT_EQ(src.partitions(), 2);  // asks the broker for the ends
+  mc.setBrokerDown(1, true);
   src.open(SystemClock::instance());
   EXPECT_EQ(src.available(0), 500);
   EXPECT_EQ(src.available(1), 500);
@@ -191,8 +192,29 @@ TEST(KafkaSourceTest, a_bounded_partition_is_available_to_its_end_before_it_is_f
     EXPECT_EQ(out.front().offset, 0);
     EXPECT_EQ(out.back().offset, 499);
   }
-  EXPECT_TRUE(src.finished());
+  EXPECT_EQ(src.finished(), !endingOffsets.empty());
+  if (endingOffsets.empty()) {
+    // Records produced later become available once the broker is asked again.
+    for (int i = 0; i < 10; ++i) mc.produce("skew", 0, "", "more" + std::to_string(i));
+    mc.flush();
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (src.available(0) < 510 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+    EXPECT_EQ(src.available(0), 510);
+  }
   src.close();
+}
+
+TEST(KafkaSourceTest, a_bounded_partition_is_available_to_its_end_before_it_is_fetched) {
+  MockCluster mc(1);
+  expectTheEndsAvailableBeforeTheFetch(mc, "latest");
+}
+
+// The same skew at the start of an unbounded job (Spark asks for the latest offsets per trigger).
+TEST(KafkaSourceTest, an_unbounded_partition_is_available_to_the_brokers_end_before_it_is_fetched) {
+  MockCluster mc(1);
+  expectTheEndsAvailableBeforeTheFetch(mc, "");
 }
 
 // Fills partition 0 of `topic` past the mock cluster's per-partition retention, so its log no

@@ -68,6 +68,10 @@ class KafkaSource : public Source {
     // Metadata, watermark and committed-offset lookups, and how long read() waits for records
     // it must re-fetch (after a seek) before it gives up with a SourceError.
     std::chrono::milliseconds requestTimeout{10000};
+    // How often an unbounded source asks the broker for its partitions' end offsets (Spark's
+    // latestOffsets): available() reports them before the fetch has the records, so no partition
+    // lags behind the others in a batch because its fetch answered later.
+    std::chrono::milliseconds latestOffsetsInterval{100};
     // Group offsets are written to the broker at most this often.
     std::chrono::milliseconds commitInterval{100};
   };
