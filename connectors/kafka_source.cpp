@@ -432,7 +432,7 @@ struct KafkaSource::Impl {
   }
 
   void checkFatal(const Part& p) {
-    if (!p.fatal.empty()) throw SourceError(p.fatal);
+    if (!p.fatal.empty()) throw SourceFatalError(p.fatal);
   }
 
   // Sends the runtime's commits to the broker (group offsets, for lag monitoring), at most every

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -232,6 +233,19 @@ int64_t produceUntilTheLogStartMoves(MockCluster& mc, const std::string& topic) 
   return mc.watermarks(topic, 0).first;
 }
 
+// `waitForTheJob` must throw the data-loss error of partition 0 of 'lossy', offsets [0, low).
+void expectTheDataLossError(const std::function<bool()>& waitForTheJob, int64_t low) {
+  try {
+    ASSERT_TRUE(waitForTheJob()) << "the job neither failed nor ended";
+    FAIL() << "the job ended without an error";
+  } catch (const std::runtime_error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("topic 'lossy' partition 0"), std::string::npos) << m;
+    EXPECT_NE(m.find("[0, " + std::to_string(low) + ")"), std::string::npos) << m;
+    EXPECT_NE(m.find("failOnDataLoss"), std::string::npos) << m;
+  }
+}
+
 TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and_range) {
   MockCluster mc;
   mc.createTopic("lossy", 1);
@@ -241,15 +255,26 @@ TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and
   o.startingOffsets = "{\"lossy\":{\"0\":0}}";
   o.endingOffsets = "latest";
   SinkJob run(std::make_shared<KafkaSource>(o), "loss-true");
-  try {
-    ASSERT_TRUE(run.job.waitUntilDone(60s)) << "the job neither failed nor ended";
-    FAIL() << "the job ended without an error";
-  } catch (const std::exception& e) {
-    std::string m = e.what();
-    EXPECT_NE(m.find("topic 'lossy' partition 0"), std::string::npos) << m;
-    EXPECT_NE(m.find("[0, " + std::to_string(low) + ")"), std::string::npos) << m;
-  }
+  expectTheDataLossError([&] { return run.job.waitUntilDone(60s); }, low);
   EXPECT_EQ(run.store->size(), 0u);
+}
+
+// In continuous mode too: the topology stops with the error (a spout's ordinary SourceError is
+// retried, which stalled the partition with the error only in the log).
+TEST(KafkaSourceTest, fail_on_data_loss_stops_a_continuous_topology_naming_topic_partition_and_range) {
+  MockCluster mc;
+  mc.createTopic("lossy", 1);
+  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
+  ASSERT_GT(low, 0) << "the mock cluster kept every record; cannot provoke data loss";
+  auto o = baseOptions(mc, "lossy");
+  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  expectTheDataLossError([&] { return running.waitUntilDone(60s); }, low);
+  EXPECT_EQ(store->size(), 0u);
 }
 
 TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_counted) {

@@ -19,6 +19,7 @@
 #include "gale/core/channel.h"
 #include "gale/core/frame.h"
 #include "gale/core/log.h"
+#include "gale/core/source.h"
 #include "gale/core/state_codec.h"
 #include "gale/core/watermark.h"
 #include "pending_limit.h"
@@ -609,6 +610,9 @@ class Task final : public FrameHandler {
       bool e = false;
       try {
         e = spout_->nextTuple(spoutCollector_);
+      } catch (const SourceFatalError& ex) {
+        componentError("nextTuple", ex);
+        sh_.fail("component '" + name() + "': " + ex.what());
       } catch (const std::exception& ex) {
         componentError("nextTuple", ex);
       }

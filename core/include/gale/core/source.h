@@ -36,6 +36,14 @@ class SourceError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A source that cannot go on at all (records it must deliver are gone and it was told to fail
+// on data loss). Both runtimes stop the job with it; a plain SourceError from a continuous-mode
+// spout is logged and the read retried (a broker may come back), which would stall here.
+class SourceFatalError : public SourceError {
+ public:
+  using SourceError::SourceError;
+};
+
 // Thread-safety: different partitions may be read concurrently from different threads (one
 // reader per partition at a time); available() may be called from any thread.
 class Source {
