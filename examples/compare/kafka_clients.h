@@ -51,6 +51,7 @@ class KafkaCluster {
  public:
   explicit KafkaCluster(const std::string& bootstrap);
   const std::string& bootstrap() const { return bootstrap_; }
+  bool isMock() const { return mock_.has_value(); }
   std::string describe() const;
   // Through the admin API on a real cluster (an existing topic is fine).
   void createTopic(const std::string& topic, int partitions);

@@ -147,21 +147,25 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
 // A job in either mode, stopped (without draining) when it goes.
 class KafkaJob {
  public:
-  KafkaJob(const Topology& t, const Mode& mode, bool acking) {
+  KafkaJob(const Topology& t, const Mode& mode) {
     if (mode.microBatch) {
       dir_ = std::make_unique<TempDir>();
       job_ = runMicroBatch(t, microBatchConfig(mode, dir_->path));
     } else {
-      Continuous c;
-      c.acking = acking;  // as knobsOf states it (KafkaSink is at-least-once only with acking)
-      running_ = std::make_unique<RunningTopology>(runContinuous(t, c));
+      // Acking on (Continuous's default): KafkaSink is at-least-once only with it; without, a
+      // record whose produce fails (a full local queue under load) is lost.
+      running_ = std::make_unique<RunningTopology>(runContinuous(t, Continuous{}));
     }
   }
   ~KafkaJob() {
-    if (running_) running_->kill();
-    if (job_) {
-      job_.stop();
-      job_.waitUntilDone(60s);
+    try {
+      if (running_) running_->kill();
+      if (job_) {
+        job_.stop();
+        job_.waitUntilDone(60s);
+      }
+    } catch (const std::exception&) {
+      // The job's error: reported by checkFailed() / waitUntilDone() to whoever asked.
     }
   }
   // Bounded runs: until the source's end is through. Rethrows the job's error.
@@ -196,7 +200,7 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   KafkaRun run;
   run.row.pipeline = kafkaPipelineName(p);
   run.row.mode = mode ? mode->label() : kFloorMode;
-  run.row.knobs = mode ? knobsOf(*mode, settings) + "; KafkaSink " +
+  run.row.knobs = mode ? knobsOf(*mode, kafkaRunSettings(settings)) + "; KafkaSink " +
                              (mode->microBatch ? "transactional (exactly-once)" : "idempotent")
                        : "consume -> produce as is, same client settings";
   run.row.offeredPerSec = load;
@@ -209,8 +213,7 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   std::unique_ptr<KafkaJob> job;
   if (mode) {
     job = std::make_unique<KafkaJob>(
-        kafkaTopology(p, cluster.bootstrap(), in, out, k.partitions, k.window, false, in), *mode,
-        settings.acking);
+        kafkaTopology(p, cluster.bootstrap(), in, out, k.partitions, k.window, false, in), *mode);
   } else {
     relay = std::make_unique<Relay>(cluster.bootstrap(), in, out, k.partitions);
   }
@@ -246,12 +249,16 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
 
 // The cluster's own rates and gale's (bounded transform jobs over the same pre-filled topic).
 std::vector<KafkaThroughput> throughputRuns(KafkaCluster& cluster, const std::vector<Mode>& modes,
-                                            bool acking, const KafkaSettings& k,
-                                            const KafkaLog& log) {
+                                            const KafkaSettings& k, const KafkaLog& log) {
   std::vector<KafkaThroughput> out;
   const auto n = static_cast<uint64_t>(k.throughputRecords);
   const std::string in = topicName("tp-in");
-  cluster.createTopic(in, k.partitions);
+  // The mock cluster keeps at most 5 MB per partition (about 90 000 of these records): spread the
+  // records so that none is dropped before it is read.
+  KafkaSettings tk = k;
+  if (cluster.isMock())
+    tk.partitions = std::max<int>(k.partitions, static_cast<int>(n / 50'000) + 1);
+  cluster.createTopic(in, tk.partitions);
   auto timed = [&](const std::string& what, const std::function<uint64_t()>& f) {
     if (log) log("throughput: " + what + " ...");
     auto t0 = std::chrono::steady_clock::now();
@@ -261,41 +268,54 @@ std::vector<KafkaThroughput> throughputRuns(KafkaCluster& cluster, const std::ve
   };
   // Waits until `topic` has n records (or counted n); returns what it saw.
   auto drain = [&](const std::string& topic) {
-    OutputMeter m(cluster.bootstrap(), topic, k.partitions);
+    OutputMeter m(cluster.bootstrap(), topic, tk.partitions);
     auto deadline = std::chrono::steady_clock::now() + k.drainTimeout;
     while (m.results() < n && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(1ms);
     return m.results();
   };
-  timed("produce", [&] { return PacedProducer(cluster.bootstrap(), in, k.partitions).run(0, 0, n); });
+  timed("produce", [&] { return PacedProducer(cluster.bootstrap(), in, tk.partitions).run(0, 0, n); });
   timed("consume", [&] { return drain(in); });
   timed("relay (no engine)", [&] {
     const std::string to = topicName("tp-relay");
-    cluster.createTopic(to, k.partitions);
-    Relay relay(cluster.bootstrap(), in, to, k.partitions);
+    cluster.createTopic(to, tk.partitions);
+    Relay relay(cluster.bootstrap(), in, to, tk.partitions);
     return drain(to);
   });
   for (const Mode& mode : modes) {
     const std::string to = topicName("tp-out");
-    cluster.createTopic(to, k.partitions);
+    cluster.createTopic(to, tk.partitions);
     timed("gale " + mode.label(), [&] {
       KafkaJob job(kafkaTopology(KafkaPipeline::Transform, cluster.bootstrap(), in, to,
-                                 k.partitions, k.window, true, to),
-                   mode, acking);
+                                 tk.partitions, k.window, true, to),
+                   mode);
       if (!job.waitUntilDone(k.drainTimeout))
         throw std::runtime_error("gale-compare: the bounded " + mode.label() +
                                  " job did not end within the drain timeout");
       return drain(to);
     });
-    if (out.back().records != n)
+    if (out.back().records != n) {
+      KafkaClient c(RD_KAFKA_CONSUMER, cluster.bootstrap(), {});
+      std::string offsets;
+      for (int p = 0; p < tk.partitions; ++p) {
+        int64_t low = 0, high = 0;
+        rd_kafka_query_watermark_offsets(c.get(), to.c_str(), p, &low, &high, 10000);
+        offsets += " [" + std::to_string(low) + ", " + std::to_string(high) + ")";
+      }
       throw std::runtime_error("gale-compare: gale " + mode.label() + " wrote " +
                                std::to_string(out.back().records) + " of " + std::to_string(n) +
-                               " records");
+                               " records (the output topic's offsets:" + offsets + ")");
+    }
   }
   return out;
 }
 
 }  // namespace
+
+RunSettings kafkaRunSettings(RunSettings settings) {
+  settings.acking = true;
+  return settings;
+}
 
 KafkaReport runKafkaComparison(const std::vector<KafkaPipeline>& pipelines,
                                const std::vector<double>& loads, const std::vector<Mode>& modes,
@@ -312,7 +332,7 @@ KafkaReport runKafkaComparison(const std::vector<KafkaPipeline>& pipelines,
         report.latency.push_back(latencyRun(cluster, p, load, &m, settings, kafka, log));
     }
   }
-  if (kafka.throughputRecords > 0) report.throughput = throughputRuns(cluster, modes, settings.acking, kafka, log);
+  if (kafka.throughputRecords > 0) report.throughput = throughputRuns(cluster, modes, kafka, log);
   return report;
 }
 

@@ -97,6 +97,7 @@ struct RawOptions {
   std::string uiToken;
   bool kafka = false;
   std::string bootstrap, kafkaPipelines = "all";
+  int kafkaPartitions = 4;
   int64_t throughputRecords = 100'000;
 };
 
@@ -128,7 +129,7 @@ Options toOptions(const RawOptions& r) {
   o.kafka = r.kafka || !r.bootstrap.empty();
   o.kafkaPipelines = gc::parseKafkaPipelines(r.kafkaPipelines);
   o.kafkaSettings.bootstrap = r.bootstrap;
-  o.kafkaSettings.partitions = r.partitions;
+  o.kafkaSettings.partitions = r.kafkaPartitions;
   o.kafkaSettings.window = o.pipeline.window;
   o.kafkaSettings.throughputRecords = r.throughputRecords;
   if (o.continuous) o.modes.push_back(gc::Mode{});
@@ -202,6 +203,11 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
                  "Kafka mode: transform, window (tumbling --window, by Kafka timestamp), join "
                  "(stream-static), or all")
       ->capture_default_str();
+  app.add_option("--kafka-partitions", r.kafkaPartitions,
+                 "Kafka mode: partitions of every topic (= spout tasks); the mock cluster keeps "
+                 "at most 5 MB per partition, so a consumer ~1 s behind one at 100K/s loses records")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int>());
   app.add_option("--throughput-records", r.throughputRecords,
                  "Kafka mode: records of the throughput runs (0 = skip them)")
       ->capture_default_str()
@@ -273,7 +279,8 @@ int runKafkaMode(const Options& o) {
             << o.settings.seconds << " s measured per run; " << o.kafkaSettings.partitions
             << " partition(s) per topic; " << std::thread::hardware_concurrency()
             << " hardware threads\n";
-  for (const auto& m : o.modes) std::cout << "  " << m.label() << ": " << gc::knobsOf(m, o.settings) << "\n";
+  for (const auto& m : o.modes)
+    std::cout << "  " << m.label() << ": " << gc::knobsOf(m, gc::kafkaRunSettings(o.settings)) << "\n";
   std::cout << std::flush;
   gc::KafkaReport report =
       gc::runKafkaComparison(o.kafkaPipelines, o.loads, o.modes, o.settings, o.kafkaSettings,

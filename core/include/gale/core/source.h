@@ -53,6 +53,8 @@ class Source {
   // A name for messages, metrics and the offset log (e.g. "socket:localhost:9999").
   virtual std::string name() const = 0;
   virtual void declareOutputFields(OutputFieldsDeclarer& declarer) const = 0;
+  // May grow while the source runs (Kafka's discovered partitions; never shrinks): both runtimes
+  // pick new partitions up, starting them at initialOffset().
   virtual int partitions() const = 0;
 
   // Starts the source (connect, start a generator's schedule). Called once before reads.
