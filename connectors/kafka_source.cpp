@@ -589,6 +589,10 @@ KafkaSource::KafkaSource(Options options) : impl_(std::make_unique<Impl>()) {
     throw std::invalid_argument(who + "maxOffsetsPerTrigger must be >= 0 (0 = no limit)");
   }
   if (o.maxBufferedRecords < 1) throw std::invalid_argument(who + "maxBufferedRecords must be >= 1");
+  if (o.latestOffsetsInterval.count() <= 0 || o.partitionDiscoveryInterval.count() < 0) {
+    throw std::invalid_argument(who + "latestOffsetsInterval must be > 0 and "
+                                      "partitionDiscoveryInterval >= 0 (0 = no discovery)");
+  }
   s.starting = parseKafkaOffsets(o.startingOffsets, "startingOffsets", who);
   if (!o.endingOffsets.empty()) {
     s.ending = parseKafkaOffsets(o.endingOffsets, "endingOffsets", who);

@@ -94,6 +94,9 @@ TEST(KafkaSourceTest, bad_options_are_refused_naming_the_option) {
   o.endingOffsets = "earliest";
   EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
   o.endingOffsets = "";
+  o.latestOffsetsInterval = 0ms;  // would ask the broker in a busy loop
+  EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
+  o.latestOffsetsInterval = 100ms;
   o.subscribePattern = "(";
   o.subscribe.clear();
   EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
