@@ -100,13 +100,17 @@ std::optional<BatchPlan> BatchPlanner::next(const Offsets* limit, std::optional<
   int64_t total = 0;
   for (size_t i = 0; i < sources_.size(); ++i) {
     const auto& s = sources_[i];
-    const auto& pos = position_[s.name];
+    auto& pos = position_[s.name];
+    // Partitions the source found while the job runs (Kafka's discovery) start at their initial
+    // offset; the batch's end offsets then cover them.
+    for (int p = static_cast<int>(pos.size()); p < s.source->partitions(); ++p)
+      pos.push_back(s.source->initialOffset(p));
     const std::vector<int64_t>* lim = nullptr;
     if (limit) {
       auto it = limit->find(s.name);
       if (it != limit->end()) lim = &it->second;
     }
-    for (int p = 0; p < s.source->partitions(); ++p) {
+    for (int p = 0; p < static_cast<int>(pos.size()); ++p) {
       int64_t avail = s.source->available(p);
       if (lim) avail = p < static_cast<int>(lim->size()) ? std::min(avail, (*lim)[p]) : pos[p];
       int64_t backlog = std::max<int64_t>(0, avail - pos[p]);
@@ -167,8 +171,9 @@ bool BatchPlanner::allFinishedAndRead() const {
   for (const auto& s : sources_) {
     if (!s.source->finished()) return false;
     const auto& pos = position_.at(s.name);
-    for (int p = 0; p < s.source->partitions(); ++p)
-      if (pos[p] < s.source->available(p)) return false;
+    if (s.source->partitions() > static_cast<int>(pos.size())) return false;  // new ones to read
+    for (size_t p = 0; p < pos.size(); ++p)
+      if (pos[p] < s.source->available(static_cast<int>(p))) return false;
   }
   return true;
 }

@@ -29,8 +29,9 @@ void SourceWatermarks::restore(std::optional<Timestamp> global, const std::strin
     }
     return;
   }
-  // Lines "<micros> <name length> <name>\n"; sources of the checkpoint that the topology no
-  // longer has are ignored (the fingerprint check refuses another topology anyway).
+  // Lines "<micros> <name length> <name>\n": a source's own watermark under its name, a
+  // partition's under "<name>#<partition>". Sources of the checkpoint that the topology no longer
+  // has are ignored (the fingerprint check refuses another topology anyway).
   size_t pos = 0;
   auto bad = [&] {
     return std::runtime_error("malformed per-source watermarks in the checkpoint at byte " +
@@ -52,38 +53,77 @@ void SourceWatermarks::restore(std::optional<Timestamp> global, const std::strin
     pos += static_cast<size_t>(len);
     if (blob[pos] != '\n') throw bad();
     ++pos;
-    for (size_t i = 0; i < sources_.size(); ++i)
-      if (sources_[i].name == name && sources_[i].delay) states_[i].wm = Timestamp{micros};
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      if (!sources_[i].delay) continue;
+      const std::string& src = sources_[i].name;
+      if (name == src) {
+        states_[i].wm = Timestamp{micros};
+      } else if (name.size() > src.size() + 1 && name.compare(0, src.size(), src) == 0 &&
+                 name[src.size()] == '#') {
+        int partition = 0;
+        const char* first = name.data() + src.size() + 1;
+        const char* last = name.data() + name.size();
+        auto [p, ec] = std::from_chars(first, last, partition);
+        if (ec != std::errc() || p != last) throw bad();
+        states_[i].partitions[partition] = Partition{Timestamp{micros}, std::nullopt};
+      }
+    }
   }
+}
+
+std::optional<Timestamp> SourceWatermarks::partition(size_t i, int p) const {
+  const auto& parts = states_.at(i).partitions;
+  auto it = parts.find(p);
+  if (it == parts.end()) return std::nullopt;
+  return it->second.wm;
 }
 
 std::optional<Timestamp> SourceWatermarks::advance(
     const std::vector<std::optional<int64_t>>& maxEventTime, Timestamp now) {
+  std::vector<PartitionMax> perPartition(maxEventTime.size());
+  for (size_t i = 0; i < maxEventTime.size(); ++i)
+    if (maxEventTime[i]) perPartition[i][0] = *maxEventTime[i];
+  return advance(perPartition, now);
+}
+
+std::optional<Timestamp> SourceWatermarks::advance(const std::vector<PartitionMax>& maxEventTime,
+                                                   Timestamp now) {
   if (maxEventTime.size() != sources_.size()) {
     throw std::logic_error("SourceWatermarks::advance: " + std::to_string(maxEventTime.size()) +
                            " sources reported, " + std::to_string(sources_.size()) + " expected");
   }
+  auto idle = [&](Timestamp since) {
+    return idleTimeout_ > 0 && now.micros - since.micros >= idleTimeout_;
+  };
+  std::optional<Timestamp> chosen;
   for (size_t i = 0; i < sources_.size(); ++i) {
     State& s = states_[i];
     if (!sources_[i].delay) continue;
-    if (!maxEventTime[i]) {
-      // No data: the watermark stays. A restored source starts its idle clock now.
-      if (s.wm && !s.lastData) s.lastData = now;
-      continue;
+    // A restored partition starts its idle clock now.
+    for (auto& [p, part] : s.partitions)
+      if (!part.lastData) part.lastData = now;
+    const int64_t delay = sources_[i].delay->count();
+    for (const auto& [p, t] : maxEventTime[i]) {
+      Timestamp wm{t < std::numeric_limits<int64_t>::min() + delay
+                       ? std::numeric_limits<int64_t>::min()
+                       : t - delay};
+      auto [it, fresh] = s.partitions.try_emplace(p, Partition{wm, now});
+      it->second.lastData = now;
+      if (!fresh && wm > it->second.wm) it->second.wm = wm;
     }
-    s.lastData = now;
-    int64_t delay = sources_[i].delay->count();
-    int64_t t = *maxEventTime[i];
-    int64_t wm = t < std::numeric_limits<int64_t>::min() + delay
-                     ? std::numeric_limits<int64_t>::min()
-                     : t - delay;
-    if (!s.wm || wm > s.wm->micros) s.wm = Timestamp{wm};
-  }
-  std::optional<Timestamp> chosen;
-  for (size_t i = 0; i < sources_.size(); ++i) {
-    const State& s = states_[i];
-    if (!s.wm) continue;
-    if (idleTimeout_ > 0 && s.lastData && now.micros - s.lastData->micros >= idleTimeout_) continue;
+    // The slowest partition that is not idle; the source's own watermark never moves back.
+    std::optional<Timestamp> low;
+    for (const auto& [p, part] : s.partitions) {
+      if (idle(*part.lastData)) continue;
+      low = low ? std::min(*low, part.wm) : part.wm;
+    }
+    bool active = low.has_value();
+    if (low && (!s.wm || *low > *s.wm)) s.wm = low;
+    if (s.wm && s.partitions.empty()) {
+      if (!s.restoredAt) s.restoredAt = now;
+      active = !idle(*s.restoredAt);
+    }
+    if (!active) continue;
     if (!chosen) chosen = s.wm;
     else if (policy_ == WatermarkPolicy::Min) chosen = std::min(*chosen, *s.wm);
     else chosen = std::max(*chosen, *s.wm);
@@ -102,6 +142,10 @@ std::string SourceWatermarks::snapshot() const {
     out += ' ';
     out += sources_[i].name;
     out += '\n';
+    for (const auto& [p, part] : states_[i].partitions) {
+      std::string name = sources_[i].name + "#" + std::to_string(p);
+      out += std::to_string(part.wm.micros) + ' ' + std::to_string(name.size()) + ' ' + name + '\n';
+    }
   }
   return out;
 }

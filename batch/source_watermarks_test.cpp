@@ -97,6 +97,46 @@ TEST(SourceWatermarks, AMalformedSnapshotIsAnErrorNotAFreshStart) {
   EXPECT_THROW(r.restore(Timestamp{7'000}, "12 1 a"), std::runtime_error);
 }
 
+// Per-partition watermarks (Flink's): a source's watermark is the minimum over its partitions,
+// so a lagging partition's records are not late because another partition ran ahead.
+TEST(SourceWatermarks, TheSlowestPartitionHoldsItsSourcesWatermarkBack) {
+  SourceWatermarks w({{"kafka", Duration(1'000)}}, WatermarkPolicy::Min);
+  using P = SourceWatermarks::PartitionMax;
+  EXPECT_EQ(w.advance(std::vector<P>{{{0, 100'000}, {1, 10'000}}}, Timestamp{0}), Timestamp{9'000});
+  EXPECT_EQ(w.partition(0, 0), Timestamp{99'000});
+  // Partition 1 catches up in later batches; none of its records was late.
+  EXPECT_EQ(w.advance(std::vector<P>{{{1, 50'000}}}, Timestamp{1}), Timestamp{49'000});
+  EXPECT_EQ(w.advance(std::vector<P>{{{1, 150'000}}}, Timestamp{2}), Timestamp{99'000});
+  // A partition that never had data takes no part (partition 2 has none).
+  EXPECT_EQ(w.partition(0, 2), std::nullopt);
+}
+
+TEST(SourceWatermarks, AnIdlePartitionStopsHoldingItsSourceBackOnceTheTimeoutPassed) {
+  SourceWatermarks w({{"kafka", Duration(1'000)}}, WatermarkPolicy::Min, Duration(10'000));
+  using P = SourceWatermarks::PartitionMax;
+  EXPECT_EQ(w.advance(std::vector<P>{{{0, 100'000}, {1, 10'000}}}, Timestamp{0}), Timestamp{9'000});
+  EXPECT_EQ(w.advance(std::vector<P>{{{0, 200'000}}}, Timestamp{9'999}), Timestamp{9'000});
+  EXPECT_EQ(w.advance(std::vector<P>{{}}, Timestamp{10'000}), Timestamp{199'000});  // 1 is idle
+  // Partition 1 has data again, behind: active again, but the watermark does not move back.
+  EXPECT_EQ(w.advance(std::vector<P>{{{1, 20'000}}}, Timestamp{10'001}), Timestamp{199'000});
+  EXPECT_EQ(w.source(0), Timestamp{199'000});
+  // Every partition idle: the source keeps its watermark and holds nothing back.
+  EXPECT_EQ(w.advance(std::vector<P>{{}}, Timestamp{30'000}), Timestamp{199'000});
+}
+
+TEST(SourceWatermarks, RestoreFromASnapshotContinuesEveryPartitionsWatermark) {
+  SourceWatermarks w({{"kafka", Duration(1'000)}}, WatermarkPolicy::Min);
+  using P = SourceWatermarks::PartitionMax;
+  w.advance(std::vector<P>{{{0, 100'000}, {3, 10'000}}}, Timestamp{0});
+  SourceWatermarks r({{"kafka", Duration(1'000)}}, WatermarkPolicy::Min);
+  r.restore(w.global(), w.snapshot());
+  EXPECT_EQ(r.partition(0, 0), Timestamp{99'000});
+  EXPECT_EQ(r.partition(0, 3), Timestamp{9'000});
+  // Partition 3 still holds the source back after the restart.
+  EXPECT_EQ(r.advance(std::vector<P>{{{0, 200'000}}}, Timestamp{0}), Timestamp{9'000});
+  EXPECT_THROW(r.restore(Timestamp{0}, "5 7 kafka#x\n"), std::runtime_error);
+}
+
 // Brute force from the whole history: each source's watermark is the max over every batch in
 // which it had data of (max event time - delay); the job's candidate is the min (or max) over the
 // sources that are not idle at that batch; the job's watermark is the max of all candidates so far.

@@ -48,20 +48,23 @@ struct BatchShared {
   struct BatchWatermark {
     int reported = 0;
     int taken = 0;
-    std::vector<std::optional<int64_t>> maxEvent;  // per source
+    std::vector<SourceWatermarks::PartitionMax> maxEvent;  // per source, per partition
     bool ready = false;
     std::optional<Timestamp> watermark;
     std::string snapshot;  // the per-source watermarks after the batch
   };
   std::map<uint64_t, BatchWatermark> batchWatermarks;
 
-  void reportEventTime(uint64_t txid, size_t source, std::optional<int64_t> maxEvent,
-                       bool endOfInput) {
+  void reportEventTime(uint64_t txid, size_t source,
+                       const SourceWatermarks::PartitionMax& maxEvent, bool endOfInput) {
     std::lock_guard lk(mutex);
     BatchWatermark& b = batchWatermarks[txid];
     if (b.maxEvent.empty()) b.maxEvent.resize(sourceCount);
     auto& m = b.maxEvent.at(source);
-    if (maxEvent) m = m ? std::max(*m, *maxEvent) : *maxEvent;
+    for (const auto& [p, t] : maxEvent) {
+      auto [it, fresh] = m.try_emplace(p, t);
+      if (!fresh) it->second = std::max(it->second, t);
+    }
     if (++b.reported < spoutTasks) return;
     // Every spout task has reported, and tasks take batches in txid order, so batches reach
     // advance() in txid order.
@@ -202,6 +205,7 @@ class BatchSpout final : public Spout {
       unrouted_ = 0;
       for (const auto& r : ranges_) records_ += r.to - r.from;
       maxEvent_ = INT64_MIN;
+      partitionMax_.clear();
       minEvent_ = INT64_MAX;
       sumEvent_ = 0;
       countEvent_ = 0;
@@ -224,7 +228,7 @@ class BatchSpout final : public Spout {
         const std::string& stream = rec.stream.empty() ? kDefault : rec.stream;
         if (!unsubscribed_.empty() && unsubscribed_.count(stream)) ++unrouted_;
         if (rec.stream.empty()) {
-          if (eventField_ >= 0) noteEventTime(rec.values);
+          if (eventField_ >= 0) noteEventTime(r.partition, rec.values);
           out.emitWithOrigin(kDefaultStream, std::move(rec.values), std::nullopt, rec.originNanos);
         } else {
           out.emitWithOrigin(rec.stream, std::move(rec.values), std::nullopt, rec.originNanos);
@@ -237,9 +241,7 @@ class BatchSpout final : public Spout {
     }
     uint64_t txid = plan_->txid;
     if (!reported_) {
-      shared_->reportEventTime(txid, sourceIndex_,
-                               maxEvent_ == INT64_MIN ? std::nullopt : std::optional(maxEvent_),
-                               plan_->endOfInput);
+      shared_->reportEventTime(txid, sourceIndex_, partitionMax_, plan_->endOfInput);
       reported_ = true;
     }
     // Wait for the other spout tasks' part of the batch (they run on their own threads).
@@ -265,7 +267,7 @@ class BatchSpout final : public Spout {
   }
 
  private:
-  void noteEventTime(const Values& v) {
+  void noteEventTime(int partition, const Values& v) {
     if (static_cast<size_t>(eventField_) >= v.size()) return;
     const Value& x = v[eventField_];
     int64_t t;
@@ -277,6 +279,8 @@ class BatchSpout final : public Spout {
       return;
     }
     maxEvent_ = std::max(maxEvent_, t);
+    auto [it, fresh] = partitionMax_.try_emplace(partition, t);
+    if (!fresh) it->second = std::max(it->second, t);
     minEvent_ = std::min(minEvent_, t);
     sumEvent_ += static_cast<double>(t);
     ++countEvent_;
@@ -291,6 +295,7 @@ class BatchSpout final : public Spout {
   int parallelism_ = 1;
   int eventField_ = -1;
   int64_t maxEvent_ = INT64_MIN;  // in the batch being read
+  SourceWatermarks::PartitionMax partitionMax_;  // the same per partition (the job's watermark)
   int64_t minEvent_ = INT64_MAX;
   double sumEvent_ = 0;
   uint64_t countEvent_ = 0;

@@ -486,8 +486,8 @@ TEST_F(TopologyBatchTest, AnIntervalLeftOuterJoinGivesTheSameRowsInBothModes) {
 // that skips replayed txids relies on the replay's output being the same).
 TEST_F(TopologyBatchTest, AReplayedBatchHasTheSameWatermarkAsItsFirstAttempt) {
   // Partition 0: 50 records, the first one late in event time (1000 ms), then 1, 2, ... ms;
-  // partition 1: 10 records. Batch 2 reads partition 0 alone, so its watermark is task 0's own
-  // max event time.
+  // partition 1: 10 records. Batch 2 reads partition 0 alone; partition 1 (max 9 ms) holds the
+  // source's watermark back (per-partition watermarks, no idle timeout).
   struct TsSource final : Source {
     std::string name() const override { return "ts"; }
     void declareOutputFields(OutputFieldsDeclarer& d) const override {
@@ -538,7 +538,7 @@ TEST_F(TopologyBatchTest, AReplayedBatchHasTheSameWatermarkAsItsFirstAttempt) {
     return int64_t{-2};
   };
   int64_t straight = watermarkOf2(false);
-  EXPECT_EQ(straight, 999'000);  // task 0's max (1000 ms) - 1 ms; task 1 idle
+  EXPECT_EQ(straight, 8'000);  // partition 1's max (9 ms) - 1 ms
   EXPECT_EQ(watermarkOf2(true), straight);
 }
 

@@ -8,8 +8,10 @@
 #include <limits>
 #include <mutex>
 #include <regex>
+#include <condition_variable>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "gale/connectors/json_line.h"
 #include "gale/core/log.h"
@@ -33,6 +35,7 @@ struct Part {
   int64_t end = kNoEnd;          // endingOffsets
   int64_t committed = 0;         // the runtime's last commit()
   int64_t lostBelow = 0;         // offsets below are gone and were skipped (failOnDataLoss=false)
+  std::atomic<int64_t> latest{0};  // the broker's end offset when last asked (unbounded partitions)
   bool paused = false;
   std::string fatal;             // data loss under failOnDataLoss: every call throws this
 };
@@ -49,11 +52,19 @@ struct KafkaSource::Impl {
   std::atomic<bool> closed{false};
   rd_kafka_t* rk = nullptr;
   std::vector<std::unique_ptr<Part>> parts;
+  std::atomic<size_t> partCount{0};
   const Clock* clock = &SystemClock::instance();
   KafkaOffsetSpec starting, ending;
   bool bounded = false;
   Stats stats;
   std::atomic<uint64_t> errors{0};
+
+  // Asks the broker for every partition's end offset each latestOffsetsInterval (Spark's
+  // latestOffsets per trigger), so available() never blocks on a broker round trip.
+  std::thread latestThread;
+  std::mutex latestMutex;
+  std::condition_variable latestCv;
+  bool latestStop = false;
 
   std::mutex commitMutex;
   std::map<int, int64_t> pendingCommits;  // gale partition -> offset not yet sent to the broker
@@ -76,6 +87,47 @@ struct KafkaSource::Impl {
       self->stats.lastError = msg;
     }
     logWarn("kafka source '" + self->name + "': " + msg);
+  }
+
+  // The partitions of the subscribed topics (or of the topics matching subscribePattern) in the
+  // broker's metadata now. At the start a missing topic is an error; later (discovery) it is not.
+  std::vector<std::pair<std::string, int32_t>> subscribedPartitions(int timeout, bool atStart) {
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, nullptr, &md, timeout);
+    if (e) {
+      throw SourceError("kafka source '" + name + "': no metadata from " + o.bootstrapServers +
+                        " within " + std::to_string(timeout) + " ms: " + rd_kafka_err2str(e));
+    }
+    std::map<std::string, int> counts;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (md->topics[i].err) continue;
+      counts[md->topics[i].topic] = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    std::vector<std::string> topics;
+    if (!o.subscribePattern.empty()) {
+      std::regex re(o.subscribePattern);
+      for (auto& [t, n] : counts) {
+        if (std::regex_match(t, re)) topics.push_back(t);
+      }
+      if (topics.empty() && atStart) {
+        throw SourceError("kafka source '" + name + "': no topic matches subscribePattern '" +
+                          o.subscribePattern + "'");
+      }
+    } else {
+      topics = o.subscribe;
+    }
+    std::vector<std::pair<std::string, int32_t>> tps;
+    for (const auto& t : topics) {
+      auto it = counts.find(t);
+      if (it == counts.end() || it->second < 1) {
+        if (!atStart) continue;
+        throw SourceError("kafka source '" + name + "': topic '" + t +
+                          "' does not exist on " + o.bootstrapServers);
+      }
+      for (int32_t p = 0; p < it->second; ++p) tps.emplace_back(t, p);
+    }
+    return tps;
   }
 
   // Creates the consumer and looks up partitions and offsets. Caller holds `mutex`.
@@ -107,39 +159,7 @@ struct KafkaSource::Impl {
     if (!o.assign.empty()) {
       tps = o.assign;
     } else {
-      const rd_kafka_metadata_t* md = nullptr;
-      rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, nullptr, &md, timeout);
-      if (e) {
-        throw SourceError("kafka source '" + name + "': no metadata from " + o.bootstrapServers +
-                          " within " + std::to_string(timeout) + " ms: " + rd_kafka_err2str(e));
-      }
-      std::map<std::string, int> counts;
-      for (int i = 0; i < md->topic_cnt; ++i) {
-        if (md->topics[i].err) continue;
-        counts[md->topics[i].topic] = md->topics[i].partition_cnt;
-      }
-      rd_kafka_metadata_destroy(md);
-      std::vector<std::string> topics;
-      if (!o.subscribePattern.empty()) {
-        std::regex re(o.subscribePattern);
-        for (auto& [t, n] : counts) {
-          if (std::regex_match(t, re)) topics.push_back(t);
-        }
-        if (topics.empty()) {
-          throw SourceError("kafka source '" + name + "': no topic matches subscribePattern '" +
-                            o.subscribePattern + "'");
-        }
-      } else {
-        topics = o.subscribe;
-      }
-      for (const auto& t : topics) {
-        auto it = counts.find(t);
-        if (it == counts.end() || it->second < 1) {
-          throw SourceError("kafka source '" + name + "': topic '" + t +
-                            "' does not exist on " + o.bootstrapServers);
-        }
-        for (int32_t p = 0; p < it->second; ++p) tps.emplace_back(t, p);
-      }
+      tps = subscribedPartitions(timeout, /*atStart=*/true);
     }
     std::sort(tps.begin(), tps.end());
     tps.erase(std::unique(tps.begin(), tps.end()), tps.end());
@@ -177,23 +197,95 @@ struct KafkaSource::Impl {
         part->end = e == kOffsetLatest ? high : e;
       }
       part->base = part->fetched = part->committed = part->start;
+      part->latest = high;
       parts.push_back(std::move(part));
     }
     rd_kafka_topic_partition_list_destroy(list);
     if (parts.empty()) throw SourceError("kafka source '" + name + "': no partitions to read");
+    partCount = parts.size();
     resolved = true;
   }
 
+  // A Part stays where it is once made (parts only grows, under `mutex`, by discovery).
   Part& part(int p) {
-    {
-      std::lock_guard lk(mutex);
-      resolveLocked();
-    }
+    std::lock_guard lk(mutex);
+    resolveLocked();
     if (p < 0 || static_cast<size_t>(p) >= parts.size()) {
       throw std::out_of_range("kafka source '" + name + "': no partition " + std::to_string(p) +
                               " (it has " + std::to_string(parts.size()) + ")");
     }
     return *parts[p];
+  }
+
+  std::vector<Part*> allParts() {
+    std::lock_guard lk(mutex);
+    std::vector<Part*> out;
+    for (auto& p : parts) out.push_back(p.get());
+    return out;
+  }
+
+  // Partitions added to the subscribed topics (or new topics matching the pattern) while the job
+  // runs: read from their earliest offset (as Spark and Flink do), numbered after the known ones.
+  // Gale numbers partitions in (topic, partition) order, and a micro-batch checkpoint keys offsets
+  // by that number, so a new partition that would sort before a known one cannot be given the
+  // number a restart would give it: the source stops with an error saying so.
+  void discoverPartitions() {
+    std::vector<std::pair<std::string, int32_t>> now;
+    try {
+      now = subscribedPartitions(static_cast<int>(o.requestTimeout.count()), /*atStart=*/false);
+    } catch (const SourceError&) {
+      return;  // the broker is away: librdkafka reports it; try again next time
+    }
+    std::set<std::pair<std::string, int32_t>> known;
+    std::pair<std::string, int32_t> last;
+    for (Part* p : allParts()) {
+      known.insert({p->topic, p->id});
+      last = std::max(last, std::pair(p->topic, p->id));
+    }
+    std::sort(now.begin(), now.end());
+    for (const auto& tp : now) {
+      if (known.count(tp)) continue;
+      auto part = std::make_unique<Part>();
+      part->topic = tp.first;
+      part->id = tp.second;
+      if (tp < last) {
+        part->fatal = where(*part) + ": added while the job runs, but it sorts before topic '" +
+                      last.first + "' partition " + std::to_string(last.second) +
+                      ", so it cannot be numbered after the known partitions as a restart would "
+                      "number it; restart the job (a micro-batch job with a new checkpoint)";
+        logError(part->fatal);
+        std::lock_guard lk(mutex);
+        for (auto& known : parts) {  // the job stops at its next read
+          std::lock_guard pl(known->m);
+          known->fatal = part->fatal;
+        }
+        return;
+      }
+      int64_t low = 0, high = 0;
+      if (rd_kafka_query_watermark_offsets(rk, part->topic.c_str(), part->id, &low, &high,
+                                           static_cast<int>(o.requestTimeout.count()))) {
+        return;  // next time
+      }
+      part->start = part->base = part->fetched = part->committed = low;
+      part->latest = high;
+      part->queue = rd_kafka_queue_get_partition(rk, part->topic.c_str(), part->id);
+      rd_kafka_queue_forward(part->queue, nullptr);
+      rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(l, part->topic.c_str(), part->id)->offset = low;
+      rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, l);
+      rd_kafka_topic_partition_list_destroy(l);
+      if (e) {
+        logWarn(where(*part) + ": discovered, but assign failed: " + rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_queue_destroy(part->queue);
+        return;
+      }
+      logInfo(where(*part) + ": discovered; reading it from offset " + std::to_string(low));
+      last = tp;
+      std::lock_guard lk(mutex);
+      parts.push_back(std::move(part));
+      partCount = parts.size();
+    }
   }
 
   // Restarts fetching of one partition at `offset`. An unassign + assign of that partition
@@ -368,12 +460,14 @@ struct KafkaSource::Impl {
 
   // maxOffsetsPerTrigger: how far past the last commit a partition may be read.
   int64_t cap(const Part& p) const {
-    int64_t share = std::max<int64_t>(1, o.maxOffsetsPerTrigger / static_cast<int64_t>(parts.size()));
+    int64_t share =
+        std::max<int64_t>(1, o.maxOffsetsPerTrigger / static_cast<int64_t>(partCount.load()));
     return p.committed > kNoEnd - share ? kNoEnd : p.committed + share;
   }
 
   // Releases the consumer (a closed source can be opened again: it looks everything up anew).
   void teardownLocked() {
+    stopLatestThread();
     for (auto& p : parts) {
       if (p->queue) rd_kafka_queue_destroy(p->queue);
       p->queue = nullptr;
@@ -388,8 +482,46 @@ struct KafkaSource::Impl {
     opened = false;
   }
 
+  void startLatestThread() {
+    if (bounded) return;  // a bounded partition's end is fixed at the first lookup
+    latestStop = false;
+    latestThread = std::thread([this] {
+      std::unique_lock lk(latestMutex);
+      int64_t lastDiscovery = SystemClock::steadyNanos();
+      while (!latestCv.wait_for(lk, o.latestOffsetsInterval, [this] { return latestStop; })) {
+        lk.unlock();
+        if (o.assign.empty() && o.partitionDiscoveryInterval.count() > 0 &&
+            SystemClock::steadyNanos() - lastDiscovery >=
+                o.partitionDiscoveryInterval.count() * 1'000'000) {
+          discoverPartitions();
+          lastDiscovery = SystemClock::steadyNanos();
+        }
+        for (Part* p : allParts()) {
+          int64_t low = 0, high = 0;
+          // On an error (broker down) the last answer stands; librdkafka reports the outage
+          // through the error callback.
+          if (!rd_kafka_query_watermark_offsets(rk, p->topic.c_str(), p->id, &low, &high,
+                                                static_cast<int>(o.requestTimeout.count()))) {
+            p->latest = high;
+          }
+        }
+        lk.lock();
+      }
+    });
+  }
+
+  void stopLatestThread() {
+    if (!latestThread.joinable()) return;
+    {
+      std::lock_guard lk(latestMutex);
+      latestStop = true;
+    }
+    latestCv.notify_all();
+    latestThread.join();
+  }
+
   void checkFatal(const Part& p) {
-    if (!p.fatal.empty()) throw SourceError(p.fatal);
+    if (!p.fatal.empty()) throw SourceFatalError(p.fatal);
   }
 
   // Sends the runtime's commits to the broker (group offsets, for lag monitoring), at most every
@@ -405,8 +537,9 @@ struct KafkaSource::Impl {
       todo.swap(pendingCommits);
     }
     rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(todo.size());
+    std::vector<Part*> all = allParts();
     for (auto& [p, off] : todo) {
-      rd_kafka_topic_partition_list_add(l, parts[p]->topic.c_str(), parts[p]->id)->offset = off;
+      rd_kafka_topic_partition_list_add(l, all[p]->topic.c_str(), all[p]->id)->offset = off;
     }
     rd_kafka_resp_err_t e = rd_kafka_commit(rk, l, force ? 0 : 1);
     if (e && force) {
@@ -456,6 +589,10 @@ KafkaSource::KafkaSource(Options options) : impl_(std::make_unique<Impl>()) {
     throw std::invalid_argument(who + "maxOffsetsPerTrigger must be >= 0 (0 = no limit)");
   }
   if (o.maxBufferedRecords < 1) throw std::invalid_argument(who + "maxBufferedRecords must be >= 1");
+  if (o.latestOffsetsInterval.count() <= 0 || o.partitionDiscoveryInterval.count() < 0) {
+    throw std::invalid_argument(who + "latestOffsetsInterval must be > 0 and "
+                                      "partitionDiscoveryInterval >= 0 (0 = no discovery)");
+  }
   s.starting = parseKafkaOffsets(o.startingOffsets, "startingOffsets", who);
   if (!o.endingOffsets.empty()) {
     s.ending = parseKafkaOffsets(o.endingOffsets, "endingOffsets", who);
@@ -516,12 +653,14 @@ void KafkaSource::open(const Clock& clock) {
     throw SourceError("kafka source '" + s.name + "': assign failed: " + msg);
   }
   s.opened = true;
+  s.startLatestThread();
 }
 
 void KafkaSource::close() {
   Impl& s = *impl_;
   if (!s.opened) return;
   s.flushCommits(true);
+  s.stopLatestThread();
   std::lock_guard lk(s.mutex);
   s.closed = true;
   for (auto& p : s.parts) p->m.lock();  // no reader is inside the consumer while it goes
@@ -551,12 +690,13 @@ int64_t KafkaSource::available(int partition) {
   s.checkFatal(p);
   s.drainLocked(p);
   s.checkFatal(p);
-  // A bounded partition's end is known (looked up at open()): every offset up to it exists, so
-  // it is all available at once and read() waits for the fetch. Reporting only what the fetch
+  // Every offset below the broker's end offset exists, so it is available at once and read()
+  // waits for the fetch: a bounded partition's end (looked up at the start), an unbounded one's
+  // as last asked (at the start, then every latestOffsetsInterval). Reporting only what the fetch
   // has buffered would let the first batches take one partition whose fetch answered first:
   // its event time then runs ahead of the others' by more than the watermark delay, and their
   // records are dropped as late (which records survive would depend on fetch timing).
-  int64_t a = s.bounded && p.end != kNoEnd ? p.end : std::min(p.fetched, p.end);
+  int64_t a = s.bounded ? p.end : std::max(p.fetched, p.latest.load());
   if (s.o.maxOffsetsPerTrigger > 0) a = std::min(a, s.cap(p));
   return std::max(a, p.base);
 }
@@ -593,7 +733,7 @@ size_t KafkaSource::read(int partition, int64_t from, int64_t to, std::vector<So
     }
     s.checkFatal(p);
   } else if (p.fetched < to) {
-    // Inside a bounded partition's end but not fetched yet (available() reports the end): wait.
+    // Below the partition's end offset but not fetched yet (available() reports the end): wait.
     int64_t deadline = SystemClock::steadyNanos() + s.o.requestTimeout.count() * 1'000'000;
     while (p.fetched < to && p.fatal.empty()) {
       if (SystemClock::steadyNanos() > deadline) {
@@ -638,7 +778,7 @@ void KafkaSource::commit(int partition, int64_t offset) {
 bool KafkaSource::finished() const {
   Impl& s = *impl_;
   if (!s.bounded || !s.opened) return false;
-  for (auto& p : s.parts) {
+  for (Part* p : s.allParts()) {
     std::lock_guard lk(p->m);
     s.drainLocked(*p);
     if (!p->fatal.empty()) return false;

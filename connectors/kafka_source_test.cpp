@@ -5,13 +5,17 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/from_json.h"
 #include "gale/connectors/memory_sink.h"
+#include "gale/core/aggregate.h"
+#include "gale/core/window.h"
 #include "gale/topology/runtime.h"
 #include "gale/connectors/kafka_mock.h"
 
@@ -90,6 +94,9 @@ TEST(KafkaSourceTest, bad_options_are_refused_naming_the_option) {
   o.endingOffsets = "earliest";
   EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
   o.endingOffsets = "";
+  o.latestOffsetsInterval = 0ms;  // would ask the broker in a busy loop
+  EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
+  o.latestOffsetsInterval = 100ms;
   o.subscribePattern = "(";
   o.subscribe.clear();
   EXPECT_THROW(KafkaSource{o}, std::invalid_argument);
@@ -169,17 +176,18 @@ TEST(KafkaSourceTest, a_bounded_micro_batch_job_ends_at_ending_offsets_and_a_rer
 // whose fetch answered first, its event time ran ahead of the other's by more than the
 // watermark delay, and the other's records were dropped as late (KafkaSinkTest's exactly-once
 // test lost 1350 of 3000 counts that way once).
-TEST(KafkaSourceTest, a_bounded_partition_is_available_to_its_end_before_it_is_fetched) {
-  MockCluster mc(1);
+// Two partitions of 500 records each; the source's ends are looked up, then the broker goes
+// down so no fetch can answer: both partitions must be available to 500 all the same, and the
+// reads wait for the fetch once the broker is back.
+void expectTheEndsAvailableBeforeTheFetch(MockCluster& mc, const std::string& endingOffsets) {
   mc.createTopic("skew", 2);
   for (int i = 0; i < 1000; ++i) mc.produce("skew", i % 2, "", std::to_string(i));
   mc.flush();
   auto o = baseOptions(mc, "skew");
-  o.endingOffsets = "latest";
+  o.endingOffsets = endingOffsets;
   KafkaSource src(o);
-  ASSERT_EQ(src.partitions(), 2);
-  for (int p = 0; p < 2; ++p) src.commit(p, src.initialOffset(p));
-  mc.setBrokerDown(1, true);  // the ends are looked up; no fetch can answer yet
+  ASSERT_EQ(src.partitions(), 2);  // asks the broker for the ends
+  mc.setBrokerDown(1, true);
   src.open(SystemClock::instance());
   EXPECT_EQ(src.available(0), 500);
   EXPECT_EQ(src.available(1), 500);
@@ -191,8 +199,29 @@ TEST(KafkaSourceTest, a_bounded_partition_is_available_to_its_end_before_it_is_f
     EXPECT_EQ(out.front().offset, 0);
     EXPECT_EQ(out.back().offset, 499);
   }
-  EXPECT_TRUE(src.finished());
+  EXPECT_EQ(src.finished(), !endingOffsets.empty());
+  if (endingOffsets.empty()) {
+    // Records produced later become available once the broker is asked again.
+    for (int i = 0; i < 10; ++i) mc.produce("skew", 0, "", "more" + std::to_string(i));
+    mc.flush();
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (src.available(0) < 510 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(2ms);
+    }
+    EXPECT_EQ(src.available(0), 510);
+  }
   src.close();
+}
+
+TEST(KafkaSourceTest, a_bounded_partition_is_available_to_its_end_before_it_is_fetched) {
+  MockCluster mc(1);
+  expectTheEndsAvailableBeforeTheFetch(mc, "latest");
+}
+
+// The same skew at the start of an unbounded job (Spark asks for the latest offsets per trigger).
+TEST(KafkaSourceTest, an_unbounded_partition_is_available_to_the_brokers_end_before_it_is_fetched) {
+  MockCluster mc(1);
+  expectTheEndsAvailableBeforeTheFetch(mc, "");
 }
 
 // Fills partition 0 of `topic` past the mock cluster's per-partition retention, so its log no
@@ -210,6 +239,19 @@ int64_t produceUntilTheLogStartMoves(MockCluster& mc, const std::string& topic) 
   return mc.watermarks(topic, 0).first;
 }
 
+// `waitForTheJob` must throw the data-loss error of partition 0 of 'lossy', offsets [0, low).
+void expectTheDataLossError(const std::function<bool()>& waitForTheJob, int64_t low) {
+  try {
+    ASSERT_TRUE(waitForTheJob()) << "the job neither failed nor ended";
+    FAIL() << "the job ended without an error";
+  } catch (const std::runtime_error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("topic 'lossy' partition 0"), std::string::npos) << m;
+    EXPECT_NE(m.find("[0, " + std::to_string(low) + ")"), std::string::npos) << m;
+    EXPECT_NE(m.find("failOnDataLoss"), std::string::npos) << m;
+  }
+}
+
 TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and_range) {
   MockCluster mc;
   mc.createTopic("lossy", 1);
@@ -219,15 +261,26 @@ TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and
   o.startingOffsets = "{\"lossy\":{\"0\":0}}";
   o.endingOffsets = "latest";
   SinkJob run(std::make_shared<KafkaSource>(o), "loss-true");
-  try {
-    ASSERT_TRUE(run.job.waitUntilDone(60s)) << "the job neither failed nor ended";
-    FAIL() << "the job ended without an error";
-  } catch (const std::exception& e) {
-    std::string m = e.what();
-    EXPECT_NE(m.find("topic 'lossy' partition 0"), std::string::npos) << m;
-    EXPECT_NE(m.find("[0, " + std::to_string(low) + ")"), std::string::npos) << m;
-  }
+  expectTheDataLossError([&] { return run.job.waitUntilDone(60s); }, low);
   EXPECT_EQ(run.store->size(), 0u);
+}
+
+// In continuous mode too: the topology stops with the error (a spout's ordinary SourceError is
+// retried, which stalled the partition with the error only in the log).
+TEST(KafkaSourceTest, fail_on_data_loss_stops_a_continuous_topology_naming_topic_partition_and_range) {
+  MockCluster mc;
+  mc.createTopic("lossy", 1);
+  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
+  ASSERT_GT(low, 0) << "the mock cluster kept every record; cannot provoke data loss";
+  auto o = baseOptions(mc, "lossy");
+  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  expectTheDataLossError([&] { return running.waitUntilDone(60s); }, low);
+  EXPECT_EQ(store->size(), 0u);
 }
 
 TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_counted) {
@@ -305,6 +358,191 @@ TEST(KafkaSourceTest, a_new_source_of_a_named_group_starts_where_the_last_one_co
   KafkaSource named(o);
   EXPECT_EQ(named.initialOffset(0), 30);
   EXPECT_EQ(named.initialOffset(1), 0);
+}
+
+// Partition 0's event times run 100 s ahead of partition 1's (a partition that lags, as after a
+// consumer outage on one partition). A 10 s tumbling count over both with a 1 s watermark delay
+// must count every record: the watermark is the minimum over the partitions, so partition 1's
+// records are not late. With one watermark over the whole source (max event time seen), every
+// record of partition 1 read after partition 0's first was dropped as late.
+constexpr int kLagRecords = 200;  // per partition
+
+void produceALaggingPartition(MockCluster& mc) {
+  mc.createTopic("lag", 2);
+  const int64_t base = 1'700'000'000'000;  // ms
+  for (int i = 0; i < kLagRecords; ++i) {
+    mc.produce("lag", 0, "", "ahead", {}, base + 100'000 + i * 100);
+    mc.produce("lag", 1, "", "behind", {}, base + i * 100);
+  }
+  mc.flush();
+}
+
+// The topology: the source (one task reads both partitions) -> a 10 s tumbling count per topic.
+Topology lagTopology(KafkaSource::Options o, std::shared_ptr<MemoryStore> store,
+                            WatermarkSpec wm) {
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(std::move(o)), 1).withWatermark(wm);
+  b.setBolt("count", *windowed(Tumbling(10s), Count{}).keyBy({"topic"}).eventTime("timestamp")
+                          .outputMode(OutputMode::Append).build(), 1)
+      .fieldsGrouping("kafka", Fields{"topic"});
+  b.setBolt("sink", MemorySink(std::move(store), {}), 1).shuffleGrouping("count");
+  return b.build();
+}
+
+int64_t sumOfCounts(const MemoryStore& store) {
+  int64_t sum = 0;
+  for (const auto& v : store.values()) sum += std::get<int64_t>(v.back());
+  return sum;
+}
+
+TEST(KafkaSourceTest, a_lagging_partition_loses_nothing_as_late_in_micro_batch_mode) {
+  MockCluster mc;
+  produceALaggingPartition(mc);
+  auto o = baseOptions(mc, "lag");
+  o.endingOffsets = "latest";
+  o.maxOffsetsPerTrigger = 40;  // 20 per partition per batch: partition 1 needs ten batches
+  auto store = std::make_shared<MemoryStore>();
+  std::string chk = tempDir("lag-mb");
+  WatermarkSpec wm{.field = "timestamp", .delay = 1s};
+  auto job = runMicroBatch(lagTopology(o, store, wm), MicroBatch{.checkpoint = chk});
+  ASSERT_TRUE(job.waitUntilDone(60s));
+  std::filesystem::remove_all(chk);
+  EXPECT_EQ(sumOfCounts(*store), 2 * kLagRecords);
+}
+
+TEST(KafkaSourceTest, a_lagging_partition_loses_nothing_as_late_in_continuous_mode) {
+  MockCluster mc;
+  produceALaggingPartition(mc);
+  auto o = baseOptions(mc, "lag");
+  o.endingOffsets = "latest";
+  auto store = std::make_shared<MemoryStore>();
+  // A watermark after every tuple, and a clock that never makes a partition idle: partition 1
+  // holds the watermark back however late its fetch answers.
+  ManualClock clock(Timestamp{1'000'000});
+  WatermarkSpec wm{.field = "timestamp", .delay = 1s, .everyTuples = 1};
+  Continuous c;
+  c.clock = &clock;
+  auto running = runContinuous(lagTopology(o, store, wm), c);
+  ASSERT_TRUE(running.waitUntilDone(60s));
+  EXPECT_EQ(sumOfCounts(*store), 2 * kLagRecords);
+}
+
+// Partition 1 has no records at all: it holds the watermark back until it has read nothing for
+// the idleness timeout (Flink's withIdleness), then partition 0's windows fire.
+TEST(KafkaSourceTest, an_idle_partition_stops_holding_the_watermark_back_after_the_timeout) {
+  MockCluster mc;
+  mc.createTopic("idle", 2);
+  const int64_t base = 1'700'000'000'000;  // ms
+  for (int i = 0; i < 100; ++i) mc.produce("idle", 0, "", "x", {}, base + i * 300);  // 30 s
+  mc.flush();
+  auto store = std::make_shared<MemoryStore>();
+  ManualClock clock(Timestamp{1'000'000});
+  WatermarkSpec wm{.field = "timestamp", .delay = 1s, .everyTuples = 1, .idleTimeout = 5s};
+  Continuous c;
+  c.clock = &clock;
+  auto running = runContinuous(lagTopology(baseOptions(mc, "idle"), store, wm), c);
+  // Every record read (the count bolt has them all) while partition 1 is not yet idle: no window
+  // may fire, since partition 1 might still bring records of those windows.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  auto executed = [&] { return running.metrics().find("count")->total().executed; };
+  while (executed() < 100 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_EQ(executed(), 100u);
+  auto spoutWatermark = running.metrics().find("kafka")->tasks.at(0).watermark;
+  EXPECT_TRUE(!spoutWatermark || *spoutWatermark == kNoWatermark)
+      << "the watermark moved while partition 1 could still bring records behind it";
+  EXPECT_EQ(store->size(), 0u);
+  // Partition 1 is idle now (so is partition 0, until its next record: with every partition
+  // idle the watermark stays, as in Flink).
+  clock.advance(6s);
+  mc.produce("idle", 0, "", "x", {}, base + 40'000);
+  mc.flush();
+  ASSERT_TRUE(store->waitForSize(3, 30s)) << store->size();  // [0, 10), [10, 20), [20, 30)
+  running.kill();
+  EXPECT_EQ(sumOfCounts(*store), 100);
+}
+
+// librdkafka 2.0.2's mock cluster cannot add partitions to a topic (neither
+// rd_kafka_mock_topic_create on an existing topic nor CreatePartitions is supported), so the
+// tests add a topic matching the subscribed pattern: the same discovery (new (topic, partition)s
+// in the metadata), numbered after the known ones.
+void expectNewPartitionsPickedUp(bool microBatch) {
+  MockCluster mc;
+  mc.createTopic("grow-a", 1);
+  for (int i = 0; i < 50; ++i) mc.produce("grow-a", 0, "", "a" + std::to_string(i));
+  mc.flush();
+  auto o = baseOptions(mc, "");
+  o.subscribe.clear();
+  o.subscribePattern = "grow-.*";
+  o.partitionDiscoveryInterval = 10ms;
+  o.latestOffsetsInterval = 10ms;
+  auto src = std::make_shared<KafkaSource>(o);
+  auto store = std::make_shared<MemoryStore>();
+  std::string chk = tempDir("grow");
+  TopologyBuilder b;
+  b.setSpout("kafka", src, 2);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  std::optional<MicroBatchJob> job;
+  std::optional<RunningTopology> running;
+  if (microBatch) job.emplace(runMicroBatch(b.build(), MicroBatch{.checkpoint = chk}));
+  else running.emplace(runContinuous(b.build(), Continuous{}));
+  ASSERT_TRUE(store->waitForSize(50, 30s)) << store->size();
+  mc.createTopic("grow-b", 2);
+  for (int i = 0; i < 60; ++i) mc.produce("grow-b", i % 2, "", "b" + std::to_string(i));
+  mc.flush();
+  ASSERT_TRUE(store->waitForSize(110, 30s)) << store->size();
+  EXPECT_EQ(src->partitions(), 3);
+  EXPECT_EQ(src->topicPartition(2), std::pair(std::string("grow-b"), int32_t{1}));
+  if (job) job->stop();
+  if (running) running->stop();
+  if (microBatch) {
+    // The partition count is part of the checkpoint's topology fingerprint: the grown job is
+    // refused its old checkpoint (docs/connectors.md says to restart it with a new one).
+    job.reset();
+    TopologyBuilder again;
+    again.setSpout("kafka", std::make_shared<KafkaSource>(o), 2);
+    again.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+    EXPECT_THROW(runMicroBatch(again.build(), MicroBatch{.checkpoint = chk}), std::exception);
+  }
+  std::filesystem::remove_all(chk);
+  std::set<std::string> values;
+  for (const auto& v : store->values()) values.insert(asText(v[1]));
+  EXPECT_EQ(values.size(), 110u);
+}
+
+TEST(KafkaSourceTest, partitions_added_while_a_continuous_job_runs_are_read_from_their_start) {
+  expectNewPartitionsPickedUp(false);
+}
+
+TEST(KafkaSourceTest, partitions_added_while_a_micro_batch_job_runs_are_read_from_their_start) {
+  expectNewPartitionsPickedUp(true);
+}
+
+// A new partition that sorts before a known one would get another number after a restart (a
+// micro-batch checkpoint keys offsets by number): the job stops and says so.
+TEST(KafkaSourceTest, a_new_partition_that_sorts_before_the_known_ones_stops_the_job) {
+  MockCluster mc;
+  mc.createTopic("grow-b", 1);
+  auto o = baseOptions(mc, "");
+  o.subscribe.clear();
+  o.subscribePattern = "grow-.*";
+  o.partitionDiscoveryInterval = 10ms;
+  o.latestOffsetsInterval = 10ms;
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  b.setBolt("sink", MemorySink(std::make_shared<MemoryStore>(), {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  mc.createTopic("grow-a", 1);
+  try {
+    ASSERT_TRUE(running.waitUntilDone(60s)) << "the topology neither failed nor ended";
+    FAIL() << "the topology ended without an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("topic 'grow-a' partition 0: added while the job runs, "
+                                         "but it sorts before topic 'grow-b' partition 0"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(KafkaSourceTest, records_produced_by_kcat_from_another_process_are_read_with_their_keys) {

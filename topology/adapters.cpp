@@ -108,14 +108,8 @@ void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out
     std::lock_guard lock(shared_->mutex);
     ++shared_->openTasks;
   }
-  int n = src.partitions();
-  for (int p = context.taskIndex; p < n; p += context.parallelism) {
-    Partition part;
-    part.id = p;
-    auto resume = resumeAt_.find(p);
-    part.base = part.next = resume != resumeAt_.end() ? resume->second : src.initialOffset(p);
-    parts_.push_back(std::move(part));
-  }
+  taskIndex_ = context.taskIndex;
+  parallelism_ = context.parallelism;
   if (watermark_) {
     OutputFieldsDeclarer d;
     src.declareOutputFields(d);
@@ -124,9 +118,26 @@ void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out
     if (eventField_ < 0)
       throw std::invalid_argument("source '" + src.name() + "' has no event-time field '" +
                                   watermark_->field + "'");
-    generator_.emplace(watermark_->delay);
   }
-  lastDataNanos_ = lastWatermarkNanos_ = clock_->monoNanos();
+  openNanos_ = lastWatermarkNanos_ = clock_->monoNanos();
+  adoptNewPartitions();
+}
+
+void SourceSpout::adoptNewPartitions() {
+  Source& src = *shared_->source;
+  const int n = src.partitions();
+  for (int p = knownPartitions_; p < n; ++p) {
+    if (p % parallelism_ != taskIndex_) continue;
+    Partition part;
+    part.id = p;
+    // After an exactly-once recovery the partition resumes at its checkpointed offset.
+    auto resume = resumeAt_.find(p);
+    part.base = part.next = resume != resumeAt_.end() ? resume->second : src.initialOffset(p);
+    if (watermark_) part.watermark.emplace(watermark_->delay);
+    part.lastDataNanos = clock_->monoNanos();
+    parts_.push_back(std::move(part));
+  }
+  knownPartitions_ = std::max(knownPartitions_, n);
 }
 
 void SourceSpout::resumeFromCheckpoint(std::map<int, int64_t> resumeAt) {
@@ -166,16 +177,17 @@ void SourceSpout::noteDone(Partition& p, int64_t offset) {
 
 bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay) {
   bool mainStream = rec.stream.empty() || rec.stream == kDefaultStream;
-  if (generator_ && mainStream && static_cast<size_t>(eventField_) < rec.values.size()) {
+  if (p.watermark && mainStream && static_cast<size_t>(eventField_) < rec.values.size()) {
     const Value& v = rec.values[static_cast<size_t>(eventField_)];
     std::optional<Timestamp> t;
     if (auto ts = std::get_if<Timestamp>(&v)) t = *ts;
     if (auto i = std::get_if<int64_t>(&v)) t = Timestamp{*i};
     if (t) {
-      generator_->observe(*t, clock_->now());
+      p.watermark->observe(*t, clock_->now());
       ++sinceWatermark_;
     }
   }
+  p.lastDataNanos = clock_->monoNanos();
   MessageId id = messageId(p.id, rec.offset);
   out_->emitWithOrigin(mainStream ? std::string_view(kDefaultStream) : rec.stream,
                        std::move(rec.values),
@@ -191,6 +203,8 @@ bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay) {
 bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
   if (ended_) return false;
   Source& src = *shared_->source;
+  // Partitions the source found while it runs (Kafka's discovery), read by task p % parallelism.
+  if (src.partitions() > knownPartitions_) adoptNewPartitions();
   bool emitted = false;
   // Replays first: a failed record is re-read from its offset.
   size_t replayed = 0;
@@ -246,7 +260,7 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
       }
     }
   }
-  maybeEmitWatermark(emitted);
+  maybeEmitWatermark();
   if (!emitted && src.finished()) {
     bool allRead = true, allDone = true;
     for (auto& p : parts_) {
@@ -262,33 +276,52 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
   return emitted;
 }
 
-void SourceSpout::maybeEmitWatermark(bool dataNow) {
-  if (!generator_) return;
+std::optional<Timestamp> SourceSpout::taskWatermark(int64_t nowNanos) const {
+  const int64_t idleNanos = toMicros(watermark_->idleTimeout) * 1000;
+  // A task without partitions (more tasks than partitions) holds back until idleTimeout after
+  // open(), like a partition without data.
+  if (parts_.empty()) {
+    return nowNanos - openNanos_ >= idleNanos ? std::nullopt : std::optional(kNoWatermark);
+  }
+  std::optional<Timestamp> low;
+  for (const auto& p : parts_) {
+    if (nowNanos - p.lastDataNanos >= idleNanos) continue;
+    Timestamp wm = p.watermark->current();  // kNoWatermark before its first record: holds back
+    low = low ? std::min(*low, wm) : wm;
+  }
+  return low;
+}
+
+void SourceSpout::maybeEmitWatermark() {
+  if (!watermark_) return;
   int64_t now = clock_->monoNanos();
-  if (dataNow && idle_) {
+  std::optional<Timestamp> wm = taskWatermark(now);
+  if (!wm) {
+    // Every partition read nothing for idleTimeout: this task must not hold back its consumers.
+    if (!idle_) {
+      idle_ = true;
+      out_->emitWatermark(emitted_, true);
+    }
+    return;
+  }
+  if (idle_) {
     // Data again after an idle spell: tell consumers this task counts again, at once.
     idle_ = false;
-    out_->emitWatermark(generator_->current(), false);
+    emitted_ = std::max(emitted_, *wm);
+    out_->emitWatermark(emitted_, false);
     lastWatermarkNanos_ = now;
-    generator_->onPeriodic(clock_->now());
     sinceWatermark_ = 0;
     return;
   }
-  if (dataNow) lastDataNanos_ = now;
   bool due = sinceWatermark_ >= watermark_->everyTuples ||
              now - lastWatermarkNanos_ >= toMicros(watermark_->every) * 1000;
-  if (due) {
-    if (auto wm = generator_->onPeriodic(clock_->now())) {
-      out_->emitWatermark(*wm, false);
-      sinceWatermark_ = 0;
-    }
-    lastWatermarkNanos_ = now;
+  if (!due) return;
+  if (*wm > emitted_) {
+    emitted_ = *wm;
+    out_->emitWatermark(emitted_, false);
+    sinceWatermark_ = 0;
   }
-  if (!idle_ && now - lastDataNanos_ >= toMicros(watermark_->idleTimeout) * 1000) {
-    // Nothing read for idleTimeout: this task must not hold back its consumers' watermark.
-    idle_ = true;
-    out_->emitWatermark(generator_->current(), true);
-  }
+  lastWatermarkNanos_ = now;
 }
 
 void SourceSpout::ack(MessageId id) {

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "gale/core/log.h"
+#include "gale/core/source.h"
 
 namespace gale {
 
@@ -179,6 +180,10 @@ void Executor::componentError(const char* what, const std::exception& e) {
   cell_.lastError = std::string(what) + " threw: " + e.what();
   cell_.lastErrorMicros = sh_.clock->now().micros;
   if (dynamic_cast<const StopTopology*>(&e)) sh_.fail(e.what());
+  // A source that cannot go on (SourceFatalError: e.g. Kafka's failOnDataLoss) stops the
+  // topology instead of being asked again.
+  else if (dynamic_cast<const SourceFatalError*>(&e))
+    sh_.fail("component '" + name() + "': " + e.what());
 }
 
 TopologyContext Executor::context() const {

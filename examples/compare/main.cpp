@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "gale/ui/ui_server.h"
+#include "kafka_mode.h"
 #include "runner.h"
 
 namespace gc = gale::compare;
@@ -77,6 +78,9 @@ struct Options {
   std::string out = "compare-out";
   int uiPort = -1;  // no UI
   std::string uiToken;
+  bool kafka = false;
+  std::vector<gc::KafkaPipeline> kafkaPipelines;
+  gc::KafkaSettings kafkaSettings;
 };
 
 // The command line as typed; turned into Options once parsing is complete.
@@ -91,6 +95,10 @@ struct RawOptions {
   std::string out = "compare-out";
   int uiPort = -1;
   std::string uiToken;
+  bool kafka = false;
+  std::string bootstrap, kafkaPipelines = "all";
+  int kafkaPartitions = 4;
+  int64_t throughputRecords = 100'000;
 };
 
 Options toOptions(const RawOptions& r) {
@@ -119,6 +127,12 @@ Options toOptions(const RawOptions& r) {
   o.out = r.out;
   o.uiPort = r.uiPort;
   o.uiToken = r.uiToken;
+  o.kafka = r.kafka || !r.bootstrap.empty();
+  o.kafkaPipelines = gc::parseKafkaPipelines(r.kafkaPipelines);
+  o.kafkaSettings.bootstrap = r.bootstrap;
+  o.kafkaSettings.partitions = r.kafkaPartitions;
+  o.kafkaSettings.window = o.pipeline.window;
+  o.kafkaSettings.throughputRecords = r.throughputRecords;
   if (o.continuous) o.modes.push_back(gc::Mode{});
   for (auto& s : split(r.intervals)) {
     gc::Mode m = gc::parseMode(s);
@@ -184,6 +198,26 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
                  "serve the web UI at http://127.0.0.1:PORT/ (0: any free port): each run live, "
                  "then listed with its last metrics; it stays up after the report until Ctrl-C")
       ->check(gale::examples::number<int>(0, 65535));
+  app.add_flag("--kafka", r.kafka,
+               "Kafka mode: input topic -> gale -> output topic, latency measured by a consumer "
+               "of the output topic, beside the no-engine floor; and Kafka -> gale -> Kafka "
+               "throughput beside the cluster's own (an in-process mock cluster by default)");
+  app.add_option("--bootstrap", r.bootstrap,
+                 "Kafka mode against a real cluster at host:port (implies --kafka; the topics are "
+                 "created there)");
+  app.add_option("--kafka-pipelines", r.kafkaPipelines,
+                 "Kafka mode: transform, window (tumbling --window, by Kafka timestamp), join "
+                 "(stream-static), or all")
+      ->capture_default_str();
+  app.add_option("--kafka-partitions", r.kafkaPartitions,
+                 "Kafka mode: partitions of every topic (= spout tasks); the mock cluster keeps "
+                 "at most 5 MB per partition, so a consumer ~1 s behind one at 100K/s loses records")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int>());
+  app.add_option("--throughput-records", r.throughputRecords,
+                 "Kafka mode: records of the throughput runs (0 = skip them)")
+      ->capture_default_str()
+      ->check(gale::examples::number<int64_t>(0));
   app.add_option("--ui-token", r.uiToken,
                  "token for the UI's deactivate / activate / kill (default: $GALE_UI_TOKEN)")
       ->envname("GALE_UI_TOKEN");
@@ -224,6 +258,49 @@ class ProgressLine {
   bool tty_;
 };
 
+// The output files of a run: results.csv, results.json and latency.svg.
+void writeFiles(const Options& o, const std::vector<gc::ResultRow>& rows, const std::string& title) {
+  auto path = [&](const char* name) { return (std::filesystem::path(o.out) / name).string(); };
+  std::ofstream(path("results.csv")) << [&] {
+    std::ostringstream s;
+    gc::writeCsv(s, rows);
+    return s.str();
+  }();
+  std::ofstream(path("results.json")) << [&] {
+    std::ostringstream s;
+    gc::writeJson(s, rows);
+    return s.str();
+  }();
+  {
+    std::ofstream svg(path("latency.svg"));
+    gc::writeSvgChart(svg, rows, title);
+    if (!svg) throw std::runtime_error("cannot write " + path("latency.svg"));
+  }
+  std::cout << "raw numbers: " << path("results.csv") << ", " << path("results.json") << "\n"
+            << "chart: " << path("latency.svg") << "\n" << std::flush;
+}
+
+int runKafkaMode(const Options& o) {
+  std::cout << "gale-compare --kafka: " << o.settings.warmupSeconds << " s warm-up + "
+            << o.settings.seconds << " s measured per run; " << o.kafkaSettings.partitions
+            << " partition(s) per topic; " << std::thread::hardware_concurrency()
+            << " hardware threads\n";
+  for (const auto& m : o.modes)
+    std::cout << "  " << m.label() << ": " << gc::knobsOf(m, gc::kafkaRunSettings(o.settings)) << "\n";
+  std::cout << std::flush;
+  gc::KafkaReport report =
+      gc::runKafkaComparison(o.kafkaPipelines, o.loads, o.modes, o.settings, o.kafkaSettings,
+                             [](const std::string& what) { std::cerr << what << "\n"; });
+  std::cout << "\n";
+  gc::writeKafkaReport(std::cout, report);
+  std::vector<gc::ResultRow> rows;
+  for (const auto& r : report.latency) rows.push_back(r.row);
+  writeFiles(o, rows, "gale on Kafka: continuous vs micro-batch vs no engine, end-to-end latency");
+  for (const auto& r : report.latency)
+    if (r.counted != r.produced) return 1;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -243,6 +320,7 @@ int main(int argc, char** argv) {
       std::cerr << "web UI: " << ui->url() << " (the comparison builds up at " << ui->url()
                 << "#/compare)\n";
     }
+    if (o.kafka) return runKafkaMode(o);
     auto data = std::make_shared<const gc::YsbData>();
     std::vector<gc::ResultRow> rows;
     ProgressLine line;
@@ -316,25 +394,8 @@ int main(int argc, char** argv) {
     }
     std::cout << eq.str();
 
-    auto path = [&](const char* name) { return (std::filesystem::path(o.out) / name).string(); };
-    std::ofstream(path("results.csv")) << [&] {
-      std::ostringstream s;
-      gc::writeCsv(s, rows);
-      return s.str();
-    }();
-    std::ofstream(path("results.json")) << [&] {
-      std::ostringstream s;
-      gc::writeJson(s, rows);
-      return s.str();
-    }();
-    std::ofstream(path("equality.txt")) << eq.str();
-    {
-      std::ofstream svg(path("latency.svg"));
-      gc::writeSvgChart(svg, rows, "gale: continuous vs micro-batch end-to-end latency");
-      if (!svg) throw std::runtime_error("cannot write " + path("latency.svg"));
-    }
-    std::cout << "raw numbers: " << path("results.csv") << ", " << path("results.json") << "\n"
-              << "chart: " << path("latency.svg") << "\n" << std::flush;
+    std::ofstream((std::filesystem::path(o.out) / "equality.txt").string()) << eq.str();
+    writeFiles(o, rows, "gale: continuous vs micro-batch end-to-end latency");
     if (ui) {
       std::signal(SIGINT, onSignal);
       std::signal(SIGTERM, onSignal);

@@ -99,13 +99,15 @@ std::string xmlEscape(const std::string& s) {
 }  // namespace
 
 void writeTable(std::ostream& out, const std::vector<ResultRow>& rows) {
+  size_t pw = 10;  // the pipeline column: as wide as the longest name ("kafka-transform")
+  for (const auto& r : rows) pw = std::max(pw, r.pipeline.size());
   const std::vector<std::pair<std::string, size_t>> cols = {
-      {"pipeline", 10}, {"mode", 20}, {"offered", 9}, {"throughput", 12}, {"p50", 9},
+      {"pipeline", pw}, {"mode", 20}, {"offered", 9}, {"throughput", 12}, {"p50", 9},
       {"p90", 9},       {"p99", 9},   {"p99.9", 9},   {"max", 9},         {"", 0}};
   for (auto& [name, w] : cols) out << pad(name, w, false) << (w ? " " : "");
   out << "\n";
   for (const auto& r : rows) {
-    out << pad(r.pipeline, 10, false) << " " << pad(r.mode, 20, false) << " "
+    out << pad(r.pipeline, pw, false) << " " << pad(r.mode, 20, false) << " "
         << pad(loadLabel(r.offeredPerSec), 9, false) << " " << pad(rate(r.throughput), 12, true)
         << " ";
     // No sample: nothing became visible while measuring (e.g. no batch ended), not "0 ns".

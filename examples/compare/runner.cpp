@@ -88,27 +88,26 @@ namespace {
 
 int64_t monoNow() { return SystemClock::steadyNanos(); }
 
-// A temporary checkpoint directory, removed when the run ends.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "gale-compare-XXXXXX").string();
-    if (!mkdtemp(tmpl.data()))
-      throw std::runtime_error("gale-compare: cannot create a checkpoint directory under " +
-                               std::filesystem::temp_directory_path().string());
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 Continuous continuousConfig(bool acking) {
   Continuous c;
   c.acking = acking;
   c.fusion = gFusion;
   return c;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "gale-compare-XXXXXX").string();
+  if (!mkdtemp(tmpl.data()))
+    throw std::runtime_error("gale-compare: cannot create a checkpoint directory under " +
+                             std::filesystem::temp_directory_path().string());
+  path = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
 }
 
 MicroBatch microBatchConfig(const Mode& mode, const std::string& dir) {
@@ -121,6 +120,8 @@ MicroBatch microBatchConfig(const Mode& mode, const std::string& dir) {
   mb.runtime = continuousConfig(false);
   return mb;
 }
+
+namespace {
 
 // One running job in either mode, behind one face.
 class AnyRun {

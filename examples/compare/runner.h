@@ -68,6 +68,18 @@ struct BoundedWindows {
 BoundedWindows runBoundedYsb(const PipelineOptions& pipeline, const Mode& mode, int64_t events,
                              std::shared_ptr<const YsbData> data, bool acking = false);
 
+// A temporary checkpoint directory, removed with the object.
+struct TempDir {
+  std::string path;
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+// The configuration of a micro-batch run in `mode` with its checkpoint under `dir`.
+MicroBatch microBatchConfig(const Mode& mode, const std::string& dir);
+
 // The knobs that differ between the modes, stated in the output.
 std::string knobsOf(const Mode& mode, const RunSettings& settings);
 

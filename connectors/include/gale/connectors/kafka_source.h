@@ -68,6 +68,15 @@ class KafkaSource : public Source {
     // Metadata, watermark and committed-offset lookups, and how long read() waits for records
     // it must re-fetch (after a seek) before it gives up with a SourceError.
     std::chrono::milliseconds requestTimeout{10000};
+    // How often an unbounded source asks the broker for its partitions' end offsets (Spark's
+    // latestOffsets): available() reports them before the fetch has the records, so no partition
+    // lags behind the others in a batch because its fetch answered later.
+    std::chrono::milliseconds latestOffsetsInterval{100};
+    // How often an unbounded source with subscribe / subscribePattern looks for partitions added
+    // to its topics (and new topics matching the pattern) while it runs (Flink's
+    // partition.discovery.interval.ms); 0 = never. New partitions are read from their earliest
+    // offset.
+    std::chrono::milliseconds partitionDiscoveryInterval{1000};
     // Group offsets are written to the broker at most this often.
     std::chrono::milliseconds commitInterval{100};
   };
@@ -82,7 +91,8 @@ class KafkaSource : public Source {
   std::string name() const override;
   void declareOutputFields(OutputFieldsDeclarer& declarer) const override;
   // The first call looks up the metadata (topics, partitions, start and end offsets); throws
-  // SourceError when the cluster cannot be reached or a topic does not exist.
+  // SourceError when the cluster cannot be reached or a topic does not exist. Grows when
+  // partitions are discovered (partitionDiscoveryInterval).
   int partitions() const override;
   int64_t initialOffset(int partition) override;
   void open(const Clock& clock) override;

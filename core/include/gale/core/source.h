@@ -36,6 +36,14 @@ class SourceError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A source that cannot go on at all (records it must deliver are gone and it was told to fail
+// on data loss). Both runtimes stop the job with it; a plain SourceError from a continuous-mode
+// spout is logged and the read retried (a broker may come back), which would stall here.
+class SourceFatalError : public SourceError {
+ public:
+  using SourceError::SourceError;
+};
+
 // Thread-safety: different partitions may be read concurrently from different threads (one
 // reader per partition at a time); available() may be called from any thread.
 class Source {
@@ -45,6 +53,8 @@ class Source {
   // A name for messages, metrics and the offset log (e.g. "socket:localhost:9999").
   virtual std::string name() const = 0;
   virtual void declareOutputFields(OutputFieldsDeclarer& declarer) const = 0;
+  // May grow while the source runs (Kafka's discovered partitions; never shrinks): both runtimes
+  // pick new partitions up, starting them at initialOffset().
   virtual int partitions() const = 0;
 
   // Starts the source (connect, start a generator's schedule). Called once before reads.

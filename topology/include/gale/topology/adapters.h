@@ -22,9 +22,13 @@
 namespace gale {
 
 // In-band watermarks of a SourceSpout: Flink's bounded out-of-orderness (core's
-// BoundedOutOfOrderness): watermark = max event time seen by the task - delay - 1 µs.
-// It is emitted when it moved and either `everyTuples` tuples or `every` time passed since the
-// last one. A task that read nothing for `idleTimeout` emits its watermark marked idle, which
+// BoundedOutOfOrderness) per source partition: a partition's watermark = max event time seen in
+// it - delay - 1 µs, and the task's is the minimum over its partitions (Flink's per-split
+// watermarks), so a lagging partition's records are not late because another one ran ahead. A
+// partition that read nothing for `idleTimeout` (counted from open()) is left out of the minimum
+// until it has data again; until then a partition without data holds the task's watermark back.
+// The watermark is emitted when it moved and either `everyTuples` tuples or `every` time passed
+// since the last one. A task whose partitions are all idle emits its watermark marked idle, which
 // its consumers leave out of their min over inputs until it emits data again.
 struct WatermarkSpec {
   std::string field;  // an event-time field (timestamp or int64 micros) of the source's stream
@@ -60,7 +64,8 @@ class OperatorBolt final : public Bolt {
   OperatorPtr op_;
 };
 
-// Runs a gale::Source as a spout. Task i of n reads the partitions p with p % n == i; each record
+// Runs a gale::Source as a spout. Task i of n reads the partitions p with p % n == i (also those
+// the source adds while it runs, e.g. Kafka's discovered partitions); each record
 // is emitted with msgId = (partition << 48 | offset) and its originNanos; a failed record is
 // re-read from its offset and emitted again; the acked prefix of each partition is committed
 // (Source::commit). When the source is finished() and every record is read and acked, the task
@@ -110,11 +115,17 @@ class SourceSpout final : public Spout {
     int64_t base = 0;
     int64_t next = 0;
     std::deque<bool> done;
+    std::optional<BoundedOutOfOrderness> watermark;  // this partition's, with a WatermarkSpec
+    int64_t lastDataNanos = 0;
   };
 
   void noteDone(Partition& p, int64_t offset);
+  // Takes this task's share of the partitions the source has beyond knownPartitions_.
+  void adoptNewPartitions();
   bool emitRecord(Partition& p, SourceRecord& rec, bool replay);
-  void maybeEmitWatermark(bool dataNow);
+  void maybeEmitWatermark();
+  // The minimum over the partitions that are not idle; nullopt when all are idle.
+  std::optional<Timestamp> taskWatermark(int64_t nowNanos) const;
   Partition* partitionOf(MessageId id, int64_t& offset);
 
   std::shared_ptr<Shared> shared_;
@@ -124,6 +135,9 @@ class SourceSpout final : public Spout {
   SpoutOutputCollector* out_ = nullptr;
   const Clock* clock_ = nullptr;
   bool acking_ = true;
+  int taskIndex_ = 0;
+  int parallelism_ = 1;
+  int knownPartitions_ = 0;
   std::vector<Partition> parts_;
   size_t cursor_ = 0;
   std::deque<MessageId> replay_;
@@ -132,13 +146,13 @@ class SourceSpout final : public Spout {
   uint64_t lost_ = 0;
   bool checkpointed_ = false;
   std::map<int, int64_t> resumeAt_;
-  // Watermark state: core's bounded out-of-orderness generator; idleness is decided here
-  // (no data read for idleTimeout, counted from open() so a task without data goes idle too).
+  // Watermark state (the generators are per partition); idleness is decided here (no data read
+  // for idleTimeout, counted from open() so a partition without data goes idle too).
   int eventField_ = -1;
-  std::optional<BoundedOutOfOrderness> generator_;
+  Timestamp emitted_ = kNoWatermark;  // the last watermark sent
   uint64_t sinceWatermark_ = 0;
   int64_t lastWatermarkNanos_ = 0;
-  int64_t lastDataNanos_ = 0;
+  int64_t openNanos_ = 0;
   bool idle_ = false;
 };
 

@@ -1,0 +1,365 @@
+#include "kafka_mode.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <iomanip>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "gale/batch/microbatch.h"
+#include "gale/connectors/from_json.h"
+#include "gale/connectors/kafka_sink.h"
+#include "gale/connectors/kafka_source.h"
+#include "gale/core/aggregate.h"
+#include "gale/core/join.h"
+#include "gale/core/stateless.h"
+#include "gale/core/window.h"
+#include "gale/topology/runtime.h"
+#include "kafka_clients.h"
+
+namespace gale::compare {
+
+const char* kafkaPipelineName(KafkaPipeline p) {
+  switch (p) {
+    case KafkaPipeline::Transform: return "kafka-transform";
+    case KafkaPipeline::Window: return "kafka-window";
+    case KafkaPipeline::Join: return "kafka-join";
+  }
+  return "?";
+}
+
+std::vector<KafkaPipeline> parseKafkaPipelines(const std::string& list) {
+  std::vector<KafkaPipeline> out;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item == "all") {
+      out.insert(out.end(), {KafkaPipeline::Transform, KafkaPipeline::Window, KafkaPipeline::Join});
+    } else if (item == "transform") {
+      out.push_back(KafkaPipeline::Transform);
+    } else if (item == "window") {
+      out.push_back(KafkaPipeline::Window);
+    } else if (item == "join") {
+      out.push_back(KafkaPipeline::Join);
+    } else {
+      throw std::invalid_argument("unknown Kafka pipeline '" + item +
+                                  "': use transform, window, join or all");
+    }
+  }
+  if (out.empty()) throw std::invalid_argument("no Kafka pipeline given");
+  return out;
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kMarkerTopic = "gale-compare-markers";
+
+// The "sent" header's value out of KafkaSource's headers field ([{"key":"sent","value":"123"}]).
+int64_t sentOf(const Tuple& t) {
+  const auto* headers = std::get_if<std::string>(&t.get("headers"));
+  static constexpr std::string_view key = "{\"key\":\"sent\",\"value\":\"";
+  size_t at = headers ? headers->find(key) : std::string::npos;
+  if (at == std::string::npos) throw std::invalid_argument("an input record has no 'sent' header");
+  return std::stoll(headers->substr(at + key.size()));
+}
+
+std::shared_ptr<const StaticTable> campaigns() {
+  auto table = std::make_shared<StaticTable>(Fields{{"campaign", Type::String}});
+  for (int i = 0; i < 100; ++i)
+    table->add(Value(std::string("ad-" + std::to_string(i))),
+               Values{std::string("campaign-" + std::to_string(i % 10))});
+  return table;
+}
+
+// Kafka `in` -> parse the JSON value, take the send time from the header -> the pipeline ->
+// KafkaSink to `out` with the reference time in the header "sent". The same function for both
+// modes; bounded: the source ends at the input's end now (the throughput runs).
+Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std::string& in,
+                       const std::string& out, int partitions, Duration window, bool bounded,
+                       const std::string& transactionalIdPrefix) {
+  KafkaSource::Options so;
+  so.bootstrapServers = bootstrap;
+  so.subscribe = {in};
+  so.startingOffsets = "earliest";
+  if (bounded) so.endingOffsets = "latest";
+  so.consumerProperties = kafkaConsumerProperties();
+  TopologyBuilder b;
+  SpoutDeclarer spout = b.setSpout("in", std::make_shared<KafkaSource>(so), partitions);
+  if (p == KafkaPipeline::Window) spout.withWatermark("timestamp", Duration(0));
+  b.setBolt("parse",
+            FromJson({.field = "value",
+                      .schema = Fields{{"ad", Type::String}, {"event", Type::String}},
+                      .keep = {"headers", "timestamp"}}),
+            1)
+      .shuffleGrouping("in");
+  const Fields parsed{{"ad", Type::String}, {"event", Type::String}, {"sent", Type::Int64},
+                      {"timestamp", Type::Timestamp}};
+  b.setBolt("sent", Map(parsed, [](const Tuple& t) {
+              return Values{t.get("ad"), t.get("event"), sentOf(t), t.get("timestamp")};
+            }), 1)
+      .shuffleGrouping("parse");
+  KafkaSink::Options ko;
+  ko.bootstrapServers = bootstrap;
+  ko.topic = out;
+  ko.keyField = "ad";
+  ko.headerFields = {"sent"};
+  ko.producerProperties = kafkaProducerProperties();
+  ko.transactionalIdPrefix = transactionalIdPrefix;
+  ko.markerTopic = kMarkerTopic;
+  std::string last = "sent";
+  switch (p) {
+    case KafkaPipeline::Transform:
+      ko.toJson = {"ad", "event"};
+      break;
+    case KafkaPipeline::Join:
+      b.setBolt("join", StaticJoin(campaigns(), "ad", Fields{{"ad", Type::String},
+                                                              {"sent", Type::Int64}}), 1)
+          .shuffleGrouping("sent");
+      ko.toJson = {"ad", "campaign"};
+      last = "join";
+      break;
+    case KafkaPipeline::Window:
+      b.setBolt("count", *windowed(Tumbling(window), Count{}).keyBy({"ad"}).eventTime("timestamp")
+                              .outputMode(OutputMode::Append).build(), 1)
+          .fieldsGrouping("sent", Fields{"ad"});
+      // A window result's reference time is the window's end: it cannot be complete before.
+      b.setBolt("result", Map(Fields{{"ad", Type::String}, {"count", Type::Int64},
+                                     {"sent", Type::Int64}},
+                              [](const Tuple& t) {
+                                return Values{t.get("ad"), t.get("count"),
+                                              t.getTimestamp("window_end").micros};
+                              }), 1)
+          .shuffleGrouping("count");
+      ko.toJson = {"ad", "count"};
+      last = "result";
+      break;
+  }
+  // Fields grouping: a replayed batch's tuple reaches the same (transactional) sink task.
+  b.setBolt("out", KafkaSink(ko), 1).fieldsGrouping(last, Fields{"ad"});
+  return b.build();
+}
+
+// A job in either mode, stopped (without draining) when it goes.
+class KafkaJob {
+ public:
+  KafkaJob(const Topology& t, const Mode& mode) {
+    if (mode.microBatch) {
+      dir_ = std::make_unique<TempDir>();
+      job_ = runMicroBatch(t, microBatchConfig(mode, dir_->path));
+    } else {
+      // Acking on (Continuous's default): KafkaSink is at-least-once only with it; without, a
+      // record whose produce fails (a full local queue under load) is lost.
+      running_ = std::make_unique<RunningTopology>(runContinuous(t, Continuous{}));
+    }
+  }
+  ~KafkaJob() {
+    try {
+      if (running_) running_->kill();
+      if (job_) {
+        job_.stop();
+        job_.waitUntilDone(60s);
+      }
+    } catch (const std::exception&) {
+      // The job's error: reported by checkFailed() / waitUntilDone() to whoever asked.
+    }
+  }
+  // Bounded runs: until the source's end is through. Rethrows the job's error.
+  bool waitUntilDone(Duration timeout) {
+    return running_ ? running_->waitUntilDone(timeout)
+                    : job_.waitUntilDone(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  }
+  void checkFailed() {
+    if (job_ && job_.done()) job_.waitUntilDone();
+    if (running_ && !running_->error().empty()) throw std::runtime_error(running_->error());
+  }
+
+ private:
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<RunningTopology> running_;
+  MicroBatchJob job_;
+};
+
+std::string topicName(const std::string& what) {
+  static int n = 0;
+  return "gale-compare-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "-" + what;
+}
+
+const char* kFloorMode = "no engine (floor)";
+
+// One latency run: the floor (mode == nullptr) or gale in `mode`.
+KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const Mode* mode,
+                    const RunSettings& settings, const KafkaSettings& k, const KafkaLog& log) {
+  const std::string in = topicName("in"), out = topicName("out");
+  cluster.createTopic(in, k.partitions);
+  cluster.createTopic(out, k.partitions);
+  KafkaRun run;
+  run.row.pipeline = kafkaPipelineName(p);
+  run.row.mode = mode ? mode->label() : kFloorMode;
+  run.row.knobs = mode ? knobsOf(*mode, kafkaRunSettings(settings)) + "; KafkaSink " +
+                             (mode->microBatch ? "transactional (exactly-once)" : "idempotent")
+                       : "consume -> produce as is, same client settings";
+  run.row.offeredPerSec = load;
+  run.row.seconds = settings.seconds;
+  run.row.latencyKind = mode && p == KafkaPipeline::Window ? "window" : "record";
+  if (log) log(run.row.pipeline + " " + run.row.mode + " @ " + loadLabel(load) + " ...");
+
+  OutputMeter meter(cluster.bootstrap(), out, k.partitions);
+  std::unique_ptr<Relay> relay;
+  std::unique_ptr<KafkaJob> job;
+  if (mode) {
+    job = std::make_unique<KafkaJob>(
+        kafkaTopology(p, cluster.bootstrap(), in, out, k.partitions, k.window, false, in), *mode);
+  } else {
+    relay = std::make_unique<Relay>(cluster.bootstrap(), in, out, k.partitions);
+  }
+  PacedProducer producer(cluster.bootstrap(), in, k.partitions);
+  const int64_t start = wallMicros();
+  const auto warmup = static_cast<int64_t>(settings.warmupSeconds * 1e6);
+  meter.measureBetween(start + warmup, start + warmup + static_cast<int64_t>(settings.seconds * 1e6));
+  run.produced = producer.run(load, settings.warmupSeconds + settings.seconds);
+  // Windows close only when later event time arrives: one record per partition far past the
+  // last window (its own window never closes, so it is not counted).
+  if (mode && p == KafkaPipeline::Window)
+    producer.sentinels(wallMicros() + 3 * toMicros(k.window));
+  const auto deadline = std::chrono::steady_clock::now() + k.drainTimeout;
+  while (meter.counted() < run.produced && std::chrono::steady_clock::now() < deadline) {
+    if (job) job->checkFailed();
+    std::this_thread::sleep_for(5ms);
+  }
+  // The meter stops first: what a stopping job flushes is not part of the run.
+  meter.stop();
+  job.reset();
+  if (relay) relay->stop();
+  run.results = meter.results();
+  run.counted = meter.counted();
+  if (meter.missingHeader())
+    throw std::runtime_error(run.row.pipeline + " " + run.row.mode + ": " +
+                             std::to_string(meter.missingHeader()) + " results without a header");
+  run.row.records = run.produced;
+  run.row.throughput = static_cast<double>(run.counted) / (settings.warmupSeconds + settings.seconds);
+  run.row.sustained = run.counted == run.produced;
+  run.row.setLatency(meter.latencyNanos());
+  return run;
+}
+
+// The cluster's own rates and gale's (bounded transform jobs over the same pre-filled topic).
+std::vector<KafkaThroughput> throughputRuns(KafkaCluster& cluster, const std::vector<Mode>& modes,
+                                            const KafkaSettings& k, const KafkaLog& log) {
+  std::vector<KafkaThroughput> out;
+  const auto n = static_cast<uint64_t>(k.throughputRecords);
+  const std::string in = topicName("tp-in");
+  // The mock cluster keeps at most 5 MB per partition (about 90 000 of these records): spread the
+  // records so that none is dropped before it is read.
+  KafkaSettings tk = k;
+  if (cluster.isMock())
+    tk.partitions = std::max<int>(k.partitions, static_cast<int>(n / 50'000) + 1);
+  cluster.createTopic(in, tk.partitions);
+  auto timed = [&](const std::string& what, const std::function<uint64_t()>& f) {
+    if (log) log("throughput: " + what + " ...");
+    auto t0 = std::chrono::steady_clock::now();
+    uint64_t records = f();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.push_back({what, records, s});
+  };
+  // Waits until `topic` has n records (or counted n); returns what it saw.
+  auto drain = [&](const std::string& topic) {
+    OutputMeter m(cluster.bootstrap(), topic, tk.partitions);
+    auto deadline = std::chrono::steady_clock::now() + k.drainTimeout;
+    while (m.results() < n && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    return m.results();
+  };
+  timed("produce", [&] { return PacedProducer(cluster.bootstrap(), in, tk.partitions).run(0, 0, n); });
+  timed("consume", [&] { return drain(in); });
+  timed("relay (no engine)", [&] {
+    const std::string to = topicName("tp-relay");
+    cluster.createTopic(to, tk.partitions);
+    Relay relay(cluster.bootstrap(), in, to, tk.partitions);
+    return drain(to);
+  });
+  for (const Mode& mode : modes) {
+    const std::string to = topicName("tp-out");
+    cluster.createTopic(to, tk.partitions);
+    timed("gale " + mode.label(), [&] {
+      KafkaJob job(kafkaTopology(KafkaPipeline::Transform, cluster.bootstrap(), in, to,
+                                 tk.partitions, k.window, true, to),
+                   mode);
+      if (!job.waitUntilDone(k.drainTimeout))
+        throw std::runtime_error("gale-compare: the bounded " + mode.label() +
+                                 " job did not end within the drain timeout");
+      return drain(to);
+    });
+    if (out.back().records != n) {
+      KafkaClient c(RD_KAFKA_CONSUMER, cluster.bootstrap(), {});
+      std::string offsets;
+      for (int p = 0; p < tk.partitions; ++p) {
+        int64_t low = 0, high = 0;
+        rd_kafka_query_watermark_offsets(c.get(), to.c_str(), p, &low, &high, 10000);
+        offsets += " [" + std::to_string(low) + ", " + std::to_string(high) + ")";
+      }
+      throw std::runtime_error("gale-compare: gale " + mode.label() + " wrote " +
+                               std::to_string(out.back().records) + " of " + std::to_string(n) +
+                               " records (the output topic's offsets:" + offsets + ")");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+RunSettings kafkaRunSettings(RunSettings settings) {
+  settings.acking = true;
+  return settings;
+}
+
+KafkaReport runKafkaComparison(const std::vector<KafkaPipeline>& pipelines,
+                               const std::vector<double>& loads, const std::vector<Mode>& modes,
+                               const RunSettings& settings, const KafkaSettings& kafka,
+                               const KafkaLog& log) {
+  KafkaCluster cluster(kafka.bootstrap);
+  cluster.createTopic(kMarkerTopic, 1);
+  KafkaReport report;
+  report.cluster = cluster.describe();
+  for (KafkaPipeline p : pipelines) {
+    for (double load : loads) {
+      report.latency.push_back(latencyRun(cluster, p, load, nullptr, settings, kafka, log));
+      for (const Mode& m : modes)
+        report.latency.push_back(latencyRun(cluster, p, load, &m, settings, kafka, log));
+    }
+  }
+  if (kafka.throughputRecords > 0) report.throughput = throughputRuns(cluster, modes, kafka, log);
+  return report;
+}
+
+void writeKafkaReport(std::ostream& out, const KafkaReport& report) {
+  out << "cluster: " << report.cluster << "\n";
+  std::vector<ResultRow> rows;
+  for (const auto& r : report.latency) rows.push_back(r.row);
+  writeTable(out, rows);
+  out << "latency: arrival at a consumer of the output topic (read_committed) - the result's "
+         "\"sent\" header: the input's scheduled send time, or for kafka-window results the "
+         "window's end; the floor relays each input record as it is\n";
+  for (const auto& r : report.latency)
+    out << "  " << r.row.pipeline << " " << r.row.mode << " @ " << loadLabel(r.row.offeredPerSec)
+        << ": " << r.produced << " produced, " << r.results << " results accounting for "
+        << r.counted << (r.counted == r.produced ? " (all)" : " (MISSING SOME)") << "\n";
+  if (report.throughput.empty()) return;
+  double relay = 0;
+  for (const auto& t : report.throughput)
+    if (t.what == "relay (no engine)") relay = t.perSecond();
+  out << "throughput (Kafka -> Kafka, " << report.throughput.front().records << " records):\n";
+  for (const auto& t : report.throughput) {
+    out << "  " << std::left << std::setw(28) << t.what << std::right << std::setw(12)
+        << static_cast<uint64_t>(t.perSecond()) << " records/s";
+    if (t.what.rfind("gale ", 0) == 0 && relay > 0)
+      out << "  (" << static_cast<int>(100 * t.perSecond() / relay) << " % of the relay)";
+    out << "\n";
+  }
+}
+
+}  // namespace gale::compare

@@ -1,0 +1,84 @@
+// gale-compare --kafka: the latency comparison on a Kafka pipeline (issue #8).
+//
+// Records are produced into an input topic at the offered load, each with its scheduled send
+// time (wall-clock µs) in the header "sent". The job reads them with KafkaSource, runs one of
+// three pipelines and writes its results with KafkaSink to an output topic, copying a reference
+// time into the result's "sent" header: the input's send time (transform, join) or the window's
+// end (window). A consumer of the output topic measures latency = arrival - that time. Beside
+// gale's rows, the same records go through the same cluster with no engine (the floor): a relay
+// consumes the input topic and produces each record to the output topic as it is.
+//
+// Then throughput: Kafka -> gale -> Kafka (the transform, a bounded job over a pre-filled topic)
+// in each mode, beside the cluster's own produce, consume and relay (consume -> produce) rates
+// measured in the same run.
+//
+// Default: librdkafka's mock cluster in process; KafkaSettings::bootstrap points at a real one
+// (the tool creates its topics there with the admin API).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "report.h"
+#include "runner.h"
+
+namespace gale::compare {
+
+enum class KafkaPipeline { Transform, Window, Join };
+// "kafka-transform", "kafka-window", "kafka-join"
+const char* kafkaPipelineName(KafkaPipeline p);
+// "transform", "window", "join" or "all"; throws std::invalid_argument listing them.
+std::vector<KafkaPipeline> parseKafkaPipelines(const std::string& list);
+
+struct KafkaSettings {
+  std::string bootstrap;  // "" = an in-process mock cluster
+  // Of every topic; = spout tasks. The mock cluster keeps at most 5 MB per partition (about
+  // 90 000 records here): at 100 K records/s a consumer more than ~1 s behind one partition
+  // loses records (gale's source stops with its data-loss error), so use several.
+  int partitions = 4;
+  Duration window = std::chrono::seconds(1);  // kafka-window: tumbling, by Kafka timestamp
+  int64_t throughputRecords = 100'000;        // 0 = no throughput runs
+  Duration drainTimeout = std::chrono::seconds(60);  // for the last results after the producer
+};
+
+// One latency run: gale in one mode, or the floor (mode "no engine (floor)").
+struct KafkaRun {
+  ResultRow row;
+  uint64_t produced = 0;  // input records produced
+  uint64_t results = 0;   // output records consumed
+  uint64_t counted = 0;   // input records the results account for (a window's count)
+};
+
+struct KafkaThroughput {
+  std::string what;  // "produce", "consume", "relay (no engine)", "gale continuous", ...
+  uint64_t records = 0;
+  double seconds = 0;
+  double perSecond() const { return seconds > 0 ? static_cast<double>(records) / seconds : 0; }
+};
+
+struct KafkaReport {
+  std::string cluster;  // "mock cluster (in process)" or the bootstrap servers
+  std::vector<KafkaRun> latency;
+  std::vector<KafkaThroughput> throughput;
+};
+
+using KafkaLog = std::function<void(const std::string&)>;
+
+// Continuous runs use acking whatever `settings` say: KafkaSink is at-least-once only with it.
+// The settings the Kafka runs actually use (for the knobs printed).
+RunSettings kafkaRunSettings(RunSettings settings);
+
+// Every pipeline x load x (floor, then each mode), then the throughput runs. Throws on a cluster
+// that cannot be reached, a job that fails, or results that do not arrive within drainTimeout.
+KafkaReport runKafkaComparison(const std::vector<KafkaPipeline>& pipelines,
+                               const std::vector<double>& loads, const std::vector<Mode>& modes,
+                               const RunSettings& settings, const KafkaSettings& kafka,
+                               const KafkaLog& log = {});
+
+// The latency table (writeTable) with the counts, then the throughput lines.
+void writeKafkaReport(std::ostream& out, const KafkaReport& report);
+
+}  // namespace gale::compare
