@@ -7,6 +7,7 @@
 
 #include "gale/connectors/json_line.h"
 #include "gale/core/log.h"
+#include "gale/core/state_codec.h"
 #include "kafka_common.h"
 
 namespace gale {
@@ -31,6 +32,16 @@ bool valueBytes(const Value& v, std::string& out) {
   return true;
 }
 
+// One record as it goes to Kafka: the continuous exactly-once sink keeps these until their
+// checkpoint completes.
+struct Record {
+  std::string topic, key, value;
+  bool hasKey = false, hasValue = false;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+constexpr std::string_view kPreCommitMagic = "KS2P";
+
 std::string takeError(rd_kafka_error_t* e) {
   std::string s = rd_kafka_error_string(e);
   rd_kafka_error_destroy(e);
@@ -52,7 +63,12 @@ struct KafkaSink::Task {
   int32_t markerPart = 0;
   uint64_t batchTxid = 0;  // the batch in progress
   std::string txnId;
-  std::string key, value, header;
+  Record scratch;  // continuous: the record being produced (reused)
+  // Continuous exactly-once: records since the last barrier, and those pre-committed per
+  // checkpoint id and not yet in Kafka.
+  bool twoPhase = false;
+  std::vector<Record> open;
+  std::map<uint64_t, std::vector<Record>> preCommitted;
   int64_t pending = 0;  // continuous: records awaiting their delivery report
   bool closing = false;
 
@@ -216,20 +232,58 @@ struct KafkaSink::Task {
     return last;
   }
 
-  // Produces one record; `opaque` (continuous mode) is the tuple to ack on delivery.
-  void produce(const Tuple& t, Tuple* opaque) {
+  // Writes the txid marker and commits the open transaction (see the header); on failure aborts
+  // it and throws, saying `consequence`.
+  void commitTransaction(uint64_t txid, const char* consequence) {
     const Options& o = sh->o;
-    std::string topic = o.topic;
+    const int timeout = static_cast<int>(o.timeout.count());
+    std::string txidText = std::to_string(txid);
+    try {
+      // The marker commits atomically with the records.
+      rd_kafka_resp_err_t pe = rd_kafka_producev(
+          rk, RD_KAFKA_V_TOPIC(o.markerTopic.c_str()), RD_KAFKA_V_PARTITION(markerPart),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(txnId.data(), txnId.size()),
+          RD_KAFKA_V_VALUE(txidText.data(), txidText.size()), RD_KAFKA_V_END);
+      if (pe) throw std::runtime_error(std::string("the txid marker: ") + rd_kafka_err2str(pe));
+      if (o.onTransactionPoint) o.onTransactionPoint("before-kafka-commit", txid);
+      if (rd_kafka_error_t* e = rd_kafka_commit_transaction(rk, timeout)) {
+        bool abortable = rd_kafka_error_txn_requires_abort(e);
+        std::string msg = takeError(e);
+        if (abortable) {
+          if (rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, timeout)) takeError(a);
+        }
+        throw std::runtime_error("commit_transaction: " + msg);
+      }
+    } catch (const std::exception& e) {
+      inTxn = false;
+      throw std::runtime_error(who() + ": the Kafka transaction of txid " + txidText +
+                               " failed, so " + consequence + ": " + e.what());
+    }
+    inTxn = false;
+    marker = txid;
+    sh->transactions.fetch_add(1);
+    if (o.onTransactionPoint) o.onTransactionPoint("after-kafka-commit", txid);
+  }
+
+  // Continuous exactly-once: forgets pre-committed checkpoints the marker says are in Kafka.
+  void dropCommitted() {
+    preCommitted.erase(preCommitted.begin(), preCommitted.upper_bound(marker));
+  }
+
+  // The record of a tuple (see the header for its fields).
+  void encode(const Tuple& t, Record& r) {
+    const Options& o = sh->o;
+    r.topic = o.topic;
     if (!o.topicField.empty()) {
       const Value& v = t.get(o.topicField);
-      if (!valueBytes(v, topic) || topic.empty()) {
+      if (!valueBytes(v, r.topic) || r.topic.empty()) {
         throw std::invalid_argument(who() + ": the topic field '" + o.topicField +
                                     "' is empty or null in " + t.toString());
       }
     }
-    bool hasKey = !o.keyField.empty() && valueBytes(t.get(o.keyField), key);
-    bool hasValue;
+    r.hasKey = !o.keyField.empty() && valueBytes(t.get(o.keyField), r.key);
     if (!o.toJson.empty()) {
+      std::string& value = r.value;
       value = "{";
       for (size_t i = 0; i < o.toJson.size(); ++i) {
         if (i) value += ',';
@@ -243,24 +297,36 @@ struct KafkaSink::Task {
         }
       }
       value += '}';
-      hasValue = true;
+      r.hasValue = true;
     } else {
-      hasValue = valueBytes(t.get(o.valueField), value);
+      r.hasValue = valueBytes(t.get(o.valueField), r.value);
     }
+    r.headers.clear();
+    std::string header;
+    for (const auto& h : o.headerFields) {
+      if (valueBytes(t.get(h), header)) r.headers.emplace_back(h, header);
+    }
+  }
+
+  // Produces one record; `opaque` (continuous mode) is the tuple to ack on delivery.
+  void send(const Record& r, Tuple* opaque) {
+    const std::string& topic = r.topic;
+    const std::string& key = r.key;
+    // RD_KAFKA_V_VALUE takes a void*; RD_KAFKA_MSG_F_COPY copies, nothing is written to it.
+    char* value = const_cast<char*>(r.value.data());
+    const bool hasKey = r.hasKey, hasValue = r.hasValue;
     rd_kafka_headers_t* hdrs = nullptr;
-    if (!o.headerFields.empty()) {
-      hdrs = rd_kafka_headers_new(o.headerFields.size());
-      for (const auto& h : o.headerFields) {
-        if (valueBytes(t.get(h), header)) {
-          rd_kafka_header_add(hdrs, h.c_str(), -1, header.data(), header.size());
-        }
+    if (!r.headers.empty()) {
+      hdrs = rd_kafka_headers_new(r.headers.size());
+      for (const auto& [name, v] : r.headers) {
+        rd_kafka_header_add(hdrs, name.c_str(), -1, v.data(), v.size());
       }
     }
     while (true) {
       rd_kafka_resp_err_t e = rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(hasKey ? key.data() : nullptr, hasKey ? key.size() : 0),
-          RD_KAFKA_V_VALUE(hasValue ? value.data() : nullptr, hasValue ? value.size() : 0),
+          RD_KAFKA_V_VALUE(hasValue ? value : nullptr, hasValue ? r.value.size() : 0),
           RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
       if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(rk, 10);  // bounded buffering: wait for deliveries
@@ -318,9 +384,16 @@ void KafkaSink::execute(const Tuple& input, OutputCollector& collector) {
         }
         t.inTxn = true;
       }
-      t.produce(input, nullptr);
+      t.encode(input, t.scratch);
+      t.send(t.scratch, nullptr);
     }
     collector.ack(input);  // acking is off in micro-batch mode; kept for Storm's rule
+    return;
+  }
+  if (t.twoPhase) {
+    // Written to Kafka once the checkpoint after it completes (commit).
+    t.encode(input, t.open.emplace_back());
+    collector.ack(input);
     return;
   }
   if (!t.rk) t.create(false);
@@ -330,7 +403,8 @@ void KafkaSink::execute(const Tuple& input, OutputCollector& collector) {
   keep->setSourceTask(input.sourceTask());
   keep->setOriginNanos(input.originNanos());
   try {
-    t.produce(input, keep);
+    t.encode(input, t.scratch);
+    t.send(t.scratch, keep);
   } catch (...) {
     delete keep;
     throw;
@@ -361,7 +435,7 @@ void KafkaSink::cleanup() {
 void KafkaSink::onBatchBegin(uint64_t txid, OutputCollector&) {
   Task& t = *task_;
   if (!t.rk) t.create(true);
-  if (!t.transactional) {
+  if (!t.transactional || t.twoPhase) {
     throw std::logic_error(t.who() + ": a batch began after tuples arrived outside batches");
   }
   t.batchMode = true;
@@ -378,36 +452,112 @@ void KafkaSink::onBatchBegin(uint64_t txid, OutputCollector&) {
 void KafkaSink::onBatchEnd(uint64_t txid, OutputCollector&) {
   Task& t = *task_;
   if (!t.inTxn) return;  // nothing written (or a skipped replay): no transaction
-  const Options& o = shared_->o;
-  const int timeout = static_cast<int>(o.timeout.count());
-  std::string txidText = std::to_string(txid);
-  try {
-    // The marker commits atomically with the records (see the header).
-    rd_kafka_resp_err_t pe = rd_kafka_producev(
-        t.rk, RD_KAFKA_V_TOPIC(o.markerTopic.c_str()),
-        RD_KAFKA_V_PARTITION(t.markerPart), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(t.txnId.data(), t.txnId.size()),
-        RD_KAFKA_V_VALUE(txidText.data(), txidText.size()), RD_KAFKA_V_END);
-    if (pe) throw std::runtime_error(std::string("the txid marker: ") + rd_kafka_err2str(pe));
-    if (o.onTransactionPoint) o.onTransactionPoint("before-kafka-commit", txid);
-    if (rd_kafka_error_t* e = rd_kafka_commit_transaction(t.rk, timeout)) {
-      bool abortable = rd_kafka_error_txn_requires_abort(e);
-      std::string msg = takeError(e);
-      if (abortable) {
-        if (rd_kafka_error_t* a = rd_kafka_abort_transaction(t.rk, timeout)) takeError(a);
-      }
-      throw std::runtime_error("commit_transaction: " + msg);
-    }
-  } catch (const std::exception& e) {
-    t.inTxn = false;
-    throw std::runtime_error(t.who() + ": the Kafka transaction of txid " + txidText +
-                             " failed, so the batch fails (the job replays it on restart): " +
-                             e.what());
+  t.commitTransaction(txid, "the batch fails (the job replays it on restart)");
+}
+
+void KafkaSink::recover(uint64_t lastCompleted) {
+  Task& t = *task_;
+  if (t.batchMode) throw std::logic_error(t.who() + ": recover() in micro-batch mode");
+  if (!t.rk) t.create(true);  // fences a zombie of this task and reads its marker
+  if (!t.transactional) {
+    throw std::logic_error(t.who() + ": recover() after tuples arrived outside exactly-once");
   }
-  t.inTxn = false;
-  t.marker = txid;
-  shared_->transactions.fetch_add(1);
-  if (o.onTransactionPoint) o.onTransactionPoint("after-kafka-commit", txid);
+  t.twoPhase = true;
+  t.open.clear();
+  // The state is the last completed checkpoint's: nothing in it is newer than it.
+  t.preCommitted.erase(t.preCommitted.upper_bound(lastCompleted), t.preCommitted.end());
+  size_t before = t.preCommitted.size();
+  t.dropCommitted();
+  shared_->skipped.fetch_add(before - t.preCommitted.size());
+  if (!t.preCommitted.empty()) {
+    logInfo(t.who() + ": committing the records of checkpoint(s) " +
+            std::to_string(t.preCommitted.begin()->first) + ".." +
+            std::to_string(t.preCommitted.rbegin()->first) +
+            ", pre-committed before the crash but not in Kafka");
+  }
+  commit(lastCompleted);
+}
+
+void KafkaSink::preCommit(uint64_t id) {
+  Task& t = *task_;
+  if (!t.twoPhase) throw std::logic_error(t.who() + ": preCommit() without recover()");
+  if (t.open.empty()) return;
+  auto& into = t.preCommitted[id];
+  if (into.empty()) {
+    into = std::move(t.open);
+  } else {
+    for (auto& r : t.open) into.push_back(std::move(r));
+  }
+  t.open.clear();
+}
+
+void KafkaSink::commit(uint64_t id) {
+  Task& t = *task_;
+  if (!t.twoPhase) throw std::logic_error(t.who() + ": commit() without recover()");
+  t.dropCommitted();
+  auto end = t.preCommitted.upper_bound(id);
+  if (t.preCommitted.begin() == end) return;  // nothing pre-committed up to id
+  if (shared_->o.onTransactionPoint) shared_->o.onTransactionPoint("begin", id);
+  if (rd_kafka_error_t* e = rd_kafka_begin_transaction(t.rk)) {
+    throw std::runtime_error(t.who() + ": begin_transaction failed: " + takeError(e));
+  }
+  t.inTxn = true;
+  for (auto it = t.preCommitted.begin(); it != end; ++it) {
+    for (const Record& r : it->second) t.send(r, nullptr);
+  }
+  t.commitTransaction(id, "the topology stops (the next run commits it on recovery)");
+  t.preCommitted.erase(t.preCommitted.begin(), end);
+}
+
+std::optional<std::string> KafkaSink::preCommitState() {
+  Task& t = *task_;
+  if (!t.twoPhase) return std::nullopt;
+  StateWriter w;
+  w.header(kPreCommitMagic, 1);
+  w.varint(t.preCommitted.size());
+  for (const auto& [id, records] : t.preCommitted) {
+    w.varint(id);
+    w.varint(records.size());
+    for (const Record& r : records) {
+      w.str(r.topic);
+      w.u8(static_cast<uint8_t>((r.hasKey ? 1 : 0) | (r.hasValue ? 2 : 0)));
+      w.str(r.key);
+      w.str(r.value);
+      w.varint(r.headers.size());
+      for (const auto& [name, v] : r.headers) {
+        w.str(name);
+        w.str(v);
+      }
+    }
+  }
+  return w.take();
+}
+
+void KafkaSink::restorePreCommitState(const std::string& state) {
+  Task& t = *task_;
+  StateReader in(state, t.who() + " pre-commit state");
+  in.header(kPreCommitMagic, 1);
+  std::map<uint64_t, std::vector<Record>> restored;
+  for (uint64_t n = in.count("checkpoints", 2); n > 0; --n) {
+    uint64_t id = in.varint("checkpoint id");
+    auto& records = restored[id];
+    for (uint64_t m = in.count("records", 4); m > 0; --m) {
+      Record& r = records.emplace_back();
+      r.topic = in.str("topic");
+      uint8_t flags = in.u8("flags");
+      if (flags > 3) in.fail("bad record flags " + std::to_string(flags));
+      r.hasKey = flags & 1;
+      r.hasValue = flags & 2;
+      r.key = in.str("key");
+      r.value = in.str("value");
+      for (uint64_t h = in.count("headers", 2); h > 0; --h) {
+        std::string name = in.str("header name");
+        r.headers.emplace_back(std::move(name), in.str("header value"));
+      }
+    }
+  }
+  in.expectEnd();
+  t.preCommitted = std::move(restored);
 }
 
 KafkaSink::Stats KafkaSink::stats() const {

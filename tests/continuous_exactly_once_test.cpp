@@ -3,9 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -55,29 +53,9 @@ TEST(ExactlyOnceContinuous, ARunKilledWithACheckpointInFlightResumesFromTheLastC
   Dirs d;
   const int64_t total = 20000;
   const double rate = 100000;  // 0.2 s of input: checkpoints every 5 ms reach 3 within it
-  {
-    // Run 1: once checkpoint 3's barrier left a spout task, that task is held until the
-    // topology is killed, so the run ends with checkpoint 3 in flight and its input unread.
-    std::mutex m;
-    std::condition_variable cv;
-    bool reached = false, released = false;
-    Continuous cfg = exactlyOnce(d, 5ms);
-    cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
-      if (p != CheckpointPoint::BarrierInjected || id != 3) return;
-      std::unique_lock lk(m);
-      reached = true;
-      cv.notify_all();
-      cv.wait(lk, [&] { return released; });
-    };
-    auto rt = runContinuous(exactlyOnceWordCount(total, d.out(), nullptr, rate), cfg);
-    {
-      std::unique_lock lk(m);
-      ASSERT_TRUE(cv.wait_for(lk, 60s, [&] { return reached; }));
-      released = true;
-      cv.notify_all();
-    }
-    rt.kill();
-  }
+  // Run 1 ends with checkpoint 3 in flight.
+  runUntilBarrierThenKill(exactlyOnceWordCount(total, d.out(), nullptr, rate),
+                          exactlyOnce(d, 5ms), 3);
   uint64_t after1 = StateStore::inspect(d.chk())->lastCommittedTxid();
   EXPECT_GE(after1, 2u);
   EXPECT_LE(after1, 3u);

@@ -3,9 +3,11 @@
 // the check of its committed output against a direct count.
 #pragma once
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -131,6 +133,31 @@ inline void expectWindowsExactlyOnce(const std::string& out, int64_t total) {
     }
   }
   EXPECT_EQ(seen, expected);
+}
+
+// Runs `topology` until checkpoint `id`'s barrier left a spout task, holds that task there and
+// kills the topology: the run ends with checkpoint `id` in flight and its input unread.
+inline void runUntilBarrierThenKill(Topology topology, Continuous cfg, uint64_t id) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool reached = false, released = false;
+  cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t at) {
+    if (p != CheckpointPoint::BarrierInjected || at != id) return;
+    std::unique_lock lk(m);
+    reached = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return released; });
+  };
+  auto rt = runContinuous(std::move(topology), cfg);
+  bool ok;
+  {
+    std::unique_lock lk(m);
+    ok = cv.wait_for(lk, std::chrono::seconds(60), [&] { return reached; });
+    released = true;
+    cv.notify_all();
+  }
+  rt.kill();
+  ASSERT_TRUE(ok) << "checkpoint " << id << "'s barrier was never injected";
 }
 
 }  // namespace gale::testing

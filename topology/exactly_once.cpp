@@ -131,15 +131,30 @@ class CheckpointTask {
  protected:
   explicit CheckpointTask(std::shared_ptr<CheckpointCoordinator> c) : coord_(std::move(c)) {}
 
-  void attachSink(TwoPhaseCommitSink* sink) {
+  // `stateKey`: the task's snapshot key when the snapshot is free for a write-ahead sink's
+  // pre-commit state (a user's bolt; an operator's snapshot is the operator's).
+  void attachSink(TwoPhaseCommitSink* sink, const std::string& stateKey = {}) {
     sink_ = sink;
+    stateKey_ = stateKey;
     committed_ = coord_->lastCompleted();
-    if (sink_) sink_->recover(committed_);
+    if (!sink_) return;
+    if (!stateKey_.empty()) {
+      if (auto s = coord_->snapshot(stateKey_)) sink_->restorePreCommitState(*s);
+    }
+    sink_->recover(committed_);
   }
 
   void barrier(uint64_t id, TaskReport report) {
     if (sink_) {
       sink_->preCommit(id);
+      if (auto s = sink_->preCommitState()) {
+        if (stateKey_.empty() || !report.snapshotKey.empty()) {
+          throw std::logic_error("a two-phase-commit sink with pre-commit state must be a Bolt "
+                                 "(its task's snapshot holds that state)");
+        }
+        report.snapshotKey = stateKey_;
+        report.snapshot = std::move(*s);
+      }
       coord_->point(CheckpointPoint::SinkPreCommitted, id);
     }
     coord_->report(id, std::move(report));
@@ -175,6 +190,7 @@ class CheckpointTask {
 
   std::shared_ptr<CheckpointCoordinator> coord_;
   TwoPhaseCommitSink* sink_ = nullptr;
+  std::string stateKey_;
   uint64_t committed_ = 0;
   uint64_t lastBarrier_ = 0;
 };
@@ -287,7 +303,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
 };
 
 // A user's own Bolt: it runs as it is; its state (if any) is not checkpointed. A bolt that is a
-// TwoPhaseCommitSink takes part in the commit.
+// TwoPhaseCommitSink takes part in the commit, and its pre-commit state is its task's snapshot.
 class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
  public:
   CheckpointBoltWrapper(std::shared_ptr<CheckpointCoordinator> c, std::shared_ptr<const Bolt> proto)
@@ -302,7 +318,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
     key_ = taskKey(ctx.component, ctx.taskIndex);
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
-    attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()));
+    attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()), key_);
   }
   void execute(const Tuple& input, OutputCollector& out) override {
     try {
@@ -320,7 +336,11 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   }
   void onTick(Timestamp now, OutputCollector& out) override {
     bolt_->onTick(now, out);
-    commitCompleted();
+    try {
+      commitCompleted();  // a sink that cannot commit must not go on as if it had
+    } catch (const std::exception& e) {
+      stop(key_, "commit", e);
+    }
   }
   void onBarrier(uint64_t id, OutputCollector&) override {
     try {
@@ -330,7 +350,11 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
     }
   }
   void onEndOfStream(OutputCollector& out) override {
-    endOfStream();
+    try {
+      endOfStream();
+    } catch (const std::exception& e) {
+      stop(key_, "commit", e);
+    }
     bolt_->onEndOfStream(out);
   }
 

@@ -17,6 +17,16 @@
 // replay carries the same records (docs/connectors.md has the protocol and why it is correct).
 // Subscribe the sink with a deterministic grouping (fields or global, or parallelism 1), so a
 // replayed tuple goes to the same task as the first time.
+//
+// Continuous mode, exactly-once (Continuous{.guarantee = ExactlyOnce}): a two-phase-commit sink
+// by write-ahead. The records written since the last barrier are kept in memory; preCommit(id)
+// files them under checkpoint id, and they are stored in the checkpoint itself (the task's
+// snapshot); once checkpoint id completes, commit(id) writes every record pre-committed under an
+// id <= id in one Kafka transaction with id as its txid marker, through the same transactional
+// producer and marker as micro-batch mode. recover() after a restart commits the pre-committed
+// records of the last completed checkpoint that are newer than the marker (the crash came
+// between the checkpoint record and the Kafka commit) and skips those already in Kafka. Nothing
+// reaches Kafka before its checkpoint completes (docs/connectors.md).
 #pragma once
 
 #include <chrono>
@@ -28,11 +38,12 @@
 #include <vector>
 
 #include "gale/core/operator.h"
+#include "gale/core/two_phase_commit.h"
 #include "gale/topology/component.h"
 
 namespace gale {
 
-class KafkaSink : public Bolt, public ExactReplaySink {
+class KafkaSink : public Bolt, public ExactReplaySink, public TwoPhaseCommitSink {
  public:
   struct Options {
     std::string bootstrapServers;  // required
@@ -58,8 +69,9 @@ class KafkaSink : public Bolt, public ExactReplaySink {
     std::string markerTopic = "gale_sink_markers";
     // Transactions, init and flush wait at most this long.
     std::chrono::milliseconds timeout{30000};
-    // Fault injection and tracing (micro-batch): called with "begin" before a transaction
-    // begins, and "before-kafka-commit" / "after-kafka-commit" around its commit.
+    // Fault injection and tracing (micro-batch, and continuous exactly-once with the checkpoint
+    // id as txid): called with "begin" before a transaction begins, and "before-kafka-commit" /
+    // "after-kafka-commit" around its commit.
     std::function<void(const char* point, uint64_t txid)> onTransactionPoint;
   };
 
@@ -76,14 +88,21 @@ class KafkaSink : public Bolt, public ExactReplaySink {
   void onBatchEnd(uint64_t txid, OutputCollector& collector) override;
   void onEndOfStream(OutputCollector& collector) override;
   void onTick(Timestamp now, OutputCollector& collector) override;
+  // Continuous exactly-once (see above; called by the runtime on the task's thread).
+  void recover(uint64_t lastCompletedCheckpoint) override;
+  void preCommit(uint64_t checkpointId) override;
+  void commit(uint64_t checkpointId) override;
+  std::optional<std::string> preCommitState() override;
+  void restorePreCommitState(const std::string& state) override;
 
   // Counters of all tasks of this sink (shared by clones).
   struct Stats {
     uint64_t produced = 0;        // records handed to the producer
     uint64_t delivered = 0;       // continuous: delivery reports OK
     uint64_t failed = 0;          // continuous: delivery reports with an error (tuple failed)
-    uint64_t transactions = 0;    // micro-batch: committed transactions
-    uint64_t skippedBatches = 0;  // micro-batch: replayed txids already in Kafka
+    uint64_t transactions = 0;    // micro-batch / exactly-once: committed transactions
+    uint64_t skippedBatches = 0;  // micro-batch: replayed txids already in Kafka; exactly-once:
+                                  // pre-committed checkpoints found already in Kafka on recovery
   };
   Stats stats() const;
 

@@ -12,9 +12,17 @@
 //                 output pre-committed under every id <= `id` becomes visible. Idempotent.
 //
 // Readers therefore see output only of completed checkpoints, each piece once.
+//
+// A write-ahead sink (KafkaSink: a Kafka transaction cannot outlive its producer, so it cannot
+// hold pre-committed output itself) keeps the pre-committed output in the checkpoint instead:
+// preCommitState(), called right after preCommit(id), is stored under the task in checkpoint id,
+// and the state of the last completed checkpoint goes to restorePreCommitState() before
+// recover(). nullopt (the default): the sink keeps its pre-committed output itself (FileSink).
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
 namespace gale {
 
@@ -24,6 +32,8 @@ class TwoPhaseCommitSink {
   virtual void recover(uint64_t lastCompletedCheckpoint) = 0;
   virtual void preCommit(uint64_t checkpointId) = 0;
   virtual void commit(uint64_t checkpointId) = 0;
+  virtual std::optional<std::string> preCommitState() { return std::nullopt; }
+  virtual void restorePreCommitState(const std::string&) {}
 };
 
 }  // namespace gale
