@@ -391,8 +391,11 @@ void KafkaSink::execute(const Tuple& input, OutputCollector& collector) {
     return;
   }
   if (t.twoPhase) {
-    // Written to Kafka once the checkpoint after it completes (commit).
-    t.encode(input, t.open.emplace_back());
+    // Written to Kafka once the checkpoint after it completes (commit). Encoded aside, so a
+    // tuple that cannot be encoded leaves no half record behind.
+    Record r;
+    t.encode(input, r);
+    t.open.push_back(std::move(r));
     collector.ack(input);
     return;
   }

@@ -202,6 +202,21 @@ TEST(KafkaSinkExactlyOnce, CorruptPreCommitStateIsRefusedNamingTheSink) {
   }
 }
 
+TEST(KafkaSinkExactlyOnce, ATupleThatCannotBeEncodedIsRefusedAndLeavesNothingBehind) {
+  Cluster c;
+  KafkaSink::Options o = wordSink(c.mc);
+  o.topic.clear();
+  o.topicField = "word";  // the topic from a field; an empty one cannot be written
+  SinkTask t(o);
+  t.sink.recover(0);
+  t.write("out", 1);
+  EXPECT_THROW(t.write("", 2), std::invalid_argument);
+  t.write("out", 3);
+  t.sink.preCommit(1);
+  t.sink.commit(1);  // would fail on a half-encoded record for topic ""
+  EXPECT_EQ(countsInKafka(c.mc), (Counts{{"out", {1, 3}}}));
+}
+
 TEST(KafkaSinkExactlyOnce, AWordCountIntoKafkaCommitsEveryCountOnceAndOnlyAfterItsCheckpoint) {
   Cluster c;
   TempDir d;
