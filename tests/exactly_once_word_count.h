@@ -87,10 +87,9 @@ inline void expectExactlyOnce(const std::string& chk, const std::string& out, in
   EXPECT_EQ(consumed, total);
 }
 
-// Event-time tumbling windows (50 ms) of word counts, append mode, into the file sink; sentence g
-// has event time g ms.
-inline Topology windowedWordCount(const std::string& out, int64_t total, double rate) {
-  TopologyBuilder b;
+// Event-time tumbling windows (50 ms) of word counts, append mode (sentence g has event time
+// g ms), up to the "count" component; a sink subscribes to it.
+inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate) {
   b.setSpout("sentences",
              std::make_shared<SentenceSource>(SentenceSource::Options{
                  .partitions = 3, .ratePerSecond = rate, .total = total, .withEventTime = true,
@@ -107,19 +106,31 @@ inline Topology windowedWordCount(const std::string& out, int64_t total, double 
                           .build(),
             2)
       .fieldsGrouping("split", Fields{"word"});
+}
+
+// The windowed word count into the file sink.
+inline Topology windowedWordCount(const std::string& out, int64_t total, double rate) {
+  TopologyBuilder b;
+  addWindowedWordCount(b, total, rate);
   b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 1).globalGrouping("count");
   return b.build();
 }
 
-// Each (word, window) row of the windowed count committed exactly once, with its direct count.
-inline void expectWindowsExactlyOnce(const std::string& out, int64_t total) {
-  // The direct count: sentence g has event time g ms (eventTimeStep), window [g/50*50, +50) ms.
+// "word<TAB>window_start" -> the direct count of the windowed word count.
+inline std::map<std::string, int64_t> directWindowCounts(int64_t total) {
+  // Sentence g has event time g ms (eventTimeStep), window [g/50*50, +50) ms.
   std::map<std::string, int64_t> expected;
   for (int64_t g = 0; g < total; ++g) {
     std::string start = toString(Value{Timestamp{g / 50 * 50 * 1000}});
     std::istringstream words(SentenceSource::sentenceAt(g));
     for (std::string w; words >> w;) ++expected[w + "\t" + start];
   }
+  return expected;
+}
+
+// Each (word, window) row of the windowed count committed exactly once, with its direct count.
+inline void expectWindowsExactlyOnce(const std::string& out, int64_t total) {
+  std::map<std::string, int64_t> expected = directWindowCounts(total);
   std::map<std::string, int64_t> seen;
   for (const auto& e : std::filesystem::directory_iterator(out)) {
     std::string name = e.path().filename().string();
