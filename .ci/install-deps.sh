@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libbenchmark-dev lmdb-utils kcat netcat-openbsd
   libxxhash-dev libcli11-dev clang libclang-rt-14-dev
   libcpp-httplib-dev nlohmann-json3-dev prometheus chromium
+  zookeeper libzookeeper-mt-dev default-jre-headless
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,171 @@
+// `gale`: the cluster's command line. Daemons: `gale coordinator`, `gale supervisor`. Clients:
+// `gale submit`, `list`, `kill`, `rebalance`, `deactivate`, `activate`. Exit codes: 0 done,
+// 1 the request failed (named on stderr), 2 a bad command line, 3 a daemon's ZooKeeper session
+// was lost.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <iostream>
+
+#include "cli.h"  // examples/cli: CLI11 with gale's exit-code rule
+#include "gale/cluster/daemons.h"
+#include "gale/cluster/zk.h"
+
+namespace gc = gale::cluster;
+using gale::examples::number;
+
+namespace {
+
+std::atomic<bool> gStop{false};
+void onSignal(int) { gStop = true; }
+
+// Reads, changes and writes back one topology's spec (conditional on its version: a concurrent
+// change makes this fail rather than be lost).
+int updateSpec(const gc::ClusterOptions& c, const std::string& name,
+               const std::function<void(gc::TopologySpec&)>& change) {
+  gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
+  int version = -1;
+  auto data = zk.get(gc::topologiesPath(c) + "/" + name, false, &version);
+  if (!data) {
+    std::cerr << "gale: no topology '" << name << "'\n";
+    return 1;
+  }
+  gc::TopologySpec spec = gc::parseTopologySpec(*data);
+  change(spec);
+  if (!zk.set(gc::topologiesPath(c) + "/" + name, gc::toJson(spec), version)) {
+    std::cerr << "gale: topology '" << name << "' changed meanwhile; try again\n";
+    return 1;
+  }
+  return 0;
+}
+
+int list(const gc::ClusterOptions& c) {
+  gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
+  auto election = zk.children(gc::electionPath(c));
+  std::string leader = election.empty() ? std::string("none")
+                                        : zk.get(gc::electionPath(c) + "/" + election[0]).value_or("?");
+  std::cout << "coordinator: " << leader << " (" << election.size() << " in the election)\n";
+  for (const auto& id : zk.children(gc::supervisorsPath(c)))
+    std::cout << "supervisor " << id << ": " << zk.get(gc::supervisorsPath(c) + "/" + id).value_or("gone")
+              << "\n";
+  for (const auto& name : zk.children(gc::topologiesPath(c))) {
+    std::cout << "topology " << name << ": "
+              << zk.get(gc::topologiesPath(c) + "/" + name).value_or("gone") << "\n";
+    auto a = zk.get(gc::assignmentsPath(c) + "/" + name);
+    std::cout << "  assignment: " << a.value_or("none yet") << "\n";
+  }
+  for (const auto& w : zk.children(gc::workersPath(c)))
+    std::cout << "worker " << w << ": " << zk.get(gc::workersPath(c) + "/" + w).value_or("gone") << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gale: run topologies on a cluster coordinated through ZooKeeper (docs/cluster.md)"};
+  app.require_subcommand(1);
+  gc::ClusterOptions c;
+  int sessionMs = 4000;
+  app.add_option("--zookeeper,-z", c.zookeeper, "ZooKeeper servers, host:port[,host:port...]")
+      ->capture_default_str();
+  app.add_option("--root", c.root, "the cluster's ZooKeeper path")->capture_default_str();
+  app.add_option("--session-timeout", sessionMs, "ZooKeeper session timeout in ms")
+      ->check(number<int>(100, 600000))->capture_default_str();
+
+  std::string id, host = "127.0.0.1", dir, name, binary;
+  std::vector<int> ports;
+  std::vector<std::string> args;
+  int workers = 1;
+
+  auto* coordinator = app.add_subcommand("coordinator", "run a coordinator (leader or standby)");
+  coordinator->add_option("--id", id, "this coordinator's name")->required();
+
+  auto* supervisor = app.add_subcommand("supervisor", "run a supervisor: start this host's workers");
+  supervisor->add_option("--id", id, "this supervisor's name, unique in the cluster")->required();
+  supervisor->add_option("--host", host, "the address other hosts reach this one at")
+      ->capture_default_str();
+  supervisor->add_option("--ports", ports,
+                         "one base port per worker slot; task t of a worker binds base + t")
+      ->required()->delimiter(',')->check(number<int>(1, 65535));
+  supervisor->add_option("--dir", dir, "the supervisor's directory (worker dirs and logs)")
+      ->required();
+
+  auto* submit = app.add_subcommand("submit", "submit a topology: the user's program runs in worker mode");
+  submit->add_option("name", name, "the topology's name")->required();
+  submit->add_option("--binary", binary,
+                     "absolute path of the program; the same path must work on every supervisor host")
+      ->required();
+  submit->add_option("--workers", workers, "worker processes")->check(number<int>(1, 10000))
+      ->capture_default_str();
+  submit->add_option("args", args, "the program's arguments (after --)");
+
+  auto* listCmd = app.add_subcommand("list", "show the coordinator, supervisors, topologies, workers");
+  auto* killCmd = app.add_subcommand("kill", "kill a topology: its workers are stopped");
+  killCmd->add_option("name", name, "the topology")->required();
+  auto* rebalance = app.add_subcommand("rebalance", "run a topology in another number of workers");
+  rebalance->add_option("name", name, "the topology")->required();
+  rebalance->add_option("--workers", workers, "worker processes")->required()
+      ->check(number<int>(1, 10000));
+  auto* deactivate = app.add_subcommand("deactivate", "pause a topology's spouts");
+  deactivate->add_option("name", name, "the topology")->required();
+  auto* activate = app.add_subcommand("activate", "resume a topology's spouts");
+  activate->add_option("name", name, "the topology")->required();
+
+  if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
+  c.sessionTimeout = std::chrono::milliseconds(sessionMs);
+  try {
+    if (*submit || *killCmd || *rebalance || *deactivate || *activate) gc::checkTopologyName(name);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "gale: " << e.what() << "\n";
+    return gale::examples::kBadCommandLine;
+  }
+
+  try {
+    if (*coordinator || *supervisor) {
+      struct sigaction sa {};
+      sa.sa_handler = onSignal;
+      sigaction(SIGTERM, &sa, nullptr);
+      sigaction(SIGINT, &sa, nullptr);
+      if (*coordinator) return gc::runCoordinator(c, id, gStop);
+      return gc::runSupervisor(c, id, gc::SupervisorInfo{host, ports}, dir, gStop);
+    }
+    if (*submit) {
+      if (binary.empty() || binary[0] != '/' || ::access(binary.c_str(), X_OK) != 0) {
+        std::cerr << "gale: --binary must be the absolute path of an executable, got '" << binary
+                  << "'\n";
+        return gale::examples::kBadCommandLine;
+      }
+      gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
+      zk.ensurePath(gc::topologiesPath(c));
+      try {
+        zk.create(gc::topologiesPath(c) + "/" + name,
+                  gc::toJson(gc::TopologySpec{binary, args, workers, true}), gc::NodeKind::Persistent);
+      } catch (const gc::ZkError& e) {
+        if (!e.nodeExists()) throw;
+        std::cerr << "gale: a topology named '" << name << "' is already running\n";
+        return 1;
+      }
+      std::cout << "submitted " << name << "\n";
+      return 0;
+    }
+    if (*listCmd) return list(c);
+    if (*killCmd) {
+      gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
+      if (!zk.remove(gc::topologiesPath(c) + "/" + name)) {
+        std::cerr << "gale: no topology '" << name << "'\n";
+        return 1;
+      }
+      std::cout << "killed " << name << "\n";
+      return 0;
+    }
+    if (*rebalance) return updateSpec(c, name, [&](gc::TopologySpec& s) { s.workers = workers; });
+    if (*deactivate) return updateSpec(c, name, [](gc::TopologySpec& s) { s.active = false; });
+    if (*activate) return updateSpec(c, name, [](gc::TopologySpec& s) { s.active = true; });
+  } catch (const std::exception& e) {
+    std::cerr << "gale: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,44 @@
+// The user's program in worker mode. A supervisor starts the program submitted with
+// `gale submit` with the environment variable GALE_WORKER_ASSIGNMENT naming a JSON file:
+//   {"topology": "wc", "self": 1, "endpoints": ["tcp://10.0.0.1:16000", ...], "active": true}
+// The program builds its topology as usual and hands it to runIfClusterWorker first:
+//
+//   gale::Topology topology = buildTopology(args);
+//   if (auto rc = gale::cluster::runIfClusterWorker(topology, config)) return *rc;
+//   ... run it locally as before ...
+//
+// Every worker of a topology runs the same binary with the same arguments, so each builds the
+// same topology and computes the same task ids; task t runs in worker t % workers.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "gale/topology/runtime.h"
+
+namespace gale::cluster {
+
+inline constexpr const char* kAssignmentEnv = "GALE_WORKER_ASSIGNMENT";
+
+struct WorkerFile {
+  std::string topology;
+  WorkerAssignment assignment;  // workerOfTask left empty: it depends on the task count
+  bool active = true;
+};
+std::string toJson(const WorkerFile& w);
+// Throws std::invalid_argument naming the problem (self out of range, no endpoints, not JSON).
+WorkerFile parseWorkerFile(const std::string& json);
+
+// Task t -> worker t % workers (ackers included).
+std::vector<int> roundRobinTasks(int tasks, int workers);
+
+// nullopt when GALE_WORKER_ASSIGNMENT is not set (the program was not started by a supervisor).
+// Otherwise runs this worker's tasks over tcp (runWorker) until SIGTERM or SIGINT, pausing the
+// spouts on SIGUSR1 (deactivate) and resuming them on SIGUSR2 (activate), and returns the exit
+// code: 0 after the signal, 1 when the assignment cannot be read or the topology stopped on an
+// error (the supervisor restarts it). A topology whose bounded sources end keeps its process
+// until it is killed, as a Storm topology does. Call it from the main thread before starting any
+// other thread: it blocks those signals for the threads it starts.
+std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config);
+
+}  // namespace gale::cluster

@@ -1,0 +1,175 @@
+// Cluster state without ZooKeeper: the placement rule, the JSON of every node, the worker file,
+// and the committed offsets a restarted spout resumes from.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "gale/cluster/committed_offsets.h"
+#include "gale/cluster/state.h"
+#include "gale/cluster/worker.h"
+#include "gale/connectors/memory_stream.h"
+
+namespace gale::cluster {
+namespace {
+
+std::map<std::string, SupervisorInfo> supervisors(int n, std::vector<int> ports = {100, 200}) {
+  std::map<std::string, SupervisorInfo> out;
+  for (int i = 1; i <= n; ++i) out["s" + std::to_string(i)] = {"10.0.0." + std::to_string(i), ports};
+  return out;
+}
+
+TEST(Placement, AFreshTopologyIsSpreadOverTheSupervisors) {
+  auto placed = place(3, {}, supervisors(3), {});
+  ASSERT_TRUE(placed);
+  EXPECT_EQ(*placed, (std::vector<Slot>{{"s1", 100}, {"s2", 100}, {"s3", 100}}));
+}
+
+TEST(Placement, WorkersOnLiveSupervisorsKeepTheirSlotsAndADeadSupervisorsWorkersMove) {
+  std::vector<Slot> before{{"s1", 100}, {"s2", 100}, {"s3", 100}};
+  auto live = supervisors(3);
+  live.erase("s2");
+  auto placed = place(3, before, live, {});
+  ASSERT_TRUE(placed);
+  EXPECT_EQ((*placed)[0], (Slot{"s1", 100}));
+  EXPECT_EQ((*placed)[2], (Slot{"s3", 100}));
+  EXPECT_EQ((*placed)[1], (Slot{"s1", 200}));  // ties between s1 and s3 go to the smaller id
+}
+
+TEST(Placement, SlotsHeldByOtherTopologiesAreNotReused) {
+  auto placed = place(2, {}, supervisors(1), {{"s1", 100}});
+  EXPECT_FALSE(placed) << "s1 has one free slot left, two are needed";
+  placed = place(1, {{"s1", 100}}, supervisors(1), {{"s1", 100}});
+  ASSERT_TRUE(placed);
+  EXPECT_EQ(*placed, (std::vector<Slot>{{"s1", 200}}));
+}
+
+TEST(Placement, NotEnoughSlotsGivesNothingRatherThanAPartialAssignment) {
+  EXPECT_FALSE(place(5, {}, supervisors(2), {}));
+  EXPECT_FALSE(place(1, {}, {}, {}));
+}
+
+TEST(Placement, ARebalanceKeepsTheSlotsOfTheWorkersThatStay) {
+  std::vector<Slot> before{{"s1", 100}, {"s2", 100}, {"s3", 100}};
+  auto placed = place(2, before, supervisors(3), {});
+  ASSERT_TRUE(placed);
+  EXPECT_EQ(*placed, (std::vector<Slot>{{"s1", 100}, {"s2", 100}}));
+  placed = place(4, before, supervisors(3), {});
+  ASSERT_TRUE(placed);
+  EXPECT_EQ(placed->size(), 4u);
+  EXPECT_EQ((*placed)[3], (Slot{"s1", 200}));
+}
+
+TEST(Placement, ASlotWhosePortTheSupervisorNoLongerOffersMoves) {
+  auto placed = place(1, {{"s1", 300}}, supervisors(1), {});
+  ASSERT_TRUE(placed);
+  EXPECT_EQ(*placed, (std::vector<Slot>{{"s1", 100}}));
+}
+
+TEST(ClusterJson, EveryNodeRoundTrips) {
+  SupervisorInfo s{"127.0.0.2", {16000, 17000}};
+  EXPECT_EQ(parseSupervisorInfo(toJson(s)).ports, s.ports);
+  TopologySpec t{"/opt/wc", {"--input", "a b"}, 3, false};
+  TopologySpec t2 = parseTopologySpec(toJson(t));
+  EXPECT_EQ(t2.binary, t.binary);
+  EXPECT_EQ(t2.args, t.args);
+  EXPECT_EQ(t2.workers, 3);
+  EXPECT_FALSE(t2.active);
+  Assignment a{7, {{"s1", 100}, {"s2", 200}}, {{"s1", "h1"}, {"s2", "h2"}}};
+  Assignment a2 = parseAssignment(toJson(a));
+  EXPECT_EQ(a2.version, 7);
+  EXPECT_EQ(a2.workers, a.workers);
+  EXPECT_EQ(a2.endpoints(), (std::vector<std::string>{"tcp://h1:100", "tcp://h2:200"}));
+  WorkerStatus w = parseWorkerStatus(toJson(WorkerStatus{"s1", 42, 7, 2}));
+  EXPECT_EQ(w.pid, 42);
+  EXPECT_EQ(w.restarts, 2);
+}
+
+TEST(ClusterJson, BadNodesAreRefusedWithWhatIsWrong) {
+  auto message = [](auto f) {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message([] { parseTopologySpec("not json"); }).find("bad topology"), std::string::npos);
+  EXPECT_NE(message([] { parseTopologySpec(R"({"binary":"wc","args":[],"workers":1})"); })
+                .find("absolute"),
+            std::string::npos);
+  EXPECT_NE(message([] { parseTopologySpec(R"({"binary":"/wc","args":[],"workers":0})"); })
+                .find("workers"),
+            std::string::npos);
+  EXPECT_NE(message([] { parseSupervisorInfo(R"({"host":"h","ports":[70000]})"); }).find("port"),
+            std::string::npos);
+  EXPECT_NE(message([] {
+              parseAssignment(R"({"version":1,"workers":[{"supervisor":"s9","port":1}],"hosts":{}})");
+            }).find("s9"),
+            std::string::npos);
+  EXPECT_NE(message([] { parseWorkerFile(R"({"topology":"t","self":2,"endpoints":["tcp://h:1"]})"); })
+                .find("self 2"),
+            std::string::npos);
+}
+
+TEST(ClusterJson, TopologyNamesMustBeSafeAsNodeAndDirectoryNames) {
+  EXPECT_NO_THROW(checkTopologyName("word-count_2.v1"));
+  for (const std::string& bad : std::vector<std::string>{"", ".", "..", "a/b", "a b", std::string(65, 'x')})
+    EXPECT_THROW(checkTopologyName(bad), std::invalid_argument) << bad;
+}
+
+TEST(WorkerFile, RoundTripsAndTasksGoRoundRobin) {
+  WorkerFile f{"wc", {{}, {"tcp://a:1", "tcp://b:2"}, 1, {}}, false};
+  WorkerFile g = parseWorkerFile(toJson(f));
+  EXPECT_EQ(g.topology, "wc");
+  EXPECT_EQ(g.assignment.self, 1);
+  EXPECT_EQ(g.assignment.endpoints, f.assignment.endpoints);
+  EXPECT_FALSE(g.active);
+  EXPECT_EQ(roundRobinTasks(5, 2), (std::vector<int>{0, 1, 0, 1, 0}));
+}
+
+TEST(WorkerFile, AProgramNotStartedByASupervisorRunsAsUsual) {
+  ::unsetenv(kAssignmentEnv);
+  EXPECT_FALSE(runIfClusterWorker(Topology{}, Continuous{}));
+}
+
+TEST(WorkerFile, AnUnreadableAssignmentExitsWithAnErrorForTheSupervisorToSee) {
+  ::setenv(kAssignmentEnv, "/nonexistent/assignment.json", 1);
+  auto rc = runIfClusterWorker(Topology{}, Continuous{});
+  ::unsetenv(kAssignmentEnv);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 1);
+}
+
+class CommittedOffsets : public ::testing::Test {
+ protected:
+  std::string dir = "/tmp/gale-offsets-" + std::to_string(::getpid());
+  void TearDown() override { std::filesystem::remove_all(dir); }
+};
+
+TEST_F(CommittedOffsets, ARestartedSourceResumesAtTheLastCommittedOffset) {
+  auto inner = std::make_shared<MemoryStream>("m", Fields{{"n", Type::Int64}}, 2);
+  {
+    CommittedOffsetsSource s(inner, dir);
+    EXPECT_EQ(s.initialOffset(0), 0);
+    s.commit(0, 17);
+    s.commit(0, 42);
+    s.commit(1, 5);
+  }
+  CommittedOffsetsSource again(inner, dir);  // another process would read the same files
+  EXPECT_EQ(again.initialOffset(0), 42);
+  EXPECT_EQ(again.initialOffset(1), 5);
+}
+
+TEST_F(CommittedOffsets, ADamagedOffsetFileIsAnErrorNotAReplayFromZero) {
+  auto inner = std::make_shared<MemoryStream>("m", Fields{{"n", Type::Int64}}, 1);
+  CommittedOffsetsSource s(inner, dir);
+  std::ofstream(dir + "/partition-0") << "4x2";
+  EXPECT_THROW(s.initialOffset(0), SourceError);
+  EXPECT_THROW(CommittedOffsetsSource(nullptr, dir), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace gale::cluster

@@ -1,0 +1,99 @@
+#include "gale/cluster/worker.h"
+
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "gale/core/log.h"
+
+namespace gale::cluster {
+
+std::string toJson(const WorkerFile& w) {
+  return nlohmann::json{{"topology", w.topology},
+                        {"self", w.assignment.self},
+                        {"endpoints", w.assignment.endpoints},
+                        {"active", w.active}}
+      .dump();
+}
+
+WorkerFile parseWorkerFile(const std::string& text) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    WorkerFile w;
+    w.topology = j.at("topology").get<std::string>();
+    w.assignment.self = j.at("self").get<int>();
+    w.assignment.endpoints = j.at("endpoints").get<std::vector<std::string>>();
+    w.active = j.value("active", true);
+    if (w.assignment.endpoints.empty()) throw std::invalid_argument("no endpoints");
+    if (w.assignment.self < 0 ||
+        w.assignment.self >= static_cast<int>(w.assignment.endpoints.size()))
+      throw std::invalid_argument("self " + std::to_string(w.assignment.self) +
+                                  " is not a worker index");
+    return w;
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("bad worker assignment '" + text.substr(0, 200) + "': " +
+                                e.what());
+  }
+}
+
+std::vector<int> roundRobinTasks(int tasks, int workers) {
+  std::vector<int> out;
+  for (int t = 0; t < tasks; ++t) out.push_back(t % workers);
+  return out;
+}
+
+std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config) {
+  const char* path = std::getenv(kAssignmentEnv);
+  if (!path) return std::nullopt;
+  WorkerFile file;
+  try {
+    std::ifstream in(path);
+    if (!in) throw std::invalid_argument(std::string("cannot read ") + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    file = parseWorkerFile(text.str());
+  } catch (const std::exception& e) {
+    logError(std::string("cluster worker: ") + e.what());
+    return 1;
+  }
+  // Blocked here, so every thread runWorker starts inherits the mask and the signals reach only
+  // the sigtimedwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  WorkerAssignment& a = file.assignment;
+  a.workerOfTask = roundRobinTasks(totalTasks(topology, config),
+                                   static_cast<int>(a.endpoints.size()));
+  config.transport = TransportScheme::Tcp;
+  try {
+    RunningTopology rt = runWorker(topology, std::move(config), a);
+    if (!file.active) rt.deactivate();
+    logInfo("cluster worker " + std::to_string(a.self) + " of '" + file.topology + "' running");
+    timespec poll{0, 200'000'000};
+    for (;;) {
+      int s = sigtimedwait(&signals, nullptr, &poll);
+      if (s == SIGTERM || s == SIGINT) {
+        rt.kill();  // at-least-once: what was in flight is replayed by the spouts' sources
+        return 0;
+      }
+      if (s == SIGUSR1) rt.deactivate();
+      if (s == SIGUSR2) rt.activate();
+      if (!rt.error().empty()) {
+        logError("cluster worker: the topology stopped: " + rt.error());
+        return 1;
+      }
+    }
+  } catch (const std::exception& e) {
+    logError(std::string("cluster worker: ") + e.what());
+    return 1;
+  }
+}
+
+}  // namespace gale::cluster
