@@ -74,7 +74,7 @@ std::optional<int> runIfClusterWorker(const Topology& topology, Continuous confi
   config.transport = TransportScheme::Tcp;
   try {
     RunningTopology rt = runWorker(topology, std::move(config), a);
-    if (!file.active) rt.deactivate();
+    if (!file.active) rt.deactivate();  // a topology submitted, then deactivated before this start
     logInfo("cluster worker " + std::to_string(a.self) + " of '" + file.topology + "' running");
     timespec poll{0, 200'000'000};
     for (;;) {
@@ -83,8 +83,10 @@ std::optional<int> runIfClusterWorker(const Topology& topology, Continuous confi
         rt.kill();  // at-least-once: what was in flight is replayed by the spouts' sources
         return 0;
       }
-      if (s == SIGUSR1) rt.deactivate();
-      if (s == SIGUSR2) rt.activate();
+      if (s == SIGUSR1 || s == SIGUSR2) {
+        s == SIGUSR1 ? rt.deactivate() : rt.activate();
+        logInfo(std::string("cluster worker: spouts ") + (rt.active() ? "activated" : "deactivated"));
+      }
       if (!rt.error().empty()) {
         logError("cluster worker: the topology stopped: " + rt.error());
         return 1;
