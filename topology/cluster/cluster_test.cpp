@@ -18,6 +18,7 @@
 
 #include "gale/cluster/daemons.h"
 #include "gale/cluster/state.h"
+#include "gale/core/security.h"
 #include "test_cluster.h"
 
 namespace gale::cluster {
@@ -138,7 +139,9 @@ class Cluster : public ::testing::Test {
     return true;
   }
 
-  void startSupervisors(int n) {
+  // curve: each supervisor gets its own key pair (gale-keygen's files) and runs its workers with
+  // CURVE.
+  void startSupervisors(int n, bool curve = false) {
     bool hosts = canBind("127.0.0.2") && canBind("127.0.0.3");
     static int round = 0;  // each test of this process on other ports
     std::mt19937 rng(static_cast<unsigned>(::getpid() * 31 + round++));
@@ -148,9 +151,14 @@ class Cluster : public ::testing::Test {
       int first = hosts ? base : base + (s - 1) * 200;
       std::string id = "s" + std::to_string(s);
       std::filesystem::create_directories(dir + "/" + id);
-      startDaemon(id, {"supervisor", "--id", id, "--host", host, "--ports",
-                       std::to_string(first) + "," + std::to_string(first + 100), "--dir",
-                       dir + "/" + id});
+      std::vector<std::string> args{"supervisor", "--id", id, "--host", host, "--ports",
+                                    std::to_string(first) + "," + std::to_string(first + 100),
+                                    "--dir", dir + "/" + id};
+      if (curve) {
+        writeCurveCertificates(generateCurveKeyPair(), dir, id);
+        args.insert(args.end(), {"--curve-key", dir + "/" + id + ".key_secret"});
+      }
+      startDaemon(id, args);
     }
     ASSERT_TRUE(waitFor([&] { return zk->children(supervisorsPath(options)).size() == size_t(n); }));
   }
@@ -288,6 +296,32 @@ TEST_F(Cluster, ARebalancedTopologyRunsInMoreWorkersAndADeactivatedOnePausesItsS
   ASSERT_EQ(run({"activate", "wc"}), 0);
   ASSERT_TRUE(waitFor([&] { return covers(3); }, 60s)) << "activate did not resume the spouts";
   EXPECT_TRUE(confirmed("spouts activated"));
+}
+
+TEST_F(Cluster, SupervisorsWithCurveKeysRunTheirWorkersWithCurve) {
+  startDaemon("c1", {"coordinator", "--id", "c1"});
+  startSupervisors(2, /*curve=*/true);
+  feed(0);
+  ASSERT_EQ(submit(2), 0);
+  ASSERT_TRUE(waitFor([&] { return running(1, 2); }));
+  auto a = assignment();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->publicKeys().size(), 2u) << "the assignment carries no key per worker";
+  ASSERT_TRUE(waitFor([&] { return covers(1); }, 60s)) << "the CURVE workers did not count";
+  for (size_t w = 0; w < a->workers.size(); ++w)
+    EXPECT_NE(readFile(dir + "/" + a->workers[w].supervisor + "/workers/wc-" + std::to_string(w) +
+                       "/worker.log").find("running with CURVE"),
+              std::string::npos)
+        << "worker " << w;
+
+  // A secret key others can read is refused when the supervisor starts, with the fix.
+  writeCurveCertificates(generateCurveKeyPair(), dir, "open");
+  std::filesystem::permissions(dir + "/open.key_secret", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  std::string out;
+  EXPECT_EQ(run({"supervisor", "--id", "s9", "--ports", "1000", "--dir", dir, "--curve-key",
+                 dir + "/open.key_secret"}, &out), 1);
+  EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
 }
 
 }  // namespace

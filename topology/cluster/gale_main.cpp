@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 
 #include "cli.h"  // examples/cli: CLI11 with gale's exit-code rule
 #include "gale/cluster/daemons.h"
 #include "gale/cluster/zk.h"
+#include "gale/core/security.h"
 
 namespace gc = gale::cluster;
 using gale::examples::number;
@@ -91,6 +93,9 @@ int main(int argc, char** argv) {
       ->required()->delimiter(',')->check(number<int>(1, 65535));
   supervisor->add_option("--dir", dir, "the supervisor's directory (worker dirs and logs)")
       ->required();
+  std::string curveKey;
+  supervisor->add_option("--curve-key", curveKey,
+                         "secret certificate (gale-keygen): workers use CURVE with this key pair");
 
   auto* submit = app.add_subcommand("submit", "submit a topology: the user's program runs in worker mode");
   submit->add_option("name", name, "the topology's name")->required();
@@ -129,7 +134,12 @@ int main(int argc, char** argv) {
       sigaction(SIGTERM, &sa, nullptr);
       sigaction(SIGINT, &sa, nullptr);
       if (*coordinator) return gc::runCoordinator(c, id, gStop);
-      return gc::runSupervisor(c, id, gc::SupervisorInfo{host, ports}, dir, gStop);
+      gc::SupervisorInfo info{host, ports, ""};
+      if (!curveKey.empty()) {
+        curveKey = std::filesystem::absolute(curveKey).string();  // workers run in other dirs
+        info.publicKey = gale::loadCurveKeyPair(curveKey).publicKey;  // fails now if unusable
+      }
+      return gc::runSupervisor(c, id, info, dir, curveKey, gStop);
     }
     if (*submit) {
       if (binary.empty() || binary[0] != '/' || ::access(binary.c_str(), X_OK) != 0) {

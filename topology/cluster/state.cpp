@@ -44,8 +44,18 @@ std::vector<std::string> Assignment::endpoints() const {
   return out;
 }
 
+std::vector<std::string> Assignment::publicKeys() const {
+  std::vector<std::string> out;
+  for (const Slot& s : workers) {
+    auto key = keys.find(s.supervisor);
+    if (key == keys.end()) return {};
+    out.push_back(key->second);
+  }
+  return out;
+}
+
 std::string toJson(const SupervisorInfo& s) {
-  return json{{"host", s.host}, {"ports", s.ports}}.dump();
+  return json{{"host", s.host}, {"ports", s.ports}, {"publicKey", s.publicKey}}.dump();
 }
 std::string toJson(const TopologySpec& t) {
   return json{{"binary", t.binary}, {"args", t.args}, {"workers", t.workers},
@@ -54,7 +64,8 @@ std::string toJson(const TopologySpec& t) {
 std::string toJson(const Assignment& a) {
   json workers = json::array();
   for (const Slot& s : a.workers) workers.push_back({{"supervisor", s.supervisor}, {"port", s.port}});
-  return json{{"version", a.version}, {"workers", workers}, {"hosts", a.hosts}}.dump();
+  return json{{"version", a.version}, {"workers", workers}, {"hosts", a.hosts}, {"keys", a.keys}}
+      .dump();
 }
 std::string toJson(const WorkerStatus& w) {
   return json{{"supervisor", w.supervisor}, {"pid", w.pid}, {"version", w.version},
@@ -67,6 +78,7 @@ SupervisorInfo parseSupervisorInfo(const std::string& text) {
     s.host = j.at("host").get<std::string>();
     if (s.host.empty()) throw std::invalid_argument("empty host");
     for (const json& p : j.at("ports")) s.ports.push_back(port(p));
+    s.publicKey = j.value("publicKey", "");
     return s;
   });
 }
@@ -92,6 +104,7 @@ Assignment parseAssignment(const std::string& text) {
     for (const json& w : j.at("workers"))
       a.workers.push_back({w.at("supervisor").get<std::string>(), port(w.at("port"))});
     a.hosts = j.at("hosts").get<std::map<std::string, std::string>>();
+    a.keys = j.value("keys", std::map<std::string, std::string>{});
     for (const Slot& s : a.workers)
       if (!a.hosts.count(s.supervisor))
         throw std::invalid_argument("no host for supervisor '" + s.supervisor + "'");

@@ -69,19 +69,23 @@ TEST(Placement, ASlotWhosePortTheSupervisorNoLongerOffersMoves) {
 }
 
 TEST(ClusterJson, EveryNodeRoundTrips) {
-  SupervisorInfo s{"127.0.0.2", {16000, 17000}};
+  SupervisorInfo s{"127.0.0.2", {16000, 17000}, "key-of-s"};
   EXPECT_EQ(parseSupervisorInfo(toJson(s)).ports, s.ports);
+  EXPECT_EQ(parseSupervisorInfo(toJson(s)).publicKey, "key-of-s");
   TopologySpec t{"/opt/wc", {"--input", "a b"}, 3, false};
   TopologySpec t2 = parseTopologySpec(toJson(t));
   EXPECT_EQ(t2.binary, t.binary);
   EXPECT_EQ(t2.args, t.args);
   EXPECT_EQ(t2.workers, 3);
   EXPECT_FALSE(t2.active);
-  Assignment a{7, {{"s1", 100}, {"s2", 200}}, {{"s1", "h1"}, {"s2", "h2"}}};
+  Assignment a{7, {{"s1", 100}, {"s2", 200}}, {{"s1", "h1"}, {"s2", "h2"}}, {{"s1", "k1"}}};
   Assignment a2 = parseAssignment(toJson(a));
   EXPECT_EQ(a2.version, 7);
   EXPECT_EQ(a2.workers, a.workers);
   EXPECT_EQ(a2.endpoints(), (std::vector<std::string>{"tcp://h1:100", "tcp://h2:200"}));
+  EXPECT_TRUE(a2.publicKeys().empty()) << "s2 has no key: no CURVE for this topology";
+  a2.keys["s2"] = "k2";
+  EXPECT_EQ(a2.publicKeys(), (std::vector<std::string>{"k1", "k2"}));
   WorkerStatus w = parseWorkerStatus(toJson(WorkerStatus{"s1", 42, 7, 2}));
   EXPECT_EQ(w.pid, 42);
   EXPECT_EQ(w.restarts, 2);
@@ -121,8 +125,13 @@ TEST(ClusterJson, TopologyNamesMustBeSafeAsNodeAndDirectoryNames) {
 }
 
 TEST(WorkerFile, RoundTripsAndTasksGoRoundRobin) {
-  WorkerFile f{"wc", {{}, {"tcp://a:1", "tcp://b:2"}, 1, {}}, false};
+  WorkerFile f{"wc", {{}, {"tcp://a:1", "tcp://b:2"}, 1, {"k1", "k2"}}, false, "/keys/s.key_secret"};
   WorkerFile g = parseWorkerFile(toJson(f));
+  EXPECT_EQ(g.keyFile, f.keyFile);
+  EXPECT_EQ(g.assignment.publicKeys, f.assignment.publicKeys);
+  f.assignment.publicKeys.pop_back();
+  EXPECT_THROW(parseWorkerFile(toJson(f)), std::invalid_argument)
+      << "a CURVE worker without every peer's key";
   EXPECT_EQ(g.topology, "wc");
   EXPECT_EQ(g.assignment.self, 1);
   EXPECT_EQ(g.assignment.endpoints, f.assignment.endpoints);

@@ -44,8 +44,9 @@ struct Process {
 
 class Supervisor {
  public:
-  Supervisor(ZkClient& zk, const ClusterOptions& c, std::string id, std::string dir)
-      : zk_(zk), c_(c), id_(std::move(id)), dir_(std::move(dir)) {}
+  Supervisor(ZkClient& zk, const ClusterOptions& c, std::string id, std::string dir,
+             std::string keyFile)
+      : zk_(zk), c_(c), id_(std::move(id)), dir_(std::move(dir)), keyFile_(std::move(keyFile)) {}
   ~Supervisor() { stopAll(); }
 
   void reconcile() {
@@ -60,7 +61,8 @@ class Supervisor {
         for (size_t w = 0; w < a.workers.size(); ++w) {
           if (a.workers[w].supervisor != id_) continue;
           Wanted x{name, static_cast<int>(w), a.version, spec, {}};
-          x.file = {name, {{}, a.endpoints(), static_cast<int>(w), {}}, spec.active};
+          x.file = {name, {{}, a.endpoints(), static_cast<int>(w), a.publicKeys()}, spec.active,
+                    keyFile_};
           wanted[name + "-" + std::to_string(w)] = std::move(x);
         }
       } catch (const std::invalid_argument& e) {
@@ -200,14 +202,15 @@ class Supervisor {
 
   ZkClient& zk_;
   const ClusterOptions& c_;
-  std::string id_, dir_;
+  std::string id_, dir_, keyFile_;
   std::map<std::string, Process> procs_;  // key: <topology>-<index>
 };
 
 }  // namespace
 
 int runSupervisor(const ClusterOptions& c, const std::string& id, const SupervisorInfo& info,
-                  const std::string& dir, const std::atomic<bool>& stop) {
+                  const std::string& dir, const std::string& keyFile,
+                  const std::atomic<bool>& stop) {
   ZkClient zk({c.zookeeper, c.sessionTimeout});
   for (const auto& p : {supervisorsPath(c), topologiesPath(c), assignmentsPath(c), workersPath(c)})
     zk.ensurePath(p);
@@ -224,7 +227,7 @@ int runSupervisor(const ClusterOptions& c, const std::string& id, const Supervis
     }
   }
   logInfo("supervisor " + id + ": registered (" + toJson(info) + ")");
-  Supervisor supervisor(zk, c, id, dir);
+  Supervisor supervisor(zk, c, id, dir, keyFile);
   while (!stop) {
     uint64_t seen = zk.changes();
     if (zk.sessionLost()) {

@@ -17,7 +17,9 @@ std::string toJson(const WorkerFile& w) {
   return nlohmann::json{{"topology", w.topology},
                         {"self", w.assignment.self},
                         {"endpoints", w.assignment.endpoints},
-                        {"active", w.active}}
+                        {"active", w.active},
+                        {"keyFile", w.keyFile},
+                        {"publicKeys", w.assignment.publicKeys}}
       .dump();
 }
 
@@ -29,6 +31,12 @@ WorkerFile parseWorkerFile(const std::string& text) {
     w.assignment.self = j.at("self").get<int>();
     w.assignment.endpoints = j.at("endpoints").get<std::vector<std::string>>();
     w.active = j.value("active", true);
+    w.keyFile = j.value("keyFile", "");
+    w.assignment.publicKeys = j.value("publicKeys", std::vector<std::string>{});
+    if (!w.keyFile.empty() && w.assignment.publicKeys.size() != w.assignment.endpoints.size())
+      throw std::invalid_argument(
+          "CURVE needs every worker's public key: a supervisor of this topology runs without "
+          "--curve-key (a cluster is all CURVE or all plain)");
     if (w.assignment.endpoints.empty()) throw std::invalid_argument("no endpoints");
     if (w.assignment.self < 0 ||
         w.assignment.self >= static_cast<int>(w.assignment.endpoints.size()))
@@ -73,9 +81,15 @@ std::optional<int> runIfClusterWorker(const Topology& topology, Continuous confi
                                    static_cast<int>(a.endpoints.size()));
   config.transport = TransportScheme::Tcp;
   try {
+    if (!file.keyFile.empty())
+      config.curve = CurveConfig{loadCurveKeyPair(file.keyFile), a.publicKeys};
+    else
+      a.publicKeys.clear();
+    bool curve = config.curve.has_value();
     RunningTopology rt = runWorker(topology, std::move(config), a);
     if (!file.active) rt.deactivate();  // a topology submitted, then deactivated before this start
-    logInfo("cluster worker " + std::to_string(a.self) + " of '" + file.topology + "' running");
+    logInfo("cluster worker " + std::to_string(a.self) + " of '" + file.topology + "' running" +
+            (curve ? " with CURVE" : ""));
     timespec poll{0, 200'000'000};
     for (;;) {
       int s = sigtimedwait(&signals, nullptr, &poll);

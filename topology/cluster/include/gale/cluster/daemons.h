@@ -35,10 +35,11 @@ int runCoordinator(const ClusterOptions& cluster, const std::string& id,
 // exits (after 0.1 s, doubling per quick death up to 10 s), stops (SIGTERM, then SIGKILL after 5 s)
 // the workers no longer assigned to it or whose assignment changed, and signals
 // deactivate/activate (SIGUSR1/SIGUSR2). Its workers die with it (PR_SET_PDEATHSIG), as they
-// would with their host.
+// would with their host. keyFile: the secret certificate of info.publicKey, which the workers
+// use for CURVE; empty: plain tcp.
 int runSupervisor(const ClusterOptions& cluster, const std::string& id,
                   const SupervisorInfo& info, const std::string& dir,
-                  const std::atomic<bool>& stop);
+                  const std::string& keyFile, const std::atomic<bool>& stop);
 
 // Paths under the root.
 std::string supervisorsPath(const ClusterOptions& c);

@@ -21,6 +21,8 @@ namespace gale::cluster {
 struct SupervisorInfo {
   std::string host;  // the address other hosts reach this one at
   std::vector<int> ports;
+  // With CURVE (`gale supervisor --curve-key`): the public key its workers prove; empty: plain.
+  std::string publicKey;
 };
 
 // A submitted topology: the user's program, started by supervisors in worker mode.
@@ -44,7 +46,10 @@ struct Assignment {
   int64_t version = 0;
   std::vector<Slot> workers;            // index: worker
   std::map<std::string, std::string> hosts;  // supervisor -> host, for the endpoints
+  std::map<std::string, std::string> keys;   // supervisor -> CURVE public key, if it has one
   std::vector<std::string> endpoints() const;  // "tcp://host:port" per worker
+  // Each worker's CURVE public key (its supervisor's), or empty when any worker has none.
+  std::vector<std::string> publicKeys() const;
 };
 
 // A running worker process as its supervisor reports it.

@@ -1,6 +1,10 @@
 // The user's program in worker mode. A supervisor starts the program submitted with
 // `gale submit` with the environment variable GALE_WORKER_ASSIGNMENT naming a JSON file:
-//   {"topology": "wc", "self": 1, "endpoints": ["tcp://10.0.0.1:16000", ...], "active": true}
+//   {"topology": "wc", "self": 1, "endpoints": ["tcp://10.0.0.1:16000", ...], "active": true,
+//    "keyFile": "/etc/gale/host.key_secret", "publicKeys": ["<Z85>", ...]}
+// keyFile and publicKeys are there when the supervisor runs with CURVE (`--curve-key`): the worker
+// then authenticates and encrypts every channel with its supervisor's key pair and accepts only
+// the keys of the topology's other workers' supervisors (docs/security.md, docs/cluster.md).
 // The program builds its topology as usual and hands it to runIfClusterWorker first:
 //
 //   gale::Topology topology = buildTopology(args);
@@ -24,9 +28,11 @@ struct WorkerFile {
   std::string topology;
   WorkerAssignment assignment;  // workerOfTask left empty: it depends on the task count
   bool active = true;
+  std::string keyFile;          // the supervisor's secret certificate; empty: plain tcp
 };
 std::string toJson(const WorkerFile& w);
-// Throws std::invalid_argument naming the problem (self out of range, no endpoints, not JSON).
+// Throws std::invalid_argument naming the problem (self out of range, no endpoints, not JSON, a
+// key file without a public key for every worker).
 WorkerFile parseWorkerFile(const std::string& json);
 
 // Task t -> worker t % workers (ackers included).
@@ -35,8 +41,9 @@ std::vector<int> roundRobinTasks(int tasks, int workers);
 // nullopt when GALE_WORKER_ASSIGNMENT is not set (the program was not started by a supervisor).
 // Otherwise runs this worker's tasks over tcp (runWorker) until SIGTERM or SIGINT, pausing the
 // spouts on SIGUSR1 (deactivate) and resuming them on SIGUSR2 (activate), and returns the exit
-// code: 0 after the signal, 1 when the assignment cannot be read or the topology stopped on an
-// error (the supervisor restarts it). A topology whose bounded sources end keeps its process
+// code: 0 after the signal, 1 when the assignment or the key file cannot be read or the topology
+// stopped on an error (the supervisor restarts it). With a key file, the assignment's CURVE setup
+// replaces config.curve. A topology whose bounded sources end keeps its process
 // until it is killed, as a Storm topology does. Call it from the main thread before starting any
 // other thread: it blocks those signals for the threads it starts.
 std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config);
