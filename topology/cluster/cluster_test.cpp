@@ -298,6 +298,39 @@ TEST_F(Cluster, ARebalancedTopologyRunsInMoreWorkersAndADeactivatedOnePausesItsS
   EXPECT_TRUE(confirmed("spouts activated"));
 }
 
+TEST_F(Cluster, ASupervisorWhoseSessionExpiredStopsItsWorkersAndExitsWhileTheJobGoesOn) {
+  startDaemon("c1", {"coordinator", "--id", "c1"});
+  startSupervisors(3);
+  feed(0);
+  ASSERT_EQ(submit(2), 0);
+  ASSERT_TRUE(waitFor([&] { return running(1, 2); }));
+  auto first = assignment();
+  ASSERT_TRUE(first);
+  std::string frozen = first->workers[0].supervisor;
+  int stale = workers().at(0).pid;
+  // Frozen (a long GC pause, a stalled host): its session expires, the coordinator moves its
+  // worker; the worker itself still runs until the supervisor wakes (docs/cluster.md).
+  ::kill(daemons[frozen], SIGSTOP);
+  ASSERT_TRUE(waitFor([&] {
+    auto a = assignment();
+    if (!a || a->version <= first->version) return false;
+    for (const Slot& s : a->workers)
+      if (s.supervisor == frozen) return false;
+    auto w = workers();
+    return w.size() == 2 && w.at(0).version == a->version && w.at(1).version == a->version;
+  })) << "the frozen supervisor's worker was not moved";
+  ::kill(daemons[frozen], SIGCONT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(daemons[frozen], &status, 0), daemons[frozen]);
+  daemons.erase(frozen);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kSessionLost);
+  EXPECT_TRUE(waitFor([&] { return !alive(stale); })) << "the stale worker outlived its supervisor";
+  EXPECT_NE(readFile(dir + "/" + frozen + ".log").find("session lost"), std::string::npos);
+  feed(1);
+  ASSERT_TRUE(waitFor([&] { return covers(2); }, 60s));
+}
+
 TEST_F(Cluster, SupervisorsWithCurveKeysRunTheirWorkersWithCurve) {
   startDaemon("c1", {"coordinator", "--id", "c1"});
   startSupervisors(2, /*curve=*/true);
