@@ -119,6 +119,11 @@ int runCoordinator(const ClusterOptions& c, const std::string& id, const std::at
   logInfo("coordinator " + id + ": in the election as " + me);
   Leader leader(zk, c);
   bool leading = false;
+  // The leader reads the cluster after a watch fired, and every 5 s in case a conditional write
+  // lost a race (the node it lost to is not watched) or a read failed.
+  bool stale = true;  // set until a pass succeeded
+  uint64_t reconciled = 0;
+  auto lastPass = std::chrono::steady_clock::now();
   while (!stop) {
     uint64_t seen = zk.changes();
     if (zk.sessionLost()) {
@@ -135,7 +140,14 @@ int runCoordinator(const ClusterOptions& c, const std::string& id, const std::at
       if (mine == candidates.begin()) {
         if (!leading) logInfo("coordinator " + id + ": leading");
         leading = true;
-        leader.reconcile();
+        if (stale || reconciled != seen ||
+            std::chrono::steady_clock::now() - lastPass > std::chrono::seconds(5)) {
+          stale = true;
+          lastPass = std::chrono::steady_clock::now();
+          leader.reconcile();
+          stale = false;
+          reconciled = seen;
+        }
       } else if (!zk.exists(electionPath(c) + "/" + *(mine - 1), true)) {
         continue;  // the predecessor left between the two reads: look again at once
       }

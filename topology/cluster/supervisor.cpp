@@ -49,8 +49,10 @@ class Supervisor {
       : zk_(zk), c_(c), id_(std::move(id)), dir_(std::move(dir)), keyFile_(std::move(keyFile)) {}
   ~Supervisor() { stopAll(); }
 
+  // Reads the assignments (setting watches), stops the workers no longer wanted, starts the rest.
   void reconcile() {
-    std::map<std::string, Wanted> wanted;
+    std::map<std::string, Wanted>& wanted = wanted_;
+    wanted.clear();
     for (const std::string& name : zk_.children(assignmentsPath(c_), true)) {
       auto data = zk_.get(assignmentsPath(c_) + "/" + name, true);
       auto specData = zk_.get(topologiesPath(c_) + "/" + name, true);
@@ -78,7 +80,13 @@ class Supervisor {
         ++it;
       }
     }
-    for (auto& [key, w] : wanted) {
+    startDue();
+  }
+
+  // Starts the wanted workers that are not running and whose (re)start time has come; signals
+  // a change of active. No ZooKeeper reads: a restart does not wait for the next watch.
+  void startDue() {
+    for (auto& [key, w] : wanted_) {
       auto [it, fresh] = procs_.try_emplace(key);
       Process& p = it->second;
       if (fresh) {
@@ -204,6 +212,7 @@ class Supervisor {
   const ClusterOptions& c_;
   std::string id_, dir_, keyFile_;
   std::map<std::string, Process> procs_;  // key: <topology>-<index>
+  std::map<std::string, Wanted> wanted_;  // as of the last reconcile()
 };
 
 }  // namespace
@@ -228,6 +237,10 @@ int runSupervisor(const ClusterOptions& c, const std::string& id, const Supervis
   }
   logInfo("supervisor " + id + ": registered (" + toJson(info) + ")");
   Supervisor supervisor(zk, c, id, dir, keyFile);
+  // ZooKeeper is read only after a watch fired (or a read failed); dead workers are looked for
+  // every 0.1 s without it, so an idle cluster costs ZooKeeper nothing but session pings.
+  bool stale = true;  // set until a reconcile() succeeded
+  uint64_t reconciled = 0;
   while (!stop) {
     uint64_t seen = zk.changes();
     if (zk.sessionLost()) {
@@ -236,7 +249,14 @@ int runSupervisor(const ClusterOptions& c, const std::string& id, const Supervis
     }
     try {
       supervisor.reap();
-      supervisor.reconcile();
+      if (stale || reconciled != seen) {
+        stale = true;  // stays set if reconcile() throws: retried next time
+        supervisor.reconcile();
+        stale = false;
+        reconciled = seen;
+      } else {
+        supervisor.startDue();
+      }
     } catch (const ZkError& e) {
       logWarn("supervisor " + id + ": " + e.what());
     }
