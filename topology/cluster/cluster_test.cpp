@@ -62,7 +62,7 @@ class Cluster : public ::testing::Test {
 
   std::vector<std::string> gale(std::vector<std::string> args) const {
     args.insert(args.begin(), {GALE_BIN, "--zookeeper", zookeeper->servers(),
-                               "--session-timeout", "1500"});
+                               "--session-timeout", "2500"});
     return args;
   }
   void startDaemon(const std::string& name, std::vector<std::string> args) {

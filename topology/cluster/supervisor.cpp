@@ -51,8 +51,7 @@ class Supervisor {
 
   // Reads the assignments (setting watches), stops the workers no longer wanted, starts the rest.
   void reconcile() {
-    std::map<std::string, Wanted>& wanted = wanted_;
-    wanted.clear();
+    std::map<std::string, Wanted> wanted;  // replaces wanted_ only when every read succeeded
     for (const std::string& name : zk_.children(assignmentsPath(c_), true)) {
       auto data = zk_.get(assignmentsPath(c_) + "/" + name, true);
       auto specData = zk_.get(topologiesPath(c_) + "/" + name, true);
@@ -71,9 +70,10 @@ class Supervisor {
         logWarn("supervisor " + id_ + ": '" + name + "' left out: " + e.what());
       }
     }
+    wanted_ = std::move(wanted);
     for (auto it = procs_.begin(); it != procs_.end();) {
-      auto w = wanted.find(it->first);
-      if (w == wanted.end() || w->second.version != it->second.version) {
+      auto w = wanted_.find(it->first);
+      if (w == wanted_.end() || w->second.version != it->second.version) {
         stop(it->first, it->second);
         it = procs_.erase(it);
       } else {
@@ -97,7 +97,14 @@ class Supervisor {
         ::kill(p.pid, w.spec.active ? SIGUSR2 : SIGUSR1);
         p.active = w.spec.active;
       }
-      if (!p.pid && Clock::now() >= p.restartAt) start(key, w, p);
+      if (p.pid || Clock::now() < p.restartAt) continue;
+      try {
+        start(key, w, p);
+      } catch (const std::exception& e) {  // its directory or assignment file: retried later
+        logError("supervisor " + id_ + ": cannot start worker " + key + ": " + e.what());
+        p.restartAt = Clock::now() + p.backoff;
+        p.backoff = std::min(p.backoff * 2, milliseconds(10000));
+      }
     }
   }
 
@@ -118,7 +125,7 @@ class Supervisor {
                                               : "exited with " + std::to_string(WEXITSTATUS(status));
         logWarn("supervisor " + id_ + ": worker " + key + " (pid " + std::to_string(pid) + ") " +
                 how + "; restarting it (see " + workDir(key) + "/worker.log)");
-        zk_.remove(workersPath(c_) + "/" + key);
+        publish(key, nullptr);
       }
     }
   }
@@ -180,8 +187,7 @@ class Supervisor {
     p.active = w.spec.active;
     p.startedAt = Clock::now();
     WorkerStatus status{id_, pid, w.version, p.restarts};
-    std::string node = workersPath(c_) + "/" + key;
-    if (!zk_.set(node, toJson(status))) zk_.create(node, toJson(status), NodeKind::Ephemeral);
+    publish(key, &status);
     logInfo("supervisor " + id_ + ": started worker " + key + " v" + std::to_string(w.version) +
             " (pid " + std::to_string(pid) + ")");
   }
@@ -201,10 +207,21 @@ class Supervisor {
       }
       logInfo("supervisor " + id_ + ": stopped worker " + key);
     }
+    publish(key, nullptr);
+  }
+
+  // Writes (or, with nullptr, deletes) a worker's status node. Best effort: the node is for
+  // `gale list` and tests, and is ephemeral, so a failed write must not keep a worker from
+  // being restarted while ZooKeeper is unreachable.
+  void publish(const std::string& key, const WorkerStatus* status) {
+    std::string node = workersPath(c_) + "/" + key;
     try {
-      zk_.remove(workersPath(c_) + "/" + key);
-    } catch (const ZkError&) {
-      // The node is ephemeral: it goes with this session anyway.
+      if (!status)
+        zk_.remove(node);
+      else if (!zk_.set(node, toJson(*status)))
+        zk_.create(node, toJson(*status), NodeKind::Ephemeral);
+    } catch (const ZkError& e) {
+      logWarn("supervisor " + id_ + ": worker status " + key + ": " + e.what());
     }
   }
 
@@ -254,12 +271,12 @@ int runSupervisor(const ClusterOptions& c, const std::string& id, const Supervis
         supervisor.reconcile();
         stale = false;
         reconciled = seen;
-      } else {
-        supervisor.startDue();
       }
     } catch (const ZkError& e) {
       logWarn("supervisor " + id + ": " + e.what());
     }
+    // Dead workers are restarted even while ZooKeeper is unreachable (by the last assignment read).
+    supervisor.startDue();
     // Woken by ZooKeeper; the timeout bounds how late a dead worker is noticed and restarted.
     zk.waitForChange(seen, milliseconds(100));
   }

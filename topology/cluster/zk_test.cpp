@@ -87,16 +87,31 @@ TEST_F(ZooKeeperTest, AConditionalWriteFailsAfterSomeoneElseWrote) {
 }
 
 TEST_F(ZooKeeperTest, ALostSessionIsReported) {
-  ZkClient zk(options(1000ms));
-  zk.create("/t4", "", NodeKind::Ephemeral);
-  // The server is frozen past the session timeout: when it runs again it expires the session,
-  // and the client, reconnecting, learns it.
-  ::kill(server_->pid(), SIGSTOP);
-  std::this_thread::sleep_for(3s);  // must exceed the session timeout; a wait on the server's clock
-  ::kill(server_->pid(), SIGCONT);
-  EXPECT_TRUE(waitFor([&] { return zk.sessionLost(); }, 60s));
-  ZkClient other(options());
-  EXPECT_TRUE(waitFor([&] { return !other.exists("/t4"); }, 30s));
+  // A child process holds a session with an ephemeral node and is frozen (SIGSTOP: a long pause)
+  // until the server expired its session (the node is gone); woken, it must learn of the loss.
+  // (Freezing the server instead races: a client may reconnect before the server expires it.)
+  std::string servers = server_->servers();
+  std::fflush(nullptr);
+  pid_t child = ::fork();  // no ZooKeeper client exists in this process now: no threads to lose
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(120);
+    ZkClient zk({servers, 1000ms, 30s});
+    zk.create("/t4", "", NodeKind::Ephemeral);
+    ::raise(SIGSTOP);
+    ::_exit(waitFor([&] { return zk.sessionLost(); }, 60s) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, WUNTRACED), child);
+  ASSERT_TRUE(WIFSTOPPED(status));
+  {
+    ZkClient other(options());
+    EXPECT_TRUE(waitFor([&] { return !other.exists("/t4"); }, 60s)) << "the session never expired";
+  }
+  ::kill(child, SIGCONT);
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the client did not report its lost session";
 }
 
 TEST_F(ZooKeeperTest, NoServerIsAClearErrorAfterTheConnectTimeout) {
