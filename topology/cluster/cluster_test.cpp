@@ -249,6 +249,7 @@ TEST_F(Cluster, AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSup
   EXPECT_EQ(run({"list"}, &listing), 0);
   EXPECT_NE(listing.find("coordinator: c2"), std::string::npos) << listing;
   EXPECT_NE(listing.find("worker wc-2"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("lines[0]"), std::string::npos) << "where each task runs: " << listing;
 
   // Killing the topology stops every worker.
   std::vector<int> pids;

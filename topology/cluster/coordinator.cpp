@@ -68,10 +68,11 @@ class Leader {
         if (other != name) taken.insert(taken.end(), slots.begin(), slots.end());
       auto it = current.find(name);
       std::vector<Slot> previous = it == current.end() ? std::vector<Slot>{} : it->second.first.workers;
-      auto placed = place(spec.workers, previous, live, taken);
+      auto placed = place(spec.workers, previous, live, taken, std::max(1, spec.tasks()));
       if (!placed) {
         logWarn("coordinator: not enough free slots for '" + name + "' (" +
-                std::to_string(spec.workers) + " workers); waiting for supervisors");
+                std::to_string(spec.workers) + " workers of " + std::to_string(spec.tasks()) +
+                " tasks: slot ports must be that far apart); waiting for supervisors");
         continue;
       }
       Assignment next;

@@ -2,7 +2,9 @@
 // `gale submit`, `list`, `kill`, `rebalance`, `deactivate`, `activate`. Exit codes: 0 done,
 // 1 the request failed (named on stderr), 2 a bad command line, 3 a daemon's ZooKeeper session
 // was lost.
+#include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +14,7 @@
 
 #include "cli.h"  // examples/cli: CLI11 with gale's exit-code rule
 #include "gale/cluster/daemons.h"
+#include "gale/cluster/worker.h"
 #include "gale/cluster/zk.h"
 #include "gale/core/security.h"
 
@@ -43,6 +46,47 @@ int updateSpec(const gc::ClusterOptions& c, const std::string& name,
   return 0;
 }
 
+// Runs the program once with GALE_DESCRIBE set (worker.h) and reads its topology's components
+// from the last line of its stdout. Throws std::runtime_error saying what went wrong.
+std::vector<gc::ComponentTasks> describe(const std::string& binary,
+                                         const std::vector<std::string>& args) {
+  std::vector<std::string> store{binary};
+  store.insert(store.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[0]);
+    ::setenv(gc::kDescribeEnv, "1", 1);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  // A program that ignores GALE_DESCRIBE would run its topology here: give it 60 s.
+  pollfd p{fds[0], POLLIN, 0};
+  for (ssize_t n; ::poll(&p, 1, 60000) > 0 && (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  ::kill(pid, SIGKILL);  // done already, or not answering
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  std::string last = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
+  try {
+    return gc::parseComponents(last);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(binary + " did not describe its topology (does its main call "
+                             "gale::cluster::runIfClusterWorker before running it? see "
+                             "docs/cluster.md): " + e.what());
+  }
+}
+
 int list(const gc::ClusterOptions& c) {
   gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
   auto election = zk.children(gc::electionPath(c));
@@ -57,6 +101,19 @@ int list(const gc::ClusterOptions& c) {
               << zk.get(gc::topologiesPath(c) + "/" + name).value_or("gone") << "\n";
     auto a = zk.get(gc::assignmentsPath(c) + "/" + name);
     std::cout << "  assignment: " << a.value_or("none yet") << "\n";
+    auto spec = zk.get(gc::topologiesPath(c) + "/" + name);
+    if (!a || !spec) continue;
+    gc::Assignment assignment = gc::parseAssignment(*a);
+    gc::TopologySpec s = gc::parseTopologySpec(*spec);
+    auto endpoints = assignment.endpoints();
+    for (size_t w = 0; w < assignment.workers.size(); ++w) {
+      std::cout << "  worker " << w << " on " << assignment.workers[w].supervisor << " "
+                << endpoints[w] << ":";
+      for (const auto& t : gc::tasksOfWorker(s.components, static_cast<int>(w),
+                                             static_cast<int>(assignment.workers.size())))
+        std::cout << " " << t;
+      std::cout << "\n";
+    }
   }
   for (const auto& w : zk.children(gc::workersPath(c)))
     std::cout << "worker " << w << ": " << zk.get(gc::workersPath(c) + "/" + w).value_or("gone") << "\n";
@@ -149,13 +206,17 @@ int main(int argc, char** argv) {
       }
       gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
       zk.ensurePath(gc::topologiesPath(c));
-      try {
-        zk.create(gc::topologiesPath(c) + "/" + name,
-                  gc::toJson(gc::TopologySpec{binary, args, workers, true}), gc::NodeKind::Persistent);
-      } catch (const gc::ZkError& e) {
-        if (!e.nodeExists()) throw;
+      auto running = [&] {
         std::cerr << "gale: a topology named '" << name << "' is already running\n";
         return 1;
+      };
+      if (zk.exists(gc::topologiesPath(c) + "/" + name)) return running();
+      gc::TopologySpec spec{binary, args, workers, true, describe(binary, args)};
+      try {
+        zk.create(gc::topologiesPath(c) + "/" + name, gc::toJson(spec), gc::NodeKind::Persistent);
+      } catch (const gc::ZkError& e) {
+        if (!e.nodeExists()) throw;
+        return running();  // submitted by someone else meanwhile
       }
       std::cout << "submitted " << name << "\n";
       return 0;

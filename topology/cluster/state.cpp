@@ -26,6 +26,20 @@ auto parse(const std::string& text, const char* what, F read) {
   }
 }
 
+// {"components": [...]} as the program described them; their tasks must follow each other from 0.
+std::vector<ComponentTasks> componentsOf(const json& j) {
+  std::vector<ComponentTasks> out;
+  int next = 0;
+  for (const json& c : j.value("components", json::array())) {
+    out.push_back({c.at("name").get<std::string>(), c.at("firstTask").get<int>(),
+                   c.at("tasks").get<int>()});
+    if (out.back().firstTask != next || out.back().tasks < 1)
+      throw std::invalid_argument("components' tasks must follow each other from 0");
+    next += out.back().tasks;
+  }
+  return out;
+}
+
 int port(const json& j) {
   int p = j.get<int>();
   if (p < 1 || p > 65535) throw std::invalid_argument("port " + std::to_string(p));
@@ -57,9 +71,18 @@ std::vector<std::string> Assignment::publicKeys() const {
 std::string toJson(const SupervisorInfo& s) {
   return json{{"host", s.host}, {"ports", s.ports}, {"publicKey", s.publicKey}}.dump();
 }
+int TopologySpec::tasks() const {
+  int n = 0;
+  for (const auto& c : components) n += c.tasks;
+  return n;
+}
+
 std::string toJson(const TopologySpec& t) {
+  json components = json::array();
+  for (const auto& c : t.components)
+    components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.tasks}});
   return json{{"binary", t.binary}, {"args", t.args}, {"workers", t.workers},
-              {"active", t.active}}.dump();
+              {"active", t.active}, {"components", components}}.dump();
 }
 std::string toJson(const Assignment& a) {
   json workers = json::array();
@@ -90,6 +113,7 @@ TopologySpec parseTopologySpec(const std::string& text) {
     t.args = j.at("args").get<std::vector<std::string>>();
     t.workers = j.at("workers").get<int>();
     t.active = j.value("active", true);
+    t.components = componentsOf(j);
     if (t.binary.empty() || t.binary[0] != '/')
       throw std::invalid_argument("binary must be an absolute path");
     if (t.workers < 1) throw std::invalid_argument("workers must be >= 1");
@@ -112,11 +136,28 @@ Assignment parseAssignment(const std::string& text) {
   });
 }
 
+std::vector<ComponentTasks> parseComponents(const std::string& text) {
+  return parse(text, "topology description", [](const json& j) {
+    auto c = componentsOf(j);
+    if (c.empty()) throw std::invalid_argument("no components");
+    return c;
+  });
+}
+
 WorkerStatus parseWorkerStatus(const std::string& text) {
   return parse(text, "worker status", [](const json& j) {
     return WorkerStatus{j.at("supervisor").get<std::string>(), j.at("pid").get<int>(),
                         j.at("version").get<int64_t>(), j.at("restarts").get<int>()};
   });
+}
+
+std::vector<std::string> tasksOfWorker(const std::vector<ComponentTasks>& components, int w,
+                                       int workers) {
+  std::vector<std::string> out;
+  for (const auto& c : components)
+    for (int t = c.firstTask; t < c.firstTask + c.tasks; ++t)
+      if (t % workers == w) out.push_back(c.name + "[" + std::to_string(t) + "]");
+  return out;
 }
 
 void checkTopologyName(const std::string& name) {
@@ -130,7 +171,14 @@ void checkTopologyName(const std::string& name) {
 
 std::optional<std::vector<Slot>> place(int workers, const std::vector<Slot>& previous,
                                        const std::map<std::string, SupervisorInfo>& live,
-                                       const std::vector<Slot>& taken) {
+                                       const std::vector<Slot>& taken, int tasks) {
+  // Ports of `info` whose task ports [p, p + tasks) run into neither the next slot nor past 65535.
+  auto fits = [tasks](const SupervisorInfo& info, int p) {
+    if (p + tasks - 1 > 65535) return false;
+    for (int q : info.ports)
+      if (q > p && q < p + tasks) return false;
+    return true;
+  };
   auto key = [](const Slot& s) { return s.supervisor + ":" + std::to_string(s.port); };
   std::set<std::string> used;
   std::map<std::string, int> load, mine;  // slots in use per supervisor: overall, this topology
@@ -143,7 +191,8 @@ std::optional<std::vector<Slot>> place(int workers, const std::vector<Slot>& pre
   auto alive = [&](const Slot& s) {
     auto it = live.find(s.supervisor);
     return it != live.end() &&
-           std::count(it->second.ports.begin(), it->second.ports.end(), s.port) > 0;
+           std::count(it->second.ports.begin(), it->second.ports.end(), s.port) > 0 &&
+           fits(it->second, s.port);
   };
   std::vector<std::optional<Slot>> out(static_cast<size_t>(workers));
   for (size_t w = 0; w < out.size() && w < previous.size(); ++w)
@@ -158,8 +207,9 @@ std::optional<std::vector<Slot>> place(int workers, const std::vector<Slot>& pre
     for (const auto& [id, info] : live) {  // std::map: ids in order, so ties go to the smaller
       std::vector<int> ports = info.ports;
       std::sort(ports.begin(), ports.end());
-      auto free = std::find_if(ports.begin(), ports.end(),
-                               [&](int p) { return !used.count(key({id, p})); });
+      auto free = std::find_if(ports.begin(), ports.end(), [&, &id = id, &info = info](int p) {
+        return !used.count(key({id, p})) && fits(info, p);
+      });
       if (free == ports.end()) continue;
       if (!best || std::pair(mine[id], load[id]) < std::pair(mine[*best], load[*best])) {
         best = &id;

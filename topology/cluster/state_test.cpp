@@ -10,6 +10,7 @@
 #include "gale/cluster/committed_offsets.h"
 #include "gale/cluster/state.h"
 #include "gale/cluster/worker.h"
+#include "gale/connectors/console_sink.h"
 #include "gale/connectors/memory_stream.h"
 
 namespace gale::cluster {
@@ -68,12 +69,25 @@ TEST(Placement, ASlotWhosePortTheSupervisorNoLongerOffersMoves) {
   EXPECT_EQ(*placed, (std::vector<Slot>{{"s1", 100}}));
 }
 
+TEST(Placement, ASlotWhosePortsRunIntoTheNextSlotCannotHoldTheTopology) {
+  // A worker binds port + t for its tasks t: with 5 tasks, port 100 would collide with slot 103.
+  std::map<std::string, SupervisorInfo> live{{"s1", {"h", {100, 103}, ""}}};
+  EXPECT_FALSE(place(2, {}, live, {}, 5));
+  auto placed = place(1, {{"s1", 100}}, live, {}, 5);
+  ASSERT_TRUE(placed);
+  EXPECT_EQ(*placed, (std::vector<Slot>{{"s1", 103}}));
+  EXPECT_TRUE(place(2, {}, live, {}, 3)) << "3 tasks fit between 100 and 103";
+  EXPECT_FALSE(place(1, {}, {{"s1", {"h", {65534}, ""}}}, {}, 3)) << "past port 65535";
+}
+
 TEST(ClusterJson, EveryNodeRoundTrips) {
   SupervisorInfo s{"127.0.0.2", {16000, 17000}, "key-of-s"};
   EXPECT_EQ(parseSupervisorInfo(toJson(s)).ports, s.ports);
   EXPECT_EQ(parseSupervisorInfo(toJson(s)).publicKey, "key-of-s");
-  TopologySpec t{"/opt/wc", {"--input", "a b"}, 3, false};
+  TopologySpec t{"/opt/wc", {"--input", "a b"}, 3, false, {{"lines", 0, 1}, {"split", 1, 2}}};
   TopologySpec t2 = parseTopologySpec(toJson(t));
+  EXPECT_EQ(t2.components, t.components);
+  EXPECT_EQ(t2.tasks(), 3);
   EXPECT_EQ(t2.binary, t.binary);
   EXPECT_EQ(t2.args, t.args);
   EXPECT_EQ(t2.workers, 3);
@@ -110,6 +124,11 @@ TEST(ClusterJson, BadNodesAreRefusedWithWhatIsWrong) {
   EXPECT_NE(message([] { parseSupervisorInfo(R"({"host":"h","ports":[70000]})"); }).find("port"),
             std::string::npos);
   EXPECT_NE(message([] {
+              parseComponents(R"({"components":[{"name":"a","firstTask":1,"tasks":1}]})");
+            }).find("follow each other"),
+            std::string::npos);
+  EXPECT_NE(message([] { parseComponents("{}"); }).find("no components"), std::string::npos);
+  EXPECT_NE(message([] {
               parseAssignment(R"({"version":1,"workers":[{"supervisor":"s9","port":1}],"hosts":{}})");
             }).find("s9"),
             std::string::npos);
@@ -137,6 +156,27 @@ TEST(WorkerFile, RoundTripsAndTasksGoRoundRobin) {
   EXPECT_EQ(g.assignment.endpoints, f.assignment.endpoints);
   EXPECT_FALSE(g.active);
   EXPECT_EQ(roundRobinTasks(5, 2), (std::vector<int>{0, 1, 0, 1, 0}));
+}
+
+TEST(WorkerFile, AProgramDescribesItsTopologyForSubmitAndTasksGoToWorkersRoundRobin) {
+  TopologyBuilder b;
+  b.setSpout("numbers", std::make_shared<MemoryStream>("m", Fields{{"n", Type::Int64}}, 1), 1);
+  b.setBolt("sink", ConsoleSink{}, 2).shuffleGrouping("numbers");
+  Topology t = b.build();
+  auto components = parseComponents(describeTopology(t, Continuous{}));
+  EXPECT_EQ(components, (std::vector<ComponentTasks>{
+                            {"numbers", 0, 1}, {"sink", 1, 2}, {"__acker", 3, 1}}));
+  EXPECT_EQ(tasksOfWorker(components, 0, 2), (std::vector<std::string>{"numbers[0]", "sink[2]"}));
+  EXPECT_EQ(tasksOfWorker(components, 1, 2), (std::vector<std::string>{"sink[1]", "__acker[3]"}));
+
+  ::setenv(kDescribeEnv, "1", 1);
+  ::testing::internal::CaptureStdout();
+  auto rc = runIfClusterWorker(t, Continuous{});
+  std::string out = ::testing::internal::GetCapturedStdout();
+  ::unsetenv(kDescribeEnv);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 0);
+  EXPECT_EQ(parseComponents(out.substr(out.rfind('\n', out.size() - 2) + 1)), components);
 }
 
 TEST(WorkerFile, AProgramNotStartedByASupervisorRunsAsUsual) {

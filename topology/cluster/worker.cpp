@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -55,7 +57,25 @@ std::vector<int> roundRobinTasks(int tasks, int workers) {
   return out;
 }
 
+std::string describeTopology(const Topology& topology, const Continuous& config) {
+  nlohmann::json components = nlohmann::json::array();
+  int tasks = 0;
+  for (const ComponentSpec& c : topology.components()) {
+    components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.parallelism}});
+    tasks = std::max(tasks, static_cast<int>(c.firstTask) + c.parallelism);
+  }
+  int ackers = totalTasks(topology, config) - tasks;
+  if (ackers > 0)
+    components.push_back({{"name", "__acker"}, {"firstTask", tasks}, {"tasks", ackers}});
+  return nlohmann::json{{"components", components}}.dump();
+}
+
 std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config) {
+  if (std::getenv(kDescribeEnv)) {
+    std::printf("\n%s\n", describeTopology(topology, config).c_str());
+    std::fflush(stdout);
+    return 0;
+  }
   const char* path = std::getenv(kAssignmentEnv);
   if (!path) return std::nullopt;
   WorkerFile file;

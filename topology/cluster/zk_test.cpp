@@ -126,14 +126,22 @@ TEST_F(ZooKeeperTest, NoServerIsAClearErrorAfterTheConnectTimeout) {
 TEST_F(ZooKeeperTest, TheClientCommandsWriteTheTopologyAndRefuseBadRequests) {
   std::string out;
   std::string bin = GALE_WORD_COUNT;
-  EXPECT_EQ(gale({"submit", "wc", "--binary", bin, "--workers", "2", "--", "--input", "x"}, out), 0)
-      << out;
+  std::vector<std::string> args{"--input", "in", "--output", "out", "--offsets", "off"};
+  std::vector<std::string> submit{"submit", "wc", "--binary", bin, "--workers", "2", "--"};
+  submit.insert(submit.end(), args.begin(), args.end());
+  EXPECT_EQ(gale(submit, out), 0) << out;
   ZkClient zk(options());
   ClusterOptions c;
   auto spec = parseTopologySpec(zk.get(topologiesPath(c) + "/wc").value_or("{}"));
   EXPECT_EQ(spec.binary, bin);
   EXPECT_EQ(spec.workers, 2);
-  EXPECT_EQ(spec.args, (std::vector<std::string>{"--input", "x"}));
+  EXPECT_EQ(spec.args, args);
+  EXPECT_EQ(spec.tasks(), 6) << "lines 1 + split 2 + sink 2 + acker 1, as the program described";
+
+  EXPECT_EQ(gale({"submit", "other", "--binary", "/bin/true"}, out), 1);
+  EXPECT_NE(out.find("did not describe its topology"), std::string::npos) << out;
+  EXPECT_EQ(gale({"submit", "other", "--binary", bin, "--", "--bad-option"}, out), 1)
+      << "the program refused its arguments: nothing to run";
 
   EXPECT_EQ(gale({"submit", "wc", "--binary", bin}, out), 1);
   EXPECT_NE(out.find("already running"), std::string::npos) << out;

@@ -25,12 +25,24 @@ struct SupervisorInfo {
   std::string publicKey;
 };
 
+// A component's tasks: firstTask .. firstTask + tasks - 1 ("__acker" for the ackers).
+struct ComponentTasks {
+  std::string name;
+  int firstTask = 0;
+  int tasks = 1;
+  bool operator==(const ComponentTasks&) const = default;
+};
+
 // A submitted topology: the user's program, started by supervisors in worker mode.
 struct TopologySpec {
   std::string binary;              // absolute path, the same on every supervisor's host
   std::vector<std::string> args;   // passed to it after the binary's name
   int workers = 1;                 // worker processes (slots) it runs in
   bool active = true;              // false: deactivated (spouts paused)
+  // What the program said of its topology at submit (GALE_DESCRIBE, worker.h): its components'
+  // tasks, ackers included. Task t runs in worker t % workers.
+  std::vector<ComponentTasks> components;
+  int tasks() const;               // all tasks, ackers included (0: not described)
 };
 
 struct Slot {
@@ -70,6 +82,11 @@ SupervisorInfo parseSupervisorInfo(const std::string& json);
 TopologySpec parseTopologySpec(const std::string& json);
 Assignment parseAssignment(const std::string& json);
 WorkerStatus parseWorkerStatus(const std::string& json);
+// describeTopology()'s output (worker.h).
+std::vector<ComponentTasks> parseComponents(const std::string& json);
+// The tasks of worker `w` of `workers`, as "component[task]" (task t runs in worker t % workers).
+std::vector<std::string> tasksOfWorker(const std::vector<ComponentTasks>& components, int w,
+                                       int workers);
 
 // A topology name is also a ZooKeeper node name and a directory name: [A-Za-z0-9_.-]{1,64},
 // not "." or "..". Throws std::invalid_argument otherwise.
@@ -79,9 +96,11 @@ void checkTopologyName(const std::string& name);
 // supervisor is alive and nobody else holds it; the others go, one at a time, to the live
 // supervisor with the fewest of this topology's workers and then the fewest slots in use overall
 // (ties: the smaller id), on its lowest free port. nullopt when there are not enough free slots.
-// `taken`: slots held by other topologies.
+// `taken`: slots held by other topologies. `tasks`: the topology's task count; a worker binds
+// port + t for its tasks t, so only a port at least `tasks` below the supervisor's next port
+// (and below 65536 - tasks) can hold one of its workers.
 std::optional<std::vector<Slot>> place(int workers, const std::vector<Slot>& previous,
                                        const std::map<std::string, SupervisorInfo>& live,
-                                       const std::vector<Slot>& taken);
+                                       const std::vector<Slot>& taken, int tasks = 1);
 
 }  // namespace gale::cluster

@@ -23,6 +23,9 @@
 namespace gale::cluster {
 
 inline constexpr const char* kAssignmentEnv = "GALE_WORKER_ASSIGNMENT";
+// Set (to anything) by `gale submit`, which runs the program once on the submitting host:
+// runIfClusterWorker then prints describeTopology() as the last line of stdout and returns 0.
+inline constexpr const char* kDescribeEnv = "GALE_DESCRIBE";
 
 struct WorkerFile {
   std::string topology;
@@ -38,6 +41,10 @@ WorkerFile parseWorkerFile(const std::string& json);
 // Task t -> worker t % workers (ackers included).
 std::vector<int> roundRobinTasks(int tasks, int workers);
 
+// {"components": [{"name": "split", "firstTask": 1, "tasks": 2}, ..., {"name": "__acker", ...}]}
+std::string describeTopology(const Topology& topology, const Continuous& config);
+
+// With GALE_DESCRIBE set: prints describeTopology() and returns 0.
 // nullopt when GALE_WORKER_ASSIGNMENT is not set (the program was not started by a supervisor).
 // Otherwise runs this worker's tasks over tcp (runWorker) until SIGTERM or SIGINT, pausing the
 // spouts on SIGUSR1 (deactivate) and resuming them on SIGUSR2 (activate), and returns the exit
