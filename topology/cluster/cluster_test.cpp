@@ -19,6 +19,9 @@
 #include "gale/cluster/daemons.h"
 #include "gale/cluster/state.h"
 #include "gale/core/security.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 #include "test_cluster.h"
 
 namespace gale::cluster {
@@ -168,7 +171,8 @@ class Cluster : public ::testing::Test {
                 dir + "/offsets", "--message-timeout-ms", "2000"});
   }
 
-  std::string dir = "/tmp/gale-cluster-test-" + std::to_string(::getpid());
+  std::string dir = "/tmp/gale-cluster-test-" + std::to_string(::getpid()) + "-" +
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name();
   ClusterOptions options;
   std::unique_ptr<TestZooKeeper> zookeeper;
   std::unique_ptr<ZkClient> zk;
@@ -248,7 +252,7 @@ TEST_F(Cluster, AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSup
   std::string listing;
   EXPECT_EQ(run({"list"}, &listing), 0);
   EXPECT_NE(listing.find("coordinator: c2"), std::string::npos) << listing;
-  EXPECT_NE(listing.find("worker wc-2"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("worker 2 on"), std::string::npos) << listing;
   EXPECT_NE(listing.find("lines[0]"), std::string::npos) << "where each task runs: " << listing;
 
   // Killing the topology stops every worker.
@@ -272,6 +276,33 @@ TEST_F(Cluster, ARebalancedTopologyRunsInMoreWorkersAndADeactivatedOnePausesItsS
     auto a = assignment();
     return a && a->workers.size() == 3 && running(a->version, 3);
   })) << "the rebalance did not run three workers";
+
+  // The cluster view of `gale ui`: hosts, slots, workers and where each task runs.
+  int uiPort = freePort();
+  startDaemon("ui", {"ui", "--port", std::to_string(uiPort)});
+  httplib::Client http("127.0.0.1", uiPort);
+  nlohmann::json view;
+  ASSERT_TRUE(waitFor([&] {
+    auto res = http.Get("/api/cluster");
+    if (!res || res->status != 200) return false;
+    view = nlohmann::json::parse(res->body);
+    return true;
+  })) << "gale ui did not answer";
+  EXPECT_EQ(view["coordinator"], "c1");
+  EXPECT_EQ(view["supervisors"].size(), 2u);
+  ASSERT_EQ(view["topologies"].size(), 1u);
+  const auto& wc = view["topologies"][0];
+  EXPECT_EQ(wc["tasks"], 6);
+  ASSERT_EQ(wc["assigned"].size(), 3u);
+  EXPECT_EQ(wc["assigned"][0]["tasks"], (nlohmann::json{"lines[0]", "sink[3]"}));
+  EXPECT_EQ(wc["assigned"][2]["tasks"], (nlohmann::json{"split[2]", "__acker[5]"}));
+  int used = 0;
+  for (const auto& s : view["supervisors"])
+    for (const auto& slot : s["slots"]) used += !slot["usedBy"].is_null();
+  EXPECT_EQ(used, 3);
+  auto page = http.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("lines[0] sink[3]"), std::string::npos) << page->body;
   feed(1);
   ASSERT_TRUE(waitFor([&] { return covers(2); }, 60s));
 

@@ -13,7 +13,13 @@
 #include <iostream>
 
 #include "cli.h"  // examples/cli: CLI11 with gale's exit-code rule
+#include <httplib.h>
+
+#include <mutex>
+#include <thread>
+
 #include "gale/cluster/daemons.h"
+#include "gale/cluster/view.h"
 #include "gale/cluster/worker.h"
 #include "gale/cluster/zk.h"
 #include "gale/core/security.h"
@@ -87,36 +93,38 @@ std::vector<gc::ComponentTasks> describe(const std::string& binary,
   }
 }
 
-int list(const gc::ClusterOptions& c) {
+// `gale ui`: the cluster view as a page and as JSON, read-only, until SIGTERM/SIGINT.
+int serveUi(const gc::ClusterOptions& c, const std::string& bind, int port) {
   gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
-  auto election = zk.children(gc::electionPath(c));
-  std::string leader = election.empty() ? std::string("none")
-                                        : zk.get(gc::electionPath(c) + "/" + election[0]).value_or("?");
-  std::cout << "coordinator: " << leader << " (" << election.size() << " in the election)\n";
-  for (const auto& id : zk.children(gc::supervisorsPath(c)))
-    std::cout << "supervisor " << id << ": " << zk.get(gc::supervisorsPath(c) + "/" + id).value_or("gone")
-              << "\n";
-  for (const auto& name : zk.children(gc::topologiesPath(c))) {
-    std::cout << "topology " << name << ": "
-              << zk.get(gc::topologiesPath(c) + "/" + name).value_or("gone") << "\n";
-    auto a = zk.get(gc::assignmentsPath(c) + "/" + name);
-    std::cout << "  assignment: " << a.value_or("none yet") << "\n";
-    auto spec = zk.get(gc::topologiesPath(c) + "/" + name);
-    if (!a || !spec) continue;
-    gc::Assignment assignment = gc::parseAssignment(*a);
-    gc::TopologySpec s = gc::parseTopologySpec(*spec);
-    auto endpoints = assignment.endpoints();
-    for (size_t w = 0; w < assignment.workers.size(); ++w) {
-      std::cout << "  worker " << w << " on " << assignment.workers[w].supervisor << " "
-                << endpoints[w] << ":";
-      for (const auto& t : gc::tasksOfWorker(s.components, static_cast<int>(w),
-                                             static_cast<int>(assignment.workers.size())))
-        std::cout << " " << t;
-      std::cout << "\n";
-    }
+  std::mutex mutex;  // httplib serves from a thread pool; one ZooKeeper reader at a time
+  httplib::Server server;
+  auto view = [&](const std::function<std::string(const gc::ClusterView&)>& render,
+                  const char* type) {
+    return [&, render, type](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mutex);
+      try {
+        res.set_content(render(gc::readCluster(zk, c)), type);
+      } catch (const std::exception& e) {
+        res.status = 503;
+        res.set_content(std::string("ZooKeeper: ") + e.what() + "\n", "text/plain");
+      }
+    };
+  };
+  server.Get("/", view([](const gc::ClusterView& v) { return gc::toHtml(v); }, "text/html"));
+  server.Get("/api/cluster",
+             view([](const gc::ClusterView& v) { return gc::toJson(v); }, "application/json"));
+  if (!server.bind_to_port(bind, port)) {
+    std::cerr << "gale: cannot listen on " << bind << ":" << port << "\n";
+    return 1;
   }
-  for (const auto& w : zk.children(gc::workersPath(c)))
-    std::cout << "worker " << w << ": " << zk.get(gc::workersPath(c) + "/" + w).value_or("gone") << "\n";
+  std::cout << "gale ui: http://" << bind << ":" << port << "/" << std::endl;
+  std::thread stopper([&] {
+    while (!gStop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    server.stop();
+  });
+  server.listen_after_bind();
+  gStop = true;
+  stopper.join();
   return 0;
 }
 
@@ -164,6 +172,11 @@ int main(int argc, char** argv) {
   submit->add_option("args", args, "the program's arguments (after --)");
 
   auto* listCmd = app.add_subcommand("list", "show the coordinator, supervisors, topologies, workers");
+  auto* ui = app.add_subcommand("ui", "serve the cluster view: a page at / and JSON at /api/cluster");
+  int uiPort = 8090;
+  std::string uiBind = "127.0.0.1";
+  ui->add_option("--port", uiPort, "HTTP port")->check(number<int>(0, 65535))->capture_default_str();
+  ui->add_option("--bind", uiBind, "address to listen on")->capture_default_str();
   auto* killCmd = app.add_subcommand("kill", "kill a topology: its workers are stopped");
   killCmd->add_option("name", name, "the topology")->required();
   auto* rebalance = app.add_subcommand("rebalance", "run a topology in another number of workers");
@@ -185,12 +198,13 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*coordinator || *supervisor) {
+    if (*coordinator || *supervisor || *ui) {
       struct sigaction sa {};
       sa.sa_handler = onSignal;
       sigaction(SIGTERM, &sa, nullptr);
       sigaction(SIGINT, &sa, nullptr);
       if (*coordinator) return gc::runCoordinator(c, id, gStop);
+      if (*ui) return serveUi(c, uiBind, uiPort);
       gc::SupervisorInfo info{host, ports, ""};
       if (!curveKey.empty()) {
         curveKey = std::filesystem::absolute(curveKey).string();  // workers run in other dirs
@@ -221,7 +235,11 @@ int main(int argc, char** argv) {
       std::cout << "submitted " << name << "\n";
       return 0;
     }
-    if (*listCmd) return list(c);
+    if (*listCmd) {
+      gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
+      std::cout << gc::toText(gc::readCluster(zk, c));
+      return 0;
+    }
     if (*killCmd) {
       gc::ZkClient zk({c.zookeeper, c.sessionTimeout});
       if (!zk.remove(gc::topologiesPath(c) + "/" + name)) {
