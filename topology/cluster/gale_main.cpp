@@ -1,5 +1,5 @@
-// `gale`: the cluster's command line. Daemons: `gale coordinator`, `gale supervisor`. Clients:
-// `gale submit`, `list`, `kill`, `rebalance`, `deactivate`, `activate`. Exit codes: 0 done,
+// `gale`: the cluster's command line. Daemons: `gale coordinator`, `gale supervisor`, `gale ui`.
+// Clients: `gale submit`, `list`, `kill`, `rebalance`, `deactivate`, `activate`. Exit codes: 0 done,
 // 1 the request failed (named on stderr), 2 a bad command line, 3 a daemon's ZooKeeper session
 // was lost.
 #include <poll.h>
@@ -7,17 +7,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <httplib.h>
+
 #include <atomic>
 #include <filesystem>
 #include <functional>
 #include <iostream>
-
-#include "cli.h"  // examples/cli: CLI11 with gale's exit-code rule
-#include <httplib.h>
-
 #include <mutex>
 #include <thread>
 
+#include "cli.h"  // examples/cli: CLI11 with gale's exit-code rule
 #include "gale/cluster/daemons.h"
 #include "gale/cluster/view.h"
 #include "gale/cluster/worker.h"
@@ -191,7 +190,8 @@ int main(int argc, char** argv) {
   if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
   c.sessionTimeout = std::chrono::milliseconds(sessionMs);
   try {
-    if (*submit || *killCmd || *rebalance || *deactivate || *activate) gc::checkTopologyName(name);
+    if (*submit || *killCmd || *rebalance || *deactivate || *activate) gc::checkName("topology", name);
+    if (*coordinator || *supervisor) gc::checkName(*coordinator ? "coordinator" : "supervisor", id);
   } catch (const std::invalid_argument& e) {
     std::cerr << "gale: " << e.what() << "\n";
     return gale::examples::kBadCommandLine;

@@ -160,12 +160,12 @@ std::vector<std::string> tasksOfWorker(const std::vector<ComponentTasks>& compon
   return out;
 }
 
-void checkTopologyName(const std::string& name) {
+void checkName(const std::string& kind, const std::string& name) {
   bool ok = !name.empty() && name.size() <= 64 && name != "." && name != "..";
   for (char c : name)
     ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
   if (!ok)
-    throw std::invalid_argument("bad topology name '" + name +
+    throw std::invalid_argument("bad " + kind + " name '" + name +
                                 "': use 1 to 64 of A-Z a-z 0-9 _ - . (not . or ..)");
 }
 

@@ -138,9 +138,9 @@ TEST(ClusterJson, BadNodesAreRefusedWithWhatIsWrong) {
 }
 
 TEST(ClusterJson, TopologyNamesMustBeSafeAsNodeAndDirectoryNames) {
-  EXPECT_NO_THROW(checkTopologyName("word-count_2.v1"));
+  EXPECT_NO_THROW(checkName("topology", "word-count_2.v1"));
   for (const std::string& bad : std::vector<std::string>{"", ".", "..", "a/b", "a b", std::string(65, 'x')})
-    EXPECT_THROW(checkTopologyName(bad), std::invalid_argument) << bad;
+    EXPECT_THROW(checkName("topology", bad), std::invalid_argument) << bad;
 }
 
 TEST(WorkerFile, RoundTripsAndTasksGoRoundRobin) {

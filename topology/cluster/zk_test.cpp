@@ -150,6 +150,8 @@ TEST_F(ZooKeeperTest, TheClientCommandsWriteTheTopologyAndRefuseBadRequests) {
   EXPECT_EQ(gale({"submit", "a/b", "--binary", bin}, out), 2);
   EXPECT_EQ(gale({"submit", "x", "--binary", bin, "--workers", "0"}, out), 2);
   EXPECT_EQ(gale({"supervisor", "--id", "s", "--ports", "16000,abc", "--dir", "/tmp"}, out), 2);
+  EXPECT_EQ(gale({"supervisor", "--id", "a/b", "--ports", "16000", "--dir", "/tmp"}, out), 2);
+  EXPECT_NE(out.find("bad supervisor name"), std::string::npos) << out;
   EXPECT_EQ(gale({"kill", "nothing"}, out), 1);
   EXPECT_NE(out.find("no topology 'nothing'"), std::string::npos) << out;
 

@@ -88,9 +88,9 @@ std::vector<ComponentTasks> parseComponents(const std::string& json);
 std::vector<std::string> tasksOfWorker(const std::vector<ComponentTasks>& components, int w,
                                        int workers);
 
-// A topology name is also a ZooKeeper node name and a directory name: [A-Za-z0-9_.-]{1,64},
-// not "." or "..". Throws std::invalid_argument otherwise.
-void checkTopologyName(const std::string& name);
+// Topology names and daemon ids are also ZooKeeper node names and directory names:
+// [A-Za-z0-9_.-]{1,64}, not "." or "..". Throws std::invalid_argument naming `kind` otherwise.
+void checkName(const std::string& kind, const std::string& name);
 
 // The coordinator's placement of one topology's workers. Workers keep their slot while its
 // supervisor is alive and nobody else holds it; the others go, one at a time, to the live
