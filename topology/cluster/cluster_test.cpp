@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <random>
@@ -17,6 +18,7 @@
 #include <sstream>
 
 #include "gale/cluster/daemons.h"
+#include "gale/cluster/shared_keyed_state.h"
 #include "gale/cluster/state.h"
 #include "gale/core/security.h"
 
@@ -165,10 +167,13 @@ class Cluster : public ::testing::Test {
     }
     ASSERT_TRUE(waitFor([&] { return zk->children(supervisorsPath(options)).size() == size_t(n); }));
   }
-  int submit(int workers) {
-    return run({"submit", "wc", "--workers", std::to_string(workers), "--binary", GALE_WORD_COUNT,
-                "--", "--input", dir + "/in", "--output", dir + "/out", "--offsets",
-                dir + "/offsets", "--message-timeout-ms", "2000"});
+  int submit(int workers, const std::vector<std::string>& more = {}) {
+    std::vector<std::string> args{"submit", "wc", "--workers", std::to_string(workers),
+                                  "--binary", GALE_WORD_COUNT, "--", "--input", dir + "/in",
+                                  "--output", dir + "/out", "--offsets", dir + "/offsets",
+                                  "--message-timeout-ms", "2000"};
+    args.insert(args.end(), more.begin(), more.end());
+    return run(args);
   }
 
   std::string dir = "/tmp/gale-cluster-test-" + std::to_string(::getpid()) + "-" +
@@ -387,6 +392,79 @@ TEST_F(Cluster, SupervisorsWithCurveKeysRunTheirWorkersWithCurve) {
   EXPECT_EQ(run({"supervisor", "--id", "s9", "--ports", "1000", "--dir", dir, "--curve-key",
                  dir + "/open.key_secret"}, &out), 1);
   EXPECT_NE(out.find("chmod 600"), std::string::npos) << out;
+}
+
+TEST_F(Cluster, ARebalanceFromTwoToFourTasksOfAStatefulBoltKeepsItsCounts) {
+  startDaemon("c1", {"coordinator", "--id", "c1"});
+  startSupervisors(2);
+  // The oracle: each word's true count in the first `chunks` chunks. The stateful bolt "count"
+  // keeps its counts in a SharedKeyedState in dir/counts; at-least-once, so each count must be at
+  // least the oracle's (a replayed tree counts again), never less (nothing lost).
+  auto countsCover = [&](int chunks, int* duplicates = nullptr) {
+    std::map<std::string, int64_t> oracle;
+    for (int l = 0; l < chunks * kLinesPerChunk; ++l)
+      for (int i = 0; i < kWordsPerLine; ++i) ++oracle[word(l, i)];
+    auto counts = SharedKeyedState(dir + "/counts").readAll();
+    int64_t extra = 0;
+    for (auto& [w, n] : oracle) {
+      if (!counts.count(w) || std::stoll(counts[w]) < n) return false;
+      extra += std::stoll(counts[w]) - n;
+    }
+    if (duplicates) *duplicates = static_cast<int>(extra);
+    return counts.size() == oracle.size();
+  };
+  feed(0);
+  ASSERT_EQ(submit(2, {"--counts", dir + "/counts"}), 0);
+  ASSERT_TRUE(waitFor([&] { return running(1, 2); }));
+  ASSERT_TRUE(waitFor([&] { return countsCover(1); }, 60s)) << "the first chunk was not counted";
+  auto before = assignment();
+  ASSERT_TRUE(before);
+
+  // Bad requests change nothing: a component the topology lacks, one the program does not let a
+  // rebalance size, a count below 1, no change at all.
+  std::string out;
+  EXPECT_EQ(run({"rebalance", "wc", "--parallelism", "nope=3"}, &out), 1);
+  EXPECT_NE(out.find("no component 'nope'"), std::string::npos) << out;
+  EXPECT_EQ(run({"rebalance", "wc", "--parallelism", "split=3"}, &out), 1);
+  EXPECT_NE(out.find("gale::cluster::parallelism(\"split\""), std::string::npos) << out;
+  EXPECT_EQ(run({"rebalance", "wc", "--parallelism", "count=0"}, &out), 1);
+  EXPECT_NE(out.find("bad parallelism 'count=0'"), std::string::npos) << out;
+  EXPECT_EQ(run({"rebalance", "wc"}), 2);
+  EXPECT_EQ(parseTopologySpec(*zk->get(topologiesPath(options) + "/wc")).parallelism.size(), 0u);
+
+  // 2 -> 4 count tasks while the second chunk is being read: every worker restarts with the new
+  // task count, and the counts go on from where the two tasks left them.
+  feed(1);
+  ASSERT_EQ(run({"rebalance", "wc", "--parallelism", "count=4"}, &out), 0) << out;
+  auto spec = parseTopologySpec(*zk->get(topologiesPath(options) + "/wc"));
+  EXPECT_EQ(spec.parallelism, (std::map<std::string, int>{{"count", 4}}));
+  auto count = std::find_if(spec.components.begin(), spec.components.end(),
+                            [](const ComponentTasks& c) { return c.name == "count"; });
+  ASSERT_NE(count, spec.components.end());
+  EXPECT_EQ(count->tasks, 4);
+  std::optional<Assignment> after;
+  ASSERT_TRUE(waitFor([&] {
+    after = assignment();
+    return after && after->version > before->version && running(after->version, 2);
+  })) << "the workers were not restarted for the new task count";
+  EXPECT_EQ(after->parallelism.at("count"), 4);
+  ASSERT_TRUE(waitFor([&] {
+    std::string logs;
+    for (size_t w = 0; w < after->workers.size(); ++w)
+      logs += readFile(dir + "/" + after->workers[w].supervisor + "/workers/wc-" +
+                       std::to_string(w) + "/worker.log");
+    for (int t = 0; t < 4; ++t)
+      if (logs.find("count: task " + std::to_string(t) + " of 4") == std::string::npos) return false;
+    return true;
+  })) << "the workers do not run four count tasks";
+
+  feed(2);
+  int duplicates = -1;
+  ASSERT_TRUE(waitFor([&] { return countsCover(3, &duplicates); }, 60s))
+      << "counts were lost in the rebalance";
+  std::cout << "rebalanced word count: " << 3 * kLinesPerChunk * kWordsPerLine
+            << " words counted, " << duplicates << " duplicates (replays after the restart)\n";
+  RecordProperty("duplicates", duplicates);
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 // "L<n> word word ...". Output: one line "L<n>:<i> <word>" per word occurrence, appended to a file
 // per sink task and process in --output (written before the tuple is acked: at-least-once).
 // The spout's committed offset is kept in --offsets, so a restarted worker resumes there.
-// Started by a supervisor it runs as a cluster worker; by hand it runs every task itself.
+// With --counts, a stateful bolt "count" (2 tasks unless `gale rebalance --parallelism count=N`)
+// also counts each word in a SharedKeyedState in that directory, which outlives workers and
+// rebalances. Started by a supervisor it runs as a cluster worker; by hand it runs every task
+// itself.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,8 +14,10 @@
 #include <sstream>
 
 #include "gale/cluster/committed_offsets.h"
+#include "gale/cluster/shared_keyed_state.h"
 #include "gale/cluster/worker.h"
 #include "gale/connectors/file_source.h"
+#include "gale/core/log.h"
 #include "gale/topology/topology.h"
 
 namespace {
@@ -62,15 +67,44 @@ class AppendSink : public gale::Bolt {
   int fd_ = -1;
 };
 
+// The word count proper: its state (word -> count) is a SharedKeyedState, updated before the
+// tuple is acked, so what was acked survives the worker and a change of this bolt's task count.
+class CountBolt : public gale::Bolt {
+ public:
+  explicit CountBolt(std::string dir) : dir_(std::move(dir)) {}
+  void declareOutputFields(gale::OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<gale::Bolt> clone() const override { return std::make_unique<CountBolt>(dir_); }
+  void prepare(const gale::TopologyContext& context, gale::OutputCollector&) override {
+    state_ = std::make_unique<gale::cluster::SharedKeyedState>(dir_);
+    gale::logInfo("count: task " + std::to_string(context.taskIndex) + " of " +
+                  std::to_string(context.parallelism));
+  }
+  void execute(const gale::Tuple& t, gale::OutputCollector& out) override {
+    try {
+      state_->add(std::string(t.getString("word")), 1);
+    } catch (const std::runtime_error& e) {
+      gale::logError(std::string("count: ") + e.what());
+      out.fail(t);  // not counted: replayed
+      return;
+    }
+    out.ack(t);
+  }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<gale::cluster::SharedKeyedState> state_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string input, output, offsets;
+  std::string input, output, offsets, counts;
   int timeoutMs = 2000;
   CLI::App app{"cluster_word_count: word occurrences with ids, at-least-once, as a cluster worker"};
   app.add_option("--input", input, "directory of input files")->required();
   app.add_option("--output", output, "directory of output files")->required();
   app.add_option("--offsets", offsets, "directory of the spout's committed offsets")->required();
+  app.add_option("--counts", counts, "directory of the word counts' shared keyed state");
   app.add_option("--message-timeout-ms", timeoutMs, "tuple tree timeout")->check(CLI::Range(100, 600000));
   CLI11_PARSE(app, argc, argv);
 
@@ -79,6 +113,9 @@ int main(int argc, char** argv) {
   b.setSpout("lines", std::make_shared<gale::cluster::CommittedOffsetsSource>(files, offsets), 1);
   b.setBolt("split", SplitWithIds{}, 2).shuffleGrouping("lines");
   b.setBolt("sink", AppendSink(output), 2).fieldsGrouping("split", {"word"});
+  if (!counts.empty())
+    b.setBolt("count", CountBolt(counts), gale::cluster::parallelism("count", 2))
+        .fieldsGrouping("split", {"word"});
   gale::Topology topology = b.build();
 
   gale::Continuous config;

@@ -77,13 +77,15 @@ class Leader {
       }
       Assignment next;
       next.workers = *placed;
+      next.parallelism = spec.parallelism;
       for (const Slot& s : next.workers) {
         const SupervisorInfo& info = live.at(s.supervisor);
         next.hosts[s.supervisor] = info.host;
         if (!info.publicKey.empty()) next.keys[s.supervisor] = info.publicKey;
       }
       if (it != current.end() && it->second.first.workers == next.workers &&
-          it->second.first.hosts == next.hosts && it->second.first.keys == next.keys)
+          it->second.first.hosts == next.hosts && it->second.first.keys == next.keys &&
+          it->second.first.parallelism == next.parallelism)
         continue;
       next.version = it == current.end() ? 1 : it->second.first.version + 1;
       std::string path = assignmentsPath(c_) + "/" + name;

@@ -9,7 +9,10 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <map>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -51,23 +54,37 @@ int updateSpec(const gc::ClusterOptions& c, const std::string& name,
   return 0;
 }
 
-// Runs the program once with GALE_DESCRIBE set (worker.h) and reads its topology's components
-// from the last line of its stdout. Throws std::runtime_error saying what went wrong.
+// Runs the program once with GALE_DESCRIBE set (worker.h), and GALE_PARALLELISM when a rebalance
+// changed task counts, and reads its topology's components from the last line of its stdout.
+// Throws std::runtime_error saying what went wrong.
 std::vector<gc::ComponentTasks> describe(const std::string& binary,
-                                         const std::vector<std::string>& args) {
+                                         const std::vector<std::string>& args,
+                                         const std::map<std::string, int>& parallelism = {}) {
   std::vector<std::string> store{binary};
   store.insert(store.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : store) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The environment is built before fork: this process may have ZooKeeper's threads, so the
+  // child must not allocate (setenv) before exec.
+  std::string describeVar = std::string(gc::kDescribeEnv) + "=1";
+  std::string parallelismVar =
+      std::string(gc::kParallelismEnv) + "=" + gc::parallelismText(parallelism);
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, gc::kDescribeEnv, std::strlen(gc::kDescribeEnv)) != 0 &&
+        std::strncmp(*e, gc::kParallelismEnv, std::strlen(gc::kParallelismEnv)) != 0)
+      envp.push_back(*e);
+  envp.push_back(describeVar.data());
+  if (!parallelism.empty()) envp.push_back(parallelismVar.data());
+  envp.push_back(nullptr);
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(fds[1], 1);
     ::close(fds[0]);
-    ::setenv(gc::kDescribeEnv, "1", 1);
-    ::execv(binary.c_str(), argv.data());
+    ::execve(binary.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(fds[1]);
@@ -178,10 +195,16 @@ int main(int argc, char** argv) {
   ui->add_option("--bind", uiBind, "address to listen on")->capture_default_str();
   auto* killCmd = app.add_subcommand("kill", "kill a topology: its workers are stopped");
   killCmd->add_option("name", name, "the topology")->required();
-  auto* rebalance = app.add_subcommand("rebalance", "run a topology in another number of workers");
+  auto* rebalance = app.add_subcommand(
+      "rebalance", "run a topology in another number of workers, or its components in other task counts");
   rebalance->add_option("name", name, "the topology")->required();
-  rebalance->add_option("--workers", workers, "worker processes")->required()
+  auto* rebalanceWorkers = rebalance->add_option("--workers", workers, "worker processes")
       ->check(number<int>(1, 10000));
+  std::vector<std::string> tasksOf;
+  auto* rebalanceTasks = rebalance->add_option(
+      "--parallelism", tasksOf,
+      "component=tasks (repeatable): the program builds the component with that many tasks "
+      "(gale::cluster::parallelism); its shared keyed state stays");
   auto* deactivate = app.add_subcommand("deactivate", "pause a topology's spouts");
   deactivate->add_option("name", name, "the topology")->required();
   auto* activate = app.add_subcommand("activate", "resume a topology's spouts");
@@ -192,6 +215,8 @@ int main(int argc, char** argv) {
   try {
     if (*submit || *killCmd || *rebalance || *deactivate || *activate) gc::checkName("topology", name);
     if (*coordinator || *supervisor) gc::checkName(*coordinator ? "coordinator" : "supervisor", id);
+    if (*rebalance && rebalanceWorkers->count() == 0 && rebalanceTasks->count() == 0)
+      throw std::invalid_argument("rebalance needs --workers or --parallelism");
   } catch (const std::invalid_argument& e) {
     std::cerr << "gale: " << e.what() << "\n";
     return gale::examples::kBadCommandLine;
@@ -249,7 +274,34 @@ int main(int argc, char** argv) {
       std::cout << "killed " << name << "\n";
       return 0;
     }
-    if (*rebalance) return updateSpec(c, name, [&](gc::TopologySpec& s) { s.workers = workers; });
+    if (*rebalance) {
+      std::map<std::string, int> changed;
+      for (const std::string& entry : tasksOf)
+        for (const auto& [component, n] : gc::parseParallelism(entry))
+          if (!changed.emplace(component, n).second)
+            throw std::invalid_argument("--parallelism of '" + component + "' given twice");
+      return updateSpec(c, name, [&](gc::TopologySpec& s) {
+        if (rebalanceWorkers->count() > 0) s.workers = workers;
+        if (rebalanceTasks->count() == 0) return;
+        for (const auto& [component, n] : changed) s.parallelism[component] = n;
+        // The task ids change with the counts: describe the program again, and refuse a
+        // component it does not build with the asked count (a misspelt name, or a program that
+        // does not read gale::cluster::parallelism for it).
+        s.components = describe(s.binary, s.args, s.parallelism);
+        for (const auto& [component, n] : changed) {
+          auto it = std::find_if(s.components.begin(), s.components.end(),
+                                 [&](const gc::ComponentTasks& t) { return t.name == component; });
+          if (it == s.components.end())
+            throw std::invalid_argument("the topology has no component '" + component + "'");
+          if (it->tasks != n)
+            throw std::invalid_argument(
+                "the program built '" + component + "' with " + std::to_string(it->tasks) +
+                " tasks, not " + std::to_string(n) +
+                ": it must pass gale::cluster::parallelism(\"" + component +
+                "\", ...) to setBolt/setSpout (docs/cluster.md)");
+        }
+      });
+    }
     if (*deactivate) return updateSpec(c, name, [](gc::TopologySpec& s) { s.active = false; });
     if (*activate) return updateSpec(c, name, [](gc::TopologySpec& s) { s.active = true; });
   } catch (const std::exception& e) {

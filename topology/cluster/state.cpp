@@ -82,12 +82,14 @@ std::string toJson(const TopologySpec& t) {
   for (const auto& c : t.components)
     components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.tasks}});
   return json{{"binary", t.binary}, {"args", t.args}, {"workers", t.workers},
-              {"active", t.active}, {"components", components}}.dump();
+              {"active", t.active}, {"components", components},
+              {"parallelism", t.parallelism}}.dump();
 }
 std::string toJson(const Assignment& a) {
   json workers = json::array();
   for (const Slot& s : a.workers) workers.push_back({{"supervisor", s.supervisor}, {"port", s.port}});
-  return json{{"version", a.version}, {"workers", workers}, {"hosts", a.hosts}, {"keys", a.keys}}
+  return json{{"version", a.version}, {"workers", workers}, {"hosts", a.hosts}, {"keys", a.keys},
+              {"parallelism", a.parallelism}}
       .dump();
 }
 std::string toJson(const WorkerStatus& w) {
@@ -113,6 +115,9 @@ TopologySpec parseTopologySpec(const std::string& text) {
     t.args = j.at("args").get<std::vector<std::string>>();
     t.workers = j.at("workers").get<int>();
     t.active = j.value("active", true);
+    t.parallelism = j.value("parallelism", std::map<std::string, int>{});
+    for (const auto& [component, n] : t.parallelism)
+      if (n < 1) throw std::invalid_argument("parallelism of '" + component + "' must be >= 1");
     t.components = componentsOf(j);
     if (t.binary.empty() || t.binary[0] != '/')
       throw std::invalid_argument("binary must be an absolute path");
@@ -129,6 +134,7 @@ Assignment parseAssignment(const std::string& text) {
       a.workers.push_back({w.at("supervisor").get<std::string>(), port(w.at("port"))});
     a.hosts = j.at("hosts").get<std::map<std::string, std::string>>();
     a.keys = j.value("keys", std::map<std::string, std::string>{});
+    a.parallelism = j.value("parallelism", std::map<std::string, int>{});
     for (const Slot& s : a.workers)
       if (!a.hosts.count(s.supervisor))
         throw std::invalid_argument("no host for supervisor '" + s.supervisor + "'");

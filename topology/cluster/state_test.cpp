@@ -179,6 +179,32 @@ TEST(WorkerFile, AProgramDescribesItsTopologyForSubmitAndTasksGoToWorkersRoundRo
   EXPECT_EQ(parseComponents(out.substr(out.rfind('\n', out.size() - 2) + 1)), components);
 }
 
+TEST(WorkerFile, ARebalancedTaskCountReachesTheProgramThroughItsEnvironment) {
+  std::map<std::string, int> p{{"count", 4}, {"split", 3}};
+  EXPECT_EQ(parallelismText(p), "count=4,split=3");
+  EXPECT_EQ(parseParallelism("count=4,split=3"), p);
+  EXPECT_TRUE(parseParallelism("").empty());
+  for (const char* bad : {"count", "=4", "count=0", "count=x", "count=4x", "count=4,count=5"})
+    EXPECT_THROW(parseParallelism(bad), std::invalid_argument) << bad;
+
+  ::unsetenv(kParallelismEnv);
+  EXPECT_EQ(parallelism("count", 2), 2);
+  ::setenv(kParallelismEnv, "count=4", 1);
+  EXPECT_EQ(parallelism("count", 2), 4);
+  EXPECT_EQ(parallelism("split", 2), 2) << "a component the rebalance did not name";
+  ::setenv(kParallelismEnv, "count=-1", 1);
+  EXPECT_THROW(parallelism("count", 2), std::invalid_argument);
+  ::unsetenv(kParallelismEnv);
+
+  // Kept in the topology's spec and copied into its assignment (a change restarts the workers).
+  TopologySpec t{"/opt/wc", {}, 2, true, {{"lines", 0, 1}}, p};
+  EXPECT_EQ(parseTopologySpec(toJson(t)).parallelism, p);
+  Assignment a{3, {{"s1", 100}}, {{"s1", "h1"}}, {}, p};
+  EXPECT_EQ(parseAssignment(toJson(a)).parallelism, p);
+  EXPECT_THROW(parseTopologySpec(R"({"binary":"/wc","args":[],"workers":1,"parallelism":{"c":0}})"),
+               std::invalid_argument);
+}
+
 TEST(WorkerFile, AProgramNotStartedByASupervisorRunsAsUsual) {
   ::unsetenv(kAssignmentEnv);
   EXPECT_FALSE(runIfClusterWorker(Topology{}, Continuous{}));

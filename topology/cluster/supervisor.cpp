@@ -31,6 +31,7 @@ struct Wanted {
   int64_t version = 0;
   TopologySpec spec;
   WorkerFile file;
+  std::map<std::string, int> parallelism;  // the assignment's, for GALE_PARALLELISM
 };
 
 struct Process {
@@ -64,6 +65,7 @@ class Supervisor {
           Wanted x{name, static_cast<int>(w), a.version, spec, {}};
           x.file = {name, {{}, a.endpoints(), static_cast<int>(w), a.publicKeys()}, spec.active,
                     keyFile_};
+          x.parallelism = a.parallelism;
           wanted[name + "-" + std::to_string(w)] = std::move(x);
         }
       } catch (const std::invalid_argument& e) {
@@ -152,10 +154,15 @@ class Supervisor {
     for (auto& a : argStore) argv.push_back(a.data());
     argv.push_back(nullptr);
     std::string envVar = std::string(kAssignmentEnv) + "=" + assignment;
+    std::string parallelismVar =
+        std::string(kParallelismEnv) + "=" + parallelismText(w.parallelism);
     std::vector<char*> envp;
     for (char** e = environ; *e; ++e)
-      if (std::strncmp(*e, kAssignmentEnv, std::strlen(kAssignmentEnv)) != 0) envp.push_back(*e);
+      if (std::strncmp(*e, kAssignmentEnv, std::strlen(kAssignmentEnv)) != 0 &&
+          std::strncmp(*e, kParallelismEnv, std::strlen(kParallelismEnv)) != 0)
+        envp.push_back(*e);
     envp.push_back(envVar.data());
+    envp.push_back(parallelismVar.data());
     envp.push_back(nullptr);
     std::string log = work + "/worker.log";
     const char* failed = "gale supervisor: cannot execute the topology's binary\n";

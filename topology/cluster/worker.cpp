@@ -51,6 +51,43 @@ WorkerFile parseWorkerFile(const std::string& text) {
   }
 }
 
+std::string parallelismText(const std::map<std::string, int>& parallelism) {
+  std::string out;
+  for (const auto& [component, n] : parallelism)
+    out += (out.empty() ? "" : ",") + component + "=" + std::to_string(n);
+  return out;
+}
+
+std::map<std::string, int> parseParallelism(const std::string& text) {
+  std::map<std::string, int> out;
+  std::stringstream in(text);
+  for (std::string entry; std::getline(in, entry, ',');) {
+    auto eq = entry.find('=');
+    std::string name = entry.substr(0, eq);
+    int n = 0;
+    size_t used = 0;
+    try {
+      if (eq != std::string::npos) n = std::stoi(entry.substr(eq + 1), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (eq == std::string::npos || name.empty() || n < 1 || used != entry.size() - eq - 1)
+      throw std::invalid_argument("bad parallelism '" + entry + "' in '" + text +
+                                  "': expected component=tasks, tasks >= 1");
+    if (!out.emplace(name, n).second)
+      throw std::invalid_argument("parallelism of '" + name + "' given twice in '" + text + "'");
+  }
+  return out;
+}
+
+int parallelism(const std::string& component, int declared) {
+  const char* text = std::getenv(kParallelismEnv);
+  if (!text) return declared;
+  auto all = parseParallelism(text);
+  auto it = all.find(component);
+  return it == all.end() ? declared : it->second;
+}
+
 std::vector<int> roundRobinTasks(int tasks, int workers) {
   std::vector<int> out;
   for (int t = 0; t < tasks; ++t) out.push_back(t % workers);

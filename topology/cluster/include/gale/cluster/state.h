@@ -42,6 +42,9 @@ struct TopologySpec {
   // What the program said of its topology at submit (GALE_DESCRIBE, worker.h): its components'
   // tasks, ackers included. Task t runs in worker t % workers.
   std::vector<ComponentTasks> components;
+  // Components whose task count `gale rebalance --parallelism` changed: handed to the program in
+  // GALE_PARALLELISM (worker.h, parallelism()), which builds them with that many tasks.
+  std::map<std::string, int> parallelism;
   int tasks() const;               // all tasks, ackers included (0: not described)
 };
 
@@ -59,6 +62,8 @@ struct Assignment {
   std::vector<Slot> workers;            // index: worker
   std::map<std::string, std::string> hosts;  // supervisor -> host, for the endpoints
   std::map<std::string, std::string> keys;   // supervisor -> CURVE public key, if it has one
+  // The spec's parallelism when this version was placed: a change restarts every worker.
+  std::map<std::string, int> parallelism;
   std::vector<std::string> endpoints() const;  // "tcp://host:port" per worker
   // Each worker's CURVE public key (its supervisor's), or empty when any worker has none.
   std::vector<std::string> publicKeys() const;

@@ -15,6 +15,7 @@
 // same topology and computes the same task ids; task t runs in worker t % workers.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,20 @@ inline constexpr const char* kAssignmentEnv = "GALE_WORKER_ASSIGNMENT";
 // Set (to anything) by `gale submit`, which runs the program once on the submitting host:
 // runIfClusterWorker then prints describeTopology() as the last line of stdout and returns 0.
 inline constexpr const char* kDescribeEnv = "GALE_DESCRIBE";
+// Set by supervisors (and by `gale rebalance --parallelism` when it describes the program again):
+// "count=4,split=2", the components whose task count a rebalance changed. Read with parallelism().
+inline constexpr const char* kParallelismEnv = "GALE_PARALLELISM";
+
+// "a=4,b=2" and back. parseParallelism throws std::invalid_argument naming a bad entry (no '=',
+// an empty or repeated name, a count that is not an integer >= 1).
+std::string parallelismText(const std::map<std::string, int>& parallelism);
+std::map<std::string, int> parseParallelism(const std::string& text);
+
+// The task count a rebalance gave `component` (GALE_PARALLELISM), else `declared`. The program
+// passes it to setBolt/setSpout for every component that may be rebalanced:
+//   b.setBolt("count", CountBolt{}, gale::cluster::parallelism("count", 2))
+// Throws std::invalid_argument when GALE_PARALLELISM is malformed.
+int parallelism(const std::string& component, int declared);
 
 struct WorkerFile {
   std::string topology;
