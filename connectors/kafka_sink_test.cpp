@@ -157,6 +157,35 @@ TEST(KafkaSinkTest, micro_batch_larger_than_the_producer_queue_waits_for_room_an
   fs::remove_all(dir);
 }
 
+// The wait for room is bounded: with the broker away the queue never drains, and after `timeout`
+// the record fails with an error that says why (the tuple is replayed by the spout, not lost).
+TEST(KafkaSinkTest, a_producer_queue_that_stays_full_fails_the_record_after_the_timeout_saying_why) {
+  MockCluster mc(1);
+  mc.createTopic("out", 1);
+  KafkaSink::Options o = sinkOptions(mc);
+  o.producerProperties["queue.buffering.max.messages"] = "10";
+  o.timeout = 300ms;
+  KafkaSink sink(o);
+  TopologyBuilder b;
+  b.setSpout("ids", ids(1000, 0), 1);
+  b.setBolt("kafka", sink, 1).shuffleGrouping("ids");
+  mc.setBrokerDown(1, true);
+  auto running = runContinuous(b.build(), Continuous{});
+  auto error = [&] {
+    for (const auto& t : running.metrics().find("kafka")->tasks)
+      if (!t.lastError.empty()) return t.lastError;
+    return std::string();
+  };
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (error().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_NE(error().find("Local: Queue full for longer than the timeout (300 ms)"),
+            std::string::npos)
+      << error();
+  EXPECT_EQ(sink.stats().produced, 10u);  // the queue's worth, no more
+  running.kill();
+}
+
 // ------------------------------------------------------------------ micro-batch exactly-once
 
 constexpr int kRecords = 3000;
