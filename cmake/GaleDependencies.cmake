@@ -36,3 +36,16 @@ if(NOT CLI11_FOUND)
 endif()
 
 find_package(Threads REQUIRED)
+
+# ZooKeeper's C client (multi-threaded) for cluster mode; Debian ships no pkg-config file for it.
+find_path(GALE_ZOOKEEPER_INCLUDE_DIR zookeeper/zookeeper.h)
+find_library(GALE_ZOOKEEPER_LIBRARY zookeeper_mt)
+if(NOT GALE_ZOOKEEPER_INCLUDE_DIR OR NOT GALE_ZOOKEEPER_LIBRARY)
+  message(FATAL_ERROR "gale: ZooKeeper's C client not found. Install it: apt-get install libzookeeper-mt-dev")
+endif()
+if(NOT TARGET gale_zookeeper_mt)
+  add_library(gale_zookeeper_mt UNKNOWN IMPORTED)
+  set_target_properties(gale_zookeeper_mt PROPERTIES
+    IMPORTED_LOCATION ${GALE_ZOOKEEPER_LIBRARY}
+    INTERFACE_INCLUDE_DIRECTORIES ${GALE_ZOOKEEPER_INCLUDE_DIR})
+endif()

@@ -232,6 +232,36 @@ struct KafkaSink::Task {
     return last;
   }
 
+  // Calls `produceOnce` (an rd_kafka_producev) until librdkafka's local queue has room. The queue
+  // (queue.buffering.max.messages/kbytes) bounds what is buffered; a batch may be larger, and its
+  // txid marker comes after it. Serving delivery reports drains the queue; as Flink's and Spark's
+  // Kafka sinks block on a full buffer, so do we, for at most the timeout.
+  template <class F>
+  rd_kafka_resp_err_t produceWaiting(F&& produceOnce) {
+    int64_t deadline = 0;
+    while (true) {
+      rd_kafka_resp_err_t e = produceOnce();
+      if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) return e;
+      int64_t now = SystemClock::steadyNanos();
+      if (deadline == 0) {
+        deadline = now + sh->o.timeout.count() * 1'000'000;
+      } else if (now > deadline) {
+        return e;
+      }
+      rd_kafka_poll(rk, 10);
+    }
+  }
+
+  std::string errorText(rd_kafka_resp_err_t e) const {
+    std::string s = rd_kafka_err2str(e);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      s += " for longer than the timeout (" + std::to_string(sh->o.timeout.count()) +
+           " ms): the brokers take no records (unreachable?) or queue.buffering.max.messages is "
+           "too small for the rate";
+    }
+    return s;
+  }
+
   // Writes the txid marker and commits the open transaction (see the header); on failure aborts
   // it and throws, saying `consequence`.
   void commitTransaction(uint64_t txid, const char* consequence) {
@@ -240,11 +270,13 @@ struct KafkaSink::Task {
     std::string txidText = std::to_string(txid);
     try {
       // The marker commits atomically with the records.
-      rd_kafka_resp_err_t pe = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(o.markerTopic.c_str()), RD_KAFKA_V_PARTITION(markerPart),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(txnId.data(), txnId.size()),
-          RD_KAFKA_V_VALUE(txidText.data(), txidText.size()), RD_KAFKA_V_END);
-      if (pe) throw std::runtime_error(std::string("the txid marker: ") + rd_kafka_err2str(pe));
+      rd_kafka_resp_err_t pe = produceWaiting([&] {
+        return rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(o.markerTopic.c_str()), RD_KAFKA_V_PARTITION(markerPart),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(txnId.data(), txnId.size()),
+            RD_KAFKA_V_VALUE(txidText.data(), txidText.size()), RD_KAFKA_V_END);
+      });
+      if (pe) throw std::runtime_error("the txid marker: " + errorText(pe));
       if (o.onTransactionPoint) o.onTransactionPoint("before-kafka-commit", txid);
       if (rd_kafka_error_t* e = rd_kafka_commit_transaction(rk, timeout)) {
         bool abortable = rd_kafka_error_txn_requires_abort(e);
@@ -322,22 +354,16 @@ struct KafkaSink::Task {
         rd_kafka_header_add(hdrs, name.c_str(), -1, v.data(), v.size());
       }
     }
-    while (true) {
-      rd_kafka_resp_err_t e = rd_kafka_producev(
+    rd_kafka_resp_err_t e = produceWaiting([&] {
+      return rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(hasKey ? key.data() : nullptr, hasKey ? key.size() : 0),
           RD_KAFKA_V_VALUE(hasValue ? value : nullptr, hasValue ? r.value.size() : 0),
           RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-      if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        rd_kafka_poll(rk, 10);  // bounded buffering: wait for deliveries
-        continue;
-      }
-      if (e) {
-        if (hdrs) rd_kafka_headers_destroy(hdrs);
-        throw std::runtime_error(who() + ": produce to '" + topic + "' failed: " +
-                                 rd_kafka_err2str(e));
-      }
-      break;  // the headers now belong to the message
+    });
+    if (e) {
+      if (hdrs) rd_kafka_headers_destroy(hdrs);  // on success they belong to the message
+      throw std::runtime_error(who() + ": produce to '" + topic + "' failed: " + errorText(e));
     }
     sh->produced.fetch_add(1);
   }

@@ -127,6 +127,65 @@ TEST(KafkaSinkTest, continuous_mode_survives_the_broker_going_down_and_up_losing
               static_cast<unsigned long long>(sink.stats().failed));
 }
 
+// A batch larger than the producer's local queue (queue.buffering.max.messages) waits for room
+// instead of failing with "Local: Queue full"; so does the batch's txid marker, produced into a
+// queue the batch has just filled.
+TEST(KafkaSinkTest, micro_batch_larger_than_the_producer_queue_waits_for_room_and_delivers_once) {
+  MockCluster mc;
+  mc.createTopic("out", 2);
+  mc.createTopic("gale_sink_markers", 2);
+  const int64_t n = 5000;
+  auto dir = fs::temp_directory_path() / ("gale-ksink-queue-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  KafkaSink::Options o = sinkOptions(mc);
+  o.transactionalIdPrefix = "queue-test";
+  o.producerProperties["queue.buffering.max.messages"] = "100";
+  KafkaSink sink(o);
+  TopologyBuilder b;
+  b.setSpout("ids", ids(n, 0), 1);
+  b.setBolt("kafka", sink, 1).shuffleGrouping("ids");
+  MicroBatch cfg;
+  cfg.checkpoint = (dir / "chk").string();
+  cfg.syncCommits = false;
+  cfg.maxRecordsPerBatch = 2500;  // two batches, each 25 times the queue
+  ASSERT_TRUE(runMicroBatch(b.build(), cfg).waitUntilDone(120s));
+  EXPECT_EQ(sink.stats().produced, static_cast<uint64_t>(n));
+  EXPECT_GE(sink.stats().transactions, 2u);
+  auto counts = countIds(mc.consumeAll("out", /*readCommitted=*/true));
+  ASSERT_EQ(counts.size(), static_cast<size_t>(n));
+  for (auto& [id, c] : counts) EXPECT_EQ(c, 1) << id;
+  fs::remove_all(dir);
+}
+
+// The wait for room is bounded: with the broker away the queue never drains, and after `timeout`
+// the record fails with an error that says why (the tuple is replayed by the spout, not lost).
+TEST(KafkaSinkTest, a_producer_queue_that_stays_full_fails_the_record_after_the_timeout_saying_why) {
+  MockCluster mc(1);
+  mc.createTopic("out", 1);
+  KafkaSink::Options o = sinkOptions(mc);
+  o.producerProperties["queue.buffering.max.messages"] = "10";
+  o.timeout = 300ms;
+  KafkaSink sink(o);
+  TopologyBuilder b;
+  b.setSpout("ids", ids(1000, 0), 1);
+  b.setBolt("kafka", sink, 1).shuffleGrouping("ids");
+  mc.setBrokerDown(1, true);
+  auto running = runContinuous(b.build(), Continuous{});
+  auto error = [&] {
+    for (const auto& t : running.metrics().find("kafka")->tasks)
+      if (!t.lastError.empty()) return t.lastError;
+    return std::string();
+  };
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (error().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_NE(error().find("Local: Queue full for longer than the timeout (300 ms)"),
+            std::string::npos)
+      << error();
+  EXPECT_EQ(sink.stats().produced, 10u);  // the queue's worth, no more
+  running.kill();
+}
+
 // ------------------------------------------------------------------ micro-batch exactly-once
 
 constexpr int kRecords = 3000;

@@ -46,13 +46,15 @@ void expectSharesAddUp(const TopologyMetrics& m) {
     }
 }
 
+// The figures are about waits between tasks: fusion (on by default) would run every bolt inside
+// the spout's task, so each bolt here keeps its own task.
 TEST(BusyTime, ASlowBoltIsBusyItsUpstreamIsBackPressuredAndABoltWithoutInputIsIdle) {
   auto st = std::make_shared<CountingState>();
   TopologyBuilder b;
   b.setSpout("numbers", CountingSpout(INT64_MAX, 10, st, /*reliable=*/false, false), 1);
-  b.setBolt("relay", RelayBolt(), 1).shuffleGrouping("numbers");
-  b.setBolt("slow", SlowBolt(), 1).shuffleGrouping("relay");
-  b.setBolt("quiet", SlowBolt(), 1).shuffleGrouping("slow");
+  b.setBolt("relay", RelayBolt(), 1).shuffleGrouping("numbers").disableFusion();
+  b.setBolt("slow", SlowBolt(), 1).shuffleGrouping("relay").disableFusion();
+  b.setBolt("quiet", SlowBolt(), 1).shuffleGrouping("slow").disableFusion();
   Continuous c = fastConfig();
   c.acking = false;
   c.highWaterMark = 2;
@@ -86,7 +88,7 @@ TEST(BusyTime, ASpoutAtItsLimitOfTreesInFlightIsBackPressured) {
   auto st = std::make_shared<CountingState>();
   TopologyBuilder b;
   b.setSpout("numbers", CountingSpout(INT64_MAX, 10, st, /*reliable=*/true, false), 1);
-  b.setBolt("slow", SlowBolt(), 1).shuffleGrouping("numbers");
+  b.setBolt("slow", SlowBolt(), 1).shuffleGrouping("numbers").disableFusion();
   Continuous c = fastConfig();
   c.maxSpoutPending = 4;  // far below what the channels hold: the limit, not a queue, stops it
   c.adaptiveMaxPending = false;
@@ -108,7 +110,7 @@ TEST(BusyTime, AnEndedSpoutAndItsBoltAreIdle) {
   auto st = std::make_shared<CountingState>();
   TopologyBuilder b;
   b.setSpout("numbers", CountingSpout(100, 10, st, /*reliable=*/true, false), 1);
-  b.setBolt("slow", SlowBolt(), 1).shuffleGrouping("numbers");
+  b.setBolt("slow", SlowBolt(), 1).shuffleGrouping("numbers").disableFusion();
   auto rt = runContinuous(b.build(), fastConfig());
   ASSERT_TRUE(eventually([&] { return st->completed.load() == 100; }, std::chrono::seconds(60)));
   TopologyMetrics m;

@@ -97,6 +97,12 @@ json taskFields(const TaskMetrics& m, bool spout) {
   return j;
 }
 
+// The component whose tasks run this one (Continuous::fusion), or null: it runs its own.
+json fusedIntoJson(const ComponentMetrics* c) {
+  if (!c || c->fusedInto.empty()) return nullptr;
+  return c->fusedInto;
+}
+
 json componentRow(const ComponentMetrics& c) {
   TaskMetrics total = c.total();
   json j = taskFields(total, c.spout);
@@ -104,6 +110,7 @@ json componentRow(const ComponentMetrics& c) {
   j["encodedId"] = c.name;  // the client percent-encodes it into URLs
   j["executors"] = c.tasks.size();
   j["tasks"] = c.tasks.size();
+  j["fusedInto"] = fusedIntoJson(&c);
   return j;
 }
 
@@ -117,7 +124,8 @@ json graphJson(const JobSnapshot& job) {
     for (const auto& c : job.topology->components()) {
       nodes.push_back({{"id", c.name},
                        {"type", c.isSpout() ? "spout" : "bolt"},
-                       {"parallelism", c.parallelism}});
+                       {"parallelism", c.parallelism},
+                       {"fusedInto", fusedIntoJson(job.metrics.find(c.name))}});
       for (const auto& in : c.inputs) {
         edges.push_back({{"from", in.component},
                          {"to", c.name},
@@ -131,7 +139,8 @@ json graphJson(const JobSnapshot& job) {
       if (c.name == kAcker) continue;
       nodes.push_back({{"id", c.name},
                        {"type", c.spout ? "spout" : "bolt"},
-                       {"parallelism", c.tasks.size()}});
+                       {"parallelism", c.tasks.size()},
+                       {"fusedInto", fusedIntoJson(&c)}});
     }
   }
   return {{"nodes", nodes}, {"edges", edges}};
@@ -360,6 +369,7 @@ std::optional<json> componentJson(const JobSnapshot& job, std::string_view name)
               {"encodedTopologyId", job.id},
               {"executors", c->tasks.size()},
               {"tasks", c->tasks.size()},
+              {"fusedInto", fusedIntoJson(c)},
               {c->spout ? "spoutSummary" : "boltStats", windowsJson(job, *c)},
               {"total", componentRow(*c)},
               {"executorStats", executors}};

@@ -69,6 +69,11 @@ TEST(UiApi, TheSummaryListsTheJobInStormsShape) {
   EXPECT_EQ(ui.jobIds(), std::vector<std::string>{"word_count-1"});
 }
 
+// What the API says for ComponentMetrics::fusedInto: the host's name, or null.
+json fusedIntoOf(const ComponentMetrics& c) {
+  return c.fusedInto.empty() ? json(nullptr) : json(c.fusedInto);
+}
+
 TEST(UiApi, TopologyAndComponentValuesEqualTheRuntimesMetrics) {
   FinishedJob job;
   UiServer ui(job.rt, {.token = "t"});
@@ -95,6 +100,8 @@ TEST(UiApi, TopologyAndComponentValuesEqualTheRuntimesMetrics) {
     EXPECT_DOUBLE_EQ(l["p999"].get<double>(), static_cast<double>(lat.percentile(0.999)) / 1e6);
     if (!spout) EXPECT_EQ(row["executed"], want.executed);
   };
+  for (const json& row : t["bolts"])
+    EXPECT_EQ(row["fusedInto"], fusedIntoOf(*m.find(row["boltId"].get<std::string>())));
   const json& spout = t["spouts"][0];
   EXPECT_EQ(spout["spoutId"], "numbers");
   EXPECT_EQ(spout["tasks"], 2);
@@ -581,6 +588,38 @@ TEST(UiPrometheus, CountersGaugesAndHistogramsCarryTheRuntimesValues) {
   EXPECT_EQ(text.find("# TYPE gale_tuples_emitted_total", first + 1), std::string::npos);
 }
 
+TEST(UiApi, AFusedBoltNamesItsHostInTheComponentTopologyAndGraphDocuments) {
+  auto gate = std::make_shared<std::atomic<bool>>(true);
+  RunningTopology rt = runContinuous(fusedPipeline(GatedSpout(300, 0, gate)), fast());
+  ASSERT_TRUE(rt.waitUntilDone(60s));
+  UiServer ui(rt, {});
+  TopologyMetrics m = rt.metrics();
+  ASSERT_EQ(m.find("sink")->fusedInto, "double");  // the runtime fused it
+  json t = getJson(ui.port(), "/api/v1/topology/topology-1");
+  ASSERT_EQ(t["bolts"].size(), 2u);
+  for (const json& row : t["bolts"])
+    EXPECT_EQ(row["fusedInto"], fusedIntoOf(*m.find(row["boltId"].get<std::string>())));
+  EXPECT_EQ(t["bolts"][1]["fusedInto"], "double");
+  EXPECT_TRUE(t["bolts"][0]["fusedInto"].is_null());
+  for (const json& n : t["graph"]["nodes"])
+    EXPECT_EQ(n["fusedInto"], fusedIntoOf(*m.find(n["id"].get<std::string>()))) << n;
+  json c = getJson(ui.port(), "/api/v1/topology/topology-1/component/sink");
+  EXPECT_EQ(c["fusedInto"], "double");
+  EXPECT_EQ(c["total"]["fusedInto"], "double");
+  EXPECT_EQ(c["total"]["executed"], 600);  // 300 per spout task, executed in double's tasks
+  EXPECT_TRUE(getJson(ui.port(), "/api/v1/topology/topology-1/component/double")["fusedInto"]
+                  .is_null());
+  std::string text = metricsOf(ui.port());
+  EXPECT_NE(text.find("# TYPE gale_component_fused_into_info gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("gale_component_fused_into_info{topology=\"topology-1\",component=\"sink\","
+                      "host=\"double\"} 1\n"),
+            std::string::npos)
+      << text;
+  // Only fused components have the info metric.
+  EXPECT_EQ(text.find("gale_component_fused_into_info{topology=\"topology-1\",component=\"double\""),
+            std::string::npos);
+}
+
 TEST(UiPrometheus, PromtoolAcceptsTheExpositionOfBothModes) {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "promtool not found: install Debian's 'prometheus' package to check /metrics";
@@ -589,6 +628,10 @@ TEST(UiPrometheus, PromtoolAcceptsTheExpositionOfBothModes) {
   std::filesystem::remove_all(dir);
   FinishedJob job;
   UiServer ui(job.rt, {}, "word \"count\"");
+  auto gate = std::make_shared<std::atomic<bool>>(true);
+  RunningTopology fused = runContinuous(fusedPipeline(GatedSpout(50, 0, gate)), fast());
+  ASSERT_TRUE(fused.waitUntilDone(60s));
+  ui.add(fused, "fused");
   MicroBatch cfg;
   cfg.trigger = BatchTrigger::availableNow();
   cfg.checkpoint = (dir / "chk").string();
@@ -598,6 +641,7 @@ TEST(UiPrometheus, PromtoolAcceptsTheExpositionOfBothModes) {
   std::string text = metricsOf(ui.port());
   EXPECT_NE(text.find("gale_batches_committed_total{"), std::string::npos);
   EXPECT_NE(text.find("gale_batch_duration_seconds_bucket{"), std::string::npos);
+  EXPECT_NE(text.find("gale_component_fused_into_info{"), std::string::npos);
   std::string file = (dir / "metrics.txt").string();
   {
     std::ofstream out(file);

@@ -162,6 +162,24 @@ TEST_F(Browser, ThePageShowsEveryComponentInTheGraphAndTheTableAndCountersMove) 
   rt.kill();
 }
 
+TEST_F(Browser, AFusedBoltIsDrawnDashedAndLabelledWithItsHost) {
+  auto gate = std::make_shared<std::atomic<bool>>(true);
+  RunningTopology rt = runContinuous(fusedPipeline(GatedSpout(50, 0, gate)), Continuous{});
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
+  ASSERT_EQ(rt.metrics().find("sink")->fusedInto, "double");
+  UiServer ui(rt, {});
+  std::string d = dom(ui.url());
+  ASSERT_TRUE(rendered(d)) << statusOf(d) << "\n" << log();
+  EXPECT_TRUE(std::regex_search(
+      d, std::regex("<g class=\"node bolt[^\"]* fused\" data-component=\"sink\" "
+                    "data-fused-into=\"double\"")))
+      << "the fused bolt is not marked";
+  EXPECT_NE(d.find("class=\"fused-label\">fused into double<"), std::string::npos);
+  EXPECT_TRUE(std::regex_search(d, std::regex("<g class=\"node bolt\" data-component=\"double\" "
+                                              "transform")))
+      << "the host is drawn as fused";
+}
+
 TEST_F(Browser, AHostileNameRendersAsTextAndRunsNothing) {
   const std::string hostile = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">";
   RunningTopology rt = runContinuous(pipeline(PacedSpout(1ms), hostile), Continuous{});

@@ -179,11 +179,17 @@ std::string prometheusText(const std::vector<JobSnapshot>& jobs) {
              job.active && job.status == "ACTIVE" ? "1" : "0");
     e.sample("gale_topology_uptime_seconds", "gauge", "Time since the UI started watching the job.",
              jl, num(static_cast<uint64_t>(job.uptimeSeconds)));
-    for (const auto& c : job.metrics.components)
+    for (const auto& c : job.metrics.components) {
+      // An info metric (value 1, the fact in a label), present only for a fused component.
+      if (!c.fusedInto.empty())
+        e.sample("gale_component_fused_into_info", "gauge",
+                 "The component runs inside the tasks of the component in `host` (fusion).",
+                 {{"topology", job.id}, {"component", c.name}, {"host", c.fusedInto}}, "1");
       for (const auto& t : c.tasks)
         taskMetrics(e, {{"topology", job.id}, {"component", c.name},
                         {"task", std::to_string(t.task)}},
                     t, c.spout);
+    }
     if (job.batch) batchMetrics(e, {{"topology", job.id}}, *job.batch);
   }
   return e.text();

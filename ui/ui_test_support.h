@@ -100,6 +100,15 @@ inline Topology pipeline(const Spout& spout, const std::string& sinkName = "sink
   return b.build();
 }
 
+// numbers (2) -> double (2, fields) -> sink (2, shuffle): the sink is fused into double's tasks.
+inline Topology fusedPipeline(const Spout& spout) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout, 2);
+  b.setBolt("double", ForwardBolt(true), 2).fieldsGrouping("numbers", Fields{"n"});
+  b.setBolt("sink", ForwardBolt(false), 2).shuffleGrouping("double");
+  return b.build();
+}
+
 // Polls `cond` for up to `limit` (real time: the job's threads do the work).
 template <class F>
 bool eventually(F cond, std::chrono::milliseconds limit = std::chrono::milliseconds(30000)) {

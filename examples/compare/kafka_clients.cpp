@@ -15,11 +15,8 @@ const std::map<std::string, std::string>& kafkaConsumerProperties() {
 }
 
 const std::map<std::string, std::string>& kafkaProducerProperties() {
-  // Batches wait at most 1 ms for more records (librdkafka's default is 5 ms). The local queue
-  // holds a whole micro-batch of the throughput runs: KafkaSink fails a batch on a full queue
-  // ("Local: Queue full") rather than waiting, at librdkafka's default of 100 000 messages.
-  static const std::map<std::string, std::string> p = {
-      {"linger.ms", "1"}, {"queue.buffering.max.messages", "1000000"}};
+  // Batches wait at most 1 ms for more records (librdkafka's default is 5 ms).
+  static const std::map<std::string, std::string> p = {{"linger.ms", "1"}};
   return p;
 }
 

@@ -262,7 +262,7 @@ function renderGraph(t, rows) {
     const d = depthOf(n.id);
     (columns[d] = columns[d] || []).push(n);
   }
-  const W = 170, H = 54, GX = 90, GY = 30;
+  const W = 170, H = 66, GX = 90, GY = 30;
   const pos = new Map();
   columns.forEach((col, x) => (col || []).forEach((n, y) => pos.set(n.id, {x: 20 + x * (W + GX), y: 20 + y * (H + GY)})));
   const width = 40 + columns.length * (W + GX) - GX;
@@ -285,13 +285,16 @@ function renderGraph(t, rows) {
     const bp = r ? (r.c.backPressuredTimeMsPerSecond || 0) / 1000 : 0;
     const fill = bp >= 0.1 && bp > busy ? `hsl(270, ${Math.round(20 + 50 * Math.min(1, bp))}%, 82%)`
                            : `hsl(${Math.round(120 * (1 - Math.min(1, busy)))}, 65%, 80%)`;
-    const cls = 'node ' + n.type + (r && r.backpressured ? ' backpressured' : '');
-    g.appendChild(svg('g', {class: cls, 'data-component': n.id, transform: `translate(${p.x},${p.y})`},
+    const cls = 'node ' + n.type + (r && r.backpressured ? ' backpressured' : '') + (n.fusedInto ? ' fused' : '');
+    // A fused bolt runs inside its host's tasks (no channel between them): dashed, and labelled.
+    g.appendChild(svg('g', {class: cls, 'data-component': n.id, 'data-fused-into': n.fusedInto, transform: `translate(${p.x},${p.y})`},
       svg('title', {}, n.id),
       svg('rect', {width: W, height: H, rx: n.type === 'spout' ? 27 : 6, fill}),
       svg('text', {x: W / 2, y: 22, 'text-anchor': 'middle', class: 'name'}, n.id.length > 22 ? n.id.slice(0, 21) + '…' : n.id),
       svg('text', {x: W / 2, y: 40, 'text-anchor': 'middle', class: 'sub'},
-        n.type + ' ×' + n.parallelism + ' · busy ' + pct(busy) + (bp >= 0.1 ? ' · back-pressured ' + pct(bp) : ''))));
+        n.type + ' ×' + n.parallelism + ' · busy ' + pct(busy) + (bp >= 0.1 ? ' · back-pressured ' + pct(bp) : '')),
+      n.fusedInto && svg('text', {x: W / 2, y: 57, 'text-anchor': 'middle', class: 'fused-label'},
+        'fused into ' + (n.fusedInto.length > 18 ? n.fusedInto.slice(0, 17) + '…' : n.fusedInto))));
   }
   return el('div', {class: 'graph'}, g);
 }

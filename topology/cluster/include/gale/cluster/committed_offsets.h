@@ -1,0 +1,46 @@
+// A source whose committed offsets survive its process: in continuous mode a spout commits an
+// offset once every record before it is acked, and a worker restarted by its supervisor (on this
+// host or another) must resume there instead of at the source's initial offset, or it would
+// replay everything from the start. The offsets live in a directory every host reaches (a shared
+// filesystem in production; see docs/cluster.md), one file per partition, replaced by rename, so
+// a reader sees the old offset or the new one, never a torn one.
+#pragma once
+
+#include <string>
+
+#include "gale/core/source.h"
+
+namespace gale::cluster {
+
+class CommittedOffsetsSource : public Source {
+ public:
+  // Throws std::invalid_argument for a null source or an empty directory (created if missing).
+  CommittedOffsetsSource(SourcePtr inner, std::string directory);
+
+  std::string name() const override { return inner_->name(); }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    inner_->declareOutputFields(d);
+  }
+  int partitions() const override { return inner_->partitions(); }
+  void open(const Clock& clock) override { inner_->open(clock); }
+  void close() override { inner_->close(); }
+  // The offset in the partition's file, else the inner source's. Throws SourceError when the
+  // file exists but does not hold an offset (a damaged file is not silently read from 0).
+  int64_t initialOffset(int partition) override;
+  int64_t available(int partition) override { return inner_->available(partition); }
+  size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    return inner_->read(partition, from, to, out);
+  }
+  // Writes the offset to the partition's file, then commits it to the inner source. Throws
+  // SourceError when the file cannot be written.
+  void commit(int partition, int64_t offset) override;
+  bool replayable() const override { return inner_->replayable(); }
+  bool finished() const override { return inner_->finished(); }
+
+ private:
+  std::string file(int partition) const;
+  SourcePtr inner_;
+  std::string directory_;
+};
+
+}  // namespace gale::cluster
