@@ -172,7 +172,9 @@ TEST(KafkaSinkTest, a_producer_queue_that_stays_full_fails_the_record_after_the_
   mc.setBrokerDown(1, true);
   auto running = runContinuous(b.build(), Continuous{});
   auto error = [&] {
-    for (const auto& t : running.metrics().find("kafka")->tasks)
+    // The metrics must outlive the loop: a range-for over a member of a temporary dangles.
+    TopologyMetrics m = running.metrics();
+    for (const auto& t : m.find("kafka")->tasks)
       if (!t.lastError.empty()) return t.lastError;
     return std::string();
   };
