@@ -90,7 +90,13 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
   so.consumerProperties = kafkaConsumerProperties();
   TopologyBuilder b;
   SpoutDeclarer spout = b.setSpout("in", std::make_shared<KafkaSource>(so), partitions);
-  if (p == KafkaPipeline::Window) spout.withWatermark("timestamp", Duration(0));
+  // Every partition gets records all along and a sentinel at the end, so no partition is ever
+  // really idle: a long idleness timeout keeps a fetch stall on a loaded machine (over the 1 s
+  // default) from marking a partition idle, which would make its records late (delay 0).
+  if (p == KafkaPipeline::Window)
+    spout.withWatermark(WatermarkSpec{.field = "timestamp",
+                                      .delay = Duration(0),
+                                      .idleTimeout = std::chrono::minutes(1)});
   b.setBolt("parse",
             FromJson({.field = "value",
                       .schema = Fields{{"ad", Type::String}, {"event", Type::String}},
