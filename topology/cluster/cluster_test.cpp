@@ -151,7 +151,10 @@ class Cluster : public ::testing::Test {
     bool hosts = canBind("127.0.0.2") && canBind("127.0.0.3");
     static int round = 0;  // each test of this process on other ports
     std::mt19937 rng(static_cast<unsigned>(::getpid() * 31 + round++));
-    int base = 20000 + static_cast<int>(rng() % 200) * 100;
+    // Below the kernel's ephemeral range (32768 and up on Linux): a port there can be taken at any
+    // moment as the local port of some other test's outgoing connection, and a worker's bind then
+    // fails for as long as that connection lives (seen in CI).
+    int base = 20000 + static_cast<int>(rng() % 110) * 100;
     for (int s = 1; s <= n; ++s) {
       std::string host = hosts ? "127.0.0." + std::to_string(s) : "127.0.0.1";
       int first = hosts ? base : base + (s - 1) * 200;
