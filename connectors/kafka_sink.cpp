@@ -78,6 +78,10 @@ struct KafkaSink::Task {
     if (!rk) return;
     closing = true;
     rd_kafka_flush(rk, static_cast<int>(sh->o.timeout.count()));
+    // What the brokers did not take in time (a broker down) is purged, so each of its delivery
+    // reports still runs and frees the tuple it carries (closing: nothing is acked or failed).
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(rk, 1000);
     rd_kafka_destroy(rk);
     rk = nullptr;
   }
