@@ -14,9 +14,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::RecordingEmitter;
 using testing::sec;
-
-const SchemaPtr kSchema = makeSchema("src", kDefaultStream, Fields{"word", "ts", "v"});
-Tuple tup(const std::string& w, Timestamp ts, int64_t v = 1) { return Tuple(kSchema, Values{w, ts, v}); }
+using testing::tup;
 
 TEST(ReduceByKeyAndWindow, EmitsEveryKeyOfEachSlidingWindowWhenTheWatermarkPassesItsEnd) {
   auto op = reduceByKeyAndWindow({"word"}, "v", plus, minus, 10s, 5s, EventTime("ts"));

@@ -16,16 +16,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::RecordingEmitter;
+using testing::row;
 using testing::sec;
-
-const SchemaPtr kSchema = makeSchema("src", kDefaultStream, Fields{"word", "ts", "v"});
-
-Tuple tup(const std::string& word, Timestamp ts, int64_t v = 1) {
-  return Tuple(kSchema, Values{word, ts, v});
-}
-Values row(const std::string& w, int64_t start, int64_t end, int64_t count) {
-  return Values{w, sec(start), sec(end), count};
-}
+using testing::tup;
 
 // Flink's CountTriggerTest.testWindowSeparationAndFiring: each window counts on its own, and a
 // firing resets only its own count.

@@ -20,7 +20,6 @@ namespace {
 
 using testing::RecordingEmitter;
 
-const SchemaPtr kSchema = makeSchema("src", kDefaultStream, Fields{"word", "ts", "v"});
 constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
 
 int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
@@ -376,7 +375,7 @@ void runOne(const Config& c, uint64_t seed) {
   };
   for (size_t i = 0; i < in.size(); ++i) {
     RecordingEmitter a, t;
-    Tuple tuple(kSchema, Values{in[i].key, Timestamp{in[i].ts}, in[i].v});
+    Tuple tuple = testing::tup(in[i].key, Timestamp{in[i].ts}, in[i].v);
     op->onTuple(tuple, a);
     twin->onTuple(tuple, t);
     oracle.tuple(in[i].key, in[i].ts, in[i].v);

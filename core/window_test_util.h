@@ -1,4 +1,4 @@
-// Test helpers for the operator library: a recording Emitter and tuple builders.
+// Test helpers for the operator library: a recording Emitter and tuple and row builders.
 #pragma once
 
 #include <algorithm>
@@ -46,5 +46,15 @@ class RecordingEmitter : public Emitter {
 
 inline Timestamp sec(int64_t s) { return Timestamp{s * 1000000}; }
 inline Timestamp ms(int64_t m) { return Timestamp{m * 1000}; }
+
+// The input most window tests feed: (word, ts, v) from component "src".
+inline Tuple tup(const std::string& word, Timestamp ts, int64_t v = 1) {
+  static const SchemaPtr schema = makeSchema("src", kDefaultStream, Fields{"word", "ts", "v"});
+  return Tuple(schema, Values{word, ts, v});
+}
+// A keyed window's row (word, window start, window end, count), times in seconds.
+inline Values row(const std::string& word, int64_t start, int64_t end, int64_t count) {
+  return Values{word, sec(start), sec(end), count};
+}
 
 }  // namespace gale::testing
