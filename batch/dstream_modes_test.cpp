@@ -9,8 +9,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include "checkpoint_dir_test_util.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/connectors/memory_sink.h"
@@ -25,17 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-struct DStreamModesTest : ::testing::Test {
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("gale-dstream-modes-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    fs::remove_all(dir);
-  }
+struct DStreamModesTest : testing::CheckpointDirTest {
   // Runs `build` in continuous mode, then in micro-batch mode (available-now, batches of
   // `perBatch` records), each to completion.
   template <class Build>
@@ -71,7 +61,6 @@ struct DStreamModesTest : ::testing::Test {
     auto job = runMicroBatch(build(), cfg);
     ASSERT_TRUE(job.waitUntilDone(30s));
   }
-  fs::path dir;
 };
 
 const Fields kFields{{"k", Type::String}, {"ts", Type::Timestamp}, {"v", Type::Int64}};

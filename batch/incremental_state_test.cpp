@@ -9,8 +9,8 @@
 #include <set>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include "checkpoint_dir_test_util.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/core/stream_join.h"
@@ -74,17 +74,7 @@ class FailAt final : public Operator {
   std::shared_ptr<Shared> shared_;
 };
 
-struct IncrementalStateTest : ::testing::Test {
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("gale-incr-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    fs::remove_all(dir);
-  }
+struct IncrementalStateTest : testing::CheckpointDirTest {
 
   StreamJoin join() const {
     return StreamJoin({"clicks", kFields, {"k"}, "ts"}, {"views", kFields, {"k"}, "ts"},
@@ -112,7 +102,6 @@ struct IncrementalStateTest : ::testing::Test {
     return rows;
   }
 
-  fs::path dir;
   std::shared_ptr<Events> clicks = std::make_shared<Events>("clicks", 20);
   std::shared_ptr<Events> views = std::make_shared<Events>("views", 30);
   std::shared_ptr<FailAt::Shared> failures = std::make_shared<FailAt::Shared>();

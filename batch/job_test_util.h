@@ -10,8 +10,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include "checkpoint_dir_test_util.h"
 #include "gale/batch/microbatch.h"
 
 namespace gale::testing {
@@ -129,15 +129,7 @@ class SumPipeline : public BatchPipeline {
   int64_t count_ = 0;
 };
 
-struct Fixture : ::testing::Test {
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("gale-job-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
+struct Fixture : CheckpointDirTest {
   MicroBatchJob start(std::shared_ptr<GrowingSource> src, MicroBatch cfg,
                       SumPipeline** pipelineOut = nullptr) {
     cfg.checkpoint = dir.string();
@@ -152,7 +144,6 @@ struct Fixture : ::testing::Test {
     return shared->cv.wait_for(lk, timeout, pred);
   }
 
-  fs::path dir;
   std::shared_ptr<SumPipeline::Shared> shared = std::make_shared<SumPipeline::Shared>();
 };
 

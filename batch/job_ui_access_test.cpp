@@ -4,8 +4,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include "checkpoint_dir_test_util.h"
 #include "batch_test_ops.h"
 #include "job_test_util.h"
 #include "job_wait_test_util.h"
@@ -20,19 +20,7 @@ using namespace std::chrono_literals;
 using namespace gale::testing;
 namespace fs = std::filesystem;
 
-struct JobUiAccessTest : ::testing::Test {
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("gale-ui-access-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    fs::remove_all(dir);
-  }
-  fs::path dir;
-};
+using JobUiAccessTest = CheckpointDirTest;
 
 // Polls `cond` for up to 30 s of real time (the job's threads do the work).
 template <class F>

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include "checkpoint_dir_test_util.h"
 #include "batch_test_ops.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
@@ -28,17 +28,7 @@ using namespace std::chrono_literals;
 using namespace gale::testing;
 namespace fs = std::filesystem;
 
-struct TopologyBatchTest : ::testing::Test {
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("gale-tp-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    fs::remove_all(dir);
-  }
+struct TopologyBatchTest : testing::CheckpointDirTest {
   // Runs the topology `build` makes over a bounded input twice: in continuous mode (acking off)
   // into `cont`, and in micro-batch mode (available-now, `maxRecordsPerBatch`) into `batch`.
   // Returns the micro-batch job's progress.
@@ -57,7 +47,6 @@ struct TopologyBatchTest : ::testing::Test {
     EXPECT_TRUE(job.waitUntilDone(20s));
     return job.progress();
   }
-  fs::path dir;
 };
 
 // A sentence source whose visible length the test controls (so a second run can find more data).

@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include "checkpoint_dir_test_util.h"
 #include "batch_test_ops.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
@@ -47,17 +47,7 @@ void splitWords(const Tuple& t, std::vector<Values>& out) {
   while (in >> w) out.push_back({w});
 }
 
-struct TridentTest : ::testing::Test {
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("gale-trident-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    fs::remove_all(dir);
-  }
+struct TridentTest : testing::CheckpointDirTest {
   MicroBatch config() {
     MicroBatch c;
     c.trigger = BatchTrigger::availableNow();
@@ -74,7 +64,6 @@ struct TridentTest : ::testing::Test {
     });
     return m;
   }
-  fs::path dir;
 };
 
 Topology wordCount(std::shared_ptr<Source> src, MemoryStorePtr store, StateKind kind) {

@@ -4,8 +4,8 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include "checkpoint_dir_test_util.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/connectors/memory_stream.h"
@@ -18,17 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 Timestamp at(int64_t seconds) { return Timestamp{seconds * 1'000'000}; }
 
-struct WatermarkTimingTest : ::testing::Test {
-  void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("gale-wmt-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    std::filesystem::remove_all(dir);
-  }
+struct WatermarkTimingTest : testing::CheckpointDirTest {
 
   // Tumbling 10 s counts in append mode, watermark delay 0; each step adds rows and runs them.
   // Returns the rows of each committed batch, as "txid: word@start=count".
@@ -72,7 +62,6 @@ struct WatermarkTimingTest : ::testing::Test {
     }
     return out;
   }
-  std::filesystem::path dir;
 };
 
 const std::vector<std::vector<Values>> kSteps = {
