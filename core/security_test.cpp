@@ -8,19 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir_for_test.h"
+
 namespace gale {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "gale-keys-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 void writeFile(const fs::path& p, const std::string& text, mode_t mode = 0600) {
   std::ofstream(p) << text;
@@ -43,16 +38,16 @@ TEST(CurveKeys, WrittenCertificatesLoadBackWithTheSecretReadableByTheOwnerOnly) 
   CurveKeyPair k = generateCurveKeyPair();
   ASSERT_TRUE(isCurveKey(k.publicKey));
   ASSERT_TRUE(isCurveKey(k.secretKey));
-  writeCurveCertificates(k, d.path, "worker0");
+  writeCurveCertificates(k, d.path(), "worker0");
   struct stat st {};
-  ASSERT_EQ(::stat((d.path / "worker0.key_secret").c_str(), &st), 0);
+  ASSERT_EQ(::stat(d.sub("worker0.key_secret").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  CurveKeyPair loaded = loadCurveKeyPair(d.path / "worker0.key_secret");
+  CurveKeyPair loaded = loadCurveKeyPair(d.sub("worker0.key_secret"));
   EXPECT_EQ(loaded.publicKey, k.publicKey);
   EXPECT_EQ(loaded.secretKey, k.secretKey);
-  EXPECT_EQ(loadCurvePublicKeys(d.path / "worker0.key"), std::vector<std::string>{k.publicKey});
+  EXPECT_EQ(loadCurvePublicKeys(d.sub("worker0.key")), std::vector<std::string>{k.publicKey});
   // Never overwrites a key.
-  EXPECT_NE(errorOf([&] { writeCurveCertificates(generateCurveKeyPair(), d.path, "worker0"); })
+  EXPECT_NE(errorOf([&] { writeCurveCertificates(generateCurveKeyPair(), d.path(), "worker0"); })
                 .find("not overwriting"),
             std::string::npos);
 }
@@ -60,56 +55,56 @@ TEST(CurveKeys, WrittenCertificatesLoadBackWithTheSecretReadableByTheOwnerOnly) 
 TEST(CurveKeys, ASecretKeyAloneIsEnoughAndAMismatchedPublicKeyIsRefused) {
   TempDir d;
   CurveKeyPair k = generateCurveKeyPair();
-  writeFile(d.path / "s", "curve\n    secret-key = \"" + k.secretKey + "\"\n");
-  EXPECT_EQ(loadCurveKeyPair(d.path / "s").publicKey, k.publicKey);
+  writeFile(d.sub("s"), "curve\n    secret-key = \"" + k.secretKey + "\"\n");
+  EXPECT_EQ(loadCurveKeyPair(d.sub("s")).publicKey, k.publicKey);
   CurveKeyPair other = generateCurveKeyPair();
-  writeFile(d.path / "m", "curve\n    public-key = \"" + other.publicKey +
-                              "\"\n    secret-key = \"" + k.secretKey + "\"\n");
-  EXPECT_NE(errorOf([&] { loadCurveKeyPair(d.path / "m"); }).find("does not belong"),
+  writeFile(d.sub("m"), "curve\n    public-key = \"" + other.publicKey +
+                             "\"\n    secret-key = \"" + k.secretKey + "\"\n");
+  EXPECT_NE(errorOf([&] { loadCurveKeyPair(d.sub("m")); }).find("does not belong"),
             std::string::npos);
 }
 
 TEST(CurveKeys, ASecretFileOthersCanReadIsRefusedWithTheFix) {
   TempDir d;
   CurveKeyPair k = generateCurveKeyPair();
-  writeFile(d.path / "s", "curve\n    secret-key = \"" + k.secretKey + "\"\n", 0644);
-  std::string e = errorOf([&] { loadCurveKeyPair(d.path / "s"); });
+  writeFile(d.sub("s"), "curve\n    secret-key = \"" + k.secretKey + "\"\n", 0644);
+  std::string e = errorOf([&] { loadCurveKeyPair(d.sub("s")); });
   EXPECT_NE(e.find("chmod 600"), std::string::npos) << e;
 }
 
 TEST(CurveKeys, APublicCertificateIsNotAKeyPair) {
   TempDir d;
-  writeCurveCertificates(generateCurveKeyPair(), d.path, "w");
-  ::chmod((d.path / "w.key").c_str(), 0600);
-  EXPECT_NE(errorOf([&] { loadCurveKeyPair(d.path / "w.key"); }).find("no secret-key"),
+  writeCurveCertificates(generateCurveKeyPair(), d.path(), "w");
+  ::chmod(d.sub("w.key").c_str(), 0600);
+  EXPECT_NE(errorOf([&] { loadCurveKeyPair(d.sub("w.key")); }).find("no secret-key"),
             std::string::npos);
 }
 
 TEST(CurveKeys, BadKeysNameTheFileAndLine) {
   TempDir d;
-  writeFile(d.path / "auth", "# workers\n" + generateCurveKeyPair().publicKey + "\nnot-a-key\n");
-  std::string e = errorOf([&] { loadCurvePublicKeys(d.path / "auth"); });
+  writeFile(d.sub("auth"), "# workers\n" + generateCurveKeyPair().publicKey + "\nnot-a-key\n");
+  std::string e = errorOf([&] { loadCurvePublicKeys(d.sub("auth")); });
   EXPECT_NE(e.find("auth' line 3"), std::string::npos) << e;
-  writeFile(d.path / "bad", "curve\n    public-key = \"tooshort\"\n");
-  e = errorOf([&] { loadCurvePublicKeys(d.path / "bad"); });
+  writeFile(d.sub("bad"), "curve\n    public-key = \"tooshort\"\n");
+  e = errorOf([&] { loadCurvePublicKeys(d.sub("bad")); });
   EXPECT_NE(e.find("line 2"), std::string::npos) << e;
-  writeFile(d.path / "empty", "# nothing\n");
-  e = errorOf([&] { loadCurvePublicKeys(d.path / "empty"); });
+  writeFile(d.sub("empty"), "# nothing\n");
+  e = errorOf([&] { loadCurvePublicKeys(d.sub("empty")); });
   EXPECT_NE(e.find("no CURVE public key"), std::string::npos) << e;
-  EXPECT_NE(errorOf([&] { loadCurveKeyPair(d.path / "missing"); }).find("missing"),
+  EXPECT_NE(errorOf([&] { loadCurveKeyPair(d.sub("missing")); }).find("missing"),
             std::string::npos);
 }
 
 TEST(CurveKeys, ADirectoryOfCertificatesAuthorizesEveryPublicKeyAndSkipsSecrets) {
   TempDir d;
   CurveKeyPair a = generateCurveKeyPair(), b = generateCurveKeyPair();
-  writeCurveCertificates(a, d.path, "a");
-  writeCurveCertificates(b, d.path, "b");
-  writeFile(d.path / "bare", b.publicKey + "\n");  // duplicates collapse
+  writeCurveCertificates(a, d.path(), "a");
+  writeCurveCertificates(b, d.path(), "b");
+  writeFile(d.sub("bare"), b.publicKey + "\n");  // duplicates collapse
   std::vector<std::string> want{a.publicKey, b.publicKey};
   std::sort(want.begin(), want.end());
-  EXPECT_EQ(loadCurvePublicKeys(d.path), want);
-  CurveConfig c = CurveConfig::fromFiles(d.path / "a.key_secret", d.path);
+  EXPECT_EQ(loadCurvePublicKeys(d.path()), want);
+  CurveConfig c = CurveConfig::fromFiles(d.sub("a.key_secret"), d.path());
   EXPECT_EQ(c.keyPair.publicKey, a.publicKey);
   EXPECT_EQ(c.authorizedClients, want);
 }

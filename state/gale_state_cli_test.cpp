@@ -1,8 +1,6 @@
 // Runs the gale-state binary on checkpoint directories and checks what it prints.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdio.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -10,32 +8,19 @@
 #include "gale/core/watermark.h"
 #include "gale/state/codec.h"
 #include "gale/state/state_store.h"
+#include "run_program_for_test.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
 namespace {
 
+using testing::ProgramRun;
+using testing::runProgram;
 using testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct CliRun {
-  int exitCode = -1;
-  std::string out;  // stdout and stderr
-};
-
-CliRun runCli(const std::string& args) {
-  CliRun r;
-  std::string cmd = std::string(GALE_STATE_CLI) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+ProgramRun runCli(const std::string& args) { return runProgram(GALE_STATE_CLI, args); }
 
 void fill(const std::string& dir) {
   StateStoreOptions o;
@@ -61,7 +46,7 @@ void fill(const std::string& dir) {
 TEST(GaleStateCli, PrintsMetadataCommitLogStatesSnapshotsAndSinks) {
   TempDir dir;
   fill(dir.path());
-  CliRun r = runCli(dir.path());
+  ProgramRun r = runCli(dir.path());
   EXPECT_EQ(r.exitCode, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("job id                wordcount@3f2a"));
   EXPECT_THAT(r.out, HasSubstr("format version        2"));
@@ -74,7 +59,7 @@ TEST(GaleStateCli, PrintsMetadataCommitLogStatesSnapshotsAndSinks) {
   EXPECT_THAT(r.out, HasSubstr("window#0  bytes 3"));
   EXPECT_THAT(r.out, HasSubstr("files  last txid 3"));
 
-  CliRun limited = runCli(dir.path() + " --limit 1");
+  ProgramRun limited = runCli(dir.path() + " --limit 1");
   EXPECT_THAT(limited.out, HasSubstr("commit log (1 of 3 kept"));
   EXPECT_THAT(limited.out, Not(HasSubstr("txid 2 ")));
 }
@@ -82,7 +67,7 @@ TEST(GaleStateCli, PrintsMetadataCommitLogStatesSnapshotsAndSinks) {
 TEST(GaleStateCli, PrintsJson) {
   TempDir dir;
   fill(dir.path());
-  CliRun r = runCli(dir.path() + " --json");
+  ProgramRun r = runCli(dir.path() + " --json");
   EXPECT_EQ(r.exitCode, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("\"jobId\":\"wordcount@3f2a\""));
   EXPECT_THAT(r.out, HasSubstr("{\"txid\":3,\"timeMicros\":1700000002000000,"
@@ -94,15 +79,15 @@ TEST(GaleStateCli, PrintsJson) {
 
 TEST(GaleStateCli, AMissingOrForeignDirectoryIsAClearErrorWithExitCode1) {
   TempDir dir;
-  CliRun missing = runCli(dir.sub("nope"));
+  ProgramRun missing = runCli(dir.sub("nope"));
   EXPECT_EQ(missing.exitCode, 1);
   EXPECT_THAT(missing.out, HasSubstr("gale-state: checkpoint directory " + dir.sub("nope") +
                                      " does not exist"));
   std::ofstream(dir.sub("file.txt")) << "x";
-  CliRun foreign = runCli(dir.path());
+  ProgramRun foreign = runCli(dir.path());
   EXPECT_EQ(foreign.exitCode, 1);
   EXPECT_THAT(foreign.out, HasSubstr("is not a gale checkpoint directory"));
-  CliRun usage = runCli("");
+  ProgramRun usage = runCli("");
   EXPECT_EQ(usage.exitCode, 2);
   EXPECT_THAT(usage.out, HasSubstr("gale-state: dir is required"));
   EXPECT_THAT(usage.out, HasSubstr("Usage: gale-state [OPTIONS] dir"));
@@ -110,17 +95,17 @@ TEST(GaleStateCli, AMissingOrForeignDirectoryIsAClearErrorWithExitCode1) {
 }
 
 TEST(GaleStateCli, HelpExitsZeroAndBadValuesGetAMessageAndExitCode2) {
-  CliRun help = runCli("--help");
+  ProgramRun help = runCli("--help");
   EXPECT_EQ(help.exitCode, 0);
   EXPECT_THAT(help.out, HasSubstr("--limit"));
   EXPECT_THAT(help.out, HasSubstr("gale-state verify <dir>"));
-  CliRun verifyHelp = runCli("verify --help");
+  ProgramRun verifyHelp = runCli("verify --help");
   EXPECT_EQ(verifyHelp.exitCode, 0);
   EXPECT_THAT(verifyHelp.out, HasSubstr("Usage: gale-state verify [OPTIONS] dir"));
-  CliRun notANumber = runCli("/tmp --limit abc");
+  ProgramRun notANumber = runCli("/tmp --limit abc");
   EXPECT_EQ(notANumber.exitCode, 2);
   EXPECT_THAT(notANumber.out, HasSubstr("--limit"));
-  CliRun negative = runCli("/tmp --limit -1");
+  ProgramRun negative = runCli("/tmp --limit -1");
   EXPECT_EQ(negative.exitCode, 2);
   EXPECT_THAT(negative.out, HasSubstr("must be a number >= 0"));
   EXPECT_EQ(runCli("verify").exitCode, 2);
@@ -136,7 +121,7 @@ TEST(GaleStateCli, TheEndOfInputWatermarkIsPrintedAsEndOfInputNotAsAYear294247Da
     StateStore store(dir.path(), o);
     store.beginCommit(1).setWatermark(kEndOfTime).commit();
   }
-  CliRun r = runCli(dir.path());
+  ProgramRun r = runCli(dir.path());
   EXPECT_EQ(r.exitCode, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("watermark end of input"));
   EXPECT_THAT(r.out, Not(HasSubstr("294247")));
@@ -145,7 +130,7 @@ TEST(GaleStateCli, TheEndOfInputWatermarkIsPrintedAsEndOfInputNotAsAYear294247Da
 TEST(GaleStateCli, VerifyReportsAnIntactCheckpointAndExits0) {
   TempDir dir;
   fill(dir.path());
-  CliRun r = runCli("verify " + dir.path());
+  ProgramRun r = runCli("verify " + dir.path());
   EXPECT_EQ(r.exitCode, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("data file             " + dir.path() + "/data.mdb ("));
   EXPECT_THAT(r.out, HasSubstr("records verified      "));
@@ -153,7 +138,7 @@ TEST(GaleStateCli, VerifyReportsAnIntactCheckpointAndExits0) {
   EXPECT_THAT(r.out, HasSubstr("state:counts 3"));
   EXPECT_THAT(r.out, HasSubstr("last committed txid   3"));
   EXPECT_THAT(r.out, HasSubstr("result                OK"));
-  CliRun json = runCli("verify " + dir.path() + " --json");
+  ProgramRun json = runCli("verify " + dir.path() + " --json");
   EXPECT_EQ(json.exitCode, 0) << json.out;
   EXPECT_THAT(json.out, HasSubstr("{\"ok\":true,"));
   EXPECT_THAT(json.out, HasSubstr("\"lastCommittedTxid\":3"));
@@ -164,16 +149,16 @@ TEST(GaleStateCli, VerifyNamesTheDamageAndExits1) {
   fill(dir.path());
   std::string file = dir.sub("data.mdb");
   std::filesystem::resize_file(file, std::filesystem::file_size(file) - 4096);
-  CliRun r = runCli("verify " + dir.path());
+  ProgramRun r = runCli("verify " + dir.path());
   EXPECT_EQ(r.exitCode, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("gale-state verify: DAMAGED: checkpoint file " + file +
                                " is damaged"));
   EXPECT_THAT(r.out, HasSubstr("truncated"));
-  CliRun json = runCli("verify " + dir.path() + " --json");
+  ProgramRun json = runCli("verify " + dir.path() + " --json");
   EXPECT_EQ(json.exitCode, 1);
   EXPECT_THAT(json.out, HasSubstr("{\"ok\":false,\"damaged\":true,"));
   // The inspecting command refuses it as clearly (no SIGBUS).
-  CliRun inspect = runCli(dir.path());
+  ProgramRun inspect = runCli(dir.path());
   EXPECT_EQ(inspect.exitCode, 1);
   EXPECT_THAT(inspect.out, HasSubstr("is damaged"));
   std::filesystem::resize_file(file, 0);

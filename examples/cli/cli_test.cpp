@@ -17,29 +17,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "run_program_for_test.h"
+
 namespace gale::examples {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-struct ProgramRun {
-  int exitCode = -1;  // -1: killed by a signal (an abort is what this test exists to catch)
-  std::string out;    // stdout and stderr
-};
-
-ProgramRun run(const std::string& bin, const std::string& args) {
-  ProgramRun r;
-  std::string cmd = bin + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using gale::testing::ProgramRun;
+using gale::testing::runProgram;
 
 struct Program {
   const char* name;
@@ -75,7 +61,7 @@ const std::vector<Program>& programs() {
 TEST(ExampleCommandLines, HelpListsEveryOptionAndExitsZeroInEveryProgram) {
   for (const auto& p : programs()) {
     for (const char* help : {"--help", "-h"}) {
-      ProgramRun r = run(p.bin, help);
+      ProgramRun r = runProgram(p.bin, help);
       EXPECT_EQ(r.exitCode, 0) << p.name << " " << help << "\n" << r.out;
       for (const auto& o : p.options) EXPECT_THAT(r.out, HasSubstr(o)) << p.name;
     }
@@ -125,7 +111,7 @@ TEST(ExampleCommandLines, ABadValueGetsAMessageNamingItAndExitCodeTwoNotAnAbort)
     for (const auto& p : programs())
       if (std::string(p.name) == c.program) bin = p.bin;
     ASSERT_FALSE(bin.empty()) << c.program;
-    ProgramRun r = run(bin, c.args);
+    ProgramRun r = runProgram(bin, c.args);
     EXPECT_EQ(r.exitCode, 2) << c.program << " " << c.args << "\n" << r.out;
     EXPECT_THAT(r.out, HasSubstr(c.message)) << c.program << " " << c.args;
     EXPECT_THAT(r.out, HasSubstr(std::string(c.program) + ": ")) << "names the program";
@@ -135,25 +121,25 @@ TEST(ExampleCommandLines, ABadValueGetsAMessageNamingItAndExitCodeTwoNotAnAbort)
 
 // The values parsed are the values used: small runs whose output shows them.
 TEST(ExampleCommandLines, GoodValuesReachTheProgram) {
-  ProgramRun wc = run(GALE_BIN_WORD_COUNT, "--sentences 1500 --no-acking");
+  ProgramRun wc = runProgram(GALE_BIN_WORD_COUNT, "--sentences 1500 --no-acking");
   EXPECT_EQ(wc.exitCode, 0) << wc.out;
   EXPECT_THAT(wc.out, HasSubstr("1500 sentences"));
   EXPECT_THAT(wc.out, HasSubstr("equal to a direct count of the same input: yes"));
 
-  ProgramRun wwc = run(GALE_BIN_WINDOWED_WORD_COUNT, "--sentences 3000 --update");
+  ProgramRun wwc = runProgram(GALE_BIN_WINDOWED_WORD_COUNT, "--sentences 3000 --update");
   EXPECT_EQ(wwc.exitCode, 0) << wwc.out;
   EXPECT_THAT(wwc.out, HasSubstr("3000 sentences (3 s of event time)"));
 
   auto chk = std::filesystem::temp_directory_path() /
              ("gale-cli-test-" + std::to_string(::getpid()) + ".chk");
   std::filesystem::remove_all(chk);
-  ProgramRun mb = run(GALE_BIN_MICROBATCH_WORD_COUNT, "--sentences 700 --checkpoint " + chk.string());
+  ProgramRun mb = runProgram(GALE_BIN_MICROBATCH_WORD_COUNT, "--sentences 700 --checkpoint " + chk.string());
   EXPECT_EQ(mb.exitCode, 0) << mb.out;
   EXPECT_THAT(mb.out, HasSubstr("700 sentences in this run"));
   EXPECT_TRUE(std::filesystem::exists(chk)) << "--checkpoint was not used";
   std::filesystem::remove_all(chk);
 
-  ProgramRun wb = run(GALE_BIN_WINDOW_BENCH, "--events 5000 --keys 10 --per-key-per-sec 10 --disorder-ms 0");
+  ProgramRun wb = runProgram(GALE_BIN_WINDOW_BENCH, "--events 5000 --keys 10 --per-key-per-sec 10 --disorder-ms 0");
   EXPECT_EQ(wb.exitCode, 0) << wb.out;
   EXPECT_THAT(wb.out, HasSubstr("10 keys, 100 events/s of event time, disorder 0 ms"));
   EXPECT_THAT(wb.out, HasSubstr("events        5000 in"));
@@ -163,10 +149,10 @@ TEST(ExampleCommandLines, GoodValuesReachTheProgram) {
 TEST(ExampleCommandLines, EveryProgramTakesUiAndUiToken) {
   for (const auto& p : programs()) {
     if (std::string(p.name).find("bench") != std::string::npos) continue;  // see docs/ui.md
-    ProgramRun help = run(p.bin, "--help");
+    ProgramRun help = runProgram(p.bin, "--help");
     EXPECT_THAT(help.out, HasSubstr("--ui")) << p.name;
     EXPECT_THAT(help.out, HasSubstr("--ui-token")) << p.name;
-    ProgramRun bad = run(p.bin, "--ui 70000");
+    ProgramRun bad = runProgram(p.bin, "--ui 70000");
     EXPECT_EQ(bad.exitCode, 2) << p.name << "\n" << bad.out;
     EXPECT_THAT(bad.out, HasSubstr("--ui")) << p.name;
   }
@@ -207,7 +193,7 @@ UiRun runWithUi(const std::string& bin, const std::string& args) {
   if (at != std::string::npos) {
     size_t from = at + marker.size();
     std::string url = r.out.substr(from, r.out.find(' ', from) - from);
-    ProgramRun curl = run("curl -s --max-time 10", url + "api/v1/topology/summary");
+    ProgramRun curl = runProgram("curl -s --max-time 10", url + "api/v1/topology/summary");
     r.summary = curl.out;
   }
   kill(pid, SIGINT);
