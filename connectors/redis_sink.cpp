@@ -37,6 +37,19 @@ if txid > 0 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 1
 )lua";
 
+// Sends one command and waits for its reply: nullptr when the connection failed (c->errstr says
+// why). The caller frees the reply.
+redisReply* command(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+}
+
 }  // namespace
 
 struct RedisSink::Shared {
@@ -85,18 +98,11 @@ struct RedisSink::Connection {
   // Runs one command; retries on connection errors (and on a server still loading its data after
   // a restart) until the timeout. Returns the integer reply.
   long long run(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
     auto deadline = std::chrono::steady_clock::now() + sh.o.timeout;
     auto backoff = sh.o.initialBackoff;
     while (true) {
       if (ctx || connect()) {
-        auto* r = static_cast<redisReply*>(
-            redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
+        redisReply* r = command(ctx, args);
         if (r && r->type != REDIS_REPLY_ERROR) {
           long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
           freeReplyObject(r);
@@ -226,15 +232,8 @@ std::map<std::pair<std::string, int64_t>, RedisWindow> readRedisWindows(
   }
   std::unique_ptr<redisContext, void (*)(redisContext*)> owner(c, redisFree);
   // The reply's strings (a nil is ""; an array's elements in order).
-  auto query = [&](std::vector<std::string> args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  auto query = [&](const std::vector<std::string>& args) {
+    redisReply* r = command(c, args);
     if (!r || r->type == REDIS_REPLY_ERROR) {
       std::string e = r ? std::string(r->str, r->len) : c->errstr;
       if (r) freeReplyObject(r);
