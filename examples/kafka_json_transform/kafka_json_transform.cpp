@@ -97,13 +97,7 @@ int main(int argc, char** argv) {
   app.add_option("--bootstrap", bootstrap, "a real cluster's bootstrap servers (host:port)");
   gale::examples::UiFlags uiFlags;
   gale::examples::addUiOptions(app, uiFlags);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    std::cerr << "kafka_json_transform: " << e.what() << "\n\n" << app.help();
-    return 2;
-  }
+  if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
   const bool continuous = mode == "continuous";
   std::optional<gale::KafkaMockCluster> mock;
   if (bootstrap.empty()) {
