@@ -23,8 +23,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <string>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -321,22 +319,18 @@ int main(int argc, char** argv) {
   job.keys = o.keys;
   job.stepUs = o.stepUs;
   job.disorderUs = o.disorderMs * 1000;
-  const int64_t rate = o.rate;
-  const int64_t rateSeconds = o.rateSeconds;
   const bool acking = o.acking != 0;
-  const char* only = o.only.empty() ? nullptr : o.only.c_str();
-  bool cont = !only || std::strcmp(only, "cont") == 0;
-  bool mb = !only || std::strcmp(only, "mb") == 0;
+  const bool cont = o.only != "mb", mb = o.only != "cont";  // --only: "", "cont" or "mb"
   std::printf("window_runtime_bench: keyed Sliding(10s, 1s) Sum{v}, %lld keys, disorder %lld ms, "
               "watermark = max ts - disorder; spout, window and sink 1 task each\n",
               static_cast<long long>(job.keys), static_cast<long long>(job.disorderUs / 1000));
   try {
     if (cont) runOnce(job, false, acking);
     if (mb) runOnce(job, true, acking);
-    if (rate > 0 && rateSeconds > 0) {
+    if (o.rate > 0 && o.rateSeconds > 0) {
       Job fixed = job;
-      fixed.rate = static_cast<double>(rate);
-      fixed.events = rate * rateSeconds;
+      fixed.rate = static_cast<double>(o.rate);
+      fixed.events = o.rate * o.rateSeconds;
       if (cont) runOnce(fixed, false, acking);
       if (mb) runOnce(fixed, true, acking);
     }
