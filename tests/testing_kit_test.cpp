@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "checkpoint_dir_test_util.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/connectors/memory_stream.h"
@@ -66,19 +67,7 @@ TEST(TestingKit, TheHarnessRefusesRowsThatDoNotFitTheDeclaredInput) {
   EXPECT_THROW(h.process("other", {at(1)}), std::logic_error);
 }
 
-struct MemoryStreamJob : ::testing::Test {
-  void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("gale-kit-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    std::filesystem::remove_all(dir);
-  }
-  std::filesystem::path dir;
-};
+using MemoryStreamJob = testing::CheckpointDirTest;
 
 TEST_F(MemoryStreamJob, ProcessAllAvailableRunsWhatWasAddedToSeveralSourcesThroughOneBatch) {
   const Fields f{{"word", Type::String}, {"ts", Type::Timestamp}};

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api.h"
+#include "checkpoint_dir_test_util.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/core/stateless.h"
@@ -368,19 +369,7 @@ TEST(UiApi, ComponentErrorsAreCountedWithTheLastMessage) {
 
 // ---- micro-batch
 
-struct MicroBatchUi : ::testing::Test {
-  void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("gale-ui-api-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    std::filesystem::remove_all(dir);
-  }
-  std::filesystem::path dir;
-};
+using MicroBatchUi = gale::testing::CheckpointDirTest;
 
 Topology sentences(int64_t total) {
   SentenceSource::Options so;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <regex>
 
+#include "checkpoint_dir_test_util.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/core/stateless.h"
@@ -37,22 +38,15 @@ std::string findChromium() {
   return "";
 }
 
-class Browser : public ::testing::Test {
+class Browser : public gale::testing::CheckpointDirTest {
  protected:
   void SetUp() override {
     chromium = findChromium();
     if (chromium.empty())
       GTEST_SKIP() << "Chromium not found: install Debian's 'chromium' package (or set "
                       "GALE_CHROMIUM) to run the browser tests";
-    dir = fs::temp_directory_path() /
-          ("gale-ui-browser-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
+    CheckpointDirTest::SetUp();
     fs::create_directories(dir);
-  }
-  void TearDown() override {
-    resetTerminated();
-    if (!dir.empty()) fs::remove_all(dir);
   }
 
   // Runs headless Chromium on `url` with `extra` flags; returns its stdout (the DOM for
@@ -93,7 +87,6 @@ class Browser : public ::testing::Test {
   }
 
   std::string chromium;
-  fs::path dir;
   int runs = 0;
 };
 

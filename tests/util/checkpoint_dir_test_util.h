@@ -1,5 +1,5 @@
-// The fixture of the micro-batch tests that run jobs (batch/*_test.cpp): a checkpoint directory
-// of their own per test, and the jobs they ran forgotten afterwards.
+// The fixture of tests that run micro-batch jobs (batch/, ui/, tests/): a directory of their own
+// per test (checkpoints, scratch files), and the jobs they ran forgotten afterwards.
 #pragma once
 
 #include <filesystem>
@@ -22,7 +22,7 @@ struct CheckpointDirTest : ::testing::Test {
   }
   void TearDown() override {
     resetTerminated();  // awaitAnyTermination() of the next test sees only its own jobs
-    std::filesystem::remove_all(dir);
+    if (!dir.empty()) std::filesystem::remove_all(dir);  // empty: skipped before SetUp() ran
   }
   std::filesystem::path dir;
 };
