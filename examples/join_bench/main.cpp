@@ -21,9 +21,9 @@
 #include <memory>
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include "cli.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/core/aggregate.h"
@@ -212,20 +212,23 @@ int main(int argc, char** argv) {
   std::string only;
   bool microBatchOnly = false;
   CLI::App app{"join_bench: interval join and deduplication beside the window operator, as one "
-               "operator and through both runtimes"};
-  app.add_option("--events", p.events, "events per side")->check(CLI::PositiveNumber);
-  app.add_option("--keys", p.keys, "distinct keys")->check(CLI::PositiveNumber);
-  app.add_option("--step-us", p.stepUs, "event-time step per event (µs)")->check(CLI::PositiveNumber);
+               "operator and through both runtimes",
+               "join_bench"};
+  using gale::examples::number;
+  using gale::examples::positive;
+  app.add_option("--events", p.events, "events per side")->check(positive<int64_t>());
+  app.add_option("--keys", p.keys, "distinct keys")->check(positive<int64_t>());
+  app.add_option("--step-us", p.stepUs, "event-time step per event (µs)")->check(positive<int64_t>());
   app.add_option("--disorder-us", p.disorderUs, "max disorder = watermark delay (µs)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(number<int64_t>(0));
   app.add_option("--range-us", p.rangeUs, "join range: right.t within left.t +- this (µs)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(number<int64_t>(0));
   app.add_option("--batch-records", p.batchRecords, "micro-batch: records per batch (both sides)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive<int64_t>());
   app.add_flag("--micro-batch-only", microBatchOnly,
                "run only the micro-batch column (for profiling it)");
   app.add_option("--only", only, "run the cases whose name has this: join, dedup or window");
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
 
   std::vector<Case> cases;
   auto join = [&] {
