@@ -3,7 +3,7 @@
 // printed by the console sink (a table per batch in micro-batch mode). A login of a user the
 // table lacks keeps its row with nulls; a malformed event is printed with the reason.
 //
-//   login_join [micro-batch|continuous] [--users file.csv]
+//   login_join [micro-batch|continuous] [--users file.csv] [--ui PORT [--ui-token T]]
 //
 // Kafka is librdkafka's mock cluster in process, filled with the logins below; with no --users
 // the example writes its own users.csv (user_id,name,country,signup_date) first: nothing to set up.
@@ -12,7 +12,7 @@
 #include <iostream>
 #include <string>
 
-#include "cli.h"
+#include "example_ui.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/console_sink.h"
 #include "gale/connectors/csv.h"
@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
                  "the user table (CSV with a header: user_id,name,country; more columns ignored); "
                  "default: write and use login-join-out/users.csv")
       ->check(CLI::ExistingFile);
+  gale::examples::UiFlags uiFlags;
+  gale::examples::addUiOptions(app, uiFlags);
   if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
 
   const fs::path dir = "login-join-out";
@@ -119,10 +121,17 @@ int main(int argc, char** argv) {
             << " login events in 'logins'\n";
 
   gale::Topology topology = logins(kafka.bootstraps(), users);
+  auto server = gale::examples::startUi(uiFlags);
   if (mode == "continuous") {
-    gale::runContinuous(topology).waitUntilDone(120s);
+    auto job = gale::runContinuous(topology);
+    gale::examples::UiAttachment shown(server.get(), job, "login_join");
+    job.waitUntilDone(120s);
   } else {
-    gale::runMicroBatch(topology, {.checkpoint = (dir / "chk").string()}).waitUntilDone();
+    auto job = gale::runMicroBatch(topology,
+                                   {.checkpoint = (dir / "chk").string(), .name = "login_join"});
+    gale::examples::UiAttachment shown(server.get(), job);
+    job.waitUntilDone();
   }
+  gale::examples::keepUiUntilInterrupted(server.get());
   return 0;
 }

@@ -12,7 +12,7 @@
 // parsing JSON; the windows themselves use the parsed create_date. A record whose create_date is
 // not "YYYY-MM-DD HH:MM:SS" goes to the stream "bad_dates" and is printed with the reason.
 //
-//   pos_sales [micro-batch|continuous]
+//   pos_sales [micro-batch|continuous] [--ui PORT [--ui-token T]]
 //
 // Kafka is librdkafka's mock cluster in process, filled with the records below: nothing to set up.
 #include <ctime>
@@ -20,7 +20,7 @@
 #include <iostream>
 #include <string>
 
-#include "cli.h"
+#include "example_ui.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/console_sink.h"
 #include "gale/connectors/from_json.h"
@@ -151,6 +151,8 @@ int main(int argc, char** argv) {
   app.add_option("mode", mode, "micro-batch or continuous")
       ->capture_default_str()
       ->check(CLI::IsMember({"micro-batch", "continuous"}));
+  gale::examples::UiFlags uiFlags;
+  gale::examples::addUiOptions(app, uiFlags);
   if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
 
   gale::KafkaMockCluster kafka(1);
@@ -168,11 +170,17 @@ int main(int argc, char** argv) {
             << " POS records in 'pos'\n";
 
   gale::Topology topology = sales(kafka.bootstraps());
+  auto server = gale::examples::startUi(uiFlags);
   if (mode == "continuous") {
-    gale::runContinuous(topology).waitUntilDone(120s);
+    auto job = gale::runContinuous(topology);
+    gale::examples::UiAttachment shown(server.get(), job, "pos_sales");
+    job.waitUntilDone(120s);
   } else {
     std::filesystem::remove_all("pos-sales-chk");
-    gale::runMicroBatch(topology, {.checkpoint = "pos-sales-chk"}).waitUntilDone();
+    auto job = gale::runMicroBatch(topology, {.checkpoint = "pos-sales-chk", .name = "pos_sales"});
+    gale::examples::UiAttachment shown(server.get(), job);
+    job.waitUntilDone();
   }
+  gale::examples::keepUiUntilInterrupted(server.get());
   return 0;
 }

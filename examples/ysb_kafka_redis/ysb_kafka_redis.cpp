@@ -3,7 +3,7 @@
 // (the static 100 x 10 table) -> count per campaign in 10 s event-time tumbling windows -> Redis
 // (campaign -> window -> seen_count, time_updated; see gale/connectors/redis_sink.h).
 //
-//   ysb_kafka_redis [micro-batch|continuous] [--events N] [--redis host:port]
+//   ysb_kafka_redis [micro-batch|continuous] [--events N] [--redis host:port] [--ui PORT]
 //
 // Kafka is librdkafka's mock cluster in process, filled with N events (event times 5 ms apart).
 // With no --redis it starts its own redis-server on a free 127.0.0.1 port (only redis-server must
@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "cli.h"
+#include "example_ui.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/from_json.h"
 #include "gale/connectors/kafka_mock.h"
@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
   app.add_option("--events", n, "ad events to produce")->capture_default_str()->check(
       CLI::Range(int64_t{1}, int64_t{10'000'000}));
   app.add_option("--redis", redis, "a running Redis (host:port); default: start redis-server");
+  gale::examples::UiFlags uiFlags;
+  gale::examples::addUiOptions(app, uiFlags);
   if (auto rc = gale::examples::parseCommandLine(app, argc, argv)) return *rc;
 
   const fs::path dir = "ysb-kafka-redis-out";
@@ -129,10 +131,16 @@ int main(int argc, char** argv) {
 
   gale::RedisSink sink(ro);
   gale::Topology topology = ysb(kafka.bootstraps(), data, sink);
+  auto ui = gale::examples::startUi(uiFlags);
   if (mode == "continuous") {
-    gale::runContinuous(topology).waitUntilDone(300s);
+    auto job = gale::runContinuous(topology);
+    gale::examples::UiAttachment shown(ui.get(), job, "ysb_kafka_redis");
+    job.waitUntilDone(300s);
   } else {
-    gale::runMicroBatch(topology, {.checkpoint = (dir / "chk").string()}).waitUntilDone();
+    auto job = gale::runMicroBatch(
+        topology, {.checkpoint = (dir / "chk").string(), .name = "ysb_kafka_redis"});
+    gale::examples::UiAttachment shown(ui.get(), job);
+    job.waitUntilDone();
   }
 
   auto windows = gale::readRedisWindows(ro.host, ro.port, data->campaignIds);
@@ -148,10 +156,13 @@ int main(int argc, char** argv) {
   std::cout << "redis: " << windows.size() << " windows of " << data->campaignIds.size()
             << " campaigns; " << sink.stats().rows << " rows written in " << sink.stats().batches
             << " batches\n";
-  if (differences > 0 || windows.size() != expected.size()) {
+  const bool equal = differences == 0 && windows.size() == expected.size();
+  if (equal) {
+    std::cout << "equal to the direct count of the same events\n";
+  } else {
     std::cout << "NOT equal to the direct count (" << expected.size() << " windows)\n";
-    return 1;
   }
-  std::cout << "equal to the direct count of the same events\n";
-  return 0;
+  std::cout.flush();
+  gale::examples::keepUiUntilInterrupted(ui.get());
+  return equal ? 0 : 1;
 }
