@@ -23,6 +23,7 @@
 #include "gale/core/clock.h"
 #include "gale/core/histogram.h"
 #include "gale/core/watermark.h"
+#include "gale/state/checkpoint_summary.h"
 #include "gale/state/state_store.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
@@ -169,24 +170,6 @@ struct BatchProgress {
   static constexpr size_t kRecentBatches = 100;
   std::vector<BatchRecord> recent;
 };
-
-// What a job's checkpoint directory holds, as gale-state prints it: metadata, the newest commit
-// records (txid, time, offsets per source and partition, watermark, what was written), the keyed
-// states with entry counts and sizes, operator snapshot sizes and sink records. For the web UI.
-struct CheckpointSummary {
-  std::string directory;
-  std::string jobId;
-  uint32_t formatVersion = 0;
-  Timestamp createdAt;
-  size_t mapSize = 0;
-  uint64_t lastCommittedTxid = 0;
-  std::vector<CommitRecord> commits;  // the newest, oldest first
-  std::vector<StateInfo> states;
-  std::map<std::string, uint64_t> snapshotBytes;  // operator key (printable) -> bytes
-  std::map<std::string, uint64_t> sinks;          // sink -> last txid it recorded as written
-};
-// Reads `store` (any thread, while it commits): at most `commits` commit records.
-CheckpointSummary summarizeCheckpoint(const StateStore& store, size_t commits);
 
 class BatchJob;
 

@@ -1,5 +1,7 @@
-// The summary of a checkpoint directory the web UI shows (what gale-state prints).
-#include "gale/batch/microbatch.h"
+// The summary of a checkpoint directory (gale-state, the web UI).
+#include "gale/state/checkpoint_summary.h"
+
+#include "record_codec.h"
 
 namespace gale {
 
@@ -17,7 +19,10 @@ CheckpointSummary summarizeCheckpoint(const StateStore& store, size_t commits) {
     s.commits = store.commitLog(from, commits);
   }
   s.states = store.states();
-  for (const auto& [key, blob] : store.snapshots()) s.snapshotBytes[key] = blob.size();
+  // Operator keys are components' names, which may hold any bytes: escaped as gale-state has
+  // always printed them, so that the summary is text (the UI's JSON wants UTF-8).
+  for (const auto& [key, blob] : store.snapshots())
+    s.snapshotBytes[printableKey(key)] = blob.size();
   s.sinks = store.sinks();
   return s;
 }
