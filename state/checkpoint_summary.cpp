@@ -1,5 +1,7 @@
-// The summary of a checkpoint directory (gale-state, the web UI).
+// The summary of a checkpoint directory and its JSON (gale-state, the web UI).
 #include "gale/state/checkpoint_summary.h"
+
+#include <nlohmann/json.hpp>
 
 #include "record_codec.h"
 
@@ -25,6 +27,44 @@ CheckpointSummary summarizeCheckpoint(const StateStore& store, size_t commits) {
     s.snapshotBytes[printableKey(key)] = blob.size();
   s.sinks = store.sinks();
   return s;
+}
+
+std::string checkpointSummaryJson(const CheckpointSummary& c) {
+  // ordered_json: the fields in the order above, as gale-state has always printed them.
+  using json = nlohmann::ordered_json;
+  json commits = json::array();
+  for (const auto& r : c.commits) {
+    json offsets = json::object();
+    for (const auto& [source, parts] : r.offsets) {
+      json& o = offsets[source] = json::object();
+      for (const auto& [p, off] : parts) o[std::to_string(p)] = off;
+    }
+    commits.push_back({{"txid", r.txid},
+                       {"timeMicros", r.time.micros},
+                       {"watermarkMicros", r.watermark ? json(r.watermark->micros) : json(nullptr)},
+                       {"offsets", offsets},
+                       {"stateUpdates", r.stateUpdates},
+                       {"stateSkips", r.stateSkips},
+                       {"snapshots", r.snapshots},
+                       {"bytes", r.bytes}});
+  }
+  json states = json::array();
+  for (const auto& s : c.states)
+    states.push_back({{"name", s.name},
+                      {"kind", stateKindName(s.kind)},
+                      {"entries", s.entries},
+                      {"bytes", s.bytes}});
+  json doc = {{"directory", c.directory},
+              {"jobId", c.jobId},
+              {"formatVersion", c.formatVersion},
+              {"createdMicros", c.createdAt.micros},
+              {"mapSize", c.mapSize},
+              {"lastCommittedTxid", c.lastCommittedTxid},
+              {"commits", commits},
+              {"states", states},
+              {"snapshots", c.snapshotBytes},
+              {"sinks", c.sinks}};
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace gale

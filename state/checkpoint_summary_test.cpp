@@ -63,5 +63,33 @@ TEST(CheckpointSummary, SnapshotKeysThatAreNotPrintableAreEscaped) {
   EXPECT_THAT(summarizeCheckpoint(*store, 1).snapshotBytes, ElementsAre(Pair("z\\x01\\xff#0", 3u)));
 }
 
+// The one document gale-state --json prints and the UI serves: gale-state's field order, names
+// escaped as JSON, bytes that are not UTF-8 replaced (the JSON stays valid).
+TEST(CheckpointSummaryJson, IsOneObjectInGaleStatesFieldOrderWithNamesEscaped) {
+  CheckpointSummary s;
+  s.directory = "chk/\"a\"";
+  s.jobId = "job\n1";
+  s.formatVersion = 2;
+  s.createdAt = Timestamp{5};
+  s.mapSize = 64;
+  s.lastCommittedTxid = 3;
+  s.commits = {{.txid = 2, .time = Timestamp{6}, .offsets = {{"lines", {{0, 20}, {1, 5}}}},
+                .stateUpdates = 1, .snapshots = 1, .bytes = 9},
+               {.txid = 3, .time = Timestamp{7}, .watermark = Timestamp{4}, .stateSkips = 2}};
+  s.states = {{.name = "counts", .kind = StateKind::Opaque, .entries = 3, .bytes = 40}};
+  s.snapshotBytes = {{"count#0", 3}};
+  s.sinks = {{"files\xff", 3}};
+  EXPECT_EQ(checkpointSummaryJson(s),
+            "{\"directory\":\"chk/\\\"a\\\"\",\"jobId\":\"job\\n1\",\"formatVersion\":2,"
+            "\"createdMicros\":5,\"mapSize\":64,\"lastCommittedTxid\":3,\"commits\":["
+            "{\"txid\":2,\"timeMicros\":6,\"watermarkMicros\":null,"
+            "\"offsets\":{\"lines\":{\"0\":20,\"1\":5}},\"stateUpdates\":1,\"stateSkips\":0,"
+            "\"snapshots\":1,\"bytes\":9},"
+            "{\"txid\":3,\"timeMicros\":7,\"watermarkMicros\":4,\"offsets\":{},"
+            "\"stateUpdates\":0,\"stateSkips\":2,\"snapshots\":0,\"bytes\":0}],"
+            "\"states\":[{\"name\":\"counts\",\"kind\":\"opaque\",\"entries\":3,\"bytes\":40}],"
+            "\"snapshots\":{\"count#0\":3},\"sinks\":{\"files\xef\xbf\xbd\":3}}");
+}
+
 }  // namespace
 }  // namespace gale

@@ -19,12 +19,11 @@
 #include <string>
 
 #include "gale/core/watermark.h"
+#include "gale/state/checkpoint_summary.h"
 #include "gale/state/state_store.h"
-#include "record_codec.h"
 
 namespace {
 
-using gale::CommitRecord;
 using gale::StateStore;
 
 std::string isoTime(int64_t micros) {
@@ -72,9 +71,6 @@ std::string jsonString(const std::string& s) {
   return out + "\"";
 }
 
-// Keys may be binary: print them readable, escaping what is not.
-std::string printable(const std::string& s) { return gale::printableKey(s); }
-
 std::string offsetsText(const gale::SourceOffsets& offsets) {
   std::ostringstream o;
   bool first = true;
@@ -87,33 +83,16 @@ std::string offsetsText(const gale::SourceOffsets& offsets) {
   return first ? "-" : o.str();
 }
 
-std::string offsetsJson(const gale::SourceOffsets& offsets) {
-  std::ostringstream o;
-  o << "{";
-  bool firstSource = true;
-  for (auto& [source, parts] : offsets) {
-    o << (firstSource ? "" : ",") << jsonString(source) << ":{";
-    bool first = true;
-    for (auto& [p, off] : parts) {
-      o << (first ? "" : ",") << "\"" << p << "\":" << off;
-      first = false;
-    }
-    o << "}";
-    firstSource = false;
-  }
-  return o.str() + "}";
-}
-
-void printText(const StateStore& store, const std::vector<CommitRecord>& log, size_t kept) {
-  std::cout << "checkpoint directory  " << store.directory() << "\n"
-            << "job id                " << store.jobId() << "\n"
-            << "format version        " << store.formatVersion() << "\n"
-            << "created               " << isoTime(store.createdAt().micros) << "\n"
-            << "map size              " << (store.mapSize() >> 20) << " MiB\n"
-            << "last committed txid   " << store.lastCommittedTxid() << "\n\n";
-  std::cout << "commit log (" << log.size() << " of " << kept << " kept, newest last)\n";
-  if (log.empty()) std::cout << "  (no batch committed yet)\n";
-  for (auto& r : log) {
+void printText(const gale::CheckpointSummary& c, size_t kept) {
+  std::cout << "checkpoint directory  " << c.directory << "\n"
+            << "job id                " << c.jobId << "\n"
+            << "format version        " << c.formatVersion << "\n"
+            << "created               " << isoTime(c.createdAt.micros) << "\n"
+            << "map size              " << (c.mapSize >> 20) << " MiB\n"
+            << "last committed txid   " << c.lastCommittedTxid << "\n\n";
+  std::cout << "commit log (" << c.commits.size() << " of " << kept << " kept, newest last)\n";
+  if (c.commits.empty()) std::cout << "  (no batch committed yet)\n";
+  for (auto& r : c.commits) {
     std::cout << "  txid " << r.txid << "  " << isoTime(r.time.micros) << "  watermark "
               << watermarkText(r.watermark) << "  updates "
               << r.stateUpdates << "  skipped " << r.stateSkips << "  snapshots " << r.snapshots
@@ -121,60 +100,17 @@ void printText(const StateStore& store, const std::vector<CommitRecord>& log, si
               << "    offsets " << offsetsText(r.offsets) << "\n";
   }
   std::cout << "\nstates\n";
-  auto states = store.states();
-  if (states.empty()) std::cout << "  (none)\n";
-  for (auto& s : states) {
+  if (c.states.empty()) std::cout << "  (none)\n";
+  for (auto& s : c.states) {
     std::cout << "  " << s.name << "  " << gale::stateKindName(s.kind) << "  entries "
               << s.entries << "  bytes " << s.bytes << "\n";
   }
   std::cout << "\noperator snapshots\n";
-  auto snaps = store.snapshots();
-  if (snaps.empty()) std::cout << "  (none)\n";
-  for (auto& [key, blob] : snaps) std::cout << "  " << printable(key) << "  bytes " << blob.size() << "\n";
+  if (c.snapshotBytes.empty()) std::cout << "  (none)\n";
+  for (auto& [key, bytes] : c.snapshotBytes) std::cout << "  " << key << "  bytes " << bytes << "\n";
   std::cout << "\nsinks\n";
-  auto sinks = store.sinks();
-  if (sinks.empty()) std::cout << "  (none)\n";
-  for (auto& [sink, txid] : sinks) std::cout << "  " << sink << "  last txid " << txid << "\n";
-}
-
-void printJson(const StateStore& store, const std::vector<CommitRecord>& log) {
-  std::ostringstream o;
-  o << "{\"directory\":" << jsonString(store.directory())
-    << ",\"jobId\":" << jsonString(store.jobId()) << ",\"formatVersion\":" << store.formatVersion()
-    << ",\"createdMicros\":" << store.createdAt().micros << ",\"mapSize\":" << store.mapSize()
-    << ",\"lastCommittedTxid\":" << store.lastCommittedTxid() << ",\"commits\":[";
-  bool first = true;
-  for (auto& r : log) {
-    o << (first ? "" : ",") << "{\"txid\":" << r.txid << ",\"timeMicros\":" << r.time.micros
-      << ",\"watermarkMicros\":"
-      << (r.watermark ? std::to_string(r.watermark->micros) : std::string("null"))
-      << ",\"offsets\":" << offsetsJson(r.offsets) << ",\"stateUpdates\":" << r.stateUpdates
-      << ",\"stateSkips\":" << r.stateSkips << ",\"snapshots\":" << r.snapshots
-      << ",\"bytes\":" << r.bytes << "}";
-    first = false;
-  }
-  o << "],\"states\":[";
-  first = true;
-  for (auto& s : store.states()) {
-    o << (first ? "" : ",") << "{\"name\":" << jsonString(s.name) << ",\"kind\":\""
-      << gale::stateKindName(s.kind) << "\",\"entries\":" << s.entries << ",\"bytes\":" << s.bytes
-      << "}";
-    first = false;
-  }
-  o << "],\"snapshots\":{";
-  first = true;
-  for (auto& [key, blob] : store.snapshots()) {
-    o << (first ? "" : ",") << jsonString(printable(key)) << ":" << blob.size();
-    first = false;
-  }
-  o << "},\"sinks\":{";
-  first = true;
-  for (auto& [sink, txid] : store.sinks()) {
-    o << (first ? "" : ",") << jsonString(sink) << ":" << txid;
-    first = false;
-  }
-  o << "}}\n";
-  std::cout << o.str();
+  if (c.sinks.empty()) std::cout << "  (none)\n";
+  for (auto& [sink, txid] : c.sinks) std::cout << "  " << sink << "  last txid " << txid << "\n";
 }
 
 void printVerifyText(const gale::CheckpointReport& r) {
@@ -236,14 +172,15 @@ int verify(const std::string& dir, bool json) {
 int inspect(const std::string& dir, bool json, size_t limit) {
   try {
     auto store = StateStore::inspect(dir);
+    // The last `limit` records the log keeps (txids may have gaps: not a txid range).
     auto all = store->commitLog();
-    std::vector<CommitRecord> log(all.size() > limit ? all.end() - static_cast<long>(limit)
-                                                     : all.begin(),
-                                  all.end());
+    gale::CheckpointSummary summary = gale::summarizeCheckpoint(*store, 0);
+    summary.commits.assign(
+        all.size() > limit ? all.end() - static_cast<long>(limit) : all.begin(), all.end());
     if (json) {
-      printJson(*store, log);
+      std::cout << gale::checkpointSummaryJson(summary) << "\n";
     } else {
-      printText(*store, log, all.size());
+      printText(summary, all.size());
     }
   } catch (const std::exception& e) {
     std::cerr << "gale-state: " << e.what() << "\n";

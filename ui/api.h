@@ -24,7 +24,8 @@ std::optional<nlohmann::json> componentJson(const JobSnapshot& job, std::string_
 // GET /api/v1/topology/{id}/batches: micro-batch progress, recent batches (the commit history of
 // this run), committed offsets and state size. Null for a continuous-mode job.
 nlohmann::json batchesJson(const JobSnapshot& job);
-// GET /api/v1/topology/{id}/checkpoint: the document `gale-state --json` prints.
+// GET /api/v1/topology/{id}/checkpoint: the document `gale-state --json` prints
+// (checkpointSummaryJson).
 nlohmann::json checkpointJson(const CheckpointSummary& c);
 // GET /api/v1/compare: the runs of a comparison so far, each with its latency percentiles and
 // histogram (counts per bucket of a 1-2-5 log scale, in milliseconds).

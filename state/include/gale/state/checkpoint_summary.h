@@ -30,4 +30,12 @@ struct CheckpointSummary {
 // Reads `store` (any thread, while it commits): at most `commits` commit records.
 CheckpointSummary summarizeCheckpoint(const StateStore& store, size_t commits);
 
+// The summary as one JSON object, the document of `gale-state --json` and of the UI's
+// /api/v1/topology/:id/checkpoint: {"directory", "jobId", "formatVersion", "createdMicros",
+// "mapSize", "lastCommittedTxid", "commits": [{"txid", "timeMicros", "watermarkMicros" (null:
+// none), "offsets": {source: {partition: offset}}, "stateUpdates", "stateSkips", "snapshots",
+// "bytes"}], "states": [{"name", "kind", "entries", "bytes"}], "snapshots": {key: bytes},
+// "sinks": {sink: txid}}. Bytes that are not UTF-8 in a name become U+FFFD.
+std::string checkpointSummaryJson(const CheckpointSummary& summary);
+
 }  // namespace gale
