@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -49,26 +50,9 @@ std::string watermarkText(const std::optional<gale::Timestamp>& wm) {
   return isoTime(wm->micros);
 }
 
-std::string jsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+// One line of JSON; a name that is not UTF-8 gets U+FFFD rather than making it invalid.
+std::string jsonLine(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string offsetsText(const gale::SourceOffsets& offsets) {
@@ -132,20 +116,17 @@ void printVerifyText(const gale::CheckpointReport& r) {
 }
 
 void printVerifyJson(const gale::CheckpointReport& r) {
-  std::ostringstream o;
-  o << "{\"ok\":true,\"directory\":" << jsonString(r.directory)
-    << ",\"dataFile\":" << jsonString(r.dataFile) << ",\"fileBytes\":" << r.fileBytes
-    << ",\"pageSize\":" << r.pageSize << ",\"lastPage\":" << r.lastPage
-    << ",\"lmdbTxnid\":" << r.lmdbTxnid << ",\"livePages\":" << r.livePages
-    << ",\"freePages\":" << r.freePages << ",\"lastCommittedTxid\":" << r.lastCommittedTxid
-    << ",\"records\":{";
-  bool first = true;
-  for (auto& [db, n] : r.records) {
-    o << (first ? "" : ",") << jsonString(db) << ":" << n;
-    first = false;
-  }
-  o << "}}\n";
-  std::cout << o.str();
+  std::cout << jsonLine({{"ok", true},
+                         {"directory", r.directory},
+                         {"dataFile", r.dataFile},
+                         {"fileBytes", r.fileBytes},
+                         {"pageSize", r.pageSize},
+                         {"lastPage", r.lastPage},
+                         {"lmdbTxnid", r.lmdbTxnid},
+                         {"livePages", r.livePages},
+                         {"freePages", r.freePages},
+                         {"lastCommittedTxid", r.lastCommittedTxid},
+                         {"records", r.records}});
 }
 
 int verify(const std::string& dir, bool json) {
@@ -160,9 +141,8 @@ int verify(const std::string& dir, bool json) {
   } catch (const std::exception& e) {
     bool damaged = dynamic_cast<const gale::CheckpointDamaged*>(&e) != nullptr;
     if (json) {
-      std::cout << "{\"ok\":false,\"damaged\":" << (damaged ? "true" : "false")
-                << ",\"directory\":" << jsonString(dir) << ",\"error\":" << jsonString(e.what())
-                << "}\n";
+      std::cout << jsonLine(
+          {{"ok", false}, {"damaged", damaged}, {"directory", dir}, {"error", e.what()}});
     }
     std::cerr << "gale-state verify: " << (damaged ? "DAMAGED: " : "") << e.what() << "\n";
     return 1;

@@ -7,6 +7,8 @@
 #include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 namespace gale::compare {
 
 void ResultRow::setLatency(const Histogram& h) {
@@ -66,21 +68,9 @@ std::string pad(const std::string& s, size_t width, bool right) {
   return right ? fill + s : s + fill;
 }
 
-std::string jsonEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-    } else {
-      o += c;
-    }
-  }
-  return o;
+// A JSON string, quotes included (nlohmann's escaping; bytes that are not UTF-8 become U+FFFD).
+std::string jsonString(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string xmlEscape(const std::string& s) {
@@ -136,16 +126,16 @@ void writeJson(std::ostream& out, const std::vector<ResultRow>& rows) {
   out << "[\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
-    out << "  {\"pipeline\": \"" << jsonEscape(r.pipeline) << "\", \"mode\": \""
-        << jsonEscape(r.mode) << "\", \"knobs\": \"" << jsonEscape(r.knobs)
-        << "\", \"offered_per_s\": " << r.offeredPerSec << ", \"seconds\": " << r.seconds
-        << ", \"records\": " << r.records << ", \"throughput_per_s\": " << std::fixed
-        << std::setprecision(1) << r.throughput << std::defaultfloat
-        << ", \"sustained\": " << (r.sustained ? "true" : "false") << ", \"latency_kind\": \""
-        << r.latencyKind << "\", \"latency_offset_ns\": " << r.latencyOffsetNanos
-        << ", \"samples\": " << r.samples << ", \"p50_ns\": " << r.p50
-        << ", \"p90_ns\": " << r.p90 << ", \"p99_ns\": " << r.p99 << ", \"p999_ns\": " << r.p999
-        << ", \"max_ns\": " << r.max << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
+    out << "  {\"pipeline\": " << jsonString(r.pipeline) << ", \"mode\": " << jsonString(r.mode)
+        << ", \"knobs\": " << jsonString(r.knobs) << ", \"offered_per_s\": " << r.offeredPerSec
+        << ", \"seconds\": " << r.seconds << ", \"records\": " << r.records
+        << ", \"throughput_per_s\": " << std::fixed << std::setprecision(1) << r.throughput
+        << std::defaultfloat << ", \"sustained\": " << (r.sustained ? "true" : "false")
+        << ", \"latency_kind\": " << jsonString(r.latencyKind)
+        << ", \"latency_offset_ns\": " << r.latencyOffsetNanos << ", \"samples\": " << r.samples
+        << ", \"p50_ns\": " << r.p50 << ", \"p90_ns\": " << r.p90 << ", \"p99_ns\": " << r.p99
+        << ", \"p999_ns\": " << r.p999 << ", \"max_ns\": " << r.max << "}"
+        << (i + 1 < rows.size() ? "," : "") << "\n";
   }
   out << "]\n";
 }

@@ -1,6 +1,7 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "measurement.h"
 #include "report.h"
@@ -149,6 +150,22 @@ TEST(Report, CsvAndJsonCarryEveryRow) {
   for (size_t p = 0; (p = json.str().find("\"pipeline\"", p)) != std::string::npos; ++p) ++objects;
   EXPECT_EQ(objects, rows.size());
   EXPECT_NE(table.str().find("NOT SUSTAINED"), std::string::npos);
+}
+
+// Names and knobs are any text: the JSON stays valid and gives them back as they were.
+TEST(Report, JsonEscapesEveryStringAndParsesBack) {
+  auto rows = sampleRows();
+  rows[0].pipeline = "word\"count\"";
+  rows[0].knobs = "path=C:\\tmp\nsep=\t\x01";
+  std::ostringstream out;
+  writeJson(out, rows);
+  nlohmann::json parsed = nlohmann::json::parse(out.str());
+  ASSERT_EQ(parsed.size(), rows.size());
+  EXPECT_EQ(parsed[0]["pipeline"], rows[0].pipeline);
+  EXPECT_EQ(parsed[0]["knobs"], rows[0].knobs);
+  EXPECT_EQ(parsed[0]["mode"], rows[0].mode);
+  EXPECT_EQ(parsed[0]["latency_kind"], rows[0].latencyKind);
+  EXPECT_EQ(parsed[0]["p99_ns"], rows[0].p99);
 }
 
 }  // namespace
