@@ -181,7 +181,8 @@ class Cluster : public ::testing::Test {
     return run(args);
   }
 
-  void expectExactWindowsAfterKills(const std::string& mode);
+  enum class HostFailure { Killed, Frozen };
+  void expectExactWindowsAfterKills(const std::string& mode, HostFailure host);
 
   std::string dir = "/tmp/gale-cluster-test-" + std::to_string(::getpid()) + "-" +
                     ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -476,12 +477,18 @@ TEST_F(Cluster, ARebalanceFromTwoToFourTasksOfAStatefulBoltKeepsItsCounts) {
 
 // The windowed Kafka job of cluster_kafka_windows.cpp (gale's window operator, a FileSink) in
 // `mode`, exactly-once or micro-batch, runs in one worker on one of two supervisors. The worker
-// is SIGKILLed while the second chunk is produced (its supervisor restarts it), then its
-// supervisor is SIGKILLed while the third is (the coordinator moves it to the other supervisor,
-// whose new worker finds the checkpoint in the shared directory). Every (word, window) row must
-// be committed exactly once with the oracle's count: a record counted twice or lost changes a
-// count, a window restored twice or written again shows as a repeated row.
-void Cluster::expectExactWindowsAfterKills(const std::string& mode) {
+// is SIGKILLed while the second chunk is produced (its supervisor restarts it); the leading
+// coordinator is SIGKILLed (the standby takes over); then, while the third chunk is produced, the
+// job's supervisor fails as `host` says, and the new leader moves the job to the other
+// supervisor, whose new worker opens the checkpoint in the shared directory:
+//  - Killed: SIGKILL (the worker dies with it);
+//  - Frozen: SIGSTOP past its session, so its worker keeps running and committing while the new
+//    copy is started: the copy must be refused the checkpoint (its lock) until the stale worker
+//    is gone, which happens when the supervisor is let go (SIGCONT: it exits 3 and stops it).
+// Every (word, window) row must be committed exactly once with the oracle's count: a record
+// counted twice or lost changes a count, a window restored twice or written again (by two
+// copies, say) shows as a repeated row.
+void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure host) {
   // librdkafka's mock cluster in this process: the workers reach it over tcp like a real one.
   KafkaMockCluster kafka(1);
   kafka.createTopic("words", 1);
@@ -516,6 +523,8 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode) {
   };
 
   startDaemon("c1", {"coordinator", "--id", "c1"});
+  ASSERT_TRUE(waitFor([&] { return leader() == "c1"; }));
+  startDaemon("c2", {"coordinator", "--id", "c2"});
   startSupervisors(2);
   produce(0);
   std::vector<std::string> job{"--", "--bootstrap", kafka.bootstraps(), "--topic", "words",
@@ -546,14 +555,37 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode) {
     return w.count(0) && w.at(0).pid != victim && w.at(0).restarts >= 1;
   })) << "the killed worker was not restarted";
 
-  // Its host dies: the worker moves to the other supervisor and resumes from the checkpoint.
+  // The leading coordinator dies; the standby leads.
+  stopDaemon("c1");
+  ASSERT_TRUE(waitFor([&] { return leader() == "c2"; })) << "c2 did not take over";
+
+  // Its host fails: the job moves to the other supervisor and resumes from the checkpoint.
   std::string lost = workers().at(0).supervisor;
+  int stale = workers().at(0).pid;
   produce(2);
-  stopDaemon(lost);
+  if (host == HostFailure::Killed) {
+    stopDaemon(lost);
+  } else {
+    ::kill(daemons[lost], SIGSTOP);
+  }
   ASSERT_TRUE(waitFor([&] {
     auto w = workers();
     return w.count(0) && w.at(0).supervisor != lost;
   })) << "the job did not move to the live supervisor";
+  if (host == HostFailure::Frozen) {
+    std::string other = workers().at(0).supervisor;
+    std::string log = dir + "/" + other + "/workers/kw-0/worker.log";
+    ASSERT_TRUE(waitFor([&] { return readFile(log).find("in use by another job") !=
+                                     std::string::npos; }))
+        << "the copy on " << other << " was not refused the checkpoint: " << readFile(log);
+    EXPECT_TRUE(alive(stale)) << "the stale worker was expected to run on";
+    ::kill(daemons[lost], SIGCONT);
+    int status = 0;
+    ASSERT_EQ(::waitpid(daemons[lost], &status, 0), daemons[lost]);
+    daemons.erase(lost);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == kSessionLost);
+    EXPECT_TRUE(waitFor([&] { return !alive(stale); })) << "the stale worker outlived its supervisor";
+  }
 
   // A record far later in event time closes every window of the oracle (its own stays open).
   kafka.produce("words", 0, "end", "end", {}, kEpochMs + 10'000'000);
@@ -564,15 +596,17 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode) {
   EXPECT_EQ(seen, oracle);
   EXPECT_EQ(repeated, 0) << "rows committed twice";
   std::cout << mode << " windowed kafka job: " << oracle.size()
-            << " (word, window) rows of 750 records, exact after a killed worker and host\n";
+            << " (word, window) rows of 750 records, exact after a killed worker, a coordinator "
+            << "failover and a " << (host == HostFailure::Killed ? "killed" : "frozen")
+            << " host\n";
 }
 
-TEST_F(Cluster, AnExactlyOnceWindowedKafkaJobIsExactAfterAKilledWorkerAndAKilledHost) {
-  expectExactWindowsAfterKills("exactly-once");
+TEST_F(Cluster, AnExactlyOnceWindowedKafkaJobIsExactAfterAKilledWorkerAFailoverAndAFrozenHost) {
+  expectExactWindowsAfterKills("exactly-once", HostFailure::Frozen);
 }
 
-TEST_F(Cluster, AMicroBatchWindowedKafkaJobIsExactAfterAKilledWorkerAndAKilledHost) {
-  expectExactWindowsAfterKills("micro-batch");
+TEST_F(Cluster, AMicroBatchWindowedKafkaJobIsExactAfterAKilledWorkerAFailoverAndAKilledHost) {
+  expectExactWindowsAfterKills("micro-batch", HostFailure::Killed);
 }
 
 }  // namespace
