@@ -56,13 +56,21 @@ class Cluster : public ::testing::Test {
     if (auto why = TestZooKeeper::missing(); !why.empty()) GTEST_SKIP() << "no ZooKeeper: " << why;
     std::filesystem::create_directories(dir + "/in");
     std::filesystem::create_directories(dir + "/out");
-    zookeeper = std::make_unique<TestZooKeeper>(dir);
+    if (useNamespaces) {
+      std::string why = netns.enter();
+      inNamespaces = why.empty();
+      if (!inNamespaces)
+        std::cout << "hosts on loopback addresses, not network namespaces: " << why << "\n";
+    }
+    zookeeper = std::make_unique<TestZooKeeper>(
+        dir, inNamespaces ? NetworkNamespaces::kBridge : "127.0.0.1");
     zk = std::make_unique<ZkClient>(ZkClient::Options{zookeeper->servers(), 2000ms, 30s});
   }
   void TearDown() override {
     for (auto& [name, pid] : daemons) killAndReap(pid, SIGTERM);
     zk.reset();
     zookeeper.reset();
+    netns.leave();
     if (!HasFailure()) std::filesystem::remove_all(dir);
     else std::cout << "logs kept in " << dir << "\n";
   }
@@ -149,7 +157,7 @@ class Cluster : public ::testing::Test {
   // curve: each supervisor gets its own key pair (gale-keygen's files) and runs its workers with
   // CURVE.
   void startSupervisors(int n, bool curve = false) {
-    bool hosts = canBind("127.0.0.2") && canBind("127.0.0.3");
+    bool hosts = inNamespaces || (canBind("127.0.0.2") && canBind("127.0.0.3"));
     static int round = 0;  // each test of this process on other ports
     std::mt19937 rng(static_cast<unsigned>(::getpid() * 31 + round++));
     // Below the kernel's ephemeral range (32768 and up on Linux): a port there can be taken at any
@@ -157,7 +165,9 @@ class Cluster : public ::testing::Test {
     // fails for as long as that connection lives (seen in CI).
     int base = 20000 + static_cast<int>(rng() % 110) * 100;
     for (int s = 1; s <= n; ++s) {
-      std::string host = hosts ? "127.0.0." + std::to_string(s) : "127.0.0.1";
+      std::string host = inNamespaces ? NetworkNamespaces::hostAddress(s)
+                         : hosts      ? "127.0.0." + std::to_string(s)
+                                      : "127.0.0.1";
       int first = hosts ? base : base + (s - 1) * 200;
       std::string id = "s" + std::to_string(s);
       std::filesystem::create_directories(dir + "/" + id);
@@ -168,7 +178,12 @@ class Cluster : public ::testing::Test {
         writeCurveCertificates(generateCurveKeyPair(), dir, id);
         args.insert(args.end(), {"--curve-key", dir + "/" + id + ".key_secret"});
       }
-      startDaemon(id, args);
+      if (inNamespaces) {
+        daemons[id] = netns.spawnHost(s, gale(args), dir + "/" + id + ".log");
+        ASSERT_GT(daemons[id], 0) << "host " << s << "'s namespace could not be set up";
+      } else {
+        startDaemon(id, args);
+      }
     }
     ASSERT_TRUE(waitFor([&] { return zk->children(supervisorsPath(options)).size() == size_t(n); }));
   }
@@ -184,6 +199,12 @@ class Cluster : public ::testing::Test {
   enum class HostFailure { Killed, Frozen };
   void expectExactWindowsAfterKills(const std::string& mode, HostFailure host);
 
+  // Set by ClusterOfNamespaces: supervisors (and their workers) in network namespaces of their
+  // own where this machine allows it (inNamespaces), else on loopback addresses.
+  bool useNamespaces = false;
+  bool inNamespaces = false;
+  NetworkNamespaces netns;
+
   std::string dir = "/tmp/gale-cluster-test-" + std::to_string(::getpid()) + "-" +
                     ::testing::UnitTest::GetInstance()->current_test_info()->name();
   ClusterOptions options;
@@ -193,7 +214,22 @@ class Cluster : public ::testing::Test {
   int clientRuns = 0;
 };
 
-TEST_F(Cluster, AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSupervisor) {
+// The cluster with each supervisor a host of its own: a network namespace joined to the others
+// by a bridge (root only; elsewhere the test runs on loopback addresses and says so).
+class ClusterOfNamespaces : public Cluster {
+ protected:
+  void SetUp() override {
+    useNamespaces = true;
+    Cluster::SetUp();
+  }
+};
+
+std::string netnsOf(int pid) {
+  return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/net").string();
+}
+
+TEST_F(ClusterOfNamespaces,
+       AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSupervisor) {
   // Coordinators: c1 leads, c2 stands by.
   startDaemon("c1", {"coordinator", "--id", "c1"});
   ASSERT_TRUE(waitFor([&] { return leader() == "c1"; }));
@@ -210,6 +246,15 @@ TEST_F(Cluster, AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSup
   std::set<std::string> used;
   for (const Slot& s : first->workers) used.insert(s.supervisor);
   EXPECT_EQ(used.size(), 3u) << "the three workers were not spread over the three supervisors";
+  if (inNamespaces) {
+    // Three hosts: each worker in its supervisor's namespace, none in the test's.
+    std::set<std::string> spaces{netnsOf(::getpid())};
+    for (auto& [i, w] : workers()) spaces.insert(netnsOf(w.pid));
+    EXPECT_EQ(spaces.size(), 4u);
+    for (const std::string& e : first->endpoints())
+      EXPECT_EQ(e.rfind("tcp://10.213.0.", 0), 0u) << e;
+  }
+  RecordProperty("hosts", inNamespaces ? "network namespaces" : "loopback addresses");
   ASSERT_TRUE(waitFor([&] { return covers(1); }, 60s)) << "the first chunk was not counted";
 
   // 1. A worker dies: worker 0 holds the spout (task 0) and a sink task. Its supervisor restarts
@@ -584,7 +629,8 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure 
     ASSERT_EQ(::waitpid(daemons[lost], &status, 0), daemons[lost]);
     daemons.erase(lost);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == kSessionLost);
-    EXPECT_TRUE(waitFor([&] { return !alive(stale); })) << "the stale worker outlived its supervisor";
+    EXPECT_TRUE(waitFor([&] { return !alive(stale); }))
+        << "the stale worker outlived its supervisor";
   }
 
   // A record far later in event time closes every window of the oracle (its own stays open).
