@@ -588,6 +588,8 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure 
   EXPECT_EQ(parseTopologySpec(*zk->get(topologiesPath(options) + "/kw")).mode, mode);
   EXPECT_EQ(run({"rebalance", "kw", "--workers", "2"}, &out), 1);
   EXPECT_NE(out.find("cannot be rebalanced"), std::string::npos) << out;
+  EXPECT_EQ(run({"list"}, &out), 0);
+  EXPECT_NE(out.find("topology kw: 1 workers, " + mode + ", active"), std::string::npos) << out;
   ASSERT_TRUE(waitFor([&] { return workers().size() == 1; })) << "the worker did not start";
   ASSERT_TRUE(waitFor([&] { return !rows().empty(); }, 60s)) << "no window was committed";
 

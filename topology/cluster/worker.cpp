@@ -206,7 +206,9 @@ std::optional<int> runIfClusterWorker(const Topology& topology, Continuous confi
     std::optional<RunningTopology> rt;
     bool curve = false;
     if (exactlyOnce) {
-      rt.emplace(runContinuous(topology, std::move(config)));  // every task here, inproc
+      // Every task here over inproc channels: nothing crosses the network, so the supervisor's
+      // CURVE key has nothing to protect.
+      rt.emplace(runContinuous(topology, std::move(config)));
     } else {
       a.workerOfTask = roundRobinTasks(totalTasks(topology, config),
                                        static_cast<int>(a.endpoints.size()));
