@@ -321,6 +321,48 @@ TEST_F(ClusterOfNamespaces,
   for (int pid : pids) EXPECT_TRUE(waitFor([&] { return !alive(pid); })) << pid;
 }
 
+// A host cut off from the network (its bridge port down) while it runs the worker holding the
+// spout: its supervisor's session expires, the job's workers move to the other hosts and the job
+// goes on; the cut-off worker runs on meanwhile but reaches nobody. When the link returns, the
+// supervisor learns its session is gone, stops that worker and exits 3.
+TEST_F(ClusterOfNamespaces,
+       APartitionedHostsWorkersMoveAndItsSupervisorExitsWhenTheLinkReturns) {
+  if (!inNamespaces) GTEST_SKIP() << "needs network namespaces (root), see the output above";
+  startDaemon("c1", {"coordinator", "--id", "c1"});
+  startSupervisors(3);
+  feed(0);
+  ASSERT_EQ(submit(2), 0);
+  ASSERT_TRUE(waitFor([&] { return running(1, 2); }));
+  auto first = assignment();
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(waitFor([&] { return covers(1); }, 60s));
+  std::string cut = first->workers[0].supervisor;
+  int host = std::stoi(cut.substr(1)), stale = workers().at(0).pid;
+
+  ASSERT_TRUE(netns.setLink(host, false));
+  ASSERT_TRUE(waitFor([&] {
+    auto a = assignment();
+    if (!a || a->version <= first->version) return false;
+    for (const Slot& s : a->workers)
+      if (s.supervisor == cut) return false;
+    return running(a->version, 2);
+  })) << "the cut-off host's worker was not moved";
+  EXPECT_TRUE(alive(stale)) << "the cut-off worker was expected to run on, unreachable";
+  feed(1);
+  ASSERT_TRUE(waitFor([&] { return covers(2); }, 60s)) << "the job stopped with the partition";
+
+  ASSERT_TRUE(netns.setLink(host, true));
+  int status = 0;
+  ASSERT_EQ(::waitpid(daemons[cut], &status, 0), daemons[cut]);
+  daemons.erase(cut);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kSessionLost);
+  EXPECT_TRUE(waitFor([&] { return !alive(stale); }))
+      << "the cut-off worker outlived its supervisor";
+  feed(2);
+  ASSERT_TRUE(waitFor([&] { return covers(3); }, 60s));
+}
+
 TEST_F(Cluster, ARebalancedTopologyRunsInMoreWorkersAndADeactivatedOnePausesItsSpouts) {
   startDaemon("c1", {"coordinator", "--id", "c1"});
   startSupervisors(2);

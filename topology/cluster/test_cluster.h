@@ -89,11 +89,19 @@ inline void killAndReap(pid_t pid, int signal = SIGKILL) {
 }
 
 // Polls `done` every 20 ms until it holds or `timeout` passed: the tests wait on conditions,
-// with generous timeouts, never on a fixed sleep.
+// with generous timeouts, never on a fixed sleep. A ZooKeeper read of the test's own that fails
+// for a moment (connection loss, operation timeout: a loaded machine) counts as "not yet".
 inline bool waitFor(const std::function<bool()>& done,
                     std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
+  auto holds = [&] {
+    try {
+      return done();
+    } catch (const ZkError&) {
+      return false;
+    }
+  };
+  while (!holds()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -200,6 +208,13 @@ class NetworkNamespaces {
       return -1;
     }
     return pid;
+  }
+
+  // Host i's cable: its bridge port down cuts it off from every other host and from the test's
+  // servers (a network partition), up joins it again.
+  bool setLink(int i, bool up) {
+    return runToEnd({kIp, "link", "set", "h" + std::to_string(i) + "p", up ? "up" : "down"},
+                    "/dev/null") == 0;
   }
 
  private:
