@@ -196,6 +196,9 @@ class Cluster : public ::testing::Test {
     return run(args);
   }
 
+  using Isolation = std::function<bool(const std::string& supervisor, int host)>;
+  void expectAnIsolatedSupervisorExitsAndTheJobGoesOn(const Isolation& isolate,
+                                                      const Isolation& rejoin);
   enum class HostFailure { Killed, Frozen };
   void expectExactWindowsAfterKills(const std::string& mode, HostFailure host);
 
@@ -322,45 +325,13 @@ TEST_F(ClusterOfNamespaces,
 }
 
 // A host cut off from the network (its bridge port down) while it runs the worker holding the
-// spout: its supervisor's session expires, the job's workers move to the other hosts and the job
-// goes on; the cut-off worker runs on meanwhile but reaches nobody. When the link returns, the
-// supervisor learns its session is gone, stops that worker and exits 3.
+// spout: as a frozen supervisor, but the supervisor runs on and its worker reaches nobody.
 TEST_F(ClusterOfNamespaces,
        APartitionedHostsWorkersMoveAndItsSupervisorExitsWhenTheLinkReturns) {
   if (!inNamespaces) GTEST_SKIP() << "needs network namespaces (root), see the output above";
-  startDaemon("c1", {"coordinator", "--id", "c1"});
-  startSupervisors(3);
-  feed(0);
-  ASSERT_EQ(submit(2), 0);
-  ASSERT_TRUE(waitFor([&] { return running(1, 2); }));
-  auto first = assignment();
-  ASSERT_TRUE(first);
-  ASSERT_TRUE(waitFor([&] { return covers(1); }, 60s));
-  std::string cut = first->workers[0].supervisor;
-  int host = std::stoi(cut.substr(1)), stale = workers().at(0).pid;
-
-  ASSERT_TRUE(netns.setLink(host, false));
-  ASSERT_TRUE(waitFor([&] {
-    auto a = assignment();
-    if (!a || a->version <= first->version) return false;
-    for (const Slot& s : a->workers)
-      if (s.supervisor == cut) return false;
-    return running(a->version, 2);
-  })) << "the cut-off host's worker was not moved";
-  EXPECT_TRUE(alive(stale)) << "the cut-off worker was expected to run on, unreachable";
-  feed(1);
-  ASSERT_TRUE(waitFor([&] { return covers(2); }, 60s)) << "the job stopped with the partition";
-
-  ASSERT_TRUE(netns.setLink(host, true));
-  int status = 0;
-  ASSERT_EQ(::waitpid(daemons[cut], &status, 0), daemons[cut]);
-  daemons.erase(cut);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), kSessionLost);
-  EXPECT_TRUE(waitFor([&] { return !alive(stale); }))
-      << "the cut-off worker outlived its supervisor";
-  feed(2);
-  ASSERT_TRUE(waitFor([&] { return covers(3); }, 60s));
+  expectAnIsolatedSupervisorExitsAndTheJobGoesOn(
+      [&](const std::string&, int host) { return netns.setLink(host, false); },
+      [&](const std::string&, int host) { return netns.setLink(host, true); });
 }
 
 TEST_F(Cluster, ARebalancedTopologyRunsInMoreWorkersAndADeactivatedOnePausesItsSpouts) {
@@ -430,7 +401,12 @@ TEST_F(Cluster, ARebalancedTopologyRunsInMoreWorkersAndADeactivatedOnePausesItsS
   EXPECT_TRUE(confirmed("spouts activated"));
 }
 
-TEST_F(Cluster, ASupervisorWhoseSessionExpiredStopsItsWorkersAndExitsWhileTheJobGoesOn) {
+// The supervisor running worker 0 (the spout) of a two-worker word count is isolated —
+// `isolate(id, host)` — until its session expires: the coordinator moves its worker and the job
+// goes on with input fed meanwhile, while the stale worker runs on. `rejoin(id, host)` ends it:
+// the supervisor learns its session is gone, stops the stale worker and exits 3.
+void Cluster::expectAnIsolatedSupervisorExitsAndTheJobGoesOn(const Isolation& isolate,
+                                                             const Isolation& rejoin) {
   startDaemon("c1", {"coordinator", "--id", "c1"});
   startSupervisors(3);
   feed(0);
@@ -438,29 +414,41 @@ TEST_F(Cluster, ASupervisorWhoseSessionExpiredStopsItsWorkersAndExitsWhileTheJob
   ASSERT_TRUE(waitFor([&] { return running(1, 2); }));
   auto first = assignment();
   ASSERT_TRUE(first);
-  std::string frozen = first->workers[0].supervisor;
-  int stale = workers().at(0).pid;
-  // Frozen (a long GC pause, a stalled host): its session expires, the coordinator moves its
-  // worker; the worker itself still runs until the supervisor wakes (docs/cluster.md).
-  ::kill(daemons[frozen], SIGSTOP);
+  ASSERT_TRUE(waitFor([&] { return covers(1); }, 60s));
+  std::string lost = first->workers[0].supervisor;
+  int host = std::stoi(lost.substr(1)), stale = workers().at(0).pid;
+
+  ASSERT_TRUE(isolate(lost, host));
   ASSERT_TRUE(waitFor([&] {
     auto a = assignment();
     if (!a || a->version <= first->version) return false;
     for (const Slot& s : a->workers)
-      if (s.supervisor == frozen) return false;
-    auto w = workers();
-    return w.size() == 2 && w.at(0).version == a->version && w.at(1).version == a->version;
-  })) << "the frozen supervisor's worker was not moved";
-  ::kill(daemons[frozen], SIGCONT);
+      if (s.supervisor == lost) return false;
+    return running(a->version, 2);
+  })) << "the isolated supervisor's worker was not moved";
+  EXPECT_TRUE(alive(stale)) << "the stale worker was expected to run on";
+  feed(1);
+  ASSERT_TRUE(waitFor([&] { return covers(2); }, 60s)) << "the job stopped with the supervisor";
+
+  ASSERT_TRUE(rejoin(lost, host));
   int status = 0;
-  ASSERT_EQ(::waitpid(daemons[frozen], &status, 0), daemons[frozen]);
-  daemons.erase(frozen);
+  ASSERT_EQ(::waitpid(daemons[lost], &status, 0), daemons[lost]);
+  daemons.erase(lost);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), kSessionLost);
-  EXPECT_TRUE(waitFor([&] { return !alive(stale); })) << "the stale worker outlived its supervisor";
-  EXPECT_NE(readFile(dir + "/" + frozen + ".log").find("session lost"), std::string::npos);
-  feed(1);
-  ASSERT_TRUE(waitFor([&] { return covers(2); }, 60s));
+  EXPECT_TRUE(waitFor([&] { return !alive(stale); }))
+      << "the stale worker outlived its supervisor";
+  EXPECT_NE(readFile(dir + "/" + lost + ".log").find("session lost"), std::string::npos);
+  feed(2);
+  ASSERT_TRUE(waitFor([&] { return covers(3); }, 60s));
+}
+
+TEST_F(Cluster, ASupervisorWhoseSessionExpiredStopsItsWorkersAndExitsWhileTheJobGoesOn) {
+  // Frozen (a long GC pause, a stalled host): its worker still runs until the supervisor wakes
+  // (docs/cluster.md).
+  expectAnIsolatedSupervisorExitsAndTheJobGoesOn(
+      [&](const std::string& id, int) { return ::kill(daemons[id], SIGSTOP) == 0; },
+      [&](const std::string& id, int) { return ::kill(daemons[id], SIGCONT) == 0; });
 }
 
 TEST_F(Cluster, SupervisorsWithCurveKeysRunTheirWorkersWithCurve) {
