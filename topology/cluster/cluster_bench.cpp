@@ -152,11 +152,25 @@ double runOnce(const Run& r, const char* self, Results& results) {
       }
       children.push_back({pid, out});
     }
-    runWorker(t, Continuous{}, assignment(r, 0, t)).waitUntilDone();
+    // A worker that fails would leave this one waiting for its tasks forever: look at the
+    // children while waiting.
+    RunningTopology rt = runWorker(t, Continuous{}, assignment(r, 0, t));
+    while (!rt.waitUntilDone(std::chrono::milliseconds(200)))
+      for (auto& [pid, out] : children) {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          pid = 0;  // reaped
+          if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            std::fprintf(stderr, "a worker process failed (status %d)\n", status);
+            std::exit(1);
+          }
+        }
+      }
   }
   bool ok = true;
   for (auto& [pid, out] : children) {
     int status = 0;
+    if (pid == 0) continue;
     ::waitpid(pid, &status, 0);
     ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
@@ -212,6 +226,11 @@ int ysbRuns(int64_t events, double rate, int seconds, const char* self, std::mt1
     Results b;
     runOnce(paced, self, b);
     const Histogram& h = b.latencyNanos;
+    if (h.count() == 0) {
+      std::printf("  %-26s saturated %9.0f events/s | no window closed while events arrived "
+                  "(a longer --seconds)\n", kNames[workers], eps);
+      continue;
+    }
     std::printf("  %-26s saturated %9.0f events/s | %.0f K events/s offered: window latency "
                 "p50 %7.1f ms  p99 %7.1f ms  (n=%llu)\n",
                 kNames[workers], eps, rate / 1e3, h.percentile(0.5) / 1e6,
