@@ -138,7 +138,10 @@ class NetworkNamespaces {
              // the bridge's address stale — they would lose ZooKeeper for tens of seconds.
              {kIp, "link", "add", "galebr", "address", "02:00:0a:d5:00:01", "type", "bridge"},
              {kIp, "addr", "add", std::string(kBridge) + "/24", "dev", "galebr"},
-             {kIp, "link", "set", "galebr", "up"}})
+             {kIp, "link", "set", "galebr", "up"},
+             // spawnHost's veth pairs: a kernel without them is found here, not mid-test.
+             {kIp, "link", "add", "probe0", "type", "veth", "peer", "name", "probe1"},
+             {kIp, "link", "del", "probe0"}})
       if (runToEnd(args, "/dev/null") != 0) {
         leave();
         return "'" + args[1] + " " + args[2] + " " + args[3] + "' failed in a new namespace";
