@@ -9,7 +9,7 @@ packages=(
   libxxhash-dev libcli11-dev clang libclang-rt-14-dev
   libcpp-httplib-dev nlohmann-json3-dev prometheus chromium curl
   libhiredis-dev redis-server
-  zookeeper libzookeeper-mt-dev default-jre-headless
+  zookeeper libzookeeper-mt-dev default-jre-headless iproute2
 )
 missing=()
 for p in "${packages[@]}"; do

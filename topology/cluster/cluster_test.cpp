@@ -19,8 +19,9 @@
 
 #include "gale/cluster/daemons.h"
 #include "gale/cluster/shared_keyed_state.h"
-#include "gale/connectors/kafka_mock.h"
 #include "gale/cluster/state.h"
+#include "gale/connectors/kafka_mock.h"
+#include "gale/core/value.h"
 #include "gale/core/security.h"
 
 #include <httplib.h>
@@ -55,13 +56,21 @@ class Cluster : public ::testing::Test {
     if (auto why = TestZooKeeper::missing(); !why.empty()) GTEST_SKIP() << "no ZooKeeper: " << why;
     std::filesystem::create_directories(dir + "/in");
     std::filesystem::create_directories(dir + "/out");
-    zookeeper = std::make_unique<TestZooKeeper>(dir);
+    if (useNamespaces) {
+      std::string why = netns.enter();
+      inNamespaces = why.empty();
+      if (!inNamespaces)
+        std::cout << "hosts on loopback addresses, not network namespaces: " << why << "\n";
+    }
+    zookeeper = std::make_unique<TestZooKeeper>(
+        dir, inNamespaces ? NetworkNamespaces::kBridge : "127.0.0.1");
     zk = std::make_unique<ZkClient>(ZkClient::Options{zookeeper->servers(), 2000ms, 30s});
   }
   void TearDown() override {
     for (auto& [name, pid] : daemons) killAndReap(pid, SIGTERM);
     zk.reset();
     zookeeper.reset();
+    netns.leave();
     if (!HasFailure()) std::filesystem::remove_all(dir);
     else std::cout << "logs kept in " << dir << "\n";
   }
@@ -148,7 +157,7 @@ class Cluster : public ::testing::Test {
   // curve: each supervisor gets its own key pair (gale-keygen's files) and runs its workers with
   // CURVE.
   void startSupervisors(int n, bool curve = false) {
-    bool hosts = canBind("127.0.0.2") && canBind("127.0.0.3");
+    bool hosts = inNamespaces || (canBind("127.0.0.2") && canBind("127.0.0.3"));
     static int round = 0;  // each test of this process on other ports
     std::mt19937 rng(static_cast<unsigned>(::getpid() * 31 + round++));
     // Below the kernel's ephemeral range (32768 and up on Linux): a port there can be taken at any
@@ -156,7 +165,9 @@ class Cluster : public ::testing::Test {
     // fails for as long as that connection lives (seen in CI).
     int base = 20000 + static_cast<int>(rng() % 110) * 100;
     for (int s = 1; s <= n; ++s) {
-      std::string host = hosts ? "127.0.0." + std::to_string(s) : "127.0.0.1";
+      std::string host = inNamespaces ? NetworkNamespaces::hostAddress(s)
+                         : hosts      ? "127.0.0." + std::to_string(s)
+                                      : "127.0.0.1";
       int first = hosts ? base : base + (s - 1) * 200;
       std::string id = "s" + std::to_string(s);
       std::filesystem::create_directories(dir + "/" + id);
@@ -167,7 +178,12 @@ class Cluster : public ::testing::Test {
         writeCurveCertificates(generateCurveKeyPair(), dir, id);
         args.insert(args.end(), {"--curve-key", dir + "/" + id + ".key_secret"});
       }
-      startDaemon(id, args);
+      if (inNamespaces) {
+        daemons[id] = netns.spawnHost(s, gale(args), dir + "/" + id + ".log");
+        ASSERT_GT(daemons[id], 0) << "host " << s << "'s namespace could not be set up";
+      } else {
+        startDaemon(id, args);
+      }
     }
     ASSERT_TRUE(waitFor([&] { return zk->children(supervisorsPath(options)).size() == size_t(n); }));
   }
@@ -180,6 +196,18 @@ class Cluster : public ::testing::Test {
     return run(args);
   }
 
+  using Isolation = std::function<bool(const std::string& supervisor, int host)>;
+  void expectAnIsolatedSupervisorExitsAndTheJobGoesOn(const Isolation& isolate,
+                                                      const Isolation& rejoin);
+  enum class HostFailure { Killed, Frozen };
+  void expectExactWindowsAfterKills(const std::string& mode, HostFailure host);
+
+  // Set by ClusterOfNamespaces: supervisors (and their workers) in network namespaces of their
+  // own where this machine allows it (inNamespaces), else on loopback addresses.
+  bool useNamespaces = false;
+  bool inNamespaces = false;
+  NetworkNamespaces netns;
+
   std::string dir = "/tmp/gale-cluster-test-" + std::to_string(::getpid()) + "-" +
                     ::testing::UnitTest::GetInstance()->current_test_info()->name();
   ClusterOptions options;
@@ -189,7 +217,22 @@ class Cluster : public ::testing::Test {
   int clientRuns = 0;
 };
 
-TEST_F(Cluster, AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSupervisor) {
+// The cluster with each supervisor a host of its own: a network namespace joined to the others
+// by a bridge (root only; elsewhere the test runs on loopback addresses and says so).
+class ClusterOfNamespaces : public Cluster {
+ protected:
+  void SetUp() override {
+    useNamespaces = true;
+    Cluster::SetUp();
+  }
+};
+
+std::string netnsOf(int pid) {
+  return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/ns/net").string();
+}
+
+TEST_F(ClusterOfNamespaces,
+       AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSupervisor) {
   // Coordinators: c1 leads, c2 stands by.
   startDaemon("c1", {"coordinator", "--id", "c1"});
   ASSERT_TRUE(waitFor([&] { return leader() == "c1"; }));
@@ -206,6 +249,15 @@ TEST_F(Cluster, AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSup
   std::set<std::string> used;
   for (const Slot& s : first->workers) used.insert(s.supervisor);
   EXPECT_EQ(used.size(), 3u) << "the three workers were not spread over the three supervisors";
+  if (inNamespaces) {
+    // Three hosts: each worker in its supervisor's namespace, none in the test's.
+    std::set<std::string> spaces{netnsOf(::getpid())};
+    for (auto& [i, w] : workers()) spaces.insert(netnsOf(w.pid));
+    EXPECT_EQ(spaces.size(), 4u);
+    for (const std::string& e : first->endpoints())
+      EXPECT_EQ(e.rfind("tcp://10.213.0.", 0), 0u) << e;
+  }
+  RecordProperty("hosts", inNamespaces ? "network namespaces" : "loopback addresses");
   ASSERT_TRUE(waitFor([&] { return covers(1); }, 60s)) << "the first chunk was not counted";
 
   // 1. A worker dies: worker 0 holds the spout (task 0) and a sink task. Its supervisor restarts
@@ -270,6 +322,16 @@ TEST_F(Cluster, AWordCountSurvivesAKilledWorkerACoordinatorFailoverAndAKilledSup
   ASSERT_EQ(run({"kill", "wc"}), 0);
   EXPECT_TRUE(waitFor([&] { return workers().empty() && !assignment(); }));
   for (int pid : pids) EXPECT_TRUE(waitFor([&] { return !alive(pid); })) << pid;
+}
+
+// A host cut off from the network (its bridge port down) while it runs the worker holding the
+// spout: as a frozen supervisor, but the supervisor runs on and its worker reaches nobody.
+TEST_F(ClusterOfNamespaces,
+       APartitionedHostsWorkersMoveAndItsSupervisorExitsWhenTheLinkReturns) {
+  if (!inNamespaces) GTEST_SKIP() << "needs network namespaces (root), see the output above";
+  expectAnIsolatedSupervisorExitsAndTheJobGoesOn(
+      [&](const std::string&, int host) { return netns.setLink(host, false); },
+      [&](const std::string&, int host) { return netns.setLink(host, true); });
 }
 
 TEST_F(Cluster, ARebalancedTopologyRunsInMoreWorkersAndADeactivatedOnePausesItsSpouts) {
@@ -339,7 +401,12 @@ TEST_F(Cluster, ARebalancedTopologyRunsInMoreWorkersAndADeactivatedOnePausesItsS
   EXPECT_TRUE(confirmed("spouts activated"));
 }
 
-TEST_F(Cluster, ASupervisorWhoseSessionExpiredStopsItsWorkersAndExitsWhileTheJobGoesOn) {
+// The supervisor running worker 0 (the spout) of a two-worker word count is isolated —
+// `isolate(id, host)` — until its session expires: the coordinator moves its worker and the job
+// goes on with input fed meanwhile, while the stale worker runs on. `rejoin(id, host)` ends it:
+// the supervisor learns its session is gone, stops the stale worker and exits 3.
+void Cluster::expectAnIsolatedSupervisorExitsAndTheJobGoesOn(const Isolation& isolate,
+                                                             const Isolation& rejoin) {
   startDaemon("c1", {"coordinator", "--id", "c1"});
   startSupervisors(3);
   feed(0);
@@ -347,29 +414,41 @@ TEST_F(Cluster, ASupervisorWhoseSessionExpiredStopsItsWorkersAndExitsWhileTheJob
   ASSERT_TRUE(waitFor([&] { return running(1, 2); }));
   auto first = assignment();
   ASSERT_TRUE(first);
-  std::string frozen = first->workers[0].supervisor;
-  int stale = workers().at(0).pid;
-  // Frozen (a long GC pause, a stalled host): its session expires, the coordinator moves its
-  // worker; the worker itself still runs until the supervisor wakes (docs/cluster.md).
-  ::kill(daemons[frozen], SIGSTOP);
+  ASSERT_TRUE(waitFor([&] { return covers(1); }, 60s));
+  std::string lost = first->workers[0].supervisor;
+  int host = std::stoi(lost.substr(1)), stale = workers().at(0).pid;
+
+  ASSERT_TRUE(isolate(lost, host));
   ASSERT_TRUE(waitFor([&] {
     auto a = assignment();
     if (!a || a->version <= first->version) return false;
     for (const Slot& s : a->workers)
-      if (s.supervisor == frozen) return false;
-    auto w = workers();
-    return w.size() == 2 && w.at(0).version == a->version && w.at(1).version == a->version;
-  })) << "the frozen supervisor's worker was not moved";
-  ::kill(daemons[frozen], SIGCONT);
+      if (s.supervisor == lost) return false;
+    return running(a->version, 2);
+  })) << "the isolated supervisor's worker was not moved";
+  EXPECT_TRUE(alive(stale)) << "the stale worker was expected to run on";
+  feed(1);
+  ASSERT_TRUE(waitFor([&] { return covers(2); }, 60s)) << "the job stopped with the supervisor";
+
+  ASSERT_TRUE(rejoin(lost, host));
   int status = 0;
-  ASSERT_EQ(::waitpid(daemons[frozen], &status, 0), daemons[frozen]);
-  daemons.erase(frozen);
+  ASSERT_EQ(::waitpid(daemons[lost], &status, 0), daemons[lost]);
+  daemons.erase(lost);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), kSessionLost);
-  EXPECT_TRUE(waitFor([&] { return !alive(stale); })) << "the stale worker outlived its supervisor";
-  EXPECT_NE(readFile(dir + "/" + frozen + ".log").find("session lost"), std::string::npos);
-  feed(1);
-  ASSERT_TRUE(waitFor([&] { return covers(2); }, 60s));
+  EXPECT_TRUE(waitFor([&] { return !alive(stale); }))
+      << "the stale worker outlived its supervisor";
+  EXPECT_NE(readFile(dir + "/" + lost + ".log").find("session lost"), std::string::npos);
+  feed(2);
+  ASSERT_TRUE(waitFor([&] { return covers(3); }, 60s));
+}
+
+TEST_F(Cluster, ASupervisorWhoseSessionExpiredStopsItsWorkersAndExitsWhileTheJobGoesOn) {
+  // Frozen (a long GC pause, a stalled host): its worker still runs until the supervisor wakes
+  // (docs/cluster.md).
+  expectAnIsolatedSupervisorExitsAndTheJobGoesOn(
+      [&](const std::string& id, int) { return ::kill(daemons[id], SIGSTOP) == 0; },
+      [&](const std::string& id, int) { return ::kill(daemons[id], SIGCONT) == 0; });
 }
 
 TEST_F(Cluster, SupervisorsWithCurveKeysRunTheirWorkersWithCurve) {
@@ -471,49 +550,80 @@ TEST_F(Cluster, ARebalanceFromTwoToFourTasksOfAStatefulBoltKeepsItsCounts) {
   RecordProperty("duplicates", duplicates);
 }
 
-TEST_F(Cluster, AWindowedKafkaJobSurvivesAKilledWorkerWithEveryWindowComplete) {
+// The windowed Kafka job of cluster_kafka_windows.cpp (gale's window operator, a FileSink) in
+// `mode`, exactly-once or micro-batch, runs in one worker on one of two supervisors. The worker
+// is SIGKILLed while the second chunk is produced (its supervisor restarts it); the leading
+// coordinator is SIGKILLed (the standby takes over); then, while the third chunk is produced, the
+// job's supervisor fails as `host` says, and the new leader moves the job to the other
+// supervisor, whose new worker opens the checkpoint in the shared directory:
+//  - Killed: SIGKILL (the worker dies with it);
+//  - Frozen: SIGSTOP past its session, so its worker keeps running and committing while the new
+//    copy is started: the copy must be refused the checkpoint (its lock) until the stale worker
+//    is gone, which happens when the supervisor is let go (SIGCONT: it exits 3 and stops it).
+// Every (word, window) row must be committed exactly once with the oracle's count: a record
+// counted twice or lost changes a count, a window restored twice or written again (by two
+// copies, say) shows as a repeated row.
+void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure host) {
   // librdkafka's mock cluster in this process: the workers reach it over tcp like a real one.
   KafkaMockCluster kafka(1);
-  kafka.createTopic("words", 2);
-  // Records with event times 0.1 s apart from a fixed epoch, over 10 s windows: each chunk spans
-  // three windows, the oracle counts each (window, word).
+  kafka.createTopic("words", 1);
+  // Records 0.1 s apart in event time from a fixed epoch, in order, over 10 s windows: each
+  // chunk spans three windows.
   constexpr int64_t kEpochMs = 1'700'000'000'000, kWindowMs = 10'000;
-  std::map<std::string, int64_t> oracle;
+  std::map<std::string, int64_t> oracle;  // "word<TAB>window start" -> count
   auto produce = [&](int chunk) {
     for (int i = chunk * 250; i < (chunk + 1) * 250; ++i) {
       std::string w = word(i, i % 3);
       int64_t ms = kEpochMs + i * 100;
-      kafka.produce("words", -1, w, w, {}, ms);
-      ++oracle[std::to_string(ms - ms % kWindowMs) + " " + w];
+      kafka.produce("words", 0, w, w, {}, ms);
+      ++oracle[w + "\t" + toString(Value{Timestamp{(ms - ms % kWindowMs) * 1000}})];
     }
     kafka.flush();
   };
-  // Every window of the oracle counted at least its true count (replays count again), and no
-  // window or word that was never produced.
-  int64_t duplicates = 0;
-  auto complete = [&] {
-    auto counts = SharedKeyedState(dir + "/windows").readAll();
-    duplicates = 0;
-    for (auto& [window, n] : oracle) {
-      if (!counts.count(window) || std::stoll(counts[window]) < n) return false;
-      duplicates += std::stoll(counts[window]) - n;
+  // The committed rows (word, window_start, window_end, count) of the sink's part files.
+  int repeated = 0;
+  auto rows = [&] {
+    std::map<std::string, int64_t> seen;
+    repeated = 0;
+    for (const auto& f : std::filesystem::directory_iterator(dir + "/out")) {
+      if (f.path().filename().string().rfind("part-", 0) != 0) continue;  // not committed
+      std::istringstream lines(readFile(f.path()));
+      for (std::string line; std::getline(lines, line);) {
+        std::string key = line.substr(0, line.find('\t', line.find('\t') + 1));
+        repeated += seen.count(key) ? 1 : 0;
+        seen[key] = std::stoll(line.substr(line.rfind('\t') + 1));
+      }
     }
-    for (auto& [window, n] : counts) EXPECT_TRUE(oracle.count(window)) << window;
-    return true;
+    return seen;
   };
 
   startDaemon("c1", {"coordinator", "--id", "c1"});
+  ASSERT_TRUE(waitFor([&] { return leader() == "c1"; }));
+  startDaemon("c2", {"coordinator", "--id", "c2"});
   startSupervisors(2);
   produce(0);
-  ASSERT_EQ(run({"submit", "kw", "--workers", "2", "--binary", GALE_KAFKA_WINDOWS, "--",
-                 "--bootstrap", kafka.bootstraps(), "--topic", "words", "--group", "kw",
-                 "--state", dir + "/windows", "--window-ms", std::to_string(kWindowMs)}),
-            0);
-  ASSERT_TRUE(waitFor([&] { return workers().size() == 2; })) << "the workers did not start";
-  ASSERT_TRUE(waitFor(complete, 60s)) << "the first chunk's windows were not counted";
+  std::vector<std::string> job{"--", "--bootstrap", kafka.bootstraps(), "--topic", "words",
+                               "--checkpoint", dir + "/checkpoint", "--output", dir + "/out",
+                               "--mode", mode, "--window-ms", std::to_string(kWindowMs)};
+  auto submitJob = [&](int workers, std::string* out = nullptr) {
+    std::vector<std::string> args{"submit", "kw", "--workers", std::to_string(workers),
+                                  "--binary", GALE_KAFKA_WINDOWS};
+    args.insert(args.end(), job.begin(), job.end());
+    return run(args, out);
+  };
+  std::string out;
+  EXPECT_EQ(submitJob(2, &out), 1);
+  EXPECT_NE(out.find("a " + mode + " job runs in one worker"), std::string::npos) << out;
+  ASSERT_EQ(submitJob(1), 0);
+  EXPECT_EQ(parseTopologySpec(*zk->get(topologiesPath(options) + "/kw")).mode, mode);
+  EXPECT_EQ(run({"rebalance", "kw", "--workers", "2"}, &out), 1);
+  EXPECT_NE(out.find("cannot be rebalanced"), std::string::npos) << out;
+  EXPECT_EQ(run({"list"}, &out), 0);
+  EXPECT_NE(out.find("topology kw: 1 workers, " + mode + ", active"), std::string::npos) << out;
+  ASSERT_TRUE(waitFor([&] { return workers().size() == 1; })) << "the worker did not start";
+  ASSERT_TRUE(waitFor([&] { return !rows().empty(); }, 60s)) << "no window was committed";
 
-  // Worker 0 holds the spout (task 0) and a window task: SIGKILLed while the second chunk is
-  // produced, restarted by its supervisor, its spout resuming at the group's committed offsets.
+  // The worker dies with a batch or a checkpoint in progress; its supervisor restarts it.
   int victim = workers().at(0).pid;
   produce(1);
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
@@ -521,11 +631,60 @@ TEST_F(Cluster, AWindowedKafkaJobSurvivesAKilledWorkerWithEveryWindowComplete) {
     auto w = workers();
     return w.count(0) && w.at(0).pid != victim && w.at(0).restarts >= 1;
   })) << "the killed worker was not restarted";
+
+  // The leading coordinator dies; the standby leads.
+  stopDaemon("c1");
+  ASSERT_TRUE(waitFor([&] { return leader() == "c2"; })) << "c2 did not take over";
+
+  // Its host fails: the job moves to the other supervisor and resumes from the checkpoint.
+  std::string lost = workers().at(0).supervisor;
+  int stale = workers().at(0).pid;
   produce(2);
-  ASSERT_TRUE(waitFor(complete, 60s)) << "windows were left incomplete after the kill";
-  std::cout << "windowed kafka job: " << oracle.size() << " (window, word) counts of 750 records, "
-            << duplicates << " duplicates (replays after the kill)\n";
-  RecordProperty("duplicates", static_cast<int>(duplicates));
+  if (host == HostFailure::Killed) {
+    stopDaemon(lost);
+  } else {
+    ::kill(daemons[lost], SIGSTOP);
+  }
+  ASSERT_TRUE(waitFor([&] {
+    auto w = workers();
+    return w.count(0) && w.at(0).supervisor != lost;
+  })) << "the job did not move to the live supervisor";
+  if (host == HostFailure::Frozen) {
+    std::string other = workers().at(0).supervisor;
+    std::string log = dir + "/" + other + "/workers/kw-0/worker.log";
+    ASSERT_TRUE(waitFor([&] { return readFile(log).find("in use by another job") !=
+                                     std::string::npos; }))
+        << "the copy on " << other << " was not refused the checkpoint: " << readFile(log);
+    EXPECT_TRUE(alive(stale)) << "the stale worker was expected to run on";
+    ::kill(daemons[lost], SIGCONT);
+    int status = 0;
+    ASSERT_EQ(::waitpid(daemons[lost], &status, 0), daemons[lost]);
+    daemons.erase(lost);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == kSessionLost);
+    EXPECT_TRUE(waitFor([&] { return !alive(stale); }))
+        << "the stale worker outlived its supervisor";
+  }
+
+  // A record far later in event time closes every window of the oracle (its own stays open).
+  kafka.produce("words", 0, "end", "end", {}, kEpochMs + 10'000'000);
+  kafka.flush();
+  std::map<std::string, int64_t> seen;
+  ASSERT_TRUE(waitFor([&] { return (seen = rows()).size() >= oracle.size(); }, 90s))
+      << "windows are missing: " << seen.size() << " of " << oracle.size();
+  EXPECT_EQ(seen, oracle);
+  EXPECT_EQ(repeated, 0) << "rows committed twice";
+  std::cout << mode << " windowed kafka job: " << oracle.size()
+            << " (word, window) rows of 750 records, exact after a killed worker, a coordinator "
+            << "failover and a " << (host == HostFailure::Killed ? "killed" : "frozen")
+            << " host\n";
+}
+
+TEST_F(Cluster, AnExactlyOnceWindowedKafkaJobIsExactAfterAKilledWorkerAFailoverAndAFrozenHost) {
+  expectExactWindowsAfterKills("exactly-once", HostFailure::Frozen);
+}
+
+TEST_F(Cluster, AMicroBatchWindowedKafkaJobIsExactAfterAKilledWorkerAFailoverAndAKilledHost) {
+  expectExactWindowsAfterKills("micro-batch", HostFailure::Killed);
 }
 
 }  // namespace

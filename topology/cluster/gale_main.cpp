@@ -55,9 +55,9 @@ int updateSpec(const gc::ClusterOptions& c, const std::string& name,
 }
 
 // Runs the program once with GALE_DESCRIBE set (worker.h), and GALE_PARALLELISM when a rebalance
-// changed task counts, and reads its topology's components from the last line of its stdout.
-// Throws std::runtime_error saying what went wrong.
-std::vector<gc::ComponentTasks> describe(const std::string& binary,
+// changed task counts, and reads its topology's components and mode from the last line of its
+// stdout. Throws std::runtime_error saying what went wrong.
+gc::TopologyDescription describe(const std::string& binary,
                                          const std::vector<std::string>& args,
                                          const std::map<std::string, int>& parallelism = {}) {
   std::vector<std::string> store{binary};
@@ -101,7 +101,7 @@ std::vector<gc::ComponentTasks> describe(const std::string& binary,
   while (!out.empty() && out.back() == '\n') out.pop_back();
   std::string last = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
   try {
-    return gc::parseComponents(last);
+    return gc::parseDescription(last);
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(binary + " did not describe its topology (does its main call "
                              "gale::cluster::runIfClusterWorker before running it? see "
@@ -250,7 +250,15 @@ int main(int argc, char** argv) {
         return 1;
       };
       if (zk.exists(gc::topologiesPath(c) + "/" + name)) return running();
-      gc::TopologySpec spec{binary, args, workers, true, describe(binary, args)};
+      gc::TopologyDescription described = describe(binary, args);
+      if (!described.mode.empty() && workers != 1) {
+        std::cerr << "gale: a " << described.mode << " job runs in one worker (its "
+                  << (described.mode == "micro-batch" ? "batch" : "checkpoint")
+                  << " coordinator is in that process): submit it with --workers 1\n";
+        return 1;
+      }
+      gc::TopologySpec spec{binary, args, workers, true, described.components};
+      spec.mode = described.mode;
       try {
         zk.create(gc::topologiesPath(c) + "/" + name, gc::toJson(spec), gc::NodeKind::Persistent);
       } catch (const gc::ZkError& e) {
@@ -281,13 +289,20 @@ int main(int argc, char** argv) {
           if (!changed.emplace(component, n).second)
             throw std::invalid_argument("--parallelism of '" + component + "' given twice");
       return updateSpec(c, name, [&](gc::TopologySpec& s) {
+        // A checkpointed job's operator snapshots are per task ("component#index") and are not
+        // split or merged when the task count changes, and its coordinator needs every task
+        // in one process: neither kind of rebalance would keep its state.
+        if (!s.mode.empty())
+          throw std::invalid_argument("a " + s.mode + " job cannot be rebalanced: it runs in one "
+                                      "worker and its operator snapshots are per task "
+                                      "(docs/cluster.md)");
         if (rebalanceWorkers->count() > 0) s.workers = workers;
         if (rebalanceTasks->count() == 0) return;
         for (const auto& [component, n] : changed) s.parallelism[component] = n;
         // The task ids change with the counts: describe the program again, and refuse a
         // component it does not build with the asked count (a misspelt name, or a program that
         // does not read gale::cluster::parallelism for it).
-        s.components = describe(s.binary, s.args, s.parallelism);
+        s.components = describe(s.binary, s.args, s.parallelism).components;
         for (const auto& [component, n] : changed) {
           auto it = std::find_if(s.components.begin(), s.components.end(),
                                  [&](const gc::ComponentTasks& t) { return t.name == component; });

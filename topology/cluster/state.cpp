@@ -40,6 +40,13 @@ std::vector<ComponentTasks> componentsOf(const json& j) {
   return out;
 }
 
+std::string modeOf(const json& j) {
+  std::string mode = j.value("mode", "");
+  if (!mode.empty() && mode != "micro-batch" && mode != "exactly-once")
+    throw std::invalid_argument("unknown mode '" + mode + "'");
+  return mode;
+}
+
 int port(const json& j) {
   int p = j.get<int>();
   if (p < 1 || p > 65535) throw std::invalid_argument("port " + std::to_string(p));
@@ -83,7 +90,7 @@ std::string toJson(const TopologySpec& t) {
     components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.tasks}});
   return json{{"binary", t.binary}, {"args", t.args}, {"workers", t.workers},
               {"active", t.active}, {"components", components},
-              {"parallelism", t.parallelism}}.dump();
+              {"parallelism", t.parallelism}, {"mode", t.mode}}.dump();
 }
 std::string toJson(const Assignment& a) {
   json workers = json::array();
@@ -119,6 +126,10 @@ TopologySpec parseTopologySpec(const std::string& text) {
     for (const auto& [component, n] : t.parallelism)
       if (n < 1) throw std::invalid_argument("parallelism of '" + component + "' must be >= 1");
     t.components = componentsOf(j);
+    t.mode = modeOf(j);
+    if (t.mode.size() && t.workers != 1)
+      throw std::invalid_argument("a " + t.mode + " job runs in one worker, not " +
+                                  std::to_string(t.workers));
     if (t.binary.empty() || t.binary[0] != '/')
       throw std::invalid_argument("binary must be an absolute path");
     if (t.workers < 1) throw std::invalid_argument("workers must be >= 1");
@@ -142,12 +153,16 @@ Assignment parseAssignment(const std::string& text) {
   });
 }
 
-std::vector<ComponentTasks> parseComponents(const std::string& text) {
+TopologyDescription parseDescription(const std::string& text) {
   return parse(text, "topology description", [](const json& j) {
-    auto c = componentsOf(j);
-    if (c.empty()) throw std::invalid_argument("no components");
-    return c;
+    TopologyDescription d{componentsOf(j), modeOf(j)};
+    if (d.components.empty()) throw std::invalid_argument("no components");
+    return d;
   });
+}
+
+std::vector<ComponentTasks> parseComponents(const std::string& text) {
+  return parseDescription(text).components;
 }
 
 WorkerStatus parseWorkerStatus(const std::string& text) {

@@ -179,6 +179,44 @@ TEST(WorkerFile, AProgramDescribesItsTopologyForSubmitAndTasksGoToWorkersRoundRo
   EXPECT_EQ(parseComponents(out.substr(out.rfind('\n', out.size() - 2) + 1)), components);
 }
 
+TEST(WorkerFile, ExactlyOnceAndMicroBatchJobsDescribeThemselvesAsOneWorkerJobs) {
+  TopologyBuilder b;
+  b.setSpout("numbers", std::make_shared<MemoryStream>("m", Fields{{"n", Type::Int64}}, 1), 1);
+  b.setBolt("sink", ConsoleSink{}, 2).shuffleGrouping("numbers");
+  Topology t = b.build();
+  Continuous exactlyOnce;
+  exactlyOnce.guarantee = Guarantee::ExactlyOnce;
+  // No ackers in either mode: exactly-once checkpoints, micro-batch replays whole batches.
+  for (const auto& [text, mode] :
+       {std::pair{describeTopology(t, exactlyOnce), "exactly-once"},
+        std::pair{describeTopology(t, MicroBatch{}), "micro-batch"}}) {
+    TopologyDescription d = parseDescription(text);
+    EXPECT_EQ(d.mode, mode);
+    EXPECT_EQ(d.components, (std::vector<ComponentTasks>{{"numbers", 0, 1}, {"sink", 1, 2}}));
+  }
+  EXPECT_EQ(parseDescription(describeTopology(t, Continuous{})).mode, "");
+
+  TopologySpec spec{"/bin/job", {}, 1, true, {{"numbers", 0, 1}}};
+  spec.mode = "micro-batch";
+  EXPECT_EQ(parseTopologySpec(toJson(spec)).mode, "micro-batch");
+  spec.workers = 2;
+  EXPECT_THROW(parseTopologySpec(toJson(spec)), std::invalid_argument)
+      << "a micro-batch job in two workers";
+  EXPECT_THROW(parseDescription(R"({"components":[{"name":"a","firstTask":0,"tasks":1}],)"
+                                R"("mode":"turbo"})"),
+               std::invalid_argument);
+
+  // A worker of such a job given an assignment of two workers refuses it (exit 1), naming why.
+  std::string file = ::testing::TempDir() + "/two-workers.json";
+  std::ofstream(file) << toJson(WorkerFile{"eo", {{}, {"tcp://a:1", "tcp://b:2"}, 0, {}}});
+  ::setenv(kAssignmentEnv, file.c_str(), 1);
+  auto rc = runIfClusterWorker(t, MicroBatch{.checkpoint = ::testing::TempDir() + "/never"});
+  ::unsetenv(kAssignmentEnv);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 1);
+  EXPECT_FALSE(std::filesystem::exists(::testing::TempDir() + "/never")) << "the job ran";
+}
+
 TEST(WorkerFile, ARebalancedTaskCountReachesTheProgramThroughItsEnvironment) {
   std::map<std::string, int> p{{"count", 4}, {"split", 3}};
   EXPECT_EQ(parallelismText(p), "count=4,split=3");

@@ -59,6 +59,11 @@ std::map<std::pair<std::string, int>, std::string> slotUsers(const ClusterView& 
   return out;
 }
 
+// "exactly-once, " for a job that runs in one worker (TopologySpec::mode), else nothing.
+std::string modeText(const TopologySpec& spec) {
+  return spec.mode.empty() ? "" : spec.mode + ", ";
+}
+
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : " ") + p;
@@ -101,7 +106,7 @@ std::string toText(const ClusterView& v) {
     out << "\n";
   }
   for (const auto& t : v.topologies) {
-    out << "topology " << t.name << ": " << t.spec.workers << " workers, "
+    out << "topology " << t.name << ": " << t.spec.workers << " workers, " << modeText(t.spec)
         << (t.spec.active ? "active" : "deactivated") << ", " << t.spec.tasks() << " tasks, "
         << (t.version ? "assignment v" + std::to_string(t.version) : "not assigned yet") << "\n";
     for (size_t w = 0; w < t.workers.size(); ++w)
@@ -137,7 +142,7 @@ std::string toJson(const ClusterView& v) {
       workers.push_back({{"supervisor", w.slot.supervisor}, {"endpoint", w.endpoint},
                          {"tasks", w.tasks}, {"status", status}});
     }
-    topologies.push_back({{"name", t.name}, {"workers", t.spec.workers},
+    topologies.push_back({{"name", t.name}, {"workers", t.spec.workers}, {"mode", t.spec.mode},
                           {"active", t.spec.active}, {"tasks", t.spec.tasks()},
                           {"binary", t.spec.binary}, {"assignmentVersion", t.version},
                           {"assigned", workers}});
@@ -167,7 +172,7 @@ std::string toHtml(const ClusterView& v) {
   out << "</table><h2>Topologies</h2>";
   for (const auto& t : v.topologies) {
     out << "<h3>" << escape(t.name) << "</h3><p>" << t.spec.workers << " workers, "
-        << (t.spec.active ? "active" : "deactivated") << ", " << t.spec.tasks() << " tasks, "
+        << modeText(t.spec) << (t.spec.active ? "active" : "deactivated") << ", " << t.spec.tasks() << " tasks, "
         << (t.version ? "assignment v" + std::to_string(t.version) : "not assigned yet")
         << "</p><table><tr><th>worker</th><th>supervisor</th><th>endpoint</th><th>process</th>"
         << "<th>tasks</th></tr>";

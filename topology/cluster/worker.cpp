@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "gale/core/log.h"
@@ -94,75 +95,170 @@ std::vector<int> roundRobinTasks(int tasks, int workers) {
   return out;
 }
 
-std::string describeTopology(const Topology& topology, const Continuous& config) {
+namespace {
+
+nlohmann::json componentsJson(const Topology& topology, int tasksWithAckers) {
   nlohmann::json components = nlohmann::json::array();
   int tasks = 0;
   for (const ComponentSpec& c : topology.components()) {
     components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.parallelism}});
     tasks = std::max(tasks, static_cast<int>(c.firstTask) + c.parallelism);
   }
-  int ackers = totalTasks(topology, config) - tasks;
-  if (ackers > 0)
-    components.push_back({{"name", "__acker"}, {"firstTask", tasks}, {"tasks", ackers}});
-  return nlohmann::json{{"components", components}}.dump();
+  if (tasksWithAckers > tasks)
+    components.push_back(
+        {{"name", "__acker"}, {"firstTask", tasks}, {"tasks", tasksWithAckers - tasks}});
+  return components;
 }
 
-std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config) {
+// What a worker process drives on its signals: the running topology or job.
+struct Job {
+  std::function<void()> terminate;  // SIGTERM / SIGINT, before the process exits 0
+  std::function<void(bool)> setActive;
+  std::function<bool()> active;
+  std::function<std::string()> error;  // non-empty: the job stopped on an error
+};
+
+constexpr int kRun = -1;
+
+// GALE_DESCRIBE: prints the description (returns 0). No GALE_WORKER_ASSIGNMENT: nullopt, not a
+// worker. Else reads the worker file into `file` and returns kRun, or returns 1 when it cannot be
+// read or does not fit a job that runs in one worker (`mode` non-empty).
+std::optional<int> startWorker(const std::string& description, const std::string& mode,
+                               WorkerFile& file) {
   if (std::getenv(kDescribeEnv)) {
-    std::printf("\n%s\n", describeTopology(topology, config).c_str());
+    std::printf("\n%s\n", description.c_str());
     std::fflush(stdout);
     return 0;
   }
   const char* path = std::getenv(kAssignmentEnv);
   if (!path) return std::nullopt;
-  WorkerFile file;
   try {
     std::ifstream in(path);
     if (!in) throw std::invalid_argument(std::string("cannot read ") + path);
     std::stringstream text;
     text << in.rdbuf();
     file = parseWorkerFile(text.str());
+    if (!mode.empty() && file.assignment.endpoints.size() != 1)
+      throw std::invalid_argument("a " + mode + " job runs in one worker, not " +
+                                  std::to_string(file.assignment.endpoints.size()) +
+                                  ": submit it with --workers 1");
   } catch (const std::exception& e) {
     logError(std::string("cluster worker: ") + e.what());
     return 1;
   }
-  // Blocked here, so every thread runWorker starts inherits the mask and the signals reach only
-  // the sigtimedwait below.
+  return kRun;
+}
+
+// The signals a worker waits for, blocked in the calling thread so that every thread started
+// after it inherits the mask and the signals reach only the sigtimedwait of serve().
+sigset_t blockWorkerSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
-  WorkerAssignment& a = file.assignment;
-  a.workerOfTask = roundRobinTasks(totalTasks(topology, config),
-                                   static_cast<int>(a.endpoints.size()));
-  config.transport = TransportScheme::Tcp;
-  try {
-    if (!file.keyFile.empty())
-      config.curve = CurveConfig{loadCurveKeyPair(file.keyFile), a.publicKeys};
-    else
-      a.publicKeys.clear();
-    bool curve = config.curve.has_value();
-    RunningTopology rt = runWorker(topology, std::move(config), a);
-    if (!file.active) rt.deactivate();  // a topology submitted, then deactivated before this start
-    logInfo("cluster worker " + std::to_string(a.self) + " of '" + file.topology + "' running" +
-            (curve ? " with CURVE" : ""));
-    timespec poll{0, 200'000'000};
-    for (;;) {
-      int s = sigtimedwait(&signals, nullptr, &poll);
-      if (s == SIGTERM || s == SIGINT) {
-        rt.kill();  // at-least-once: what was in flight is replayed by the spouts' sources
-        return 0;
-      }
-      if (s == SIGUSR1 || s == SIGUSR2) {
-        s == SIGUSR1 ? rt.deactivate() : rt.activate();
-        logInfo(std::string("cluster worker: spouts ") + (rt.active() ? "activated" : "deactivated"));
-      }
-      if (!rt.error().empty()) {
-        logError("cluster worker: the topology stopped: " + rt.error());
-        return 1;
-      }
+int serve(const sigset_t& signals, Job& job) {
+  timespec poll{0, 200'000'000};
+  for (;;) {
+    int s = sigtimedwait(&signals, nullptr, &poll);
+    if (s == SIGTERM || s == SIGINT) {
+      job.terminate();
+      return 0;
     }
+    if (s == SIGUSR1 || s == SIGUSR2) {
+      job.setActive(s == SIGUSR2);
+      logInfo(std::string("cluster worker: spouts ") +
+              (job.active() ? "activated" : "deactivated"));
+    }
+    if (std::string error = job.error(); !error.empty()) {
+      logError("cluster worker: the topology stopped: " + error);
+      return 1;
+    }
+  }
+}
+
+}  // namespace
+
+std::string describeTopology(const Topology& topology, const Continuous& config) {
+  nlohmann::json d{{"components", componentsJson(topology, totalTasks(topology, config))}};
+  if (config.guarantee == Guarantee::ExactlyOnce) d["mode"] = "exactly-once";
+  return d.dump();
+}
+
+std::string describeTopology(const Topology& topology, const MicroBatch&) {
+  // Micro-batch mode runs the executors without ackers (a batch is replayed whole).
+  return nlohmann::json{{"components", componentsJson(topology, topology.taskCount())},
+                        {"mode", "micro-batch"}}
+      .dump();
+}
+
+std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config) {
+  bool exactlyOnce = config.guarantee == Guarantee::ExactlyOnce;
+  WorkerFile file;
+  auto rc =
+      startWorker(describeTopology(topology, config), exactlyOnce ? "exactly-once" : "", file);
+  if (rc != kRun) return rc;
+  sigset_t signals = blockWorkerSignals();
+  WorkerAssignment& a = file.assignment;
+  try {
+    std::optional<RunningTopology> rt;
+    bool curve = false;
+    if (exactlyOnce) {
+      // Every task here over inproc channels: nothing crosses the network, so the supervisor's
+      // CURVE key has nothing to protect.
+      rt.emplace(runContinuous(topology, std::move(config)));
+    } else {
+      a.workerOfTask = roundRobinTasks(totalTasks(topology, config),
+                                       static_cast<int>(a.endpoints.size()));
+      config.transport = TransportScheme::Tcp;
+      if (!file.keyFile.empty())
+        config.curve = CurveConfig{loadCurveKeyPair(file.keyFile), a.publicKeys};
+      else
+        a.publicKeys.clear();
+      curve = config.curve.has_value();
+      rt.emplace(runWorker(topology, std::move(config), a));
+    }
+    if (!file.active) rt->deactivate();  // a topology submitted, then deactivated before this start
+    logInfo("cluster worker " + std::to_string(a.self) + " of '" + file.topology + "' running" +
+            (exactlyOnce ? " exactly-once" : "") + (curve ? " with CURVE" : ""));
+    // At-least-once: what was in flight is replayed by the spouts' sources. Exactly-once: the
+    // next start resumes from the last completed checkpoint.
+    Job job{[&] { rt->kill(); }, [&](bool on) { on ? rt->activate() : rt->deactivate(); },
+            [&] { return rt->active(); }, [&] { return rt->error(); }};
+    return serve(signals, job);
+  } catch (const std::exception& e) {
+    logError(std::string("cluster worker: ") + e.what());
+    return 1;
+  }
+}
+
+std::optional<int> runIfClusterWorker(const Topology& topology, MicroBatch config) {
+  WorkerFile file;
+  auto rc = startWorker(describeTopology(topology, config), "micro-batch", file);
+  if (rc != kRun) return rc;
+  sigset_t signals = blockWorkerSignals();
+  try {
+    MicroBatchJob mb = runMicroBatch(topology, std::move(config));
+    if (!file.active) mb.deactivate();
+    logInfo("cluster worker 0 of '" + file.topology + "' running micro-batch");
+    bool active = file.active;
+    Job job{[&] {
+              mb.stop();  // the batch in flight is committed
+              mb.waitUntilDone();
+            },
+            [&](bool on) {
+              on ? mb.activate() : mb.deactivate();
+              active = on;
+            },
+            [&] { return active; },
+            [&] {
+              BatchProgress p = mb.progress();
+              return p.failed ? (p.error.empty() ? std::string("failed") : p.error)
+                              : std::string();
+            }};
+    return serve(signals, job);
   } catch (const std::exception& e) {
     logError(std::string("cluster worker: ") + e.what());
     return 1;

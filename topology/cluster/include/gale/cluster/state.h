@@ -45,6 +45,10 @@ struct TopologySpec {
   // Components whose task count `gale rebalance --parallelism` changed: handed to the program in
   // GALE_PARALLELISM (worker.h, parallelism()), which builds them with that many tasks.
   std::map<std::string, int> parallelism;
+  // "micro-batch" or "exactly-once" (continuous): the job runs all its tasks in ONE worker
+  // process, because its batch or checkpoint coordinator is an object inside that process;
+  // `gale submit` and `rebalance` keep it at one worker. Empty: at-least-once, any worker count.
+  std::string mode;
   int tasks() const;               // all tasks, ackers included (0: not described)
 };
 
@@ -87,7 +91,12 @@ SupervisorInfo parseSupervisorInfo(const std::string& json);
 TopologySpec parseTopologySpec(const std::string& json);
 Assignment parseAssignment(const std::string& json);
 WorkerStatus parseWorkerStatus(const std::string& json);
-// describeTopology()'s output (worker.h).
+// describeTopology()'s output (worker.h): the components, and the mode.
+struct TopologyDescription {
+  std::vector<ComponentTasks> components;
+  std::string mode;  // TopologySpec::mode
+};
+TopologyDescription parseDescription(const std::string& json);
 std::vector<ComponentTasks> parseComponents(const std::string& json);
 // The tasks of worker `w` of `workers`, as "component[task]" (task t runs in worker t % workers).
 std::vector<std::string> tasksOfWorker(const std::vector<ComponentTasks>& components, int w,

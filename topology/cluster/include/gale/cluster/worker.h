@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "gale/batch/microbatch.h"
 #include "gale/topology/runtime.h"
 
 namespace gale::cluster {
@@ -56,8 +57,10 @@ WorkerFile parseWorkerFile(const std::string& json);
 // Task t -> worker t % workers (ackers included).
 std::vector<int> roundRobinTasks(int tasks, int workers);
 
-// {"components": [{"name": "split", "firstTask": 1, "tasks": 2}, ..., {"name": "__acker", ...}]}
+// {"components": [{"name": "split", "firstTask": 1, "tasks": 2}, ..., {"name": "__acker", ...}]},
+// with "mode": "exactly-once" or "micro-batch" for a job that runs in one worker (TopologySpec).
 std::string describeTopology(const Topology& topology, const Continuous& config);
+std::string describeTopology(const Topology& topology, const MicroBatch& config);
 
 // With GALE_DESCRIBE set: prints describeTopology() and returns 0.
 // nullopt when GALE_WORKER_ASSIGNMENT is not set (the program was not started by a supervisor).
@@ -68,6 +71,17 @@ std::string describeTopology(const Topology& topology, const Continuous& config)
 // replaces config.curve. A topology whose bounded sources end keeps its process
 // until it is killed, as a Storm topology does. Call it from the main thread before starting any
 // other thread: it blocks those signals for the threads it starts.
+//
+// Exactly-once (config.guarantee) and micro-batch jobs run in ONE worker, all their tasks in its
+// process (their checkpoint or batch coordinator is an object of that process): the worker runs
+// runContinuous / runMicroBatch instead of runWorker, and refuses (exit 1) an assignment of more
+// than one worker. Their checkpoint directory must be on a path every supervisor's host reaches
+// (a shared filesystem), so a worker restarted on another host resumes from it; the directory's
+// lock lets one worker at a time use it (a copy started elsewhere while a stale one still runs
+// fails and is retried by its supervisor). SIGTERM: exactly-once kills the topology (the next
+// start resumes from the last completed checkpoint); micro-batch stops gracefully (the batch in
+// flight is committed). SIGUSR1 / SIGUSR2 deactivate and activate, as above.
 std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config);
+std::optional<int> runIfClusterWorker(const Topology& topology, MicroBatch config);
 
 }  // namespace gale::cluster
