@@ -224,6 +224,31 @@ TEST(KafkaSourceTest, an_unbounded_partition_is_available_to_the_brokers_end_bef
   expectTheEndsAvailableBeforeTheFetch(mc, "");
 }
 
+// The source's own lookups (the broker's end offsets every latestOffsetsInterval) go through a
+// client of their own: a slow answer to them does not hold back the records' fetches, which on
+// one connection would wait behind it (continuous-mode latency).
+TEST(KafkaSourceTest, slow_end_offset_lookups_do_not_hold_back_the_records) {
+  MockCluster mc(1);
+  mc.createTopic("slow", 1);
+  auto o = baseOptions(mc, "slow");
+  o.latestOffsetsInterval = 10ms;
+  o.requestTimeout = 3s;
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  for (int i = 0; i < 10; ++i) mc.produce("slow", 0, "", "a" + std::to_string(i));
+  mc.flush();
+  ASSERT_TRUE(store->waitForSize(10, 30s)) << store->size();
+  mc.delayResponses(1, /*ListOffsets*/ 2, 1000, 20s);
+  for (int i = 0; i < 10; ++i) mc.produce("slow", 0, "", "b" + std::to_string(i));
+  mc.flush();
+  // Well before a delayed lookup is answered.
+  EXPECT_TRUE(store->waitForSize(20, 15s)) << store->size();
+  running.kill();
+}
+
 // Fills partition 0 of `topic` past the mock cluster's per-partition retention, so its log no
 // longer starts at 0; returns the new log start.
 int64_t produceUntilTheLogStartMoves(MockCluster& mc, const std::string& topic) {

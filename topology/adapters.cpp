@@ -232,7 +232,9 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
     for (size_t k = 0; k < parts_.size() && !emitted; ++k) {
       Partition& p = parts_[cursor_];
       cursor_ = (cursor_ + 1) % parts_.size();
-      int64_t avail = src.available(p.id);
+      // What the source holds now, not what exists (a Kafka source's fetch may lag the
+      // broker's end): a record at hand is not kept waiting for the rest of a chunk.
+      int64_t avail = src.ready(p.id);
       if (avail <= p.next) continue;
       int64_t to = std::min<int64_t>(avail, p.next + static_cast<int64_t>(readChunk_));
       buf_.clear();

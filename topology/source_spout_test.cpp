@@ -2,6 +2,8 @@
 // stream, origin times and in-band watermarks with idleness.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+
 #include "test_support.h"
 
 namespace gale {
@@ -140,6 +142,47 @@ TEST(SourceSpout, APoisonRecordIsDeadLetteredAndCommittedPastSoTheBoundedRunEnds
   EXPECT_EQ(m.deadLettered, 20u);
   EXPECT_EQ(m.acked, 180u);
   EXPECT_EQ(m.failed, 60u);
+}
+
+// Every partition holds `n` records that exist (available) but partition 0 has none at hand
+// (ready) until release(): reading them waits for release(), as a Kafka read waits for a fetch.
+class StalledPartitionSource : public VectorSource {
+ public:
+  explicit StalledPartitionSource(int64_t n) : VectorSource(2, n) {}
+  int64_t ready(int p) override { return p == 0 && !released_ ? 0 : available(p); }
+  size_t read(int p, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    if (p == 0) {
+      std::unique_lock l(m_);
+      cv_.wait(l, [&] { return released_.load(); });
+    }
+    return VectorSource::read(p, from, to, out);
+  }
+  void release() {
+    std::lock_guard l(m_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::atomic<bool> released_{false};
+};
+
+TEST(SourceSpout, ARecordAtHandIsEmittedWhileAnotherPartitionWaitsForItsRecords) {
+  auto src = std::make_shared<StalledPartitionSource>(100);
+  auto seen = std::make_shared<Seen>();
+  TopologyBuilder b;
+  b.setSpout("records", src, 1);  // one task reads both partitions
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  auto rt = runContinuous(b.build(), fastConfig());
+  // Partition 1's records come although partition 0's read would wait: the spout reads up to
+  // ready(), not available().
+  bool partition1 = eventually([&] { return seen->count.load() == 100; });
+  src->release();
+  ASSERT_TRUE(partition1) << "partition 1 waited behind partition 0's records";
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(20)));
+  EXPECT_EQ(seen->count.load(), 200);
 }
 
 TEST(SourceSpout, WatermarksTrailTheMaxEventTimeByTheDelayAndNeverGoBack) {

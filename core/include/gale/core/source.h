@@ -67,6 +67,12 @@ class Source {
   virtual int64_t initialOffset(int partition) { return 0; }
   // One past the last offset that can be read now in `partition`.
   virtual int64_t available(int partition) = 0;
+  // One past the last offset read() returns without waiting (<= available()). A source whose
+  // available() runs ahead of the records at hand (Kafka reports the broker's end offset, so
+  // that a micro-batch's ranges do not depend on fetch timing) says here what it already holds:
+  // a continuous-mode spout reads up to it, so a record at hand is emitted at once instead of
+  // waiting behind records still on the wire.
+  virtual int64_t ready(int partition) { return available(partition); }
   // Appends the records with offsets in [from, to) of `partition` to `out`, in offset order, and
   // returns how many it appended (fewer when some are gone, e.g. a bounded socket buffer).
   virtual size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) = 0;

@@ -28,6 +28,7 @@ class CommittedOffsetsSource : public Source {
   // file exists but does not hold an offset (a damaged file is not silently read from 0).
   int64_t initialOffset(int partition) override;
   int64_t available(int partition) override { return inner_->available(partition); }
+  int64_t ready(int partition) override { return inner_->ready(partition); }
   size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
     return inner_->read(partition, from, to, out);
   }
