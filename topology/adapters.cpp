@@ -85,6 +85,8 @@ SourceSpout::SourceSpout(SourcePtr source, std::optional<WatermarkSpec> watermar
     : shared_(std::make_shared<Shared>()), watermark_(std::move(watermark)), readChunk_(readChunk) {
   if (!source) throw std::invalid_argument("SourceSpout needs a source, got null");
   if (readChunk_ == 0) readChunk_ = 1;
+  if (watermark_ && watermark_->idleTimeout < Duration::zero())
+    throw std::invalid_argument("WatermarkSpec::idleTimeout must be >= 0 (0: no idleness)");
   shared_->source = std::move(source);
 }
 
@@ -280,14 +282,17 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
 
 std::optional<Timestamp> SourceSpout::taskWatermark(int64_t nowNanos) const {
   const int64_t idleNanos = toMicros(watermark_->idleTimeout) * 1000;
+  const bool idleness = idleNanos > 0;
   // A task without partitions (more tasks than partitions) holds back until idleTimeout after
-  // open(), like a partition without data.
+  // open(), like a partition without data; without idleness it is idle at once, or it would
+  // hold its consumers back for good.
   if (parts_.empty()) {
-    return nowNanos - openNanos_ >= idleNanos ? std::nullopt : std::optional(kNoWatermark);
+    return !idleness || nowNanos - openNanos_ >= idleNanos ? std::nullopt
+                                                           : std::optional(kNoWatermark);
   }
   std::optional<Timestamp> low;
   for (const auto& p : parts_) {
-    if (nowNanos - p.lastDataNanos >= idleNanos) continue;
+    if (idleness && nowNanos - p.lastDataNanos >= idleNanos) continue;
     Timestamp wm = p.watermark->current();  // kNoWatermark before its first record: holds back
     low = low ? std::min(*low, wm) : wm;
   }

@@ -250,5 +250,58 @@ TEST(SourceSpout, AnIdleSpoutTaskDoesNotHoldBackTheWatermark) {
   rt.kill();
 }
 
+// Idleness is opt-in (Flink's withIdleness): without it a quiet partition holds the watermark
+// back however long it is quiet, so its late-arriving records are never dropped as late.
+TEST(SourceSpout, WithoutIdlenessAQuietPartitionHoldsTheWatermarkBackForGood) {
+  struct OneQuietPartition : VectorSource {
+    OneQuietPartition() : VectorSource(2, 100, /*bounded=*/false) {}
+    int64_t available(int p) override { return p == 1 ? 0 : VectorSource::available(p); }
+  };
+  auto src = std::make_shared<OneQuietPartition>();
+  auto seen = std::make_shared<Seen>();
+  ManualClock clock(Timestamp{1'000'000});
+  TopologyBuilder b;
+  b.setSpout("records", src, 1).withWatermark(WatermarkSpec{.field = "ts", .everyTuples = 10});
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  Continuous c = fastConfig();
+  c.clock = &clock;
+  auto rt = runContinuous(b.build(), c);
+  ASSERT_TRUE(eventually([&] { return seen->count.load() == 100; }));
+  clock.advance(std::chrono::hours(1));
+  src->grow(10);  // partition 0 moves on; partition 1 is still quiet
+  ASSERT_TRUE(eventually([&] { return seen->count.load() == 110; }));
+  // A watermark after those records would reach the sink before these (one channel, in order).
+  src->grow(10);
+  ASSERT_TRUE(eventually([&] { return seen->count.load() == 120; }));
+  EXPECT_TRUE(filter(seen->eventsOf(1), "wm").empty())  // task 1: the sink
+      << "the watermark advanced past the quiet partition without idleness asked for";
+  rt.kill();
+}
+
+// A task without partitions can never have data: without idleness it is idle at once (Flink's
+// reader without splits), so it does not hold its consumers back.
+TEST(SourceSpout, WithoutIdlenessATaskWithoutPartitionsDoesNotHoldTheWatermarkBack) {
+  auto src = std::make_shared<VectorSource>(1, 100, /*bounded=*/false);
+  auto seen = std::make_shared<Seen>();
+  ManualClock clock(Timestamp{1'000'000});  // never advanced
+  TopologyBuilder b;
+  b.setSpout("records", src, 2).withWatermark(WatermarkSpec{.field = "ts", .everyTuples = 10});
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  Continuous c = fastConfig();
+  c.clock = &clock;
+  auto rt = runContinuous(b.build(), c);
+  ASSERT_TRUE(eventually([&] { return !filter(seen->eventsOf(2), "wm").empty(); }))
+      << "task 1 (no partitions) held the watermark back";
+  rt.kill();
+}
+
+TEST(SourceSpout, ANegativeIdleTimeoutIsRefused) {
+  TopologyBuilder b;
+  b.setSpout("records", std::make_shared<VectorSource>(1, 1), 1)
+      .withWatermark(WatermarkSpec{.field = "ts", .idleTimeout = std::chrono::seconds(-1)});
+  b.setBolt("sink", RecordingBolt(std::make_shared<Seen>()), 1).shuffleGrouping("records");
+  EXPECT_THROW(b.build(), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace gale

@@ -91,12 +91,10 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
   TopologyBuilder b;
   SpoutDeclarer spout = b.setSpout("in", std::make_shared<KafkaSource>(so), partitions);
   // Every partition gets records all along and a sentinel at the end, so no partition is ever
-  // really idle: a long idleness timeout keeps a fetch stall on a loaded machine (over the 1 s
-  // default) from marking a partition idle, which would make its records late (delay 0).
+  // idle: no idleness (the default), so a fetch stall on a loaded machine cannot make a
+  // partition look idle and its records late (delay 0).
   if (p == KafkaPipeline::Window)
-    spout.withWatermark(WatermarkSpec{.field = "timestamp",
-                                      .delay = Duration(0),
-                                      .idleTimeout = std::chrono::minutes(1)});
+    spout.withWatermark(WatermarkSpec{.field = "timestamp", .delay = Duration(0)});
   b.setBolt("parse",
             FromJson({.field = "value",
                       .schema = Fields{{"ad", Type::String}, {"event", Type::String}},
