@@ -56,6 +56,8 @@ struct KafkaSource::Impl {
   const Clock* clock = &SystemClock::instance();
   KafkaOffsetSpec starting, ending;
   bool bounded = false;
+  // resumePartitionOrder(): these are numbered first, in this order (a checkpoint's numbering).
+  std::vector<std::pair<std::string, int32_t>> order;
   Stats stats;
   std::atomic<uint64_t> errors{0};
 
@@ -164,6 +166,7 @@ struct KafkaSource::Impl {
     }
     std::sort(tps.begin(), tps.end());
     tps.erase(std::unique(tps.begin(), tps.end()), tps.end());
+    if (!order.empty()) tps = inResumedOrder(std::move(tps));
 
     // Where each partition starts: the group's committed offset, else startingOffsets.
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(tps.size());
@@ -205,6 +208,27 @@ struct KafkaSource::Impl {
     if (parts.empty()) throw SourceError("kafka source '" + name + "': no partitions to read");
     partCount = parts.size();
     resolved = true;
+  }
+
+  // `tps` (sorted) with the resumed order's partitions first, as they were numbered, and the
+  // others (added since) after them.
+  std::vector<std::pair<std::string, int32_t>> inResumedOrder(
+      std::vector<std::pair<std::string, int32_t>> tps) {
+    std::vector<std::pair<std::string, int32_t>> out;
+    std::set<std::pair<std::string, int32_t>> taken;
+    for (const auto& tp : order) {
+      if (!std::binary_search(tps.begin(), tps.end(), tp)) {
+        throw SourceError("kafka source '" + name + "': topic '" + tp.first + "' partition " +
+                          std::to_string(tp.second) + " is in the checkpoint but no longer on " +
+                          o.bootstrapServers + " (a topic deleted or no longer subscribed): "
+                          "its offsets cannot be resumed; use a new checkpoint");
+      }
+      if (taken.insert(tp).second) out.push_back(tp);
+    }
+    for (const auto& tp : tps) {
+      if (!taken.count(tp)) out.push_back(tp);
+    }
+    return out;
   }
 
   // A Part stays where it is once made (parts only grows, under `mutex`, by discovery).
@@ -254,7 +278,8 @@ struct KafkaSource::Impl {
         part->fatal = where(*part) + ": added while the job runs, but it sorts before topic '" +
                       last.first + "' partition " + std::to_string(last.second) +
                       ", so it cannot be numbered after the known partitions as a restart would "
-                      "number it; restart the job (a micro-batch job with a new checkpoint)";
+                      "number it; restart the job (a micro-batch job resumes from its "
+                      "checkpoint, whose offsets are keyed by topic and partition)";
         logError(part->fatal);
         std::lock_guard lk(mutex);
         for (auto& known : parts) {  // the job stops at its next read
@@ -824,6 +849,38 @@ void KafkaSource::commit(int partition, int64_t offset) {
     s.pendingCommits[partition] = offset;
   }
   s.flushCommits(false);
+}
+
+std::vector<std::string> KafkaSource::partitionIds() const {
+  std::lock_guard lk(impl_->mutex);
+  impl_->resolveLocked();
+  std::vector<std::string> ids;
+  for (const auto& p : impl_->parts) ids.push_back(p->topic + "/" + std::to_string(p->id));
+  return ids;
+}
+
+void KafkaSource::resumePartitionOrder(const std::vector<std::string>& ids) {
+  Impl& s = *impl_;
+  std::vector<std::pair<std::string, int32_t>> order;
+  for (const auto& id : ids) {
+    size_t slash = id.rfind('/');
+    int32_t partition = -1;
+    try {
+      if (slash != std::string::npos) partition = std::stoi(id.substr(slash + 1));
+    } catch (const std::exception&) {
+    }
+    if (slash == 0 || partition < 0) {
+      throw SourceError("kafka source '" + s.name + "': '" + id + "' in the checkpoint's "
+                        "partition order is not topic/partition");
+    }
+    order.emplace_back(id.substr(0, slash), partition);
+  }
+  std::lock_guard lk(s.mutex);
+  if (s.opened) {
+    throw std::logic_error("kafka source '" + s.name + "': resumePartitionOrder after open()");
+  }
+  s.order = std::move(order);
+  s.teardownLocked();  // looked up again, in this order, when next asked
 }
 
 bool KafkaSource::finished() const {

@@ -81,6 +81,16 @@ class Source {
   // ahead (Kafka) starts fetching there.
   virtual void commit(int partition, int64_t offset) {}
 
+  // Stable names of the partitions in their current numbering (Kafka: "topic/partition"), for a
+  // source whose numbering can change between runs (partitions added to a topic sort among the
+  // known ones); empty when the numbers themselves are stable. A micro-batch checkpoint records
+  // them, and a restart hands them back through resumePartitionOrder().
+  virtual std::vector<std::string> partitionIds() const { return {}; }
+  // Before open(): number these partitions 0, 1, ... as listed (the order the checkpoint's
+  // offsets are keyed by) and any others after them. Throws SourceError when a listed partition
+  // no longer exists.
+  virtual void resumePartitionOrder(const std::vector<std::string>& ids) {}
+
   // True when re-reading a range returns the same records (a transactional source); false when
   // it may return others (an opaque source, e.g. a socket whose buffer was lost on restart).
   virtual bool replayable() const { return true; }

@@ -35,6 +35,10 @@ class CommittedOffsetsSource : public Source {
   // Writes the offset to the partition's file, then commits it to the inner source. Throws
   // SourceError when the file cannot be written.
   void commit(int partition, int64_t offset) override;
+  std::vector<std::string> partitionIds() const override { return inner_->partitionIds(); }
+  void resumePartitionOrder(const std::vector<std::string>& ids) override {
+    inner_->resumePartitionOrder(ids);
+  }
   bool replayable() const override { return inner_->replayable(); }
   bool finished() const override { return inner_->finished(); }
 
