@@ -524,6 +524,7 @@ void expectNewPartitionsPickedUp(bool microBatch) {
   if (microBatch) {
     // The grown job resumes from its checkpoint (offsets keyed by topic and partition): one
     // more record in each topic, and nothing read twice.
+    ASSERT_TRUE(job->waitUntilDone(30s));  // it lets go of the checkpoint
     job.reset();
     TopologyBuilder again;
     again.setSpout("kafka", std::make_shared<KafkaSource>(o), 2);
