@@ -54,7 +54,16 @@ void BatchPlanner::resume(uint64_t lastTxid, const Offsets& next) {
                                std::to_string(it->second.size()) +
                                "; partitions cannot be removed from a running job");
     }
-    for (size_t p = 0; p < parts.size(); ++p) it->second[p] = parts[p];
+    // The others start where the source says (asked again: a source told its checkpoint's
+    // partition order may have renumbered them since the planner was made).
+    Source& src = *std::find_if(sources_.begin(), sources_.end(),
+                                [&](const NamedSource& s) { return s.name == name; })
+                       ->source;
+    auto& pos = it->second;
+    pos.resize(std::max(pos.size(), static_cast<size_t>(src.partitions())));
+    for (size_t p = 0; p < pos.size(); ++p) {
+      pos[p] = p < parts.size() ? parts[p] : src.initialOffset(static_cast<int>(p));
+    }
   }
   lastTxid_ = lastTxid;
 }

@@ -45,6 +45,26 @@ Offsets fromStateOffsets(const SourceOffsets& o) {
 // when the batch ended the input (a replay must fire the same windows).
 constexpr const char* kOffsetLogState = "_gale_offset_log";
 
+// The partition order of each source that names its partitions (Source::partitionIds): key =
+// source name, value = the ids, one a line, in the numbering the offsets are keyed by. Written
+// in a batch's commit when it changed; handed back to the source on restart, so offsets stay
+// keyed by (topic, partition) although partitions were added among the known ones.
+constexpr const char* kPartitionOrderState = "_gale_partition_order";
+
+std::string joinLines(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += s + '\n';
+  return out;
+}
+
+std::vector<std::string> splitLines(std::string_view s) {
+  std::vector<std::string> out;
+  for (size_t nl; (nl = s.find('\n')) != std::string_view::npos; s = s.substr(nl + 1)) {
+    out.emplace_back(s.substr(0, nl));
+  }
+  return out;
+}
+
 std::string txidKey(uint64_t txid) {
   char buf[24];
   snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(txid));
@@ -182,6 +202,7 @@ class BatchJob {
       recovered_.watermark = store_->committedWatermark();
       recovered_.store = store_.get();
       committedOffsets_ = fromStateOffsets(store_->committedOffsets());
+      resumePartitionOrders();
       planner_.resume(recovered_.lastTxid, committedOffsets_);
       if (config_.offsetLog) {
         offsetLog_ = &store_->keyedState(kOffsetLogState, StateKind::Plain);
@@ -595,6 +616,32 @@ class BatchJob {
     return plan;
   }
 
+  // Sources that name their partitions get the order of the checkpoint back (before open).
+  void resumePartitionOrders() {
+    for (const auto& s : planner_.sources()) {
+      std::vector<std::string> ids = s.source->partitionIds();
+      if (ids.empty()) continue;
+      if (!partitionOrder_) {
+        partitionOrder_ = &store_->keyedState(kPartitionOrderState, StateKind::Plain);
+      }
+      if (auto stored = partitionOrder_->get(s.name)) {
+        s.source->resumePartitionOrder(splitLines(*stored));
+        writtenOrder_[s.name] = *stored;
+      }
+    }
+  }
+
+  // In batch `c`: the partition order of each source whose order changed since last written.
+  void commitPartitionOrders(BatchCommit& c) {
+    if (!partitionOrder_) return;
+    for (const auto& s : planner_.sources()) {
+      std::string order = joinLines(s.source->partitionIds());
+      if (order.empty() || writtenOrder_[s.name] == order) continue;
+      c.put(*partitionOrder_, s.name, order);
+      pendingOrder_[s.name] = std::move(order);
+    }
+  }
+
   void logPlan(const BatchPlan& plan) {
     if (!offsetLog_) return;
     store_->applyBeforeCommit(
@@ -625,10 +672,13 @@ class BatchJob {
       c.apply(store_->keyedState(state, upd.kind), std::move(upd.updates));
     }
     c.setOffsets(toStateOffsets(plan.end));
+    commitPartitionOrders(c);
     if (result.watermark) c.setWatermark(*result.watermark);
     for (auto& s : result.sinks) c.markSinkCommitted(s);
     if (offsetLog_) c.erase(*offsetLog_, txidKey(txid));  // the commit record supersedes it
     c.commit();
+    for (auto& [name, order] : pendingOrder_) writtenOrder_[name] = std::move(order);
+    pendingOrder_.clear();
     int64_t t1 = SystemClock::steadyNanos();
 
     pipeline_->committed(txid);
@@ -723,6 +773,8 @@ class BatchJob {
   RecoveredState recovered_;
   Offsets committedOffsets_;
   KeyedState* offsetLog_ = nullptr;      // with MicroBatch::offsetLog
+  KeyedState* partitionOrder_ = nullptr;  // with a source that names its partitions
+  std::map<std::string, std::string> writtenOrder_, pendingOrder_;  // source -> joinLines(ids)
   std::deque<LoggedPlan> loggedPlans_;   // logged batches to replay, oldest first
 
   mutable std::mutex mutex_;

@@ -53,6 +53,17 @@ void KafkaMockCluster::setBrokerDown(int broker, bool down) {
   }
 }
 
+void KafkaMockCluster::delayResponses(int broker, int16_t apiKey, int count,
+                                      std::chrono::milliseconds delay) {
+  for (int i = 0; i < count; ++i) {
+    if (rd_kafka_mock_broker_push_request_error_rtts(h_->mc, broker, apiKey, 1,
+                                                     RD_KAFKA_RESP_ERR_NO_ERROR,
+                                                     static_cast<int>(delay.count()))) {
+      throw std::runtime_error("kafka mock cluster: no broker " + std::to_string(broker));
+    }
+  }
+}
+
 void KafkaMockCluster::setPartitionLeader(const std::string& topic, int32_t partition,
                                           int broker) {
   if (rd_kafka_mock_partition_set_leader(h_->mc, topic.c_str(), partition, broker)) {

@@ -224,6 +224,31 @@ TEST(KafkaSourceTest, an_unbounded_partition_is_available_to_the_brokers_end_bef
   expectTheEndsAvailableBeforeTheFetch(mc, "");
 }
 
+// The source's own lookups (the broker's end offsets every latestOffsetsInterval) go through a
+// client of their own: a slow answer to them does not hold back the records' fetches, which on
+// one connection would wait behind it (continuous-mode latency).
+TEST(KafkaSourceTest, slow_end_offset_lookups_do_not_hold_back_the_records) {
+  MockCluster mc(1);
+  mc.createTopic("slow", 1);
+  auto o = baseOptions(mc, "slow");
+  o.latestOffsetsInterval = 10ms;
+  o.requestTimeout = 3s;
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  auto running = runContinuous(b.build(), Continuous{});
+  for (int i = 0; i < 10; ++i) mc.produce("slow", 0, "", "a" + std::to_string(i));
+  mc.flush();
+  ASSERT_TRUE(store->waitForSize(10, 30s)) << store->size();
+  mc.delayResponses(1, /*ListOffsets*/ 2, 1000, 20s);
+  for (int i = 0; i < 10; ++i) mc.produce("slow", 0, "", "b" + std::to_string(i));
+  mc.flush();
+  // Well before a delayed lookup is answered.
+  EXPECT_TRUE(store->waitForSize(20, 15s)) << store->size();
+  running.kill();
+}
+
 // Fills partition 0 of `topic` past the mock cluster's per-partition retention, so its log no
 // longer starts at 0; returns the new log start.
 int64_t produceUntilTheLogStartMoves(MockCluster& mc, const std::string& topic) {
@@ -497,18 +522,26 @@ void expectNewPartitionsPickedUp(bool microBatch) {
   if (job) job->stop();
   if (running) running->stop();
   if (microBatch) {
-    // The partition count is part of the checkpoint's topology fingerprint: the grown job is
-    // refused its old checkpoint (docs/connectors.md says to restart it with a new one).
+    // The grown job resumes from its checkpoint (offsets keyed by topic and partition): one
+    // more record in each topic, and nothing read twice.
+    ASSERT_TRUE(job->waitUntilDone(30s));  // it lets go of the checkpoint
     job.reset();
     TopologyBuilder again;
     again.setSpout("kafka", std::make_shared<KafkaSource>(o), 2);
     again.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
-    EXPECT_THROW(runMicroBatch(again.build(), MicroBatch{.checkpoint = chk}), std::exception);
+    auto rerun = runMicroBatch(again.build(), MicroBatch{.checkpoint = chk});
+    mc.produce("grow-a", 0, "", "a-after");
+    mc.produce("grow-b", 1, "", "b-after");
+    mc.flush();
+    ASSERT_TRUE(store->waitForSize(112, 30s)) << store->size();
+    rerun.stop();
+    ASSERT_TRUE(rerun.waitUntilDone(30s));
+    EXPECT_EQ(store->size(), 112u);
   }
   std::filesystem::remove_all(chk);
   std::set<std::string> values;
   for (const auto& v : store->values()) values.insert(asText(v[1]));
-  EXPECT_EQ(values.size(), 110u);
+  EXPECT_EQ(values.size(), microBatch ? 112u : 110u);
 }
 
 TEST(KafkaSourceTest, partitions_added_while_a_continuous_job_runs_are_read_from_their_start) {
@@ -517,6 +550,66 @@ TEST(KafkaSourceTest, partitions_added_while_a_continuous_job_runs_are_read_from
 
 TEST(KafkaSourceTest, partitions_added_while_a_micro_batch_job_runs_are_read_from_their_start) {
   expectNewPartitionsPickedUp(true);
+}
+
+// A checkpoint keys offsets by topic and partition: a partition added while the job was down
+// that sorts before the known ones (so a fresh lookup numbers every partition differently) is
+// read from its start, and the known ones resume where they were.
+TEST(KafkaSourceTest, a_micro_batch_job_restarted_after_partitions_were_added_resumes_each_by_name) {
+  MockCluster mc;
+  mc.createTopic("grow-b", 2);
+  for (int i = 0; i < 40; ++i) mc.produce("grow-b", i % 2, "", "b" + std::to_string(i));
+  mc.flush();
+  auto o = baseOptions(mc, "");
+  o.subscribe.clear();
+  o.subscribePattern = "grow-.*";
+  std::string chk = tempDir("regrow");
+  auto build = [&](std::shared_ptr<MemoryStore> store) {
+    TopologyBuilder b;
+    b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
+    b.setBolt("sink", MemorySink(std::move(store), {}), 1).shuffleGrouping("kafka");
+    return b.build();
+  };
+  auto first = std::make_shared<MemoryStore>();
+  {
+    auto job = runMicroBatch(build(first), MicroBatch{.checkpoint = chk});
+    ASSERT_TRUE(first->waitForSize(40, 30s)) << first->size();
+    job.stop();
+    ASSERT_TRUE(job.waitUntilDone(30s));
+  }
+  mc.createTopic("grow-a", 1);  // now (grow-a, 0) sorts first
+  for (int i = 0; i < 10; ++i) mc.produce("grow-a", 0, "", "a" + std::to_string(i));
+  for (int i = 40; i < 60; ++i) mc.produce("grow-b", i % 2, "", "b" + std::to_string(i));
+  mc.flush();
+  auto second = std::make_shared<MemoryStore>();
+  auto job = runMicroBatch(build(second), MicroBatch{.checkpoint = chk});
+  ASSERT_TRUE(second->waitForSize(30, 30s)) << second->size();
+  job.stop();
+  ASSERT_TRUE(job.waitUntilDone(30s));
+  std::filesystem::remove_all(chk);
+  std::multiset<std::string> values;
+  for (const auto& v : second->values()) values.insert(asText(v[1]));
+  std::multiset<std::string> expected;
+  for (int i = 0; i < 10; ++i) expected.insert("a" + std::to_string(i));
+  for (int i = 40; i < 60; ++i) expected.insert("b" + std::to_string(i));
+  EXPECT_EQ(values, expected) << "lost, repeated or re-read records";
+}
+
+TEST(KafkaSourceTest, a_resumed_partition_order_naming_a_partition_that_is_gone_is_refused) {
+  MockCluster mc(1);
+  mc.createTopic("t", 1);
+  KafkaSource src(baseOptions(mc, "t"));
+  EXPECT_EQ(src.partitionIds(), std::vector<std::string>{"t/0"});
+  EXPECT_THROW(src.resumePartitionOrder({"t-without-partition"}), SourceError);
+  src.resumePartitionOrder({"gone/0", "t/0"});
+  try {
+    src.partitions();
+    FAIL() << "a checkpoint's partition that is gone was not noticed";
+  } catch (const SourceError& e) {
+    EXPECT_NE(std::string(e.what()).find("topic 'gone' partition 0 is in the checkpoint"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // A new partition that sorts before a known one would get another number after a restart (a

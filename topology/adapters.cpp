@@ -85,6 +85,8 @@ SourceSpout::SourceSpout(SourcePtr source, std::optional<WatermarkSpec> watermar
     : shared_(std::make_shared<Shared>()), watermark_(std::move(watermark)), readChunk_(readChunk) {
   if (!source) throw std::invalid_argument("SourceSpout needs a source, got null");
   if (readChunk_ == 0) readChunk_ = 1;
+  if (watermark_ && watermark_->idleTimeout < Duration::zero())
+    throw std::invalid_argument("WatermarkSpec::idleTimeout must be >= 0 (0: no idleness)");
   shared_->source = std::move(source);
 }
 
@@ -232,7 +234,9 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
     for (size_t k = 0; k < parts_.size() && !emitted; ++k) {
       Partition& p = parts_[cursor_];
       cursor_ = (cursor_ + 1) % parts_.size();
-      int64_t avail = src.available(p.id);
+      // What the source holds now, not what exists (a Kafka source's fetch may lag the
+      // broker's end): a record at hand is not kept waiting for the rest of a chunk.
+      int64_t avail = src.ready(p.id);
       if (avail <= p.next) continue;
       int64_t to = std::min<int64_t>(avail, p.next + static_cast<int64_t>(readChunk_));
       buf_.clear();
@@ -278,14 +282,17 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
 
 std::optional<Timestamp> SourceSpout::taskWatermark(int64_t nowNanos) const {
   const int64_t idleNanos = toMicros(watermark_->idleTimeout) * 1000;
+  const bool idleness = idleNanos > 0;
   // A task without partitions (more tasks than partitions) holds back until idleTimeout after
-  // open(), like a partition without data.
+  // open(), like a partition without data; without idleness it is idle at once, or it would
+  // hold its consumers back for good.
   if (parts_.empty()) {
-    return nowNanos - openNanos_ >= idleNanos ? std::nullopt : std::optional(kNoWatermark);
+    return !idleness || nowNanos - openNanos_ >= idleNanos ? std::nullopt
+                                                           : std::optional(kNoWatermark);
   }
   std::optional<Timestamp> low;
   for (const auto& p : parts_) {
-    if (nowNanos - p.lastDataNanos >= idleNanos) continue;
+    if (idleness && nowNanos - p.lastDataNanos >= idleNanos) continue;
     Timestamp wm = p.watermark->current();  // kNoWatermark before its first record: holds back
     low = low ? std::min(*low, wm) : wm;
   }

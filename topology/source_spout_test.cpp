@@ -2,6 +2,8 @@
 // stream, origin times and in-band watermarks with idleness.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+
 #include "test_support.h"
 
 namespace gale {
@@ -142,6 +144,47 @@ TEST(SourceSpout, APoisonRecordIsDeadLetteredAndCommittedPastSoTheBoundedRunEnds
   EXPECT_EQ(m.failed, 60u);
 }
 
+// Every partition holds `n` records that exist (available) but partition 0 has none at hand
+// (ready) until release(): reading them waits for release(), as a Kafka read waits for a fetch.
+class StalledPartitionSource : public VectorSource {
+ public:
+  explicit StalledPartitionSource(int64_t n) : VectorSource(2, n) {}
+  int64_t ready(int p) override { return p == 0 && !released_ ? 0 : available(p); }
+  size_t read(int p, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    if (p == 0) {
+      std::unique_lock l(m_);
+      cv_.wait(l, [&] { return released_.load(); });
+    }
+    return VectorSource::read(p, from, to, out);
+  }
+  void release() {
+    std::lock_guard l(m_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::atomic<bool> released_{false};
+};
+
+TEST(SourceSpout, ARecordAtHandIsEmittedWhileAnotherPartitionWaitsForItsRecords) {
+  auto src = std::make_shared<StalledPartitionSource>(100);
+  auto seen = std::make_shared<Seen>();
+  TopologyBuilder b;
+  b.setSpout("records", src, 1);  // one task reads both partitions
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  auto rt = runContinuous(b.build(), fastConfig());
+  // Partition 1's records come although partition 0's read would wait: the spout reads up to
+  // ready(), not available().
+  bool partition1 = eventually([&] { return seen->count.load() == 100; });
+  src->release();
+  ASSERT_TRUE(partition1) << "partition 1 waited behind partition 0's records";
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(20)));
+  EXPECT_EQ(seen->count.load(), 200);
+}
+
 TEST(SourceSpout, WatermarksTrailTheMaxEventTimeByTheDelayAndNeverGoBack) {
   auto src = std::make_shared<VectorSource>(2, 500);
   auto seen = std::make_shared<Seen>();
@@ -205,6 +248,59 @@ TEST(SourceSpout, AnIdleSpoutTaskDoesNotHoldBackTheWatermark) {
   EXPECT_GE(wm, VectorSource::eventTime(0, 99) - 1);  // Flink's max - delay - 1 µs
   EXPECT_LE(wm, VectorSource::eventTime(0, 109) - 1);
   rt.kill();
+}
+
+// Idleness is opt-in (Flink's withIdleness): without it a quiet partition holds the watermark
+// back however long it is quiet, so its late-arriving records are never dropped as late.
+TEST(SourceSpout, WithoutIdlenessAQuietPartitionHoldsTheWatermarkBackForGood) {
+  struct OneQuietPartition : VectorSource {
+    OneQuietPartition() : VectorSource(2, 100, /*bounded=*/false) {}
+    int64_t available(int p) override { return p == 1 ? 0 : VectorSource::available(p); }
+  };
+  auto src = std::make_shared<OneQuietPartition>();
+  auto seen = std::make_shared<Seen>();
+  ManualClock clock(Timestamp{1'000'000});
+  TopologyBuilder b;
+  b.setSpout("records", src, 1).withWatermark(WatermarkSpec{.field = "ts", .everyTuples = 10});
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  Continuous c = fastConfig();
+  c.clock = &clock;
+  auto rt = runContinuous(b.build(), c);
+  ASSERT_TRUE(eventually([&] { return seen->count.load() == 100; }));
+  clock.advance(std::chrono::hours(1));
+  src->grow(10);  // partition 0 moves on; partition 1 is still quiet
+  ASSERT_TRUE(eventually([&] { return seen->count.load() == 110; }));
+  // A watermark after those records would reach the sink before these (one channel, in order).
+  src->grow(10);
+  ASSERT_TRUE(eventually([&] { return seen->count.load() == 120; }));
+  EXPECT_TRUE(filter(seen->eventsOf(1), "wm").empty())  // task 1: the sink
+      << "the watermark advanced past the quiet partition without idleness asked for";
+  rt.kill();
+}
+
+// A task without partitions can never have data: without idleness it is idle at once (Flink's
+// reader without splits), so it does not hold its consumers back.
+TEST(SourceSpout, WithoutIdlenessATaskWithoutPartitionsDoesNotHoldTheWatermarkBack) {
+  auto src = std::make_shared<VectorSource>(1, 100, /*bounded=*/false);
+  auto seen = std::make_shared<Seen>();
+  ManualClock clock(Timestamp{1'000'000});  // never advanced
+  TopologyBuilder b;
+  b.setSpout("records", src, 2).withWatermark(WatermarkSpec{.field = "ts", .everyTuples = 10});
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  Continuous c = fastConfig();
+  c.clock = &clock;
+  auto rt = runContinuous(b.build(), c);
+  ASSERT_TRUE(eventually([&] { return !filter(seen->eventsOf(2), "wm").empty(); }))
+      << "task 1 (no partitions) held the watermark back";
+  rt.kill();
+}
+
+TEST(SourceSpout, ANegativeIdleTimeoutIsRefused) {
+  TopologyBuilder b;
+  b.setSpout("records", std::make_shared<VectorSource>(1, 1), 1)
+      .withWatermark(WatermarkSpec{.field = "ts", .idleTimeout = std::chrono::seconds(-1)});
+  b.setBolt("sink", RecordingBolt(std::make_shared<Seen>()), 1).shuffleGrouping("records");
+  EXPECT_THROW(b.build(), std::invalid_argument);
 }
 
 }  // namespace

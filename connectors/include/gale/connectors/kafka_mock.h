@@ -27,6 +27,10 @@ class KafkaMockCluster {
   // Moves the leadership of a partition (a leader change, as after a broker failure).
   void setPartitionLeader(const std::string& topic, int32_t partition, int broker);
 
+  // A slow broker: the next `count` requests of protocol request type `apiKey` (e.g. 2,
+  // ListOffsets) to `broker` are answered after `delay`.
+  void delayResponses(int broker, int16_t apiKey, int count, std::chrono::milliseconds delay);
+
   // Produces through an internal producer (asynchronously; flush() waits for all). partition -1:
   // by key. timestampMillis -1: now.
   void produce(const std::string& topic, int32_t partition, const std::string& key,

@@ -98,8 +98,14 @@ class KafkaSource : public Source {
   void open(const Clock& clock) override;
   void close() override;
   int64_t available(int partition) override;
+  // What is fetched (available() is the broker's end offset, which read() waits for).
+  int64_t ready(int partition) override;
   size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) override;
   void commit(int partition, int64_t offset) override;
+  // "topic/partition" per gale partition; resumePartitionOrder keeps a checkpoint's numbering
+  // (a partition added to a topic that sorts among the known ones is numbered after them).
+  std::vector<std::string> partitionIds() const override;
+  void resumePartitionOrder(const std::vector<std::string>& ids) override;
   bool replayable() const override { return true; }
   bool finished() const override;
 

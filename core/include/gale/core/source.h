@@ -67,6 +67,12 @@ class Source {
   virtual int64_t initialOffset(int partition) { return 0; }
   // One past the last offset that can be read now in `partition`.
   virtual int64_t available(int partition) = 0;
+  // One past the last offset read() returns without waiting (<= available()). A source whose
+  // available() runs ahead of the records at hand (Kafka reports the broker's end offset, so
+  // that a micro-batch's ranges do not depend on fetch timing) says here what it already holds:
+  // a continuous-mode spout reads up to it, so a record at hand is emitted at once instead of
+  // waiting behind records still on the wire.
+  virtual int64_t ready(int partition) { return available(partition); }
   // Appends the records with offsets in [from, to) of `partition` to `out`, in offset order, and
   // returns how many it appended (fewer when some are gone, e.g. a bounded socket buffer).
   virtual size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) = 0;
@@ -74,6 +80,16 @@ class Source {
   // also calls it before open() with the offsets it resumes from, so a source that fetches
   // ahead (Kafka) starts fetching there.
   virtual void commit(int partition, int64_t offset) {}
+
+  // Stable names of the partitions in their current numbering (Kafka: "topic/partition"), for a
+  // source whose numbering can change between runs (partitions added to a topic sort among the
+  // known ones); empty when the numbers themselves are stable. A micro-batch checkpoint records
+  // them, and a restart hands them back through resumePartitionOrder().
+  virtual std::vector<std::string> partitionIds() const { return {}; }
+  // Before open(): number these partitions 0, 1, ... as listed (the order the checkpoint's
+  // offsets are keyed by) and any others after them. Throws SourceError when a listed partition
+  // no longer exists.
+  virtual void resumePartitionOrder(const std::vector<std::string>& ids) {}
 
   // True when re-reading a range returns the same records (a transactional source); false when
   // it may return others (an opaque source, e.g. a socket whose buffer was lost on restart).

@@ -24,18 +24,22 @@ namespace gale {
 // In-band watermarks of a SourceSpout: Flink's bounded out-of-orderness (core's
 // BoundedOutOfOrderness) per source partition: a partition's watermark = max event time seen in
 // it - delay - 1 µs, and the task's is the minimum over its partitions (Flink's per-split
-// watermarks), so a lagging partition's records are not late because another one ran ahead. A
-// partition that read nothing for `idleTimeout` (counted from open()) is left out of the minimum
-// until it has data again; until then a partition without data holds the task's watermark back.
+// watermarks), so a lagging partition's records are not late because another one ran ahead.
+// Idleness is opt-in, as Flink's withIdleness (Spark has none): by default a partition without
+// data holds the task's watermark back however long it is quiet, so a slow partition's records
+// are never late because it looked idle. With `idleTimeout` > 0, a partition that read nothing
+// for that long (counted from open()) is left out of the minimum until it has data again.
 // The watermark is emitted when it moved and either `everyTuples` tuples or `every` time passed
 // since the last one. A task whose partitions are all idle emits its watermark marked idle, which
-// its consumers leave out of their min over inputs until it emits data again.
+// its consumers leave out of their min over inputs until it emits data again. A task without
+// partitions (more tasks than partitions) is idle: at once without idleness (as Flink's reader
+// without splits), else after idleTimeout from open().
 struct WatermarkSpec {
   std::string field;  // an event-time field (timestamp or int64 micros) of the source's stream
   Duration delay{0};
   uint64_t everyTuples = 1000;
   Duration every = std::chrono::milliseconds(5);
-  Duration idleTimeout = std::chrono::seconds(1);
+  Duration idleTimeout = Duration::zero();  // 0: no idleness; < 0 is refused
 };
 
 // Runs a gale::Operator as a bolt: onTuple per input (outputs anchored to the input, input acked
@@ -146,8 +150,9 @@ class SourceSpout final : public Spout {
   uint64_t lost_ = 0;
   bool checkpointed_ = false;
   std::map<int, int64_t> resumeAt_;
-  // Watermark state (the generators are per partition); idleness is decided here (no data read
-  // for idleTimeout, counted from open() so a partition without data goes idle too).
+  // Watermark state (the generators are per partition); idleness is decided here (with an
+  // idleTimeout: no data read for that long, counted from open() so a partition without data
+  // goes idle too).
   int eventField_ = -1;
   Timestamp emitted_ = kNoWatermark;  // the last watermark sent
   uint64_t sinceWatermark_ = 0;

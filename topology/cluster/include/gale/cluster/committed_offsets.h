@@ -28,12 +28,17 @@ class CommittedOffsetsSource : public Source {
   // file exists but does not hold an offset (a damaged file is not silently read from 0).
   int64_t initialOffset(int partition) override;
   int64_t available(int partition) override { return inner_->available(partition); }
+  int64_t ready(int partition) override { return inner_->ready(partition); }
   size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
     return inner_->read(partition, from, to, out);
   }
   // Writes the offset to the partition's file, then commits it to the inner source. Throws
   // SourceError when the file cannot be written.
   void commit(int partition, int64_t offset) override;
+  std::vector<std::string> partitionIds() const override { return inner_->partitionIds(); }
+  void resumePartitionOrder(const std::vector<std::string>& ids) override {
+    inner_->resumePartitionOrder(ids);
+  }
   bool replayable() const override { return inner_->replayable(); }
   bool finished() const override { return inner_->finished(); }
 
