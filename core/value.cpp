@@ -139,4 +139,33 @@ bool operator==(const Fields& a, const Fields& b) {
   return true;
 }
 
+namespace {
+// The pool of one thread. A bound on both the count and the size of what it keeps, so a burst
+// of wide tuples does not stay hoarded.
+constexpr size_t kPoolMax = 256;
+constexpr size_t kPooledCapacityMax = 32;
+struct ValuesPool {
+  std::vector<Values> free;
+  ValuesPool() { free.reserve(kPoolMax); }
+};
+thread_local ValuesPool tPool;
+}  // namespace
+
+Values recycledValues() {
+  auto& free = tPool.free;
+  if (free.empty()) return {};
+  Values v = std::move(free.back());
+  free.pop_back();
+  return v;
+}
+
+void recycleValues(Values&& values) {
+  size_t cap = values.capacity();
+  if (cap == 0 || cap > kPooledCapacityMax) return;
+  auto& free = tPool.free;
+  if (free.size() >= kPoolMax) return;
+  values.clear();
+  free.push_back(std::move(values));
+}
+
 }  // namespace gale

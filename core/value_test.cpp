@@ -1,3 +1,5 @@
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "gale/core/operator.h"
@@ -55,6 +57,57 @@ TEST(OutputFieldsDeclarer, RejectsAStreamDeclaredTwice) {
   EXPECT_THROW(d.declare(Fields{"b"}), std::invalid_argument);
   ASSERT_NE(d.find("late"), nullptr);
   EXPECT_EQ(d.find("late")->size(), 2u);
+}
+
+TEST(RecycledValues, ADestroyedTuplesVectorComesBackEmptyWithItsCapacity) {
+  while (recycledValues().capacity() > 0) {  // empty this thread's pool
+  }
+  const Value* storage = nullptr;
+  {
+    Values v;
+    v.reserve(4);
+    v.emplace_back(std::string("a string longer than the small-string buffer"));
+    v.emplace_back(int64_t{7});
+    storage = v.data();
+    Tuple t(makeSchema("c", kDefaultStream, Fields{"s", "i"}), std::move(v));
+  }
+  Values again = recycledValues();
+  EXPECT_TRUE(again.empty());
+  EXPECT_EQ(again.capacity(), 4u);
+  EXPECT_EQ(again.data(), storage) << "the same heap block, not a new one";
+  EXPECT_EQ(recycledValues().capacity(), 0u) << "the pool held one vector";
+}
+
+TEST(RecycledValues, ThePoolKeepsNeitherWideVectorsNorMoreThanItsBound) {
+  while (recycledValues().capacity() > 0) {
+  }
+  Values wide;
+  wide.reserve(1000);
+  recycleValues(std::move(wide));
+  EXPECT_EQ(recycledValues().capacity(), 0u) << "a 1000-wide vector was kept";
+  for (int i = 0; i < 10'000; ++i) {
+    Values v;
+    v.reserve(2);
+    recycleValues(std::move(v));
+  }
+  size_t kept = 0;
+  while (recycledValues().capacity() > 0) ++kept;
+  EXPECT_GT(kept, 0u);
+  EXPECT_LE(kept, 256u);
+}
+
+TEST(RecycledValues, EachThreadHasItsOwnPool) {
+  while (recycledValues().capacity() > 0) {
+  }
+  std::thread([] {
+    Values v;
+    v.reserve(3);
+    recycleValues(std::move(v));
+    EXPECT_EQ(recycledValues().capacity(), 3u);
+    v.reserve(3);
+    recycleValues(std::move(v));  // left in the other thread's pool, freed with it
+  }).join();
+  EXPECT_EQ(recycledValues().capacity(), 0u);
 }
 
 }  // namespace
