@@ -140,10 +140,11 @@ bool operator==(const Fields& a, const Fields& b) {
 }
 
 namespace {
-// The pool of one thread. A bound on both the count and the size of what it keeps, so a burst
-// of wide tuples does not stay hoarded.
-constexpr size_t kPoolMax = 256;
-constexpr size_t kPooledCapacityMax = 32;
+// The pool of one thread. A bound on both the count and the size of what it keeps (at most
+// 1024 x 16 x 40 bytes = 640 KB), so a burst of wide tuples does not stay hoarded. 1024: a
+// micro-batch spout reads its records in chunks of 1024 before the first of them is processed.
+constexpr size_t kPoolMax = 1024;
+constexpr size_t kPooledCapacityMax = 16;
 struct ValuesPool {
   std::vector<Values> free;
   ValuesPool() { free.reserve(kPoolMax); }

@@ -93,7 +93,7 @@ TEST(RecycledValues, ThePoolKeepsNeitherWideVectorsNorMoreThanItsBound) {
   size_t kept = 0;
   while (recycledValues().capacity() > 0) ++kept;
   EXPECT_GT(kept, 0u);
-  EXPECT_LE(kept, 256u);
+  EXPECT_LE(kept, 1024u);
 }
 
 TEST(RecycledValues, EachThreadHasItsOwnPool) {

@@ -41,7 +41,7 @@ std::unique_ptr<Operator> Meter::clone() const {
 }
 void Meter::onTuple(const Tuple& t, Emitter& out) {
   if (++pending_ >= 256) flush();
-  out.emit(t.values());
+  out.forward(t);
 }
 void Meter::flush() {
   if (pending_) measurements_->addInputs(pending_);
@@ -82,7 +82,7 @@ std::unique_ptr<Operator> KeepEquals::clone() const {
   return std::make_unique<KeepEquals>(fields_, field_, value_);
 }
 void KeepEquals::onTuple(const Tuple& t, Emitter& out) {
-  if (t[index_] == value_) out.emit(t.values());
+  if (t[index_] == value_) out.forward(t);
 }
 
 // ---- YsbProject ----

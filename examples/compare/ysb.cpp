@@ -79,13 +79,16 @@ Fields YsbData::typedEventFields() {
 Values YsbData::typedEvent(int64_t g, Timestamp eventTime) const {
   uint64_t r = splitmix(static_cast<uint64_t>(g));
   // The same draws as event(g): user, page, ad, ad type, event type.
-  return {static_cast<int64_t>(r & 1023),
-          static_cast<int64_t>((r >> 10) & 1023),
-          adNumbers[(r >> 20) % adNumbers.size()],
-          static_cast<int64_t>((r >> 32) % 5),
-          static_cast<int64_t>((r >> 40) % 3),
-          int64_t{0x01020304},
-          eventTime};
+  Values v = recycledValues();
+  v.reserve(7);
+  v.emplace_back(static_cast<int64_t>(r & 1023));
+  v.emplace_back(static_cast<int64_t>((r >> 10) & 1023));
+  v.emplace_back(adNumbers[(r >> 20) % adNumbers.size()]);
+  v.emplace_back(static_cast<int64_t>((r >> 32) % 5));
+  v.emplace_back(static_cast<int64_t>((r >> 40) % 3));
+  v.emplace_back(int64_t{0x01020304});
+  v.emplace_back(eventTime);
+  return v;
 }
 
 int64_t YsbData::campaignNumberOf(int64_t g) const {

@@ -2,27 +2,12 @@
 // spout task, split and count fused into it, acking off): this binary replaces the global
 // operator new to count its calls. Two runs of different lengths: their difference is what the
 // extra words cost, without start-up and shutdown.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include <gtest/gtest.h>
 
+#include "counting_new.h"
 #include "gale/connectors/generator_source.h"
 #include "gale/topology/runtime.h"
 #include "word_count.h"
-
-namespace {
-std::atomic<uint64_t> gAllocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  gAllocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace gale::examples {
 namespace {
@@ -43,12 +28,12 @@ Counted countWords(int64_t sentences) {
   Topology t = b.build();
   Continuous c;
   c.acking = false;
-  uint64_t before = gAllocations.load();
+  uint64_t before = gHeapAllocations.load();
   auto rt = runContinuous(t, c);
   EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
   rt.stop();
   Counted r;
-  r.allocations = gAllocations.load() - before;
+  r.allocations = gHeapAllocations.load() - before;
   for (auto& [w, n] : report->counts) r.words += n;
   return r;
 }
