@@ -145,14 +145,19 @@ namespace {
 // micro-batch spout reads its records in chunks of 1024 before the first of them is processed.
 constexpr size_t kPoolMax = 1024;
 constexpr size_t kPooledCapacityMax = 16;
+// Set when this thread's pool is destroyed (trivially destructible, so still readable then): a
+// Tuple destroyed later in the thread's or the program's teardown frees its values as usual.
+thread_local bool tPoolGone = false;
 struct ValuesPool {
   std::vector<Values> free;
   ValuesPool() { free.reserve(kPoolMax); }
+  ~ValuesPool() { tPoolGone = true; }
 };
 thread_local ValuesPool tPool;
 }  // namespace
 
 Values recycledValues() {
+  if (tPoolGone) return {};
   auto& free = tPool.free;
   if (free.empty()) return {};
   Values v = std::move(free.back());
@@ -162,7 +167,7 @@ Values recycledValues() {
 
 void recycleValues(Values&& values) {
   size_t cap = values.capacity();
-  if (cap == 0 || cap > kPooledCapacityMax) return;
+  if (cap == 0 || cap > kPooledCapacityMax || tPoolGone) return;
   auto& free = tPool.free;
   if (free.size() >= kPoolMax) return;
   values.clear();

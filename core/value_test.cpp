@@ -110,5 +110,27 @@ TEST(RecycledValues, EachThreadHasItsOwnPool) {
   EXPECT_EQ(recycledValues().capacity(), 0u);
 }
 
+// A tuple that outlives its thread's pool (destroyed in the thread's teardown, after the pool):
+// it frees its values as usual (without the guard, ASan or valgrind report writes into the
+// destroyed pool).
+struct TupleHolder {
+  std::unique_ptr<Tuple> t;
+  ~TupleHolder() { t.reset(); }
+};
+
+TEST(RecycledValues, ATupleDestroyedAfterItsThreadsPoolFreesItsValues) {
+  std::thread([] {
+    // thread_locals die in the reverse order of their construction: the holder (first) outlives
+    // the pool (constructed by the first use below).
+    thread_local TupleHolder holder;
+    Values v;
+    v.reserve(2);
+    v.emplace_back(int64_t{1});
+    recycleValues(recycledValues());
+    holder.t = std::make_unique<Tuple>(makeSchema("c", kDefaultStream, Fields{"x"}), std::move(v));
+  }).join();
+  SUCCEED() << "the thread ended without touching its destroyed pool";
+}
+
 }  // namespace
 }  // namespace gale
