@@ -160,7 +160,7 @@ SentenceSource::SentenceSource(Options o)
           [partitions = o.partitions, withTs = o.withEventTime, start = o.eventTimeStart.micros,
            step = o.eventTimeStep.count()](int partition, int64_t offset) {
             const int64_t g = offset * partitions + partition;
-            Values v;
+            Values v = recycledValues();  // the vector of a tuple already processed
             v.reserve(withTs ? 2 : 1);
             v.emplace_back(sentenceAt(g));
             if (withTs) v.emplace_back(Timestamp{start + g * step});

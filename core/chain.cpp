@@ -22,6 +22,11 @@ class ChainOperator::Link final : public Emitter {
     t.setOriginNanos(chain_.origin_);
     chain_.ops_[index_ + 1]->onTuple(t, *chain_.links_[index_ + 1]);
   }
+  // The same tuple to the next operator: it already carries the origin of the chain's input.
+  void forward(const Tuple& input) override {
+    if (index_ + 1 == chain_.ops_.size()) return chain_.out_->forward(input);
+    chain_.ops_[index_ + 1]->onTuple(input, *chain_.links_[index_ + 1]);
+  }
 
  private:
   ChainOperator& chain_;

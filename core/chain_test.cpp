@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "gale/core/state_codec.h"
+#include "gale/core/stateless.h"
 #include "gale/core/window.h"
 
 namespace gale {
@@ -163,6 +164,37 @@ TEST(ChainOperator, ACloneHasItsOwnState) {
   a.onWatermark(Timestamp{20'000'000}, out);
   ASSERT_EQ(out.rows.size(), 1u);
   EXPECT_EQ(out.rows[0].second, (Values{int64_t{4}, int64_t{0}}));
+}
+
+// Records the address of each tuple it sees and forwards it.
+class AddressProbe final : public Operator {
+ public:
+  std::vector<const Tuple*>* seen;
+  explicit AddressProbe(std::vector<const Tuple*>* s) : seen(s) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"n", "ts"}); }
+  OperatorPtr clone() const override { return std::make_unique<AddressProbe>(seen); }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    seen->push_back(&t);
+    out.forward(t);
+  }
+};
+
+TEST(Chain, AForwardedTupleReachesTheNextOperatorItselfAndLeavesTheChainAsACopy) {
+  std::vector<const Tuple*> seen;
+  ChainOperator c = chain(AddressProbe(&seen), Filter(Fields{"n", "ts"}, [](const Tuple& t) {
+                            return t.getInt("n") > 1;
+                          }),
+                          AddressProbe(&seen));
+  Out out;
+  Tuple in(makeSchema("up", kDefaultStream, Fields{"n", "ts"}), {int64_t{2}, int64_t{5}});
+  c.onTuple(in, out);
+  Tuple dropped(makeSchema("up", kDefaultStream, Fields{"n", "ts"}), {int64_t{1}, int64_t{6}});
+  c.onTuple(dropped, out);
+  // The first probe saw both inputs, the filter passed the first on: no copy in between.
+  EXPECT_EQ(seen, (std::vector<const Tuple*>{&in, &in, &dropped}));
+  ASSERT_EQ(out.rows.size(), 1u);
+  EXPECT_EQ(out.rows[0].first, kDefaultStream);
+  EXPECT_EQ(out.rows[0].second, (Values{int64_t{2}, int64_t{5}}));
 }
 
 }  // namespace

@@ -73,7 +73,7 @@ void StaticJoin::onTuple(const Tuple& t, Emitter& out) {
     ++unmatched_;
     if (type_ == JoinType::Inner) return;
   }
-  Values v;
+  Values v = recycledValues();
   v.reserve(keepIndex_.size() + table_->columns().size());
   for (int i : keepIndex_) v.push_back(t[i]);
   if (row)

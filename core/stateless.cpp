@@ -28,7 +28,7 @@ Filter::Filter(Fields fields, std::function<bool(const Tuple&)> pred)
   if (!pred_) throw std::invalid_argument("Filter needs a predicate");
 }
 void Filter::onTuple(const Tuple& t, Emitter& out) {
-  if (pred_(t)) out.emit(t.values());
+  if (pred_(t)) out.forward(t);
 }
 
 FlatMap::FlatMap(Fields out, Fn fn) : out_(std::move(out)), fn_(std::move(fn)) {

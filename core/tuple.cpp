@@ -93,6 +93,12 @@ SystemClock& SystemClock::instance() {
   return clock;
 }
 
+void Emitter::forward(const Tuple& input) {
+  Values v = recycledValues();
+  v.assign(input.values().begin(), input.values().end());
+  emit(kDefaultStream, std::move(v));
+}
+
 void OutputFieldsDeclarer::declareStream(std::string stream, Fields fields) {
   for (auto& [name, f] : streams_) {
     if (name == stream) throw std::invalid_argument("stream '" + stream + "' declared twice");

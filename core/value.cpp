@@ -139,4 +139,39 @@ bool operator==(const Fields& a, const Fields& b) {
   return true;
 }
 
+namespace {
+// The pool of one thread. A bound on both the count and the size of what it keeps (at most
+// 1024 x 16 x 40 bytes = 640 KB), so a burst of wide tuples does not stay hoarded. 1024: a
+// micro-batch spout reads its records in chunks of 1024 before the first of them is processed.
+constexpr size_t kPoolMax = 1024;
+constexpr size_t kPooledCapacityMax = 16;
+// Set when this thread's pool is destroyed (trivially destructible, so still readable then): a
+// Tuple destroyed later in the thread's or the program's teardown frees its values as usual.
+thread_local bool tPoolGone = false;
+struct ValuesPool {
+  std::vector<Values> free;
+  ValuesPool() { free.reserve(kPoolMax); }
+  ~ValuesPool() { tPoolGone = true; }
+};
+thread_local ValuesPool tPool;
+}  // namespace
+
+Values recycledValues() {
+  if (tPoolGone) return {};
+  auto& free = tPool.free;
+  if (free.empty()) return {};
+  Values v = std::move(free.back());
+  free.pop_back();
+  return v;
+}
+
+void recycleValues(Values&& values) {
+  size_t cap = values.capacity();
+  if (cap == 0 || cap > kPooledCapacityMax || tPoolGone) return;
+  auto& free = tPool.free;
+  if (free.size() >= kPoolMax) return;
+  values.clear();
+  free.push_back(std::move(values));
+}
+
 }  // namespace gale

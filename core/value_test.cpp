@@ -1,3 +1,5 @@
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "gale/core/operator.h"
@@ -55,6 +57,79 @@ TEST(OutputFieldsDeclarer, RejectsAStreamDeclaredTwice) {
   EXPECT_THROW(d.declare(Fields{"b"}), std::invalid_argument);
   ASSERT_NE(d.find("late"), nullptr);
   EXPECT_EQ(d.find("late")->size(), 2u);
+}
+
+TEST(RecycledValues, ADestroyedTuplesVectorComesBackEmptyWithItsCapacity) {
+  while (recycledValues().capacity() > 0) {  // empty this thread's pool
+  }
+  const Value* storage = nullptr;
+  {
+    Values v;
+    v.reserve(4);
+    v.emplace_back(std::string("a string longer than the small-string buffer"));
+    v.emplace_back(int64_t{7});
+    storage = v.data();
+    Tuple t(makeSchema("c", kDefaultStream, Fields{"s", "i"}), std::move(v));
+  }
+  Values again = recycledValues();
+  EXPECT_TRUE(again.empty());
+  EXPECT_EQ(again.capacity(), 4u);
+  EXPECT_EQ(again.data(), storage) << "the same heap block, not a new one";
+  EXPECT_EQ(recycledValues().capacity(), 0u) << "the pool held one vector";
+}
+
+TEST(RecycledValues, ThePoolKeepsNeitherWideVectorsNorMoreThanItsBound) {
+  while (recycledValues().capacity() > 0) {
+  }
+  Values wide;
+  wide.reserve(1000);
+  recycleValues(std::move(wide));
+  EXPECT_EQ(recycledValues().capacity(), 0u) << "a 1000-wide vector was kept";
+  for (int i = 0; i < 10'000; ++i) {
+    Values v;
+    v.reserve(2);
+    recycleValues(std::move(v));
+  }
+  size_t kept = 0;
+  while (recycledValues().capacity() > 0) ++kept;
+  EXPECT_GT(kept, 0u);
+  EXPECT_LE(kept, 1024u);
+}
+
+TEST(RecycledValues, EachThreadHasItsOwnPool) {
+  while (recycledValues().capacity() > 0) {
+  }
+  std::thread([] {
+    Values v;
+    v.reserve(3);
+    recycleValues(std::move(v));
+    EXPECT_EQ(recycledValues().capacity(), 3u);
+    v.reserve(3);
+    recycleValues(std::move(v));  // left in the other thread's pool, freed with it
+  }).join();
+  EXPECT_EQ(recycledValues().capacity(), 0u);
+}
+
+// A tuple that outlives its thread's pool (destroyed in the thread's teardown, after the pool):
+// it frees its values as usual (without the guard, ASan or valgrind report writes into the
+// destroyed pool).
+struct TupleHolder {
+  std::unique_ptr<Tuple> t;
+  ~TupleHolder() { t.reset(); }
+};
+
+TEST(RecycledValues, ATupleDestroyedAfterItsThreadsPoolFreesItsValues) {
+  std::thread([] {
+    // thread_locals die in the reverse order of their construction: the holder (first) outlives
+    // the pool (constructed by the first use below).
+    thread_local TupleHolder holder;
+    Values v;
+    v.reserve(2);
+    v.emplace_back(int64_t{1});
+    recycleValues(recycledValues());
+    holder.t = std::make_unique<Tuple>(makeSchema("c", kDefaultStream, Fields{"x"}), std::move(v));
+  }).join();
+  SUCCEED() << "the thread ended without touching its destroyed pool";
 }
 
 }  // namespace

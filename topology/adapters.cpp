@@ -177,7 +177,8 @@ void SourceSpout::noteDone(Partition& p, int64_t offset) {
   if (p.base != before && !checkpointed_) shared_->source->commit(p.id, p.base);
 }
 
-bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay) {
+bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay, Timestamp now,
+                             int64_t monoNanos) {
   bool mainStream = rec.stream.empty() || rec.stream == kDefaultStream;
   if (p.watermark && mainStream && static_cast<size_t>(eventField_) < rec.values.size()) {
     const Value& v = rec.values[static_cast<size_t>(eventField_)];
@@ -185,11 +186,11 @@ bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay) {
     if (auto ts = std::get_if<Timestamp>(&v)) t = *ts;
     if (auto i = std::get_if<int64_t>(&v)) t = Timestamp{*i};
     if (t) {
-      p.watermark->observe(*t, clock_->now());
+      p.watermark->observe(*t, now);
       ++sinceWatermark_;
     }
   }
-  p.lastDataNanos = clock_->monoNanos();
+  p.lastDataNanos = monoNanos;
   MessageId id = messageId(p.id, rec.offset);
   out_->emitWithOrigin(mainStream ? std::string_view(kDefaultStream) : rec.stream,
                        std::move(rec.values),
@@ -225,7 +226,7 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
       noteDone(*p, off);
       continue;
     }
-    emitRecord(*p, buf_[0], true);
+    emitRecord(*p, buf_[0], true, clock_->now(), clock_->monoNanos());
     emitted = true;
     ++replayed;
   }
@@ -241,13 +242,15 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
       int64_t to = std::min<int64_t>(avail, p.next + static_cast<int64_t>(readChunk_));
       buf_.clear();
       src.read(p.id, p.next, to, buf_);
+      const Timestamp now = clock_->now();
+      const int64_t monoNanos = clock_->monoNanos();
       for (auto& rec : buf_) {
         if (rec.offset < p.next) continue;
         while (p.next < rec.offset) {  // records gone before we read them: skip the gap
           p.done.push_back(true);
           ++p.next;
         }
-        emitRecord(p, rec, false);
+        emitRecord(p, rec, false, now, monoNanos);
         emitted = true;
       }
       if (buf_.empty()) {

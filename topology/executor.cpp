@@ -37,6 +37,7 @@ void Executor::connect() {
       os.name = s.name;
       os.id = s.id;
       os.schema = *sh_.topology.registry()->find(s.id);
+      for (const FieldSpec& f : os.schema->fields.specs()) os.types.push_back(f.type);
       os.router = std::make_unique<Router>(sh_.topology, *comp_, s, sh_.workerOfTask, sh_.self,
                                            nextRandom());
       auto subscribers = sh_.topology.subscribers(comp_->name, s.name);
@@ -105,16 +106,17 @@ Executor::OutStream& Executor::stream(std::string_view name) {
 
 void Executor::checkValues(const OutStream& os, const Values& values) {
   // The common case without building a (empty) reason string: count and types fit.
-  const Fields& f = os.schema->fields;
-  if (values.size() == f.size()) {
+  const size_t n = os.types.size();
+  if (values.size() == n) {
+    const Type* want = os.types.data();
     size_t i = 0;
-    for (; i < values.size(); ++i) {
-      Type want = f[i].type, got = typeOf(values[i]);
-      if (want != Type::Any && got != Type::Null && got != want) break;
+    for (; i < n; ++i) {
+      Type got = typeOf(values[i]);
+      if (got != want[i] && want[i] != Type::Any && got != Type::Null) break;
     }
-    if (i == values.size()) return;
+    if (i == n) return;
   }
-  std::string why = f.mismatch(values);
+  std::string why = os.schema->fields.mismatch(values);
   if (!why.empty())
     badEmit("component '" + name() + "' emitted on stream '" + os.name +
             "' values that do not fit its declared fields: " + why);

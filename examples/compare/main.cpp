@@ -104,7 +104,8 @@ struct RawOptions {
 Options toOptions(const RawOptions& r) {
   Options o;
   if (r.pipeline == "all") {
-    o.pipelines = {gc::Pipeline::Stateless, gc::Pipeline::WordCount, gc::Pipeline::Ysb};
+    o.pipelines = {gc::Pipeline::Stateless, gc::Pipeline::WordCount, gc::Pipeline::Ysb,
+                   gc::Pipeline::YsbTyped};
   } else {
     o.pipelines.clear();
     for (auto& p : split(r.pipeline)) o.pipelines.push_back(gc::parsePipeline(p));
@@ -154,7 +155,7 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
   r.warmup = defaults.warmupSeconds;
   app.description(kDescription);
   app.footer(kFooter);
-  app.add_option("--pipeline", r.pipeline, "stateless | wordcount | ysb | all, or a list: ysb,wordcount")
+  app.add_option("--pipeline", r.pipeline, "stateless | wordcount | ysb | ysb-typed | all, or a list: ysb,ysb-typed")
       ->capture_default_str();
   app.add_option("--loads", r.loads, "offered loads, events/s: 10000,100K,1M,max")->capture_default_str();
   app.add_option("--intervals", r.intervals,
@@ -330,8 +331,8 @@ int main(int argc, char** argv) {
               << " hardware threads\n";
     for (const auto& m : o.modes) std::cout << "  " << m.label() << ": " << gc::knobsOf(m, o.settings) << "\n";
     for (auto p : o.pipelines)
-      if (p == gc::Pipeline::Ysb)
-        std::cout << "  ysb: " << gc::formatDuration(o.pipeline.window)
+      if (gc::isYsb(p))
+        std::cout << "  " << gc::pipelineName(p) << ": " << gc::formatDuration(o.pipeline.window)
                   << " tumbling event-time windows, watermark delay "
                   << gc::formatDuration(o.pipeline.watermarkDelay)
                   << " (subtracted from window latency)\n";
@@ -365,30 +366,33 @@ int main(int argc, char** argv) {
     // Window equality: the same bounded input through every mode.
     std::ostringstream eq;
     bool allEqual = true;
-    bool ysb = false;
-    for (auto p : o.pipelines) ysb |= p == gc::Pipeline::Ysb;
-    if (ysb && o.checkEvents > 0 && o.modes.size() > 1) {
-      std::cerr << "window equality check: " << o.checkEvents << " events through every mode...\n";
+    for (auto p : o.pipelines) {
+      if (!gc::isYsb(p) || o.checkEvents <= 0 || o.modes.size() < 2) continue;
+      std::cerr << "window equality check (" << gc::pipelineName(p) << "): " << o.checkEvents
+                << " events through every mode...\n";
+      gc::PipelineOptions po = o.pipeline;
+      po.pipeline = p;
       gc::Mode reference = o.modes.front();
-      gc::BoundedWindows ref = gc::runBoundedYsb(o.pipeline, reference, o.checkEvents, data,
-                                                 o.settings.acking);
+      gc::BoundedWindows ref =
+          gc::runBoundedYsb(po, reference, o.checkEvents, data, o.settings.acking);
       size_t compared = 0;
       for (const auto& [k, v] : ref.windows) compared += k.second <= ref.lastCompleteWindowStart;
       for (size_t i = 1; i < o.modes.size(); ++i) {
         gc::BoundedWindows other =
-            gc::runBoundedYsb(o.pipeline, o.modes[i], o.checkEvents, data, o.settings.acking);
+            gc::runBoundedYsb(po, o.modes[i], o.checkEvents, data, o.settings.acking);
         int64_t upTo = std::min(ref.lastCompleteWindowStart, other.lastCompleteWindowStart);
         std::string diff = gc::compareWindowResults(ref.windows, other.windows, upTo);
         if (compared == 0) {
           diff = "no complete window to compare (use more --check-events)";
         }
         if (diff.empty()) {
-          eq << "window results: " << reference.label() << " == " << o.modes[i].label() << " over "
-             << compared << " windows (" << o.checkEvents << " events)\n";
+          eq << gc::pipelineName(p) << " window results: " << reference.label()
+             << " == " << o.modes[i].label() << " over " << compared << " windows ("
+             << o.checkEvents << " events)\n";
         } else {
           allEqual = false;
-          eq << "window results: " << reference.label() << " != " << o.modes[i].label() << ": "
-             << diff << "\n";
+          eq << gc::pipelineName(p) << " window results: " << reference.label()
+             << " != " << o.modes[i].label() << ": " << diff << "\n";
         }
       }
     }

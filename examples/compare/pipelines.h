@@ -5,6 +5,8 @@
 //   wordcount  sentences -> split -> running count by word (fields grouping) -> sink
 //   ysb        YSB JSON -> parse -> keep views -> project -> join ad_id to campaign_id (static
 //              100 x 10 table) -> count per campaign in event-time tumbling windows -> sink
+//   ysb-typed  YSB's events as typed tuples with integer ids (WindFlow's shipped YSB): keep views
+//              -> join ad_id to campaign_id, keeping event_time -> the same windows -> sink
 //
 // The stateless stages are chained (gale::chain: one task, no hop between them). Each pipeline
 // starts with a Meter (counts the input records the pipeline consumed, for throughput) and ends
@@ -24,7 +26,9 @@
 
 namespace gale::compare {
 
-enum class Pipeline { Stateless, WordCount, Ysb };
+enum class Pipeline { Stateless, WordCount, Ysb, YsbTyped };
+// Ysb or YsbTyped: the windowed pipelines whose results the equality check compares.
+inline bool isYsb(Pipeline p) { return p == Pipeline::Ysb || p == Pipeline::YsbTyped; }
 const char* pipelineName(Pipeline p);
 // Throws std::invalid_argument listing the valid names.
 Pipeline parsePipeline(const std::string& name);
@@ -92,10 +96,10 @@ class JsonParse final : public Operator {
   Values scratch_;
 };
 
-// Keeps the tuples whose string field `field` equals `value`.
+// Keeps the tuples whose field `field` equals `value` (same type and value).
 class KeepEquals final : public Operator {
  public:
-  KeepEquals(Fields fields, std::string field, std::string value);
+  KeepEquals(Fields fields, std::string field, Value value);
   void declareOutputFields(OutputFieldsDeclarer& d) const override;
   std::unique_ptr<Operator> clone() const override;
   void onTuple(const Tuple& t, Emitter& out) override;
@@ -103,7 +107,7 @@ class KeepEquals final : public Operator {
  private:
   Fields fields_;
   std::string field_;
-  std::string value_;
+  Value value_;
   int index_ = -1;
 };
 
@@ -146,7 +150,7 @@ class LatencySink final : public Operator {
 };
 
 // The sink of windowed pipelines: per window result row (keyField, window_start, window_end,
-// count), one latency = the moment the row is visible - window_end (minus the watermark delay,
+// count; the key as toString of its value), one latency = the moment the row is visible - window_end (minus the watermark delay,
 // RunMeasurements::setWindowLatencyOffset), and the row's value for the equality check.
 // Visibility as in LatencySink: on arrival, or at onBatchEnd in micro-batch mode.
 class WindowSink final : public Operator {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -135,21 +136,26 @@ TEST(BuildTopology, RejectsBadOptionsNamingThem) {
 }
 
 // The oracle: count views per campaign per window straight from the generator's definition.
-WindowResults directCount(const YsbData& data, int64_t events, int64_t startMicros, int64_t step,
-                          int64_t window, int64_t upTo) {
+// The typed pipeline's keys are the campaign numbers, as text.
+WindowResults directCount(const YsbData& data, bool typed, int64_t events, int64_t startMicros,
+                          int64_t step, int64_t window, int64_t upTo) {
   WindowResults r;
   for (int64_t g = 0; g < events; ++g) {
     if (!data.isView(g)) continue;
     int64_t t = (startMicros + g * step) / 1000 * 1000;  // YSB's millisecond event_time
     int64_t ws = t / window * window;
-    if (ws <= upTo) ++r[{data.campaignOf(g), ws}];
+    std::string key =
+        typed ? std::to_string(data.campaignNumberOf(g)) : data.campaignOf(g);
+    if (ws <= upTo) ++r[{key, ws}];
   }
   return r;
 }
 
-void expectYsbCountsMatchTheOracle(const Mode& mode, int partitions, int parallelism) {
+void expectYsbCountsMatchTheOracle(const Mode& mode, int partitions, int parallelism,
+                                   Pipeline pipeline = Pipeline::Ysb) {
   auto data = std::make_shared<const YsbData>();
   PipelineOptions o;
+  o.pipeline = pipeline;
   o.window = std::chrono::seconds(1);
   o.partitions = partitions;
   o.parallelism = parallelism;
@@ -159,8 +165,8 @@ void expectYsbCountsMatchTheOracle(const Mode& mode, int partitions, int paralle
   int64_t window = 1'000'000;
   int64_t start = (int64_t{1'600'000'000'000'000} / window) * window;
   int64_t step = window * 5 / events;
-  WindowResults want =
-      directCount(*data, events, start, step, window, got.lastCompleteWindowStart);
+  WindowResults want = directCount(*data, pipeline == Pipeline::YsbTyped, events, start, step,
+                                   window, got.lastCompleteWindowStart);
   ASSERT_GE(want.size(), 300u) << "at least 3 complete windows x 100 campaigns";
   EXPECT_EQ(compareWindowResults(want, got.windows, got.lastCompleteWindowStart), "")
       << mode.label();
@@ -178,6 +184,55 @@ TEST(YsbPipeline, ContinuousWindowCountsEqualADirectCountWithTwoPartitionsAndTwo
 TEST(YsbPipeline, MicroBatchWindowCountsEqualADirectCount) {
   expectYsbCountsMatchTheOracle(Mode{true, Duration{0}}, 1, 1);
   expectYsbCountsMatchTheOracle(Mode{true, std::chrono::milliseconds(50)}, 1, 1);
+}
+
+}  // namespace
+}  // namespace gale::compare
+
+namespace gale::compare {
+namespace {
+
+TEST(TypedYsb, EventsAreTheJsonEventsWithIntegerIds) {
+  YsbData data;
+  for (int64_t g = 0; g < 200; ++g) {
+    Values v = data.typedEvent(g, Timestamp{g * 1000});
+    ASSERT_EQ(YsbData::typedEventFields().mismatch(v), "");
+    std::string json = data.event(g, g);
+    // The same ad (its number sits where its uuid sits in the table) and the same event type.
+    int64_t ad = std::get<int64_t>(v[2]);
+    size_t a = std::find(data.adNumbers.begin(), data.adNumbers.end(), ad) - data.adNumbers.begin();
+    ASSERT_LT(a, data.adIds.size());
+    EXPECT_NE(json.find(data.adIds[a]), std::string::npos) << g;
+    EXPECT_EQ(std::get<int64_t>(v[4]) == 0, data.isView(g)) << g;
+    EXPECT_EQ(json.find("\"event_type\":\"view\"") != std::string::npos, data.isView(g)) << g;
+    EXPECT_EQ(data.campaignNumbers[a / YsbData::kAdsPerCampaign], data.campaignNumberOf(g));
+  }
+}
+
+TEST(YsbTypedPipeline, ContinuousWindowCountsEqualADirectCount) {
+  expectYsbCountsMatchTheOracle(Mode{}, 1, 1, Pipeline::YsbTyped);
+}
+
+TEST(YsbTypedPipeline, ContinuousWindowCountsEqualADirectCountWithTwoPartitionsAndTwoTasks) {
+  expectYsbCountsMatchTheOracle(Mode{}, 2, 2, Pipeline::YsbTyped);
+}
+
+TEST(YsbTypedPipeline, MicroBatchWindowCountsEqualADirectCount) {
+  expectYsbCountsMatchTheOracle(Mode{true, Duration{0}}, 1, 1, Pipeline::YsbTyped);
+  expectYsbCountsMatchTheOracle(Mode{true, std::chrono::milliseconds(50)}, 1, 1,
+                                Pipeline::YsbTyped);
+}
+
+TEST(KeepEquals, ComparesTypeAndValue) {
+  Fields f{{"x", Type::Any}};
+  auto op = KeepEquals(f, "x", int64_t{0}).clone();
+  Captured out;
+  op->onTuple(tupleOf(f, {int64_t{0}}), out);
+  op->onTuple(tupleOf(f, {int64_t{1}}), out);
+  op->onTuple(tupleOf(f, {std::string("0")}), out);
+  op->onTuple(tupleOf(f, {0.0}), out);
+  ASSERT_EQ(out.rows.size(), 1u);
+  EXPECT_EQ(out.rows[0].second, (Values{int64_t{0}}));
 }
 
 }  // namespace

@@ -264,7 +264,7 @@ BoundedWindows runBoundedYsb(const PipelineOptions& base, const Mode& mode, int6
                              std::shared_ptr<const YsbData> data, bool acking) {
   if (events < 1) throw std::invalid_argument("runBoundedYsb: events must be >= 1");
   PipelineOptions po = base;
-  po.pipeline = Pipeline::Ysb;
+  if (!isYsb(po.pipeline)) po.pipeline = Pipeline::Ysb;
   po.ratePerSecond = 0;
   po.total = events;
   // The same events in every run: event times from a fixed, window-aligned start, about five

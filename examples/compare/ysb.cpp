@@ -23,6 +23,9 @@ std::string uuid(uint64_t seed) {
   return buf;
 }
 
+// A typed id: non-negative, so it prints like the integer it is.
+int64_t idNumber(uint64_t seed) { return static_cast<int64_t>(splitmix(seed) >> 1); }
+
 const char* const kAdTypes[] = {"banner", "modal", "sponsored-search", "mail", "mobile"};
 const char* const kEventTypes[] = {"view", "click", "purchase"};
 
@@ -33,6 +36,8 @@ YsbData::YsbData() {
   for (int a = 0; a < kCampaigns * kAdsPerCampaign; ++a) adIds.push_back(uuid(2'000'000 + a));
   for (int u = 0; u < 1024; ++u) userIds.push_back(uuid(3'000'000 + u));
   for (int p = 0; p < 1024; ++p) pageIds.push_back(uuid(4'000'000 + p));
+  for (int c = 0; c < kCampaigns; ++c) campaignNumbers.push_back(idNumber(1'000'000 + c));
+  for (int a = 0; a < kCampaigns * kAdsPerCampaign; ++a) adNumbers.push_back(idNumber(2'000'000 + a));
 }
 
 std::string YsbData::event(int64_t g, int64_t eventTimeMillis) const {
@@ -62,6 +67,40 @@ const std::string& YsbData::campaignOf(int64_t g) const {
 
 bool YsbData::isView(int64_t g) const {
   return (splitmix(static_cast<uint64_t>(g)) >> 40) % 3 == 0;
+}
+
+Fields YsbData::typedEventFields() {
+  return Fields{{"user_id", Type::Int64},    {"page_id", Type::Int64},
+                {"ad_id", Type::Int64},      {"ad_type", Type::Int64},
+                {"event_type", Type::Int64}, {"ip_address", Type::Int64},
+                {"event_time", Type::Timestamp}};
+}
+
+Values YsbData::typedEvent(int64_t g, Timestamp eventTime) const {
+  uint64_t r = splitmix(static_cast<uint64_t>(g));
+  // The same draws as event(g): user, page, ad, ad type, event type.
+  Values v = recycledValues();
+  v.reserve(7);
+  v.emplace_back(static_cast<int64_t>(r & 1023));
+  v.emplace_back(static_cast<int64_t>((r >> 10) & 1023));
+  v.emplace_back(adNumbers[(r >> 20) % adNumbers.size()]);
+  v.emplace_back(static_cast<int64_t>((r >> 32) % 5));
+  v.emplace_back(static_cast<int64_t>((r >> 40) % 3));
+  v.emplace_back(int64_t{0x01020304});
+  v.emplace_back(eventTime);
+  return v;
+}
+
+int64_t YsbData::campaignNumberOf(int64_t g) const {
+  uint64_t r = splitmix(static_cast<uint64_t>(g));
+  return campaignNumbers[((r >> 20) % adNumbers.size()) / kAdsPerCampaign];
+}
+
+std::shared_ptr<StaticTable> YsbData::typedCampaignTable() const {
+  auto t = std::make_shared<StaticTable>(Fields{{"campaign_id", Type::Int64}});
+  for (size_t a = 0; a < adNumbers.size(); ++a)
+    t->add(adNumbers[a], {campaignNumbers[a / kAdsPerCampaign]});
+  return t;
 }
 
 std::shared_ptr<StaticTable> YsbData::campaignTable() const {
@@ -97,11 +136,13 @@ YsbSource::YsbSource(std::shared_ptr<const YsbData> data, GeneratorSource::Optio
 YsbSource::YsbSource(std::shared_ptr<const YsbData> data, GeneratorSource::Options options,
                      std::shared_ptr<Shared> shared)
     : GeneratorSource(
-          Fields{{"json", Type::String}, {"ts", Type::Timestamp}},
+          shared->eventTime.typed ? YsbData::typedEventFields()
+                                  : Fields{{"json", Type::String}, {"ts", Type::Timestamp}},
           [data, shared, n = options.partitions](int partition, int64_t offset) -> Values {
             int64_t g = offset * n + partition;
             // Millisecond resolution, as YSB's event_time; "ts" is exactly the same instant.
             int64_t millis = shared->eventTimeMicros(g) / 1000;
+            if (shared->eventTime.typed) return data->typedEvent(g, Timestamp{millis * 1000});
             return {data->event(g, millis), Timestamp{millis * 1000}};
           },
           options),

@@ -5,7 +5,11 @@
 namespace gale::examples {
 
 void SplitWords::onTuple(const Tuple& t, Emitter& out) {
-  forEachWord(t.getString(0), [&](const std::string& w) { out.emit(Values{w}); });
+  forEachWord(t.getString(0), [&](const std::string& w) {
+    Values v = recycledValues();  // no allocation per word (the count's input gives it back)
+    v.emplace_back(w);
+    out.emit(std::move(v));
+  });
 }
 
 void CountReport::merge(const WordCounts& c, const Histogram& h) {

@@ -63,6 +63,9 @@ class Executor : public FrameHandler {
     std::string name;
     StreamId id = 0;
     SchemaPtr schema;
+    // The declared type of each field, packed: the per-tuple check reads these, not the specs
+    // (40-byte FieldSpecs with their names).
+    std::vector<Type> types;
     std::unique_ptr<Router> router;
     bool unsubscribed = false;  // no component reads it: what is emitted on it is dropped
   };

@@ -35,6 +35,10 @@ class Emitter {
   virtual ~Emitter() = default;
   virtual void emit(std::string_view stream, Values values) = 0;
   void emit(Values values) { emit(kDefaultStream, std::move(values)); }
+  // Emits `input`, the tuple being processed, unchanged on the default stream (whose declared
+  // fields must be the input's): a filter's or a meter's pass-through. Inside a chain the next
+  // operator gets the same tuple, not a copy; elsewhere its values are copied.
+  virtual void forward(const Tuple& input);
 };
 
 // What an operator learns about where it runs.

@@ -40,6 +40,12 @@ class Tuple {
  public:
   Tuple() = default;
   Tuple(SchemaPtr schema, Values values) : schema_(std::move(schema)), values_(std::move(values)) {}
+  Tuple(const Tuple&) = default;
+  Tuple(Tuple&&) noexcept = default;
+  Tuple& operator=(const Tuple&) = default;
+  Tuple& operator=(Tuple&&) noexcept = default;
+  // Gives the values' vector to this thread's pool (recycledValues()).
+  ~Tuple() { recycleValues(std::move(values_)); }
 
   const SchemaPtr& schema() const { return schema_; }
   const Fields& fields() const;

@@ -40,6 +40,15 @@ using Values = std::vector<Value>;
 
 inline Type typeOf(const Value& v) { return static_cast<Type>(v.index()); }
 
+// An empty Values with capacity, taken from a per-thread pool that every destroyed Tuple gives
+// its values back to: an operator that builds its output with it (instead of Values{...})
+// allocates nothing per tuple in steady state when the tuples it emits die on its thread (a
+// fused chain, or a task's decoded input). Falls back to a new vector when the pool is empty.
+Values recycledValues();
+// Gives `values` (cleared, its capacity kept) to this thread's pool; small vectors only, and at
+// most a bounded number of them (the rest are freed as usual).
+void recycleValues(Values&& values);
+
 std::string toString(const Value& v);
 // A stable 64-bit hash of a value (used by fields grouping; equal on both sides of a wire).
 uint64_t hashValue(const Value& v);
