@@ -1,9 +1,12 @@
 // Exactly-once continuous mode in one process: a complete run, a run killed mid-checkpoint and
-// resumed, an operator that throws, and the settings it refuses.
+// resumed (operators' and a user bolt's state restored), an operator that throws, and the
+// settings it refuses.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -90,6 +93,64 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce)
   runContinuous(windowedWordCount(d.out(), total, rate), exactlyOnce(d, 5ms)).waitUntilDone();
 
   expectWindowsExactlyOnce(d.out(), total);
+}
+
+// Runs `job` (0.2 s of input) until checkpoint 3 is in flight, kills it, then runs it again on
+// the same directory to the end.
+void killMidCheckpointThenResume(const Dirs& d, const std::function<Topology()>& job) {
+  runUntilBarrierThenKill(job(), exactlyOnce(d, 5ms), 3);
+  ASSERT_GE(StateStore::inspect(d.chk())->lastCommittedTxid(), 2u);
+  runContinuous(job(), exactlyOnce(d, 5ms)).waitUntilDone();
+}
+
+// A user's own Bolt (CheckpointedBolt): its counts come back from the checkpoint.
+TEST(ExactlyOnceContinuous, AUserBoltsStateIsRestoredFromTheLastCompletedCheckpoint) {
+  Dirs d;
+  killMidCheckpointThenResume(d, [&] { return exactlyOnceBoltWordCount(20000, d.out(), 1e5); });
+  EXPECT_TRUE(StateStore::inspect(d.chk())->snapshot("count#0").has_value());
+  expectExactlyOnce(d.chk(), d.out(), 20000);
+}
+
+// The same kill and resume with the bolt's state left out of the checkpoint: the resumed counts
+// start again from 0 (what the test above would see without CheckpointedBolt).
+TEST(ExactlyOnceContinuous, WithoutItsStateInTheCheckpointAResumedBoltCountsFromZero) {
+  Dirs d;
+  killMidCheckpointThenResume(
+      d, [&] { return exactlyOnceBoltWordCount(20000, d.out(), 1e5, /*checkpointed=*/false); });
+  int restarted = 0;
+  for (const auto& [word, counts] : committedCounts(d.out()))
+    restarted += std::count(counts.begin() + 1, counts.end(), 1);
+  EXPECT_GT(restarted, 0);
+}
+
+class UnrestorableBolt final : public Bolt, public CheckpointedBolt {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"word", "count"});
+  }
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<UnrestorableBolt>(); }
+  void execute(const Tuple& t, OutputCollector& out) override { out.emit(t, Values{t.get(0), 1}); }
+  std::string snapshotState(uint64_t id) override { return "state of " + std::to_string(id); }
+  void restoreState(std::string_view) override { throw std::runtime_error("unreadable state"); }
+};
+
+TEST(ExactlyOnceContinuous, ABoltThatCannotRestoreItsStateStopsTheStartNamingTheTask) {
+  Dirs d;
+  auto build = [&] {
+    return exactlyOnceWordCountWith(500, d.out(), 0, [](TopologyBuilder& b) {
+      return b.setBolt("count", UnrestorableBolt{}, 2);
+    });
+  };
+  runContinuous(build(), exactlyOnce(d)).waitUntilDone();  // writes its state, restores none
+  uint64_t last = StateStore::inspect(d.chk())->lastCommittedTxid();
+  ASSERT_EQ(StateStore::inspect(d.chk())->snapshot("count#1"), "state of " + std::to_string(last));
+  try {
+    runContinuous(build(), exactlyOnce(d)).waitUntilDone();
+    FAIL() << "restored nothing";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("'count#"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unreadable state"), std::string::npos) << e.what();
+  }
 }
 
 // Counts like CountWords, but throws on one word.

@@ -1,6 +1,6 @@
 // Exactly-once continuous mode under real crashes (the micro-batch counterpart is
-// batch_fault_test.cpp): a forked child runs an exactly-once job — a running word count, or a
-// windowed word count — into the two-phase-commit file sink (and the windowed count into
+// batch_fault_test.cpp): a forked child runs an exactly-once job — a running word count (in an
+// Operator, or in a user's CheckpointedBolt), or a windowed word count — into the two-phase-commit file sink (and the windowed count into
 // KafkaSink, on a mock cluster in a process of its own) and is killed with SIGKILL at random
 // moments and at each point of a checkpoint
 // (barrier in flight, snapshot taken, sink pre-committed, checkpoint record written, sink
@@ -41,7 +41,8 @@ constexpr int64_t kSentences = 6000;
 constexpr double kRate = 30000;
 constexpr int kPoints = 5;  // CheckpointPoint::BarrierInjected .. SinkCommitted
 
-enum class Job { RunningCount, WindowedCount, WindowedCountIntoKafka };
+// RunningCount counts in an Operator (CountWords), BoltCount in a user's CheckpointedBolt.
+enum class Job { RunningCount, BoltCount, WindowedCount, WindowedCountIntoKafka };
 
 // The child: runs until the input is done (exit 0) or it is killed.
 [[noreturn]] void child(Job job, const std::string& chk, const std::string& out, int killPoint,
@@ -54,6 +55,7 @@ enum class Job { RunningCount, WindowedCount, WindowedCountIntoKafka };
       if (static_cast<int>(p) == killPoint && id == killId) ::raise(SIGKILL);
     };
     Topology t = job == Job::RunningCount ? exactlyOnceWordCount(kSentences, out, nullptr, kRate)
+                 : job == Job::BoltCount  ? exactlyOnceBoltWordCount(kSentences, out, kRate)
                                           : windowedWordCount(out, kSentences, kRate);
     runContinuous(t, cfg).waitUntilDone();
   } catch (const std::exception& e) {
@@ -291,7 +293,7 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
       }
     }
     if (::testing::Test::HasFailure()) break;
-    if (job == Job::RunningCount)
+    if (job == Job::RunningCount || job == Job::BoltCount)
       expectExactlyOnce(chk, out, kSentences);
     else if (kafka)
       expectKafkaWindowsOnce(*cluster, topic, /*complete=*/true);
@@ -304,6 +306,7 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
   std::printf("continuous fault test, %s: %d episodes, %d runs, %d kills (at %s %d, %s %d, %s %d, "
               "%s %d, %s %d; the rest after a random delay)\n",
               job == Job::RunningCount ? "running count"
+              : job == Job::BoltCount  ? "running count in a user's bolt"
               : kafka                  ? "windowed count into Kafka"
                                        : "windowed count",
               episodes, runs, kills,
@@ -317,6 +320,10 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
 
 TEST(ContinuousFault, SigkillAtRandomMomentsAndAtEachCheckpointPointLosesNothingAndWritesNothingTwice) {
   killAndRestartUntilDone(Job::RunningCount);
+}
+
+TEST(ContinuousFault, AUserBoltsCheckpointedCountsKilledAtRandomMomentsAndCheckpointPointsAreExact) {
+  killAndRestartUntilDone(Job::BoltCount);
 }
 
 TEST(ContinuousFault, AWindowedCountKilledAtRandomMomentsAndCheckpointPointsCommitsEachWindowOnce) {

@@ -144,13 +144,27 @@ class CheckpointTask {
     sink_->recover(committed_);
   }
 
+  // Gives the task's snapshot in the last completed checkpoint (if any) to `restore`.
+  template <class F>
+  void restoreSnapshot(const std::string& key, F&& restore) {
+    auto snap = coord_->snapshot(key);
+    if (!snap) return;
+    try {
+      restore(*snap);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("exactly-once task '" + key +
+                               "' cannot restore its snapshot from the checkpoint: " + e.what());
+    }
+  }
+
   void barrier(uint64_t id, TaskReport report) {
     if (sink_) {
       sink_->preCommit(id);
       if (auto s = sink_->preCommitState()) {
         if (stateKey_.empty() || !report.snapshotKey.empty()) {
           throw std::logic_error("a two-phase-commit sink with pre-commit state must be a Bolt "
-                                 "(its task's snapshot holds that state)");
+                                 "and not a CheckpointedBolt (its task's snapshot holds that "
+                                 "state)");
         }
         report.snapshotKey = stateKey_;
         report.snapshot = std::move(*s);
@@ -229,14 +243,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
     op_->open(OperatorContext{.component = ctx.component, .task = ctx.task,
                               .taskIndex = ctx.taskIndex, .parallelism = ctx.parallelism,
                               .clock = &coord_->clock()});
-    if (auto snap = coord_->snapshot(key_)) {
-      try {
-        op_->restore(*snap);
-      } catch (const std::exception& e) {
-        throw std::runtime_error("exactly-once operator '" + key_ +
-                                 "' cannot restore its snapshot from the checkpoint: " + e.what());
-      }
-    }
+    restoreSnapshot(key_, [&](const std::string& s) { op_->restore(s); });
     attachSink(dynamic_cast<TwoPhaseCommitSink*>(op_.get()));
   }
 
@@ -302,8 +309,9 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
   bool inputEnded_ = false;
 };
 
-// A user's own Bolt: it runs as it is; its state (if any) is not checkpointed. A bolt that is a
-// TwoPhaseCommitSink takes part in the commit, and its pre-commit state is its task's snapshot.
+// A user's own Bolt: it runs as it is. A CheckpointedBolt's state is its task's snapshot. A bolt
+// that is a TwoPhaseCommitSink takes part in the commit, and its pre-commit state (if any) is
+// its task's snapshot.
 class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
  public:
   CheckpointBoltWrapper(std::shared_ptr<CheckpointCoordinator> c, std::shared_ptr<const Bolt> proto)
@@ -318,7 +326,9 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
     key_ = taskKey(ctx.component, ctx.taskIndex);
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
-    attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()), key_);
+    state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
+    if (state_) restoreSnapshot(key_, [&](const std::string& s) { state_->restoreState(s); });
+    attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()), state_ ? std::string{} : key_);
   }
   void execute(const Tuple& input, OutputCollector& out) override {
     try {
@@ -344,7 +354,12 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   }
   void onBarrier(uint64_t id, OutputCollector&) override {
     try {
-      barrier(id, TaskReport{});
+      TaskReport r;
+      if (state_) {
+        r.snapshotKey = key_;
+        r.snapshot = state_->snapshotState(id);
+      }
+      barrier(id, std::move(r));
     } catch (const std::exception& e) {
       stop(key_, "checkpoint", e);
     }
@@ -361,6 +376,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
  private:
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
+  CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
   std::string key_;
   bool inputEnded_ = false;
 };
