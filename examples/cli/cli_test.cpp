@@ -68,6 +68,8 @@ const std::vector<Program>& programs() {
       {"stateful_network_word_count", GALE_BIN_STATEFUL_NETWORK_WORD_COUNT,
        {"--sentences", "--micro-batch"}},
       {"kafka_json_transform", GALE_BIN_KAFKA_JSON_TRANSFORM, {"--bootstrap"}},
+      {"checkpoint_bench", GALE_BIN_CHECKPOINT_BENCH,
+       {"--state-mb", "--rate", "--seconds", "--interval-ms", "--no-sync"}},
   };
   return all;
 }
@@ -117,6 +119,8 @@ TEST(ExampleCommandLines, ABadValueGetsAMessageNamingItAndExitCodeTwoNotAnAbort)
       {"gale-compare", "--partitions 1.5", "--partitions: '1.5' is not an integer"},
       {"gale-compare", "--seconds", "--seconds"},
       {"gale-compare", "--no-continuous --intervals continuous --pipeline nope", "unknown pipeline"},
+      {"checkpoint_bench", "--state-mb 0", "--state-mb: must be > 0"},
+      {"checkpoint_bench", "--interval-ms soon", "--interval-ms: 'soon' is not an integer"},
       {"quickstart", "batch", "batch not in {continuous,micro-batch}"},
       {"quickstart", "micro-batch extra", "extra"},
   };
