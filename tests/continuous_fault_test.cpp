@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "crash_test_util.h"
 #include "exactly_once_word_count.h"
 #include "gale/connectors/kafka_mock.h"
 #include "gale/connectors/kafka_sink.h"
@@ -63,15 +64,6 @@ enum class Job { RunningCount, BoltCount, WindowedCount, WindowedCountIntoKafka 
     rc = 3;
   }
   ::_exit(rc);
-}
-
-uint64_t completedCheckpoint(const std::string& chk) {
-  if (!fs::exists(chk)) return 0;
-  try {
-    return StateStore::inspect(chk)->lastCommittedTxid();
-  } catch (const std::exception&) {
-    return 0;  // killed before the directory was initialized
-  }
 }
 
 // Nothing is visible before its checkpoint completed: no committed part beyond the last one.
@@ -254,7 +246,7 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
     for (bool finished = false; !finished;) {
       ASSERT_LT(++runs, 40 * wanted + 100) << "no progress after many restarts";
       ASSERT_LT(std::chrono::steady_clock::now() - started, 600s);
-      uint64_t last = completedCheckpoint(chk);
+      uint64_t last = committedTxid(chk);
       int killPoint = -1;
       uint64_t killId = 0;
       int delayMs = -1;
@@ -267,28 +259,21 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
           delayMs = static_cast<int>(rng() % 250);
         }
       }
-      pid_t pid = ::fork();
-      ASSERT_GE(pid, 0);
-      if (pid == 0 && kafka) {
-        kafkaChild(cluster->bootstraps(), topic, chk, killPoint, killId, delayMs);
-      }
-      if (pid == 0) child(job, chk, out, killPoint, killId);
-      if (delayMs >= 0 && !kafka) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));
-        ::kill(pid, SIGKILL);
-      }
-      int status = 0;
-      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-      if (WIFSIGNALED(status)) {
-        ASSERT_EQ(WTERMSIG(status), SIGKILL);
+      // The Kafka child times its own delayed kill (it must not die inside a transaction).
+      ChildEnd end = runChild(
+          [&] {
+            if (kafka) kafkaChild(cluster->bootstraps(), topic, chk, killPoint, killId, delayMs);
+            child(job, chk, out, killPoint, killId);
+          },
+          kafka ? -1 : delayMs);
+      ASSERT_NE(end, ChildEnd::Failed);
+      if (end == ChildEnd::Killed) {
         ++kills;
         if (killPoint >= 0) ++atPoint[killPoint];
         if (kafka) expectKafkaWindowsOnce(*cluster, topic, /*complete=*/false);
-        else expectNothingVisibleAfter(completedCheckpoint(chk), out);
+        else expectNothingVisibleAfter(committedTxid(chk), out);
         if (::testing::Test::HasFailure()) break;
       } else {
-        ASSERT_TRUE(WIFEXITED(status));
-        ASSERT_EQ(WEXITSTATUS(status), 0) << "the child failed (see its stderr)";
         finished = true;
       }
     }
