@@ -573,41 +573,34 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
   shared_->timing = watermarks.timing;
   runtimeConfig_.acking = false;  // a batch is replayed whole under its txid, never per tuple
   if (runtimeConfig_.clock) shared_->clock = runtimeConfig_.clock;
-  TopologyBuilder b;
-  int reporters = 0;
   std::vector<SourceWatermarks::SourceSpec> watermarkSpecs;
-  for (const ComponentSpec& c : topology.components()) {
-    reporters += c.parallelism;
-    if (c.isSpout()) {
-      shared_->spoutTasks += c.parallelism;
-      watermarkSpecs.push_back({c.name, c.watermark ? std::optional(c.watermark->delay)
-                                                    : std::nullopt});
-      if (!c.source) {
-        throw std::invalid_argument(
-            "micro-batch mode needs replayable sources, but spout '" + c.name +
-            "' is a custom Spout; declare it with setSpout(name, SourcePtr)");
-      }
-      size_t index = sources_.size();
-      sources_.push_back({c.name, c.source});
-      SpoutDeclarer sd =
-          b.setSpout(c.name, BatchSpout(shared_, c.source, index, c.watermark), c.parallelism);
-      if (!c.fusion) sd.disableFusion();
-    } else {
-      if (dynamic_cast<const ExactReplaySink*>(c.op.get()) ||
-          dynamic_cast<const ExactReplaySink*>(c.bolt.get())) {
-        exactReplay_ = true;
-      }
-      BoltDeclarer d = c.op ? b.setBolt(c.name, BatchOperatorBolt(shared_, c.op), c.parallelism)
-                            : b.setBolt(c.name, BatchBoltWrapper(shared_, c.bolt), c.parallelism);
-      for (const InputSpec& in : c.inputs) d.grouping(in);
-      if (!c.fusion) d.disableFusion();
+  ComponentWrappers wrappers;
+  wrappers.spout = [&](const ComponentSpec& c) -> std::unique_ptr<Spout> {
+    shared_->spoutTasks += c.parallelism;
+    watermarkSpecs.push_back({c.name, c.watermark ? std::optional(c.watermark->delay)
+                                                  : std::nullopt});
+    if (!c.source) {
+      throw std::invalid_argument(
+          "micro-batch mode needs replayable sources, but spout '" + c.name +
+          "' is a custom Spout; declare it with setSpout(name, SourcePtr)");
     }
-  }
-  shared_->reporters = reporters;
+    size_t index = sources_.size();
+    sources_.push_back({c.name, c.source});
+    return std::make_unique<BatchSpout>(shared_, c.source, index, c.watermark);
+  };
+  wrappers.bolt = [&](const ComponentSpec& c) -> std::unique_ptr<Bolt> {
+    if (dynamic_cast<const ExactReplaySink*>(c.op.get()) ||
+        dynamic_cast<const ExactReplaySink*>(c.bolt.get())) {
+      exactReplay_ = true;
+    }
+    if (c.op) return std::make_unique<BatchOperatorBolt>(shared_, c.op);
+    return std::make_unique<BatchBoltWrapper>(shared_, c.bolt);
+  };
+  batchTopology_ = std::make_unique<Topology>(wrapComponents(topology, wrappers));
+  shared_->reporters = topology.taskCount();  // every spout and bolt task
   shared_->sourceCount = sources_.size();
   shared_->watermarks = std::make_unique<SourceWatermarks>(
       std::move(watermarkSpecs), watermarks.policy, watermarks.idleTimeout);
-  batchTopology_ = std::make_unique<Topology>(b.build());
 }
 
 TopologyPipeline::~TopologyPipeline() {

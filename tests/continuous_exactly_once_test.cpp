@@ -182,6 +182,22 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedDeduplicationCommitsEachWordOnce) {
   EXPECT_EQ(seen, once);
 }
 
+// The rebuilt topology keeps each component's settings: split, fusable into its spout (shuffle at
+// equal parallelism), runs in the spout's tasks unless it disabled fusion.
+TEST(ExactlyOnceContinuous, AComponentThatDisabledFusionRunsInItsOwnTasks) {
+  for (bool fusion : {true, false}) {
+    Dirs d;
+    TopologyBuilder b;
+    b.setSpout("sentences", wordCountSentences(500), 2);
+    BoltDeclarer split = b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
+    if (!fusion) split.disableFusion();
+    b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
+    auto rt = runContinuous(b.build(), exactlyOnce(d));
+    rt.waitUntilDone();
+    EXPECT_EQ(rt.metrics().find("split")->fusedInto, fusion ? "sentences" : "");
+  }
+}
+
 // Counts like CountWords, but throws on one word.
 class Picky final : public Operator {
  public:

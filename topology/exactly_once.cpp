@@ -388,9 +388,8 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config) {
     throw std::invalid_argument("gale::Continuous: exactly-once needs a checkpointDir");
   if (config.checkpointInterval.count() <= 0)
     throw std::invalid_argument("gale::Continuous: checkpointInterval must be positive");
-  int tasks = 0, spoutTasks = 0;
+  int spoutTasks = 0;
   for (const ComponentSpec& c : topology.components()) {
-    tasks += c.parallelism;
     if (!c.isSpout()) continue;
     spoutTasks += c.parallelism;
     if (!c.source) {
@@ -407,23 +406,20 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config) {
           .clock = config.clock ? config.clock : &SystemClock::instance(),
           .sync = config.checkpointSync,
           .onPoint = config.onCheckpointPoint},
-      tasks, spoutTasks);
-  TopologyBuilder b;
-  for (const ComponentSpec& c : topology.components()) {
-    if (c.isSpout()) {
-      auto proto = std::make_shared<SourceSpout>(c.source, c.watermark);
-      b.setSpout(c.name, CheckpointSpout(coordinator, std::move(proto)), c.parallelism);
-      continue;
-    }
-    BoltDeclarer d = c.op ? b.setBolt(c.name, CheckpointOperatorBolt(coordinator, c.op),
-                                      c.parallelism)
-                          : b.setBolt(c.name, CheckpointBoltWrapper(coordinator, c.bolt),
-                                      c.parallelism);
-    for (const InputSpec& in : c.inputs) d.grouping(in);
-  }
+      topology.taskCount(), spoutTasks);
+  Topology wrapped = wrapComponents(
+      topology,
+      {.spout = [&](const ComponentSpec& c) -> std::unique_ptr<Spout> {
+         return std::make_unique<CheckpointSpout>(
+             coordinator, std::make_shared<SourceSpout>(c.source, c.watermark));
+       },
+       .bolt = [&](const ComponentSpec& c) -> std::unique_ptr<Bolt> {
+         if (c.op) return std::make_unique<CheckpointOperatorBolt>(coordinator, c.op);
+         return std::make_unique<CheckpointBoltWrapper>(coordinator, c.bolt);
+       }});
   config.guarantee = Guarantee::None;  // checkpoints replace the acker
   config.acking = false;
-  return runContinuous(b.build(), std::move(config));
+  return runContinuous(wrapped, std::move(config));
 }
 
 }  // namespace gale
