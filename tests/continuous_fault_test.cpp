@@ -42,8 +42,9 @@ constexpr int64_t kSentences = 6000;
 constexpr double kRate = 30000;
 constexpr int kPoints = 5;  // CheckpointPoint::BarrierInjected .. SinkCommitted
 
-// RunningCount counts in an Operator (CountWords), BoltCount in a user's CheckpointedBolt.
-enum class Job { RunningCount, BoltCount, WindowedCount, WindowedCountIntoKafka };
+// RunningCount counts in an Operator (CountWords), BoltCount in a user's CheckpointedBolt;
+// UnalignedCount is RunningCount with unaligned checkpoints.
+enum class Job { RunningCount, BoltCount, UnalignedCount, WindowedCount, WindowedCountIntoKafka };
 
 // The child: runs until the input is done (exit 0) or it is killed.
 [[noreturn]] void child(Job job, const std::string& chk, const std::string& out, int killPoint,
@@ -51,11 +52,13 @@ enum class Job { RunningCount, BoltCount, WindowedCount, WindowedCountIntoKafka 
   int rc = 0;
   try {
     Continuous cfg{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = 10ms,
-                   .checkpointDir = chk, .checkpointSync = false};
+                   .checkpointDir = chk, .checkpointSync = false,
+                   .unalignedCheckpoints = job == Job::UnalignedCount};
     cfg.onCheckpointPoint = [killPoint, killId](CheckpointPoint p, uint64_t id) {
       if (static_cast<int>(p) == killPoint && id == killId) ::raise(SIGKILL);
     };
-    Topology t = job == Job::RunningCount ? exactlyOnceWordCount(kSentences, out, nullptr, kRate)
+    bool running = job == Job::RunningCount || job == Job::UnalignedCount;
+    Topology t = running ? exactlyOnceWordCount(kSentences, out, nullptr, kRate)
                  : job == Job::BoltCount  ? exactlyOnceBoltWordCount(kSentences, out, kRate)
                                           : windowedWordCount(out, kSentences, kRate);
     runContinuous(t, cfg).waitUntilDone();
@@ -278,7 +281,7 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
       }
     }
     if (::testing::Test::HasFailure()) break;
-    if (job == Job::RunningCount || job == Job::BoltCount)
+    if (job == Job::RunningCount || job == Job::BoltCount || job == Job::UnalignedCount)
       expectExactlyOnce(chk, out, kSentences);
     else if (kafka)
       expectKafkaWindowsOnce(*cluster, topic, /*complete=*/true);
@@ -292,6 +295,7 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
               "%s %d, %s %d; the rest after a random delay)\n",
               job == Job::RunningCount ? "running count"
               : job == Job::BoltCount  ? "running count in a user's bolt"
+              : job == Job::UnalignedCount ? "running count, unaligned checkpoints"
               : kafka                  ? "windowed count into Kafka"
                                        : "windowed count",
               episodes, runs, kills,
@@ -309,6 +313,10 @@ TEST(ContinuousFault, SigkillAtRandomMomentsAndAtEachCheckpointPointLosesNothing
 
 TEST(ContinuousFault, AUserBoltsCheckpointedCountsKilledAtRandomMomentsAndCheckpointPointsAreExact) {
   killAndRestartUntilDone(Job::BoltCount);
+}
+
+TEST(ContinuousFault, UnalignedCheckpointsKilledAtRandomMomentsAndCheckpointPointsLoseAndRepeatNothing) {
+  killAndRestartUntilDone(Job::UnalignedCount);
 }
 
 TEST(ContinuousFault, AWindowedCountKilledAtRandomMomentsAndCheckpointPointsCommitsEachWindowOnce) {

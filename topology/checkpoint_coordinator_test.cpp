@@ -33,7 +33,7 @@ TEST_F(CheckpointCoordinatorTest, ACheckpointIsTriggeredAfterTheIntervalAndCompl
   EXPECT_EQ(c.due(), 1u) << "one checkpoint at a time";
 
   c.report(1, TaskReport{.source = "lines", .offsets = {{0, 10}, {1, 7}}});
-  c.report(1, TaskReport{.snapshotKey = "count#0", .snapshot = "a=1"});
+  c.report(1, TaskReport{.snapshots = {{"count#0", "a=1"}}});
   EXPECT_EQ(c.lastCompleted(), 0u);
   EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u) << "nothing before all";
   c.report(1, TaskReport{});  // a stateless task
@@ -63,7 +63,7 @@ TEST_F(CheckpointCoordinatorTest, ARestartResumesFromTheLastCompletedCheckpointA
     clock.advance(1s);
     ASSERT_EQ(c.due(), 1u);
     c.report(1, TaskReport{.source = "lines", .offsets = {{0, 5}}});
-    c.report(1, TaskReport{.snapshotKey = "count#0", .snapshot = "first"});
+    c.report(1, TaskReport{.snapshots = {{"count#0", "first"}}});
     ASSERT_TRUE(c.awaitCompleted(1));
     clock.advance(1s);
     ASSERT_EQ(c.due(), 2u);

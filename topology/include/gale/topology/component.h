@@ -179,6 +179,11 @@ class Bolt {
   // every upstream task delivered checkpoint barrier `id` (exactly-once continuous mode; items
   // from tasks that already did are held back until then, as for onBatchEnd);
   virtual void onBarrier(uint64_t id, OutputCollector& collector) {}
+  // With Continuous::unalignedCheckpoints, onBarrier(id) runs at the FIRST input's barrier
+  // (nothing is held back) and this once every input delivered it, with the tuples that came in
+  // between from the inputs that had not yet (each already given to execute(), after onBarrier).
+  virtual void onBarrierComplete(uint64_t id, std::vector<Tuple>&& inFlight,
+                                 OutputCollector& collector) {}
   // every upstream task ended its stream (after the watermark moved to the end of time).
   virtual void onEndOfStream(OutputCollector& collector) {}
   // Processing time moved on by Continuous::tickInterval (from the configured Clock).
