@@ -517,8 +517,9 @@ class BatchOperatorBolt final : public Bolt {
   uint64_t droppedBefore_ = 0;        // op_->droppedByWatermark() at the last batch end
 };
 
-// A user's own Bolt in a micro-batch topology: it gets the batch hooks itself; the wrapper only
-// reports the batch's end. Its state (if any) is not checkpointed.
+// A user's own Bolt in a micro-batch topology: it gets the batch hooks itself; the wrapper
+// reports the batch's end, with the bolt's state if it is a CheckpointedBolt (committed with the
+// batch, restored on recovery).
 class BatchBoltWrapper final : public Bolt {
  public:
   BatchBoltWrapper(std::shared_ptr<BatchShared> shared, std::shared_ptr<const Bolt> proto)
@@ -530,8 +531,18 @@ class BatchBoltWrapper final : public Bolt {
     return std::make_unique<BatchBoltWrapper>(shared_, proto_);
   }
   void prepare(const TopologyContext& ctx, OutputCollector& out) override {
+    key_ = taskKey(ctx.component, ctx.taskIndex);
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
+    state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
+    auto it = shared_->recovered.snapshots.find(key_);
+    if (!state_ || it == shared_->recovered.snapshots.end()) return;
+    try {
+      state_->restoreState(it->second);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("micro-batch bolt '" + key_ +
+                               "' cannot restore its state from the checkpoint: " + e.what());
+    }
   }
   void execute(const Tuple& input, OutputCollector& out) override {
     try {
@@ -547,14 +558,18 @@ class BatchBoltWrapper final : public Bolt {
     bolt_->onBatchBegin(txid, out);
   }
   void onBatchEnd(uint64_t txid, OutputCollector& out) override {
+    std::string state;
     try {
       bolt_->onBatchEnd(txid, out);  // e.g. a sink's transaction commit
+      if (state_) state = state_->snapshotState(txid);
     } catch (...) {
       // The batch did not complete: the job stops and nothing of it commits.
       shared_->fail(std::current_exception());
       throw;
     }
-    shared_->report(txid, [](BatchResult&) {});
+    shared_->report(txid, [&](BatchResult& r) {
+      if (state_) r.snapshots[key_] = std::move(state);
+    });
   }
   void onEndOfStream(OutputCollector& out) override { bolt_->onEndOfStream(out); }
   void onTick(Timestamp now, OutputCollector& out) override { bolt_->onTick(now, out); }
@@ -563,6 +578,8 @@ class BatchBoltWrapper final : public Bolt {
   std::shared_ptr<BatchShared> shared_;
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
+  CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
+  std::string key_;
 };
 
 }  // namespace

@@ -190,15 +190,17 @@ class Bolt {
   virtual void onTick(Timestamp now, OutputCollector& collector) {}
 };
 
-// A Bolt whose own state exactly-once continuous mode checkpoints (Flink's CheckpointedFunction,
-// Storm's IStatefulBolt; an Operator's snapshot()/restore() are the same for operators). Derive
-// from both: `class Counter : public Bolt, public CheckpointedBolt`. In other modes nothing
-// calls these, and the state is the bolt's own business.
+// A Bolt whose own state is checkpointed (Flink's CheckpointedFunction, Storm's IStatefulBolt;
+// an Operator's snapshot()/restore() are the same for operators) by exactly-once continuous mode
+// and micro-batch mode, so the bolt is exactly-once in both. Derive from both:
+// `class Counter : public Bolt, public CheckpointedBolt`. In at-least-once and at-most-once
+// continuous mode nothing calls these, and the state is the bolt's own business.
 class CheckpointedBolt {
  public:
   virtual ~CheckpointedBolt() = default;
-  // At checkpoint barrier `checkpointId`, on the task's thread: the state after every input the
-  // barrier follows and before any input after it. The bytes go into the checkpoint under
+  // At checkpoint barrier `checkpointId` (micro-batch mode: at the end of batch txid
+  // `checkpointId`), on the task's thread: the state after every input the barrier follows and
+  // before any input after it. The bytes go into the checkpoint under
   // "component#taskIndex"; they must be the whole state (what restoreState() needs).
   virtual std::string snapshotState(uint64_t checkpointId) = 0;
   // After prepare(), before any input, when the run resumes from a completed checkpoint that
