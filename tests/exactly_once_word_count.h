@@ -66,9 +66,9 @@ class StatefulCountBolt final : public Bolt, public CheckpointedBolt {
   std::map<std::string, int64_t> counts_;
 };
 
-// Two spout tasks (shuffled into split, so split's tasks align barriers of two inputs), counts
-// keyed by word (`setCount` declares the "count" component), and a sink of two tasks keyed by
-// word: each word's counts go to one sink task, in order.
+// Two spout tasks shuffled into split (fused into the spout tasks), counts keyed by word
+// (`setCount` declares the "count" component) and a sink of two tasks keyed by word, each task
+// of these two with two inputs to align: each word's counts go to one sink task, in order.
 inline Topology exactlyOnceWordCountWith(
     int64_t total, const std::string& out, double rate,
     const std::function<BoltDeclarer(TopologyBuilder&)>& setCount) {
