@@ -76,7 +76,7 @@ void InputGate::marker(Slot& sl, const Control& c) {
       }
       break;
     case ControlKind::Barrier:
-      if (unaligned_ && (unalignedId_ != 0 || !sl.dataEnded)) {
+      if (unaligned_ && (unalignedId_ != 0 || (!sl.dataEnded && !aligningBarrier()))) {
         unalignedBarrier(sl, c.value);
         break;
       }
@@ -177,6 +177,14 @@ void InputGate::align() {
     }
   }
   replaying_ = false;
+}
+
+// A checkpoint taken aligned (its first barrier came from an input whose data ended) stays
+// aligned for its other inputs' barriers.
+bool InputGate::aligningBarrier() const {
+  return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) {
+    return s.blocked && s.blockKind == ControlKind::Barrier;
+  });
 }
 
 // Unaligned: the first input's barrier is the snapshot point (the bolt's onBarrier), and the

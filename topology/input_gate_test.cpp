@@ -137,6 +137,18 @@ TEST_F(InputGateTest, AnUnalignedCheckpointCompletesWhenTheInputsWithoutItsBarri
                                                "complete 3 in-flight"}));
 }
 
+// The final checkpoint, and any whose first barrier comes from an input whose data ended, is
+// aligned: nothing may be processed after it unrecorded. Its other barriers align with it.
+TEST_F(InputGateTest, AnUnalignedGateAlignsABarrierThatComesFirstFromAnInputWhoseDataEnded) {
+  gate.setUnalignedBarriers(true);
+  gate.control(4, watermark(kEndOfInputWatermark.micros));
+  gate.control(4, Control{ControlKind::Barrier, 0, 5});
+  gate.tuple(3, intTuple(1));
+  gate.control(3, Control{ControlKind::Barrier, 0, 5});  // input 3's data has not ended
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"tuple 1", "barrier 5", "complete 5 in-flight",
+                                               "fwd barrier 5"}));
+}
+
 TEST_F(InputGateTest, AHeldBackSecondBarrierAlignsAfterTheFirst) {
   gate.control(3, Control{ControlKind::BatchEnd, 0, 1});
   gate.tuple(3, intTuple(10));

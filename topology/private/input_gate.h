@@ -81,6 +81,7 @@ class InputGate {
   void marker(Slot& sl, const Control& c);
   void advanceWatermark(std::optional<Timestamp> moved);
   void align();
+  bool aligningBarrier() const;
   void unalignedBarrier(Slot& sl, uint64_t id);
   void completeUnaligned();
   void endOfStream();
