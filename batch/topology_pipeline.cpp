@@ -517,8 +517,9 @@ class BatchOperatorBolt final : public Bolt {
   uint64_t droppedBefore_ = 0;        // op_->droppedByWatermark() at the last batch end
 };
 
-// A user's own Bolt in a micro-batch topology: it gets the batch hooks itself; the wrapper only
-// reports the batch's end. Its state (if any) is not checkpointed.
+// A user's own Bolt in a micro-batch topology: it gets the batch hooks itself; the wrapper
+// reports the batch's end, with the bolt's state if it is a CheckpointedBolt (committed with the
+// batch, restored on recovery).
 class BatchBoltWrapper final : public Bolt {
  public:
   BatchBoltWrapper(std::shared_ptr<BatchShared> shared, std::shared_ptr<const Bolt> proto)
@@ -530,8 +531,18 @@ class BatchBoltWrapper final : public Bolt {
     return std::make_unique<BatchBoltWrapper>(shared_, proto_);
   }
   void prepare(const TopologyContext& ctx, OutputCollector& out) override {
+    key_ = taskKey(ctx.component, ctx.taskIndex);
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
+    state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
+    auto it = shared_->recovered.snapshots.find(key_);
+    if (!state_ || it == shared_->recovered.snapshots.end()) return;
+    try {
+      state_->restoreState(it->second);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("micro-batch bolt '" + key_ +
+                               "' cannot restore its state from the checkpoint: " + e.what());
+    }
   }
   void execute(const Tuple& input, OutputCollector& out) override {
     try {
@@ -547,14 +558,18 @@ class BatchBoltWrapper final : public Bolt {
     bolt_->onBatchBegin(txid, out);
   }
   void onBatchEnd(uint64_t txid, OutputCollector& out) override {
+    std::string state;
     try {
       bolt_->onBatchEnd(txid, out);  // e.g. a sink's transaction commit
+      if (state_) state = state_->snapshotState(txid);
     } catch (...) {
       // The batch did not complete: the job stops and nothing of it commits.
       shared_->fail(std::current_exception());
       throw;
     }
-    shared_->report(txid, [](BatchResult&) {});
+    shared_->report(txid, [&](BatchResult& r) {
+      if (state_) r.snapshots[key_] = std::move(state);
+    });
   }
   void onEndOfStream(OutputCollector& out) override { bolt_->onEndOfStream(out); }
   void onTick(Timestamp now, OutputCollector& out) override { bolt_->onTick(now, out); }
@@ -563,6 +578,8 @@ class BatchBoltWrapper final : public Bolt {
   std::shared_ptr<BatchShared> shared_;
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
+  CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
+  std::string key_;
 };
 
 }  // namespace
@@ -573,41 +590,34 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
   shared_->timing = watermarks.timing;
   runtimeConfig_.acking = false;  // a batch is replayed whole under its txid, never per tuple
   if (runtimeConfig_.clock) shared_->clock = runtimeConfig_.clock;
-  TopologyBuilder b;
-  int reporters = 0;
   std::vector<SourceWatermarks::SourceSpec> watermarkSpecs;
-  for (const ComponentSpec& c : topology.components()) {
-    reporters += c.parallelism;
-    if (c.isSpout()) {
-      shared_->spoutTasks += c.parallelism;
-      watermarkSpecs.push_back({c.name, c.watermark ? std::optional(c.watermark->delay)
-                                                    : std::nullopt});
-      if (!c.source) {
-        throw std::invalid_argument(
-            "micro-batch mode needs replayable sources, but spout '" + c.name +
-            "' is a custom Spout; declare it with setSpout(name, SourcePtr)");
-      }
-      size_t index = sources_.size();
-      sources_.push_back({c.name, c.source});
-      SpoutDeclarer sd =
-          b.setSpout(c.name, BatchSpout(shared_, c.source, index, c.watermark), c.parallelism);
-      if (!c.fusion) sd.disableFusion();
-    } else {
-      if (dynamic_cast<const ExactReplaySink*>(c.op.get()) ||
-          dynamic_cast<const ExactReplaySink*>(c.bolt.get())) {
-        exactReplay_ = true;
-      }
-      BoltDeclarer d = c.op ? b.setBolt(c.name, BatchOperatorBolt(shared_, c.op), c.parallelism)
-                            : b.setBolt(c.name, BatchBoltWrapper(shared_, c.bolt), c.parallelism);
-      for (const InputSpec& in : c.inputs) d.grouping(in);
-      if (!c.fusion) d.disableFusion();
+  ComponentWrappers wrappers;
+  wrappers.spout = [&](const ComponentSpec& c) -> std::unique_ptr<Spout> {
+    shared_->spoutTasks += c.parallelism;
+    watermarkSpecs.push_back({c.name, c.watermark ? std::optional(c.watermark->delay)
+                                                  : std::nullopt});
+    if (!c.source) {
+      throw std::invalid_argument(
+          "micro-batch mode needs replayable sources, but spout '" + c.name +
+          "' is a custom Spout; declare it with setSpout(name, SourcePtr)");
     }
-  }
-  shared_->reporters = reporters;
+    size_t index = sources_.size();
+    sources_.push_back({c.name, c.source});
+    return std::make_unique<BatchSpout>(shared_, c.source, index, c.watermark);
+  };
+  wrappers.bolt = [&](const ComponentSpec& c) -> std::unique_ptr<Bolt> {
+    if (dynamic_cast<const ExactReplaySink*>(c.op.get()) ||
+        dynamic_cast<const ExactReplaySink*>(c.bolt.get())) {
+      exactReplay_ = true;
+    }
+    if (c.op) return std::make_unique<BatchOperatorBolt>(shared_, c.op);
+    return std::make_unique<BatchBoltWrapper>(shared_, c.bolt);
+  };
+  batchTopology_ = std::make_unique<Topology>(wrapComponents(topology, wrappers));
+  shared_->reporters = topology.taskCount();  // every spout and bolt task
   shared_->sourceCount = sources_.size();
   shared_->watermarks = std::make_unique<SourceWatermarks>(
       std::move(watermarkSpecs), watermarks.policy, watermarks.idleTimeout);
-  batchTopology_ = std::make_unique<Topology>(b.build());
 }
 
 TopologyPipeline::~TopologyPipeline() {

@@ -1,14 +1,21 @@
 // Exactly-once continuous mode in one process: a complete run, a run killed mid-checkpoint and
-// resumed, an operator that throws, and the settings it refuses.
+// resumed (operators' and a user bolt's state restored), an operator that throws, and the
+// settings it refuses.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "exactly_once_word_count.h"
+#include "gale/core/dedup.h"
 
 namespace gale {
 namespace {
@@ -31,9 +38,10 @@ struct Dirs {
   fs::path base;
 };
 
-Continuous exactlyOnce(const Dirs& d, Duration interval = 10ms) {
+Continuous exactlyOnce(const Dirs& d, Duration interval = 10ms, bool unaligned = false) {
   return Continuous{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = interval,
-                    .checkpointDir = d.chk(), .checkpointSync = false};
+                    .checkpointDir = d.chk(), .checkpointSync = false,
+                    .unalignedCheckpoints = unaligned};
 }
 
 TEST(ExactlyOnceContinuous, AWordCountIntoTheFileSinkCommitsEveryCountOnce) {
@@ -90,6 +98,157 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce)
   runContinuous(windowedWordCount(d.out(), total, rate), exactlyOnce(d, 5ms)).waitUntilDone();
 
   expectWindowsExactlyOnce(d.out(), total);
+}
+
+// Runs `job` (0.2 s of input) until checkpoint 3 is in flight, kills it, then runs it again on
+// the same directory to the end; `between` runs after the kill.
+void killMidCheckpointThenResume(const Dirs& d, const std::function<Topology()>& job,
+                                 bool unaligned = false,
+                                 const std::function<void()>& between = {}) {
+  runUntilBarrierThenKill(job(), exactlyOnce(d, 5ms, unaligned), 3);
+  ASSERT_GE(StateStore::inspect(d.chk())->lastCommittedTxid(), 2u);
+  if (between) between();
+  runContinuous(job(), exactlyOnce(d, 5ms, unaligned)).waitUntilDone();
+}
+
+// Unaligned checkpoints: every multi-input task (count and sink have two upstream tasks each)
+// snapshots at its first barrier and stores what its other input sent before its barrier.
+TEST(ExactlyOnceContinuous, AnUnalignedWordCountCommitsEveryCountOnce) {
+  Dirs d;
+  runContinuous(exactlyOnceWordCount(3000, d.out()), exactlyOnce(d, 10ms, true)).waitUntilDone();
+  expectExactlyOnce(d.chk(), d.out(), 3000);
+}
+
+// Splits sentences into "word"s like SplitWords; its task 0 is slow (a queue builds in front of
+// it), so what it emits before a barrier reaches count after split task 1's barrier: in flight.
+class SlowFirstSplit final : public Operator {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"word"}); }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<SlowFirstSplit>(); }
+  void open(const OperatorContext& c) override { slow_ = c.taskIndex == 0; }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    if (slow_) std::this_thread::sleep_for(20us);
+    std::istringstream words(t.getString(0));
+    for (std::string w; words >> w;) out.emit(Values{w});
+  }
+
+ private:
+  bool slow_ = false;
+};
+
+// Killed with a checkpoint in flight and resumed: the in-flight tuples of the last completed
+// checkpoint are replayed into their tasks (with the replay switched off this fails).
+TEST(ExactlyOnceContinuous, AnUnalignedRunKilledAndResumedReplaysTheInFlightTuplesOnce) {
+  Dirs d;
+  auto job = [&] {
+    TopologyBuilder b;
+    b.setSpout("sentences", wordCountSentences(20000, 1e5), 2);
+    b.setBolt("split", SlowFirstSplit{}, 2).shuffleGrouping("sentences").disableFusion();
+    b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
+    b.setBolt("sink", FileSink(d.out(), FileFormat::Text, {.sync = false}), 2)
+        .fieldsGrouping("count", Fields{"word"});
+    return b.build();
+  };
+  size_t inFlightBytes = 0;
+  killMidCheckpointThenResume(d, job, true, [&] {
+    auto store = StateStore::inspect(d.chk());
+    for (const char* task : {"count#0", "count#1", "sink#0", "sink#1"})
+      inFlightBytes += store->snapshot(std::string(task) + "/in-flight").value_or("").size();
+  });
+  EXPECT_GT(inFlightBytes, 0u) << "the last completed checkpoint held no in-flight tuples";
+  expectExactlyOnce(d.chk(), d.out(), 20000);
+}
+
+// A user's own Bolt (CheckpointedBolt): its counts come back from the checkpoint.
+TEST(ExactlyOnceContinuous, AUserBoltsStateIsRestoredFromTheLastCompletedCheckpoint) {
+  Dirs d;
+  killMidCheckpointThenResume(d, [&] { return exactlyOnceBoltWordCount(20000, d.out(), 1e5); });
+  EXPECT_TRUE(StateStore::inspect(d.chk())->snapshot("count#0").has_value());
+  expectExactlyOnce(d.chk(), d.out(), 20000);
+}
+
+// The same kill and resume with the bolt's state left out of the checkpoint: the resumed counts
+// start again from 0 (what the test above would see without CheckpointedBolt).
+TEST(ExactlyOnceContinuous, WithoutItsStateInTheCheckpointAResumedBoltCountsFromZero) {
+  Dirs d;
+  killMidCheckpointThenResume(
+      d, [&] { return exactlyOnceBoltWordCount(20000, d.out(), 1e5, /*checkpointed=*/false); });
+  int restarted = 0;
+  for (const auto& [word, counts] : committedCounts(d.out()))
+    restarted += std::count(counts.begin() + 1, counts.end(), 1);
+  EXPECT_GT(restarted, 0);
+}
+
+class UnrestorableBolt final : public Bolt, public CheckpointedBolt {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"word", "count"});
+  }
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<UnrestorableBolt>(); }
+  void execute(const Tuple& t, OutputCollector& out) override { out.emit(t, Values{t.get(0), 1}); }
+  std::string snapshotState(uint64_t id) override { return "state of " + std::to_string(id); }
+  void restoreState(std::string_view) override { throw std::runtime_error("unreadable state"); }
+};
+
+TEST(ExactlyOnceContinuous, ABoltThatCannotRestoreItsStateStopsTheStartNamingTheTask) {
+  Dirs d;
+  auto build = [&] {
+    return exactlyOnceWordCountWith(500, d.out(), 0, [](TopologyBuilder& b) {
+      return b.setBolt("count", UnrestorableBolt{}, 2);
+    });
+  };
+  runContinuous(build(), exactlyOnce(d)).waitUntilDone();  // writes its state, restores none
+  uint64_t last = StateStore::inspect(d.chk())->lastCommittedTxid();
+  ASSERT_EQ(StateStore::inspect(d.chk())->snapshot("count#1"), "state of " + std::to_string(last));
+  try {
+    runContinuous(build(), exactlyOnce(d)).waitUntilDone();
+    FAIL() << "restored nothing";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("'count#"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unreadable state"), std::string::npos) << e.what();
+  }
+}
+
+// Deduplication (gale's Deduplicate, keyed by word): its seen keys come back from the checkpoint,
+// so a word that went out before the kill does not go out again.
+TEST(ExactlyOnceContinuous, AKilledAndResumedDeduplicationCommitsEachWordOnce) {
+  Dirs d;
+  killMidCheckpointThenResume(d, [&] {
+    TopologyBuilder b;
+    b.setSpout("sentences", wordCountSentences(20000, 1e5), 2);
+    b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
+    b.setBolt("dedup", Deduplicate({.input = Fields{"word"}, .keys = {"word"}}), 2)
+        .fieldsGrouping("split", Fields{"word"});
+    b.setBolt("sink", FileSink(d.out(), FileFormat::Text, {.sync = false}), 1)
+        .globalGrouping("dedup");
+    return b.build();
+  });
+  std::map<std::string, int> seen;
+  for (const auto& e : fs::directory_iterator(d.out())) {
+    std::ifstream in(e.path());
+    for (std::string w; in >> w;) ++seen[w];
+  }
+  std::vector<std::string> all;
+  for (int64_t g = 0; g < 20000; ++g) all.push_back(SentenceSource::sentenceAt(g));
+  std::map<std::string, int> once;
+  for (const auto& [word, n] : directWordCount(all)) once[word] = 1;
+  EXPECT_EQ(seen, once);
+}
+
+// The rebuilt topology keeps each component's settings: split, fusable into its spout (shuffle at
+// equal parallelism), runs in the spout's tasks unless it disabled fusion.
+TEST(ExactlyOnceContinuous, AComponentThatDisabledFusionRunsInItsOwnTasks) {
+  for (bool fusion : {true, false}) {
+    Dirs d;
+    TopologyBuilder b;
+    b.setSpout("sentences", wordCountSentences(500), 2);
+    BoltDeclarer split = b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
+    if (!fusion) split.disableFusion();
+    b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
+    auto rt = runContinuous(b.build(), exactlyOnce(d));
+    rt.waitUntilDone();
+    EXPECT_EQ(rt.metrics().find("split")->fusedInto, fusion ? "sentences" : "");
+  }
 }
 
 // Counts like CountWords, but throws on one word.

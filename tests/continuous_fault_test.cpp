@@ -1,6 +1,6 @@
 // Exactly-once continuous mode under real crashes (the micro-batch counterpart is
-// batch_fault_test.cpp): a forked child runs an exactly-once job — a running word count, or a
-// windowed word count — into the two-phase-commit file sink (and the windowed count into
+// batch_fault_test.cpp): a forked child runs an exactly-once job — a running word count (in an
+// Operator, or in a user's CheckpointedBolt), or a windowed word count — into the two-phase-commit file sink (and the windowed count into
 // KafkaSink, on a mock cluster in a process of its own) and is killed with SIGKILL at random
 // moments and at each point of a checkpoint
 // (barrier in flight, snapshot taken, sink pre-committed, checkpoint record written, sink
@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "crash_test_util.h"
 #include "exactly_once_word_count.h"
 #include "gale/connectors/kafka_mock.h"
 #include "gale/connectors/kafka_sink.h"
@@ -41,7 +42,9 @@ constexpr int64_t kSentences = 6000;
 constexpr double kRate = 30000;
 constexpr int kPoints = 5;  // CheckpointPoint::BarrierInjected .. SinkCommitted
 
-enum class Job { RunningCount, WindowedCount, WindowedCountIntoKafka };
+// RunningCount counts in an Operator (CountWords), BoltCount in a user's CheckpointedBolt;
+// UnalignedCount is RunningCount with unaligned checkpoints.
+enum class Job { RunningCount, BoltCount, UnalignedCount, WindowedCount, WindowedCountIntoKafka };
 
 // The child: runs until the input is done (exit 0) or it is killed.
 [[noreturn]] void child(Job job, const std::string& chk, const std::string& out, int killPoint,
@@ -49,11 +52,14 @@ enum class Job { RunningCount, WindowedCount, WindowedCountIntoKafka };
   int rc = 0;
   try {
     Continuous cfg{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = 10ms,
-                   .checkpointDir = chk, .checkpointSync = false};
+                   .checkpointDir = chk, .checkpointSync = false,
+                   .unalignedCheckpoints = job == Job::UnalignedCount};
     cfg.onCheckpointPoint = [killPoint, killId](CheckpointPoint p, uint64_t id) {
       if (static_cast<int>(p) == killPoint && id == killId) ::raise(SIGKILL);
     };
-    Topology t = job == Job::RunningCount ? exactlyOnceWordCount(kSentences, out, nullptr, kRate)
+    bool running = job == Job::RunningCount || job == Job::UnalignedCount;
+    Topology t = running ? exactlyOnceWordCount(kSentences, out, nullptr, kRate)
+                 : job == Job::BoltCount  ? exactlyOnceBoltWordCount(kSentences, out, kRate)
                                           : windowedWordCount(out, kSentences, kRate);
     runContinuous(t, cfg).waitUntilDone();
   } catch (const std::exception& e) {
@@ -61,15 +67,6 @@ enum class Job { RunningCount, WindowedCount, WindowedCountIntoKafka };
     rc = 3;
   }
   ::_exit(rc);
-}
-
-uint64_t completedCheckpoint(const std::string& chk) {
-  if (!fs::exists(chk)) return 0;
-  try {
-    return StateStore::inspect(chk)->lastCommittedTxid();
-  } catch (const std::exception&) {
-    return 0;  // killed before the directory was initialized
-  }
 }
 
 // Nothing is visible before its checkpoint completed: no committed part beyond the last one.
@@ -252,7 +249,7 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
     for (bool finished = false; !finished;) {
       ASSERT_LT(++runs, 40 * wanted + 100) << "no progress after many restarts";
       ASSERT_LT(std::chrono::steady_clock::now() - started, 600s);
-      uint64_t last = completedCheckpoint(chk);
+      uint64_t last = committedTxid(chk);
       int killPoint = -1;
       uint64_t killId = 0;
       int delayMs = -1;
@@ -265,33 +262,26 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
           delayMs = static_cast<int>(rng() % 250);
         }
       }
-      pid_t pid = ::fork();
-      ASSERT_GE(pid, 0);
-      if (pid == 0 && kafka) {
-        kafkaChild(cluster->bootstraps(), topic, chk, killPoint, killId, delayMs);
-      }
-      if (pid == 0) child(job, chk, out, killPoint, killId);
-      if (delayMs >= 0 && !kafka) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));
-        ::kill(pid, SIGKILL);
-      }
-      int status = 0;
-      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-      if (WIFSIGNALED(status)) {
-        ASSERT_EQ(WTERMSIG(status), SIGKILL);
+      // The Kafka child times its own delayed kill (it must not die inside a transaction).
+      ChildEnd end = runChild(
+          [&] {
+            if (kafka) kafkaChild(cluster->bootstraps(), topic, chk, killPoint, killId, delayMs);
+            child(job, chk, out, killPoint, killId);
+          },
+          kafka ? -1 : delayMs);
+      ASSERT_NE(end, ChildEnd::Failed);
+      if (end == ChildEnd::Killed) {
         ++kills;
         if (killPoint >= 0) ++atPoint[killPoint];
         if (kafka) expectKafkaWindowsOnce(*cluster, topic, /*complete=*/false);
-        else expectNothingVisibleAfter(completedCheckpoint(chk), out);
+        else expectNothingVisibleAfter(committedTxid(chk), out);
         if (::testing::Test::HasFailure()) break;
       } else {
-        ASSERT_TRUE(WIFEXITED(status));
-        ASSERT_EQ(WEXITSTATUS(status), 0) << "the child failed (see its stderr)";
         finished = true;
       }
     }
     if (::testing::Test::HasFailure()) break;
-    if (job == Job::RunningCount)
+    if (job == Job::RunningCount || job == Job::BoltCount || job == Job::UnalignedCount)
       expectExactlyOnce(chk, out, kSentences);
     else if (kafka)
       expectKafkaWindowsOnce(*cluster, topic, /*complete=*/true);
@@ -304,6 +294,8 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
   std::printf("continuous fault test, %s: %d episodes, %d runs, %d kills (at %s %d, %s %d, %s %d, "
               "%s %d, %s %d; the rest after a random delay)\n",
               job == Job::RunningCount ? "running count"
+              : job == Job::BoltCount  ? "running count in a user's bolt"
+              : job == Job::UnalignedCount ? "running count, unaligned checkpoints"
               : kafka                  ? "windowed count into Kafka"
                                        : "windowed count",
               episodes, runs, kills,
@@ -317,6 +309,14 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
 
 TEST(ContinuousFault, SigkillAtRandomMomentsAndAtEachCheckpointPointLosesNothingAndWritesNothingTwice) {
   killAndRestartUntilDone(Job::RunningCount);
+}
+
+TEST(ContinuousFault, AUserBoltsCheckpointedCountsKilledAtRandomMomentsAndCheckpointPointsAreExact) {
+  killAndRestartUntilDone(Job::BoltCount);
+}
+
+TEST(ContinuousFault, UnalignedCheckpointsKilledAtRandomMomentsAndCheckpointPointsLoseAndRepeatNothing) {
+  killAndRestartUntilDone(Job::UnalignedCount);
 }
 
 TEST(ContinuousFault, AWindowedCountKilledAtRandomMomentsAndCheckpointPointsCommitsEachWindowOnce) {

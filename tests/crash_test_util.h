@@ -1,5 +1,6 @@
-// For the crash tests (tests/batch_*fault_test.cpp): a child process that is killed with SIGKILL
-// at a chosen point of a micro-batch job (a commit point, the sink) or after a delay, and a sink
+// For the crash tests (tests/*fault_test.cpp): a child process that is killed with SIGKILL
+// at a chosen point of a job (a commit point, a checkpoint point, the sink) or after a delay, the
+// last committed txid (checkpoint) of a state directory, and for micro-batch jobs a sink
 // that writes each batch's rows to <dir>/part-<txid>-<task> through a temporary file and a
 // rename, so a replayed txid replaces its file and a crash never leaves a half-written part.
 #pragma once

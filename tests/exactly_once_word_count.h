@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -31,20 +32,70 @@ inline std::shared_ptr<SentenceSource> wordCountSentences(int64_t total, double 
       SentenceSource::Options{.partitions = 3, .ratePerSecond = rate, .total = total});
 }
 
-// Two spout tasks (shuffled into split, so split's tasks align barriers of two inputs), counts
-// keyed by word, and a sink of two tasks keyed by word: each word's counts go to one sink task,
-// in order.
-inline Topology exactlyOnceWordCount(int64_t total, const std::string& out,
-                                     std::shared_ptr<const Operator> count = nullptr,
-                                     double rate = 0) {
+// A user's own Bolt (not an Operator) counting words, "word" in, ("word", "count") out: its
+// counts are checkpointed through CheckpointedBolt (Storm's IStatefulBolt shape).
+// `checkpointed` = false leaves them out of the snapshot (restoreState ignores it), to show
+// that a test of it fails without the state in the checkpoint.
+class StatefulCountBolt final : public Bolt, public CheckpointedBolt {
+ public:
+  explicit StatefulCountBolt(bool checkpointed = true) : checkpointed_(checkpointed) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"word", "count"});
+  }
+  std::unique_ptr<Bolt> clone() const override {
+    return std::make_unique<StatefulCountBolt>(checkpointed_);
+  }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    const std::string& w = t.getString(0);
+    out.emit(t, Values{w, ++counts_[w]});
+  }
+  std::string snapshotState(uint64_t) override {
+    std::string s;
+    if (!checkpointed_) return s;
+    for (const auto& [w, c] : counts_) s += w + "\t" + std::to_string(c) + "\n";
+    return s;
+  }
+  void restoreState(std::string_view state) override {
+    std::istringstream in{std::string(state)};
+    std::string w;
+    for (int64_t c; in >> w >> c;) counts_[w] = c;
+  }
+
+ private:
+  bool checkpointed_;
+  std::map<std::string, int64_t> counts_;
+};
+
+// Two spout tasks shuffled into split (fused into the spout tasks), counts keyed by word
+// (`setCount` declares the "count" component) and a sink of two tasks keyed by word, each task
+// of these two with two inputs to align: each word's counts go to one sink task, in order.
+inline Topology exactlyOnceWordCountWith(
+    int64_t total, const std::string& out, double rate,
+    const std::function<BoltDeclarer(TopologyBuilder&)>& setCount) {
   TopologyBuilder b;
   b.setSpout("sentences", wordCountSentences(total, rate), 2);
   b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
-  b.setBolt("count", count ? *count : static_cast<const Operator&>(CountWords{}), 2)
-      .fieldsGrouping("split", Fields{"word"});
+  setCount(b).fieldsGrouping("split", Fields{"word"});
   b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 2)
       .fieldsGrouping("count", Fields{"word"});
   return b.build();
+}
+
+// The counts by an Operator (null: CountWords).
+inline Topology exactlyOnceWordCount(int64_t total, const std::string& out,
+                                     std::shared_ptr<const Operator> count = nullptr,
+                                     double rate = 0) {
+  return exactlyOnceWordCountWith(total, out, rate, [&](TopologyBuilder& b) {
+    return b.setBolt("count", count ? *count : static_cast<const Operator&>(CountWords{}), 2);
+  });
+}
+
+// The counts by a user's StatefulCountBolt.
+inline Topology exactlyOnceBoltWordCount(int64_t total, const std::string& out, double rate = 0,
+                                         bool checkpointed = true) {
+  return exactlyOnceWordCountWith(total, out, rate, [&](TopologyBuilder& b) {
+    return b.setBolt("count", StatefulCountBolt(checkpointed), 2);
+  });
 }
 
 // Every committed "word<TAB>count" line of `out` in checkpoint order, per word.

@@ -46,6 +46,10 @@ void BoltExecutor::batchAligned(uint64_t txid) {
 void BoltExecutor::barrierAligned(uint64_t id) {
   hook("onBarrier", [&] { bolt_->onBarrier(id, collector_); });
 }
+void BoltExecutor::barrierCompleted(uint64_t id, std::vector<Tuple>&& inFlight) {
+  hook("onBarrierComplete",
+       [&] { bolt_->onBarrierComplete(id, std::move(inFlight), collector_); });
+}
 void BoltExecutor::inputsEnded() {
   hook("onEndOfStream", [&] { bolt_->onEndOfStream(collector_); });
 }

@@ -118,7 +118,7 @@ void CheckpointCoordinator::report(uint64_t id, TaskReport r) {
     throw std::logic_error("checkpoint " + std::to_string(id) + " reported, but " +
                            std::to_string(triggered_) + " is the one in progress");
   }
-  if (!r.snapshotKey.empty()) snapshots_[r.snapshotKey] = std::move(r.snapshot);
+  for (auto& [key, blob] : r.snapshots) snapshots_[key] = std::move(blob);
   if (!r.source.empty()) {
     for (auto [p, off] : r.offsets) offsets_[r.source][p] = off;
   }

@@ -11,14 +11,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
-CheckpointCoordinator::Options options(const std::string& dir, const Clock& clock) {
-  return {.directory = dir, .jobId = "job", .interval = 1s, .clock = &clock, .sync = false};
-}
-
-TEST(CheckpointCoordinator, ACheckpointIsTriggeredAfterTheIntervalAndCompletesOnlyWhenEveryTaskReported) {
-  testing::TempDir dir;
+// Each test's checkpoint directory, and a manual clock for the 1 s checkpoint interval.
+class CheckpointCoordinatorTest : public ::testing::Test {
+ protected:
+  CheckpointCoordinator::Options options() const {
+    return {.directory = dir.path(), .jobId = "job", .interval = 1s, .clock = &clock,
+            .sync = false};
+  }
+  gale::testing::TempDir dir;
   ManualClock clock;
-  CheckpointCoordinator c(options(dir.path(), clock), /*tasks=*/3, /*spoutTasks=*/1);
+};
+
+TEST_F(CheckpointCoordinatorTest, ACheckpointIsTriggeredAfterTheIntervalAndCompletesOnlyWhenEveryTaskReported) {
+  CheckpointCoordinator c(options(), /*tasks=*/3, /*spoutTasks=*/1);
   EXPECT_EQ(c.due(), 0u);
   clock.advance(999ms);
   EXPECT_EQ(c.due(), 0u);
@@ -28,7 +33,7 @@ TEST(CheckpointCoordinator, ACheckpointIsTriggeredAfterTheIntervalAndCompletesOn
   EXPECT_EQ(c.due(), 1u) << "one checkpoint at a time";
 
   c.report(1, TaskReport{.source = "lines", .offsets = {{0, 10}, {1, 7}}});
-  c.report(1, TaskReport{.snapshotKey = "count#0", .snapshot = "a=1"});
+  c.report(1, TaskReport{.snapshots = {{"count#0", "a=1"}}});
   EXPECT_EQ(c.lastCompleted(), 0u);
   EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u) << "nothing before all";
   c.report(1, TaskReport{});  // a stateless task
@@ -41,10 +46,8 @@ TEST(CheckpointCoordinator, ACheckpointIsTriggeredAfterTheIntervalAndCompletesOn
   EXPECT_EQ(c.due(), 2u) << "the interval passed during checkpoint 1";
 }
 
-TEST(CheckpointCoordinator, AReportForACheckpointNotInProgressIsRefused) {
-  testing::TempDir dir;
-  ManualClock clock;
-  CheckpointCoordinator c(options(dir.path(), clock), 1, 1);
+TEST_F(CheckpointCoordinatorTest, AReportForACheckpointNotInProgressIsRefused) {
+  CheckpointCoordinator c(options(), 1, 1);
   EXPECT_THROW(c.report(1, TaskReport{}), std::logic_error);
   clock.advance(1s);
   ASSERT_EQ(c.due(), 1u);
@@ -54,21 +57,19 @@ TEST(CheckpointCoordinator, AReportForACheckpointNotInProgressIsRefused) {
   EXPECT_THROW(c.report(1, TaskReport{}), std::logic_error) << "already complete";
 }
 
-TEST(CheckpointCoordinator, ARestartResumesFromTheLastCompletedCheckpointAndForgetsAnIncompleteOne) {
-  testing::TempDir dir;
-  ManualClock clock;
+TEST_F(CheckpointCoordinatorTest, ARestartResumesFromTheLastCompletedCheckpointAndForgetsAnIncompleteOne) {
   {
-    CheckpointCoordinator c(options(dir.path(), clock), 2, 1);
+    CheckpointCoordinator c(options(), 2, 1);
     clock.advance(1s);
     ASSERT_EQ(c.due(), 1u);
     c.report(1, TaskReport{.source = "lines", .offsets = {{0, 5}}});
-    c.report(1, TaskReport{.snapshotKey = "count#0", .snapshot = "first"});
+    c.report(1, TaskReport{.snapshots = {{"count#0", "first"}}});
     ASSERT_TRUE(c.awaitCompleted(1));
     clock.advance(1s);
     ASSERT_EQ(c.due(), 2u);
     c.report(2, TaskReport{.source = "lines", .offsets = {{0, 9}}});  // then the crash
   }
-  CheckpointCoordinator c(options(dir.path(), clock), 2, 1);
+  CheckpointCoordinator c(options(), 2, 1);
   EXPECT_EQ(c.lastCompleted(), 1u);
   EXPECT_EQ(c.snapshot("count#0"), "first");
   EXPECT_EQ(c.offsets("lines"), (PartitionOffsets{{0, 5}}));
@@ -77,10 +78,8 @@ TEST(CheckpointCoordinator, ARestartResumesFromTheLastCompletedCheckpointAndForg
   EXPECT_EQ(c.due(), 2u) << "checkpoint 2 is taken again";
 }
 
-TEST(CheckpointCoordinator, WhenEveryInputEndedTheFinalCheckpointIsTriggeredAtOnce) {
-  testing::TempDir dir;
-  ManualClock clock;
-  CheckpointCoordinator c(options(dir.path(), clock), 3, 2);
+TEST_F(CheckpointCoordinatorTest, WhenEveryInputEndedTheFinalCheckpointIsTriggeredAtOnce) {
+  CheckpointCoordinator c(options(), 3, 2);
   c.inputEnded();
   EXPECT_EQ(c.due(), 0u);
   EXPECT_EQ(c.finalCheckpoint(), 0u);
@@ -94,10 +93,8 @@ TEST(CheckpointCoordinator, WhenEveryInputEndedTheFinalCheckpointIsTriggeredAtOn
   EXPECT_EQ(c.due(), 1u) << "nothing after the final checkpoint";
 }
 
-TEST(CheckpointCoordinator, CloseReleasesATaskWaitingForACheckpointThatWillNotComplete) {
-  testing::TempDir dir;
-  ManualClock clock;
-  CheckpointCoordinator c(options(dir.path(), clock), 2, 1);
+TEST_F(CheckpointCoordinatorTest, CloseReleasesATaskWaitingForACheckpointThatWillNotComplete) {
+  CheckpointCoordinator c(options(), 2, 1);
   c.inputEnded();
   ASSERT_EQ(c.due(), 1u);
   std::thread sink([&] { EXPECT_FALSE(c.awaitCompleted(1)); });
@@ -105,10 +102,8 @@ TEST(CheckpointCoordinator, CloseReleasesATaskWaitingForACheckpointThatWillNotCo
   sink.join();
 }
 
-TEST(CheckpointCoordinator, ACheckpointThatCannotBeWrittenStopsTheNextOnesAndSaysWhy) {
-  testing::TempDir dir;
-  ManualClock clock;
-  auto o = options(dir.path(), clock);
+TEST_F(CheckpointCoordinatorTest, ACheckpointThatCannotBeWrittenStopsTheNextOnesAndSaysWhy) {
+  auto o = options();
   o.onPoint = [](CheckpointPoint p, uint64_t) {
     if (p == CheckpointPoint::CheckpointWritten) throw std::runtime_error("disk on fire");
   };
@@ -123,11 +118,9 @@ TEST(CheckpointCoordinator, ACheckpointThatCannotBeWrittenStopsTheNextOnesAndSay
   EXPECT_THROW(c.due(), std::runtime_error);
 }
 
-TEST(CheckpointCoordinator, ADirectoryOfAnotherJobIsRefused) {
-  testing::TempDir dir;
-  ManualClock clock;
-  { CheckpointCoordinator c(options(dir.path(), clock), 1, 1); }
-  auto other = options(dir.path(), clock);
+TEST_F(CheckpointCoordinatorTest, ADirectoryOfAnotherJobIsRefused) {
+  { CheckpointCoordinator c(options(), 1, 1); }
+  auto other = options();
   other.jobId = "another";
   EXPECT_THROW(CheckpointCoordinator(other, 1, 1), StateError);
 }

@@ -2,9 +2,12 @@
 
 #include <stdexcept>
 
+#include "gale/core/frame.h"
+#include "gale/core/state_codec.h"
 #include "gale/core/two_phase_commit.h"
 #include "gale/topology/adapters.h"
 #include "private/checkpoint_coordinator.h"
+#include "private/input_gate.h"
 
 namespace gale {
 
@@ -12,8 +15,8 @@ namespace {
 
 // The last watermark a spout task sends once its input ended, ahead of the final barrier: every
 // window fires and every operator ends its input BEFORE the final checkpoint, so that output is
-// covered by it. One below kEndOfTime, which the runtime keeps for its EndOfStream control.
-constexpr Timestamp kEndOfInput{kEndOfTime.micros - 1};
+// covered by it.
+constexpr Timestamp kEndOfInput = kEndOfInputWatermark;
 
 std::string taskKey(const std::string& component, int taskIndex) {
   return component + "#" + std::to_string(taskIndex);
@@ -125,11 +128,65 @@ class CheckpointSpout final : public Spout {
   std::map<uint64_t, std::map<int, int64_t>> uncommitted_;
 };
 
-// What the checkpointing bolts share: the barrier (snapshot, pre-commit, report), the commit of
-// a two-phase-commit sink once its checkpoint completed, and the wait for the final checkpoint.
+// An unaligned checkpoint's in-flight tuples as bytes: each with its stream (by component and
+// name: the wire's stream ids are of one run), origin and values.
+std::string encodeInFlight(const std::vector<Tuple>& tuples) {
+  if (tuples.empty()) return {};
+  StateWriter w;
+  w.header("INFL", 1);
+  w.varint(tuples.size());
+  for (const Tuple& t : tuples) {
+    w.str(t.schema()->component);
+    w.str(t.schema()->stream);
+    w.svarint(t.originNanos());
+    w.values(t.values());
+  }
+  return w.take();
+}
+
+std::vector<Tuple> decodeInFlight(std::string_view bytes, const SchemaRegistry& registry) {
+  std::vector<Tuple> out;
+  if (bytes.empty()) return out;
+  StateReader r(bytes, "in-flight tuples");
+  r.header("INFL", 1);
+  for (uint64_t n = r.count("tuples", 3); n > 0; --n) {
+    std::string component = r.str("component"), stream = r.str("stream");
+    int64_t origin = r.svarint("origin");
+    Values values = r.values("values");
+    int id = registry.idOf(component, stream);
+    if (id < 0) r.fail("stream '" + stream + "' of '" + component + "' is not in the topology");
+    out.emplace_back(*registry.find(static_cast<StreamId>(id)), std::move(values));
+    out.back().setOriginNanos(origin);
+  }
+  r.expectEnd();
+  return out;
+}
+
+// What the checkpointing bolts share: the barrier (snapshot, pre-commit, report), an unaligned
+// checkpoint's in-flight tuples (stored with the report, replayed on recovery), the commit of a
+// two-phase-commit sink once its checkpoint completed, and the wait for the final checkpoint.
 class CheckpointTask {
  protected:
-  explicit CheckpointTask(std::shared_ptr<CheckpointCoordinator> c) : coord_(std::move(c)) {}
+  CheckpointTask(std::shared_ptr<CheckpointCoordinator> c, bool unaligned)
+      : coord_(std::move(c)), unaligned_(unaligned) {}
+
+  // The wrapped component's input, for the in-flight tuples replayed on recovery.
+  virtual void executeReplayed(const Tuple& t, OutputCollector& out) = 0;
+
+  // prepare(), after the task restored its state: the in-flight tuples of the last completed
+  // checkpoint, replayed before anything else the task is given (replayInFlight).
+  void loadInFlight(const TopologyContext& ctx) {
+    restoreSnapshot(inFlightKey(), [&](const std::string& s) {
+      replay_ = decodeInFlight(s, *ctx.topology->registry());
+    });
+  }
+  // First thing in every hook: on prepare() the other tasks may not be running yet.
+  void replayInFlight(OutputCollector& out) {
+    if (replay_.empty()) return;
+    std::vector<Tuple> replay = std::move(replay_);
+    replay_.clear();
+    for (const Tuple& t : replay) executeReplayed(t, out);
+  }
 
   // `stateKey`: the task's snapshot key when the snapshot is free for a write-ahead sink's
   // pre-commit state (a user's bolt; an operator's snapshot is the operator's).
@@ -144,20 +201,44 @@ class CheckpointTask {
     sink_->recover(committed_);
   }
 
+  // Gives the task's snapshot `key` in the last completed checkpoint (if any) to `restore`.
+  template <class F>
+  void restoreSnapshot(const std::string& key, F&& restore) {
+    auto snap = coord_->snapshot(key);
+    if (!snap) return;
+    try {
+      restore(*snap);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("exactly-once task '" + key +
+                               "' cannot restore its snapshot from the checkpoint: " + e.what());
+    }
+  }
+
+  // At the barrier (the first input's, when unaligned): the snapshot and a sink's pre-commit.
+  // Aligned, the report goes at once; unaligned, with the in-flight tuples (barrierComplete).
   void barrier(uint64_t id, TaskReport report) {
     if (sink_) {
       sink_->preCommit(id);
       if (auto s = sink_->preCommitState()) {
-        if (stateKey_.empty() || !report.snapshotKey.empty()) {
+        if (stateKey_.empty() || report.snapshots.count(stateKey_)) {
           throw std::logic_error("a two-phase-commit sink with pre-commit state must be a Bolt "
-                                 "(its task's snapshot holds that state)");
+                                 "and not a CheckpointedBolt (its task's snapshot holds that "
+                                 "state)");
         }
-        report.snapshotKey = stateKey_;
-        report.snapshot = std::move(*s);
+        report.snapshots[stateKey_] = std::move(*s);
       }
       coord_->point(CheckpointPoint::SinkPreCommitted, id);
     }
-    coord_->report(id, std::move(report));
+    pending_ = std::move(report);
+    if (!unaligned_) barrierComplete(id, {});
+  }
+
+  // The in-flight key is written in every checkpoint (empty when there are none), so a recovery
+  // never replays an older checkpoint's.
+  void barrierComplete(uint64_t id, std::vector<Tuple>&& inFlight) {
+    pending_.snapshots[inFlightKey()] = encodeInFlight(inFlight);
+    coord_->report(id, std::move(pending_));
+    pending_ = TaskReport{};
     coord_->point(CheckpointPoint::SnapshotTaken, id);
     lastBarrier_ = id;
     commitCompleted();
@@ -188,11 +269,17 @@ class CheckpointTask {
     throw StopTopology("exactly-once task '" + key + "': " + what + " threw: " + e.what());
   }
 
+  std::string inFlightKey() const { return key_ + "/in-flight"; }
+
   std::shared_ptr<CheckpointCoordinator> coord_;
+  bool unaligned_;
+  std::string key_;  // "component#taskIndex", set by prepare()
   TwoPhaseCommitSink* sink_ = nullptr;
   std::string stateKey_;
   uint64_t committed_ = 0;
   uint64_t lastBarrier_ = 0;
+  TaskReport pending_;         // the barrier's report, until the checkpoint's input is complete
+  std::vector<Tuple> replay_;  // in-flight tuples to replay
 };
 
 // An operator's Emitter: outputs anchored to the input so they keep its originNanos (there is
@@ -213,14 +300,14 @@ class OriginEmitter final : public Emitter {
 class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
  public:
   CheckpointOperatorBolt(std::shared_ptr<CheckpointCoordinator> c,
-                         std::shared_ptr<const Operator> proto)
-      : CheckpointTask(std::move(c)), proto_(std::move(proto)) {}
+                         std::shared_ptr<const Operator> proto, bool unaligned)
+      : CheckpointTask(std::move(c), unaligned), proto_(std::move(proto)) {}
 
   void declareOutputFields(OutputFieldsDeclarer& d) const override {
     proto_->declareOutputFields(d);
   }
   std::unique_ptr<Bolt> clone() const override {
-    return std::make_unique<CheckpointOperatorBolt>(coord_, proto_);
+    return std::make_unique<CheckpointOperatorBolt>(coord_, proto_, unaligned_);
   }
 
   void prepare(const TopologyContext& ctx, OutputCollector&) override {
@@ -229,20 +316,14 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
     op_->open(OperatorContext{.component = ctx.component, .task = ctx.task,
                               .taskIndex = ctx.taskIndex, .parallelism = ctx.parallelism,
                               .clock = &coord_->clock()});
-    if (auto snap = coord_->snapshot(key_)) {
-      try {
-        op_->restore(*snap);
-      } catch (const std::exception& e) {
-        throw std::runtime_error("exactly-once operator '" + key_ +
-                                 "' cannot restore its snapshot from the checkpoint: " + e.what());
-      }
-    }
+    restoreSnapshot(key_, [&](const std::string& s) { op_->restore(s); });
     attachSink(dynamic_cast<TwoPhaseCommitSink*>(op_.get()));
+    loadInFlight(ctx);
   }
 
   void execute(const Tuple& input, OutputCollector& out) override {
-    OriginEmitter e(out, &input);
-    call("onTuple", [&] {
+    call("onTuple", out, [&] {
+      OriginEmitter e(out, &input);
       op_->onTuple(input, e);
       commitCompleted();
     });
@@ -252,8 +333,8 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
     // The end of input comes as kEndOfInput before the final barrier, then (from the runtime, at
     // end of stream) as kEndOfTime: the operator sees it once.
     if (inputEnded_) return;
-    OriginEmitter e(out, nullptr);
-    call("onWatermark", [&] {
+    call("onWatermark", out, [&] {
+      OriginEmitter e(out, nullptr);
       if (wm.micros < kEndOfInput.micros) return op_->onWatermark(wm, e);
       inputEnded_ = true;
       op_->onWatermark(kEndOfTime, e);
@@ -262,32 +343,40 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
   }
 
   void onTick(Timestamp now, OutputCollector& out) override {
-    OriginEmitter e(out, nullptr);
-    call("onProcessingTime", [&] {
+    call("onProcessingTime", out, [&] {
+      OriginEmitter e(out, nullptr);
       op_->onProcessingTime(now, e);
       commitCompleted();
     });
   }
 
-  void onBarrier(uint64_t id, OutputCollector&) override {
-    call("checkpoint", [&] {
+  void onBarrier(uint64_t id, OutputCollector& out) override {
+    call("checkpoint", out, [&] {
       TaskReport r;
-      if (op_->stateful()) {
-        r.snapshotKey = key_;
-        r.snapshot = op_->snapshot();
-      }
+      if (op_->stateful()) r.snapshots[key_] = op_->snapshot();
       barrier(id, std::move(r));
     });
   }
 
-  void onEndOfStream(OutputCollector&) override {
-    call("onEndOfStream", [&] { endOfStream(); });
+  void onBarrierComplete(uint64_t id, std::vector<Tuple>&& inFlight,
+                         OutputCollector& out) override {
+    call("checkpoint", out, [&] { barrierComplete(id, std::move(inFlight)); });
+  }
+
+  void onEndOfStream(OutputCollector& out) override {
+    call("onEndOfStream", out, [&] { endOfStream(); });
   }
 
  private:
+  void executeReplayed(const Tuple& t, OutputCollector& out) override {
+    OriginEmitter e(out, &t);
+    op_->onTuple(t, e);
+  }
+
   template <class F>
-  void call(const char* what, F&& f) {
+  void call(const char* what, OutputCollector& out, F&& f) {
     try {
+      replayInFlight(out);
       f();
     } catch (const StopTopology&) {
       throw;
@@ -298,70 +387,84 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
 
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
-  std::string key_;
   bool inputEnded_ = false;
 };
 
-// A user's own Bolt: it runs as it is; its state (if any) is not checkpointed. A bolt that is a
-// TwoPhaseCommitSink takes part in the commit, and its pre-commit state is its task's snapshot.
+// A user's own Bolt: it runs as it is. A CheckpointedBolt's state is its task's snapshot. A bolt
+// that is a TwoPhaseCommitSink takes part in the commit, and its pre-commit state (if any) is
+// its task's snapshot.
 class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
  public:
-  CheckpointBoltWrapper(std::shared_ptr<CheckpointCoordinator> c, std::shared_ptr<const Bolt> proto)
-      : CheckpointTask(std::move(c)), proto_(std::move(proto)) {}
+  CheckpointBoltWrapper(std::shared_ptr<CheckpointCoordinator> c, std::shared_ptr<const Bolt> proto,
+                        bool unaligned)
+      : CheckpointTask(std::move(c), unaligned), proto_(std::move(proto)) {}
   void declareOutputFields(OutputFieldsDeclarer& d) const override {
     proto_->declareOutputFields(d);
   }
   std::unique_ptr<Bolt> clone() const override {
-    return std::make_unique<CheckpointBoltWrapper>(coord_, proto_);
+    return std::make_unique<CheckpointBoltWrapper>(coord_, proto_, unaligned_);
   }
   void prepare(const TopologyContext& ctx, OutputCollector& out) override {
     key_ = taskKey(ctx.component, ctx.taskIndex);
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
-    attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()), key_);
+    state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
+    if (state_) restoreSnapshot(key_, [&](const std::string& s) { state_->restoreState(s); });
+    attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()), state_ ? std::string{} : key_);
+    loadInFlight(ctx);
   }
   void execute(const Tuple& input, OutputCollector& out) override {
-    try {
+    call("execute", out, [&] {
       bolt_->execute(input, out);
       commitCompleted();
-    } catch (const std::exception& e) {
-      stop(key_, "execute", e);
-    }
+    });
   }
   void cleanup() override { bolt_->cleanup(); }
   void onWatermark(Timestamp wm, OutputCollector& out) override {
     if (inputEnded_) return;  // as for operators: the end of input once
+    call("execute", out, [] {});
     inputEnded_ = wm >= kEndOfInput;
     bolt_->onWatermark(inputEnded_ ? kEndOfTime : wm, out);
   }
   void onTick(Timestamp now, OutputCollector& out) override {
+    call("execute", out, [] {});
     bolt_->onTick(now, out);
-    try {
-      commitCompleted();  // a sink that cannot commit must not go on as if it had
-    } catch (const std::exception& e) {
-      stop(key_, "commit", e);
-    }
+    call("commit", out, [&] { commitCompleted(); });  // a sink that cannot commit must stop
   }
-  void onBarrier(uint64_t id, OutputCollector&) override {
-    try {
-      barrier(id, TaskReport{});
-    } catch (const std::exception& e) {
-      stop(key_, "checkpoint", e);
-    }
+  void onBarrier(uint64_t id, OutputCollector& out) override {
+    call("checkpoint", out, [&] {
+      TaskReport r;
+      if (state_) r.snapshots[key_] = state_->snapshotState(id);
+      barrier(id, std::move(r));
+    });
+  }
+  void onBarrierComplete(uint64_t id, std::vector<Tuple>&& inFlight,
+                         OutputCollector& out) override {
+    call("checkpoint", out, [&] { barrierComplete(id, std::move(inFlight)); });
   }
   void onEndOfStream(OutputCollector& out) override {
-    try {
-      endOfStream();
-    } catch (const std::exception& e) {
-      stop(key_, "commit", e);
-    }
+    call("commit", out, [&] { endOfStream(); });
     bolt_->onEndOfStream(out);
   }
 
  private:
+  void executeReplayed(const Tuple& t, OutputCollector& out) override { bolt_->execute(t, out); }
+
+  // The in-flight tuples to replay first; an exception from them, or from `f`, stops the
+  // topology (the input it was given would be lost).
+  template <class F>
+  void call(const char* what, OutputCollector& out, F&& f) {
+    try {
+      replayInFlight(out);
+      f();
+    } catch (const std::exception& e) {
+      stop(key_, what, e);
+    }
+  }
+
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
-  std::string key_;
+  CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
   bool inputEnded_ = false;
 };
 
@@ -372,9 +475,8 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config) {
     throw std::invalid_argument("gale::Continuous: exactly-once needs a checkpointDir");
   if (config.checkpointInterval.count() <= 0)
     throw std::invalid_argument("gale::Continuous: checkpointInterval must be positive");
-  int tasks = 0, spoutTasks = 0;
+  int spoutTasks = 0;
   for (const ComponentSpec& c : topology.components()) {
-    tasks += c.parallelism;
     if (!c.isSpout()) continue;
     spoutTasks += c.parallelism;
     if (!c.source) {
@@ -391,23 +493,21 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config) {
           .clock = config.clock ? config.clock : &SystemClock::instance(),
           .sync = config.checkpointSync,
           .onPoint = config.onCheckpointPoint},
-      tasks, spoutTasks);
-  TopologyBuilder b;
-  for (const ComponentSpec& c : topology.components()) {
-    if (c.isSpout()) {
-      auto proto = std::make_shared<SourceSpout>(c.source, c.watermark);
-      b.setSpout(c.name, CheckpointSpout(coordinator, std::move(proto)), c.parallelism);
-      continue;
-    }
-    BoltDeclarer d = c.op ? b.setBolt(c.name, CheckpointOperatorBolt(coordinator, c.op),
-                                      c.parallelism)
-                          : b.setBolt(c.name, CheckpointBoltWrapper(coordinator, c.bolt),
-                                      c.parallelism);
-    for (const InputSpec& in : c.inputs) d.grouping(in);
-  }
+      topology.taskCount(), spoutTasks);
+  Topology wrapped = wrapComponents(
+      topology,
+      {.spout = [&](const ComponentSpec& c) -> std::unique_ptr<Spout> {
+         return std::make_unique<CheckpointSpout>(
+             coordinator, std::make_shared<SourceSpout>(c.source, c.watermark));
+       },
+       .bolt = [&](const ComponentSpec& c) -> std::unique_ptr<Bolt> {
+         bool unaligned = config.unalignedCheckpoints;
+         if (c.op) return std::make_unique<CheckpointOperatorBolt>(coordinator, c.op, unaligned);
+         return std::make_unique<CheckpointBoltWrapper>(coordinator, c.bolt, unaligned);
+       }});
   config.guarantee = Guarantee::None;  // checkpoints replace the acker
   config.acking = false;
-  return runContinuous(b.build(), std::move(config));
+  return runContinuous(wrapped, std::move(config));
 }
 
 }  // namespace gale

@@ -32,6 +32,7 @@ void InputGate::tuple(TaskId src, Tuple&& t) {
     ++buffered_;
     return;
   }
+  if (unalignedId_ != 0 && sl && !sl->barrierSeen) inFlight_.push_back(t);
   l_.deliver(t);
 }
 
@@ -62,6 +63,7 @@ void InputGate::marker(Slot& sl, const Control& c) {
       auto moved = tracker_.update(sl.task, Timestamp{c.time});  // also marks it active
       if (idle) moved = tracker_.setIdle(sl.task, true);
       sl.idle = idle;
+      if (c.time >= kEndOfInputWatermark.micros) sl.dataEnded = true;
       advanceWatermark(moved);
       break;
     }
@@ -73,8 +75,13 @@ void InputGate::marker(Slot& sl, const Control& c) {
         l_.forward(c);
       }
       break;
-    case ControlKind::BatchEnd:
     case ControlKind::Barrier:
+      if (unaligned_ && (unalignedId_ != 0 || (!sl.dataEnded && !aligningBarrier()))) {
+        unalignedBarrier(sl, c.value);
+        break;
+      }
+      [[fallthrough]];
+    case ControlKind::BatchEnd:
       sl.blocked = true;
       sl.blockKind = c.kind;
       sl.blockTxid = c.value;
@@ -85,6 +92,7 @@ void InputGate::marker(Slot& sl, const Control& c) {
       // An ended input holds nothing back: its watermark is the end of time.
       advanceWatermark(tracker_.update(sl.task, kEndOfTime));
       align();
+      completeUnaligned();
       if (std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.eos; }))
         endOfStream();
       break;
@@ -143,10 +151,12 @@ void InputGate::align() {
       logWarn(who_ + ": upstream tasks sent " + controlKindName(kind) + " " +
               std::to_string(txid) + " and " + controlKindName(s.blockKind) + " " +
               std::to_string(s.blockTxid) + " at the same time; aligned them as one");
-  if (kind == ControlKind::Barrier)
+  if (kind == ControlKind::Barrier) {
     l_.barrierAligned(txid);
-  else
+    if (unaligned_) l_.barrierCompleted(txid, {});
+  } else {
     l_.batchAligned(txid);
+  }
   l_.forward(Control{kind, 0, txid});
   for (Slot& s : slots_) s.blocked = false;
   if (replaying_) return;  // the outer replay loop picks the buffers up
@@ -167,6 +177,42 @@ void InputGate::align() {
     }
   }
   replaying_ = false;
+}
+
+// A checkpoint taken aligned (its first barrier came from an input whose data ended) stays
+// aligned for its other inputs' barriers.
+bool InputGate::aligningBarrier() const {
+  return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) {
+    return s.blocked && s.blockKind == ControlKind::Barrier;
+  });
+}
+
+// Unaligned: the first input's barrier is the snapshot point (the bolt's onBarrier), and the
+// barrier goes downstream at once; what the other inputs send before their barriers is delivered
+// and kept, and handed over once every live input delivered the barrier.
+void InputGate::unalignedBarrier(Slot& sl, uint64_t id) {
+  if (unalignedId_ == 0) {
+    unalignedId_ = id;
+    l_.barrierAligned(id);
+    l_.forward(Control{ControlKind::Barrier, 0, id});
+  } else if (id != unalignedId_) {
+    logWarn(who_ + ": barrier " + std::to_string(id) + " came during unaligned checkpoint " +
+            std::to_string(unalignedId_) + "; taken as its barrier");
+  }
+  sl.barrierSeen = true;
+  completeUnaligned();
+}
+
+void InputGate::completeUnaligned() {
+  if (unalignedId_ == 0) return;
+  for (const Slot& s : slots_)
+    if (!s.barrierSeen && !s.eos) return;
+  uint64_t id = unalignedId_;
+  unalignedId_ = 0;
+  for (Slot& s : slots_) s.barrierSeen = false;
+  std::vector<Tuple> inFlight = std::move(inFlight_);
+  inFlight_.clear();
+  l_.barrierCompleted(id, std::move(inFlight));
 }
 
 void InputGate::endOfStream() {

@@ -22,6 +22,11 @@ class Recorder : public InputGate::Listener {
   void batchBegun(uint64_t txid) override { log.push_back("begin " + std::to_string(txid)); }
   void batchAligned(uint64_t txid) override { log.push_back("end " + std::to_string(txid)); }
   void barrierAligned(uint64_t id) override { log.push_back("barrier " + std::to_string(id)); }
+  void barrierCompleted(uint64_t id, std::vector<Tuple>&& inFlight) override {
+    std::string s = "complete " + std::to_string(id) + " in-flight";
+    for (const Tuple& t : inFlight) s += " " + std::to_string(t.getInt(0));
+    log.push_back(s);
+  }
   void inputsEnded() override { log.push_back("ended"); }
   void forward(const Control& c) override {
     std::string s = std::string("fwd ") + controlKindName(c.kind);
@@ -100,6 +105,48 @@ TEST_F(InputGateTest, ItemsAfterACheckpointBarrierWaitUntilEveryInputDeliveredIt
   EXPECT_EQ(gate.buffered(), 0u);
   EXPECT_EQ(rec.log, (std::vector<std::string>{"tuple 1", "tuple 3", "barrier 12",
                                                "fwd barrier 12", "tuple 2"}));
+}
+
+// Unaligned checkpoints: nothing waits; the first barrier is the snapshot point and goes on at
+// once; what the other input sends before its barrier is in flight.
+TEST_F(InputGateTest, AnUnalignedBarrierHoldsNothingBackAndHandsOverTheOtherInputsTuplesInFlight) {
+  gate.setUnalignedBarriers(true);
+  gate.tuple(3, intTuple(1));
+  gate.control(3, Control{ControlKind::Barrier, 0, 7});
+  gate.tuple(3, intTuple(2));  // after input 3's barrier: not in flight, not held
+  gate.tuple(4, intTuple(3));  // before input 4's barrier: in flight
+  gate.tuple(4, intTuple(4));
+  gate.control(4, Control{ControlKind::Barrier, 0, 7});
+  gate.tuple(4, intTuple(5));
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"tuple 1", "barrier 7", "fwd barrier 7",
+                                               "tuple 2", "tuple 3", "tuple 4",
+                                               "complete 7 in-flight 3 4", "tuple 5"}));
+  EXPECT_EQ(gate.buffered(), 0u);
+}
+
+TEST_F(InputGateTest, AnUnalignedCheckpointCompletesWhenTheInputsWithoutItsBarrierEnd) {
+  gate.setUnalignedBarriers(true);
+  gate.control(4, Control{ControlKind::Barrier, 0, 2});
+  gate.tuple(3, intTuple(8));
+  gate.control(3, Control{ControlKind::EndOfStream});
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"barrier 2", "fwd barrier 2", "tuple 8",
+                                               "complete 2 in-flight 8"}));
+  rec.log.clear();
+  gate.control(4, Control{ControlKind::Barrier, 0, 3});  // the only live input: complete at once
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"barrier 3", "fwd barrier 3",
+                                               "complete 3 in-flight"}));
+}
+
+// The final checkpoint, and any whose first barrier comes from an input whose data ended, is
+// aligned: nothing may be processed after it unrecorded. Its other barriers align with it.
+TEST_F(InputGateTest, AnUnalignedGateAlignsABarrierThatComesFirstFromAnInputWhoseDataEnded) {
+  gate.setUnalignedBarriers(true);
+  gate.control(4, watermark(kEndOfInputWatermark.micros));
+  gate.control(4, Control{ControlKind::Barrier, 0, 5});
+  gate.tuple(3, intTuple(1));
+  gate.control(3, Control{ControlKind::Barrier, 0, 5});  // input 3's data has not ended
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"tuple 1", "barrier 5", "complete 5 in-flight",
+                                               "fwd barrier 5"}));
 }
 
 TEST_F(InputGateTest, AHeldBackSecondBarrierAlignsAfterTheFirst) {

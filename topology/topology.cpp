@@ -342,6 +342,21 @@ Topology TopologyBuilder::build() const {
   return t;
 }
 
+Topology wrapComponents(const Topology& topology, const ComponentWrappers& wrappers) {
+  TopologyBuilder b;
+  for (const ComponentSpec& c : topology.components()) {
+    if (c.isSpout()) {
+      SpoutDeclarer d = b.setSpout(c.name, *wrappers.spout(c), c.parallelism);
+      if (!c.fusion) d.disableFusion();
+      continue;
+    }
+    BoltDeclarer d = b.setBolt(c.name, *wrappers.bolt(c), c.parallelism);
+    for (const InputSpec& in : c.inputs) d.grouping(in);
+    if (!c.fusion) d.disableFusion();
+  }
+  return b.build();
+}
+
 std::string topologyFingerprint(const Topology& topology) {
   // FNV-1a over a canonical description; the description itself is short enough to keep too,
   // but a hash makes a readable job id.

@@ -246,5 +246,46 @@ TEST(TopologyValidation, AnOuterJoinWithoutAWatermarkUpstreamIsRejectedSayingWha
   EXPECT_NO_THROW(innerWithout.build());
 }
 
+TEST(TopologyBuilder, WrappedComponentsKeepNamesParallelismGroupingsAndFusionSettings) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout(), 2).disableFusion();
+  b.setBolt("pass", Passthrough{}, 2).fieldsGrouping("numbers", {"key"});
+  b.setBolt("sink", bolt(), 1).shuffleGrouping("pass").globalGrouping("pass", "late")
+      .disableFusion();
+  Topology t = b.build();
+  std::vector<std::string> wrapped;
+  Topology w = wrapComponents(
+      t, {.spout = [&](const ComponentSpec& c) -> std::unique_ptr<Spout> {
+            wrapped.push_back(c.name);
+            return std::make_unique<CountingSpout>(spout());
+          },
+          .bolt = [&](const ComponentSpec& c) -> std::unique_ptr<Bolt> {
+            wrapped.push_back(c.name);
+            // The bolt must declare the streams its consumers read: "pass" keeps its fields.
+            return c.op ? std::unique_ptr<Bolt>(std::make_unique<OperatorBolt>(c.op))
+                        : c.bolt->clone();
+          }});
+  EXPECT_EQ(wrapped, (std::vector<std::string>{"numbers", "pass", "sink"}));
+  ASSERT_EQ(w.components().size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const ComponentSpec& a = t.components()[i];
+    const ComponentSpec& c = w.components()[i];
+    EXPECT_EQ(c.name, a.name);
+    EXPECT_EQ(c.parallelism, a.parallelism);
+    EXPECT_EQ(c.fusion, a.fusion) << c.name;
+    ASSERT_EQ(c.inputs.size(), a.inputs.size()) << c.name;
+    for (size_t k = 0; k < c.inputs.size(); ++k) {
+      EXPECT_EQ(c.inputs[k].component, a.inputs[k].component);
+      EXPECT_EQ(c.inputs[k].stream, a.inputs[k].stream);
+      EXPECT_EQ(c.inputs[k].grouping, a.inputs[k].grouping);
+      EXPECT_EQ(c.inputs[k].fields, a.inputs[k].fields);
+    }
+    EXPECT_FALSE(c.op) << "the wrappers replace the operator";
+  }
+  EXPECT_FALSE(w.components()[0].fusion);
+  EXPECT_TRUE(w.components()[1].fusion);
+  EXPECT_FALSE(w.components()[2].fusion);
+}
+
 }  // namespace
 }  // namespace gale

@@ -61,6 +61,8 @@ const std::vector<Program>& programs() {
       {"pos_sales", GALE_BIN_POS_SALES, {"micro-batch", "continuous"}},
       {"login_join", GALE_BIN_LOGIN_JOIN, {"--users"}},
       {"ysb_kafka_redis", GALE_BIN_YSB_KAFKA_REDIS, {"--events", "--redis"}},
+      {"checkpoint_bench", GALE_BIN_CHECKPOINT_BENCH,
+       {"--state-mb", "--rate", "--seconds", "--interval-ms", "--no-sync"}},
   };
   return all;
 }
@@ -109,7 +111,12 @@ TEST(ExampleCommandLines, ABadValueGetsAMessageNamingItAndExitCodeTwoNotAnAbort)
       {"gale-compare", "--acking maybe", "--acking"},
       {"gale-compare", "--partitions 1.5", "--partitions: '1.5' is not an integer"},
       {"gale-compare", "--seconds", "--seconds"},
+      {"gale-compare", "--guarantee exactly-once --acking on", "excludes"},
+      {"gale-compare", "--guarantee twice", "--guarantee"},
+      {"gale-compare", "--checkpoint-interval 0", "--checkpoint-interval must be positive"},
       {"gale-compare", "--no-continuous --intervals continuous --pipeline nope", "unknown pipeline"},
+      {"checkpoint_bench", "--state-mb 0", "--state-mb: must be > 0"},
+      {"checkpoint_bench", "--interval-ms soon", "--interval-ms: 'soon' is not an integer"},
       {"quickstart", "batch", "batch not in {continuous,micro-batch}"},
       {"quickstart", "micro-batch extra", "extra"},
       {"join_bench", "--keys 0", "--keys: must be >= 1"},

@@ -89,6 +89,7 @@ struct RawOptions {
   bool noContinuous = false;
   bool sparkTiming = false;
   std::string window = "1s", watermarkDelay = "0", acking = "off", fusion = "on";
+  std::string guarantee, checkpointInterval = "1s";  // guarantee "": from --acking
   double seconds = 0, warmup = 0;  // set from RunSettings' defaults
   int partitions = 1, parallelism = 1;
   int64_t checkEvents = 200'000;
@@ -120,7 +121,11 @@ Options toOptions(const RawOptions& r) {
   o.pipeline.window = gc::parseDuration(r.window);
   if (o.pipeline.window.count() <= 0) throw std::invalid_argument("--window must be positive");
   o.pipeline.watermarkDelay = gc::parseDuration(r.watermarkDelay);
-  o.settings.acking = r.acking == "on";
+  o.settings.acking = r.guarantee.empty() ? r.acking == "on" : r.guarantee == "at-least-once";
+  o.settings.exactlyOnce = r.guarantee == "exactly-once";
+  o.settings.checkpointInterval = gc::parseDuration(r.checkpointInterval);
+  if (o.settings.checkpointInterval.count() <= 0)
+    throw std::invalid_argument("--checkpoint-interval must be positive");
   gc::setFusion(r.fusion == "on");
   o.pipeline.partitions = r.partitions;
   o.pipeline.parallelism = r.parallelism;
@@ -129,6 +134,9 @@ Options toOptions(const RawOptions& r) {
   o.uiPort = r.uiPort;
   o.uiToken = r.uiToken;
   o.kafka = r.kafka || !r.bootstrap.empty();
+  if (o.kafka && !r.guarantee.empty())
+    throw std::invalid_argument("--guarantee is for the generated pipelines; Kafka mode's "
+                                "continuous runs are at-least-once (the sink's acking)");
   o.kafkaPipelines = gc::parseKafkaPipelines(r.kafkaPipelines);
   o.kafkaSettings.bootstrap = r.bootstrap;
   o.kafkaSettings.partitions = r.kafkaPartitions;
@@ -176,9 +184,17 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
   app.add_option("--watermark-delay", r.watermarkDelay,
                  "ysb bounded out-of-orderness, subtracted from window latency")
       ->capture_default_str();
-  app.add_option("--acking", r.acking, "continuous mode: Storm's acker")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"on", "off"}));
+  auto* acking = app.add_option("--acking", r.acking, "continuous mode: Storm's acker")
+                     ->capture_default_str()
+                     ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--guarantee", r.guarantee,
+                 "continuous mode: none | at-least-once (= --acking on) | exactly-once (barrier "
+                 "checkpoints into LMDB, fsync'ed: the micro-batch runs' guarantee)")
+      ->check(CLI::IsMember({"none", "at-least-once", "exactly-once"}))
+      ->excludes(acking);
+  app.add_option("--checkpoint-interval", r.checkpointInterval,
+                 "continuous mode exactly-once: time between checkpoints")
+      ->capture_default_str();
   app.add_option("--fusion", r.fusion,
                  "both modes: run consecutive components with compatible groupings in one task "
                  "(Continuous::fusion, docs/runtime.md)")
@@ -374,12 +390,12 @@ int main(int argc, char** argv) {
       po.pipeline = p;
       gc::Mode reference = o.modes.front();
       gc::BoundedWindows ref =
-          gc::runBoundedYsb(po, reference, o.checkEvents, data, o.settings.acking);
+          gc::runBoundedYsb(po, reference, o.checkEvents, data, o.settings);
       size_t compared = 0;
       for (const auto& [k, v] : ref.windows) compared += k.second <= ref.lastCompleteWindowStart;
       for (size_t i = 1; i < o.modes.size(); ++i) {
         gc::BoundedWindows other =
-            gc::runBoundedYsb(po, o.modes[i], o.checkEvents, data, o.settings.acking);
+            gc::runBoundedYsb(po, o.modes[i], o.checkEvents, data, o.settings);
         int64_t upTo = std::min(ref.lastCompleteWindowStart, other.lastCompleteWindowStart);
         std::string diff = gc::compareWindowResults(ref.windows, other.windows, upTo);
         if (compared == 0) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gale/batch/microbatch.h"
+#include "gale/state/state_store.h"
 #include "gale/topology/runtime.h"
 #include "gale/ui/ui_server.h"
 
@@ -69,6 +70,11 @@ void setMicroBatchWatermarkTiming(WatermarkTiming timing) { gMicroBatchTiming = 
 void setFusion(bool on) { gFusion = on; }
 
 std::string knobsOf(const Mode& mode, const RunSettings& settings) {
+  if (!mode.microBatch && settings.exactlyOnce)
+    return "continuous: per-tuple, exactly-once (barrier checkpoints every " +
+           formatDuration(settings.checkpointInterval) +
+           " into LMDB state, temp directory, fsync per checkpoint), acking off, watermark at "
+           "every move" + (gFusion ? "" : ", fusion off");
   if (!mode.microBatch)
     return std::string("continuous: per-tuple, acking ") +
            (settings.acking ? "on (at-least-once)" : "off (at-most-once)") +
@@ -92,6 +98,17 @@ Continuous continuousConfig(bool acking) {
   Continuous c;
   c.acking = acking;
   c.fusion = gFusion;
+  return c;
+}
+
+// `checkpointDir`: exactly-once's, if settings ask for it.
+Continuous continuousConfig(const RunSettings& settings, const std::string& checkpointDir) {
+  Continuous c = continuousConfig(settings.acking);
+  if (settings.exactlyOnce) {
+    c.guarantee = Guarantee::ExactlyOnce;
+    c.checkpointInterval = settings.checkpointInterval;
+    c.checkpointDir = checkpointDir + "/chk";
+  }
   return c;
 }
 
@@ -126,17 +143,18 @@ namespace {
 // One running job in either mode, behind one face.
 class AnyRun {
  public:
-  AnyRun(const Topology& t, const Mode& mode, bool acking, ui::UiServer* ui = nullptr,
-         const std::string& name = "")
+  AnyRun(const Topology& t, const Mode& mode, const RunSettings& settings,
+         ui::UiServer* ui = nullptr, const std::string& name = "")
       : ui_(ui) {
+    if (mode.microBatch || settings.exactlyOnce) dir_ = std::make_unique<TempDir>();
     if (mode.microBatch) {
-      dir_ = std::make_unique<TempDir>();
       MicroBatch config = microBatchConfig(mode, dir_->path);
       if (!name.empty()) config.name = name;
       job_ = runMicroBatch(t, config);
       if (ui_) uiId_ = ui_->add(job_);
     } else {
-      running_ = std::make_unique<RunningTopology>(runContinuous(t, continuousConfig(acking)));
+      running_ = std::make_unique<RunningTopology>(
+          runContinuous(t, continuousConfig(settings, dir_ ? dir_->path : "")));
       if (ui_) uiId_ = ui_->add(*running_, name.empty() ? mode.label() : name);
     }
   }
@@ -155,6 +173,7 @@ class AnyRun {
     if (running_) {
       running_->kill();
       running_.reset();
+      if (dir_) checkpoints_ = StateStore::inspect(dir_->path + "/chk")->lastCommittedTxid();
     }
     if (job_) {
       MicroBatchJob job = job_;
@@ -170,6 +189,8 @@ class AnyRun {
     if (job_ && job_.done()) job_.waitUntilDone();  // rethrows the job's error
   }
   RunningTopology* continuous() { return running_.get(); }
+  // Continuous exactly-once, after stopNow(): the checkpoints the run completed.
+  uint64_t checkpointsCompleted() const { return checkpoints_; }
 
  private:
   std::unique_ptr<TempDir> dir_;
@@ -177,6 +198,7 @@ class AnyRun {
   MicroBatchJob job_;
   ui::UiServer* ui_ = nullptr;
   std::string uiId_;
+  uint64_t checkpoints_ = 0;
 };
 
 }  // namespace
@@ -198,7 +220,7 @@ ResultRow runOnce(const PipelineOptions& po, const Mode& mode, const RunSettings
   // Nothing recorded until the warm-up ends.
   int64_t start = monoNow();
   m->setWarmupEnd(INT64_MAX);
-  AnyRun run(built.topology, mode, settings.acking, settings.ui,
+  AnyRun run(built.topology, mode, settings, settings.ui,
              row.pipeline + " " + row.mode + " @ " + loadLabel(po.ratePerSecond));
 
   Progress p{row.pipeline, row.mode, loadLabel(po.ratePerSecond)};
@@ -238,6 +260,8 @@ ResultRow runOnce(const PipelineOptions& po, const Mode& mode, const RunSettings
   int64_t due1 = po.ratePerSecond > 0 ? built.source->dueCount(t1) : 0;
   run.checkFailed();
   run.stopNow();
+  if (!mode.microBatch && settings.exactlyOnce)
+    row.knobs += "; " + std::to_string(run.checkpointsCompleted()) + " checkpoints completed";
 
   row.seconds = (t1 - warmupEnd) / 1e9;
   row.records = inputs1 - inputs0;
@@ -261,7 +285,7 @@ ResultRow runOnce(const PipelineOptions& po, const Mode& mode, const RunSettings
 }
 
 BoundedWindows runBoundedYsb(const PipelineOptions& base, const Mode& mode, int64_t events,
-                             std::shared_ptr<const YsbData> data, bool acking) {
+                             std::shared_ptr<const YsbData> data, const RunSettings& settings) {
   if (events < 1) throw std::invalid_argument("runBoundedYsb: events must be >= 1");
   PipelineOptions po = base;
   if (!isYsb(po.pipeline)) po.pipeline = Pipeline::Ysb;
@@ -277,7 +301,7 @@ BoundedWindows runBoundedYsb(const PipelineOptions& base, const Mode& mode, int6
 
   auto m = std::make_shared<RunMeasurements>();
   BuiltPipeline built = buildTopology(po, m, data);
-  AnyRun run(built.topology, mode, acking);
+  AnyRun run(built.topology, mode, settings);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   auto timedOut = [&] { return std::chrono::steady_clock::now() > deadline; };
   if (RunningTopology* r = run.continuous()) {

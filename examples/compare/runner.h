@@ -39,6 +39,11 @@ struct RunSettings {
   double seconds = 6;          // measured time
   double warmupSeconds = 1.5;  // before it (latencies not recorded, throughput not counted)
   bool acking = false;         // continuous mode: Storm's acker on or off
+  // Continuous mode exactly-once (Guarantee::ExactlyOnce, instead of `acking`): barriers, the
+  // operators' snapshots and the source offsets written to LMDB (a temporary directory, fsync per
+  // checkpoint) every checkpointInterval, as micro-batch mode commits each batch.
+  bool exactlyOnce = false;
+  Duration checkpointInterval = std::chrono::seconds(1);
   // --ui: every run is shown in this web UI while it runs, and stays listed (with its last
   // metrics) after it ended, so the modes can be compared side by side.
   ui::UiServer* ui = nullptr;
@@ -65,8 +70,10 @@ struct BoundedWindows {
   WindowResults windows;
   int64_t lastCompleteWindowStart = 0;
 };
+// `settings`: only its continuous-mode guarantee (acking, exactlyOnce) is used.
 BoundedWindows runBoundedYsb(const PipelineOptions& pipeline, const Mode& mode, int64_t events,
-                             std::shared_ptr<const YsbData> data, bool acking = false);
+                             std::shared_ptr<const YsbData> data,
+                             const RunSettings& settings = {});
 
 // A temporary checkpoint directory, removed with the object.
 struct TempDir {

@@ -1,6 +1,7 @@
 #include "word_count.h"
 
 #include "gale/core/clock.h"
+#include "gale/core/state_codec.h"
 
 namespace gale::examples {
 
@@ -27,6 +28,29 @@ void CountWords::onTuple(const Tuple& t, Emitter& out) {
 
 void CountWords::onEndOfInput(Emitter&) {
   report_->merge(counts_, latency_);
+}
+
+std::string CountWords::snapshot() const {
+  StateWriter w;
+  w.header("WCNT", 1);
+  w.varint(counts_.size());
+  for (const auto& [word, n] : counts_) {
+    w.str(word);
+    w.svarint(n);
+  }
+  return w.take();
+}
+
+void CountWords::restore(std::string_view snapshot) {
+  StateReader r(snapshot, "word count snapshot");
+  r.header("WCNT", 1);
+  WordCounts counts;
+  for (uint64_t i = r.count("words", 2); i > 0; --i) {
+    std::string word = r.str("word");
+    counts[std::move(word)] = r.svarint("count");
+  }
+  r.expectEnd();
+  counts_ = std::move(counts);
 }
 
 }  // namespace gale::examples

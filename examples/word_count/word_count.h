@@ -59,7 +59,7 @@ struct CountReport {
 };
 
 // Input: "word" (fields grouping on it). Output: "word", "count" after every update (when
-// `emitUpdates`). Latency from the tuple's originNanos to the update, by the system clock.
+// `emitUpdates`); at the end of input it adds its counts to the report. Latency from the tuple's originNanos to the update, by the system clock.
 class CountWords final : public Operator {
  public:
   explicit CountWords(std::shared_ptr<CountReport> report, bool emitUpdates = true)
@@ -72,6 +72,10 @@ class CountWords final : public Operator {
   }
   void onTuple(const Tuple& t, Emitter& out) override;
   void onEndOfInput(Emitter& out) override;
+  // The counts (exactly-once continuous mode checkpoints them; a restored run reports the sum).
+  bool stateful() const override { return true; }
+  std::string snapshot() const override;
+  void restore(std::string_view snapshot) override;
   size_t stateSize() const override { return counts_.size(); }
 
  private:

@@ -1,8 +1,15 @@
 #include "word_count.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "gale/connectors/generator_source.h"
+#include "gale/core/state_codec.h"
 #include "gale/topology/runtime.h"
 
 namespace gale::examples {
@@ -43,6 +50,63 @@ TEST(WordCount, TheTopologysCountsEqualADirectCountOfTheSameInputWithAcking) {
 
 TEST(WordCount, TheTopologysCountsEqualADirectCountOfTheSameInputWithoutAcking) {
   expectTopologyCountEqualsDirectCount(false);
+}
+
+TEST(WordCount, CountsSurviveASnapshotAndACorruptSnapshotIsRefused) {
+  auto report = std::make_shared<CountReport>();
+  CountWords a(report, false), b(report, false);
+  struct : Emitter {
+    void emit(std::string_view, Values) override {}
+  } none;
+  SchemaPtr words = makeSchema("split", "default", Fields{{"word", Type::String}});
+  for (const char* w : {"to", "be", "or", "not", "to", "be"})
+    a.onTuple(Tuple(words, Values{std::string(w)}), none);
+  std::string snap = a.snapshot();
+  b.restore(snap);
+  b.onEndOfInput(none);
+  EXPECT_EQ(report->counts, (WordCounts{{"to", 2}, {"be", 2}, {"or", 1}, {"not", 1}}));
+  EXPECT_THROW(b.restore(snap.substr(0, snap.size() - 1)), SnapshotError);
+  EXPECT_THROW(b.restore(snap + "x"), SnapshotError);
+}
+
+// Exactly-once: a run killed after its second checkpoint and run again on the same directory
+// reports the direct counts (the second run starts from the checkpoint's counts and offsets).
+TEST(WordCount, AnExactlyOnceRunKilledAndResumedCountsEveryWordOnce) {
+  const int64_t total = 20000;
+  SentenceSource::Options o{.partitions = 3, .ratePerSecond = 100000, .total = total};
+  auto chk = std::filesystem::temp_directory_path() /
+             ("gale-word-count-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(chk);
+  auto run = [&](std::shared_ptr<CountReport> report, std::atomic<bool>* second) {
+    TopologyBuilder b;
+    b.setSpout("sentences", std::make_shared<SentenceSource>(o), 2);
+    b.setBolt("split", SplitWords{}, 2).shuffleGrouping("sentences");
+    b.setBolt("count", CountWords(report, false), 2).fieldsGrouping("split", {"word"});
+    Continuous c{.guarantee = Guarantee::ExactlyOnce,
+                 .checkpointInterval = std::chrono::milliseconds(5),
+                 .checkpointDir = chk.string(),
+                 .checkpointSync = false};
+    c.onCheckpointPoint = [second](CheckpointPoint p, uint64_t id) {
+      if (second && p == CheckpointPoint::CheckpointWritten && id == 2) *second = true;
+    };
+    return runContinuous(b.build(), c);
+  };
+  auto first = std::make_shared<CountReport>();
+  {
+    std::atomic<bool> second{false};
+    auto rt = run(first, &second);
+    for (int i = 0; i < 60000 && !second; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(second.load());
+    rt.kill();
+  }
+  EXPECT_TRUE(first->counts.empty()) << "a killed run reports nothing";
+  auto resumed = std::make_shared<CountReport>();
+  ASSERT_TRUE(run(resumed, nullptr).waitUntilDone(std::chrono::seconds(60)));
+  std::filesystem::remove_all(chk);
+  WordCounts direct;
+  for (int64_t g = 0; g < total; ++g) countDirectly(SentenceSource::sentenceAt(g), direct);
+  EXPECT_EQ(resumed->counts, direct);
 }
 
 }  // namespace

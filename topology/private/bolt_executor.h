@@ -14,7 +14,9 @@ namespace gale {
 class BoltExecutor final : public Executor, private InputGate::Listener {
  public:
   BoltExecutor(RuntimeShared& sh, TaskId id)
-      : Executor(sh, id), gate_(*this, name() + " task " + std::to_string(id)) {}
+      : Executor(sh, id), gate_(*this, name() + " task " + std::to_string(id)) {
+    gate_.setUnalignedBarriers(sh.config.unalignedCheckpoints);
+  }
 
   void onTuple(TaskId src, Tuple&& t) override { gate_.tuple(src, std::move(t)); }
   void onControl(TaskId src, Control&& c) override;
@@ -64,6 +66,7 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   void batchBegun(uint64_t txid) override;
   void batchAligned(uint64_t txid) override;
   void barrierAligned(uint64_t id) override;
+  void barrierCompleted(uint64_t id, std::vector<Tuple>&& inFlight) override;
   void inputsEnded() override;
   void forward(const Control& c) override { broadcast(c); }
 

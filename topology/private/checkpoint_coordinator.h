@@ -30,8 +30,9 @@ namespace gale {
 
 // What one task reports for a checkpoint.
 struct TaskReport {
-  std::string snapshotKey;  // "component#taskIndex" of a stateful operator; empty: none
-  std::string snapshot;
+  // Key ("component#taskIndex", and "component#taskIndex/in-flight" for an unaligned
+  // checkpoint's in-flight tuples) -> bytes.
+  std::map<std::string, std::string> snapshots;
   std::string source;       // a spout task: its component, and the next offset of each of its
   PartitionOffsets offsets; // partitions (one past the last record emitted before the barrier)
 };

@@ -1,8 +1,9 @@
 // A bolt task's inputs: one slot per upstream task, and what arrives on them in order. It
 // aligns what needs all inputs: the input watermark (min over the inputs that are not idle),
 // barriers — a micro-batch's BatchEnd(txid) and exactly-once continuous mode's checkpoint
-// Barrier(id): after one, an input's later items wait until every live input delivered it — and
-// end of stream. It decides; its Listener runs the bolt's hooks, and every
+// Barrier(id): after one, an input's later items wait until every live input delivered it
+// (unless checkpoint barriers are unaligned: then nothing waits, and what comes from the other
+// inputs before their barriers is handed over as in-flight data) — and end of stream. It decides; its Listener runs the bolt's hooks, and every
 // marker it forwards goes out through Listener::forward. No threads, no I/O: tested on its own
 // (input_gate_test.cpp).
 #pragma once
@@ -18,6 +19,10 @@
 
 namespace gale {
 
+// The last watermark an exactly-once spout task sends once its input ended, ahead of the final
+// checkpoint's barrier (one below kEndOfTime, which the runtime keeps for EndOfStream).
+inline constexpr Timestamp kEndOfInputWatermark{kEndOfTime.micros - 1};
+
 class InputGate {
  public:
   class Listener {
@@ -29,6 +34,10 @@ class InputGate {
     virtual void batchBegun(uint64_t txid) = 0;   // a BatchBegin newer than any before
     virtual void batchAligned(uint64_t txid) = 0;  // every live input ended batch `txid`
     virtual void barrierAligned(uint64_t id) = 0;  // every live input delivered barrier `id`
+    // Unaligned barriers (setUnalignedBarriers): barrierAligned(id) came at the first input's
+    // barrier; this once every live input delivered it, with the tuples delivered in between
+    // from the inputs that had not yet (the checkpoint's in-flight data).
+    virtual void barrierCompleted(uint64_t id, std::vector<Tuple>&& inFlight) {}
     virtual void inputsEnded() = 0;                 // every input ended its stream
     virtual void forward(const Control& c) = 0;     // a marker for the downstream tasks
   };
@@ -37,6 +46,11 @@ class InputGate {
   InputGate(Listener& listener, std::string who) : l_(listener), who_(std::move(who)) {}
 
   void addInput(TaskId upstream);
+  // Checkpoint barriers unaligned (Continuous::unalignedCheckpoints): nothing is held back. A
+  // barrier that comes first from an input whose data ended is aligned (then barrierAligned and
+  // barrierCompleted come together): so is the final checkpoint, after which nothing may be
+  // processed, since every input's data ended before it.
+  void setUnalignedBarriers(bool on) { unaligned_ = on; }
   // A tuple from `src`: delivered now, or held while src's batch waits for alignment. A tuple
   // from a task that is not an input is delivered (the sender's frames were checked already).
   void tuple(TaskId src, Tuple&& t);
@@ -59,12 +73,17 @@ class InputGate {
     ControlKind blockKind = ControlKind::BatchEnd;
     uint64_t blockTxid = 0;
     std::deque<OutItem> buffer;
+    bool barrierSeen = false;  // unaligned: delivered the barrier of unalignedId_
+    bool dataEnded = false;    // delivered kEndOfInputWatermark
   };
 
   Slot* slotOf(TaskId src);
   void marker(Slot& sl, const Control& c);
   void advanceWatermark(std::optional<Timestamp> moved);
   void align();
+  bool aligningBarrier() const;
+  void unalignedBarrier(Slot& sl, uint64_t id);
+  void completeUnaligned();
   void endOfStream();
 
   Listener& l_;
@@ -79,6 +98,9 @@ class InputGate {
   bool replaying_ = false;
   bool ended_ = false;
   uint64_t buffered_ = 0;
+  bool unaligned_ = false;
+  uint64_t unalignedId_ = 0;      // the unaligned checkpoint in progress (0: none)
+  std::vector<Tuple> inFlight_;   // its in-flight tuples so far
 };
 
 }  // namespace gale

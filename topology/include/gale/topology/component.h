@@ -179,10 +179,33 @@ class Bolt {
   // every upstream task delivered checkpoint barrier `id` (exactly-once continuous mode; items
   // from tasks that already did are held back until then, as for onBatchEnd);
   virtual void onBarrier(uint64_t id, OutputCollector& collector) {}
+  // With Continuous::unalignedCheckpoints, onBarrier(id) runs at the FIRST input's barrier
+  // (nothing is held back) and this once every input delivered it, with the tuples that came in
+  // between from the inputs that had not yet (each already given to execute(), after onBarrier).
+  virtual void onBarrierComplete(uint64_t id, std::vector<Tuple>&& inFlight,
+                                 OutputCollector& collector) {}
   // every upstream task ended its stream (after the watermark moved to the end of time).
   virtual void onEndOfStream(OutputCollector& collector) {}
   // Processing time moved on by Continuous::tickInterval (from the configured Clock).
   virtual void onTick(Timestamp now, OutputCollector& collector) {}
+};
+
+// A Bolt whose own state is checkpointed (Flink's CheckpointedFunction, Storm's IStatefulBolt;
+// an Operator's snapshot()/restore() are the same for operators) by exactly-once continuous mode
+// and micro-batch mode, so the bolt is exactly-once in both. Derive from both:
+// `class Counter : public Bolt, public CheckpointedBolt`. In at-least-once and at-most-once
+// continuous mode nothing calls these, and the state is the bolt's own business.
+class CheckpointedBolt {
+ public:
+  virtual ~CheckpointedBolt() = default;
+  // At checkpoint barrier `checkpointId` (micro-batch mode: at the end of batch txid
+  // `checkpointId`), on the task's thread: the state after every input the barrier follows and
+  // before any input after it. The bytes go into the checkpoint under
+  // "component#taskIndex"; they must be the whole state (what restoreState() needs).
+  virtual std::string snapshotState(uint64_t checkpointId) = 0;
+  // After prepare(), before any input, when the run resumes from a completed checkpoint that
+  // holds this task's state. A throw stops the start, naming the task.
+  virtual void restoreState(std::string_view state) = 0;
 };
 
 }  // namespace gale

@@ -50,6 +50,12 @@ struct Continuous {
   std::string checkpointDir;
   bool checkpointSync = true;  // fsync each checkpoint (false: a machine crash may lose the last)
   std::function<void(CheckpointPoint, uint64_t checkpointId)> onCheckpointPoint;
+  // Exactly-once: unaligned checkpoints (Flink's, for jobs under backpressure). A task with
+  // several inputs snapshots at the FIRST input's barrier and forwards it at once, instead of
+  // holding back the inputs that delivered it until every input did; the tuples that arrive from
+  // the other inputs before their barriers are processed as usual and also stored in the
+  // checkpoint, and replayed into the task before anything else on recovery.
+  bool unalignedCheckpoints = false;
   // Reliability: Storm's acker. Off: tuples are unanchored and spouts never see ack/fail.
   bool acking = true;
   int numAckers = 1;

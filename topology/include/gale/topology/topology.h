@@ -4,6 +4,7 @@
 // topology from it with wrapped components).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -163,6 +164,16 @@ class TopologyBuilder {
   // Stable addresses for the declarers.
   std::vector<std::unique_ptr<ComponentSpec>> specs_;
 };
+
+// For the runtimes that run a topology through wrappers of their own (micro-batch mode,
+// exactly-once continuous mode): the same components — names, parallelism, groupings, fusion
+// settings — with each spout and bolt replaced by what `spout` / `bolt` make of its spec (called
+// in component order).
+struct ComponentWrappers {
+  std::function<std::unique_ptr<Spout>(const ComponentSpec&)> spout;
+  std::function<std::unique_ptr<Bolt>(const ComponentSpec&)> bolt;
+};
+Topology wrapComponents(const Topology& topology, const ComponentWrappers& wrappers);
 
 // A stable fingerprint of a topology's structure (components, parallelism, groupings, streams,
 // sources): a checkpoint written by another structure is refused.
