@@ -62,7 +62,7 @@ const std::vector<Program>& programs() {
       {"login_join", GALE_BIN_LOGIN_JOIN, {"--users"}},
       {"ysb_kafka_redis", GALE_BIN_YSB_KAFKA_REDIS, {"--events", "--redis"}},
       {"checkpoint_bench", GALE_BIN_CHECKPOINT_BENCH,
-       {"--state-mb", "--rate", "--seconds", "--interval-ms", "--no-sync"}},
+       {"--state-mb", "--rate", "--seconds", "--interval-ms", "--no-sync"}, false},
   };
   return all;
 }
