@@ -112,12 +112,20 @@ size_t GeneratorSource::read(int partition, int64_t from, int64_t to,
     r.originNanos = unlimited ? readNanos : dueNanos(partition, o);
     out.push_back(std::move(r));
   }
-  // Raise the high mark (a replay of an older range leaves it alone).
+  raiseHigh(partition, to);  // a replay of an older range leaves it alone
+  return static_cast<size_t>(to - from);
+}
+
+void GeneratorSource::commit(int partition, int64_t offset) {
+  checkPartition(partition, "commit()");
+  raiseHigh(partition, offset);
+}
+
+void GeneratorSource::raiseHigh(int partition, int64_t offset) {
   auto& high = readHigh_[partition];
   int64_t cur = high.load(std::memory_order_relaxed);
-  while (cur < to && !high.compare_exchange_weak(cur, to, std::memory_order_relaxed)) {
+  while (cur < offset && !high.compare_exchange_weak(cur, offset, std::memory_order_relaxed)) {
   }
-  return static_cast<size_t>(to - from);
 }
 
 bool GeneratorSource::finished() const {

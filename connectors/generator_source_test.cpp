@@ -135,6 +135,23 @@ TEST(GeneratorSource, UnlimitedUnboundedSourceRunsAFixedLookaheadBeyondTheReads)
   EXPECT_FALSE(src.finished());
 }
 
+TEST(GeneratorSource, UnlimitedUnboundedSourceResumedPastTheLookaheadShowsRecordsPastTheResume) {
+  // A restart resumes at 100'000 (committed before open(), as both runtimes do): the lookahead
+  // runs from there, not from the offsets read in this run (0), or the reader would see nothing.
+  ManualClock clock;
+  GeneratorSource src(Fields{"p", "o"}, idGenerator(), opts(2, 0));
+  src.commit(1, 100'000);
+  src.open(clock);
+  EXPECT_EQ(src.available(1), 100'000 + 65'536);
+  EXPECT_EQ(src.available(0), 65'536) << "the other partition keeps its own base";
+  std::vector<SourceRecord> out;
+  EXPECT_EQ(src.read(1, 100'000, 100'010, out), 10u);
+  EXPECT_EQ(out.front().offset, 100'000);
+  src.commit(1, 5);  // an older commit does not move the base back
+  EXPECT_EQ(src.available(1), 100'010 + 65'536);
+  EXPECT_THROW(src.commit(2, 0), std::out_of_range);
+}
+
 TEST(GeneratorSource, BadOptionsAndBadReadsAreRejectedWithClearErrors) {
   EXPECT_THROW(GeneratorSource(Fields{"x"}, idGenerator(), opts(0, 10)), std::invalid_argument);
   EXPECT_THROW(GeneratorSource(Fields{"x"}, idGenerator(), opts(1, -1)), std::invalid_argument);

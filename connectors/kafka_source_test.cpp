@@ -264,6 +264,20 @@ int64_t produceUntilTheLogStartMoves(MockCluster& mc, const std::string& topic) 
   return mc.watermarks(topic, 0).first;
 }
 
+// Topic 'lossy' whose partition 0 lost offsets [0, low) to retention, and options that read it
+// from offset 0.
+struct LossyTopic {
+  int64_t low = 0;
+  KafkaSource::Options options;
+};
+LossyTopic lossyTopic(MockCluster& mc) {
+  mc.createTopic("lossy", 1);
+  LossyTopic t{produceUntilTheLogStartMoves(mc, "lossy"), baseOptions(mc, "lossy")};
+  if (t.low == 0) ADD_FAILURE() << "the mock cluster kept every record; cannot provoke data loss";
+  t.options.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  return t;
+}
+
 // `waitForTheJob` must throw the data-loss error of partition 0 of 'lossy', offsets [0, low).
 void expectTheDataLossError(const std::function<bool()>& waitForTheJob, int64_t low) {
   try {
@@ -279,11 +293,8 @@ void expectTheDataLossError(const std::function<bool()>& waitForTheJob, int64_t 
 
 TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and_range) {
   MockCluster mc;
-  mc.createTopic("lossy", 1);
-  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
-  ASSERT_GT(low, 0) << "the mock cluster kept every record; cannot provoke data loss";
-  auto o = baseOptions(mc, "lossy");
-  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  auto [low, o] = lossyTopic(mc);
+  ASSERT_GT(low, 0);
   o.endingOffsets = "latest";
   SinkJob run(std::make_shared<KafkaSource>(o), "loss-true");
   expectTheDataLossError([&] { return run.job.waitUntilDone(60s); }, low);
@@ -294,11 +305,8 @@ TEST(KafkaSourceTest, fail_on_data_loss_stops_the_job_naming_topic_partition_and
 // retried, which stalled the partition with the error only in the log).
 TEST(KafkaSourceTest, fail_on_data_loss_stops_a_continuous_topology_naming_topic_partition_and_range) {
   MockCluster mc;
-  mc.createTopic("lossy", 1);
-  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
-  ASSERT_GT(low, 0) << "the mock cluster kept every record; cannot provoke data loss";
-  auto o = baseOptions(mc, "lossy");
-  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
+  auto [low, o] = lossyTopic(mc);
+  ASSERT_GT(low, 0);
   auto store = std::make_shared<MemoryStore>();
   TopologyBuilder b;
   b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
@@ -310,12 +318,9 @@ TEST(KafkaSourceTest, fail_on_data_loss_stops_a_continuous_topology_naming_topic
 
 TEST(KafkaSourceTest, without_fail_on_data_loss_lost_offsets_are_skipped_and_counted) {
   MockCluster mc;
-  mc.createTopic("lossy", 1);
-  int64_t low = produceUntilTheLogStartMoves(mc, "lossy");
+  auto [low, o] = lossyTopic(mc);
   ASSERT_GT(low, 0);
   int64_t high = mc.watermarks("lossy", 0).second;
-  auto o = baseOptions(mc, "lossy");
-  o.startingOffsets = "{\"lossy\":{\"0\":0}}";
   o.endingOffsets = "latest";
   o.failOnDataLoss = false;
   auto src = std::make_shared<KafkaSource>(o);

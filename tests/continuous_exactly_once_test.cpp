@@ -1,8 +1,6 @@
 // Exactly-once continuous mode in one process: a complete run, a run killed mid-checkpoint and
 // resumed (operators' and a user bolt's state restored), an operator that throws, and the
 // settings it refuses.
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -16,6 +14,7 @@
 
 #include "exactly_once_word_count.h"
 #include "gale/core/dedup.h"
+#include "temp_dir_for_test.h"
 
 namespace gale {
 namespace {
@@ -25,17 +24,10 @@ using namespace gale::testing;
 namespace fs = std::filesystem;
 
 struct Dirs {
-  Dirs() {
-    base = fs::temp_directory_path() /
-           ("gale-eos-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(base);
-    fs::create_directories(out());
-  }
-  ~Dirs() { fs::remove_all(base); }
-  std::string chk() const { return (base / "chk").string(); }
-  std::string out() const { return (base / "out").string(); }
-  static inline int counter = 0;
-  fs::path base;
+  Dirs() { fs::create_directories(out()); }
+  std::string chk() const { return tmp.sub("chk"); }
+  std::string out() const { return tmp.sub("out"); }
+  TempDir tmp;
 };
 
 Continuous exactlyOnce(const Dirs& d, Duration interval = 10ms, bool unaligned = false) {

@@ -4,8 +4,6 @@
 // and killed with a checkpoint in flight. The mock cluster shows the records of an open
 // transaction to read_committed consumers too (kafka_sink_test.cpp), so "read committed" here
 // means everything in the topic: nothing may be there before its checkpoint completes.
-#include <unistd.h>
-
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -16,6 +14,7 @@
 #include "gale/connectors/kafka_mock.h"
 #include "gale/connectors/kafka_sink.h"
 #include "gale/core/state_codec.h"
+#include "temp_dir_for_test.h"
 
 namespace gale {
 namespace {
@@ -23,18 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace gale::testing;
 namespace fs = std::filesystem;
-
-struct TempDir {
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("gale-keos-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string chk() const { return (path / "chk").string(); }
-  static inline int counter = 0;
-  fs::path path;
-};
 
 struct Cluster {
   Cluster() {
@@ -95,7 +82,7 @@ Topology wordCountIntoKafka(const KafkaSink& sink, int64_t total, double rate = 
 
 Continuous exactlyOnce(const TempDir& d, Duration interval) {
   return Continuous{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = interval,
-                    .checkpointDir = d.chk(), .checkpointSync = false};
+                    .checkpointDir = d.sub("chk"), .checkpointSync = false};
 }
 
 class NullCollector final : public OutputCollector {
@@ -250,7 +237,7 @@ TEST(KafkaSinkExactlyOnce, AWordCountKilledWithACheckpointInFlightResumesAndComm
   KafkaSink sink(wordSink(c.mc));
   // Run 1 ends with checkpoint 3 in flight.
   runUntilBarrierThenKill(wordCountIntoKafka(sink, total, rate), exactlyOnce(d, 5ms), 3);
-  EXPECT_LE(StateStore::inspect(d.chk())->lastCommittedTxid(), 3u);
+  EXPECT_LE(StateStore::inspect(d.sub("chk"))->lastCommittedTxid(), 3u);
   // What is in Kafka now is output of completed checkpoints only: a prefix of each word's counts.
   expectCountsOnce(c.mc, total, /*complete=*/false);
   ASSERT_TRUE(runContinuous(wordCountIntoKafka(sink, total, rate), exactlyOnce(d, 5ms))
@@ -287,7 +274,7 @@ TEST(KafkaSinkExactlyOnce, ASinkThatFailsBeforeItsKafkaCommitStopsTheJobAndTheNe
     EXPECT_THROW(run1.waitUntilDone(120s), std::runtime_error);
   }
   ASSERT_GE(failedAt.load(), 2u);
-  uint64_t completed = StateStore::inspect(d.chk())->lastCommittedTxid();
+  uint64_t completed = StateStore::inspect(d.sub("chk"))->lastCommittedTxid();
   ASSERT_GE(completed, failedAt.load()) << "the sink commits only completed checkpoints";
   expectCountsOnce(c.mc, total, /*complete=*/false);
   restarted = true;

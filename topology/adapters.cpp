@@ -105,7 +105,13 @@ void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out
   clock_ = context.clock;
   acking_ = context.acking;
   Source& src = *shared_->source;
-  std::call_once(shared_->opened, [&] { src.open(*clock_); });
+  std::call_once(shared_->opened, [&] {
+    // Tell the source where a recovery resumes before it opens, as a micro-batch job does
+    // (Source::commit): a source that fetches or looks ahead (Kafka, an unbounded generator)
+    // starts there. Every task holds the whole component's offsets, so the first one suffices.
+    for (auto [p, offset] : resumeAt_) src.commit(p, offset);
+    src.open(*clock_);
+  });
   {
     std::lock_guard lock(shared_->mutex);
     ++shared_->openTasks;

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../state/temp_dir_for_test.h"
+#include "temp_dir_for_test.h"
 
 namespace gale {
 namespace {

@@ -333,6 +333,34 @@ struct CountingCollector final : SpoutOutputCollector {
   }
 };
 
+// Remembers what was committed when it opened.
+class ResumeSource final : public VectorSource {
+ public:
+  ResumeSource() : VectorSource(2, 10) {}
+  void open(const Clock& c) override {
+    atOpen = {committed(0), committed(1)};
+    VectorSource::open(c);
+  }
+  std::vector<int64_t> atOpen;
+};
+
+TEST(SourceSpout, AnExactlyOnceResumeIsCommittedToTheSourceBeforeItOpens) {
+  // So that a source that looks or fetches ahead (an unbounded generator, Kafka) starts where
+  // the recovery resumes, as in a micro-batch job.
+  auto src = std::make_shared<ResumeSource>();
+  SourceSpout spout(src);
+  spout.resumeFromCheckpoint({{0, 4}, {1, 7}});
+  ManualClock clock;
+  TopologyContext context;
+  context.clock = &clock;
+  context.acking = false;
+  CountingCollector out;
+  spout.open(context, out);
+  EXPECT_EQ(src->atOpen, (std::vector<int64_t>{4, 7}));
+  while (out.tuples < 6 + 3) ASSERT_TRUE(spout.nextTuple(out));
+  EXPECT_EQ(src->reads.load(), 6 + 3) << "read from the resumed offsets only";
+}
+
 TEST(SourceSpout, ReadsTheClockPerChunkOfRecordsNotPerRecord) {
   // Two clock reads per record (the watermark's now and the partition's last-data time) were a
   // fifth of a typed YSB run; now a chunk of 64 records costs three.

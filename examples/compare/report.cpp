@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gale/core/xml_escape.h"
+
 namespace gale::compare {
 
 void ResultRow::setLatency(const Histogram& h) {
@@ -73,19 +75,6 @@ std::string jsonString(const std::string& s) {
   return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string xmlEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
 }  // namespace
 
 void writeTable(std::ostream& out, const std::vector<ResultRow>& rows) {

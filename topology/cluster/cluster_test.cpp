@@ -208,8 +208,10 @@ class Cluster : public ::testing::Test {
   bool inNamespaces = false;
   NetworkNamespaces netns;
 
-  std::string dir = "/tmp/gale-cluster-test-" + std::to_string(::getpid()) + "-" +
-                    ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::string dir = (std::filesystem::temp_directory_path() /
+                     ("gale-cluster-test-" + std::to_string(::getpid()) + "-" +
+                      ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                        .string();
   ClusterOptions options;
   std::unique_ptr<TestZooKeeper> zookeeper;
   std::unique_ptr<ZkClient> zk;

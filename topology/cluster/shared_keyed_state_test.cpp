@@ -6,22 +6,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
+
+#include "temp_dir_for_test.h"
 
 namespace gale::cluster {
 namespace {
 
 class SharedKeyedStateTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "gale-shared-state-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir); }
-  std::string dir;
+  gale::testing::TempDir tmp;
+  std::string dir = tmp.path();
 };
 
 TEST_F(SharedKeyedStateTest, TasksOfAnotherParallelismReadWhatTheFirstOnesWrote) {

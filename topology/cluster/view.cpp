@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "gale/core/xml_escape.h"
+
 namespace gale::cluster {
 
 ClusterView readCluster(ZkClient& zk, const ClusterOptions& c) {
@@ -67,20 +69,6 @@ std::string modeText(const TopologySpec& spec) {
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : " ") + p;
-  return out;
-}
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    switch (ch) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += ch;
-    }
-  }
   return out;
 }
 
@@ -159,30 +147,30 @@ std::string toHtml(const ClusterView& v) {
          "content=\"2\"><title>gale cluster</title><style>body{font-family:sans-serif}"
          "table{border-collapse:collapse;margin-bottom:1em}td,th{border:1px solid #ccc;"
          "padding:2px 8px;text-align:left}</style></head><body><h1>gale cluster</h1>"
-      << "<p>Coordinator: <b>" << escape(v.leader.empty() ? "none" : v.leader) << "</b> ("
+      << "<p>Coordinator: <b>" << xmlEscape(v.leader.empty() ? "none" : v.leader) << "</b> ("
       << v.coordinators << " in the election)</p><h2>Hosts and slots</h2><table>"
       << "<tr><th>supervisor</th><th>host</th><th>slot port</th><th>used by</th></tr>";
   auto users = slotUsers(v);
   for (const auto& [id, s] : v.supervisors)
     for (int p : s.ports) {
       auto u = users.find({id, p});
-      out << "<tr><td>" << escape(id) << "</td><td>" << escape(s.host) << "</td><td>" << p
-          << "</td><td>" << escape(u == users.end() ? "free" : u->second) << "</td></tr>";
+      out << "<tr><td>" << xmlEscape(id) << "</td><td>" << xmlEscape(s.host) << "</td><td>" << p
+          << "</td><td>" << xmlEscape(u == users.end() ? "free" : u->second) << "</td></tr>";
     }
   out << "</table><h2>Topologies</h2>";
   for (const auto& t : v.topologies) {
-    out << "<h3>" << escape(t.name) << "</h3><p>" << t.spec.workers << " workers, "
+    out << "<h3>" << xmlEscape(t.name) << "</h3><p>" << t.spec.workers << " workers, "
         << modeText(t.spec) << (t.spec.active ? "active" : "deactivated") << ", " << t.spec.tasks() << " tasks, "
         << (t.version ? "assignment v" + std::to_string(t.version) : "not assigned yet")
         << "</p><table><tr><th>worker</th><th>supervisor</th><th>endpoint</th><th>process</th>"
         << "<th>tasks</th></tr>";
     for (size_t w = 0; w < t.workers.size(); ++w)
-      out << "<tr><td>" << w << "</td><td>" << escape(t.workers[w].slot.supervisor) << "</td><td>"
-          << escape(t.workers[w].endpoint) << "</td><td>" << statusText(t.workers[w])
-          << "</td><td>" << escape(join(t.workers[w].tasks)) << "</td></tr>";
+      out << "<tr><td>" << w << "</td><td>" << xmlEscape(t.workers[w].slot.supervisor) << "</td><td>"
+          << xmlEscape(t.workers[w].endpoint) << "</td><td>" << statusText(t.workers[w])
+          << "</td><td>" << xmlEscape(join(t.workers[w].tasks)) << "</td></tr>";
     out << "</table>";
   }
-  for (const auto& p : v.problems) out << "<p>Problem: " << escape(p) << "</p>";
+  for (const auto& p : v.problems) out << "<p>Problem: " << xmlEscape(p) << "</p>";
   out << "</body></html>";
   return out.str();
 }

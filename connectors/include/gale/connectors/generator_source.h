@@ -36,8 +36,9 @@ class GeneratorSource : public Source {
     // all of them are due.
     int64_t total = -1;
     // Unlimited and unbounded, available(p) can not be "everything": it runs this many records
-    // ahead of the highest offset read so far in p, so a runtime that cuts batches from
-    // available() still gets bounded batches.
+    // ahead of the highest offset read or committed so far in p, so a runtime that cuts batches
+    // from available() still gets bounded batches (and one that resumes past the lookahead, having
+    // committed where it resumes, still sees records).
     int64_t unlimitedLookahead = 65536;
   };
 
@@ -55,6 +56,8 @@ class GeneratorSource : public Source {
   int64_t available(int partition) override;
   // Records past available(partition) are not due yet and are not returned.
   size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) override;
+  // Moves the unlimited lookahead's base up to `offset` (the offset a restart resumes at).
+  void commit(int partition, int64_t offset) override;
   bool replayable() const override { return true; }
   bool finished() const override;
 
@@ -69,13 +72,14 @@ class GeneratorSource : public Source {
  private:
   void checkPartition(int partition, const char* what) const;
   int64_t availableAt(int partition, int64_t dueTotal) const;
+  void raiseHigh(int partition, int64_t offset);
 
   Fields fields_;
   Generator generator_;
   Options options_;
   const Clock* clock_ = nullptr;
   int64_t startNanos_ = 0;
-  // Highest offset read + 1 per partition (for the unlimited lookahead).
+  // Per partition, the highest offset read + 1 or committed (the unlimited lookahead's base).
   std::unique_ptr<std::atomic<int64_t>[]> readHigh_;
 };
 

@@ -76,9 +76,9 @@ class Source {
   // Appends the records with offsets in [from, to) of `partition` to `out`, in offset order, and
   // returns how many it appended (fewer when some are gone, e.g. a bounded socket buffer).
   virtual size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) = 0;
-  // The records before `offset` are committed and will not be read again. A micro-batch job
-  // also calls it before open() with the offsets it resumes from, so a source that fetches
-  // ahead (Kafka) starts fetching there.
+  // The records before `offset` are committed and will not be read again. A micro-batch job and
+  // an exactly-once continuous job also call it before open() with the offsets they resume from,
+  // so a source that fetches or looks ahead (Kafka, an unbounded generator) starts there.
   virtual void commit(int partition, int64_t offset) {}
 
   // Stable names of the partitions in their current numbering (Kafka: "topic/partition"), for a

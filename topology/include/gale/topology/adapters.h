@@ -98,8 +98,9 @@ class SourceSpout final : public Spout {
   uint64_t lostRecords() const { return lost_; }
 
   // Exactly-once continuous mode (the checkpointing spout wrapping this one). Before open():
-  // read from `resumeAt` (partition -> offset; other partitions from Source::initialOffset) and
-  // leave Source::commit to completed checkpoints.
+  // read from `resumeAt` (partition -> offset; other partitions from Source::initialOffset), pass
+  // it to Source::commit before the source opens, and leave later commits to completed
+  // checkpoints.
   void resumeFromCheckpoint(std::map<int, int64_t> resumeAt);
   // Per partition this task reads, the next offset to emit (one past the last record emitted).
   std::map<int, int64_t> positions() const;
