@@ -3,9 +3,9 @@
 // barriers — a micro-batch's BatchEnd(txid) and exactly-once continuous mode's checkpoint
 // Barrier(id): after one, an input's later items wait until every live input delivered it
 // (unless checkpoint barriers are unaligned: then nothing waits, and what comes from the other
-// inputs before their barriers is handed over as in-flight data) — and end of stream. It decides; its Listener runs the bolt's hooks, and every
-// marker it forwards goes out through Listener::forward. No threads, no I/O: tested on its own
-// (input_gate_test.cpp).
+// inputs before their barriers is handed over as in-flight data) — and end of stream. It
+// decides; its Listener runs the bolt's hooks, and every marker it forwards goes out through
+// Listener::forward. No threads, no I/O: tested on its own (input_gate_test.cpp).
 #pragma once
 
 #include <cstdint>
