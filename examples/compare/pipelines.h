@@ -150,8 +150,9 @@ class LatencySink final : public Operator {
 };
 
 // The sink of windowed pipelines: per window result row (keyField, window_start, window_end,
-// count; the key as toString of its value), one latency = the moment the row is visible - window_end (minus the watermark delay,
-// RunMeasurements::setWindowLatencyOffset), and the row's value for the equality check.
+// count; the key as toString of its value), one latency = the moment the row is visible -
+// window_end (minus the watermark delay, RunMeasurements::setWindowLatencyOffset), and the row's
+// value for the equality check.
 // Visibility as in LatencySink: on arrival, or at onBatchEnd in micro-batch mode.
 class WindowSink final : public Operator {
  public:

@@ -64,8 +64,9 @@ using ProgressFn = std::function<void(const Progress&)>;
 ResultRow runOnce(const PipelineOptions& pipeline, const Mode& mode, const RunSettings& settings,
                   std::shared_ptr<const YsbData> data, const ProgressFn& progress = {});
 
-// The window results of a bounded YSB run (pipeline.pipeline if it is ysb-typed, else ysb) over `events` events with fixed event times (the same
-// events in every run), and the last window start that is complete in every mode.
+// The window results of a bounded YSB run (pipeline.pipeline if it is ysb-typed, else ysb) over
+// `events` events with fixed event times (the same events in every run), and the last window
+// start that is complete in every mode.
 struct BoundedWindows {
   WindowResults windows;
   int64_t lastCompleteWindowStart = 0;
