@@ -57,9 +57,8 @@ int updateSpec(const gc::ClusterOptions& c, const std::string& name,
 // Runs the program once with GALE_DESCRIBE set (worker.h), and GALE_PARALLELISM when a rebalance
 // changed task counts, and reads its topology's components and mode from the last line of its
 // stdout. Throws std::runtime_error saying what went wrong.
-gc::TopologyDescription describe(const std::string& binary,
-                                         const std::vector<std::string>& args,
-                                         const std::map<std::string, int>& parallelism = {}) {
+gc::TopologyDescription describe(const std::string& binary, const std::vector<std::string>& args,
+                                 const std::map<std::string, int>& parallelism = {}) {
   std::vector<std::string> store{binary};
   store.insert(store.end(), args.begin(), args.end());
   std::vector<char*> argv;
