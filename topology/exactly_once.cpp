@@ -13,11 +13,6 @@ namespace gale {
 
 namespace {
 
-// The last watermark a spout task sends once its input ended, ahead of the final barrier: every
-// window fires and every operator ends its input BEFORE the final checkpoint, so that output is
-// covered by it.
-constexpr Timestamp kEndOfInput = kEndOfInputWatermark;
-
 std::string taskKey(const std::string& component, int taskIndex) {
   return component + "#" + std::to_string(taskIndex);
 }
@@ -97,7 +92,7 @@ class CheckpointSpout final : public Spout {
     if (!forward_.ended) return inner_->nextTuple(forward_);
     if (!endSignalled_) {
       endSignalled_ = true;
-      out.emitWatermark(kEndOfInput, false);
+      out.emitWatermark(kEndOfInputWatermark, false);
       coord_->inputEnded();
       return true;
     }
@@ -330,12 +325,12 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
   }
 
   void onWatermark(Timestamp wm, OutputCollector& out) override {
-    // The end of input comes as kEndOfInput before the final barrier, then (from the runtime, at
+    // The end of input comes as kEndOfInputWatermark before the final barrier, then (from the runtime, at
     // end of stream) as kEndOfTime: the operator sees it once.
     if (inputEnded_) return;
     call("onWatermark", out, [&] {
       OriginEmitter e(out, nullptr);
-      if (wm.micros < kEndOfInput.micros) return op_->onWatermark(wm, e);
+      if (wm.micros < kEndOfInputWatermark.micros) return op_->onWatermark(wm, e);
       inputEnded_ = true;
       op_->onWatermark(kEndOfTime, e);
       op_->onEndOfInput(e);
@@ -422,12 +417,12 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   void cleanup() override { bolt_->cleanup(); }
   void onWatermark(Timestamp wm, OutputCollector& out) override {
     if (inputEnded_) return;  // as for operators: the end of input once
-    call("execute", out, [] {});
-    inputEnded_ = wm >= kEndOfInput;
+    replayFirst(out);
+    inputEnded_ = wm >= kEndOfInputWatermark;
     bolt_->onWatermark(inputEnded_ ? kEndOfTime : wm, out);
   }
   void onTick(Timestamp now, OutputCollector& out) override {
-    call("execute", out, [] {});
+    replayFirst(out);
     bolt_->onTick(now, out);
     call("commit", out, [&] { commitCompleted(); });  // a sink that cannot commit must stop
   }
@@ -461,6 +456,8 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
       stop(key_, what, e);
     }
   }
+  // Tuples an unaligned checkpoint stored go to the bolt before the watermark or tick does.
+  void replayFirst(OutputCollector& out) { call("execute", out, [] {}); }
 
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
