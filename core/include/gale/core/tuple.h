@@ -44,8 +44,11 @@ class Tuple {
   Tuple(Tuple&&) noexcept = default;
   Tuple& operator=(const Tuple&) = default;
   Tuple& operator=(Tuple&&) noexcept = default;
-  // Gives the values' vector to this thread's pool (recycledValues()).
-  ~Tuple() { recycleValues(std::move(values_)); }
+  // Gives the values' vector to this thread's pool (recycledValues()); a moved-from tuple has
+  // nothing to give, and skips the call.
+  ~Tuple() {
+    if (values_.capacity() != 0) recycleValues(std::move(values_));
+  }
 
   const SchemaPtr& schema() const { return schema_; }
   const Fields& fields() const;
