@@ -92,12 +92,47 @@ ChannelSender::ChannelSender(Transport& transport, const std::string& endpoint, 
     socket_.set(zmq::sockopt::curve_publickey, curve->keyPair.publicKey);
     socket_.set(zmq::sockopt::curve_secretkey, curve->keyPair.secretKey);
   }
+  if (options_.watchConnection && overNetwork(endpoint)) {
+    // The monitor goes on before connect(): an event raised before it would be lost.
+    static std::atomic<uint64_t> watches{0};
+    std::string address = "inproc://gale-sender-watch-" + std::to_string(watches.fetch_add(1));
+    if (zmq_socket_monitor(socket_.handle(), address.c_str(), ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
+      throw std::runtime_error("cannot watch the channel to '" + endpoint +
+                               "': " + zmq_strerror(zmq_errno()));
+    monitor_ = std::make_unique<zmq::socket_t>(transport.context(), zmq::socket_type::pair);
+    monitor_->connect(address);
+  }
   try {
     socket_.connect(endpoint);
   } catch (const zmq::error_t& e) {
     throw std::runtime_error("cannot connect a channel to '" + endpoint + "': " + e.what());
   }
   pending_.reserve(options_.maxItemsPerFrame);
+}
+
+bool ChannelSender::awaitConnected(std::chrono::milliseconds timeout) {
+  if (!monitor_) return true;
+  zmq::pollitem_t item{monitor_->handle(), 0, ZMQ_POLLIN, 0};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (zmq::poll(&item, 1, std::max(left, std::chrono::milliseconds(0))) > 0) {
+      // An event is two frames: 16-bit event id + 32-bit value, then the endpoint.
+      zmq::message_t event, where;
+      if (!monitor_->recv(event, zmq::recv_flags::dontwait)) continue;
+      if (event.more()) (void)monitor_->recv(where, zmq::recv_flags::none);
+      uint16_t id = 0;
+      if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
+      if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        zmq_socket_monitor(socket_.handle(), nullptr, 0);
+        monitor_.reset();
+        return true;
+      }
+      continue;
+    }
+    if (left.count() <= 0) return false;
+  }
 }
 
 void ChannelSender::push(StreamId stream, Tuple&& tuple) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <ctime>
+#include <future>
 #include <random>
 
 #include "gale/topology/runtime.h"
@@ -214,6 +215,50 @@ TEST(CrossProcess, ACurveWorkerAssignmentWithoutEveryWorkersKeyIsRefused) {
 TEST(CrossProcess, TheSameRunsOverIpc) {
   std::string dir = "/tmp/gale-xp-" + std::to_string(getpid());
   runAcrossProcesses({"ipc://" + dir + "-w0", "ipc://" + dir + "-w1"});
+}
+
+// Storm activates a topology once its workers are connected: a worker whose spout would send to
+// a worker that is not up yet does not start the spout (nor return from runWorker) until it is,
+// so no tuple waits in a sender's queue for a peer to come up.
+TEST(CrossProcess, AWorkerStartsItsSpoutsOnlyOnceTheWorkerItSendsToIsUp) {
+  int base = freeBase();
+  std::vector<std::string> endpoints{"tcp://127.0.0.1:" + std::to_string(base),
+                                     "tcp://127.0.0.1:" + std::to_string(base + 100)};
+  auto r = std::make_shared<Record>();  // both workers in this process: one record
+  auto spoutWorker = std::async(std::launch::async, [&] {
+    return runWorker(topology(r), config(0, {}), assignment(endpoints, 0, {}));
+  });
+  // A negative check: on a slow machine it only proves less, never fails wrongly.
+  EXPECT_EQ(spoutWorker.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "the spout's worker started before the worker it sends to was up";
+  EXPECT_EQ(r->acked.load(), 0);
+  auto sinkWorker = runWorker(topology(r), config(1, {}), assignment(endpoints, 1, {}));
+  ASSERT_EQ(spoutWorker.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto spouts = spoutWorker.get();
+  ASSERT_TRUE(spouts.waitUntilDone(std::chrono::seconds(30)));
+  ASSERT_TRUE(sinkWorker.waitUntilDone(std::chrono::seconds(30)));
+  EXPECT_EQ(r->acked.load(), kMessages);
+  std::lock_guard l(r->mutex);
+  EXPECT_EQ(static_cast<int64_t>(r->seen.size()), kMessages);
+}
+
+TEST(CrossProcess, AWorkerWhosePeerNeverComesStartsAfterThePeerConnectTimeout) {
+  int base = freeBase();
+  auto r = std::make_shared<Record>();
+  Continuous c = config(0, {});
+  c.peerConnectTimeout = std::chrono::milliseconds(200);
+  c.messageTimeout = std::chrono::seconds(60);  // nothing times out while the test looks
+  auto spoutWorker = std::async(std::launch::async, [&] {
+    return runWorker(topology(r), c,
+                     assignment({"tcp://127.0.0.1:" + std::to_string(base),
+                                 "tcp://127.0.0.1:" + std::to_string(base + 100)},
+                                0, {}));
+  });
+  ASSERT_EQ(spoutWorker.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "runWorker waited past its peerConnectTimeout";
+  auto spouts = spoutWorker.get();
+  EXPECT_TRUE(spouts.active());
+  spouts.kill();
 }
 
 }  // namespace

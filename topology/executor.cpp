@@ -67,10 +67,21 @@ void Executor::connect() {
     }
     if (!sh_.workerKeys.empty())
       opts.curveServerKey = sh_.workerKeys[static_cast<size_t>(sh_.workerOfTask[t])];
+    opts.watchConnection = !sh_.local(t);
     slot->sender = std::make_unique<ChannelSender>(sh_.transport, sh_.endpoints[t], id_, opts);
     active_.push_back(slot.get());
   }
   afterConnect();
+}
+
+std::vector<TaskId> Executor::unconnectedRemoteTargets(std::chrono::milliseconds waitForFirst) {
+  std::vector<TaskId> out;
+  for (Out* o : active_) {
+    if (!o->sender || sh_.local(o->target)) continue;
+    if (!o->sender->awaitConnected(out.empty() ? waitForFirst : std::chrono::milliseconds(0)))
+      out.push_back(o->target);
+  }
+  return out;
 }
 
 void Executor::onTuple(TaskId src, Tuple&&) {

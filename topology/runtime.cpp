@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <stdexcept>
 
+#include "gale/core/log.h"
 #include "private/acker_executor.h"
 #include "private/bolt_executor.h"
 #include "private/exactly_once.h"
@@ -277,6 +279,43 @@ std::string taskEndpoint(const std::string& base, TaskId t) {
   return base + "-" + std::to_string(t);
 }
 
+// A worker's spouts start once its senders to the other workers' tasks have connected: the
+// other workers start at about the same time but not at once, and tuples emitted before would
+// wait in the senders' queues, charged to latency (100+ ms at start-up) or timing out. Waits up
+// to Continuous::peerConnectTimeout, saying every 5 s whom it waits for.
+void awaitOtherWorkers(RuntimeShared& sh, const std::vector<std::unique_ptr<Executor>>& tasks) {
+  using std::chrono::steady_clock;
+  const auto start = steady_clock::now();
+  const auto deadline = start + sh.config.peerConnectTimeout;
+  auto nextLog = start + std::chrono::seconds(5);
+  for (;;) {
+    std::set<int> missing;
+    for (const auto& task : tasks)
+      for (TaskId t : task->unconnectedRemoteTargets(
+               missing.empty() ? std::chrono::milliseconds(20) : std::chrono::milliseconds(0)))
+        missing.insert(sh.workerOfTask[static_cast<size_t>(t)]);
+    if (missing.empty()) return;
+    auto now = steady_clock::now();
+    std::string who;
+    for (int w : missing)
+      who += (who.empty() ? "" : ", ") + std::to_string(w) + " (" +
+             sh.endpoints[static_cast<size_t>(std::find(sh.workerOfTask.begin(),
+                                                        sh.workerOfTask.end(), w) -
+                                              sh.workerOfTask.begin())] + ")";
+    if (now >= deadline) {
+      if (sh.config.peerConnectTimeout > Duration::zero())
+        logWarn("worker " + std::to_string(sh.self) + ": starting its spouts without a "
+                "connection to worker(s) " + who + "; tuples to them wait until they come up");
+      return;
+    }
+    if (now >= nextLog) {
+      logInfo("worker " + std::to_string(sh.self) + ": waiting for worker(s) " + who +
+              " before starting its spouts");
+      nextLog += std::chrono::seconds(5);
+    }
+  }
+}
+
 RunningTopology launch(const Topology& topology, Continuous config,
                        const WorkerAssignment* assignment) {
   checkConfig(config);
@@ -365,6 +404,7 @@ RunningTopology launch(const Topology& topology, Continuous config,
     if (!any) break;
   }
   for (auto& task : impl->tasks) task->connect();
+  if (assignment) awaitOtherWorkers(sh, impl->tasks);
   for (auto& task : impl->tasks) task->start();
   std::string error;
   {

@@ -12,8 +12,10 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -122,6 +124,10 @@ void limitMeasurement(const Run& r, Results& results) {
                                    int64_t{r.seconds} * 1'000'000'000);
 }
 
+// A configuration's first port: workers bind base + task. Below 32768, Linux's first ephemeral
+// port, so that no outgoing connection holds one of them.
+int basePort(std::mt19937& rng) { return 20000 + static_cast<int>(rng() % 120) * 100; }
+
 // Runs one configuration; returns input records/s and fills `results` with every process's
 // results.
 double runOnce(const Run& r, const char* self, Results& results) {
@@ -154,7 +160,16 @@ double runOnce(const Run& r, const char* self, Results& results) {
     }
     // A worker that fails would leave this one waiting for its tasks forever: look at the
     // children while waiting.
-    RunningTopology rt = runWorker(t, Continuous{}, assignment(r, 0, t));
+    std::optional<RunningTopology> started;
+    try {
+      started.emplace(runWorker(t, Continuous{}, assignment(r, 0, t)));
+    } catch (const std::exception& e) {
+      // Its workers would wait for it forever.
+      for (auto& [pid, out] : children) ::kill(pid, SIGKILL);
+      std::fprintf(stderr, "worker 0 failed to start: %s\n", e.what());
+      std::exit(1);
+    }
+    RunningTopology& rt = *started;
     while (!rt.waitUntilDone(std::chrono::milliseconds(200)))
       for (auto& [pid, out] : children) {
         int status = 0;
@@ -213,7 +228,7 @@ int ysbRuns(int64_t events, double rate, int seconds, const char* self, std::mt1
               static_cast<long long>(events));
   compare::WindowResults direct = directYsbCount(Run{true, 0, events});
   for (int workers : {0, 1, 2, 3}) {
-    Run saturated{true, workers, events, 0, 20000 + static_cast<int>(rng() % 400) * 100};
+    Run saturated{true, workers, events, 0, basePort(rng)};
     Results a;
     double eps = runOnce(saturated, self, a);
     if (a.windows != direct) {
@@ -222,7 +237,7 @@ int ysbRuns(int64_t events, double rate, int seconds, const char* self, std::mt1
       return 1;
     }
     Run paced{true, workers, static_cast<int64_t>(rate * seconds), rate,
-              20000 + static_cast<int>(rng() % 400) * 100, seconds};
+              basePort(rng), seconds};
     Results b;
     runOnce(paced, self, b);
     const Histogram& h = b.latencyNanos;
@@ -292,7 +307,7 @@ int main(int argc, char** argv) {
   std::printf("word count, acking on, parallelism 2 per bolt; %lld sentences = %lld words\n",
               static_cast<long long>(r.sentences), static_cast<long long>(words));
   for (int workers : {0, 1, 2, 3}) {
-    Run saturated{false, workers, r.sentences, 0, 20000 + static_cast<int>(rng() % 400) * 100};
+    Run saturated{false, workers, r.sentences, 0, basePort(rng)};
     Results a;
     double wps = runOnce(saturated, argv[0], a);
     if (a.words->counts != direct) {
@@ -300,7 +315,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     Run paced{false, workers, static_cast<int64_t>(wordRate / perSentence * seconds),
-              wordRate / perSentence, 20000 + static_cast<int>(rng() % 400) * 100};
+              wordRate / perSentence, basePort(rng)};
     Results b;
     runOnce(paced, argv[0], b);
     const Histogram& h = b.latencyNanos;

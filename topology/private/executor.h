@@ -34,6 +34,9 @@ class Executor : public FrameHandler {
   // Phase 2 (after every local inbox is bound and every local executor is in
   // RuntimeShared::executors): routes, senders, and the fused tasks this one hosts.
   void connect();
+  // After connect(): the tasks in other workers this one sends to whose connection has not
+  // completed a handshake yet, waiting up to `waitForFirst` on the first of them.
+  std::vector<TaskId> unconnectedRemoteTargets(std::chrono::milliseconds waitForFirst);
   bool hosted() const { return host_ != this; }
   // Before connect(): `guest` (a fused task) runs in this one's thread. Upstream guests first.
   void host(Executor& guest) {

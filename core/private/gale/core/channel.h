@@ -60,6 +60,10 @@ struct ChannelOptions {
   // Senders with CURVE on: the receiving process's public key (Z85). Empty: this transport's
   // own public key (the receiver is in the same process or shares its key pair).
   std::string curveServerKey;
+  // Senders on tcp:// and ipc://: watch the connection from before it is made, so that
+  // awaitConnected() can tell when the receiver is reachable (a worker waits for its peers before
+  // its spouts start: docs/runtime.md, "Starting a multi-worker topology").
+  bool watchConnection = false;
 };
 
 class ChannelSender {
@@ -88,6 +92,11 @@ class ChannelSender {
   bool flush(const std::function<void()>& whileBlocked = {},
              const std::atomic<bool>* stop = nullptr);
 
+  // With ChannelOptions::watchConnection: true once a handshake with the receiver succeeded,
+  // waiting up to `timeout` for it; the watch ends at the first success. Without a watch (or on
+  // inproc://, connected from the start): true.
+  bool awaitConnected(std::chrono::milliseconds timeout);
+
   // The socket, e.g. to raise ZMQ_LINGER before a graceful close so queued frames still leave.
   zmq::socket_t& socket() { return socket_; }
   uint64_t framesSent() const { return framesSent_; }
@@ -101,6 +110,7 @@ class ChannelSender {
   TaskId srcTask_;
   ChannelOptions options_;
   zmq::socket_t socket_;
+  std::unique_ptr<zmq::socket_t> monitor_;  // PAIR reading socket_'s events while watched
   FrameEncoder encoder_;
   std::vector<OutItem> pending_;
   std::optional<zmq::message_t> encoded_;

@@ -105,6 +105,11 @@ struct Continuous {
   // Without it, anyone who reaches a port can send tuples: trusted networks only.
   std::optional<CurveConfig> curve;
   PeerLimits peerLimits;  // per inbox: connections held, handshake timeout, listen backlog
+  // runWorker: how long a worker waits for its connections to the other workers' tasks before
+  // it starts its spouts (Storm activates a topology once its workers are connected). Past it,
+  // the worker starts anyway, says which workers it has not reached, and tuples to them queue
+  // until they come up. Zero: do not wait.
+  Duration peerConnectTimeout = std::chrono::seconds(10);
 };
 
 // Counters are totals since start; latencies in nanoseconds.
