@@ -13,6 +13,7 @@
 #include "gale/batch/microbatch.h"
 #include "topology_pipeline.h"
 #include "gale/core/log.h"
+#include "gale/core/partition_order.h"
 
 namespace gale {
 
@@ -50,20 +51,6 @@ constexpr const char* kOffsetLogState = "_gale_offset_log";
 // in a batch's commit when it changed; handed back to the source on restart, so offsets stay
 // keyed by (topic, partition) although partitions were added among the known ones.
 constexpr const char* kPartitionOrderState = "_gale_partition_order";
-
-std::string joinLines(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += s + '\n';
-  return out;
-}
-
-std::vector<std::string> splitLines(std::string_view s) {
-  std::vector<std::string> out;
-  for (size_t nl; (nl = s.find('\n')) != std::string_view::npos; s = s.substr(nl + 1)) {
-    out.emplace_back(s.substr(0, nl));
-  }
-  return out;
-}
 
 std::string txidKey(uint64_t txid) {
   char buf[24];
@@ -625,7 +612,7 @@ class BatchJob {
         partitionOrder_ = &store_->keyedState(kPartitionOrderState, StateKind::Plain);
       }
       if (auto stored = partitionOrder_->get(s.name)) {
-        s.source->resumePartitionOrder(splitLines(*stored));
+        s.source->resumePartitionOrder(decodePartitionOrder(*stored));
         writtenOrder_[s.name] = *stored;
       }
     }
@@ -635,7 +622,7 @@ class BatchJob {
   void commitPartitionOrders(BatchCommit& c) {
     if (!partitionOrder_) return;
     for (const auto& s : planner_.sources()) {
-      std::string order = joinLines(s.source->partitionIds());
+      std::string order = encodePartitionOrder(s.source->partitionIds());
       if (order.empty() || writtenOrder_[s.name] == order) continue;
       c.put(*partitionOrder_, s.name, order);
       pendingOrder_[s.name] = std::move(order);
@@ -774,7 +761,7 @@ class BatchJob {
   Offsets committedOffsets_;
   KeyedState* offsetLog_ = nullptr;      // with MicroBatch::offsetLog
   KeyedState* partitionOrder_ = nullptr;  // with a source that names its partitions
-  std::map<std::string, std::string> writtenOrder_, pendingOrder_;  // source -> joinLines(ids)
+  std::map<std::string, std::string> writtenOrder_, pendingOrder_;  // source -> encoded order
   std::deque<LoggedPlan> loggedPlans_;   // logged batches to replay, oldest first
 
   mutable std::mutex mutex_;

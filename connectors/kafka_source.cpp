@@ -250,10 +250,11 @@ struct KafkaSource::Impl {
   }
 
   // Partitions added to the subscribed topics (or new topics matching the pattern) while the job
-  // runs: read from their earliest offset (as Spark and Flink do), numbered after the known ones.
-  // Gale numbers partitions in (topic, partition) order, and a micro-batch checkpoint keys offsets
-  // by that number, so a new partition that would sort before a known one cannot be given the
-  // number a restart would give it: the source stops with an error saying so.
+  // runs: read from their earliest offset (as Spark and Flink do), numbered after the known ones
+  // whatever their names (a partition that sorts before the known ones too: numbers never move
+  // while the job runs). Every checkpoint that keys offsets by number records this numbering
+  // (partitionIds()), and a restart hands it back (resumePartitionOrder), so each partition
+  // resumes by topic and partition.
   void discoverPartitions(rd_kafka_t* reader) {
     std::vector<std::pair<std::string, int32_t>> now;
     try {
@@ -263,31 +264,13 @@ struct KafkaSource::Impl {
       return;  // the broker is away: librdkafka reports it; try again next time
     }
     std::set<std::pair<std::string, int32_t>> known;
-    std::pair<std::string, int32_t> last;
-    for (Part* p : allParts()) {
-      known.insert({p->topic, p->id});
-      last = std::max(last, std::pair(p->topic, p->id));
-    }
+    for (Part* p : allParts()) known.insert({p->topic, p->id});
     std::sort(now.begin(), now.end());
     for (const auto& tp : now) {
       if (known.count(tp)) continue;
       auto part = std::make_unique<Part>();
       part->topic = tp.first;
       part->id = tp.second;
-      if (tp < last) {
-        part->fatal = where(*part) + ": added while the job runs, but it sorts before topic '" +
-                      last.first + "' partition " + std::to_string(last.second) +
-                      ", so it cannot be numbered after the known partitions as a restart would "
-                      "number it; restart the job (a micro-batch job resumes from its "
-                      "checkpoint, whose offsets are keyed by topic and partition)";
-        logError(part->fatal);
-        std::lock_guard lk(mutex);
-        for (auto& known : parts) {  // the job stops at its next read
-          std::lock_guard pl(known->m);
-          known->fatal = part->fatal;
-        }
-        return;
-      }
       int64_t low = 0, high = 0;
       if (rd_kafka_query_watermark_offsets(reader, part->topic.c_str(), part->id, &low, &high,
                                            static_cast<int>(o.requestTimeout.count()))) {
@@ -308,7 +291,6 @@ struct KafkaSource::Impl {
         return;
       }
       logInfo(where(*part) + ": discovered; reading it from offset " + std::to_string(low));
-      last = tp;
       std::lock_guard lk(mutex);
       parts.push_back(std::move(part));
       partCount = parts.size();

@@ -18,35 +18,14 @@
 #include "gale/core/window.h"
 #include "gale/topology/runtime.h"
 #include "gale/connectors/kafka_mock.h"
+#include "kafka_test_util.h"
 
 using namespace std::chrono_literals;
 
 namespace gale {
 namespace {
 
-using MockCluster = KafkaMockCluster;
-
-std::string tempDir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() /
-           ("gale-kafka-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(d);
-  return d.string();
-}
-
-KafkaSource::Options baseOptions(const MockCluster& mc, const std::string& topic) {
-  KafkaSource::Options o;
-  o.bootstrapServers = mc.bootstraps();
-  o.subscribe = {topic};
-  o.startingOffsets = "earliest";
-  o.consumerProperties = {{"fetch.wait.max.ms", "5"}};
-  return o;
-}
-
-std::string asText(const Value& v) {
-  if (auto b = std::get_if<Bytes>(&v)) return b->data;
-  if (auto s = std::get_if<std::string>(&v)) return *s;
-  return toString(v);
-}
+using namespace gale::testing;
 
 // A micro-batch job: the source -> a MemorySink; returns the job (started) and the sink's store.
 struct SinkJob {
@@ -491,156 +470,6 @@ TEST(KafkaSourceTest, an_idle_partition_stops_holding_the_watermark_back_after_t
   ASSERT_TRUE(store->waitForSize(3, 30s)) << store->size();  // [0, 10), [10, 20), [20, 30)
   running.kill();
   EXPECT_EQ(sumOfCounts(*store), 100);
-}
-
-// librdkafka 2.0.2's mock cluster cannot add partitions to a topic (neither
-// rd_kafka_mock_topic_create on an existing topic nor CreatePartitions is supported), so the
-// tests add a topic matching the subscribed pattern: the same discovery (new (topic, partition)s
-// in the metadata), numbered after the known ones.
-void expectNewPartitionsPickedUp(bool microBatch) {
-  MockCluster mc;
-  mc.createTopic("grow-a", 1);
-  for (int i = 0; i < 50; ++i) mc.produce("grow-a", 0, "", "a" + std::to_string(i));
-  mc.flush();
-  auto o = baseOptions(mc, "");
-  o.subscribe.clear();
-  o.subscribePattern = "grow-.*";
-  o.partitionDiscoveryInterval = 10ms;
-  o.latestOffsetsInterval = 10ms;
-  auto src = std::make_shared<KafkaSource>(o);
-  auto store = std::make_shared<MemoryStore>();
-  std::string chk = tempDir("grow");
-  TopologyBuilder b;
-  b.setSpout("kafka", src, 2);
-  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
-  std::optional<MicroBatchJob> job;
-  std::optional<RunningTopology> running;
-  if (microBatch) job.emplace(runMicroBatch(b.build(), MicroBatch{.checkpoint = chk}));
-  else running.emplace(runContinuous(b.build(), Continuous{}));
-  ASSERT_TRUE(store->waitForSize(50, 30s)) << store->size();
-  mc.createTopic("grow-b", 2);
-  for (int i = 0; i < 60; ++i) mc.produce("grow-b", i % 2, "", "b" + std::to_string(i));
-  mc.flush();
-  ASSERT_TRUE(store->waitForSize(110, 30s)) << store->size();
-  EXPECT_EQ(src->partitions(), 3);
-  EXPECT_EQ(src->topicPartition(2), std::pair(std::string("grow-b"), int32_t{1}));
-  if (job) job->stop();
-  if (running) running->stop();
-  if (microBatch) {
-    // The grown job resumes from its checkpoint (offsets keyed by topic and partition): one
-    // more record in each topic, and nothing read twice.
-    ASSERT_TRUE(job->waitUntilDone(30s));  // it lets go of the checkpoint
-    job.reset();
-    TopologyBuilder again;
-    again.setSpout("kafka", std::make_shared<KafkaSource>(o), 2);
-    again.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
-    auto rerun = runMicroBatch(again.build(), MicroBatch{.checkpoint = chk});
-    mc.produce("grow-a", 0, "", "a-after");
-    mc.produce("grow-b", 1, "", "b-after");
-    mc.flush();
-    ASSERT_TRUE(store->waitForSize(112, 30s)) << store->size();
-    rerun.stop();
-    ASSERT_TRUE(rerun.waitUntilDone(30s));
-    EXPECT_EQ(store->size(), 112u);
-  }
-  std::filesystem::remove_all(chk);
-  std::set<std::string> values;
-  for (const auto& v : store->values()) values.insert(asText(v[1]));
-  EXPECT_EQ(values.size(), microBatch ? 112u : 110u);
-}
-
-TEST(KafkaSourceTest, partitions_added_while_a_continuous_job_runs_are_read_from_their_start) {
-  expectNewPartitionsPickedUp(false);
-}
-
-TEST(KafkaSourceTest, partitions_added_while_a_micro_batch_job_runs_are_read_from_their_start) {
-  expectNewPartitionsPickedUp(true);
-}
-
-// A checkpoint keys offsets by topic and partition: a partition added while the job was down
-// that sorts before the known ones (so a fresh lookup numbers every partition differently) is
-// read from its start, and the known ones resume where they were.
-TEST(KafkaSourceTest, a_micro_batch_job_restarted_after_partitions_were_added_resumes_each_by_name) {
-  MockCluster mc;
-  mc.createTopic("grow-b", 2);
-  for (int i = 0; i < 40; ++i) mc.produce("grow-b", i % 2, "", "b" + std::to_string(i));
-  mc.flush();
-  auto o = baseOptions(mc, "");
-  o.subscribe.clear();
-  o.subscribePattern = "grow-.*";
-  std::string chk = tempDir("regrow");
-  auto build = [&](std::shared_ptr<MemoryStore> store) {
-    TopologyBuilder b;
-    b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
-    b.setBolt("sink", MemorySink(std::move(store), {}), 1).shuffleGrouping("kafka");
-    return b.build();
-  };
-  auto first = std::make_shared<MemoryStore>();
-  {
-    auto job = runMicroBatch(build(first), MicroBatch{.checkpoint = chk});
-    ASSERT_TRUE(first->waitForSize(40, 30s)) << first->size();
-    job.stop();
-    ASSERT_TRUE(job.waitUntilDone(30s));
-  }
-  mc.createTopic("grow-a", 1);  // now (grow-a, 0) sorts first
-  for (int i = 0; i < 10; ++i) mc.produce("grow-a", 0, "", "a" + std::to_string(i));
-  for (int i = 40; i < 60; ++i) mc.produce("grow-b", i % 2, "", "b" + std::to_string(i));
-  mc.flush();
-  auto second = std::make_shared<MemoryStore>();
-  auto job = runMicroBatch(build(second), MicroBatch{.checkpoint = chk});
-  ASSERT_TRUE(second->waitForSize(30, 30s)) << second->size();
-  job.stop();
-  ASSERT_TRUE(job.waitUntilDone(30s));
-  std::filesystem::remove_all(chk);
-  std::multiset<std::string> values;
-  for (const auto& v : second->values()) values.insert(asText(v[1]));
-  std::multiset<std::string> expected;
-  for (int i = 0; i < 10; ++i) expected.insert("a" + std::to_string(i));
-  for (int i = 40; i < 60; ++i) expected.insert("b" + std::to_string(i));
-  EXPECT_EQ(values, expected) << "lost, repeated or re-read records";
-}
-
-TEST(KafkaSourceTest, a_resumed_partition_order_naming_a_partition_that_is_gone_is_refused) {
-  MockCluster mc(1);
-  mc.createTopic("t", 1);
-  KafkaSource src(baseOptions(mc, "t"));
-  EXPECT_EQ(src.partitionIds(), std::vector<std::string>{"t/0"});
-  EXPECT_THROW(src.resumePartitionOrder({"t-without-partition"}), SourceError);
-  src.resumePartitionOrder({"gone/0", "t/0"});
-  try {
-    src.partitions();
-    FAIL() << "a checkpoint's partition that is gone was not noticed";
-  } catch (const SourceError& e) {
-    EXPECT_NE(std::string(e.what()).find("topic 'gone' partition 0 is in the checkpoint"),
-              std::string::npos)
-        << e.what();
-  }
-}
-
-// A new partition that sorts before a known one would get another number after a restart (a
-// micro-batch checkpoint keys offsets by number): the job stops and says so.
-TEST(KafkaSourceTest, a_new_partition_that_sorts_before_the_known_ones_stops_the_job) {
-  MockCluster mc;
-  mc.createTopic("grow-b", 1);
-  auto o = baseOptions(mc, "");
-  o.subscribe.clear();
-  o.subscribePattern = "grow-.*";
-  o.partitionDiscoveryInterval = 10ms;
-  o.latestOffsetsInterval = 10ms;
-  TopologyBuilder b;
-  b.setSpout("kafka", std::make_shared<KafkaSource>(o), 1);
-  b.setBolt("sink", MemorySink(std::make_shared<MemoryStore>(), {}), 1).shuffleGrouping("kafka");
-  auto running = runContinuous(b.build(), Continuous{});
-  mc.createTopic("grow-a", 1);
-  try {
-    ASSERT_TRUE(running.waitUntilDone(60s)) << "the topology neither failed nor ended";
-    FAIL() << "the topology ended without an error";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("topic 'grow-a' partition 0: added while the job runs, "
-                                         "but it sorts before topic 'grow-b' partition 0"),
-              std::string::npos)
-        << e.what();
-  }
 }
 
 TEST(KafkaSourceTest, records_produced_by_kcat_from_another_process_are_read_with_their_keys) {

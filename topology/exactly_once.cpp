@@ -1,8 +1,10 @@
 #include "private/exactly_once.h"
 
+#include <mutex>
 #include <stdexcept>
 
 #include "gale/core/frame.h"
+#include "gale/core/partition_order.h"
 #include "gale/core/state_codec.h"
 #include "gale/core/two_phase_commit.h"
 #include "gale/topology/adapters.h"
@@ -39,18 +41,25 @@ class ForwardingCollector final : public SpoutOutputCollector {
 class CheckpointSpout final : public Spout {
  public:
   CheckpointSpout(std::shared_ptr<CheckpointCoordinator> coordinator,
-                  std::shared_ptr<const SourceSpout> proto)
-      : coord_(std::move(coordinator)), proto_(std::move(proto)) {}
+                  std::shared_ptr<const SourceSpout> proto,
+                  std::shared_ptr<std::once_flag> ordered = std::make_shared<std::once_flag>())
+      : coord_(std::move(coordinator)), proto_(std::move(proto)), ordered_(std::move(ordered)) {}
 
   void declareOutputFields(OutputFieldsDeclarer& d) const override {
     proto_->declareOutputFields(d);
   }
   std::unique_ptr<Spout> clone() const override {
-    return std::make_unique<CheckpointSpout>(coord_, proto_);
+    return std::make_unique<CheckpointSpout>(coord_, proto_, ordered_);
   }
 
   void open(const TopologyContext& ctx, SpoutOutputCollector& out) override {
     component_ = ctx.component;
+    orderKey_ = partitionOrderKey(ctx.taskIndex);
+    // Before any task opens the (shared) source: the offsets below are keyed by its numbering.
+    std::call_once(*ordered_, [&] {
+      std::vector<std::string> order = resumedPartitionOrder(ctx);
+      if (!order.empty()) proto_->source()->resumePartitionOrder(order);
+    });
     inner_.reset(static_cast<SourceSpout*>(proto_->clone().release()));
     inner_->resumeFromCheckpoint(coord_->offsets(component_));
     forward_.out = &out;
@@ -82,7 +91,11 @@ class CheckpointSpout final : public Spout {
     if (due > lastBarrier_) {
       // The barrier follows every record emitted so far, and the offsets say which those are.
       std::map<int, int64_t> at = inner_->positions();
-      coord_->report(due, TaskReport{.source = component_, .offsets = at});
+      TaskReport report{.source = component_, .offsets = at};
+      // Read after the positions: partitions are only ever numbered on, so this names them all.
+      std::vector<std::string> ids = inner_->source()->partitionIds();
+      if (!ids.empty()) report.snapshots[orderKey_] = encodePartitionOrder(ids);
+      coord_->report(due, std::move(report));
       out.emitBarrier(due);
       lastBarrier_ = due;
       uncommitted_[due] = std::move(at);
@@ -104,6 +117,23 @@ class CheckpointSpout final : public Spout {
     return false;  // waiting for the final checkpoint to be triggered
   }
 
+  // The numbering the checkpoint's offsets are keyed by (a source that names its partitions, as
+  // Kafka's does: partitions discovered while the job ran are numbered after the known ones, so a
+  // fresh lookup would number them otherwise). Each task stores the numbering it saw at its
+  // barrier; they differ only by partitions discovered in between, so the longest covers all.
+  std::string partitionOrderKey(int taskIndex) const {
+    return taskKey(component_, taskIndex) + "/partitions";
+  }
+  std::vector<std::string> resumedPartitionOrder(const TopologyContext& ctx) const {
+    std::vector<std::string> longest;
+    for (int i = 0; i < ctx.parallelism; ++i) {
+      std::vector<std::string> ids =
+          decodePartitionOrder(coord_->snapshot(partitionOrderKey(i)).value_or(""));
+      if (ids.size() > longest.size()) longest = std::move(ids);
+    }
+    return longest;
+  }
+
   // The source may forget what a completed checkpoint covers (Source::commit).
   void commitCompletedOffsets() {
     uint64_t done = coord_->lastCompleted();
@@ -115,9 +145,11 @@ class CheckpointSpout final : public Spout {
 
   std::shared_ptr<CheckpointCoordinator> coord_;
   std::shared_ptr<const SourceSpout> proto_;
+  std::shared_ptr<std::once_flag> ordered_;  // shared by the tasks: the order is handed over once
   std::unique_ptr<SourceSpout> inner_;
   ForwardingCollector forward_;
   std::string component_;
+  std::string orderKey_;
   uint64_t lastBarrier_ = 0;
   bool endSignalled_ = false;
   std::map<uint64_t, std::map<int, int64_t>> uncommitted_;

@@ -15,8 +15,11 @@ const std::map<std::string, std::string>& kafkaConsumerProperties() {
 }
 
 const std::map<std::string, std::string>& kafkaProducerProperties() {
-  // Batches wait at most 1 ms for more records (librdkafka's default is 5 ms).
-  static const std::map<std::string, std::string> p = {{"linger.ms", "1"}};
+  // Batches wait at most 1 ms for more records (librdkafka's default is 5 ms). Idempotent, as
+  // KafkaSink always is (at most 5 requests in flight per broker, ordered retries): the floor's
+  // relay and the input's producer write as gale's sink does.
+  static const std::map<std::string, std::string> p = {{"linger.ms", "1"},
+                                                       {"enable.idempotence", "true"}};
   return p;
 }
 
@@ -237,11 +240,14 @@ OutputMeter::OutputMeter(const std::string& bootstrap, const std::string& topic,
         const void* v = nullptr;
         size_t size = 0;
         rd_kafka_headers_t* h = nullptr;
-        std::optional<int64_t> sent;
-        if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h &&
-            rd_kafka_header_get_last(h, kSentHeader, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
-          sent = std::stoll(std::string(static_cast<const char*>(v), size));
-        }
+        if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR) h = nullptr;
+        auto header = [&](const char* name) -> std::optional<int64_t> {
+          if (!h || rd_kafka_header_get_last(h, name, &v, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+              !v)
+            return std::nullopt;
+          return std::stoll(std::string(static_cast<const char*>(v), size));
+        };
+        std::optional<int64_t> sent = header(kSentHeader);
         auto n = countIn(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
         counted_.fetch_add(n ? *n : 1);
         results_.fetch_add(1);
@@ -249,6 +255,12 @@ OutputMeter::OutputMeter(const std::string& bootstrap, const std::string& topic,
           missingHeader_.fetch_add(1);
         } else if (*sent >= from_.load() && *sent <= to_.load()) {
           latency_.record(std::max<int64_t>(0, now - *sent) * 1000);
+          auto taken = header(kTakenHeader), mapped = header(kMappedHeader);
+          if (taken && mapped) {
+            stages_[0].record(std::max<int64_t>(0, *taken - *sent) * 1000);
+            stages_[1].record(std::max<int64_t>(0, *mapped - *taken) * 1000);
+            stages_[2].record(std::max<int64_t>(0, now - *mapped) * 1000);
+          }
         }
       }
       rd_kafka_message_destroy(m);

@@ -20,6 +20,10 @@ namespace gale::compare {
 
 // The header every input record carries and every result copies: a wall-clock time in µs.
 inline constexpr const char* kSentHeader = "sent";
+// With --kafka-stages, a transform result's wall-clock times (µs) of two stages on its way: when
+// the source took its record from librdkafka, and when the pipeline's Map ran.
+inline constexpr const char* kTakenHeader = "taken";
+inline constexpr const char* kMappedHeader = "mapped";
 
 // The same client settings for gale's source and sink and for the floor's relay and meter, so the
 // floor differs from gale only by the engine.
@@ -99,7 +103,9 @@ class Relay {
 
 // Reads an output topic (read_committed) on its own thread. Each result's latency is its arrival
 // (wall clock) minus its "sent" header, recorded when that time is in [from, to]; a result whose
-// JSON value has "count":N accounts for N input records, any other for one.
+// JSON value has "count":N accounts for N input records, any other for one. A result with the
+// "taken" and "mapped" headers also has its stages recorded: taken - sent, mapped - taken,
+// arrival - mapped.
 class OutputMeter {
  public:
   OutputMeter(const std::string& bootstrap, const std::string& topic, int partitions);
@@ -110,6 +116,8 @@ class OutputMeter {
   uint64_t missingHeader() const { return missingHeader_.load(); }
   // After stop().
   const Histogram& latencyNanos() const { return latency_; }
+  // Stage i (0, 1, 2 as above) of the results that carried the stage headers; after stop().
+  const Histogram& stageNanos(int i) const { return stages_[i]; }
   void stop();
 
  private:
@@ -118,6 +126,7 @@ class OutputMeter {
   std::atomic<uint64_t> results_{0}, counted_{0}, missingHeader_{0};
   std::atomic<bool> stop_{false};
   Histogram latency_;
+  Histogram stages_[3];
   std::thread thread_;
 };
 

@@ -1,5 +1,6 @@
 #include "kafka_mode.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -79,9 +80,12 @@ std::shared_ptr<const StaticTable> campaigns() {
 // Kafka `in` -> parse the JSON value, take the send time from the header -> the pipeline ->
 // KafkaSink to `out` with the reference time in the header "sent". The same function for both
 // modes; bounded: the source ends at the input's end now (the throughput runs).
+// `stages` (transform only): the results also carry the "taken" and "mapped" headers.
 Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std::string& in,
-                       const std::string& out, int partitions, Duration window, bool bounded,
-                       const std::string& transactionalIdPrefix) {
+                       const std::string& out, const KafkaSettings& k, bool bounded,
+                       const std::string& transactionalIdPrefix, bool stages = false) {
+  const int partitions = k.partitions, tasks = k.parallelism > 0 ? k.parallelism : partitions;
+  const Duration window = k.window;
   KafkaSource::Options so;
   so.bootstrapServers = bootstrap;
   so.subscribe = {in};
@@ -92,26 +96,43 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
   SpoutDeclarer spout = b.setSpout("in", std::make_shared<KafkaSource>(so), partitions);
   // Every partition gets records all along and a sentinel at the end, so no partition is ever
   // idle: no idleness (the default), so a fetch stall on a loaded machine cannot make a
-  // partition look idle and its records late (delay 0).
+  // partition look idle and its records late (delay 0). A window closes only when every spout
+  // task's watermark passed its end, and a task sends its watermark at most every `every`: 1 ms
+  // (Flink's setAutoWatermarkInterval; gale's default of 5 ms added up to 5 ms to a result).
   if (p == KafkaPipeline::Window)
-    spout.withWatermark(WatermarkSpec{.field = "timestamp", .delay = Duration(0)});
+    spout.withWatermark(WatermarkSpec{.field = "timestamp", .delay = Duration(0),
+                                      .every = std::chrono::milliseconds(1)});
   b.setBolt("parse",
             FromJson({.field = "value",
                       .schema = Fields{{"ad", Type::String}, {"event", Type::String}},
                       .keep = {"headers", "timestamp"}}),
-            1)
+            tasks)
       .shuffleGrouping("in");
-  const Fields parsed{{"ad", Type::String}, {"event", Type::String}, {"sent", Type::Int64},
-                      {"timestamp", Type::Timestamp}};
-  b.setBolt("sent", Map(parsed, [](const Tuple& t) {
-              return Values{t.get("ad"), t.get("event"), sentOf(t), t.get("timestamp")};
-            }), 1)
+  Fields parsed{{"ad", Type::String}, {"event", Type::String}, {"sent", Type::Int64},
+                {"timestamp", Type::Timestamp}};
+  stages = stages && p == KafkaPipeline::Transform;
+  if (stages) {
+    parsed = Fields{{"ad", Type::String}, {"event", Type::String}, {"sent", Type::Int64},
+                    {"timestamp", Type::Timestamp}, {kTakenHeader, Type::Int64},
+                    {kMappedHeader, Type::Int64}};
+  }
+  // The source stamps a record's origin (monotonic) when it takes it from librdkafka.
+  const int64_t wallMinusMono = wallMicros() - SystemClock::steadyNanos() / 1000;
+  b.setBolt("sent", Map(parsed, [stages, wallMinusMono](const Tuple& t) {
+              Values v{t.get("ad"), t.get("event"), sentOf(t), t.get("timestamp")};
+              if (stages) {
+                v.emplace_back(t.originNanos() / 1000 + wallMinusMono);
+                v.emplace_back(wallMicros());
+              }
+              return v;
+            }), tasks)
       .shuffleGrouping("parse");
   KafkaSink::Options ko;
   ko.bootstrapServers = bootstrap;
   ko.topic = out;
   ko.keyField = "ad";
   ko.headerFields = {"sent"};
+  if (stages) ko.headerFields = {"sent", kTakenHeader, kMappedHeader};
   ko.producerProperties = kafkaProducerProperties();
   ko.transactionalIdPrefix = transactionalIdPrefix;
   ko.markerTopic = kMarkerTopic;
@@ -122,14 +143,14 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
       break;
     case KafkaPipeline::Join:
       b.setBolt("join", StaticJoin(campaigns(), "ad", Fields{{"ad", Type::String},
-                                                              {"sent", Type::Int64}}), 1)
+                                                              {"sent", Type::Int64}}), tasks)
           .shuffleGrouping("sent");
       ko.toJson = {"ad", "campaign"};
       last = "join";
       break;
     case KafkaPipeline::Window:
       b.setBolt("count", *windowed(Tumbling(window), Count{}).keyBy({"ad"}).eventTime("timestamp")
-                              .outputMode(OutputMode::Append).build(), 1)
+                              .outputMode(OutputMode::Append).build(), tasks)
           .fieldsGrouping("sent", Fields{"ad"});
       // A window result's reference time is the window's end: it cannot be complete before.
       b.setBolt("result", Map(Fields{{"ad", Type::String}, {"count", Type::Int64},
@@ -137,7 +158,7 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
                               [](const Tuple& t) {
                                 return Values{t.get("ad"), t.get("count"),
                                               t.getTimestamp("window_end").micros};
-                              }), 1)
+                              }), tasks)
           .shuffleGrouping("count");
       ko.toJson = {"ad", "count"};
       last = "result";
@@ -195,6 +216,14 @@ std::string topicName(const std::string& what) {
 
 const char* kFloorMode = "no engine (floor)";
 
+// User + system CPU time of every thread of this process so far.
+double processCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
 // One latency run: the floor (mode == nullptr) or gale in `mode`.
 KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const Mode* mode,
                     const RunSettings& settings, const KafkaSettings& k, const KafkaLog& log) {
@@ -217,7 +246,8 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   std::unique_ptr<KafkaJob> job;
   if (mode) {
     job = std::make_unique<KafkaJob>(
-        kafkaTopology(p, cluster.bootstrap(), in, out, k.partitions, k.window, false, in), *mode);
+        kafkaTopology(p, cluster.bootstrap(), in, out, k, false, in, k.stages && !mode->microBatch),
+        *mode);
   } else {
     relay = std::make_unique<Relay>(cluster.bootstrap(), in, out, k.partitions);
   }
@@ -248,6 +278,16 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   run.row.throughput = static_cast<double>(run.counted) / (settings.warmupSeconds + settings.seconds);
   run.row.sustained = run.counted == run.produced;
   run.row.setLatency(meter.latencyNanos());
+  if (meter.stageNanos(0).count() > 0) {
+    const char* names[] = {"sent -> taken by the source", "taken -> Map",
+                           "Map -> arrival (sink, broker, fetch)"};
+    for (int i = 0; i < 3; ++i) {
+      const Histogram& h = meter.stageNanos(i);
+      run.stages += std::string(i ? "; " : "") + names[i] + " " +
+                    formatNanos(h.percentile(0.5)) + " / " + formatNanos(h.percentile(0.9)) +
+                    " / " + formatNanos(h.percentile(0.99));
+    }
+  }
   return run;
 }
 
@@ -266,9 +306,10 @@ std::vector<KafkaThroughput> throughputRuns(KafkaCluster& cluster, const std::ve
   auto timed = [&](const std::string& what, const std::function<uint64_t()>& f) {
     if (log) log("throughput: " + what + " ...");
     auto t0 = std::chrono::steady_clock::now();
+    double cpu0 = processCpuSeconds();
     uint64_t records = f();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    out.push_back({what, records, s});
+    out.push_back({what, records, s, processCpuSeconds() - cpu0});
   };
   // Waits until `m` has read n records; returns how many it read.
   auto readBack = [&](const OutputMeter& m) {
@@ -296,9 +337,8 @@ std::vector<KafkaThroughput> throughputRuns(KafkaCluster& cluster, const std::ve
       // The output is read while the job writes it, as the relay's is: reading it only after
       // the job ended added the whole read-back (~0.7 s of ~2.5 s for 200 000 records) to gale.
       OutputMeter m(cluster.bootstrap(), to, tk.partitions);
-      KafkaJob job(kafkaTopology(KafkaPipeline::Transform, cluster.bootstrap(), in, to,
-                                 tk.partitions, k.window, true, to),
-                   mode);
+      KafkaJob job(
+          kafkaTopology(KafkaPipeline::Transform, cluster.bootstrap(), in, to, tk, true, to), mode);
       if (!job.waitUntilDone(k.drainTimeout))
         throw std::runtime_error("gale-compare: the bounded " + mode.label() +
                                  " job did not end within the drain timeout");
@@ -358,14 +398,22 @@ void writeKafkaReport(std::ostream& out, const KafkaReport& report) {
     out << "  " << r.row.pipeline << " " << r.row.mode << " @ " << loadLabel(r.row.offeredPerSec)
         << ": " << r.produced << " produced, " << r.results << " results accounting for "
         << r.counted << (r.counted == r.produced ? " (all)" : " (MISSING SOME)") << "\n";
+  for (const auto& r : report.latency) {
+    if (r.stages.empty()) continue;
+    out << "  stages (p50 / p90 / p99) of " << r.row.pipeline << " " << r.row.mode << " @ "
+        << loadLabel(r.row.offeredPerSec) << ": " << r.stages << "\n";
+  }
   if (report.throughput.empty()) return;
   double relay = 0;
   for (const auto& t : report.throughput)
     if (t.what == "relay (no engine)") relay = t.perSecond();
-  out << "throughput (Kafka -> Kafka, " << report.throughput.front().records << " records):\n";
+  out << "throughput (Kafka -> Kafka, " << report.throughput.front().records
+      << " records; CPU: user + system time of the whole process, the mock broker included):\n";
   for (const auto& t : report.throughput) {
     out << "  " << std::left << std::setw(28) << t.what << std::right << std::setw(12)
-        << static_cast<uint64_t>(t.perSecond()) << " records/s";
+        << static_cast<uint64_t>(t.perSecond()) << " records/s, " << std::setw(5)
+        << std::fixed << std::setprecision(1) << t.cpuMicrosPerRecord() << std::defaultfloat
+        << " µs CPU per record";
     if (t.what.rfind("gale ", 0) == 0 && relay > 0)
       out << "  (" << static_cast<int>(100 * t.perSecond() / relay) << " % of the relay)";
     out << "\n";

@@ -40,8 +40,17 @@ struct KafkaSettings {
   // loses records (gale's source stops with its data-loss error), so use several.
   int partitions = 4;
   Duration window = std::chrono::seconds(1);  // kafka-window: tumbling, by Kafka timestamp
+  // Tasks of each bolt before the sink (parse, transform, join, window); 0 = `partitions`, so the
+  // stateless ones run fused into the spout tasks (one per partition) and only parsed tuples
+  // cross a channel; 1 = one task each (a parse/transform/sink chain on one thread behind the
+  // spout tasks). The sink has one task.
+  int parallelism = 0;
   int64_t throughputRecords = 100'000;        // 0 = no throughput runs
   Duration drainTimeout = std::chrono::seconds(60);  // for the last results after the producer
+  // kafka-transform in continuous mode: each result also carries, in headers, when the source
+  // took its record from librdkafka ("taken") and when the pipeline's Map ran ("mapped"), and the
+  // meter splits the latency into sent -> taken -> mapped -> arrival (KafkaRun::stages).
+  bool stages = false;
 };
 
 // One latency run: gale in one mode, or the floor (mode "no engine (floor)").
@@ -50,13 +59,19 @@ struct KafkaRun {
   uint64_t produced = 0;  // input records produced
   uint64_t results = 0;   // output records consumed
   uint64_t counted = 0;   // input records the results account for (a window's count)
+  // With KafkaSettings::stages, of a continuous transform run: "sent -> taken p50 / p99 ...".
+  std::string stages;
 };
 
 struct KafkaThroughput {
   std::string what;  // "produce", "consume", "relay (no engine)", "gale continuous", ...
   uint64_t records = 0;
   double seconds = 0;
+  // CPU time the whole process (the in-process mock broker included) used for the run: much
+  // less sensitive to other load on the machine than `seconds`.
+  double cpuSeconds = 0;
   double perSecond() const { return seconds > 0 ? static_cast<double>(records) / seconds : 0; }
+  double cpuMicrosPerRecord() const { return records ? cpuSeconds * 1e6 / records : 0; }
 };
 
 struct KafkaReport {

@@ -12,12 +12,23 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(GaleCompareKafka, EveryPipelineAccountsForEveryRecordWithOrderedPositiveLatencies) {
+// Brief runs: 0.3 s of warm-up and 1 s measured, 2 partitions.
+RunSettings briefRun() {
   RunSettings settings;
   settings.seconds = 1;
   settings.warmupSeconds = 0.3;
+  return settings;
+}
+
+KafkaSettings twoPartitions() {
   KafkaSettings kafka;
   kafka.partitions = 2;
+  return kafka;
+}
+
+TEST(GaleCompareKafka, EveryPipelineAccountsForEveryRecordWithOrderedPositiveLatencies) {
+  RunSettings settings = briefRun();
+  KafkaSettings kafka = twoPartitions();
   kafka.window = 200ms;
   kafka.throughputRecords = 5000;
   const std::vector<Mode> modes{parseMode("continuous"), parseMode("100ms")};
@@ -47,12 +58,37 @@ TEST(GaleCompareKafka, EveryPipelineAccountsForEveryRecordWithOrderedPositiveLat
     SCOPED_TRACE(t.what);
     EXPECT_EQ(t.records, 5000u);
     EXPECT_GT(t.perSecond(), 0);
+    EXPECT_GT(t.cpuMicrosPerRecord(), 0);
   }
   std::ostringstream out;
   writeKafkaReport(out, report);
   EXPECT_NE(out.str().find("no engine (floor)"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("% of the relay"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("µs CPU per record"), std::string::npos) << out.str();
   EXPECT_EQ(out.str().find("MISSING"), std::string::npos) << out.str();
+}
+
+// --kafka-stages: the continuous transform's results carry the times of their stages, and the
+// report splits the latency by them; the floor and micro-batch rows have none.
+TEST(GaleCompareKafka, TheContinuousTransformIsTimedPerStageWhenAsked) {
+  KafkaSettings kafka = twoPartitions();
+  kafka.throughputRecords = 0;
+  kafka.stages = true;
+  KafkaReport report = runKafkaComparison({KafkaPipeline::Transform}, {2000},
+                                          {parseMode("continuous"), parseMode("100ms")},
+                                          briefRun(), kafka);
+  ASSERT_EQ(report.latency.size(), 3u);
+  EXPECT_TRUE(report.latency[0].stages.empty()) << "the floor has no stages";
+  EXPECT_NE(report.latency[1].stages.find("sent -> taken by the source"), std::string::npos)
+      << report.latency[1].stages;
+  EXPECT_NE(report.latency[1].stages.find("Map -> arrival"), std::string::npos);
+  EXPECT_TRUE(report.latency[2].stages.empty()) << "micro-batch: not timed per stage";
+  EXPECT_EQ(report.latency[1].counted, report.latency[1].produced);
+  std::ostringstream out;
+  writeKafkaReport(out, report);
+  EXPECT_NE(out.str().find("stages (p50 / p90 / p99) of kafka-transform continuous"),
+            std::string::npos)
+      << out.str();
 }
 
 TEST(GaleCompareKafka, AnUnknownPipelineIsRefusedListingTheValidOnes) {

@@ -99,6 +99,8 @@ struct RawOptions {
   bool kafka = false;
   std::string bootstrap, kafkaPipelines = "all";
   int kafkaPartitions = 4;
+  bool kafkaStages = false;
+  int kafkaParallelism = 0;
   int64_t throughputRecords = 100'000;
 };
 
@@ -142,6 +144,8 @@ Options toOptions(const RawOptions& r) {
   o.kafkaSettings.partitions = r.kafkaPartitions;
   o.kafkaSettings.window = o.pipeline.window;
   o.kafkaSettings.throughputRecords = r.throughputRecords;
+  o.kafkaSettings.stages = r.kafkaStages;
+  o.kafkaSettings.parallelism = r.kafkaParallelism;
   if (o.continuous) o.modes.push_back(gc::Mode{});
   for (auto& s : split(r.intervals)) {
     gc::Mode m = gc::parseMode(s);
@@ -231,6 +235,14 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
                  "at most 5 MB per partition, so a consumer ~1 s behind one at 100K/s loses records")
       ->capture_default_str()
       ->check(gale::examples::positive<int>());
+  app.add_option("--kafka-parallelism", r.kafkaParallelism,
+                 "Kafka mode: tasks of each bolt before the sink (0 = --kafka-partitions: the "
+                 "stateless ones then run fused into the spout tasks); the sink has one task")
+      ->capture_default_str()
+      ->check(gale::examples::number<int>(0));
+  app.add_flag("--kafka-stages", r.kafkaStages,
+               "Kafka mode: split the continuous transform's latency into its stages (sent -> "
+               "taken by the source -> the pipeline's Map -> arrival), carried in extra headers");
   app.add_option("--throughput-records", r.throughputRecords,
                  "Kafka mode: records of the throughput runs (0 = skip them)")
       ->capture_default_str()

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -20,7 +21,25 @@ CommittedOffsetsSource::CommittedOffsetsSource(SourcePtr inner, std::string dire
 }
 
 std::string CommittedOffsetsSource::file(int partition) const {
-  return directory_ + "/partition-" + std::to_string(partition);
+  // A source that names its partitions (Kafka's "topic/partition") may number them otherwise in
+  // the next process (partitions added that sort among the known ones): its files go by name.
+  std::string id;
+  {
+    std::lock_guard lock(idsMutex_);
+    if (static_cast<size_t>(partition) >= ids_.size()) ids_ = inner_->partitionIds();
+    if (static_cast<size_t>(partition) < ids_.size()) id = ids_[partition];
+  }
+  if (id.empty()) return directory_ + "/partition-" + std::to_string(partition);
+  std::string name = directory_ + "/partition-";
+  for (unsigned char c : id) {  // '/' and anything else unsafe in a file name as %XX
+    if (std::isalnum(c) || c == '.' || c == '_' || c == '-') {
+      name += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      name += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return name;
 }
 
 int64_t CommittedOffsetsSource::initialOffset(int partition) {

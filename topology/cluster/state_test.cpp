@@ -284,5 +284,38 @@ TEST_F(CommittedOffsets, ADamagedOffsetFileIsAnErrorNotAReplayFromZero) {
   EXPECT_THROW(CommittedOffsetsSource(nullptr, dir), std::invalid_argument);
 }
 
+// A source whose partitions have names, numbered as each test says (Kafka's, after a restart
+// that found a partition sorting among the known ones).
+class NamedPartitions final : public Source {
+ public:
+  explicit NamedPartitions(std::vector<std::string> ids) : ids_(std::move(ids)) {}
+  std::string name() const override { return "named"; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"n", Type::Int64}});
+  }
+  int partitions() const override { return static_cast<int>(ids_.size()); }
+  int64_t available(int) override { return 0; }
+  size_t read(int, int64_t, int64_t, std::vector<SourceRecord>&) override { return 0; }
+  std::vector<std::string> partitionIds() const override { return ids_; }
+
+ private:
+  std::vector<std::string> ids_;
+};
+
+TEST_F(CommittedOffsets, ASourceThatNamesItsPartitionsResumesEachByNameWhenNumberedAnew) {
+  {
+    CommittedOffsetsSource s(
+        std::make_shared<NamedPartitions>(std::vector<std::string>{"b/0", "b/1"}), dir);
+    s.commit(0, 17);
+    s.commit(1, 5);
+  }
+  // The next process finds topic "a", which sorts first: every known partition's number moved.
+  CommittedOffsetsSource again(
+      std::make_shared<NamedPartitions>(std::vector<std::string>{"a/0", "b/0", "b/1"}), dir);
+  EXPECT_EQ(again.initialOffset(0), 0) << "a/0 has no committed offset";
+  EXPECT_EQ(again.initialOffset(1), 17);
+  EXPECT_EQ(again.initialOffset(2), 5);
+}
+
 }  // namespace
 }  // namespace gale::cluster
