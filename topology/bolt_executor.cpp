@@ -87,6 +87,9 @@ void BoltExecutor::emit(TaskId direct, std::string_view streamName, const Tuple*
     if (anchors[a] && anchors[a]->originNanos()) origin = anchors[a]->originNanos();
   if (targets.empty() && os.unsubscribed) unrouted(os);
   bool anchored = sh_.config.acking && numAnchors > 0;
+  if (!anchored)
+    if (Executor* to = onlyFusedTarget(os, targets))
+      return sendFused(os, *to, std::move(values), origin);
   for (size_t i = 0; i < targets.size(); ++i) {
     Tuple t(os.schema, i + 1 == targets.size() ? std::move(values) : values);
     t.setOriginNanos(origin);

@@ -144,6 +144,23 @@ void Executor::flush(Out& o) {
   countFrames(o);
 }
 
+void Executor::sendFused(OutStream& os, Executor& to, Values&& values, int64_t originNanos) {
+  ++transferred_;
+  Tuple& t = os.fusedTuple;
+  if (!t.schema()) t = Tuple(os.schema, {});  // the first, or the last one was kept (InputGate)
+  t.mutableValues() = std::move(values);
+  t.setOriginNanos(originNanos);
+  struct Release {
+    OutStream& os;
+    ~Release() {
+      os.fusedTupleBusy = false;
+      recycleValues(std::move(os.fusedTuple.mutableValues()));
+    }
+  } release{os};
+  os.fusedTupleBusy = true;
+  to.onTuple(id_, std::move(t));
+}
+
 void Executor::countFrames(Out& o) {
   uint64_t f = o.sender->framesSent();
   if (f != o.framesCounted) {

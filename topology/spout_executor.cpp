@@ -43,6 +43,9 @@ void SpoutExecutor::emit(TaskId direct, std::string_view streamName, Values&& va
   if (targets.empty() && os.unsubscribed) unrouted(os);
   if (originNanos == 0) originNanos = sh_.clock->monoNanos();
   bool reliable = sh_.config.acking && msgId.has_value();
+  if (!reliable)
+    if (Executor* to = onlyFusedTarget(os, targets))
+      return sendFused(os, *to, std::move(values), originNanos);
   uint64_t root = reliable ? nonZeroRandom() : 0;
   std::unique_ptr<Values> kept;
   if (reliable && !targets.empty() &&

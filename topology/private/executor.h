@@ -71,6 +71,11 @@ class Executor : public FrameHandler {
     std::vector<Type> types;
     std::unique_ptr<Router> router;
     bool unsubscribed = false;  // no component reads it: what is emitted on it is dropped
+    // What an unanchored tuple for one fused task travels in, emit after emit: it keeps the
+    // schema, so no Tuple is made and no shared_ptr copied (two atomic operations) per tuple.
+    // Busy while the task runs it (an emit on this stream from within then takes a new Tuple).
+    Tuple fusedTuple;
+    bool fusedTupleBusy = false;
   };
 
   // ---- what each kind of executor adds to the loop
@@ -159,6 +164,13 @@ class Executor : public FrameHandler {
     o.sender->push(stream, std::move(t));
     if (o.sender->full() && !host_->inBlockedFlush_) flush(o);
   }
+  // The fused task that is the only target, if it is one and os.fusedTuple is free.
+  Executor* onlyFusedTarget(const OutStream& os, const std::vector<TaskId>& targets) const {
+    if (targets.size() != 1 || os.fusedTupleBusy) return nullptr;
+    return senders_[static_cast<size_t>(targets.front())]->fused;
+  }
+  // send() for onlyFusedTarget(): `values` go in os.fusedTuple.
+  void sendFused(OutStream& os, Executor& to, Values&& values, int64_t originNanos);
   void sendControl(TaskId target, Control c) {
     Out& o = *senders_[static_cast<size_t>(target)];
     if (o.fused) return o.fused->onControl(id_, std::move(c));
