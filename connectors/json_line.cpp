@@ -6,6 +6,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace gale {
 
 struct JsonLineParser::Cursor {
@@ -71,6 +75,30 @@ void appendUtf8(std::string& out, uint32_t cp) {
   }
 }
 
+// The end of the run of plain string characters at p: the first '"', '\\' or control character
+// (or `end`). Most of a line is such runs (YSB's events: ~170 of ~240 bytes are ids and words),
+// so they are scanned 16 bytes at a time where SSE2 is there (every x86-64); byte by byte
+// these scans were a fifth of an event's instructions in gale-compare's JSON YSB.
+const char* plainRunEnd(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  const __m128i lastControl = _mm_set1_epi8(0x1f);
+  while (end - p >= 16) {
+    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // x <= 0x1f (unsigned) exactly when min(x, 0x1f) == x.
+    __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                                _mm_cmpeq_epi8(_mm_min_epu8(x, lastControl), x));
+    if (int m = _mm_movemask_epi8(stop)) return p + __builtin_ctz(static_cast<unsigned>(m));
+    p += 16;
+  }
+#endif
+  for (; p != end; ++p) {
+    auto ch = static_cast<unsigned char>(*p);
+    if (ch == '"' || ch == '\\' || ch < 0x20) break;
+  }
+  return p;
+}
+
 // A string held by `v`, reusing the capacity of the one already there.
 std::string& stringIn(Value& v) {
   if (auto* s = std::get_if<std::string>(&v)) {
@@ -118,11 +146,7 @@ bool JsonLineParser::parseString(Cursor& c, std::string& target) {
   ++c.p;
   for (;;) {
     const char* run = c.p;
-    while (c.p != c.end) {
-      auto ch = static_cast<unsigned char>(*c.p);
-      if (ch == '"' || ch == '\\' || ch < 0x20) break;
-      ++c.p;
-    }
+    c.p = plainRunEnd(c.p, c.end);
     target.append(run, c.p);
     if (c.p == c.end) return fail(start, "string is not terminated (missing closing '\"')");
     const char ch = *c.p;
@@ -191,8 +215,7 @@ bool JsonLineParser::skipString(Cursor& c) {
 
 bool JsonLineParser::parseKey(Cursor& c, std::string_view& key) {
   // Fast path: a name without escapes is used in place.
-  const char* q = c.p + 1;
-  while (q != c.end && *q != '"' && *q != '\\' && static_cast<unsigned char>(*q) >= 0x20) ++q;
+  const char* q = plainRunEnd(c.p + 1, c.end);
   if (q != c.end && *q == '"') {
     key = std::string_view(c.p + 1, static_cast<size_t>(q - c.p - 1));
     c.p = q + 1;

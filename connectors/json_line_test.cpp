@@ -120,6 +120,35 @@ TEST(JsonLineParser, MalformedLinesGiveThePositionAndTheReason) {
   }
 }
 
+// Strings are scanned 16 bytes at a time: every byte that ends a plain run ('"', '\\', a control
+// character) is found at every offset in and across those blocks, in values and in names, and
+// bytes that do not end one (0x20, 0x7f, UTF-8's 0x80-0xff) never do.
+TEST(JsonLineParser, EveryByteThatEndsAPlainRunIsFoundAtEveryOffset) {
+  JsonLineParser p(Fields{FieldSpec{"s", Type::String}});
+  Values v;
+  for (size_t at = 0; at < 40; ++at) {
+    const std::string pad(at, 'x');
+    for (unsigned char plain : {0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xff}) {
+      std::string want = pad + static_cast<char>(plain) + "tail-long-enough-for-a-block";
+      ASSERT_TRUE(p.parse("{\"s\":\"" + want + "\"}", v)) << at << " " << int(plain) << p.error();
+      EXPECT_EQ(v[0], Value(want)) << at << " " << int(plain);
+    }
+    ASSERT_TRUE(p.parse("{\"s\":\"" + pad + "\\\"q\\\\b\\n" + pad + "\"}", v)) << p.error();
+    EXPECT_EQ(v[0], Value(pad + "\"q\\b\n" + pad)) << at;
+    for (unsigned char control : {0x00, 0x01, 0x0a, 0x1f}) {
+      std::string line = "{\"s\":\"" + pad + static_cast<char>(control) + "0123456789abcdef\"}";
+      EXPECT_FALSE(p.parse(line, v)) << at << " " << int(control);
+      EXPECT_EQ(p.errorPosition(), 6 + at) << p.error();
+    }
+    // An unterminated string: the scan must stop at the end of the line, not read past it.
+    EXPECT_FALSE(p.parse("{\"s\":\"" + pad, v)) << at;
+    // Names: an escaped one still matches its field; a name with a control character is refused.
+    ASSERT_TRUE(p.parse("{\"" + pad + "\\u0041\":1,\"s\":\"ok\"}", v)) << at << p.error();
+    EXPECT_EQ(v[0], Value(std::string("ok")));
+    EXPECT_FALSE(p.parse("{\"" + pad + '\x02' + "\":1,\"s\":\"ok\"}", v)) << at;
+  }
+}
+
 TEST(JsonLineParser, OverlongLinesAreRejectedBeforeParsing) {
   JsonLineParser p(Fields{"s"}, {.maxLineLength = 16});
   Values v;

@@ -22,6 +22,18 @@ class ChainOperator::Link final : public Emitter {
     t.setOriginNanos(chain_.origin_);
     chain_.ops_[index_ + 1]->onTuple(t, *chain_.links_[index_ + 1]);
   }
+  void emitBorrowed(std::string_view stream, Values& values) override {
+    if (index_ + 1 == chain_.ops_.size() || stream != kDefaultStream)
+      return chain_.out_->emitBorrowed(stream, values);
+    Tuple t(chain_.schemas_[index_], std::move(values));
+    t.setOriginNanos(chain_.origin_);
+    struct GiveBack {
+      Tuple& t;
+      Values& values;
+      ~GiveBack() { values = std::move(t.mutableValues()); }
+    } giveBack{t, values};
+    chain_.ops_[index_ + 1]->onTuple(t, *chain_.links_[index_ + 1]);
+  }
   // The same tuple to the next operator: it already carries the origin of the chain's input.
   void forward(const Tuple& input) override {
     if (index_ + 1 == chain_.ops_.size()) return chain_.out_->forward(input);

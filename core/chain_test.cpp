@@ -197,5 +197,62 @@ TEST(Chain, AForwardedTupleReachesTheNextOperatorItselfAndLeavesTheChainAsACopy)
   EXPECT_EQ(out.rows[0].second, (Values{int64_t{2}, int64_t{5}}));
 }
 
+// Emits borrowed: one reused Values whose string outgrows the small-string buffer.
+class BorrowingParser final : public Operator {
+ public:
+  Values scratch;
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"s", "n"}); }
+  OperatorPtr clone() const override { return std::make_unique<BorrowingParser>(); }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    scratch.resize(2);
+    if (!std::holds_alternative<std::string>(scratch[0])) scratch[0] = std::string();
+    std::get<std::string>(scratch[0]).assign(40, static_cast<char>('a' + t.getInt("n")));
+    scratch[1] = t.getInt("n");
+    out.emitBorrowed(kDefaultStream, scratch);
+  }
+};
+
+// Records where the string it sees lives; throws on n == 3.
+class StringProbe final : public Operator {
+ public:
+  std::vector<const char*>* seen;
+  explicit StringProbe(std::vector<const char*>* s) : seen(s) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"s", "n"}); }
+  OperatorPtr clone() const override { return std::make_unique<StringProbe>(seen); }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    seen->push_back(t.getString("s").data());
+    if (t.getInt("n") == 3) throw std::runtime_error("three");
+    out.forward(t);
+  }
+};
+
+TEST(Chain, BorrowedValuesReachTheNextOperatorUncopiedAndComeBackEvenWhenItThrows) {
+  std::vector<const char*> seen;
+  ChainOperator c = chain(BorrowingParser(), StringProbe(&seen));
+  auto& parser = static_cast<BorrowingParser&>(c.at(0));
+  Out out;
+  SchemaPtr in = makeSchema("up", kDefaultStream, Fields{"n"});
+  c.onTuple(Tuple(in, {int64_t{1}}), out);
+  ASSERT_EQ(parser.scratch.size(), 2u) << "the values came back to the parser";
+  const char* buffer = std::get<std::string>(parser.scratch[0]).data();
+  c.onTuple(Tuple(in, {int64_t{2}}), out);
+  EXPECT_THROW(c.onTuple(Tuple(in, {int64_t{3}}), out), std::runtime_error);
+  // The probe saw the parser's own string every time (no copy), and the parser kept it.
+  EXPECT_EQ(seen, (std::vector<const char*>{buffer, buffer, buffer}));
+  ASSERT_EQ(parser.scratch.size(), 2u) << "the values came back after the throw";
+  EXPECT_EQ(std::get<std::string>(parser.scratch[0]), std::string(40, 'd'));
+  // What leaves the chain is a copy: later inputs do not change it.
+  ASSERT_EQ(out.rows.size(), 2u);
+  EXPECT_EQ(out.rows[0].second, (Values{std::string(40, 'b'), int64_t{1}}));
+  EXPECT_EQ(out.rows[1].second, (Values{std::string(40, 'c'), int64_t{2}}));
+  // Outside a chain the emitter copies, and the caller keeps its values.
+  BorrowingParser alone;
+  Out direct;
+  alone.onTuple(Tuple(in, {int64_t{4}}), direct);
+  ASSERT_EQ(direct.rows.size(), 1u);
+  EXPECT_EQ(direct.rows[0].second, (Values{std::string(40, 'e'), int64_t{4}}));
+  EXPECT_EQ(alone.scratch, direct.rows[0].second);
+}
+
 }  // namespace
 }  // namespace gale

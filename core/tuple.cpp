@@ -99,6 +99,12 @@ void Emitter::forward(const Tuple& input) {
   emit(kDefaultStream, std::move(v));
 }
 
+void Emitter::emitBorrowed(std::string_view stream, Values& values) {
+  Values v = recycledValues();
+  v.assign(values.begin(), values.end());
+  emit(stream, std::move(v));
+}
+
 void OutputFieldsDeclarer::declareStream(std::string stream, Fields fields) {
   for (auto& [name, f] : streams_) {
     if (name == stream) throw std::invalid_argument("stream '" + stream + "' declared twice");

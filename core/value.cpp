@@ -145,33 +145,49 @@ namespace {
 // micro-batch spout reads its records in chunks of 1024 before the first of them is processed.
 constexpr size_t kPoolMax = 1024;
 constexpr size_t kPooledCapacityMax = 16;
-// Set when this thread's pool is destroyed (trivially destructible, so still readable then): a
-// Tuple destroyed later in the thread's or the program's teardown frees its values as usual.
-thread_local bool tPoolGone = false;
 struct ValuesPool {
   std::vector<Values> free;
   ValuesPool() { free.reserve(kPoolMax); }
-  ~ValuesPool() { tPoolGone = true; }
 };
-thread_local ValuesPool tPool;
+// Every tuple's destruction reads the pool: through a constant-initialized pointer, which needs
+// no per-access initialization check (a thread_local object with a constructor or destructor
+// does: ~25 instructions per access). The pool itself lives in PoolOwner, built on the thread's
+// first use; tPoolGone (also trivial, so still readable then) is set when it is destroyed, and
+// a Tuple destroyed later in the thread's or the program's teardown frees its values as usual.
+thread_local ValuesPool* tPool = nullptr;
+thread_local bool tPoolGone = false;
+struct PoolOwner {
+  ValuesPool pool;
+  PoolOwner() { tPool = &pool; }
+  ~PoolOwner() {
+    tPool = nullptr;
+    tPoolGone = true;
+  }
+};
+
+ValuesPool* pool() {
+  if (tPool) return tPool;
+  if (tPoolGone) return nullptr;
+  thread_local PoolOwner owner;  // once per thread
+  return tPool;
+}
 }  // namespace
 
 Values recycledValues() {
-  if (tPoolGone) return {};
-  auto& free = tPool.free;
-  if (free.empty()) return {};
-  Values v = std::move(free.back());
-  free.pop_back();
+  ValuesPool* p = pool();
+  if (!p || p->free.empty()) return {};
+  Values v = std::move(p->free.back());
+  p->free.pop_back();
   return v;
 }
 
 void recycleValues(Values&& values) {
   size_t cap = values.capacity();
-  if (cap == 0 || cap > kPooledCapacityMax || tPoolGone) return;
-  auto& free = tPool.free;
-  if (free.size() >= kPoolMax) return;
+  if (cap == 0 || cap > kPooledCapacityMax) return;
+  ValuesPool* p = pool();
+  if (!p || p->free.size() >= kPoolMax) return;
   values.clear();
-  free.push_back(std::move(values));
+  p->free.push_back(std::move(values));
 }
 
 }  // namespace gale

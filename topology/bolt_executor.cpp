@@ -80,16 +80,18 @@ void BoltExecutor::emit(TaskId direct, std::string_view streamName, const Tuple*
                         size_t numAnchors, Values&& values) {
   OutStream& os = stream(streamName);
   checkValues(os, values);
-  targets_.clear();
-  os.router->route(values, direct, targets_);
+  const std::vector<TaskId>& targets = route(os, values, direct);
   ++emitted_;
   int64_t origin = 0;
   for (size_t a = 0; a < numAnchors; ++a)
     if (anchors[a] && anchors[a]->originNanos()) origin = anchors[a]->originNanos();
-  if (targets_.empty() && os.unsubscribed) unrouted(os);
+  if (targets.empty() && os.unsubscribed) unrouted(os);
   bool anchored = sh_.config.acking && numAnchors > 0;
-  for (size_t i = 0; i < targets_.size(); ++i) {
-    Tuple t(os.schema, i + 1 == targets_.size() ? std::move(values) : values);
+  if (!anchored)
+    if (Executor* to = onlyFusedTarget(os, targets))
+      return sendFused(os, *to, std::move(values), origin);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    Tuple t(os.schema, i + 1 == targets.size() ? std::move(values) : values);
     t.setOriginNanos(origin);
     if (anchored) {
       // Storm's XOR: a fresh edge id per (copy, anchor) goes into the copy under each root of
@@ -111,7 +113,7 @@ void BoltExecutor::emit(TaskId direct, std::string_view streamName, const Tuple*
         }
       }
     }
-    send(targets_[i], os.id, std::move(t));
+    send(targets[i], os.id, std::move(t));
   }
 }
 

@@ -35,6 +35,7 @@ void Executor::connect() {
     for (const auto& s : comp_->outputs) {
       OutStream os;
       os.name = s.name;
+      if (s.name == kDefaultStream) os.nameChars = kDefaultStream;
       os.id = s.id;
       os.schema = *sh_.topology.registry()->find(s.id);
       for (const FieldSpec& f : os.schema->fields.specs()) os.types.push_back(f.type);
@@ -100,9 +101,7 @@ ChannelOptions Executor::channelOptions() const {
   return o;
 }
 
-Executor::OutStream& Executor::stream(std::string_view name) {
-  // Most components emit on one stream, over and over: try the last one first.
-  if (lastStream_ < outs_.size() && outs_[lastStream_].name == name) return outs_[lastStream_];
+Executor::OutStream& Executor::findStream(std::string_view name) {
   for (size_t i = 0; i < outs_.size(); ++i)
     if (outs_[i].name == name) {
       lastStream_ = i;
@@ -115,22 +114,9 @@ Executor::OutStream& Executor::stream(std::string_view name) {
           "); declare it in declareOutputFields()");
 }
 
-void Executor::checkValues(const OutStream& os, const Values& values) {
-  // The common case without building a (empty) reason string: count and types fit.
-  const size_t n = os.types.size();
-  if (values.size() == n) {
-    const Type* want = os.types.data();
-    size_t i = 0;
-    for (; i < n; ++i) {
-      Type got = typeOf(values[i]);
-      if (got != want[i] && want[i] != Type::Any && got != Type::Null) break;
-    }
-    if (i == n) return;
-  }
-  std::string why = os.schema->fields.mismatch(values);
-  if (!why.empty())
-    badEmit("component '" + name() + "' emitted on stream '" + os.name +
-            "' values that do not fit its declared fields: " + why);
+void Executor::badValues(const OutStream& os, const Values& values) {
+  badEmit("component '" + name() + "' emitted on stream '" + os.name +
+          "' values that do not fit its declared fields: " + os.schema->fields.mismatch(values));
 }
 
 // A component that emits what it did not declare has a bug that every record will hit:
@@ -167,6 +153,23 @@ void Executor::flush(Out& o) {
     backPressuredNanos_ += steadyNow() - blockedSince;
   }
   countFrames(o);
+}
+
+void Executor::sendFused(OutStream& os, Executor& to, Values&& values, int64_t originNanos) {
+  ++transferred_;
+  Tuple& t = os.fusedTuple;
+  if (!t.schema()) t = Tuple(os.schema, {});  // the first, or the last one was kept (InputGate)
+  t.mutableValues() = std::move(values);
+  t.setOriginNanos(originNanos);
+  struct Release {
+    OutStream& os;
+    ~Release() {
+      os.fusedTupleBusy = false;
+      recycleValues(std::move(os.fusedTuple.mutableValues()));
+    }
+  } release{os};
+  os.fusedTupleBusy = true;
+  to.onTuple(id_, std::move(t));
 }
 
 void Executor::countFrames(Out& o) {

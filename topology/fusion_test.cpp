@@ -190,6 +190,58 @@ TEST(Fusion, MetricsShowTheChainsAndFusedTasksReceiveNoFrames) {
   EXPECT_GT(r.metrics.find("sink")->total().framesReceived, 0u);
 }
 
+// Keeps a copy of every input tuple and passes (n + 1000, key) on, unanchored.
+class KeepingBolt : public Bolt {
+ public:
+  explicit KeepingBolt(std::shared_ptr<std::vector<Tuple>> kept) : kept_(std::move(kept)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"n", Type::Int64}, {"key", Type::Int64}});
+  }
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<KeepingBolt>(kept_); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    kept_->push_back(t);
+    out.emit(Values{t.getInt(0) + 1000, t.getInt(1)});
+  }
+
+ private:
+  std::shared_ptr<std::vector<Tuple>> kept_;
+};
+
+// Unanchored tuples to a fused task travel in one Tuple reused per stream (no Tuple and no
+// schema copy per tuple): a task that keeps its inputs keeps them intact, every tuple arrives
+// with its stream's schema and origin, and the metrics count each one once.
+TEST(Fusion, UnanchoredTuplesToAFusedTaskArriveWholeAndAreCountedOnce) {
+  auto kept = std::make_shared<std::vector<Tuple>>();
+  auto seen = std::make_shared<Seen>();
+  TopologyBuilder b;
+  b.setSpout("src", CountingSpout(2000, 7, std::make_shared<CountingState>(), false), 1);
+  b.setBolt("keep", KeepingBolt(kept), 1).shuffleGrouping("src");
+  b.setBolt("sink", RecordingBolt(seen), 1).fieldsGrouping("keep", Fields{"key"});
+  Continuous c = fastConfig();
+  c.acking = false;
+  auto rt = runContinuous(b.build(), c);
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
+  TopologyMetrics m = rt.metrics();
+  ASSERT_EQ(m.find("sink")->fusedInto, "keep");
+  ASSERT_EQ(kept->size(), 2000u);
+  for (int64_t n = 0; n < 2000; ++n) {
+    const Tuple& t = (*kept)[static_cast<size_t>(n)];
+    ASSERT_EQ(t.values(), (Values{n, n % 7})) << "input " << n << " changed after it was kept";
+    EXPECT_EQ(t.sourceComponent(), "src");
+    EXPECT_GT(t.originNanos(), 0);
+  }
+  ASSERT_EQ(seen->tuples.size(), 2000u);
+  for (size_t i = 0; i < 2000; ++i)
+    EXPECT_EQ(seen->tuples[i].second, (Values{int64_t(i) + 1000, int64_t(i) % 7}));
+  for (const char* name : {"src", "keep"}) {
+    TaskMetrics t = m.find(name)->total();
+    EXPECT_EQ(t.emitted, 2000u) << name;
+    EXPECT_EQ(t.transferred, 2000u) << name;
+  }
+  EXPECT_EQ(m.find("keep")->total().executed, 2000u);
+  EXPECT_EQ(m.find("sink")->total().executed, 2000u);
+}
+
 TEST(Fusion, DisableFusionGivesABoltItsOwnTasksAndInbox) {
   RunResult r = runChain(true, /*disableOnAdd=*/true);
   EXPECT_EQ(r.metrics.find("add")->fusedInto, "");

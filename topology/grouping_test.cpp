@@ -181,5 +181,43 @@ TEST(Grouping, DirectDeliversToTheNamedTaskOnlyAndRejectsOthers) {
   EXPECT_NE(error->find("1, 2, 3"), std::string::npos) << *error;
 }
 
+// The executors skip route() when the router says its targets are fixed: that must be exactly
+// what route() gives every normal emit, and never claimed when a tuple's values or a cursor
+// decide.
+TEST(Grouping, FixedTargetsAreWhatEveryNormalEmitIsRoutedTo) {
+  TopologyBuilder b;
+  b.setSpout("numbers", CountingSpout(1, 1, std::make_shared<CountingState>()), 1);
+  b.setBolt("byKey", RecordingBolt(std::make_shared<Seen>()), 1).fieldsGrouping("numbers", {"key"});
+  b.setBolt("all", RecordingBolt(std::make_shared<Seen>()), 1).allGrouping("numbers");
+  b.setBolt("partial", RecordingBolt(std::make_shared<Seen>()), 1)
+      .partialKeyGrouping("numbers", {"key"});
+  b.setBolt("direct", RecordingBolt(std::make_shared<Seen>()), 2).directGrouping("numbers");
+  b.setBolt("spread", RecordingBolt(std::make_shared<Seen>()), 2).shuffleGrouping("numbers");
+  Topology t = b.build();
+  const ComponentSpec& from = t.at("numbers");
+  Router r(t, from, from.outputs[0], {}, 0, 42);
+  EXPECT_EQ(r.fixedTargets(), nullptr) << "a shuffle over two tasks moves its cursor";
+  r.forwardTo("spread", t.tasksOf("spread")[1]);  // fused: its task 1 only
+  const std::vector<TaskId>* fixed = r.fixedTargets();
+  ASSERT_NE(fixed, nullptr);
+  for (int i = 0; i < 50; ++i) {
+    std::vector<TaskId> out;
+    r.route(Values{int64_t{i}, int64_t{i % 7}}, -1, out);
+    EXPECT_EQ(out, *fixed) << "emit " << i;
+  }
+  EXPECT_EQ(fixed->size(), 4u) << "the direct subscriber gets nothing from a normal emit";
+  // A direct emit still goes through route(), which checks the named task.
+  std::vector<TaskId> out;
+  r.route(Values{int64_t{1}, int64_t{1}}, t.tasksOf("direct")[1], out);
+  EXPECT_EQ(out, std::vector<TaskId>{t.tasksOf("direct")[1]});
+
+  TopologyBuilder keyed;
+  keyed.setSpout("numbers", CountingSpout(1, 1, std::make_shared<CountingState>()), 1);
+  keyed.setBolt("byKey", RecordingBolt(std::make_shared<Seen>()), 3).fieldsGrouping("numbers", {"key"});
+  Topology k = keyed.build();
+  Router byKey(k, k.at("numbers"), k.at("numbers").outputs[0], {}, 0, 42);
+  EXPECT_EQ(byKey.fixedTargets(), nullptr) << "a key over three tasks decides per tuple";
+}
+
 }  // namespace
 }  // namespace gale

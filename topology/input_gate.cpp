@@ -17,12 +17,6 @@ void InputGate::addInput(TaskId upstream) {
   tracker_.addInput(upstream);
 }
 
-InputGate::Slot* InputGate::slotOf(TaskId src) {
-  if (src < 0 || static_cast<size_t>(src) >= slotOf_.size()) return nullptr;
-  int s = slotOf_[static_cast<size_t>(src)];
-  return s < 0 ? nullptr : &slots_[static_cast<size_t>(s)];
-}
-
 void InputGate::tuple(TaskId src, Tuple&& t) {
   Slot* sl = slotOf(src);
   if (sl && sl->blocked) {

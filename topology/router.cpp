@@ -44,6 +44,20 @@ Router::Router(const Topology& topology, const ComponentSpec& from, const Stream
       reshuffle(r);
       r.cursor = nextRandom() % r.shuffled.size();  // senders do not all start on one task
     }
+  findFixedTargets();
+}
+
+void Router::findFixedTargets() {
+  fixed_ = true;
+  fixedTargets_.clear();
+  for (const Route& r : routes_) {
+    if (r.kind == Grouping::Direct) continue;  // nothing for a normal emit
+    if (r.targets.size() != 1) {
+      fixed_ = false;
+      return;
+    }
+    fixedTargets_.push_back(r.targets.front());
+  }
 }
 
 uint64_t Router::nextRandom() {
@@ -125,6 +139,7 @@ void Router::forwardTo(std::string_view consumer, TaskId task) {
     r.cursor = 0;
     if (!r.sent.empty()) r.sent.assign(1, 0);
   }
+  findFixedTargets();
 }
 
 std::vector<TaskId> Router::allTargets() const {

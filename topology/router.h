@@ -37,6 +37,10 @@ class Router {
   // allows it, see private/fusion.h).
   void forwardTo(std::string_view consumer, TaskId task);
 
+  // What route() gives every normal emit when that depends on nothing (each subscriber that is
+  // not a direct one has a single task: parallelism 1, or fused), else nullptr.
+  const std::vector<TaskId>* fixedTargets() const { return fixed_ ? &fixedTargets_ : nullptr; }
+
   // Every task any subscriber may receive from this stream.
   std::vector<TaskId> allTargets() const;
   const std::vector<Route>& routes() const { return routes_; }
@@ -44,11 +48,14 @@ class Router {
  private:
   uint64_t nextRandom();
   void reshuffle(Route& r);
+  void findFixedTargets();
 
   std::string from_;
   std::string stream_;
   std::vector<Route> routes_;
   uint64_t rng_;
+  bool fixed_ = false;
+  std::vector<TaskId> fixedTargets_;
 };
 
 // The key hash of fields grouping: the same on every sender and in every process.

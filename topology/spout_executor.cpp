@@ -38,30 +38,32 @@ void SpoutExecutor::emit(TaskId direct, std::string_view streamName, Values&& va
     throw std::logic_error("spout '" + name() + "' emitted after its end of stream");
   OutStream& os = stream(streamName);
   checkValues(os, values);
-  targets_.clear();
-  os.router->route(values, direct, targets_);
+  const std::vector<TaskId>& targets = route(os, values, direct);
   ++emitted_;
-  if (targets_.empty() && os.unsubscribed) unrouted(os);
+  if (targets.empty() && os.unsubscribed) unrouted(os);
   if (originNanos == 0) originNanos = sh_.clock->monoNanos();
   bool reliable = sh_.config.acking && msgId.has_value();
+  if (!reliable)
+    if (Executor* to = onlyFusedTarget(os, targets))
+      return sendFused(os, *to, std::move(values), originNanos);
   uint64_t root = reliable ? nonZeroRandom() : 0;
   std::unique_ptr<Values> kept;
-  if (reliable && !targets_.empty() &&
+  if (reliable && !targets.empty() &&
       (sh_.config.maxRetries == 0 || retries_.failedBefore(*msgId)))
     kept = std::make_unique<Values>(values);
   uint64_t xorEdges = 0;
-  for (size_t i = 0; i < targets_.size(); ++i) {
-    Tuple t(os.schema, i + 1 == targets_.size() ? std::move(values) : values);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    Tuple t(os.schema, i + 1 == targets.size() ? std::move(values) : values);
     t.setOriginNanos(originNanos);
     if (reliable) {
       uint64_t edge = nextRandom();
       xorEdges ^= edge;
       t.mutableAnchors().push_back({root, edge});
     }
-    send(targets_[i], os.id, std::move(t));
+    send(targets[i], os.id, std::move(t));
   }
   if (!reliable) return;
-  if (targets_.empty()) {  // nobody to process it: the tree is complete already
+  if (targets.empty()) {  // nobody to process it: the tree is complete already
     completedNow_.push_back(*msgId);
     return;
   }

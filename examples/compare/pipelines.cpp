@@ -62,7 +62,7 @@ std::unique_ptr<Operator> JsonParse::clone() const {
 void JsonParse::onTuple(const Tuple& t, Emitter& out) {
   const std::string& line = t.getString(input_);
   if (parser_.parse(line, scratch_)) {
-    out.emit(scratch_);  // a copy: scratch_ keeps its string capacity for the next line
+    out.emitBorrowed(kDefaultStream, scratch_);  // scratch_'s strings keep their capacity
   } else {
     out.emit("parse_errors", Values{line, parser_.error()});
   }
@@ -93,8 +93,15 @@ void YsbProject::declareOutputFields(OutputFieldsDeclarer& d) const {
 }
 std::unique_ptr<Operator> YsbProject::clone() const { return std::make_unique<YsbProject>(); }
 void YsbProject::onTuple(const Tuple& t, Emitter& out) {
-  const Value& et = t.get("event_time");
-  const Value& ad = t.get("ad_id");
+  if (!resolved_ || t.schema().get() != resolvedFor_) {
+    // Tuple::get(name) throws naming the stream and its fields when one is missing.
+    eventTime_ = static_cast<size_t>(&t.get("event_time") - t.values().data());
+    adId_ = static_cast<size_t>(&t.get("ad_id") - t.values().data());
+    resolvedFor_ = t.schema().get();
+    resolved_ = true;
+  }
+  const Value& et = t.get(eventTime_);
+  const Value& ad = t.get(adId_);
   int64_t millis = 0;
   bool ok = false;
   if (auto* s = std::get_if<std::string>(&et)) {
@@ -108,7 +115,10 @@ void YsbProject::onTuple(const Tuple& t, Emitter& out) {
     out.emit("bad_event_time", Values{et, ad});
     return;
   }
-  out.emit(Values{ad, Timestamp{millis * 1000}});
+  Values v = recycledValues();
+  v.emplace_back(ad);
+  v.emplace_back(Timestamp{millis * 1000});
+  out.emit(std::move(v));
 }
 
 // ---- SplitWords ----

@@ -119,6 +119,12 @@ class YsbProject final : public Operator {
   void declareOutputFields(OutputFieldsDeclarer& d) const override;
   std::unique_ptr<Operator> clone() const override;
   void onTuple(const Tuple& t, Emitter& out) override;
+
+ private:
+  // The fields' positions, looked up by name once per input schema (not per tuple).
+  bool resolved_ = false;
+  const StreamSchema* resolvedFor_ = nullptr;
+  size_t eventTime_ = 0, adId_ = 0;
 };
 
 // Splits "sentence" on spaces into one ("word") tuple per word.

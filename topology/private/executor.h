@@ -64,6 +64,9 @@ class Executor : public FrameHandler {
   };
   struct OutStream {
     std::string name;
+    // kDefaultStream's characters for the default stream (their address identifies it), else
+    // nullptr.
+    const char* nameChars = nullptr;
     StreamId id = 0;
     SchemaPtr schema;
     // The declared type of each field, packed: the per-tuple check reads these, not the specs
@@ -71,6 +74,11 @@ class Executor : public FrameHandler {
     std::vector<Type> types;
     std::unique_ptr<Router> router;
     bool unsubscribed = false;  // no component reads it: what is emitted on it is dropped
+    // What an unanchored tuple for one fused task travels in, emit after emit: it keeps the
+    // schema, so no Tuple is made and no shared_ptr copied (two atomic operations) per tuple.
+    // Busy while the task runs it (an emit on this stream from within then takes a new Tuple).
+    Tuple fusedTuple;
+    bool fusedTupleBusy = false;
   };
 
   // ---- what each kind of executor adds to the loop
@@ -112,9 +120,43 @@ class Executor : public FrameHandler {
     return r;
   }
 
-  OutStream& stream(std::string_view name);
-  void checkValues(const OutStream& os, const Values& values);
+  // The declared stream `name`. Most components emit on one stream, over and over: the last
+  // one is tried first, by the characters' address before their contents (emit(values) passes
+  // kDefaultStream itself, whose characters never change).
+  OutStream& stream(std::string_view name) {
+    if (lastStream_ < outs_.size()) {
+      OutStream& last = outs_[lastStream_];
+      if (name.size() == last.name.size() &&
+          (name.data() == last.nameChars || name == std::string_view(last.name)))
+        return last;
+    }
+    return findStream(name);
+  }
+  // Throws (badEmit) when `values` do not fit the stream's declared fields.
+  void checkValues(const OutStream& os, const Values& values) {
+    const size_t n = os.types.size();
+    if (values.size() == n) {
+      const Type* want = os.types.data();
+      size_t i = 0;
+      for (; i < n; ++i) {
+        Type got = typeOf(values[i]);
+        if (got != want[i] && want[i] != Type::Any && got != Type::Null) break;
+      }
+      if (i == n) return;
+    }
+    badValues(os, values);
+  }
+  // The tasks that get a copy: the router's fixed targets when they depend on nothing (every
+  // subscriber has one task, e.g. a fused chain), else what it routes into targets_.
+  const std::vector<TaskId>& route(OutStream& os, const Values& values, TaskId direct) {
+    if (direct < 0)
+      if (const std::vector<TaskId>* fixed = os.router->fixedTargets()) return *fixed;
+    targets_.clear();
+    os.router->route(values, direct, targets_);
+    return targets_;
+  }
   [[noreturn]] void badEmit(const std::string& why);
+  [[noreturn]] void badValues(const OutStream& os, const Values& values);
   void unrouted(const OutStream& os);
 
   // ---- sending
@@ -125,6 +167,13 @@ class Executor : public FrameHandler {
     o.sender->push(stream, std::move(t));
     if (o.sender->full() && !host_->inBlockedFlush_) flush(o);
   }
+  // The fused task that is the only target, if it is one and os.fusedTuple is free.
+  Executor* onlyFusedTarget(const OutStream& os, const std::vector<TaskId>& targets) const {
+    if (targets.size() != 1 || os.fusedTupleBusy) return nullptr;
+    return senders_[static_cast<size_t>(targets.front())]->fused;
+  }
+  // send() for onlyFusedTarget(): `values` go in os.fusedTuple.
+  void sendFused(OutStream& os, Executor& to, Values&& values, int64_t originNanos);
   void sendControl(TaskId target, Control c) {
     Out& o = *senders_[static_cast<size_t>(target)];
     if (o.fused) return o.fused->onControl(id_, std::move(c));
@@ -180,6 +229,7 @@ class Executor : public FrameHandler {
     return all;
   }
   void loop();
+  OutStream& findStream(std::string_view name);
   void checkFinished();
   size_t drainInbox();
   void idleWait(int64_t spoutBackoff);

@@ -77,7 +77,11 @@ class InputGate {
     bool dataEnded = false;    // delivered kEndOfInputWatermark
   };
 
-  Slot* slotOf(TaskId src);
+  Slot* slotOf(TaskId src) {
+    if (src < 0 || static_cast<size_t>(src) >= slotOf_.size()) return nullptr;
+    int s = slotOf_[static_cast<size_t>(src)];
+    return s < 0 ? nullptr : &slots_[static_cast<size_t>(s)];
+  }
   void marker(Slot& sl, const Control& c);
   void advanceWatermark(std::optional<Timestamp> moved);
   void align();

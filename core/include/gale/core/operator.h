@@ -39,6 +39,11 @@ class Emitter {
   // fields must be the input's): a filter's or a meter's pass-through. Inside a chain the next
   // operator gets the same tuple, not a copy; elsewhere its values are copied.
   virtual void forward(const Tuple& input);
+  // Emits `values`, which stay the caller's (e.g. a parser's output, parsed into again for the
+  // next input so that its strings keep their capacity): inside a chain the next operator gets
+  // them as its input, no copy, and they are given back when it returns (or throws); elsewhere
+  // they are copied.
+  virtual void emitBorrowed(std::string_view stream, Values& values);
 };
 
 // What an operator learns about where it runs.
