@@ -44,12 +44,23 @@ void CheckpointCoordinator::writeLoop() {
     if (toWrite_ == 0) return;  // stopping, nothing reported in full
     uint64_t id = toWrite_;
     auto snapshots = std::move(snapshots_);
+    auto deferred = std::move(deferred_);
     auto offsets = std::move(offsets_);
     snapshots_.clear();
+    deferred_.clear();
     offsets_.clear();
     lk.unlock();
     std::string error;
     try {
+      for (auto& [key, write] : deferred) {
+        try {
+          snapshots[key] = write();
+        } catch (const std::exception& e) {
+          throw std::runtime_error("the asynchronous snapshot of '" + key + "' failed: " +
+                                   e.what());
+        }
+        write = nullptr;  // lets go of the frozen view: the task writes its state in place again
+      }
       BatchCommit c = store_.beginCommit(id);
       for (auto& [key, blob] : snapshots) c.putSnapshot(key, std::move(blob));
       c.setOffsets(offsets);
@@ -119,6 +130,7 @@ void CheckpointCoordinator::report(uint64_t id, TaskReport r) {
                            std::to_string(triggered_) + " is the one in progress");
   }
   for (auto& [key, blob] : r.snapshots) snapshots_[key] = std::move(blob);
+  for (auto& [key, write] : r.deferred) deferred_[key] = std::move(write);
   if (!r.source.empty()) {
     for (auto [p, off] : r.offsets) offsets_[r.source][p] = off;
   }

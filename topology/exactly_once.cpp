@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "gale/core/async_snapshot.h"
 #include "gale/core/frame.h"
 #include "gale/core/state_codec.h"
 #include "gale/core/two_phase_commit.h"
@@ -123,12 +124,14 @@ class CheckpointSpout final : public Spout {
   std::map<uint64_t, std::map<int, int64_t>> uncommitted_;
 };
 
-// An unaligned checkpoint's in-flight tuples as bytes: each with its stream (by component and
-// name: the wire's stream ids are of one run), origin and values.
-std::string encodeInFlight(const std::vector<Tuple>& tuples) {
-  if (tuples.empty()) return {};
+// An unaligned checkpoint's in-flight tuples as bytes: the checkpoint's id, then each tuple with
+// its stream (by component and name: the wire's stream ids are of one run), origin and values.
+// Written only when there are some, so the id says whether they belong to the checkpoint a run
+// resumes from (an older checkpoint's entry stays in the store, and is not replayed).
+std::string encodeInFlight(uint64_t checkpointId, const std::vector<Tuple>& tuples) {
   StateWriter w;
-  w.header("INFL", 1);
+  w.header("INFL", 2);
+  w.varint(checkpointId);
   w.varint(tuples.size());
   for (const Tuple& t : tuples) {
     w.str(t.schema()->component);
@@ -139,11 +142,14 @@ std::string encodeInFlight(const std::vector<Tuple>& tuples) {
   return w.take();
 }
 
-std::vector<Tuple> decodeInFlight(std::string_view bytes, const SchemaRegistry& registry) {
+// The in-flight tuples to replay when resuming from checkpoint `resumed`. Version 1 (no id) was
+// written, empty or not, in every checkpoint: it is always the resumed checkpoint's.
+std::vector<Tuple> decodeInFlight(std::string_view bytes, uint64_t resumed,
+                                  const SchemaRegistry& registry) {
   std::vector<Tuple> out;
   if (bytes.empty()) return out;
   StateReader r(bytes, "in-flight tuples");
-  r.header("INFL", 1);
+  if (r.header("INFL", 1, 2) == 2 && r.varint("checkpoint id") != resumed) return out;
   for (uint64_t n = r.count("tuples", 3); n > 0; --n) {
     std::string component = r.str("component"), stream = r.str("stream");
     int64_t origin = r.svarint("origin");
@@ -172,7 +178,7 @@ class CheckpointTask {
   // checkpoint, replayed before anything else the task is given (replayInFlight).
   void loadInFlight(const TopologyContext& ctx) {
     restoreSnapshot(inFlightKey(), [&](const std::string& s) {
-      replay_ = decodeInFlight(s, *ctx.topology->registry());
+      replay_ = decodeInFlight(s, coord_->lastCompleted(), *ctx.topology->registry());
     });
   }
   // First thing in every hook: on prepare() the other tasks may not be running yet.
@@ -228,10 +234,10 @@ class CheckpointTask {
     if (!unaligned_) barrierComplete(id, {});
   }
 
-  // The in-flight key is written in every checkpoint (empty when there are none), so a recovery
-  // never replays an older checkpoint's.
+  // The in-flight key is written only when tuples were in flight (never when aligned); it names
+  // its checkpoint, so a recovery never replays an older checkpoint's.
   void barrierComplete(uint64_t id, std::vector<Tuple>&& inFlight) {
-    pending_.snapshots[inFlightKey()] = encodeInFlight(inFlight);
+    if (!inFlight.empty()) pending_.snapshots[inFlightKey()] = encodeInFlight(id, inFlight);
     coord_->report(id, std::move(pending_));
     pending_ = TaskReport{};
     coord_->point(CheckpointPoint::SnapshotTaken, id);
@@ -312,6 +318,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
                               .taskIndex = ctx.taskIndex, .parallelism = ctx.parallelism,
                               .clock = &coord_->clock()});
     restoreSnapshot(key_, [&](const std::string& s) { op_->restore(s); });
+    async_ = op_->stateful() ? dynamic_cast<AsyncSnapshot*>(op_.get()) : nullptr;
     attachSink(dynamic_cast<TwoPhaseCommitSink*>(op_.get()));
     loadInFlight(ctx);
   }
@@ -348,7 +355,9 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
   void onBarrier(uint64_t id, OutputCollector& out) override {
     call("checkpoint", out, [&] {
       TaskReport r;
-      if (op_->stateful()) r.snapshots[key_] = op_->snapshot();
+      // An asynchronous snapshot only freezes the state here; the coordinator's thread writes it.
+      if (async_) r.deferred[key_] = async_->snapshotAsync(id);
+      else if (op_->stateful()) r.snapshots[key_] = op_->snapshot();
       barrier(id, std::move(r));
     });
   }
@@ -382,6 +391,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
 
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
+  AsyncSnapshot* async_ = nullptr;  // op_ itself, if it snapshots asynchronously
   bool inputEnded_ = false;
 };
 
