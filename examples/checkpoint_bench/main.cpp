@@ -136,11 +136,13 @@ class BigState : public Operator {
     probe_->snapshotNanos.push_back(took);
     probe_->shardCopies = values_.shardCopies();
   }
-  // Also from the coordinator's thread, which may outlive the operator (a killed run).
+  // Also from the coordinator's thread, which may outlive the operator (a killed run). The hash
+  // of 100 MB is taken before the lock, which the sink takes per record.
   static void recordBytes(Probe& probe, uint64_t id, const std::string& bytes,
                           int64_t asyncNanos) {
+    size_t hash = std::hash<std::string>{}(bytes);
     std::lock_guard lk(probe.mutex);
-    probe.snapshotHashes[id] = std::hash<std::string>{}(bytes);
+    probe.snapshotHashes[id] = hash;
     probe.snapshotBytes = bytes.size();
     if (asyncNanos) probe.asyncNanos.push_back(asyncNanos);
   }

@@ -4,7 +4,8 @@
 // checkpoint when every task has reported, by writing all of it in ONE LMDB transaction of the
 // job's StateStore under the checkpoint id (the StateStore's txid). The write (and its fsync)
 // runs on the coordinator's own thread, so no task waits for the disk; so does the asynchronous
-// part of an operator's snapshot (AsyncSnapshot), serialized from its frozen view just before. A checkpoint that never
+// part of an operator's snapshot (AsyncSnapshot), serialized from its frozen view just before.
+// The thread runs at nice 10: it uses the CPU the tasks leave. A checkpoint that never
 // completes leaves nothing behind; a restart resumes from the last completed one.
 //
 // One checkpoint at a time: the next one is triggered only after the last completed (and
