@@ -26,6 +26,15 @@ TEST(CopyOnWriteMap, ReadsWhatWasWrittenAcrossGrowth) {
   for (int i = 0; i < 5000; ++i) m[key(i)] = i;
   for (int i = 0; i < 5000; i += 2) EXPECT_TRUE(m.erase(key(i)));
   EXPECT_FALSE(m.erase("absent"));
+  EXPECT_FALSE(m.insert("k1", 7)) << "there: not replaced";
+  EXPECT_TRUE(m.insert("k0", 7)) << "erased above";
+  EXPECT_EQ(*m.find("k0"), 7);
+  EXPECT_TRUE(m.erase("k0"));
+  auto [v, inserted] = m.tryEmplace("k3");
+  EXPECT_FALSE(inserted);
+  EXPECT_EQ(*v, 3);
+  Map copy = m;
+  EXPECT_EQ(contents(copy), contents(m));
   EXPECT_EQ(m.size(), 2500u);
   EXPECT_GE(m.shardCount(), 2500u / 32);
   for (int i = 0; i < 5000; ++i) {
@@ -67,6 +76,8 @@ TEST(CopyOnWriteMap, ShardsAreCopiedOnlyWhileAViewIsAlive) {
   EXPECT_EQ(m.shardCopies(), 0u) << "no view: in place";
   {
     Map::View view = m.freeze();
+    for (int i = 0; i < 1000; ++i) EXPECT_FALSE(m.insert(key(i), 0));
+    EXPECT_EQ(m.shardCopies(), 0u) << "an insert of a key that is there writes nothing";
     for (int i = 0; i < 1000; ++i) m[key(i)] += 1;
     EXPECT_GT(m.shardCopies(), 0u);
     EXPECT_LE(m.shardCopies(), m.shardCount()) << "each shard at most once per freeze";

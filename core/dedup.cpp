@@ -75,10 +75,6 @@ std::unique_ptr<Operator> Deduplicate::clone() const {
   return std::make_unique<Deduplicate>(config_);
 }
 
-void Deduplicate::hold(std::string key, int64_t expiresAt) {
-  held_[key] = expiresAt;
-  if (expiresAt != kNever) byExpiry_.emplace(expiresAt, std::move(key));
-}
 
 void Deduplicate::onTuple(const Tuple& t, Emitter& out) {
   const Values& v = t.values();
@@ -97,16 +93,16 @@ void Deduplicate::onTuple(const Tuple& t, Emitter& out) {
   key.reserve(keyIdx_.size());
   for (int i : keyIdx_) key.push_back(v.at(static_cast<size_t>(i)));
   std::string k = encodeValues(key);
-  if (held_.find(k)) {
-    ++duplicates_;
-    return;
-  }
   int64_t expires = kNever;
   if (evicts_) {
     const int64_t delay = config_.withinWatermark ? config_.delay.count() : 0;
     expires = ts > kNever - 1 - delay ? kNever - 1 : ts + delay;
   }
-  hold(std::move(k), expires);
+  if (!held_.insert(k, expires)) {
+    ++duplicates_;
+    return;
+  }
+  if (expires != kNever) byExpiry_.emplace(expires, std::move(k));
   out.emit(v);
 }
 

@@ -24,8 +24,25 @@ namespace gale {
 
 template <class K, class V, class Hash = std::hash<K>>
 class CopyOnWriteMap {
+  // A key with its hash, computed once per call: the shard and the lookup inside it both use it
+  // (the shards' maps look it up heterogeneously).
+  struct Lookup {
+    const K& key;
+    size_t hash;
+  };
+  struct ShardHash {
+    using is_transparent = void;
+    size_t operator()(const K& k) const { return Hash{}(k); }
+    size_t operator()(const Lookup& l) const { return l.hash; }
+  };
+  struct ShardEqual {
+    using is_transparent = void;
+    bool operator()(const K& a, const K& b) const { return a == b; }
+    bool operator()(const Lookup& a, const K& b) const { return a.key == b; }
+    bool operator()(const K& a, const Lookup& b) const { return a == b.key; }
+  };
   struct Shard {
-    std::unordered_map<K, V, Hash> entries;
+    std::unordered_map<K, V, ShardHash, ShardEqual> entries;
     uint64_t epoch = 0;  // the map's epoch when the shard was made
   };
 
@@ -79,26 +96,50 @@ class CopyOnWriteMap {
   bool empty() const { return size_ == 0; }
 
   const V* find(const K& key) const {
-    const auto& s = shards_[shardOf(key)];
+    Lookup l{key, Hash{}(key)};
+    const auto& s = shards_[shardOf(l.hash)];
     if (!s) return nullptr;
-    auto it = s->entries.find(key);
+    auto it = s->entries.find(l);
     return it == s->entries.end() ? nullptr : &it->second;
   }
 
-  // The value of `key` to write (inserted default-constructed if absent). Valid until the next
-  // call of a non-const member.
-  V& operator[](const K& key) {
+  // The value of `key` to write, and whether it was inserted (default-constructed) just now.
+  // Valid until the next call of a non-const member.
+  std::pair<V*, bool> tryEmplace(const K& key) {
     if (size_ >= kMaxPerShard * shards_.size()) grow();
-    Shard& s = writable(shardOf(key));
-    auto [it, inserted] = s.entries.try_emplace(key);
-    size_ += inserted;
-    return it->second;
+    Lookup l{key, Hash{}(key)};
+    size_t i = shardOf(l.hash);
+    if (shards_[i]) {
+      auto it = shards_[i]->entries.find(l);
+      if (it != shards_[i]->entries.end()) {
+        if (!mayBeHeld(*shards_[i])) return {&it->second, false};
+        return {&writable(i).entries.find(l)->second, false};
+      }
+    }
+    ++size_;
+    return {&writable(i).entries.emplace(key, V{}).first->second, true};
+  }
+  V& operator[](const K& key) { return *tryEmplace(key).first; }
+
+  // Inserts `value` unless `key` is there (false: nothing is written, nor a shard copied).
+  bool insert(const K& key, V value) {
+    if (size_ >= kMaxPerShard * shards_.size()) grow();
+    Lookup l{key, Hash{}(key)};
+    size_t i = shardOf(l.hash);
+    if (shards_[i] && shards_[i]->entries.find(l) != shards_[i]->entries.end()) return false;
+    writable(i).entries.emplace(key, std::move(value));
+    ++size_;
+    return true;
   }
 
   bool erase(const K& key) {
-    size_t i = shardOf(key);
-    if (!shards_[i] || !shards_[i]->entries.count(key)) return false;
-    writable(i).entries.erase(key);
+    Lookup l{key, Hash{}(key)};
+    size_t i = shardOf(l.hash);
+    if (!shards_[i]) return false;
+    auto it = shards_[i]->entries.find(l);
+    if (it == shards_[i]->entries.end()) return false;
+    if (mayBeHeld(*shards_[i])) writable(i).entries.erase(key);
+    else shards_[i]->entries.erase(it);
     --size_;
     return true;
   }
@@ -142,9 +183,14 @@ class CopyOnWriteMap {
 
   // The hash's high bits after a multiplicative mix (Fibonacci hashing): std::hash of an integer
   // is the integer itself, and keys that share their low bits must not share a shard.
-  size_t shardOf(const K& key) const {
-    return static_cast<size_t>((static_cast<uint64_t>(Hash{}(key)) * 0x9E3779B97F4A7C15ull) >>
+  size_t shardOf(size_t hash) const {
+    return static_cast<size_t>((static_cast<uint64_t>(hash) * 0x9E3779B97F4A7C15ull) >>
                                (64 - shardBits_));
+  }
+
+  // Made before the last freeze(), while a view is alive: a view may hold it.
+  bool mayBeHeld(const Shard& s) const {
+    return s.epoch != epoch_ && liveViews_->load(std::memory_order_acquire) != 0;
   }
 
   // Shard i, which no view holds (a copy if one may).
@@ -153,7 +199,7 @@ class CopyOnWriteMap {
     if (!s) {
       s = std::make_shared<Shard>();
       s->epoch = epoch_;
-    } else if (s->epoch != epoch_ && liveViews_->load(std::memory_order_acquire) != 0) {
+    } else if (mayBeHeld(*s)) {
       auto copy = std::make_shared<Shard>(*s);
       copy->epoch = epoch_;
       s = std::move(copy);
@@ -169,9 +215,9 @@ class CopyOnWriteMap {
     ++shardBits_;
     for (auto& s : old) {
       if (!s) continue;
-      bool held = s->epoch != epoch_ && liveViews_->load(std::memory_order_acquire) != 0;
+      bool held = mayBeHeld(*s);
       for (auto& [k, v] : s->entries) {
-        Shard& to = writable(shardOf(k));
+        Shard& to = writable(shardOf(Hash{}(k)));
         if (held) to.entries.emplace(k, v);
         else to.entries.emplace(k, std::move(v));
       }

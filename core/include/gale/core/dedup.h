@@ -63,7 +63,6 @@ class Deduplicate final : public Operator, public AsyncSnapshot {
   const Config& config() const { return config_; }
 
  private:
-  void hold(std::string key, int64_t expiresAt);
   Config config_;
   std::vector<int> keyIdx_;
   int timeIdx_ = -1;
