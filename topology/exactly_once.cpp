@@ -414,6 +414,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
     state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
+    async_ = state_ ? dynamic_cast<AsyncSnapshot*>(bolt_.get()) : nullptr;
     if (state_) restoreSnapshot(key_, [&](const std::string& s) { state_->restoreState(s); });
     attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()), state_ ? std::string{} : key_);
     loadInFlight(ctx);
@@ -439,7 +440,8 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   void onBarrier(uint64_t id, OutputCollector& out) override {
     call("checkpoint", out, [&] {
       TaskReport r;
-      if (state_) r.snapshots[key_] = state_->snapshotState(id);
+      if (async_) r.deferred[key_] = async_->snapshotAsync(id);
+      else if (state_) r.snapshots[key_] = state_->snapshotState(id);
       barrier(id, std::move(r));
     });
   }
@@ -472,6 +474,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
   CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
+  AsyncSnapshot* async_ = nullptr;     // bolt_ itself, if that state snapshots asynchronously
   bool inputEnded_ = false;
 };
 
