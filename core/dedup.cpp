@@ -11,6 +11,22 @@ namespace gale {
 namespace {
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
+// The snapshot's bytes, from the held keys or a frozen view of them.
+template <class Held>
+std::string encodeSnapshot(Timestamp wm, uint64_t duplicates, uint64_t late, const Held& held) {
+  StateWriter w;
+  w.header("DDUP", 1);
+  w.svarint(wm.micros);
+  w.varint(duplicates);
+  w.varint(late);
+  w.varint(held.size());
+  held.forEach([&](const std::string& key, int64_t expires) {
+    w.str(key);
+    w.svarint(expires);
+  });
+  return w.take();
+}
+
 int64_t timeOf(const Value& v, const std::string& field) {
   if (auto t = std::get_if<Timestamp>(&v)) return t->micros;
   if (auto i = std::get_if<int64_t>(&v)) return *i;
@@ -59,10 +75,6 @@ std::unique_ptr<Operator> Deduplicate::clone() const {
   return std::make_unique<Deduplicate>(config_);
 }
 
-void Deduplicate::hold(std::string key, int64_t expiresAt) {
-  if (expiresAt != kNever) byExpiry_.emplace(expiresAt, key);
-  held_.emplace(std::move(key), expiresAt);
-}
 
 void Deduplicate::onTuple(const Tuple& t, Emitter& out) {
   const Values& v = t.values();
@@ -81,16 +93,16 @@ void Deduplicate::onTuple(const Tuple& t, Emitter& out) {
   key.reserve(keyIdx_.size());
   for (int i : keyIdx_) key.push_back(v.at(static_cast<size_t>(i)));
   std::string k = encodeValues(key);
-  if (held_.count(k)) {
-    ++duplicates_;
-    return;
-  }
   int64_t expires = kNever;
   if (evicts_) {
     const int64_t delay = config_.withinWatermark ? config_.delay.count() : 0;
     expires = ts > kNever - 1 - delay ? kNever - 1 : ts + delay;
   }
-  hold(std::move(k), expires);
+  if (!held_.insert(k, expires)) {
+    ++duplicates_;
+    return;
+  }
+  if (expires != kNever) byExpiry_.emplace(expires, std::move(k));
   out.emit(v);
 }
 
@@ -104,17 +116,13 @@ void Deduplicate::onWatermark(Timestamp watermark, Emitter&) {
 }
 
 std::string Deduplicate::snapshot() const {
-  StateWriter w;
-  w.header("DDUP", 1);
-  w.svarint(wm_.micros);
-  w.varint(duplicates_);
-  w.varint(late_);
-  w.varint(held_.size());
-  for (const auto& [key, expires] : held_) {
-    w.str(key);
-    w.svarint(expires);
-  }
-  return w.take();
+  return encodeSnapshot(wm_, duplicates_, late_, held_);
+}
+
+AsyncSnapshot::Write Deduplicate::snapshotAsync(uint64_t) {
+  return [wm = wm_, dups = duplicates_, late = late_, view = held_.freeze()] {
+    return encodeSnapshot(wm, dups, late, view);
+  };
 }
 
 void Deduplicate::restore(std::string_view snapshot) {
@@ -135,7 +143,9 @@ void Deduplicate::restore(std::string_view snapshot) {
   wm_ = wm;
   duplicates_ = dups;
   late_ = late;
-  held_ = std::move(held);
+  held_.clear();
+  held_.reserve(held.size());
+  for (auto& [key, expires] : held) held_[key] = expires;
   byExpiry_ = std::move(byExpiry);
 }
 

@@ -2,6 +2,7 @@
 // watermarks and snapshot/restore points.
 #include "gale/core/dedup.h"
 
+#include <map>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -33,6 +34,46 @@ TEST(Deduplicate, WithoutAWatermarkTheFirstRowOfEachKeyPassesAndStateGrows) {
   EXPECT_EQ(out.main(), (std::vector<Values>{{"a", sec(1), int64_t{1}}, {"b", sec(2), int64_t{2}}}));
   EXPECT_EQ(op.droppedDuplicates(), 2u);
   EXPECT_EQ(op.stateSize(), 2u);
+}
+
+// A snapshot's watermark, counters and held keys (key -> expiry), whatever their order.
+struct Decoded {
+  int64_t wm = 0;
+  uint64_t duplicates = 0, late = 0;
+  std::map<std::string, int64_t> held;
+  friend bool operator==(const Decoded&, const Decoded&) = default;
+};
+Decoded decode(const std::string& bytes) {
+  StateReader r(bytes, "test");
+  r.header("DDUP", 1);
+  Decoded d{r.svarint("wm"), r.varint("dups"), r.varint("late"), {}};
+  for (uint64_t n = r.varint("n"); n > 0; --n) {
+    std::string k = r.str("key");
+    d.held[k] = r.svarint("expiry");
+  }
+  r.expectEnd();
+  return d;
+}
+
+// Exactly-once continuous mode writes the asynchronous snapshot on another thread, later: it is
+// the state when it was taken, whatever rows, duplicates and evictions came after.
+TEST(Deduplicate, AnAsynchronousSnapshotIsTheStateWhenItWasTakenWhateverCameAfter) {
+  auto op = dropDuplicates(kInput, {"guid", "ts"}, "ts");
+  RecordingEmitter out;
+  for (int i = 0; i < 500; ++i) op.onTuple(row("k" + std::to_string(i), sec(i)), out);
+  op.onWatermark(sec(100), out);
+  const Decoded atBarrier = decode(op.snapshot());
+  AsyncSnapshot::Write write = op.snapshotAsync(1);
+  for (int i = 500; i < 2000; ++i) op.onTuple(row("k" + std::to_string(i), sec(i)), out);
+  op.onTuple(row("k600", sec(600)), out);  // a duplicate
+  op.onWatermark(sec(300), out);           // evicts keys held when it was taken
+  op.onTuple(row("k50", sec(50)), out);    // late
+  const std::string written = write();
+  EXPECT_EQ(decode(written), atBarrier);
+  EXPECT_NE(decode(op.snapshot()), atBarrier) << "nothing changed after the snapshot";
+  auto restored = dropDuplicates(kInput, {"guid", "ts"}, "ts");
+  restored.restore(written);
+  EXPECT_EQ(decode(restored.snapshot()), atBarrier);
 }
 
 TEST(Deduplicate, WithEventTimeAmongTheKeysStateIsDroppedOnceTheWatermarkPassesIt) {

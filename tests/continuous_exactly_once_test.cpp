@@ -1,19 +1,25 @@
 // Exactly-once continuous mode in one process: a complete run, a run killed mid-checkpoint and
-// resumed (operators' and a user bolt's state restored), an operator that throws, and the
-// settings it refuses.
+// resumed (operators' and a user bolt's state restored), an operator that throws, the settings it
+// refuses, and asynchronous snapshots (one test kills a forked child inside their write).
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "crash_test_util.h"
 #include "exactly_once_word_count.h"
 #include "gale/core/dedup.h"
+#include "gale/core/state_codec.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
@@ -128,26 +134,66 @@ class SlowFirstSplit final : public Operator {
   bool slow_ = false;
 };
 
+// The word count of 20000 sentences with SlowFirstSplit, so unaligned checkpoints have tuples in
+// flight.
+Topology slowSplitWordCount(const Dirs& d) {
+  TopologyBuilder b;
+  b.setSpout("sentences", wordCountSentences(20000, 1e5), 2);
+  b.setBolt("split", SlowFirstSplit{}, 2).shuffleGrouping("sentences").disableFusion();
+  b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
+  b.setBolt("sink", FileSink(d.out(), FileFormat::Text, {.sync = false}), 2)
+      .fieldsGrouping("count", Fields{"word"});
+  return b.build();
+}
+
+// The bytes of in-flight entries that belong to the last completed checkpoint (an entry names
+// its checkpoint; an older one stays in the store and is not replayed).
+size_t inFlightOfLastCheckpoint(const Dirs& d) {
+  auto store = StateStore::inspect(d.chk());
+  size_t bytes = 0;
+  for (const char* task : {"count#0", "count#1", "sink#0", "sink#1"}) {
+    auto entry = store->snapshot(std::string(task) + "/in-flight");
+    if (!entry) continue;
+    StateReader r(*entry, "in-flight");
+    r.header("INFL", 2);
+    if (r.varint("checkpoint id") == store->lastCommittedTxid()) bytes += entry->size();
+  }
+  return bytes;
+}
+
 // Killed with a checkpoint in flight and resumed: the in-flight tuples of the last completed
 // checkpoint are replayed into their tasks (with the replay switched off this fails).
 TEST(ExactlyOnceContinuous, AnUnalignedRunKilledAndResumedReplaysTheInFlightTuplesOnce) {
   Dirs d;
-  auto job = [&] {
-    TopologyBuilder b;
-    b.setSpout("sentences", wordCountSentences(20000, 1e5), 2);
-    b.setBolt("split", SlowFirstSplit{}, 2).shuffleGrouping("sentences").disableFusion();
-    b.setBolt("count", CountWords{}, 2).fieldsGrouping("split", Fields{"word"});
-    b.setBolt("sink", FileSink(d.out(), FileFormat::Text, {.sync = false}), 2)
-        .fieldsGrouping("count", Fields{"word"});
-    return b.build();
-  };
+  auto job = [&] { return slowSplitWordCount(d); };
   size_t inFlightBytes = 0;
-  killMidCheckpointThenResume(d, job, true, [&] {
-    auto store = StateStore::inspect(d.chk());
-    for (const char* task : {"count#0", "count#1", "sink#0", "sink#1"})
-      inFlightBytes += store->snapshot(std::string(task) + "/in-flight").value_or("").size();
-  });
+  killMidCheckpointThenResume(d, job, true, [&] { inFlightBytes = inFlightOfLastCheckpoint(d); });
   EXPECT_GT(inFlightBytes, 0u) << "the last completed checkpoint held no in-flight tuples";
+  expectExactlyOnce(d.chk(), d.out(), 20000);
+}
+
+// An aligned checkpoint has nothing in flight, and writes no in-flight entry for it.
+TEST(ExactlyOnceContinuous, AnAlignedCheckpointWritesNoInFlightEntries) {
+  Dirs d;
+  runContinuous(exactlyOnceWordCount(3000, d.out()), exactlyOnce(d)).waitUntilDone();
+  auto store = StateStore::inspect(d.chk());
+  ASSERT_GE(store->lastCommittedTxid(), 1u);
+  for (const auto& [key, bytes] : store->snapshots())
+    EXPECT_EQ(key.find("/in-flight"), std::string::npos) << key;
+}
+
+// A checkpoint without in-flight tuples leaves an older one's entry in the store: a run resumed
+// from it must not replay them. Run 1 (unaligned) ends with in-flight tuples in its last
+// checkpoint, run 2 (aligned) completes later checkpoints without any, run 3 resumes from those.
+TEST(ExactlyOnceContinuous, AnOlderCheckpointsInFlightTuplesAreNotReplayedFromALaterOne) {
+  Dirs d;
+  runUntilBarrierThenKill(slowSplitWordCount(d), exactlyOnce(d, 5ms, true), 3);
+  ASSERT_GT(inFlightOfLastCheckpoint(d), 0u) << "run 1's last checkpoint held no in-flight tuples";
+  uint64_t after1 = StateStore::inspect(d.chk())->lastCommittedTxid();
+  runUntilBarrierThenKill(slowSplitWordCount(d), exactlyOnce(d, 5ms), after1 + 2);
+  ASSERT_GT(StateStore::inspect(d.chk())->lastCommittedTxid(), after1);
+  EXPECT_EQ(inFlightOfLastCheckpoint(d), 0u);
+  runContinuous(slowSplitWordCount(d), exactlyOnce(d, 5ms)).waitUntilDone();
   expectExactlyOnce(d.chk(), d.out(), 20000);
 }
 
@@ -323,6 +369,155 @@ TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
   WorkerAssignment one{.workerOfTask = std::vector<int>(8, 0), .endpoints = {"ipc:///tmp/x"}};
   EXPECT_THROW(runWorker(exactlyOnceWordCount(10, d.out()), exactlyOnce(d), one),
                std::invalid_argument);
+}
+
+// Asynchronous snapshots (AsyncSnapshot + CopyOnWriteMap): the word count's counts are frozen
+// at the barrier and serialized on the checkpoint coordinator's thread while the count tasks go
+// on. The checkpoint holds the state at the barrier, a resumed run is exact, and a SIGKILL during
+// the asynchronous write leaves the previous checkpoint in force.
+constexpr int64_t kAsyncSentences = 20000;
+constexpr double kAsyncRate = 1e5;  // 0.2 s of input
+
+Topology asyncWordCount(const Dirs& d, std::shared_ptr<AsyncCountWords::Observer> o = nullptr) {
+  return exactlyOnceWordCount(kAsyncSentences, d.out(), std::make_shared<AsyncCountWords>(o),
+                              kAsyncRate);
+}
+
+std::map<std::string, int64_t> contents(const AsyncCountWords::Counts& counts) {
+  std::map<std::string, int64_t> out;
+  counts.forEach([&](const std::string& w, int64_t c) { out[w] = c; });
+  return out;
+}
+
+// Holds the asynchronous write of checkpoint `hold` of each count task until that task has
+// processed `after` more words since its barrier, and keeps its counts at the barrier.
+struct HoldTheWrite final : AsyncCountWords::Observer {
+  HoldTheWrite(uint64_t hold, int64_t after) : hold(hold), after(after) {}
+  void processed(int task) override {
+    std::lock_guard lk(m);
+    ++words[task];
+    cv.notify_all();
+  }
+  void frozen(uint64_t id, int task, const AsyncCountWords::Counts& counts) override {
+    if (id != hold) return;
+    auto c = contents(counts);
+    std::lock_guard lk(m);
+    atBarrier[task] = std::move(c);
+    wordsAtBarrier[task] = words[task];
+  }
+  void writing(uint64_t id, int task) override {
+    if (id != hold) return;
+    std::unique_lock lk(m);
+    changedAfter[task] =
+        cv.wait_for(lk, 60s, [&] { return words[task] >= wordsAtBarrier[task] + after; });
+  }
+  const uint64_t hold;
+  const int64_t after;
+  std::mutex m;
+  std::condition_variable cv;
+  std::map<int, int64_t> words, wordsAtBarrier;
+  std::map<int, std::map<std::string, int64_t>> atBarrier;
+  std::map<int, bool> changedAfter;
+};
+
+// Counts only grow: 200 words counted after the barrier before the write make a view that read
+// the live counts differ from the state at the barrier.
+TEST(AsyncSnapshot, TheCheckpointHoldsTheStateAtTheBarrierThoughRecordsAfterItChangedItDuringTheWrite) {
+  Dirs d;
+  auto hold = std::make_shared<HoldTheWrite>(2, 200);
+  // Checkpoint 3's barrier is held and the run killed: checkpoint 2 is the last completed.
+  runUntilBarrierThenKill(asyncWordCount(d, hold), exactlyOnce(d, 5ms), 3);
+  auto store = StateStore::inspect(d.chk());
+  ASSERT_EQ(store->lastCommittedTxid(), 2u);
+  for (int task : {0, 1}) {
+    SCOPED_TRACE("count#" + std::to_string(task));
+    std::lock_guard lk(hold->m);
+    EXPECT_TRUE(hold->changedAfter[task]) << "the task counted no words while its write waited";
+    ASSERT_FALSE(hold->atBarrier[task].empty());
+    auto stored = store->snapshot("count#" + std::to_string(task));
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(AsyncCountWords::decode(*stored), hold->atBarrier[task]);
+  }
+}
+
+TEST(AsyncSnapshot, AKilledAndResumedRunRestoresTheAsynchronousSnapshotAndCommitsEveryCountOnce) {
+  Dirs d;
+  runUntilBarrierThenKill(asyncWordCount(d), exactlyOnce(d, 5ms), 3);
+  auto store = StateStore::inspect(d.chk());
+  ASSERT_GE(store->lastCommittedTxid(), 2u);
+  EXPECT_FALSE(store->snapshot("count#0").value_or("").empty());
+  store.reset();
+  runContinuous(asyncWordCount(d), exactlyOnce(d, 5ms)).waitUntilDone();
+  expectExactlyOnce(d.chk(), d.out(), kAsyncSentences);
+}
+
+// The process dies inside the asynchronous write of checkpoint 3.
+struct KillInTheWrite final : AsyncCountWords::Observer {
+  void writing(uint64_t id, int) override {
+    if (id == 3) ::raise(SIGKILL);
+  }
+};
+
+TEST(AsyncSnapshot, ASigkillDuringTheAsynchronousWriteLeavesThePreviousCheckpointInForce) {
+  Dirs d;
+  ChildEnd end = runChild(
+      [&] {
+        runContinuous(asyncWordCount(d, std::make_shared<KillInTheWrite>()), exactlyOnce(d, 5ms))
+            .waitUntilDone();
+        ::_exit(0);
+      },
+      -1);
+  ASSERT_EQ(end, ChildEnd::Killed);
+  EXPECT_EQ(committedTxid(d.chk()), 2u);
+  for (const auto& e : fs::directory_iterator(d.out())) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("part-", 0) == 0) EXPECT_LE(std::stoull(name.substr(5)), 2u) << name;
+  }
+  runContinuous(asyncWordCount(d), exactlyOnce(d, 5ms)).waitUntilDone();
+  expectExactlyOnce(d.chk(), d.out(), kAsyncSentences);
+}
+
+// A user's bolt whose counts snapshot asynchronously (CheckpointedBolt + AsyncSnapshot). Its
+// whole snapshotState() throws here, so the test below fails if continuous mode called it.
+class AsyncCountBolt final : public Bolt, public CheckpointedBolt, public AsyncSnapshot {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"word", "count"});
+  }
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<AsyncCountBolt>(); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    const std::string& w = t.getString(0);
+    out.emit(t, Values{w, ++counts_[w]});
+  }
+  std::string snapshotState(uint64_t) override {
+    throw std::logic_error("continuous mode must take the asynchronous snapshot");
+  }
+  Write snapshotAsync(uint64_t) override {
+    return [view = counts_.freeze()] { return AsyncCountWords::encode(view); };
+  }
+  void restoreState(std::string_view state) override {
+    counts_.clear();
+    for (const auto& [w, c] : AsyncCountWords::decode(state)) counts_[w] = c;
+  }
+
+ private:
+  AsyncCountWords::Counts counts_;
+};
+
+TEST(AsyncSnapshot, AUserBoltsAsynchronousSnapshotIsWrittenAndRestoredExactly) {
+  Dirs d;
+  auto job = [&] {
+    return exactlyOnceWordCountWith(kAsyncSentences, d.out(), kAsyncRate, [](TopologyBuilder& b) {
+      return b.setBolt("count", AsyncCountBolt{}, 2);
+    });
+  };
+  runUntilBarrierThenKill(job(), exactlyOnce(d, 5ms), 3);
+  auto store = StateStore::inspect(d.chk());
+  ASSERT_GE(store->lastCommittedTxid(), 2u);
+  EXPECT_FALSE(store->snapshot("count#0").value_or("").empty());
+  store.reset();
+  runContinuous(job(), exactlyOnce(d, 5ms)).waitUntilDone();
+  expectExactlyOnce(d.chk(), d.out(), kAsyncSentences);
 }
 
 }  // namespace

@@ -43,8 +43,10 @@ constexpr double kRate = 30000;
 constexpr int kPoints = 5;  // CheckpointPoint::BarrierInjected .. SinkCommitted
 
 // RunningCount counts in an Operator (CountWords), BoltCount in a user's CheckpointedBolt;
-// UnalignedCount is RunningCount with unaligned checkpoints.
-enum class Job { RunningCount, BoltCount, UnalignedCount, WindowedCount, WindowedCountIntoKafka };
+// UnalignedCount is RunningCount with unaligned checkpoints; AsyncCount counts in an operator
+// whose snapshots are asynchronous (AsyncCountWords: written by the coordinator's thread).
+enum class Job { RunningCount, BoltCount, UnalignedCount, AsyncCount, WindowedCount,
+                 WindowedCountIntoKafka };
 
 // The child: runs until the input is done (exit 0) or it is killed.
 [[noreturn]] void child(Job job, const std::string& chk, const std::string& out, int killPoint,
@@ -59,8 +61,11 @@ enum class Job { RunningCount, BoltCount, UnalignedCount, WindowedCount, Windowe
     };
     bool running = job == Job::RunningCount || job == Job::UnalignedCount;
     Topology t = running ? exactlyOnceWordCount(kSentences, out, nullptr, kRate)
-                 : job == Job::BoltCount  ? exactlyOnceBoltWordCount(kSentences, out, kRate)
-                                          : windowedWordCount(out, kSentences, kRate);
+                 : job == Job::AsyncCount
+                     ? exactlyOnceWordCount(kSentences, out, std::make_shared<AsyncCountWords>(),
+                                            kRate)
+                 : job == Job::BoltCount ? exactlyOnceBoltWordCount(kSentences, out, kRate)
+                                         : windowedWordCount(out, kSentences, kRate);
     runContinuous(t, cfg).waitUntilDone();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "child failed: %s\n", e.what());
@@ -281,7 +286,8 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
       }
     }
     if (::testing::Test::HasFailure()) break;
-    if (job == Job::RunningCount || job == Job::BoltCount || job == Job::UnalignedCount)
+    if (job == Job::RunningCount || job == Job::BoltCount || job == Job::UnalignedCount ||
+        job == Job::AsyncCount)
       expectExactlyOnce(chk, out, kSentences);
     else if (kafka)
       expectKafkaWindowsOnce(*cluster, topic, /*complete=*/true);
@@ -296,6 +302,7 @@ void killAndRestartUntilDone(Job job, MockClusterProcess* cluster = nullptr) {
               job == Job::RunningCount ? "running count"
               : job == Job::BoltCount  ? "running count in a user's bolt"
               : job == Job::UnalignedCount ? "running count, unaligned checkpoints"
+              : job == Job::AsyncCount ? "running count, asynchronous snapshots"
               : kafka                  ? "windowed count into Kafka"
                                        : "windowed count",
               episodes, runs, kills,
@@ -317,6 +324,10 @@ TEST(ContinuousFault, AUserBoltsCheckpointedCountsKilledAtRandomMomentsAndCheckp
 
 TEST(ContinuousFault, UnalignedCheckpointsKilledAtRandomMomentsAndCheckpointPointsLoseAndRepeatNothing) {
   killAndRestartUntilDone(Job::UnalignedCount);
+}
+
+TEST(ContinuousFault, AsynchronousSnapshotsKilledAtRandomMomentsAndCheckpointPointsLoseAndRepeatNothing) {
+  killAndRestartUntilDone(Job::AsyncCount);
 }
 
 TEST(ContinuousFault, AWindowedCountKilledAtRandomMomentsAndCheckpointPointsCommitsEachWindowOnce) {

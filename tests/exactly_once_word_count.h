@@ -18,6 +18,8 @@
 #include "../batch/batch_test_ops.h"
 #include "gale/connectors/file_sink.h"
 #include "gale/connectors/generator_source.h"
+#include "gale/core/async_snapshot.h"
+#include "gale/core/copy_on_write_map.h"
 #include "gale/core/stateless.h"
 #include "gale/core/window.h"
 #include "gale/state/state_store.h"
@@ -64,6 +66,76 @@ class StatefulCountBolt final : public Bolt, public CheckpointedBolt {
  private:
   bool checkpointed_;
   std::map<std::string, int64_t> counts_;
+};
+
+// CountWords with its counts in a CopyOnWriteMap, snapshotted asynchronously (AsyncSnapshot):
+// frozen at the barrier, serialized on the checkpoint coordinator's thread. Its snapshot() and
+// restore() use CountWords' format. An Observer lets a test watch the task and hold (or kill)
+// the asynchronous write.
+class AsyncCountWords final : public Operator, public AsyncSnapshot {
+ public:
+  using Counts = CopyOnWriteMap<std::string, int64_t>;
+  struct Observer {
+    virtual ~Observer() = default;
+    // On the task's thread: after each tuple; at barrier `id`, with the counts just frozen.
+    virtual void processed(int task) {}
+    virtual void frozen(uint64_t id, int task, const Counts& counts) {}
+    // On the coordinator's thread, before the frozen counts are serialized.
+    virtual void writing(uint64_t id, int task) {}
+  };
+  explicit AsyncCountWords(std::shared_ptr<Observer> observer = nullptr)
+      : observer_(std::move(observer)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"word", "count"});
+  }
+  std::unique_ptr<Operator> clone() const override {
+    return std::make_unique<AsyncCountWords>(observer_);
+  }
+  void open(const OperatorContext& c) override { task_ = c.taskIndex; }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    const std::string& w = t.getString(0);
+    out.emit(Values{w, ++counts_[w]});
+    if (observer_) observer_->processed(task_);
+  }
+  bool stateful() const override { return true; }
+  std::string snapshot() const override { return encode(counts_); }
+  Write snapshotAsync(uint64_t id) override {
+    Counts::View view = counts_.freeze();
+    if (observer_) observer_->frozen(id, task_, counts_);
+    return [observer = observer_, view = std::move(view), id, task = task_] {
+      if (observer) observer->writing(id, task);
+      return encode(view);
+    };
+  }
+  void restore(std::string_view snap) override {
+    counts_.clear();
+    for (const auto& [w, c] : decode(snap)) counts_[w] = c;
+  }
+  size_t stateSize() const override { return counts_.size(); }
+
+  static std::map<std::string, int64_t> decode(std::string_view snap) {
+    std::map<std::string, int64_t> counts;
+    std::istringstream in{std::string(snap)};
+    for (std::string line; std::getline(in, line);) {
+      auto tab = line.find('\t');
+      if (tab == std::string::npos) throw std::invalid_argument("AsyncCountWords: bad snapshot");
+      counts[line.substr(0, tab)] = std::stoll(line.substr(tab + 1));
+    }
+    return counts;
+  }
+  template <class Entries>
+  static std::string encode(const Entries& counts) {
+    std::string s;
+    counts.forEach([&](const std::string& w, int64_t c) {
+      s += w + "\t" + std::to_string(c) + "\n";
+    });
+    return s;
+  }
+
+ private:
+  std::shared_ptr<Observer> observer_;
+  int task_ = 0;
+  Counts counts_;
 };
 
 // Two spout tasks shuffled into split (fused into the spout tasks), counts keyed by word

@@ -1,5 +1,7 @@
 #include "private/checkpoint_coordinator.h"
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -114,6 +116,54 @@ TEST_F(CheckpointCoordinatorTest, ACheckpointThatCannotBeWrittenStopsTheNextOnes
   EXPECT_FALSE(c.awaitCompleted(1));
   EXPECT_NE(c.failure().find("checkpoint 1 could not be written: disk on fire"), std::string::npos)
       << c.failure();
+  clock.advance(1s);
+  EXPECT_THROW(c.due(), std::runtime_error);
+}
+
+// The asynchronous part of a snapshot runs on the coordinator's thread, and the checkpoint is
+// complete only once its bytes are written with the rest.
+TEST_F(CheckpointCoordinatorTest, AnAsynchronousSnapshotRunsOnTheCoordinatorsThreadAndTheCheckpointCompletesOnceItIsWritten) {
+  CheckpointCoordinator c(options(), 2, 1);
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 1u);
+  std::mutex m;
+  std::condition_variable cv;
+  bool started = false, release = false;
+  std::thread::id ranOn;
+  c.report(1, TaskReport{.source = "lines", .offsets = {{0, 3}}});
+  c.report(1, TaskReport{.deferred = {{"state#0", [&] {
+                           std::unique_lock lk(m);
+                           ranOn = std::this_thread::get_id();
+                           started = true;
+                           cv.notify_all();
+                           cv.wait(lk, [&] { return release; });
+                           return std::string("frozen");
+                         }}}});
+  {
+    std::unique_lock lk(m);
+    ASSERT_TRUE(cv.wait_for(lk, 60s, [&] { return started; }));
+    EXPECT_NE(ranOn, std::this_thread::get_id());
+    EXPECT_EQ(c.lastCompleted(), 0u) << "complete before its asynchronous part was written";
+    EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u);
+    release = true;
+    cv.notify_all();
+  }
+  ASSERT_TRUE(c.awaitCompleted(1));
+  EXPECT_EQ(StateStore::inspect(dir.path())->snapshot("state#0"), "frozen");
+}
+
+TEST_F(CheckpointCoordinatorTest, AnAsynchronousSnapshotThatThrowsFailsTheCheckpointNamingItsTask) {
+  CheckpointCoordinator c(options(), 1, 1);
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 1u);
+  c.report(1, TaskReport{.deferred = {{"state#0", []() -> std::string {
+                           throw std::runtime_error("view gone");
+                         }}}});
+  EXPECT_FALSE(c.awaitCompleted(1));
+  EXPECT_NE(c.failure().find("the asynchronous snapshot of 'state#0' failed: view gone"),
+            std::string::npos)
+      << c.failure();
+  EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u);
   clock.advance(1s);
   EXPECT_THROW(c.due(), std::runtime_error);
 }

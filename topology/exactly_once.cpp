@@ -3,6 +3,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "gale/core/async_snapshot.h"
 #include "gale/core/frame.h"
 #include "gale/core/partition_order.h"
 #include "gale/core/state_codec.h"
@@ -155,12 +156,14 @@ class CheckpointSpout final : public Spout {
   std::map<uint64_t, std::map<int, int64_t>> uncommitted_;
 };
 
-// An unaligned checkpoint's in-flight tuples as bytes: each with its stream (by component and
-// name: the wire's stream ids are of one run), origin and values.
-std::string encodeInFlight(const std::vector<Tuple>& tuples) {
-  if (tuples.empty()) return {};
+// An unaligned checkpoint's in-flight tuples as bytes: the checkpoint's id, then each tuple with
+// its stream (by component and name: the wire's stream ids are of one run), origin and values.
+// Written only when there are some, so the id says whether they belong to the checkpoint a run
+// resumes from (an older checkpoint's entry stays in the store, and is not replayed).
+std::string encodeInFlight(uint64_t checkpointId, const std::vector<Tuple>& tuples) {
   StateWriter w;
-  w.header("INFL", 1);
+  w.header("INFL", 2);
+  w.varint(checkpointId);
   w.varint(tuples.size());
   for (const Tuple& t : tuples) {
     w.str(t.schema()->component);
@@ -171,11 +174,14 @@ std::string encodeInFlight(const std::vector<Tuple>& tuples) {
   return w.take();
 }
 
-std::vector<Tuple> decodeInFlight(std::string_view bytes, const SchemaRegistry& registry) {
+// The in-flight tuples to replay when resuming from checkpoint `resumed`. Version 1 (no id) was
+// written, empty or not, in every checkpoint: it is always the resumed checkpoint's.
+std::vector<Tuple> decodeInFlight(std::string_view bytes, uint64_t resumed,
+                                  const SchemaRegistry& registry) {
   std::vector<Tuple> out;
   if (bytes.empty()) return out;
   StateReader r(bytes, "in-flight tuples");
-  r.header("INFL", 1);
+  if (r.header("INFL", 1, 2) == 2 && r.varint("checkpoint id") != resumed) return out;
   for (uint64_t n = r.count("tuples", 3); n > 0; --n) {
     std::string component = r.str("component"), stream = r.str("stream");
     int64_t origin = r.svarint("origin");
@@ -204,7 +210,7 @@ class CheckpointTask {
   // checkpoint, replayed before anything else the task is given (replayInFlight).
   void loadInFlight(const TopologyContext& ctx) {
     restoreSnapshot(inFlightKey(), [&](const std::string& s) {
-      replay_ = decodeInFlight(s, *ctx.topology->registry());
+      replay_ = decodeInFlight(s, coord_->lastCompleted(), *ctx.topology->registry());
     });
   }
   // First thing in every hook: on prepare() the other tasks may not be running yet.
@@ -260,10 +266,10 @@ class CheckpointTask {
     if (!unaligned_) barrierComplete(id, {});
   }
 
-  // The in-flight key is written in every checkpoint (empty when there are none), so a recovery
-  // never replays an older checkpoint's.
+  // The in-flight key is written only when tuples were in flight (never when aligned); it names
+  // its checkpoint, so a recovery never replays an older checkpoint's.
   void barrierComplete(uint64_t id, std::vector<Tuple>&& inFlight) {
-    pending_.snapshots[inFlightKey()] = encodeInFlight(inFlight);
+    if (!inFlight.empty()) pending_.snapshots[inFlightKey()] = encodeInFlight(id, inFlight);
     coord_->report(id, std::move(pending_));
     pending_ = TaskReport{};
     coord_->point(CheckpointPoint::SnapshotTaken, id);
@@ -344,6 +350,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
                               .taskIndex = ctx.taskIndex, .parallelism = ctx.parallelism,
                               .clock = &coord_->clock()});
     restoreSnapshot(key_, [&](const std::string& s) { op_->restore(s); });
+    async_ = op_->stateful() ? dynamic_cast<AsyncSnapshot*>(op_.get()) : nullptr;
     attachSink(dynamic_cast<TwoPhaseCommitSink*>(op_.get()));
     loadInFlight(ctx);
   }
@@ -380,7 +387,9 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
   void onBarrier(uint64_t id, OutputCollector& out) override {
     call("checkpoint", out, [&] {
       TaskReport r;
-      if (op_->stateful()) r.snapshots[key_] = op_->snapshot();
+      // An asynchronous snapshot only freezes the state here; the coordinator's thread writes it.
+      if (async_) r.deferred[key_] = async_->snapshotAsync(id);
+      else if (op_->stateful()) r.snapshots[key_] = op_->snapshot();
       barrier(id, std::move(r));
     });
   }
@@ -414,6 +423,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
 
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
+  AsyncSnapshot* async_ = nullptr;  // op_ itself, if it snapshots asynchronously
   bool inputEnded_ = false;
 };
 
@@ -436,6 +446,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
     state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
+    async_ = state_ ? dynamic_cast<AsyncSnapshot*>(bolt_.get()) : nullptr;
     if (state_) restoreSnapshot(key_, [&](const std::string& s) { state_->restoreState(s); });
     attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()), state_ ? std::string{} : key_);
     loadInFlight(ctx);
@@ -461,7 +472,8 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   void onBarrier(uint64_t id, OutputCollector& out) override {
     call("checkpoint", out, [&] {
       TaskReport r;
-      if (state_) r.snapshots[key_] = state_->snapshotState(id);
+      if (async_) r.deferred[key_] = async_->snapshotAsync(id);
+      else if (state_) r.snapshots[key_] = state_->snapshotState(id);
       barrier(id, std::move(r));
     });
   }
@@ -494,6 +506,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
   CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
+  AsyncSnapshot* async_ = nullptr;     // bolt_ itself, if that state snapshots asynchronously
   bool inputEnded_ = false;
 };
 

@@ -3,9 +3,13 @@
 // and the time from a restart to processing again with that state restored.
 //
 //   checkpoint_bench [--state-mb 100] [--rate 20000] [--seconds 10] [--interval-ms 1000]
+//                    [--snapshot async|sync]
 //
 // The job: generated records (field "n") at a fixed rate -> one task of a keyed operator holding
-// --state-mb of state (keys of 100-byte values, each record rewrites a byte of key n % keys) ->
+// --state-mb of state (keys of 100-byte values, each record rewrites a byte of key n % keys) in a
+// CopyOnWriteMap, snapshotted asynchronously (AsyncSnapshot: frozen at the barrier, serialized on
+// the checkpoint coordinator's thread) or, with --snapshot sync, whole by snapshot() at the
+// barrier on the task's thread (as before asynchronous snapshots) ->
 // a sink bolt that records each record's latency from the time it was due (no coordinated
 // omission). Run 1 runs --seconds with a checkpoint every --interval-ms, then is killed; run 2
 // restarts on the same checkpoint directory (as after a crash) and the bench times it until the
@@ -27,6 +31,8 @@
 
 #include "cli.h"
 #include "gale/connectors/generator_source.h"
+#include "gale/core/async_snapshot.h"
+#include "gale/core/copy_on_write_map.h"
 #include "gale/core/histogram.h"
 #include "gale/core/state_codec.h"
 #include "gale/state/state_store.h"
@@ -45,19 +51,36 @@ int64_t now() { return SystemClock::steadyNanos(); }
 // What the tasks tell the bench (one stateful task, one sink task).
 struct Probe {
   std::mutex mutex;
-  std::vector<int64_t> snapshotStarts;    // when snapshot() began, per checkpoint
-  std::vector<int64_t> snapshotNanos;     // time in snapshot(), per checkpoint
-  std::vector<size_t> snapshotHashes;     // hash of checkpoint k's state: [k - 1]
+  std::vector<int64_t> snapshotStarts;    // when the snapshot began on the task's thread
+  std::vector<int64_t> snapshotNanos;     // time on the task's thread (snapshot() or the freeze)
+  std::vector<int64_t> asyncNanos;        // time of the asynchronous part (another thread)
+  std::map<uint64_t, size_t> snapshotHashes;  // checkpoint id -> hash of its state's bytes
   size_t snapshotBytes = 0;
+  uint64_t shardCopies = 0;               // shards copied because a view held them
   size_t restoredHash = 0;
   int64_t restoredAt = 0;                 // when restore() returned
   std::atomic<int64_t> firstRecordAt{0};  // the first record processed after restore()
   std::vector<std::pair<int64_t, int64_t>> records;  // (due, reached the sink)
 };
 
+using Values100 = CopyOnWriteMap<int64_t, std::string>;
+
+// The state's bytes, from the map or from a frozen view of it.
+template <class Entries>
+std::string encodeState(const Entries& entries) {
+  StateWriter w;
+  w.header("BIGS", 2);
+  w.varint(entries.size());
+  entries.forEach([&](int64_t key, const std::string& v) {
+    w.svarint(key);
+    w.str(v);
+  });
+  return w.take();
+}
+
 // Keyed state of `keys` values of kValueBytes; `prefill`: start with all of it (run 1) rather
-// than empty (run 2 gets it from the checkpoint).
-class BigState final : public Operator {
+// than empty (run 2 gets it from the checkpoint). Its whole snapshot() runs on the task's thread.
+class BigState : public Operator {
  public:
   BigState(std::shared_ptr<Probe> probe, size_t keys, bool prefill)
       : probe_(std::move(probe)), keys_(keys), prefill_(prefill) {}
@@ -68,11 +91,14 @@ class BigState final : public Operator {
     return std::make_unique<BigState>(probe_, keys_, prefill_);
   }
   void open(const OperatorContext&) override {
-    if (prefill_) values_.assign(keys_, std::string(kValueBytes, 'x'));
+    if (!prefill_) return;
+    values_.reserve(keys_);
+    for (size_t k = 0; k < keys_; ++k) values_[static_cast<int64_t>(k)].assign(kValueBytes, 'x');
   }
   void onTuple(const Tuple& t, Emitter& out) override {
     int64_t n = t.getInt(size_t{0});
-    std::string& v = values_.at(static_cast<size_t>(n) % keys_);
+    std::string& v = values_[n % static_cast<int64_t>(keys_)];
+    v.resize(kValueBytes, 'x');
     v[static_cast<size_t>(n) % kValueBytes] ^= 1;
     if (restored_ && probe_->firstRecordAt == 0) probe_->firstRecordAt = now();
     out.emit(Values{n});
@@ -80,27 +106,22 @@ class BigState final : public Operator {
   bool stateful() const override { return true; }
   std::string snapshot() const override {
     int64_t start = now();
-    StateWriter w;
-    w.header("BIGS", 1);
-    w.varint(values_.size());
-    for (const auto& v : values_) w.str(v);
-    std::string bytes = w.take();
-    int64_t took = now() - start;
-    size_t hash = std::hash<std::string>{}(bytes);
-    std::lock_guard lk(probe_->mutex);
-    probe_->snapshotStarts.push_back(start);
-    probe_->snapshotNanos.push_back(took);
-    probe_->snapshotHashes.push_back(hash);
-    probe_->snapshotBytes = bytes.size();
+    std::string bytes = encodeState(values_);
+    record(start, now() - start);
+    recordBytes(*probe_, ++snapshots_, bytes, 0);
     return bytes;
   }
   void restore(std::string_view bytes) override {
     StateReader r(bytes, "checkpoint_bench state");
-    r.header("BIGS", 1);
-    std::vector<std::string> values(r.count("keys", kValueBytes + 1));
-    for (auto& v : values) v = r.str("value");
+    r.header("BIGS", 2);
+    values_.clear();
+    uint64_t n = r.count("keys", kValueBytes + 2);
+    values_.reserve(n);
+    for (; n > 0; --n) {
+      int64_t key = r.svarint("key");
+      values_[key] = r.str("value");
+    }
     r.expectEnd();
-    values_ = std::move(values);
     restored_ = true;
     std::lock_guard lk(probe_->mutex);
     probe_->restoredHash = std::hash<std::string_view>{}(bytes);
@@ -108,12 +129,51 @@ class BigState final : public Operator {
   }
   size_t stateSize() const override { return values_.size(); }
 
- private:
+ protected:
+  void record(int64_t start, int64_t took) const {
+    std::lock_guard lk(probe_->mutex);
+    probe_->snapshotStarts.push_back(start);
+    probe_->snapshotNanos.push_back(took);
+    probe_->shardCopies = values_.shardCopies();
+  }
+  // Also from the coordinator's thread, which may outlive the operator (a killed run). The hash
+  // of 100 MB is taken before the lock, which the sink takes per record.
+  static void recordBytes(Probe& probe, uint64_t id, const std::string& bytes,
+                          int64_t asyncNanos) {
+    size_t hash = std::hash<std::string>{}(bytes);
+    std::lock_guard lk(probe.mutex);
+    probe.snapshotHashes[id] = hash;
+    probe.snapshotBytes = bytes.size();
+    if (asyncNanos) probe.asyncNanos.push_back(asyncNanos);
+  }
+
   std::shared_ptr<Probe> probe_;
   size_t keys_;
   bool prefill_;
   bool restored_ = false;
-  std::vector<std::string> values_;
+  mutable uint64_t snapshots_ = 0;  // snapshot() calls: checkpoint k is the k-th in a new run
+  Values100 values_;
+};
+
+// The same state snapshotted asynchronously: frozen at the barrier, serialized by the checkpoint
+// coordinator's thread while records after the barrier change the map.
+class AsyncBigState final : public BigState, public AsyncSnapshot {
+ public:
+  using BigState::BigState;
+  std::unique_ptr<Operator> clone() const override {
+    return std::make_unique<AsyncBigState>(probe_, keys_, prefill_);
+  }
+  Write snapshotAsync(uint64_t id) override {
+    int64_t start = now();
+    Values100::View view = values_.freeze();
+    record(start, now() - start);
+    return [probe = probe_, view, id] {
+      int64_t began = now();
+      std::string bytes = encodeState(view);
+      recordBytes(*probe, id, bytes, now() - began);
+      return bytes;
+    };
+  }
 };
 
 class LatencySink final : public Bolt {
@@ -132,7 +192,7 @@ class LatencySink final : public Bolt {
 };
 
 // rate 0: unthrottled.
-Topology job(std::shared_ptr<Probe> probe, size_t keys, bool prefill, double rate) {
+Topology job(std::shared_ptr<Probe> probe, size_t keys, bool prefill, double rate, bool async) {
   GeneratorSource::Options o;
   o.name = "numbers";
   o.ratePerSecond = rate;
@@ -142,7 +202,12 @@ Topology job(std::shared_ptr<Probe> probe, size_t keys, bool prefill, double rat
                  Fields{{"n", Type::Int64}},
                  [](int, int64_t offset) { return Values{offset}; }, o),
              1);
-  b.setBolt("state", BigState(probe, keys, prefill), 1).fieldsGrouping("numbers", Fields{"n"});
+  if (async) {
+    b.setBolt("state", AsyncBigState(probe, keys, prefill), 1)
+        .fieldsGrouping("numbers", Fields{"n"});
+  } else {
+    b.setBolt("state", BigState(probe, keys, prefill), 1).fieldsGrouping("numbers", Fields{"n"});
+  }
   b.setBolt("sink", LatencySink(probe), 1).shuffleGrouping("state");
   return b.build();
 }
@@ -165,6 +230,7 @@ struct Settings {
   double seconds = 10;
   int intervalMs = 1000;
   bool sync = true;
+  bool async = true;
 };
 
 int run(const Settings& s) {
@@ -174,9 +240,9 @@ int run(const Settings& s) {
                               ("gale-checkpoint-bench-" + std::to_string(::getpid()));
   std::filesystem::remove_all(chk);
   std::printf("checkpoint_bench: %zu keys x %zu B of state in one task, %.0f records/s for %.0f s, "
-              "a checkpoint every %d ms (%s)\n",
+              "a checkpoint every %d ms (%s), %s snapshots\n",
               keys, kValueBytes, s.rate, s.seconds, s.intervalMs,
-              s.sync ? "fsync'ed" : "not fsync'ed");
+              s.sync ? "fsync'ed" : "not fsync'ed", s.async ? "asynchronous" : "synchronous");
 
   // Run 1: checkpoints under a steady load, then killed.
   auto probe = std::make_shared<Probe>();
@@ -193,7 +259,7 @@ int run(const Settings& s) {
     if (p == CheckpointPoint::CheckpointWritten) i.end = now();
   };
   {
-    auto rt = runContinuous(job(probe, keys, true, s.rate), c);
+    auto rt = runContinuous(job(probe, keys, true, s.rate, s.async), c);
     std::this_thread::sleep_for(std::chrono::duration<double>(s.seconds));
     rt.kill();
   }
@@ -222,6 +288,14 @@ int run(const Settings& s) {
               "ms; of it the snapshot on the task's thread: p50 %.1f ms  max %.1f ms\n",
               ms(duration.percentile(0.5)), ms(duration.max()), ms(snapshot.percentile(0.5)),
               ms(snapshot.max()));
+  if (s.async) {
+    Histogram async;
+    for (int64_t n : probe->asyncNanos) async.record(n);
+    std::printf("  asynchronous part (serializing the frozen view, coordinator's thread): p50 %.1f "
+                "ms  max %.1f ms; shards copied on write while a view was held: %llu\n",
+                ms(async.percentile(0.5)), ms(async.max()),
+                static_cast<unsigned long long>(probe->shardCopies));
+  }
 
   // A record is "during a checkpoint" when it was due while one was in progress (records due
   // before a barrier are ahead of it, so a pause at the barrier delays only those due after it);
@@ -245,7 +319,7 @@ int run(const Settings& s) {
   uint64_t last = StateStore::inspect(chk.string())->lastCommittedTxid();
   auto probe2 = std::make_shared<Probe>();
   int64_t start = now();
-  auto rt = runContinuous(job(probe2, keys, false, 0), c);
+  auto rt = runContinuous(job(probe2, keys, false, 0, s.async), c);
   while (probe2->firstRecordAt == 0 && now() - start < 60'000'000'000)
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   rt.kill();
@@ -255,8 +329,8 @@ int run(const Settings& s) {
     std::fprintf(stderr, "checkpoint_bench: the restarted job processed nothing in 60 s\n");
     return 1;
   }
-  bool same = last >= 1 && last <= probe->snapshotHashes.size() &&
-              probe2->restoredHash == probe->snapshotHashes[last - 1];
+  auto hash = probe->snapshotHashes.find(last);
+  bool same = hash != probe->snapshotHashes.end() && probe2->restoredHash == hash->second;
   std::printf("  recovery from checkpoint %llu: state restored after %.1f ms, first record "
               "processed after %.1f ms (target < 1000 ms); restored state equals the "
               "checkpoint's: %s\n",
@@ -277,8 +351,14 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", s.seconds, "length of the measured run")->check(positive<double>());
   app.add_option("--interval-ms", s.intervalMs, "checkpoint interval")->check(positive<int>());
   app.add_flag("--no-sync", noSync, "do not fsync checkpoints");
+  std::string snapshotMode = "async";
+  app.add_option("--snapshot", snapshotMode,
+                 "async: frozen at the barrier, written by another thread; sync: whole, on the "
+                 "task's thread at the barrier")
+      ->check(CLI::IsMember({"async", "sync"}));
   if (auto rc = parseCommandLine(app, argc, argv)) return *rc;
   s.sync = !noSync;
+  s.async = snapshotMode == "async";
   try {
     return run(s);
   } catch (const std::exception& e) {

@@ -3,7 +3,9 @@
 // reports once the barrier passed it (source offsets, operator snapshots), and completes the
 // checkpoint when every task has reported, by writing all of it in ONE LMDB transaction of the
 // job's StateStore under the checkpoint id (the StateStore's txid). The write (and its fsync)
-// runs on the coordinator's own thread, so no task waits for the disk. A checkpoint that never
+// runs on the coordinator's own thread, so no task waits for the disk; so does the asynchronous
+// part of an operator's snapshot (AsyncSnapshot), serialized from its frozen view just before.
+// The thread runs at nice 10: it uses the CPU the tasks leave. A checkpoint that never
 // completes leaves nothing behind; a restart resumes from the last completed one.
 //
 // One checkpoint at a time: the next one is triggered only after the last completed (and
@@ -22,6 +24,7 @@
 #include <string>
 #include <thread>
 
+#include "gale/core/async_snapshot.h"
 #include "gale/core/clock.h"
 #include "gale/state/state_store.h"
 #include "gale/topology/runtime.h"
@@ -33,6 +36,9 @@ struct TaskReport {
   // Key ("component#taskIndex", and "component#taskIndex/in-flight" for an unaligned
   // checkpoint's in-flight tuples) -> bytes.
   std::map<std::string, std::string> snapshots;
+  // Key -> the asynchronous part of an operator's snapshot (AsyncSnapshot): run by the writer
+  // thread, and its bytes stored under the key, before the checkpoint is written.
+  std::map<std::string, AsyncSnapshot::Write> deferred;
   std::string source;       // a spout task: its component, and the next offset of each of its
   PartitionOffsets offsets; // partitions (one past the last record emitted before the barrier)
 };
@@ -101,6 +107,7 @@ class CheckpointCoordinator {
   int64_t lastTriggerNanos_ = 0;
   int reported_ = 0;                       // reports of the checkpoint in progress
   std::map<std::string, std::string> snapshots_;
+  std::map<std::string, AsyncSnapshot::Write> deferred_;
   SourceOffsets offsets_;
   // The writer thread: writes the checkpoint every task reported (toWrite_ != 0).
   void writeLoop();

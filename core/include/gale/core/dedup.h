@@ -25,12 +25,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gale/core/async_snapshot.h"
+#include "gale/core/copy_on_write_map.h"
 #include "gale/core/operator.h"
 #include "gale/core/watermark.h"
 
 namespace gale {
 
-class Deduplicate final : public Operator {
+// Its held keys are a CopyOnWriteMap: in exactly-once continuous mode the snapshot is
+// asynchronous (frozen at the barrier, written by the checkpoint coordinator's thread).
+class Deduplicate final : public Operator, public AsyncSnapshot {
  public:
   struct Config {
     Fields input;                    // the input stream's fields (also the output's)
@@ -49,6 +53,7 @@ class Deduplicate final : public Operator {
   void onWatermark(Timestamp watermark, Emitter& out) override;
   bool stateful() const override { return true; }
   std::string snapshot() const override;
+  Write snapshotAsync(uint64_t checkpointId) override;
   void restore(std::string_view snapshot) override;
   size_t stateSize() const override { return held_.size(); }
 
@@ -58,14 +63,13 @@ class Deduplicate final : public Operator {
   const Config& config() const { return config_; }
 
  private:
-  void hold(std::string key, int64_t expiresAt);
   Config config_;
   std::vector<int> keyIdx_;
   int timeIdx_ = -1;
   bool evicts_ = false;  // the held keys expire with the watermark
   // key (its values, encoded) -> when it expires (event time, or event time + delay); and the
   // same by expiry time for eviction. Keys that never expire are kept with INT64_MAX.
-  std::unordered_map<std::string, int64_t> held_;
+  CopyOnWriteMap<std::string, int64_t> held_;
   std::multimap<int64_t, std::string> byExpiry_;
   Timestamp wm_ = kNoWatermark;
   uint64_t duplicates_ = 0;

@@ -201,7 +201,9 @@ class CheckpointedBolt {
   // At checkpoint barrier `checkpointId` (micro-batch mode: at the end of batch txid
   // `checkpointId`), on the task's thread: the state after every input the barrier follows and
   // before any input after it. The bytes go into the checkpoint under
-  // "component#taskIndex"; they must be the whole state (what restoreState() needs).
+  // "component#taskIndex"; they must be the whole state (what restoreState() needs). A bolt that
+  // is also an AsyncSnapshot (gale/core/async_snapshot.h) has exactly-once continuous mode call
+  // its snapshotAsync() instead; micro-batch mode still calls this.
   virtual std::string snapshotState(uint64_t checkpointId) = 0;
   // After prepare(), before any input, when the run resumes from a completed checkpoint that
   // holds this task's state. A throw stops the start, naming the task.

@@ -1,0 +1,110 @@
+#include "gale/core/copy_on_write_map.h"
+
+#include <map>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace gale {
+namespace {
+
+using Map = CopyOnWriteMap<std::string, int64_t>;
+
+template <class Entries>
+std::map<std::string, int64_t> contents(const Entries& e) {
+  std::map<std::string, int64_t> out;
+  e.forEach([&](const std::string& k, int64_t v) { out[k] = v; });
+  EXPECT_EQ(out.size(), e.size());
+  return out;
+}
+
+std::string key(int i) { return "k" + std::to_string(i); }
+
+TEST(CopyOnWriteMap, ReadsWhatWasWrittenAcrossGrowth) {
+  Map m;
+  for (int i = 0; i < 5000; ++i) m[key(i)] = i;
+  for (int i = 0; i < 5000; i += 2) EXPECT_TRUE(m.erase(key(i)));
+  EXPECT_FALSE(m.erase("absent"));
+  EXPECT_FALSE(m.insert("k1", 7)) << "there: not replaced";
+  EXPECT_TRUE(m.insert("k0", 7)) << "erased above";
+  EXPECT_EQ(*m.find("k0"), 7);
+  EXPECT_TRUE(m.erase("k0"));
+  auto [v, inserted] = m.tryEmplace("k3");
+  EXPECT_FALSE(inserted);
+  EXPECT_EQ(*v, 3);
+  Map copy = m;
+  EXPECT_EQ(contents(copy), contents(m));
+  EXPECT_EQ(m.size(), 2500u);
+  EXPECT_GE(m.shardCount(), 2500u / 32);
+  for (int i = 0; i < 5000; ++i) {
+    const int64_t* v = m.find(key(i));
+    if (i % 2) {
+      ASSERT_NE(v, nullptr);
+      EXPECT_EQ(*v, i);
+    } else {
+      EXPECT_EQ(v, nullptr);
+    }
+  }
+}
+
+// Updates, inserts (enough to grow the shards), erases and a clear after freeze(): the view
+// keeps the state of the freeze. A view that read the live map would see them.
+TEST(CopyOnWriteMap, AViewKeepsTheStateOfItsFreezeWhateverTheMapDoesAfterwards) {
+  Map m;
+  for (int i = 0; i < 1000; ++i) m[key(i)] = i;
+  const auto before = contents(m);
+  Map::View view = m.freeze();
+  for (int i = 0; i < 1000; ++i) m[key(i)] += 1000;
+  for (int i = 1000; i < 20000; ++i) m[key(i)] = i;
+  for (int i = 0; i < 500; ++i) m.erase(key(i));
+  EXPECT_EQ(contents(view), before);
+  Map::View second = m.freeze();
+  const auto atSecond = contents(m);
+  m.clear();
+  m["new"] = 1;
+  EXPECT_EQ(contents(view), before);
+  EXPECT_EQ(contents(second), atSecond);
+  EXPECT_EQ(m.size(), 1u);
+}
+
+// Shards are copied only while a view may hold them; once every view is gone, writes go in place.
+TEST(CopyOnWriteMap, ShardsAreCopiedOnlyWhileAViewIsAlive) {
+  Map m;
+  for (int i = 0; i < 1000; ++i) m[key(i)] = i;
+  for (int i = 0; i < 1000; ++i) m[key(i)] += 1;
+  EXPECT_EQ(m.shardCopies(), 0u) << "no view: in place";
+  {
+    Map::View view = m.freeze();
+    for (int i = 0; i < 1000; ++i) EXPECT_FALSE(m.insert(key(i), 0));
+    EXPECT_EQ(m.shardCopies(), 0u) << "an insert of a key that is there writes nothing";
+    for (int i = 0; i < 1000; ++i) m[key(i)] += 1;
+    EXPECT_GT(m.shardCopies(), 0u);
+    EXPECT_LE(m.shardCopies(), m.shardCount()) << "each shard at most once per freeze";
+  }
+  uint64_t copies = m.shardCopies();
+  for (int i = 0; i < 1000; ++i) m[key(i)] += 1;
+  EXPECT_EQ(m.shardCopies(), copies) << "the view is gone: in place again";
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(*m.find(key(i)), i + 3);
+}
+
+// The task's thread writes while another thread reads the view (run under TSan in CI): the view
+// reads the frozen state, and the writes after the view ends need no copy.
+TEST(CopyOnWriteMap, AViewReadOnAnotherThreadWhileTheMapIsWrittenSeesItsFreeze) {
+  Map m;
+  for (int i = 0; i < 20000; ++i) m[key(i)] = i;
+  const auto before = contents(m);
+  for (int round = 0; round < 20; ++round) {
+    Map::View view = m.freeze();
+    std::map<std::string, int64_t> seen;
+    std::thread reader([&seen, v = std::move(view)] { seen = contents(v); });
+    for (int i = 0; i < 20000; i += 7) m[key(i)] += 1;
+    reader.join();
+    for (int i = 0; i < 20000; i += 7) m[key(i)] -= 1;  // back to `before`
+    ASSERT_EQ(seen, before) << "round " << round;
+  }
+  EXPECT_EQ(contents(m), before);
+}
+
+}  // namespace
+}  // namespace gale
