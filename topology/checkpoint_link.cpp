@@ -169,9 +169,9 @@ void CheckpointLink::follow(std::shared_ptr<CheckpointCoordinator> follower) {
   if (!aborted_.empty()) coord_->fail(aborted_);
 }
 
-std::string CheckpointLink::aborted() {
+CheckpointLink::Shared CheckpointLink::shared() {
   std::lock_guard lk(mutex_);
-  return aborted_;
+  return {aborted_, started_, coord_};
 }
 
 void CheckpointLink::onAbort(std::function<void(const std::string&)> handler) {
@@ -197,7 +197,7 @@ void CheckpointLink::run() {
       // E.g. the checkpoint could not be read for START: the job cannot go on.
       abort(std::string("the checkpoint link failed: ") + e.what());
     }
-    if (!aborted().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!shared().aborted.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 
@@ -235,13 +235,7 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
   uint64_t incarnation = r.varint("incarnation");
   if (w >= members_.size() || static_cast<int>(w) == self_) r.fail("no such worker");
   Member& m = members_[w];
-  bool started;
-  std::string aborted;
-  {
-    std::lock_guard lk(mutex_);
-    started = started_;
-    aborted = aborted_;
-  }
+  auto [aborted, started, coord] = shared();
   auto abortMessage = [&](const std::string& why) {
     StateWriter a = message(kAbort);
     a.varint(incarnation_);
@@ -263,7 +257,7 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
       }
       if (started && !known) {
         abort("worker " + std::to_string(w) + " restarted: the job restarts from checkpoint " +
-              std::to_string(coord_->lastCompleted()));
+              std::to_string(coord->lastCompleted()));
         sendTo(identity, abortMessage(aborted_));
         return;
       }
@@ -274,7 +268,7 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
       for (size_t i = 0; i < members_.size(); ++i)
         if (static_cast<int>(i) != self_ && members_[i].incarnation == 0) return;
       // Every worker joined: each gets its tasks' snapshots and every source's offsets.
-      CheckpointCoordinator::Restored all = coord_->restored();
+      CheckpointCoordinator::Restored all = coord->restored();
       for (size_t i = 0; i < members_.size(); ++i) {
         if (static_cast<int>(i) == self_) continue;
         StateWriter s = message(kStart);
@@ -308,7 +302,7 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
       report.offsets = readOffsets(r);
       r.expectEnd();
       try {
-        coord_->report(id, std::move(report));
+        coord->report(id, std::move(report));
       } catch (const std::logic_error& e) {
         abort(e.what());
       }
@@ -317,7 +311,7 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
     case kEnded: {
       if (!known) return;
       m.lastHeard = now;
-      for (uint64_t n = r.varint("inputs ended"); n > 0; --n) coord_->inputEnded();
+      for (uint64_t n = r.varint("inputs ended"); n > 0; --n) coord->inputEnded();
       return;
     }
     default: r.fail("unknown kind " + std::to_string(kind));
@@ -342,10 +336,7 @@ int CheckpointLink::workerOfSnapshot(const std::string& key) const {
 }
 
 void CheckpointLink::lead(int64_t now) {
-  {
-    std::lock_guard lk(mutex_);
-    if (!started_ || !aborted_.empty()) return;
-  }
+  if (Shared s = shared(); !s.started || !s.aborted.empty()) return;
   for (size_t w = 0; w < members_.size(); ++w) {
     if (static_cast<int>(w) == self_ || now - members_[w].lastHeard < kSilence.count() * 1'000'000'000)
       continue;
@@ -393,14 +384,8 @@ void CheckpointLink::handleAtMember(const std::string& body, int64_t now) {
   r.header(kMagic, 1);
   uint8_t kind = r.u8("kind");
   uint64_t coordinator = r.varint("coordinator");
-  bool started;
-  std::shared_ptr<CheckpointCoordinator> coord;
-  {
-    std::lock_guard lk(mutex_);
-    if (!aborted_.empty()) return;
-    started = started_;
-    coord = coord_;
-  }
+  auto [aborted, started, coord] = shared();
+  if (!aborted.empty()) return;
   if (started && coordinator != boundTo_) {
     abort("the checkpoint coordinator restarted: the job restarts from its last checkpoint");
     return;
@@ -441,14 +426,8 @@ void CheckpointLink::handleAtMember(const std::string& body, int64_t now) {
 }
 
 void CheckpointLink::member(int64_t now) {
-  bool started;
-  std::shared_ptr<CheckpointCoordinator> coord;
-  {
-    std::lock_guard lk(mutex_);
-    if (!aborted_.empty()) return;
-    started = started_;
-    coord = coord_;
-  }
+  auto [aborted, started, coord] = shared();
+  if (!aborted.empty()) return;
   auto send = [&](StateWriter& w) {
     std::string bytes = w.take();
     (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);

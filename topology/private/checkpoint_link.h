@@ -79,7 +79,13 @@ class CheckpointLink {
   // The worker whose task a snapshot key ("component#index[/...]") belongs to; -1: unknown.
   int workerOfSnapshot(const std::string& key) const;
   void abort(const std::string& why);
-  std::string aborted();  // why the job was aborted; empty: it was not
+  // What the link thread reads of the state shared with other threads.
+  struct Shared {
+    std::string aborted;  // why the job was aborted; empty: it was not
+    bool started = false;
+    std::shared_ptr<CheckpointCoordinator> coord;
+  };
+  Shared shared();
 
   Topology topology_;
   WorkerAssignment assignment_;
