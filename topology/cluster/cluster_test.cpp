@@ -713,12 +713,13 @@ TEST_F(Cluster, AMicroBatchWindowedKafkaJobIsExactAfterAKilledWorkerAFailoverAnd
 // the next one is: each time BOTH workers must restart (a job resumes whole from its last
 // checkpoint) and the job go on committing windows. Then `rebalance --workers 3` moves it to
 // three workers (the coordinator now in worker 2), which resume from the same checkpoint. Every
-// (word, window) row must be committed exactly once with the oracle's count.
+// (word, window) row must be committed exactly once with the oracle's count. The supervisors
+// have CURVE keys: the coordinator's link accepts only the job's workers, as the tasks do.
 TEST_F(Cluster, AnExactlyOnceJobOverTwoWorkersRestartsWholeAfterEachKillAndStaysExact) {
   KafkaWindows kw(dir);
   startDaemon("c1", {"coordinator", "--id", "c1"});
   ASSERT_TRUE(waitFor([&] { return leader() == "c1"; }));
-  startSupervisors(2);
+  startSupervisors(2, /*curve=*/true);  // the tasks' channels and the coordinator's link
   kw.produce(0);
   ASSERT_EQ(run(kw.submit(2, "exactly-once")), 0);
   std::string out;
