@@ -86,6 +86,7 @@ struct CheckpointLink::Member {
   std::string identity;      // the ROUTER's name for its connection
   uint64_t incarnation = 0;  // 0: not joined
   int64_t lastHeard = 0;
+  int64_t startSentAt = 0;
 };
 
 int CheckpointLink::coordinatorWorker(const Topology& topology, const WorkerAssignment& a) {
@@ -264,29 +265,17 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
       m.identity = identity;
       m.incarnation = incarnation;
       m.lastHeard = now;
-      if (started) return;
+      if (started) {
+        // Still joining a second after its START: that was lost (its connection was made
+        // again, say). No checkpoint completed since without its tasks: the same data again.
+        if (bound == 0 && now - m.startSentAt > 1'000'000'000) sendStart(w, coord->restored(), now);
+        return;
+      }
       for (size_t i = 0; i < members_.size(); ++i)
         if (static_cast<int>(i) != self_ && members_[i].incarnation == 0) return;
-      // Every worker joined: each gets its tasks' snapshots and every source's offsets.
       CheckpointCoordinator::Restored all = coord->restored();
-      for (size_t i = 0; i < members_.size(); ++i) {
-        if (static_cast<int>(i) == self_) continue;
-        StateWriter s = message(kStart);
-        s.varint(incarnation_);
-        s.varint(all.completed);
-        std::map<std::string, std::string> theirs;
-        for (const auto& [key, blob] : all.snapshots) {
-          int owner = workerOfSnapshot(key);
-          if (owner < 0 || owner == static_cast<int>(i)) theirs[key] = blob;
-        }
-        writeSnapshots(s, theirs);
-        s.varint(all.offsets.size());
-        for (const auto& [source, offsets] : all.offsets) {
-          s.str(source);
-          writeOffsets(s, offsets);
-        }
-        sendTo(members_[i].identity, s.take());
-      }
+      for (size_t i = 0; i < members_.size(); ++i)
+        if (static_cast<int>(i) != self_) sendStart(i, all, now);
       std::lock_guard lk(mutex_);
       started_ = true;
       cv_.notify_all();
@@ -316,6 +305,26 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
     }
     default: r.fail("unknown kind " + std::to_string(kind));
   }
+}
+
+// Every worker gets its tasks' snapshots and every source's offsets.
+void CheckpointLink::sendStart(size_t w, const CheckpointCoordinator::Restored& all, int64_t now) {
+  StateWriter s = message(kStart);
+  s.varint(incarnation_);
+  s.varint(all.completed);
+  std::map<std::string, std::string> theirs;
+  for (const auto& [key, blob] : all.snapshots) {
+    int owner = workerOfSnapshot(key);
+    if (owner < 0 || owner == static_cast<int>(w)) theirs[key] = blob;
+  }
+  writeSnapshots(s, theirs);
+  s.varint(all.offsets.size());
+  for (const auto& [source, offsets] : all.offsets) {
+    s.str(source);
+    writeOffsets(s, offsets);
+  }
+  sendTo(members_[w].identity, s.take());
+  members_[w].startSentAt = now;
 }
 
 int CheckpointLink::workerOfSnapshot(const std::string& key) const {

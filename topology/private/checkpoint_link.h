@@ -13,8 +13,9 @@
 // completed checkpoint while the others run on past it, so a lost worker restarts every worker.
 // Each process has a random incarnation number. A worker joins (HELLO every 100 ms) until the
 // coordinator, once every worker has joined, sends START with the last completed checkpoint's
-// data for its tasks; only then does any worker launch its tasks, so no task of a new run ever
-// receives a tuple from a process of an older one. From then on the coordinator aborts the job
+// data for its tasks (again to a worker still joining a second later: its START was lost); only
+// then does any worker launch its tasks, so no task of a new run receives a tuple from a process
+// of an older one that was gone before its replacement joined. From then on the coordinator aborts the job
 // (ABORT to every worker, each of which stops with an error and is restarted by its supervisor)
 // when a worker joins again with another incarnation (it was restarted), or is silent for
 // kSilence; a worker stops on ABORT, on a message from another coordinator incarnation (the
@@ -76,6 +77,7 @@ class CheckpointLink {
   void handleAtCoordinator(const std::string& identity, const std::string& body, int64_t now);
   void handleAtMember(const std::string& body, int64_t now);
   void sendTo(const std::string& identity, const std::string& body);
+  void sendStart(size_t worker, const CheckpointCoordinator::Restored& all, int64_t now);
   // The worker whose task a snapshot key ("component#index[/...]") belongs to; -1: unknown.
   int workerOfSnapshot(const std::string& key) const;
   void abort(const std::string& why);
