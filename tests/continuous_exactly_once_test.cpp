@@ -320,7 +320,7 @@ TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("'custom' is a custom Spout"), std::string::npos);
   }
-  // Over several workers (runWorker; continuous_exactly_once_workers_test): an assignment that
+  // Over several workers (runWorker; topology_exactly_once_workers_test): an assignment that
   // does not cover every task is refused as in at-least-once mode.
   WorkerAssignment short3{.workerOfTask = std::vector<int>(3, 0),
                           .endpoints = {"ipc://" + d.tmp.sub("w")}};

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "exactly_once_word_count.h"
+#include "../tests/exactly_once_word_count.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
