@@ -169,7 +169,8 @@ void CheckpointCoordinator::report(uint64_t id, TaskReport r) {
   std::unique_lock lk(mutex_);
   // A follower's task may get a barrier from another worker before the coordinator's word of it
   // reached this one: the barrier is the proof that it was triggered.
-  if (!store_ && id > triggered_ && id > completed_) triggered_.store(id, std::memory_order_release);
+  if (!store_ && id > triggered_ && id > completed_)
+    triggered_.store(id, std::memory_order_release);
   if (id != triggered_ || id == completed_) {
     throw std::logic_error("checkpoint " + std::to_string(id) + " reported, but " +
                            std::to_string(triggered_) + " is the one in progress");

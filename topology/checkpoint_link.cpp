@@ -347,7 +347,8 @@ int CheckpointLink::workerOfSnapshot(const std::string& key) const {
 void CheckpointLink::lead(int64_t now) {
   if (Shared s = shared(); !s.started || !s.aborted.empty()) return;
   for (size_t w = 0; w < members_.size(); ++w) {
-    if (static_cast<int>(w) == self_ || now - members_[w].lastHeard < kSilence.count() * 1'000'000'000)
+    if (static_cast<int>(w) == self_ ||
+        now - members_[w].lastHeard < kSilence.count() * 1'000'000'000)
       continue;
     abort("worker " + std::to_string(w) + " was not heard for " +
           std::to_string(kSilence.count()) + " s");
