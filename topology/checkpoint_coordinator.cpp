@@ -22,16 +22,23 @@ CheckpointCoordinator::CheckpointCoordinator(Options options, int tasks, int spo
     : options_(std::move(options)),
       tasks_(tasks),
       spoutTasks_(spoutTasks),
-      store_(options_.directory, StateStoreOptions{.jobId = options_.jobId,
-                                                   .sync = options_.sync,
-                                                   .clock = options_.clock}) {
-  completed_ = triggered_ = store_.lastCommittedTxid();
+      store_(std::make_unique<StateStore>(
+          options_.directory, StateStoreOptions{.jobId = options_.jobId,
+                                                .sync = options_.sync,
+                                                .clock = options_.clock})) {
+  completed_ = triggered_ = store_->lastCommittedTxid();
   // The first checkpoint of a run comes one interval after the start.
   lastTriggerNanos_ = options_.clock->monoNanos();
   writer_ = std::thread([this] { writeLoop(); });
 }
 
+CheckpointCoordinator::CheckpointCoordinator(Options options, Restored restored)
+    : options_(std::move(options)), tasks_(0), spoutTasks_(0), restored_(std::move(restored)) {
+  completed_ = triggered_ = restored_.completed;
+}
+
 CheckpointCoordinator::~CheckpointCoordinator() {
+  if (!writer_.joinable()) return;  // a follower
   {
     std::lock_guard lk(mutex_);
     stopping_ = true;
@@ -68,7 +75,7 @@ void CheckpointCoordinator::writeLoop() {
         }
         write = nullptr;  // lets go of the frozen view: the task writes its state in place again
       }
-      BatchCommit c = store_.beginCommit(id);
+      BatchCommit c = store_->beginCommit(id);
       for (auto& [key, blob] : snapshots) c.putSnapshot(key, std::move(blob));
       c.setOffsets(offsets);
       c.commit();
@@ -95,18 +102,51 @@ std::string CheckpointCoordinator::failure() const {
   return failure_;
 }
 
+void CheckpointCoordinator::fail(const std::string& why) {
+  std::lock_guard lk(mutex_);
+  if (failure_.empty()) failure_ = why;
+  closed_ = true;
+  failed_.store(true, std::memory_order_release);
+  cv_.notify_all();
+}
+
 std::optional<std::string> CheckpointCoordinator::snapshot(const std::string& key) const {
-  return store_.snapshot(key);
+  if (store_) return store_->snapshot(key);
+  auto it = restored_.snapshots.find(key);
+  return it == restored_.snapshots.end() ? std::nullopt : std::optional(it->second);
 }
 
 PartitionOffsets CheckpointCoordinator::offsets(const std::string& source) const {
-  SourceOffsets all = store_.committedOffsets();
+  const SourceOffsets& all = store_ ? store_->committedOffsets() : restored_.offsets;
   auto it = all.find(source);
   return it == all.end() ? PartitionOffsets{} : it->second;
 }
 
+CheckpointCoordinator::Restored CheckpointCoordinator::restored() const {
+  if (!store_) return restored_;
+  return {store_->lastCommittedTxid(), store_->snapshots(), store_->committedOffsets()};
+}
+
+void CheckpointCoordinator::follow(uint64_t triggered, uint64_t completed, uint64_t final) {
+  std::lock_guard lk(mutex_);
+  // Progress only moves forward; a message overtaken by a later one changes nothing.
+  if (triggered > triggered_) triggered_.store(triggered, std::memory_order_release);
+  if (completed > completed_) completed_.store(completed, std::memory_order_release);
+  if (final > final_) final_.store(final, std::memory_order_release);
+  cv_.notify_all();
+}
+
+CheckpointCoordinator::Outbox CheckpointCoordinator::takeOutbox() {
+  std::lock_guard lk(mutex_);
+  Outbox out = std::move(outbox_);
+  outbox_ = Outbox{};
+  return out;
+}
+
 uint64_t CheckpointCoordinator::due() {
+  if (failed_.load(std::memory_order_acquire)) throw std::runtime_error(failure());
   uint64_t t = triggered_.load(std::memory_order_acquire);
+  if (!store_) return t;  // a follower: the coordinator triggers
   if (t != completed_.load(std::memory_order_acquire)) {  // one in progress (or failed)
     if (failed_.load(std::memory_order_acquire)) throw std::runtime_error(failure());
     return t;
@@ -125,16 +165,43 @@ uint64_t CheckpointCoordinator::due() {
   return triggered_;
 }
 
+uint64_t CheckpointCoordinator::finalCheckpointAfter(uint64_t barrier) {
+  if (store_ || barrier == 0) return finalCheckpoint();
+  std::unique_lock lk(mutex_);
+  // The coordinator's word carries the final id from its trigger on, so a word that the barrier
+  // completed without naming it final means it was not.
+  cv_.wait(lk, [&] { return final_ != 0 || completed_ >= barrier || closed_; });
+  return final_;
+}
+
 void CheckpointCoordinator::inputEnded() {
   std::lock_guard lk(mutex_);
+  if (!store_) {
+    ++outbox_.inputsEnded;
+    return;
+  }
   if (++ended_ == spoutTasks_) allEnded_ = true;
 }
 
 void CheckpointCoordinator::report(uint64_t id, TaskReport r) {
+  if (!store_) {
+    // A follower sends bytes over the link: its tasks' asynchronous snapshots are serialized
+    // here, on the task's thread (over several workers they are taken synchronously).
+    for (auto& [key, write] : r.deferred) r.snapshots[key] = write();
+    r.deferred.clear();
+  }
   std::unique_lock lk(mutex_);
+  // A follower's task may get a barrier from another worker before the coordinator's word of it
+  // reached this one: the barrier is the proof that it was triggered.
+  if (!store_ && id > triggered_ && id > completed_)
+    triggered_.store(id, std::memory_order_release);
   if (id != triggered_ || id == completed_) {
     throw std::logic_error("checkpoint " + std::to_string(id) + " reported, but " +
                            std::to_string(triggered_) + " is the one in progress");
+  }
+  if (!store_) {
+    outbox_.reports.emplace_back(id, std::move(r));
+    return;
   }
   for (auto& [key, blob] : r.snapshots) snapshots_[key] = std::move(blob);
   for (auto& [key, write] : r.deferred) deferred_[key] = std::move(write);

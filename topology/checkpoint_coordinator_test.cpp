@@ -1,6 +1,7 @@
 #include "private/checkpoint_coordinator.h"
 
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -173,6 +174,51 @@ TEST_F(CheckpointCoordinatorTest, ADirectoryOfAnotherJobIsRefused) {
   auto other = options();
   other.jobId = "another";
   EXPECT_THROW(CheckpointCoordinator(other, 1, 1), StateError);
+}
+
+// A worker without the coordinator (a job over several workers): its tasks read what START
+// brought, their reports wait for the link, and its progress is whatever the coordinator said.
+TEST_F(CheckpointCoordinatorTest, AFollowerRestoresFromWhatItWasSentAndQueuesItsReportsForTheLink) {
+  CheckpointCoordinator::Restored start{.completed = 4,
+                                        .snapshots = {{"count#1", "b=2"}},
+                                        .offsets = {{"lines", {{1, 30}}}}};
+  CheckpointCoordinator f(options(), start);
+  EXPECT_TRUE(f.follower());
+  EXPECT_EQ(f.lastCompleted(), 4u);
+  EXPECT_EQ(f.snapshot("count#1"), "b=2");
+  EXPECT_EQ(f.snapshot("count#0"), std::nullopt);
+  EXPECT_EQ(f.offsets("lines"), (PartitionOffsets{{1, 30}}));
+  clock.advance(10s);
+  EXPECT_EQ(f.due(), 4u) << "only the coordinator triggers";
+  // A barrier from another worker may come before the coordinator's word that it triggered it.
+  f.report(5, TaskReport{.source = "lines", .offsets = {{1, 42}}});
+  EXPECT_EQ(f.due(), 5u);
+  f.follow(5, 4, 0);
+  EXPECT_EQ(f.due(), 5u);
+  f.inputEnded();
+  CheckpointCoordinator::Outbox out = f.takeOutbox();
+  ASSERT_EQ(out.reports.size(), 1u);
+  EXPECT_EQ(out.reports[0].first, 5u);
+  EXPECT_EQ(out.reports[0].second.offsets, (PartitionOffsets{{1, 42}}));
+  EXPECT_EQ(out.inputsEnded, 1);
+  EXPECT_TRUE(f.takeOutbox().reports.empty());
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "a follower opens no checkpoint";
+
+  std::thread sink([&] { EXPECT_TRUE(f.awaitCompleted(5)); });
+  f.follow(5, 5, 0);
+  sink.join();
+  f.follow(4, 3, 0);
+  EXPECT_EQ(f.lastCompleted(), 5u) << "an older message moves nothing back";
+  EXPECT_EQ(f.finalCheckpointAfter(5), 0u) << "5 completed without being the final checkpoint";
+  // A sink's end of stream after barrier 6, before the word that 6 is the final checkpoint.
+  uint64_t final = 0;
+  std::thread end([&] { final = f.finalCheckpointAfter(6); });
+  f.follow(6, 5, 6);
+  end.join();
+  EXPECT_EQ(final, 6u);
+  f.fail("worker 2 restarted");
+  EXPECT_FALSE(f.awaitCompleted(6));
+  EXPECT_THROW(f.due(), std::runtime_error);
 }
 
 }  // namespace

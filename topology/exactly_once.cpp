@@ -10,6 +10,7 @@
 #include "gale/core/two_phase_commit.h"
 #include "gale/topology/adapters.h"
 #include "private/checkpoint_coordinator.h"
+#include "private/checkpoint_link.h"
 #include "private/input_gate.h"
 
 namespace gale {
@@ -290,7 +291,7 @@ class CheckpointTask {
   // complete and commits it, so the job ends with all of its output visible. After stop(), what
   // came after the last checkpoint stays uncommitted: the next run replays it.
   void endOfStream() {
-    uint64_t last = coord_->finalCheckpoint();
+    uint64_t last = coord_->finalCheckpointAfter(lastBarrier_);
     if (sink_ && last != 0 && lastBarrier_ >= last && coord_->awaitCompleted(last))
       commitCompleted();
   }
@@ -512,7 +513,8 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
 
 }  // namespace
 
-RunningTopology runExactlyOnce(const Topology& topology, Continuous config) {
+RunningTopology runExactlyOnce(const Topology& topology, Continuous config,
+                               const WorkerAssignment* assignment) {
   if (config.checkpointDir.empty())
     throw std::invalid_argument("gale::Continuous: exactly-once needs a checkpointDir");
   if (config.checkpointInterval.count() <= 0)
@@ -527,15 +529,26 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config) {
           "' is a custom Spout; declare it with setSpout(name, SourcePtr)");
     }
   }
-  auto coordinator = std::make_shared<CheckpointCoordinator>(
-      CheckpointCoordinator::Options{
-          .directory = config.checkpointDir,
-          .jobId = "continuous-" + topologyFingerprint(topology),
-          .interval = config.checkpointInterval,
-          .clock = config.clock ? config.clock : &SystemClock::instance(),
-          .sync = config.checkpointSync,
-          .onPoint = config.onCheckpointPoint},
-      topology.taskCount(), spoutTasks);
+  CheckpointCoordinator::Options options{
+      .directory = config.checkpointDir,
+      .jobId = "continuous-" + topologyFingerprint(topology),
+      .interval = config.checkpointInterval,
+      .clock = config.clock ? config.clock : &SystemClock::instance(),
+      .sync = config.checkpointSync,
+      .onPoint = config.onCheckpointPoint};
+  std::shared_ptr<CheckpointCoordinator> coordinator;
+  std::shared_ptr<CheckpointLink> link;
+  if (!assignment || assignment->self == CheckpointLink::coordinatorWorker(topology, *assignment)) {
+    coordinator = std::make_shared<CheckpointCoordinator>(options, topology.taskCount(), spoutTasks);
+    if (assignment) {
+      link = std::make_shared<CheckpointLink>(topology, *assignment, config.curve, coordinator);
+      link->waitStarted();
+    }
+  } else {
+    link = std::make_shared<CheckpointLink>(topology, *assignment, config.curve);
+    coordinator = std::make_shared<CheckpointCoordinator>(options, link->waitStarted());
+    link->follow(coordinator);
+  }
   Topology wrapped = wrapComponents(
       topology,
       {.spout = [&](const ComponentSpec& c) -> std::unique_ptr<Spout> {
@@ -549,6 +562,7 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config) {
        }});
   config.guarantee = Guarantee::None;  // checkpoints replace the acker
   config.acking = false;
+  if (assignment) return launchCheckpointedWorker(wrapped, std::move(config), *assignment, link);
   return runContinuous(wrapped, std::move(config));
 }
 

@@ -12,6 +12,7 @@
 #include "gale/core/log.h"
 #include "private/acker_executor.h"
 #include "private/bolt_executor.h"
+#include "private/checkpoint_link.h"
 #include "private/exactly_once.h"
 #include "private/runtime_shared.h"
 #include "private/spout_executor.h"
@@ -47,6 +48,9 @@ class RunningTopology::Impl {
   std::unique_ptr<RuntimeShared> sh;
   std::vector<std::unique_ptr<Executor>> tasks;  // local tasks only
   bool joined = false;
+  // An exactly-once worker's link to its job's checkpoint coordinator (checkpoint_link.h):
+  // declared after `sh`, so it is gone (its thread stopped) before `sh` is.
+  std::shared_ptr<CheckpointLink> link;
 
   void shutdownAndJoin() {
     if (joined) return;
@@ -270,15 +274,6 @@ void checkConfig(const Continuous& c) {
     bad("retryBackoffMin must be >= 0 and retryBackoffMax >= retryBackoffMin");
 }
 
-std::string taskEndpoint(const std::string& base, TaskId t) {
-  if (base.rfind("tcp://", 0) == 0) {
-    auto colon = base.rfind(':');
-    int port = std::stoi(base.substr(colon + 1));
-    return base.substr(0, colon + 1) + std::to_string(port + t);
-  }
-  return base + "-" + std::to_string(t);
-}
-
 // A worker's spouts start once its senders to the other workers' tasks have connected: the
 // other workers start at about the same time but not at once, and tuples emitted before would
 // wait in the senders' queues, charged to latency (100+ ms at start-up) or timing out. Waits up
@@ -317,7 +312,8 @@ void awaitOtherWorkers(RuntimeShared& sh, const std::vector<std::unique_ptr<Exec
 }
 
 RunningTopology launch(const Topology& topology, Continuous config,
-                       const WorkerAssignment* assignment) {
+                       const WorkerAssignment* assignment,
+                       std::shared_ptr<CheckpointLink> link = nullptr) {
   checkConfig(config);
   auto impl = std::make_unique<RunningTopology::Impl>();
   impl->sh = std::make_unique<RuntimeShared>();
@@ -403,6 +399,11 @@ RunningTopology launch(const Topology& topology, Continuous config,
     }
     if (!any) break;
   }
+  if (link) {
+    // The job lost a worker: this one stops too, and restarts from the last checkpoint.
+    link->onAbort([&sh](const std::string& why) { sh.fail(why); });
+    impl->link = std::move(link);
+  }
   for (auto& task : impl->tasks) task->connect();
   if (assignment) awaitOtherWorkers(sh, impl->tasks);
   for (auto& task : impl->tasks) task->start();
@@ -424,6 +425,21 @@ RunningTopology launch(const Topology& topology, Continuous config,
 
 }  // namespace
 
+std::string taskEndpoint(const std::string& base, TaskId t) {
+  if (base.rfind("tcp://", 0) == 0) {
+    auto colon = base.rfind(':');
+    int port = std::stoi(base.substr(colon + 1));
+    return base.substr(0, colon + 1) + std::to_string(port + t);
+  }
+  return base + "-" + std::to_string(t);
+}
+
+RunningTopology launchCheckpointedWorker(const Topology& wrapped, Continuous config,
+                                         const WorkerAssignment& assignment,
+                                         std::shared_ptr<CheckpointLink> link) {
+  return launch(wrapped, std::move(config), &assignment, std::move(link));
+}
+
 RunningTopology runContinuous(const Topology& topology, Continuous config) {
   if (config.guarantee == Guarantee::ExactlyOnce) return runExactlyOnce(topology, std::move(config));
   if (config.guarantee == Guarantee::None) config.acking = false;
@@ -432,9 +448,8 @@ RunningTopology runContinuous(const Topology& topology, Continuous config) {
 
 RunningTopology runWorker(const Topology& topology, Continuous config,
                           WorkerAssignment assignment) {
-  // The checkpoint coordinator lives in one process (docs/runtime.md, "Exactly-once").
   if (config.guarantee == Guarantee::ExactlyOnce)
-    throw std::invalid_argument("gale::Continuous: exactly-once runs in one process (runContinuous)");
+    return runExactlyOnce(topology, std::move(config), &assignment);
   if (config.guarantee == Guarantee::None) config.acking = false;
   return launch(topology, std::move(config), &assignment);
 }

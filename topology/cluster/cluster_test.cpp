@@ -552,28 +552,16 @@ TEST_F(Cluster, ARebalanceFromTwoToFourTasksOfAStatefulBoltKeepsItsCounts) {
   RecordProperty("duplicates", duplicates);
 }
 
-// The windowed Kafka job of cluster_kafka_windows.cpp (gale's window operator, a FileSink) in
-// `mode`, exactly-once or micro-batch, runs in one worker on one of two supervisors. The worker
-// is SIGKILLed while the second chunk is produced (its supervisor restarts it); the leading
-// coordinator is SIGKILLed (the standby takes over); then, while the third chunk is produced, the
-// job's supervisor fails as `host` says, and the new leader moves the job to the other
-// supervisor, whose new worker opens the checkpoint in the shared directory:
-//  - Killed: SIGKILL (the worker dies with it);
-//  - Frozen: SIGSTOP past its session, so its worker keeps running and committing while the new
-//    copy is started: the copy must be refused the checkpoint (its lock) until the stale worker
-//    is gone, which happens when the supervisor is let go (SIGCONT: it exits 3 and stops it).
-// Every (word, window) row must be committed exactly once with the oracle's count: a record
-// counted twice or lost changes a count, a window restored twice or written again (by two
-// copies, say) shows as a repeated row.
-void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure host) {
-  // librdkafka's mock cluster in this process: the workers reach it over tcp like a real one.
-  KafkaMockCluster kafka(1);
-  kafka.createTopic("words", 1);
-  // Records 0.1 s apart in event time from a fixed epoch, in order, over 10 s windows: each
-  // chunk spans three windows.
-  constexpr int64_t kEpochMs = 1'700'000'000'000, kWindowMs = 10'000;
-  std::map<std::string, int64_t> oracle;  // "word<TAB>window start" -> count
-  auto produce = [&](int chunk) {
+// The windowed Kafka job of cluster_kafka_windows.cpp (gale's window operator, a FileSink) and
+// its oracle: librdkafka's mock cluster in this process (the workers reach it over tcp like a
+// real one), records 0.1 s apart in event time from a fixed epoch, in order, over 10 s windows:
+// each chunk of 250 spans three windows.
+struct KafkaWindows {
+  static constexpr int64_t kEpochMs = 1'700'000'000'000, kWindowMs = 10'000;
+
+  explicit KafkaWindows(std::string dir) : dir(std::move(dir)) { kafka.createTopic("words", 1); }
+
+  void produce(int chunk) {
     for (int i = chunk * 250; i < (chunk + 1) * 250; ++i) {
       std::string w = word(i, i % 3);
       int64_t ms = kEpochMs + i * 100;
@@ -581,10 +569,15 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure 
       ++oracle[w + "\t" + toString(Value{Timestamp{(ms - ms % kWindowMs) * 1000}})];
     }
     kafka.flush();
-  };
-  // The committed rows (word, window_start, window_end, count) of the sink's part files.
-  int repeated = 0;
-  auto rows = [&] {
+  }
+  // A record far later in event time closes every window of the oracle (its own stays open).
+  void closeWindows() {
+    kafka.produce("words", 0, "end", "end", {}, kEpochMs + 10'000'000);
+    kafka.flush();
+  }
+  // The committed rows (word, window_start, window_end, count) of the sink's part files, as
+  // "word<TAB>window_start" -> count; `repeated` counts rows committed more than once.
+  std::map<std::string, int64_t> rows() {
     std::map<std::string, int64_t> seen;
     repeated = 0;
     for (const auto& f : std::filesystem::directory_iterator(dir + "/out")) {
@@ -597,37 +590,67 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure 
       }
     }
     return seen;
-  };
+  }
+  // Closes the windows, then every (word, window) row must be committed exactly once with the
+  // oracle's count.
+  void expectEveryRowOnce() {
+    closeWindows();
+    std::map<std::string, int64_t> seen;
+    ASSERT_TRUE(waitFor([&] { return (seen = rows()).size() >= oracle.size(); }, 90s))
+        << "windows are missing: " << seen.size() << " of " << oracle.size();
+    EXPECT_EQ(seen, oracle);
+    EXPECT_EQ(repeated, 0) << "rows committed twice";
+  }
+  std::vector<std::string> submit(int workers, const std::string& mode) const {
+    return {"submit", "kw", "--workers", std::to_string(workers), "--binary",
+            GALE_KAFKA_WINDOWS, "--", "--bootstrap", kafka.bootstraps(), "--topic", "words",
+            "--checkpoint", dir + "/checkpoint", "--output", dir + "/out", "--mode", mode,
+            "--window-ms", std::to_string(kWindowMs)};
+  }
 
+  KafkaMockCluster kafka{1};
+  std::string dir;
+  std::map<std::string, int64_t> oracle;  // "word<TAB>window start" -> count
+  int repeated = 0;
+};
+
+// The job of KafkaWindows in `mode`, exactly-once or micro-batch, runs in one worker on one of
+// two supervisors. The worker is SIGKILLed while the second chunk is produced (its supervisor
+// restarts it); the leading coordinator is SIGKILLed (the standby takes over); then, while the
+// third chunk is produced, the job's supervisor fails as `host` says, and the new leader moves
+// the job to the other supervisor, whose new worker opens the checkpoint in the shared
+// directory:
+//  - Killed: SIGKILL (the worker dies with it);
+//  - Frozen: SIGSTOP past its session, so its worker keeps running and committing while the new
+//    copy is started: the copy must be refused the checkpoint (its lock) until the stale worker
+//    is gone, which happens when the supervisor is let go (SIGCONT: it exits 3 and stops it).
+// Every (word, window) row must be committed exactly once with the oracle's count: a record
+// counted twice or lost changes a count, a window restored twice or written again (by two
+// copies, say) shows as a repeated row.
+void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure host) {
+  KafkaWindows kw(dir);
   startDaemon("c1", {"coordinator", "--id", "c1"});
   ASSERT_TRUE(waitFor([&] { return leader() == "c1"; }));
   startDaemon("c2", {"coordinator", "--id", "c2"});
   startSupervisors(2);
-  produce(0);
-  std::vector<std::string> job{"--", "--bootstrap", kafka.bootstraps(), "--topic", "words",
-                               "--checkpoint", dir + "/checkpoint", "--output", dir + "/out",
-                               "--mode", mode, "--window-ms", std::to_string(kWindowMs)};
-  auto submitJob = [&](int workers, std::string* out = nullptr) {
-    std::vector<std::string> args{"submit", "kw", "--workers", std::to_string(workers),
-                                  "--binary", GALE_KAFKA_WINDOWS};
-    args.insert(args.end(), job.begin(), job.end());
-    return run(args, out);
-  };
+  kw.produce(0);
   std::string out;
-  EXPECT_EQ(submitJob(2, &out), 1);
-  EXPECT_NE(out.find("a " + mode + " job runs in one worker"), std::string::npos) << out;
-  ASSERT_EQ(submitJob(1), 0);
+  if (mode == "micro-batch") {
+    EXPECT_EQ(run(kw.submit(2, mode), &out), 1);
+    EXPECT_NE(out.find("a micro-batch job runs in one worker"), std::string::npos) << out;
+  }
+  ASSERT_EQ(run(kw.submit(1, mode)), 0);
   EXPECT_EQ(parseTopologySpec(*zk->get(topologiesPath(options) + "/kw")).mode, mode);
-  EXPECT_EQ(run({"rebalance", "kw", "--workers", "2"}, &out), 1);
+  EXPECT_EQ(run({"rebalance", "kw", "--parallelism", "window=3"}, &out), 1);
   EXPECT_NE(out.find("cannot be rebalanced"), std::string::npos) << out;
   EXPECT_EQ(run({"list"}, &out), 0);
   EXPECT_NE(out.find("topology kw: 1 workers, " + mode + ", active"), std::string::npos) << out;
   ASSERT_TRUE(waitFor([&] { return workers().size() == 1; })) << "the worker did not start";
-  ASSERT_TRUE(waitFor([&] { return !rows().empty(); }, 60s)) << "no window was committed";
+  ASSERT_TRUE(waitFor([&] { return !kw.rows().empty(); }, 60s)) << "no window was committed";
 
   // The worker dies with a batch or a checkpoint in progress; its supervisor restarts it.
   int victim = workers().at(0).pid;
-  produce(1);
+  kw.produce(1);
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
   ASSERT_TRUE(waitFor([&] {
     auto w = workers();
@@ -641,7 +664,7 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure 
   // Its host fails: the job moves to the other supervisor and resumes from the checkpoint.
   std::string lost = workers().at(0).supervisor;
   int stale = workers().at(0).pid;
-  produce(2);
+  kw.produce(2);
   if (host == HostFailure::Killed) {
     stopDaemon(lost);
   } else {
@@ -667,15 +690,8 @@ void Cluster::expectExactWindowsAfterKills(const std::string& mode, HostFailure 
         << "the stale worker outlived its supervisor";
   }
 
-  // A record far later in event time closes every window of the oracle (its own stays open).
-  kafka.produce("words", 0, "end", "end", {}, kEpochMs + 10'000'000);
-  kafka.flush();
-  std::map<std::string, int64_t> seen;
-  ASSERT_TRUE(waitFor([&] { return (seen = rows()).size() >= oracle.size(); }, 90s))
-      << "windows are missing: " << seen.size() << " of " << oracle.size();
-  EXPECT_EQ(seen, oracle);
-  EXPECT_EQ(repeated, 0) << "rows committed twice";
-  std::cout << mode << " windowed kafka job: " << oracle.size()
+  kw.expectEveryRowOnce();
+  std::cout << mode << " windowed kafka job: " << kw.oracle.size()
             << " (word, window) rows of 750 records, exact after a killed worker, a coordinator "
             << "failover and a " << (host == HostFailure::Killed ? "killed" : "frozen")
             << " host\n";
@@ -687,6 +703,56 @@ TEST_F(Cluster, AnExactlyOnceWindowedKafkaJobIsExactAfterAKilledWorkerAFailoverA
 
 TEST_F(Cluster, AMicroBatchWindowedKafkaJobIsExactAfterAKilledWorkerAFailoverAndAKilledHost) {
   expectExactWindowsAfterKills("micro-batch", HostFailure::Killed);
+}
+
+// The job of KafkaWindows exactly-once over two workers: 5 tasks round-robin (words, window#1
+// and sink in worker 0; parse and window#0 in worker 1) and the checkpoint coordinator as task 5,
+// in worker 1, so records, watermarks and barriers cross workers both ways over tcp and the
+// coordinator completes a checkpoint only with both workers' snapshots and offsets. The worker
+// holding the spout is SIGKILLed while a chunk is produced, then the coordinator's worker while
+// the next one is: each time BOTH workers must restart (a job resumes whole from its last
+// checkpoint) and the job go on committing windows. Then `rebalance --workers 3` moves it to
+// three workers (the coordinator now in worker 2), which resume from the same checkpoint. Every
+// (word, window) row must be committed exactly once with the oracle's count. The supervisors
+// have CURVE keys: the coordinator's link accepts only the job's workers, as the tasks do.
+TEST_F(Cluster, AnExactlyOnceJobOverTwoWorkersRestartsWholeAfterEachKillAndStaysExact) {
+  KafkaWindows kw(dir);
+  startDaemon("c1", {"coordinator", "--id", "c1"});
+  ASSERT_TRUE(waitFor([&] { return leader() == "c1"; }));
+  startSupervisors(2, /*curve=*/true);  // the tasks' channels and the coordinator's link
+  kw.produce(0);
+  ASSERT_EQ(run(kw.submit(2, "exactly-once")), 0);
+  std::string out;
+  EXPECT_EQ(run({"list"}, &out), 0);
+  EXPECT_NE(out.find("topology kw: 2 workers, exactly-once, active"), std::string::npos) << out;
+  ASSERT_TRUE(waitFor([&] { return workers().size() == 2; })) << "the workers did not start";
+  size_t committed = 0;
+  ASSERT_TRUE(waitFor([&] { return (committed = kw.rows().size()) > 0; }, 60s))
+      << "no window was committed";
+  EXPECT_EQ(run({"list"}, &out), 0);
+  EXPECT_NE(out.find("__checkpoint[5]"), std::string::npos) << out;
+
+  for (int victim : {0, 1}) {
+    std::map<int, WorkerStatus> before = workers();
+    ASSERT_EQ(before.size(), 2u);
+    kw.produce(1 + victim);
+    ASSERT_EQ(::kill(before.at(victim).pid, SIGKILL), 0);
+    ASSERT_TRUE(waitFor([&] {
+      auto now = workers();
+      return now.size() == 2 && now.at(0).pid != before.at(0).pid &&
+             now.at(1).pid != before.at(1).pid;
+    }, 60s)) << "worker " << victim << " was killed, but not every worker of the job restarted";
+    ASSERT_TRUE(waitFor([&] { return kw.rows().size() > committed; }, 60s))
+        << "no window was committed after worker " << victim << " was killed";
+    committed = kw.rows().size();
+  }
+
+  ASSERT_EQ(run({"rebalance", "kw", "--workers", "3"}), 0);
+  ASSERT_TRUE(waitFor([&] { return workers().size() == 3; }, 60s)) << "not moved to 3 workers";
+  kw.expectEveryRowOnce();
+  std::cout << "exactly-once windowed kafka job over 2 workers: " << kw.oracle.size()
+            << " (word, window) rows of 750 records, exact after each worker was killed and a "
+            << "rebalance to 3 workers\n";
 }
 
 }  // namespace

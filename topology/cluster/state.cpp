@@ -127,8 +127,8 @@ TopologySpec parseTopologySpec(const std::string& text) {
       if (n < 1) throw std::invalid_argument("parallelism of '" + component + "' must be >= 1");
     t.components = componentsOf(j);
     t.mode = modeOf(j);
-    if (t.mode.size() && t.workers != 1)
-      throw std::invalid_argument("a " + t.mode + " job runs in one worker, not " +
+    if (t.mode == "micro-batch" && t.workers != 1)
+      throw std::invalid_argument("a micro-batch job runs in one worker, not " +
                                   std::to_string(t.workers));
     if (t.binary.empty() || t.binary[0] != '/')
       throw std::invalid_argument("binary must be an absolute path");

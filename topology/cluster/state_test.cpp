@@ -179,21 +179,22 @@ TEST(WorkerFile, AProgramDescribesItsTopologyForSubmitAndTasksGoToWorkersRoundRo
   EXPECT_EQ(parseComponents(out.substr(out.rfind('\n', out.size() - 2) + 1)), components);
 }
 
-TEST(WorkerFile, ExactlyOnceAndMicroBatchJobsDescribeThemselvesAsOneWorkerJobs) {
+TEST(WorkerFile, ExactlyOnceAndMicroBatchJobsDescribeTheirModeAndAnExactlyOnceOneItsCoordinator) {
   TopologyBuilder b;
   b.setSpout("numbers", std::make_shared<MemoryStream>("m", Fields{{"n", Type::Int64}}, 1), 1);
   b.setBolt("sink", ConsoleSink{}, 2).shuffleGrouping("numbers");
   Topology t = b.build();
   Continuous exactlyOnce;
   exactlyOnce.guarantee = Guarantee::ExactlyOnce;
-  // No ackers in either mode: exactly-once checkpoints, micro-batch replays whole batches.
-  for (const auto& [text, mode] :
-       {std::pair{describeTopology(t, exactlyOnce), "exactly-once"},
-        std::pair{describeTopology(t, MicroBatch{}), "micro-batch"}}) {
-    TopologyDescription d = parseDescription(text);
-    EXPECT_EQ(d.mode, mode);
-    EXPECT_EQ(d.components, (std::vector<ComponentTasks>{{"numbers", 0, 1}, {"sink", 1, 2}}));
-  }
+  // No ackers in either mode: exactly-once checkpoints, micro-batch replays whole batches. The
+  // checkpoint coordinator of an exactly-once job is task 3 (its port is the worker's + 3).
+  TopologyDescription d = parseDescription(describeTopology(t, exactlyOnce));
+  EXPECT_EQ(d.mode, "exactly-once");
+  EXPECT_EQ(d.components, (std::vector<ComponentTasks>{
+                              {"numbers", 0, 1}, {"sink", 1, 2}, {"__checkpoint", 3, 1}}));
+  d = parseDescription(describeTopology(t, MicroBatch{}));
+  EXPECT_EQ(d.mode, "micro-batch");
+  EXPECT_EQ(d.components, (std::vector<ComponentTasks>{{"numbers", 0, 1}, {"sink", 1, 2}}));
   EXPECT_EQ(parseDescription(describeTopology(t, Continuous{})).mode, "");
 
   TopologySpec spec{"/bin/job", {}, 1, true, {{"numbers", 0, 1}}};

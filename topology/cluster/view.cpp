@@ -61,7 +61,7 @@ std::map<std::pair<std::string, int>, std::string> slotUsers(const ClusterView& 
   return out;
 }
 
-// "exactly-once, " for a job that runs in one worker (TopologySpec::mode), else nothing.
+// "exactly-once, " or "micro-batch, " for a checkpointed job (TopologySpec::mode), else nothing.
 std::string modeText(const TopologySpec& spec) {
   return spec.mode.empty() ? "" : spec.mode + ", ";
 }

@@ -97,16 +97,17 @@ std::vector<int> roundRobinTasks(int tasks, int workers) {
 
 namespace {
 
-nlohmann::json componentsJson(const Topology& topology, int tasksWithAckers) {
+// `extra`: what runs as tasks numbered after the components' (the ackers, or the checkpoint
+// coordinator of an exactly-once job, which binds its worker's port + its number).
+nlohmann::json componentsJson(const Topology& topology, const std::string& extra, int extraTasks) {
   nlohmann::json components = nlohmann::json::array();
   int tasks = 0;
   for (const ComponentSpec& c : topology.components()) {
     components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.parallelism}});
     tasks = std::max(tasks, static_cast<int>(c.firstTask) + c.parallelism);
   }
-  if (tasksWithAckers > tasks)
-    components.push_back(
-        {{"name", "__acker"}, {"firstTask", tasks}, {"tasks", tasksWithAckers - tasks}});
+  if (extraTasks > 0)
+    components.push_back({{"name", extra}, {"firstTask", tasks}, {"tasks", extraTasks}});
   return components;
 }
 
@@ -182,14 +183,17 @@ int serve(const sigset_t& signals, Job& job) {
 }  // namespace
 
 std::string describeTopology(const Topology& topology, const Continuous& config) {
-  nlohmann::json d{{"components", componentsJson(topology, totalTasks(topology, config))}};
-  if (config.guarantee == Guarantee::ExactlyOnce) d["mode"] = "exactly-once";
-  return d.dump();
+  if (config.guarantee == Guarantee::ExactlyOnce)
+    return nlohmann::json{{"components", componentsJson(topology, "__checkpoint", 1)},
+                          {"mode", "exactly-once"}}
+        .dump();
+  int ackers = totalTasks(topology, config) - topology.taskCount();
+  return nlohmann::json{{"components", componentsJson(topology, "__acker", ackers)}}.dump();
 }
 
 std::string describeTopology(const Topology& topology, const MicroBatch&) {
   // Micro-batch mode runs the executors without ackers (a batch is replayed whole).
-  return nlohmann::json{{"components", componentsJson(topology, topology.taskCount())},
+  return nlohmann::json{{"components", componentsJson(topology, "", 0)},
                         {"mode", "micro-batch"}}
       .dump();
 }
@@ -197,19 +201,21 @@ std::string describeTopology(const Topology& topology, const MicroBatch&) {
 std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config) {
   bool exactlyOnce = config.guarantee == Guarantee::ExactlyOnce;
   WorkerFile file;
-  auto rc =
-      startWorker(describeTopology(topology, config), exactlyOnce ? "exactly-once" : "", file);
+  auto rc = startWorker(describeTopology(topology, config), "", file);
   if (rc != kRun) return rc;
   sigset_t signals = blockWorkerSignals();
   WorkerAssignment& a = file.assignment;
   try {
     std::optional<RunningTopology> rt;
     bool curve = false;
-    if (exactlyOnce) {
+    if (exactlyOnce && a.endpoints.size() == 1) {
       // Every task here over inproc channels: nothing crosses the network, so the supervisor's
       // CURVE key has nothing to protect.
       rt.emplace(runContinuous(topology, std::move(config)));
     } else {
+      // Exactly-once over several workers: runWorker waits here until every worker of the job
+      // joined its checkpoint coordinator, and stops with an error (exit 1, restarted by the
+      // supervisor) when the job loses a worker, so every worker resumes from one checkpoint.
       a.workerOfTask = roundRobinTasks(totalTasks(topology, config),
                                        static_cast<int>(a.endpoints.size()));
       config.transport = TransportScheme::Tcp;
@@ -224,7 +230,7 @@ std::optional<int> runIfClusterWorker(const Topology& topology, Continuous confi
     logInfo("cluster worker " + std::to_string(a.self) + " of '" + file.topology + "' running" +
             (exactlyOnce ? " exactly-once" : "") + (curve ? " with CURVE" : ""));
     // At-least-once: what was in flight is replayed by the spouts' sources. Exactly-once: the
-    // next start resumes from the last completed checkpoint.
+    // next start of every worker resumes from the last completed checkpoint.
     Job job{[&] { rt->kill(); }, [&](bool on) { on ? rt->activate() : rt->deactivate(); },
             [&] { return rt->active(); }, [&] { return rt->error(); }};
     return serve(signals, job);

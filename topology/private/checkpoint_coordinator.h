@@ -11,6 +11,11 @@
 // One checkpoint at a time: the next one is triggered only after the last completed (and
 // checkpointInterval after the last was triggered), so barriers of two checkpoints never meet in
 // an alignment. Thread-safe: every task thread calls it.
+//
+// A job spread over several workers (checkpoint_link.h) has the coordinator in one of them; the
+// others run a *follower*: the same object without a store, whose progress (triggered,
+// completed, final) is the coordinator's as the link last heard it, whose recovery data is what
+// the coordinator sent at the start, and whose tasks' reports wait in an outbox the link sends.
 #pragma once
 
 #include <atomic>
@@ -23,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gale/core/async_snapshot.h"
 #include "gale/core/clock.h"
@@ -56,6 +62,14 @@ class CheckpointCoordinator {
   // `tasks`: every spout and bolt task, all of which report each checkpoint. Opens (or creates)
   // the checkpoint directory; throws StateError / CheckpointDamaged as StateStore does.
   CheckpointCoordinator(Options options, int tasks, int spoutTasks);
+  // A follower (above): `restored` is the last completed checkpoint's data for this worker's
+  // tasks. `options.directory` and `jobId` are not used.
+  struct Restored {
+    uint64_t completed = 0;
+    std::map<std::string, std::string> snapshots;
+    SourceOffsets offsets;
+  };
+  CheckpointCoordinator(Options options, Restored restored);
   // Writes a checkpoint every task reported, if its write had not begun yet.
   ~CheckpointCoordinator();
 
@@ -74,6 +88,10 @@ class CheckpointCoordinator {
   void inputEnded();
   // The final checkpoint's id (0: not triggered yet).
   uint64_t finalCheckpoint() const { return final_.load(std::memory_order_acquire); }
+  // The same, for a task at its end of stream whose last barrier was `barrier`. A follower may
+  // get the final barrier from another worker before the coordinator's word that it is the
+  // final one: it waits until it knows (the word came, the checkpoint completed, or close()).
+  uint64_t finalCheckpointAfter(uint64_t barrier);
 
   // --- Every task, once barrier `id` passed it. The last report hands the checkpoint to the
   // writer thread. Throws std::logic_error for an id that is not the one in progress.
@@ -84,6 +102,23 @@ class CheckpointCoordinator {
   void close();
   // Why a checkpoint could not be written (empty: none failed).
   std::string failure() const;
+  // The job must restart (a worker was lost): no checkpoint completes any more, due() throws
+  // `why`, awaitCompleted returns false.
+  void fail(const std::string& why);
+
+  // --- The link of a job over several workers.
+  bool follower() const { return !store_; }
+  uint64_t triggered() const { return triggered_.load(std::memory_order_acquire); }
+  // The coordinator: every snapshot and offset of the last completed checkpoint.
+  Restored restored() const;
+  // A follower: the coordinator's progress as last heard.
+  void follow(uint64_t triggered, uint64_t completed, uint64_t final);
+  // A follower: what its tasks reported (report(), inputEnded()) since the last call.
+  struct Outbox {
+    std::vector<std::pair<uint64_t, TaskReport>> reports;
+    int inputsEnded = 0;
+  };
+  Outbox takeOutbox();
 
   void point(CheckpointPoint p, uint64_t id) const {
     if (options_.onPoint) options_.onPoint(p, id);
@@ -94,7 +129,9 @@ class CheckpointCoordinator {
   Options options_;
   int tasks_;
   int spoutTasks_;
-  StateStore store_;
+  std::unique_ptr<StateStore> store_;  // null in a follower
+  Restored restored_;                   // a follower's recovery data
+  Outbox outbox_;                       // a follower's reports, until the link takes them
   std::atomic<uint64_t> completed_{0};
   std::atomic<uint64_t> triggered_{0};
   std::atomic<uint64_t> final_{0};

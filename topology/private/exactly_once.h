@@ -5,13 +5,25 @@
 // input gate of a task with several inputs aligns them (input_gate.h: what an input sends after
 // its barrier is held back until every input delivered it), then the bolt's onBarrier snapshots.
 // The checkpoint store and the completion rule: checkpoint_coordinator.h.
+//
+// With a WorkerAssignment (runWorker) the job runs over several workers: checkpoint_link.h.
 #pragma once
+
+#include <memory>
 
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 
 namespace gale {
 
-RunningTopology runExactlyOnce(const Topology& topology, Continuous config);
+class CheckpointLink;
+
+RunningTopology runExactlyOnce(const Topology& topology, Continuous config,
+                               const WorkerAssignment* assignment = nullptr);
+// runtime.cpp: this worker's tasks of a wrapped topology, stopped with an error when `link`
+// aborts the job; `link` lives as long as the running topology.
+RunningTopology launchCheckpointedWorker(const Topology& wrapped, Continuous config,
+                                         const WorkerAssignment& assignment,
+                                         std::shared_ptr<CheckpointLink> link);
 
 }  // namespace gale

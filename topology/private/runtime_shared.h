@@ -130,4 +130,8 @@ struct RuntimeShared {
   }
 };
 
+// The endpoint task `t` binds in a worker whose endpoint is `workerEndpoint`: tcp://host:port+t,
+// or <ipc or inproc endpoint>-t.
+std::string taskEndpoint(const std::string& workerEndpoint, TaskId t);
+
 }  // namespace gale

@@ -239,7 +239,11 @@ RunningTopology runContinuous(const Topology& topology, Continuous config = {});
 inline RunningTopology run(const Topology& topology, Continuous config) {
   return runContinuous(topology, std::move(config));
 }
-// Runs the tasks assigned to `assignment.self`; the other workers run the rest.
+// Runs the tasks assigned to `assignment.self`; the other workers run the rest. Exactly-once:
+// the checkpoint coordinator runs in worker taskCount() % workers (at that worker's endpoint +
+// taskCount()); runWorker returns only once every worker joined it, and a worker stops with an
+// error when the job lost a worker (every worker must then be started again: the job resumes
+// from its last checkpoint). docs/runtime.md, "Exactly-once over several workers".
 RunningTopology runWorker(const Topology& topology, Continuous config,
                           WorkerAssignment assignment);
 // Component tasks plus ackers under `config`.

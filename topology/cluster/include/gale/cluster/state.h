@@ -45,9 +45,10 @@ struct TopologySpec {
   // Components whose task count `gale rebalance --parallelism` changed: handed to the program in
   // GALE_PARALLELISM (worker.h, parallelism()), which builds them with that many tasks.
   std::map<std::string, int> parallelism;
-  // "micro-batch" or "exactly-once" (continuous): the job runs all its tasks in ONE worker
-  // process, because its batch or checkpoint coordinator is an object inside that process;
-  // `gale submit` and `rebalance` keep it at one worker. Empty: at-least-once, any worker count.
+  // "micro-batch": the job runs all its tasks in ONE worker process (its batch coordinator is an
+  // object inside that process); `gale submit` and `rebalance` keep it at one worker.
+  // "exactly-once" (continuous): any worker count, task counts fixed (per-task snapshots).
+  // Empty: at-least-once.
   std::string mode;
   int tasks() const;               // all tasks, ackers included (0: not described)
 };

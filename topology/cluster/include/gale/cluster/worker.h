@@ -58,7 +58,8 @@ WorkerFile parseWorkerFile(const std::string& json);
 std::vector<int> roundRobinTasks(int tasks, int workers);
 
 // {"components": [{"name": "split", "firstTask": 1, "tasks": 2}, ..., {"name": "__acker", ...}]},
-// with "mode": "exactly-once" or "micro-batch" for a job that runs in one worker (TopologySpec).
+// with "mode": "exactly-once" or "micro-batch" (TopologySpec). An exactly-once job lists its
+// checkpoint coordinator as "__checkpoint", one task after the components' (no ackers).
 std::string describeTopology(const Topology& topology, const Continuous& config);
 std::string describeTopology(const Topology& topology, const MicroBatch& config);
 
@@ -72,10 +73,12 @@ std::string describeTopology(const Topology& topology, const MicroBatch& config)
 // until it is killed, as a Storm topology does. Call it from the main thread before starting any
 // other thread: it blocks those signals for the threads it starts.
 //
-// Exactly-once (config.guarantee) and micro-batch jobs run in ONE worker, all their tasks in its
-// process (their checkpoint or batch coordinator is an object of that process): the worker runs
-// runContinuous / runMicroBatch instead of runWorker, and refuses (exit 1) an assignment of more
-// than one worker. Their checkpoint directory must be on a path every supervisor's host reaches
+// Exactly-once (config.guarantee) jobs run over any number of workers (runWorker with the
+// checkpoint coordinator in one of them; with one worker, runContinuous over inproc channels);
+// a worker exits 1 when the job lost a worker, so that every worker restarts from the last
+// checkpoint. Micro-batch jobs run in ONE worker, all their tasks in its process (their batch
+// coordinator is an object of that process): runMicroBatch, refusing (exit 1) an assignment of
+// more than one worker. Their checkpoint directory must be on a path every supervisor's host reaches
 // (a shared filesystem), so a worker restarted on another host resumes from it; the directory's
 // lock lets one worker at a time use it (a copy started elsewhere while a stale one still runs
 // fails and is retried by its supervisor). SIGTERM: exactly-once kills the topology (the next

@@ -1,0 +1,125 @@
+// Exactly-once continuous mode over several workers (runWorker, checkpoint_link.h), each worker a
+// RunningTopology of its own in this process with its own ZeroMQ context, talking over ipc://
+// as separate processes would: the job's checkpoints gather every worker's snapshots and
+// offsets, and a worker that is lost and started again makes every worker stop, after which the
+// job started again resumes from its last checkpoint and commits every count once. (The cluster
+// test does the same with processes, tcp and SIGKILL: cluster_system_test.)
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "../tests/exactly_once_word_count.h"
+#include "temp_dir_for_test.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace gale::testing;
+
+// The word count (8 tasks) over `workers` workers: the checkpoint coordinator is task 8, in
+// worker 8 % workers.
+struct Job {
+  Job(int workers, int64_t total, double rate) : workers(workers), total(total), rate(rate) {
+    std::filesystem::create_directories(out());
+  }
+  std::string chk() const { return tmp.sub("chk"); }
+  std::string out() const { return tmp.sub("out"); }
+
+  WorkerAssignment assignment(int self) const {
+    WorkerAssignment a;
+    a.workerOfTask = roundRobin();
+    for (int w = 0; w < workers; ++w) a.endpoints.push_back("ipc://" + tmp.sub("w" + std::to_string(w)));
+    a.self = self;
+    return a;
+  }
+  std::vector<int> roundRobin() const {
+    std::vector<int> out;
+    for (int t = 0; t < 8; ++t) out.push_back(t % workers);
+    return out;
+  }
+  Continuous config() const {
+    Continuous c{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = 10ms,
+                 .checkpointDir = chk(), .checkpointSync = false};
+    c.onCheckpointPoint = [this](CheckpointPoint p, uint64_t id) {
+      if (p == CheckpointPoint::CheckpointWritten) written = id;
+    };
+    return c;
+  }
+  // Starts worker `w`; runWorker returns once every worker joined the coordinator.
+  void start(int w) {
+    threads.emplace_back([this, w] {
+      auto rt = runWorker(exactlyOnceWordCount(total, out(), nullptr, rate), config(),
+                          assignment(w));
+      std::lock_guard lk(mutex);
+      running[static_cast<size_t>(w)].emplace(std::move(rt));
+    });
+  }
+  void startAll() {
+    running.resize(static_cast<size_t>(workers));
+    for (int w = 0; w < workers; ++w) start(w);
+    joinStarts();
+  }
+  void joinStarts() {
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+  RunningTopology& worker(int w) { return *running[static_cast<size_t>(w)]; }
+
+  int workers;
+  int64_t total;
+  double rate;
+  TempDir tmp;
+  mutable std::atomic<uint64_t> written{0};  // the last checkpoint completed (coordinator)
+  std::mutex mutex;
+  std::vector<std::thread> threads;
+  std::vector<std::optional<RunningTopology>> running;
+};
+
+TEST(ExactlyOnceOverWorkers, AWordCountOverThreeWorkersCommitsEveryCountOnce) {
+  Job job(3, 3000, 0);
+  job.startAll();
+  for (int w = 0; w < 3; ++w) job.worker(w).waitUntilDone();
+  expectExactlyOnce(job.chk(), job.out(), 3000);
+  EXPECT_GE(job.written.load(), 1u) << "at least the final checkpoint";
+}
+
+TEST(ExactlyOnceOverWorkers, ALostWorkerStopsEveryWorkerAndTheJobResumesFromItsLastCheckpoint) {
+  const int64_t total = 20000;
+  Job job(3, total, 2e4);  // 1 s of input, a checkpoint every 10 ms
+  job.startAll();
+  for (int i = 0; i < 60000 && job.written < 3; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_GE(job.written.load(), 3u) << "no checkpoint completed over three workers";
+
+  // Worker 0 (tasks 0, 3 and 6: a spout, a split and a sink task) is lost, and started again
+  // while the others run on past the checkpoint it would resume from; worker 2 holds the
+  // coordinator (task 8).
+  job.running[0].reset();
+  job.start(0);
+  for (int w : {1, 2}) {
+    bool stopped = false;
+    for (int i = 0; i < 60000 && !stopped; ++i) {
+      stopped = !job.worker(w).error().empty();
+      if (!stopped) std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_TRUE(stopped) << "worker " << w << " ran on after worker 0 was started again";
+    EXPECT_NE(job.worker(w).error().find("restart"), std::string::npos) << job.worker(w).error();
+  }
+  uint64_t resumeAt = StateStore::inspect(job.chk())->lastCommittedTxid();
+  EXPECT_GE(resumeAt, 3u);
+
+  // The others start again (worker 0 is waiting to join): the job resumes and finishes.
+  job.running[1].reset();
+  job.running[2].reset();
+  job.start(1);
+  job.start(2);
+  job.joinStarts();
+  for (int w = 0; w < 3; ++w) job.worker(w).waitUntilDone();
+  EXPECT_GT(StateStore::inspect(job.chk())->lastCommittedTxid(), resumeAt);
+  expectExactlyOnce(job.chk(), job.out(), total);
+}
+
+}  // namespace
+}  // namespace gale
