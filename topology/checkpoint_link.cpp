@@ -6,6 +6,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "gale/core/clock.h"
 #include "gale/core/log.h"
 #include "gale/core/state_codec.h"
 #include "private/runtime_shared.h"
@@ -26,16 +27,10 @@ enum Kind : uint8_t {
   kAbort = 'A',   // coordinator -> worker: incarnation, why
 };
 
-int64_t steadyNanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 uint64_t newIncarnation() {
   std::random_device rd;
   uint64_t n = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(::getpid()) ^
-               static_cast<uint64_t>(steadyNanos());
+               static_cast<uint64_t>(SystemClock::steadyNanos());
   return n == 0 ? 1 : n;  // 0 means "no coordinator yet" in a HELLO
 }
 
@@ -205,7 +200,7 @@ void CheckpointLink::run() {
 void CheckpointLink::step() {
   zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
   zmq::poll(&item, 1, std::chrono::milliseconds(5));
-  int64_t now = steadyNanos();
+  int64_t now = SystemClock::steadyNanos();
   for (int i = 0; i < 1024; ++i) {
     zmq::message_t first;
     if (!socket_.recv(first, zmq::recv_flags::dontwait)) break;
