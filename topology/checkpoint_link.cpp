@@ -1,42 +1,26 @@
 #include "private/checkpoint_link.h"
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <random>
 #include <stdexcept>
 
 #include "gale/core/clock.h"
-#include "gale/core/log.h"
 #include "gale/core/state_codec.h"
-#include "private/runtime_shared.h"
 
 namespace gale {
 
 namespace {
 
-constexpr std::chrono::milliseconds kHeartbeat{100};
+constexpr std::chrono::milliseconds kHeartbeat = WorkerLink::kHeartbeat;
 constexpr std::string_view kMagic = "GCKL";
 
+// The link's own messages are WorkerLink's (HELLO, START, ABORT, heartbeats); these ride in them.
 enum Kind : uint8_t {
-  kHello = 'H',   // worker -> coordinator: worker, incarnation, bound coordinator (0: none yet)
-  kReport = 'R',  // worker -> coordinator: worker, incarnation, checkpoint id, TaskReport
-  kEnded = 'E',   // worker -> coordinator: worker, incarnation, inputs ended
-  kStart = 'S',   // coordinator -> worker: incarnation, the last completed checkpoint's data
-  kState = 'P',   // coordinator -> worker: incarnation, triggered, completed, final
-  kAbort = 'A',   // coordinator -> worker: incarnation, why
+  kReport = 'R',  // worker -> coordinator: checkpoint id, TaskReport
+  kEnded = 'E',   // worker -> coordinator: inputs ended
+  kState = 'P',   // coordinator -> worker: triggered, completed, final
 };
-
-uint64_t newIncarnation() {
-  std::random_device rd;
-  uint64_t n = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(::getpid()) ^
-               static_cast<uint64_t>(SystemClock::steadyNanos());
-  return n == 0 ? 1 : n;  // 0 means "no coordinator yet" in a HELLO
-}
 
 StateWriter message(Kind kind) {
   StateWriter w;
-  w.header(kMagic, 1);
   w.u8(kind);
   return w;
 }
@@ -77,208 +61,91 @@ PartitionOffsets readOffsets(StateReader& r) {
 
 }  // namespace
 
-struct CheckpointLink::Member {
-  std::string identity;      // the ROUTER's name for its connection
-  uint64_t incarnation = 0;  // 0: not joined
-  int64_t lastHeard = 0;
-  int64_t startSentAt = 0;
-};
-
 int CheckpointLink::coordinatorWorker(const Topology& topology, const WorkerAssignment& a) {
-  return topology.taskCount() % static_cast<int>(a.endpoints.size());
+  return WorkerLink::coordinatorWorker(topology.taskCount(), a);
 }
 
 std::string CheckpointLink::endpoint(const Topology& topology, const WorkerAssignment& a) {
-  return taskEndpoint(a.endpoints.at(static_cast<size_t>(coordinatorWorker(topology, a))),
-                      topology.taskCount());
+  return WorkerLink::endpoint(topology.taskCount(), a);
+}
+
+WorkerLink::Hooks CheckpointLink::hooks() {
+  return {.startPayload = [this](int w) { return startPayload(w); },
+          .onMessage =
+              [this](int w, std::string_view body) {
+                if (link_->isCoordinator()) handleAtCoordinator(w, body);
+                else handleAtMember(body);
+              },
+          .onTick =
+              [this](WorkerLink::Outbox& out) {
+                if (link_->isCoordinator()) lead(out);
+                else member(out);
+              },
+          .onAborted =
+              [this](const std::string& why) {
+                if (auto c = coord()) c->fail(why);
+              }};
 }
 
 CheckpointLink::CheckpointLink(const Topology& topology, const WorkerAssignment& assignment,
                                const std::optional<CurveConfig>& curve,
                                std::shared_ptr<CheckpointCoordinator> coordinator)
-    : topology_(topology),
-      assignment_(assignment),
-      self_(assignment.self),
-      coordinatorWorker_(coordinatorWorker(topology, assignment)),
-      isCoordinator_(true),
-      incarnation_(newIncarnation()),
-      socket_(transport_.context(), zmq::socket_type::router),
-      coord_(std::move(coordinator)),
-      members_(assignment.endpoints.size()) {
-  socket_.set(zmq::sockopt::linger, 500);  // an ABORT still leaves when the worker exits
-  if (curve) {
-    transport_.enableCurve(*curve);
-    socket_.set(zmq::sockopt::curve_server, true);
-    socket_.set(zmq::sockopt::curve_secretkey, curve->keyPair.secretKey);
-    socket_.set(zmq::sockopt::zap_domain, "gale");
-  }
-  std::string at = endpoint(topology, assignment);
-  try {
-    socket_.bind(at);
-  } catch (const zmq::error_t& e) {
-    throw std::runtime_error("the checkpoint coordinator cannot bind '" + at + "': " + e.what());
-  }
-  if (assignment.endpoints.size() == 1) started_ = true;  // nobody to wait for
-  thread_ = std::thread([this] { run(); });
+    : topology_(topology), assignment_(assignment), coord_(std::move(coordinator)) {
+  link_ = std::make_unique<WorkerLink>(kMagic, "exactly-once job", "the checkpoint coordinator",
+                                       topology.taskCount(), assignment, curve, true, hooks());
+  link_->start();
 }
 
 CheckpointLink::CheckpointLink(const Topology& topology, const WorkerAssignment& assignment,
                                const std::optional<CurveConfig>& curve)
-    : topology_(topology),
-      assignment_(assignment),
-      self_(assignment.self),
-      coordinatorWorker_(coordinatorWorker(topology, assignment)),
-      isCoordinator_(false),
-      incarnation_(newIncarnation()),
-      socket_(transport_.context(), zmq::socket_type::dealer) {
-  socket_.set(zmq::sockopt::linger, 0);
-  if (curve) {
-    const auto& keys = assignment.publicKeys;
-    if (static_cast<int>(keys.size()) <= coordinatorWorker_)
-      throw std::invalid_argument("CURVE needs the public key of the coordinator's worker");
-    socket_.set(zmq::sockopt::curve_serverkey, keys[static_cast<size_t>(coordinatorWorker_)]);
-    socket_.set(zmq::sockopt::curve_publickey, curve->keyPair.publicKey);
-    socket_.set(zmq::sockopt::curve_secretkey, curve->keyPair.secretKey);
-  }
-  socket_.connect(endpoint(topology, assignment));
-  thread_ = std::thread([this] { run(); });
+    : topology_(topology), assignment_(assignment) {
+  link_ = std::make_unique<WorkerLink>(kMagic, "exactly-once job", "the checkpoint coordinator",
+                                       topology.taskCount(), assignment, curve, false, hooks());
+  link_->start();
 }
 
-CheckpointLink::~CheckpointLink() {
-  stop_ = true;
-  thread_.join();
-}
+CheckpointLink::~CheckpointLink() { link_->stop(); }
 
 CheckpointCoordinator::Restored CheckpointLink::waitStarted() {
-  std::unique_lock lk(mutex_);
-  cv_.wait(lk, [&] { return started_ || !aborted_.empty(); });
-  if (!aborted_.empty())
-    throw std::runtime_error("exactly-once job over " +
-                             std::to_string(assignment_.endpoints.size()) +
-                             " workers stopped before it started: " + aborted_);
-  return std::move(restored_);
+  std::string start = link_->waitStarted();
+  if (link_->isCoordinator()) return {};
+  StateReader r(start, "checkpoint link START");
+  CheckpointCoordinator::Restored restored;
+  restored.completed = r.varint("completed");
+  restored.snapshots = readSnapshots(r);
+  for (uint64_t n = r.count("sources", 2); n > 0; --n) {
+    std::string source = r.str("source");
+    restored.offsets[source] = readOffsets(r);
+  }
+  r.expectEnd();
+  return restored;
 }
 
 void CheckpointLink::follow(std::shared_ptr<CheckpointCoordinator> follower) {
-  std::lock_guard lk(mutex_);
-  coord_ = std::move(follower);
-  if (!aborted_.empty()) coord_->fail(aborted_);
+  {
+    std::lock_guard lk(mutex_);
+    coord_ = follower;
+  }
+  if (std::string why = link_->aborted(); !why.empty()) follower->fail(why);
 }
 
-CheckpointLink::Shared CheckpointLink::shared() {
+std::shared_ptr<CheckpointCoordinator> CheckpointLink::coord() {
   std::lock_guard lk(mutex_);
-  return {aborted_, started_, coord_};
+  return coord_;
 }
 
 void CheckpointLink::onAbort(std::function<void(const std::string&)> handler) {
-  std::string why;
-  {
-    std::lock_guard lk(mutex_);
-    if (aborted_.empty()) {
-      onAbort_ = std::move(handler);
-      return;
-    }
-    why = aborted_;
-  }
-  handler(why);
-}
-
-void CheckpointLink::run() {
-  while (!stop_.load()) {
-    try {
-      step();
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) abort(std::string("the checkpoint link failed: ") + e.what());
-    } catch (const std::exception& e) {
-      // E.g. the checkpoint could not be read for START: the job cannot go on.
-      abort(std::string("the checkpoint link failed: ") + e.what());
-    }
-    if (!shared().aborted.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
-void CheckpointLink::step() {
-  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-  zmq::poll(&item, 1, std::chrono::milliseconds(5));
-  int64_t now = SystemClock::steadyNanos();
-  for (int i = 0; i < 1024; ++i) {
-    zmq::message_t first;
-    if (!socket_.recv(first, zmq::recv_flags::dontwait)) break;
-    try {
-      if (!isCoordinator_) {
-        handleAtMember(first.to_string(), now);
-        continue;
-      }
-      zmq::message_t body;
-      if (!first.more() || !socket_.recv(body, zmq::recv_flags::dontwait)) continue;
-      handleAtCoordinator(first.to_string(), body.to_string(), now);
-    } catch (const SnapshotError& e) {
-      logWarn(std::string("checkpoint link: a malformed message was dropped: ") + e.what());
-    }
-  }
-  if (isCoordinator_) lead(now);
-  else member(now);
+  link_->onAbort(std::move(handler));
 }
 
 // --------------------------------------------------------------- the coordinator's side
 
-void CheckpointLink::handleAtCoordinator(const std::string& identity, const std::string& body,
-                                         int64_t now) {
+void CheckpointLink::handleAtCoordinator(int w, std::string_view body) {
   StateReader r(body, "checkpoint link message");
-  r.header(kMagic, 1);
   uint8_t kind = r.u8("kind");
-  uint64_t w = r.varint("worker");
-  uint64_t incarnation = r.varint("incarnation");
-  if (w >= members_.size() || static_cast<int>(w) == self_) r.fail("no such worker");
-  Member& m = members_[w];
-  auto [aborted, started, coord] = shared();
-  auto abortMessage = [&](const std::string& why) {
-    StateWriter a = message(kAbort);
-    a.varint(incarnation_);
-    a.str(why);
-    return a.take();
-  };
-  if (!aborted.empty()) {
-    sendTo(identity, abortMessage(aborted));
-    return;
-  }
-  bool known = started && incarnation == m.incarnation;
+  std::shared_ptr<CheckpointCoordinator> coord = this->coord();
   switch (kind) {
-    case kHello: {
-      uint64_t bound = r.varint("coordinator");
-      if (bound != 0 && bound != incarnation_) {
-        // A worker of an older run of this job: it must restart and join this one.
-        sendTo(identity, abortMessage("the checkpoint coordinator restarted"));
-        return;
-      }
-      if (started && !known) {
-        abort("worker " + std::to_string(w) + " restarted: the job restarts from checkpoint " +
-              std::to_string(coord->lastCompleted()));
-        sendTo(identity, abortMessage(aborted_));
-        return;
-      }
-      m.identity = identity;
-      m.incarnation = incarnation;
-      m.lastHeard = now;
-      if (started) {
-        // Still joining a second after its START: that was lost (its connection was made
-        // again, say). No checkpoint completed since without its tasks: the same data again.
-        if (bound == 0 && now - m.startSentAt > 1'000'000'000) sendStart(w, coord->restored(), now);
-        return;
-      }
-      for (size_t i = 0; i < members_.size(); ++i)
-        if (static_cast<int>(i) != self_ && members_[i].incarnation == 0) return;
-      CheckpointCoordinator::Restored all = coord->restored();
-      for (size_t i = 0; i < members_.size(); ++i)
-        if (static_cast<int>(i) != self_) sendStart(i, all, now);
-      std::lock_guard lk(mutex_);
-      started_ = true;
-      cv_.notify_all();
-      return;
-    }
     case kReport: {
-      if (!known) return;  // from a worker of another run
-      m.lastHeard = now;
       uint64_t id = r.varint("checkpoint");
       TaskReport report;
       report.snapshots = readSnapshots(r);
@@ -288,13 +155,11 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
       try {
         coord->report(id, std::move(report));
       } catch (const std::logic_error& e) {
-        abort(e.what());
+        link_->abort(e.what());
       }
       return;
     }
     case kEnded: {
-      if (!known) return;
-      m.lastHeard = now;
       for (uint64_t n = r.varint("inputs ended"); n > 0; --n) coord->inputEnded();
       return;
     }
@@ -302,15 +167,17 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
   }
 }
 
-// Every worker gets its tasks' snapshots and every source's offsets.
-void CheckpointLink::sendStart(size_t w, const CheckpointCoordinator::Restored& all, int64_t now) {
-  StateWriter s = message(kStart);
-  s.varint(incarnation_);
+// Every worker gets its tasks' snapshots and every source's offsets. Read once: no checkpoint
+// completes without every worker, so a START sent again carries the same data.
+std::string CheckpointLink::startPayload(int w) {
+  if (!start_) start_ = coord()->restored();
+  const CheckpointCoordinator::Restored& all = *start_;
+  StateWriter s;
   s.varint(all.completed);
   std::map<std::string, std::string> theirs;
   for (const auto& [key, blob] : all.snapshots) {
     int owner = workerOfSnapshot(key);
-    if (owner < 0 || owner == static_cast<int>(w)) theirs[key] = blob;
+    if (owner < 0 || owner == w) theirs[key] = blob;
   }
   writeSnapshots(s, theirs);
   s.varint(all.offsets.size());
@@ -318,8 +185,7 @@ void CheckpointLink::sendStart(size_t w, const CheckpointCoordinator::Restored& 
     s.str(source);
     writeOffsets(s, offsets);
   }
-  sendTo(members_[w].identity, s.take());
-  members_[w].startSentAt = now;
+  return s.take();
 }
 
 int CheckpointLink::workerOfSnapshot(const std::string& key) const {
@@ -339,21 +205,13 @@ int CheckpointLink::workerOfSnapshot(const std::string& key) const {
   return -1;
 }
 
-void CheckpointLink::lead(int64_t now) {
-  if (Shared s = shared(); !s.started || !s.aborted.empty()) return;
-  for (size_t w = 0; w < members_.size(); ++w) {
-    if (static_cast<int>(w) == self_ ||
-        now - members_[w].lastHeard < kSilence.count() * 1'000'000'000)
-      continue;
-    abort("worker " + std::to_string(w) + " was not heard for " +
-          std::to_string(kSilence.count()) + " s");
-    return;
-  }
+void CheckpointLink::lead(WorkerLink::Outbox& out) {
+  int64_t now = SystemClock::steadyNanos();
   uint64_t triggered;
   try {
     triggered = coord_->due();  // the interval is the coordinator's, whoever holds the spouts
   } catch (const std::exception& e) {
-    abort(e.what());
+    link_->abort(e.what());
     return;
   }
   uint64_t completed = coord_->lastCompleted(), final = coord_->finalCheckpoint();
@@ -364,97 +222,34 @@ void CheckpointLink::lead(int64_t now) {
   sentCompleted_ = completed;
   sentFinal_ = final;
   lastSent_ = now;
-  for (size_t w = 0; w < members_.size(); ++w) {
-    if (static_cast<int>(w) == self_) continue;
-    StateWriter s = message(kState);
-    s.varint(incarnation_);
-    s.varint(triggered);
-    s.varint(completed);
-    s.varint(final);
-    sendTo(members_[w].identity, s.take());
-  }
-}
-
-void CheckpointLink::sendTo(const std::string& identity, const std::string& body) {
-  if (identity.empty()) return;
-  // dontwait: a worker that stopped reading loses its messages instead of stalling the link.
-  (void)socket_.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-  (void)socket_.send(zmq::buffer(body), zmq::send_flags::dontwait);
+  StateWriter s = message(kState);
+  s.varint(triggered);
+  s.varint(completed);
+  s.varint(final);
+  out.toAll(s.take());
 }
 
 // --------------------------------------------------------------- a follower's side
 
-void CheckpointLink::handleAtMember(const std::string& body, int64_t now) {
+void CheckpointLink::handleAtMember(std::string_view body) {
   StateReader r(body, "checkpoint link message");
-  r.header(kMagic, 1);
   uint8_t kind = r.u8("kind");
-  uint64_t coordinator = r.varint("coordinator");
-  auto [aborted, started, coord] = shared();
-  if (!aborted.empty()) return;
-  if (started && coordinator != boundTo_) {
-    abort("the checkpoint coordinator restarted: the job restarts from its last checkpoint");
-    return;
-  }
+  std::shared_ptr<CheckpointCoordinator> coord = this->coord();
   switch (kind) {
-    case kStart: {
-      if (started) return;  // a repeated START of the same run
-      CheckpointCoordinator::Restored restored;
-      restored.completed = r.varint("completed");
-      restored.snapshots = readSnapshots(r);
-      for (uint64_t n = r.count("sources", 2); n > 0; --n) {
-        std::string source = r.str("source");
-        restored.offsets[source] = readOffsets(r);
-      }
-      r.expectEnd();
-      boundTo_ = coordinator;
-      lastHeard_ = now;
-      std::lock_guard lk(mutex_);
-      restored_ = std::move(restored);
-      started_ = true;
-      cv_.notify_all();
-      return;
-    }
     case kState: {
-      if (!started) return;
-      lastHeard_ = now;
       uint64_t triggered = r.varint("triggered"), completed = r.varint("completed"),
                final = r.varint("final");
       if (coord) coord->follow(triggered, completed, final);
       return;
     }
-    case kAbort:
-      // Before START nothing ran: wait for the coordinator's next run instead.
-      if (started) abort(r.str("why"));
-      return;
     default: r.fail("unknown kind " + std::to_string(kind));
   }
 }
 
-void CheckpointLink::member(int64_t now) {
-  auto [aborted, started, coord] = shared();
-  if (!aborted.empty()) return;
-  auto send = [&](StateWriter& w) {
-    std::string bytes = w.take();
-    (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-  };
-  auto head = [&](Kind kind) {
-    StateWriter w = message(kind);
-    w.varint(static_cast<uint64_t>(self_));
-    w.varint(incarnation_);
-    return w;
-  };
-  if (now - lastSent_ >= std::chrono::nanoseconds(kHeartbeat).count()) {
-    StateWriter hello = head(kHello);
-    hello.varint(started ? boundTo_ : 0);
-    send(hello);
-    lastSent_ = now;
-  }
-  if (!started) return;
-  if (now - lastHeard_ > kSilence.count() * 1'000'000'000) {
-    abort("the checkpoint coordinator was not heard for " + std::to_string(kSilence.count()) +
-          " s");
-    return;
-  }
+void CheckpointLink::member(WorkerLink::Outbox& link) {
+  std::shared_ptr<CheckpointCoordinator> coord = this->coord();
+  auto send = [&](StateWriter& w) { link.toCoordinator(w.take()); };
+  auto head = [&](Kind kind) { return message(kind); };
   if (!coord) return;
   CheckpointCoordinator::Outbox out = coord->takeOutbox();
   for (auto& [id, report] : out.reports) {
@@ -470,34 +265,6 @@ void CheckpointLink::member(int64_t now) {
     w.varint(static_cast<uint64_t>(out.inputsEnded));
     send(w);
   }
-}
-
-// --------------------------------------------------------------- both
-
-void CheckpointLink::abort(const std::string& why) {
-  std::function<void(const std::string&)> handler;
-  std::shared_ptr<CheckpointCoordinator> coord;
-  {
-    std::lock_guard lk(mutex_);
-    if (!aborted_.empty()) return;
-    aborted_ = why;
-    handler = std::move(onAbort_);
-    coord = coord_;
-    cv_.notify_all();
-  }
-  logError("exactly-once job over " + std::to_string(assignment_.endpoints.size()) +
-           " workers: " + why);
-  if (isCoordinator_) {
-    for (size_t w = 0; w < members_.size(); ++w) {
-      if (static_cast<int>(w) == self_) continue;
-      StateWriter a = message(kAbort);
-      a.varint(incarnation_);
-      a.str(why);
-      sendTo(members_[w].identity, a.take());
-    }
-  }
-  if (coord) coord->fail(why);
-  if (handler) handler(why);
 }
 
 }  // namespace gale

@@ -5,45 +5,29 @@
 // told the in-process coordinator by a function call travels here: reports (snapshots, source
 // offsets) and ended inputs to the coordinator, its progress (triggered, completed, final) back.
 //
-// The coordinator is "task" T = taskCount() of a round-robin assignment: it runs in worker
-// T % workers and binds that worker's endpoint + T (a ROUTER; each other worker connects a
-// DEALER), with CURVE when the job's channels have it.
-//
-// Flink's failover region is the whole job here: a worker that restarts would start from the last
-// completed checkpoint while the others run on past it, so a lost worker restarts every worker.
-// Each process has a random incarnation number. A worker joins (HELLO every 100 ms) until the
-// coordinator, once every worker has joined, sends START with the last completed checkpoint's
-// data for its tasks (again to a worker still joining a second later: its START was lost); only
-// then does any worker launch its tasks, so no task of a new run receives a tuple from a process
-// of an older one that was gone before its replacement joined. From then on the coordinator aborts the job
-// (ABORT to every worker, each of which stops with an error and is restarted by its supervisor)
-// when a worker joins again with another incarnation (it was restarted), or is silent for
-// kSilence; a worker stops on ABORT, on a message from another coordinator incarnation (the
-// coordinator was restarted), or when the coordinator is silent for kSilence. A worker still
-// bound to an older coordinator gets ABORT in reply to its HELLO.
+// The coordinator is "task" T = taskCount() of a round-robin assignment (worker_link.h: who
+// belongs to the run, START, ABORT, heartbeats and CURVE); a lost worker restarts every worker
+// from the last completed checkpoint (Flink's failover region is the whole job here).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "gale/core/channel.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 #include "private/checkpoint_coordinator.h"
+#include "private/worker_link.h"
 
 namespace gale {
 
 class CheckpointLink {
  public:
-  static constexpr std::chrono::seconds kSilence{10};
+  static constexpr std::chrono::seconds kSilence = WorkerLink::kSilence;
 
   // Where the coordinator of `topology` runs under `assignment`: its worker and endpoint.
   static int coordinatorWorker(const Topology& topology, const WorkerAssignment& assignment);
@@ -69,51 +53,26 @@ class CheckpointLink {
   void onAbort(std::function<void(const std::string&)> handler);
 
  private:
-  struct Member;
-  void run();
-  void step();  // one poll: messages in, then heartbeats, reports or the coordinator's word out
-  void lead(int64_t now);
-  void member(int64_t now);
-  void handleAtCoordinator(const std::string& identity, const std::string& body, int64_t now);
-  void handleAtMember(const std::string& body, int64_t now);
-  void sendTo(const std::string& identity, const std::string& body);
-  void sendStart(size_t worker, const CheckpointCoordinator::Restored& all, int64_t now);
+  void lead(WorkerLink::Outbox& out);    // the coordinator's progress out
+  void member(WorkerLink::Outbox& out);  // a follower's reports and ended inputs out
+  void handleAtCoordinator(int worker, std::string_view body);
+  void handleAtMember(std::string_view body);
+  std::string startPayload(int worker);
   // The worker whose task a snapshot key ("component#index[/...]") belongs to; -1: unknown.
   int workerOfSnapshot(const std::string& key) const;
-  void abort(const std::string& why);
-  // What the link thread reads of the state shared with other threads.
-  struct Shared {
-    std::string aborted;  // why the job was aborted; empty: it was not
-    bool started = false;
-    std::shared_ptr<CheckpointCoordinator> coord;
-  };
-  Shared shared();
+  std::shared_ptr<CheckpointCoordinator> coord();
+  WorkerLink::Hooks hooks();
 
   Topology topology_;
   WorkerAssignment assignment_;
-  int self_;
-  int coordinatorWorker_;
-  bool isCoordinator_;
-  uint64_t incarnation_;
-  Transport transport_{1};
-  zmq::socket_t socket_;
-  std::shared_ptr<CheckpointCoordinator> coord_;  // guarded by mutex_ until started (follower)
-
   std::mutex mutex_;
-  std::condition_variable cv_;
-  bool started_ = false;
-  std::string aborted_;  // non-empty: why
-  std::function<void(const std::string&)> onAbort_;
-  CheckpointCoordinator::Restored restored_;  // a follower's START
+  std::shared_ptr<CheckpointCoordinator> coord_;  // guarded by mutex_ (a follower's comes later)
 
   // The link thread's own state.
-  std::vector<Member> members_;  // the coordinator: one per worker (its own entry unused)
-  uint64_t boundTo_ = 0;         // a follower: the coordinator incarnation that started it
-  int64_t lastHeard_ = 0;        // a follower: when the coordinator was last heard (ns)
-  int64_t lastSent_ = 0;         // HELLO / STATE heartbeats (ns)
+  std::optional<CheckpointCoordinator::Restored> start_;  // the coordinator: what START sends
+  int64_t lastSent_ = 0;                                  // the coordinator: its last STATE (ns)
   uint64_t sentTriggered_ = 0, sentCompleted_ = 0, sentFinal_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::unique_ptr<WorkerLink> link_;  // last: its thread uses the members above
 };
 
 }  // namespace gale
