@@ -62,6 +62,10 @@ struct BatchResult {
     uint64_t droppedByWatermark = 0;  // late rows it dropped in the batch
   };
   std::map<std::string, OperatorStats> operators;
+  // Entries a follower worker's incremental operators changed in the batch (state
+  // "$entries:<component>" -> key -> value, nullopt: erased), which the coordinator's worker
+  // commits as Plain puts and erases (runMicroBatchWorker; in one process they are in `keyed`).
+  std::map<std::string, std::map<std::string, std::optional<std::string>>> entryChanges;
 };
 
 // What the last commit left, handed to the pipeline before the first batch.
@@ -70,6 +74,9 @@ struct RecoveredState {
   std::map<std::string, std::string> snapshots;
   std::optional<Timestamp> watermark;
   StateStore* store = nullptr;  // read side for stateQuery / newValuesStream caches
+  // Without a store (a follower worker of runMicroBatchWorker): the incremental operators'
+  // committed entries, state "$entries:<component>" -> (key, value) in key order.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> entries;
 };
 
 // An operator that keeps its state in the job's StateStore instead of a snapshot (Trident's
