@@ -46,11 +46,11 @@ Offsets fromStateOffsets(const SourceOffsets& o) {
 // when the batch ended the input (a replay must fire the same windows).
 constexpr const char* kOffsetLogState = "_gale_offset_log";
 
-// The partition order of each source that names its partitions (Source::partitionIds): key =
-// source name, value = the ids, one a line, in the numbering the offsets are keyed by. Written
-// in a batch's commit when it changed; handed back to the source on restart, so offsets stay
-// keyed by (topic, partition) although partitions were added among the known ones.
-constexpr const char* kPartitionOrderState = "_gale_partition_order";
+// kPartitionOrderState (topology_pipeline.h): the partition order of each source that names its
+// partitions (Source::partitionIds): key = source name, value = the ids, one a line, in the
+// numbering the offsets are keyed by. Written in a batch's commit when it changed; handed back to
+// the source on restart, so offsets stay keyed by (topic, partition) although partitions were
+// added among the known ones.
 
 std::string txidKey(uint64_t txid) {
   char buf[24];

@@ -7,8 +7,10 @@
 #include <set>
 #include <stdexcept>
 
+#include "batch_link.h"
 #include "gale/core/incremental_state.h"
 #include "gale/core/log.h"
+#include "gale/core/state_codec.h"
 #include "source_watermarks.h"
 
 namespace gale {
@@ -27,9 +29,17 @@ constexpr const char* kSourceWatermarksKey = "$source-watermarks";
 struct BatchShared {
   std::mutex mutex;
   std::map<uint64_t, std::shared_ptr<const BatchPlan>> plans;  // dispatched, not yet committed
-  int reporters = 0;  // tasks that report each batch (every spout and bolt task)
+  // Tasks that report each batch: every spout and bolt task of the job (in one process, or in the
+  // coordinator's worker of runMicroBatchWorker, where a follower's RESULT stands for its tasks),
+  // a follower's own tasks in a follower.
+  int reporters = 0;
+  // A follower worker: the watermark comes from the coordinator's worker (setWatermark), its
+  // spout tasks' event times go there (eventTimesOut); its `finished` sends the batch's RESULT.
+  bool follower = false;
+  uint64_t committed = 0;  // the last committed txid
   struct Pending {
     int reported = 0;
+    std::set<int> workers;  // followers whose RESULT counted (each once)
     BatchResult result;
   };
   std::map<uint64_t, Pending> pending;
@@ -46,8 +56,7 @@ struct BatchShared {
   std::unique_ptr<SourceWatermarks> watermarks;
   WatermarkTiming timing = WatermarkTiming::EndOfBatch;
   struct BatchWatermark {
-    int reported = 0;
-    int taken = 0;
+    std::set<TaskId> reportedBy;  // spout tasks (a repeated report counts once)
     std::vector<SourceWatermarks::PartitionMax> maxEvent;  // per source, per partition
     bool ready = false;
     std::optional<Timestamp> watermark;
@@ -55,17 +64,26 @@ struct BatchShared {
   };
   std::map<uint64_t, BatchWatermark> batchWatermarks;
 
-  void reportEventTime(uint64_t txid, size_t source,
+  std::map<uint64_t, std::vector<batchlink::EventTime>> eventTimesOut;  // a follower's, unanswered
+
+  void reportEventTime(uint64_t txid, TaskId spoutTask, size_t source,
                        const SourceWatermarks::PartitionMax& maxEvent, bool endOfInput) {
     std::lock_guard lk(mutex);
+    if (follower) {
+      if (txid > committed && !batchWatermarks.count(txid))
+        eventTimesOut[txid].push_back({txid, spoutTask, source, maxEvent, endOfInput});
+      return;
+    }
+    if (txid <= committed) return;  // a late repeat
     BatchWatermark& b = batchWatermarks[txid];
+    if (b.ready || !b.reportedBy.insert(spoutTask).second) return;
     if (b.maxEvent.empty()) b.maxEvent.resize(sourceCount);
     auto& m = b.maxEvent.at(source);
     for (const auto& [p, t] : maxEvent) {
       auto [it, fresh] = m.try_emplace(p, t);
       if (!fresh) it->second = std::max(it->second, t);
     }
-    if (++b.reported < spoutTasks) return;
+    if (static_cast<int>(b.reportedBy.size()) < spoutTasks) return;
     // Every spout task has reported, and tasks take batches in txid order, so batches reach
     // advance() in txid order.
     b.watermark = watermarks->advance(b.maxEvent, clock->now());
@@ -74,14 +92,13 @@ struct BatchShared {
     b.ready = true;
   }
 
-  // nullopt until every spout task reported batch txid; then the batch's watermark.
+  // nullopt until every spout task reported batch txid; then the batch's watermark (kept until
+  // the batch commits: a coordinator's link sends it to followers until then).
   std::optional<BatchWatermark> takeWatermark(uint64_t txid) {
     std::lock_guard lk(mutex);
     auto it = batchWatermarks.find(txid);
     if (it == batchWatermarks.end() || !it->second.ready) return std::nullopt;
-    BatchWatermark b = it->second;
-    if (++it->second.taken == spoutTasks) batchWatermarks.erase(it);
-    return b;
+    return it->second;
   }
   size_t sourceCount = 0;
 
@@ -91,13 +108,18 @@ struct BatchShared {
     return it == plans.end() ? nullptr : it->second;
   }
 
-  void report(uint64_t txid, const std::function<void(BatchResult&)>& fill) {
+  // One task's report of batch txid, or (worker >= 0) a follower's RESULT for `tasks` tasks.
+  void report(uint64_t txid, const std::function<void(BatchResult&)>& fill, int tasks = 1,
+              int worker = -1) {
     BatchResult done;
     {
       std::lock_guard lk(mutex);
+      if (worker >= 0 && txid <= committed) return;  // a late repeat
       Pending& p = pending[txid];
+      if (worker >= 0 && !p.workers.insert(worker).second) return;  // counted already
       fill(p.result);
-      if (++p.reported < reporters) return;
+      p.reported += tasks;
+      if (p.reported < reporters) return;
       done = std::move(p.result);
       pending.erase(txid);
     }
@@ -157,6 +179,7 @@ class BatchSpout final : public Spout {
 
   void open(const TopologyContext& ctx, SpoutOutputCollector&) override {
     taskIndex_ = ctx.taskIndex;
+    task_ = ctx.task;
     parallelism_ = ctx.parallelism;
     component_ = ctx.component;
     lastTxid_ = shared_->recovered.lastTxid;
@@ -241,7 +264,7 @@ class BatchSpout final : public Spout {
     }
     uint64_t txid = plan_->txid;
     if (!reported_) {
-      shared_->reportEventTime(txid, sourceIndex_, partitionMax_, plan_->endOfInput);
+      shared_->reportEventTime(txid, task_, sourceIndex_, partitionMax_, plan_->endOfInput);
       reported_ = true;
     }
     // Wait for the other spout tasks' part of the batch (they run on their own threads).
@@ -292,6 +315,7 @@ class BatchSpout final : public Spout {
   std::optional<WatermarkSpec> watermark_;
   std::string component_;
   int taskIndex_ = 0;
+  TaskId task_ = 0;
   int parallelism_ = 1;
   int eventField_ = -1;
   int64_t maxEvent_ = INT64_MIN;  // in the batch being read
@@ -342,7 +366,8 @@ class BatchOperatorBolt final : public Bolt {
     oc.clock = shared_->clock;
     op_->open(oc);
     // An incremental operator's state is its snapshot (the head) plus its entries in the store.
-    if (shared_->recovered.store) incremental_ = dynamic_cast<IncrementalState*>(op_.get());
+    if (shared_->recovered.store || shared_->follower)
+      incremental_ = dynamic_cast<IncrementalState*>(op_.get());
     auto it = shared_->recovered.snapshots.find(key_);
     if (it == shared_->recovered.snapshots.end()) {
       if (incremental_) incremental_->trackChanges();
@@ -398,6 +423,7 @@ class BatchOperatorBolt final : public Bolt {
     std::string snap;
     size_t entries = 0;
     std::map<std::string, KeyedStateUpdates> keyed;
+    IncrementalState::Changes changes;
     try {
       applyCarried(out);
       const bool nextBatch = shared_->timing == WatermarkTiming::NextBatch;
@@ -420,7 +446,7 @@ class BatchOperatorBolt final : public Bolt {
       op_->onBatchEnd(txid, e);
       if (incremental_) {
         snap = incremental_->snapshotHead();
-        collectChanges(keyed);
+        changes = incremental_->takeChanges();
       } else if (op_->stateful()) {
         snap = op_->snapshot();
       }
@@ -448,6 +474,7 @@ class BatchOperatorBolt final : public Bolt {
         o.droppedByWatermark += stats.droppedByWatermark;
       }
       if (!keyed.empty()) mergeKeyedUpdates(r.keyed, std::move(keyed));
+      if (!changes.empty()) addChanges(r, std::move(changes));
       if (sink_ && taskIndex0()) r.sinks.push_back(component_);
     });
   }
@@ -464,29 +491,38 @@ class BatchOperatorBolt final : public Bolt {
   // Where an incremental operator's entries live: one Plain keyed state per component, each
   // task's entries under its "<task index>#" prefix (so the store's key order keeps each task's
   // entries in their own order).
-  std::string entriesState() const { return "$entries:" + component_; }
+  std::string entriesState() const { return incrementalEntriesState(component_); }
   std::string entryPrefix() const { return std::to_string(taskIndex_) + "#"; }
 
+  // From the job's store, or (a follower worker) from what START brought.
   std::vector<std::pair<std::string, std::string>> storedEntries() const {
     std::vector<std::pair<std::string, std::string>> entries;
     const std::string prefix = entryPrefix();
-    shared_->recovered.store->keyedState(entriesState(), StateKind::Plain)
-        .forEach([&](std::string_view k, std::string_view v) {
-          if (k.substr(0, prefix.size()) == prefix)
-            entries.emplace_back(std::string(k.substr(prefix.size())), std::string(v));
-          return true;
-        });
+    auto add = [&](std::string_view k, std::string_view v) {
+      if (k.substr(0, prefix.size()) == prefix)
+        entries.emplace_back(std::string(k.substr(prefix.size())), std::string(v));
+      return true;
+    };
+    if (shared_->recovered.store) {
+      shared_->recovered.store->keyedState(entriesState(), StateKind::Plain).forEach(add);
+    } else if (auto it = shared_->recovered.entries.find(entriesState());
+               it != shared_->recovered.entries.end()) {
+      for (const auto& [k, v] : it->second) add(k, v);
+    }
     return entries;
   }
 
   // The entries changed in this batch, committed with it (a put or an erase, so a replayed
-  // batch writes the same again).
-  void collectChanges(std::map<std::string, KeyedStateUpdates>& keyed) {
-    IncrementalState::Changes changes = incremental_->takeChanges();
-    if (changes.empty()) return;
-    KeyedStateUpdates& u = keyed[entriesState()];
-    u.kind = StateKind::Plain;
+  // batch writes the same again); a follower's travel as data to the coordinator's worker.
+  void addChanges(BatchResult& r, IncrementalState::Changes changes) {
     const std::string prefix = entryPrefix();
+    if (shared_->follower) {
+      auto& out = r.entryChanges[entriesState()];
+      for (auto& [k, v] : changes) out[prefix + k] = std::move(v);
+      return;
+    }
+    KeyedStateUpdates& u = r.keyed[entriesState()];
+    u.kind = StateKind::Plain;
     for (auto& [k, v] : changes) {
       u.updates[prefix + k] = [v = std::move(v)](std::optional<std::string_view>) { return v; };
     }
@@ -585,8 +621,10 @@ class BatchBoltWrapper final : public Bolt {
 }  // namespace
 
 TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeConfig,
-                                   WatermarkOptions watermarks)
-    : shared_(std::make_shared<BatchShared>()), runtimeConfig_(std::move(runtimeConfig)) {
+                                   WatermarkOptions watermarks, std::optional<Worker> worker)
+    : shared_(std::make_shared<BatchShared>()),
+      runtimeConfig_(std::move(runtimeConfig)),
+      worker_(std::move(worker)) {
   shared_->timing = watermarks.timing;
   runtimeConfig_.acking = false;  // a batch is replayed whole under its txid, never per tuple
   if (runtimeConfig_.clock) shared_->clock = runtimeConfig_.clock;
@@ -615,6 +653,12 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
   };
   batchTopology_ = std::make_unique<Topology>(wrapComponents(topology, wrappers));
   shared_->reporters = topology.taskCount();  // every spout and bolt task
+  if (worker_ && !worker_->coordinator) {
+    shared_->follower = true;
+    shared_->reporters = static_cast<int>(std::count(worker_->assignment.workerOfTask.begin(),
+                                                     worker_->assignment.workerOfTask.end(),
+                                                     worker_->assignment.self));
+  }
   shared_->sourceCount = sources_.size();
   shared_->watermarks = std::make_unique<SourceWatermarks>(
       std::move(watermarkSpecs), watermarks.policy, watermarks.idleTimeout);
@@ -631,7 +675,11 @@ void TopologyPipeline::start(const RecoveredState& recovered, Finished finished,
                                blob == recovered.snapshots.end() ? std::string() : blob->second);
   shared_->finished = std::move(finished);
   shared_->failed = std::move(failed);
-  auto running = std::make_unique<RunningTopology>(runContinuous(*batchTopology_, runtimeConfig_));
+  shared_->committed = recovered.lastTxid;
+  if (beforeLaunch) beforeLaunch(recovered);
+  auto running = std::make_unique<RunningTopology>(
+      worker_ ? runWorker(*batchTopology_, runtimeConfig_, worker_->assignment)
+              : runContinuous(*batchTopology_, runtimeConfig_));
   std::lock_guard lk(runningMutex_);
   running_ = std::move(running);
 }
@@ -644,12 +692,95 @@ void TopologyPipeline::dispatch(const BatchPlan& plan) {
 
 void TopologyPipeline::committed(uint64_t txid) {
   std::lock_guard lk(shared_->mutex);
+  if (txid <= shared_->committed && txid != 0) return;
+  shared_->committed = std::max(shared_->committed, txid);
   shared_->plans.erase(shared_->plans.begin(), shared_->plans.upper_bound(txid));
+  auto& w = shared_->batchWatermarks;
+  w.erase(w.begin(), w.upper_bound(txid));
+  auto& e = shared_->eventTimesOut;
+  e.erase(e.begin(), e.upper_bound(txid));
+}
+
+std::vector<std::shared_ptr<const BatchPlan>> TopologyPipeline::uncommittedPlans() const {
+  std::lock_guard lk(shared_->mutex);
+  std::vector<std::shared_ptr<const BatchPlan>> out;
+  for (const auto& [txid, plan] : shared_->plans) out.push_back(plan);
+  return out;
+}
+
+std::vector<batchlink::Watermark> TopologyPipeline::readyWatermarks() const {
+  std::lock_guard lk(shared_->mutex);
+  std::vector<batchlink::Watermark> out;
+  for (const auto& [txid, b] : shared_->batchWatermarks)
+    if (b.ready) out.push_back({txid, b.watermark, b.snapshot});
+  return out;
+}
+
+void TopologyPipeline::reportEventTime(const batchlink::EventTime& e) {
+  if (e.source >= shared_->sourceCount)
+    throw SnapshotError("micro-batch link: an event time of source " + std::to_string(e.source) +
+                        " of " + std::to_string(shared_->sourceCount));
+  shared_->reportEventTime(e.txid, e.spoutTask, e.source, e.maxEvent, e.endOfInput);
+}
+
+void TopologyPipeline::reportRemote(int worker, batchlink::Result r) {
+  shared_->report(
+      r.txid,
+      [&](BatchResult& into) {
+        // Entries of a follower's incremental operators: committed as Plain puts and erases.
+        for (auto& [state, changes] : r.result.entryChanges) {
+          KeyedStateUpdates& u = into.keyed[state];
+          u.kind = StateKind::Plain;
+          for (auto& [k, v] : changes)
+            u.updates[k] = [v = std::move(v)](std::optional<std::string_view>) { return v; };
+        }
+        r.result.entryChanges.clear();
+        mergeBatchResult(into, std::move(r.result));
+      },
+      r.tasks, worker);
+}
+
+std::vector<uint64_t> TopologyPipeline::heldFrom(int worker) const {
+  std::lock_guard lk(shared_->mutex);
+  std::vector<uint64_t> out;
+  for (const auto& [txid, p] : shared_->pending)
+    if (p.workers.count(worker)) out.push_back(txid);
+  return out;
+}
+
+void TopologyPipeline::setWatermark(const batchlink::Watermark& w) {
+  std::lock_guard lk(shared_->mutex);
+  if (w.txid <= shared_->committed) return;
+  BatchShared::BatchWatermark& b = shared_->batchWatermarks[w.txid];
+  b.watermark = w.watermark;
+  b.snapshot = w.snapshot;
+  b.ready = true;
+  shared_->eventTimesOut.erase(w.txid);
+}
+
+std::vector<batchlink::EventTime> TopologyPipeline::pendingEventTimes() const {
+  std::lock_guard lk(shared_->mutex);
+  std::vector<batchlink::EventTime> out;
+  for (const auto& [txid, reports] : shared_->eventTimesOut)
+    out.insert(out.end(), reports.begin(), reports.end());
+  return out;
+}
+
+void TopologyPipeline::fail(const std::string& why) {
+  shared_->fail(std::make_exception_ptr(std::runtime_error(why)));
+}
+
+uint64_t TopologyPipeline::lastCommitted() const {
+  std::lock_guard lk(shared_->mutex);
+  return shared_->committed;
 }
 
 void TopologyPipeline::stop() {
+  stopped_ = true;
   if (!running_) return;
-  if (shared_->hasFailed) {
+  // Over several workers the others' tasks are not drained by a graceful stop here: every batch
+  // this run dispatched was committed or is replayed, so the runtime is killed.
+  if (shared_->hasFailed || worker_) {
     running_->kill();
   } else {
     running_->stop();
@@ -662,6 +793,31 @@ void TopologyPipeline::stop() {
 TopologyMetrics TopologyPipeline::metrics() const {
   std::lock_guard lk(runningMutex_);
   return running_ ? running_->metrics() : finalMetrics_;
+}
+
+void mergeBatchResult(BatchResult& into, BatchResult&& from) {
+  for (auto& [key, blob] : from.snapshots) into.snapshots[key] = std::move(blob);
+  mergeKeyedUpdates(into.keyed, std::move(from.keyed));
+  if (from.watermark) into.watermark = from.watermark;
+  into.sinks.insert(into.sinks.end(), from.sinks.begin(), from.sinks.end());
+  into.originSamples.insert(into.originSamples.end(), from.originSamples.begin(),
+                            from.originSamples.end());
+  into.stateEntries += from.stateEntries;
+  into.unrouted += from.unrouted;
+  into.eventTimeMin = std::min(into.eventTimeMin, from.eventTimeMin);
+  into.eventTimeMax = std::max(into.eventTimeMax, from.eventTimeMax);
+  into.eventTimeSum += from.eventTimeSum;
+  into.eventTimeCount += from.eventTimeCount;
+  for (const auto& [name, o] : from.operators) {
+    auto& t = into.operators[name];
+    t.stateRows += o.stateRows;
+    t.rowsEmitted += o.rowsEmitted;
+    t.droppedByWatermark += o.droppedByWatermark;
+  }
+  for (auto& [state, changes] : from.entryChanges) {
+    auto& t = into.entryChanges[state];
+    for (auto& [k, v] : changes) t[k] = std::move(v);
+  }
 }
 
 void mergeKeyedUpdates(std::map<std::string, KeyedStateUpdates>& into,

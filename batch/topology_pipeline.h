@@ -15,11 +15,15 @@
 //  - every task reports the batch to the pipeline; when all tasks did, the batch is finished.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "batch_link.h"
 #include "gale/batch/microbatch.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
@@ -27,6 +31,13 @@
 namespace gale {
 
 struct BatchShared;
+
+// Where an incremental operator's entries live: one Plain keyed state per component.
+inline std::string incrementalEntriesState(const std::string& component) {
+  return "$entries:" + component;
+}
+// Where the partition order of each source that names its partitions is committed (job.cpp).
+inline constexpr const char* kPartitionOrderState = "_gale_partition_order";
 
 // How a micro-batch topology's watermark is computed and applied (MicroBatch's options).
 struct BatchWatermarkOptions {
@@ -40,8 +51,14 @@ class TopologyPipeline final : public BatchPipeline {
   // Throws std::invalid_argument naming the component when the topology cannot run in
   // micro-batch mode (a custom Spout: batches need replayable Sources).
   using WatermarkOptions = BatchWatermarkOptions;
+  // runMicroBatchWorker: this process runs worker assignment.self's tasks (runWorker) of a job
+  // spread over several workers; `coordinator`: it holds the BatchJob (microbatch_worker.cpp).
+  struct Worker {
+    WorkerAssignment assignment;
+    bool coordinator = false;
+  };
   TopologyPipeline(const Topology& topology, Continuous runtimeConfig,
-                   WatermarkOptions watermarks = {});
+                   WatermarkOptions watermarks = {}, std::optional<Worker> worker = {});
   ~TopologyPipeline() override;
 
   // The sources of the topology's spouts, named by component (the offset log's keys).
@@ -59,12 +76,34 @@ class TopologyPipeline final : public BatchPipeline {
   // The rebuilt topology (for tests).
   const Topology& batchTopology() const { return *batchTopology_; }
 
+  // What the link of runMicroBatchWorker does with the pipeline (microbatch_worker.cpp).
+  // Called by start() before the runtime launches (the coordinator's worker: START).
+  std::function<void(const RecoveredState&)> beforeLaunch;
+  std::vector<std::shared_ptr<const BatchPlan>> uncommittedPlans() const;
+  // The coordinator's worker: watermarks known of uncommitted batches; a follower's spout
+  // task's event times (each counts once per task); a follower's result of `tasks` tasks (once
+  // per worker); the txids whose result it holds from `worker`.
+  std::vector<batchlink::Watermark> readyWatermarks() const;
+  void reportEventTime(const batchlink::EventTime& e);
+  void reportRemote(int worker, batchlink::Result result);
+  std::vector<uint64_t> heldFrom(int worker) const;
+  // A follower: a batch's watermark from the coordinator's worker; its spout tasks' event times
+  // that no watermark answered yet.
+  void setWatermark(const batchlink::Watermark& w);
+  std::vector<batchlink::EventTime> pendingEventTimes() const;
+  // The job stops with this error and commits nothing more (a lost worker, a kill).
+  void fail(const std::string& why);
+  uint64_t lastCommitted() const;
+  bool stopped() const { return stopped_.load(); }
+
  private:
   std::shared_ptr<BatchShared> shared_;
   std::vector<NamedSource> sources_;
   bool exactReplay_ = false;
   std::unique_ptr<Topology> batchTopology_;
   Continuous runtimeConfig_;
+  std::optional<Worker> worker_;
+  std::atomic<bool> stopped_{false};
   mutable std::mutex runningMutex_;  // running_ is replaced while the UI may read its metrics
   std::unique_ptr<RunningTopology> running_;
   TopologyMetrics finalMetrics_;     // after stop()

@@ -233,6 +233,44 @@ inline MicroBatchJob run(const Topology& topology, MicroBatch config) {
   return runMicroBatch(topology, std::move(config));
 }
 
+// One worker of a micro-batch job spread over several worker processes (cluster worker mode;
+// docs/batch.md, "Over several workers"). Every worker runs its tasks of the topology (runWorker);
+// one, batchCoordinatorWorker(), also holds the job (planner, trigger, watermark, checkpoint and
+// commits) and is the only one that commits. The others follow it over a link: plans and
+// watermarks in, event times and their tasks' results out. A lost worker stops every worker with
+// an error; the job started again resumes from its last commit and replays the batch in flight
+// under its txid. Copies share the worker; the last one kill()s it.
+class MicroBatchWorker {
+ public:
+  class Impl;
+  explicit MicroBatchWorker(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+  bool coordinator() const;   // this process holds the job and its checkpoint
+  MicroBatchJob job() const;  // the coordinator's worker: the job (progress, UI); else empty
+  void deactivate();          // the coordinator stops cutting batches; no-op in a follower
+  void activate();
+  // Stops this worker's tasks at once; nothing in flight commits (it is replayed next run).
+  void kill();
+  // Non-empty once the worker stopped on an error: a lost worker, an abort, an operator's throw.
+  std::string error() const;
+  // True once the job ended (a bounded input committed to its end, every follower told) or the
+  // worker stopped on an error; false when the time ran out.
+  bool waitUntilDone(std::chrono::milliseconds timeout);
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// Runs worker assignment.self of `topology` in micro-batch mode over assignment.endpoints.size()
+// workers, each of which must be started with the same topology, config and assignment (but its
+// own `self`). Returns once every worker joined (the coordinator waits for all). Throws
+// std::invalid_argument for a job that cannot run over several workers (Trident state, the
+// continuous trigger, fewer tasks than workers) and as runMicroBatch does.
+MicroBatchWorker runMicroBatchWorker(const Topology& topology, MicroBatch config,
+                                     WorkerAssignment assignment);
+// The worker that holds the job: taskCount() % workers (it binds its endpoint + taskCount()).
+int batchCoordinatorWorker(const Topology& topology, const WorkerAssignment& assignment);
+
 // Installs SIGTERM and SIGINT handlers that stop every running micro-batch job gracefully (the
 // batch in flight finishes and is committed). Idempotent.
 void installSignalHandlers();

@@ -91,6 +91,9 @@ class BatchStateWriter {
   virtual void collectUpdates(uint64_t txid, std::map<std::string, KeyedStateUpdates>& out) = 0;
 };
 
+// Adds `from` to `into` (a follower worker's result to the coordinator's: snapshots, updates,
+// counts and samples; the watermark is the job's, the same in both).
+void mergeBatchResult(BatchResult& into, BatchResult&& from);
 // Adds `from` to `into`; an update of a key present in both runs after the one already there.
 void mergeKeyedUpdates(std::map<std::string, KeyedStateUpdates>& into,
                        std::map<std::string, KeyedStateUpdates>&& from);

@@ -1,0 +1,215 @@
+// Micro-batch jobs over several workers (runMicroBatchWorker, batch/microbatch_worker.cpp), each
+// worker with its own topology, sources and ZeroMQ context in this process, talking over ipc:// as
+// separate processes would: one worker commits, the others' tasks' results and event times reach
+// it over the link, and a lost worker stops every worker, after which the job started again
+// resumes from its last commit. (The cluster test does the same with processes and tcp.)
+#include <atomic>
+#include <fstream>
+#include <optional>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "../tests/exactly_once_word_count.h"
+#include "gale/batch/microbatch.h"
+#include "temp_dir_for_test.h"
+
+namespace gale {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace gale::testing;
+
+// A topology of T tasks over `workers` workers, round robin; the job is in worker T % workers.
+struct Job {
+  using Build = std::function<Topology()>;
+  Job(int workers, Build build) : workers(workers), build(std::move(build)) {
+    std::filesystem::create_directories(out());
+  }
+  std::string chk() const { return tmp.sub("chk"); }
+  std::string out() const { return tmp.sub("out"); }
+
+  WorkerAssignment assignment(int self) const {
+    WorkerAssignment a;
+    for (int t = 0, n = build().taskCount(); t < n; ++t) a.workerOfTask.push_back(t % workers);
+    for (int w = 0; w < workers; ++w)
+      a.endpoints.push_back("ipc://" + tmp.sub("w" + std::to_string(w)));
+    a.self = self;
+    return a;
+  }
+  MicroBatch config() const {
+    MicroBatch c{.checkpoint = chk(), .maxRecordsPerBatch = 400, .syncCommits = false};
+    c.onCommitPoint = [this](CommitPoint p, uint64_t txid) {
+      if (p == CommitPoint::AfterCommit) committed = txid;
+    };
+    return c;
+  }
+  // Starts worker `w`; the coordinator's returns once every worker joined.
+  void start(int w) {
+    threads.emplace_back([this, w] {
+      try {
+        auto worker = runMicroBatchWorker(build(), config(), assignment(w));
+        std::lock_guard lk(mutex);
+        running[static_cast<size_t>(w)].emplace(std::move(worker));
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "worker " << w << " did not start: " << e.what();
+      }
+    });
+  }
+  void startAll() {
+    running.resize(static_cast<size_t>(workers));
+    for (int w = 0; w < workers; ++w) start(w);
+    joinStarts();
+  }
+  void joinStarts() {
+    for (auto& t : threads) t.join();
+    threads.clear();
+  }
+  MicroBatchWorker& worker(int w) { return *running[static_cast<size_t>(w)]; }
+  void waitAll() {
+    for (int w = 0; w < workers; ++w) {
+      ASSERT_TRUE(running[static_cast<size_t>(w)]) << "worker " << w;
+      ASSERT_TRUE(worker(w).waitUntilDone(120s)) << "worker " << w << " did not end";
+      EXPECT_EQ(worker(w).error(), "") << "worker " << w;
+    }
+  }
+
+  int workers;
+  Build build;
+  TempDir tmp;
+  mutable std::atomic<uint64_t> committed{0};
+  std::mutex mutex;
+  std::vector<std::thread> threads;
+  std::vector<std::optional<MicroBatchWorker>> running;
+};
+
+// The committed FileSink output, file by file (part-<txid>-<task>): what each batch wrote.
+std::map<std::string, std::multiset<std::string>> batchFiles(const std::string& out) {
+  std::map<std::string, std::multiset<std::string>> files;
+  for (const auto& e : std::filesystem::directory_iterator(out)) {
+    std::ifstream in(e.path());
+    auto& lines = files[e.path().filename().string()];
+    for (std::string line; std::getline(in, line);) lines.insert(line);
+  }
+  return files;
+}
+
+// Micro-batch counts are emitted once per batch: each word's committed counts, in txid order,
+// rise to its direct count (a batch lost or committed twice ends elsewhere), and the checkpoint
+// consumed every sentence.
+void expectEveryCountOnce(const std::string& chk, const std::string& out, int64_t total) {
+  std::vector<std::string> all;
+  for (int64_t g = 0; g < total; ++g) all.push_back(SentenceSource::sentenceAt(g));
+  auto oracle = directWordCount(all);
+  auto seen = committedCounts(out);
+  ASSERT_EQ(seen.size(), oracle.size());
+  for (const auto& [word, n] : oracle) {
+    const auto& counts = seen[word];
+    ASSERT_FALSE(counts.empty()) << word;
+    EXPECT_TRUE(std::is_sorted(counts.begin(), counts.end()) &&
+                std::adjacent_find(counts.begin(), counts.end()) == counts.end())
+        << "word '" << word << "': a batch repeated";
+    EXPECT_EQ(counts.back(), n) << "word '" << word << "'";
+  }
+  SourceOffsets offsets = StateStore::inspect(chk)->committedOffsets();
+  int64_t consumed = 0;
+  for (auto [p, off] : offsets["sentences"]) consumed += off;
+  EXPECT_EQ(consumed, total);
+}
+
+TEST(MicroBatchOverWorkers, AWordCountOverThreeWorkersCommitsEveryCountOnce) {
+  Job job(3, nullptr);
+  job.build = [&] { return exactlyOnceWordCount(3000, job.out()); };
+  job.startAll();
+  ASSERT_TRUE(job.worker(2).coordinator());
+  ASSERT_FALSE(job.worker(0).coordinator());
+  job.waitAll();
+  expectEveryCountOnce(job.chk(), job.out(), 3000);
+  // The counts' tasks run in workers 1 (a follower) and 2: both snapshots are in the commit.
+  auto snapshots = StateStore::inspect(job.chk())->snapshots();
+  EXPECT_TRUE(snapshots.count("count#0"));
+  EXPECT_TRUE(snapshots.count("count#1"));
+  EXPECT_GT(job.committed.load(), 3u) << "several batches";
+}
+
+// The spout tasks run in worker 0 (a follower) and 1 (the job's; 7 tasks) and see different
+// event times in a batch;
+// the windows' rows must be those of the same job in one process, batch by batch. A watermark
+// per worker would fire windows early in one worker and late in another.
+TEST(MicroBatchOverWorkers, TheBatchWatermarkIsOneValueForTheWholeJob) {
+  TempDir one;
+  std::filesystem::create_directories(one.sub("out"));
+  auto alone = runMicroBatch(windowedWordCount(one.sub("out"), 3000, 0),
+                             MicroBatch{.checkpoint = one.sub("chk"), .maxRecordsPerBatch = 400,
+                                        .syncCommits = false});
+  alone.waitUntilDone();
+
+  Job job(3, nullptr);
+  job.build = [&] { return windowedWordCount(job.out(), 3000, 0); };
+  job.startAll();
+  job.waitAll();
+  auto expected = batchFiles(one.sub("out"));
+  auto seen = batchFiles(job.out());
+  ASSERT_GT(expected.size(), 3u);
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(StateStore::inspect(job.chk())->committedWatermark(),
+            StateStore::inspect(one.sub("chk"))->committedWatermark());
+}
+
+TEST(MicroBatchOverWorkers, ALostFollowerStopsEveryWorkerAndTheBatchInFlightIsReplayedUnderItsTxid) {
+  const int64_t total = 20000;
+  Job job(3, nullptr);
+  job.build = [&] { return exactlyOnceWordCount(total, job.out(), nullptr, 2e4); };  // ~1 s
+  job.startAll();
+  for (int i = 0; i < 60000 && job.committed < 3; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_GE(job.committed.load(), 3u) << "no batch committed over three workers";
+
+  // Worker 0 (tasks 0, 3 and 6: a spout, a split and a sink task) is lost and started again
+  // while the others run on; worker 2 holds the job.
+  job.running[0].reset();
+  job.start(0);
+  for (int w : {1, 2}) {
+    bool stopped = false;
+    for (int i = 0; i < 60000 && !stopped; ++i) {
+      stopped = !job.worker(w).error().empty();
+      if (!stopped) std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_TRUE(stopped) << "worker " << w << " ran on after worker 0 was started again";
+    EXPECT_NE(job.worker(w).error().find("restart"), std::string::npos) << job.worker(w).error();
+  }
+  uint64_t resumeAt = StateStore::inspect(job.chk())->lastCommittedTxid();
+
+  job.running[1].reset();
+  job.running[2].reset();
+  job.start(1);
+  job.start(2);
+  job.joinStarts();
+  job.waitAll();
+  EXPECT_GT(StateStore::inspect(job.chk())->lastCommittedTxid(), resumeAt);
+  // FileSink writes part-<txid>-<task>: a batch replayed under another txid would count twice.
+  expectEveryCountOnce(job.chk(), job.out(), total);
+}
+
+TEST(MicroBatchOverWorkers, AJobThatCannotRunOverSeveralWorkersIsRefusedNamingWhy) {
+  Job job(3, nullptr);
+  job.build = [&] { return exactlyOnceWordCount(10, job.out()); };
+  MicroBatch c = job.config();
+  c.trigger = BatchTrigger::continuous();
+  EXPECT_THROW(
+      {
+        try {
+          runMicroBatchWorker(exactlyOnceWordCount(10, job.out()), c, job.assignment(0));
+        } catch (const std::invalid_argument& e) {
+          EXPECT_NE(std::string(e.what()).find("continuous trigger"), std::string::npos);
+          throw;
+        }
+      },
+      std::invalid_argument);
+  WorkerAssignment a = job.assignment(0);
+  a.endpoints.resize(9, a.endpoints[0]);  // 9 workers, 8 tasks
+  EXPECT_THROW(runMicroBatchWorker(exactlyOnceWordCount(10, job.out()), job.config(), a),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace gale
