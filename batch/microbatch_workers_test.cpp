@@ -13,6 +13,7 @@
 #include "../tests/exactly_once_word_count.h"
 #include "gale/batch/microbatch.h"
 #include "temp_dir_for_test.h"
+#include "topology_pipeline.h"
 
 namespace gale {
 namespace {
@@ -188,6 +189,66 @@ TEST(MicroBatchOverWorkers, ALostFollowerStopsEveryWorkerAndTheBatchInFlightIsRe
   EXPECT_GT(StateStore::inspect(job.chk())->lastCommittedTxid(), resumeAt);
   // FileSink writes part-<txid>-<task>: a batch replayed under another txid would count twice.
   expectEveryCountOnce(job.chk(), job.out(), total);
+}
+
+// The coordinator's side of the link gets each message again and again (it is re-sent until
+// acknowledged): an event time counts once per spout task, a result once per worker, so a batch
+// finishes only once every task of the job is in it. Here the coordinator's worker (0) runs no
+// task; worker 1 runs spout task 0 and the count, worker 2 spout task 1.
+TEST(MicroBatchOverWorkers, ARepeatedResultOrEventTimeIsCountedOnce) {
+  TempDir tmp;
+  TopologyBuilder b;
+  b.setSpout("sentences", wordCountSentences(10), 2);
+  b.setBolt("count", CountWords{}, 1).shuffleGrouping("sentences");
+  Topology topology = b.build();
+  WorkerAssignment a{.workerOfTask = {1, 2, 1},
+                     .endpoints = {"ipc://" + tmp.sub("w0"), "ipc://" + tmp.sub("w1"),
+                                   "ipc://" + tmp.sub("w2")},
+                     .self = 0};
+  TopologyPipeline pipeline(topology, Continuous{.guarantee = Guarantee::None}, {},
+                            TopologyPipeline::Worker{a, /*coordinator=*/true});
+  std::vector<std::pair<uint64_t, BatchResult>> finished;
+  std::mutex mutex;
+  pipeline.start(
+      RecoveredState{},
+      [&](uint64_t txid, BatchResult r) {
+        std::lock_guard lk(mutex);
+        finished.emplace_back(txid, std::move(r));
+      },
+      [](std::exception_ptr) { ADD_FAILURE() << "the pipeline failed"; });
+  BatchPlan plan{.txid = 1, .ranges = {{}}};
+  pipeline.dispatch(plan);
+
+  batchlink::EventTime e{.txid = 1, .spoutTask = 0, .source = 0, .maxEvent = {{0, 5}}};
+  pipeline.reportEventTime(e);
+  pipeline.reportEventTime(e);
+  EXPECT_TRUE(pipeline.readyWatermarks().empty()) << "spout task 1 has not reported";
+  e.spoutTask = 1;
+  pipeline.reportEventTime(e);
+  EXPECT_EQ(pipeline.readyWatermarks().size(), 1u);
+
+  batchlink::Result r1{.txid = 1, .tasks = 2};
+  r1.result.snapshots["count#0"] = "c";
+  pipeline.reportRemote(1, r1);
+  pipeline.reportRemote(1, r1);
+  EXPECT_EQ(pipeline.heldFrom(1), std::vector<uint64_t>{1});
+  {
+    std::lock_guard lk(mutex);
+    EXPECT_TRUE(finished.empty()) << "worker 2's spout task has not reported";
+  }
+  pipeline.reportRemote(2, batchlink::Result{.txid = 1, .tasks = 1});
+  pipeline.reportRemote(2, batchlink::Result{.txid = 1, .tasks = 1});
+  {
+    std::lock_guard lk(mutex);
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_EQ(finished[0].first, 1u);
+    EXPECT_EQ(finished[0].second.snapshots.at("count#0"), "c");
+  }
+  pipeline.committed(1);
+  pipeline.reportRemote(1, r1);  // a late repeat of a committed batch
+  EXPECT_TRUE(pipeline.heldFrom(1).empty());
+  EXPECT_TRUE(pipeline.uncommittedPlans().empty());
+  pipeline.stop();
 }
 
 TEST(MicroBatchOverWorkers, AJobThatCannotRunOverSeveralWorkersIsRefusedNamingWhy) {
