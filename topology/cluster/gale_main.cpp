@@ -250,9 +250,8 @@ int main(int argc, char** argv) {
       };
       if (zk.exists(gc::topologiesPath(c) + "/" + name)) return running();
       gc::TopologyDescription described = describe(binary, args);
-      if (described.mode == "micro-batch" && workers != 1) {
-        std::cerr << "gale: a micro-batch job runs in one worker (its batch coordinator is in "
-                     "that process): submit it with --workers 1\n";
+      if (!described.oneWorker.empty() && workers != 1) {
+        std::cerr << "gale: " << described.oneWorker << ": submit it with --workers 1\n";
         return 1;
       }
       gc::TopologySpec spec{binary, args, workers, true, described.components};
@@ -288,12 +287,15 @@ int main(int argc, char** argv) {
             throw std::invalid_argument("--parallelism of '" + component + "' given twice");
       return updateSpec(c, name, [&](gc::TopologySpec& s) {
         // A checkpointed job's operator snapshots are per task ("component#index") and are not
-        // split or merged when the task count changes; a micro-batch job's coordinator needs
-        // every task in one process. An exactly-once job may move to another number of workers:
-        // every worker restarts from the last checkpoint, each task reading its own snapshot.
-        if (s.mode == "micro-batch")
-          throw std::invalid_argument("a micro-batch job cannot be rebalanced: it runs in one "
-                                      "worker (docs/cluster.md)");
+        // split or merged when the task count changes. An exactly-once or micro-batch job may
+        // move to another number of workers: every worker restarts from the last checkpoint or
+        // commit, each task reading its own snapshot (not one that must stay in one worker).
+        if (s.mode == "micro-batch" && rebalanceTasks->count() > 0)
+          throw std::invalid_argument("the tasks of a micro-batch job cannot be rebalanced: "
+                                      "its operator snapshots are per task (docs/cluster.md)");
+        if (s.mode == "micro-batch" && workers != 1 && rebalanceWorkers->count() > 0)
+          if (std::string why = describe(s.binary, s.args, s.parallelism).oneWorker; !why.empty())
+            throw std::invalid_argument(why + ": it stays in one worker");
         if (s.mode == "exactly-once" && rebalanceTasks->count() > 0)
           throw std::invalid_argument("the tasks of an exactly-once job cannot be rebalanced: "
                                       "its operator snapshots are per task (docs/cluster.md)");

@@ -127,9 +127,6 @@ TopologySpec parseTopologySpec(const std::string& text) {
       if (n < 1) throw std::invalid_argument("parallelism of '" + component + "' must be >= 1");
     t.components = componentsOf(j);
     t.mode = modeOf(j);
-    if (t.mode == "micro-batch" && t.workers != 1)
-      throw std::invalid_argument("a micro-batch job runs in one worker, not " +
-                                  std::to_string(t.workers));
     if (t.binary.empty() || t.binary[0] != '/')
       throw std::invalid_argument("binary must be an absolute path");
     if (t.workers < 1) throw std::invalid_argument("workers must be >= 1");
@@ -155,7 +152,7 @@ Assignment parseAssignment(const std::string& text) {
 
 TopologyDescription parseDescription(const std::string& text) {
   return parse(text, "topology description", [](const json& j) {
-    TopologyDescription d{componentsOf(j), modeOf(j)};
+    TopologyDescription d{componentsOf(j), modeOf(j), j.value("oneWorker", "")};
     if (d.components.empty()) throw std::invalid_argument("no components");
     return d;
   });

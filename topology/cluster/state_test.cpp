@@ -179,7 +179,7 @@ TEST(WorkerFile, AProgramDescribesItsTopologyForSubmitAndTasksGoToWorkersRoundRo
   EXPECT_EQ(parseComponents(out.substr(out.rfind('\n', out.size() - 2) + 1)), components);
 }
 
-TEST(WorkerFile, ExactlyOnceAndMicroBatchJobsDescribeTheirModeAndAnExactlyOnceOneItsCoordinator) {
+TEST(WorkerFile, ExactlyOnceAndMicroBatchJobsDescribeTheirModeAndTheirCoordinators) {
   TopologyBuilder b;
   b.setSpout("numbers", std::make_shared<MemoryStream>("m", Fields{{"n", Type::Int64}}, 1), 1);
   b.setBolt("sink", ConsoleSink{}, 2).shuffleGrouping("numbers");
@@ -187,31 +187,36 @@ TEST(WorkerFile, ExactlyOnceAndMicroBatchJobsDescribeTheirModeAndAnExactlyOnceOn
   Continuous exactlyOnce;
   exactlyOnce.guarantee = Guarantee::ExactlyOnce;
   // No ackers in either mode: exactly-once checkpoints, micro-batch replays whole batches. The
-  // checkpoint coordinator of an exactly-once job is task 3 (its port is the worker's + 3).
+  // checkpoint coordinator of an exactly-once job, the batch coordinator of a micro-batch one, is
+  // task 3 (its port is the worker's + 3).
   TopologyDescription d = parseDescription(describeTopology(t, exactlyOnce));
   EXPECT_EQ(d.mode, "exactly-once");
   EXPECT_EQ(d.components, (std::vector<ComponentTasks>{
                               {"numbers", 0, 1}, {"sink", 1, 2}, {"__checkpoint", 3, 1}}));
   d = parseDescription(describeTopology(t, MicroBatch{}));
   EXPECT_EQ(d.mode, "micro-batch");
-  EXPECT_EQ(d.components, (std::vector<ComponentTasks>{{"numbers", 0, 1}, {"sink", 1, 2}}));
+  EXPECT_EQ(d.components, (std::vector<ComponentTasks>{
+                              {"numbers", 0, 1}, {"sink", 1, 2}, {"__batch", 3, 1}}));
+  EXPECT_EQ(d.oneWorker, "");
+  MicroBatch continuousTrigger{.trigger = BatchTrigger::continuous(),
+                               .checkpoint = ::testing::TempDir() + "/never"};
+  EXPECT_NE(parseDescription(describeTopology(t, continuousTrigger)).oneWorker, "");
   EXPECT_EQ(parseDescription(describeTopology(t, Continuous{})).mode, "");
 
   TopologySpec spec{"/bin/job", {}, 1, true, {{"numbers", 0, 1}}};
   spec.mode = "micro-batch";
   EXPECT_EQ(parseTopologySpec(toJson(spec)).mode, "micro-batch");
   spec.workers = 2;
-  EXPECT_THROW(parseTopologySpec(toJson(spec)), std::invalid_argument)
-      << "a micro-batch job in two workers";
+  EXPECT_EQ(parseTopologySpec(toJson(spec)).workers, 2) << "a micro-batch job in two workers";
   EXPECT_THROW(parseDescription(R"({"components":[{"name":"a","firstTask":0,"tasks":1}],)"
                                 R"("mode":"turbo"})"),
                std::invalid_argument);
 
-  // A worker of such a job given an assignment of two workers refuses it (exit 1), naming why.
+  // A worker of a job that runs in one worker given an assignment of two refuses it (exit 1).
   std::string file = ::testing::TempDir() + "/two-workers.json";
   std::ofstream(file) << toJson(WorkerFile{"eo", {{}, {"tcp://a:1", "tcp://b:2"}, 0, {}}});
   ::setenv(kAssignmentEnv, file.c_str(), 1);
-  auto rc = runIfClusterWorker(t, MicroBatch{.checkpoint = ::testing::TempDir() + "/never"});
+  auto rc = runIfClusterWorker(t, continuousTrigger);
   ::unsetenv(kAssignmentEnv);
   ASSERT_TRUE(rc);
   EXPECT_EQ(*rc, 1);

@@ -97,6 +97,16 @@ std::vector<int> roundRobinTasks(int tasks, int workers) {
 
 namespace {
 
+// Tasks in several workers talk over tcp, with CURVE when the supervisors have keys; true then.
+bool overTcp(WorkerFile& file, Continuous& config) {
+  config.transport = TransportScheme::Tcp;
+  if (!file.keyFile.empty())
+    config.curve = CurveConfig{loadCurveKeyPair(file.keyFile), file.assignment.publicKeys};
+  else
+    file.assignment.publicKeys.clear();
+  return config.curve.has_value();
+}
+
 // `extra`: what runs as tasks numbered after the components' (the ackers, or the checkpoint
 // coordinator of an exactly-once job, which binds its worker's port + its number).
 nlohmann::json componentsJson(const Topology& topology, const std::string& extra, int extraTasks) {
@@ -123,9 +133,8 @@ constexpr int kRun = -1;
 
 // GALE_DESCRIBE: prints the description (returns 0). No GALE_WORKER_ASSIGNMENT: nullopt, not a
 // worker. Else reads the worker file into `file` and returns kRun, or returns 1 when it cannot be
-// read or does not fit a job that runs in one worker (`mode` non-empty).
-std::optional<int> startWorker(const std::string& description, const std::string& mode,
-                               WorkerFile& file) {
+// read.
+std::optional<int> startWorker(const std::string& description, WorkerFile& file) {
   if (std::getenv(kDescribeEnv)) {
     std::printf("\n%s\n", description.c_str());
     std::fflush(stdout);
@@ -139,10 +148,6 @@ std::optional<int> startWorker(const std::string& description, const std::string
     std::stringstream text;
     text << in.rdbuf();
     file = parseWorkerFile(text.str());
-    if (!mode.empty() && file.assignment.endpoints.size() != 1)
-      throw std::invalid_argument("a " + mode + " job runs in one worker, not " +
-                                  std::to_string(file.assignment.endpoints.size()) +
-                                  ": submit it with --workers 1");
   } catch (const std::exception& e) {
     logError(std::string("cluster worker: ") + e.what());
     return 1;
@@ -191,17 +196,22 @@ std::string describeTopology(const Topology& topology, const Continuous& config)
   return nlohmann::json{{"components", componentsJson(topology, "__acker", ackers)}}.dump();
 }
 
-std::string describeTopology(const Topology& topology, const MicroBatch&) {
-  // Micro-batch mode runs the executors without ackers (a batch is replayed whole).
-  return nlohmann::json{{"components", componentsJson(topology, "", 0)},
-                        {"mode", "micro-batch"}}
-      .dump();
+std::string describeTopology(const Topology& topology, const MicroBatch& config) {
+  // Micro-batch mode runs the executors without ackers (a batch is replayed whole); over several
+  // workers the job (its batch coordinator) binds its worker's port + taskCount().
+  nlohmann::json d{{"components", componentsJson(topology, "__batch", 1)}, {"mode", "micro-batch"}};
+  if (config.trigger.kind == BatchTrigger::Kind::Continuous)
+    d["oneWorker"] = "the continuous trigger runs the job in one worker";
+  for (const ComponentSpec& c : topology.components())
+    if (dynamic_cast<const BatchStateWriter*>(c.op.get()))
+      d["oneWorker"] = "'" + c.name + "' keeps Trident state, whose updates run in one worker";
+  return d.dump();
 }
 
 std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config) {
   bool exactlyOnce = config.guarantee == Guarantee::ExactlyOnce;
   WorkerFile file;
-  auto rc = startWorker(describeTopology(topology, config), "", file);
+  auto rc = startWorker(describeTopology(topology, config), file);
   if (rc != kRun) return rc;
   sigset_t signals = blockWorkerSignals();
   WorkerAssignment& a = file.assignment;
@@ -218,12 +228,7 @@ std::optional<int> runIfClusterWorker(const Topology& topology, Continuous confi
       // supervisor) when the job loses a worker, so every worker resumes from one checkpoint.
       a.workerOfTask = roundRobinTasks(totalTasks(topology, config),
                                        static_cast<int>(a.endpoints.size()));
-      config.transport = TransportScheme::Tcp;
-      if (!file.keyFile.empty())
-        config.curve = CurveConfig{loadCurveKeyPair(file.keyFile), a.publicKeys};
-      else
-        a.publicKeys.clear();
-      curve = config.curve.has_value();
+      curve = overTcp(file, config);
       rt.emplace(runWorker(topology, std::move(config), a));
     }
     if (!file.active) rt->deactivate();  // a topology submitted, then deactivated before this start
@@ -242,9 +247,36 @@ std::optional<int> runIfClusterWorker(const Topology& topology, Continuous confi
 
 std::optional<int> runIfClusterWorker(const Topology& topology, MicroBatch config) {
   WorkerFile file;
-  auto rc = startWorker(describeTopology(topology, config), "micro-batch", file);
+  auto rc = startWorker(describeTopology(topology, config), file);
   if (rc != kRun) return rc;
   sigset_t signals = blockWorkerSignals();
+  WorkerAssignment& a = file.assignment;
+  if (a.endpoints.size() > 1) {
+    try {
+      // runMicroBatchWorker returns once every worker joined the job's worker; a lost worker
+      // stops every worker with an error (exit 1, restarted by its supervisor), and the job
+      // resumes from its last commit, the batch in flight replayed under its txid.
+      a.workerOfTask = roundRobinTasks(topology.taskCount(), static_cast<int>(a.endpoints.size()));
+      bool curve = overTcp(file, config.runtime);
+      MicroBatchWorker mb = runMicroBatchWorker(topology, std::move(config), a);
+      if (!file.active) mb.deactivate();
+      logInfo("cluster worker " + std::to_string(a.self) + " of '" + file.topology +
+              "' running micro-batch" + (mb.coordinator() ? " with its batch coordinator" : "") +
+              (curve ? " with CURVE" : ""));
+      bool active = file.active;
+      // SIGTERM kills: the batch in flight is not committed, the next run replays it.
+      Job job{[&] { mb.kill(); },
+              [&](bool on) {
+                on ? mb.activate() : mb.deactivate();
+                active = on;
+              },
+              [&] { return active; }, [&] { return mb.error(); }};
+      return serve(signals, job);
+    } catch (const std::exception& e) {
+      logError(std::string("cluster worker: ") + e.what());
+      return 1;
+    }
+  }
   try {
     MicroBatchJob mb = runMicroBatch(topology, std::move(config));
     if (!file.active) mb.deactivate();

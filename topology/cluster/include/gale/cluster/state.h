@@ -96,6 +96,8 @@ WorkerStatus parseWorkerStatus(const std::string& json);
 struct TopologyDescription {
   std::vector<ComponentTasks> components;
   std::string mode;  // TopologySpec::mode
+  // Non-empty: why the job runs in one worker only (a micro-batch job with Trident state, say).
+  std::string oneWorker;
 };
 TopologyDescription parseDescription(const std::string& json);
 std::vector<ComponentTasks> parseComponents(const std::string& json);
