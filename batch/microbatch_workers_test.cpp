@@ -12,6 +12,8 @@
 
 #include "../tests/exactly_once_word_count.h"
 #include "gale/batch/microbatch.h"
+#include "gale/connectors/memory_sink.h"
+#include "gale/core/stream_join.h"
 #include "temp_dir_for_test.h"
 #include "topology_pipeline.h"
 
@@ -39,7 +41,8 @@ struct Job {
     return a;
   }
   MicroBatch config() const {
-    MicroBatch c{.checkpoint = chk(), .maxRecordsPerBatch = 400, .syncCommits = false};
+    MicroBatch c = base;
+    c.checkpoint = chk();
     c.onCommitPoint = [this](CommitPoint p, uint64_t txid) {
       if (p == CommitPoint::AfterCommit) committed = txid;
     };
@@ -77,6 +80,7 @@ struct Job {
 
   int workers;
   Build build;
+  MicroBatch base{.maxRecordsPerBatch = 400, .syncCommits = false};
   TempDir tmp;
   mutable std::atomic<uint64_t> committed{0};
   std::mutex mutex;
@@ -189,6 +193,75 @@ TEST(MicroBatchOverWorkers, ALostFollowerStopsEveryWorkerAndTheBatchInFlightIsRe
   EXPECT_GT(StateStore::inspect(job.chk())->lastCommittedTxid(), resumeAt);
   // FileSink writes part-<txid>-<task>: a batch replayed under another txid would count twice.
   expectEveryCountOnce(job.chk(), job.out(), total);
+}
+
+// A stream join (incremental state: a head per task plus entries in the job's store) whose task
+// join#0 ran in one process and then in a follower, which has no store: the entries it resumes
+// from reach it in START, and those it changes go to the commit in its RESULT. The rows must be
+// those of one process over the whole input, and the end of input must erase every entry.
+TEST(MicroBatchOverWorkers, AFollowerResumesIncrementalStateItDidNotWrite) {
+  constexpr int64_t kEvents = 600;
+  const Fields fields{{"k", Type::String}, {"ts", Type::Timestamp}, {"v", Type::Int64}};
+  // Offset o of a side: key o*7 % keys, event time o ms. total -1: unbounded, and with the
+  // lookahead an available-now run reads exactly kEvents without ending the input.
+  auto events = [&](const std::string& name, int keys, int64_t total) {
+    GeneratorSource::Options o{.name = name, .total = total, .unlimitedLookahead = kEvents};
+    return std::make_shared<GeneratorSource>(
+        fields,
+        [keys](int, int64_t off) {
+          return Values{"k" + std::to_string(off * 7 % keys), Timestamp{off * 1000}, off};
+        },
+        o);
+  };
+  auto topology = [&](MemoryStorePtr store, int64_t total) {
+    TopologyBuilder b;
+    b.setSpout("clicks", events("clicks", 20, total), 1).withWatermark("ts", 2ms);
+    b.setSpout("views", events("views", 30, total), 1).withWatermark("ts", 2ms);
+    b.setBolt("join",
+              StreamJoin({"clicks", fields, {"k"}, "ts"}, {"views", fields, {"k"}, "ts"},
+                         JoinType::FullOuter, between(-5ms, 5ms)),
+              2)
+        .fieldsGrouping("clicks", Fields{"k"})
+        .fieldsGrouping("views", Fields{"k"});
+    b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("join");
+    return b.build();
+  };
+  auto rowsOf = [](const MemoryStore& s) {
+    std::multiset<std::string> rows;
+    for (const auto& r : s.rows()) {
+      std::string line;
+      for (const auto& v : r.values) line += toString(v) + "|";
+      rows.insert(line);
+    }
+    return rows;
+  };
+  MicroBatch config{.trigger = BatchTrigger::availableNow(), .maxRecordsPerBatch = 60,
+                    .syncCommits = false};
+
+  TempDir oneDir;
+  auto expected = std::make_shared<MemoryStore>();
+  config.checkpoint = oneDir.sub("chk");
+  runMicroBatch(topology(expected, 2 * kEvents), config).waitUntilDone();
+
+  auto seen = std::make_shared<MemoryStore>();
+  Job job(2, [&] { return topology(seen, 2 * kEvents); });
+  job.base = config;
+  config.checkpoint = job.chk();
+  runMicroBatch(topology(seen, -1), config).waitUntilDone();  // the first half, in one process
+  size_t entries = 0;
+  StateStore::inspect(job.chk())->keyedState("$entries:join", StateKind::Plain)
+      .forEach([&](std::string_view k, std::string_view) { return entries += k[0] == '0', true; });
+  ASSERT_GT(entries, 0u) << "join#0 left no entries to resume from";
+
+  // The second half over two workers: join#0 (task 2) in worker 0, a follower (the job: 5 % 2).
+  job.startAll();
+  ASSERT_FALSE(job.worker(0).coordinator());
+  job.waitAll();
+  EXPECT_EQ(rowsOf(*seen), rowsOf(*expected));
+  size_t left = 0;
+  StateStore::inspect(job.chk())->keyedState("$entries:join", StateKind::Plain)
+      .forEach([&](std::string_view, std::string_view) { return ++left, true; });
+  EXPECT_EQ(left, 0u) << "the end of input evicted every row, so every entry was erased";
 }
 
 // The coordinator's side of the link gets each message again and again (it is re-sent until
