@@ -5,8 +5,8 @@
 // continuous job (--mode exactly-once: barriers, the window's snapshot and the Kafka offsets in
 // the checkpoint, the sink's two-phase commit) or as a micro-batch job (--mode micro-batch: each
 // batch's offsets, window state and sink files committed together), its checkpoint in
-// --checkpoint. On the cluster the micro-batch job runs in one worker, the exactly-once one over
-// any number (docs/cluster.md); restarted workers, on the same host or another, resume from the
+// --checkpoint. On the cluster either runs over any number of workers (docs/cluster.md);
+// restarted workers, on the same host or another, resume from the
 // checkpoint, so every window's row is written exactly once with its exact count.
 #include <CLI/CLI.hpp>
 
