@@ -165,13 +165,12 @@ class MicroBatchWorker::Impl {
 
   void killTasks(const std::string& why) {
     if (MicroBatchJob j = job()) {
-      if (!j.done()) {
+      if (!j.done())
         pipeline_->fail("micro-batch worker " + std::to_string(assignment_.self) + ": " + why);
-        try {
-          j.waitUntilDone();
-        } catch (const std::exception&) {
-          // That error, as error() says.
-        }
+      try {
+        j.waitUntilDone();  // also joins the job's thread
+      } catch (const std::exception&) {
+        // That error, as error() says.
       }
       return;
     }

@@ -675,7 +675,10 @@ void TopologyPipeline::start(const RecoveredState& recovered, Finished finished,
                                blob == recovered.snapshots.end() ? std::string() : blob->second);
   shared_->finished = std::move(finished);
   shared_->failed = std::move(failed);
-  shared_->committed = recovered.lastTxid;
+  {
+    std::lock_guard lk(shared_->mutex);  // a follower's link may already read it
+    shared_->committed = recovered.lastTxid;
+  }
   if (beforeLaunch) beforeLaunch(recovered);
   auto running = std::make_unique<RunningTopology>(
       worker_ ? runWorker(*batchTopology_, runtimeConfig_, worker_->assignment)
@@ -776,7 +779,6 @@ uint64_t TopologyPipeline::lastCommitted() const {
 }
 
 void TopologyPipeline::stop() {
-  stopped_ = true;
   if (!running_) return;
   // Over several workers the others' tasks are not drained by a graceful stop here: every batch
   // this run dispatched was committed or is replayed, so the runtime is killed.

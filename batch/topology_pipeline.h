@@ -15,7 +15,6 @@
 //  - every task reports the batch to the pipeline; when all tasks did, the batch is finished.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -94,7 +93,6 @@ class TopologyPipeline final : public BatchPipeline {
   // The job stops with this error and commits nothing more (a lost worker, a kill).
   void fail(const std::string& why);
   uint64_t lastCommitted() const;
-  bool stopped() const { return stopped_.load(); }
 
  private:
   std::shared_ptr<BatchShared> shared_;
@@ -103,7 +101,6 @@ class TopologyPipeline final : public BatchPipeline {
   std::unique_ptr<Topology> batchTopology_;
   Continuous runtimeConfig_;
   std::optional<Worker> worker_;
-  std::atomic<bool> stopped_{false};
   mutable std::mutex runningMutex_;  // running_ is replaced while the UI may read its metrics
   std::unique_ptr<RunningTopology> running_;
   TopologyMetrics finalMetrics_;     // after stop()
