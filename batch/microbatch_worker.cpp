@@ -356,7 +356,7 @@ class MicroBatchWorker::Impl {
       if (error_.empty()) error_ = why;
       cv_.notify_all();
     }
-    // The coordinator stops hearing this worker and stops the job (WorkerLink::kSilence).
+    // The link tells the coordinator's worker, which stops the job in every worker.
     if (link_) link_->abort(why);
   }
 

@@ -324,6 +324,42 @@ TEST(MicroBatchOverWorkers, ARepeatedResultOrEventTimeIsCountedOnce) {
   pipeline.stop();
 }
 
+// "word" in, ("word", 1) out; its task 0 throws at the end of batch 2.
+class ThrowsInBatchTwo final : public Operator {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{"word", "count"});
+  }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<ThrowsInBatchTwo>(); }
+  void open(const OperatorContext& c) override { task_ = c.taskIndex; }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    out.emit(Values{t.getString(0), int64_t{1}});
+  }
+  void onBatchEnd(uint64_t txid, Emitter&) override {
+    if (task_ == 0 && txid == 2) throw std::runtime_error("injected failure in batch 2");
+  }
+
+ private:
+  int task_ = 0;
+};
+
+// The throwing task (count#0, task 4) runs in worker 1, a follower: it tells the job's worker,
+// which stops every worker with its error at once (not "not heard for 10 s" later), and batch 2
+// is not committed.
+TEST(MicroBatchOverWorkers, AnOperatorThatThrowsInAFollowerStopsEveryWorkerWithItsError) {
+  Job job(3, nullptr);
+  job.build = [&] {
+    return exactlyOnceWordCount(3000, job.out(), std::make_shared<ThrowsInBatchTwo>());
+  };
+  job.startAll();
+  for (int w = 0; w < 3; ++w) {
+    ASSERT_TRUE(job.worker(w).waitUntilDone(60s)) << "worker " << w << " ran on";
+    EXPECT_NE(job.worker(w).error().find("injected failure in batch 2"), std::string::npos)
+        << "worker " << w << ": " << job.worker(w).error();
+  }
+  EXPECT_EQ(StateStore::inspect(job.chk())->lastCommittedTxid(), 1u);
+}
+
 TEST(MicroBatchOverWorkers, AJobThatCannotRunOverSeveralWorkersIsRefusedNamingWhy) {
   Job job(3, nullptr);
   job.build = [&] { return exactlyOnceWordCount(10, job.out()); };

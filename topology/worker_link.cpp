@@ -20,7 +20,8 @@ enum Kind : uint8_t {
   kData = 'D',   // either way: the owner's message (worker -> coordinator: after worker, incarnation)
   kStart = 'S',  // coordinator -> worker: incarnation, the owner's START payload
   kBeat = 'B',   // coordinator -> worker: incarnation (nothing else was sent for kHeartbeat)
-  kAbort = 'A',  // coordinator -> worker: incarnation, why
+  kAbort = 'A',  // coordinator -> worker: incarnation, why; worker -> coordinator (it stopped on
+                 // an error of its own: the job must too): worker, incarnation, why
 };
 
 uint64_t newIncarnation() {
@@ -103,7 +104,7 @@ WorkerLink::WorkerLink(std::string_view magic, std::string job, std::string coor
     }
     if (assignment.endpoints.size() == 1) started_ = true;  // nobody to wait for
   } else {
-    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::linger, 200);  // its ABORT still leaves when the worker exits
     if (curve) {
       const auto& keys = assignment.publicKeys;
       if (static_cast<int>(keys.size()) <= coordinatorWorker_)
@@ -123,6 +124,29 @@ WorkerLink::~WorkerLink() { stop(); }
 void WorkerLink::stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
+  sendAbortOnce();  // an abort from another thread just before the stop still reaches everyone
+}
+
+void WorkerLink::sendAbortOnce() {
+  std::string why = aborted();
+  if (abortSent_ || why.empty()) return;
+  abortSent_ = true;
+  if (!isCoordinator_) {
+    // Its own error (or the coordinator's ABORT, or its silence: then nobody listens).
+    if (!started()) return;
+    StateWriter a;
+    a.header(magic_, 1);
+    a.u8(kAbort);
+    a.varint(static_cast<uint64_t>(self_));
+    a.varint(incarnation_);
+    a.str(why);
+    std::string bytes = a.take();
+    (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+    return;
+  }
+  std::string a = abortMessage(why);
+  for (size_t w = 0; w < members_.size(); ++w)
+    if (static_cast<int>(w) != self_) sendTo(members_[w].identity, a);
 }
 
 std::string WorkerLink::waitStarted() {
@@ -168,13 +192,8 @@ void WorkerLink::run() {
       abort(job_ + " link failed: " + e.what());
     }
     if (aborted().empty()) continue;
-    if (isCoordinator_ && !abortSent_) {
-      // Here rather than in abort(), which any thread may call: the socket is this thread's.
-      std::string a = abortMessage(aborted());
-      for (size_t w = 0; w < members_.size(); ++w)
-        if (static_cast<int>(w) != self_) sendTo(members_[w].identity, a);
-      abortSent_ = true;
-    }
+    // Here rather than in abort(), which any thread may call: the socket is this thread's.
+    sendAbortOnce();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
@@ -274,6 +293,11 @@ void WorkerLink::handleAtCoordinator(const std::string& identity, const std::str
       if (hooks_.onMessage) hooks_.onMessage(static_cast<int>(w), data);
       return;
     }
+    case kAbort:
+      // A worker of this run stopped on an error of its own: no checkpoint or batch can
+      // complete without it, so the job restarts now rather than after kSilence.
+      if (known) abort("worker " + std::to_string(w) + " stopped: " + r.str("why"));
+      return;
     default: r.fail("unknown kind " + std::to_string(kind));
   }
 }

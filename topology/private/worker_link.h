@@ -18,8 +18,9 @@
 // which stops with an error and is restarted by its supervisor) when a worker joins again with
 // another incarnation (it was restarted), or is silent for kSilence; a worker stops on ABORT, on a
 // message from another coordinator incarnation (the coordinator was restarted), or when the
-// coordinator is silent for kSilence. A worker still bound to an older coordinator gets ABORT in
-// reply to its HELLO. The owner's messages of a worker that is not (or no longer) a member of the
+// coordinator is silent for kSilence; a worker that stops on an error of its own (abort()) tells
+// the coordinator, which aborts the job at once. A worker still bound to an older coordinator
+// gets ABORT in reply to its HELLO. The owner's messages of a worker that is not (or no longer) a member of the
 // running incarnation are dropped, so nothing of an older run counts in a newer one.
 #pragma once
 
@@ -110,6 +111,7 @@ class WorkerLink {
   void sendRaw(size_t worker, std::string_view bytes, int64_t now);  // a message of the link's
   void sendStart(size_t worker, int64_t now);
   std::string abortMessage(const std::string& why) const;
+  void sendAbortOnce();  // on the link thread (or after it ended)
   bool started();
 
   std::string magic_;
@@ -136,7 +138,7 @@ class WorkerLink {
   uint64_t boundTo_ = 0;         // a follower: the coordinator incarnation that started it
   int64_t lastHeard_ = 0;        // a follower: when the coordinator was last heard (ns)
   int64_t lastSent_ = 0;         // a follower: its last HELLO (ns)
-  bool abortSent_ = false;       // the coordinator: ABORT went to every member
+  bool abortSent_ = false;       // ABORT went to every member (coordinator) or to it (follower)
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
