@@ -211,6 +211,7 @@ class MicroBatchWorker::Impl {
     hooks.onTick = [this](WorkerLink::Outbox& out) {
       coordinator_ ? leadTick(out) : followTick(out);
     };
+    hooks.resumePoint = [this] { return "batch " + std::to_string(pipeline_->lastCommitted()); };
     link_ = std::make_unique<WorkerLink>(kMagic, "micro-batch job", "the batch coordinator",
                                          topology_.taskCount(), assignment_, config_.runtime.curve,
                                          coordinator_, std::move(hooks));

@@ -84,7 +84,9 @@ WorkerLink::Hooks CheckpointLink::hooks() {
           .onAborted =
               [this](const std::string& why) {
                 if (auto c = coord()) c->fail(why);
-              }};
+              },
+          .resumePoint =
+              [this] { return "checkpoint " + std::to_string(coord()->lastCompleted()); }};
 }
 
 CheckpointLink::CheckpointLink(const Topology& topology, const WorkerAssignment& assignment,

@@ -263,7 +263,8 @@ void WorkerLink::handleAtCoordinator(const std::string& identity, const std::str
         return;
       }
       if (started && !known) {
-        abort("worker " + std::to_string(w) + " restarted: the job restarts from its last commit");
+        abort("worker " + std::to_string(w) + " restarted: the job restarts from " +
+              (hooks_.resumePoint ? hooks_.resumePoint() : std::string("its last commit")));
         sendTo(identity, abortMessage(aborted()));
         return;
       }

@@ -72,6 +72,8 @@ class WorkerLink {
     std::function<void(Outbox&)> onTick;
     // Once, on the thread that aborts, before the handler of onAbort().
     std::function<void(const std::string& why)> onAborted;
+    // Where a restarted job resumes, for messages ("checkpoint 7"); empty: "its last commit".
+    std::function<std::string()> resumePoint;
   };
 
   // `job` names the job in errors ("exactly-once job"), `coordinatorName` its coordinator ("the
