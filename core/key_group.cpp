@@ -104,7 +104,7 @@ void restoreKeyGroupSnapshot(
   }
   const KeyGroupRange mine = keyGroupRange(taskIndex, parallelism, maxParallelism);
   std::deque<std::string> blobs;  // owns what heads and groups view (a deque: they stay put)
-  std::vector<std::string_view> heads;
+  std::vector<KeyGroupedState::Head> heads;
   std::map<uint32_t, std::string_view> groups;
   for (int i = 0; i < oldParallelism; ++i) {
     if (!keyGroupRange(i, oldParallelism, maxParallelism).meets(mine)) continue;
@@ -121,9 +121,9 @@ void restoreKeyGroupSnapshot(
              std::to_string(h.taskIndex) + " of " + std::to_string(h.parallelism) +
              ") is not that of task " + std::to_string(i) + " of " +
              std::to_string(oldParallelism));
-    blobs.push_back(r.str("head"));
-    heads.push_back(blobs.back());
     const KeyGroupRange theirs = keyGroupRange(i, oldParallelism, maxParallelism);
+    blobs.push_back(r.str("head"));
+    heads.push_back({blobs.back(), mine.contains(theirs.first)});
     uint32_t last = 0;
     bool any = false;
     for (uint64_t n = r.count("groups", 2); n > 0; --n) {

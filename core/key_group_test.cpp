@@ -12,14 +12,19 @@ namespace {
 struct Groups : KeyGroupedState {
   std::vector<std::string> keyGroupFields() const override { return {"key"}; }
   Split snapshotKeyGroups(uint32_t) const override { return split; }
-  void restoreKeyGroups(const std::vector<std::string_view>& h,
-                        const std::map<uint32_t, std::string_view>& g, uint32_t) override {
-    heads.assign(h.begin(), h.end());
+  void restoreKeyGroups(const std::vector<Head>& h, const std::map<uint32_t, std::string_view>& g,
+                        uint32_t) override {
+    heads.clear();
+    owned.clear();
+    for (const Head& x : h) {
+      heads.emplace_back(x.bytes);
+      if (x.owner) owned.emplace_back(x.bytes);
+    }
     groups.clear();
     for (const auto& [k, v] : g) groups[k] = std::string(v);
   }
   Split split;
-  std::vector<std::string> heads;
+  std::vector<std::string> heads, owned;
   std::map<uint32_t, std::string> groups;
 };
 
@@ -53,6 +58,11 @@ TEST(KeyGroupSnapshot, EachNewTaskGetsTheGroupsOfItsRangeAndTheHeadsOfTheOldTask
         : j == 1 ? std::vector<std::string>{"head0/2", "head1/2"}
                  : std::vector<std::string>{"head1/2"};
     EXPECT_EQ(into.heads, heads) << "task " << j;
+    // Each old task's counters go to the one new task holding its first group (0 and 4).
+    std::vector<std::string> owned = j == 0   ? std::vector<std::string>{"head0/2"}
+                                     : j == 1 ? std::vector<std::string>{"head1/2"}
+                                              : std::vector<std::string>{};
+    EXPECT_EQ(into.owned, owned) << "task " << j;
   }
   std::map<uint32_t, std::string> want;
   for (uint32_t g = 0; g < 8; ++g)

@@ -297,7 +297,7 @@ struct KeyedCounter : Operator, KeyGroupedState {
   bool stateful() const override { return true; }
   std::vector<std::string> keyGroupFields() const override { return keys_; }
   Split snapshotKeyGroups(uint32_t) const override { return {}; }
-  void restoreKeyGroups(const std::vector<std::string_view>&,
+  void restoreKeyGroups(const std::vector<Head>&,
                         const std::map<uint32_t, std::string_view>&, uint32_t) override {}
   std::vector<std::string> keys_;
 };

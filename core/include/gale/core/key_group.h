@@ -54,10 +54,16 @@ class KeyGroupedState {
     std::map<uint32_t, std::string> groups;  // group -> its keys' state; groups with none absent
   };
   virtual Split snapshotKeyGroups(uint32_t maxParallelism) const = 0;
+  struct Head {
+    std::string_view bytes;
+    // This task owns the old task's first group: task-wide counters (late rows, duplicates) of
+    // the old task are restored here and nowhere else, so each is counted once.
+    bool owner = false;
+  };
   // `heads`: of every old task whose range meets this task's (at least one, in old task order);
   // `groups`: the groups of this task's range only. Throws SnapshotError when they cannot be
   // combined.
-  virtual void restoreKeyGroups(const std::vector<std::string_view>& heads,
+  virtual void restoreKeyGroups(const std::vector<Head>& heads,
                                 const std::map<uint32_t, std::string_view>& groups,
                                 uint32_t maxParallelism) = 0;
 };
