@@ -86,4 +86,22 @@ void restoreKeyGroupSnapshot(
 // The parallelism the blob "component#0" was taken at (0: not a key-group snapshot).
 int keyGroupSnapshotParallelism(std::string_view blob);
 
+// What a runtime's task wrapper needs to snapshot and restore a key-grouped task: empty (false)
+// unless the component has key groups and its operator or bolt is a KeyGroupedState.
+struct KeyGroupedTask {
+  KeyGroupedState* state = nullptr;
+  uint32_t maxParallelism = 0;
+  std::string component;
+  int taskIndex = 0, parallelism = 1;
+
+  explicit operator bool() const { return state != nullptr; }
+  std::string snapshot() const {
+    return encodeKeyGroupSnapshot(maxParallelism, parallelism, taskIndex,
+                                  state->snapshotKeyGroups(maxParallelism));
+  }
+  void restore(const std::function<std::optional<std::string>(const std::string&)>& lookup) const {
+    restoreKeyGroupSnapshot(lookup, component, taskIndex, parallelism, maxParallelism, *state);
+  }
+};
+
 }  // namespace gale

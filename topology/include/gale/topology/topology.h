@@ -190,6 +190,16 @@ struct ComponentWrappers {
 };
 Topology wrapComponents(const Topology& topology, const ComponentWrappers& wrappers);
 
+// The key-grouped state of task `taskIndex` of `component` whose operator or bolt is `object`
+// (empty when the component has no maxParallelism): for the runtimes' snapshot wrappers.
+template <class T>
+KeyGroupedTask keyGroupedTask(const Topology& topology, const std::string& component,
+                              int taskIndex, int parallelism, T* object) {
+  uint32_t m = topology.at(component).maxParallelism;
+  auto* state = m ? dynamic_cast<KeyGroupedState*>(object) : nullptr;
+  return {state, m, component, taskIndex, parallelism};
+}
+
 // A stable fingerprint of a topology's structure (components, parallelism, groupings, streams,
 // sources): a checkpoint written by another structure is refused. A key-grouped bolt contributes
 // its maxParallelism in place of its parallelism, which a restore may change.
