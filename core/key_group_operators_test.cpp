@@ -34,7 +34,8 @@ std::vector<Step> script(uint64_t seed) {
     maxSeen = std::max(maxSeen, ts);
     steps.push_back({Step::Tuple, "k" + std::to_string(rng() % 23), ts,
                      static_cast<int64_t>(rng() % 9) + 1});
-    if (rng() % 4 == 0) steps.push_back({Step::Watermark, "", maxSeen - static_cast<int64_t>(rng() % 8)});
+    if (rng() % 4 == 0)
+      steps.push_back({Step::Watermark, "", maxSeen - static_cast<int64_t>(rng() % 8)});
     if (rng() % 6 == 0) steps.push_back({Step::ProcessingTime, "", now += 2});
   }
   return steps;
@@ -78,7 +79,8 @@ std::vector<std::unique_ptr<Operator>> rescale(const Operator& proto,
   std::vector<std::unique_ptr<Operator>> out;
   for (int j = 0; j < n; ++j) {
     out.push_back(proto.clone());
-    restoreKeyGroupSnapshot(lookup, "op", j, n, kGroups, dynamic_cast<KeyGroupedState&>(*out.back()));
+    restoreKeyGroupSnapshot(lookup, "op", j, n, kGroups,
+                            dynamic_cast<KeyGroupedState&>(*out.back()));
   }
   return out;
 }

@@ -37,7 +37,8 @@ std::vector<Sess> copySessions(const std::vector<Sess>& list) {
 }
 CountState copyCounts(const CountState& c) {
   CountState out{c.seen, c.lastFireEnd, {}};
-  for (const CountPane& p : c.panes) out.panes.push_back(CountPane{p.start, p.fill, copyAccs(p.accs)});
+  for (const CountPane& p : c.panes)
+    out.panes.push_back(CountPane{p.start, p.fill, copyAccs(p.accs)});
   return out;
 }
 
@@ -60,9 +61,12 @@ void distribute(const WindowState& from, Target&& target) {
       for (size_t a = 0; a < nA; ++a) tp->accs[x * nA + a] = pane.accs[s * nA + a].copy();
     }
   }
-  for (const Values& row : from.frozen)
-    target(Values(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(nk)))->frozen.push_back(row);
-  for (const auto& [key, list] : from.sessions) target(key.values)->sessions.emplace(key, copySessions(list));
+  for (const Values& row : from.frozen) {
+    Values key(row.begin(), row.begin() + static_cast<std::ptrdiff_t>(nk));  // a row starts with it
+    target(key)->frozen.push_back(row);
+  }
+  for (const auto& [key, list] : from.sessions)
+    target(key.values)->sessions.emplace(key, copySessions(list));
   for (const auto& [key, c] : from.counts) target(key.values)->counts.emplace(key, copyCounts(c));
   for (const auto& [k, m] : from.keyCounts)
     for (const auto& [key, kc] : m) target(key.values)->keyCounts[k].emplace(key, kc);

@@ -164,7 +164,8 @@ TEST(ExactlyOnceOverWorkers, ARescaledTaskGetsTheGroupsOfTasksThatRanInAnotherWo
     threads.emplace_back([&, w] {
       WorkerAssignment a;
       for (int t = 0; t < four.taskCount(); ++t) a.workerOfTask.push_back(t % 3);
-      for (int i = 0; i < 3; ++i) a.endpoints.push_back("ipc://" + tmp.sub("w" + std::to_string(i)));
+      for (int i = 0; i < 3; ++i)
+        a.endpoints.push_back("ipc://" + tmp.sub("w" + std::to_string(i)));
       a.self = w;
       try {
         auto rt = runWorker(windowedWordCount(out, total, rate, 4, 128), c, a);

@@ -222,7 +222,8 @@ void checkKeyGroups(const ComponentSpec& c) {
         c.op ? c.op->stateful() : dynamic_cast<const CheckpointedBolt*>(c.bolt.get()) != nullptr;
     if (stateful)
       reject(c, "maxParallelism needs state split by key group, but the " +
-                    std::string(c.op ? "operator" : "bolt") + " does not implement KeyGroupedState");
+                    std::string(c.op ? "operator" : "bolt") +
+                    " does not implement KeyGroupedState");
     return;
   }
   std::vector<std::string> keys = state->keyGroupFields();
@@ -395,7 +396,8 @@ Topology wrapComponents(const Topology& topology, const ComponentWrappers& wrapp
   Topology wrapped = b.build();
   // The wrappers are not the state: the original passed the key-group checks, the routers of
   // the wrapped topology need the groups.
-  for (ComponentSpec& c : wrapped.components_) c.maxParallelism = topology.at(c.name).maxParallelism;
+  for (ComponentSpec& c : wrapped.components_)
+    c.maxParallelism = topology.at(c.name).maxParallelism;
   return wrapped;
 }
 
