@@ -158,6 +158,15 @@ std::string taskKey(const std::string& component, int taskIndex) {
   return component + "#" + std::to_string(taskIndex);
 }
 
+// A key-grouped task's restore reads the blobs of the old tasks that held its groups.
+void restoreKeyGroups(const KeyGroupedTask& task, const RecoveredState& recovered) {
+  task.restore([&](const std::string& key) -> std::optional<std::string> {
+    auto it = recovered.snapshots.find(key);
+    if (it == recovered.snapshots.end()) return std::nullopt;
+    return it->second;
+  });
+}
+
 constexpr size_t kReadChunk = 1024;
 constexpr size_t kOriginSamplesPerTask = 256;
 
@@ -368,12 +377,15 @@ class BatchOperatorBolt final : public Bolt {
     // An incremental operator's state is its snapshot (the head) plus its entries in the store.
     if (shared_->recovered.store || shared_->follower)
       incremental_ = dynamic_cast<IncrementalState*>(op_.get());
+    keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
+                                op_.get());
     auto it = shared_->recovered.snapshots.find(key_);
-    if (it == shared_->recovered.snapshots.end()) {
+    if (it == shared_->recovered.snapshots.end() && !keyGroups_) {
       if (incremental_) incremental_->trackChanges();
     } else {
       try {
-        if (incremental_) incremental_->restoreIncremental(it->second, storedEntries());
+        if (keyGroups_) restoreKeyGroups(keyGroups_, shared_->recovered);
+        else if (incremental_) incremental_->restoreIncremental(it->second, storedEntries());
         else op_->restore(it->second);
         droppedBefore_ = op_->droppedByWatermark();
       } catch (const std::exception& e) {
@@ -448,7 +460,7 @@ class BatchOperatorBolt final : public Bolt {
         snap = incremental_->snapshotHead();
         changes = incremental_->takeChanges();
       } else if (op_->stateful()) {
-        snap = op_->snapshot();
+        snap = keyGroups_ ? keyGroups_.snapshot() : op_->snapshot();
       }
       if (writer_) writer_->collectUpdates(txid, keyed);
       entries = op_->stateSize();
@@ -540,6 +552,7 @@ class BatchOperatorBolt final : public Bolt {
   std::shared_ptr<BatchShared> shared_;
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
+  KeyGroupedTask keyGroups_;  // op_ itself, if its component has key groups
   BatchStateWriter* writer_ = nullptr;
   IncrementalState* incremental_ = nullptr;
   std::string key_;
@@ -571,10 +584,13 @@ class BatchBoltWrapper final : public Bolt {
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
     state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
+    keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
+                                state_);
     auto it = shared_->recovered.snapshots.find(key_);
-    if (!state_ || it == shared_->recovered.snapshots.end()) return;
+    if (!state_ || (it == shared_->recovered.snapshots.end() && !keyGroups_)) return;
     try {
-      state_->restoreState(it->second);
+      if (keyGroups_) restoreKeyGroups(keyGroups_, shared_->recovered);
+      else state_->restoreState(it->second);
     } catch (const std::exception& e) {
       throw std::runtime_error("micro-batch bolt '" + key_ +
                                "' cannot restore its state from the checkpoint: " + e.what());
@@ -597,7 +613,7 @@ class BatchBoltWrapper final : public Bolt {
     std::string state;
     try {
       bolt_->onBatchEnd(txid, out);  // e.g. a sink's transaction commit
-      if (state_) state = state_->snapshotState(txid);
+      if (state_) state = keyGroups_ ? keyGroups_.snapshot() : state_->snapshotState(txid);
     } catch (...) {
       // The batch did not complete: the job stops and nothing of it commits.
       shared_->fail(std::current_exception());
@@ -615,6 +631,7 @@ class BatchBoltWrapper final : public Bolt {
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
   CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
+  KeyGroupedTask keyGroups_;           // state_ itself, if its component has key groups
   std::string key_;
 };
 
