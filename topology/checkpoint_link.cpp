@@ -16,15 +16,21 @@ namespace gale {
 namespace {
 
 constexpr std::chrono::milliseconds kHeartbeat{100};
+// A follower sends its reports and ended inputs again this often until the coordinator's word
+// says they arrived: sends do not wait (a worker must not stall on the link), so one can be lost.
+constexpr std::chrono::seconds kResend{1};
+// How long a follower's link, when destroyed, still tries to send what it has not sent.
+constexpr std::chrono::seconds kLinger{2};
 constexpr std::string_view kMagic = "GCKL";
 
 enum Kind : uint8_t {
   kHello = 'H',   // worker -> coordinator: worker, incarnation, bound coordinator (0: none yet)
   kReport = 'R',  // worker -> coordinator: worker, incarnation, checkpoint id, TaskReport
-  kEnded = 'E',   // worker -> coordinator: worker, incarnation, inputs ended
+  kEnded = 'E',   // worker -> coordinator: worker, incarnation, its inputs ended so far
   kStart = 'S',   // coordinator -> worker: incarnation, the last completed checkpoint's data
   kState = 'P',   // coordinator -> worker: incarnation, triggered, completed, final
   kAbort = 'A',   // coordinator -> worker: incarnation, why
+  kFailed = 'F',  // worker -> coordinator: worker, incarnation, why its topology failed
 };
 
 uint64_t newIncarnation() {
@@ -36,7 +42,7 @@ uint64_t newIncarnation() {
 
 StateWriter message(Kind kind) {
   StateWriter w;
-  w.header(kMagic, 1);
+  w.header(kMagic, 2);  // 2: a report names its task and partitions; ENDED is a total
   w.u8(kind);
   return w;
 }
@@ -75,6 +81,27 @@ PartitionOffsets readOffsets(StateReader& r) {
   return out;
 }
 
+void writeReport(StateWriter& w, uint64_t id, const TaskReport& report) {
+  w.varint(id);
+  w.svarint(report.task);
+  writeSnapshots(w, report.snapshots);
+  w.str(report.source);
+  writeOffsets(w, report.offsets);
+  w.varint(report.partitionIds.size());
+  for (const auto& name : report.partitionIds) w.str(name);
+}
+
+TaskReport readReport(StateReader& r) {
+  TaskReport report;
+  report.task = static_cast<int>(r.svarint("task"));
+  report.snapshots = readSnapshots(r);
+  report.source = r.str("source");
+  report.offsets = readOffsets(r);
+  for (uint64_t n = r.count("partition names", 1); n > 0; --n)
+    report.partitionIds.push_back(r.str("partition name"));
+  return report;
+}
+
 }  // namespace
 
 struct CheckpointLink::Member {
@@ -82,6 +109,7 @@ struct CheckpointLink::Member {
   uint64_t incarnation = 0;  // 0: not joined
   int64_t lastHeard = 0;
   int64_t startSentAt = 0;
+  uint64_t inputsEnded = 0;  // its ENDED total so far
 };
 
 int CheckpointLink::coordinatorWorker(const Topology& topology, const WorkerAssignment& a) {
@@ -147,6 +175,19 @@ CheckpointLink::CheckpointLink(const Topology& topology, const WorkerAssignment&
 CheckpointLink::~CheckpointLink() {
   stop_ = true;
   thread_.join();
+  if (isCoordinator_) return;
+  // A follower whose tasks ended (no sink waits for the final checkpoint) may be destroyed with
+  // its last reports not yet sent: they go now, and the socket gets kLinger to deliver them.
+  auto [aborted, failed, started, coord] = shared();
+  if (!aborted.empty() || !started || !coord) return;
+  try {
+    lastResent_ = 0;  // everything unconfirmed once more
+    sendReports(*coord, SystemClock::steadyNanos());
+    socket_.set(zmq::sockopt::linger, static_cast<int>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(kLinger).count()));
+  } catch (const std::exception& e) {
+    logWarn(std::string("checkpoint link: the last reports could not be sent: ") + e.what());
+  }
 }
 
 CheckpointCoordinator::Restored CheckpointLink::waitStarted() {
@@ -167,7 +208,12 @@ void CheckpointLink::follow(std::shared_ptr<CheckpointCoordinator> follower) {
 
 CheckpointLink::Shared CheckpointLink::shared() {
   std::lock_guard lk(mutex_);
-  return {aborted_, started_, coord_};
+  return {aborted_, failed_, started_, coord_};
+}
+
+void CheckpointLink::workerFailed(const std::string& why) {
+  std::lock_guard lk(mutex_);
+  if (aborted_.empty() && failed_.empty()) failed_ = why;  // the link thread acts on it
 }
 
 void CheckpointLink::onAbort(std::function<void(const std::string&)> handler) {
@@ -198,6 +244,18 @@ void CheckpointLink::run() {
 }
 
 void CheckpointLink::step() {
+  if (Shared s = shared(); !s.failed.empty() && s.aborted.empty()) {
+    std::string why = "worker " + std::to_string(self_) + " failed: " + s.failed;
+    if (!isCoordinator_) {
+      // Lost on the way, the coordinator still notices the silence that follows (kSilence).
+      StateWriter w = fromWorker(kFailed);
+      w.str(why);
+      std::string bytes = w.take();
+      (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+    }
+    abort(why);  // the coordinator's tells every worker
+    return;
+  }
   zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
   zmq::poll(&item, 1, std::chrono::milliseconds(5));
   int64_t now = SystemClock::steadyNanos();
@@ -225,13 +283,13 @@ void CheckpointLink::step() {
 void CheckpointLink::handleAtCoordinator(const std::string& identity, const std::string& body,
                                          int64_t now) {
   StateReader r(body, "checkpoint link message");
-  r.header(kMagic, 1);
+  r.header(kMagic, 2);
   uint8_t kind = r.u8("kind");
   uint64_t w = r.varint("worker");
   uint64_t incarnation = r.varint("incarnation");
   if (w >= members_.size() || static_cast<int>(w) == self_) r.fail("no such worker");
   Member& m = members_[w];
-  auto [aborted, started, coord] = shared();
+  auto [aborted, failed, started, coord] = shared();
   auto abortMessage = [&](const std::string& why) {
     StateWriter a = message(kAbort);
     a.varint(incarnation_);
@@ -280,10 +338,7 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
       if (!known) return;  // from a worker of another run
       m.lastHeard = now;
       uint64_t id = r.varint("checkpoint");
-      TaskReport report;
-      report.snapshots = readSnapshots(r);
-      report.source = r.str("source");
-      report.offsets = readOffsets(r);
+      TaskReport report = readReport(r);
       r.expectEnd();
       try {
         coord->report(id, std::move(report));
@@ -292,10 +347,17 @@ void CheckpointLink::handleAtCoordinator(const std::string& identity, const std:
       }
       return;
     }
+    case kFailed: {
+      if (!known) return;
+      abort(r.str("why"));
+      return;
+    }
     case kEnded: {
       if (!known) return;
       m.lastHeard = now;
-      for (uint64_t n = r.varint("inputs ended"); n > 0; --n) coord->inputEnded();
+      // A total, sent again until the final checkpoint is triggered: count what is new.
+      for (uint64_t n = r.varint("inputs ended"); m.inputsEnded < n; ++m.inputsEnded)
+        coord->inputEnded();
       return;
     }
     default: r.fail("unknown kind " + std::to_string(kind));
@@ -386,10 +448,10 @@ void CheckpointLink::sendTo(const std::string& identity, const std::string& body
 
 void CheckpointLink::handleAtMember(const std::string& body, int64_t now) {
   StateReader r(body, "checkpoint link message");
-  r.header(kMagic, 1);
+  r.header(kMagic, 2);
   uint8_t kind = r.u8("kind");
   uint64_t coordinator = r.varint("coordinator");
-  auto [aborted, started, coord] = shared();
+  auto [aborted, failed, started, coord] = shared();
   if (!aborted.empty()) return;
   if (started && coordinator != boundTo_) {
     abort("the checkpoint coordinator restarted: the job restarts from its last checkpoint");
@@ -430,23 +492,21 @@ void CheckpointLink::handleAtMember(const std::string& body, int64_t now) {
   }
 }
 
+StateWriter CheckpointLink::fromWorker(uint8_t kind) const {
+  StateWriter w = message(static_cast<Kind>(kind));
+  w.varint(static_cast<uint64_t>(self_));
+  w.varint(incarnation_);
+  return w;
+}
+
 void CheckpointLink::member(int64_t now) {
-  auto [aborted, started, coord] = shared();
+  auto [aborted, failed, started, coord] = shared();
   if (!aborted.empty()) return;
-  auto send = [&](StateWriter& w) {
-    std::string bytes = w.take();
-    (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-  };
-  auto head = [&](Kind kind) {
-    StateWriter w = message(kind);
-    w.varint(static_cast<uint64_t>(self_));
-    w.varint(incarnation_);
-    return w;
-  };
   if (now - lastSent_ >= std::chrono::nanoseconds(kHeartbeat).count()) {
-    StateWriter hello = head(kHello);
+    StateWriter hello = fromWorker(kHello);
     hello.varint(started ? boundTo_ : 0);
-    send(hello);
+    std::string bytes = hello.take();
+    (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
     lastSent_ = now;
   }
   if (!started) return;
@@ -455,20 +515,38 @@ void CheckpointLink::member(int64_t now) {
           " s");
     return;
   }
-  if (!coord) return;
-  CheckpointCoordinator::Outbox out = coord->takeOutbox();
-  for (auto& [id, report] : out.reports) {
-    StateWriter w = head(kReport);
-    w.varint(id);
-    writeSnapshots(w, report.snapshots);
-    w.str(report.source);
-    writeOffsets(w, report.offsets);
-    send(w);
+  if (coord) sendReports(*coord, now);
+}
+
+// Reports and ended inputs go again every kResend until the coordinator's word shows they
+// arrived: a checkpoint it completed or moved past (aborted), the final one triggered (every
+// input ended). The coordinator counts each task's report once and ENDED as a total.
+void CheckpointLink::sendReports(CheckpointCoordinator& coord, int64_t now) {
+  auto send = [&](const std::string& bytes) {
+    if (lose_ > 0 && lose_.fetch_sub(1) > 0) return;
+    (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+  };
+  const uint64_t completed = coord.lastCompleted(), triggered = coord.triggered();
+  std::erase_if(unconfirmed_,
+                [&](const auto& r) { return r.first <= completed || r.first < triggered; });
+  const bool resend = now - lastResent_ >= std::chrono::nanoseconds(kResend).count();
+  if (resend) {
+    lastResent_ = now;
+    for (const auto& [id, bytes] : unconfirmed_) send(bytes);
   }
-  if (out.inputsEnded > 0) {
-    StateWriter w = head(kEnded);
-    w.varint(static_cast<uint64_t>(out.inputsEnded));
-    send(w);
+  CheckpointCoordinator::Outbox out = coord.takeOutbox();
+  for (auto& [id, report] : out.reports) {
+    StateWriter w = fromWorker(kReport);
+    writeReport(w, id, report);
+    unconfirmed_.emplace_back(id, w.take());
+    send(unconfirmed_.back().second);
+  }
+  inputsEnded_ += static_cast<uint64_t>(out.inputsEnded);
+  const bool endedUnconfirmed = inputsEnded_ > 0 && coord.finalCheckpoint() == 0;
+  if (out.inputsEnded > 0 || (resend && endedUnconfirmed)) {
+    StateWriter w = fromWorker(kEnded);
+    w.varint(inputsEnded_);
+    send(w.take());
   }
 }
 

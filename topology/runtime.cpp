@@ -402,10 +402,17 @@ RunningTopology launch(const Topology& topology, Continuous config,
   if (link) {
     // The job lost a worker: this one stops too, and restarts from the last checkpoint.
     link->onAbort([&sh](const std::string& why) { sh.fail(why); });
+    // Impl holds the link alone (runExactlyOnce handed it over) and destroys it, joining its
+    // thread, before `sh`: neither callback outlives what it points to.
+    sh.onFail = [l = link.get()](const std::string& why) { l->workerFailed(why); };
     impl->link = std::move(link);
   }
   for (auto& task : impl->tasks) task->connect();
-  if (assignment) awaitOtherWorkers(sh, impl->tasks);
+  if (assignment) {
+    awaitOtherWorkers(sh, impl->tasks);
+    // Those it gave up on too: their monitors would queue events nobody reads.
+    for (auto& task : impl->tasks) task->stopWatchingConnections();
+  }
   for (auto& task : impl->tasks) task->start();
   std::string error;
   {

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "gale/core/channel.h"
+#include "gale/core/state_codec.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 #include "private/checkpoint_coordinator.h"
@@ -67,6 +68,12 @@ class CheckpointLink {
   void follow(std::shared_ptr<CheckpointCoordinator> follower);
   // Called once (at once if it already happened) when the job is aborted: the worker must stop.
   void onAbort(std::function<void(const std::string&)> handler);
+  // This worker's topology failed (RuntimeShared::fail, any thread): the link stops the job,
+  // telling the coordinator (a follower) or every worker (the coordinator's), so the job restarts
+  // from its last checkpoint at once instead of after kSilence or a checkpoint timeout.
+  void workerFailed(const std::string& why);
+  // Tests: a follower's next `n` REPORT and ENDED sends are lost, as on a full or broken pipe.
+  void loseNextReports(int n) { lose_ = n; }
 
  private:
   struct Member;
@@ -74,6 +81,8 @@ class CheckpointLink {
   void step();  // one poll: messages in, then heartbeats, reports or the coordinator's word out
   void lead(int64_t now);
   void member(int64_t now);
+  void sendReports(CheckpointCoordinator& coord, int64_t now);  // a follower's, until confirmed
+  StateWriter fromWorker(uint8_t kind) const;  // a follower's message: kind, self, incarnation
   void handleAtCoordinator(const std::string& identity, const std::string& body, int64_t now);
   void handleAtMember(const std::string& body, int64_t now);
   void sendTo(const std::string& identity, const std::string& body);
@@ -84,6 +93,7 @@ class CheckpointLink {
   // What the link thread reads of the state shared with other threads.
   struct Shared {
     std::string aborted;  // why the job was aborted; empty: it was not
+    std::string failed;   // why this worker failed, not yet acted on
     bool started = false;
     std::shared_ptr<CheckpointCoordinator> coord;
   };
@@ -103,6 +113,7 @@ class CheckpointLink {
   std::condition_variable cv_;
   bool started_ = false;
   std::string aborted_;  // non-empty: why
+  std::string failed_;   // non-empty: why this worker's topology failed (workerFailed)
   std::function<void(const std::string&)> onAbort_;
   CheckpointCoordinator::Restored restored_;  // a follower's START
 
@@ -112,6 +123,12 @@ class CheckpointLink {
   int64_t lastHeard_ = 0;        // a follower: when the coordinator was last heard (ns)
   int64_t lastSent_ = 0;         // HELLO / STATE heartbeats (ns)
   uint64_t sentTriggered_ = 0, sentCompleted_ = 0, sentFinal_ = 0;
+  // A follower: its reports (checkpoint id, message) not yet confirmed by the coordinator's
+  // word, when they were last sent again, and how many of its inputs ended.
+  std::vector<std::pair<uint64_t, std::string>> unconfirmed_;
+  int64_t lastResent_ = 0;
+  uint64_t inputsEnded_ = 0;
+  std::atomic<int> lose_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
