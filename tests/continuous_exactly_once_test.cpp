@@ -349,6 +349,60 @@ class Custom final : public Spout {
   bool nextTuple(SpoutOutputCollector&) override { return false; }
 };
 
+// StatefulCountBolt whose first snapshot (of any task) waits until the test releases it: the
+// checkpoint it belongs to cannot complete meanwhile.
+class HeldCountBolt final : public Bolt, public CheckpointedBolt {
+ public:
+  struct Hold {
+    std::mutex m;
+    std::condition_variable cv;
+    bool taken = false, released = false;
+  };
+  explicit HeldCountBolt(std::shared_ptr<Hold> hold) : hold_(std::move(hold)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    count_.declareOutputFields(d);
+  }
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<HeldCountBolt>(hold_); }
+  void execute(const Tuple& t, OutputCollector& out) override { count_.execute(t, out); }
+  std::string snapshotState(uint64_t id) override {
+    std::unique_lock lk(hold_->m);
+    if (!std::exchange(hold_->taken, true))
+      hold_->cv.wait(lk, [&] { return hold_->released; });
+    return count_.snapshotState(id);
+  }
+  void restoreState(std::string_view state) override { count_.restoreState(state); }
+
+ private:
+  std::shared_ptr<Hold> hold_;
+  StatefulCountBolt count_;
+};
+
+// Flink's checkpointTimeout: a checkpoint held up past it is aborted (counted in the metrics),
+// the next ones complete, and every count is still committed once: the held task's late report
+// of the aborted checkpoint is dropped, and the sink commits its output with a later one.
+TEST(ExactlyOnceContinuous, ACheckpointHeldPastItsTimeoutIsAbortedAndTheRunStaysExact) {
+  Dirs d;
+  auto hold = std::make_shared<HeldCountBolt::Hold>();
+  Continuous cfg = exactlyOnce(d);
+  cfg.checkpointTimeout = 2s;
+  auto rt = runContinuous(exactlyOnceWordCountWith(20000, d.out(), 2e4,
+                                                   [&](TopologyBuilder& b) {
+                                                     return b.setBolt("count",
+                                                                      HeldCountBolt(hold), 2);
+                                                   }),
+                          cfg);
+  for (int i = 0; i < 60000 && rt.metrics().checkpointsTimedOut == 0; ++i)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_GE(rt.metrics().checkpointsTimedOut, 1u) << "the held checkpoint was not aborted";
+  {
+    std::lock_guard lk(hold->m);
+    hold->released = true;
+  }
+  hold->cv.notify_all();
+  rt.waitUntilDone();
+  expectExactlyOnce(d.chk(), d.out(), 20000);
+}
+
 TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
   Dirs d;
   Continuous noDir = exactlyOnce(d);
@@ -356,6 +410,10 @@ TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
   EXPECT_THROW(runContinuous(exactlyOnceWordCount(10, d.out()), noDir), std::invalid_argument);
   Continuous zero = exactlyOnce(d, 0ms);
   EXPECT_THROW(runContinuous(exactlyOnceWordCount(10, d.out()), zero), std::invalid_argument);
+  Continuous noTimeout = exactlyOnce(d);
+  noTimeout.checkpointTimeout = 0ms;
+  EXPECT_THROW(runContinuous(exactlyOnceWordCount(10, d.out()), noTimeout),
+               std::invalid_argument);
 
   TopologyBuilder b;
   b.setSpout("custom", Custom{});

@@ -10,6 +10,10 @@
 
 namespace gale {
 
+namespace {
+constexpr std::chrono::milliseconds kTimeoutWatch{100};
+}  // namespace
+
 const char* checkpointPointName(CheckpointPoint p) {
   switch (p) {
     case CheckpointPoint::BarrierInjected: return "barrier-injected";
@@ -57,7 +61,12 @@ void CheckpointCoordinator::writeLoop() {
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   std::unique_lock lk(mutex_);
   for (;;) {
-    cv_.wait(lk, [&] { return toWrite_ != 0 || stopping_; });
+    // Also the checkpoint timeout's watch: spouts call due() too, but under backpressure from
+    // the task that holds the checkpoint up they are blocked in their emits.
+    while (toWrite_ == 0 && !stopping_) {
+      if (cv_.wait_for(lk, kTimeoutWatch) == std::cv_status::timeout)
+        abortTimedOutLocked(options_.clock->monoNanos());
+    }
     if (toWrite_ == 0) return;  // stopping, nothing reported in full
     uint64_t id = toWrite_;
     auto snapshots = std::move(snapshots_);

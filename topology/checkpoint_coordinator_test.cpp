@@ -250,7 +250,7 @@ TEST_F(CheckpointCoordinatorTest, ACheckpointNotCompleteWithinTheTimeoutIsAborte
   clock.advance(29s);
   EXPECT_EQ(c.due(), 1u);
   clock.advance(1s);
-  EXPECT_EQ(c.due(), 2u) << "not aborted after its timeout";
+  EXPECT_EQ(c.due(), 2u) << "not aborted after its timeout";  // by due() or the watch
   EXPECT_EQ(c.timedOut(), 1u);
   c.report(1, TaskReport{.task = 1});  // the lost one, late
   c.report(2, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 6}}});
@@ -271,7 +271,10 @@ TEST_F(CheckpointCoordinatorTest, AFinalCheckpointNotCompleteWithinTheTimeoutSto
   ASSERT_EQ(c.due(), 1u);
   std::thread sink([&] { EXPECT_FALSE(c.awaitCompleted(1)); });
   clock.advance(30s);
-  c.due();
+  try {
+    c.due();
+  } catch (const std::runtime_error&) {  // the coordinator's own watch was first
+  }
   sink.join();
   EXPECT_NE(c.failure().find("the final checkpoint"), std::string::npos) << c.failure();
   EXPECT_THROW(c.due(), std::runtime_error);

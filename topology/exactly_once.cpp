@@ -570,9 +570,8 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config,
   config.acking = false;
   // The link goes (only) to the running topology: on launch's error path it is destroyed, its
   // thread joined, before the state its abort handler points to.
-  if (assignment)
-    return launchCheckpointedWorker(wrapped, std::move(config), *assignment, std::move(link));
-  return runContinuous(wrapped, std::move(config));
+  return launchCheckpointed(wrapped, std::move(config), assignment, std::move(coordinator),
+                            std::move(link));
 }
 
 }  // namespace gale

@@ -178,6 +178,9 @@ struct ComponentMetrics {
 
 struct TopologyMetrics {
   std::vector<ComponentMetrics> components;
+  // Exactly-once: checkpoints aborted by Continuous::checkpointTimeout in this run (over several
+  // workers, counted by the worker that holds the checkpoint coordinator; 0 in the others).
+  uint64_t checkpointsTimedOut = 0;
   const ComponentMetrics* find(std::string_view name) const;
 };
 
