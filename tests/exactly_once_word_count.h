@@ -212,7 +212,9 @@ inline void expectExactlyOnce(const std::string& chk, const std::string& out, in
 
 // Event-time tumbling windows (50 ms) of word counts, append mode (sentence g has event time
 // g ms), up to the "count" component; a sink subscribes to it.
-inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate) {
+// `countTasks` and `keyGroups` (maxParallelism, 0: none) of the windowed count.
+inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate,
+                                 int countTasks = 2, uint32_t keyGroups = 0) {
   b.setSpout("sentences",
              std::make_shared<SentenceSource>(SentenceSource::Options{
                  .partitions = 3, .ratePerSecond = rate, .total = total, .withEventTime = true,
@@ -227,14 +229,16 @@ inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate)
                           .eventTime("ts")
                           .outputMode(OutputMode::Append)
                           .build(),
-            2)
+            countTasks)
+      .maxParallelism(keyGroups)
       .fieldsGrouping("split", Fields{"word"});
 }
 
 // The windowed word count into the file sink.
-inline Topology windowedWordCount(const std::string& out, int64_t total, double rate) {
+inline Topology windowedWordCount(const std::string& out, int64_t total, double rate,
+                                  int countTasks = 2, uint32_t keyGroups = 0) {
   TopologyBuilder b;
-  addWindowedWordCount(b, total, rate);
+  addWindowedWordCount(b, total, rate, countTasks, keyGroups);
   b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 1).globalGrouping("count");
   return b.build();
 }

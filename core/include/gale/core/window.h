@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gale/core/aggregate.h"
+#include "gale/core/key_group.h"
 #include "gale/core/operator.h"
 #include "gale/core/watermark.h"
 
@@ -107,7 +108,10 @@ struct WindowConfig {
   std::string lateStream = "late";
 };
 
-class WindowOperator final : public Operator {
+// A keyed window is a KeyGroupedState (its keys' panes, sessions, counts and finished rows split
+// by key group; window_key_groups.cpp), so a component declared with maxParallelism can be
+// rescaled.
+class WindowOperator final : public Operator, public KeyGroupedState {
  public:
   // Validates `config` (throws std::invalid_argument saying what is wrong and how to fix it).
   explicit WindowOperator(WindowConfig config);
@@ -125,6 +129,14 @@ class WindowOperator final : public Operator {
   bool stateful() const override { return true; }
   std::string snapshot() const override;
   void restore(std::string_view snapshot) override;
+  std::vector<std::string> keyGroupFields() const override { return config_.keys; }
+  Split snapshotKeyGroups(uint32_t maxParallelism) const override;
+  // Several old tasks' heads merge only when their watermarks are equal (an aligned cut);
+  // dirty tracking (what an update-mode firing re-emits) is rebased onto one sequence, which
+  // a sliding window cannot do (its panes are dirty per window): refused there.
+  void restoreKeyGroups(const std::vector<Head>& heads,
+                        const std::map<uint32_t, std::string_view>& groups,
+                        uint32_t maxParallelism) override;
   // Partial aggregates held (per key per pane, session or count pane) plus kept result rows.
   size_t stateSize() const override;
 
@@ -139,6 +151,8 @@ class WindowOperator final : public Operator {
 
  private:
   struct State;
+  std::string encodeState(const State& s) const;
+  std::unique_ptr<State> decodeState(std::string_view bytes) const;
   WindowConfig config_;
   std::unique_ptr<State> state_;
   const Clock* clock_ = &SystemClock::instance();
