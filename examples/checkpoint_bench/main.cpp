@@ -27,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "cli.h"
@@ -224,6 +225,24 @@ void printLatency(const char* what, const Histogram& h) {
               static_cast<unsigned long long>(h.count()));
 }
 
+// --trace: one line per checkpoint point ("point,name,id,nanos"), per snapshot on the task's
+// thread ("snapshot,start,nanos") and per record ("record,due,reached the sink"), for finding
+// where the records that waited during a checkpoint lost their time.
+void writeTrace(const std::string& path, const Probe& probe,
+                const std::vector<std::tuple<CheckpointPoint, uint64_t, int64_t>>& points) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) throw std::runtime_error("cannot write the trace to " + path);
+  for (auto [p, id, at] : points)
+    std::fprintf(f, "point,%s,%llu,%lld\n", checkpointPointName(p),
+                 static_cast<unsigned long long>(id), static_cast<long long>(at));
+  for (size_t i = 0; i < probe.snapshotStarts.size(); ++i)
+    std::fprintf(f, "snapshot,%lld,%lld\n", static_cast<long long>(probe.snapshotStarts[i]),
+                 static_cast<long long>(probe.snapshotNanos[i]));
+  for (auto [due, at] : probe.records)
+    std::fprintf(f, "record,%lld,%lld\n", static_cast<long long>(due), static_cast<long long>(at));
+  std::fclose(f);
+}
+
 struct Settings {
   double stateMb = 100;
   double rate = 20000;
@@ -231,6 +250,7 @@ struct Settings {
   int intervalMs = 1000;
   bool sync = true;
   bool async = true;
+  std::string trace;  // a file for every record's times and every checkpoint point (or empty)
 };
 
 int run(const Settings& s) {
@@ -248,6 +268,7 @@ int run(const Settings& s) {
   auto probe = std::make_shared<Probe>();
   std::mutex pointsMutex;
   std::map<uint64_t, Interval> checkpoints;
+  std::vector<std::tuple<CheckpointPoint, uint64_t, int64_t>> points;  // for --trace
   Continuous c{.guarantee = Guarantee::ExactlyOnce,
                .checkpointInterval = std::chrono::milliseconds(s.intervalMs),
                .checkpointDir = chk.string(),
@@ -257,7 +278,11 @@ int run(const Settings& s) {
     Interval& i = checkpoints[id];
     if (p == CheckpointPoint::BarrierInjected && i.start == 0) i.start = now();
     if (p == CheckpointPoint::CheckpointWritten) i.end = now();
+    if (!s.trace.empty()) points.emplace_back(p, id, now());
   };
+  // Room for every record up front: the vector's growth (a copy of megabytes under the lock the
+  // sink takes per record) would itself delay records by a millisecond at each doubling.
+  probe->records.reserve(static_cast<size_t>(s.rate * (s.seconds + 2)));
   {
     auto rt = runContinuous(job(probe, keys, true, s.rate, s.async), c);
     std::this_thread::sleep_for(std::chrono::duration<double>(s.seconds));
@@ -314,6 +339,7 @@ int run(const Settings& s) {
                                       static_cast<double>(std::max<int64_t>(1, steady.percentile(0.99)))
                                 : 0;
   std::printf("  p99 during a checkpoint / steady state: %.2f (target <= 2)\n", ratio);
+  if (!s.trace.empty()) writeTrace(s.trace, *probe, points);
 
   // Run 2: a restart on the same directory; the source is unthrottled so records are there at once.
   uint64_t last = StateStore::inspect(chk.string())->lastCommittedTxid();
@@ -351,6 +377,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", s.seconds, "length of the measured run")->check(positive<double>());
   app.add_option("--interval-ms", s.intervalMs, "checkpoint interval")->check(positive<int>());
   app.add_flag("--no-sync", noSync, "do not fsync checkpoints");
+  app.add_option("--trace", s.trace, "write every record's and checkpoint point's times here");
   std::string snapshotMode = "async";
   app.add_option("--snapshot", snapshotMode,
                  "async: frozen at the barrier, written by another thread; sync: whole, on the "
