@@ -49,11 +49,14 @@ constexpr size_t kValueBytes = 100;
 
 int64_t now() { return SystemClock::steadyNanos(); }
 
-// What the tasks tell the bench (one stateful task, one sink task).
+// What the tasks tell the bench (one stateful task, one sink task). The checkpoint writer's
+// thread runs at nice 10 and shares no lock with the tasks here: preempted while holding one, it
+// would stall the task that waits for it (the bench would measure its own priority inversion).
 struct Probe {
-  std::mutex mutex;
+  std::mutex mutex;  // the tasks' fields
   std::vector<int64_t> snapshotStarts;    // when the snapshot began on the task's thread
   std::vector<int64_t> snapshotNanos;     // time on the task's thread (snapshot() or the freeze)
+  std::mutex writerMutex;  // the fields below, also written by the checkpoint writer's thread
   std::vector<int64_t> asyncNanos;        // time of the asynchronous part (another thread)
   std::map<uint64_t, size_t> snapshotHashes;  // checkpoint id -> hash of its state's bytes
   size_t snapshotBytes = 0;
@@ -142,7 +145,7 @@ class BigState : public Operator {
   static void recordBytes(Probe& probe, uint64_t id, const std::string& bytes,
                           int64_t asyncNanos) {
     size_t hash = std::hash<std::string>{}(bytes);
-    std::lock_guard lk(probe.mutex);
+    std::lock_guard lk(probe.writerMutex);
     probe.snapshotHashes[id] = hash;
     probe.snapshotBytes = bytes.size();
     if (asyncNanos) probe.asyncNanos.push_back(asyncNanos);
@@ -266,19 +269,25 @@ int run(const Settings& s) {
 
   // Run 1: checkpoints under a steady load, then killed.
   auto probe = std::make_shared<Probe>();
-  std::mutex pointsMutex;
-  std::map<uint64_t, Interval> checkpoints;
-  std::vector<std::tuple<CheckpointPoint, uint64_t, int64_t>> points;  // for --trace
+  // The points the tasks report and the one the writer reports (CheckpointWritten), under two
+  // locks (see Probe).
+  struct Points {
+    std::mutex mutex;
+    std::map<uint64_t, int64_t> at;  // checkpoint id -> its first such point
+    std::vector<std::tuple<CheckpointPoint, uint64_t, int64_t>> all;  // for --trace
+  } taskPoints, writerPoints;
   Continuous c{.guarantee = Guarantee::ExactlyOnce,
                .checkpointInterval = std::chrono::milliseconds(s.intervalMs),
                .checkpointDir = chk.string(),
                .checkpointSync = s.sync};
   c.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
-    std::lock_guard lk(pointsMutex);
-    Interval& i = checkpoints[id];
-    if (p == CheckpointPoint::BarrierInjected && i.start == 0) i.start = now();
-    if (p == CheckpointPoint::CheckpointWritten) i.end = now();
-    if (!s.trace.empty()) points.emplace_back(p, id, now());
+    bool written = p == CheckpointPoint::CheckpointWritten;
+    if (!written && p != CheckpointPoint::BarrierInjected && s.trace.empty()) return;
+    Points& to = written ? writerPoints : taskPoints;
+    int64_t t = now();
+    std::lock_guard lk(to.mutex);
+    if (written || p == CheckpointPoint::BarrierInjected) to.at.emplace(id, t);
+    if (!s.trace.empty()) to.all.emplace_back(p, id, t);
   };
   // Room for every record up front: the vector's growth (a copy of megabytes under the lock the
   // sink takes per record) would itself delay records by a millisecond at each doubling.
@@ -291,8 +300,10 @@ int run(const Settings& s) {
   // A fused task snapshots inside the spout's emit of the barrier, before BarrierInjected is
   // reported: a checkpoint starts at whichever came first (checkpoint k is the k-th snapshot).
   std::vector<Interval> done;
-  for (auto& [id, i] : checkpoints) {
-    if (i.end == 0) continue;
+  for (auto [id, end] : writerPoints.at) {
+    auto started = taskPoints.at.find(id);
+    if (started == taskPoints.at.end()) continue;
+    Interval i{started->second, end};
     if (id <= probe->snapshotStarts.size())
       i.start = std::min(i.start, probe->snapshotStarts[id - 1]);
     done.push_back(i);
@@ -339,7 +350,10 @@ int run(const Settings& s) {
                                       static_cast<double>(std::max<int64_t>(1, steady.percentile(0.99)))
                                 : 0;
   std::printf("  p99 during a checkpoint / steady state: %.2f (target <= 2)\n", ratio);
-  if (!s.trace.empty()) writeTrace(s.trace, *probe, points);
+  if (!s.trace.empty()) {
+    taskPoints.all.insert(taskPoints.all.end(), writerPoints.all.begin(), writerPoints.all.end());
+    writeTrace(s.trace, *probe, taskPoints.all);
+  }
 
   // Run 2: a restart on the same directory; the source is unthrottled so records are there at once.
   uint64_t last = StateStore::inspect(chk.string())->lastCommittedTxid();
