@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gale/core/aggregate.h"
+#include "gale/core/async_snapshot.h"
 #include "gale/core/operator.h"
 #include "gale/core/watermark.h"
 
@@ -107,7 +108,10 @@ struct WindowConfig {
   std::string lateStream = "late";
 };
 
-class WindowOperator final : public Operator {
+// In exactly-once continuous mode its snapshot is asynchronous (AsyncSnapshot): at the barrier
+// the task copies its state (flat arrays of slots and partials, the interned keys; no encoding),
+// and the checkpoint writer's thread encodes the copy with snapshot(). Same bytes, same restore().
+class WindowOperator final : public Operator, public AsyncSnapshot {
  public:
   // Validates `config` (throws std::invalid_argument saying what is wrong and how to fix it).
   explicit WindowOperator(WindowConfig config);
@@ -124,6 +128,8 @@ class WindowOperator final : public Operator {
   void onBatchEnd(uint64_t txid, Emitter& out) override;
   bool stateful() const override { return true; }
   std::string snapshot() const override;
+  // A copy of the state now; the function encodes it (window_async.cpp).
+  Write snapshotAsync(uint64_t checkpointId) override;
   void restore(std::string_view snapshot) override;
   // Partial aggregates held (per key per pane, session or count pane) plus kept result rows.
   size_t stateSize() const override;
@@ -139,8 +145,11 @@ class WindowOperator final : public Operator {
 
  private:
   struct State;
+  struct Encoded;  // window_async.cpp
   WindowConfig config_;
   std::unique_ptr<State> state_;
+  // The last asynchronous snapshot's copy once encoded, freed on the task's thread.
+  std::shared_ptr<Encoded> encoded_;
   const Clock* clock_ = &SystemClock::instance();
 };
 
