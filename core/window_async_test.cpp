@@ -1,5 +1,6 @@
 // WindowOperator's asynchronous snapshot: the bytes are the state at the barrier whatever the
 // task does while the checkpoint writer encodes them, and a restore from them is exact.
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -99,6 +100,22 @@ TEST(WindowAsyncSnapshot, SessionAndCountWindowsAreCopiedToo) {
     feed(h, 2000, 4000);
     ASSERT_NE(h.snapshot(), atBarrier);
     EXPECT_EQ(write(), atBarrier);
+  }
+}
+
+// Not a test: the workload of docs/benchmarks.md's instruction counts of snapshot() against
+// snapshotAsync() (callgrind, --gtest_also_run_disabled_tests --gtest_filter=*DISABLED_Cost*;
+// GALE_WINDOW_KEYS picks the key count, default 100 000), two barriers of a sliding window.
+TEST(WindowAsyncSnapshot, DISABLED_CostOfTheCopyAgainstTheEncoding) {
+  const char* env = std::getenv("GALE_WINDOW_KEYS");
+  const int keys = env ? std::atoi(env) : 100000;
+  OperatorHarness h = slidingSums();
+  for (int i = 0; i < 200000; ++i)
+    h.process({"key-" + std::to_string(i % keys), int64_t{i}, at(i / 20)});
+  for (int barrier = 1; barrier <= 2; ++barrier) {
+    std::string bytes = h.snapshot();
+    AsyncSnapshot::Write write = dynamic_cast<AsyncSnapshot&>(h.op()).snapshotAsync(barrier);
+    EXPECT_EQ(write(), bytes);
   }
 }
 
