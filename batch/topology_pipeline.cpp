@@ -136,6 +136,15 @@ std::string taskKey(const std::string& component, int taskIndex) {
   return component + "#" + std::to_string(taskIndex);
 }
 
+// A key-grouped task's restore reads the blobs of the old tasks that held its groups.
+void restoreKeyGroups(const KeyGroupedTask& task, const RecoveredState& recovered) {
+  task.restore([&](const std::string& key) -> std::optional<std::string> {
+    auto it = recovered.snapshots.find(key);
+    if (it == recovered.snapshots.end()) return std::nullopt;
+    return it->second;
+  });
+}
+
 constexpr size_t kReadChunk = 1024;
 constexpr size_t kOriginSamplesPerTask = 256;
 
@@ -343,12 +352,15 @@ class BatchOperatorBolt final : public Bolt {
     op_->open(oc);
     // An incremental operator's state is its snapshot (the head) plus its entries in the store.
     if (shared_->recovered.store) incremental_ = dynamic_cast<IncrementalState*>(op_.get());
+    keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
+                                op_.get());
     auto it = shared_->recovered.snapshots.find(key_);
-    if (it == shared_->recovered.snapshots.end()) {
+    if (it == shared_->recovered.snapshots.end() && !keyGroups_) {
       if (incremental_) incremental_->trackChanges();
     } else {
       try {
-        if (incremental_) incremental_->restoreIncremental(it->second, storedEntries());
+        if (keyGroups_) restoreKeyGroups(keyGroups_, shared_->recovered);
+        else if (incremental_) incremental_->restoreIncremental(it->second, storedEntries());
         else op_->restore(it->second);
         droppedBefore_ = op_->droppedByWatermark();
       } catch (const std::exception& e) {
@@ -422,7 +434,7 @@ class BatchOperatorBolt final : public Bolt {
         snap = incremental_->snapshotHead();
         collectChanges(keyed);
       } else if (op_->stateful()) {
-        snap = op_->snapshot();
+        snap = keyGroups_ ? keyGroups_.snapshot() : op_->snapshot();
       }
       if (writer_) writer_->collectUpdates(txid, keyed);
       entries = op_->stateSize();
@@ -504,6 +516,7 @@ class BatchOperatorBolt final : public Bolt {
   std::shared_ptr<BatchShared> shared_;
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
+  KeyGroupedTask keyGroups_;  // op_ itself, if its component has key groups
   BatchStateWriter* writer_ = nullptr;
   IncrementalState* incremental_ = nullptr;
   std::string key_;
@@ -535,10 +548,13 @@ class BatchBoltWrapper final : public Bolt {
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
     state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
+    keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
+                                state_);
     auto it = shared_->recovered.snapshots.find(key_);
-    if (!state_ || it == shared_->recovered.snapshots.end()) return;
+    if (!state_ || (it == shared_->recovered.snapshots.end() && !keyGroups_)) return;
     try {
-      state_->restoreState(it->second);
+      if (keyGroups_) restoreKeyGroups(keyGroups_, shared_->recovered);
+      else state_->restoreState(it->second);
     } catch (const std::exception& e) {
       throw std::runtime_error("micro-batch bolt '" + key_ +
                                "' cannot restore its state from the checkpoint: " + e.what());
@@ -561,7 +577,7 @@ class BatchBoltWrapper final : public Bolt {
     std::string state;
     try {
       bolt_->onBatchEnd(txid, out);  // e.g. a sink's transaction commit
-      if (state_) state = state_->snapshotState(txid);
+      if (state_) state = keyGroups_ ? keyGroups_.snapshot() : state_->snapshotState(txid);
     } catch (...) {
       // The batch did not complete: the job stops and nothing of it commits.
       shared_->fail(std::current_exception());
@@ -579,6 +595,7 @@ class BatchBoltWrapper final : public Bolt {
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
   CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
+  KeyGroupedTask keyGroups_;           // state_ itself, if its component has key groups
   std::string key_;
 };
 

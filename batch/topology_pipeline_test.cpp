@@ -1,5 +1,6 @@
 // Micro-batch mode through the real topology runtime: batch spouts, in-band batch markers,
 // wrapped operator bolts, LMDB commits.
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -709,6 +710,75 @@ TEST_F(TopologyBatchTest, SourceErrorRecordsNobodySubscribesToAreCountedInTheJob
              std::string::npos;
   EXPECT_GE(lines, 1u) << "logged";
   EXPECT_LE(lines, 2u) << "rate-limited: a line and a count, not a line per record";
+}
+
+// A windowed count of 16 key groups runs with 2 tasks, then 4, then 1, a run per chunk of a
+// growing input: the windows open at the end of each run continue in the next with the counts
+// of every word, wherever it was counted before.
+// (word, ts) events, event g at g ms; the test sets how many are visible (an unbounded source:
+// a run ends when it has read them, with its windows still open).
+class GrowingWords : public Source {
+ public:
+  static Values at(int64_t g) {
+    return Values{std::string(1, static_cast<char>('a' + g * 7 % 13)), Timestamp{g * 1000}};
+  }
+  void set(int64_t n) { n_ = n; }
+  std::string name() const override { return "events"; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"word", Type::String}, {"ts", Type::Timestamp}});
+  }
+  int partitions() const override { return 1; }
+  int64_t available(int) override { return n_; }
+  size_t read(int, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    for (int64_t o = from; o < to; ++o) out.push_back({o, at(o), 0});
+    return static_cast<size_t>(to - from);
+  }
+  std::atomic<int64_t> n_{0};
+};
+
+TEST_F(TopologyBatchTest, ARescaledWindowKeepsItsCountsAcrossARestart) {
+  auto src = std::make_shared<GrowingWords>();
+  auto window = windowed(Tumbling(50ms), Count{})
+                    .keyBy({"word"})
+                    .eventTime("ts")
+                    .outputMode(OutputMode::Append)
+                    .build();
+  auto build = [&](MemoryStorePtr store, int tasks) {
+    TopologyBuilder b;
+    b.setSpout("events", src, 1).withWatermark("ts", 5ms);
+    b.setBolt("window", *window, tasks).maxParallelism(16).fieldsGrouping("events", Fields{"word"});
+    b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("window");
+    return b.build();
+  };
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  cfg.maxRecordsPerBatch = 150;
+  std::map<std::string, int64_t> committed;  // "word@start" -> count
+  std::optional<Timestamp> wm;
+  for (auto [total, tasks] : {std::pair<int64_t, int>{725, 2}, {1410, 4}, {2000, 1}}) {
+    resetTerminated();
+    auto store = std::make_shared<MemoryStore>();
+    src->set(total);
+    auto job = runMicroBatch(build(store, tasks), cfg);
+    ASSERT_TRUE(job.waitUntilDone(20s)) << tasks << " tasks";
+    wm = job.progress().watermark;
+    for (const auto& r : store->rows()) {
+      std::string key = toString(r.values[0]) + "@" + toString(r.values[1]);
+      EXPECT_EQ(committed.count(key), 0u) << "a window twice: " << key;
+      committed[key] = std::get<int64_t>(r.values[3]);
+    }
+  }
+  ASSERT_TRUE(wm.has_value());
+  std::map<std::string, int64_t> direct;
+  for (int64_t g = 0; g < 2000; ++g) {
+    int64_t end = (g / 50 + 1) * 50 * 1000;
+    if (end - 1 > wm->micros) continue;  // not final yet
+    Values v = GrowingWords::at(g);
+    ++direct[toString(v[0]) + "@" + toString(Value{Timestamp{g / 50 * 50 * 1000}})];
+  }
+  EXPECT_EQ(committed, direct);
+  EXPECT_GT(direct.size(), 300u);
 }
 
 }  // namespace

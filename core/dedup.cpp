@@ -27,6 +27,37 @@ std::string encodeSnapshot(Timestamp wm, uint64_t duplicates, uint64_t late, con
   return w.take();
 }
 
+// A held-keys container for encodeSnapshot: one key group's keys, or none (a head).
+struct HeldList {
+  std::vector<std::pair<std::string, int64_t>> keys;
+  size_t size() const { return keys.size(); }
+  template <class F>
+  void forEach(F&& f) const {
+    for (const auto& [k, e] : keys) f(k, e);
+  }
+};
+
+struct Decoded {
+  Timestamp wm;
+  uint64_t duplicates = 0, late = 0;
+  std::vector<std::pair<std::string, int64_t>> held;
+};
+
+Decoded decodeSnapshot(std::string_view snapshot) {
+  StateReader r(snapshot, "deduplicate snapshot");
+  r.header("DDUP", 1);
+  Decoded d;
+  d.wm = Timestamp{r.svarint("watermark")};
+  d.duplicates = r.varint("duplicates");
+  d.late = r.varint("late");
+  for (uint64_t n = r.count("held keys", 2); n > 0; --n) {
+    std::string key = r.str("key");
+    d.held.emplace_back(std::move(key), r.svarint("expiry"));
+  }
+  r.expectEnd();
+  return d;
+}
+
 int64_t timeOf(const Value& v, const std::string& field) {
   if (auto t = std::get_if<Timestamp>(&v)) return t->micros;
   if (auto i = std::get_if<int64_t>(&v)) return *i;
@@ -126,20 +157,19 @@ AsyncSnapshot::Write Deduplicate::snapshotAsync(uint64_t) {
 }
 
 void Deduplicate::restore(std::string_view snapshot) {
-  StateReader r(snapshot, "deduplicate snapshot");
-  r.header("DDUP", 1);
-  Timestamp wm{r.svarint("watermark")};
-  uint64_t dups = r.varint("duplicates");
-  uint64_t late = r.varint("late");
+  Decoded d = decodeSnapshot(snapshot);
+  restoreHeld(d.wm, d.duplicates, d.late, std::move(d.held));
+}
+
+void Deduplicate::restoreHeld(Timestamp wm, uint64_t dups, uint64_t late,
+                              std::vector<std::pair<std::string, int64_t>> keys) {
   std::unordered_map<std::string, int64_t> held;
   std::multimap<int64_t, std::string> byExpiry;
-  for (uint64_t n = r.count("held keys", 2); n > 0; --n) {
-    std::string key = r.str("key");
-    int64_t expires = r.svarint("expiry");
-    if (!held.emplace(key, expires).second) r.fail("a key is held twice");
+  for (auto& [key, expires] : keys) {
+    if (!held.emplace(key, expires).second)
+      throw SnapshotError("deduplicate snapshot: a key is held twice");
     if (expires != kNever) byExpiry.emplace(expires, std::move(key));
   }
-  r.expectEnd();
   wm_ = wm;
   duplicates_ = dups;
   late_ = late;
@@ -147,6 +177,49 @@ void Deduplicate::restore(std::string_view snapshot) {
   held_.reserve(held.size());
   for (auto& [key, expires] : held) held_[key] = expires;
   byExpiry_ = std::move(byExpiry);
+}
+
+KeyGroupedState::Split Deduplicate::snapshotKeyGroups(uint32_t maxParallelism) const {
+  Split out;
+  out.head = encodeSnapshot(wm_, duplicates_, late_, HeldList{});
+  std::map<uint32_t, HeldList> groups;
+  held_.forEach([&](const std::string& key, int64_t expires) {
+    groups[keyGroupOf(hashKeyValues(decodeValues(key)), maxParallelism)].keys.emplace_back(key,
+                                                                                          expires);
+  });
+  for (const auto& [g, list] : groups) out.groups.emplace(g, encodeSnapshot(wm_, 0, 0, list));
+  return out;
+}
+
+void Deduplicate::restoreKeyGroups(const std::vector<Head>& heads,
+                                   const std::map<uint32_t, std::string_view>& groups,
+                                   uint32_t maxParallelism) {
+  if (heads.empty()) throw SnapshotError("deduplicate: a key-group restore without a head");
+  Timestamp wm;
+  uint64_t dups = 0, late = 0;
+  for (size_t i = 0; i < heads.size(); ++i) {
+    Decoded h = decodeSnapshot(heads[i].bytes);
+    if (i > 0 && h.wm != wm)
+      throw SnapshotError("deduplicate: the tasks' watermarks differ (" +
+                          std::to_string(h.wm.micros) + " and " + std::to_string(wm.micros) +
+                          "): not an aligned checkpoint");
+    wm = h.wm;
+    if (heads[i].owner) {
+      dups += h.duplicates;
+      late += h.late;
+    }
+  }
+  std::vector<std::pair<std::string, int64_t>> held;
+  for (const auto& [g, bytes] : groups) {
+    Decoded d = decodeSnapshot(bytes);
+    for (auto& entry : d.held) {
+      if (keyGroupOf(hashKeyValues(decodeValues(entry.first)), maxParallelism) != g)
+        throw SnapshotError("deduplicate: key group " + std::to_string(g) +
+                            " holds a key of another group");
+      held.push_back(std::move(entry));
+    }
+  }
+  restoreHeld(wm, dups, late, std::move(held));
 }
 
 Deduplicate dropDuplicates(Fields input, std::vector<std::string> keys, std::string eventTime) {

@@ -149,8 +149,9 @@ using namespace window_detail;
 // restored with the configuration it was taken with had no counts — zero is exact. (A job that
 // adds the trigger at the upgrade starts counting at the restore.)
 constexpr uint8_t kWindowSnapshotVersion = 2;
-std::string WindowOperator::snapshot() const {
-  const State& s = *state_;
+std::string WindowOperator::snapshot() const { return encodeState(*state_); }
+
+std::string WindowOperator::encodeState(const State& s) const {
   StateWriter w;
   w.header("GWIN", kWindowSnapshotVersion);
   w.u8(static_cast<uint8_t>(config_.window.kind));
@@ -220,7 +221,9 @@ std::string WindowOperator::snapshot() const {
   return w.take();
 }
 
-void WindowOperator::restore(std::string_view bytes) {
+void WindowOperator::restore(std::string_view bytes) { state_ = decodeState(bytes); }
+
+std::unique_ptr<WindowOperator::State> WindowOperator::decodeState(std::string_view bytes) const {
   auto fresh = std::make_unique<State>(&config_);
   State& s = *fresh;
   StateReader r(bytes, "window operator snapshot");
@@ -316,7 +319,7 @@ void WindowOperator::restore(std::string_view bytes) {
     }
   }
   r.expectEnd();
-  state_ = std::move(fresh);
+  return fresh;
 }
 
 }  // namespace gale

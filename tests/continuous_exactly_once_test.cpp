@@ -98,6 +98,51 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce)
   expectWindowsExactlyOnce(d.out(), total);
 }
 
+// Runs `topology` until a checkpoint after `after` was written, and kills it.
+void runUntilCheckpointThenKill(Topology topology, Continuous cfg, uint64_t after) {
+  std::atomic<bool> reached{false};
+  cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
+    if (p == CheckpointPoint::CheckpointWritten && id > after) reached = true;
+  };
+  auto rt = runContinuous(std::move(topology), cfg);
+  for (int i = 0; i < 60000 && !reached; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(reached.load());
+  rt.kill();
+}
+
+// The count (128 key groups) runs with 2 tasks, then 4, then 1, each run killed with windows
+// open: each run restores the counts of every word wherever the previous run held them.
+TEST(ExactlyOnceContinuous, AWindowedCountRescaledTwoToFourToOneCommitsEveryWindowOnce) {
+  Dirs d;
+  const int64_t total = 20000;
+  const double rate = 100000;
+  runUntilCheckpointThenKill(windowedWordCount(d.out(), total, rate, 2, 128), exactlyOnce(d, 5ms),
+                             2);
+  uint64_t first = StateStore::inspect(d.chk())->lastCommittedTxid();
+  ASSERT_LT(first, 100u);
+  runUntilCheckpointThenKill(windowedWordCount(d.out(), total, rate, 4, 128), exactlyOnce(d, 5ms),
+                             first + 1);
+  uint64_t second = StateStore::inspect(d.chk())->lastCommittedTxid();
+  ASSERT_GT(second, first);
+  auto inspect = StateStore::inspect(d.chk());
+  EXPECT_TRUE(inspect->snapshot("count#3").has_value()) << "the second run had four count tasks";
+  inspect.reset();
+  runContinuous(windowedWordCount(d.out(), total, rate, 1, 128), exactlyOnce(d, 5ms))
+      .waitUntilDone();
+  expectWindowsExactlyOnce(d.out(), total);
+}
+
+TEST(ExactlyOnceContinuous, ACountWithoutKeyGroupsCannotResumeAtAnotherParallelism) {
+  Dirs d;
+  runUntilCheckpointThenKill(windowedWordCount(d.out(), 20000, 100000, 2), exactlyOnce(d, 5ms), 2);
+  try {
+    runContinuous(windowedWordCount(d.out(), 20000, 100000, 4), exactlyOnce(d, 5ms));
+    FAIL() << "a checkpoint of two count tasks was resumed with four";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("belongs to job"), std::string::npos) << e.what();
+  }
+}
+
 // Runs `job` (0.2 s of input) until checkpoint 3 is in flight, kills it, then runs it again on
 // the same directory to the end; `between` runs after the kill.
 void killMidCheckpointThenResume(const Dirs& d, const std::function<Topology()>& job,
@@ -170,6 +215,48 @@ TEST(ExactlyOnceContinuous, AnUnalignedRunKilledAndResumedReplaysTheInFlightTupl
   killMidCheckpointThenResume(d, job, true, [&] { inFlightBytes = inFlightOfLastCheckpoint(d); });
   EXPECT_GT(inFlightBytes, 0u) << "the last completed checkpoint held no in-flight tuples";
   expectExactlyOnce(d.chk(), d.out(), 20000);
+}
+
+// A key-grouped deduplication of the slow split's words, `tasks` tasks of 8 key groups.
+Topology slowSplitDedup(const Dirs& d, int tasks) {
+  TopologyBuilder b;
+  b.setSpout("sentences", wordCountSentences(20000, 1e5), 2);
+  b.setBolt("split", SlowFirstSplit{}, 2).shuffleGrouping("sentences").disableFusion();
+  b.setBolt("dedup", dropDuplicates(Fields{"word"}, {"word"}), tasks).maxParallelism(8)
+      .fieldsGrouping("split", Fields{"word"});
+  b.setBolt("sink", FileSink(d.out(), FileFormat::Text, {.sync = false}), 1)
+      .globalGrouping("dedup");
+  return b.build();
+}
+
+// In-flight tuples were routed to the old tasks: an unaligned checkpoint holding some resumes at
+// its own parallelism only, and says so.
+TEST(ExactlyOnceContinuous, ARescaleFromAnUnalignedCheckpointWithInFlightTuplesIsRefused) {
+  Dirs d;
+  size_t inFlight = 0;
+  for (int attempt = 0; attempt < 5 && inFlight == 0; ++attempt) {
+    runUntilBarrierThenKill(slowSplitDedup(d, 2), exactlyOnce(d, 5ms, true), 3 + 3 * attempt);
+    auto store = StateStore::inspect(d.chk());
+    for (const char* task : {"dedup#0", "dedup#1"}) {
+      auto entry = store->snapshot(std::string(task) + "/in-flight");
+      if (!entry) continue;
+      StateReader r(*entry, "in-flight");
+      r.header("INFL", 2);
+      if (r.varint("checkpoint id") == store->lastCommittedTxid()) inFlight += entry->size();
+    }
+    if (inFlight == 0) fs::remove_all(d.chk());
+  }
+  ASSERT_GT(inFlight, 0u) << "no checkpoint held tuples in flight to the deduplication";
+  try {
+    runContinuous(slowSplitDedup(d, 3), exactlyOnce(d, 5ms, true)).waitUntilDone();
+    FAIL() << "in-flight tuples of two tasks were resumed in three";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("'dedup#"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("resumes only at that parallelism"), std::string::npos)
+        << e.what();
+  }
+  // At its own parallelism it resumes, replaying them.
+  runContinuous(slowSplitDedup(d, 2), exactlyOnce(d, 5ms, true)).waitUntilDone();
 }
 
 // An aligned checkpoint has nothing in flight, and writes no in-flight entry for it.
@@ -515,7 +602,8 @@ class KillInTheWindowWrite final : public Operator, public AsyncSnapshot {
 
 Topology windowedWordCountKilledInWrite(const std::string& out, int64_t total, double rate) {
   TopologyBuilder b;
-  addWindowedWordCount(b, total, rate, std::make_unique<KillInTheWindowWrite>(windowedCount()));
+  addWindowedWordCount(b, total, rate, 2, 0,
+                       std::make_unique<KillInTheWindowWrite>(windowedCount()));
   b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 1).globalGrouping("count");
   return b.build();
 }

@@ -221,7 +221,9 @@ inline OperatorPtr windowedCount() {
 
 // Event-time tumbling windows (50 ms) of word counts, append mode (sentence g has event time
 // g ms), up to the "count" component (windowedCount(), or `count`); a sink subscribes to it.
+// `countTasks` and `keyGroups` (maxParallelism, 0: none) of the windowed count.
 inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate,
+                                 int countTasks = 2, uint32_t keyGroups = 0,
                                  OperatorPtr count = nullptr) {
   b.setSpout("sentences",
              std::make_shared<SentenceSource>(SentenceSource::Options{
@@ -233,13 +235,16 @@ inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate,
       .withWatermark("ts", std::chrono::seconds(1));
   b.setBolt("split", splitWords("sentence", "word", {"ts"}), 2).shuffleGrouping("sentences");
   if (!count) count = windowedCount();
-  b.setBolt("count", *count, 2).fieldsGrouping("split", Fields{"word"});
+  b.setBolt("count", *count, countTasks)
+      .maxParallelism(keyGroups)
+      .fieldsGrouping("split", Fields{"word"});
 }
 
 // The windowed word count into the file sink.
-inline Topology windowedWordCount(const std::string& out, int64_t total, double rate) {
+inline Topology windowedWordCount(const std::string& out, int64_t total, double rate,
+                                  int countTasks = 2, uint32_t keyGroups = 0) {
   TopologyBuilder b;
-  addWindowedWordCount(b, total, rate);
+  addWindowedWordCount(b, total, rate, countTasks, keyGroups);
   b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 1).globalGrouping("count");
   return b.build();
 }

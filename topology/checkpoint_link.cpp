@@ -333,9 +333,12 @@ int CheckpointLink::workerOfSnapshot(const std::string& key) const {
   } catch (const std::exception&) {
     return -1;
   }
-  for (const ComponentSpec& c : topology_.components())
+  for (const ComponentSpec& c : topology_.components()) {
+    // A key-grouped task may need the blob of any old task, wherever that one ran.
+    if (c.name == name && c.maxParallelism > 0) return -1;
     if (c.name == name && index >= 0 && index < c.parallelism)
       return assignment_.workerOfTask.at(static_cast<size_t>(c.firstTask + index));
+  }
   return -1;
 }
 

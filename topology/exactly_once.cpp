@@ -235,6 +235,28 @@ class CheckpointTask {
     sink_->recover(committed_);
   }
 
+  // A key-grouped task restores the groups of its range from the blobs of whichever old tasks
+  // held them. Another parallelism than the checkpoint's cannot take an unaligned checkpoint's
+  // in-flight tuples: they were routed to the old tasks.
+  void restoreKeyGroups(const TopologyContext& ctx, const KeyGroupedTask& task) {
+    auto first = coord_->snapshot(taskKey(task.component, 0));
+    if (!first) return;
+    try {
+      task.restore([&](const std::string& k) { return coord_->snapshot(k); });
+      const int old = keyGroupSnapshotParallelism(*first);
+      for (int i = 0; i < old && old != ctx.parallelism; ++i) {
+        auto s = coord_->snapshot(taskKey(task.component, i) + "/in-flight");
+        if (s && !decodeInFlight(*s, coord_->lastCompleted(), *ctx.topology->registry()).empty())
+          throw std::runtime_error("the checkpoint is unaligned with tuples in flight to task " +
+                                   std::to_string(i) + " of " + std::to_string(old) +
+                                   ": it resumes only at that parallelism");
+      }
+    } catch (const std::exception& e) {
+      throw std::runtime_error("exactly-once task '" + key_ +
+                               "' cannot restore its key groups from the checkpoint: " + e.what());
+    }
+  }
+
   // Gives the task's snapshot `key` in the last completed checkpoint (if any) to `restore`.
   template <class F>
   void restoreSnapshot(const std::string& key, F&& restore) {
@@ -350,8 +372,12 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
     op_->open(OperatorContext{.component = ctx.component, .task = ctx.task,
                               .taskIndex = ctx.taskIndex, .parallelism = ctx.parallelism,
                               .clock = &coord_->clock()});
-    restoreSnapshot(key_, [&](const std::string& s) { op_->restore(s); });
-    async_ = op_->stateful() ? dynamic_cast<AsyncSnapshot*>(op_.get()) : nullptr;
+    keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
+                                op_.get());
+    if (keyGroups_) restoreKeyGroups(ctx, keyGroups_);
+    else restoreSnapshot(key_, [&](const std::string& s) { op_->restore(s); });
+    // A key-grouped snapshot is split on the task's thread (not asynchronously).
+    async_ = op_->stateful() && !keyGroups_ ? dynamic_cast<AsyncSnapshot*>(op_.get()) : nullptr;
     attachSink(dynamic_cast<TwoPhaseCommitSink*>(op_.get()));
     loadInFlight(ctx);
   }
@@ -390,6 +416,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
       TaskReport r;
       // An asynchronous snapshot only freezes the state here; the coordinator's thread writes it.
       if (async_) r.deferred[key_] = async_->snapshotAsync(id);
+      else if (keyGroups_) r.snapshots[key_] = keyGroups_.snapshot();
       else if (op_->stateful()) r.snapshots[key_] = op_->snapshot();
       barrier(id, std::move(r));
     });
@@ -425,6 +452,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
   std::shared_ptr<const Operator> proto_;
   OperatorPtr op_;
   AsyncSnapshot* async_ = nullptr;  // op_ itself, if it snapshots asynchronously
+  KeyGroupedTask keyGroups_;        // op_ itself, if its component has key groups
   bool inputEnded_ = false;
 };
 
@@ -447,8 +475,11 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
     state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
-    async_ = state_ ? dynamic_cast<AsyncSnapshot*>(bolt_.get()) : nullptr;
-    if (state_) restoreSnapshot(key_, [&](const std::string& s) { state_->restoreState(s); });
+    keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
+                                state_);
+    async_ = state_ && !keyGroups_ ? dynamic_cast<AsyncSnapshot*>(bolt_.get()) : nullptr;
+    if (keyGroups_) restoreKeyGroups(ctx, keyGroups_);
+    else if (state_) restoreSnapshot(key_, [&](const std::string& s) { state_->restoreState(s); });
     attachSink(dynamic_cast<TwoPhaseCommitSink*>(bolt_.get()), state_ ? std::string{} : key_);
     loadInFlight(ctx);
   }
@@ -474,6 +505,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
     call("checkpoint", out, [&] {
       TaskReport r;
       if (async_) r.deferred[key_] = async_->snapshotAsync(id);
+      else if (keyGroups_) r.snapshots[key_] = keyGroups_.snapshot();
       else if (state_) r.snapshots[key_] = state_->snapshotState(id);
       barrier(id, std::move(r));
     });
@@ -507,6 +539,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
   CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
+  KeyGroupedTask keyGroups_;           // state_ itself, if its component has key groups
   AsyncSnapshot* async_ = nullptr;     // bolt_ itself, if that state snapshots asynchronously
   bool inputEnded_ = false;
 };

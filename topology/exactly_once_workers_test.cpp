@@ -133,5 +133,56 @@ TEST(ExactlyOnceOverWorkers, AsynchronousSnapshotsOfEveryWorkerAreRestoredExactl
   loseAWorkerAndResume(std::make_shared<AsyncCountWords>());
 }
 
+// The windowed count (128 key groups) checkpointed by one process with 2 tasks resumes over three
+// workers with 4: a new task needs the blob of the old task that held its groups, which ran
+// elsewhere (new count#1 in worker 2 takes groups of old count#0, whose new namesake is in
+// worker 1), so every worker gets every blob of a key-grouped component.
+TEST(ExactlyOnceOverWorkers, ARescaledTaskGetsTheGroupsOfTasksThatRanInAnotherWorker) {
+  TempDir tmp;
+  const std::string chk = tmp.sub("chk"), out = tmp.sub("out");
+  std::filesystem::create_directories(out);
+  const int64_t total = 20000;
+  const double rate = 1e5;
+  std::atomic<uint64_t> written{0};
+  Continuous c{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = 5ms,
+               .checkpointDir = chk, .checkpointSync = false};
+  c.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
+    if (p == CheckpointPoint::CheckpointWritten) written = id;
+  };
+  {
+    auto rt = runContinuous(windowedWordCount(out, total, rate, 2, 128), c);
+    for (int i = 0; i < 60000 && written < 3; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_GE(written.load(), 3u);
+    rt.kill();
+  }
+  const Topology four = windowedWordCount(out, total, rate, 4, 128);
+  std::vector<std::optional<RunningTopology>> running(3);
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::string errors;
+  for (int w = 0; w < 3; ++w) {
+    threads.emplace_back([&, w] {
+      WorkerAssignment a;
+      for (int t = 0; t < four.taskCount(); ++t) a.workerOfTask.push_back(t % 3);
+      for (int i = 0; i < 3; ++i)
+        a.endpoints.push_back("ipc://" + tmp.sub("w" + std::to_string(i)));
+      a.self = w;
+      try {
+        auto rt = runWorker(windowedWordCount(out, total, rate, 4, 128), c, a);
+        std::lock_guard lk(mutex);
+        running[static_cast<size_t>(w)].emplace(std::move(rt));
+      } catch (const std::exception& e) {
+        std::lock_guard lk(mutex);
+        errors += std::string(e.what()) + "\n";
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(errors, "");
+  ASSERT_EQ(four.at("count").firstTask, 4);  // count#1 is task 5: worker 2; count#0 task 4: 1
+  for (auto& rt : running) rt->waitUntilDone();
+  expectWindowsExactlyOnce(out, total);
+}
+
 }  // namespace
 }  // namespace gale

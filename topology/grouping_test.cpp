@@ -53,6 +53,45 @@ TEST(Grouping, FieldsHashIsTheSameOnEverySender) {
   EXPECT_NE(hashFields(a, {0, 1}), hashFields(Values{int64_t{6}, std::string("x")}, {0, 1}));
 }
 
+// A stateless bolt may be key-grouped too; the router's choice is all this test looks at.
+TEST(KeyGroups, EveryGroupHasExactlyOneOwnerAndTheRouterSendsItThere) {
+  for (uint32_t m : {1u, 7u, 128u}) {
+    for (int n = 1; n <= static_cast<int>(m); ++n) {
+      std::vector<int> owners(m, 0);
+      uint32_t next = 0;
+      for (int j = 0; j < n; ++j) {
+        KeyGroupRange r = keyGroupRange(j, n, m);
+        ASSERT_EQ(r.first, next) << "M " << m << " n " << n << " task " << j;
+        ASSERT_GT(r.end, r.first) << "task " << j << " of " << n << " owns no group of " << m;
+        next = r.end;
+        for (uint32_t g = r.first; g < r.end; ++g) {
+          ++owners[g];
+          ASSERT_EQ(taskOfKeyGroup(g, m, n), j) << "M " << m << " n " << n << " group " << g;
+        }
+      }
+      ASSERT_EQ(next, m) << "M " << m << " n " << n << ": the ranges do not cover every group";
+      for (uint32_t g = 0; g < m; ++g) ASSERT_EQ(owners[g], 1);
+    }
+  }
+  // The router sends a key to the task whose range holds the key's group.
+  TopologyBuilder b;
+  b.setSpout("numbers", CountingSpout(1, 1, std::make_shared<CountingState>()), 1);
+  b.setBolt("sink", RecordingBolt(std::make_shared<Seen>()), 5).maxParallelism(128)
+      .fieldsGrouping("numbers", {"key"});
+  Topology t = b.build();
+  const ComponentSpec& from = t.at("numbers");
+  Router router(t, from, *from.findStream(kDefaultStream), {}, 0, 1);
+  const TaskId first = t.at("sink").firstTask;
+  for (int64_t k = 0; k < 10000; ++k) {
+    Values v{k * 7, k};
+    std::vector<TaskId> out;
+    router.route(v, -1, out);
+    ASSERT_EQ(out.size(), 1u);
+    uint32_t g = keyGroupOf(hashKeyValues(Values{k}), 128);
+    ASSERT_TRUE(keyGroupRange(out[0] - first, 5, 128).contains(g)) << "key " << k;
+  }
+}
+
 TEST(Grouping, AllSendsEveryTupleToEveryTask) {
   auto got = runGrouping(300, 3, 3, [](BoltDeclarer& d) { d.allGrouping("numbers"); });
   ASSERT_EQ(got.size(), 3u);

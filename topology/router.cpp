@@ -3,21 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "private/runtime_shared.h"
+
 namespace gale {
-
-namespace {
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-}  // namespace
-
-uint64_t hashFields(const Values& values, const std::vector<int>& fieldIndex) {
-  uint64_t h = 0x243f6a8885a308d3ULL;
-  for (int i : fieldIndex) h = mix64(h ^ hashValue(values[static_cast<size_t>(i)]));
-  return h;
-}
 
 Router::Router(const Topology& topology, const ComponentSpec& from, const StreamSpec& stream,
                const std::vector<int>& workerOfTask, int self, uint64_t seed)
@@ -26,6 +14,7 @@ Router::Router(const Topology& topology, const ComponentSpec& from, const Stream
     Route r;
     r.consumer = sub.consumer->name;
     r.kind = sub.input->grouping;
+    r.maxParallelism = sub.consumer->maxParallelism;
     for (int i = 0; i < sub.consumer->parallelism; ++i)
       r.targets.push_back(sub.consumer->firstTask + i);
     for (const auto& f : sub.input->fields) r.fieldIndex.push_back(stream.fields.indexOf(f));
@@ -96,9 +85,18 @@ void Router::route(const Values& values, TaskId directTask, std::vector<TaskId>&
           reshuffle(r);
         }
         break;
-      case Grouping::Fields:
-        out.push_back(r.targets[hashFields(values, r.fieldIndex) % r.targets.size()]);
+      case Grouping::Fields: {
+        uint64_t h = hashFields(values, r.fieldIndex);
+        // A key-grouped consumer: the task whose range holds the key's group, so a key's task
+        // follows its state when the parallelism changes (gale/core/key_group.h).
+        size_t i = r.maxParallelism == 0
+                       ? h % r.targets.size()
+                       : static_cast<size_t>(taskOfKeyGroup(keyGroupOf(h, r.maxParallelism),
+                                                            r.maxParallelism,
+                                                            static_cast<int>(r.targets.size())));
+        out.push_back(r.targets[i]);
         break;
+      }
       case Grouping::All: out.insert(out.end(), r.targets.begin(), r.targets.end()); break;
       case Grouping::Global: out.push_back(r.targets.front()); break;
       case Grouping::PartialKey: {

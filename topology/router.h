@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gale/core/key_group.h"
 #include "gale/topology/topology.h"
 
 namespace gale {
@@ -22,6 +23,7 @@ class Router {
     std::vector<TaskId> shuffled;  // Shuffle / LocalOrShuffle: the candidates, permuted
     size_t cursor = 0;
     std::vector<uint64_t> sent;    // PartialKey: copies sent per target index
+    uint32_t maxParallelism = 0;   // the consumer's key groups (0: none, hash % tasks)
   };
 
   // `workerOfTask` and `self` decide what is local for localOrShuffle (empty: all is local).
@@ -57,8 +59,5 @@ class Router {
   bool fixed_ = false;
   std::vector<TaskId> fixedTargets_;
 };
-
-// The key hash of fields grouping: the same on every sender and in every process.
-uint64_t hashFields(const Values& values, const std::vector<int>& fieldIndex);
 
 }  // namespace gale

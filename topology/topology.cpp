@@ -150,6 +150,11 @@ BoltDeclarer& BoltDeclarer::disableFusion() {
   return *this;
 }
 
+BoltDeclarer& BoltDeclarer::maxParallelism(uint32_t keyGroups) {
+  spec_->maxParallelism = keyGroups;
+  return *this;
+}
+
 TopologyBuilder::TopologyBuilder() = default;
 TopologyBuilder::~TopologyBuilder() = default;
 
@@ -200,6 +205,39 @@ namespace {
                               why);
 }
 
+// A key-grouped bolt: its state must split by group, and the router's group of a key must be
+// the state's, so every input is fields-grouped on the state's key fields in the same order.
+void checkKeyGroups(const ComponentSpec& c) {
+  const uint32_t m = c.maxParallelism;
+  if (m == 0) return;
+  if (m > kMaxKeyGroups)
+    reject(c, "maxParallelism " + std::to_string(m) + " is above " + std::to_string(kMaxKeyGroups));
+  if (static_cast<uint32_t>(c.parallelism) > m)
+    reject(c, "parallelism " + std::to_string(c.parallelism) + " is above its maxParallelism " +
+                  std::to_string(m));
+  const KeyGroupedState* state = c.op ? dynamic_cast<const KeyGroupedState*>(c.op.get())
+                                      : dynamic_cast<const KeyGroupedState*>(c.bolt.get());
+  if (!state) {
+    bool stateful =
+        c.op ? c.op->stateful() : dynamic_cast<const CheckpointedBolt*>(c.bolt.get()) != nullptr;
+    if (stateful)
+      reject(c, "maxParallelism needs state split by key group, but the " +
+                    std::string(c.op ? "operator" : "bolt") +
+                    " does not implement KeyGroupedState");
+    return;
+  }
+  std::vector<std::string> keys = state->keyGroupFields();
+  if (keys.empty())
+    reject(c, "maxParallelism needs a keyed state, but it has no key fields");
+  std::string keyList;
+  for (const auto& k : keys) keyList += (keyList.empty() ? "" : ",") + k;
+  for (const auto& in : c.inputs)
+    if (in.grouping != Grouping::Fields || in.fields != keys)
+      reject(c, "its state is split by key group over (" + keyList + "), so every input must be " +
+                    "fieldsGrouping on exactly those fields in that order; " + in.component +
+                    ":" + in.stream + " is " + groupingName(in.grouping) + " grouping");
+}
+
 std::string streamList(const ComponentSpec& c) {
   std::string s;
   for (const auto& o : c.outputs) s += (s.empty() ? "" : ", ") + o.name;
@@ -230,6 +268,7 @@ Topology TopologyBuilder::build() const {
     }
     if (!c.isSpout() && c.inputs.empty())
       reject(c, "the bolt has no inputs; subscribe it with a grouping, e.g. shuffleGrouping()");
+    checkKeyGroups(c);
     OutputFieldsDeclarer d;
     try {
       if (c.isSpout())
@@ -354,7 +393,12 @@ Topology wrapComponents(const Topology& topology, const ComponentWrappers& wrapp
     for (const InputSpec& in : c.inputs) d.grouping(in);
     if (!c.fusion) d.disableFusion();
   }
-  return b.build();
+  Topology wrapped = b.build();
+  // The wrappers are not the state: the original passed the key-group checks, the routers of
+  // the wrapped topology need the groups.
+  for (ComponentSpec& c : wrapped.components_)
+    c.maxParallelism = topology.at(c.name).maxParallelism;
+  return wrapped;
 }
 
 std::string topologyFingerprint(const Topology& topology) {
@@ -362,7 +406,10 @@ std::string topologyFingerprint(const Topology& topology) {
   // but a hash makes a readable job id.
   std::string d;
   for (const ComponentSpec& c : topology.components()) {
-    d += c.name + "|" + (c.isSpout() ? "spout" : "bolt") + "|" + std::to_string(c.parallelism);
+    // A key-grouped bolt's checkpoint restores into any parallelism up to its key groups.
+    d += c.name + "|" + (c.isSpout() ? "spout" : "bolt") + "|" +
+         (c.maxParallelism > 0 ? "maxp=" + std::to_string(c.maxParallelism)
+                               : std::to_string(c.parallelism));
     // A source that names its partitions may gain some between runs (a checkpoint keeps its
     // numbering by name); another's partition count is part of the structure.
     if (c.source) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "gale/core/frame.h"
+#include "gale/core/key_group.h"
 #include "gale/core/source.h"
 #include "gale/core/stream_join.h"
 #include "test_support.h"
@@ -285,6 +286,109 @@ TEST(TopologyBuilder, WrappedComponentsKeepNamesParallelismGroupingsAndFusionSet
   EXPECT_FALSE(w.components()[0].fusion);
   EXPECT_TRUE(w.components()[1].fusion);
   EXPECT_FALSE(w.components()[2].fusion);
+}
+
+// A stateful operator keyed by "key" that splits its (empty) state by key group.
+struct KeyedCounter : Operator, KeyGroupedState {
+  explicit KeyedCounter(std::vector<std::string> keys = {"key"}) : keys_(std::move(keys)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"key"}); }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<KeyedCounter>(keys_); }
+  void onTuple(const Tuple&, Emitter&) override {}
+  bool stateful() const override { return true; }
+  std::vector<std::string> keyGroupFields() const override { return keys_; }
+  Split snapshotKeyGroups(uint32_t) const override { return {}; }
+  void restoreKeyGroups(const std::vector<Head>&,
+                        const std::map<uint32_t, std::string_view>&, uint32_t) override {}
+  std::vector<std::string> keys_;
+};
+struct StatefulPassthrough : Passthrough {
+  std::unique_ptr<Operator> clone() const override {
+    return std::make_unique<StatefulPassthrough>();
+  }
+  bool stateful() const override { return true; }
+};
+
+TEST(TopologyBuilder, AKeyGroupedBoltMustBeFieldsGroupedOnItsKeyFieldsInOrder) {
+  auto with = [](const std::function<void(TopologyBuilder&)>& bolt) {
+    auto b = std::make_unique<TopologyBuilder>();
+    b->setSpout("numbers", spout(), 2);
+    bolt(*b);
+    return b;
+  };
+  auto ok = with([](TopologyBuilder& b) {
+    b.setBolt("count", KeyedCounter{}, 3).maxParallelism(7).fieldsGrouping("numbers", {"key"});
+  });
+  Topology t = ok->build();
+  EXPECT_EQ(t.at("count").maxParallelism, 7u);
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("count", KeyedCounter{}, 3).maxParallelism(7).shuffleGrouping("numbers");
+  }), {"bolt 'count'", "fieldsGrouping on exactly those fields", "shuffle"});
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("count", KeyedCounter{}, 3).maxParallelism(7).fieldsGrouping("numbers", {"n"});
+  }), {"bolt 'count'", "(key)"});
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("count", KeyedCounter({"key", "n"}), 3).maxParallelism(7)
+        .fieldsGrouping("numbers", {"n", "key"});
+  }), {"bolt 'count'", "(key,n)", "in that order"});
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("count", KeyedCounter{}, 8).maxParallelism(7).fieldsGrouping("numbers", {"key"});
+  }), {"bolt 'count'", "parallelism 8 is above its maxParallelism 7"});
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("count", KeyedCounter{}, 1).maxParallelism(kMaxKeyGroups + 1)
+        .fieldsGrouping("numbers", {"key"});
+  }), {"bolt 'count'", "is above 32768"});
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("count", StatefulPassthrough{}, 2).maxParallelism(7)
+        .fieldsGrouping("numbers", {"key"});
+  }), {"bolt 'count'", "does not implement KeyGroupedState"});
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("count", KeyedCounter(std::vector<std::string>{}), 2).maxParallelism(7)
+        .fieldsGrouping("numbers", {"key"});
+  }), {"bolt 'count'", "no key fields"});
+  // A stateless operator has nothing to split: any grouping.
+  EXPECT_NO_THROW(with([](TopologyBuilder& b) {
+    b.setBolt("pass", Passthrough{}, 2).maxParallelism(7).shuffleGrouping("numbers");
+  })->build());
+}
+
+TEST(TopologyBuilder, WrappedComponentsKeepTheirKeyGroups) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout(), 2);
+  b.setBolt("count", KeyedCounter{}, 3).maxParallelism(16).fieldsGrouping("numbers", {"key"});
+  Topology w = wrapComponents(
+      b.build(), {.spout = [](const ComponentSpec&) -> std::unique_ptr<Spout> {
+                    return std::make_unique<CountingSpout>(spout());
+                  },
+                  .bolt = [](const ComponentSpec& c) -> std::unique_ptr<Bolt> {
+                    return std::make_unique<OperatorBolt>(c.op);
+                  }});
+  EXPECT_EQ(w.at("count").maxParallelism, 16u);
+  EXPECT_EQ(w.at("numbers").maxParallelism, 0u);
+}
+
+Topology fingerprinted(int countTasks, uint32_t maxParallelism, int spoutTasks = 2) {
+  TopologyBuilder b;
+  b.setSpout("numbers", spout(), spoutTasks);
+  auto d = b.setBolt("count", KeyedCounter{}, countTasks);
+  d.fieldsGrouping("numbers", {"key"});
+  if (maxParallelism) d.maxParallelism(maxParallelism);
+  b.setBolt("sink", bolt(), 2).shuffleGrouping("count");
+  return b.build();
+}
+
+TEST(TopologyFingerprint, IgnoresOnlyTheParallelismOfKeyGroupedBolts) {
+  // Without key groups the fingerprint is what it always was: checkpoints of earlier versions
+  // keep opening (the value is pinned).
+  EXPECT_EQ(topologyFingerprint(fingerprinted(2, 0)), "topology-b0df76c5028945ef");
+  EXPECT_NE(topologyFingerprint(fingerprinted(2, 0)),
+            topologyFingerprint(fingerprinted(4, 0)));
+  // With them, the key-grouped bolt's parallelism may change, nothing else.
+  std::string two = topologyFingerprint(fingerprinted(2, 128));
+  EXPECT_EQ(two, topologyFingerprint(fingerprinted(4, 128)));
+  EXPECT_EQ(two, topologyFingerprint(fingerprinted(1, 128)));
+  EXPECT_NE(two, topologyFingerprint(fingerprinted(2, 64)));
+  EXPECT_NE(two, topologyFingerprint(fingerprinted(2, 0)));
+  EXPECT_NE(two, topologyFingerprint(fingerprinted(2, 128, 3)));
 }
 
 }  // namespace

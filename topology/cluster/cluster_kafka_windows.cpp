@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
                  .eventTime("ts")
                  .outputMode(gale::OutputMode::Append)
                  .build(),
-            2)
+            gale::cluster::parallelism("window", 2))
+      // Key groups: a rebalance may change its task count, up to 128, keeping its windows.
+      .maxParallelism(128)
       .fieldsGrouping("parse", {"word"});
   // No fsync: the tests kill processes, not the machine (the page cache keeps what was written).
   b.setBolt("sink", gale::FileSink(output, gale::FileFormat::Text, {.sync = false}), 1)

@@ -143,6 +143,22 @@ int serveUi(const gc::ClusterOptions& c, const std::string& bind, int port) {
   return 0;
 }
 
+// A checkpointed job's component may change its task count only within its key groups.
+void checkKeyGroups(const gc::TopologySpec& s, const std::string& component, int tasks) {
+  auto it = std::find_if(s.components.begin(), s.components.end(),
+                         [&](const gc::ComponentTasks& t) { return t.name == component; });
+  if (it == s.components.end())
+    throw std::invalid_argument("the topology has no component '" + component + "'");
+  if (it->maxParallelism == 0)
+    throw std::invalid_argument("'" + component + "' of the " + s.mode + " job keeps per-task " +
+                                "snapshots: build it with .maxParallelism(M) to change its task "
+                                "count (docs/cluster.md)");
+  if (static_cast<uint32_t>(tasks) > it->maxParallelism)
+    throw std::invalid_argument("'" + component + "' has " + std::to_string(it->maxParallelism) +
+                                " key groups: at most " + std::to_string(it->maxParallelism) +
+                                " tasks");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -287,16 +303,15 @@ int main(int argc, char** argv) {
           if (!changed.emplace(component, n).second)
             throw std::invalid_argument("--parallelism of '" + component + "' given twice");
       return updateSpec(c, name, [&](gc::TopologySpec& s) {
-        // A checkpointed job's operator snapshots are per task ("component#index") and are not
-        // split or merged when the task count changes; a micro-batch job's coordinator needs
-        // every task in one process. An exactly-once job may move to another number of workers:
-        // every worker restarts from the last checkpoint, each task reading its own snapshot.
-        if (s.mode == "micro-batch")
-          throw std::invalid_argument("a micro-batch job cannot be rebalanced: it runs in one "
-                                      "worker (docs/cluster.md)");
-        if (s.mode == "exactly-once" && rebalanceTasks->count() > 0)
-          throw std::invalid_argument("the tasks of an exactly-once job cannot be rebalanced: "
-                                      "its operator snapshots are per task (docs/cluster.md)");
+        // A micro-batch job's coordinator needs every task in one process. An exactly-once job
+        // may move to another number of workers: every worker restarts from the last
+        // checkpoint. A checkpointed job's snapshots are per task ("component#index"), except
+        // those of a component with key groups, which any task count up to them restores.
+        if (s.mode == "micro-batch" && rebalanceWorkers->count() > 0)
+          throw std::invalid_argument("a micro-batch job cannot be rebalanced to other workers: "
+                                      "it runs in one worker (docs/cluster.md)");
+        if (!s.mode.empty())
+          for (const auto& [component, n] : changed) checkKeyGroups(s, component, n);
         if (rebalanceWorkers->count() > 0) s.workers = workers;
         if (rebalanceTasks->count() == 0) return;
         for (const auto& [component, n] : changed) s.parallelism[component] = n;

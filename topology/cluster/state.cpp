@@ -32,7 +32,7 @@ std::vector<ComponentTasks> componentsOf(const json& j) {
   int next = 0;
   for (const json& c : j.value("components", json::array())) {
     out.push_back({c.at("name").get<std::string>(), c.at("firstTask").get<int>(),
-                   c.at("tasks").get<int>()});
+                   c.at("tasks").get<int>(), c.value("maxParallelism", 0u)});
     if (out.back().firstTask != next || out.back().tasks < 1)
       throw std::invalid_argument("components' tasks must follow each other from 0");
     next += out.back().tasks;
@@ -87,7 +87,8 @@ int TopologySpec::tasks() const {
 std::string toJson(const TopologySpec& t) {
   json components = json::array();
   for (const auto& c : t.components)
-    components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.tasks}});
+    components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.tasks},
+                          {"maxParallelism", c.maxParallelism}});
   return json{{"binary", t.binary}, {"args", t.args}, {"workers", t.workers},
               {"active", t.active}, {"components", components},
               {"parallelism", t.parallelism}, {"mode", t.mode}}.dump();

@@ -103,7 +103,8 @@ nlohmann::json componentsJson(const Topology& topology, const std::string& extra
   nlohmann::json components = nlohmann::json::array();
   int tasks = 0;
   for (const ComponentSpec& c : topology.components()) {
-    components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.parallelism}});
+    components.push_back({{"name", c.name}, {"firstTask", c.firstTask}, {"tasks", c.parallelism},
+                          {"maxParallelism", c.maxParallelism}});
     tasks = std::max(tasks, static_cast<int>(c.firstTask) + c.parallelism);
   }
   if (extraTasks > 0)

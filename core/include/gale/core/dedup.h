@@ -27,14 +27,17 @@
 
 #include "gale/core/async_snapshot.h"
 #include "gale/core/copy_on_write_map.h"
+#include "gale/core/key_group.h"
 #include "gale/core/operator.h"
 #include "gale/core/watermark.h"
 
 namespace gale {
 
 // Its held keys are a CopyOnWriteMap: in exactly-once continuous mode the snapshot is
-// asynchronous (frozen at the barrier, written by the checkpoint coordinator's thread).
-class Deduplicate final : public Operator, public AsyncSnapshot {
+// asynchronous (frozen at the barrier, written by the checkpoint coordinator's thread). As a
+// KeyGroupedState its held keys split by key group (a component with maxParallelism; that
+// snapshot is taken synchronously).
+class Deduplicate final : public Operator, public AsyncSnapshot, public KeyGroupedState {
  public:
   struct Config {
     Fields input;                    // the input stream's fields (also the output's)
@@ -56,6 +59,13 @@ class Deduplicate final : public Operator, public AsyncSnapshot {
   Write snapshotAsync(uint64_t checkpointId) override;
   void restore(std::string_view snapshot) override;
   size_t stateSize() const override { return held_.size(); }
+  std::vector<std::string> keyGroupFields() const override { return config_.keys; }
+  Split snapshotKeyGroups(uint32_t maxParallelism) const override;
+  // The old tasks' watermarks must be equal (an aligned cut); their counters are kept by the
+  // owner of each one's first group.
+  void restoreKeyGroups(const std::vector<Head>& heads,
+                        const std::map<uint32_t, std::string_view>& groups,
+                        uint32_t maxParallelism) override;
 
   uint64_t droppedDuplicates() const { return duplicates_; }
   uint64_t droppedLate() const { return late_; }
@@ -63,6 +73,9 @@ class Deduplicate final : public Operator, public AsyncSnapshot {
   const Config& config() const { return config_; }
 
  private:
+  void restoreHeld(Timestamp wm, uint64_t duplicates, uint64_t late,
+                   std::vector<std::pair<std::string, int64_t>> held);
+
   Config config_;
   std::vector<int> keyIdx_;
   int timeIdx_ = -1;

@@ -25,6 +25,7 @@
 
 #include "gale/core/aggregate.h"
 #include "gale/core/async_snapshot.h"
+#include "gale/core/key_group.h"
 #include "gale/core/operator.h"
 #include "gale/core/watermark.h"
 
@@ -108,10 +109,13 @@ struct WindowConfig {
   std::string lateStream = "late";
 };
 
-// In exactly-once continuous mode its snapshot is asynchronous (AsyncSnapshot): at the barrier
-// the task copies its state (flat arrays of slots and partials, the interned keys; no encoding),
-// and the checkpoint writer's thread encodes the copy with snapshot(). Same bytes, same restore().
-class WindowOperator final : public Operator, public AsyncSnapshot {
+// A keyed window is a KeyGroupedState (its keys' panes, sessions, counts and finished rows split
+// by key group; window_key_groups.cpp), so a component declared with maxParallelism can be
+// rescaled. In exactly-once continuous mode its whole snapshot is asynchronous (AsyncSnapshot): at
+// the barrier the task copies its state (flat arrays of slots and partials, the interned keys; no
+// encoding), and the checkpoint writer's thread encodes the copy with snapshot(). Same bytes, same
+// restore().
+class WindowOperator final : public Operator, public KeyGroupedState, public AsyncSnapshot {
  public:
   // Validates `config` (throws std::invalid_argument saying what is wrong and how to fix it).
   explicit WindowOperator(WindowConfig config);
@@ -131,6 +135,14 @@ class WindowOperator final : public Operator, public AsyncSnapshot {
   // A copy of the state now; the function encodes it (window_async.cpp).
   Write snapshotAsync(uint64_t checkpointId) override;
   void restore(std::string_view snapshot) override;
+  std::vector<std::string> keyGroupFields() const override { return config_.keys; }
+  Split snapshotKeyGroups(uint32_t maxParallelism) const override;
+  // Several old tasks' heads merge only when their watermarks are equal (an aligned cut);
+  // dirty tracking (what an update-mode firing re-emits) is rebased onto one sequence, which
+  // a sliding window cannot do (its panes are dirty per window): refused there.
+  void restoreKeyGroups(const std::vector<Head>& heads,
+                        const std::map<uint32_t, std::string_view>& groups,
+                        uint32_t maxParallelism) override;
   // Partial aggregates held (per key per pane, session or count pane) plus kept result rows.
   size_t stateSize() const override;
 
@@ -146,6 +158,8 @@ class WindowOperator final : public Operator, public AsyncSnapshot {
  private:
   struct State;
   struct Encoded;  // window_async.cpp
+  std::string encodeState(const State& s) const;
+  std::unique_ptr<State> decodeState(std::string_view bytes) const;
   WindowConfig config_;
   std::unique_ptr<State> state_;
   // The last asynchronous snapshot's copy once encoded, freed on the task's thread.

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gale/core/key_group.h"
 #include "gale/core/operator.h"
 #include "gale/core/source.h"
 #include "gale/core/tuple.h"
@@ -20,6 +21,7 @@
 namespace gale {
 
 class SchemaRegistry;  // core's wire-level stream registry (private to the runtimes)
+struct ComponentWrappers;
 
 enum class ComponentKind { Spout, Bolt };
 
@@ -66,6 +68,11 @@ struct ComponentSpec {
   // Continuous mode may run this component in its upstream's tasks, or its downstream in its
   // own (fusion, docs/runtime.md); false: never (disableFusion()).
   bool fusion = true;
+  // Bolts only: the number of key groups its keyed state is split into (0: none, its snapshots
+  // are whole per task and its parallelism is part of the checkpoint's identity). With M > 0
+  // fields grouping sends a key to the task owning its group, and the parallelism may change
+  // between runs of an exactly-once or micro-batch job, up to M (gale/core/key_group.h).
+  uint32_t maxParallelism = 0;
 
   const StreamSpec* findStream(std::string_view stream) const;
   bool isSpout() const { return kind == ComponentKind::Spout; }
@@ -97,6 +104,7 @@ class Topology {
 
  private:
   friend class TopologyBuilder;
+  friend Topology wrapComponents(const Topology&, const ComponentWrappers&);
   std::vector<ComponentSpec> components_;
   std::vector<int> componentOfTask_;
   int taskCount_ = 0;
@@ -137,6 +145,11 @@ class BoltDeclarer {
   // This bolt runs on threads of its own: it is neither fused into its upstream's tasks nor
   // hosts its downstream (ComponentSpec::fusion; Flink's disableChaining).
   BoltDeclarer& disableFusion();
+  // Splits the bolt's keyed state into `keyGroups` key groups (ComponentSpec::maxParallelism),
+  // so that its parallelism can be changed up to that number while its state is kept. The
+  // operator (or CheckpointedBolt) must implement KeyGroupedState and every input must be
+  // fields-grouped on its keyGroupFields(), in order; a stateless one needs neither.
+  BoltDeclarer& maxParallelism(uint32_t keyGroups);
 
  private:
   friend class TopologyBuilder;
@@ -157,7 +170,9 @@ class TopologyBuilder {
   // empty or reserved name, a name used twice, parallelism < 1, a bolt without inputs, an input
   // from an unknown component or stream, a (partial-)key grouping on fields the stream does not
   // declare or with no fields, a cycle, a watermark on a custom spout or on a field the source
-  // does not declare, a missing source.
+  // does not declare, a missing source, a maxParallelism out of 1..kMaxKeyGroups or below the
+  // parallelism, or on a stateful bolt without KeyGroupedState or whose inputs are not
+  // fields-grouped on its key fields.
   Topology build() const;
 
  private:
@@ -175,8 +190,19 @@ struct ComponentWrappers {
 };
 Topology wrapComponents(const Topology& topology, const ComponentWrappers& wrappers);
 
+// The key-grouped state of task `taskIndex` of `component` whose operator or bolt is `object`
+// (empty when the component has no maxParallelism): for the runtimes' snapshot wrappers.
+template <class T>
+KeyGroupedTask keyGroupedTask(const Topology& topology, const std::string& component,
+                              int taskIndex, int parallelism, T* object) {
+  uint32_t m = topology.at(component).maxParallelism;
+  auto* state = m ? dynamic_cast<KeyGroupedState*>(object) : nullptr;
+  return {state, m, component, taskIndex, parallelism};
+}
+
 // A stable fingerprint of a topology's structure (components, parallelism, groupings, streams,
-// sources): a checkpoint written by another structure is refused.
+// sources): a checkpoint written by another structure is refused. A key-grouped bolt contributes
+// its maxParallelism in place of its parallelism, which a restore may change.
 std::string topologyFingerprint(const Topology& topology);
 
 }  // namespace gale

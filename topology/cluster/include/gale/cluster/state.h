@@ -30,6 +30,9 @@ struct ComponentTasks {
   std::string name;
   int firstTask = 0;
   int tasks = 1;
+  // Its key groups (BoltDeclarer::maxParallelism; 0: none): a checkpointed job may change its
+  // task count up to this.
+  uint32_t maxParallelism = 0;
   bool operator==(const ComponentTasks&) const = default;
 };
 
