@@ -625,6 +625,68 @@ TEST(AsyncSnapshot, ASigkillDuringTheAsynchronousWriteLeavesThePreviousCheckpoin
   expectExactlyOnce(d.chk(), d.out(), kAsyncSentences);
 }
 
+// gale's window operator snapshots asynchronously too (a copy at the barrier, encoded on the
+// writer's thread). This one kills the process inside the write of checkpoint 3, after encoding:
+// if continuous mode took the window's snapshot synchronously the child would never die.
+class KillInTheWindowWrite final : public Operator, public AsyncSnapshot {
+ public:
+  explicit KillInTheWindowWrite(std::shared_ptr<const Operator> proto)
+      : proto_(std::move(proto)), op_(proto_->clone()) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { op_->declareOutputFields(d); }
+  std::unique_ptr<Operator> clone() const override {
+    return std::make_unique<KillInTheWindowWrite>(proto_);
+  }
+  void open(const OperatorContext& c) override { op_->open(c); }
+  void onTuple(const Tuple& t, Emitter& out) override { op_->onTuple(t, out); }
+  void onWatermark(Timestamp wm, Emitter& out) override { op_->onWatermark(wm, out); }
+  void onProcessingTime(Timestamp now, Emitter& out) override { op_->onProcessingTime(now, out); }
+  void onEndOfInput(Emitter& out) override { op_->onEndOfInput(out); }
+  bool stateful() const override { return true; }
+  std::string snapshot() const override { return op_->snapshot(); }
+  void restore(std::string_view bytes) override { op_->restore(bytes); }
+  Write snapshotAsync(uint64_t id) override {
+    Write inner = dynamic_cast<AsyncSnapshot&>(*op_).snapshotAsync(id);
+    return [inner = std::move(inner), id] {
+      std::string bytes = inner();
+      if (id == 3) ::raise(SIGKILL);
+      return bytes;
+    };
+  }
+
+ private:
+  std::shared_ptr<const Operator> proto_;
+  OperatorPtr op_;
+};
+
+Topology windowedWordCountKilledInWrite(const std::string& out, int64_t total, double rate) {
+  TopologyBuilder b;
+  addWindowedWordCount(b, total, rate, 2, 0,
+                       std::make_unique<KillInTheWindowWrite>(windowedCount()));
+  b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 1).globalGrouping("count");
+  return b.build();
+}
+
+TEST(AsyncSnapshot, AWindowKilledDuringItsAsynchronousWriteResumesFromThePreviousCheckpoint) {
+  Dirs d;
+  const int64_t total = 20000;
+  const double rate = 100000;
+  ChildEnd end = runChild(
+      [&] {
+        runContinuous(windowedWordCountKilledInWrite(d.out(), total, rate), exactlyOnce(d, 5ms))
+            .waitUntilDone();
+        ::_exit(0);
+      },
+      -1);
+  ASSERT_EQ(end, ChildEnd::Killed) << "the window's snapshot was not taken asynchronously";
+  EXPECT_EQ(committedTxid(d.chk()), 2u);
+  for (const auto& e : fs::directory_iterator(d.out())) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("part-", 0) == 0) EXPECT_LE(std::stoull(name.substr(5)), 2u) << name;
+  }
+  runContinuous(windowedWordCount(d.out(), total, rate), exactlyOnce(d, 5ms)).waitUntilDone();
+  expectWindowsExactlyOnce(d.out(), total);
+}
+
 // A user's bolt whose counts snapshot asynchronously (CheckpointedBolt + AsyncSnapshot). Its
 // whole snapshotState() throws here, so the test below fails if continuous mode called it.
 class AsyncCountBolt final : public Bolt, public CheckpointedBolt, public AsyncSnapshot {
