@@ -6,9 +6,9 @@
 namespace gale::examples {
 
 void SplitWords::onTuple(const Tuple& t, Emitter& out) {
-  forEachWord(t.getString(0), [&](const std::string& w) {
+  forEachWord(t.getString(0), [&](std::string_view w) {
     Values v = recycledValues();  // no allocation per word (the count's input gives it back)
-    v.emplace_back(w);
+    v.emplace_back(std::in_place_type<std::string>, w);
     out.emit(std::move(v));
   });
 }

@@ -4,6 +4,7 @@
 // for tests and the baseline for the benchmark.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,28 +17,55 @@
 
 namespace gale::examples {
 
-using WordCounts = std::unordered_map<std::string, int64_t>;
+// Hashes std::string and std::string_view alike, so a count is found by a view of the word
+// (C++20 heterogeneous lookup) without building a std::string for it first.
+struct WordHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view w) const { return std::hash<std::string_view>{}(w); }
+};
+using WordCounts = std::unordered_map<std::string, int64_t, WordHash, std::equal_to<>>;
 
-// Calls f(word) for every maximal run of letters/digits/apostrophes, lower-cased.
+// Calls f(word) (a std::string_view) for every maximal run of letters/digits/apostrophes,
+// lower-cased. A run with no upper-case letter is passed as a view into `text` itself (no copy,
+// the common case: a run is scanned once, not appended char by char); one with upper-case
+// letters is lower-cased into a buffer reused for the whole text. The view is valid during the
+// call only.
 template <class F>
 void forEachWord(std::string_view text, F&& f) {
-  std::string word;
-  for (char c : text) {
-    bool inWord = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' ||
-                  (c >= 'A' && c <= 'Z');
-    if (inWord) {
-      word.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-    } else if (!word.empty()) {
-      f(word);
-      word.clear();
+  std::string lowered;
+  size_t i = 0, n = text.size();
+  while (i < n) {
+    bool upper = false;
+    size_t start = i;
+    for (; i < n; ++i) {
+      char c = text[i];
+      bool isUpper = c >= 'A' && c <= 'Z';
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' || isUpper)) break;
+      upper |= isUpper;
     }
+    if (i > start) {
+      std::string_view word = text.substr(start, i - start);
+      if (upper) {
+        lowered.assign(word);
+        for (char& c : lowered)
+          if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        word = lowered;
+      }
+      f(word);
+    }
+    ++i;  // text[i] ends the run (or i == n)
   }
-  if (!word.empty()) f(word);
 }
 
-// The bare loop.
+// The bare loop. A word already counted is found by its view; only a new one becomes a key.
 inline void countDirectly(std::string_view text, WordCounts& counts) {
-  forEachWord(text, [&](const std::string& w) { ++counts[w]; });
+  forEachWord(text, [&](std::string_view w) {
+    auto it = counts.find(w);
+    if (it != counts.end())
+      ++it->second;
+    else
+      counts.emplace(w, 1);
+  });
 }
 
 // Input: any stream whose first field is a string (a sentence or a line). Output: "word".
