@@ -17,7 +17,8 @@ namespace {
 
 TEST(WordCount, ForEachWordSplitsOnNonLettersAndLowerCases) {
   std::vector<std::string> words;
-  forEachWord("The cow's  jumped, over-the MOON!", [&](std::string_view w) { words.emplace_back(w); });
+  forEachWord("The cow's  jumped, over-the MOON!",
+              [&](std::string_view w) { words.emplace_back(w); });
   EXPECT_EQ(words, (std::vector<std::string>{"the", "cow's", "jumped", "over", "the", "moon"}));
 }
 
