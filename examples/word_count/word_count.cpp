@@ -1,9 +1,14 @@
 #include "word_count.h"
 
+#define XXH_INLINE_ALL  // the short-input paths inlined here, no call into libxxhash
+#include <xxhash.h>
+
 #include "gale/core/clock.h"
 #include "gale/core/state_codec.h"
 
 namespace gale::examples {
+
+size_t WordHash::operator()(std::string_view w) const { return XXH3_64bits(w.data(), w.size()); }
 
 void SplitWords::onTuple(const Tuple& t, Emitter& out) {
   forEachWord(t.getString(0), [&](std::string_view w) {
