@@ -63,12 +63,15 @@ struct Header {
 Header readHeader(StateReader& r) {
   Header h;
   r.header("GKGS", kKeyGroupSnapshotVersion);
-  h.maxParallelism = static_cast<uint32_t>(r.varint("maximum parallelism"));
-  h.parallelism = static_cast<int>(r.varint("parallelism"));
-  h.taskIndex = static_cast<int>(r.varint("task index"));
-  if (h.maxParallelism == 0 || h.maxParallelism > kMaxKeyGroups || h.parallelism < 1 ||
-      static_cast<uint32_t>(h.parallelism) > h.maxParallelism || h.taskIndex >= h.parallelism)
+  // Range-checked before narrowing, so a damaged 2^32 + 128 cannot read as 128.
+  const uint64_t m = r.varint("maximum parallelism");
+  const uint64_t p = r.varint("parallelism");
+  const uint64_t i = r.varint("task index");
+  if (m == 0 || m > kMaxKeyGroups || p < 1 || p > m || i >= p)
     r.fail("its header is out of range");
+  h.maxParallelism = static_cast<uint32_t>(m);
+  h.parallelism = static_cast<int>(p);
+  h.taskIndex = static_cast<int>(i);
   return h;
 }
 

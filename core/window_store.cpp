@@ -276,7 +276,12 @@ std::unique_ptr<WindowOperator::State> WindowOperator::decodeState(std::string_v
     int64_t k = r.svarint("window index");
     s.windowFired[k] = r.varint("window sequence");
   }
-  for (uint64_t n = r.count("finished rows"); n > 0; --n) s.frozen.push_back(r.values("row"));
+  for (uint64_t n = r.count("finished rows"); n > 0; --n) {
+    Values row = r.values("row");
+    // A row starts with its key; a key-group split reads it there.
+    if (row.size() < nk) r.fail("a finished row is shorter than its key");
+    s.frozen.push_back(std::move(row));
+  }
   for (uint64_t n = r.count("session keys", 2); n > 0; --n) {
     Key k = key();
     std::vector<Sess> list;

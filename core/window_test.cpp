@@ -416,6 +416,30 @@ TEST(WindowSnapshot, FlippedBytesNeverCrashAndASnapshotOfAnotherOperatorIsReject
   EXPECT_THROW(op->clone()->restore("garbage!"), SnapshotError);
 }
 
+// A finished row starts with its key, and a key-group split reads the key there: a damaged
+// snapshot whose row is shorter than the key is refused, not read past its end.
+TEST(WindowSnapshot, AFinishedRowShorterThanItsKeyIsRefused) {
+  auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts")
+                .outputMode(OutputMode::Complete).build();
+  // An empty operator's snapshot ends with four empty counts: finished rows, sessions, count
+  // keys, counted windows. Put one finished row in it.
+  const std::string empty = op->snapshot();
+  ASSERT_EQ(empty.substr(empty.size() - 4), std::string(4, '\0'));
+  auto withRow = [&](const Values& row) {
+    StateWriter w;
+    w.varint(1);
+    w.values(row);
+    return empty.substr(0, empty.size() - 4) + w.bytes() + std::string(3, '\0');
+  };
+  EXPECT_NO_THROW(op->clone()->restore(withRow(row("a", 0, 10, 1)))) << "the construction is valid";
+  try {
+    op->clone()->restore(withRow(Values{}));
+    FAIL() << "a finished row without its key was accepted";
+  } catch (const SnapshotError& e) {
+    EXPECT_NE(std::string(e.what()).find("shorter than its key"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace gale
 

@@ -54,6 +54,20 @@ TEST(Grouping, FieldsHashIsTheSameOnEverySender) {
 }
 
 // A stateless bolt may be key-grouped too; the router's choice is all this test looks at.
+// A recording bolt keyed by "key" (its state is empty): the builder accepts key groups only
+// on state that splits by them.
+class KeyedRecordingBolt : public RecordingBolt, public KeyGroupedState {
+ public:
+  using RecordingBolt::RecordingBolt;
+  std::unique_ptr<Bolt> clone() const override {
+    return std::make_unique<KeyedRecordingBolt>(seen_, out_);
+  }
+  std::vector<std::string> keyGroupFields() const override { return {"key"}; }
+  Split snapshotKeyGroups(uint32_t) const override { return {}; }
+  void restoreKeyGroups(const std::vector<Head>&, const std::map<uint32_t, std::string_view>&,
+                        uint32_t) override {}
+};
+
 TEST(KeyGroups, EveryGroupHasExactlyOneOwnerAndTheRouterSendsItThere) {
   for (uint32_t m : {1u, 7u, 128u}) {
     for (int n = 1; n <= static_cast<int>(m); ++n) {
@@ -76,7 +90,7 @@ TEST(KeyGroups, EveryGroupHasExactlyOneOwnerAndTheRouterSendsItThere) {
   // The router sends a key to the task whose range holds the key's group.
   TopologyBuilder b;
   b.setSpout("numbers", CountingSpout(1, 1, std::make_shared<CountingState>()), 1);
-  b.setBolt("sink", RecordingBolt(std::make_shared<Seen>()), 5).maxParallelism(128)
+  b.setBolt("sink", KeyedRecordingBolt(std::make_shared<Seen>()), 5).maxParallelism(128)
       .fieldsGrouping("numbers", {"key"});
   Topology t = b.build();
   const ComponentSpec& from = t.at("numbers");

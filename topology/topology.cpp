@@ -217,15 +217,15 @@ void checkKeyGroups(const ComponentSpec& c) {
                   std::to_string(m));
   const KeyGroupedState* state = c.op ? dynamic_cast<const KeyGroupedState*>(c.op.get())
                                       : dynamic_cast<const KeyGroupedState*>(c.bolt.get());
-  if (!state) {
-    bool stateful =
-        c.op ? c.op->stateful() : dynamic_cast<const CheckpointedBolt*>(c.bolt.get()) != nullptr;
-    if (stateful)
-      reject(c, "maxParallelism needs state split by key group, but the " +
-                    std::string(c.op ? "operator" : "bolt") +
-                    " does not implement KeyGroupedState");
-    return;
-  }
+  // Only KeyGroupedState restores at another parallelism. Anything else a task checkpoints (a
+  // two-phase-commit sink's pending parts, a write-ahead sink's records, an unaligned
+  // checkpoint's in-flight tuples) is kept per task index and would be dropped by a rescale, so
+  // a component without it cannot have key groups, stateful or not.
+  if (!state)
+    reject(c, "maxParallelism needs state split by key group, but the " +
+                  std::string(c.op ? "operator" : "bolt") +
+                  " does not implement KeyGroupedState (what a task of it checkpoints stays "
+                  "per task and would be lost by a rescale)");
   std::vector<std::string> keys = state->keyGroupFields();
   if (keys.empty())
     reject(c, "maxParallelism needs a keyed state, but it has no key fields");

@@ -345,10 +345,11 @@ TEST(TopologyBuilder, AKeyGroupedBoltMustBeFieldsGroupedOnItsKeyFieldsInOrder) {
     b.setBolt("count", KeyedCounter(std::vector<std::string>{}), 2).maxParallelism(7)
         .fieldsGrouping("numbers", {"key"});
   }), {"bolt 'count'", "no key fields"});
-  // A stateless operator has nothing to split: any grouping.
-  EXPECT_NO_THROW(with([](TopologyBuilder& b) {
-    b.setBolt("pass", Passthrough{}, 2).maxParallelism(7).shuffleGrouping("numbers");
-  })->build());
+  // A stateless operator (a sink among them) checkpoints per task too (pending parts, in-flight
+  // tuples): refused, so a rescale cannot drop what a removed task held.
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("pass", Passthrough{}, 2).maxParallelism(7).fieldsGrouping("numbers", {"key"});
+  }), {"bolt 'pass'", "does not implement KeyGroupedState", "per task"});
 }
 
 TEST(TopologyBuilder, WrappedComponentsKeepTheirKeyGroups) {

@@ -148,7 +148,8 @@ class BoltDeclarer {
   // Splits the bolt's keyed state into `keyGroups` key groups (ComponentSpec::maxParallelism),
   // so that its parallelism can be changed up to that number while its state is kept. The
   // operator (or CheckpointedBolt) must implement KeyGroupedState and every input must be
-  // fields-grouped on its keyGroupFields(), in order; a stateless one needs neither.
+  // fields-grouped on its keyGroupFields(), in order. Other components (stateless ones and
+  // sinks included) keep their parallelism: what their tasks checkpoint is per task.
   BoltDeclarer& maxParallelism(uint32_t keyGroups);
 
  private:
