@@ -358,7 +358,7 @@ class MicroBatchWorker::Impl {
       cv_.notify_all();
     }
     // The link tells the coordinator's worker, which stops the job in every worker.
-    if (link_) link_->abort(why);
+    if (link_) link_->abort("worker " + std::to_string(assignment_.self) + " failed: " + why);
   }
 
   Topology topology_;

@@ -14,6 +14,7 @@
 #include "gale/connectors/kafka_sink.h"
 #include "gale/connectors/kafka_source.h"
 #include "gale/connectors/memory_sink.h"
+#include "gale/topology/adapters.h"
 #include "gale/topology/runtime.h"
 #include "kafka_test_util.h"
 
@@ -192,42 +193,53 @@ std::multiset<std::string> awaitValues(MockCluster& mc, const std::string& topic
   }
 }
 
+// Kafka -> gale -> Kafka: a job of the spout "kafka" (2 tasks) writing its records' values to
+// topic "out" through a transactional sink; grow-b (2 partitions) exists, and `expected` holds
+// every value produced.
+struct GrowPipeline {
+  explicit GrowPipeline(const std::string& transactionalIdPrefix) {
+    mc.createTopic("grow-b", 2);
+    mc.createTopic("out", 1);
+    mc.createTopic("gale_sink_markers", 1);
+    sink.bootstrapServers = mc.bootstraps();
+    sink.topic = "out";
+    sink.transactionalIdPrefix = transactionalIdPrefix;
+    sink.producerProperties = {{"linger.ms", "1"}};
+  }
+  void produce(const std::string& topic, int32_t partition, const std::string& value) {
+    mc.produce(topic, partition, "", value);
+    expected.insert(value);
+  }
+  Topology build(SourcePtr src) const {
+    TopologyBuilder b;
+    b.setSpout("kafka", std::move(src), 2);
+    b.setBolt("out", KafkaSink(sink), 1).globalGrouping("kafka");
+    return b.build();
+  }
+  MockCluster mc;
+  KafkaSink::Options sink;
+  std::multiset<std::string> expected;
+};
+
 // Kafka -> gale -> Kafka over the topics matching grow-.*: grow-b runs, grow-a (sorting first)
 // is added while the job runs. The known partitions keep their numbers and grow-a/0 gets the
 // next; a checkpointing job restarted after it (a fresh lookup would number grow-a/0 first)
 // resumes each partition by name: one more record in each topic, and every record of the
 // inputs in the output once.
 void expectAnEarlierPartitionAddedWhileRunningIsReadAndResumedByName(Run mode) {
-  MockCluster mc;
-  mc.createTopic("grow-b", 2);
-  mc.createTopic("out", 1);
-  mc.createTopic("gale_sink_markers", 1);
-  std::multiset<std::string> expected;
-  auto produce = [&](const std::string& topic, int32_t partition, const std::string& value) {
-    mc.produce(topic, partition, "", value);
-    expected.insert(value);
-  };
-  for (int i = 0; i < 40; ++i) produce("grow-b", i % 2, "b" + std::to_string(i));
+  GrowPipeline pipe("grow-early");
+  MockCluster& mc = pipe.mc;
+  const std::multiset<std::string>& expected = pipe.expected;
+  for (int i = 0; i < 40; ++i) pipe.produce("grow-b", i % 2, "b" + std::to_string(i));
   mc.flush();
   auto o = growingOptions(mc);
-  KafkaSink::Options ko;
-  ko.bootstrapServers = mc.bootstraps();
-  ko.topic = "out";
-  ko.transactionalIdPrefix = "grow-early";
-  ko.producerProperties = {{"linger.ms", "1"}};
-  auto build = [&](SourcePtr src) {
-    TopologyBuilder b;
-    b.setSpout("kafka", std::move(src), 2);
-    b.setBolt("out", KafkaSink(ko), 1).globalGrouping("kafka");
-    return b.build();
-  };
   const std::string chk = tempDir("grow-early");
   auto src = std::make_shared<KafkaSource>(o);
   std::optional<GrowJob> first;
-  first.emplace(build(src), mode, chk);
+  first.emplace(pipe.build(src), mode, chk);
   ASSERT_EQ(awaitValues(mc, "out", 40).size(), 40u);
   mc.createTopic("grow-a", 1);
-  for (int i = 0; i < 10; ++i) produce("grow-a", 0, "a" + std::to_string(i));
+  for (int i = 0; i < 10; ++i) pipe.produce("grow-a", 0, "a" + std::to_string(i));
   mc.flush();
   std::multiset<std::string> got = awaitValues(mc, "out", 50);
   if (mode == Run::Continuous) {  // at-least-once: a replay may repeat a record
@@ -242,10 +254,10 @@ void expectAnEarlierPartitionAddedWhileRunningIsReadAndResumedByName(Run mode) {
   first->stop();
   first.reset();  // lets go of the checkpoint
   if (mode != Run::Continuous) {
-    produce("grow-a", 0, "a-after");
-    produce("grow-b", 1, "b-after");
+    pipe.produce("grow-a", 0, "a-after");
+    pipe.produce("grow-b", 1, "b-after");
     mc.flush();
-    GrowJob second(build(std::make_shared<KafkaSource>(o)), mode, chk);
+    GrowJob second(pipe.build(std::make_shared<KafkaSource>(o)), mode, chk);
     auto values = awaitValues(mc, "out", expected.size());
     second.stop();
     EXPECT_EQ(values, expected) << "lost or repeated records";
@@ -307,6 +319,117 @@ TEST(KafkaSourceTest, an_exactly_once_checkpoint_naming_a_partition_that_is_gone
         << e.what();
   }
   std::filesystem::remove_all(chk);
+}
+
+// A partition the checkpoint a run resumes from holds no offset of (added while the job was
+// down; or found while it ran, but after the checkpoint's barrier passed the task it goes to)
+// is read from its start, as Spark reads new partitions, not from startingOffsets: "latest"
+// would lose the records written to it before the restart.
+void expectAPartitionWithoutACheckpointOffsetReadFromItsStart(Run mode) {
+  GrowPipeline pipe("no-offset");
+  for (int i = 0; i < 20; ++i) pipe.produce("grow-b", i % 2, "b" + std::to_string(i));
+  pipe.mc.flush();
+  auto o = growingOptions(pipe.mc);
+  o.startingOffsets = R"({"grow-b":{"0":-2,"1":-2}})";  // partitions not named: latest
+  const std::string chk = tempDir("no-offset");
+  {
+    GrowJob first(pipe.build(std::make_shared<KafkaSource>(o)), mode, chk);
+    ASSERT_EQ(awaitValues(pipe.mc, "out", 20), pipe.expected);
+    first.stop();
+  }
+  pipe.mc.createTopic("grow-a", 1);
+  for (int i = 0; i < 10; ++i) pipe.produce("grow-a", 0, "a" + std::to_string(i));
+  pipe.mc.flush();
+  GrowJob second(pipe.build(std::make_shared<KafkaSource>(o)), mode, chk);
+  auto values = awaitValues(pipe.mc, "out", pipe.expected.size());
+  second.stop();
+  EXPECT_EQ(values, pipe.expected) << "lost or repeated records";
+  std::filesystem::remove_all(chk);
+}
+
+TEST(KafkaSourceTest, a_partition_without_an_offset_in_a_micro_batch_checkpoint_is_read_from_its_start) {
+  expectAPartitionWithoutACheckpointOffsetReadFromItsStart(Run::MicroBatch);
+}
+
+TEST(KafkaSourceTest, a_partition_without_an_offset_in_an_exactly_once_checkpoint_is_read_from_its_start) {
+  expectAPartitionWithoutACheckpointOffsetReadFromItsStart(Run::ExactlyOnce);
+}
+
+// A spout task's tuples, as "topic/partition/value".
+class Collected final : public SpoutOutputCollector {
+ public:
+  std::vector<std::string> records;
+  void emitWatermark(Timestamp, bool) override {}
+  void emitBatchBegin(uint64_t) override {}
+  void emitBatchEnd(uint64_t) override {}
+  void emitBarrier(uint64_t) override {}
+  void emitEndOfStream() override {}
+
+ protected:
+  void emitTuple(TaskId, std::string_view, Values&& v, std::optional<MessageId>,
+                 int64_t) override {
+    records.push_back(asText(v[2]) + "/" + toString(v[3]) + "/" + asText(v[1]));
+  }
+};
+
+// Two worker processes of one job build a source each, and number the partitions they discover
+// while running each in its own order: worker A finds grow-c and then grow-a, worker B starts
+// after both exist and numbers all four sorted. Spout task 0 runs in A and task 1 in B; by
+// number, both would read grow-b/0 and grow-c/0 and neither grow-a/0 nor grow-b/1.
+TEST(KafkaSourceTest, two_workers_numbering_discovered_partitions_differently_read_each_partition_once) {
+  MockCluster mc;
+  mc.createTopic("grow-b", 2);
+  auto o = growingOptions(mc);
+  auto a = std::make_shared<KafkaSource>(o);
+  SourceSpout spoutA(a);
+  Collected outA, outB;
+  spoutA.open(TopologyContext{.component = "kafka", .task = 0, .taskIndex = 0, .parallelism = 2,
+                              .acking = false},
+              outA);
+  auto awaitPartitions = [&](int n) {
+    for (int i = 0; i < 3000 && a->partitions() < n; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(a->partitions(), n);
+  };
+  mc.createTopic("grow-c", 1);
+  awaitPartitions(3);
+  mc.createTopic("grow-a", 1);
+  awaitPartitions(4);
+  EXPECT_EQ(a->partitionIds(), (std::vector<std::string>{"grow-b/0", "grow-b/1", "grow-c/0",
+                                                          "grow-a/0"}));
+  auto b = std::make_shared<KafkaSource>(o);
+  SourceSpout spoutB(b);
+  spoutB.open(TopologyContext{.component = "kafka", .task = 1, .taskIndex = 1, .parallelism = 2,
+                              .acking = false},
+              outB);
+  EXPECT_EQ(b->partitionIds(), (std::vector<std::string>{"grow-a/0", "grow-b/0", "grow-b/1",
+                                                          "grow-c/0"}));
+  std::set<std::string> expected;
+  for (const std::string topic : {"grow-a", "grow-b", "grow-c"}) {
+    for (int32_t p = 0; p < (topic == "grow-b" ? 2 : 1); ++p) {
+      for (int i = 0; i < 5; ++i) {
+        std::string v = "v" + std::to_string(i);
+        mc.produce(topic, p, "", v);
+        expected.insert(topic + "/" + std::to_string(p) + "/" + v);
+      }
+    }
+  }
+  mc.flush();
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (outA.records.size() + outB.records.size() < expected.size() &&
+         std::chrono::steady_clock::now() < deadline) {
+    if (!spoutA.nextTuple(outA) && !spoutB.nextTuple(outB)) std::this_thread::sleep_for(1ms);
+    else spoutB.nextTuple(outB);
+  }
+  std::multiset<std::string> got(outA.records.begin(), outA.records.end());
+  got.insert(outB.records.begin(), outB.records.end());
+  EXPECT_EQ(got, std::multiset<std::string>(expected.begin(), expected.end()))
+      << "a partition read twice, or by no task";
+  std::set<std::string> partitionsA, partitionsB;
+  for (const auto& r : outA.records) partitionsA.insert(r.substr(0, r.rfind('/')));
+  for (const auto& r : outB.records) partitionsB.insert(r.substr(0, r.rfind('/')));
+  for (const auto& p : partitionsA) EXPECT_FALSE(partitionsB.count(p)) << p << " read by both";
+  spoutA.close();
+  spoutB.close();
 }
 
 }  // namespace

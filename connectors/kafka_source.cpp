@@ -192,6 +192,12 @@ struct KafkaSource::Impl {
       int64_t committed = ce ? -1 : list->elems[i].offset;
       if (committed >= 0) {
         part->start = committed;
+      } else if (!order.empty()) {
+        // A run resumed from a checkpoint (resumePartitionOrder): a partition it holds an offset
+        // of gets it through commit() before open(). One it has none of came after the
+        // checkpoint (found while the last run ran, or since), and is read from its start, as
+        // Spark reads new partitions: startingOffsets ("latest") would lose its records.
+        part->start = low;
       } else {
         int64_t s = starting.offsetFor(part->topic, part->id, kOffsetLatest);
         part->start = s == kOffsetEarliest ? low : s == kOffsetLatest ? high : s;

@@ -125,14 +125,19 @@ bool ChannelSender::awaitConnected(std::chrono::milliseconds timeout) {
       uint16_t id = 0;
       if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
       if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        zmq_socket_monitor(socket_.handle(), nullptr, 0);
-        monitor_.reset();
+        stopWatching();
         return true;
       }
       continue;
     }
     if (left.count() <= 0) return false;
   }
+}
+
+void ChannelSender::stopWatching() {
+  if (!monitor_) return;
+  zmq_socket_monitor(socket_.handle(), nullptr, 0);
+  monitor_.reset();
 }
 
 void ChannelSender::push(StreamId stream, Tuple&& tuple) {

@@ -1,6 +1,8 @@
 #include "gale/core/copy_on_write_map.h"
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -104,6 +106,60 @@ TEST(CopyOnWriteMap, AViewReadOnAnotherThreadWhileTheMapIsWrittenSeesItsFreeze) 
     ASSERT_EQ(seen, before) << "round " << round;
   }
   EXPECT_EQ(contents(m), before);
+}
+
+// A view's end frees nothing of the map's (it may end on a low-priority thread, and freeing the
+// task's memory there held the task's malloc arena lock): the shards it held are retired and the
+// map's own writes free them, a few per write.
+TEST(CopyOnWriteMap, ShardsAViewHeldAreFreedByTheMapsWritesAfterTheViewEnds) {
+  Map m;
+  for (int i = 0; i < 2000; ++i) m[key(i)] = i;
+  Map::View view = m.freeze();
+  for (int i = 0; i < 2000; ++i) m[key(i)] += 1;
+  const size_t copies = m.shardCopies();
+  ASSERT_GT(copies, 10u);
+  EXPECT_EQ(m.retiredShards(), copies) << "the view holds every shard it was frozen with";
+  std::thread([v = std::move(view)] { EXPECT_EQ(v.size(), 2000u); }).join();  // ends there
+  EXPECT_EQ(m.retiredShards(), copies) << "the view's end freed nothing";
+  m[key(0)] += 1;
+  EXPECT_EQ(m.retiredShards(), copies - 4) << "a write frees a few";
+  for (int i = 1; i < 2000 && m.retiredShards() > 0; ++i) m[key(i)] += 1;
+  EXPECT_EQ(m.retiredShards(), 0u);
+  EXPECT_EQ(*m.find(key(0)), 2);
+  EXPECT_EQ(m.shardCopies(), copies) << "no view: in place";
+}
+
+// Two views of different freezes: a shard replaced after the second froze is held by the second
+// only, so it stays while the second lives, though the first ended.
+TEST(CopyOnWriteMap, AShardReplacedAfterALaterFreezeStaysWhileThatViewLives) {
+  Map m;
+  for (int i = 0; i < 2000; ++i) m[key(i)] = i;
+  std::optional<Map::View> first = m.freeze();
+  for (int i = 0; i < 2000; ++i) m[key(i)] = 1;  // copies of the shards `first` holds
+  const size_t heldByFirst = m.retiredShards();
+  const auto atSecond = contents(m);
+  Map::View second = m.freeze();
+  for (int i = 0; i < 2000; ++i) m[key(i)] = 2;  // copies of those `second` holds
+  const size_t heldBySecond = m.retiredShards() - heldByFirst;
+  ASSERT_GT(heldBySecond, 10u);
+  first.reset();
+  for (size_t n = 0; n < heldByFirst; ++n) m.erase("absent");
+  EXPECT_EQ(m.retiredShards(), heldBySecond) << "those the first held are freed, not the others";
+  EXPECT_EQ(contents(second), atSecond);
+}
+
+// A map destroyed before its view (an operator of a killed run, its checkpoint still being
+// written): the view reads its state to the end, and the last view frees the shards.
+TEST(CopyOnWriteMap, AViewOutlivesItsMap) {
+  auto m = std::make_unique<Map>();
+  for (int i = 0; i < 3000; ++i) (*m)[key(i)] = i;
+  const auto before = contents(*m);
+  Map::View view = m->freeze();
+  for (int i = 0; i < 3000; i += 3) (*m)[key(i)] = -1;
+  m.reset();
+  std::map<std::string, int64_t> seen;
+  std::thread([&seen, v = std::move(view)] { seen = contents(v); }).join();
+  EXPECT_EQ(seen, before);
 }
 
 }  // namespace

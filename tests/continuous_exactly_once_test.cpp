@@ -436,6 +436,60 @@ class Custom final : public Spout {
   bool nextTuple(SpoutOutputCollector&) override { return false; }
 };
 
+// StatefulCountBolt whose first snapshot (of any task) waits until the test releases it: the
+// checkpoint it belongs to cannot complete meanwhile.
+class HeldCountBolt final : public Bolt, public CheckpointedBolt {
+ public:
+  struct Hold {
+    std::mutex m;
+    std::condition_variable cv;
+    bool taken = false, released = false;
+  };
+  explicit HeldCountBolt(std::shared_ptr<Hold> hold) : hold_(std::move(hold)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    count_.declareOutputFields(d);
+  }
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<HeldCountBolt>(hold_); }
+  void execute(const Tuple& t, OutputCollector& out) override { count_.execute(t, out); }
+  std::string snapshotState(uint64_t id) override {
+    std::unique_lock lk(hold_->m);
+    if (!std::exchange(hold_->taken, true))
+      hold_->cv.wait(lk, [&] { return hold_->released; });
+    return count_.snapshotState(id);
+  }
+  void restoreState(std::string_view state) override { count_.restoreState(state); }
+
+ private:
+  std::shared_ptr<Hold> hold_;
+  StatefulCountBolt count_;
+};
+
+// Flink's checkpointTimeout: a checkpoint held up past it is aborted (counted in the metrics),
+// the next ones complete, and every count is still committed once: the held task's late report
+// of the aborted checkpoint is dropped, and the sink commits its output with a later one.
+TEST(ExactlyOnceContinuous, ACheckpointHeldPastItsTimeoutIsAbortedAndTheRunStaysExact) {
+  Dirs d;
+  auto hold = std::make_shared<HeldCountBolt::Hold>();
+  Continuous cfg = exactlyOnce(d);
+  cfg.checkpointTimeout = 2s;
+  auto rt = runContinuous(exactlyOnceWordCountWith(20000, d.out(), 2e4,
+                                                   [&](TopologyBuilder& b) {
+                                                     return b.setBolt("count",
+                                                                      HeldCountBolt(hold), 2);
+                                                   }),
+                          cfg);
+  for (int i = 0; i < 60000 && rt.metrics().checkpointsTimedOut == 0; ++i)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_GE(rt.metrics().checkpointsTimedOut, 1u) << "the held checkpoint was not aborted";
+  {
+    std::lock_guard lk(hold->m);
+    hold->released = true;
+  }
+  hold->cv.notify_all();
+  rt.waitUntilDone();
+  expectExactlyOnce(d.chk(), d.out(), 20000);
+}
+
 TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
   Dirs d;
   Continuous noDir = exactlyOnce(d);
@@ -443,6 +497,10 @@ TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
   EXPECT_THROW(runContinuous(exactlyOnceWordCount(10, d.out()), noDir), std::invalid_argument);
   Continuous zero = exactlyOnce(d, 0ms);
   EXPECT_THROW(runContinuous(exactlyOnceWordCount(10, d.out()), zero), std::invalid_argument);
+  Continuous noTimeout = exactlyOnce(d);
+  noTimeout.checkpointTimeout = 0ms;
+  EXPECT_THROW(runContinuous(exactlyOnceWordCount(10, d.out()), noTimeout),
+               std::invalid_argument);
 
   TopologyBuilder b;
   b.setSpout("custom", Custom{});
@@ -565,6 +623,68 @@ TEST(AsyncSnapshot, ASigkillDuringTheAsynchronousWriteLeavesThePreviousCheckpoin
   }
   runContinuous(asyncWordCount(d), exactlyOnce(d, 5ms)).waitUntilDone();
   expectExactlyOnce(d.chk(), d.out(), kAsyncSentences);
+}
+
+// gale's window operator snapshots asynchronously too (a copy at the barrier, encoded on the
+// writer's thread). This one kills the process inside the write of checkpoint 3, after encoding:
+// if continuous mode took the window's snapshot synchronously the child would never die.
+class KillInTheWindowWrite final : public Operator, public AsyncSnapshot {
+ public:
+  explicit KillInTheWindowWrite(std::shared_ptr<const Operator> proto)
+      : proto_(std::move(proto)), op_(proto_->clone()) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { op_->declareOutputFields(d); }
+  std::unique_ptr<Operator> clone() const override {
+    return std::make_unique<KillInTheWindowWrite>(proto_);
+  }
+  void open(const OperatorContext& c) override { op_->open(c); }
+  void onTuple(const Tuple& t, Emitter& out) override { op_->onTuple(t, out); }
+  void onWatermark(Timestamp wm, Emitter& out) override { op_->onWatermark(wm, out); }
+  void onProcessingTime(Timestamp now, Emitter& out) override { op_->onProcessingTime(now, out); }
+  void onEndOfInput(Emitter& out) override { op_->onEndOfInput(out); }
+  bool stateful() const override { return true; }
+  std::string snapshot() const override { return op_->snapshot(); }
+  void restore(std::string_view bytes) override { op_->restore(bytes); }
+  Write snapshotAsync(uint64_t id) override {
+    Write inner = dynamic_cast<AsyncSnapshot&>(*op_).snapshotAsync(id);
+    return [inner = std::move(inner), id] {
+      std::string bytes = inner();
+      if (id == 3) ::raise(SIGKILL);
+      return bytes;
+    };
+  }
+
+ private:
+  std::shared_ptr<const Operator> proto_;
+  OperatorPtr op_;
+};
+
+Topology windowedWordCountKilledInWrite(const std::string& out, int64_t total, double rate) {
+  TopologyBuilder b;
+  addWindowedWordCount(b, total, rate, 2, 0,
+                       std::make_unique<KillInTheWindowWrite>(windowedCount()));
+  b.setBolt("sink", FileSink(out, FileFormat::Text, {.sync = false}), 1).globalGrouping("count");
+  return b.build();
+}
+
+TEST(AsyncSnapshot, AWindowKilledDuringItsAsynchronousWriteResumesFromThePreviousCheckpoint) {
+  Dirs d;
+  const int64_t total = 20000;
+  const double rate = 100000;
+  ChildEnd end = runChild(
+      [&] {
+        runContinuous(windowedWordCountKilledInWrite(d.out(), total, rate), exactlyOnce(d, 5ms))
+            .waitUntilDone();
+        ::_exit(0);
+      },
+      -1);
+  ASSERT_EQ(end, ChildEnd::Killed) << "the window's snapshot was not taken asynchronously";
+  EXPECT_EQ(committedTxid(d.chk()), 2u);
+  for (const auto& e : fs::directory_iterator(d.out())) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("part-", 0) == 0) EXPECT_LE(std::stoull(name.substr(5)), 2u) << name;
+  }
+  runContinuous(windowedWordCount(d.out(), total, rate), exactlyOnce(d, 5ms)).waitUntilDone();
+  expectWindowsExactlyOnce(d.out(), total);
 }
 
 // A user's bolt whose counts snapshot asynchronously (CheckpointedBolt + AsyncSnapshot). Its

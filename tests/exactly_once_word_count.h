@@ -210,11 +210,21 @@ inline void expectExactlyOnce(const std::string& chk, const std::string& out, in
   EXPECT_EQ(consumed, total);
 }
 
+// The windowed word count's operator: event-time tumbling windows (50 ms), append mode.
+inline OperatorPtr windowedCount() {
+  return windowed(Tumbling(std::chrono::milliseconds(50)), Count{})
+      .keyBy({"word"})
+      .eventTime("ts")
+      .outputMode(OutputMode::Append)
+      .build();
+}
+
 // Event-time tumbling windows (50 ms) of word counts, append mode (sentence g has event time
-// g ms), up to the "count" component; a sink subscribes to it.
+// g ms), up to the "count" component (windowedCount(), or `count`); a sink subscribes to it.
 // `countTasks` and `keyGroups` (maxParallelism, 0: none) of the windowed count.
 inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate,
-                                 int countTasks = 2, uint32_t keyGroups = 0) {
+                                 int countTasks = 2, uint32_t keyGroups = 0,
+                                 OperatorPtr count = nullptr) {
   b.setSpout("sentences",
              std::make_shared<SentenceSource>(SentenceSource::Options{
                  .partitions = 3, .ratePerSecond = rate, .total = total, .withEventTime = true,
@@ -224,12 +234,8 @@ inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate,
       // out of order by up to ~200 ms, which the delay covers (no row is late).
       .withWatermark("ts", std::chrono::seconds(1));
   b.setBolt("split", splitWords("sentence", "word", {"ts"}), 2).shuffleGrouping("sentences");
-  b.setBolt("count", *windowed(Tumbling(std::chrono::milliseconds(50)), Count{})
-                          .keyBy({"word"})
-                          .eventTime("ts")
-                          .outputMode(OutputMode::Append)
-                          .build(),
-            countTasks)
+  if (!count) count = windowedCount();
+  b.setBolt("count", *count, countTasks)
       .maxParallelism(keyGroups)
       .fieldsGrouping("split", Fields{"word"});
 }

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "gale/core/log.h"
+#include "gale/core/partition_order.h"
 
 namespace gale {
 
@@ -134,8 +135,14 @@ void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out
 void SourceSpout::adoptNewPartitions() {
   Source& src = *shared_->source;
   const int n = src.partitions();
+  // A source that names its partitions: the task is the name's (each worker process numbers
+  // the partitions it discovers in its own order). After the count: the names only grow.
+  const std::vector<std::string> ids = n > knownPartitions_ ? src.partitionIds()
+                                                            : std::vector<std::string>{};
   for (int p = knownPartitions_; p < n; ++p) {
-    if (p % parallelism_ != taskIndex_) continue;
+    int task = static_cast<size_t>(p) < ids.size() ? taskOfPartition(ids[p], parallelism_)
+                                                   : p % parallelism_;
+    if (task != taskIndex_) continue;
     Partition part;
     part.id = p;
     // After an exactly-once recovery the partition resumes at its checkpointed offset.
@@ -212,7 +219,7 @@ bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay, Times
 bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
   if (ended_) return false;
   Source& src = *shared_->source;
-  // Partitions the source found while it runs (Kafka's discovery), read by task p % parallelism.
+  // Partitions the source found while it runs (Kafka's discovery): adoptNewPartitions.
   if (src.partitions() > knownPartitions_) adoptNewPartitions();
   bool emitted = false;
   // Replays first: a failed record is re-read from its offset.

@@ -5,7 +5,14 @@
 
 #include <stdexcept>
 
+#include "gale/core/log.h"
+#include "gale/core/partition_order.h"
+
 namespace gale {
+
+namespace {
+constexpr std::chrono::milliseconds kTimeoutWatch{100};
+}  // namespace
 
 const char* checkpointPointName(CheckpointPoint p) {
   switch (p) {
@@ -28,7 +35,7 @@ CheckpointCoordinator::CheckpointCoordinator(Options options, int tasks, int spo
                                                 .clock = options_.clock})) {
   completed_ = triggered_ = store_->lastCommittedTxid();
   // The first checkpoint of a run comes one interval after the start.
-  lastTriggerNanos_ = options_.clock->monoNanos();
+  lastTriggerNanos_.store(options_.clock->monoNanos());
   writer_ = std::thread([this] { writeLoop(); });
 }
 
@@ -54,18 +61,44 @@ void CheckpointCoordinator::writeLoop() {
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   std::unique_lock lk(mutex_);
   for (;;) {
-    cv_.wait(lk, [&] { return toWrite_ != 0 || stopping_; });
+    // Also the checkpoint timeout's watch: spouts call due() too, but under backpressure from
+    // the task that holds the checkpoint up they are blocked in their emits.
+    while (toWrite_ == 0 && !stopping_) {
+      if (cv_.wait_for(lk, kTimeoutWatch) == std::cv_status::timeout)
+        abortTimedOutLocked(options_.clock->monoNanos());
+    }
     if (toWrite_ == 0) return;  // stopping, nothing reported in full
     uint64_t id = toWrite_;
     auto snapshots = std::move(snapshots_);
     auto deferred = std::move(deferred_);
     auto offsets = std::move(offsets_);
+    auto named = std::move(namedOffsets_);
     snapshots_.clear();
     deferred_.clear();
     offsets_.clear();
+    namedOffsets_.clear();
     lk.unlock();
     std::string error;
     try {
+      // A source that names its partitions: its offsets keyed by the checkpoint's own order of
+      // the names (the last checkpoint's, then names new since, sorted), stored beside them.
+      // Every process resumes in that order (Source::resumePartitionOrder), however it numbered
+      // them while running; numbers never move, as the store's offsets of a number only grow.
+      for (auto& [source, byName] : named) {
+        const std::string key = source + "/partitions";
+        std::vector<std::string> order = lastPartitionOrder(source);
+        for (size_t i = 0; i < order.size(); ++i) {
+          auto it = byName.find(order[i]);
+          if (it == byName.end()) continue;
+          offsets[source][static_cast<int>(i)] = it->second;
+          byName.erase(it);
+        }
+        for (auto& [name, offset] : byName) {
+          offsets[source][static_cast<int>(order.size())] = offset;
+          order.push_back(name);
+        }
+        snapshots[key] = encodePartitionOrder(order);
+      }
       for (auto& [key, write] : deferred) {
         try {
           snapshots[key] = write();
@@ -95,6 +128,19 @@ void CheckpointCoordinator::writeLoop() {
     }
     cv_.notify_all();
   }
+}
+
+std::vector<std::string> CheckpointCoordinator::lastPartitionOrder(const std::string& source) {
+  if (auto order = store_->snapshot(source + "/partitions")) return decodePartitionOrder(*order);
+  // A checkpoint of an older version: each spout task's numbering ("<source>#i/partitions"),
+  // all of one process; the longest covers the others. Read once: the next checkpoint has ours.
+  std::vector<std::string> longest;
+  for (const auto& [key, blob] : store_->snapshots()) {
+    if (key.rfind(source + "#", 0) != 0 || !key.ends_with("/partitions")) continue;
+    std::vector<std::string> ids = decodePartitionOrder(blob);
+    if (ids.size() > longest.size()) longest = std::move(ids);
+  }
+  return longest;
 }
 
 std::string CheckpointCoordinator::failure() const {
@@ -147,22 +193,58 @@ uint64_t CheckpointCoordinator::due() {
   if (failed_.load(std::memory_order_acquire)) throw std::runtime_error(failure());
   uint64_t t = triggered_.load(std::memory_order_acquire);
   if (!store_) return t;  // a follower: the coordinator triggers
+  int64_t now = options_.clock->monoNanos();
+  const int64_t since = now - lastTriggerNanos_.load(std::memory_order_acquire);
   if (t != completed_.load(std::memory_order_acquire)) {  // one in progress (or failed)
     if (failed_.load(std::memory_order_acquire)) throw std::runtime_error(failure());
-    return t;
+    if (since < toMicros(options_.timeout) * 1000) return t;
+    std::lock_guard lk(mutex_);
+    abortTimedOutLocked(now);
+    return triggered_;
   }
   bool ending = allEnded_.load(std::memory_order_acquire);
   if (ending && final_.load(std::memory_order_acquire) != 0) return t;  // the final one is done
-  int64_t now = options_.clock->monoNanos();
-  if (!ending && now - lastTriggerNanos_ < toMicros(options_.interval) * 1000) return t;
+  if (!ending && since < toMicros(options_.interval) * 1000) return t;
   std::lock_guard lk(mutex_);
   if (triggered_ == completed_ && (!ending || final_ == 0)) {
     triggered_.store(completed_ + 1, std::memory_order_release);
-    lastTriggerNanos_ = now;
-    reported_ = 0;
+    lastTriggerNanos_.store(now, std::memory_order_release);
+    reported_.clear();
     if (ending) final_.store(triggered_, std::memory_order_release);
   }
   return triggered_;
+}
+
+void CheckpointCoordinator::abortTimedOutLocked(int64_t now) {
+  uint64_t t = triggered_;
+  // Reported in full and being written (a large snapshot's write): not missing anything.
+  if (t == completed_ || toWrite_ == t || failed_) return;
+  if (now - lastTriggerNanos_.load() < toMicros(options_.timeout) * 1000) return;
+  timedOut_.fetch_add(1, std::memory_order_relaxed);
+  std::string why = "exactly-once checkpoint " + std::to_string(t) + " aborted: " +
+                    std::to_string(reported_.size()) + " of " + std::to_string(tasks_) +
+                    " tasks reported within the checkpoint timeout of " +
+                    std::to_string(toMicros(options_.timeout) / 1000) + " ms";
+  if (final_ == t) {
+    // The spouts ended behind the final barrier: no later one can follow. The job stops, and
+    // its next run resumes from the last completed checkpoint.
+    failure_ = why + " (the final checkpoint)";
+    closed_ = true;
+    failed_.store(true, std::memory_order_release);
+    cv_.notify_all();
+    logError(failure_);
+    return;
+  }
+  logError(why + "; checkpoint " + std::to_string(t + 1) + " is triggered");
+  reported_.clear();
+  snapshots_.clear();
+  deferred_.clear();  // lets go of the frozen views
+  offsets_.clear();
+  namedOffsets_.clear();
+  // The next one at once; its barriers follow the aborted one's (a spout injects every id), and
+  // a late report of the aborted one is dropped (report()).
+  triggered_.store(t + 1, std::memory_order_release);
+  lastTriggerNanos_.store(now, std::memory_order_release);
 }
 
 uint64_t CheckpointCoordinator::finalCheckpointAfter(uint64_t barrier) {
@@ -184,6 +266,8 @@ void CheckpointCoordinator::inputEnded() {
 }
 
 void CheckpointCoordinator::report(uint64_t id, TaskReport r) {
+  if (r.task < 0)
+    throw std::logic_error("checkpoint " + std::to_string(id) + " reported by no task");
   if (!store_) {
     // A follower sends bytes over the link: its tasks' asynchronous snapshots are serialized
     // here, on the task's thread (over several workers they are taken synchronously).
@@ -195,20 +279,31 @@ void CheckpointCoordinator::report(uint64_t id, TaskReport r) {
   // reached this one: the barrier is the proof that it was triggered.
   if (!store_ && id > triggered_ && id > completed_)
     triggered_.store(id, std::memory_order_release);
-  if (id != triggered_ || id == completed_) {
+  if (id > triggered_) {
     throw std::logic_error("checkpoint " + std::to_string(id) + " reported, but " +
                            std::to_string(triggered_) + " is the one in progress");
   }
+  // Completed, aborted (timeout), or a task's report sent again: nothing new.
+  if (id < triggered_ || id <= completed_) return;
   if (!store_) {
     outbox_.reports.emplace_back(id, std::move(r));
     return;
   }
+  if (!r.partitionIds.empty() && !r.offsets.empty() &&
+      (r.offsets.begin()->first < 0 ||
+       static_cast<size_t>(r.offsets.rbegin()->first) >= r.partitionIds.size())) {
+    throw std::logic_error("source '" + r.source + "' reported offsets of partitions up to " +
+                           std::to_string(r.offsets.rbegin()->first) + " but named " +
+                           std::to_string(r.partitionIds.size()));
+  }
+  if (!reported_.insert(r.task).second) return;
   for (auto& [key, blob] : r.snapshots) snapshots_[key] = std::move(blob);
   for (auto& [key, write] : r.deferred) deferred_[key] = std::move(write);
-  if (!r.source.empty()) {
-    for (auto [p, off] : r.offsets) offsets_[r.source][p] = off;
+  for (auto [p, off] : r.offsets) {
+    if (r.partitionIds.empty()) offsets_[r.source][p] = off;
+    else namedOffsets_[r.source][r.partitionIds[static_cast<size_t>(p)]] = off;
   }
-  if (++reported_ < tasks_) return;
+  if (static_cast<int>(reported_.size()) < tasks_) return;
   toWrite_ = id;
   cv_.notify_all();
 }

@@ -35,11 +35,11 @@ TEST_F(CheckpointCoordinatorTest, ACheckpointIsTriggeredAfterTheIntervalAndCompl
   clock.advance(5s);
   EXPECT_EQ(c.due(), 1u) << "one checkpoint at a time";
 
-  c.report(1, TaskReport{.source = "lines", .offsets = {{0, 10}, {1, 7}}});
-  c.report(1, TaskReport{.snapshots = {{"count#0", "a=1"}}});
+  c.report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 10}, {1, 7}}});
+  c.report(1, TaskReport{.task = 1, .snapshots = {{"count#0", "a=1"}}});
   EXPECT_EQ(c.lastCompleted(), 0u);
   EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u) << "nothing before all";
-  c.report(1, TaskReport{});  // a stateless task
+  c.report(1, TaskReport{.task = 2});  // a stateless task
   ASSERT_TRUE(c.awaitCompleted(1));  // written by the coordinator's thread
   EXPECT_EQ(c.lastCompleted(), 1u);
   auto store = StateStore::inspect(dir.path());
@@ -51,13 +51,15 @@ TEST_F(CheckpointCoordinatorTest, ACheckpointIsTriggeredAfterTheIntervalAndCompl
 
 TEST_F(CheckpointCoordinatorTest, AReportForACheckpointNotInProgressIsRefused) {
   CheckpointCoordinator c(options(), 1, 1);
-  EXPECT_THROW(c.report(1, TaskReport{}), std::logic_error);
+  EXPECT_THROW(c.report(1, TaskReport{.task = 0}), std::logic_error);
   clock.advance(1s);
   ASSERT_EQ(c.due(), 1u);
-  EXPECT_THROW(c.report(2, TaskReport{}), std::logic_error);
-  c.report(1, TaskReport{});
+  EXPECT_THROW(c.report(2, TaskReport{.task = 0}), std::logic_error);
+  EXPECT_THROW(c.report(1, TaskReport{}), std::logic_error) << "no task";
+  c.report(1, TaskReport{.task = 0});
   ASSERT_TRUE(c.awaitCompleted(1));
-  EXPECT_THROW(c.report(1, TaskReport{}), std::logic_error) << "already complete";
+  c.report(1, TaskReport{.task = 0});  // sent again over the link: dropped
+  EXPECT_EQ(c.lastCompleted(), 1u);
 }
 
 TEST_F(CheckpointCoordinatorTest, ARestartResumesFromTheLastCompletedCheckpointAndForgetsAnIncompleteOne) {
@@ -65,12 +67,12 @@ TEST_F(CheckpointCoordinatorTest, ARestartResumesFromTheLastCompletedCheckpointA
     CheckpointCoordinator c(options(), 2, 1);
     clock.advance(1s);
     ASSERT_EQ(c.due(), 1u);
-    c.report(1, TaskReport{.source = "lines", .offsets = {{0, 5}}});
-    c.report(1, TaskReport{.snapshots = {{"count#0", "first"}}});
+    c.report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 5}}});
+    c.report(1, TaskReport{.task = 1, .snapshots = {{"count#0", "first"}}});
     ASSERT_TRUE(c.awaitCompleted(1));
     clock.advance(1s);
     ASSERT_EQ(c.due(), 2u);
-    c.report(2, TaskReport{.source = "lines", .offsets = {{0, 9}}});  // then the crash
+    c.report(2, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 9}}});  // then a crash
   }
   CheckpointCoordinator c(options(), 2, 1);
   EXPECT_EQ(c.lastCompleted(), 1u);
@@ -90,7 +92,7 @@ TEST_F(CheckpointCoordinatorTest, WhenEveryInputEndedTheFinalCheckpointIsTrigger
   EXPECT_EQ(c.due(), 1u) << "no interval to wait for";
   EXPECT_EQ(c.finalCheckpoint(), 1u);
   std::thread sink([&] { EXPECT_TRUE(c.awaitCompleted(1)); });
-  for (int i = 0; i < 3; ++i) c.report(1, TaskReport{});
+  for (int i = 0; i < 3; ++i) c.report(1, TaskReport{.task = i});
   sink.join();
   clock.advance(10s);
   EXPECT_EQ(c.due(), 1u) << "nothing after the final checkpoint";
@@ -113,7 +115,7 @@ TEST_F(CheckpointCoordinatorTest, ACheckpointThatCannotBeWrittenStopsTheNextOnes
   CheckpointCoordinator c(o, 1, 1);
   clock.advance(1s);
   ASSERT_EQ(c.due(), 1u);
-  c.report(1, TaskReport{});
+  c.report(1, TaskReport{.task = 0});
   EXPECT_FALSE(c.awaitCompleted(1));
   EXPECT_NE(c.failure().find("checkpoint 1 could not be written: disk on fire"), std::string::npos)
       << c.failure();
@@ -131,8 +133,8 @@ TEST_F(CheckpointCoordinatorTest, AnAsynchronousSnapshotRunsOnTheCoordinatorsThr
   std::condition_variable cv;
   bool started = false, release = false;
   std::thread::id ranOn;
-  c.report(1, TaskReport{.source = "lines", .offsets = {{0, 3}}});
-  c.report(1, TaskReport{.deferred = {{"state#0", [&] {
+  c.report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 3}}});
+  c.report(1, TaskReport{.task = 1, .deferred = {{"state#0", [&] {
                            std::unique_lock lk(m);
                            ranOn = std::this_thread::get_id();
                            started = true;
@@ -157,7 +159,7 @@ TEST_F(CheckpointCoordinatorTest, AnAsynchronousSnapshotThatThrowsFailsTheCheckp
   CheckpointCoordinator c(options(), 1, 1);
   clock.advance(1s);
   ASSERT_EQ(c.due(), 1u);
-  c.report(1, TaskReport{.deferred = {{"state#0", []() -> std::string {
+  c.report(1, TaskReport{.task = 0, .deferred = {{"state#0", []() -> std::string {
                            throw std::runtime_error("view gone");
                          }}}});
   EXPECT_FALSE(c.awaitCompleted(1));
@@ -191,7 +193,7 @@ TEST_F(CheckpointCoordinatorTest, AFollowerRestoresFromWhatItWasSentAndQueuesIts
   clock.advance(10s);
   EXPECT_EQ(f.due(), 4u) << "only the coordinator triggers";
   // A barrier from another worker may come before the coordinator's word that it triggered it.
-  f.report(5, TaskReport{.source = "lines", .offsets = {{1, 42}}});
+  f.report(5, TaskReport{.task = 1, .source = "lines", .offsets = {{1, 42}}});
   EXPECT_EQ(f.due(), 5u);
   f.follow(5, 4, 0);
   EXPECT_EQ(f.due(), 5u);
@@ -219,6 +221,95 @@ TEST_F(CheckpointCoordinatorTest, AFollowerRestoresFromWhatItWasSentAndQueuesIts
   f.fail("worker 2 restarted");
   EXPECT_FALSE(f.awaitCompleted(6));
   EXPECT_THROW(f.due(), std::runtime_error);
+}
+
+// A report sent again (the link re-sends until it hears of completion) never stands in for a
+// task that did not report.
+TEST_F(CheckpointCoordinatorTest, AReportSentAgainCountsOnceAndNeverStandsInForAMissingTask) {
+  CheckpointCoordinator c(options(), 2, 1);
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 1u);
+  c.report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 4}}});
+  c.report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 4}}});
+  c.report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 4}}});
+  EXPECT_EQ(c.lastCompleted(), 0u);
+  EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u) << "task 1 never reported";
+  c.report(1, TaskReport{.task = 1});
+  ASSERT_TRUE(c.awaitCompleted(1));
+}
+
+// Flink's checkpointTimeout: a checkpoint a task never reports is aborted, said in the log and
+// counted, and the next one is triggered at once; a late report of the aborted one is dropped.
+TEST_F(CheckpointCoordinatorTest, ACheckpointNotCompleteWithinTheTimeoutIsAbortedAndTheNextTriggered) {
+  auto o = options();
+  o.timeout = 30s;
+  CheckpointCoordinator c(o, 2, 1);
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 1u);
+  c.report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 4}}});
+  clock.advance(29s);
+  EXPECT_EQ(c.due(), 1u);
+  clock.advance(1s);
+  EXPECT_EQ(c.due(), 2u) << "not aborted after its timeout";  // by due() or the watch
+  EXPECT_EQ(c.timedOut(), 1u);
+  c.report(1, TaskReport{.task = 1});  // the lost one, late
+  c.report(2, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 6}}});
+  EXPECT_EQ(StateStore::inspect(dir.path())->lastCommittedTxid(), 0u)
+      << "a report of the aborted checkpoint counted for the next";
+  c.report(2, TaskReport{.task = 1});
+  ASSERT_TRUE(c.awaitCompleted(2));
+  EXPECT_EQ(StateStore::inspect(dir.path())->committedOffsets().at("lines"),
+            (PartitionOffsets{{0, 6}}));
+  EXPECT_EQ(c.timedOut(), 1u);
+}
+
+TEST_F(CheckpointCoordinatorTest, AFinalCheckpointNotCompleteWithinTheTimeoutStopsTheJob) {
+  auto o = options();
+  o.timeout = 30s;
+  CheckpointCoordinator c(o, 2, 1);
+  c.inputEnded();
+  ASSERT_EQ(c.due(), 1u);
+  std::thread sink([&] { EXPECT_FALSE(c.awaitCompleted(1)); });
+  clock.advance(30s);
+  try {
+    c.due();
+  } catch (const std::runtime_error&) {  // the coordinator's own watch was first
+  }
+  sink.join();
+  EXPECT_NE(c.failure().find("the final checkpoint"), std::string::npos) << c.failure();
+  EXPECT_THROW(c.due(), std::runtime_error);
+}
+
+// Worker processes number a source's partitions each in its own order (Kafka partitions found
+// while running): the checkpoint keys offsets by name, in the names' order, stored beside them.
+TEST_F(CheckpointCoordinatorTest, OffsetsOfNamedPartitionsAreMergedByNameWhateverEachProcessNumberedThem) {
+  CheckpointCoordinator c(options(), 2, 2);
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 1u);
+  c.report(1, TaskReport{.task = 0, .source = "kafka", .offsets = {{0, 10}, {3, 30}},
+                         .partitionIds = {"b/0", "b/1", "c/0", "a/0"}});
+  c.report(1, TaskReport{.task = 1, .source = "kafka", .offsets = {{2, 21}, {3, 31}},
+                         .partitionIds = {"a/0", "b/0", "b/1", "c/0"}});
+  ASSERT_TRUE(c.awaitCompleted(1));
+  auto store = StateStore::inspect(dir.path());
+  EXPECT_EQ(store->snapshot("kafka/partitions"), "a/0\nb/0\nb/1\nc/0\n");
+  EXPECT_EQ(store->committedOffsets().at("kafka"),
+            (PartitionOffsets{{0, 30}, {1, 10}, {2, 21}, {3, 31}}));
+  // A partition sorting first, new since: numbered after the others (numbers never move).
+  clock.advance(1s);
+  ASSERT_EQ(c.due(), 2u);
+  EXPECT_THROW(c.report(2, TaskReport{.task = 0, .source = "kafka", .offsets = {{1, 5}},
+                                      .partitionIds = {"a/0"}}),
+               std::logic_error);
+  c.report(2, TaskReport{.task = 0, .source = "kafka", .offsets = {{0, 11}, {3, 32}, {4, 1}},
+                         .partitionIds = {"b/0", "b/1", "c/0", "a/0", "0/0"}});
+  c.report(2, TaskReport{.task = 1, .source = "kafka", .offsets = {{2, 22}, {3, 33}},
+                         .partitionIds = {"a/0", "b/0", "b/1", "c/0"}});
+  ASSERT_TRUE(c.awaitCompleted(2));
+  store = StateStore::inspect(dir.path());
+  EXPECT_EQ(store->snapshot("kafka/partitions"), "a/0\nb/0\nb/1\nc/0\n0/0\n");
+  EXPECT_EQ(store->committedOffsets().at("kafka"),
+            (PartitionOffsets{{0, 32}, {1, 11}, {2, 22}, {3, 33}, {4, 1}}));
 }
 
 }  // namespace

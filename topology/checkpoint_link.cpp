@@ -10,12 +10,17 @@ namespace gale {
 namespace {
 
 constexpr std::chrono::milliseconds kHeartbeat = WorkerLink::kHeartbeat;
+// A follower sends its reports and ended inputs again this often until the coordinator's word
+// says they arrived: sends do not wait (a worker must not stall on the link), so one can be lost.
+constexpr std::chrono::seconds kResend{1};
+// How long a follower's link, when destroyed, still tries to send what it has not sent.
+constexpr std::chrono::seconds kLinger{2};
 constexpr std::string_view kMagic = "GCKL";
 
 // The link's own messages are WorkerLink's (HELLO, START, ABORT, heartbeats); these ride in them.
 enum Kind : uint8_t {
   kReport = 'R',  // worker -> coordinator: checkpoint id, TaskReport
-  kEnded = 'E',   // worker -> coordinator: inputs ended
+  kEnded = 'E',   // worker -> coordinator: its inputs ended so far
   kState = 'P',   // coordinator -> worker: triggered, completed, final
 };
 
@@ -59,6 +64,27 @@ PartitionOffsets readOffsets(StateReader& r) {
   return out;
 }
 
+void writeReport(StateWriter& w, uint64_t id, const TaskReport& report) {
+  w.varint(id);
+  w.svarint(report.task);
+  writeSnapshots(w, report.snapshots);
+  w.str(report.source);
+  writeOffsets(w, report.offsets);
+  w.varint(report.partitionIds.size());
+  for (const auto& name : report.partitionIds) w.str(name);
+}
+
+TaskReport readReport(StateReader& r) {
+  TaskReport report;
+  report.task = static_cast<int>(r.svarint("task"));
+  report.snapshots = readSnapshots(r);
+  report.source = r.str("source");
+  report.offsets = readOffsets(r);
+  for (uint64_t n = r.count("partition names", 1); n > 0; --n)
+    report.partitionIds.push_back(r.str("partition name"));
+  return report;
+}
+
 }  // namespace
 
 int CheckpointLink::coordinatorWorker(const Topology& topology, const WorkerAssignment& a) {
@@ -92,7 +118,10 @@ WorkerLink::Hooks CheckpointLink::hooks() {
 CheckpointLink::CheckpointLink(const Topology& topology, const WorkerAssignment& assignment,
                                const std::optional<CurveConfig>& curve,
                                std::shared_ptr<CheckpointCoordinator> coordinator)
-    : topology_(topology), assignment_(assignment), coord_(std::move(coordinator)) {
+    : topology_(topology),
+      assignment_(assignment),
+      coord_(std::move(coordinator)),
+      endedBy_(assignment.endpoints.size()) {
   link_ = std::make_unique<WorkerLink>(kMagic, "exactly-once job", "the checkpoint coordinator",
                                        topology.taskCount(), assignment, curve, true, hooks());
   link_->start();
@@ -106,7 +135,21 @@ CheckpointLink::CheckpointLink(const Topology& topology, const WorkerAssignment&
   link_->start();
 }
 
-CheckpointLink::~CheckpointLink() { link_->stop(); }
+CheckpointLink::~CheckpointLink() {
+  link_->stop();
+  std::shared_ptr<CheckpointCoordinator> c = coord();
+  if (link_->isCoordinator() || !c) return;
+  // A follower whose tasks ended (no sink waits for the final checkpoint) may be destroyed with
+  // its last reports not yet sent: they go now, and the socket gets kLinger to deliver them.
+  lastResent_ = 0;  // everything unconfirmed once more
+  link_->flush([&](WorkerLink::Outbox& out) { sendReports(*c, SystemClock::steadyNanos(), out); },
+               kLinger);
+}
+
+void CheckpointLink::workerFailed(const std::string& why) {
+  // The link tells the coordinator (a follower) or every worker (the coordinator's).
+  link_->abort("worker " + std::to_string(assignment_.self) + " failed: " + why);
+}
 
 CheckpointCoordinator::Restored CheckpointLink::waitStarted() {
   std::string start = link_->waitStarted();
@@ -149,10 +192,7 @@ void CheckpointLink::handleAtCoordinator(int w, std::string_view body) {
   switch (kind) {
     case kReport: {
       uint64_t id = r.varint("checkpoint");
-      TaskReport report;
-      report.snapshots = readSnapshots(r);
-      report.source = r.str("source");
-      report.offsets = readOffsets(r);
+      TaskReport report = readReport(r);
       r.expectEnd();
       try {
         coord->report(id, std::move(report));
@@ -162,7 +202,9 @@ void CheckpointLink::handleAtCoordinator(int w, std::string_view body) {
       return;
     }
     case kEnded: {
-      for (uint64_t n = r.varint("inputs ended"); n > 0; --n) coord->inputEnded();
+      // A total, sent again until the final checkpoint is triggered: count what is new.
+      uint64_t& ended = endedBy_.at(static_cast<size_t>(w));
+      for (uint64_t n = r.varint("inputs ended"); ended < n; ++ended) coord->inputEnded();
       return;
     }
     default: r.fail("unknown kind " + std::to_string(kind));
@@ -251,24 +293,41 @@ void CheckpointLink::handleAtMember(std::string_view body) {
   }
 }
 
-void CheckpointLink::member(WorkerLink::Outbox& link) {
-  std::shared_ptr<CheckpointCoordinator> coord = this->coord();
-  auto send = [&](StateWriter& w) { link.toCoordinator(w.take()); };
-  auto head = [&](Kind kind) { return message(kind); };
-  if (!coord) return;
-  CheckpointCoordinator::Outbox out = coord->takeOutbox();
-  for (auto& [id, report] : out.reports) {
-    StateWriter w = head(kReport);
-    w.varint(id);
-    writeSnapshots(w, report.snapshots);
-    w.str(report.source);
-    writeOffsets(w, report.offsets);
-    send(w);
+void CheckpointLink::member(WorkerLink::Outbox& out) {
+  if (std::shared_ptr<CheckpointCoordinator> c = coord())
+    sendReports(*c, SystemClock::steadyNanos(), out);
+}
+
+// Reports and ended inputs go again every kResend until the coordinator's word shows they
+// arrived: a checkpoint it completed or moved past (aborted), the final one triggered (every
+// input ended). The coordinator counts each task's report once and ENDED as a total.
+void CheckpointLink::sendReports(CheckpointCoordinator& coord, int64_t now,
+                                 WorkerLink::Outbox& link) {
+  auto send = [&](const std::string& bytes) {
+    if (lose_ > 0 && lose_.fetch_sub(1) > 0) return;
+    link.toCoordinator(bytes);
+  };
+  const uint64_t completed = coord.lastCompleted(), triggered = coord.triggered();
+  std::erase_if(unconfirmed_,
+                [&](const auto& r) { return r.first <= completed || r.first < triggered; });
+  const bool resend = now - lastResent_ >= std::chrono::nanoseconds(kResend).count();
+  if (resend) {
+    lastResent_ = now;
+    for (const auto& [id, bytes] : unconfirmed_) send(bytes);
   }
-  if (out.inputsEnded > 0) {
-    StateWriter w = head(kEnded);
-    w.varint(static_cast<uint64_t>(out.inputsEnded));
-    send(w);
+  CheckpointCoordinator::Outbox out = coord.takeOutbox();
+  for (auto& [id, report] : out.reports) {
+    StateWriter w = message(kReport);
+    writeReport(w, id, report);
+    unconfirmed_.emplace_back(id, w.take());
+    send(unconfirmed_.back().second);
+  }
+  inputsEnded_ += static_cast<uint64_t>(out.inputsEnded);
+  const bool endedUnconfirmed = inputsEnded_ > 0 && coord.finalCheckpoint() == 0;
+  if (out.inputsEnded > 0 || (resend && endedUnconfirmed)) {
+    StateWriter w = message(kEnded);
+    w.varint(inputsEnded_);
+    send(w.take());
   }
 }
 

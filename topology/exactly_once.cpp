@@ -56,7 +56,7 @@ class CheckpointSpout final : public Spout {
 
   void open(const TopologyContext& ctx, SpoutOutputCollector& out) override {
     component_ = ctx.component;
-    orderKey_ = partitionOrderKey(ctx.taskIndex);
+    task_ = ctx.task;
     // Before any task opens the (shared) source: the offsets below are keyed by its numbering.
     std::call_once(*ordered_, [&] {
       std::vector<std::string> order = resumedPartitionOrder(ctx);
@@ -89,15 +89,15 @@ class CheckpointSpout final : public Spout {
  private:
   bool step(SpoutOutputCollector& out) {
     commitCompletedOffsets();
-    uint64_t due = coord_->due();
-    if (due > lastBarrier_) {
+    if (uint64_t due = coord_->due(); due > lastBarrier_) {
+      // Every id in turn: a checkpoint aborted (timeout) before this task injected its barrier
+      // still has it, so every input of a bolt brings the same ids in the same order.
+      due = lastBarrier_ + 1;
       // The barrier follows every record emitted so far, and the offsets say which those are.
       std::map<int, int64_t> at = inner_->positions();
-      TaskReport report{.source = component_, .offsets = at};
       // Read after the positions: partitions are only ever numbered on, so this names them all.
-      std::vector<std::string> ids = inner_->source()->partitionIds();
-      if (!ids.empty()) report.snapshots[orderKey_] = encodePartitionOrder(ids);
-      coord_->report(due, std::move(report));
+      coord_->report(due, TaskReport{.task = task_, .source = component_, .offsets = at,
+                                     .partitionIds = inner_->source()->partitionIds()});
       out.emitBarrier(due);
       lastBarrier_ = due;
       uncommitted_[due] = std::move(at);
@@ -119,18 +119,18 @@ class CheckpointSpout final : public Spout {
     return false;  // waiting for the final checkpoint to be triggered
   }
 
-  // The numbering the checkpoint's offsets are keyed by (a source that names its partitions, as
-  // Kafka's does: partitions discovered while the job ran are numbered after the known ones, so a
-  // fresh lookup would number them otherwise). Each task stores the numbering it saw at its
-  // barrier; they differ only by partitions discovered in between, so the longest covers all.
-  std::string partitionOrderKey(int taskIndex) const {
-    return taskKey(component_, taskIndex) + "/partitions";
-  }
+  // The numbering the checkpoint's offsets are keyed by, for a source that names its partitions
+  // (Kafka's: each worker process numbers the partitions it discovers while running in its own
+  // order): the coordinator keys them by the names' order, stored as "<component>/partitions".
+  // A checkpoint of an older version stored each task's own numbering ("#i/partitions"), all
+  // of one process: the longest covers the others.
   std::vector<std::string> resumedPartitionOrder(const TopologyContext& ctx) const {
+    if (auto order = coord_->snapshot(component_ + "/partitions"))
+      return decodePartitionOrder(*order);
     std::vector<std::string> longest;
     for (int i = 0; i < ctx.parallelism; ++i) {
-      std::vector<std::string> ids =
-          decodePartitionOrder(coord_->snapshot(partitionOrderKey(i)).value_or(""));
+      std::vector<std::string> ids = decodePartitionOrder(
+          coord_->snapshot(taskKey(component_, i) + "/partitions").value_or(""));
       if (ids.size() > longest.size()) longest = std::move(ids);
     }
     return longest;
@@ -151,7 +151,7 @@ class CheckpointSpout final : public Spout {
   std::unique_ptr<SourceSpout> inner_;
   ForwardingCollector forward_;
   std::string component_;
-  std::string orderKey_;
+  int task_ = -1;
   uint64_t lastBarrier_ = 0;
   bool endSignalled_ = false;
   std::map<uint64_t, std::map<int, int64_t>> uncommitted_;
@@ -293,6 +293,7 @@ class CheckpointTask {
   // its checkpoint, so a recovery never replays an older checkpoint's.
   void barrierComplete(uint64_t id, std::vector<Tuple>&& inFlight) {
     if (!inFlight.empty()) pending_.snapshots[inFlightKey()] = encodeInFlight(id, inFlight);
+    pending_.task = task_;
     coord_->report(id, std::move(pending_));
     pending_ = TaskReport{};
     coord_->point(CheckpointPoint::SnapshotTaken, id);
@@ -330,6 +331,7 @@ class CheckpointTask {
   std::shared_ptr<CheckpointCoordinator> coord_;
   bool unaligned_;
   std::string key_;  // "component#taskIndex", set by prepare()
+  int task_ = -1;    // its global id, set by prepare()
   TwoPhaseCommitSink* sink_ = nullptr;
   std::string stateKey_;
   uint64_t committed_ = 0;
@@ -368,6 +370,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
 
   void prepare(const TopologyContext& ctx, OutputCollector&) override {
     key_ = taskKey(ctx.component, ctx.taskIndex);
+    task_ = ctx.task;
     op_ = proto_->clone();
     op_->open(OperatorContext{.component = ctx.component, .task = ctx.task,
                               .taskIndex = ctx.taskIndex, .parallelism = ctx.parallelism,
@@ -472,6 +475,7 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
   }
   void prepare(const TopologyContext& ctx, OutputCollector& out) override {
     key_ = taskKey(ctx.component, ctx.taskIndex);
+    task_ = ctx.task;
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
     state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
@@ -550,8 +554,9 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config,
                                const WorkerAssignment* assignment) {
   if (config.checkpointDir.empty())
     throw std::invalid_argument("gale::Continuous: exactly-once needs a checkpointDir");
-  if (config.checkpointInterval.count() <= 0)
-    throw std::invalid_argument("gale::Continuous: checkpointInterval must be positive");
+  if (config.checkpointInterval.count() <= 0 || config.checkpointTimeout.count() <= 0)
+    throw std::invalid_argument(
+        "gale::Continuous: checkpointInterval and checkpointTimeout must be positive");
   int spoutTasks = 0;
   for (const ComponentSpec& c : topology.components()) {
     if (!c.isSpout()) continue;
@@ -568,7 +573,8 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config,
       .interval = config.checkpointInterval,
       .clock = config.clock ? config.clock : &SystemClock::instance(),
       .sync = config.checkpointSync,
-      .onPoint = config.onCheckpointPoint};
+      .onPoint = config.onCheckpointPoint,
+      .timeout = config.checkpointTimeout};
   std::shared_ptr<CheckpointCoordinator> coordinator;
   std::shared_ptr<CheckpointLink> link;
   if (!assignment || assignment->self == CheckpointLink::coordinatorWorker(topology, *assignment)) {
@@ -595,8 +601,10 @@ RunningTopology runExactlyOnce(const Topology& topology, Continuous config,
        }});
   config.guarantee = Guarantee::None;  // checkpoints replace the acker
   config.acking = false;
-  if (assignment) return launchCheckpointedWorker(wrapped, std::move(config), *assignment, link);
-  return runContinuous(wrapped, std::move(config));
+  // The link goes (only) to the running topology: on launch's error path it is destroyed, its
+  // thread joined, before the state its abort handler points to.
+  return launchCheckpointed(wrapped, std::move(config), assignment, std::move(coordinator),
+                            std::move(link));
 }
 
 }  // namespace gale

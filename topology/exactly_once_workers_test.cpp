@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "../tests/exactly_once_word_count.h"
+#include "private/checkpoint_link.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
@@ -182,6 +183,80 @@ TEST(ExactlyOnceOverWorkers, ARescaledTaskGetsTheGroupsOfTasksThatRanInAnotherWo
   ASSERT_EQ(four.at("count").firstTask, 4);  // count#1 is task 5: worker 2; count#0 task 4: 1
   for (auto& rt : running) rt->waitUntilDone();
   expectWindowsExactlyOnce(out, total);
+}
+
+// The link alone: the coordinator in worker 0 (the word count's 8 tasks over 2 workers: task 8
+// is the coordinator's, in worker 0), a follower in worker 1, over ipc. The coordinator's clock
+// is a manual one: only the test triggers checkpoints.
+struct LinkPair {
+  LinkPair() {
+    std::filesystem::create_directories(tmp.sub("out"));
+    for (int w = 0; w < 2; ++w)
+      assignment.endpoints.push_back("ipc://" + tmp.sub("link" + std::to_string(w)));
+    for (int t = 0; t < 8; ++t) assignment.workerOfTask.push_back(t % 2);
+    coord = std::make_shared<CheckpointCoordinator>(
+        CheckpointCoordinator::Options{.directory = tmp.sub("chk"), .jobId = "link",
+                                       .interval = 1s, .clock = &clock, .sync = false},
+        /*tasks=*/2, /*spoutTasks=*/1);
+    WorkerAssignment a0 = assignment, a1 = assignment;
+    a0.self = 0;
+    a1.self = 1;
+    std::thread t(
+        [&] { followerLink = std::make_unique<CheckpointLink>(topology, a1, std::nullopt); });
+    link = std::make_unique<CheckpointLink>(topology, a0, std::nullopt, coord);
+    link->waitStarted();
+    t.join();
+    follower = std::make_shared<CheckpointCoordinator>(CheckpointCoordinator::Options{},
+                                                       followerLink->waitStarted());
+    followerLink->follow(follower);
+  }
+  template <class F>
+  static bool eventually(F&& f) {
+    for (int i = 0; i < 60000 && !f(); ++i) std::this_thread::sleep_for(1ms);
+    return f();
+  }
+  TempDir tmp;
+  ManualClock clock;
+  Topology topology = exactlyOnceWordCount(10, tmp.sub("out"));
+  WorkerAssignment assignment;
+  std::shared_ptr<CheckpointCoordinator> coord, follower;
+  std::unique_ptr<CheckpointLink> link, followerLink;
+};
+
+// Reports cross without waiting (a worker must not stall on the link), so one can be lost: the
+// follower sends it again until the coordinator's word says the checkpoint completed.
+TEST(CheckpointLinkTest, AReportLostOnTheWayIsSentAgainUntilTheCheckpointCompletes) {
+  LinkPair p;
+  p.clock.advance(1s);
+  ASSERT_TRUE(LinkPair::eventually([&] { return p.coord->triggered() == 1; }));
+  p.followerLink->loseNextReports(1);
+  p.follower->report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 7}}});
+  p.coord->report(1, TaskReport{.task = 1});
+  ASSERT_TRUE(LinkPair::eventually([&] { return p.coord->lastCompleted() == 1; }))
+      << "the lost report was not sent again";
+  EXPECT_EQ(p.coord->offsets("lines"), (PartitionOffsets{{0, 7}}));
+  ASSERT_TRUE(LinkPair::eventually([&] { return p.follower->lastCompleted() == 1; }));
+}
+
+TEST(CheckpointLinkTest, AnEndedInputLostOnTheWayIsSentAgainUntilTheFinalCheckpointIsTriggered) {
+  LinkPair p;
+  p.followerLink->loseNextReports(1);
+  p.follower->inputEnded();
+  ASSERT_TRUE(LinkPair::eventually([&] { return p.coord->finalCheckpoint() == 1; }))
+      << "the lost ENDED was not sent again";
+  p.follower->report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 3}}});
+  p.coord->report(1, TaskReport{.task = 1});
+  ASSERT_TRUE(LinkPair::eventually([&] { return p.follower->lastCompleted() == 1; }));
+}
+
+// A follower whose topology failed says so: the job stops at once, with the reason, rather than
+// once the worker is silent for kSilence (10 s) or a checkpoint times out.
+TEST(CheckpointLinkTest, AFollowerThatFailedStopsTheJobAtOnceSayingWhy) {
+  LinkPair p;
+  p.followerLink->workerFailed("bolt 'count' threw");
+  ASSERT_TRUE(LinkPair::eventually([&] { return !p.coord->failure().empty(); }));
+  EXPECT_EQ(p.coord->failure(), "worker 1 failed: bolt 'count' threw");
+  EXPECT_THROW(p.coord->due(), std::runtime_error);
 }
 
 }  // namespace

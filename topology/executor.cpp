@@ -85,6 +85,11 @@ std::vector<TaskId> Executor::unconnectedRemoteTargets(std::chrono::milliseconds
   return out;
 }
 
+void Executor::stopWatchingConnections() {
+  for (Out* o : active_)
+    if (o->sender) o->sender->stopWatching();
+}
+
 void Executor::onTuple(TaskId src, Tuple&&) {
   logWarn(name() + " task " + std::to_string(id_) + " got a tuple from task " +
           std::to_string(src) + " but does not read tuples; dropped");

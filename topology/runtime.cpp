@@ -48,8 +48,10 @@ class RunningTopology::Impl {
   std::unique_ptr<RuntimeShared> sh;
   std::vector<std::unique_ptr<Executor>> tasks;  // local tasks only
   bool joined = false;
-  // An exactly-once worker's link to its job's checkpoint coordinator (checkpoint_link.h):
-  // declared after `sh`, so it is gone (its thread stopped) before `sh` is.
+  // Exactly-once: the checkpoint coordinator (metrics), and a worker's link to its job's
+  // coordinator (checkpoint_link.h), declared after `sh`, so it is gone (its thread stopped)
+  // before `sh` is.
+  std::shared_ptr<CheckpointCoordinator> coordinator;
   std::shared_ptr<CheckpointLink> link;
 
   void shutdownAndJoin() {
@@ -248,6 +250,7 @@ TopologyMetrics RunningTopology::metrics() const {
       if (sh.local(sh.firstAcker + a)) cm.tasks.push_back(fill(sh.firstAcker + a));
     out.components.push_back(std::move(cm));
   }
+  if (impl_->coordinator) out.checkpointsTimedOut = impl_->coordinator->timedOut();
   return out;
 }
 
@@ -313,7 +316,8 @@ void awaitOtherWorkers(RuntimeShared& sh, const std::vector<std::unique_ptr<Exec
 
 RunningTopology launch(const Topology& topology, Continuous config,
                        const WorkerAssignment* assignment,
-                       std::shared_ptr<CheckpointLink> link = nullptr) {
+                       std::shared_ptr<CheckpointLink> link = nullptr,
+                       std::shared_ptr<CheckpointCoordinator> coordinator = nullptr) {
   checkConfig(config);
   auto impl = std::make_unique<RunningTopology::Impl>();
   impl->sh = std::make_unique<RuntimeShared>();
@@ -402,10 +406,18 @@ RunningTopology launch(const Topology& topology, Continuous config,
   if (link) {
     // The job lost a worker: this one stops too, and restarts from the last checkpoint.
     link->onAbort([&sh](const std::string& why) { sh.fail(why); });
+    // Impl holds the link alone (runExactlyOnce handed it over) and destroys it, joining its
+    // thread, before `sh`: neither callback outlives what it points to.
+    sh.onFail = [l = link.get()](const std::string& why) { l->workerFailed(why); };
     impl->link = std::move(link);
   }
+  impl->coordinator = std::move(coordinator);
   for (auto& task : impl->tasks) task->connect();
-  if (assignment) awaitOtherWorkers(sh, impl->tasks);
+  if (assignment) {
+    awaitOtherWorkers(sh, impl->tasks);
+    // Those it gave up on too: their monitors would queue events nobody reads.
+    for (auto& task : impl->tasks) task->stopWatchingConnections();
+  }
   for (auto& task : impl->tasks) task->start();
   std::string error;
   {
@@ -434,10 +446,11 @@ std::string taskEndpoint(const std::string& base, TaskId t) {
   return base + "-" + std::to_string(t);
 }
 
-RunningTopology launchCheckpointedWorker(const Topology& wrapped, Continuous config,
-                                         const WorkerAssignment& assignment,
-                                         std::shared_ptr<CheckpointLink> link) {
-  return launch(wrapped, std::move(config), &assignment, std::move(link));
+RunningTopology launchCheckpointed(const Topology& wrapped, Continuous config,
+                                   const WorkerAssignment* assignment,
+                                   std::shared_ptr<CheckpointCoordinator> coordinator,
+                                   std::shared_ptr<CheckpointLink> link) {
+  return launch(wrapped, std::move(config), assignment, std::move(link), std::move(coordinator));
 }
 
 RunningTopology runContinuous(const Topology& topology, Continuous config) {

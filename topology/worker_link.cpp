@@ -127,6 +127,17 @@ void WorkerLink::stop() {
   sendAbortOnce();  // an abort from another thread just before the stop still reaches everyone
 }
 
+void WorkerLink::flush(const std::function<void(Outbox&)>& send, std::chrono::milliseconds linger) {
+  if (!started() || !aborted().empty()) return;
+  try {
+    Outbox out(*this);
+    send(out);
+    socket_.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+  } catch (const std::exception& e) {
+    logWarn(job_ + " link: the last messages could not be sent: " + e.what());
+  }
+}
+
 void WorkerLink::sendAbortOnce() {
   std::string why = aborted();
   if (abortSent_ || why.empty()) return;
@@ -297,7 +308,7 @@ void WorkerLink::handleAtCoordinator(const std::string& identity, const std::str
     case kAbort:
       // A worker of this run stopped on an error of its own: no checkpoint or batch can
       // complete without it, so the job restarts now rather than after kSilence.
-      if (known) abort("worker " + std::to_string(w) + " stopped: " + r.str("why"));
+      if (known) abort(r.str("why"));
       return;
     default: r.fail("unknown kind " + std::to_string(kind));
   }

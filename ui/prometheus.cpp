@@ -190,6 +190,9 @@ std::string prometheusText(const std::vector<JobSnapshot>& jobs) {
                         {"task", std::to_string(t.task)}},
                     t, c.spout);
     }
+    e.sample("gale_checkpoints_timed_out_total", "counter",
+             "Exactly-once checkpoints aborted by the checkpoint timeout in this run.", jl,
+             num(job.metrics.checkpointsTimedOut));
     if (job.batch) batchMetrics(e, {{"topology", job.id}}, *job.batch);
   }
   return e.text();

@@ -27,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "cli.h"
@@ -48,11 +49,14 @@ constexpr size_t kValueBytes = 100;
 
 int64_t now() { return SystemClock::steadyNanos(); }
 
-// What the tasks tell the bench (one stateful task, one sink task).
+// What the tasks tell the bench (one stateful task, one sink task). The checkpoint writer's
+// thread runs at nice 10 and shares no lock with the tasks here: preempted while holding one, it
+// would stall the task that waits for it (the bench would measure its own priority inversion).
 struct Probe {
-  std::mutex mutex;
+  std::mutex mutex;  // the tasks' fields
   std::vector<int64_t> snapshotStarts;    // when the snapshot began on the task's thread
   std::vector<int64_t> snapshotNanos;     // time on the task's thread (snapshot() or the freeze)
+  std::mutex writerMutex;  // the fields below, also written by the checkpoint writer's thread
   std::vector<int64_t> asyncNanos;        // time of the asynchronous part (another thread)
   std::map<uint64_t, size_t> snapshotHashes;  // checkpoint id -> hash of its state's bytes
   size_t snapshotBytes = 0;
@@ -141,7 +145,7 @@ class BigState : public Operator {
   static void recordBytes(Probe& probe, uint64_t id, const std::string& bytes,
                           int64_t asyncNanos) {
     size_t hash = std::hash<std::string>{}(bytes);
-    std::lock_guard lk(probe.mutex);
+    std::lock_guard lk(probe.writerMutex);
     probe.snapshotHashes[id] = hash;
     probe.snapshotBytes = bytes.size();
     if (asyncNanos) probe.asyncNanos.push_back(asyncNanos);
@@ -224,6 +228,24 @@ void printLatency(const char* what, const Histogram& h) {
               static_cast<unsigned long long>(h.count()));
 }
 
+// --trace: one line per checkpoint point ("point,name,id,nanos"), per snapshot on the task's
+// thread ("snapshot,start,nanos") and per record ("record,due,reached the sink"), for finding
+// where the records that waited during a checkpoint lost their time.
+void writeTrace(const std::string& path, const Probe& probe,
+                const std::vector<std::tuple<CheckpointPoint, uint64_t, int64_t>>& points) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) throw std::runtime_error("cannot write the trace to " + path);
+  for (auto [p, id, at] : points)
+    std::fprintf(f, "point,%s,%llu,%lld\n", checkpointPointName(p),
+                 static_cast<unsigned long long>(id), static_cast<long long>(at));
+  for (size_t i = 0; i < probe.snapshotStarts.size(); ++i)
+    std::fprintf(f, "snapshot,%lld,%lld\n", static_cast<long long>(probe.snapshotStarts[i]),
+                 static_cast<long long>(probe.snapshotNanos[i]));
+  for (auto [due, at] : probe.records)
+    std::fprintf(f, "record,%lld,%lld\n", static_cast<long long>(due), static_cast<long long>(at));
+  std::fclose(f);
+}
+
 struct Settings {
   double stateMb = 100;
   double rate = 20000;
@@ -231,6 +253,7 @@ struct Settings {
   int intervalMs = 1000;
   bool sync = true;
   bool async = true;
+  std::string trace;  // a file for every record's times and every checkpoint point (or empty)
 };
 
 int run(const Settings& s) {
@@ -246,18 +269,29 @@ int run(const Settings& s) {
 
   // Run 1: checkpoints under a steady load, then killed.
   auto probe = std::make_shared<Probe>();
-  std::mutex pointsMutex;
-  std::map<uint64_t, Interval> checkpoints;
+  // The points the tasks report and the one the writer reports (CheckpointWritten), under two
+  // locks (see Probe).
+  struct Points {
+    std::mutex mutex;
+    std::map<uint64_t, int64_t> at;  // checkpoint id -> its first such point
+    std::vector<std::tuple<CheckpointPoint, uint64_t, int64_t>> all;  // for --trace
+  } taskPoints, writerPoints;
   Continuous c{.guarantee = Guarantee::ExactlyOnce,
                .checkpointInterval = std::chrono::milliseconds(s.intervalMs),
                .checkpointDir = chk.string(),
                .checkpointSync = s.sync};
   c.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
-    std::lock_guard lk(pointsMutex);
-    Interval& i = checkpoints[id];
-    if (p == CheckpointPoint::BarrierInjected && i.start == 0) i.start = now();
-    if (p == CheckpointPoint::CheckpointWritten) i.end = now();
+    bool written = p == CheckpointPoint::CheckpointWritten;
+    if (!written && p != CheckpointPoint::BarrierInjected && s.trace.empty()) return;
+    Points& to = written ? writerPoints : taskPoints;
+    int64_t t = now();
+    std::lock_guard lk(to.mutex);
+    if (written || p == CheckpointPoint::BarrierInjected) to.at.emplace(id, t);
+    if (!s.trace.empty()) to.all.emplace_back(p, id, t);
   };
+  // Room for every record up front: the vector's growth (a copy of megabytes under the lock the
+  // sink takes per record) would itself delay records by a millisecond at each doubling.
+  probe->records.reserve(static_cast<size_t>(s.rate * (s.seconds + 2)));
   {
     auto rt = runContinuous(job(probe, keys, true, s.rate, s.async), c);
     std::this_thread::sleep_for(std::chrono::duration<double>(s.seconds));
@@ -266,8 +300,10 @@ int run(const Settings& s) {
   // A fused task snapshots inside the spout's emit of the barrier, before BarrierInjected is
   // reported: a checkpoint starts at whichever came first (checkpoint k is the k-th snapshot).
   std::vector<Interval> done;
-  for (auto& [id, i] : checkpoints) {
-    if (i.end == 0) continue;
+  for (auto [id, end] : writerPoints.at) {
+    auto started = taskPoints.at.find(id);
+    if (started == taskPoints.at.end()) continue;
+    Interval i{started->second, end};
     if (id <= probe->snapshotStarts.size())
       i.start = std::min(i.start, probe->snapshotStarts[id - 1]);
     done.push_back(i);
@@ -314,6 +350,10 @@ int run(const Settings& s) {
                                       static_cast<double>(std::max<int64_t>(1, steady.percentile(0.99)))
                                 : 0;
   std::printf("  p99 during a checkpoint / steady state: %.2f (target <= 2)\n", ratio);
+  if (!s.trace.empty()) {
+    taskPoints.all.insert(taskPoints.all.end(), writerPoints.all.begin(), writerPoints.all.end());
+    writeTrace(s.trace, *probe, taskPoints.all);
+  }
 
   // Run 2: a restart on the same directory; the source is unthrottled so records are there at once.
   uint64_t last = StateStore::inspect(chk.string())->lastCommittedTxid();
@@ -351,6 +391,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", s.seconds, "length of the measured run")->check(positive<double>());
   app.add_option("--interval-ms", s.intervalMs, "checkpoint interval")->check(positive<int>());
   app.add_flag("--no-sync", noSync, "do not fsync checkpoints");
+  app.add_option("--trace", s.trace, "write every record's and checkpoint point's times here");
   std::string snapshotMode = "async";
   app.add_option("--snapshot", snapshotMode,
                  "async: frozen at the barrier, written by another thread; sync: whole, on the "

@@ -151,7 +151,7 @@ struct RunResult {
 int64_t wordsIn(int64_t sentences) {
   int64_t n = 0;
   for (int64_t g = 0; g < sentences; ++g)
-    forEachWord(SentenceSource::sentenceAt(g), [&](const std::string&) { ++n; });
+    forEachWord(SentenceSource::sentenceAt(g), [&](std::string_view) { ++n; });
   return n;
 }
 

@@ -1,14 +1,19 @@
 #include "word_count.h"
 
+#define XXH_INLINE_ALL  // the short-input paths inlined here, no call into libxxhash
+#include <xxhash.h>
+
 #include "gale/core/clock.h"
 #include "gale/core/state_codec.h"
 
 namespace gale::examples {
 
+size_t WordHash::operator()(std::string_view w) const { return XXH3_64bits(w.data(), w.size()); }
+
 void SplitWords::onTuple(const Tuple& t, Emitter& out) {
-  forEachWord(t.getString(0), [&](const std::string& w) {
+  forEachWord(t.getString(0), [&](std::string_view w) {
     Values v = recycledValues();  // no allocation per word (the count's input gives it back)
-    v.emplace_back(w);
+    v.emplace_back(std::in_place_type<std::string>, w);
     out.emit(std::move(v));
   });
 }

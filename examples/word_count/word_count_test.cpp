@@ -17,8 +17,37 @@ namespace {
 
 TEST(WordCount, ForEachWordSplitsOnNonLettersAndLowerCases) {
   std::vector<std::string> words;
-  forEachWord("The cow's  jumped, over-the MOON!", [&](const std::string& w) { words.push_back(w); });
+  forEachWord("The cow's  jumped, over-the MOON!",
+              [&](std::string_view w) { words.emplace_back(w); });
   EXPECT_EQ(words, (std::vector<std::string>{"the", "cow's", "jumped", "over", "the", "moon"}));
+}
+
+// Upper-case runs go through a buffer reused across the text, lower-case ones are views into
+// it: neighbours of either kind, runs at both ends and texts with no word must all come out whole.
+TEST(WordCount, ForEachWordGivesEveryRunWholeWhateverTheCaseOfItsNeighbours) {
+  auto split = [](std::string_view text) {
+    std::vector<std::string> words;
+    forEachWord(text, [&](std::string_view w) { words.emplace_back(w); });
+    return words;
+  };
+  using W = std::vector<std::string>;
+  EXPECT_EQ(split("ABCDEFGHIJKLMNOPQRSTUVWXYZ a B cd EF"),
+            (W{"abcdefghijklmnopqrstuvwxyz", "a", "b", "cd", "ef"}));
+  EXPECT_EQ(split("x"), (W{"x"}));
+  EXPECT_EQ(split("Q"), (W{"q"}));
+  EXPECT_EQ(split(""), W{});
+  EXPECT_EQ(split(" ,.!-"), W{});
+  EXPECT_EQ(split("--it's 42nd--"), (W{"it's", "42nd"}));
+  std::string withNul("ab\0CD", 5);  // any non-word byte ends a run
+  EXPECT_EQ(split(withNul), (W{"ab", "cd"}));
+}
+
+// The direct count finds known words by a view and inserts new ones once: counts exact.
+TEST(WordCount, CountDirectlyCountsEveryWordOnceWhateverItsCase) {
+  WordCounts counts;
+  countDirectly("The the THE cat", counts);
+  countDirectly("cat's Cat", counts);
+  EXPECT_EQ(counts, (WordCounts{{"the", 3}, {"cat", 2}, {"cat's", 1}}));
 }
 
 void expectTopologyCountEqualsDirectCount(bool acking) {

@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +40,9 @@ namespace gale {
 
 // What one task reports for a checkpoint.
 struct TaskReport {
+  // The reporting task (its global id): a checkpoint completes once every task reported, and a
+  // report sent again over the link counts once.
+  int task = -1;
   // Key ("component#taskIndex", and "component#taskIndex/in-flight" for an unaligned
   // checkpoint's in-flight tuples) -> bytes.
   std::map<std::string, std::string> snapshots;
@@ -47,6 +51,10 @@ struct TaskReport {
   std::map<std::string, AsyncSnapshot::Write> deferred;
   std::string source;       // a spout task: its component, and the next offset of each of its
   PartitionOffsets offsets; // partitions (one past the last record emitted before the barrier)
+  // A source that names its partitions (Source::partitionIds): the names of `offsets`' numbers
+  // in the reporting process. The coordinator merges offsets by name, and the checkpoint keys
+  // them by its own order of the names, stored as snapshot "<source>/partitions".
+  std::vector<std::string> partitionIds;
 };
 
 class CheckpointCoordinator {
@@ -58,6 +66,9 @@ class CheckpointCoordinator {
     const Clock* clock = &SystemClock::instance();
     bool sync = true;
     std::function<void(CheckpointPoint, uint64_t)> onPoint;
+    // A checkpoint not complete this long after its trigger is aborted (Flink's
+    // checkpointTimeout): logged as an error, counted (timedOut()), and the next is triggered.
+    Duration timeout = std::chrono::minutes(10);
   };
   // `tasks`: every spout and bolt task, all of which report each checkpoint. Opens (or creates)
   // the checkpoint directory; throws StateError / CheckpointDamaged as StateStore does.
@@ -93,8 +104,10 @@ class CheckpointCoordinator {
   // final one: it waits until it knows (the word came, the checkpoint completed, or close()).
   uint64_t finalCheckpointAfter(uint64_t barrier);
 
-  // --- Every task, once barrier `id` passed it. The last report hands the checkpoint to the
-  // writer thread. Throws std::logic_error for an id that is not the one in progress.
+  // --- Every task, once barrier `id` passed it. The last task's report hands the checkpoint to
+  // the writer thread. A report of a checkpoint already completed or aborted, or of a task that
+  // already reported, is dropped (the link sends reports again until it hears of completion).
+  // Throws std::logic_error for an id not triggered yet, or a report without its task.
   void report(uint64_t id, TaskReport report);
   // Blocks until checkpoint `id` completed (true) or close() was called (false).
   bool awaitCompleted(uint64_t id);
@@ -102,6 +115,8 @@ class CheckpointCoordinator {
   void close();
   // Why a checkpoint could not be written (empty: none failed).
   std::string failure() const;
+  // Checkpoints aborted by Options::timeout.
+  uint64_t timedOut() const { return timedOut_.load(std::memory_order_relaxed); }
   // The job must restart (a worker was lost): no checkpoint completes any more, due() throws
   // `why`, awaitCompleted returns false.
   void fail(const std::string& why);
@@ -141,11 +156,17 @@ class CheckpointCoordinator {
   std::condition_variable cv_;
   bool closed_ = false;
   int ended_ = 0;
-  int64_t lastTriggerNanos_ = 0;
-  int reported_ = 0;                       // reports of the checkpoint in progress
+  std::atomic<int64_t> lastTriggerNanos_{0};  // due() reads it before taking the mutex
+  std::atomic<uint64_t> timedOut_{0};
+  std::set<int> reported_;  // the tasks that reported the checkpoint in progress
   std::map<std::string, std::string> snapshots_;
   std::map<std::string, AsyncSnapshot::Write> deferred_;
   SourceOffsets offsets_;
+  std::map<std::string, std::map<std::string, int64_t>> namedOffsets_;  // source -> name -> offset
+  // The partition order of `source`'s offsets in the last completed checkpoint (writer thread).
+  std::vector<std::string> lastPartitionOrder(const std::string& source);
+  // Aborts the checkpoint in progress (under mutex_) when it outlived Options::timeout.
+  void abortTimedOutLocked(int64_t now);
   // The writer thread: writes the checkpoint every task reported (toWrite_ != 0).
   void writeLoop();
   uint64_t toWrite_ = 0;

@@ -10,14 +10,17 @@
 // from the last completed checkpoint (Flink's failover region is the whole job here).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gale/core/channel.h"
+#include "gale/core/state_codec.h"
 #include "gale/topology/runtime.h"
 #include "gale/topology/topology.h"
 #include "private/checkpoint_coordinator.h"
@@ -51,10 +54,17 @@ class CheckpointLink {
   void follow(std::shared_ptr<CheckpointCoordinator> follower);
   // Called once (at once if it already happened) when the job is aborted: the worker must stop.
   void onAbort(std::function<void(const std::string&)> handler);
+  // This worker's topology failed (RuntimeShared::fail, any thread): the link stops the job,
+  // telling the coordinator (a follower) or every worker (the coordinator's), so the job restarts
+  // from its last checkpoint at once instead of after kSilence or a checkpoint timeout.
+  void workerFailed(const std::string& why);
+  // Tests: a follower's next `n` REPORT and ENDED sends are lost, as on a full or broken pipe.
+  void loseNextReports(int n) { lose_ = n; }
 
  private:
   void lead(WorkerLink::Outbox& out);    // the coordinator's progress out
   void member(WorkerLink::Outbox& out);  // a follower's reports and ended inputs out
+  void sendReports(CheckpointCoordinator& coord, int64_t now, WorkerLink::Outbox& out);
   void handleAtCoordinator(int worker, std::string_view body);
   void handleAtMember(std::string_view body);
   std::string startPayload(int worker);
@@ -72,6 +82,13 @@ class CheckpointLink {
   std::optional<CheckpointCoordinator::Restored> start_;  // the coordinator: what START sends
   int64_t lastSent_ = 0;                                  // the coordinator: its last STATE (ns)
   uint64_t sentTriggered_ = 0, sentCompleted_ = 0, sentFinal_ = 0;
+  std::vector<uint64_t> endedBy_;  // the coordinator: each worker's ENDED total so far
+  // A follower: its reports (checkpoint id, message) not yet confirmed by the coordinator's
+  // word, when they were last sent again, and how many of its inputs ended.
+  std::vector<std::pair<uint64_t, std::string>> unconfirmed_;
+  int64_t lastResent_ = 0;
+  uint64_t inputsEnded_ = 0;
+  std::atomic<int> lose_{0};
   std::unique_ptr<WorkerLink> link_;  // last: its thread uses the members above
 };
 

@@ -16,14 +16,17 @@
 
 namespace gale {
 
+class CheckpointCoordinator;
 class CheckpointLink;
 
 RunningTopology runExactlyOnce(const Topology& topology, Continuous config,
                                const WorkerAssignment* assignment = nullptr);
-// runtime.cpp: this worker's tasks of a wrapped topology, stopped with an error when `link`
-// aborts the job; `link` lives as long as the running topology.
-RunningTopology launchCheckpointedWorker(const Topology& wrapped, Continuous config,
-                                         const WorkerAssignment& assignment,
-                                         std::shared_ptr<CheckpointLink> link);
+// runtime.cpp: the tasks of a wrapped topology (this worker's, with an assignment), stopped with
+// an error when `link` (if any) aborts the job; both live as long as the running topology, whose
+// metrics() reads the coordinator's.
+RunningTopology launchCheckpointed(const Topology& wrapped, Continuous config,
+                                   const WorkerAssignment* assignment,
+                                   std::shared_ptr<CheckpointCoordinator> coordinator,
+                                   std::shared_ptr<CheckpointLink> link);
 
 }  // namespace gale

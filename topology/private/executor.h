@@ -37,6 +37,7 @@ class Executor : public FrameHandler {
   // After connect(): the tasks in other workers this one sends to whose connection has not
   // completed a handshake yet, waiting up to `waitForFirst` on the first of them.
   std::vector<TaskId> unconnectedRemoteTargets(std::chrono::milliseconds waitForFirst);
+  void stopWatchingConnections();  // the wait for the peers is over, connected or not
   bool hosted() const { return host_ != this; }
   // Before connect(): `guest` (a fused task) runs in this one's thread. Upstream guests first.
   void host(Executor& guest) {

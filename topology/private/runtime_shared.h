@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -127,7 +128,10 @@ struct RuntimeShared {
       cv.notify_all();
     }
     logError("topology stopped: " + why);
+    if (onFail) onFail(why);
   }
+  // Set before the tasks start: an exactly-once worker tells its job (CheckpointLink).
+  std::function<void(const std::string&)> onFail;
 };
 
 // The endpoint task `t` binds in a worker whose endpoint is `workerEndpoint`: tcp://host:port+t,

@@ -18,8 +18,8 @@
 // which stops with an error and is restarted by its supervisor) when a worker joins again with
 // another incarnation (it was restarted), or is silent for kSilence; a worker stops on ABORT, on a
 // message from another coordinator incarnation (the coordinator was restarted), or when the
-// coordinator is silent for kSilence; a worker that stops on an error of its own (abort()) tells
-// the coordinator, which aborts the job at once. A worker still bound to an older coordinator
+// coordinator is silent for kSilence; a worker that stops on an error of its own (abort(), which
+// names the worker) tells the coordinator, which aborts the job at once with that reason. A worker still bound to an older coordinator
 // gets ABORT in reply to its HELLO. The owner's messages of a worker that is not (or no longer) a member of the
 // running incarnation are dropped, so nothing of an older run counts in a newer one.
 #pragma once
@@ -85,6 +85,9 @@ class WorkerLink {
   ~WorkerLink();
   void start();  // once
   void stop();   // joins the link thread (the destructor does too): no hook runs after it
+  // After stop(), on the caller's thread, unless aborted: `send` queues the owner's last
+  // messages, and the socket keeps trying to deliver them for `linger` when destroyed.
+  void flush(const std::function<void(Outbox&)>& send, std::chrono::milliseconds linger);
   WorkerLink(const WorkerLink&) = delete;
   WorkerLink& operator=(const WorkerLink&) = delete;
 

@@ -6,7 +6,9 @@
 // Where a partition starts: the offset the runtime resumes from (a micro-batch checkpoint, handed
 // over through Source::commit before open()); else, when Options::groupId is set, that consumer
 // group's committed offset (what a continuous-mode job committed up to its oldest incomplete
-// tuple); else `startingOffsets`.
+// tuple); else, in a run resumed from a checkpoint (resumePartitionOrder), its earliest offset:
+// the partition came after the checkpoint, and Spark reads such new partitions from their start;
+// else `startingOffsets`.
 //
 // The source fetches ahead into a bounded per-partition buffer (the partition is paused when it
 // is full and resumed when the runtime commits), and serves read() and replays from it. The
@@ -103,7 +105,9 @@ class KafkaSource : public Source {
   size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) override;
   void commit(int partition, int64_t offset) override;
   // "topic/partition" per gale partition; resumePartitionOrder keeps a checkpoint's numbering
-  // (a partition added to a topic that sorts among the known ones is numbered after them).
+  // (a partition added to a topic that sorts among the known ones is numbered after them). The
+  // runtime gives each partition to a spout task by this name (taskOfPartition), not by number:
+  // worker processes number the partitions they discover while running each in its own order.
   std::vector<std::string> partitionIds() const override;
   void resumePartitionOrder(const std::vector<std::string>& ids) override;
   bool replayable() const override { return true; }

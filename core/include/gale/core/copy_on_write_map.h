@@ -1,12 +1,21 @@
 // A keyed state whose snapshot is a frozen copy-on-write view (Flink's CopyOnWriteStateMap), for
 // operators with asynchronous snapshots (gale/core/async_snapshot.h): freeze() at the barrier
-// costs a pointer copy per shard, the view is then serialized on another thread while the task
-// goes on writing the map, and the view keeps seeing the state as it was at freeze().
+// copies the shard pointers (a memcpy into an array the last view handed back), the view is then
+// serialized on another thread while the task goes on writing the map, and the view keeps seeing
+// the state as it was at freeze().
 //
 // The entries live in shards (small hash maps, about 16-32 entries each; the shard count doubles
 // as the map grows). A shard a live view may hold is never written: the first write into it after
 // a freeze() copies the shard (only its 16-32 entries), and the view keeps the old one. Once every
 // view is gone, writes go in place again, so a map that is not being snapshotted costs nothing.
+//
+// Memory is allocated and freed on the map's thread only. A replaced shard is "retired" and freed
+// by later writes, a few per write, once no live view can hold it; a view's end frees nothing
+// (the next freeze() reuses its pointer array). Why: the view ends on the checkpoint writer's
+// thread, which runs at low priority; freeing the task's memory there took the task's malloc
+// arena lock for tens of milliseconds (glibc consolidates its free lists under that lock), and
+// the task, blocked on the lock, stalled its records (docs/benchmarks.md, "Where a checkpoint's
+// stall came from").
 //
 // Threads: the map belongs to one thread (the task's). Views may be read and destroyed on any
 // thread, concurrently with the map's writes.
@@ -14,8 +23,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -46,18 +59,50 @@ class CopyOnWriteMap {
     uint64_t epoch = 0;  // the map's epoch when the shard was made
   };
 
-  // What a view holds: the shards as they were at freeze(). Its end is published with release
-  // order, so the map's next write of a shard happens after the view's last read of it.
-  struct Frozen {
-    explicit Frozen(std::shared_ptr<std::atomic<int>> live) : liveViews(std::move(live)) {
-      liveViews->fetch_add(1, std::memory_order_relaxed);
+  // What the map and its views share: which views are alive (by the epoch of their freeze), the
+  // pointer array of a view that ended (for the next freeze), and the map's shards when the map
+  // is destroyed before its views (the last view frees them).
+  struct Shared {
+    std::atomic<int> liveViews{0};
+    // The oldest live view's epoch (max when none): a shard retired later than it is held by
+    // no view.
+    std::atomic<uint64_t> oldestLive{std::numeric_limits<uint64_t>::max()};
+    std::mutex mutex;  // the fields below
+    std::map<uint64_t, int> live;  // epoch of a freeze -> its live views
+    std::vector<Shard*> spareArray;
+    bool mapGone = false;
+    std::vector<Shard*> orphans;
+
+    void viewBegins(uint64_t epoch) {  // under mutex
+      ++live[epoch];
+      liveViews.fetch_add(1, std::memory_order_relaxed);
+      oldestLive.store(live.begin()->first, std::memory_order_release);
     }
-    std::vector<std::shared_ptr<const Shard>> shards;
+    // Under mutex. Release order: the view's reads happen before the map reuses what it held.
+    void viewEnds(uint64_t epoch) {
+      if (--live[epoch] == 0) live.erase(epoch);
+      oldestLive.store(live.empty() ? std::numeric_limits<uint64_t>::max() : live.begin()->first,
+                       std::memory_order_release);
+      liveViews.fetch_sub(1, std::memory_order_release);
+    }
+  };
+
+  // What a view holds: the shards as they were at freeze().
+  struct Frozen {
+    std::shared_ptr<Shared> shared;
+    uint64_t epoch = 0;
+    std::vector<Shard*> shards;
     size_t size = 0;
-    std::shared_ptr<std::atomic<int>> liveViews;
     ~Frozen() {
-      shards.clear();
-      liveViews->fetch_sub(1, std::memory_order_release);
+      std::vector<Shard*> orphans;
+      {
+        std::lock_guard lk(shared->mutex);
+        shards.clear();
+        if (shared->spareArray.capacity() < shards.capacity()) shared->spareArray.swap(shards);
+        shared->viewEnds(epoch);
+        if (shared->mapGone && shared->live.empty()) orphans.swap(shared->orphans);
+      }
+      for (Shard* s : orphans) delete s;
     }
   };
 
@@ -69,7 +114,7 @@ class CopyOnWriteMap {
     // f(const K&, const V&) for every entry, in no particular order.
     template <class F>
     void forEach(F&& f) const {
-      for (const auto& s : frozen_->shards)
+      for (const Shard* s : frozen_->shards)
         if (s)
           for (const auto& [k, v] : s->entries) f(k, v);
     }
@@ -81,6 +126,21 @@ class CopyOnWriteMap {
   };
 
   CopyOnWriteMap() : shards_(kMinShards) {}
+  ~CopyOnWriteMap() {
+    std::vector<Shard*> all;
+    for (Shard* s : shards_)
+      if (s) all.push_back(s);
+    for (const Retired& r : retired_) all.push_back(r.shard);
+    {
+      std::lock_guard lk(shared_->mutex);
+      if (!shared_->live.empty()) {  // views still read them: the last one frees them
+        shared_->mapGone = true;
+        shared_->orphans = std::move(all);
+        return;
+      }
+    }
+    for (Shard* s : all) delete s;
+  }
   // A copy has its entries and none of the views (an operator copied as a prototype). There is
   // no move: a moved-from map would have no shards.
   CopyOnWriteMap(const CopyOnWriteMap& other) : CopyOnWriteMap() { *this = other; }
@@ -106,6 +166,7 @@ class CopyOnWriteMap {
   // The value of `key` to write, and whether it was inserted (default-constructed) just now.
   // Valid until the next call of a non-const member.
   std::pair<V*, bool> tryEmplace(const K& key) {
+    if (!retired_.empty()) reclaim();
     if (size_ >= kMaxPerShard * shards_.size()) grow();
     Lookup l{key, Hash{}(key)};
     size_t i = shardOf(l.hash);
@@ -123,6 +184,7 @@ class CopyOnWriteMap {
 
   // Inserts `value` unless `key` is there (false: nothing is written, nor a shard copied).
   bool insert(const K& key, V value) {
+    if (!retired_.empty()) reclaim();
     if (size_ >= kMaxPerShard * shards_.size()) grow();
     Lookup l{key, Hash{}(key)};
     size_t i = shardOf(l.hash);
@@ -133,6 +195,7 @@ class CopyOnWriteMap {
   }
 
   bool erase(const K& key) {
+    if (!retired_.empty()) reclaim();
     Lookup l{key, Hash{}(key)};
     size_t i = shardOf(l.hash);
     if (!shards_[i]) return false;
@@ -150,6 +213,7 @@ class CopyOnWriteMap {
   }
 
   void clear() {
+    for (Shard*& s : shards_) retire(s);
     shards_.assign(kMinShards, nullptr);
     shardBits_ = kMinShardBits;
     size_ = 0;
@@ -165,12 +229,22 @@ class CopyOnWriteMap {
 
   // The state now, unchanged by any later write. O(shards).
   View freeze() {
-    auto f = std::make_shared<Frozen>(liveViews_);
+    auto f = std::make_shared<Frozen>();
+    f->shared = shared_;
+    f->epoch = epoch_;
+    {
+      std::lock_guard lk(shared_->mutex);
+      f->shards.swap(shared_->spareArray);
+      shared_->viewBegins(epoch_);
+    }
     f->shards.assign(shards_.begin(), shards_.end());
     f->size = size_;
     ++epoch_;  // every shard now is older than the epoch: a view may hold it
     return View(std::move(f));
   }
+
+  // Shards replaced while a view held them and not freed yet (for tests).
+  size_t retiredShards() const { return retired_.size(); }
 
   // Shards copied because a live view held them (for tests and the benchmark's figures).
   uint64_t shardCopies() const { return shardCopies_; }
@@ -180,6 +254,13 @@ class CopyOnWriteMap {
   static constexpr unsigned kMinShardBits = 4;
   static constexpr size_t kMinShards = size_t{1} << kMinShardBits;
   static constexpr size_t kMaxPerShard = 32;
+  // Retired shards freed per write: a few microseconds, and more than a write can retire (one).
+  static constexpr int kReclaimPerWrite = 4;
+
+  struct Retired {
+    Shard* shard;
+    uint64_t epoch;  // the map's epoch when it was replaced: views frozen since do not hold it
+  };
 
   // The hash's high bits after a multiplicative mix (Fibonacci hashing): std::hash of an integer
   // is the integer itself, and keys that share their low bits must not share a shard.
@@ -190,19 +271,38 @@ class CopyOnWriteMap {
 
   // Made before the last freeze(), while a view is alive: a view may hold it.
   bool mayBeHeld(const Shard& s) const {
-    return s.epoch != epoch_ && liveViews_->load(std::memory_order_acquire) != 0;
+    return s.epoch != epoch_ && shared_->liveViews.load(std::memory_order_acquire) != 0;
+  }
+
+  // `s` leaves the map: freed now if no view may hold it, else retired (and s set to null).
+  void retire(Shard*& s) {
+    if (!s) return;
+    if (mayBeHeld(*s)) retired_.push_back({s, epoch_});
+    else delete s;
+    s = nullptr;
+  }
+
+  // Frees a few retired shards that no live view can hold (retired since the oldest one froze).
+  void reclaim() {
+    uint64_t oldest = shared_->oldestLive.load(std::memory_order_acquire);
+    for (int n = 0; n < kReclaimPerWrite && !retired_.empty(); ++n) {
+      if (retired_.front().epoch > oldest) return;  // a view frozen before it was retired lives
+      delete retired_.front().shard;
+      retired_.pop_front();
+    }
   }
 
   // Shard i, which no view holds (a copy if one may).
   Shard& writable(size_t i) {
-    std::shared_ptr<Shard>& s = shards_[i];
+    Shard*& s = shards_[i];
     if (!s) {
-      s = std::make_shared<Shard>();
+      s = new Shard();
       s->epoch = epoch_;
     } else if (mayBeHeld(*s)) {
-      auto copy = std::make_shared<Shard>(*s);
+      auto* copy = new Shard(*s);
       copy->epoch = epoch_;
-      s = std::move(copy);
+      retired_.push_back({s, epoch_});
+      s = copy;
       ++shardCopies_;
     }
     return *s;
@@ -210,10 +310,10 @@ class CopyOnWriteMap {
 
   // Twice the shards; the entries move to new shards (copied out of those a view may hold).
   void grow() {
-    std::vector<std::shared_ptr<Shard>> old = std::move(shards_);
+    std::vector<Shard*> old = std::move(shards_);
     shards_.assign(old.size() * 2, nullptr);
     ++shardBits_;
-    for (auto& s : old) {
+    for (Shard*& s : old) {
       if (!s) continue;
       bool held = mayBeHeld(*s);
       for (auto& [k, v] : s->entries) {
@@ -221,15 +321,17 @@ class CopyOnWriteMap {
         if (held) to.entries.emplace(k, v);
         else to.entries.emplace(k, std::move(v));
       }
+      retire(s);
     }
   }
 
-  std::vector<std::shared_ptr<Shard>> shards_;
+  std::vector<Shard*> shards_;  // owned: freed by retire(), reclaim() or the destructor
   unsigned shardBits_ = kMinShardBits;  // shards_.size() == 1 << shardBits_
   size_t size_ = 0;
   uint64_t epoch_ = 0;
   uint64_t shardCopies_ = 0;
-  std::shared_ptr<std::atomic<int>> liveViews_ = std::make_shared<std::atomic<int>>(0);
+  std::deque<Retired> retired_;  // in the order retired, so in epoch order
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
 };
 
 }  // namespace gale

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gale/core/aggregate.h"
+#include "gale/core/async_snapshot.h"
 #include "gale/core/key_group.h"
 #include "gale/core/operator.h"
 #include "gale/core/watermark.h"
@@ -110,8 +111,11 @@ struct WindowConfig {
 
 // A keyed window is a KeyGroupedState (its keys' panes, sessions, counts and finished rows split
 // by key group; window_key_groups.cpp), so a component declared with maxParallelism can be
-// rescaled.
-class WindowOperator final : public Operator, public KeyGroupedState {
+// rescaled. In exactly-once continuous mode its whole snapshot is asynchronous (AsyncSnapshot): at
+// the barrier the task copies its state (flat arrays of slots and partials, the interned keys; no
+// encoding), and the checkpoint writer's thread encodes the copy with snapshot(). Same bytes, same
+// restore().
+class WindowOperator final : public Operator, public KeyGroupedState, public AsyncSnapshot {
  public:
   // Validates `config` (throws std::invalid_argument saying what is wrong and how to fix it).
   explicit WindowOperator(WindowConfig config);
@@ -128,6 +132,8 @@ class WindowOperator final : public Operator, public KeyGroupedState {
   void onBatchEnd(uint64_t txid, Emitter& out) override;
   bool stateful() const override { return true; }
   std::string snapshot() const override;
+  // A copy of the state now; the function encodes it (window_async.cpp).
+  Write snapshotAsync(uint64_t checkpointId) override;
   void restore(std::string_view snapshot) override;
   std::vector<std::string> keyGroupFields() const override { return config_.keys; }
   Split snapshotKeyGroups(uint32_t maxParallelism) const override;
@@ -151,10 +157,13 @@ class WindowOperator final : public Operator, public KeyGroupedState {
 
  private:
   struct State;
+  struct Encoded;  // window_async.cpp
   std::string encodeState(const State& s) const;
   std::unique_ptr<State> decodeState(std::string_view bytes) const;
   WindowConfig config_;
   std::unique_ptr<State> state_;
+  // The last asynchronous snapshot's copy once encoded, freed on the task's thread.
+  std::shared_ptr<Encoded> encoded_;
   const Clock* clock_ = &SystemClock::instance();
 };
 

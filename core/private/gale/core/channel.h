@@ -96,6 +96,8 @@ class ChannelSender {
   // waiting up to `timeout` for it; the watch ends at the first success. Without a watch (or on
   // inproc://, connected from the start): true.
   bool awaitConnected(std::chrono::milliseconds timeout);
+  // Ends the watch (the caller stopped waiting): its unread events no longer pile up.
+  void stopWatching();
 
   // The socket, e.g. to raise ZMQ_LINGER before a graceful close so queued frames still leave.
   zmq::socket_t& socket() { return socket_; }

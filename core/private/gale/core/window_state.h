@@ -114,6 +114,29 @@ class KeyTable {
   std::vector<Entry> slots_;
 };
 
+// Partials that can be copied: Acc is move-only, so that no hot path copies one by accident, but
+// the window state is copied whole for an asynchronous snapshot (window_async.cpp), so its
+// containers of partials copy each with Acc::copy().
+struct Accs : std::vector<Acc> {
+  using std::vector<Acc>::vector;
+  Accs() = default;
+  Accs(std::vector<Acc>&& v) : std::vector<Acc>(std::move(v)) {}  // NOLINT: as a vector
+  Accs(const Accs& o) : std::vector<Acc>() {
+    reserve(o.size());
+    for (const Acc& a : o) push_back(a.copy());
+  }
+  Accs(Accs&&) = default;
+  Accs& operator=(Accs&&) = default;
+  Accs& operator=(std::vector<Acc>&& v) {
+    std::vector<Acc>::operator=(std::move(v));
+    return *this;
+  }
+  Accs& operator=(const Accs& o) {
+    if (this != &o) *this = Accs(o);
+    return *this;
+  }
+};
+
 // The partial aggregates of one pane (a slice of event time that lies in the same set of
 // windows), one slot per key present, in flat arrays.
 struct Pane {
@@ -122,13 +145,13 @@ struct Pane {
   std::vector<uint32_t> slotOf;  // by key id: slot + 1, or 0
   std::vector<uint32_t> keyOf;   // by slot: key id
   std::vector<uint64_t> seqOf;   // by slot: sequence number of the last tuple added
-  std::vector<Acc> accs;         // by slot * #aggregates + aggregate
+  Accs accs;                     // by slot * #aggregates + aggregate
   size_t size() const { return keyOf.size(); }
 };
 struct Sess {
   int64_t start = 0, end = 0;
   uint64_t seq = 0, firedSeq = 0;
-  std::vector<Acc> accs;
+  Accs accs;
   int64_t counted = 0;  // Trigger::countPerKey: elements since the session's last count firing
 };
 // Trigger::countPerKey's state of one key in one pane window.
@@ -138,7 +161,7 @@ struct KeyCount {
 };
 struct CountPane {
   int64_t start = 0, fill = 0;
-  std::vector<Acc> accs;
+  Accs accs;
 };
 struct CountState {
   int64_t seen = 0, lastFireEnd = 0;
@@ -297,7 +320,7 @@ struct WindowState {
   std::vector<uint32_t> mergedOf;  // by key id: merged row + 1, or 0
   std::vector<uint32_t> mergedKey;
   std::vector<uint64_t> mergedSeq;
-  std::vector<Acc> mergedAccs;
+  Accs mergedAccs;
 
   // Emits window k's rows (all, or only those updated since its last firing) to `out`, or into
   // the frozen table.

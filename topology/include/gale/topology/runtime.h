@@ -49,6 +49,11 @@ struct Continuous {
   Duration checkpointInterval = std::chrono::seconds(1);
   std::string checkpointDir;
   bool checkpointSync = true;  // fsync each checkpoint (false: a machine crash may lose the last)
+  // A checkpoint not complete this long after it was triggered (a task stuck, a report lost) is
+  // aborted, with an error in the log, and the next is triggered at once (Flink's
+  // checkpointTimeout). The final checkpoint of a bounded job cannot be followed by another: its
+  // timeout stops the job, which resumes from its last completed checkpoint.
+  Duration checkpointTimeout = std::chrono::minutes(10);
   std::function<void(CheckpointPoint, uint64_t checkpointId)> onCheckpointPoint;
   // Exactly-once: unaligned checkpoints (Flink's, for jobs under backpressure). A task with
   // several inputs snapshots at the FIRST input's barrier and forwards it at once, instead of
@@ -173,6 +178,9 @@ struct ComponentMetrics {
 
 struct TopologyMetrics {
   std::vector<ComponentMetrics> components;
+  // Exactly-once: checkpoints aborted by Continuous::checkpointTimeout in this run (over several
+  // workers, counted by the worker that holds the checkpoint coordinator; 0 in the others).
+  uint64_t checkpointsTimedOut = 0;
   const ComponentMetrics* find(std::string_view name) const;
 };
 
