@@ -16,16 +16,24 @@ constexpr std::chrono::seconds kResend{1};
 // How long a follower's link, when destroyed, still tries to send what it has not sent.
 constexpr std::chrono::seconds kLinger{2};
 constexpr std::string_view kMagic = "GCKL";
+// The link's own messages (below, and START's payload) carry a tag and version of their own
+// inside WorkerLink's, whose version is the membership protocol's. 2: a report names its task and
+// partitions, ENDED is a total (fx's format; 1 had neither). A message of another version is
+// refused with the versions named (dropped with a warning; a START: the worker stops), never
+// misread, e.g. by a worker of an older build during a rolling update.
+constexpr std::string_view kBodyMagic = "GCKB";
+constexpr uint8_t kVersion = 2;
 
 // The link's own messages are WorkerLink's (HELLO, START, ABORT, heartbeats); these ride in them.
 enum Kind : uint8_t {
   kReport = 'R',  // worker -> coordinator: checkpoint id, TaskReport
-  kEnded = 'E',   // worker -> coordinator: its inputs ended so far
+  kEnded = 'E',   // worker -> coordinator: its inputs ended so far (a total)
   kState = 'P',   // coordinator -> worker: triggered, completed, final
 };
 
 StateWriter message(Kind kind) {
   StateWriter w;
+  w.header(kBodyMagic, kVersion);
   w.u8(kind);
   return w;
 }
@@ -155,6 +163,7 @@ CheckpointCoordinator::Restored CheckpointLink::waitStarted() {
   std::string start = link_->waitStarted();
   if (link_->isCoordinator()) return {};
   StateReader r(start, "checkpoint link START");
+  r.header(kBodyMagic, kVersion);
   CheckpointCoordinator::Restored restored;
   restored.completed = r.varint("completed");
   restored.snapshots = readSnapshots(r);
@@ -187,6 +196,7 @@ void CheckpointLink::onAbort(std::function<void(const std::string&)> handler) {
 
 void CheckpointLink::handleAtCoordinator(int w, std::string_view body) {
   StateReader r(body, "checkpoint link message");
+  r.header(kBodyMagic, kVersion);
   uint8_t kind = r.u8("kind");
   std::shared_ptr<CheckpointCoordinator> coord = this->coord();
   switch (kind) {
@@ -203,8 +213,10 @@ void CheckpointLink::handleAtCoordinator(int w, std::string_view body) {
     }
     case kEnded: {
       // A total, sent again until the final checkpoint is triggered: count what is new.
-      uint64_t& ended = endedBy_.at(static_cast<size_t>(w));
-      for (uint64_t n = r.varint("inputs ended"); ended < n; ++ended) coord->inputEnded();
+      uint64_t n = r.varint("inputs ended");
+      r.expectEnd();
+      for (uint64_t& ended = endedBy_.at(static_cast<size_t>(w)); ended < n; ++ended)
+        coord->inputEnded();
       return;
     }
     default: r.fail("unknown kind " + std::to_string(kind));
@@ -217,6 +229,7 @@ std::string CheckpointLink::startPayload(int w) {
   if (!start_) start_ = coord()->restored();
   const CheckpointCoordinator::Restored& all = *start_;
   StateWriter s;
+  s.header(kBodyMagic, kVersion);
   s.varint(all.completed);
   std::map<std::string, std::string> theirs;
   for (const auto& [key, blob] : all.snapshots) {
@@ -280,6 +293,7 @@ void CheckpointLink::lead(WorkerLink::Outbox& out) {
 
 void CheckpointLink::handleAtMember(std::string_view body) {
   StateReader r(body, "checkpoint link message");
+  r.header(kBodyMagic, kVersion);
   uint8_t kind = r.u8("kind");
   std::shared_ptr<CheckpointCoordinator> coord = this->coord();
   switch (kind) {

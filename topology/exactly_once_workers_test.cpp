@@ -11,7 +11,10 @@
 #include <gtest/gtest.h>
 
 #include "../tests/exactly_once_word_count.h"
+#include "gale/core/log.h"
+#include "gale/core/state_codec.h"
 #include "private/checkpoint_link.h"
+#include "private/worker_link.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
@@ -257,6 +260,62 @@ TEST(CheckpointLinkTest, AFollowerThatFailedStopsTheJobAtOnceSayingWhy) {
   ASSERT_TRUE(LinkPair::eventually([&] { return !p.coord->failure().empty(); }));
   EXPECT_EQ(p.coord->failure(), "worker 1 failed: bolt 'count' threw");
   EXPECT_THROW(p.coord->due(), std::runtime_error);
+}
+
+// A worker of an older build speaks the link's format 1, in which ENDED was a count of inputs
+// ended since the last one, not a total: read as format 2 it would be counted wrongly. It is
+// refused, naming the versions, and counts for nothing; format 2's ENDED over the same link does.
+TEST(CheckpointLinkTest, AMessageOfTheOlderFormatIsRefusedNotMisread) {
+  TempDir tmp;
+  ManualClock clock;
+  std::filesystem::create_directories(tmp.sub("out"));
+  Topology topology = exactlyOnceWordCount(10, tmp.sub("out"));
+  WorkerAssignment a0;
+  for (int w = 0; w < 2; ++w) a0.endpoints.push_back("ipc://" + tmp.sub("link" + std::to_string(w)));
+  for (int t = 0; t < 8; ++t) a0.workerOfTask.push_back(t % 2);
+  WorkerAssignment a1 = a0;
+  a1.self = 1;
+  auto coord = std::make_shared<CheckpointCoordinator>(
+      CheckpointCoordinator::Options{.directory = tmp.sub("chk"), .jobId = "link",
+                                     .interval = 1s, .clock = &clock, .sync = false},
+      /*tasks=*/2, /*spoutTasks=*/1);
+  std::mutex mutex;
+  std::vector<std::string> warnings;
+  LogSink previous = setLogSink([&](LogLevel level, std::string_view m) {
+    std::lock_guard lk(mutex);
+    if (level == LogLevel::Warn) warnings.emplace_back(m);
+  });
+  struct Restore {
+    LogSink sink;
+    ~Restore() { setLogSink(sink); }
+  } restore{previous};
+  auto refused = [&] {
+    std::lock_guard lk(mutex);
+    for (const auto& w : warnings)
+      if (w.find("malformed message was dropped") != std::string::npos) return true;
+    return false;
+  };
+  std::atomic<int> format{1};
+  {
+    // The older worker: WorkerLink's membership is unchanged, its ENDED body is format 1's.
+    WorkerLink older("GCKL", "exactly-once job", "the checkpoint coordinator",
+                     topology.taskCount(), a1, std::nullopt, false,
+                     {.onTick = [&](WorkerLink::Outbox& out) {
+                       StateWriter w;
+                       if (format == 2) w.header("GCKB", 2);
+                       w.u8('E');
+                       w.varint(1);
+                       out.toCoordinator(w.take());
+                     }});
+    CheckpointLink link(topology, a0, std::nullopt, coord);
+    older.start();
+    link.waitStarted();
+    ASSERT_TRUE(LinkPair::eventually(refused)) << "format 1's ENDED was not refused";
+    EXPECT_EQ(coord->finalCheckpoint(), 0u) << "format 1's ENDED counted";
+    format = 2;
+    EXPECT_TRUE(LinkPair::eventually([&] { return coord->finalCheckpoint() == 1; }));
+    older.stop();
+  }
 }
 
 }  // namespace
