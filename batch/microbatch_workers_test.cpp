@@ -310,7 +310,9 @@ TEST(MicroBatchOverWorkers, ARepeatedResultOrEventTimeIsCountedOnce) {
     EXPECT_TRUE(finished.empty()) << "worker 2's spout task has not reported";
   }
   pipeline.reportRemote(2, batchlink::Result{.txid = 1, .tasks = 1});
-  pipeline.reportRemote(2, batchlink::Result{.txid = 1, .tasks = 1});
+  EXPECT_EQ(pipeline.heldFrom(2), std::vector<uint64_t>{1})
+      << "finished but not committed: STATUS tells worker 2 to stop re-sending";
+  pipeline.reportRemote(2, batchlink::Result{.txid = 1, .tasks = 1});  // re-sent before STATUS
   {
     std::lock_guard lk(mutex);
     ASSERT_EQ(finished.size(), 1u);
@@ -320,6 +322,7 @@ TEST(MicroBatchOverWorkers, ARepeatedResultOrEventTimeIsCountedOnce) {
   pipeline.committed(1);
   pipeline.reportRemote(1, r1);  // a late repeat of a committed batch
   EXPECT_TRUE(pipeline.heldFrom(1).empty());
+  EXPECT_TRUE(pipeline.heldFrom(2).empty()) << "the repeat after the batch finished was kept";
   EXPECT_TRUE(pipeline.uncommittedPlans().empty());
   pipeline.stop();
 }

@@ -43,6 +43,9 @@ struct BatchShared {
     BatchResult result;
   };
   std::map<uint64_t, Pending> pending;
+  // Batches every task reported, not yet committed: the followers whose RESULT counted, so a
+  // re-sent RESULT (the follower has not yet heard STATUS) is known as a repeat, not a new batch.
+  std::map<uint64_t, std::set<int>> finishedWorkers;
   RecoveredState recovered;
   BatchPipeline::Finished finished;
   BatchPipeline::Failed failed;
@@ -104,7 +107,9 @@ struct BatchShared {
 
   std::shared_ptr<const BatchPlan> planAfter(uint64_t txid) {
     std::lock_guard lk(mutex);
-    auto it = plans.upper_bound(txid);
+    // Exactly the next txid (the planner numbers batches consecutively): a follower that missed
+    // plan N but heard N+1 must wait for N's re-send, not skip it.
+    auto it = plans.find(txid + 1);
     return it == plans.end() ? nullptr : it->second;
   }
 
@@ -114,13 +119,14 @@ struct BatchShared {
     BatchResult done;
     {
       std::lock_guard lk(mutex);
-      if (worker >= 0 && txid <= committed) return;  // a late repeat
+      if (worker >= 0 && (txid <= committed || finishedWorkers.count(txid))) return;  // a repeat
       Pending& p = pending[txid];
       if (worker >= 0 && !p.workers.insert(worker).second) return;  // counted already
       fill(p.result);
       p.reported += tasks;
       if (p.reported < reporters) return;
       done = std::move(p.result);
+      finishedWorkers[txid] = std::move(p.workers);
       pending.erase(txid);
     }
     finished(txid, std::move(done));
@@ -719,6 +725,10 @@ void TopologyPipeline::committed(uint64_t txid) {
   w.erase(w.begin(), w.upper_bound(txid));
   auto& e = shared_->eventTimesOut;
   e.erase(e.begin(), e.upper_bound(txid));
+  auto& f = shared_->finishedWorkers;
+  f.erase(f.begin(), f.upper_bound(txid));
+  auto& p = shared_->pending;
+  p.erase(p.begin(), p.upper_bound(txid));
 }
 
 std::vector<std::shared_ptr<const BatchPlan>> TopologyPipeline::uncommittedPlans() const {
@@ -765,6 +775,9 @@ std::vector<uint64_t> TopologyPipeline::heldFrom(int worker) const {
   std::vector<uint64_t> out;
   for (const auto& [txid, p] : shared_->pending)
     if (p.workers.count(worker)) out.push_back(txid);
+  for (const auto& [txid, workers] : shared_->finishedWorkers)
+    if (workers.count(worker)) out.push_back(txid);
+  std::sort(out.begin(), out.end());
   return out;
 }
 
