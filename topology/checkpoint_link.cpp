@@ -194,6 +194,15 @@ void CheckpointLink::onAbort(std::function<void(const std::string&)> handler) {
 
 // --------------------------------------------------------------- the coordinator's side
 
+uint64_t CheckpointLink::spoutTasksOf(int w) const {
+  uint64_t n = 0;
+  for (const ComponentSpec& c : topology_.components())
+    if (c.isSpout())
+      for (int i = 0; i < c.parallelism; ++i)
+        if (assignment_.workerOfTask.at(static_cast<size_t>(c.firstTask + i)) == w) ++n;
+  return n;
+}
+
 void CheckpointLink::handleAtCoordinator(int w, std::string_view body) {
   StateReader r(body, "checkpoint link message");
   r.header(kBodyMagic, kVersion);
@@ -204,6 +213,12 @@ void CheckpointLink::handleAtCoordinator(int w, std::string_view body) {
       uint64_t id = r.varint("checkpoint");
       TaskReport report = readReport(r);
       r.expectEnd();
+      // A report counts for its task: it must be one of the sender's, or a damaged or stray
+      // message could stand in for a task that never reported.
+      if (report.task < 0 || static_cast<size_t>(report.task) >= assignment_.workerOfTask.size() ||
+          assignment_.workerOfTask[static_cast<size_t>(report.task)] != w)
+        r.fail("a report of task " + std::to_string(report.task) + ", not one of worker " +
+               std::to_string(w) + "'s");
       try {
         coord->report(id, std::move(report));
       } catch (const std::logic_error& e) {
@@ -215,6 +230,9 @@ void CheckpointLink::handleAtCoordinator(int w, std::string_view body) {
       // A total, sent again until the final checkpoint is triggered: count what is new.
       uint64_t n = r.varint("inputs ended");
       r.expectEnd();
+      if (n > spoutTasksOf(w))
+        r.fail(std::to_string(n) + " inputs ended, but worker " + std::to_string(w) + " has " +
+               std::to_string(spoutTasksOf(w)) + " spout tasks");
       for (uint64_t& ended = endedBy_.at(static_cast<size_t>(w)); ended < n; ++ended)
         coord->inputEnded();
       return;

@@ -233,8 +233,8 @@ TEST(CheckpointLinkTest, AReportLostOnTheWayIsSentAgainUntilTheCheckpointComplet
   p.clock.advance(1s);
   ASSERT_TRUE(LinkPair::eventually([&] { return p.coord->triggered() == 1; }));
   p.followerLink->loseNextReports(1);
-  p.follower->report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 7}}});
-  p.coord->report(1, TaskReport{.task = 1});
+  p.follower->report(1, TaskReport{.task = 1, .source = "lines", .offsets = {{0, 7}}});
+  p.coord->report(1, TaskReport{.task = 0});
   ASSERT_TRUE(LinkPair::eventually([&] { return p.coord->lastCompleted() == 1; }))
       << "the lost report was not sent again";
   EXPECT_EQ(p.coord->offsets("lines"), (PartitionOffsets{{0, 7}}));
@@ -247,9 +247,42 @@ TEST(CheckpointLinkTest, AnEndedInputLostOnTheWayIsSentAgainUntilTheFinalCheckpo
   p.follower->inputEnded();
   ASSERT_TRUE(LinkPair::eventually([&] { return p.coord->finalCheckpoint() == 1; }))
       << "the lost ENDED was not sent again";
-  p.follower->report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 3}}});
-  p.coord->report(1, TaskReport{.task = 1});
+  p.follower->report(1, TaskReport{.task = 1, .source = "lines", .offsets = {{0, 3}}});
+  p.coord->report(1, TaskReport{.task = 0});
   ASSERT_TRUE(LinkPair::eventually([&] { return p.follower->lastCompleted() == 1; }));
+}
+
+// A report counts for its task, and ENDED for the sender's spout tasks: a report naming another
+// worker's task, or more inputs ended than the sender has spout tasks, counts for nothing (else a
+// stray or damaged message could complete a checkpoint without a task, or end the job early).
+TEST(CheckpointLinkTest, AReportOfAnotherWorkersTaskOrTooManyEndedInputsCountForNothing) {
+  std::mutex mutex;
+  int dropped = 0;
+  LogSink previous = setLogSink([&](LogLevel level, std::string_view m) {
+    std::lock_guard lk(mutex);
+    if (level == LogLevel::Warn && m.find("malformed message was dropped") != std::string::npos)
+      ++dropped;
+  });
+  struct Restore {
+    LogSink sink;
+    ~Restore() { setLogSink(sink); }
+  } restore{previous};
+  auto droppedSoFar = [&] {
+    std::lock_guard lk(mutex);
+    return dropped;
+  };
+  LinkPair p;
+  p.clock.advance(1s);
+  ASSERT_TRUE(LinkPair::eventually([&] { return p.coord->triggered() == 1; }));
+  p.follower->report(1, TaskReport{.task = 0, .source = "lines", .offsets = {{0, 7}}});
+  p.coord->report(1, TaskReport{.task = 1});
+  ASSERT_TRUE(LinkPair::eventually([&] { return droppedSoFar() > 0; }));
+  EXPECT_EQ(p.coord->lastCompleted(), 0u) << "worker 1's report of worker 0's task counted";
+  const int before = droppedSoFar();
+  p.follower->inputEnded();
+  p.follower->inputEnded();  // worker 1 runs one spout task of "sentences"
+  ASSERT_TRUE(LinkPair::eventually([&] { return droppedSoFar() > before; }));
+  EXPECT_EQ(p.coord->finalCheckpoint(), 0u) << "two ended inputs of one spout task counted";
 }
 
 // A follower whose topology failed says so: the job stops at once, with the reason, rather than

@@ -65,6 +65,8 @@ class CheckpointLink {
   void lead(WorkerLink::Outbox& out);    // the coordinator's progress out
   void member(WorkerLink::Outbox& out);  // a follower's reports and ended inputs out
   void sendReports(CheckpointCoordinator& coord, int64_t now, WorkerLink::Outbox& out);
+  // The number of spout tasks worker w runs: the most inputs it can report ended.
+  uint64_t spoutTasksOf(int w) const;
   void handleAtCoordinator(int worker, std::string_view body);
   void handleAtMember(std::string_view body);
   std::string startPayload(int worker);
