@@ -158,7 +158,8 @@ void WindowOperator::restoreKeyGroups(const std::vector<Head>& heads,
     merged->procFired = merged->procFired || o->procFired;
     merged->lastProcFire = std::max(merged->lastProcFire, o->lastProcFire);
   }
-  for (const auto& [g, bytes] : groups) {
+  for (const auto& [group, bytes] : groups) {
+    const uint32_t g = group;  // a copy: clang 14 (the fuzz build) cannot capture a binding
     std::unique_ptr<State> part = decodeState(bytes);
     if (part->wm != merged->wm)
       throw SnapshotError("window operator: key group " + std::to_string(g) +
