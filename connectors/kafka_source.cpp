@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
 #include "gale/connectors/json_line.h"
 #include "gale/core/log.h"
 #include "kafka_common.h"
@@ -37,6 +39,7 @@ struct Part {
   int64_t lostBelow = 0;         // offsets below are gone and were skipped (failOnDataLoss=false)
   std::atomic<int64_t> latest{0};  // the broker's end offset when last asked (unbounded partitions)
   bool paused = false;
+  int wakeFd = -1;               // notifyOnRecords(): librdkafka writes here on new records
   std::string fatal;             // data loss under failOnDataLoss: every call throws this
 };
 
@@ -297,9 +300,12 @@ struct KafkaSource::Impl {
         return;
       }
       logInfo(where(*part) + ": discovered; reading it from offset " + std::to_string(low));
-      std::lock_guard lk(mutex);
-      parts.push_back(std::move(part));
-      partCount = parts.size();
+      {
+        std::lock_guard lk(mutex);
+        parts.push_back(std::move(part));
+        partCount = parts.size();
+      }
+      wakeAllReaders();
     }
   }
 
@@ -318,6 +324,7 @@ struct KafkaSource::Impl {
     }
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_queue_forward(p.queue, nullptr);  // assignment may have re-forwarded it
+    wireWakeLocked(p);
     p.paused = false;
     if (!msg.empty()) throw SourceError(where(p) + ": cannot seek to offset " +
                                         std::to_string(offset) + ": " + msg);
@@ -507,10 +514,7 @@ struct KafkaSource::Impl {
   // Releases the consumer (a closed source can be opened again: it looks everything up anew).
   void teardownLocked() {
     stopLatestThread();
-    for (auto& p : parts) {
-      if (p->queue) rd_kafka_queue_destroy(p->queue);
-      p->queue = nullptr;
-    }
+    for (auto& p : parts) destroyQueueLocked(*p);
     if (rk) {
       rd_kafka_consumer_close(rk);
       rd_kafka_destroy(rk);
@@ -589,6 +593,41 @@ struct KafkaSource::Impl {
 
   void checkFatal(const Part& p) {
     if (!p.fatal.empty()) throw SourceFatalError(p.fatal);
+  }
+
+  // notifyOnRecords(): librdkafka writes an eventfd increment to p.wakeFd when a message (a
+  // record, EOF, an error) is put on the partition's empty queue; drainLocked() empties it, so
+  // the next message writes again. Under p.m; the write happens under the queue's lock, so once
+  // this returns with -1 nothing more is written to the old fd.
+  static void wireWakeLocked(Part& p) {
+    static const uint64_t kOne = 1;
+    if (!p.queue) return;
+    if (p.wakeFd >= 0) {
+      rd_kafka_queue_io_event_enable(p.queue, p.wakeFd, &kOne, sizeof kOne);
+    } else {
+      rd_kafka_queue_io_event_enable(p.queue, -1, nullptr, 0);
+    }
+  }
+
+  // A partition was discovered: every registered reader looks at partitions() again now.
+  void wakeAllReaders() {
+    static const uint64_t kOne = 1;
+    std::set<int> woken;
+    for (Part* p : allParts()) {
+      std::lock_guard lk(p->m);  // notifyOnRecords(-1) cannot close the fd while we write
+      if (p->wakeFd >= 0 && woken.insert(p->wakeFd).second) {
+        [[maybe_unused]] ssize_t n = ::write(p->wakeFd, &kOne, sizeof kOne);
+      }
+    }
+  }
+
+  // Before a queue goes (close, teardown): nothing may be written to a reader's fd after it.
+  static void destroyQueueLocked(Part& p) {
+    if (!p.queue) return;
+    if (p.wakeFd >= 0) rd_kafka_queue_io_event_enable(p.queue, -1, nullptr, 0);
+    rd_kafka_queue_destroy(p.queue);
+    p.queue = nullptr;
+    p.wakeFd = -1;
   }
 
   // Sends the runtime's commits to the broker (group offsets, for lag monitoring), at most every
@@ -731,10 +770,7 @@ void KafkaSource::close() {
   std::lock_guard lk(s.mutex);
   s.closed = true;
   for (auto& p : s.parts) p->m.lock();  // no reader is inside the consumer while it goes
-  for (auto& p : s.parts) {
-    if (p->queue) rd_kafka_queue_destroy(p->queue);
-    p->queue = nullptr;
-  }
+  for (auto& p : s.parts) Impl::destroyQueueLocked(*p);
   if (s.rk) {
     rd_kafka_consumer_close(s.rk);
     rd_kafka_destroy(s.rk);
@@ -763,6 +799,16 @@ int64_t KafkaSource::available(int partition) {
 
 int64_t KafkaSource::ready(int partition) {
   return impl_->afterDrain(partition, [](Part& p) { return std::min(p.fetched, p.end); });
+}
+
+bool KafkaSource::notifyOnRecords(int partition, int fd) {
+  Impl& s = *impl_;
+  Part& p = s.part(partition);
+  std::lock_guard lk(p.m);
+  if (!s.opened || !p.queue) return false;
+  p.wakeFd = fd;
+  Impl::wireWakeLocked(p);
+  return true;
 }
 
 size_t KafkaSource::read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) {
