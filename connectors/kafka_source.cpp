@@ -25,12 +25,25 @@ namespace {
 
 constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max();
 
+// A fetched record as librdkafka handed it over: the tuple is built from it when read() serves
+// it, once, instead of being built into the buffer and copied out of it (a record's key, value,
+// topic and headers were allocated twice). Holding the message keeps its fetch buffer; records
+// leave the buffer in offset order at each commit, so only the oldest buffers stay pinned.
+struct Fetched {
+  struct Free {
+    void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+  };
+  std::unique_ptr<rd_kafka_message_t, Free> m;
+  int64_t originNanos = 0;  // when the source took it from librdkafka
+  int64_t offset() const { return m->offset; }
+};
+
 struct Part {
   std::string topic;
   int32_t id = 0;
   rd_kafka_queue_t* queue = nullptr;
   std::mutex m;
-  std::deque<SourceRecord> buf;  // fetched records, in offset order
+  std::deque<Fetched> buf;       // fetched records, in offset order
   int64_t base = 0;              // reads below this offset need a seek (committed or skipped)
   int64_t fetched = 0;           // one past the last offset fetched (or the EOF position)
   int64_t start = 0;             // where fetching starts at open()
@@ -396,7 +409,9 @@ struct KafkaSource::Impl {
     p.lostBelow = std::max(p.lostBelow, p.fetched);
   }
 
-  void handleLocked(Part& p, rd_kafka_message_t* m) {
+  // Takes `m` (destroys it unless it is a record kept in the buffer).
+  void handleLocked(Part& p, rd_kafka_message_t* m, int64_t nowNanos) {
+    std::unique_ptr<rd_kafka_message_t, Fetched::Free> owned(m);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       p.fetched = std::max(p.fetched, m->offset);
       return;
@@ -420,9 +435,18 @@ struct KafkaSource::Impl {
       return;
     }
     if (m->offset < p.fetched) return;  // fetched before a seek; already served or skipped
+    p.fetched = m->offset + 1;
+    p.buf.push_back(Fetched{std::move(owned), nowNanos});
+    std::lock_guard lk(statsMutex);
+    ++stats.records;
+  }
+
+  // The tuple of a fetched record (Spark's fields; KafkaSource::fields()).
+  static SourceRecord recordOf(const Part& p, const Fetched& f) {
+    const rd_kafka_message_t* m = f.m.get();
     SourceRecord r;
     r.offset = m->offset;
-    r.originNanos = clock->monoNanos();
+    r.originNanos = f.originNanos;
     r.values.reserve(8);
     r.values.emplace_back(m->key ? Value(Bytes{std::string(static_cast<const char*>(m->key),
                                                            m->key_len)})
@@ -440,6 +464,8 @@ struct KafkaSource::Impl {
                                   : tt == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? 1
                                                                              : -1});
     rd_kafka_headers_t* hdrs = nullptr;
+    // rd_kafka_message_headers parses the headers into the message on the first call: the
+    // message is the buffer's, and only its reader (under p.m) calls it.
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
       std::string json = "[";
       const char* hn;
@@ -458,10 +484,7 @@ struct KafkaSource::Impl {
     } else {
       r.values.emplace_back(Value());
     }
-    p.fetched = m->offset + 1;
-    p.buf.push_back(std::move(r));
-    std::lock_guard lk(statsMutex);
-    ++stats.records;
+    return r;
   }
 
   // Moves what librdkafka fetched into the buffer, waiting up to `timeoutMs` for the first
@@ -472,16 +495,17 @@ struct KafkaSource::Impl {
     if (timeoutMs > 0) {
       rd_kafka_message_t* first = rd_kafka_consume_queue(p.queue, timeoutMs);
       if (!first) return;
-      if (p.fatal.empty()) handleLocked(p, first);
-      rd_kafka_message_destroy(first);
+      if (p.fatal.empty()) handleLocked(p, first, clock->monoNanos());
+      else rd_kafka_message_destroy(first);
     }
     rd_kafka_message_t* msgs[256];
     while (true) {
       ssize_t n = rd_kafka_consume_batch_queue(p.queue, 0, msgs, 256);
       if (n <= 0) break;
+      const int64_t now = clock->monoNanos();  // one read per batch: they came in one fetch
       for (ssize_t i = 0; i < n; ++i) {
-        if (p.fatal.empty()) handleLocked(p, msgs[i]);
-        rd_kafka_message_destroy(msgs[i]);
+        if (p.fatal.empty()) handleLocked(p, msgs[i], now);
+        else rd_kafka_message_destroy(msgs[i]);
       }
       if (n < 256) break;
     }
@@ -622,7 +646,9 @@ struct KafkaSource::Impl {
   }
 
   // Before a queue goes (close, teardown): nothing may be written to a reader's fd after it.
+  // The held messages go first: a consumer must not be destroyed while its messages are held.
   static void destroyQueueLocked(Part& p) {
+    p.buf.clear();
     if (!p.queue) return;
     if (p.wakeFd >= 0) rd_kafka_queue_io_event_enable(p.queue, -1, nullptr, 0);
     rd_kafka_queue_destroy(p.queue);
@@ -857,9 +883,9 @@ size_t KafkaSource::read(int partition, int64_t from, int64_t to, std::vector<So
     s.checkFatal(p);
   }
   auto it = std::lower_bound(p.buf.begin(), p.buf.end(), from,
-                             [](const SourceRecord& r, int64_t off) { return r.offset < off; });
+                             [](const Fetched& f, int64_t off) { return f.offset() < off; });
   size_t n = 0;
-  for (; it != p.buf.end() && it->offset < to; ++it, ++n) out.push_back(*it);
+  for (; it != p.buf.end() && it->offset() < to; ++it, ++n) out.push_back(Impl::recordOf(p, *it));
   return n;
 }
 
@@ -874,7 +900,7 @@ void KafkaSource::commit(int partition, int64_t offset) {
       return;
     }
     p.committed = std::max(p.committed, offset);
-    while (!p.buf.empty() && p.buf.front().offset < offset) p.buf.pop_front();
+    while (!p.buf.empty() && p.buf.front().offset() < offset) p.buf.pop_front();
     p.base = std::max(p.base, offset);
     if (p.paused && p.buf.size() < s.o.maxBufferedRecords / 2 + 1) s.setPausedLocked(p, false);
   }
