@@ -829,6 +829,7 @@ int64_t KafkaSource::ready(int partition) {
 
 bool KafkaSource::notifyOnRecords(int partition, int fd) {
   Impl& s = *impl_;
+  if (!s.opened) return false;  // before part(), which would look a closed source up again
   Part& p = s.part(partition);
   std::lock_guard lk(p.m);
   if (!s.opened || !p.queue) return false;

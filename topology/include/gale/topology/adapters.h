@@ -95,8 +95,9 @@ class SourceSpout final : public Spout {
   void fail(MessageId msgId) override;
   void close() override;
   // An eventfd the source writes to when records arrive for this task's partitions
-  // (Source::notifyOnRecords), or -1 when the source cannot for one of them (the task polls).
-  int wakeFd() const override { return wakeOk_ ? wakeFd_ : -1; }
+  // (Source::notifyOnRecords), or -1 when the source cannot for one of them or the task has
+  // none (the task polls, as it does for sources that cannot tell).
+  int wakeFd() const override { return wakeOk_ && !parts_.empty() ? wakeFd_ : -1; }
 
   // Records that could not be re-read for a replay (gone from an opaque source).
   uint64_t lostRecords() const { return lost_; }
