@@ -4,6 +4,7 @@
 // it over the link, and a lost worker stops every worker, after which the job started again
 // resumes from its last commit. (The cluster test does the same with processes and tcp.)
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
 #include <optional>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "../tests/exactly_once_word_count.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/memory_sink.h"
+#include "gale/core/log.h"
 #include "gale/core/stream_join.h"
 #include "temp_dir_for_test.h"
 #include "topology_pipeline.h"
@@ -361,6 +363,109 @@ TEST(MicroBatchOverWorkers, AnOperatorThatThrowsInAFollowerStopsEveryWorkerWithI
         << "worker " << w << ": " << job.worker(w).error();
   }
   EXPECT_EQ(StateStore::inspect(job.chk())->lastCommittedTxid(), 1u);
+}
+
+// A sentence source whose open() waits until the test lets it go.
+class OpensWhenLetGo final : public SentenceSource {
+ public:
+  struct Gate {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool opening = false;
+    bool letGo = false;
+  };
+  explicit OpensWhenLetGo(std::shared_ptr<Gate> gate)
+      : SentenceSource(Options{.partitions = 1, .total = 100}), gate_(std::move(gate)) {}
+  void open(const Clock& clock) override {
+    {
+      std::unique_lock lk(gate_->mutex);
+      gate_->opening = true;
+      gate_->cv.notify_all();
+      gate_->cv.wait(lk, [&] { return gate_->letGo; });
+    }
+    SentenceSource::open(clock);
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;
+};
+
+// "word" in, nothing out; counts its tasks' open().
+class CountsOpens final : public Operator {
+ public:
+  explicit CountsOpens(std::shared_ptr<std::atomic<int>> opens) : opens_(std::move(opens)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"word"}); }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<CountsOpens>(opens_); }
+  void open(const OperatorContext&) override { ++*opens_; }
+  void onTuple(const Tuple&, Emitter&) override {}
+
+ private:
+  std::shared_ptr<std::atomic<int>> opens_;
+};
+
+// The job's worker (0) is killed while worker 1, a follower that has its START, still opens its
+// sources: its link gets ABORT before its pipeline has started. The follower must stop with that
+// error once its sources have opened, without launching its tasks; the ABORT must not call the
+// pipeline's failure callback before start() set it (on the link's thread, racing start()).
+TEST(MicroBatchOverWorkers, AnAbortWhileAFollowerOpensItsSourcesStopsItBeforeItsTasksStart) {
+  auto topology = [](SourcePtr sentences, std::shared_ptr<std::atomic<int>> opens) {
+    TopologyBuilder b;
+    b.setSpout("sentences", std::move(sentences), 1);                          // task 0: worker 0
+    b.setBolt("count", CountsOpens(std::move(opens)), 1).shuffleGrouping("sentences");  // task 1
+    return b.build();
+  };
+  Job job(2, [&] { return topology(wordCountSentences(100), std::make_shared<std::atomic<int>>(0)); });
+  // The job's worker launches its tasks without waiting for the follower's to come up.
+  job.base.runtime.peerConnectTimeout = Duration::zero();
+  auto gate = std::make_shared<OpensWhenLetGo::Gate>();
+  auto followerOpens = std::make_shared<std::atomic<int>>(0);
+
+  // Each link logs "micro-batch job over 2 workers: <why>" once when aborted; the job's first.
+  std::mutex mutex;
+  std::condition_variable cv;
+  int aborts = 0;
+  setLogRepeatWindow(std::chrono::nanoseconds(0));  // the follower's line repeats the job's
+  LogSink previous = setLogSink([&](LogLevel, std::string_view m) {
+    if (m.rfind("micro-batch job over 2 workers: ", 0) != 0) return;
+    std::lock_guard lk(mutex);
+    ++aborts;
+    cv.notify_all();
+  });
+  std::optional<MicroBatchWorker> follower;
+  std::thread followerThread([&] {
+    try {
+      follower.emplace(runMicroBatchWorker(
+          topology(std::make_shared<OpensWhenLetGo>(gate), followerOpens), job.config(),
+          job.assignment(1)));
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "the follower threw: " << e.what();
+    }
+  });
+  MicroBatchWorker lead = runMicroBatchWorker(job.build(), job.config(), job.assignment(0));
+  ASSERT_TRUE(lead.coordinator());
+  {
+    std::unique_lock lk(gate->mutex);
+    ASSERT_TRUE(gate->cv.wait_for(lk, 60s, [&] { return gate->opening; }));
+  }
+  lead.kill();
+  bool bothAborted;
+  {
+    std::unique_lock lk(mutex);
+    bothAborted = cv.wait_for(lk, 60s, [&] { return aborts >= 2; });
+  }
+  {
+    std::lock_guard lk(gate->mutex);
+    gate->letGo = true;
+    gate->cv.notify_all();
+  }
+  followerThread.join();
+  setLogSink(previous);
+  setLogRepeatWindow(std::chrono::seconds(1));
+  ASSERT_TRUE(bothAborted) << "the follower's link did not get ABORT";
+  ASSERT_TRUE(follower);
+  ASSERT_TRUE(follower->waitUntilDone(10s));
+  EXPECT_NE(follower->error().find("killed"), std::string::npos) << follower->error();
+  EXPECT_EQ(followerOpens->load(), 0) << "the follower launched its tasks after the job aborted";
 }
 
 TEST(MicroBatchOverWorkers, AJobThatCannotRunOverSeveralWorkersIsRefusedNamingWhy) {
