@@ -15,9 +15,10 @@
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/core/log.h"
-#include "gale/core/stream_join.h"
+#include "click_view_join_for_test.h"
 #include "temp_dir_for_test.h"
 #include "topology_pipeline.h"
+#include "workers_of_one_job_for_test.h"
 
 namespace gale {
 namespace {
@@ -26,9 +27,9 @@ using namespace std::chrono_literals;
 using namespace gale::testing;
 
 // A topology of T tasks over `workers` workers, round robin; the job is in worker T % workers.
-struct Job {
+struct Job : WorkersOfOneJob<MicroBatchWorker> {
   using Build = std::function<Topology()>;
-  Job(int workers, Build build) : workers(workers), build(std::move(build)) {
+  Job(int workers, Build build) : WorkersOfOneJob(workers), build(std::move(build)) {
     std::filesystem::create_directories(out());
   }
   std::string chk() const { return tmp.sub("chk"); }
@@ -50,28 +51,9 @@ struct Job {
     };
     return c;
   }
-  // Starts worker `w`; the coordinator's returns once every worker joined.
-  void start(int w) {
-    threads.emplace_back([this, w] {
-      try {
-        auto worker = runMicroBatchWorker(build(), config(), assignment(w));
-        std::lock_guard lk(mutex);
-        running[static_cast<size_t>(w)].emplace(std::move(worker));
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "worker " << w << " did not start: " << e.what();
-      }
-    });
+  MicroBatchWorker launch(int w) override {
+    return runMicroBatchWorker(build(), config(), assignment(w));
   }
-  void startAll() {
-    running.resize(static_cast<size_t>(workers));
-    for (int w = 0; w < workers; ++w) start(w);
-    joinStarts();
-  }
-  void joinStarts() {
-    for (auto& t : threads) t.join();
-    threads.clear();
-  }
-  MicroBatchWorker& worker(int w) { return *running[static_cast<size_t>(w)]; }
   void waitAll() {
     for (int w = 0; w < workers; ++w) {
       ASSERT_TRUE(running[static_cast<size_t>(w)]) << "worker " << w;
@@ -80,14 +62,10 @@ struct Job {
     }
   }
 
-  int workers;
   Build build;
   MicroBatch base{.maxRecordsPerBatch = 400, .syncCommits = false};
   TempDir tmp;
   mutable std::atomic<uint64_t> committed{0};
-  std::mutex mutex;
-  std::vector<std::thread> threads;
-  std::vector<std::optional<MicroBatchWorker>> running;
 };
 
 // The committed FileSink output, file by file (part-<txid>-<task>): what each batch wrote.
@@ -105,23 +83,14 @@ std::map<std::string, std::multiset<std::string>> batchFiles(const std::string& 
 // rise to its direct count (a batch lost or committed twice ends elsewhere), and the checkpoint
 // consumed every sentence.
 void expectEveryCountOnce(const std::string& chk, const std::string& out, int64_t total) {
-  std::vector<std::string> all;
-  for (int64_t g = 0; g < total; ++g) all.push_back(SentenceSource::sentenceAt(g));
-  auto oracle = directWordCount(all);
-  auto seen = committedCounts(out);
-  ASSERT_EQ(seen.size(), oracle.size());
-  for (const auto& [word, n] : oracle) {
-    const auto& counts = seen[word];
+  expectCommittedCounts(chk, out, total, [](const std::string& word,
+                                            const std::vector<int64_t>& counts, int64_t n) {
     ASSERT_FALSE(counts.empty()) << word;
     EXPECT_TRUE(std::is_sorted(counts.begin(), counts.end()) &&
                 std::adjacent_find(counts.begin(), counts.end()) == counts.end())
         << "word '" << word << "': a batch repeated";
     EXPECT_EQ(counts.back(), n) << "word '" << word << "'";
-  }
-  SourceOffsets offsets = StateStore::inspect(chk)->committedOffsets();
-  int64_t consumed = 0;
-  for (auto [p, off] : offsets["sentences"]) consumed += off;
-  EXPECT_EQ(consumed, total);
+  });
 }
 
 TEST(MicroBatchOverWorkers, AWordCountOverThreeWorkersCommitsEveryCountOnce) {
@@ -173,24 +142,10 @@ TEST(MicroBatchOverWorkers, ALostFollowerStopsEveryWorkerAndTheBatchInFlightIsRe
 
   // Worker 0 (tasks 0, 3 and 6: a spout, a split and a sink task) is lost and started again
   // while the others run on; worker 2 holds the job.
-  job.running[0].reset();
-  job.start(0);
-  for (int w : {1, 2}) {
-    bool stopped = false;
-    for (int i = 0; i < 60000 && !stopped; ++i) {
-      stopped = !job.worker(w).error().empty();
-      if (!stopped) std::this_thread::sleep_for(1ms);
-    }
-    ASSERT_TRUE(stopped) << "worker " << w << " ran on after worker 0 was started again";
-    EXPECT_NE(job.worker(w).error().find("restart"), std::string::npos) << job.worker(w).error();
-  }
+  ASSERT_NO_FATAL_FAILURE(job.loseWorkerZeroUntilTheOthersStop());
   uint64_t resumeAt = StateStore::inspect(job.chk())->lastCommittedTxid();
 
-  job.running[1].reset();
-  job.running[2].reset();
-  job.start(1);
-  job.start(2);
-  job.joinStarts();
+  job.restartTheOthers();
   job.waitAll();
   EXPECT_GT(StateStore::inspect(job.chk())->lastCommittedTxid(), resumeAt);
   // FileSink writes part-<txid>-<task>: a batch replayed under another txid would count twice.
@@ -203,39 +158,19 @@ TEST(MicroBatchOverWorkers, ALostFollowerStopsEveryWorkerAndTheBatchInFlightIsRe
 // those of one process over the whole input, and the end of input must erase every entry.
 TEST(MicroBatchOverWorkers, AFollowerResumesIncrementalStateItDidNotWrite) {
   constexpr int64_t kEvents = 600;
-  const Fields fields{{"k", Type::String}, {"ts", Type::Timestamp}, {"v", Type::Int64}};
-  // Offset o of a side: key o*7 % keys, event time o ms. total -1: unbounded, and with the
-  // lookahead an available-now run reads exactly kEvents without ending the input.
+  // total -1: unbounded, and with the lookahead an available-now run reads exactly kEvents
+  // without ending the input.
   auto events = [&](const std::string& name, int keys, int64_t total) {
     GeneratorSource::Options o{.name = name, .total = total, .unlimitedLookahead = kEvents};
     return std::make_shared<GeneratorSource>(
-        fields,
-        [keys](int, int64_t off) {
-          return Values{"k" + std::to_string(off * 7 % keys), Timestamp{off * 1000}, off};
-        },
-        o);
+        kClickViewFields, [keys](int, int64_t off) { return clickViewEvent(keys, off); }, o);
   };
   auto topology = [&](MemoryStorePtr store, int64_t total) {
     TopologyBuilder b;
-    b.setSpout("clicks", events("clicks", 20, total), 1).withWatermark("ts", 2ms);
-    b.setSpout("views", events("views", 30, total), 1).withWatermark("ts", 2ms);
-    b.setBolt("join",
-              StreamJoin({"clicks", fields, {"k"}, "ts"}, {"views", fields, {"k"}, "ts"},
-                         JoinType::FullOuter, between(-5ms, 5ms)),
-              2)
-        .fieldsGrouping("clicks", Fields{"k"})
-        .fieldsGrouping("views", Fields{"k"});
+    declareClickViewJoin(b, events("clicks", 20, total), events("views", 30, total),
+                         JoinType::FullOuter);
     b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("join");
     return b.build();
-  };
-  auto rowsOf = [](const MemoryStore& s) {
-    std::multiset<std::string> rows;
-    for (const auto& r : s.rows()) {
-      std::string line;
-      for (const auto& v : r.values) line += toString(v) + "|";
-      rows.insert(line);
-    }
-    return rows;
   };
   MicroBatch config{.trigger = BatchTrigger::availableNow(), .maxRecordsPerBatch = 60,
                     .syncCommits = false};
