@@ -575,24 +575,40 @@ std::string rescaleRefusal(const Topology& topology, const std::string& checkpoi
   SnapshotLookup snapshot = [&](const std::string& k) { return store->snapshot(k); };
   for (const ComponentSpec& c : topology.components()) {
     if (c.maxParallelism == 0) continue;
-    std::optional<std::string> first = snapshot(taskKey(c.name, 0));
-    const int old = first ? keyGroupSnapshotParallelism(*first) : 0;
-    if (old == 0 || old == c.parallelism) continue;
-    const auto* state = c.op ? dynamic_cast<const KeyGroupedState*>(c.op.get())
-                             : dynamic_cast<const KeyGroupedState*>(c.bolt.get());
-    std::string why;
-    if (state && rescaleMergesTasks(c.maxParallelism, old, c.parallelism))
-      why = state->whyTasksCannotMerge();
+    // Everything that reads the checkpoint is inside the try: a damaged entry or a failing read
+    // is a refusal naming the component (the restore would fail on it the same way), never an
+    // exception out of the program's description.
+    int old = 0;
     try {
-      if (why.empty())
-        why = inFlightRescaleRefusal(snapshot, c.name, old, c.parallelism,
-                                     store->lastCommittedTxid(), *topology.registry());
+      std::optional<std::string> first = snapshot(taskKey(c.name, 0));
+      try {
+        old = first ? keyGroupSnapshotParallelism(*first) : 0;
+      } catch (const std::exception& e) {
+        throw SnapshotError("its entry '" + taskKey(c.name, 0) + "': " + e.what());
+      }
+      if (old == 0 || old == c.parallelism) continue;
+      // A dry run of the restore itself, task by task, into fresh instances: the check and the
+      // restore are one implementation, so no refusal of the restore is missed here.
+      for (int t = 0; t < c.parallelism; ++t) {
+        std::unique_ptr<Operator> op = c.op ? c.op->clone() : nullptr;
+        std::unique_ptr<Bolt> bolt = !op && c.bolt ? c.bolt->clone() : nullptr;
+        auto* state = op ? dynamic_cast<KeyGroupedState*>(op.get())
+                         : dynamic_cast<KeyGroupedState*>(bolt.get());
+        if (!state) break;  // not key-grouped state: its restore reads no key groups
+        restoreKeyGroupSnapshot(snapshot, c.name, t, c.parallelism, c.maxParallelism, *state);
+      }
+      std::string why = inFlightRescaleRefusal(snapshot, c.name, old, c.parallelism,
+                                               store->lastCommittedTxid(), *topology.registry());
+      if (!why.empty())
+        return "'" + c.name + "' cannot resume its checkpoint of " + std::to_string(old) +
+               " tasks in " + std::to_string(c.parallelism) + ": " + why;
     } catch (const std::exception& e) {
-      why = e.what();
-    }
-    if (!why.empty())
+      if (old == 0)
+        return "'" + c.name + "' cannot resume its checkpoint in " + checkpointDir + ": " +
+               e.what();
       return "'" + c.name + "' cannot resume its checkpoint of " + std::to_string(old) +
-             " tasks in " + std::to_string(c.parallelism) + ": " + why;
+             " tasks in " + std::to_string(c.parallelism) + ": " + e.what();
+    }
   }
   return {};
 }

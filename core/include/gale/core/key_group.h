@@ -62,14 +62,12 @@ class KeyGroupedState {
   };
   // `heads`: of every old task whose range meets this task's (at least one, in old task order);
   // `groups`: the groups of this task's range only. Throws SnapshotError when they cannot be
-  // combined.
+  // combined. `gale rebalance` runs it on fresh clones (a dry run, gale/topology/rescale.h)
+  // before it changes the task count, so it must not need open()/prepare() and must say in its
+  // message why it refuses.
   virtual void restoreKeyGroups(const std::vector<Head>& heads,
                                 const std::map<uint32_t, std::string_view>& groups,
                                 uint32_t maxParallelism) = 0;
-  // Empty when a task may take the groups of several old tasks (restoreKeyGroups with more
-  // than one head); otherwise why not, which restoreKeyGroups then throws and `gale rebalance`
-  // says before it changes the task count (rescaleMergesTasks).
-  virtual std::string whyTasksCannotMerge() const { return {}; }
 };
 
 // Whether some task of `parallelism` takes the groups of more than one task of `oldParallelism`

@@ -144,7 +144,8 @@ class WindowOperator final : public Operator, public KeyGroupedState, public Asy
   void restoreKeyGroups(const std::vector<Head>& heads,
                         const std::map<uint32_t, std::string_view>& groups,
                         uint32_t maxParallelism) override;
-  std::string whyTasksCannotMerge() const override;
+  // Empty when a task may take the groups of several old tasks; otherwise why not.
+  std::string whyTasksCannotMerge() const;
   // Partial aggregates held (per key per pane, session or count pane) plus kept result rows.
   size_t stateSize() const override;
 

@@ -26,8 +26,11 @@ std::string inFlightRescaleRefusal(const SnapshotLookup& snapshot, const std::st
 
 // Why the restore of the last checkpoint in `checkpointDir` with `topology`'s task counts would
 // refuse (a key-grouped component whose tasks cannot merge several old tasks' state, e.g. a
-// sliding window in update mode, or tuples in flight to its old tasks), naming the component.
-// Empty when it would not, and when there is no checkpoint there to read.
+// sliding window in update mode or tasks checkpointed at different watermarks, tuples in flight
+// to its old tasks, or a damaged entry), naming the component. It is a dry run of that restore:
+// each new task's restoreKeyGroupSnapshot into a fresh clone of the component's operator or bolt.
+// Empty when it would not refuse, and when there is no checkpoint there to read. Never throws
+// for what it reads.
 std::string rescaleRefusal(const Topology& topology, const std::string& checkpointDir);
 
 }  // namespace gale
