@@ -32,6 +32,7 @@ struct Job : WorkersOfOneJob<MicroBatchWorker> {
   Job(int workers, Build build) : WorkersOfOneJob(workers), build(std::move(build)) {
     std::filesystem::create_directories(out());
   }
+  ~Job() override { stopWorkers(); }  // before the directory and counters the workers write
   std::string chk() const { return tmp.sub("chk"); }
   std::string out() const { return tmp.sub("out"); }
 

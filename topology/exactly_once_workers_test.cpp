@@ -31,6 +31,7 @@ struct Job : WorkersOfOneJob<RunningTopology> {
       : WorkersOfOneJob(workers), total(total), rate(rate), count(std::move(count)) {
     std::filesystem::create_directories(out());
   }
+  ~Job() override { stopWorkers(); }  // before the directory and counters the workers write
   std::string chk() const { return tmp.sub("chk"); }
   std::string out() const { return tmp.sub("out"); }
 

@@ -21,7 +21,15 @@ template <class Worker>
 class WorkersOfOneJob {
  public:
   explicit WorkersOfOneJob(int workers) : workers(workers) {}
-  virtual ~WorkersOfOneJob() = default;
+  // A derived job must call stopWorkers() in its own destructor: the workers' callbacks write to
+  // its members (a checkpoint directory, counters), which are gone by the time this one runs.
+  virtual ~WorkersOfOneJob() { stopWorkers(); }
+
+  // Waits for the starting threads, then stops every worker (a test may end with workers live).
+  void stopWorkers() {
+    joinStarts();
+    running.clear();
+  }
 
   // Starts worker `w` (joinStarts() waits until it has).
   void start(int w) {
