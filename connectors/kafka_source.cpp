@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <deque>
 #include <limits>
@@ -410,8 +411,9 @@ struct KafkaSource::Impl {
   }
 
   // Takes `m` (destroys it unless it is a record kept in the buffer).
-  void handleLocked(Part& p, rd_kafka_message_t* m, int64_t nowNanos) {
-    std::unique_ptr<rd_kafka_message_t, Fetched::Free> owned(m);
+  using Owned = std::unique_ptr<rd_kafka_message_t, Fetched::Free>;
+  void handleLocked(Part& p, Owned owned, int64_t nowNanos) {
+    rd_kafka_message_t* m = owned.get();
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       p.fetched = std::max(p.fetched, m->offset);
       return;
@@ -493,20 +495,21 @@ struct KafkaSource::Impl {
   void drainLocked(Part& p, int timeoutMs = 0) {
     if (!opened || closed) return;
     if (timeoutMs > 0) {
-      rd_kafka_message_t* first = rd_kafka_consume_queue(p.queue, timeoutMs);
+      Owned first(rd_kafka_consume_queue(p.queue, timeoutMs));
       if (!first) return;
-      if (p.fatal.empty()) handleLocked(p, first, clock->monoNanos());
-      else rd_kafka_message_destroy(first);
+      if (p.fatal.empty()) handleLocked(p, std::move(first), clock->monoNanos());
     }
     rd_kafka_message_t* msgs[256];
     while (true) {
       ssize_t n = rd_kafka_consume_batch_queue(p.queue, 0, msgs, 256);
       if (n <= 0) break;
+      // Owned before anything can throw (the clock, a handler, a push_back's allocation): the
+      // rest of the batch is freed on the way out instead of leaking.
+      std::array<Owned, 256> owned;
+      for (ssize_t i = 0; i < n; ++i) owned[static_cast<size_t>(i)].reset(msgs[i]);
       const int64_t now = clock->monoNanos();  // one read per batch: they came in one fetch
-      for (ssize_t i = 0; i < n; ++i) {
-        if (p.fatal.empty()) handleLocked(p, msgs[i], now);
-        else rd_kafka_message_destroy(msgs[i]);
-      }
+      for (ssize_t i = 0; i < n; ++i)
+        if (p.fatal.empty()) handleLocked(p, std::move(owned[static_cast<size_t>(i)]), now);
       if (n < 256) break;
     }
     if (p.buf.size() >= o.maxBufferedRecords) setPausedLocked(p, true);
