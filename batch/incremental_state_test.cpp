@@ -14,6 +14,8 @@
 #include "click_view_join_for_test.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/memory_sink.h"
+#include "gale/core/incremental_state.h"
+#include "gale/core/key_group.h"
 #include "gale/core/stream_join.h"
 
 namespace gale {
@@ -171,6 +173,45 @@ TEST_F(IncrementalStateTest, AJoinRestartedAndFailedAtRandomBatchesGivesTheConti
     inspect->keyedState("$entries:join", StateKind::Plain)
         .forEach([&](std::string_view, std::string_view) { return ++left, true; });
     EXPECT_EQ(left, 0u) << "the end of input evicted every row, so every entry was erased";
+  }
+}
+
+// Both ways of splitting state at once, keyed by "k": micro-batch mode would commit its state
+// as incremental entries per task but restore it from key-group blobs, so it refuses it, naming
+// the component (continuous exactly-once snapshots it by key group and runs it).
+struct IncrementalKeyGrouped final : Operator, KeyGroupedState, IncrementalState {
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"k"}); }
+  std::unique_ptr<Operator> clone() const override {
+    return std::make_unique<IncrementalKeyGrouped>();
+  }
+  void onTuple(const Tuple&, Emitter&) override {}
+  bool stateful() const override { return true; }
+  std::vector<std::string> keyGroupFields() const override { return {"k"}; }
+  Split snapshotKeyGroups(uint32_t) const override { return {}; }
+  void restoreKeyGroups(const std::vector<Head>&, const std::map<uint32_t, std::string_view>&,
+                        uint32_t) override {}
+  void trackChanges() override {}
+  std::string snapshotHead() const override { return {}; }
+  Changes takeChanges() override { return {}; }
+  void restoreIncremental(std::string_view,
+                          const std::vector<std::pair<std::string, std::string>>&) override {}
+};
+
+TEST_F(IncrementalStateTest, MicroBatchModeRefusesKeyGroupsOnAnIncrementalStateOperator) {
+  clicks->set(10, true);
+  TopologyBuilder b;
+  b.setSpout("clicks", clicks, 1);
+  b.setBolt("count", IncrementalKeyGrouped{}, 2).maxParallelism(8).fieldsGrouping("clicks", {"k"});
+  Topology t = b.build();  // the builder takes it: continuous mode can run it
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::availableNow();
+  cfg.checkpoint = dir.string();
+  try {
+    runMicroBatch(t, cfg).waitUntilDone();
+    FAIL() << "micro-batch mode ran key groups over incremental state";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("operator 'count'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("IncrementalState"), std::string::npos) << e.what();
   }
 }
 

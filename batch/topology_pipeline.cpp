@@ -680,6 +680,13 @@ TopologyPipeline::TopologyPipeline(const Topology& topology, Continuous runtimeC
     return std::make_unique<BatchSpout>(shared_, c.source, index, c.watermark);
   };
   wrappers.bolt = [&](const ComponentSpec& c) -> std::unique_ptr<Bolt> {
+    // Micro-batch mode commits an IncrementalState operator's state as a head and per-task
+    // entries, but restores a component with key groups from key-group blobs, never written.
+    if (c.maxParallelism && dynamic_cast<const IncrementalState*>(c.op.get()))
+      throw std::invalid_argument(
+          "micro-batch mode: operator '" + c.name + "' has maxParallelism (state split by key "
+          "group) but also keeps incremental state (IncrementalState), whose entries this mode "
+          "stores per task; drop maxParallelism or run it in continuous mode");
     if (dynamic_cast<const ExactReplaySink*>(c.op.get()) ||
         dynamic_cast<const ExactReplaySink*>(c.bolt.get())) {
       exactReplay_ = true;
