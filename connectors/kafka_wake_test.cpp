@@ -120,9 +120,10 @@ TEST(KafkaWakeTest, a_source_that_is_not_open_refuses_to_notify) {
   EXPECT_FALSE(src.notifyOnRecords(0, ev.fd));
 }
 
-// The spouts' back-off is 30 s: a spout task that polled its source would sleep through every
-// round below (each waits at most 10 s) and through the stop. Blocking on the source's fd, it
-// takes each round's records when they come, a new partition's too, and stops at once.
+// The spouts' back-off and wake timeout are 30 s: a spout task that polled its source, or that
+// blocked without the fd, would sleep through every round below (each waits at most 10 s) and
+// through the stop. Blocking on the source's fd, it takes each round's records when they come, a
+// new partition's too, and stops at once.
 TEST(KafkaWakeTest, an_idle_continuous_spout_is_woken_for_records_a_new_partition_and_the_stop) {
   MockCluster mc(1);
   mc.createTopic("grow-a", 2);
@@ -133,6 +134,7 @@ TEST(KafkaWakeTest, an_idle_continuous_spout_is_woken_for_records_a_new_partitio
   b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
   Continuous c;
   c.spoutBackoffMin = c.spoutBackoffMax = 30s;
+  c.spoutWakeTimeout = 30s;
   auto running = runContinuous(b.build(), c);
   size_t expected = 0;
   for (int round = 0; round < 5; ++round) {

@@ -337,9 +337,15 @@ void Executor::waitForInput(int64_t waitStart, int64_t spoutBackoff) {
     }
   }
   // Wait for a frame first, then take it: the wait is not busy time (nor process latency).
-  zmq::pollitem_t items[2] = {{inbox_->socket().handle(), 0, ZMQ_POLLIN, 0},
-                              {nullptr, wake, ZMQ_POLLIN, 0}};
-  zmq::poll(items, wake >= 0 ? 2 : 1, blockTimeout());
+  // Blocked on the wake fd, the stop is polled too (Shared::stopWake): the timeout is then only
+  // for the spout's timers (Continuous::spoutWakeTimeout).
+  zmq::pollitem_t items[3] = {{inbox_->socket().handle(), 0, ZMQ_POLLIN, 0},
+                              {nullptr, wake, ZMQ_POLLIN, 0},
+                              {nullptr, sh_.stopWake.fd, ZMQ_POLLIN, 0}};
+  zmq::poll(items, wake >= 0 ? 3 : 1,
+            wake >= 0 ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                            sh_.config.spoutWakeTimeout)
+                      : blockTimeout());
   drainStart_ = steadyNow();
   if (wake >= 0 && (items[1].revents & ZMQ_POLLIN)) {
     // Emptied before nextTuple() looks at the source, so records arriving after the look

@@ -57,6 +57,7 @@ class RunningTopology::Impl {
   void shutdownAndJoin() {
     if (joined) return;
     sh->shutdown = true;
+    sh->stopWake.signal();
     for (auto& t : tasks) t->join();
     joined = true;
     flushLogRepeats();  // the counts of repeated lines still held back are written now
@@ -76,6 +77,7 @@ RunningTopology::~RunningTopology() {
 
 void RunningTopology::stop() {
   impl_->sh->stopping = true;
+  impl_->sh->stopWake.signal();
   waitUntilDone();
 }
 
@@ -86,6 +88,7 @@ std::string RunningTopology::error() const {
 
 void RunningTopology::kill() {
   impl_->sh->killed = true;
+  impl_->sh->stopWake.signal();
   impl_->shutdownAndJoin();
 }
 
@@ -116,7 +119,10 @@ bool RunningTopology::done() const { return impl_->joined || impl_->allFinished(
 void RunningTopology::deactivate() { impl_->sh->deactivated = true; }
 void RunningTopology::activate() { impl_->sh->deactivated = false; }
 bool RunningTopology::active() const { return !impl_->sh->deactivated.load(); }
-void RunningTopology::requestStop() { impl_->sh->stopping = true; }
+void RunningTopology::requestStop() {
+  impl_->sh->stopping = true;
+  impl_->sh->stopWake.signal();
+}
 const Topology& RunningTopology::topology() const { return impl_->sh->topology; }
 
 int RunningTopology::taskCount() const { return impl_->sh->numTasks; }
@@ -273,6 +279,7 @@ void checkConfig(const Continuous& c) {
   if (c.metricsInterval.count() <= 0) bad("metricsInterval must be positive");
   if (c.spinBudget.count() < 0 || c.idleSpin.count() < 0)
     bad("spinBudget and idleSpin must be >= 0");
+  if (c.spoutWakeTimeout.count() < 0) bad("spoutWakeTimeout must be >= 0");
   if (c.retryBackoffMin.count() < 0 || c.retryBackoffMax < c.retryBackoffMin)
     bad("retryBackoffMin must be >= 0 and retryBackoffMax >= retryBackoffMin");
 }

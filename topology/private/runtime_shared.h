@@ -2,6 +2,9 @@
 // per-task metrics cells and the run state (stop, kill, start barrier). See docs/runtime.md.
 #pragma once
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -92,6 +95,24 @@ struct RuntimeShared {
   std::atomic<bool> shutdown{false};  // everything is done: leave the loops, clean up
   std::atomic<bool> killed{false};    // leave at once
   std::atomic<bool> deactivated{false};  // spouts do not call nextTuple() (Storm's deactivate)
+  // Readable from the stop, kill or shutdown on (never read, so it stays readable): spouts
+  // blocked on their source's wake fd poll it too, so they see the stop at once rather than
+  // after Continuous::spoutWakeTimeout.
+  struct StopWake {
+    int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    StopWake() = default;
+    StopWake(const StopWake&) = delete;
+    StopWake& operator=(const StopWake&) = delete;
+    ~StopWake() {
+      if (fd >= 0) ::close(fd);
+    }
+    void signal() const {
+      const uint64_t one = 1;
+      if (fd >= 0) {
+        [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
+      }
+    }
+  } stopWake;
 
   std::mutex mutex;
   std::condition_variable cv;
@@ -127,6 +148,7 @@ struct RuntimeShared {
       killed = true;
       cv.notify_all();
     }
+    stopWake.signal();
     logError("topology stopped: " + why);
     if (onFail) onFail(why);
   }

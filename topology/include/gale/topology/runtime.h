@@ -98,6 +98,11 @@ struct Continuous {
   // A spout whose nextTuple() returned false sleeps this long, doubling up to the max.
   Duration spoutBackoffMin = std::chrono::microseconds(20);
   Duration spoutBackoffMax = std::chrono::microseconds(200);
+  // A spout whose source signals arriving records (Spout::wakeFd, e.g. Kafka) blocks on that when
+  // idle instead of sleeping its back-off, and looks again at its timers (tree timeouts, the
+  // adaptive pending limit, publishing its metrics) and at deactivate/activate after at most this
+  // long (or when its inbox gets acks). The stop and the kill wake it at once.
+  Duration spoutWakeTimeout = std::chrono::milliseconds(1);
   Duration tickInterval = std::chrono::milliseconds(100);  // Bolt::onTick, Operator processing time
   Duration metricsInterval = std::chrono::milliseconds(100);  // how often latencies are published
   const Clock* clock = nullptr;  // nullptr: the system clock. Ticks and timeouts read it.
