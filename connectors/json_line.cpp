@@ -128,26 +128,32 @@ bool JsonLineParser::fail(size_t pos, std::string reason) {
   return false;
 }
 
-int JsonLineParser::lookup(std::string_view key) {
-  const int n = static_cast<int>(fields_.size());
-  if (next_ < n && fields_[next_].name == key) return next_++;
-  for (int i = 0; i < n; ++i) {
+int JsonLineParser::lookup(size_t member, std::string_view key) {
+  if (member < order_.size() && order_[member].name == key) return order_[member].field;
+  int field = -1;
+  for (int i = 0; i < static_cast<int>(fields_.size()); ++i) {
     if (fields_[i].name == key) {
-      next_ = i + 1;
-      return i;
+      field = i;
+      break;
     }
   }
-  return -1;
+  if (member < kRememberedMembers) {
+    if (order_.size() <= member) order_.resize(member + 1);
+    order_[member].name.assign(key);
+    order_[member].field = field;
+  }
+  return field;
 }
 
-// Reads a string literal (the cursor is on its opening quote) into `target`, unescaping.
-bool JsonLineParser::parseString(Cursor& c, std::string& target) {
+// Reads a string literal (the cursor is on its opening quote) into `*target`, unescaping; with
+// no target (a member no field wants) it is only checked, not decoded or copied.
+bool JsonLineParser::parseString(Cursor& c, std::string* target) {
   const size_t start = c.pos();
   ++c.p;
   for (;;) {
     const char* run = c.p;
     c.p = plainRunEnd(c.p, c.end);
-    target.append(run, c.p);
+    if (target) target->append(run, c.p);
     if (c.p == c.end) return fail(start, "string is not terminated (missing closing '\"')");
     const char ch = *c.p;
     if (ch == '"') {
@@ -159,17 +165,20 @@ bool JsonLineParser::parseString(Cursor& c, std::string& target) {
                                " inside a string must be escaped");
     }
     const size_t escPos = c.pos();
+    auto put = [target](char e) {
+      if (target) *target += e;
+    };
     ++c.p;
     if (c.p == c.end) return fail(escPos, "string ends inside an escape sequence");
     switch (*c.p++) {
-      case '"': target += '"'; break;
-      case '\\': target += '\\'; break;
-      case '/': target += '/'; break;
-      case 'b': target += '\b'; break;
-      case 'f': target += '\f'; break;
-      case 'n': target += '\n'; break;
-      case 'r': target += '\r'; break;
-      case 't': target += '\t'; break;
+      case '"': put('"'); break;
+      case '\\': put('\\'); break;
+      case '/': put('/'); break;
+      case 'b': put('\b'); break;
+      case 'f': put('\f'); break;
+      case 'n': put('\n'); break;
+      case 'r': put('\r'); break;
+      case 't': put('\t'); break;
       case 'u': {
         auto hex4 = [&](uint32_t& cp) {
           if (c.end - c.p < 4) return false;
@@ -198,7 +207,7 @@ bool JsonLineParser::parseString(Cursor& c, std::string& target) {
           }
           cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
         }
-        appendUtf8(target, cp);
+        if (target) appendUtf8(*target, cp);
         break;
       }
       default:
@@ -208,10 +217,7 @@ bool JsonLineParser::parseString(Cursor& c, std::string& target) {
   }
 }
 
-bool JsonLineParser::skipString(Cursor& c) {
-  scratch_.clear();
-  return parseString(c, scratch_);
-}
+bool JsonLineParser::skipString(Cursor& c) { return parseString(c, nullptr); }
 
 bool JsonLineParser::parseKey(Cursor& c, std::string_view& key) {
   // Fast path: a name without escapes is used in place.
@@ -222,7 +228,7 @@ bool JsonLineParser::parseKey(Cursor& c, std::string_view& key) {
     return true;
   }
   keyScratch_.clear();
-  if (!parseString(c, keyScratch_)) return false;
+  if (!parseString(c, &keyScratch_)) return false;
   key = keyScratch_;
   return true;
 }
@@ -239,12 +245,12 @@ bool JsonLineParser::parseValue(Cursor& c, int field, Value& target) {
   const char ch = *c.p;
   if (ch == '"') {
     if (field < 0) return skipString(c);
-    if (want == Type::String || want == Type::Any) return parseString(c, stringIn(target));
+    if (want == Type::String || want == Type::Any) return parseString(c, &stringIn(target));
     if (want == Type::Bytes) {
       Bytes* b = std::get_if<Bytes>(&target);
       if (!b) b = &target.emplace<Bytes>();
       b->data.clear();
-      return parseString(c, b->data);
+      return parseString(c, &b->data);
     }
     return typeError("a string");
   }
@@ -352,7 +358,7 @@ bool JsonLineParser::parse(std::string_view line, Values& out) {
   const size_t n = fields_.size();
   out.resize(n);
   std::memset(seen_.data(), 0, n);
-  next_ = 0;
+  size_t member = 0;
   Cursor c{line.data(), line.data(), line.data() + line.size()};
   c.skipSpace();
   if (c.atEnd()) return fail(c.pos(), "the line is empty (expected a JSON object)");
@@ -376,7 +382,7 @@ bool JsonLineParser::parse(std::string_view line, Values& out) {
       }
       ++c.p;
       c.skipSpace();
-      const int field = lookup(key);
+      const int field = lookup(member++, key);
       if (field < 0) {
         if (options_.rejectUnknownFields) {
           return fail(keyPos, "unknown member " + quoted(key) + " (declared fields are " +
