@@ -168,6 +168,20 @@ TEST(JsonLineParser, AParserReusedOverLinesWithOtherMemberOrdersFindsEachField) 
   EXPECT_EQ(v, (Values{int64_t{5}, std::string("v")}));
   EXPECT_FALSE(p.parse(R"({"a":5,"a":6})", v));
   EXPECT_NE(p.error().find("\"a\" appears twice"), std::string::npos) << p.error();
+  // Names of every length up to past 16 bytes, each against one that differs in a single byte
+  // at each position: the remembered name must match only itself.
+  for (size_t n = 1; n <= 20; ++n) {
+    const std::string name(n, 'k');
+    JsonLineParser q(Fields{FieldSpec{name, Type::Int64}});
+    for (size_t at = 0; at < n; ++at) {
+      std::string other = name;
+      other[at] = 'j';
+      ASSERT_TRUE(q.parse("{\"" + name + "\":1}", v)) << q.error();
+      EXPECT_EQ(v, (Values{int64_t{1}})) << n << " " << at;
+      ASSERT_TRUE(q.parse("{\"" + other + "\":2}", v)) << q.error();
+      EXPECT_EQ(v, (Values{std::monostate{}})) << n << " " << at;
+    }
+  }
 }
 
 // Undeclared members are skipped without being decoded or copied, but their syntax is checked

@@ -115,10 +115,13 @@ void YsbProject::onTuple(const Tuple& t, Emitter& out) {
     out.emit("bad_event_time", Values{et, ad});
     return;
   }
-  Values v = recycledValues();
-  v.emplace_back(ad);
-  v.emplace_back(Timestamp{millis * 1000});
-  out.emit(std::move(v));
+  // Lent, as JsonParse lends its output: the ad id is copied into a string whose capacity is
+  // kept from the last event (no allocation per event inside a chain).
+  out_.resize(2);
+  if (auto* s = std::get_if<std::string>(&out_[0])) *s = std::get<std::string>(ad);
+  else out_[0] = ad;
+  out_[1] = Timestamp{millis * 1000};
+  out.emitBorrowed(kDefaultStream, out_);
 }
 
 // ---- SplitWords ----
@@ -302,8 +305,7 @@ BuiltPipeline buildTopology(const PipelineOptions& o, std::shared_ptr<RunMeasure
                   chain(Meter(ysbIn, m), JsonParse("json", events),
                         KeepEquals(events, "event_type", std::string("view")), YsbProject(),
                         StaticJoin(data->campaignTable(), "ad_id",
-                                   Fields{{"ad_id", Type::String},
-                                          {"event_time", Type::Timestamp}})),
+                                   Fields{{"event_time", Type::Timestamp}})),
                   o.parallelism)
             .localOrShuffleGrouping("events");
       }

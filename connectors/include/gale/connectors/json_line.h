@@ -75,6 +75,7 @@ class JsonLineParser {
   };
   static constexpr size_t kRememberedMembers = 64;
   std::vector<KnownMember> order_;
+  Value skipped_;  // an undeclared member's value is checked, never stored (stays null)
   std::string keyScratch_;
   std::string error_;
   size_t errorPos_ = 0;
