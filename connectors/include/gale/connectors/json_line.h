@@ -57,11 +57,13 @@ class JsonLineParser {
   struct Cursor;
   bool fail(size_t pos, std::string reason);
   bool parseString(Cursor& c, std::string* target);
+  bool parseEscapedString(Cursor& c, std::string* target);
   bool skipString(Cursor& c);
   bool parseKey(Cursor& c, std::string_view& key);
   bool parseValue(Cursor& c, int field, Value& target);
   // The field named `key`, the line's member number `member` (-1: no field wants it).
   int lookup(size_t member, std::string_view key);
+  int lookupAndRemember(size_t member, std::string_view key);
 
   Fields fields_;
   Options options_;
