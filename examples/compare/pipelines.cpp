@@ -60,7 +60,12 @@ std::unique_ptr<Operator> JsonParse::clone() const {
   return std::make_unique<JsonParse>(input_, fields_);
 }
 void JsonParse::onTuple(const Tuple& t, Emitter& out) {
-  const std::string& line = t.getString(input_);
+  if (t.schema().get() != resolvedFor_) {
+    // By name once per input schema, not per tuple; Tuple::get names what is missing.
+    inputIndex_ = static_cast<size_t>(&t.get(input_) - t.values().data());
+    resolvedFor_ = t.schema().get();
+  }
+  const std::string& line = t.getString(inputIndex_);
   if (parser_.parse(line, scratch_)) {
     out.emitBorrowed(kDefaultStream, scratch_);  // scratch_'s strings keep their capacity
   } else {

@@ -95,6 +95,8 @@ class JsonParse final : public Operator {
   Fields fields_;
   JsonLineParser parser_;
   Values scratch_;
+  const StreamSchema* resolvedFor_ = nullptr;  // the schema inputIndex_ was found in
+  size_t inputIndex_ = 0;
 };
 
 // Keeps the tuples whose field `field` equals `value` (same type and value).

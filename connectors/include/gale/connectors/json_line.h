@@ -67,7 +67,8 @@ class JsonLineParser {
 
   Fields fields_;
   Options options_;
-  std::vector<unsigned char> seen_;
+  std::vector<uint32_t> seen_;  // seen_[field] == line_: the field's member is in this line
+  uint32_t line_ = 0;
   // The names of the last lines' members in order, each with its field: event streams list the
   // same members in the same order, so one compare finds a member's field, declared or not
   // (scanning the fields cost ~65 instructions per member). Bounded for lines with many members.
