@@ -127,9 +127,9 @@ void BoltExecutor::emitBorrowed(std::string_view streamName, const Tuple* anchor
   if (!(sh_.config.acking && anchor)) {
     OutStream& os = stream(streamName);
     checkValues(os, values);
-    if (Executor* to = onlyFusedTarget(os, route(os, values, -1))) {
+    if (os.fusedOnly && !os.fusedTupleBusy) {
       ++emitted_;
-      return lendFused(os, *to, values, anchor ? anchor->originNanos() : 0);
+      return lendFused(os, *os.fusedOnly, values, anchor ? anchor->originNanos() : 0);
     }
   }
   Values taken = std::exchange(values, recycledValues());

@@ -72,6 +72,9 @@ void Executor::connect() {
     slot->sender = std::make_unique<ChannelSender>(sh_.transport, sh_.endpoints[t], id_, opts);
     active_.push_back(slot.get());
   }
+  for (OutStream& os : outs_)
+    if (const std::vector<TaskId>* fixed = os.router->fixedTargets(); fixed && fixed->size() == 1)
+      os.fusedOnly = senders_[static_cast<size_t>(fixed->front())]->fused;
   afterConnect();
 }
 

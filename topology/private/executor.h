@@ -80,6 +80,9 @@ class Executor : public FrameHandler {
     // Busy while the task runs it (an emit on this stream from within then takes a new Tuple).
     Tuple fusedTuple;
     bool fusedTupleBusy = false;
+    // The fused task every tuple of this stream goes to, when it is the stream's only fixed
+    // target (a fused chain): a borrowed emit goes there without routing.
+    Executor* fusedOnly = nullptr;
   };
 
   // ---- what each kind of executor adds to the loop
