@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
 #include "gale/connectors/json_line.h"
 #include "gale/core/log.h"
 #include "kafka_common.h"
@@ -23,12 +25,25 @@ namespace {
 
 constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max();
 
+// A fetched record as librdkafka handed it over: the tuple is built from it when read() serves
+// it, once, instead of being built into the buffer and copied out of it (a record's key, value,
+// topic and headers were allocated twice). Holding the message keeps its fetch buffer; records
+// leave the buffer in offset order at each commit, so only the oldest buffers stay pinned.
+struct Fetched {
+  struct Free {
+    void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+  };
+  std::unique_ptr<rd_kafka_message_t, Free> m;
+  int64_t originNanos = 0;  // when the source took it from librdkafka
+  int64_t offset() const { return m->offset; }
+};
+
 struct Part {
   std::string topic;
   int32_t id = 0;
   rd_kafka_queue_t* queue = nullptr;
   std::mutex m;
-  std::deque<SourceRecord> buf;  // fetched records, in offset order
+  std::deque<Fetched> buf;       // fetched records, in offset order
   int64_t base = 0;              // reads below this offset need a seek (committed or skipped)
   int64_t fetched = 0;           // one past the last offset fetched (or the EOF position)
   int64_t start = 0;             // where fetching starts at open()
@@ -37,6 +52,7 @@ struct Part {
   int64_t lostBelow = 0;         // offsets below are gone and were skipped (failOnDataLoss=false)
   std::atomic<int64_t> latest{0};  // the broker's end offset when last asked (unbounded partitions)
   bool paused = false;
+  int wakeFd = -1;               // notifyOnRecords(): librdkafka writes here on new records
   std::string fatal;             // data loss under failOnDataLoss: every call throws this
 };
 
@@ -297,9 +313,12 @@ struct KafkaSource::Impl {
         return;
       }
       logInfo(where(*part) + ": discovered; reading it from offset " + std::to_string(low));
-      std::lock_guard lk(mutex);
-      parts.push_back(std::move(part));
-      partCount = parts.size();
+      {
+        std::lock_guard lk(mutex);
+        parts.push_back(std::move(part));
+        partCount = parts.size();
+      }
+      wakeAllReaders();
     }
   }
 
@@ -318,6 +337,7 @@ struct KafkaSource::Impl {
     }
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_queue_forward(p.queue, nullptr);  // assignment may have re-forwarded it
+    wireWakeLocked(p);
     p.paused = false;
     if (!msg.empty()) throw SourceError(where(p) + ": cannot seek to offset " +
                                         std::to_string(offset) + ": " + msg);
@@ -389,7 +409,9 @@ struct KafkaSource::Impl {
     p.lostBelow = std::max(p.lostBelow, p.fetched);
   }
 
-  void handleLocked(Part& p, rd_kafka_message_t* m) {
+  // Takes `m` (destroys it unless it is a record kept in the buffer).
+  void handleLocked(Part& p, rd_kafka_message_t* m, int64_t nowNanos) {
+    std::unique_ptr<rd_kafka_message_t, Fetched::Free> owned(m);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       p.fetched = std::max(p.fetched, m->offset);
       return;
@@ -413,9 +435,18 @@ struct KafkaSource::Impl {
       return;
     }
     if (m->offset < p.fetched) return;  // fetched before a seek; already served or skipped
+    p.fetched = m->offset + 1;
+    p.buf.push_back(Fetched{std::move(owned), nowNanos});
+    std::lock_guard lk(statsMutex);
+    ++stats.records;
+  }
+
+  // The tuple of a fetched record (Spark's fields; KafkaSource::fields()).
+  static SourceRecord recordOf(const Part& p, const Fetched& f) {
+    const rd_kafka_message_t* m = f.m.get();
     SourceRecord r;
     r.offset = m->offset;
-    r.originNanos = clock->monoNanos();
+    r.originNanos = f.originNanos;
     r.values.reserve(8);
     r.values.emplace_back(m->key ? Value(Bytes{std::string(static_cast<const char*>(m->key),
                                                            m->key_len)})
@@ -433,6 +464,8 @@ struct KafkaSource::Impl {
                                   : tt == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? 1
                                                                              : -1});
     rd_kafka_headers_t* hdrs = nullptr;
+    // rd_kafka_message_headers parses the headers into the message on the first call: the
+    // message is the buffer's, and only its reader (under p.m) calls it.
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
       std::string json = "[";
       const char* hn;
@@ -451,10 +484,7 @@ struct KafkaSource::Impl {
     } else {
       r.values.emplace_back(Value());
     }
-    p.fetched = m->offset + 1;
-    p.buf.push_back(std::move(r));
-    std::lock_guard lk(statsMutex);
-    ++stats.records;
+    return r;
   }
 
   // Moves what librdkafka fetched into the buffer, waiting up to `timeoutMs` for the first
@@ -465,16 +495,17 @@ struct KafkaSource::Impl {
     if (timeoutMs > 0) {
       rd_kafka_message_t* first = rd_kafka_consume_queue(p.queue, timeoutMs);
       if (!first) return;
-      if (p.fatal.empty()) handleLocked(p, first);
-      rd_kafka_message_destroy(first);
+      if (p.fatal.empty()) handleLocked(p, first, clock->monoNanos());
+      else rd_kafka_message_destroy(first);
     }
     rd_kafka_message_t* msgs[256];
     while (true) {
       ssize_t n = rd_kafka_consume_batch_queue(p.queue, 0, msgs, 256);
       if (n <= 0) break;
+      const int64_t now = clock->monoNanos();  // one read per batch: they came in one fetch
       for (ssize_t i = 0; i < n; ++i) {
-        if (p.fatal.empty()) handleLocked(p, msgs[i]);
-        rd_kafka_message_destroy(msgs[i]);
+        if (p.fatal.empty()) handleLocked(p, msgs[i], now);
+        else rd_kafka_message_destroy(msgs[i]);
       }
       if (n < 256) break;
     }
@@ -507,10 +538,7 @@ struct KafkaSource::Impl {
   // Releases the consumer (a closed source can be opened again: it looks everything up anew).
   void teardownLocked() {
     stopLatestThread();
-    for (auto& p : parts) {
-      if (p->queue) rd_kafka_queue_destroy(p->queue);
-      p->queue = nullptr;
-    }
+    for (auto& p : parts) destroyQueueLocked(*p);
     if (rk) {
       rd_kafka_consumer_close(rk);
       rd_kafka_destroy(rk);
@@ -589,6 +617,43 @@ struct KafkaSource::Impl {
 
   void checkFatal(const Part& p) {
     if (!p.fatal.empty()) throw SourceFatalError(p.fatal);
+  }
+
+  // notifyOnRecords(): librdkafka writes an eventfd increment to p.wakeFd when a message (a
+  // record, EOF, an error) is put on the partition's empty queue; drainLocked() empties it, so
+  // the next message writes again. Under p.m; the write happens under the queue's lock, so once
+  // this returns with -1 nothing more is written to the old fd.
+  static void wireWakeLocked(Part& p) {
+    static const uint64_t kOne = 1;
+    if (!p.queue) return;
+    if (p.wakeFd >= 0) {
+      rd_kafka_queue_io_event_enable(p.queue, p.wakeFd, &kOne, sizeof kOne);
+    } else {
+      rd_kafka_queue_io_event_enable(p.queue, -1, nullptr, 0);
+    }
+  }
+
+  // A partition was discovered: every registered reader looks at partitions() again now.
+  void wakeAllReaders() {
+    static const uint64_t kOne = 1;
+    std::set<int> woken;
+    for (Part* p : allParts()) {
+      std::lock_guard lk(p->m);  // notifyOnRecords(-1) cannot close the fd while we write
+      if (p->wakeFd >= 0 && woken.insert(p->wakeFd).second) {
+        [[maybe_unused]] ssize_t n = ::write(p->wakeFd, &kOne, sizeof kOne);
+      }
+    }
+  }
+
+  // Before a queue goes (close, teardown): nothing may be written to a reader's fd after it.
+  // The held messages go first: a consumer must not be destroyed while its messages are held.
+  static void destroyQueueLocked(Part& p) {
+    p.buf.clear();
+    if (!p.queue) return;
+    if (p.wakeFd >= 0) rd_kafka_queue_io_event_enable(p.queue, -1, nullptr, 0);
+    rd_kafka_queue_destroy(p.queue);
+    p.queue = nullptr;
+    p.wakeFd = -1;
   }
 
   // Sends the runtime's commits to the broker (group offsets, for lag monitoring), at most every
@@ -731,10 +796,7 @@ void KafkaSource::close() {
   std::lock_guard lk(s.mutex);
   s.closed = true;
   for (auto& p : s.parts) p->m.lock();  // no reader is inside the consumer while it goes
-  for (auto& p : s.parts) {
-    if (p->queue) rd_kafka_queue_destroy(p->queue);
-    p->queue = nullptr;
-  }
+  for (auto& p : s.parts) Impl::destroyQueueLocked(*p);
   if (s.rk) {
     rd_kafka_consumer_close(s.rk);
     rd_kafka_destroy(s.rk);
@@ -763,6 +825,17 @@ int64_t KafkaSource::available(int partition) {
 
 int64_t KafkaSource::ready(int partition) {
   return impl_->afterDrain(partition, [](Part& p) { return std::min(p.fetched, p.end); });
+}
+
+bool KafkaSource::notifyOnRecords(int partition, int fd) {
+  Impl& s = *impl_;
+  if (!s.opened) return false;  // before part(), which would look a closed source up again
+  Part& p = s.part(partition);
+  std::lock_guard lk(p.m);
+  if (!s.opened || !p.queue) return false;
+  p.wakeFd = fd;
+  Impl::wireWakeLocked(p);
+  return true;
 }
 
 size_t KafkaSource::read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) {
@@ -811,9 +884,9 @@ size_t KafkaSource::read(int partition, int64_t from, int64_t to, std::vector<So
     s.checkFatal(p);
   }
   auto it = std::lower_bound(p.buf.begin(), p.buf.end(), from,
-                             [](const SourceRecord& r, int64_t off) { return r.offset < off; });
+                             [](const Fetched& f, int64_t off) { return f.offset() < off; });
   size_t n = 0;
-  for (; it != p.buf.end() && it->offset < to; ++it, ++n) out.push_back(*it);
+  for (; it != p.buf.end() && it->offset() < to; ++it, ++n) out.push_back(Impl::recordOf(p, *it));
   return n;
 }
 
@@ -828,7 +901,7 @@ void KafkaSource::commit(int partition, int64_t offset) {
       return;
     }
     p.committed = std::max(p.committed, offset);
-    while (!p.buf.empty() && p.buf.front().offset < offset) p.buf.pop_front();
+    while (!p.buf.empty() && p.buf.front().offset() < offset) p.buf.pop_front();
     p.base = std::max(p.base, offset);
     if (p.paused && p.buf.size() < s.o.maxBufferedRecords / 2 + 1) s.setPausedLocked(p, false);
   }

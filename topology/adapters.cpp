@@ -2,6 +2,9 @@
 
 #include <stdexcept>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include "gale/core/log.h"
 #include "gale/core/partition_order.h"
 
@@ -135,7 +138,20 @@ void SourceSpout::open(const TopologyContext& context, SpoutOutputCollector& out
                                   watermark_->field + "'");
   }
   openNanos_ = lastWatermarkNanos_ = clock_->monoNanos();
+  // Non-blocking, as librdkafka requires of an IO-event fd; without one the task polls.
+  wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  wakeOk_ = wakeFd_ >= 0;
   adoptNewPartitions();
+}
+
+SourceSpout::~SourceSpout() {
+  // Not closed (a task that failed to open): an fd still registered with the source is left
+  // open rather than closed under a writer that might then write into a reused number.
+  if (wakeFd_ >= 0 && parts_.empty()) ::close(wakeFd_);
+}
+
+void SourceSpout::registerWake(const Partition& p) {
+  if (wakeOk_ && !shared_->source->notifyOnRecords(p.id, wakeFd_)) wakeOk_ = false;
 }
 
 void SourceSpout::adoptNewPartitions() {
@@ -156,6 +172,7 @@ void SourceSpout::adoptNewPartitions() {
     part.base = part.next = resume != resumeAt_.end() ? resume->second : src.initialOffset(p);
     if (watermark_) part.watermark.emplace(watermark_->delay);
     part.lastDataNanos = clock_->monoNanos();
+    registerWake(part);
     parts_.push_back(std::move(part));
   }
   knownPartitions_ = std::max(knownPartitions_, n);
@@ -173,6 +190,13 @@ std::map<int, int64_t> SourceSpout::positions() const {
 }
 
 void SourceSpout::close() {
+  if (wakeFd_ >= 0) {
+    // Unregistered before the fd goes (the source must not write into a reused fd number).
+    for (const Partition& p : parts_) shared_->source->notifyOnRecords(p.id, -1);
+    ::close(wakeFd_);
+    wakeFd_ = -1;
+    wakeOk_ = false;
+  }
   std::lock_guard lock(shared_->mutex);
   if (--shared_->openTasks == 0) shared_->source->close();
 }

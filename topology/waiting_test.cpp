@@ -2,6 +2,8 @@
 // (yield for idleSpin, then block). What matters is that no tuple waits for a wake-up that never
 // comes, whichever way the consumer was waiting when it arrived; the CI runs this under TSan.
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "test_support.h"
 
@@ -113,6 +115,59 @@ TEST(Waiting, WithASpinBudgetAnIdleSpoutPollsItsSourceInsteadOfSleeping) {
   p->released = 1;
   EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(30)));
   EXPECT_EQ(seen->count.load(), 2);
+}
+
+// PacedSpout with a wake fd: the test writes it after each release (Spout::wakeFd).
+class WakingSpout : public PacedSpout {
+ public:
+  WakingSpout(int64_t n, std::shared_ptr<PingPong> p, int fd)
+      : PacedSpout(n, p), n_(n), p_(std::move(p)), fd_(fd) {}
+  std::unique_ptr<Spout> clone() const override {
+    return std::make_unique<WakingSpout>(n_, p_, fd_);
+  }
+  int wakeFd() const override { return fd_; }
+
+ private:
+  int64_t n_;
+  std::shared_ptr<PingPong> p_;
+  int fd_;
+};
+
+// The back-off is 30 s: a spout that slept it between polls would miss every round's 10 s
+// limit. Woken through its fd, it takes each tuple as it is released, and between wake-ups it
+// asks again at most about once per ms (its timers), not in a yield loop.
+TEST(Waiting, AnIdleSpoutWithAWakeFdBlocksOnItInsteadOfSleepingItsBackoff) {
+  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto p = std::make_shared<PingPong>();
+  auto seen = std::make_shared<Seen>();
+  Continuous c = fastConfig();
+  c.spoutBackoffMin = c.spoutBackoffMax = std::chrono::seconds(30);
+  TopologyBuilder b;
+  b.setSpout("paced", WakingSpout(21, p, fd), 1);
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("paced");
+  auto rt = runContinuous(b.build(), c);
+  const uint64_t one = 1;
+  for (int64_t i = 0; i < 20; ++i) {
+    p->released = i + 1;
+    ASSERT_EQ(::write(fd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+    ASSERT_TRUE(eventually([&] { return seen->count.load() == i + 1; }, std::chrono::seconds(10)))
+        << "tuple " << i << " did not arrive";
+  }
+  // Idle now (every tuple acked): count its polls over a while.
+  ASSERT_TRUE(eventually([&] { return rt.metrics().find("paced")->total().acked == 20; }));
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t before = p->polls.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int64_t polls = p->polls.load() - before;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start).count();
+  EXPECT_LE(polls, 2 * ms + 20) << "an idle spout with a wake fd polled " << polls << " times in "
+                                << ms << " ms";
+  p->released = 21;  // lets it end
+  ASSERT_EQ(::write(fd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(30)));
+  ::close(fd);
 }
 
 TEST(Waiting, ANegativeSpinBudgetIsRefused) {

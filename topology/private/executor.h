@@ -98,6 +98,8 @@ class Executor : public FrameHandler {
   virtual void timers(int64_t now) = 0;  // `now`: the configured clock's monoNanos()
   virtual bool finishedStream() const = 0;
   virtual bool sleepsWhenIdle() const { return false; }  // spout back-off instead of blocking
+  // Spout::wakeFd(): an idle spout that has one blocks on it and its inbox instead.
+  virtual int wakeFd() const { return -1; }
   virtual bool growsBackoff() const { return false; }
   // An idle wait that is back-pressure, not idleness (a spout at its limit of trees in flight).
   virtual bool waitIsBackPressure() const { return false; }

@@ -66,6 +66,7 @@ class SpoutExecutor final : public Executor {
   void timers(int64_t now) override;
   bool finishedStream() const override { return eosEmitted_ && pending_.empty(); }
   bool sleepsWhenIdle() const override;
+  int wakeFd() const override { return spout_ ? spout_->wakeFd() : -1; }
   bool growsBackoff() const override { return !atPendingLimit_; }
   bool waitIsBackPressure() const override { return atPendingLimit_; }
   std::chrono::milliseconds blockTimeout() const override { return std::chrono::milliseconds(1); }

@@ -102,6 +102,10 @@ class KafkaSource : public Source {
   int64_t available(int partition) override;
   // What is fetched (available() is the broker's end offset, which read() waits for).
   int64_t ready(int partition) override;
+  // Through librdkafka's queue IO events (rd_kafka_queue_io_event_enable) on the partition's
+  // fetch queue, and on partition discovery: a continuous-mode spout with nothing to read waits
+  // on the fd instead of polling the queue with back-off sleeps.
+  bool notifyOnRecords(int partition, int fd) override;
   size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) override;
   void commit(int partition, int64_t offset) override;
   // "topic/partition" per gale partition; resumePartitionOrder keeps a checkpoint's numbering

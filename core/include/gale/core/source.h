@@ -73,6 +73,13 @@ class Source {
   // a continuous-mode spout reads up to it, so a record at hand is emitted at once instead of
   // waiting behind records still on the wire.
   virtual int64_t ready(int partition) { return available(partition); }
+  // Lets an idle reader block instead of polling: after this call the source writes an eventfd
+  // increment (8 bytes, the value 1) to `fd` (non-blocking) whenever records, or anything else
+  // read() or ready() must see, arrive for `partition` after a ready() / read() found none
+  // waiting, and when it adds partitions (partitions() grows). fd -1 stops it; the caller must
+  // do that before it closes `fd`. Returns false when the source cannot (the reader then polls).
+  // Call after open().
+  virtual bool notifyOnRecords(int partition, int fd) { return false; }
   // Appends the records with offsets in [from, to) of `partition` to `out`, in offset order, and
   // returns how many it appended (fewer when some are gone, e.g. a bounded socket buffer).
   virtual size_t read(int partition, int64_t from, int64_t to, std::vector<SourceRecord>& out) = 0;

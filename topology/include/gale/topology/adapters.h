@@ -83,6 +83,7 @@ class SourceSpout final : public Spout {
 
   explicit SourceSpout(SourcePtr source, std::optional<WatermarkSpec> watermark = std::nullopt,
                        size_t readChunk = 64);
+  ~SourceSpout() override;
   const SourcePtr& source() const { return shared_->source; }
   const std::optional<WatermarkSpec>& watermark() const { return watermark_; }
 
@@ -93,6 +94,10 @@ class SourceSpout final : public Spout {
   void ack(MessageId msgId) override;
   void fail(MessageId msgId) override;
   void close() override;
+  // An eventfd the source writes to when records arrive for this task's partitions
+  // (Source::notifyOnRecords), or -1 when the source cannot for one of them or the task has
+  // none (the task polls, as it does for sources that cannot tell).
+  int wakeFd() const override { return wakeOk_ && !parts_.empty() ? wakeFd_ : -1; }
 
   // Records that could not be re-read for a replay (gone from an opaque source).
   uint64_t lostRecords() const { return lost_; }
@@ -134,6 +139,9 @@ class SourceSpout final : public Spout {
   // The minimum over the partitions that are not idle; nullopt when all are idle.
   std::optional<Timestamp> taskWatermark(int64_t nowNanos) const;
   Partition* partitionOf(MessageId id, int64_t& offset);
+  // Asks the source to write to wakeFd_ when records arrive for `p`; wakeOk_ stays true only
+  // while every partition of this task is registered.
+  void registerWake(const Partition& p);
 
   std::shared_ptr<Shared> shared_;
   std::optional<WatermarkSpec> watermark_;
@@ -162,6 +170,8 @@ class SourceSpout final : public Spout {
   int64_t lastWatermarkNanos_ = 0;
   int64_t openNanos_ = 0;
   bool idle_ = false;
+  int wakeFd_ = -1;  // eventfd (wakeFd()); registered with the source for every partition in parts_
+  bool wakeOk_ = false;
 };
 
 }  // namespace gale

@@ -169,6 +169,11 @@ class Spout {
   // past it).
   virtual void deadLettered(MessageId msgId) { ack(msgId); }
   virtual void close() {}
+  // A file descriptor that becomes readable when nextTuple() may have something to emit again
+  // (an eventfd: the executor reads it empty), or -1. With one, an idle spout task blocks on it
+  // and its inbox (up to 1 ms, for its timers) instead of yielding and sleeping its back-off.
+  // Valid from open() until close().
+  virtual int wakeFd() const { return -1; }
 };
 
 class Bolt {
