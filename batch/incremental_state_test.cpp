@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "checkpoint_dir_test_util.h"
+#include "click_view_join_for_test.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/memory_sink.h"
 #include "gale/core/stream_join.h"
@@ -21,10 +22,11 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-const Fields kFields{{"k", Type::String}, {"ts", Type::Timestamp}, {"v", Type::Int64}};
+using testing::kClickViewFields;
+using testing::rowsOf;
 
-// One side's events: offset o has key k(o*7 % keys) and event time o ms. The test decides how
-// far it is readable and whether it has ended.
+// One side's events (clickViewEvent). The test decides how far it is readable and whether it has
+// ended.
 class Events final : public Source {
  public:
   Events(std::string name, int keys) : name_(std::move(name)), keys_(keys) {}
@@ -33,12 +35,12 @@ class Events final : public Source {
     finished_ = finished;
   }
   std::string name() const override { return name_; }
-  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(kFields); }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(kClickViewFields); }
   int partitions() const override { return 1; }
   int64_t available(int) override { return available_; }
   size_t read(int, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
     for (int64_t o = from; o < to; ++o)
-      out.push_back({o, {"k" + std::to_string(o * 7 % keys_), Timestamp{o * 1000}, o}, 0});
+      out.push_back({o, testing::clickViewEvent(keys_, o), 0});
     return static_cast<size_t>(to - from);
   }
   bool finished() const override { return finished_; }
@@ -76,30 +78,14 @@ class FailAt final : public Operator {
 
 struct IncrementalStateTest : testing::CheckpointDirTest {
 
-  StreamJoin join() const {
-    return StreamJoin({"clicks", kFields, {"k"}, "ts"}, {"views", kFields, {"k"}, "ts"},
-                      JoinType::FullOuter, between(-5ms, 5ms));
-  }
   Topology topology(MemoryStorePtr store) {
     TopologyBuilder b;
-    b.setSpout("clicks", clicks, 1).withWatermark("ts", 2ms);
-    b.setSpout("views", views, 1).withWatermark("ts", 2ms);
-    b.setBolt("join", join(), 2).fieldsGrouping("clicks", Fields{"k"})
-        .fieldsGrouping("views", Fields{"k"});
+    testing::declareClickViewJoin(b, clicks, views, JoinType::FullOuter);
     OutputFieldsDeclarer d;
-    join().declareOutputFields(d);
+    testing::clickViewJoin(JoinType::FullOuter).declareOutputFields(d);
     b.setBolt("fail", FailAt(*d.find(kDefaultStream), failures), 1).shuffleGrouping("join");
     b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("fail");
     return b.build();
-  }
-  static std::multiset<std::string> rowsOf(const MemoryStore& s) {
-    std::multiset<std::string> rows;
-    for (const auto& r : s.rows()) {
-      std::string line;
-      for (const auto& v : r.values) line += toString(v) + "|";
-      rows.insert(line);
-    }
-    return rows;
   }
 
   std::shared_ptr<Events> clicks = std::make_shared<Events>("clicks", 20);

@@ -4,6 +4,7 @@
 // it over the link, and a lost worker stops every worker, after which the job started again
 // resumes from its last commit. (The cluster test does the same with processes and tcp.)
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
 #include <optional>
 #include <thread>
@@ -13,9 +14,11 @@
 #include "../tests/exactly_once_word_count.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/memory_sink.h"
-#include "gale/core/stream_join.h"
+#include "gale/core/log.h"
+#include "click_view_join_for_test.h"
 #include "temp_dir_for_test.h"
 #include "topology_pipeline.h"
+#include "workers_of_one_job_for_test.h"
 
 namespace gale {
 namespace {
@@ -24,9 +27,9 @@ using namespace std::chrono_literals;
 using namespace gale::testing;
 
 // A topology of T tasks over `workers` workers, round robin; the job is in worker T % workers.
-struct Job {
+struct Job : WorkersOfOneJob<MicroBatchWorker> {
   using Build = std::function<Topology()>;
-  Job(int workers, Build build) : workers(workers), build(std::move(build)) {
+  Job(int workers, Build build) : WorkersOfOneJob(workers), build(std::move(build)) {
     std::filesystem::create_directories(out());
   }
   std::string chk() const { return tmp.sub("chk"); }
@@ -48,28 +51,9 @@ struct Job {
     };
     return c;
   }
-  // Starts worker `w`; the coordinator's returns once every worker joined.
-  void start(int w) {
-    threads.emplace_back([this, w] {
-      try {
-        auto worker = runMicroBatchWorker(build(), config(), assignment(w));
-        std::lock_guard lk(mutex);
-        running[static_cast<size_t>(w)].emplace(std::move(worker));
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "worker " << w << " did not start: " << e.what();
-      }
-    });
+  MicroBatchWorker launch(int w) override {
+    return runMicroBatchWorker(build(), config(), assignment(w));
   }
-  void startAll() {
-    running.resize(static_cast<size_t>(workers));
-    for (int w = 0; w < workers; ++w) start(w);
-    joinStarts();
-  }
-  void joinStarts() {
-    for (auto& t : threads) t.join();
-    threads.clear();
-  }
-  MicroBatchWorker& worker(int w) { return *running[static_cast<size_t>(w)]; }
   void waitAll() {
     for (int w = 0; w < workers; ++w) {
       ASSERT_TRUE(running[static_cast<size_t>(w)]) << "worker " << w;
@@ -78,14 +62,10 @@ struct Job {
     }
   }
 
-  int workers;
   Build build;
   MicroBatch base{.maxRecordsPerBatch = 400, .syncCommits = false};
   TempDir tmp;
   mutable std::atomic<uint64_t> committed{0};
-  std::mutex mutex;
-  std::vector<std::thread> threads;
-  std::vector<std::optional<MicroBatchWorker>> running;
 };
 
 // The committed FileSink output, file by file (part-<txid>-<task>): what each batch wrote.
@@ -103,23 +83,14 @@ std::map<std::string, std::multiset<std::string>> batchFiles(const std::string& 
 // rise to its direct count (a batch lost or committed twice ends elsewhere), and the checkpoint
 // consumed every sentence.
 void expectEveryCountOnce(const std::string& chk, const std::string& out, int64_t total) {
-  std::vector<std::string> all;
-  for (int64_t g = 0; g < total; ++g) all.push_back(SentenceSource::sentenceAt(g));
-  auto oracle = directWordCount(all);
-  auto seen = committedCounts(out);
-  ASSERT_EQ(seen.size(), oracle.size());
-  for (const auto& [word, n] : oracle) {
-    const auto& counts = seen[word];
+  expectCommittedCounts(chk, out, total, [](const std::string& word,
+                                            const std::vector<int64_t>& counts, int64_t n) {
     ASSERT_FALSE(counts.empty()) << word;
     EXPECT_TRUE(std::is_sorted(counts.begin(), counts.end()) &&
                 std::adjacent_find(counts.begin(), counts.end()) == counts.end())
         << "word '" << word << "': a batch repeated";
     EXPECT_EQ(counts.back(), n) << "word '" << word << "'";
-  }
-  SourceOffsets offsets = StateStore::inspect(chk)->committedOffsets();
-  int64_t consumed = 0;
-  for (auto [p, off] : offsets["sentences"]) consumed += off;
-  EXPECT_EQ(consumed, total);
+  });
 }
 
 TEST(MicroBatchOverWorkers, AWordCountOverThreeWorkersCommitsEveryCountOnce) {
@@ -171,24 +142,10 @@ TEST(MicroBatchOverWorkers, ALostFollowerStopsEveryWorkerAndTheBatchInFlightIsRe
 
   // Worker 0 (tasks 0, 3 and 6: a spout, a split and a sink task) is lost and started again
   // while the others run on; worker 2 holds the job.
-  job.running[0].reset();
-  job.start(0);
-  for (int w : {1, 2}) {
-    bool stopped = false;
-    for (int i = 0; i < 60000 && !stopped; ++i) {
-      stopped = !job.worker(w).error().empty();
-      if (!stopped) std::this_thread::sleep_for(1ms);
-    }
-    ASSERT_TRUE(stopped) << "worker " << w << " ran on after worker 0 was started again";
-    EXPECT_NE(job.worker(w).error().find("restart"), std::string::npos) << job.worker(w).error();
-  }
+  ASSERT_NO_FATAL_FAILURE(job.loseWorkerZeroUntilTheOthersStop());
   uint64_t resumeAt = StateStore::inspect(job.chk())->lastCommittedTxid();
 
-  job.running[1].reset();
-  job.running[2].reset();
-  job.start(1);
-  job.start(2);
-  job.joinStarts();
+  job.restartTheOthers();
   job.waitAll();
   EXPECT_GT(StateStore::inspect(job.chk())->lastCommittedTxid(), resumeAt);
   // FileSink writes part-<txid>-<task>: a batch replayed under another txid would count twice.
@@ -201,39 +158,19 @@ TEST(MicroBatchOverWorkers, ALostFollowerStopsEveryWorkerAndTheBatchInFlightIsRe
 // those of one process over the whole input, and the end of input must erase every entry.
 TEST(MicroBatchOverWorkers, AFollowerResumesIncrementalStateItDidNotWrite) {
   constexpr int64_t kEvents = 600;
-  const Fields fields{{"k", Type::String}, {"ts", Type::Timestamp}, {"v", Type::Int64}};
-  // Offset o of a side: key o*7 % keys, event time o ms. total -1: unbounded, and with the
-  // lookahead an available-now run reads exactly kEvents without ending the input.
+  // total -1: unbounded, and with the lookahead an available-now run reads exactly kEvents
+  // without ending the input.
   auto events = [&](const std::string& name, int keys, int64_t total) {
     GeneratorSource::Options o{.name = name, .total = total, .unlimitedLookahead = kEvents};
     return std::make_shared<GeneratorSource>(
-        fields,
-        [keys](int, int64_t off) {
-          return Values{"k" + std::to_string(off * 7 % keys), Timestamp{off * 1000}, off};
-        },
-        o);
+        kClickViewFields, [keys](int, int64_t off) { return clickViewEvent(keys, off); }, o);
   };
   auto topology = [&](MemoryStorePtr store, int64_t total) {
     TopologyBuilder b;
-    b.setSpout("clicks", events("clicks", 20, total), 1).withWatermark("ts", 2ms);
-    b.setSpout("views", events("views", 30, total), 1).withWatermark("ts", 2ms);
-    b.setBolt("join",
-              StreamJoin({"clicks", fields, {"k"}, "ts"}, {"views", fields, {"k"}, "ts"},
-                         JoinType::FullOuter, between(-5ms, 5ms)),
-              2)
-        .fieldsGrouping("clicks", Fields{"k"})
-        .fieldsGrouping("views", Fields{"k"});
+    declareClickViewJoin(b, events("clicks", 20, total), events("views", 30, total),
+                         JoinType::FullOuter);
     b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("join");
     return b.build();
-  };
-  auto rowsOf = [](const MemoryStore& s) {
-    std::multiset<std::string> rows;
-    for (const auto& r : s.rows()) {
-      std::string line;
-      for (const auto& v : r.values) line += toString(v) + "|";
-      rows.insert(line);
-    }
-    return rows;
   };
   MicroBatch config{.trigger = BatchTrigger::availableNow(), .maxRecordsPerBatch = 60,
                     .syncCommits = false};
@@ -361,6 +298,111 @@ TEST(MicroBatchOverWorkers, AnOperatorThatThrowsInAFollowerStopsEveryWorkerWithI
         << "worker " << w << ": " << job.worker(w).error();
   }
   EXPECT_EQ(StateStore::inspect(job.chk())->lastCommittedTxid(), 1u);
+}
+
+// A sentence source whose open() waits until the test lets it go.
+class OpensWhenLetGo final : public SentenceSource {
+ public:
+  struct Gate {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool opening = false;
+    bool letGo = false;
+  };
+  explicit OpensWhenLetGo(std::shared_ptr<Gate> gate)
+      : SentenceSource(Options{.partitions = 1, .total = 100}), gate_(std::move(gate)) {}
+  void open(const Clock& clock) override {
+    {
+      std::unique_lock lk(gate_->mutex);
+      gate_->opening = true;
+      gate_->cv.notify_all();
+      gate_->cv.wait(lk, [&] { return gate_->letGo; });
+    }
+    SentenceSource::open(clock);
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;
+};
+
+// "word" in, nothing out; counts its tasks' open().
+class CountsOpens final : public Operator {
+ public:
+  explicit CountsOpens(std::shared_ptr<std::atomic<int>> opens) : opens_(std::move(opens)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"word"}); }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<CountsOpens>(opens_); }
+  void open(const OperatorContext&) override { ++*opens_; }
+  void onTuple(const Tuple&, Emitter&) override {}
+
+ private:
+  std::shared_ptr<std::atomic<int>> opens_;
+};
+
+// The job's worker (0) is killed while worker 1, a follower that has its START, still opens its
+// sources: its link gets ABORT before its pipeline has started. The follower must stop with that
+// error once its sources have opened, without launching its tasks; the ABORT must not call the
+// pipeline's failure callback before start() set it (on the link's thread, racing start()).
+TEST(MicroBatchOverWorkers, AnAbortWhileAFollowerOpensItsSourcesStopsItBeforeItsTasksStart) {
+  auto topology = [](SourcePtr sentences, std::shared_ptr<std::atomic<int>> opens) {
+    TopologyBuilder b;
+    b.setSpout("sentences", std::move(sentences), 1);                          // task 0: worker 0
+    b.setBolt("count", CountsOpens(std::move(opens)), 1).shuffleGrouping("sentences");  // task 1
+    return b.build();
+  };
+  Job job(2, [&] { return topology(wordCountSentences(100), std::make_shared<std::atomic<int>>(0)); });
+  // The job's worker launches its tasks without waiting for the follower's to come up.
+  job.base.runtime.peerConnectTimeout = Duration::zero();
+  auto gate = std::make_shared<OpensWhenLetGo::Gate>();
+  auto followerOpens = std::make_shared<std::atomic<int>>(0);
+
+  // Each link logs "micro-batch job over 2 workers: <why>" once when aborted; the job's first.
+  std::mutex mutex;
+  std::condition_variable cv;
+  int aborts = 0;
+  setLogRepeatWindow(std::chrono::nanoseconds(0));  // the follower's line repeats the job's
+  LogSink previous = setLogSink([&](LogLevel, std::string_view m) {
+    if (m.rfind("micro-batch job over 2 workers: ", 0) != 0) return;
+    std::lock_guard lk(mutex);
+    ++aborts;
+    cv.notify_all();
+  });
+  std::optional<MicroBatchWorker> follower;
+  std::thread followerThread([&] {
+    try {
+      follower.emplace(runMicroBatchWorker(
+          topology(std::make_shared<OpensWhenLetGo>(gate), followerOpens), job.config(),
+          job.assignment(1)));
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "the follower threw: " << e.what();
+    }
+  });
+  MicroBatchWorker lead = runMicroBatchWorker(job.build(), job.config(), job.assignment(0));
+  ASSERT_TRUE(lead.coordinator());
+  bool opening, bothAborted = false;
+  {
+    std::unique_lock lk(gate->mutex);
+    opening = gate->cv.wait_for(lk, 60s, [&] { return gate->opening; });
+  }
+  if (opening) {
+    lead.kill();
+    std::unique_lock lk(mutex);
+    bothAborted = cv.wait_for(lk, 60s, [&] { return aborts >= 2; });
+  }
+  // Whatever happened: the follower goes on, and the log sink (it points into this test) goes.
+  {
+    std::lock_guard lk(gate->mutex);
+    gate->letGo = true;
+    gate->cv.notify_all();
+  }
+  followerThread.join();
+  setLogSink(previous);
+  setLogRepeatWindow(std::chrono::seconds(1));
+  ASSERT_TRUE(opening) << "the follower never opened its source";
+  ASSERT_TRUE(bothAborted) << "the follower's link did not get ABORT";
+  ASSERT_TRUE(follower);
+  ASSERT_TRUE(follower->waitUntilDone(10s));
+  EXPECT_NE(follower->error().find("killed"), std::string::npos) << follower->error();
+  EXPECT_EQ(followerOpens->load(), 0) << "the follower launched its tasks after the job aborted";
 }
 
 TEST(MicroBatchOverWorkers, AJobThatCannotRunOverSeveralWorkersIsRefusedNamingWhy) {

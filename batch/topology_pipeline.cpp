@@ -47,8 +47,9 @@ struct BatchShared {
   // re-sent RESULT (the follower has not yet heard STATUS) is known as a repeat, not a new batch.
   std::map<uint64_t, std::set<int>> finishedWorkers;
   RecoveredState recovered;
-  BatchPipeline::Finished finished;
+  BatchPipeline::Finished finished;  // set by start() under the mutex
   BatchPipeline::Failed failed;
+  std::exception_ptr failedBeforeStart;
   std::atomic<bool> hasFailed{false};
   const Clock* clock = &SystemClock::instance();
 
@@ -132,8 +133,20 @@ struct BatchShared {
     finished(txid, std::move(done));
   }
 
+  // Any thread. Before start() set `failed` (a follower's link can deliver ABORT while the worker
+  // still opens its sources), the failure waits for start(), which reports it and launches nothing.
   void fail(std::exception_ptr e) {
-    if (!hasFailed.exchange(true)) failed(e);
+    if (hasFailed.exchange(true)) return;
+    BatchPipeline::Failed report;
+    {
+      std::lock_guard lk(mutex);
+      if (!failed) {
+        failedBeforeStart = e;
+        return;
+      }
+      report = failed;
+    }
+    report(e);
   }
 };
 
@@ -696,11 +709,17 @@ void TopologyPipeline::start(const RecoveredState& recovered, Finished finished,
   auto blob = recovered.snapshots.find(kSourceWatermarksKey);
   shared_->watermarks->restore(recovered.watermark,
                                blob == recovered.snapshots.end() ? std::string() : blob->second);
-  shared_->finished = std::move(finished);
-  shared_->failed = std::move(failed);
+  std::exception_ptr failedBeforeStart;
   {
-    std::lock_guard lk(shared_->mutex);  // a follower's link may already read it
+    std::lock_guard lk(shared_->mutex);  // a follower's link may already use them
+    shared_->finished = std::move(finished);
+    shared_->failed = std::move(failed);
     shared_->committed = recovered.lastTxid;
+    failedBeforeStart = shared_->failedBeforeStart;
+  }
+  if (failedBeforeStart) {
+    shared_->failed(failedBeforeStart);
+    return;
   }
   if (beforeLaunch) beforeLaunch(recovered);
   auto running = std::make_unique<RunningTopology>(

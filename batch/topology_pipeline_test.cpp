@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "checkpoint_dir_test_util.h"
+#include "click_view_join_for_test.h"
 #include "batch_test_ops.h"
 #include "gale/batch/microbatch.h"
 #include "gale/connectors/generator_source.h"
@@ -428,36 +429,19 @@ TEST_F(TopologyBatchTest, DropDuplicatesGivesTheSameRowsInBothModes) {
 TEST_F(TopologyBatchTest, AnIntervalLeftOuterJoinGivesTheSameRowsInBothModes) {
   // Two in-order sources: no row is late in either mode (the job watermark is the min over the
   // sources), so matched pairs and null rows (emitted at the end of input) are the same.
-  Fields fields{{"k", Type::String}, {"ts", Type::Timestamp}, {"v", Type::Int64}};
   auto source = [&](std::string name, int keys) {
     GeneratorSource::Options o;
     o.name = name;
     o.partitions = 1;
     o.total = 1000;
-    auto gen = [keys](int, int64_t off) {
-      return Values{"k" + std::to_string(off * 7 % keys), Timestamp{off * 1000}, off};
-    };
-    return std::make_shared<GeneratorSource>(fields, gen, o);
+    auto gen = [keys](int, int64_t off) { return clickViewEvent(keys, off); };
+    return std::make_shared<GeneratorSource>(kClickViewFields, gen, o);
   };
   auto build = [&](MemoryStorePtr store) {
     TopologyBuilder b;
-    b.setSpout("clicks", source("clicks", 20), 1).withWatermark("ts", 2ms);
-    b.setSpout("views", source("views", 30), 1).withWatermark("ts", 2ms);
-    b.setBolt("join", StreamJoin({"clicks", fields, {"k"}, "ts"}, {"views", fields, {"k"}, "ts"},
-                                 JoinType::LeftOuter, between(-5ms, 5ms)), 2)
-        .fieldsGrouping("clicks", Fields{"k"})
-        .fieldsGrouping("views", Fields{"k"});
+    declareClickViewJoin(b, source("clicks", 20), source("views", 30), JoinType::LeftOuter);
     b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("join");
     return b.build();
-  };
-  auto rowsOf = [](const MemoryStore& s) {
-    std::multiset<std::string> rows;
-    for (const auto& r : s.rows()) {
-      std::string line;
-      for (const auto& v : r.values) line += toString(v) + "|";
-      rows.insert(line);
-    }
-    return rows;
   };
   auto contStore = std::make_shared<MemoryStore>();
   auto batchStore = std::make_shared<MemoryStore>();

@@ -84,6 +84,18 @@ int keyGroupSnapshotParallelism(std::string_view blob) {
   return readHeader(r).parallelism;
 }
 
+bool rescaleMergesTasks(uint32_t maxParallelism, int oldParallelism, int parallelism) {
+  // Ranges are contiguous and in task order: a range meets several old ones iff its first and
+  // last groups have different old owners.
+  for (int t = 0; t < parallelism; ++t) {
+    KeyGroupRange r = keyGroupRange(t, parallelism, maxParallelism);
+    if (r.first < r.end && taskOfKeyGroup(r.first, maxParallelism, oldParallelism) !=
+                               taskOfKeyGroup(r.end - 1, maxParallelism, oldParallelism))
+      return true;
+  }
+  return false;
+}
+
 void restoreKeyGroupSnapshot(
     const std::function<std::optional<std::string>(const std::string& key)>& lookup,
     const std::string& component, int taskIndex, int parallelism, uint32_t maxParallelism,

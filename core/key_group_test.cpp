@@ -113,5 +113,32 @@ TEST(KeyGroupSnapshot, StaleBlobsOfALargerParallelismAreIgnoredAndAMissingBlobIs
   refused("count#0");
 }
 
+// rescaleMergesTasks (what `gale rebalance` asks) says exactly whether some new task's restore
+// gets the heads of several old tasks.
+TEST(KeyGroupSnapshot, ARescaleMergesTasksExactlyWhenSomeRestoreGetsSeveralHeads) {
+  for (uint32_t m : {1u, 7u, 16u, 128u}) {
+    for (int old = 1; old <= std::min<int>(static_cast<int>(m), 9); ++old) {
+      std::map<std::string, std::string> blobs;
+      for (int i = 0; i < old; ++i) blobs["c#" + std::to_string(i)] = blob(m, old, i);
+      auto lookup = [&](const std::string& k) -> std::optional<std::string> {
+        auto it = blobs.find(k);
+        return it == blobs.end() ? std::nullopt : std::optional(it->second);
+      };
+      for (int n = 1; n <= std::min<int>(static_cast<int>(m), 9); ++n) {
+        bool several = false;
+        for (int t = 0; t < n; ++t) {
+          Groups into;
+          restoreKeyGroupSnapshot(lookup, "c", t, n, m, into);
+          several = several || into.heads.size() > 1;
+        }
+        EXPECT_EQ(rescaleMergesTasks(m, old, n), several) << m << " groups, " << old << " -> " << n;
+      }
+    }
+  }
+  EXPECT_FALSE(rescaleMergesTasks(16, 2, 4));
+  EXPECT_TRUE(rescaleMergesTasks(16, 2, 3));
+  EXPECT_TRUE(rescaleMergesTasks(16, 2, 1));
+}
+
 }  // namespace
 }  // namespace gale

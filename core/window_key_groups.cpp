@@ -116,6 +116,16 @@ KeyGroupedState::Split WindowOperator::snapshotKeyGroups(uint32_t maxParallelism
   return out;
 }
 
+std::string WindowOperator::whyTasksCannotMerge() const {
+  State probe(&config_);
+  const bool slidingDirty = probe.S != probe.P && config_.mode != OutputMode::Complete &&
+                            (config_.mode == OutputMode::Update ||
+                             config_.trigger.kind != Trigger::EventTime);
+  if (!slidingDirty) return {};
+  return "a sliding window that re-emits updated rows cannot merge the state of several tasks "
+         "(rescale to a multiple of the parallelism it was checkpointed at)";
+}
+
 void WindowOperator::restoreKeyGroups(const std::vector<Head>& heads,
                                       const std::map<uint32_t, std::string_view>& groups,
                                       uint32_t maxParallelism) {
@@ -125,13 +135,8 @@ void WindowOperator::restoreKeyGroups(const std::vector<Head>& heads,
   for (const Head& h : heads) old.push_back(decodeState(h.bytes));
   const bool rebased = heads.size() > 1;
   if (rebased) {
-    const bool slidingDirty = merged->S != merged->P && config_.mode != OutputMode::Complete &&
-                              (config_.mode == OutputMode::Update ||
-                               config_.trigger.kind != Trigger::EventTime);
-    if (slidingDirty)
-      throw SnapshotError(
-          "window operator: a sliding window that re-emits updated rows cannot merge the state "
-          "of several tasks (rescale to a multiple of the parallelism it was checkpointed at)");
+    if (std::string why = whyTasksCannotMerge(); !why.empty())
+      throw SnapshotError("window operator: " + why);
     for (const auto& o : old)
       if (o->wm != old.front()->wm)
         throw SnapshotError("window operator: the tasks' watermarks differ (" +

@@ -20,6 +20,7 @@
 #include "exactly_once_word_count.h"
 #include "gale/core/dedup.h"
 #include "gale/core/state_codec.h"
+#include "gale/topology/rescale.h"
 #include "temp_dir_for_test.h"
 
 namespace gale {
@@ -247,6 +248,12 @@ TEST(ExactlyOnceContinuous, ARescaleFromAnUnalignedCheckpointWithInFlightTuplesI
     if (inFlight == 0) fs::remove_all(d.chk());
   }
   ASSERT_GT(inFlight, 0u) << "no checkpoint held tuples in flight to the deduplication";
+  // What `gale rebalance --parallelism` asks first (rescale.h): the same refusal, naming the
+  // component.
+  std::string refused = rescaleRefusal(slowSplitDedup(d, 3), d.chk());
+  EXPECT_NE(refused.find("'dedup'"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("resumes only at that parallelism"), std::string::npos) << refused;
+  EXPECT_EQ(rescaleRefusal(slowSplitDedup(d, 2), d.chk()), "");
   try {
     runContinuous(slowSplitDedup(d, 3), exactlyOnce(d, 5ms, true)).waitUntilDone();
     FAIL() << "in-flight tuples of two tasks were resumed in three";

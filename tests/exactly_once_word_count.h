@@ -188,26 +188,40 @@ inline std::map<std::string, std::vector<int64_t>> committedCounts(const std::st
   return seen;
 }
 
-// Exactly once: each word's committed counts are 1, 2, ..., its direct count (a lost record
-// leaves a gap, a replayed one repeats a count), and the checkpoint consumed every sentence.
-inline void expectExactlyOnce(const std::string& chk, const std::string& out, int64_t total) {
+// Each word's committed counts, in the order committed, checked by `check` against its direct
+// count n over the first `total` sentences; and the checkpoint consumed every sentence. A fatal
+// failure in `check` ends the checks, as an ASSERT in a loop would.
+using CountsCheck = std::function<void(const std::string& word,
+                                       const std::vector<int64_t>& counts, int64_t n)>;
+inline void expectCommittedCounts(const std::string& chk, const std::string& out, int64_t total,
+                                  const CountsCheck& check) {
   std::vector<std::string> all;
   for (int64_t g = 0; g < total; ++g) all.push_back(SentenceSource::sentenceAt(g));
   auto oracle = directWordCount(all);
   auto seen = committedCounts(out);
   ASSERT_EQ(seen.size(), oracle.size());
   for (const auto& [word, n] : oracle) {
-    const auto& counts = seen[word];
-    std::vector<int64_t> expected;
-    for (int64_t i = 1; i <= n; ++i) expected.push_back(i);
-    ASSERT_EQ(counts, expected) << "word '" << word << "'";
+    check(word, seen[word], n);
+    if (::testing::Test::HasFatalFailure()) return;
   }
-  for (const auto& e : std::filesystem::directory_iterator(out))
-    EXPECT_NE(e.path().filename().string()[0], '.') << "left uncommitted: " << e.path();
   SourceOffsets offsets = StateStore::inspect(chk)->committedOffsets();
   int64_t consumed = 0;
   for (auto [p, off] : offsets["sentences"]) consumed += off;
   EXPECT_EQ(consumed, total);
+}
+
+// Exactly once: each word's committed counts are 1, 2, ..., its direct count (a lost record
+// leaves a gap, a replayed one repeats a count), and the checkpoint consumed every sentence.
+inline void expectExactlyOnce(const std::string& chk, const std::string& out, int64_t total) {
+  expectCommittedCounts(chk, out, total, [](const std::string& word,
+                                            const std::vector<int64_t>& counts, int64_t n) {
+    std::vector<int64_t> expected;
+    for (int64_t i = 1; i <= n; ++i) expected.push_back(i);
+    ASSERT_EQ(counts, expected) << "word '" << word << "'";
+  });
+  if (::testing::Test::HasFatalFailure()) return;
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    EXPECT_NE(e.path().filename().string()[0], '.') << "left uncommitted: " << e.path();
 }
 
 // The windowed word count's operator: event-time tumbling windows (50 ms), append mode.

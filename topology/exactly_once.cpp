@@ -1,5 +1,6 @@
 #include "private/exactly_once.h"
 
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 
@@ -8,7 +9,9 @@
 #include "gale/core/partition_order.h"
 #include "gale/core/state_codec.h"
 #include "gale/core/two_phase_commit.h"
+#include "gale/state/state_store.h"
 #include "gale/topology/adapters.h"
+#include "gale/topology/rescale.h"
 #include "private/checkpoint_coordinator.h"
 #include "private/checkpoint_link.h"
 #include "private/input_gate.h"
@@ -242,15 +245,13 @@ class CheckpointTask {
     auto first = coord_->snapshot(taskKey(task.component, 0));
     if (!first) return;
     try {
-      task.restore([&](const std::string& k) { return coord_->snapshot(k); });
-      const int old = keyGroupSnapshotParallelism(*first);
-      for (int i = 0; i < old && old != ctx.parallelism; ++i) {
-        auto s = coord_->snapshot(taskKey(task.component, i) + "/in-flight");
-        if (s && !decodeInFlight(*s, coord_->lastCompleted(), *ctx.topology->registry()).empty())
-          throw std::runtime_error("the checkpoint is unaligned with tuples in flight to task " +
-                                   std::to_string(i) + " of " + std::to_string(old) +
-                                   ": it resumes only at that parallelism");
-      }
+      SnapshotLookup snapshot = [&](const std::string& k) { return coord_->snapshot(k); };
+      task.restore(snapshot);
+      std::string why = inFlightRescaleRefusal(snapshot, task.component,
+                                               keyGroupSnapshotParallelism(*first),
+                                               ctx.parallelism, coord_->lastCompleted(),
+                                               *ctx.topology->registry());
+      if (!why.empty()) throw std::runtime_error(why);
     } catch (const std::exception& e) {
       throw std::runtime_error("exactly-once task '" + key_ +
                                "' cannot restore its key groups from the checkpoint: " + e.what());
@@ -549,6 +550,52 @@ class CheckpointBoltWrapper final : public Bolt, CheckpointTask {
 };
 
 }  // namespace
+
+std::string inFlightRescaleRefusal(const SnapshotLookup& snapshot, const std::string& component,
+                                   int oldParallelism, int parallelism, uint64_t resumed,
+                                   const SchemaRegistry& registry) {
+  for (int i = 0; i < oldParallelism && oldParallelism != parallelism; ++i) {
+    auto s = snapshot(taskKey(component, i) + "/in-flight");
+    if (s && !decodeInFlight(*s, resumed, registry).empty())
+      return "the checkpoint is unaligned with tuples in flight to task " + std::to_string(i) +
+             " of " + std::to_string(oldParallelism) + ": it resumes only at that parallelism";
+  }
+  return {};
+}
+
+std::string rescaleRefusal(const Topology& topology, const std::string& checkpointDir) {
+  std::error_code ec;
+  if (checkpointDir.empty() || !std::filesystem::exists(checkpointDir, ec)) return {};
+  std::unique_ptr<StateStore> store;
+  try {
+    store = StateStore::inspect(checkpointDir);
+  } catch (const std::exception&) {
+    return {};  // nothing readable here: the restore says what is wrong
+  }
+  SnapshotLookup snapshot = [&](const std::string& k) { return store->snapshot(k); };
+  for (const ComponentSpec& c : topology.components()) {
+    if (c.maxParallelism == 0) continue;
+    std::optional<std::string> first = snapshot(taskKey(c.name, 0));
+    const int old = first ? keyGroupSnapshotParallelism(*first) : 0;
+    if (old == 0 || old == c.parallelism) continue;
+    const auto* state = c.op ? dynamic_cast<const KeyGroupedState*>(c.op.get())
+                             : dynamic_cast<const KeyGroupedState*>(c.bolt.get());
+    std::string why;
+    if (state && rescaleMergesTasks(c.maxParallelism, old, c.parallelism))
+      why = state->whyTasksCannotMerge();
+    try {
+      if (why.empty())
+        why = inFlightRescaleRefusal(snapshot, c.name, old, c.parallelism,
+                                     store->lastCommittedTxid(), *topology.registry());
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    if (!why.empty())
+      return "'" + c.name + "' cannot resume its checkpoint of " + std::to_string(old) +
+             " tasks in " + std::to_string(c.parallelism) + ": " + why;
+  }
+  return {};
+}
 
 RunningTopology runExactlyOnce(const Topology& topology, Continuous config,
                                const WorkerAssignment* assignment) {

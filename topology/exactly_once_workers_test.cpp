@@ -16,6 +16,7 @@
 #include "private/checkpoint_link.h"
 #include "private/worker_link.h"
 #include "temp_dir_for_test.h"
+#include "workers_of_one_job_for_test.h"
 
 namespace gale {
 namespace {
@@ -25,9 +26,9 @@ using namespace gale::testing;
 
 // The word count (8 tasks) over `workers` workers: the checkpoint coordinator is task 8, in
 // worker 8 % workers.
-struct Job {
+struct Job : WorkersOfOneJob<RunningTopology> {
   Job(int workers, int64_t total, double rate, std::shared_ptr<const Operator> count = nullptr)
-      : workers(workers), total(total), rate(rate), count(std::move(count)) {
+      : WorkersOfOneJob(workers), total(total), rate(rate), count(std::move(count)) {
     std::filesystem::create_directories(out());
   }
   std::string chk() const { return tmp.sub("chk"); }
@@ -53,35 +54,15 @@ struct Job {
     };
     return c;
   }
-  // Starts worker `w`; runWorker returns once every worker joined the coordinator.
-  void start(int w) {
-    threads.emplace_back([this, w] {
-      auto rt = runWorker(exactlyOnceWordCount(total, out(), count, rate), config(),
-                          assignment(w));
-      std::lock_guard lk(mutex);
-      running[static_cast<size_t>(w)].emplace(std::move(rt));
-    });
+  RunningTopology launch(int w) override {
+    return runWorker(exactlyOnceWordCount(total, out(), count, rate), config(), assignment(w));
   }
-  void startAll() {
-    running.resize(static_cast<size_t>(workers));
-    for (int w = 0; w < workers; ++w) start(w);
-    joinStarts();
-  }
-  void joinStarts() {
-    for (auto& t : threads) t.join();
-    threads.clear();
-  }
-  RunningTopology& worker(int w) { return *running[static_cast<size_t>(w)]; }
 
-  int workers;
   int64_t total;
   double rate;
   std::shared_ptr<const Operator> count;  // null: CountWords
   TempDir tmp;
   mutable std::atomic<uint64_t> written{0};  // the last checkpoint completed (coordinator)
-  std::mutex mutex;
-  std::vector<std::thread> threads;
-  std::vector<std::optional<RunningTopology>> running;
 };
 
 TEST(ExactlyOnceOverWorkers, AWordCountOverThreeWorkersCommitsEveryCountOnce) {
@@ -102,26 +83,12 @@ void loseAWorkerAndResume(std::shared_ptr<const Operator> count) {
   // Worker 0 (tasks 0, 3 and 6: a spout, a split and a sink task) is lost, and started again
   // while the others run on past the checkpoint it would resume from; worker 2 holds the
   // coordinator (task 8).
-  job.running[0].reset();
-  job.start(0);
-  for (int w : {1, 2}) {
-    bool stopped = false;
-    for (int i = 0; i < 60000 && !stopped; ++i) {
-      stopped = !job.worker(w).error().empty();
-      if (!stopped) std::this_thread::sleep_for(1ms);
-    }
-    ASSERT_TRUE(stopped) << "worker " << w << " ran on after worker 0 was started again";
-    EXPECT_NE(job.worker(w).error().find("restart"), std::string::npos) << job.worker(w).error();
-  }
+  ASSERT_NO_FATAL_FAILURE(job.loseWorkerZeroUntilTheOthersStop());
   uint64_t resumeAt = StateStore::inspect(job.chk())->lastCommittedTxid();
   EXPECT_GE(resumeAt, 3u);
 
   // The others start again (worker 0 is waiting to join): the job resumes and finishes.
-  job.running[1].reset();
-  job.running[2].reset();
-  job.start(1);
-  job.start(2);
-  job.joinStarts();
+  job.restartTheOthers();
   for (int w = 0; w < 3; ++w) job.worker(w).waitUntilDone();
   EXPECT_GT(StateStore::inspect(job.chk())->lastCommittedTxid(), resumeAt);
   expectExactlyOnce(job.chk(), job.out(), total);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "gale/core/frame.h"
+#include "gale/core/incremental_state.h"
 
 namespace gale {
 
@@ -226,6 +227,11 @@ void checkKeyGroups(const ComponentSpec& c) {
                   std::string(c.op ? "operator" : "bolt") +
                   " does not implement KeyGroupedState (what a task of it checkpoints stays "
                   "per task and would be lost by a rescale)");
+  // Micro-batch mode would commit such an operator's state as a head and per-task entries
+  // (IncrementalState) but restore it from key-group blobs, which were never written.
+  if (c.op && dynamic_cast<const IncrementalState*>(c.op.get()))
+    reject(c, "maxParallelism needs state split by key group, but the operator also keeps "
+              "incremental state (IncrementalState), whose entries are stored per task");
   std::vector<std::string> keys = state->keyGroupFields();
   if (keys.empty())
     reject(c, "maxParallelism needs a keyed state, but it has no key fields");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "gale/core/frame.h"
+#include "gale/core/incremental_state.h"
 #include "gale/core/key_group.h"
 #include "gale/core/source.h"
 #include "gale/core/stream_join.h"
@@ -301,6 +302,17 @@ struct KeyedCounter : Operator, KeyGroupedState {
                         const std::map<uint32_t, std::string_view>&, uint32_t) override {}
   std::vector<std::string> keys_;
 };
+// Both ways of splitting state at once: each would restore from what the other wrote.
+struct IncrementalKeyedCounter : KeyedCounter, IncrementalState {
+  std::unique_ptr<Operator> clone() const override {
+    return std::make_unique<IncrementalKeyedCounter>();
+  }
+  void trackChanges() override {}
+  std::string snapshotHead() const override { return {}; }
+  Changes takeChanges() override { return {}; }
+  void restoreIncremental(std::string_view,
+                          const std::vector<std::pair<std::string, std::string>>&) override {}
+};
 struct StatefulPassthrough : Passthrough {
   std::unique_ptr<Operator> clone() const override {
     return std::make_unique<StatefulPassthrough>();
@@ -345,6 +357,10 @@ TEST(TopologyBuilder, AKeyGroupedBoltMustBeFieldsGroupedOnItsKeyFieldsInOrder) {
     b.setBolt("count", KeyedCounter(std::vector<std::string>{}), 2).maxParallelism(7)
         .fieldsGrouping("numbers", {"key"});
   }), {"bolt 'count'", "no key fields"});
+  expectRejected(*with([](TopologyBuilder& b) {
+    b.setBolt("count", IncrementalKeyedCounter{}, 2).maxParallelism(7)
+        .fieldsGrouping("numbers", {"key"});
+  }), {"bolt 'count'", "incremental state"});
   // A stateless operator (a sink among them) checkpoints per task too (pending parts, in-flight
   // tuples): refused, so a rescale cannot drop what a removed task held.
   expectRejected(*with([](TopologyBuilder& b) {

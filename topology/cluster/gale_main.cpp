@@ -316,8 +316,12 @@ int main(int argc, char** argv) {
         for (const auto& [component, n] : changed) s.parallelism[component] = n;
         // The task ids change with the counts: describe the program again, and refuse a
         // component it does not build with the asked count (a misspelt name, or a program that
-        // does not read gale::cluster::parallelism for it).
-        s.components = describe(s.binary, s.args, s.parallelism).components;
+        // does not read gale::cluster::parallelism for it), or whose checkpoint would not resume
+        // with it (the workers' restore would refuse it on every start).
+        gc::TopologyDescription described = describe(s.binary, s.args, s.parallelism);
+        if (!described.rescaleRefused.empty())
+          throw std::invalid_argument(described.rescaleRefused);
+        s.components = described.components;
         for (const auto& [component, n] : changed) {
           auto it = std::find_if(s.components.begin(), s.components.end(),
                                  [&](const gc::ComponentTasks& t) { return t.name == component; });

@@ -153,7 +153,8 @@ Assignment parseAssignment(const std::string& text) {
 
 TopologyDescription parseDescription(const std::string& text) {
   return parse(text, "topology description", [](const json& j) {
-    TopologyDescription d{componentsOf(j), modeOf(j), j.value("oneWorker", "")};
+    TopologyDescription d{componentsOf(j), modeOf(j), j.value("oneWorker", ""),
+                          j.value("rescaleRefused", "")};
     if (d.components.empty()) throw std::invalid_argument("no components");
     return d;
   });

@@ -11,7 +11,12 @@
 #include "gale/cluster/state.h"
 #include "gale/cluster/worker.h"
 #include "gale/connectors/console_sink.h"
+#include "gale/connectors/generator_source.h"
+#include "gale/connectors/memory_sink.h"
 #include "gale/connectors/memory_stream.h"
+#include "gale/core/aggregate.h"
+#include "gale/core/window.h"
+#include "temp_dir_for_test.h"
 
 namespace gale::cluster {
 namespace {
@@ -247,6 +252,53 @@ TEST(WorkerFile, ARebalancedTaskCountReachesTheProgramThroughItsEnvironment) {
   EXPECT_EQ(parseAssignment(toJson(a)).parallelism, p);
   EXPECT_THROW(parseTopologySpec(R"({"binary":"/wc","args":[],"workers":1,"parallelism":{"c":0}})"),
                std::invalid_argument);
+}
+
+// A task count the job's checkpoint cannot resume with is in the program's description, which
+// `gale rebalance --parallelism` reads before it changes the count: a sliding window in update
+// mode checkpointed at 2 tasks resumes in 4 (each task takes the groups of one old task) but not
+// in 3 or 1 (a task would merge two old tasks' state), and the restore refuses with the same words.
+TEST(WorkerFile, ATaskCountTheCheckpointCannotResumeWithIsRefusedInTheDescriptionNamingTheComponent) {
+  using namespace std::chrono_literals;
+  testing::TempDir dir;
+  Fields fields{{"word", Type::String}, {"ts", Type::Timestamp}};
+  auto source = std::make_shared<GeneratorSource>(
+      fields,
+      [](int, int64_t off) { return Values{"w" + std::to_string(off % 37), Timestamp{off * 1000}}; },
+      GeneratorSource::Options{.name = "events", .partitions = 1, .total = 2000});
+  auto window = windowed(Sliding(100ms, 50ms), Count{})
+                    .keyBy({"word"})
+                    .eventTime("ts")
+                    .outputMode(OutputMode::Update)
+                    .build();
+  auto build = [&](int tasks) {
+    TopologyBuilder b;
+    b.setSpout("events", source, 1).withWatermark("ts", 5ms);
+    b.setBolt("window", *window, tasks).maxParallelism(16).fieldsGrouping("events", Fields{"word"});
+    b.setBolt("sink", MemorySink(std::make_shared<MemoryStore>()), 1).shuffleGrouping("window");
+    return b.build();
+  };
+  MicroBatch config{.trigger = BatchTrigger::availableNow(), .checkpoint = dir.sub("chk"),
+                    .maxRecordsPerBatch = 500};
+  auto refused = [&](int tasks) {
+    return parseDescription(describeTopology(build(tasks), config)).rescaleRefused;
+  };
+  EXPECT_EQ(refused(3), "") << "no checkpoint yet";
+  runMicroBatch(build(2), config).waitUntilDone();
+  EXPECT_EQ(refused(2), "");
+  EXPECT_EQ(refused(4), "");
+  const std::string why = "a sliding window that re-emits updated rows cannot merge";
+  for (int tasks : {3, 1}) {
+    std::string description = refused(tasks);
+    EXPECT_NE(description.find("'window'"), std::string::npos) << description;
+    EXPECT_NE(description.find(why), std::string::npos) << description;
+    try {
+      runMicroBatch(build(tasks), config).waitUntilDone();
+      ADD_FAILURE() << "the restore took " << tasks << " tasks";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(WorkerFile, AProgramNotStartedByASupervisorRunsAsUsual) {

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "gale/core/log.h"
+#include "gale/topology/rescale.h"
 
 namespace gale::cluster {
 
@@ -132,12 +133,13 @@ struct Job {
 
 constexpr int kRun = -1;
 
-// GALE_DESCRIBE: prints the description (returns 0). No GALE_WORKER_ASSIGNMENT: nullopt, not a
+// GALE_DESCRIBE: prints the description (returns 0; it reads the job's checkpoint, so only
+// then is it made). No GALE_WORKER_ASSIGNMENT: nullopt, not a
 // worker. Else reads the worker file into `file` and returns kRun, or returns 1 when it cannot be
 // read.
-std::optional<int> startWorker(const std::string& description, WorkerFile& file) {
+std::optional<int> startWorker(const std::function<std::string()>& describe, WorkerFile& file) {
   if (std::getenv(kDescribeEnv)) {
-    std::printf("\n%s\n", description.c_str());
+    std::printf("\n%s\n", describe().c_str());
     std::fflush(stdout);
     return 0;
   }
@@ -189,10 +191,13 @@ int serve(const sigset_t& signals, Job& job) {
 }  // namespace
 
 std::string describeTopology(const Topology& topology, const Continuous& config) {
-  if (config.guarantee == Guarantee::ExactlyOnce)
-    return nlohmann::json{{"components", componentsJson(topology, "__checkpoint", 1)},
-                          {"mode", "exactly-once"}}
-        .dump();
+  if (config.guarantee == Guarantee::ExactlyOnce) {
+    nlohmann::json d{{"components", componentsJson(topology, "__checkpoint", 1)},
+                     {"mode", "exactly-once"}};
+    if (std::string why = rescaleRefusal(topology, config.checkpointDir); !why.empty())
+      d["rescaleRefused"] = why;
+    return d.dump();
+  }
   int ackers = totalTasks(topology, config) - topology.taskCount();
   return nlohmann::json{{"components", componentsJson(topology, "__acker", ackers)}}.dump();
 }
@@ -206,13 +211,15 @@ std::string describeTopology(const Topology& topology, const MicroBatch& config)
   for (const ComponentSpec& c : topology.components())
     if (dynamic_cast<const BatchStateWriter*>(c.op.get()))
       d["oneWorker"] = "'" + c.name + "' keeps Trident state, whose updates run in one worker";
+  if (std::string why = rescaleRefusal(topology, config.checkpoint); !why.empty())
+    d["rescaleRefused"] = why;
   return d.dump();
 }
 
 std::optional<int> runIfClusterWorker(const Topology& topology, Continuous config) {
   bool exactlyOnce = config.guarantee == Guarantee::ExactlyOnce;
   WorkerFile file;
-  auto rc = startWorker(describeTopology(topology, config), file);
+  auto rc = startWorker([&] { return describeTopology(topology, config); }, file);
   if (rc != kRun) return rc;
   sigset_t signals = blockWorkerSignals();
   WorkerAssignment& a = file.assignment;
@@ -248,7 +255,7 @@ std::optional<int> runIfClusterWorker(const Topology& topology, Continuous confi
 
 std::optional<int> runIfClusterWorker(const Topology& topology, MicroBatch config) {
   WorkerFile file;
-  auto rc = startWorker(describeTopology(topology, config), file);
+  auto rc = startWorker([&] { return describeTopology(topology, config); }, file);
   if (rc != kRun) return rc;
   sigset_t signals = blockWorkerSignals();
   WorkerAssignment& a = file.assignment;

@@ -66,7 +66,15 @@ class KeyGroupedState {
   virtual void restoreKeyGroups(const std::vector<Head>& heads,
                                 const std::map<uint32_t, std::string_view>& groups,
                                 uint32_t maxParallelism) = 0;
+  // Empty when a task may take the groups of several old tasks (restoreKeyGroups with more
+  // than one head); otherwise why not, which restoreKeyGroups then throws and `gale rebalance`
+  // says before it changes the task count (rescaleMergesTasks).
+  virtual std::string whyTasksCannotMerge() const { return {}; }
 };
+
+// Whether some task of `parallelism` takes the groups of more than one task of `oldParallelism`
+// (its restore gets several heads): a rescale down, or up to a count that is not a multiple.
+bool rescaleMergesTasks(uint32_t maxParallelism, int oldParallelism, int parallelism);
 
 // The per-task blob of a key-grouped component ("GKGS" v1): M, the parallelism it was taken
 // at, the task index, the head, then the non-empty groups ascending.

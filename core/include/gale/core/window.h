@@ -139,10 +139,12 @@ class WindowOperator final : public Operator, public KeyGroupedState, public Asy
   Split snapshotKeyGroups(uint32_t maxParallelism) const override;
   // Several old tasks' heads merge only when their watermarks are equal (an aligned cut);
   // dirty tracking (what an update-mode firing re-emits) is rebased onto one sequence, which
-  // a sliding window cannot do (its panes are dirty per window): refused there.
+  // a sliding window cannot do (its panes are dirty per window): refused there
+  // (whyTasksCannotMerge).
   void restoreKeyGroups(const std::vector<Head>& heads,
                         const std::map<uint32_t, std::string_view>& groups,
                         uint32_t maxParallelism) override;
+  std::string whyTasksCannotMerge() const override;
   // Partial aggregates held (per key per pane, session or count pane) plus kept result rows.
   size_t stateSize() const override;
 

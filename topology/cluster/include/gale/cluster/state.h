@@ -101,6 +101,9 @@ struct TopologyDescription {
   std::string mode;  // TopologySpec::mode
   // Non-empty: why the job runs in one worker only (a micro-batch job with Trident state, say).
   std::string oneWorker;
+  // Non-empty: why the job's checkpoint would not resume with these task counts, naming the
+  // component (rescaleRefusal, gale/topology/rescale.h): `gale rebalance --parallelism` refuses.
+  std::string rescaleRefused;
 };
 TopologyDescription parseDescription(const std::string& json);
 std::vector<ComponentTasks> parseComponents(const std::string& json);
