@@ -106,11 +106,10 @@ size_t GeneratorSource::read(int partition, int64_t from, int64_t to,
   const int64_t readNanos = unlimited ? clock_->monoNanos() : 0;
   out.reserve(out.size() + static_cast<size_t>(to - from));
   for (int64_t o = from; o < to; ++o) {
-    SourceRecord r;
+    SourceRecord& r = out.emplace_back();  // built in place: no record moved and destroyed
     r.offset = o;
     r.values = generator_(partition, o);
     r.originNanos = unlimited ? readNanos : dueNanos(partition, o);
-    out.push_back(std::move(r));
   }
   raiseHigh(partition, to);  // a replay of an older range leaves it alone
   return static_cast<size_t>(to - from);

@@ -19,7 +19,10 @@ struct JsonLineParser::Cursor {
   size_t pos() const { return static_cast<size_t>(p - begin); }
   bool atEnd() const { return p == end; }
   void skipSpace() {
-    while (p != end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) ++p;
+    // Every byte above ' ' ends the run at once: one compare in the common case (no spaces).
+    while (p != end && static_cast<unsigned char>(*p) <= ' ' &&
+           (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+      ++p;
   }
 };
 
@@ -79,7 +82,7 @@ void appendUtf8(std::string& out, uint32_t cp) {
 // (or `end`). Most of a line is such runs (YSB's events: ~170 of ~240 bytes are ids and words),
 // so they are scanned 16 bytes at a time where SSE2 is there (every x86-64); byte by byte
 // these scans were a fifth of an event's instructions in gale-compare's JSON YSB.
-const char* plainRunEnd(const char* p, const char* end) {
+[[gnu::always_inline]] inline const char* plainRunEnd(const char* p, const char* end) {
 #if defined(__SSE2__)
   const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
   const __m128i lastControl = _mm_set1_epi8(0x1f);
@@ -128,26 +131,81 @@ bool JsonLineParser::fail(size_t pos, std::string reason) {
   return false;
 }
 
-int JsonLineParser::lookup(std::string_view key) {
-  const int n = static_cast<int>(fields_.size());
-  if (next_ < n && fields_[next_].name == key) return next_++;
-  for (int i = 0; i < n; ++i) {
-    if (fields_[i].name == key) {
-      next_ = i + 1;
-      return i;
-    }
+namespace {
+
+// a == b for strings of the same length n, without a call to memcmp: names are short, so two
+// overlapping loads of 8 (or 4) bytes from each side cover them, and never read past either.
+bool sameBytes(const char* a, const char* b, size_t n) {
+  auto load8 = [](const char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  };
+  auto load4 = [](const char* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  };
+  if (n >= 8) {
+    if (n > 16) return std::memcmp(a, b, n) == 0;
+    return load8(a) == load8(b) && load8(a + n - 8) == load8(b + n - 8);
   }
-  return -1;
+  if (n >= 4) return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
 }
 
-// Reads a string literal (the cursor is on its opening quote) into `target`, unescaping.
-bool JsonLineParser::parseString(Cursor& c, std::string& target) {
+}  // namespace
+
+inline int JsonLineParser::lookup(size_t member, std::string_view key) {
+  if (member < order_.size()) {
+    const KnownMember& m = order_[member];
+    if (m.name.size() == key.size() && sameBytes(m.name.data(), key.data(), key.size()))
+      return m.field;
+  }
+  return lookupAndRemember(member, key);
+}
+
+// Out of line, so that the common path above saves and restores no registers for it.
+int JsonLineParser::lookupAndRemember(size_t member, std::string_view key) {
+  int field = -1;
+  for (int i = 0; i < static_cast<int>(fields_.size()); ++i) {
+    if (fields_[i].name == key) {
+      field = i;
+      break;
+    }
+  }
+  if (member < kRememberedMembers) {
+    if (order_.size() <= member) order_.resize(member + 1);
+    order_[member].name.assign(key);
+    order_[member].field = field;
+  }
+  return field;
+}
+
+// Reads a string literal (the cursor is on its opening quote) into `*target`, unescaping; with
+// no target (a member no field wants) it is only checked, not decoded or copied.
+inline bool JsonLineParser::parseString(Cursor& c, std::string* target) {
+  // Most strings are one plain run up to the closing quote: taken here without the escape
+  // machinery below (its register saves cost as much as the run's scan).
+  const char* run = c.p + 1;
+  const char* q = plainRunEnd(run, c.end);
+  if (q != c.end && *q == '"') {
+    if (target) target->append(run, q);
+    c.p = q + 1;
+    return true;
+  }
+  return parseEscapedString(c, target);
+}
+
+bool JsonLineParser::parseEscapedString(Cursor& c, std::string* target) {
   const size_t start = c.pos();
   ++c.p;
   for (;;) {
     const char* run = c.p;
     c.p = plainRunEnd(c.p, c.end);
-    target.append(run, c.p);
+    if (target) target->append(run, c.p);
     if (c.p == c.end) return fail(start, "string is not terminated (missing closing '\"')");
     const char ch = *c.p;
     if (ch == '"') {
@@ -159,17 +217,20 @@ bool JsonLineParser::parseString(Cursor& c, std::string& target) {
                                " inside a string must be escaped");
     }
     const size_t escPos = c.pos();
+    auto put = [target](char e) {
+      if (target) *target += e;
+    };
     ++c.p;
     if (c.p == c.end) return fail(escPos, "string ends inside an escape sequence");
     switch (*c.p++) {
-      case '"': target += '"'; break;
-      case '\\': target += '\\'; break;
-      case '/': target += '/'; break;
-      case 'b': target += '\b'; break;
-      case 'f': target += '\f'; break;
-      case 'n': target += '\n'; break;
-      case 'r': target += '\r'; break;
-      case 't': target += '\t'; break;
+      case '"': put('"'); break;
+      case '\\': put('\\'); break;
+      case '/': put('/'); break;
+      case 'b': put('\b'); break;
+      case 'f': put('\f'); break;
+      case 'n': put('\n'); break;
+      case 'r': put('\r'); break;
+      case 't': put('\t'); break;
       case 'u': {
         auto hex4 = [&](uint32_t& cp) {
           if (c.end - c.p < 4) return false;
@@ -198,7 +259,7 @@ bool JsonLineParser::parseString(Cursor& c, std::string& target) {
           }
           cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
         }
-        appendUtf8(target, cp);
+        if (target) appendUtf8(*target, cp);
         break;
       }
       default:
@@ -208,12 +269,9 @@ bool JsonLineParser::parseString(Cursor& c, std::string& target) {
   }
 }
 
-bool JsonLineParser::skipString(Cursor& c) {
-  scratch_.clear();
-  return parseString(c, scratch_);
-}
+bool JsonLineParser::skipString(Cursor& c) { return parseString(c, nullptr); }
 
-bool JsonLineParser::parseKey(Cursor& c, std::string_view& key) {
+inline bool JsonLineParser::parseKey(Cursor& c, std::string_view& key) {
   // Fast path: a name without escapes is used in place.
   const char* q = plainRunEnd(c.p + 1, c.end);
   if (q != c.end && *q == '"') {
@@ -222,7 +280,7 @@ bool JsonLineParser::parseKey(Cursor& c, std::string_view& key) {
     return true;
   }
   keyScratch_.clear();
-  if (!parseString(c, keyScratch_)) return false;
+  if (!parseEscapedString(c, &keyScratch_)) return false;
   key = keyScratch_;
   return true;
 }
@@ -239,12 +297,12 @@ bool JsonLineParser::parseValue(Cursor& c, int field, Value& target) {
   const char ch = *c.p;
   if (ch == '"') {
     if (field < 0) return skipString(c);
-    if (want == Type::String || want == Type::Any) return parseString(c, stringIn(target));
+    if (want == Type::String || want == Type::Any) return parseString(c, &stringIn(target));
     if (want == Type::Bytes) {
       Bytes* b = std::get_if<Bytes>(&target);
       if (!b) b = &target.emplace<Bytes>();
       b->data.clear();
-      return parseString(c, b->data);
+      return parseString(c, &b->data);
     }
     return typeError("a string");
   }
@@ -351,8 +409,13 @@ bool JsonLineParser::parse(std::string_view line, Values& out) {
   }
   const size_t n = fields_.size();
   out.resize(n);
-  std::memset(seen_.data(), 0, n);
-  next_ = 0;
+  // A new line number instead of clearing the flags (a memset call per line for a few bytes);
+  // they are cleared only when the number wraps.
+  if (++line_ == 0) {
+    std::fill(seen_.begin(), seen_.end(), 0);
+    line_ = 1;
+  }
+  size_t member = 0;
   Cursor c{line.data(), line.data(), line.data() + line.size()};
   c.skipSpace();
   if (c.atEnd()) return fail(c.pos(), "the line is empty (expected a JSON object)");
@@ -376,18 +439,22 @@ bool JsonLineParser::parse(std::string_view line, Values& out) {
       }
       ++c.p;
       c.skipSpace();
-      const int field = lookup(key);
+      const int field = lookup(member++, key);
       if (field < 0) {
         if (options_.rejectUnknownFields) {
           return fail(keyPos, "unknown member " + quoted(key) + " (declared fields are " +
                                   fields_.toString() + ")");
         }
       } else {
-        if (seen_[field]) return fail(keyPos, "member " + quoted(key) + " appears twice");
-        seen_[field] = 1;
+        if (seen_[field] == line_) return fail(keyPos, "member " + quoted(key) + " appears twice");
+        seen_[field] = line_;
       }
-      Value skipped;  // an undeclared member's value is checked, never stored
-      if (!parseValue(c, field, field >= 0 ? out[field] : skipped)) return false;
+      // A string for a string field or for none: straight to the string scan.
+      if (!c.atEnd() && *c.p == '"' && (field < 0 || fields_[field].type == Type::String)) {
+        if (!parseString(c, field < 0 ? nullptr : &stringIn(out[field]))) return false;
+      } else if (!parseValue(c, field, field >= 0 ? out[field] : skipped_)) {
+        return false;
+      }
       c.skipSpace();
       if (c.atEnd()) return fail(c.pos(), "the line ends inside the object (missing '}')");
       if (*c.p == ',') {
@@ -408,7 +475,7 @@ bool JsonLineParser::parse(std::string_view line, Values& out) {
     return fail(c.pos(), "unexpected " + describeChar(c.p, c.end) + " after the object (one object per line)");
   }
   for (size_t i = 0; i < n; ++i) {
-    if (seen_[i]) continue;
+    if (seen_[i] == line_) continue;
     if (options_.missing == MissingField::Error) {
       return fail(line.size(), "member \"" + fields_[i].name + "\" is missing");
     }

@@ -149,6 +149,64 @@ TEST(JsonLineParser, EveryByteThatEndsAPlainRunIsFoundAtEveryOffset) {
   }
 }
 
+// The parser remembers the last line's member names in order (one compare per member); a
+// line with its members in another order, with undeclared ones where declared ones were, or
+// with fewer or more members, must still put every value in its own field.
+TEST(JsonLineParser, AParserReusedOverLinesWithOtherMemberOrdersFindsEachField) {
+  JsonLineParser p(Fields{FieldSpec{"a", Type::Int64}, FieldSpec{"b", Type::String}});
+  Values v;
+  ASSERT_TRUE(p.parse(R"({"a":1,"b":"x"})", v)) << p.error();
+  EXPECT_EQ(v, (Values{int64_t{1}, std::string("x")}));
+  ASSERT_TRUE(p.parse(R"({"b":"y","a":2})", v)) << p.error();
+  EXPECT_EQ(v, (Values{int64_t{2}, std::string("y")}));
+  ASSERT_TRUE(p.parse(R"({"c":"skip","b":"z","a":3,"d":4})", v)) << p.error();
+  EXPECT_EQ(v, (Values{int64_t{3}, std::string("z")}));
+  ASSERT_TRUE(p.parse(R"({"b":"w"})", v)) << p.error();
+  EXPECT_EQ(v, (Values{std::monostate{}, std::string("w")}));
+  // "a" where an undeclared member was, and a name that is a prefix of the remembered one.
+  ASSERT_TRUE(p.parse(R"({"a":5,"bb":"no","b":"v"})", v)) << p.error();
+  EXPECT_EQ(v, (Values{int64_t{5}, std::string("v")}));
+  EXPECT_FALSE(p.parse(R"({"a":5,"a":6})", v));
+  EXPECT_NE(p.error().find("\"a\" appears twice"), std::string::npos) << p.error();
+  // Names of every length up to past 16 bytes, each against one that differs in a single byte
+  // at each position: the remembered name must match only itself.
+  for (size_t n = 1; n <= 20; ++n) {
+    const std::string name(n, 'k');
+    JsonLineParser q(Fields{FieldSpec{name, Type::Int64}});
+    for (size_t at = 0; at < n; ++at) {
+      std::string other = name;
+      other[at] = 'j';
+      ASSERT_TRUE(q.parse("{\"" + name + "\":1}", v)) << q.error();
+      EXPECT_EQ(v, (Values{int64_t{1}})) << n << " " << at;
+      ASSERT_TRUE(q.parse("{\"" + other + "\":2}", v)) << q.error();
+      EXPECT_EQ(v, (Values{std::monostate{}})) << n << " " << at;
+    }
+  }
+}
+
+// Undeclared members are skipped without being decoded or copied, but their syntax is checked
+// as strictly as a declared member's: a bad record is never passed on as good.
+TEST(JsonLineParser, UndeclaredMembersAreCheckedThoughNotDecoded) {
+  JsonLineParser p(Fields{FieldSpec{"a", Type::String}});
+  Values v;
+  ASSERT_TRUE(p.parse(R"({"x":"q\"\\\u00e9\ud83d\ude00","a":"kept"})", v)) << p.error();
+  EXPECT_EQ(v, (Values{std::string("kept")}));
+  const BadCase cases[] = {
+      {R"({"x":"abc,"a":"s"})", 11, "expected ',' or '}' after the value of \"x\""},
+      {R"({"a":"s","x":"abc)", 13, "not terminated"},
+      {"{\"x\":\"a\x01\",\"a\":\"s\"}", 7, "control character"},
+      {R"({"x":"\q","a":"s"})", 6, "unknown escape sequence \\q"},
+      {R"({"x":"\u12","a":"s"})", 6, "4 hex digits"},
+      {R"({"x":"\udc00","a":"s"})", 6, "lone low surrogate"},
+      {R"({"x":"\ud800x","a":"s"})", 6, "not followed by a low one"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_FALSE(p.parse(c.line, v)) << c.line;
+    EXPECT_EQ(p.errorPosition(), c.pos) << c.line << " -> " << p.error();
+    EXPECT_NE(p.error().find(c.reason), std::string::npos) << c.line << " -> " << p.error();
+  }
+}
+
 TEST(JsonLineParser, OverlongLinesAreRejectedBeforeParsing) {
   JsonLineParser p(Fields{"s"}, {.maxLineLength = 16});
   Values v;

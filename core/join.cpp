@@ -2,7 +2,16 @@
 
 #include <stdexcept>
 
+#define XXH_INLINE_ALL  // the short-input paths inlined, no call into libxxhash
+#include <xxhash.h>
+
 namespace gale {
+
+size_t ValueHash::operator()(const Value& v) const {
+  if (const auto* s = std::get_if<std::string>(&v))
+    return static_cast<size_t>(XXH3_64bits(s->data(), s->size()));
+  return static_cast<size_t>(hashValue(v));
+}
 
 void StaticTable::add(Value key, Values row) {
   std::string why = columns_.mismatch(row);

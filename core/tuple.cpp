@@ -68,15 +68,8 @@ Timestamp Tuple::getTimestamp(std::string_view field) const {
   if (auto p = std::get_if<int64_t>(&v)) return Timestamp{*p};
   wrongType(*this, field, "timestamp", v);
 }
-int64_t Tuple::getInt(size_t i) const {
-  const Value& v = get(i);
-  if (auto p = std::get_if<int64_t>(&v)) return *p;
-  wrongType(*this, "#" + std::to_string(i), "int64", v);
-}
-const std::string& Tuple::getString(size_t i) const {
-  const Value& v = get(i);
-  if (auto p = std::get_if<std::string>(&v)) return *p;
-  wrongType(*this, "#" + std::to_string(i), "string", v);
+void Tuple::wrongTypeAt(size_t i, const char* want) const {
+  wrongType(*this, "#" + std::to_string(i), want, get(i));
 }
 
 std::string Tuple::toString() const {

@@ -41,6 +41,22 @@ TEST(Tuple, AccessorsByNameCheckTypeAndSayWhichFieldIsMissing) {
   EXPECT_THROW(t.getString("n"), std::invalid_argument);
 }
 
+// getInt(i) / getString(i) are inline; a wrong type or index still throws, naming the field.
+TEST(Tuple, AccessorsByIndexCheckTypeAndIndex) {
+  Tuple t(makeSchema("split", "default", Fields{"word", "n"}), {std::string("hi"), int64_t{3}});
+  EXPECT_EQ(t.getString(0), "hi");
+  EXPECT_EQ(t.getInt(1), 3);
+  try {
+    t.getString(1);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("#1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(t.getInt(0), std::invalid_argument);
+  EXPECT_THROW(t.getInt(2), std::out_of_range);
+  EXPECT_THROW(t.getString(2), std::out_of_range);
+}
+
 TEST(HashValue, IsStableAndDistinguishesTypes) {
   EXPECT_EQ(hashValue(std::string("abc")), hashValue(std::string("abc")));
   EXPECT_NE(hashValue(std::string("abc")), hashValue(std::string("abd")));

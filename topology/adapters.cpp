@@ -23,6 +23,12 @@ class AnchoredEmitter final : public Emitter {
     else
       out_.emit(stream, std::move(values));
   }
+  void emitBorrowed(std::string_view stream, Values& values) override {
+    if (anchor_)
+      out_.emitBorrowed(stream, *anchor_, values);
+    else
+      out_.emitBorrowed(stream, values);
+  }
 
  private:
   OutputCollector& out_;

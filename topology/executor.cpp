@@ -73,6 +73,9 @@ void Executor::connect() {
     slot->sender = std::make_unique<ChannelSender>(sh_.transport, sh_.endpoints[t], id_, opts);
     active_.push_back(slot.get());
   }
+  for (OutStream& os : outs_)
+    if (const std::vector<TaskId>* fixed = os.router->fixedTargets(); fixed && fixed->size() == 1)
+      os.fusedOnly = senders_[static_cast<size_t>(fixed->front())]->fused;
   afterConnect();
 }
 
@@ -161,19 +164,20 @@ void Executor::flush(Out& o) {
   countFrames(o);
 }
 
-void Executor::sendFused(OutStream& os, Executor& to, Values&& values, int64_t originNanos) {
+void Executor::lendFused(OutStream& os, Executor& to, Values& values, int64_t originNanos) {
   ++transferred_;
   Tuple& t = os.fusedTuple;
   if (!t.schema()) t = Tuple(os.schema, {});  // the first, or the last one was kept (InputGate)
-  t.mutableValues() = std::move(values);
+  t.mutableValues().swap(values);  // os.fusedTuple holds an empty list between calls
   t.setOriginNanos(originNanos);
-  struct Release {
+  struct GiveBack {
     OutStream& os;
-    ~Release() {
+    Values& values;
+    ~GiveBack() {
       os.fusedTupleBusy = false;
-      recycleValues(std::move(os.fusedTuple.mutableValues()));
+      values.swap(os.fusedTuple.mutableValues());
     }
-  } release{os};
+  } giveBack{os, values};
   os.fusedTupleBusy = true;
   to.onTuple(id_, std::move(t));
 }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 
 #include "test_support.h"
 
@@ -240,6 +242,112 @@ TEST(Fusion, UnanchoredTuplesToAFusedTaskArriveWholeAndAreCountedOnce) {
   }
   EXPECT_EQ(m.find("keep")->total().executed, 2000u);
   EXPECT_EQ(m.find("sink")->total().executed, 2000u);
+}
+
+// What a borrowing bolt and its sink saw: each output in order, whether the sink read the
+// bolt's own list (lent in place) and whether the list came back to the bolt after the emit.
+struct BorrowLog {
+  std::mutex mutex;
+  std::vector<Values> seen;
+  std::atomic<const Value*> lent{nullptr};
+  size_t readInPlace = 0, cameBack = 0;
+};
+
+// For input n, emits (n, a heap-sized string naming n) from one list it keeps across inputs.
+class BorrowingBolt : public Bolt {
+ public:
+  explicit BorrowingBolt(std::shared_ptr<BorrowLog> log) : log_(std::move(log)) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"n", Type::Int64}, {"word", Type::String}});
+  }
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<BorrowingBolt>(log_); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    int64_t n = t.getInt(0);
+    std::string word = "a word longer than fifteen characters #" + std::to_string(n);
+    if (scratch_.empty()) {
+      scratch_ = {n, word};
+    } else {
+      scratch_[0] = n;
+      std::get<std::string>(scratch_[1]).assign(word);
+    }
+    log_->lent = scratch_.data();
+    out.emitBorrowed(kDefaultStream, t, scratch_);
+    if (scratch_.size() == 2 && scratch_[0] == Value(n) && scratch_[1] == Value(word)) {
+      std::lock_guard l(log_->mutex);
+      ++log_->cameBack;
+    } else {
+      EXPECT_TRUE(scratch_.empty()) << "a list taken comes back empty, never half-changed";
+    }
+    out.ack(t);
+  }
+
+ private:
+  std::shared_ptr<BorrowLog> log_;
+  Values scratch_;
+};
+
+class BorrowSink : public Bolt {
+ public:
+  explicit BorrowSink(std::shared_ptr<BorrowLog> log) : log_(std::move(log)) {}
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<BorrowSink>(log_); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    std::lock_guard l(log_->mutex);
+    log_->seen.push_back(t.values());
+    log_->readInPlace += t.values().data() == log_->lent.load();
+    out.ack(t);
+  }
+
+ private:
+  std::shared_ptr<BorrowLog> log_;
+};
+
+struct BorrowRun {
+  std::shared_ptr<BorrowLog> log = std::make_shared<BorrowLog>();
+  TopologyMetrics metrics;
+  size_t acked = 0;
+};
+BorrowRun runBorrowing(bool fusion, bool acking) {
+  BorrowRun r;
+  auto state = std::make_shared<CountingState>();
+  TopologyBuilder b;
+  b.setSpout("src", CountingSpout(2000, 7, state, acking), 1);
+  b.setBolt("borrow", BorrowingBolt(r.log), 1).shuffleGrouping("src");
+  b.setBolt("sink", BorrowSink(r.log), 1).shuffleGrouping("borrow");
+  Continuous c = fastConfig();
+  c.fusion = fusion;
+  c.acking = acking;
+  auto rt = runContinuous(b.build(), c);
+  EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
+  r.metrics = rt.metrics();
+  r.acked = state->distinctAcked();
+  return r;
+}
+
+// emitBorrowed: to a fused task, unanchored, the sink reads the bolt's own list and the list
+// comes back; anchored (acking on) or through a channel (fusion off) the list is taken (moved
+// into the tuple, not copied) and comes back empty. Either way every tuple arrives once, in order, whole (a later reuse of the list
+// changes no tuple already read), and emitted / transferred / executed count each once.
+TEST(Fusion, BorrowedValuesToAFusedTaskAreReadInPlaceAndArriveOnceInOrderWhole) {
+  for (auto [fusion, acking] : {std::pair{true, false}, {true, true}, {false, false}}) {
+    SCOPED_TRACE(std::string("fusion ") + (fusion ? "on" : "off") + ", acking " +
+                 (acking ? "on" : "off"));
+    BorrowRun r = runBorrowing(fusion, acking);
+    ASSERT_EQ(r.metrics.find("sink")->fusedInto, fusion ? "borrow" : "");
+    ASSERT_EQ(r.log->seen.size(), 2000u);
+    for (int64_t n = 0; n < 2000; ++n)
+      ASSERT_EQ(r.log->seen[static_cast<size_t>(n)],
+                (Values{n, "a word longer than fifteen characters #" + std::to_string(n)}));
+    bool inPlace = fusion && !acking;
+    if (inPlace) EXPECT_EQ(r.log->readInPlace, 2000u);
+    EXPECT_EQ(r.log->cameBack, inPlace ? 2000u : 0u);
+    TaskMetrics borrow = r.metrics.find("borrow")->total();
+    EXPECT_EQ(borrow.emitted, 2000u);
+    EXPECT_EQ(borrow.transferred, 2000u);
+    EXPECT_EQ(borrow.executed, 2000u);
+    EXPECT_EQ(r.metrics.find("sink")->total().executed, 2000u);
+    if (acking) EXPECT_EQ(r.acked, 2000u);
+  }
 }
 
 TEST(Fusion, DisableFusionGivesABoltItsOwnTasksAndInbox) {

@@ -3,8 +3,9 @@
 //
 //   stateless  YSB JSON -> parse -> keep views -> project (ad_id, event_time) -> sink
 //   wordcount  sentences -> split -> running count by word (fields grouping) -> sink
-//   ysb        YSB JSON -> parse -> keep views -> project -> join ad_id to campaign_id (static
-//              100 x 10 table) -> count per campaign in event-time tumbling windows -> sink
+//   ysb        YSB JSON -> parse (ad_id, event_type, event_time) -> keep views -> project -> join
+//              ad_id to campaign_id (static 100 x 10 table), keeping event_time -> count per
+//              campaign in event-time tumbling windows -> sink
 //   ysb-typed  YSB's events as typed tuples with integer ids (WindFlow's shipped YSB): keep views
 //              -> join ad_id to campaign_id, keeping event_time -> the same windows -> sink
 //
@@ -94,6 +95,8 @@ class JsonParse final : public Operator {
   Fields fields_;
   JsonLineParser parser_;
   Values scratch_;
+  const StreamSchema* resolvedFor_ = nullptr;  // the schema inputIndex_ was found in
+  size_t inputIndex_ = 0;
 };
 
 // Keeps the tuples whose field `field` equals `value` (same type and value).
@@ -125,6 +128,7 @@ class YsbProject final : public Operator {
   bool resolved_ = false;
   const StreamSchema* resolvedFor_ = nullptr;
   size_t eventTime_ = 0, adId_ = 0;
+  Values out_;  // the output, reused (see onTuple)
 };
 
 // Splits "sentence" on spaces into one ("word") tuple per word.

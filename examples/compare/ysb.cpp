@@ -143,7 +143,12 @@ YsbSource::YsbSource(std::shared_ptr<const YsbData> data, GeneratorSource::Optio
             // Millisecond resolution, as YSB's event_time; "ts" is exactly the same instant.
             int64_t millis = shared->eventTimeMicros(g) / 1000;
             if (shared->eventTime.typed) return data->typedEvent(g, Timestamp{millis * 1000});
-            return {data->event(g, millis), Timestamp{millis * 1000}};
+            // Moved in: a braced list would copy the ~240-byte string (a second allocation).
+            Values v = recycledValues();
+            v.reserve(2);
+            v.emplace_back(data->event(g, millis));
+            v.emplace_back(Timestamp{millis * 1000});
+            return v;
           },
           options),
       shared_(std::move(shared)) {

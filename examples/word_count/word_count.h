@@ -86,6 +86,11 @@ class SplitWords final : public Operator {
   }
   std::unique_ptr<Operator> clone() const override { return std::make_unique<SplitWords>(); }
   void onTuple(const Tuple& t, Emitter& out) override;
+
+ private:
+  // The word emitted, lent to the next operator (Emitter::emitBorrowed): its string keeps its
+  // capacity from word to word, so a word is one copy of its characters and nothing else.
+  Values word_;
 };
 
 // What the counters report: final counts (at end of input) and count-update latency.

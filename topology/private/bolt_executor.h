@@ -39,6 +39,10 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
                    Values&& values) override {
       t_.emit(direct, stream, anchors, n, std::move(values));
     }
+    void emitBorrowedTuple(std::string_view stream, const Tuple* anchor,
+                           Values& values) override {
+      t_.emitBorrowed(stream, anchor, values);
+    }
 
    private:
     BoltExecutor& t_;
@@ -73,6 +77,7 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   void execute(Tuple& t);
   void emit(TaskId direct, std::string_view streamName, const Tuple* const* anchors,
             size_t numAnchors, Values&& values);
+  void emitBorrowed(std::string_view streamName, const Tuple* anchor, Values& values);
   void ack(const Tuple& input);
   void holdAck(uint64_t root, uint64_t value);
   void releaseAck(size_t a);

@@ -80,6 +80,9 @@ class Executor : public FrameHandler {
     // Busy while the task runs it (an emit on this stream from within then takes a new Tuple).
     Tuple fusedTuple;
     bool fusedTupleBusy = false;
+    // The fused task every tuple of this stream goes to, when it is the stream's only fixed
+    // target (a fused chain): a borrowed emit goes there without routing.
+    Executor* fusedOnly = nullptr;
   };
 
   // ---- what each kind of executor adds to the loop
@@ -176,7 +179,13 @@ class Executor : public FrameHandler {
     return senders_[static_cast<size_t>(targets.front())]->fused;
   }
   // send() for onlyFusedTarget(): `values` go in os.fusedTuple.
-  void sendFused(OutStream& os, Executor& to, Values&& values, int64_t originNanos);
+  void sendFused(OutStream& os, Executor& to, Values&& values, int64_t originNanos) {
+    lendFused(os, to, values, originNanos);
+    recycleValues(std::move(values));
+  }
+  // `values` travel in os.fusedTuple to `to` and come back when it returns (or throws); empty
+  // if it kept the tuple (InputGate, behind a barrier).
+  void lendFused(OutStream& os, Executor& to, Values& values, int64_t originNanos);
   void sendControl(TaskId target, Control c) {
     Out& o = *senders_[static_cast<size_t>(target)];
     if (o.fused) return o.fused->onControl(id_, std::move(c));

@@ -12,8 +12,10 @@
 
 namespace gale {
 
+// The static table's hash: in-process only (never sent or stored), so strings take XXH3, a few
+// times cheaper than hashValue's byte-wise FNV on 36-byte ids; other values hash as hashValue.
 struct ValueHash {
-  size_t operator()(const Value& v) const { return static_cast<size_t>(hashValue(v)); }
+  size_t operator()(const Value& v) const;
 };
 
 // key -> the row's other columns, in the order of `columns`.

@@ -40,9 +40,10 @@ class Emitter {
   // operator gets the same tuple, not a copy; elsewhere its values are copied.
   virtual void forward(const Tuple& input);
   // Emits `values`, which stay the caller's (e.g. a parser's output, parsed into again for the
-  // next input so that its strings keep their capacity): inside a chain the next operator gets
-  // them as its input, no copy, and they are given back when it returns (or throws); elsewhere
-  // they are copied.
+  // next input so that its strings keep their capacity): inside a chain, or in a bolt whose
+  // next task is fused to it, the next operator gets them as its input, no copy, and they are
+  // given back when it returns (or throws). Elsewhere they are copied, or taken and the caller
+  // gets an empty list back: the caller must rebuild an empty list.
   virtual void emitBorrowed(std::string_view stream, Values& values);
 };
 

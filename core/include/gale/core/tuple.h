@@ -72,8 +72,17 @@ class Tuple {
   bool getBool(std::string_view field) const;
   const std::string& getString(std::string_view field) const;
   Timestamp getTimestamp(std::string_view field) const;  // accepts int64 micros too
-  int64_t getInt(size_t i) const;
-  const std::string& getString(size_t i) const;
+  // By index, inline: an operator reads its fields this way once per tuple.
+  int64_t getInt(size_t i) const {
+    if (i < values_.size())
+      if (const int64_t* p = std::get_if<int64_t>(&values_[i])) return *p;
+    wrongTypeAt(i, "int64");
+  }
+  const std::string& getString(size_t i) const {
+    if (i < values_.size())
+      if (const std::string* p = std::get_if<std::string>(&values_[i])) return *p;
+    wrongTypeAt(i, "string");
+  }
 
   // Reliability: the anchors (root, edge) of this tuple; empty when unanchored.
   const std::vector<Anchor>& anchors() const { return anchors_; }
@@ -87,6 +96,9 @@ class Tuple {
   std::string toString() const;
 
  private:
+  // Throws std::out_of_range (no field i) or std::invalid_argument (another type).
+  [[noreturn]] void wrongTypeAt(size_t i, const char* want) const;
+
   SchemaPtr schema_;
   Values values_;
   std::vector<Anchor> anchors_;

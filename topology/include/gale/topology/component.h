@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gale/core/clock.h"
@@ -125,6 +126,15 @@ class OutputCollector {
   void emitDirect(TaskId task, Values values) {
     emitTuple(task, kDefaultStream, nullptr, 0, std::move(values));
   }
+  // Emits `values` lent by the caller (Emitter::emitBorrowed): a fused next task reads them in
+  // place as its input and they are given back when it returns. Anywhere else, or when that
+  // task kept its input (buffered behind a barrier), the caller gets an empty list back.
+  void emitBorrowed(std::string_view stream, Values& values) {
+    emitBorrowedTuple(stream, nullptr, values);
+  }
+  void emitBorrowed(std::string_view stream, const Tuple& anchor, Values& values) {
+    emitBorrowedTuple(stream, &anchor, values);
+  }
 
   // Every input tuple must be acked or failed exactly once (Storm's rule); an input never acked
   // fails its spout tuple by timeout.
@@ -134,6 +144,11 @@ class OutputCollector {
  protected:
   virtual void emitTuple(TaskId directTask, std::string_view stream, const Tuple* const* anchors,
                          size_t numAnchors, Values&& values) = 0;
+  // The default (a collector with no fused successor) takes the list.
+  virtual void emitBorrowedTuple(std::string_view stream, const Tuple* anchor, Values& values) {
+    Values taken = std::exchange(values, recycledValues());
+    emitTuple(-1, stream, &anchor, anchor ? 1 : 0, std::move(taken));
+  }
 };
 
 class Spout {
