@@ -81,15 +81,19 @@ void BoltExecutor::emit(TaskId direct, std::string_view streamName, const Tuple*
                         size_t numAnchors, Values&& values) {
   OutStream& os = stream(streamName);
   checkValues(os, values);
-  const std::vector<TaskId>& targets = route(os, values, direct);
-  ++emitted_;
   int64_t origin = 0;
   for (size_t a = 0; a < numAnchors; ++a)
     if (anchors[a] && anchors[a]->originNanos()) origin = anchors[a]->originNanos();
-  if (targets.empty() && os.unsubscribed) unrouted(os);
   bool anchored = sh_.config.acking && numAnchors > 0;
+  if (!anchored && direct < 0 && os.fusedOnly && !os.fusedTupleBusy) {  // a fused chain
+    ++emitted_;
+    return sendFused(os, *os.fusedOnly, std::move(values), origin);
+  }
+  const std::vector<TaskId>& targets = route(os, values, direct);
+  ++emitted_;
+  if (targets.empty() && os.unsubscribed) unrouted(os);
   if (!anchored)
-    if (Executor* to = onlyFusedTarget(os, targets))
+    if (BoltExecutor* to = onlyFusedTarget(os, targets))
       return sendFused(os, *to, std::move(values), origin);
   for (size_t i = 0; i < targets.size(); ++i) {
     Tuple t(os.schema, i + 1 == targets.size() ? std::move(values) : values);

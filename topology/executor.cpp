@@ -11,6 +11,7 @@
 
 #include "gale/core/log.h"
 #include "gale/core/source.h"
+#include "private/bolt_executor.h"
 
 namespace gale {
 
@@ -75,7 +76,7 @@ void Executor::connect() {
   }
   for (OutStream& os : outs_)
     if (const std::vector<TaskId>* fixed = os.router->fixedTargets(); fixed && fixed->size() == 1)
-      os.fusedOnly = senders_[static_cast<size_t>(fixed->front())]->fused;
+      os.fusedOnly = fusedBolt(senders_[static_cast<size_t>(fixed->front())]->fused);
   afterConnect();
 }
 
@@ -164,7 +165,12 @@ void Executor::flush(Out& o) {
   countFrames(o);
 }
 
-void Executor::lendFused(OutStream& os, Executor& to, Values& values, int64_t originNanos) {
+BoltExecutor* Executor::fusedBolt(Executor* fused) {
+  // Only bolts are fused (private/fusion.h): spouts and ackers have no upstream to run in.
+  return static_cast<BoltExecutor*>(fused);
+}
+
+void Executor::lendFused(OutStream& os, BoltExecutor& to, Values& values, int64_t originNanos) {
   ++transferred_;
   Tuple& t = os.fusedTuple;
   if (!t.schema()) t = Tuple(os.schema, {});  // the first, or the last one was kept (InputGate)
@@ -179,7 +185,7 @@ void Executor::lendFused(OutStream& os, Executor& to, Values& values, int64_t or
     }
   } giveBack{os, values};
   os.fusedTupleBusy = true;
-  to.onTuple(id_, std::move(t));
+  to.runLent(id_, t);
 }
 
 void Executor::countFrames(Out& o) {

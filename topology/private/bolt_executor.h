@@ -19,6 +19,16 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   }
 
   void onTuple(TaskId src, Tuple&& t) override { gate_.tuple(src, std::move(t)); }
+  // A tuple lent by the task that hosts this one (Executor::lendFused), Flink's chained call:
+  // executed at once when the gate would deliver it at once anyway (no barrier, batch end or
+  // unaligned checkpoint holds `src` back), else handed to the gate as from a channel. Markers
+  // still go through the gate (onControl), so their order against tuples is the channel's.
+  void runLent(TaskId src, Tuple& t) {
+    if (gate_.deliversAtOnce(src))
+      execute(t);
+    else
+      gate_.tuple(src, std::move(t));
+  }
   void onControl(TaskId src, Control&& c) override;
 
  private:
