@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "gale/topology/adapters.h"
+
 namespace gale {
 
 void BoltExecutor::extraTargets(std::vector<TaskId>& targets) {
@@ -25,6 +27,8 @@ void BoltExecutor::afterConnect() {
 void BoltExecutor::open(const TopologyContext& ctx) {
   bolt_ = comp_->bolt->clone();
   bolt_->prepare(ctx, collector_);
+  // Resolved once here, not per tuple (a wrapped bolt, e.g. exactly-once mode's, is not one).
+  if (auto* ob = dynamic_cast<OperatorBolt*>(bolt_.get())) op_ = ob->instance();
 }
 
 void BoltExecutor::onControl(TaskId src, Control&& c) {
@@ -60,7 +64,13 @@ void BoltExecutor::execute(Tuple& t) {
   bool timed = sample || slowExecute_;
   int64_t t0 = timed ? steadyNow() : 0;
   try {
-    bolt_->execute(t, collector_);
+    if (op_) {
+      OperatorEmitter e(*this, t);
+      op_->onTuple(t, e);  // a throw: logged, counted and the input failed, as from the bolt
+      ack(t);
+    } else {
+      bolt_->execute(t, collector_);
+    }
   } catch (const std::exception& e) {
     componentError("execute", e);
     failWhy_ = e.what();
