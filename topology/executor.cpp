@@ -170,24 +170,6 @@ BoltExecutor* Executor::fusedBolt(Executor* fused) {
   return static_cast<BoltExecutor*>(fused);
 }
 
-void Executor::lendFused(OutStream& os, BoltExecutor& to, Values& values, int64_t originNanos) {
-  ++transferred_;
-  Tuple& t = os.fusedTuple;
-  if (!t.schema()) t = Tuple(os.schema, {});  // the first, or the last one was kept (InputGate)
-  t.mutableValues().swap(values);  // os.fusedTuple holds an empty list between calls
-  t.setOriginNanos(originNanos);
-  struct GiveBack {
-    OutStream& os;
-    Values& values;
-    ~GiveBack() {
-      os.fusedTupleBusy = false;
-      values.swap(os.fusedTuple.mutableValues());
-    }
-  } giveBack{os, values};
-  os.fusedTupleBusy = true;
-  to.runLent(id_, t);
-}
-
 void Executor::countFrames(Out& o) {
   uint64_t f = o.sender->framesSent();
   if (f != o.framesCounted) {

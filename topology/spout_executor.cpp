@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "gale/core/state_codec.h"
+#include "private/bolt_executor.h"
 
 namespace gale {
 

@@ -181,14 +181,11 @@ class Executor : public FrameHandler {
     return fusedBolt(senders_[static_cast<size_t>(targets.front())]->fused);
   }
   static BoltExecutor* fusedBolt(Executor* fused);  // a fused task is a bolt's
-  // send() for onlyFusedTarget(): `values` go in os.fusedTuple.
-  void sendFused(OutStream& os, BoltExecutor& to, Values&& values, int64_t originNanos) {
-    lendFused(os, to, values, originNanos);
-    recycleValues(std::move(values));
-  }
+  // send() for onlyFusedTarget(): `values` go in os.fusedTuple. Defined in bolt_executor.h.
+  inline void sendFused(OutStream& os, BoltExecutor& to, Values&& values, int64_t originNanos);
   // `values` travel in os.fusedTuple to `to` and come back when it returns (or throws); empty
-  // if it kept the tuple (InputGate, behind a barrier).
-  void lendFused(OutStream& os, BoltExecutor& to, Values& values, int64_t originNanos);
+  // if it kept the tuple (InputGate, behind a barrier). Defined in bolt_executor.h.
+  inline void lendFused(OutStream& os, BoltExecutor& to, Values& values, int64_t originNanos);
   void sendControl(TaskId target, Control c) {
     Out& o = *senders_[static_cast<size_t>(target)];
     if (o.fused) return o.fused->onControl(id_, std::move(c));
