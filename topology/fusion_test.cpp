@@ -8,6 +8,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "temp_dir_for_test.h"
 #include "test_support.h"
@@ -497,6 +498,62 @@ TEST(Fusion, AFusedChainKeepsEveryWatermarkAndBarrierBetweenTheSameTuplesAtEvery
     EXPECT_EQ(log->markers["b"], at);
     EXPECT_EQ(log->markers["c"], at);
   }
+}
+
+// Passes (n, key) on: by emit for even n, by emitBorrowed (from a list it keeps) for odd n.
+struct PassOperator : Operator {
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"n", Type::Int64}, {"key", Type::Int64}});
+  }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<PassOperator>(); }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    if (t.getInt(0) % 2 == 0) return out.emit(t.values());
+    kept = t.values();
+    out.emitBorrowed(kDefaultStream, kept);
+  }
+  Values kept;
+};
+
+// Fails each input with n % 10 == 3 the first time it sees it, acks the rest.
+class FailOnceBolt : public Bolt {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<FailOnceBolt>(); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    if (t.getInt(0) % 10 == 3 && failedOnce_.insert(t.getInt(0)).second)
+      out.fail(t);
+    else
+      out.ack(t);
+  }
+
+ private:
+  std::set<int64_t> failedOnce_;
+};
+
+// A fused operator's outputs are anchored to its input (BoltExecutor::OperatorEmitter, by emit
+// and by emitBorrowed): a failure further down the chain fails the spout's tuple, which is
+// replayed and then acked. Lost anchors would leave those trees acked at the first pass.
+TEST(Fusion, AFusedOperatorsOutputsStayAnchoredSoAFailureDownstreamReplaysTheSpoutTuple) {
+  auto state = std::make_shared<CountingState>();
+  TopologyBuilder b;
+  b.setSpout("src", CountingSpout(200, 7, state), 1);
+  b.setBolt("pass", PassOperator{}, 1).shuffleGrouping("src");
+  b.setBolt("sink", FailOnceBolt{}, 1).shuffleGrouping("pass");
+  auto rt = runContinuous(b.build(), fastConfig());
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
+  TopologyMetrics m = rt.metrics();
+  ASSERT_EQ(m.find("pass")->fusedInto, "src");
+  ASSERT_EQ(m.find("sink")->fusedInto, "pass");
+  std::lock_guard l(state->mutex);
+  std::map<int64_t, int> wantFailed;
+  for (int64_t n = 3; n < 200; n += 10) wantFailed[n] = 1;
+  EXPECT_EQ(state->failed, wantFailed);
+  ASSERT_EQ(state->acked.size(), 200u);
+  for (auto [n, times] : state->acked) EXPECT_EQ(times, 1) << n;
+  EXPECT_EQ(m.find("pass")->total().executed, 220u);
+  EXPECT_EQ(m.find("pass")->total().acked, 220u);
+  EXPECT_EQ(m.find("sink")->total().executed, 220u);
+  EXPECT_EQ(m.find("sink")->total().failed, 20u);
 }
 
 TEST(Fusion, DisableFusionGivesABoltItsOwnTasksAndInbox) {
