@@ -150,10 +150,7 @@ void BoltExecutor::emitBorrowed(std::string_view streamName, const Tuple* anchor
   emit(-1, streamName, &anchor, anchor ? 1 : 0, std::move(taken));
 }
 
-void BoltExecutor::ack(const Tuple& input) {
-  ++acked_;
-  if ((acked_ & 15) == 0) processLat_.record(steadyNow() - drainStartNanos());
-  if (!sh_.config.acking) return;
+void BoltExecutor::ackAnchors(const Tuple& input) {
   for (const Anchor& a : input.anchors()) holdAck(a.root, a.edge);
 }
 
