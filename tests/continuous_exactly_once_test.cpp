@@ -59,7 +59,7 @@ TEST(ExactlyOnceContinuous, AWordCountIntoTheFileSinkCommitsEveryCountOnce) {
 TEST(ExactlyOnceContinuous, ARunKilledWithACheckpointInFlightResumesFromTheLastCompletedOne) {
   Dirs d;
   const int64_t total = 20000;
-  const double rate = 100000;  // 0.2 s of input: checkpoints every 5 ms reach 3 within it
+  const double rate = 100000;  // 0.2 s of input, its end held until checkpoint 3 is in flight
   // Run 1 ends with checkpoint 3 in flight.
   runUntilBarrierThenKill(exactlyOnceWordCount(total, d.out(), nullptr, rate),
                           exactlyOnce(d, 5ms), 3);
@@ -83,6 +83,7 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce)
   const int64_t total = 20000;
   const double rate = 100000;
   {
+    InputEndHold hold;
     std::atomic<bool> reached{false};
     Continuous cfg = exactlyOnce(d, 5ms);
     cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
@@ -101,6 +102,7 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce)
 
 // Runs `topology` until a checkpoint after `after` was written, and kills it.
 void runUntilCheckpointThenKill(Topology topology, Continuous cfg, uint64_t after) {
+  InputEndHold hold;
   std::atomic<bool> reached{false};
   cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
     if (p == CheckpointPoint::CheckpointWritten && id > after) reached = true;
@@ -617,7 +619,9 @@ TEST(AsyncSnapshot, ASigkillDuringTheAsynchronousWriteLeavesThePreviousCheckpoin
   Dirs d;
   ChildEnd end = runChild(
       [&] {
-        runContinuous(asyncWordCount(d, std::make_shared<KillInTheWrite>()), exactlyOnce(d, 5ms))
+        InputEndHold hold;
+        runContinuous(asyncWordCount(d, std::make_shared<KillInTheWrite>()),
+                      releaseInputEndAtBarrier(exactlyOnce(d, 5ms), 3))
             .waitUntilDone();
         ::_exit(0);
       },
@@ -679,7 +683,9 @@ TEST(AsyncSnapshot, AWindowKilledDuringItsAsynchronousWriteResumesFromThePreviou
   const double rate = 100000;
   ChildEnd end = runChild(
       [&] {
-        runContinuous(windowedWordCountKilledInWrite(d.out(), total, rate), exactlyOnce(d, 5ms))
+        InputEndHold hold;
+        runContinuous(windowedWordCountKilledInWrite(d.out(), total, rate),
+                      releaseInputEndAtBarrier(exactlyOnce(d, 5ms), 3))
             .waitUntilDone();
         ::_exit(0);
       },
