@@ -535,9 +535,10 @@ TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
 constexpr int64_t kAsyncSentences = 20000;
 constexpr double kAsyncRate = 1e5;  // 0.2 s of input
 
-Topology asyncWordCount(const Dirs& d, std::shared_ptr<AsyncCountWords::Observer> o = nullptr) {
-  return exactlyOnceWordCount(kAsyncSentences, d.out(), std::make_shared<AsyncCountWords>(o),
-                              kAsyncRate);
+// `total` -1: an unbounded input, for a run that is killed and never resumed.
+Topology asyncWordCount(const Dirs& d, std::shared_ptr<AsyncCountWords::Observer> o = nullptr,
+                        int64_t total = kAsyncSentences) {
+  return exactlyOnceWordCount(total, d.out(), std::make_shared<AsyncCountWords>(o), kAsyncRate);
 }
 
 std::map<std::string, int64_t> contents(const AsyncCountWords::Counts& counts) {
@@ -582,8 +583,10 @@ struct HoldTheWrite final : AsyncCountWords::Observer {
 TEST(AsyncSnapshot, TheCheckpointHoldsTheStateAtTheBarrierThoughRecordsAfterItChangedItDuringTheWrite) {
   Dirs d;
   auto hold = std::make_shared<HoldTheWrite>(2, 200);
-  // Checkpoint 3's barrier is held and the run killed: checkpoint 2 is the last completed.
-  runUntilBarrierThenKill(asyncWordCount(d, hold), exactlyOnce(d, 5ms), 3);
+  // Checkpoint 3's barrier is held and the run killed: checkpoint 2 is the last completed. The
+  // input is unbounded: on a loaded machine 0.2 s of it could be used up before checkpoint 2's
+  // barrier, and the write would wait for words that never come.
+  runUntilBarrierThenKill(asyncWordCount(d, hold, -1), exactlyOnce(d, 5ms), 3);
   auto store = StateStore::inspect(d.chk());
   ASSERT_EQ(store->lastCommittedTxid(), 2u);
   for (int task : {0, 1}) {
