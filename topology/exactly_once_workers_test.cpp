@@ -226,7 +226,9 @@ TEST(CheckpointLinkTest, AnEndedInputLostOnTheWayIsSentAgainUntilTheFinalCheckpo
 // stray or damaged message could complete a checkpoint without a task, or end the job early).
 TEST(CheckpointLinkTest, AReportOfAnotherWorkersTaskOrTooManyEndedInputsCountForNothing) {
   ScopedLogCapture captured;
-  auto droppedSoFar = [&] { return captured.count("malformed message was dropped", LogLevel::Warn); };
+  auto droppedSoFar = [&] {
+    return captured.count("malformed message was dropped", LogLevel::Warn);
+  };
   LinkPair p;
   p.clock.advance(1s);
   ASSERT_TRUE(LinkPair::eventually([&] { return p.coord->triggered() == 1; }));
@@ -269,7 +271,9 @@ TEST(CheckpointLinkTest, AMessageOfTheOlderFormatIsRefusedNotMisread) {
                                      .interval = 1s, .clock = &clock, .sync = false},
       /*tasks=*/2, /*spoutTasks=*/1);
   ScopedLogCapture captured;
-  auto refused = [&] { return captured.count("malformed message was dropped", LogLevel::Warn) > 0; };
+  auto refused = [&] {
+    return captured.count("malformed message was dropped", LogLevel::Warn) > 0;
+  };
   std::atomic<int> format{1};
   {
     // The older worker: WorkerLink's membership is unchanged, its ENDED body is format 1's.

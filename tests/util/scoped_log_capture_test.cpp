@@ -20,7 +20,7 @@ class ScopedLogCaptureTest : public ::testing::Test {
   void TearDown() override { setLogRepeatWindow(std::chrono::seconds(1)); }
 };
 
-TEST_F(ScopedLogCaptureTest, KeepsTheLinesWrittenWhileItLivesWithTheirLevelsAndThenRestoresTheSink) {
+TEST_F(ScopedLogCaptureTest, KeepsTheLinesWrittenWhileItLivesWithTheirLevelsThenRestoresTheSink) {
   ScopedLogCapture outer;  // stands for whatever sink was installed before (stderr by default)
   {
     ScopedLogCapture capture;
