@@ -6,33 +6,11 @@
 
 namespace gale {
 
-// Bucket layout: values below kSub map to themselves; above, each power of two [2^k, 2^(k+1))
-// is split into kSub/2 .. kSub linear sub-buckets, like HdrHistogram with 6 significant bits.
-int Histogram::bucketOf(int64_t v) {
-  if (v < 0) v = 0;
-  auto u = static_cast<uint64_t>(v);
-  if (u < static_cast<uint64_t>(kSub)) return static_cast<int>(u);
-  int msb = 63 - std::countl_zero(u);       // >= kSubBits
-  int shift = msb - kSubBits + 1;           // keep kSubBits top bits
-  int sub = static_cast<int>(u >> shift);   // in [kSub/2, kSub)
-  return shift * (kSub / 2) + sub;
-}
-
 int64_t Histogram::bucketUpper(int b) {
   if (b < kSub) return b;
   int shift = b / (kSub / 2) - 1;
   int sub = b - shift * (kSub / 2);
   return ((static_cast<int64_t>(sub) + 1) << shift) - 1;
-}
-
-// One sample (most calls, often one per tuple): recordN without the multiplications.
-void Histogram::record(int64_t value) {
-  if (value < 0) value = 0;
-  ++counts_[std::min(bucketOf(value), kBuckets - 1)];
-  ++count_;
-  min_ = std::min(min_, value);
-  max_ = std::max(max_, value);
-  sum_ += value;
 }
 
 void Histogram::recordN(int64_t value, uint64_t n) {

@@ -47,6 +47,25 @@ TEST(Histogram, BucketsCoverEveryValueInOrder) {
   }
 }
 
+// bucketOf (one formula for small and large values) is the inverse of bucketUpper: every value
+// lies above the previous bucket's upper edge and at or below its own bucket's.
+TEST(Histogram, EveryValueLiesBetweenItsBucketsEdges) {
+  auto check = [](int64_t v) {
+    int b = Histogram::bucketOf(v);
+    ASSERT_LE(v, Histogram::bucketUpper(b)) << v;
+    if (b > 0) ASSERT_GT(v, Histogram::bucketUpper(b - 1)) << v;
+  };
+  for (int64_t v = 0; v < (1 << 16); ++v) check(v);
+  for (int k = 6; k < 63; ++k) {
+    int64_t p = int64_t{1} << k;
+    for (int64_t d = -3; d <= 3; ++d) check(p + d);
+  }
+  check(INT64_MAX);
+  EXPECT_EQ(Histogram::bucketOf(-5), 0);
+  EXPECT_EQ(Histogram::bucketOf(63), 63);
+  EXPECT_EQ(Histogram::bucketOf(64), 64);
+}
+
 TEST(Histogram, MergeEqualsRecordingEverythingInOne) {
   Histogram a, b, all;
   for (int i = 0; i < 1000; ++i) {
