@@ -2,6 +2,8 @@
 // ManualClock and never sleep.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -27,10 +29,12 @@ class SystemClock final : public Clock {
                          .count()};
   }
   int64_t monoNanos() const override { return steadyNanos(); }
+  // std::chrono::steady_clock's time (libstdc++ reads CLOCK_MONOTONIC too), read without its
+  // out-of-line now(): operators read it per tuple for latencies (docs/benchmarks.md).
   static int64_t steadyNanos() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
   }
   static SystemClock& instance();
 };
