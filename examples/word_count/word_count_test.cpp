@@ -50,6 +50,30 @@ TEST(WordCount, CountDirectlyCountsEveryWordOnceWhateverItsCase) {
   EXPECT_EQ(counts, (WordCounts{{"the", 3}, {"cat", 2}, {"cat's", 1}}));
 }
 
+// The count's flat table against std::unordered_map: 20 000 distinct words (the table grows from
+// 64 slots nine times, so entries are re-placed by their hash again and again), each counted
+// 1 to 3 times in an interleaved order, words that are prefixes of each other and the empty word.
+TEST(WordCount, TheWordTableCountsEveryWordExactlyAsAnUnorderedMapDoesThroughItsGrowth) {
+  WordTable table;
+  WordCounts expected;
+  std::vector<std::string> words{"", "a", "ab", "abc", "b"};
+  for (int i = 0; i < 20000; ++i) words.push_back("w" + std::to_string(i * 7919 % 20011));
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < words.size(); ++i) {
+      if (static_cast<int>(i % 3) < round) continue;  // word i is counted (i % 3) + 1 times
+      ++table[words[i]];
+      ++expected[words[i]];
+    }
+  }
+  ASSERT_EQ(table.size(), expected.size());
+  WordCounts got;
+  for (const auto& [w, n] : table.entries()) got.emplace(w, n);
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(table["ab"], 3);  // a lookup after the growth finds the word, adds nothing
+  EXPECT_EQ(table["not counted"], 0);
+  EXPECT_EQ(table.size(), expected.size() + 1);
+}
+
 void expectTopologyCountEqualsDirectCount(bool acking) {
   SentenceSource::Options o;
   o.partitions = 3;
