@@ -50,6 +50,24 @@ TEST(WordCount, CountDirectlyCountsEveryWordOnceWhateverItsCase) {
   EXPECT_EQ(counts, (WordCounts{{"the", 3}, {"cat", 2}, {"cat's", 1}}));
 }
 
+// sameWord's loads from both ends must see every byte: for every length 0 to 24, a difference at
+// any one position is found, and equal words are equal.
+TEST(WordCount, SameWordFindsADifferenceAtEveryPositionOfEveryLength) {
+  for (size_t n = 0; n <= 24; ++n) {
+    std::string a(n, 'a');
+    for (size_t i = 0; i < n; ++i) a[i] = static_cast<char>('a' + i % 26);
+    std::string b = a;
+    EXPECT_TRUE(sameWord(a, b)) << n;
+    EXPECT_FALSE(sameWord(a, a + "x")) << n;
+    for (size_t i = 0; i < n; ++i) {
+      std::string c = a;
+      c[i] = '\'';
+      EXPECT_FALSE(sameWord(a, c)) << n << " at " << i;
+      EXPECT_FALSE(sameWord(c, a)) << n << " at " << i;
+    }
+  }
+}
+
 // The count's flat table against std::unordered_map: 20 000 distinct words (the table grows from
 // 64 slots nine times, so entries are re-placed by their hash again and again), each counted
 // 1 to 3 times in an interleaved order, words that are prefixes of each other and the empty word.
