@@ -103,18 +103,18 @@ void KafkaSource::Impl::dataLossLocked(Part& p, int64_t offset, const std::strin
   p.lostBelow = std::max(p.lostBelow, p.fetched);
 }
 
-void KafkaSource::Impl::handleLocked(Part& p, Owned owned, int64_t nowNanos) {
+bool KafkaSource::Impl::handleLocked(Part& p, Owned owned, int64_t nowNanos) {
   rd_kafka_message_t* m = owned.get();
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     p.fetched = std::max(p.fetched, m->offset);
-    return;
+    return false;
   }
   if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
       m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
     int64_t off = m->offset >= 0 ? m->offset : p.fetched;
-    if (off < p.fetched) return;  // a second report of a loss already handled
+    if (off < p.fetched) return false;  // a second report of a loss already handled
     dataLossLocked(p, off, rd_kafka_message_errstr(m));
-    return;
+    return false;
   }
   if (m->err) {
     errors.fetch_add(1);
@@ -125,13 +125,12 @@ void KafkaSource::Impl::handleLocked(Part& p, Owned owned, int64_t nowNanos) {
       stats.lastError = msg;
     }
     logWarn(msg);
-    return;
+    return false;
   }
-  if (m->offset < p.fetched) return;  // fetched before a seek; already served or skipped
+  if (m->offset < p.fetched) return false;  // fetched before a seek; already served or skipped
   p.fetched = m->offset + 1;
   p.buf.push_back(Fetched{std::move(owned), nowNanos});
-  std::lock_guard lk(statsMutex);
-  ++stats.records;
+  return true;
 }
 
 SourceRecord KafkaSource::Impl::recordOf(const Part& p, const Fetched& f) {
@@ -159,16 +158,23 @@ SourceRecord KafkaSource::Impl::recordOf(const Part& p, const Fetched& f) {
   // rd_kafka_message_headers parses the headers into the message on the first call: the
   // message is the buffer's, and only its reader (under p.m) calls it.
   if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
-    std::string json = "[";
+    // Written straight into the one string: no name or value copied into a Value first.
+    std::string json;
+    json.reserve(64);
+    json += '[';
     const char* hn;
     const void* hv;
     size_t hs;
     for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &hn, &hv, &hs) == 0; ++i) {
       if (i) json += ',';
       json += "{\"key\":";
-      appendJsonValue(json, Value(std::string(hn)));
+      appendJsonString(json, hn);
       json += ",\"value\":";
-      appendJsonValue(json, hv ? Value(std::string(static_cast<const char*>(hv), hs)) : Value());
+      if (hv) {
+        appendJsonString(json, std::string_view(static_cast<const char*>(hv), hs));
+      } else {
+        json += "null";
+      }
       json += '}';
     }
     json += ']';
@@ -181,10 +187,11 @@ SourceRecord KafkaSource::Impl::recordOf(const Part& p, const Fetched& f) {
 
 void KafkaSource::Impl::drainLocked(Part& p, int timeoutMs) {
   if (!opened || closed) return;
+  uint64_t kept = 0;  // counted once per drain: a lock per record cost the reading threads
   if (timeoutMs > 0) {
     Owned first(rd_kafka_consume_queue(p.queue, timeoutMs));
     if (!first) return;
-    if (p.fatal.empty()) handleLocked(p, std::move(first), clock->monoNanos());
+    if (p.fatal.empty()) kept += handleLocked(p, std::move(first), clock->monoNanos());
   }
   rd_kafka_message_t* msgs[256];
   while (true) {
@@ -196,8 +203,12 @@ void KafkaSource::Impl::drainLocked(Part& p, int timeoutMs) {
     for (ssize_t i = 0; i < n; ++i) owned[static_cast<size_t>(i)].reset(msgs[i]);
     const int64_t now = clock->monoNanos();  // one read per batch: they came in one fetch
     for (ssize_t i = 0; i < n; ++i)
-      if (p.fatal.empty()) handleLocked(p, std::move(owned[static_cast<size_t>(i)]), now);
+      if (p.fatal.empty()) kept += handleLocked(p, std::move(owned[static_cast<size_t>(i)]), now);
     if (n < 256) break;
+  }
+  if (kept) {
+    std::lock_guard lk(statsMutex);
+    stats.records += kept;
   }
   if (p.buf.size() >= o.maxBufferedRecords) setPausedLocked(p, true);
 }

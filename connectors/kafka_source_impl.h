@@ -191,8 +191,8 @@ struct KafkaSource::Impl {
   void dataLossLocked(Part& p, int64_t offset, const std::string& why);
 
   using Owned = std::unique_ptr<rd_kafka_message_t, Fetched::Free>;
-  // Takes `m` (destroys it unless it is a record kept in the buffer).
-  void handleLocked(Part& p, Owned owned, int64_t nowNanos);
+  // Takes `m` (destroys it unless it is a record kept in the buffer). True: a record was kept.
+  bool handleLocked(Part& p, Owned owned, int64_t nowNanos);
 
   // The tuple of a fetched record (Spark's fields; KafkaSource::fields()).
   static SourceRecord recordOf(const Part& p, const Fetched& f);
