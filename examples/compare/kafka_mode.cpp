@@ -168,8 +168,15 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
       last = "result";
       break;
   }
-  // Fields grouping: a replayed batch's tuple reaches the same (transactional) sink task.
-  b.setBolt("out", KafkaSink(ko), 1).fieldsGrouping(last, Fields{"ad"});
+  if (k.sinkTasks == 1) {
+    // Fields grouping: a replayed batch's tuple reaches the same (transactional) sink task.
+    b.setBolt("out", KafkaSink(ko), 1).fieldsGrouping(last, Fields{"ad"});
+  } else {
+    // A sink task per task before it, shuffle grouping at equal parallelism: fused, so each
+    // record is produced on the thread that read it (task i's tuples always reach sink task i,
+    // so a replayed batch reaches the same transactional sink task too).
+    b.setBolt("out", KafkaSink(ko), tasks).shuffleGrouping(last);
+  }
   return b.build();
 }
 

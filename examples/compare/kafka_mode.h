@@ -45,6 +45,9 @@ struct KafkaSettings {
   // cross a channel; 1 = one task each (a parse/transform/sink chain on one thread behind the
   // spout tasks). The sink has one task.
   int parallelism = 0;
+  // Tasks of the sink: 1 = one task behind a fields grouping on `ad`; 0 = as many as the bolt
+  // before it, shuffle grouping, so it runs fused into those tasks (one producer each).
+  int sinkTasks = 1;
   int64_t throughputRecords = 100'000;        // 0 = no throughput runs
   Duration drainTimeout = std::chrono::seconds(60);  // for the last results after the producer
   // kafka-transform in continuous mode: each result also carries, in headers, when the source

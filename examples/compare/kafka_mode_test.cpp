@@ -148,6 +148,24 @@ TEST(GaleCompareKafka, RoundsAlternateTheFloorAndGaleAndEachIsReportedBesideItsO
   }
 }
 
+// --kafka-sink-tasks 0: a sink task (a producer, transactional in micro-batch mode) per task
+// before it, fused into them; every record arrives once in both modes.
+TEST(GaleCompareKafka, FusedSinkTasksDeliverEveryRecordInBothModes) {
+  KafkaSettings kafka = twoPartitions();
+  kafka.throughputRecords = 0;
+  kafka.sinkTasks = 0;
+  KafkaReport report = runKafkaComparison({KafkaPipeline::Transform, KafkaPipeline::Join}, {2000},
+                                          {parseMode("continuous"), parseMode("100ms")},
+                                          briefRun(), kafka);
+  ASSERT_EQ(report.latency.size(), 6u);
+  for (const KafkaRun& r : report.latency) {
+    SCOPED_TRACE(r.row.pipeline + " " + r.row.mode);
+    EXPECT_GT(r.produced, 100u);
+    EXPECT_EQ(r.counted, r.produced);
+    EXPECT_EQ(r.results, r.produced);
+  }
+}
+
 TEST(GaleCompareKafka, AnUnknownPipelineIsRefusedListingTheValidOnes) {
   EXPECT_EQ(parseKafkaPipelines("all").size(), 3u);
   EXPECT_THROW(parseKafkaPipelines("transform,nope"), std::invalid_argument);

@@ -99,6 +99,7 @@ struct RawOptions {
   bool kafka = false;
   std::string bootstrap, kafkaPipelines = "all";
   int kafkaRounds = 1;
+  int kafkaSinkTasks = 1;
   int kafkaPartitions = 4;
   bool kafkaStages = false;
   int kafkaParallelism = 0;
@@ -147,6 +148,7 @@ Options toOptions(const RawOptions& r) {
   o.kafkaSettings.throughputRecords = r.throughputRecords;
   o.kafkaSettings.stages = r.kafkaStages;
   o.kafkaSettings.rounds = r.kafkaRounds;
+  o.kafkaSettings.sinkTasks = r.kafkaSinkTasks;
   o.kafkaSettings.parallelism = r.kafkaParallelism;
   if (o.continuous) o.modes.push_back(gc::Mode{});
   for (auto& s : split(r.intervals)) {
@@ -245,6 +247,11 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
   app.add_flag("--kafka-stages", r.kafkaStages,
                "Kafka mode: split the continuous transform's latency into its stages (sent -> "
                "taken by the source -> the pipeline's Map -> arrival), carried in extra headers");
+  app.add_option("--kafka-sink-tasks", r.kafkaSinkTasks,
+                 "Kafka mode: 1 = one sink task behind a fields grouping; 0 = a sink task per "
+                 "task before it (shuffle grouping: fused, one producer each)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({0, 1}));
   app.add_option("--kafka-rounds", r.kafkaRounds,
                  "Kafka mode: rounds of each pipeline x load, the floor and gale alternating "
                  "(floor first in odd rounds, last in even ones); every round is reported with "
