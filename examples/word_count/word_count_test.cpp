@@ -69,7 +69,7 @@ TEST(WordCount, SameWordFindsADifferenceAtEveryPositionOfEveryLength) {
 }
 
 // The count's flat table against std::unordered_map: 20 000 distinct words (the table grows from
-// 64 slots nine times, so entries are re-placed by their hash again and again), each counted
+// 64 slots ten times, so entries are re-placed by their hash again and again), each counted
 // 1 to 3 times in an interleaved order, words that are prefixes of each other and the empty word.
 TEST(WordCount, TheWordTableCountsEveryWordExactlyAsAnUnorderedMapDoesThroughItsGrowth) {
   WordTable table;
