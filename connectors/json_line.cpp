@@ -202,6 +202,8 @@ int JsonLineParser::lookupAndRemember(size_t member, std::string_view key) {
     if (order_.size() <= member) order_.resize(member + 1);
     order_[member].name.assign(key);
     order_[member].field = field;
+    order_[member].plain = plainRunEnd(key.data(), key.data() + key.size(), key.data()) ==
+                           key.data() + key.size();
   }
   return field;
 }
@@ -450,9 +452,22 @@ JsonLineParser::Compact JsonLineParser::parseCompact(std::string_view line, Valu
   if (*p == '}') return p + 1 == end ? Compact::Done : Compact::NotCompact;
   for (size_t member = 0;; ++member) {
     if (*p != '"') return Compact::NotCompact;
-    const char* q = plainRunEnd(p + 1, end, begin);
-    if (q == end || *q != '"' || q[1] != ':') return Compact::NotCompact;
-    const int field = lookup(member, std::string_view(p + 1, static_cast<size_t>(q - p - 1)));
+    // The name this position had in the last line, compared in place: a plain name's bytes
+    // followed by '"' are that whole name, with no scan for the closing quote.
+    const char* q;
+    int field;
+    const KnownMember* known = member < order_.size() ? &order_[member] : nullptr;
+    const size_t n = known ? known->name.size() : 0;
+    if (known && known->plain && static_cast<size_t>(end - p) > n + 1 && p[1 + n] == '"' &&
+        sameBytes(p + 1, known->name.data(), n)) {
+      q = p + 1 + n;
+      field = known->field;
+    } else {
+      q = plainRunEnd(p + 1, end, begin);
+      if (q == end || *q != '"') return Compact::NotCompact;
+      field = lookup(member, std::string_view(p + 1, static_cast<size_t>(q - p - 1)));
+    }
+    if (q[1] != ':') return Compact::NotCompact;
     if (field < 0) {
       if (options_.rejectUnknownFields) return Compact::NotCompact;
     } else {

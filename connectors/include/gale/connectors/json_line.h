@@ -79,6 +79,7 @@ class JsonLineParser {
   struct KnownMember {
     std::string name;
     int field = -1;
+    bool plain = false;  // no byte of the name ends a plain run: it can be compared in place
   };
   static constexpr size_t kRememberedMembers = 64;
   std::vector<KnownMember> order_;
