@@ -449,7 +449,11 @@ JsonLineParser::Compact JsonLineParser::parseCompact(std::string_view line, Valu
   // its end, so the byte after a closing quote can be read without a bounds check.
   if (line.size() < 2 || *begin != '{' || end[-1] != '}') return Compact::NotCompact;
   const char* p = begin + 1;
-  if (*p == '}') return p + 1 == end ? Compact::Done : Compact::NotCompact;
+  if (*p == '}') {
+    if (p + 1 != end) return Compact::NotCompact;
+    return endLine(line.size(), out) ? Compact::Done : Compact::Failed;
+  }
+  size_t declared = 0;  // declared fields seen: when all are, no field is left to null
   for (size_t member = 0;; ++member) {
     if (*p != '"') return Compact::NotCompact;
     // The name this position had in the last line, compared in place: a plain name's bytes
@@ -473,6 +477,7 @@ JsonLineParser::Compact JsonLineParser::parseCompact(std::string_view line, Valu
     } else {
       if (seen_[field] == line_) return Compact::NotCompact;
       seen_[field] = line_;
+      ++declared;
     }
     p = q + 2;  // the value: q[1] is ':', and the line's last byte is '}'
     if (*p == '"' && (field < 0 || fields_[field].type == Type::String)) {
@@ -491,7 +496,8 @@ JsonLineParser::Compact JsonLineParser::parseCompact(std::string_view line, Valu
       ++p;  // not the last byte, which is '}'
       continue;
     }
-    return *p == '}' && p + 1 == end ? Compact::Done : Compact::NotCompact;
+    if (*p != '}' || p + 1 != end) return Compact::NotCompact;
+    return declared == fields_.size() || endLine(line.size(), out) ? Compact::Done : Compact::Failed;
   }
 }
 
@@ -503,7 +509,7 @@ bool JsonLineParser::parse(std::string_view line, Values& out) {
   out.resize(fields_.size());
   nextLine();
   switch (parseCompact(line, out)) {
-    case Compact::Done: return endLine(line.size(), out);
+    case Compact::Done: return true;
     case Compact::Failed: return false;
     case Compact::NotCompact: nextLine();  // forget the members it saw
   }
