@@ -1,7 +1,5 @@
 // The coordinator of one micro-batch job: one thread that asks the trigger when to cut, cuts
 // batches, hands them to the pipeline, and commits finished ones strictly in txid order.
-#include <signal.h>
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -11,6 +9,8 @@
 #include <thread>
 
 #include "gale/batch/microbatch.h"
+#include "job_registry.h"
+#include "offset_log.h"
 #include "topology_pipeline.h"
 #include "gale/core/log.h"
 #include "gale/core/partition_order.h"
@@ -19,113 +19,11 @@ namespace gale {
 
 namespace {
 
-SourceOffsets toStateOffsets(const Offsets& o) {
-  SourceOffsets out;
-  for (const auto& [name, parts] : o) {
-    auto& m = out[name];
-    for (size_t p = 0; p < parts.size(); ++p) m[static_cast<int>(p)] = parts[p];
-  }
-  return out;
-}
-
-Offsets fromStateOffsets(const SourceOffsets& o) {
-  Offsets out;
-  for (const auto& [name, parts] : o) {
-    auto& v = out[name];
-    for (const auto& [p, off] : parts) {
-      if (p < 0) continue;
-      if (static_cast<size_t>(p) >= v.size()) v.resize(p + 1, 0);
-      v[p] = off;
-    }
-  }
-  return out;
-}
-
-// The offset log: key = txid (20 digits, so keys sort by txid), value = the batch's end offsets
-// as "source\toffset,offset,...\n" lines (one offset per partition), and a line "#end-of-input"
-// when the batch ended the input (a replay must fire the same windows).
-constexpr const char* kOffsetLogState = "_gale_offset_log";
-
 // kPartitionOrderState (topology_pipeline.h): the partition order of each source that names its
 // partitions (Source::partitionIds): key = source name, value = the ids, one a line, in the
 // numbering the offsets are keyed by. Written in a batch's commit when it changed; handed back to
 // the source on restart, so offsets stay keyed by (topic, partition) although partitions were
 // added among the known ones.
-
-std::string txidKey(uint64_t txid) {
-  char buf[24];
-  snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(txid));
-  return buf;
-}
-
-struct LoggedPlan {
-  Offsets end;
-  bool endOfInput = false;
-};
-
-std::string encodeOffsets(const Offsets& o, bool endOfInput) {
-  std::string out = endOfInput ? "#end-of-input\n" : "";
-  for (const auto& [name, parts] : o) {
-    out += name;
-    out += '\t';
-    for (size_t p = 0; p < parts.size(); ++p) {
-      if (p) out += ',';
-      out += std::to_string(parts[p]);
-    }
-    out += '\n';
-  }
-  return out;
-}
-
-LoggedPlan decodeOffsets(std::string_view s) {
-  LoggedPlan plan;
-  Offsets& out = plan.end;
-  while (!s.empty()) {
-    size_t nl = s.find('\n');
-    std::string_view line = s.substr(0, nl);
-    s = nl == std::string_view::npos ? std::string_view{} : s.substr(nl + 1);
-    if (line == "#end-of-input") {
-      plan.endOfInput = true;
-      continue;
-    }
-    size_t tab = line.find('\t');
-    if (tab == std::string_view::npos) throw StateError("offset log: a line without a tab");
-    auto& v = out[std::string(line.substr(0, tab))];
-    std::string_view rest = line.substr(tab + 1);
-    while (!rest.empty()) {
-      size_t c = rest.find(',');
-      v.push_back(std::stoll(std::string(rest.substr(0, c))));
-      rest = c == std::string_view::npos ? std::string_view{} : rest.substr(c + 1);
-    }
-  }
-  return plan;
-}
-
-// Per partition, the smaller of two limits (a partition missing from one takes the other's).
-Offsets minOffsets(const Offsets& a, const Offsets& b) {
-  Offsets out = a;
-  for (const auto& [name, parts] : b) {
-    auto& v = out[name];
-    if (v.size() < parts.size()) v.resize(parts.size(), INT64_MAX);
-    for (size_t p = 0; p < parts.size(); ++p) v[p] = std::min(v[p], parts[p]);
-  }
-  return out;
-}
-
-std::atomic<bool> gSignalled{false};
-std::atomic<bool> gHandlersInstalled{false};
-
-// Every job of the process, for awaitAnyTermination. Holds the jobs (a job whose handles were all
-// dropped keeps running until stopped); resetTerminated() forgets the ended ones.
-struct Registry {
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::vector<std::shared_ptr<BatchJob>> jobs;
-};
-Registry& registry() {
-  static Registry* r = new Registry;  // never destroyed: jobs may end during static destruction
-  return *r;
-}
 
 // The UI's view of the checkpoint: a read that fails (LMDB trouble) is logged, not thrown.
 std::optional<CheckpointSummary> readCheckpoint(const StateStore& store, size_t commits) {
@@ -379,7 +277,7 @@ class BatchJob {
 
   void runContinuous() {
     std::unique_lock lk(mutex_);
-    while (!stopRequested_ && !gSignalled.load()) {
+    while (!stopRequested_ && !terminationRequested()) {
       lk.unlock();
       bool ended = continuous_->waitUntilDone(std::chrono::milliseconds(5));
       lk.lock();
@@ -435,8 +333,7 @@ class BatchJob {
       doneCv_.notify_all();
       drainCv_.notify_all();
     }
-    std::lock_guard rl(registry().mutex);
-    registry().changed.notify_all();
+    jobs::ended();
   }
 
   void run() {
@@ -466,7 +363,7 @@ class BatchJob {
       }
       progress_.triggerOverruns = schedule_.overruns();
 
-      if (gSignalled.load()) stopRequested_ = true;
+      if (terminationRequested()) stopRequested_ = true;
       // Every source is bounded and read to its end, and that batch is committed: the job is
       // done, as a continuous-mode topology is at the end of a bounded input.
       if (inputEnded_ && sequencer_.inFlight() == 0) return;
@@ -633,7 +530,8 @@ class BatchJob {
     if (!offsetLog_) return;
     store_->applyBeforeCommit(
         plan.txid, *offsetLog_,
-        {{txidKey(plan.txid), [v = encodeOffsets(plan.end, plan.endOfInput)](auto) { return v; }}});
+        {{offsetLogKey(plan.txid),
+          [v = encodeOffsets(plan.end, plan.endOfInput)](auto) { return v; }}});
   }
 
   // True when every replayable source can serve `limit` now (available() has reached it).
@@ -662,7 +560,7 @@ class BatchJob {
     commitPartitionOrders(c);
     if (result.watermark) c.setWatermark(*result.watermark);
     for (auto& s : result.sinks) c.markSinkCommitted(s);
-    if (offsetLog_) c.erase(*offsetLog_, txidKey(txid));  // the commit record supersedes it
+    if (offsetLog_) c.erase(*offsetLog_, offsetLogKey(txid));  // the commit record supersedes it
     c.commit();
     for (auto& [name, order] : pendingOrder_) writtenOrder_[name] = std::move(order);
     pendingOrder_.clear();
@@ -813,9 +711,9 @@ std::optional<CheckpointSummary> MicroBatchJob::checkpoint(size_t commits) const
 namespace {
 MicroBatchJob registerJob(std::shared_ptr<BatchJob> job) {
   job->start();
-  std::lock_guard lk(registry().mutex);
-  registry().jobs.push_back(job);
-  return MicroBatchJob(job);
+  MicroBatchJob handle(std::move(job));
+  jobs::add(handle);
+  return handle;
 }
 }  // namespace
 
@@ -852,88 +750,4 @@ MicroBatchJob runMicroBatch(const Topology& topology, MicroBatch config) {
                           std::move(config));
 }
 
-namespace {
-void onTerminationSignal(int) { gSignalled.store(true); }
-}  // namespace
-
-void installSignalHandlers() {
-  if (gHandlersInstalled.exchange(true)) return;
-  struct sigaction sa {};
-  sa.sa_handler = onTerminationSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-}
-
-bool terminationRequested() { return gSignalled.load(); }
-
-std::vector<MicroBatchJob> activeJobs() {
-  std::vector<MicroBatchJob> out;
-  std::lock_guard lk(registry().mutex);
-  for (auto& j : registry().jobs) {
-    if (!j->done()) out.emplace_back(j);
-  }
-  return out;
-}
-
-bool awaitAnyTermination(std::optional<std::chrono::milliseconds> timeout) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  timeout.value_or(std::chrono::hours(24 * 365 * 100));
-  std::unique_lock lk(registry().mutex);
-  while (true) {
-    for (auto& j : registry().jobs) {
-      if (j->done()) {
-        auto job = j;
-        lk.unlock();
-        job->waitUntilDone(std::chrono::milliseconds(0));  // rethrows its error
-        return true;
-      }
-    }
-    // Jobs notice a signal within a few milliseconds; wake up to look again.
-    if (registry().changed.wait_until(lk, std::min(deadline, std::chrono::steady_clock::now() +
-                                                                 std::chrono::milliseconds(20))) ==
-            std::cv_status::timeout &&
-        std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-  }
-}
-
-void awaitTermination() {
-  std::vector<std::shared_ptr<BatchJob>> jobs;
-  {
-    std::lock_guard lk(registry().mutex);
-    jobs = registry().jobs;
-  }
-  std::exception_ptr first;
-  for (auto& j : jobs) {
-    try {
-      j->waitUntilDone(std::nullopt);
-    } catch (...) {
-      if (!first) first = std::current_exception();
-    }
-  }
-  if (first) std::rethrow_exception(first);
-}
-
-}  // namespace gale
-
-namespace gale {
-void resetTerminated() {
-  std::vector<std::shared_ptr<BatchJob>> ended;
-  {
-    std::lock_guard lk(registry().mutex);
-    auto& jobs = registry().jobs;
-    for (auto it = jobs.begin(); it != jobs.end();) {
-      if ((*it)->done()) {
-        ended.push_back(std::move(*it));
-        it = jobs.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  // `ended` is destroyed here, outside the registry lock.
-}
 }  // namespace gale

@@ -19,6 +19,7 @@
 #include "temp_dir_for_test.h"
 #include "topology_pipeline.h"
 #include "workers_of_one_job_for_test.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -357,16 +358,8 @@ TEST(MicroBatchOverWorkers, AnAbortWhileAFollowerOpensItsSourcesStopsItBeforeIts
   auto followerOpens = std::make_shared<std::atomic<int>>(0);
 
   // Each link logs "micro-batch job over 2 workers: <why>" once when aborted; the job's first.
-  std::mutex mutex;
-  std::condition_variable cv;
-  int aborts = 0;
   setLogRepeatWindow(std::chrono::nanoseconds(0));  // the follower's line repeats the job's
-  LogSink previous = setLogSink([&](LogLevel, std::string_view m) {
-    if (m.rfind("micro-batch job over 2 workers: ", 0) != 0) return;
-    std::lock_guard lk(mutex);
-    ++aborts;
-    cv.notify_all();
-  });
+  ScopedLogCapture captured;
   std::optional<MicroBatchWorker> follower;
   std::thread followerThread([&] {
     try {
@@ -386,17 +379,15 @@ TEST(MicroBatchOverWorkers, AnAbortWhileAFollowerOpensItsSourcesStopsItBeforeIts
   }
   if (opening) {
     lead.kill();
-    std::unique_lock lk(mutex);
-    bothAborted = cv.wait_for(lk, 60s, [&] { return aborts >= 2; });
+    bothAborted = captured.waitFor("micro-batch job over 2 workers: ", 2, 60s);
   }
-  // Whatever happened: the follower goes on, and the log sink (it points into this test) goes.
+  // Whatever happened: the follower goes on.
   {
     std::lock_guard lk(gate->mutex);
     gate->letGo = true;
     gate->cv.notify_all();
   }
   followerThread.join();
-  setLogSink(previous);
   setLogRepeatWindow(std::chrono::seconds(1));
   ASSERT_TRUE(opening) << "the follower never opened its source";
   ASSERT_TRUE(bothAborted) << "the follower's link did not get ABORT";

@@ -22,6 +22,7 @@
 #include "gale/core/window.h"
 #include "job_wait_test_util.h"
 #include "topology_pipeline.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -667,12 +668,7 @@ TEST_F(TopologyBatchTest, AnEmitThatDoesNotFitTheDeclaredFieldsStopsTheJobInBoth
 }
 
 TEST_F(TopologyBatchTest, SourceErrorRecordsNobodySubscribesToAreCountedInTheJobsProgress) {
-  std::mutex mu;
-  std::vector<std::string> logged;
-  auto old = setLogSink([&](LogLevel, std::string_view m) {
-    std::lock_guard l(mu);
-    logged.emplace_back(m);
-  });
+  ScopedLogCapture captured;
   auto store = std::make_shared<MemoryStore>();
   TopologyBuilder b;
   b.setSpout("src", std::make_shared<MixedSource>(), 1);
@@ -687,11 +683,8 @@ TEST_F(TopologyBatchTest, SourceErrorRecordsNobodySubscribesToAreCountedInTheJob
   EXPECT_EQ(job.progress().records, 13u);
   EXPECT_EQ(job.progress().unroutedRecords, 8u) << "before: 8 of 13 records vanished uncounted";
   flushLogRepeats();
-  setLogSink(old);
-  size_t lines = 0;
-  for (auto& l : logged)
-    lines += l.find("component 'src' emitted on stream 'errors', which no component subscribes") !=
-             std::string::npos;
+  size_t lines =
+      captured.count("component 'src' emitted on stream 'errors', which no component subscribes");
   EXPECT_GE(lines, 1u) << "logged";
   EXPECT_LE(lines, 2u) << "rate-limited: a line and a count, not a line per record";
 }

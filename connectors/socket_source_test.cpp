@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "gale/core/log.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -98,10 +99,7 @@ std::vector<std::string> linesOf(SocketSource& src, int64_t from, int64_t to) {
 }
 
 // Keeps expected warnings out of the test output.
-struct QuietLog {
-  LogSink previous = setLogSink([](LogLevel, std::string_view) {});
-  ~QuietLog() { setLogSink(previous); }
-};
+using QuietLog = testing::ScopedLogCapture;
 
 TEST(SocketSource, LinesArriveInOrderWithOffsetsAndArrivalTimes) {
   LoopbackServer server;

@@ -13,6 +13,7 @@
 
 #include "gale/core/channel.h"
 #include "gale/core/log.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -151,12 +152,7 @@ TEST(ChannelSecurity, ASenderClaimingAnAuthorizedPublicKeyWithoutItsSecretIsRefu
 }
 
 TEST(ChannelSecurity, AValidKeyPairNotInTheAuthorizedSetIsRefusedByZapAndLoggedRateLimited) {
-  std::vector<std::string> logged;
-  std::mutex logMutex;
-  auto old = setLogSink([&](LogLevel, std::string_view m) {
-    std::lock_guard l(logMutex);
-    logged.emplace_back(m);
-  });
+  testing::ScopedLogCapture captured;
   CurveKeyPair stranger = generateCurveKeyPair();
   constexpr uint64_t kAttempts = 6;
   {
@@ -173,10 +169,8 @@ TEST(ChannelSecurity, AValidKeyPairNotInTheAuthorizedSetIsRefusedByZapAndLoggedR
     }
     EXPECT_GE(s.transport.peerStats().handshakesFailed, kAttempts);
   }
-  setLogSink(old);
-  std::lock_guard l(logMutex);
   size_t lines = 0;
-  for (const auto& m : logged)
+  for (const auto& m : captured.lines())
     if (m.find("refused a peer") != std::string::npos) {
       ++lines;
       EXPECT_NE(m.find(stranger.publicKey), std::string::npos) << m;  // names the key
@@ -191,7 +185,7 @@ TEST(ChannelSecurity, AFloodOfConnectionsThatNeverHandshakeIsBoundedAndAuthorize
   limits.maxConnections = 8;
   limits.handshakeTimeout = 2s;
   Server s({client.publicKey}, limits);
-  auto logSilence = setLogSink([](LogLevel, std::string_view) {});
+  testing::ScopedLogCapture quiet;
 
   std::string ep = s.rx->endpoint();  // tcp://127.0.0.1:<port>
   int port = std::stoi(ep.substr(ep.rfind(':') + 1));
@@ -227,7 +221,6 @@ TEST(ChannelSecurity, AFloodOfConnectionsThatNeverHandshakeIsBoundedAndAuthorize
 
   // The receiver still serves an authorized sender.
   expectDelivered(s, client, "still here");
-  setLogSink(logSilence);
 }
 
 TEST(ChannelSecurity, BadCurveConfigurationIsRefusedClearly) {

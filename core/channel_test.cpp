@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "gale/core/log.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -63,8 +64,7 @@ TEST(Channel, MalformedFramesAreCountedAndDroppedNeverDelivered) {
   ChannelReceiver rx(tr, "inproc://t2", reg);
   zmq::socket_t raw(tr.context(), zmq::socket_type::push);
   raw.connect("inproc://t2");
-  std::vector<std::string> logged;
-  auto old = setLogSink([&](LogLevel, std::string_view m) { logged.emplace_back(m); });
+  testing::ScopedLogCapture captured;
 
   raw.send(zmq::buffer(std::string("short")));                 // too short
   raw.send(zmq::buffer(std::string(17, 'x')));                 // not words
@@ -88,7 +88,7 @@ TEST(Channel, MalformedFramesAreCountedAndDroppedNeverDelivered) {
 
   Collect c;
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(rx.receive(std::chrono::milliseconds(1000), c));
-  setLogSink(old);
+  std::vector<std::string> logged = captured.lines();
   EXPECT_EQ(rx.malformedFrames(), 6u);
   EXPECT_TRUE(c.tuples.empty());
   EXPECT_EQ(logged.size(), 6u);
@@ -102,7 +102,7 @@ TEST(Channel, RandomBytesNeverCrashTheReceiver) {
   ChannelReceiver rx(tr, "inproc://t3", reg);
   zmq::socket_t raw(tr.context(), zmq::socket_type::push);
   raw.connect("inproc://t3");
-  auto old = setLogSink([](LogLevel, std::string_view) {});
+  testing::ScopedLogCapture quiet;
   std::mt19937_64 rng(1);
   FrameEncoder enc;
   OutItem good;
@@ -119,7 +119,6 @@ TEST(Channel, RandomBytesNeverCrashTheReceiver) {
     ASSERT_TRUE(rx.receive(std::chrono::milliseconds(1000), c));
   }
   EXPECT_GT(rx.malformedFrames(), 0u);
-  setLogSink(old);
   // Whatever was delivered fitted the declared schema.
   for (auto& t : c.tuples) EXPECT_EQ(t.fields().mismatch(t.values()), "");
 }

@@ -59,7 +59,7 @@ TEST(ExactlyOnceContinuous, AWordCountIntoTheFileSinkCommitsEveryCountOnce) {
 TEST(ExactlyOnceContinuous, ARunKilledWithACheckpointInFlightResumesFromTheLastCompletedOne) {
   Dirs d;
   const int64_t total = 20000;
-  const double rate = 100000;  // 0.2 s of input: checkpoints every 5 ms reach 3 within it
+  const double rate = 100000;  // 0.2 s of input, its end held until checkpoint 3 is in flight
   // Run 1 ends with checkpoint 3 in flight.
   runUntilBarrierThenKill(exactlyOnceWordCount(total, d.out(), nullptr, rate),
                           exactlyOnce(d, 5ms), 3);
@@ -83,6 +83,7 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce)
   const int64_t total = 20000;
   const double rate = 100000;
   {
+    InputEndHold hold;
     std::atomic<bool> reached{false};
     Continuous cfg = exactlyOnce(d, 5ms);
     cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
@@ -101,6 +102,7 @@ TEST(ExactlyOnceContinuous, AKilledAndResumedWindowedCountCommitsEachWindowOnce)
 
 // Runs `topology` until a checkpoint after `after` was written, and kills it.
 void runUntilCheckpointThenKill(Topology topology, Continuous cfg, uint64_t after) {
+  InputEndHold hold;
   std::atomic<bool> reached{false};
   cfg.onCheckpointPoint = [&](CheckpointPoint p, uint64_t id) {
     if (p == CheckpointPoint::CheckpointWritten && id > after) reached = true;
@@ -533,9 +535,10 @@ TEST(ExactlyOnceContinuous, SettingsItCannotHonourAreRefusedClearly) {
 constexpr int64_t kAsyncSentences = 20000;
 constexpr double kAsyncRate = 1e5;  // 0.2 s of input
 
-Topology asyncWordCount(const Dirs& d, std::shared_ptr<AsyncCountWords::Observer> o = nullptr) {
-  return exactlyOnceWordCount(kAsyncSentences, d.out(), std::make_shared<AsyncCountWords>(o),
-                              kAsyncRate);
+// `total` -1: an unbounded input, for a run that is killed and never resumed.
+Topology asyncWordCount(const Dirs& d, std::shared_ptr<AsyncCountWords::Observer> o = nullptr,
+                        int64_t total = kAsyncSentences) {
+  return exactlyOnceWordCount(total, d.out(), std::make_shared<AsyncCountWords>(o), kAsyncRate);
 }
 
 std::map<std::string, int64_t> contents(const AsyncCountWords::Counts& counts) {
@@ -580,8 +583,10 @@ struct HoldTheWrite final : AsyncCountWords::Observer {
 TEST(AsyncSnapshot, TheCheckpointHoldsTheStateAtTheBarrierThoughRecordsAfterItChangedItDuringTheWrite) {
   Dirs d;
   auto hold = std::make_shared<HoldTheWrite>(2, 200);
-  // Checkpoint 3's barrier is held and the run killed: checkpoint 2 is the last completed.
-  runUntilBarrierThenKill(asyncWordCount(d, hold), exactlyOnce(d, 5ms), 3);
+  // Checkpoint 3's barrier is held and the run killed: checkpoint 2 is the last completed. The
+  // input is unbounded: on a loaded machine 0.2 s of it could be used up before checkpoint 2's
+  // barrier, and the write would wait for words that never come.
+  runUntilBarrierThenKill(asyncWordCount(d, hold, -1), exactlyOnce(d, 5ms), 3);
   auto store = StateStore::inspect(d.chk());
   ASSERT_EQ(store->lastCommittedTxid(), 2u);
   for (int task : {0, 1}) {
@@ -617,7 +622,9 @@ TEST(AsyncSnapshot, ASigkillDuringTheAsynchronousWriteLeavesThePreviousCheckpoin
   Dirs d;
   ChildEnd end = runChild(
       [&] {
-        runContinuous(asyncWordCount(d, std::make_shared<KillInTheWrite>()), exactlyOnce(d, 5ms))
+        InputEndHold hold;
+        runContinuous(asyncWordCount(d, std::make_shared<KillInTheWrite>()),
+                      releaseInputEndAtBarrier(exactlyOnce(d, 5ms), 3))
             .waitUntilDone();
         ::_exit(0);
       },
@@ -679,7 +686,9 @@ TEST(AsyncSnapshot, AWindowKilledDuringItsAsynchronousWriteResumesFromThePreviou
   const double rate = 100000;
   ChildEnd end = runChild(
       [&] {
-        runContinuous(windowedWordCountKilledInWrite(d.out(), total, rate), exactlyOnce(d, 5ms))
+        InputEndHold hold;
+        runContinuous(windowedWordCountKilledInWrite(d.out(), total, rate),
+                      releaseInputEndAtBarrier(exactlyOnce(d, 5ms), 3))
             .waitUntilDone();
         ::_exit(0);
       },

@@ -3,6 +3,7 @@
 // the check of its committed output against a direct count.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -27,10 +28,45 @@
 
 namespace gale::testing {
 
+// Whether the sentence sources built here may say that their input ended. A test that needs
+// checkpoint N before the input ends holds the end (InputEndHold): its input lasts 0.2 s, and on
+// a loaded machine checkpoints (written at nice 10) come slower, so the job could end with fewer
+// than N checkpoints and the test wait for one that never comes. Held, the spouts wait at the
+// end of the input while checkpoints go on.
+inline std::atomic<bool>& inputEndHeld() {
+  static std::atomic<bool> held{false};
+  return held;
+}
+
+// Holds the end of the input from construction until release() or destruction.
+class InputEndHold {
+ public:
+  InputEndHold() { inputEndHeld() = true; }
+  ~InputEndHold() { release(); }
+  InputEndHold(const InputEndHold&) = delete;
+  InputEndHold& operator=(const InputEndHold&) = delete;
+  static void release() { inputEndHeld() = false; }
+};
+
+// `cfg` releasing the held input end once checkpoint `id`'s barrier is injected: a spout task
+// injects every due barrier before it looks at its source again, so each sends that barrier.
+inline Continuous releaseInputEndAtBarrier(Continuous cfg, uint64_t id) {
+  cfg.onCheckpointPoint = [id](CheckpointPoint p, uint64_t at) {
+    if (p == CheckpointPoint::BarrierInjected && at >= id) InputEndHold::release();
+  };
+  return cfg;
+}
+
+class HoldableSentences final : public SentenceSource {
+ public:
+  using SentenceSource::SentenceSource;
+  bool finished() const override { return !inputEndHeld() && SentenceSource::finished(); }
+};
+
 // `rate`: sentences per second (0: all at once). A restarted run's schedule starts again from
 // its open(), so it waits until the schedule reaches the offsets it resumes at.
 inline std::shared_ptr<SentenceSource> wordCountSentences(int64_t total, double rate = 0) {
-  return std::make_shared<SentenceSource>(
+  return std::make_shared<HoldableSentences>(
       SentenceSource::Options{.partitions = 3, .ratePerSecond = rate, .total = total});
 }
 
@@ -240,7 +276,7 @@ inline void addWindowedWordCount(TopologyBuilder& b, int64_t total, double rate,
                                  int countTasks = 2, uint32_t keyGroups = 0,
                                  OperatorPtr count = nullptr) {
   b.setSpout("sentences",
-             std::make_shared<SentenceSource>(SentenceSource::Options{
+             std::make_shared<HoldableSentences>(SentenceSource::Options{
                  .partitions = 3, .ratePerSecond = rate, .total = total, .withEventTime = true,
                  .eventTimeStep = std::chrono::milliseconds(1)}),
              2)
@@ -296,6 +332,7 @@ inline void expectWindowsExactlyOnce(const std::string& out, int64_t total) {
 // Runs `topology` until checkpoint `id`'s barrier left a spout task, holds that task there and
 // kills the topology: the run ends with checkpoint `id` in flight and its input unread.
 inline void runUntilBarrierThenKill(Topology topology, Continuous cfg, uint64_t id) {
+  InputEndHold hold;
   std::mutex m;
   std::condition_variable cv;
   bool reached = false, released = false;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "gale/topology/adapters.h"
+
 namespace gale {
 
 void BoltExecutor::extraTargets(std::vector<TaskId>& targets) {
@@ -25,6 +27,8 @@ void BoltExecutor::afterConnect() {
 void BoltExecutor::open(const TopologyContext& ctx) {
   bolt_ = comp_->bolt->clone();
   bolt_->prepare(ctx, collector_);
+  // Resolved once here, not per tuple (a wrapped bolt, e.g. exactly-once mode's, is not one).
+  if (auto* ob = dynamic_cast<OperatorBolt*>(bolt_.get())) op_ = ob->instance();
 }
 
 void BoltExecutor::onControl(TaskId src, Control&& c) {
@@ -60,7 +64,13 @@ void BoltExecutor::execute(Tuple& t) {
   bool timed = sample || slowExecute_;
   int64_t t0 = timed ? steadyNow() : 0;
   try {
-    bolt_->execute(t, collector_);
+    if (op_) {
+      OperatorEmitter e(*this, t);
+      op_->onTuple(t, e);  // a throw: logged, counted and the input failed, as from the bolt
+      ack(t);
+    } else {
+      bolt_->execute(t, collector_);
+    }
   } catch (const std::exception& e) {
     componentError("execute", e);
     failWhy_ = e.what();
@@ -81,15 +91,19 @@ void BoltExecutor::emit(TaskId direct, std::string_view streamName, const Tuple*
                         size_t numAnchors, Values&& values) {
   OutStream& os = stream(streamName);
   checkValues(os, values);
-  const std::vector<TaskId>& targets = route(os, values, direct);
-  ++emitted_;
   int64_t origin = 0;
   for (size_t a = 0; a < numAnchors; ++a)
     if (anchors[a] && anchors[a]->originNanos()) origin = anchors[a]->originNanos();
-  if (targets.empty() && os.unsubscribed) unrouted(os);
   bool anchored = sh_.config.acking && numAnchors > 0;
+  if (!anchored && direct < 0 && os.fusedOnly && !os.fusedTupleBusy) {  // a fused chain
+    ++emitted_;
+    return sendFused(os, *os.fusedOnly, std::move(values), origin);
+  }
+  const std::vector<TaskId>& targets = route(os, values, direct);
+  ++emitted_;
+  if (targets.empty() && os.unsubscribed) unrouted(os);
   if (!anchored)
-    if (Executor* to = onlyFusedTarget(os, targets))
+    if (BoltExecutor* to = onlyFusedTarget(os, targets))
       return sendFused(os, *to, std::move(values), origin);
   for (size_t i = 0; i < targets.size(); ++i) {
     Tuple t(os.schema, i + 1 == targets.size() ? std::move(values) : values);
@@ -136,10 +150,7 @@ void BoltExecutor::emitBorrowed(std::string_view streamName, const Tuple* anchor
   emit(-1, streamName, &anchor, anchor ? 1 : 0, std::move(taken));
 }
 
-void BoltExecutor::ack(const Tuple& input) {
-  ++acked_;
-  if ((acked_ & 15) == 0) processLat_.record(steadyNow() - drainStartNanos());
-  if (!sh_.config.acking) return;
+void BoltExecutor::ackAnchors(const Tuple& input) {
   for (const Anchor& a : input.anchors()) holdAck(a.root, a.edge);
 }
 

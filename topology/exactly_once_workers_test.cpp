@@ -17,6 +17,7 @@
 #include "private/worker_link.h"
 #include "temp_dir_for_test.h"
 #include "workers_of_one_job_for_test.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -224,20 +225,9 @@ TEST(CheckpointLinkTest, AnEndedInputLostOnTheWayIsSentAgainUntilTheFinalCheckpo
 // worker's task, or more inputs ended than the sender has spout tasks, counts for nothing (else a
 // stray or damaged message could complete a checkpoint without a task, or end the job early).
 TEST(CheckpointLinkTest, AReportOfAnotherWorkersTaskOrTooManyEndedInputsCountForNothing) {
-  std::mutex mutex;
-  int dropped = 0;
-  LogSink previous = setLogSink([&](LogLevel level, std::string_view m) {
-    std::lock_guard lk(mutex);
-    if (level == LogLevel::Warn && m.find("malformed message was dropped") != std::string::npos)
-      ++dropped;
-  });
-  struct Restore {
-    LogSink sink;
-    ~Restore() { setLogSink(sink); }
-  } restore{previous};
+  ScopedLogCapture captured;
   auto droppedSoFar = [&] {
-    std::lock_guard lk(mutex);
-    return dropped;
+    return captured.count("malformed message was dropped", LogLevel::Warn);
   };
   LinkPair p;
   p.clock.advance(1s);
@@ -246,7 +236,7 @@ TEST(CheckpointLinkTest, AReportOfAnotherWorkersTaskOrTooManyEndedInputsCountFor
   p.coord->report(1, TaskReport{.task = 1});
   ASSERT_TRUE(LinkPair::eventually([&] { return droppedSoFar() > 0; }));
   EXPECT_EQ(p.coord->lastCompleted(), 0u) << "worker 1's report of worker 0's task counted";
-  const int before = droppedSoFar();
+  const size_t before = droppedSoFar();
   p.follower->inputEnded();
   p.follower->inputEnded();  // worker 1 runs one spout task of "sentences"
   ASSERT_TRUE(LinkPair::eventually([&] { return droppedSoFar() > before; }));
@@ -280,21 +270,9 @@ TEST(CheckpointLinkTest, AMessageOfTheOlderFormatIsRefusedNotMisread) {
       CheckpointCoordinator::Options{.directory = tmp.sub("chk"), .jobId = "link",
                                      .interval = 1s, .clock = &clock, .sync = false},
       /*tasks=*/2, /*spoutTasks=*/1);
-  std::mutex mutex;
-  std::vector<std::string> warnings;
-  LogSink previous = setLogSink([&](LogLevel level, std::string_view m) {
-    std::lock_guard lk(mutex);
-    if (level == LogLevel::Warn) warnings.emplace_back(m);
-  });
-  struct Restore {
-    LogSink sink;
-    ~Restore() { setLogSink(sink); }
-  } restore{previous};
+  ScopedLogCapture captured;
   auto refused = [&] {
-    std::lock_guard lk(mutex);
-    for (const auto& w : warnings)
-      if (w.find("malformed message was dropped") != std::string::npos) return true;
-    return false;
+    return captured.count("malformed message was dropped", LogLevel::Warn) > 0;
   };
   std::atomic<int> format{1};
   {

@@ -11,6 +11,7 @@
 
 #include "gale/core/log.h"
 #include "gale/core/source.h"
+#include "private/bolt_executor.h"
 
 namespace gale {
 
@@ -75,7 +76,7 @@ void Executor::connect() {
   }
   for (OutStream& os : outs_)
     if (const std::vector<TaskId>* fixed = os.router->fixedTargets(); fixed && fixed->size() == 1)
-      os.fusedOnly = senders_[static_cast<size_t>(fixed->front())]->fused;
+      os.fusedOnly = fusedBolt(senders_[static_cast<size_t>(fixed->front())]->fused);
   afterConnect();
 }
 
@@ -164,22 +165,9 @@ void Executor::flush(Out& o) {
   countFrames(o);
 }
 
-void Executor::lendFused(OutStream& os, Executor& to, Values& values, int64_t originNanos) {
-  ++transferred_;
-  Tuple& t = os.fusedTuple;
-  if (!t.schema()) t = Tuple(os.schema, {});  // the first, or the last one was kept (InputGate)
-  t.mutableValues().swap(values);  // os.fusedTuple holds an empty list between calls
-  t.setOriginNanos(originNanos);
-  struct GiveBack {
-    OutStream& os;
-    Values& values;
-    ~GiveBack() {
-      os.fusedTupleBusy = false;
-      values.swap(os.fusedTuple.mutableValues());
-    }
-  } giveBack{os, values};
-  os.fusedTupleBusy = true;
-  to.onTuple(id_, std::move(t));
+BoltExecutor* Executor::fusedBolt(Executor* fused) {
+  // Only bolts are fused (private/fusion.h): spouts and ackers have no upstream to run in.
+  return static_cast<BoltExecutor*>(fused);
 }
 
 void Executor::countFrames(Out& o) {

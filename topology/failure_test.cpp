@@ -13,6 +13,7 @@
 #include "pending_limit.h"
 #include "retry.h"
 #include "test_support.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -140,26 +141,6 @@ class Poisoned : public RecordingBolt {
   }
 };
 
-// Captures log lines for the lifetime of the object.
-struct LogCapture {
-  std::mutex mu;
-  std::vector<std::string> lines;
-  LogSink old;
-  LogCapture() {
-    old = setLogSink([this](LogLevel, std::string_view m) {
-      std::lock_guard l(mu);
-      lines.emplace_back(m);
-    });
-  }
-  ~LogCapture() { setLogSink(old); }
-  size_t count(std::string_view part) {
-    std::lock_guard l(mu);
-    size_t n = 0;
-    for (auto& s : lines) n += s.find(part) != std::string::npos;
-    return n;
-  }
-};
-
 TEST(PoisonRecord, IsReplayedMaxRetriesTimesThenGoesToTheDeadLetterStreamWithItsExceptionText) {
   auto st = std::make_shared<CountingState>();
   auto dead = std::make_shared<Seen>();
@@ -241,7 +222,7 @@ TEST(PoisonRecord, ReplaysWaitForAnExponentialBackoffByTheConfiguredClock) {
 }
 
 TEST(PoisonRecord, UnlimitedRetriesLogOneLinePerWindowNotOnePerReplay) {
-  LogCapture logs;
+  ScopedLogCapture logs;
   auto st = std::make_shared<CountingState>();
   TopologyBuilder b;
   b.setSpout("numbers", CountingSpout(4, 1, st), 1);
@@ -358,7 +339,7 @@ TEST(Unrouted, RecordsOnAStreamNobodyReadsAreCountedAndLoggedRateLimited) {
       return true;
     }
   };
-  LogCapture logs;
+  ScopedLogCapture logs;
   auto seen = std::make_shared<Seen>();
   TopologyBuilder b;
   b.setSpout("src", WithErrors{}, 1);

@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <set>
 
+#include "temp_dir_for_test.h"
 #include "test_support.h"
 
 namespace gale {
@@ -348,6 +351,209 @@ TEST(Fusion, BorrowedValuesToAFusedTaskAreReadInPlaceAndArriveOnceInOrderWhole) 
     EXPECT_EQ(r.metrics.find("sink")->total().executed, 2000u);
     if (acking) EXPECT_EQ(r.acked, 2000u);
   }
+}
+
+// One partition of `n` records (event time 10 µs × offset, in order; offset), read in chunks.
+class OrderedSource : public Source {
+ public:
+  explicit OrderedSource(int64_t n) : n_(n) {}
+  std::string name() const override { return "ordered"; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"ts", Type::Timestamp}, {"off", Type::Int64}});
+  }
+  int partitions() const override { return 1; }
+  int64_t available(int) override { return n_; }
+  size_t read(int, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    size_t k = 0;
+    for (int64_t o = from; o < to && o < n_; ++o, ++k) {
+      SourceRecord r;
+      r.offset = o;
+      r.values = Values{Timestamp{o * 10}, o};
+      out.push_back(std::move(r));
+    }
+    return k;
+  }
+  bool finished() const override { return true; }
+
+ private:
+  int64_t n_;
+};
+
+// Per stage of a 1:1 chain: where each watermark and barrier fell in its tuple stream, and
+// whether the tuples came whole, once and in order.
+struct MarkerLog {
+  std::mutex mutex;
+  std::map<std::string, std::vector<std::string>> markers;  // "wm<micros>@<tuples before it>"
+  std::map<std::string, int64_t> tuples;
+  std::map<std::string, std::string> firstError;
+};
+
+// Passes (ts, off) on unanchored, by emit or emitBorrowed (from a list it keeps). Checkpointed,
+// so that exactly-once mode tells it where each barrier falls (snapshotState).
+class MarkingBolt : public Bolt, public CheckpointedBolt {
+ public:
+  MarkingBolt(std::shared_ptr<MarkerLog> log, bool borrowed, bool last)
+      : log_(std::move(log)), borrowed_(borrowed), last_(last) {}
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    if (!last_) d.declare(Fields{{"ts", Type::Timestamp}, {"off", Type::Int64}});
+  }
+  std::unique_ptr<Bolt> clone() const override {
+    return std::make_unique<MarkingBolt>(log_, borrowed_, last_);
+  }
+  void prepare(const TopologyContext& ctx, OutputCollector&) override { name_ = ctx.component; }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    int64_t off = t.getInt(1);
+    Timestamp ts = std::get<Timestamp>(t.values()[0]);
+    std::string bad;
+    if (off != n_ || ts.micros != off * 10)
+      bad = "tuple " + std::to_string(n_) + " came as " + toString(t.values()[0]) + ", " +
+            std::to_string(off);
+    else if (ts.micros <= wm_)
+      bad = "tuple " + std::to_string(off) + " came after watermark " + std::to_string(wm_);
+    if (!bad.empty()) {
+      std::lock_guard l(log_->mutex);
+      log_->firstError.try_emplace(name_, bad);
+    }
+    ++n_;
+    if (!last_) {
+      if (borrowed_) {
+        scratch_ = t.values();
+        out.emitBorrowed(kDefaultStream, scratch_);
+      } else {
+        out.emit(Values{ts, off});
+      }
+    }
+    out.ack(t);
+  }
+  void onWatermark(Timestamp wm, OutputCollector&) override {
+    wm_ = wm.micros;
+    mark("wm" + std::to_string(wm.micros));
+  }
+  std::string snapshotState(uint64_t id) override {
+    mark("barrier" + std::to_string(id));
+    return std::to_string(n_);
+  }
+  void restoreState(std::string_view) override { ADD_FAILURE() << "nothing resumes here"; }
+  void onEndOfStream(OutputCollector&) override {
+    std::lock_guard l(log_->mutex);
+    log_->tuples[name_] = n_;
+  }
+
+ private:
+  void mark(const std::string& what) {
+    std::lock_guard l(log_->mutex);
+    log_->markers[name_].push_back(what + "@" + std::to_string(n_));
+  }
+  std::shared_ptr<MarkerLog> log_;
+  bool borrowed_, last_;
+  std::string name_;
+  int64_t n_ = 0, wm_ = INT64_MIN;
+  Values scratch_;
+};
+
+// The fused call skips the input gate for data only: a watermark or checkpoint barrier must still
+// fall between the same two tuples at every stage of a fused chain (src -> a -> b -> c, one task
+// each, exactly-once continuous with checkpoints every millisecond), with every tuple executed
+// once, in order, whole, and counted once. Run with plain and borrowed emits.
+TEST(Fusion, AFusedChainKeepsEveryWatermarkAndBarrierBetweenTheSameTuplesAtEveryStage) {
+  constexpr int64_t kN = 20000;
+  for (bool borrowed : {false, true}) {
+    SCOPED_TRACE(borrowed ? "emitBorrowed" : "emit");
+    auto log = std::make_shared<MarkerLog>();
+    TempDir tmp;
+    TopologyBuilder b;
+    b.setSpout("src", std::make_shared<OrderedSource>(kN), 1)
+        .withWatermark(WatermarkSpec{.field = "ts", .everyTuples = 97});
+    b.setBolt("a", MarkingBolt(log, borrowed, false), 1).shuffleGrouping("src");
+    b.setBolt("b", MarkingBolt(log, borrowed, false), 1).shuffleGrouping("a");
+    b.setBolt("c", MarkingBolt(log, borrowed, true), 1).shuffleGrouping("b");
+    Continuous c = fastConfig();
+    c.guarantee = Guarantee::ExactlyOnce;
+    c.checkpointInterval = std::chrono::milliseconds(1);
+    c.checkpointDir = tmp.sub("chk");
+    c.checkpointSync = false;
+    auto rt = runContinuous(b.build(), c);
+    ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
+    TopologyMetrics m = rt.metrics();
+    ASSERT_EQ(m.find("a")->fusedInto, "src");
+    ASSERT_EQ(m.find("b")->fusedInto, "a");
+    ASSERT_EQ(m.find("c")->fusedInto, "b");
+    std::lock_guard l(log->mutex);
+    for (const char* stage : {"a", "b", "c"}) {
+      EXPECT_EQ(log->firstError[stage], "") << stage;
+      EXPECT_EQ(log->tuples[stage], kN) << stage;
+      EXPECT_EQ(m.find(stage)->total().executed, uint64_t(kN)) << stage;
+    }
+    for (const char* stage : {"src", "a", "b"}) {
+      EXPECT_EQ(m.find(stage)->total().emitted, uint64_t(kN)) << stage;
+      EXPECT_EQ(m.find(stage)->total().transferred, uint64_t(kN)) << stage;
+    }
+    const std::vector<std::string>& at = log->markers["a"];
+    EXPECT_GT(std::count_if(at.begin(), at.end(),
+                            [](const std::string& e) { return e.rfind("wm", 0) == 0; }),
+              kN / 97 / 2);
+    EXPECT_GE(std::count_if(at.begin(), at.end(),
+                            [](const std::string& e) { return e.rfind("barrier", 0) == 0; }),
+              1);
+    EXPECT_EQ(log->markers["b"], at);
+    EXPECT_EQ(log->markers["c"], at);
+  }
+}
+
+// Passes (n, key) on: by emit for even n, by emitBorrowed (from a list it keeps) for odd n.
+struct PassOperator : Operator {
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"n", Type::Int64}, {"key", Type::Int64}});
+  }
+  std::unique_ptr<Operator> clone() const override { return std::make_unique<PassOperator>(); }
+  void onTuple(const Tuple& t, Emitter& out) override {
+    if (t.getInt(0) % 2 == 0) return out.emit(t.values());
+    kept = t.values();
+    out.emitBorrowed(kDefaultStream, kept);
+  }
+  Values kept;
+};
+
+// Fails each input with n % 10 == 3 the first time it sees it, acks the rest.
+class FailOnceBolt : public Bolt {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<FailOnceBolt>(); }
+  void execute(const Tuple& t, OutputCollector& out) override {
+    if (t.getInt(0) % 10 == 3 && failedOnce_.insert(t.getInt(0)).second)
+      out.fail(t);
+    else
+      out.ack(t);
+  }
+
+ private:
+  std::set<int64_t> failedOnce_;
+};
+
+// A fused operator's outputs are anchored to its input (BoltExecutor::OperatorEmitter, by emit
+// and by emitBorrowed): a failure further down the chain fails the spout's tuple, which is
+// replayed and then acked. Lost anchors would leave those trees acked at the first pass.
+TEST(Fusion, AFusedOperatorsOutputsStayAnchoredSoAFailureDownstreamReplaysTheSpoutTuple) {
+  auto state = std::make_shared<CountingState>();
+  TopologyBuilder b;
+  b.setSpout("src", CountingSpout(200, 7, state), 1);
+  b.setBolt("pass", PassOperator{}, 1).shuffleGrouping("src");
+  b.setBolt("sink", FailOnceBolt{}, 1).shuffleGrouping("pass");
+  auto rt = runContinuous(b.build(), fastConfig());
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(60)));
+  TopologyMetrics m = rt.metrics();
+  ASSERT_EQ(m.find("pass")->fusedInto, "src");
+  ASSERT_EQ(m.find("sink")->fusedInto, "pass");
+  std::lock_guard l(state->mutex);
+  std::map<int64_t, int> wantFailed;
+  for (int64_t n = 3; n < 200; n += 10) wantFailed[n] = 1;
+  EXPECT_EQ(state->failed, wantFailed);
+  ASSERT_EQ(state->acked.size(), 200u);
+  for (auto [n, times] : state->acked) EXPECT_EQ(times, 1) << n;
+  EXPECT_EQ(m.find("pass")->total().executed, 220u);
+  EXPECT_EQ(m.find("pass")->total().acked, 220u);
+  EXPECT_EQ(m.find("sink")->total().executed, 220u);
+  EXPECT_EQ(m.find("sink")->total().failed, 20u);
 }
 
 TEST(Fusion, DisableFusionGivesABoltItsOwnTasksAndInbox) {

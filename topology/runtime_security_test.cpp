@@ -6,6 +6,7 @@
 
 #include "gale/core/log.h"
 #include "test_support.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -69,7 +70,7 @@ TEST(RuntimeSecurity, AWorkerWithCurveRefusesAProcessThatIsNotAuthorized) {
   auto seen = std::make_shared<Seen>();
   Continuous c = tcpConfig();
   c.curve = CurveConfig{generateCurveKeyPair(), {}};
-  auto old = setLogSink([](LogLevel, std::string_view) {});
+  ScopedLogCapture quiet;
   auto rt = runContinuous(fanIn(st, seen), c);
   std::string endpoint = rt.endpointOf(2);  // a sink task's inbox
   {
@@ -86,7 +87,6 @@ TEST(RuntimeSecurity, AWorkerWithCurveRefusesAProcessThatIsNotAuthorized) {
     ASSERT_TRUE(eventually([&] { return rt.peerStats().unauthorizedKeys >= 1; }));
   }
   ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(120)));
-  setLogSink(old);
   EXPECT_EQ(distinctSeen(*seen), 2000u);
   EXPECT_EQ(rt.metrics().find("sink")->total().malformedFrames, 0u);  // nothing got that far
 }

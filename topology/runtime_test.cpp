@@ -10,6 +10,7 @@
 
 #include "gale/core/log.h"
 #include "test_support.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale {
 namespace {
@@ -266,7 +267,7 @@ TEST(MalformedFrames, AreCountedAtTheInboxAndDoNotDisturbTheTopology) {
   b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("numbers").disableFusion();
   Continuous c = fastConfig();
   c.transport = TransportScheme::Tcp;
-  auto old = setLogSink([](LogLevel, std::string_view) {});
+  testing::ScopedLogCapture quiet;
   auto rt = runContinuous(b.build(), c);
   std::string endpoint = rt.endpointOf(1);
   ASSERT_EQ(endpoint.rfind("tcp://127.0.0.1:", 0), 0u) << endpoint;
@@ -282,7 +283,6 @@ TEST(MalformedFrames, AreCountedAtTheInboxAndDoNotDisturbTheTopology) {
   ASSERT_TRUE(eventually([&] { return rt.metrics().find("sink")->total().malformedFrames == 3; }));
   gates->open = 1;
   ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(10)));
-  setLogSink(old);
   EXPECT_EQ(seen->count.load(), 2);
   EXPECT_EQ(rt.metrics().find("sink")->total().malformedFrames, 3u);
 }
@@ -303,12 +303,7 @@ TEST(OperatorBolt, AnOperatorExceptionFailsTheInputAndIsLoggedAndCountedWithTheC
   for (int i = 0; i < 50; ++i) script.push_back({S::TupleN, i});
   script.push_back({S::Gate, 0});
   auto seen = std::make_shared<Seen>();
-  std::mutex mu;
-  std::vector<std::string> logged;
-  auto old = setLogSink([&](LogLevel, std::string_view m) {
-    std::lock_guard l(mu);
-    logged.emplace_back(m);
-  });
+  testing::ScopedLogCapture captured;
   TopologyBuilder b;
   b.setSpout("numbers", ScriptSpout(script, gates), 1);
   b.setBolt("picky", Picky{}, 1).shuffleGrouping("numbers");
@@ -321,12 +316,11 @@ TEST(OperatorBolt, AnOperatorExceptionFailsTheInputAndIsLoggedAndCountedWithTheC
   }));
   gates->open = 1;
   rt.kill();
-  setLogSink(old);
   auto m = rt.metrics();
   EXPECT_EQ(m.find("picky")->total().errors, 5u);
   EXPECT_EQ(m.find("picky")->total().failed, 5u);
   EXPECT_EQ(seen->count.load(), 45);
-  std::lock_guard l(mu);
+  std::vector<std::string> logged = captured.lines();
   ASSERT_FALSE(logged.empty());
   EXPECT_NE(logged[0].find("component 'picky'"), std::string::npos) << logged[0];
   EXPECT_NE(logged[0].find("n ends in 3"), std::string::npos) << logged[0];

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "gale/core/state_codec.h"
+#include "private/bolt_executor.h"
 
 namespace gale {
 
@@ -38,13 +39,17 @@ void SpoutExecutor::emit(TaskId direct, std::string_view streamName, Values&& va
     throw std::logic_error("spout '" + name() + "' emitted after its end of stream");
   OutStream& os = stream(streamName);
   checkValues(os, values);
+  if (originNanos == 0) originNanos = sh_.clock->monoNanos();
+  bool reliable = sh_.config.acking && msgId.has_value();
+  if (!reliable && direct < 0 && os.fusedOnly && !os.fusedTupleBusy) {  // a fused chain
+    ++emitted_;
+    return sendFused(os, *os.fusedOnly, std::move(values), originNanos);
+  }
   const std::vector<TaskId>& targets = route(os, values, direct);
   ++emitted_;
   if (targets.empty() && os.unsubscribed) unrouted(os);
-  if (originNanos == 0) originNanos = sh_.clock->monoNanos();
-  bool reliable = sh_.config.acking && msgId.has_value();
   if (!reliable)
-    if (Executor* to = onlyFusedTarget(os, targets))
+    if (BoltExecutor* to = onlyFusedTarget(os, targets))
       return sendFused(os, *to, std::move(values), originNanos);
   uint64_t root = reliable ? nonZeroRandom() : 0;
   std::unique_ptr<Values> kept;

@@ -6,6 +6,7 @@
 #include "gale/core/log.h"
 #include "gale/ui/ui_server.h"
 #include "http_test_util.h"
+#include "scoped_log_capture_for_test.h"
 
 namespace gale::ui {
 namespace {
@@ -32,15 +33,13 @@ TEST_F(LogConfig, WithTheTokenThePostChangesTheLevelAtRunTimeAndTheGetShowsIt) {
   EXPECT_EQ(getJson(ui.port(), path)["namedLoggerLevels"]["ROOT"]["target_level"], "DEBUG");
   EXPECT_EQ(getJson(ui.port(), "/api/v1/topology/topology-1")["logLevel"], "DEBUG");
   // The level takes effect: a debug line now reaches the sink, and after ERROR a warning does not.
-  std::vector<std::string> lines;
-  LogSink previous = setLogSink([&](LogLevel, std::string_view m) { lines.emplace_back(m); });
+  gale::testing::ScopedLogCapture captured;
   log(LogLevel::Debug, "a debug line");
   EXPECT_EQ(post(ui.port(), path, "t", true, levelBody("error")), 200);  // any case, Bearer too
   logWarn("a warning");
-  setLogSink(previous);
   EXPECT_EQ(logLevel(), LogLevel::Error);
-  EXPECT_NE(std::find(lines.begin(), lines.end(), "a debug line"), lines.end());
-  EXPECT_EQ(std::find(lines.begin(), lines.end(), "a warning"), lines.end());
+  EXPECT_TRUE(captured.contains("a debug line"));
+  EXPECT_FALSE(captured.contains("a warning"));
 }
 
 TEST_F(LogConfig, WithoutTheTokenThePostIs401AndTheLevelStays) {

@@ -19,6 +19,16 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   }
 
   void onTuple(TaskId src, Tuple&& t) override { gate_.tuple(src, std::move(t)); }
+  // A tuple lent by the task that hosts this one (Executor::lendFused), Flink's chained call:
+  // executed at once when the gate would deliver it at once anyway (no barrier, batch end or
+  // unaligned checkpoint holds `src` back), else handed to the gate as from a channel. Markers
+  // still go through the gate (onControl), so their order against tuples is the channel's.
+  void runLent(TaskId src, Tuple& t) {
+    if (gate_.deliversAtOnce(src))
+      execute(t);
+    else
+      gate_.tuple(src, std::move(t));
+  }
   void onControl(TaskId src, Control&& c) override;
 
  private:
@@ -46,6 +56,24 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
 
    private:
     BoltExecutor& t_;
+  };
+
+  // An OperatorBolt's operator called from execute() itself: what OperatorBolt::execute does
+  // (outputs anchored to the input, the input acked when onTuple returns) without the Bolt, its
+  // emitter and the collector between them (three virtual calls and two frames a tuple).
+  class OperatorEmitter final : public Emitter {
+   public:
+    OperatorEmitter(BoltExecutor& t, const Tuple& input) : t_(t), input_(&input) {}
+    void emit(std::string_view stream, Values values) override {
+      t_.emit(-1, stream, &input_, 1, std::move(values));
+    }
+    void emitBorrowed(std::string_view stream, Values& values) override {
+      t_.emitBorrowed(stream, input_, values);
+    }
+
+   private:
+    BoltExecutor& t_;
+    const Tuple* input_;
   };
 
   // ---- Executor
@@ -78,7 +106,13 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   void emit(TaskId direct, std::string_view streamName, const Tuple* const* anchors,
             size_t numAnchors, Values&& values);
   void emitBorrowed(std::string_view streamName, const Tuple* anchor, Values& values);
-  void ack(const Tuple& input);
+  // Inline: the operator path (OperatorEmitter) acks every input from execute().
+  void ack(const Tuple& input) {
+    ++acked_;
+    if ((acked_ & 15) == 0) processLat_.record(steadyNow() - drainStartNanos());
+    if (sh_.config.acking) ackAnchors(input);
+  }
+  void ackAnchors(const Tuple& input);
   void holdAck(uint64_t root, uint64_t value);
   void releaseAck(size_t a);
   void fail(const Tuple& input);
@@ -86,10 +120,38 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   InputGate gate_;
   Collector collector_{*this};
   std::unique_ptr<Bolt> bolt_;
+  Operator* op_ = nullptr;  // bolt_'s operator when bolt_ is an OperatorBolt (OperatorEmitter)
   std::string failWhy_;  // the exception text while failing an input whose execute() threw
   bool slowExecute_ = false;  // the last sampled execute() took more than kSlowExecuteNanos
   std::vector<HeldAck> heldAcks_;  // by acker index
   int64_t tickEvery_ = 0, nextTick_ = 0;  // wall clock, ns
 };
+
+// Here, inlined into each emit that lends: its own call's prologue and epilogue cost ~20
+// instructions a tuple.
+[[gnu::always_inline]] inline void Executor::lendFused(OutStream& os, BoltExecutor& to,
+                                                       Values& values, int64_t originNanos) {
+  ++transferred_;
+  Tuple& t = os.fusedTuple;
+  if (!t.schema()) t = Tuple(os.schema, {});  // the first, or the last one was kept (InputGate)
+  t.mutableValues().swap(values);  // os.fusedTuple holds an empty list between calls
+  t.setOriginNanos(originNanos);
+  struct GiveBack {
+    OutStream& os;
+    Values& values;
+    ~GiveBack() {
+      os.fusedTupleBusy = false;
+      values.swap(os.fusedTuple.mutableValues());
+    }
+  } giveBack{os, values};
+  os.fusedTupleBusy = true;
+  to.runLent(id_, t);
+}
+
+inline void Executor::sendFused(OutStream& os, BoltExecutor& to, Values&& values,
+                                int64_t originNanos) {
+  lendFused(os, to, values, originNanos);
+  recycleValues(std::move(values));
+}
 
 }  // namespace gale

@@ -21,6 +21,8 @@
 
 namespace gale {
 
+class BoltExecutor;
+
 class Executor : public FrameHandler {
  public:
   Executor(RuntimeShared& sh, TaskId id);
@@ -81,8 +83,8 @@ class Executor : public FrameHandler {
     Tuple fusedTuple;
     bool fusedTupleBusy = false;
     // The fused task every tuple of this stream goes to, when it is the stream's only fixed
-    // target (a fused chain): a borrowed emit goes there without routing.
-    Executor* fusedOnly = nullptr;
+    // target (a fused chain), set at connect: an unanchored emit goes there without routing.
+    BoltExecutor* fusedOnly = nullptr;
   };
 
   // ---- what each kind of executor adds to the loop
@@ -174,18 +176,16 @@ class Executor : public FrameHandler {
     if (o.sender->full() && !host_->inBlockedFlush_) flush(o);
   }
   // The fused task that is the only target, if it is one and os.fusedTuple is free.
-  Executor* onlyFusedTarget(const OutStream& os, const std::vector<TaskId>& targets) const {
+  BoltExecutor* onlyFusedTarget(const OutStream& os, const std::vector<TaskId>& targets) const {
     if (targets.size() != 1 || os.fusedTupleBusy) return nullptr;
-    return senders_[static_cast<size_t>(targets.front())]->fused;
+    return fusedBolt(senders_[static_cast<size_t>(targets.front())]->fused);
   }
-  // send() for onlyFusedTarget(): `values` go in os.fusedTuple.
-  void sendFused(OutStream& os, Executor& to, Values&& values, int64_t originNanos) {
-    lendFused(os, to, values, originNanos);
-    recycleValues(std::move(values));
-  }
+  static BoltExecutor* fusedBolt(Executor* fused);  // a fused task is a bolt's
+  // send() for onlyFusedTarget(): `values` go in os.fusedTuple. Defined in bolt_executor.h.
+  inline void sendFused(OutStream& os, BoltExecutor& to, Values&& values, int64_t originNanos);
   // `values` travel in os.fusedTuple to `to` and come back when it returns (or throws); empty
-  // if it kept the tuple (InputGate, behind a barrier).
-  void lendFused(OutStream& os, Executor& to, Values& values, int64_t originNanos);
+  // if it kept the tuple (InputGate, behind a barrier). Defined in bolt_executor.h.
+  inline void lendFused(OutStream& os, BoltExecutor& to, Values& values, int64_t originNanos);
   void sendControl(TaskId target, Control c) {
     Out& o = *senders_[static_cast<size_t>(target)];
     if (o.fused) return o.fused->onControl(id_, std::move(c));

@@ -54,6 +54,12 @@ class InputGate {
   // A tuple from `src`: delivered now, or held while src's batch waits for alignment. A tuple
   // from a task that is not an input is delivered (the sender's frames were checked already).
   void tuple(TaskId src, Tuple&& t);
+  // Whether tuple(src, t) would deliver t now without keeping it (the common case): a caller that
+  // lends its tuple can then deliver it itself, by reference.
+  bool deliversAtOnce(TaskId src) {
+    const Slot* sl = slotOf(src);
+    return sl && !sl->blocked && unalignedId_ == 0;
+  }
   // A marker from `src`. Returns false (and does nothing) when src is not an input.
   bool control(TaskId src, Control&& c);
 
