@@ -379,7 +379,7 @@ TEST(MicroBatchOverWorkers, AnAbortWhileAFollowerOpensItsSourcesStopsItBeforeIts
   }
   if (opening) {
     lead.kill();
-    bothAborted = captured.waitFor("micro-batch job over 2 workers: ", 2, 60s);
+    bothAborted = captured.waitForLinesStartingWith("micro-batch job over 2 workers: ", 2, 60s);
   }
   // Whatever happened: the follower goes on.
   {

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
+#include <charconv>
 #include <stdexcept>
 
 #include "gale/connectors/json_line.h"
@@ -26,6 +27,10 @@ bool valueBytes(const Value& v, std::string& out) {
     out = b->data;
   } else if (auto s = std::get_if<std::string>(&v)) {
     out = *s;
+  } else if (auto i = std::get_if<int64_t>(&v)) {
+    // As toString() writes it, without a string allocated per record (a header of send times).
+    char buf[24];
+    out.assign(buf, std::to_chars(buf, buf + sizeof buf, *i).ptr);
   } else {
     out = toString(v);
   }
@@ -323,11 +328,11 @@ struct KafkaSink::Task {
       value = "{";
       for (size_t i = 0; i < o.toJson.size(); ++i) {
         if (i) value += ',';
-        appendJsonValue(value, Value(o.toJson[i]));
+        appendJsonString(value, o.toJson[i]);
         value += ':';
         const Value& v = t.get(o.toJson[i]);
         if (auto b = std::get_if<Bytes>(&v)) {
-          appendJsonValue(value, Value(b->data));
+          appendJsonString(value, b->data);  // bytes as a JSON string, as a string field
         } else {
           appendJsonValue(value, v);
         }
@@ -337,11 +342,14 @@ struct KafkaSink::Task {
     } else {
       r.hasValue = valueBytes(t.get(o.valueField), r.value);
     }
-    r.headers.clear();
-    std::string header;
+    // Continuous mode encodes every tuple into one scratch record: its header strings keep
+    // their capacity from one tuple to the next instead of being allocated per record.
+    size_t n = 0;
     for (const auto& h : o.headerFields) {
-      if (valueBytes(t.get(h), header)) r.headers.emplace_back(h, header);
+      if (n == r.headers.size()) r.headers.emplace_back();
+      if (valueBytes(t.get(h), r.headers[n].second)) r.headers[n++].first = h;  // null: none
     }
+    r.headers.resize(n);
   }
 
   // Produces one record; `opaque` (continuous mode) is the tuple to ack on delivery.

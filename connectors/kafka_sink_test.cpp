@@ -70,7 +70,9 @@ TEST(KafkaSinkTest, continuous_mode_writes_every_tuple_and_acks_it_after_its_del
   MockCluster mc;
   mc.createTopic("out", 2);
   const int64_t n = 400;
-  KafkaSink sink(sinkOptions(mc));
+  KafkaSink::Options o = sinkOptions(mc);
+  o.headerFields = {"name", "id"};  // a string and an int64, in this order
+  KafkaSink sink(o);
   TopologyBuilder b;
   b.setSpout("ids", ids(n, 0), 1);
   b.setBolt("kafka", sink, 2).shuffleGrouping("ids");
@@ -86,6 +88,9 @@ TEST(KafkaSinkTest, continuous_mode_writes_every_tuple_and_acks_it_after_its_del
     int64_t id = std::stoll(r.key);
     EXPECT_EQ(r.value, "{\"id\":" + std::to_string(id) + ",\"name\":\"n\\\"" +
                            std::to_string(id) + "\"}");
+    using Headers = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(r.headers,
+              (Headers{{"name", "n\"" + std::to_string(id)}, {"id", std::to_string(id)}}));
   }
 }
 

@@ -117,6 +117,53 @@ TEST(KafkaSourceTest, a_continuous_topology_reads_every_record_with_all_its_fiel
   EXPECT_EQ(values.size(), static_cast<size_t>(n));
 }
 
+// The headers field is JSON built straight from librdkafka's headers: every header in order,
+// repeated names kept, names and values escaped exactly as JSON strings (quotes, backslashes,
+// control characters, a NUL byte), UTF-8 as is, an empty value as ""; a record without headers
+// has a null field. stats().records counts each record read once.
+TEST(KafkaSourceTest, headers_are_exact_json_in_order_and_every_record_is_counted_once) {
+  MockCluster mc;
+  mc.createTopic("in", 1);
+  mc.produce("in", 0, "k0", "v0",
+             {{"sent", "1732999999123456"},
+              {"q\"uote\\d", "line\nbreak\ttab\x01"},
+              {"sent", "second"},
+              {"empty", ""},
+              {"\xc3\xa9", std::string("a\0b", 3)}});
+  mc.produce("in", 0, "k1", "v1");
+  const int more = 500;
+  for (int i = 0; i < more; ++i) mc.produce("in", 0, "", "v", {{"n", std::to_string(i)}});
+  mc.flush();
+  auto o = baseOptions(mc, "in");
+  o.endingOffsets = "latest";
+  KafkaSource src(o);
+  SystemClock clock;
+  src.open(clock);
+  std::vector<SourceRecord> out;
+  const int64_t n = more + 2;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (int64_t next = 0; next < n && std::chrono::steady_clock::now() < deadline;) {
+    int64_t to = std::min(src.ready(0), next + 64);
+    if (to <= next) continue;
+    next += static_cast<int64_t>(src.read(0, next, to, out));
+    src.commit(0, next);
+  }
+  ASSERT_EQ(out.size(), static_cast<size_t>(n));
+  EXPECT_EQ(std::get<std::string>(out[0].values[7]),
+            R"([{"key":"sent","value":"1732999999123456"},)"
+            R"({"key":"q\"uote\\d","value":"line\nbreak\ttab\u0001"},)"
+            R"({"key":"sent","value":"second"},{"key":"empty","value":""},)"
+            "{\"key\":\"\xc3\xa9\",\"value\":\"a\\u0000b\"}]");
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(out[1].values[7]))
+      << toString(out[1].values[7]);
+  for (int i = 0; i < more; ++i) {
+    ASSERT_EQ(std::get<std::string>(out[static_cast<size_t>(i) + 2].values[7]),
+              R"([{"key":"n","value":")" + std::to_string(i) + R"("}])");
+  }
+  EXPECT_EQ(src.stats().records, static_cast<uint64_t>(n));
+  src.close();
+}
+
 TEST(KafkaSourceTest, a_bounded_micro_batch_job_ends_at_ending_offsets_and_a_rerun_resumes_there) {
   MockCluster mc;
   mc.createTopic("in", 2);

@@ -624,7 +624,7 @@ TEST(AsyncSnapshot, ASigkillDuringTheAsynchronousWriteLeavesThePreviousCheckpoin
       [&] {
         InputEndHold hold;
         runContinuous(asyncWordCount(d, std::make_shared<KillInTheWrite>()),
-                      releaseInputEndAtBarrier(exactlyOnce(d, 5ms), 3))
+                      releaseInputEndAtBarrier(exactlyOnce(d, 5ms), 3, hold))
             .waitUntilDone();
         ::_exit(0);
       },
@@ -633,7 +633,9 @@ TEST(AsyncSnapshot, ASigkillDuringTheAsynchronousWriteLeavesThePreviousCheckpoin
   EXPECT_EQ(committedTxid(d.chk()), 2u);
   for (const auto& e : fs::directory_iterator(d.out())) {
     std::string name = e.path().filename().string();
-    if (name.rfind("part-", 0) == 0) EXPECT_LE(std::stoull(name.substr(5)), 2u) << name;
+    if (name.rfind("part-", 0) == 0) {
+      EXPECT_LE(std::stoull(name.substr(5)), 2u) << name;
+    }
   }
   runContinuous(asyncWordCount(d), exactlyOnce(d, 5ms)).waitUntilDone();
   expectExactlyOnce(d.chk(), d.out(), kAsyncSentences);
@@ -688,7 +690,7 @@ TEST(AsyncSnapshot, AWindowKilledDuringItsAsynchronousWriteResumesFromThePreviou
       [&] {
         InputEndHold hold;
         runContinuous(windowedWordCountKilledInWrite(d.out(), total, rate),
-                      releaseInputEndAtBarrier(exactlyOnce(d, 5ms), 3))
+                      releaseInputEndAtBarrier(exactlyOnce(d, 5ms), 3, hold))
             .waitUntilDone();
         ::_exit(0);
       },
@@ -697,7 +699,9 @@ TEST(AsyncSnapshot, AWindowKilledDuringItsAsynchronousWriteResumesFromThePreviou
   EXPECT_EQ(committedTxid(d.chk()), 2u);
   for (const auto& e : fs::directory_iterator(d.out())) {
     std::string name = e.path().filename().string();
-    if (name.rfind("part-", 0) == 0) EXPECT_LE(std::stoull(name.substr(5)), 2u) << name;
+    if (name.rfind("part-", 0) == 0) {
+      EXPECT_LE(std::stoull(name.substr(5)), 2u) << name;
+    }
   }
   runContinuous(windowedWordCount(d.out(), total, rate), exactlyOnce(d, 5ms)).waitUntilDone();
   expectWindowsExactlyOnce(d.out(), total);

@@ -33,26 +33,37 @@ namespace gale::testing {
 // a loaded machine checkpoints (written at nice 10) come slower, so the job could end with fewer
 // than N checkpoints and the test wait for one that never comes. Held, the spouts wait at the
 // end of the input while checkpoints go on.
-inline std::atomic<bool>& inputEndHeld() {
-  static std::atomic<bool> held{false};
-  return held;
+// How many holds there are: the end is held while any is. A count, so a hold taken inside
+// another's scope (runUntilBarrierThenKill within a test that holds) does not let the outer go.
+inline std::atomic<int>& inputEndHolds() {
+  static std::atomic<int> holds{0};
+  return holds;
 }
 
 // Holds the end of the input from construction until release() or destruction.
 class InputEndHold {
  public:
-  InputEndHold() { inputEndHeld() = true; }
+  InputEndHold() { ++inputEndHolds(); }
   ~InputEndHold() { release(); }
   InputEndHold(const InputEndHold&) = delete;
   InputEndHold& operator=(const InputEndHold&) = delete;
-  static void release() { inputEndHeld() = false; }
+  // Lets the input end as far as this hold goes; only the first call counts.
+  void release() {
+    if (!released_.exchange(true)) --inputEndHolds();
+  }
+
+ private:
+  std::atomic<bool> released_{false};
 };
 
-// `cfg` releasing the held input end once checkpoint `id`'s barrier is injected: a spout task
-// injects every due barrier before it looks at its source again, so each sends that barrier.
-inline Continuous releaseInputEndAtBarrier(Continuous cfg, uint64_t id) {
-  cfg.onCheckpointPoint = [id](CheckpointPoint p, uint64_t at) {
-    if (p == CheckpointPoint::BarrierInjected && at >= id) InputEndHold::release();
+// `cfg` releasing `hold` once checkpoint `id`'s barrier is injected (after calling the callback
+// `cfg` had): a spout task injects every due barrier before it looks at its source again, so
+// each sends that barrier.
+inline Continuous releaseInputEndAtBarrier(Continuous cfg, uint64_t id, InputEndHold& hold) {
+  cfg.onCheckpointPoint = [id, &hold, previous = std::move(cfg.onCheckpointPoint)](
+                              CheckpointPoint p, uint64_t at) {
+    if (previous) previous(p, at);
+    if (p == CheckpointPoint::BarrierInjected && at >= id) hold.release();
   };
   return cfg;
 }
@@ -60,7 +71,9 @@ inline Continuous releaseInputEndAtBarrier(Continuous cfg, uint64_t id) {
 class HoldableSentences final : public SentenceSource {
  public:
   using SentenceSource::SentenceSource;
-  bool finished() const override { return !inputEndHeld() && SentenceSource::finished(); }
+  bool finished() const override {
+    return inputEndHolds() == 0 && SentenceSource::finished();
+  }
 };
 
 // `rate`: sentences per second (0: all at once). A restarted run's schedule starts again from

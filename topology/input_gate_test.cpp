@@ -159,6 +159,32 @@ TEST_F(InputGateTest, AHeldBackSecondBarrierAlignsAfterTheFirst) {
   EXPECT_EQ(rec.log.back(), "fwd batchEnd 2");
 }
 
+// A fused task's host delivers a lent tuple itself (BoltExecutor::runLent) only when the gate
+// says it would deliver it at once and keep nothing: an input waiting for alignment and an
+// unaligned checkpoint collecting its in-flight data must both say no.
+TEST_F(InputGateTest, ATupleIsDeliverableAtOnceOnlyWhileItsInputIsNotHeldBackForAlignment) {
+  EXPECT_TRUE(gate.deliversAtOnce(3));
+  EXPECT_FALSE(gate.deliversAtOnce(5)) << "not an input";
+  gate.control(3, Control{ControlKind::Barrier, 0, 12});
+  EXPECT_FALSE(gate.deliversAtOnce(3)) << "input 3 is past the barrier: its tuples wait";
+  EXPECT_TRUE(gate.deliversAtOnce(4));
+  gate.control(4, Control{ControlKind::Barrier, 0, 12});
+  EXPECT_TRUE(gate.deliversAtOnce(3));
+  gate.control(4, Control{ControlKind::BatchEnd, 0, 7});
+  EXPECT_FALSE(gate.deliversAtOnce(4)) << "input 4 ended batch 7 first: its tuples wait";
+  gate.control(3, Control{ControlKind::BatchEnd, 0, 7});
+  EXPECT_TRUE(gate.deliversAtOnce(4));
+}
+
+TEST_F(InputGateTest, NoTupleIsDeliverableAtOnceWhileAnUnalignedCheckpointCollectsItsInFlightData) {
+  gate.setUnalignedBarriers(true);
+  gate.control(3, Control{ControlKind::Barrier, 0, 12});
+  EXPECT_FALSE(gate.deliversAtOnce(4)) << "input 4's tuples are the checkpoint's in-flight data";
+  gate.control(4, Control{ControlKind::Barrier, 0, 12});
+  EXPECT_TRUE(gate.deliversAtOnce(3));
+  EXPECT_TRUE(gate.deliversAtOnce(4));
+}
+
 TEST_F(InputGateTest, ABatchBeginIsForwardedOncePerNewTxid) {
   gate.control(3, Control{ControlKind::BatchBegin, 0, 5});
   gate.control(4, Control{ControlKind::BatchBegin, 0, 5});

@@ -3,9 +3,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <iomanip>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -164,8 +168,15 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
       last = "result";
       break;
   }
-  // Fields grouping: a replayed batch's tuple reaches the same (transactional) sink task.
-  b.setBolt("out", KafkaSink(ko), 1).fieldsGrouping(last, Fields{"ad"});
+  if (k.sinkTasks == 1) {
+    // Fields grouping: a replayed batch's tuple reaches the same (transactional) sink task.
+    b.setBolt("out", KafkaSink(ko), 1).fieldsGrouping(last, Fields{"ad"});
+  } else {
+    // A sink task per task before it, shuffle grouping at equal parallelism: fused, so each
+    // record is produced on the thread that read it (task i's tuples always reach sink task i,
+    // so a replayed batch reaches the same transactional sink task too).
+    b.setBolt("out", KafkaSink(ko), tasks).shuffleGrouping(last);
+  }
   return b.build();
 }
 
@@ -202,11 +213,72 @@ class KafkaJob {
     if (job_ && job_.done()) job_.waitUntilDone();
     if (running_ && !running_->error().empty()) throw std::runtime_error(running_->error());
   }
+  const RunningTopology* continuous() const { return running_.get(); }
 
  private:
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<RunningTopology> running_;
   MicroBatchJob job_;
+};
+
+// Samples a continuous job's metrics once per metrics interval (100 ms) while the wall clock is
+// in [fromMicros, toMicros): KafkaRun::engine.
+class EngineProbe {
+ public:
+  EngineProbe(const RunningTopology& job, int64_t fromMicros, int64_t toMicros)
+      : job_(job), from_(fromMicros), to_(toMicros), thread_([this] { run(); }) {}
+  ~EngineProbe() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string summary() const {
+    if (samples_ == 0) return "";
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(1) << "spout tasks held at their limit of trees in flight "
+      << heldMs_ << " task-ms over " << samples_ << " samples of 100 ms (worst interval "
+      << worstHeld_ << " ms/s), lowest limit " << minLimit_ << ", most in flight " << maxPending_
+      << "; deepest inbox (frames): sink " << sinkQueue_ << ", acker " << ackerQueue_;
+    return s.str();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lk(m_);
+    while (!cv_.wait_for(lk, 100ms, [this] { return stop_; })) {
+      const int64_t now = wallMicros();
+      if (now < from_ || now >= to_) continue;
+      lk.unlock();
+      const TopologyMetrics m = job_.metrics();
+      lk.lock();
+      ++samples_;
+      if (const ComponentMetrics* in = m.find("in")) {
+        for (const TaskMetrics& t : in->tasks) {
+          heldMs_ += t.backPressuredTimeMsPerSecond * 0.1;  // ms/s over a 100 ms interval
+          worstHeld_ = std::max(worstHeld_, t.backPressuredTimeMsPerSecond);
+          minLimit_ = std::min<uint64_t>(minLimit_, t.pendingLimit);
+          maxPending_ = std::max<uint64_t>(maxPending_, t.pending);
+        }
+      }
+      if (const ComponentMetrics* out = m.find("out"))
+        for (const TaskMetrics& t : out->tasks) sinkQueue_ = std::max(sinkQueue_, t.queueDepth());
+      if (const ComponentMetrics* a = m.find("__acker"))
+        for (const TaskMetrics& t : a->tasks) ackerQueue_ = std::max(ackerQueue_, t.queueDepth());
+    }
+  }
+
+  const RunningTopology& job_;
+  const int64_t from_, to_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  uint64_t samples_ = 0, minLimit_ = UINT64_MAX, maxPending_ = 0, sinkQueue_ = 0, ackerQueue_ = 0;
+  double heldMs_ = 0, worstHeld_ = 0;
+  std::thread thread_;  // last: starts once the rest is set
 };
 
 std::string topicName(const std::string& what) {
@@ -226,12 +298,15 @@ double processCpuSeconds() {
 
 // One latency run: the floor (mode == nullptr) or gale in `mode`.
 KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const Mode* mode,
-                    const RunSettings& settings, const KafkaSettings& k, const KafkaLog& log) {
+                    const RunSettings& settings, const KafkaSettings& k, int round,
+                    const KafkaLog& log) {
   const std::string in = topicName("in"), out = topicName("out");
   cluster.createTopic(in, k.partitions);
   cluster.createTopic(out, k.partitions);
   KafkaRun run;
   run.row.pipeline = kafkaPipelineName(p);
+  if (k.rounds > 1) run.row.pipeline += " r" + std::to_string(round);
+  run.round = round;
   run.row.mode = mode ? mode->label() : kFloorMode;
   run.row.knobs = mode ? knobsOf(*mode, kafkaRunSettings(settings)) + "; KafkaSink " +
                              (mode->microBatch ? "transactional (exactly-once)" : "idempotent")
@@ -254,7 +329,11 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   PacedProducer producer(cluster.bootstrap(), in, k.partitions);
   const int64_t start = wallMicros();
   const auto warmup = static_cast<int64_t>(settings.warmupSeconds * 1e6);
-  meter.measureBetween(start + warmup, start + warmup + static_cast<int64_t>(settings.seconds * 1e6));
+  const int64_t end = start + warmup + static_cast<int64_t>(settings.seconds * 1e6);
+  meter.measureBetween(start + warmup, end);
+  std::unique_ptr<EngineProbe> probe;
+  if (job && job->continuous())
+    probe = std::make_unique<EngineProbe>(*job->continuous(), start + warmup, end);
   run.produced = producer.run(load, settings.warmupSeconds + settings.seconds);
   // Windows close only when later event time arrives: one record per partition far past the
   // last window (its own window never closes, so it is not counted).
@@ -267,6 +346,11 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   }
   // The meter stops first: what a stopping job flushes is not part of the run.
   meter.stop();
+  if (probe) {
+    probe->stop();
+    run.engine = probe->summary();
+    probe.reset();
+  }
   job.reset();
   if (relay) relay->stop();
   run.results = meter.results();
@@ -360,6 +444,12 @@ std::vector<KafkaThroughput> throughputRuns(KafkaCluster& cluster, const std::ve
   return out;
 }
 
+std::string ratioText(double ratio) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(2) << ratio << "x";
+  return s.str();
+}
+
 }  // namespace
 
 RunSettings kafkaRunSettings(RunSettings settings) {
@@ -377,9 +467,15 @@ KafkaReport runKafkaComparison(const std::vector<KafkaPipeline>& pipelines,
   report.cluster = cluster.describe();
   for (KafkaPipeline p : pipelines) {
     for (double load : loads) {
-      report.latency.push_back(latencyRun(cluster, p, load, nullptr, settings, kafka, log));
-      for (const Mode& m : modes)
-        report.latency.push_back(latencyRun(cluster, p, load, &m, settings, kafka, log));
+      for (int round = 1; round <= std::max(1, kafka.rounds); ++round) {
+        auto floor = [&] { return latencyRun(cluster, p, load, nullptr, settings, kafka, round, log); };
+        const size_t first = report.latency.size();
+        if (round % 2 == 1) report.latency.push_back(floor());
+        for (const Mode& m : modes)
+          report.latency.push_back(latencyRun(cluster, p, load, &m, settings, kafka, round, log));
+        // Even rounds run the floor last; it is listed first all the same.
+        if (round % 2 == 0) report.latency.insert(report.latency.begin() + first, floor());
+      }
     }
   }
   if (kafka.throughputRecords > 0) report.throughput = throughputRuns(cluster, modes, kafka, log);
@@ -398,6 +494,23 @@ void writeKafkaReport(std::ostream& out, const KafkaReport& report) {
     out << "  " << r.row.pipeline << " " << r.row.mode << " @ " << loadLabel(r.row.offeredPerSec)
         << ": " << r.produced << " produced, " << r.results << " results accounting for "
         << r.counted << (r.counted == r.produced ? " (all)" : " (MISSING SOME)") << "\n";
+  // Each run's p99 beside the floor's of its own round (same pipeline and load).
+  for (const auto& r : report.latency) {
+    if (r.row.mode == kFloorMode) continue;
+    for (const auto& f : report.latency) {
+      if (f.row.mode != kFloorMode || f.row.pipeline != r.row.pipeline ||
+          f.row.offeredPerSec != r.row.offeredPerSec || f.round != r.round || f.row.p99 <= 0)
+        continue;
+      out << "  p99 beside the floor's, " << r.row.pipeline << " @ " << loadLabel(r.row.offeredPerSec)
+          << ": " << r.row.mode << " " << formatNanos(r.row.p99) << " / " << formatNanos(f.row.p99)
+          << " = " << ratioText(static_cast<double>(r.row.p99) / static_cast<double>(f.row.p99))
+          << "\n";
+    }
+  }
+  for (const auto& r : report.latency)
+    if (!r.engine.empty())
+      out << "  engine of " << r.row.pipeline << " " << r.row.mode << " @ "
+          << loadLabel(r.row.offeredPerSec) << ": " << r.engine << "\n";
   for (const auto& r : report.latency) {
     if (r.stages.empty()) continue;
     out << "  stages (p50 / p90 / p99) of " << r.row.pipeline << " " << r.row.mode << " @ "

@@ -45,12 +45,21 @@ struct KafkaSettings {
   // cross a channel; 1 = one task each (a parse/transform/sink chain on one thread behind the
   // spout tasks). The sink has one task.
   int parallelism = 0;
+  // Tasks of the sink: 1 = one task behind a fields grouping on `ad`; 0 = as many as the bolt
+  // before it, shuffle grouping, so it runs fused into those tasks (one producer each).
+  int sinkTasks = 1;
   int64_t throughputRecords = 100'000;        // 0 = no throughput runs
   Duration drainTimeout = std::chrono::seconds(60);  // for the last results after the producer
   // kafka-transform in continuous mode: each result also carries, in headers, when the source
   // took its record from librdkafka ("taken") and when the pipeline's Map ran ("mapped"), and the
   // meter splits the latency into sent -> taken -> mapped -> arrival (KafkaRun::stages).
   bool stages = false;
+  // Rounds of each pipeline x load: the floor and gale's modes one after the other, again and
+  // again, the floor first in odd rounds and last in even ones (A B B A ...), so a ratio is
+  // taken between runs seconds apart and a drift of the machine's load is met by both sides.
+  // Every round is reported on its own (no pooled best): with rounds > 1 a row's pipeline is
+  // named "<pipeline> r<round>".
+  int rounds = 1;
 };
 
 // One latency run: gale in one mode, or the floor (mode "no engine (floor)").
@@ -61,6 +70,11 @@ struct KafkaRun {
   uint64_t counted = 0;   // input records the results account for (a window's count)
   // With KafkaSettings::stages, of a continuous transform run: "sent -> taken p50 / p99 ...".
   std::string stages;
+  int round = 1;
+  // Of a continuous run, from the job's metrics sampled over the measured seconds: how long its
+  // spout tasks were held at their limit of trees in flight (not reading their partitions: a
+  // tail of the engine's own), the lowest limit, and the deepest inbox of the sink and ackers.
+  std::string engine;
 };
 
 struct KafkaThroughput {

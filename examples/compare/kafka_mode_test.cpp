@@ -94,6 +94,78 @@ TEST(GaleCompareKafka, TheContinuousTransformIsTimedPerStageWhenAsked) {
       << out.str();
 }
 
+// --kafka-rounds: the floor and gale alternate (floor first in odd rounds, last in even ones),
+// every round is its own rows and its own ratio to the floor, and each continuous run says how
+// long its spouts were held at their limit of trees in flight.
+TEST(GaleCompareKafka, RoundsAlternateTheFloorAndGaleAndEachIsReportedBesideItsOwnFloor) {
+  KafkaSettings kafka = twoPartitions();
+  kafka.throughputRecords = 0;
+  kafka.rounds = 2;
+  std::vector<std::string> order;
+  KafkaReport report = runKafkaComparison({KafkaPipeline::Transform}, {2000},
+                                          {parseMode("continuous")}, briefRun(), kafka,
+                                          [&](const std::string& what) { order.push_back(what); });
+  // Run order: A B, then B A.
+  ASSERT_EQ(order.size(), 4u);
+  EXPECT_NE(order[0].find("r1 no engine (floor)"), std::string::npos) << order[0];
+  EXPECT_NE(order[1].find("r1 continuous"), std::string::npos) << order[1];
+  EXPECT_NE(order[2].find("r2 continuous"), std::string::npos) << order[2];
+  EXPECT_NE(order[3].find("r2 no engine (floor)"), std::string::npos) << order[3];
+  // Listed floor first in each round.
+  ASSERT_EQ(report.latency.size(), 4u);
+  const char* rows[][2] = {{"kafka-transform r1", "no engine (floor)"},
+                           {"kafka-transform r1", "continuous"},
+                           {"kafka-transform r2", "no engine (floor)"},
+                           {"kafka-transform r2", "continuous"}};
+  for (size_t i = 0; i < 4; ++i) {
+    const KafkaRun& r = report.latency[i];
+    SCOPED_TRACE(r.row.pipeline + " " + r.row.mode);
+    EXPECT_EQ(r.row.pipeline, rows[i][0]);
+    EXPECT_EQ(r.row.mode, rows[i][1]);
+    EXPECT_EQ(r.round, static_cast<int>(i / 2 + 1));
+    EXPECT_EQ(r.counted, r.produced);
+    EXPECT_GT(r.row.p99, 0);
+    if (r.row.mode == "continuous") {
+      EXPECT_NE(r.engine.find("spout tasks held at their limit of trees in flight"),
+                std::string::npos)
+          << r.engine;
+      EXPECT_NE(r.engine.find("lowest limit"), std::string::npos) << r.engine;
+    } else {
+      EXPECT_TRUE(r.engine.empty()) << "the floor has no engine: " << r.engine;
+    }
+  }
+  std::ostringstream out;
+  writeKafkaReport(out, report);
+  for (int round : {1, 2}) {
+    const std::string r = "kafka-transform r" + std::to_string(round);
+    const KafkaRun& floor = report.latency[static_cast<size_t>(2 * (round - 1))];
+    const KafkaRun& gale = report.latency[static_cast<size_t>(2 * (round - 1) + 1)];
+    EXPECT_NE(out.str().find("p99 beside the floor's, " + r + " @ 2K/s: continuous " +
+                             formatNanos(gale.row.p99) + " / " + formatNanos(floor.row.p99)),
+              std::string::npos)
+        << out.str();
+    EXPECT_NE(out.str().find("engine of " + r + " continuous"), std::string::npos) << out.str();
+  }
+}
+
+// --kafka-sink-tasks 0: a sink task (a producer, transactional in micro-batch mode) per task
+// before it, fused into them; every record arrives once in both modes.
+TEST(GaleCompareKafka, FusedSinkTasksDeliverEveryRecordInBothModes) {
+  KafkaSettings kafka = twoPartitions();
+  kafka.throughputRecords = 0;
+  kafka.sinkTasks = 0;
+  KafkaReport report = runKafkaComparison({KafkaPipeline::Transform, KafkaPipeline::Join}, {2000},
+                                          {parseMode("continuous"), parseMode("100ms")},
+                                          briefRun(), kafka);
+  ASSERT_EQ(report.latency.size(), 6u);
+  for (const KafkaRun& r : report.latency) {
+    SCOPED_TRACE(r.row.pipeline + " " + r.row.mode);
+    EXPECT_GT(r.produced, 100u);
+    EXPECT_EQ(r.counted, r.produced);
+    EXPECT_EQ(r.results, r.produced);
+  }
+}
+
 TEST(GaleCompareKafka, AnUnknownPipelineIsRefusedListingTheValidOnes) {
   EXPECT_EQ(parseKafkaPipelines("all").size(), 3u);
   EXPECT_THROW(parseKafkaPipelines("transform,nope"), std::invalid_argument);

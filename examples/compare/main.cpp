@@ -98,6 +98,8 @@ struct RawOptions {
   std::string uiToken;
   bool kafka = false;
   std::string bootstrap, kafkaPipelines = "all";
+  int kafkaRounds = 1;
+  int kafkaSinkTasks = 1;
   int kafkaPartitions = 4;
   bool kafkaStages = false;
   int kafkaParallelism = 0;
@@ -145,6 +147,8 @@ Options toOptions(const RawOptions& r) {
   o.kafkaSettings.window = o.pipeline.window;
   o.kafkaSettings.throughputRecords = r.throughputRecords;
   o.kafkaSettings.stages = r.kafkaStages;
+  o.kafkaSettings.rounds = r.kafkaRounds;
+  o.kafkaSettings.sinkTasks = r.kafkaSinkTasks;
   o.kafkaSettings.parallelism = r.kafkaParallelism;
   if (o.continuous) o.modes.push_back(gc::Mode{});
   for (auto& s : split(r.intervals)) {
@@ -243,6 +247,17 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
   app.add_flag("--kafka-stages", r.kafkaStages,
                "Kafka mode: split the continuous transform's latency into its stages (sent -> "
                "taken by the source -> the pipeline's Map -> arrival), carried in extra headers");
+  app.add_option("--kafka-sink-tasks", r.kafkaSinkTasks,
+                 "Kafka mode: 1 = one sink task behind a fields grouping; 0 = a sink task per "
+                 "task before it (shuffle grouping: fused, one producer each)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({0, 1}));
+  app.add_option("--kafka-rounds", r.kafkaRounds,
+                 "Kafka mode: rounds of each pipeline x load, the floor and gale alternating "
+                 "(floor first in odd rounds, last in even ones); every round is reported with "
+                 "its own ratios to the floor")
+      ->capture_default_str()
+      ->check(gale::examples::positive<int>());
   app.add_option("--throughput-records", r.throughputRecords,
                  "Kafka mode: records of the throughput runs (0 = skip them)")
       ->capture_default_str()

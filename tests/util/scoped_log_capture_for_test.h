@@ -1,5 +1,7 @@
 // Captures gale's log lines for the lifetime of the object: installs a sink that keeps every line
-// (so none reaches stderr) and puts the previous sink back on destruction. A test that fails an
+// (so none reaches stderr) and puts the previous sink back on destruction. The log's repeat
+// suppression is flushed at both ends, so a line another test logged a moment ago is not held
+// back as a repeat here, and repeats held here are counted here, not in whoever logs next. A test that fails an
 // ASSERT, throws or returns early still restores the sink, so no later line is written through a
 // lambda into a finished test's locals. Lines may come from any thread (workers, links).
 #pragma once
@@ -25,6 +27,7 @@ class ScopedLogCapture {
   };
 
   ScopedLogCapture() {
+    flushLogRepeats();
     previous_ = setLogSink([this](LogLevel level, std::string_view m) {
       std::lock_guard lk(mutex_);
       lines_.push_back(Line{level, std::string(m)});
@@ -33,7 +36,10 @@ class ScopedLogCapture {
   }
   // setLogSink takes the log's own mutex, which a line being written holds: once it returns, no
   // call into this object is under way or can start.
-  ~ScopedLogCapture() { setLogSink(std::move(previous_)); }
+  ~ScopedLogCapture() {
+    flushLogRepeats();
+    setLogSink(std::move(previous_));
+  }
   ScopedLogCapture(const ScopedLogCapture&) = delete;
   ScopedLogCapture& operator=(const ScopedLogCapture&) = delete;
 
@@ -59,6 +65,17 @@ class ScopedLogCapture {
                std::optional<LogLevel> level = std::nullopt) const {
     std::unique_lock lk(mutex_);
     return cv_.wait_for(lk, timeout, [&] { return countLocked(part, level) >= n; });
+  }
+  // The same for lines that begin with `prefix`: for a test whose phrase could also appear
+  // quoted inside another line (an error that carries a link's message, say).
+  bool waitForLinesStartingWith(std::string_view prefix, size_t n,
+                                std::chrono::milliseconds timeout) const {
+    std::unique_lock lk(mutex_);
+    return cv_.wait_for(lk, timeout, [&] {
+      size_t k = 0;
+      for (const Line& l : lines_) k += std::string_view(l.text).starts_with(prefix);
+      return k >= n;
+    });
   }
 
  private:
