@@ -78,28 +78,50 @@ void appendUtf8(std::string& out, uint32_t cp) {
   }
 }
 
+#if defined(__SSE2__)
+// Bit i set: byte at[i] ends a plain run.
+[[gnu::always_inline]] inline unsigned stopMask(const char* at) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+  // x <= 0x1f (unsigned) exactly when min(x, 0x1f) == x.
+  const __m128i stop =
+      _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+                   _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x));
+  return static_cast<unsigned>(_mm_movemask_epi8(stop));
+}
+#endif
+
 // The end of the run of plain string characters at p: the first '"', '\\' or control character
 // (or `end`). Most of a line is such runs (YSB's events: ~170 of ~240 bytes are ids and words),
 // so they are scanned 16 bytes at a time where SSE2 is there (every x86-64); byte by byte
 // these scans were a fifth of an event's instructions in gale-compare's JSON YSB.
-[[gnu::always_inline]] inline const char* plainRunEnd(const char* p, const char* end) {
+// `begin` is the line's first byte: the last bytes of a line long enough are scanned as the
+// line's last 16 (shifted past the bytes before p), not byte by byte (~90 instructions per YSB
+// event, whose last member is in those bytes).
+[[gnu::always_inline]] inline const char* plainRunEnd(const char* p, const char* end,
+                                                      const char* begin) {
 #if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
-  const __m128i lastControl = _mm_set1_epi8(0x1f);
   while (end - p >= 16) {
-    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // x <= 0x1f (unsigned) exactly when min(x, 0x1f) == x.
-    __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
-                                _mm_cmpeq_epi8(_mm_min_epu8(x, lastControl), x));
-    if (int m = _mm_movemask_epi8(stop)) return p + __builtin_ctz(static_cast<unsigned>(m));
+    if (unsigned m = stopMask(p)) return p + __builtin_ctz(m);
     p += 16;
   }
+  if (p != end && end - begin >= 16) {
+    const unsigned m = stopMask(end - 16) >> (16 - (end - p));
+    return m ? p + __builtin_ctz(m) : end;
+  }
+#else
+  (void)begin;
 #endif
   for (; p != end; ++p) {
     auto ch = static_cast<unsigned char>(*p);
     if (ch == '"' || ch == '\\' || ch < 0x20) break;
   }
   return p;
+}
+
+// By pointer and length: append(first, last) goes through replace() (~60 instructions more).
+inline void appendRun(std::string& s, const char* first, const char* last) {
+  s.append(first, static_cast<size_t>(last - first));
 }
 
 // A string held by `v`, reusing the capacity of the one already there.
@@ -135,7 +157,7 @@ namespace {
 
 // a == b for strings of the same length n, without a call to memcmp: names are short, so two
 // overlapping loads of 8 (or 4) bytes from each side cover them, and never read past either.
-bool sameBytes(const char* a, const char* b, size_t n) {
+[[gnu::always_inline]] inline bool sameBytes(const char* a, const char* b, size_t n) {
   auto load8 = [](const char* p) {
     uint64_t v;
     std::memcpy(&v, p, 8);
@@ -180,6 +202,8 @@ int JsonLineParser::lookupAndRemember(size_t member, std::string_view key) {
     if (order_.size() <= member) order_.resize(member + 1);
     order_[member].name.assign(key);
     order_[member].field = field;
+    order_[member].plain = plainRunEnd(key.data(), key.data() + key.size(), key.data()) ==
+                           key.data() + key.size();
   }
   return field;
 }
@@ -190,9 +214,9 @@ inline bool JsonLineParser::parseString(Cursor& c, std::string* target) {
   // Most strings are one plain run up to the closing quote: taken here without the escape
   // machinery below (its register saves cost as much as the run's scan).
   const char* run = c.p + 1;
-  const char* q = plainRunEnd(run, c.end);
+  const char* q = plainRunEnd(run, c.end, c.begin);
   if (q != c.end && *q == '"') {
-    if (target) target->append(run, q);
+    if (target) appendRun(*target, run, q);
     c.p = q + 1;
     return true;
   }
@@ -204,8 +228,8 @@ bool JsonLineParser::parseEscapedString(Cursor& c, std::string* target) {
   ++c.p;
   for (;;) {
     const char* run = c.p;
-    c.p = plainRunEnd(c.p, c.end);
-    if (target) target->append(run, c.p);
+    c.p = plainRunEnd(c.p, c.end, c.begin);
+    if (target) appendRun(*target, run, c.p);
     if (c.p == c.end) return fail(start, "string is not terminated (missing closing '\"')");
     const char ch = *c.p;
     if (ch == '"') {
@@ -273,7 +297,7 @@ bool JsonLineParser::skipString(Cursor& c) { return parseString(c, nullptr); }
 
 inline bool JsonLineParser::parseKey(Cursor& c, std::string_view& key) {
   // Fast path: a name without escapes is used in place.
-  const char* q = plainRunEnd(c.p + 1, c.end);
+  const char* q = plainRunEnd(c.p + 1, c.end, c.begin);
   if (q != c.end && *q == '"') {
     key = std::string_view(c.p + 1, static_cast<size_t>(q - c.p - 1));
     c.p = q + 1;
@@ -402,18 +426,92 @@ bool JsonLineParser::parseValue(Cursor& c, int field, Value& target) {
                          describeChar(c.p, c.end));
 }
 
+// A new line number instead of clearing the seen flags (a memset call per line for a few
+// bytes); they are cleared only when the number wraps.
+inline void JsonLineParser::nextLine() {
+  if (++line_ == 0) {
+    std::fill(seen_.begin(), seen_.end(), 0);
+    line_ = 1;
+  }
+}
+
+// Event streams write {"name":"value",...}: no whitespace, no escapes. Such a line is parsed
+// here with its cursor in registers and one check per separator (the general loop below keeps
+// its cursor in memory for the out-of-line paths and scans for whitespace four times per
+// member). A value that is not a string for a string field goes to parseValue, as in the
+// general loop. Anything else (whitespace, an escape, a control character, a repeated or
+// refused member, a malformed line) returns NotCompact before an error is set, and the line is
+// parsed again from its start by the general loop, which words every error.
+JsonLineParser::Compact JsonLineParser::parseCompact(std::string_view line, Values& out) {
+  const char* const begin = line.data();
+  const char* const end = begin + line.size();
+  // A line that ends in '}' (checked first) has no member name or string value that runs to
+  // its end, so the byte after a closing quote can be read without a bounds check.
+  if (line.size() < 2 || *begin != '{' || end[-1] != '}') return Compact::NotCompact;
+  const char* p = begin + 1;
+  if (*p == '}') {
+    if (p + 1 != end) return Compact::NotCompact;
+    return endLine(line.size(), out) ? Compact::Done : Compact::Failed;
+  }
+  size_t declared = 0;  // declared fields seen: when all are, no field is left to null
+  for (size_t member = 0;; ++member) {
+    if (*p != '"') return Compact::NotCompact;
+    // The name this position had in the last line, compared in place: a plain name's bytes
+    // followed by '"' are that whole name, with no scan for the closing quote.
+    const char* q;
+    int field;
+    const KnownMember* known = member < order_.size() ? &order_[member] : nullptr;
+    const size_t n = known ? known->name.size() : 0;
+    if (known && known->plain && static_cast<size_t>(end - p) > n + 1 && p[1 + n] == '"' &&
+        sameBytes(p + 1, known->name.data(), n)) {
+      q = p + 1 + n;
+      field = known->field;
+    } else {
+      q = plainRunEnd(p + 1, end, begin);
+      if (q == end || *q != '"') return Compact::NotCompact;
+      field = lookup(member, std::string_view(p + 1, static_cast<size_t>(q - p - 1)));
+    }
+    if (q[1] != ':') return Compact::NotCompact;
+    if (field < 0) {
+      if (options_.rejectUnknownFields) return Compact::NotCompact;
+    } else {
+      if (seen_[field] == line_) return Compact::NotCompact;
+      seen_[field] = line_;
+      ++declared;
+    }
+    p = q + 2;  // the value: q[1] is ':', and the line's last byte is '}'
+    if (*p == '"' && (field < 0 || fields_[field].type == Type::String)) {
+      q = plainRunEnd(p + 1, end, begin);
+      if (q == end || *q != '"') return Compact::NotCompact;
+      if (field >= 0) appendRun(stringIn(out[field]), p + 1, q);
+      p = q + 1;
+    } else {
+      if (static_cast<unsigned char>(*p) <= ' ') return Compact::NotCompact;  // whitespace
+      Cursor c{begin, p, end};
+      if (!parseValue(c, field, field >= 0 ? out[field] : skipped_)) return Compact::Failed;
+      p = c.p;
+      if (p == end) return Compact::NotCompact;
+    }
+    if (*p == ',') {
+      ++p;  // not the last byte, which is '}'
+      continue;
+    }
+    if (*p != '}' || p + 1 != end) return Compact::NotCompact;
+    return declared == fields_.size() || endLine(line.size(), out) ? Compact::Done : Compact::Failed;
+  }
+}
+
 bool JsonLineParser::parse(std::string_view line, Values& out) {
   if (line.size() > options_.maxLineLength) {
     return fail(0, "the line is " + std::to_string(line.size()) +
                        " bytes, longer than maxLineLength " + std::to_string(options_.maxLineLength));
   }
-  const size_t n = fields_.size();
-  out.resize(n);
-  // A new line number instead of clearing the flags (a memset call per line for a few bytes);
-  // they are cleared only when the number wraps.
-  if (++line_ == 0) {
-    std::fill(seen_.begin(), seen_.end(), 0);
-    line_ = 1;
+  out.resize(fields_.size());
+  nextLine();
+  switch (parseCompact(line, out)) {
+    case Compact::Done: return true;
+    case Compact::Failed: return false;
+    case Compact::NotCompact: nextLine();  // forget the members it saw
   }
   size_t member = 0;
   Cursor c{line.data(), line.data(), line.data() + line.size()};
@@ -474,10 +572,15 @@ bool JsonLineParser::parse(std::string_view line, Values& out) {
   if (!c.atEnd()) {
     return fail(c.pos(), "unexpected " + describeChar(c.p, c.end) + " after the object (one object per line)");
   }
-  for (size_t i = 0; i < n; ++i) {
+  return endLine(line.size(), out);
+}
+
+// Declared fields the line did not have: null, or the line's error.
+bool JsonLineParser::endLine(size_t lineSize, Values& out) {
+  for (size_t i = 0; i < fields_.size(); ++i) {
     if (seen_[i] == line_) continue;
     if (options_.missing == MissingField::Error) {
-      return fail(line.size(), "member \"" + fields_[i].name + "\" is missing");
+      return fail(lineSize, "member \"" + fields_[i].name + "\" is missing");
     }
     out[i] = std::monostate{};
   }

@@ -207,6 +207,58 @@ TEST(JsonLineParser, UndeclaredMembersAreCheckedThoughNotDecoded) {
   }
 }
 
+// A line with no whitespace takes the compact path; the same line after a space takes the
+// general one. Over valid, odd and broken lines (escapes, non-string values, control bytes,
+// repeated, unknown and missing members, truncations, stray bytes), both must give the same
+// values, or the same error one byte further on.
+TEST(JsonLineParser, ACompactLineParsesExactlyAsTheSameLineAfterASpace) {
+  const char* names[] = {"user_id", "ad_id", "event_type", "event_time", "price", "n", "ok",
+                         "x", "", "a_member_name_longer_than_16"};
+  const char* values[] = {R"("s")", R"("a plain string longer than sixteen bytes")", "17", "-4",
+                          "2.5", "1e3", "true", "false", "null", R"("esc\"aped")",
+                          R"("\u00e9")", "\"ctl\x01\"", R"("unterminated)", "[1]", "01", R"("")"};
+  const std::string stray = " \t\r\"\\,:{}\x01\xff" "0a";
+  std::mt19937_64 rng(2026);
+  struct Config {
+    JsonLineParser::Options options;
+    Fields fields;
+  };
+  JsonLineParser::Options strict;
+  strict.missing = JsonLineParser::MissingField::Error;
+  strict.rejectUnknownFields = true;
+  const Config configs[] = {{{}, kAd}, {strict, kAd}, {{}, Fields{"user_id", "n", "price", "x"}}};
+  size_t ok = 0, bad = 0;
+  for (const Config& config : configs) {
+    JsonLineParser compact(config.fields, config.options), general(config.fields, config.options);
+    Values a, b;
+    for (int i = 0; i < 20000; ++i) {
+      std::string line = "{";
+      for (int m = static_cast<int>(rng() % 6); m > 0; --m) {
+        if (line.size() > 1) line += ',';
+        line += std::string("\"") + names[rng() % std::size(names)] + "\":" +
+                values[rng() % std::size(values)];
+      }
+      line += '}';
+      if (i % 3 == 1) line[rng() % line.size()] = stray[rng() % stray.size()];
+      if (i % 3 == 2) line.resize(rng() % (line.size() + 1));
+      const bool compactOk = compact.parse(line, a);
+      ASSERT_EQ(compactOk, general.parse(" " + line, b)) << line << " -> " << compact.error()
+                                                         << " / " << general.error();
+      if (compactOk) {
+        ++ok;
+        EXPECT_EQ(a, b) << line;
+        continue;
+      }
+      ++bad;
+      EXPECT_EQ(compact.errorPosition() + 1, general.errorPosition()) << line;
+      auto reason = [](const std::string& e) { return e.substr(e.find(": ") + 2); };
+      EXPECT_EQ(reason(compact.error()), reason(general.error())) << line;
+    }
+  }
+  EXPECT_GT(ok, 1000u);
+  EXPECT_GT(bad, 1000u);
+}
+
 TEST(JsonLineParser, OverlongLinesAreRejectedBeforeParsing) {
   JsonLineParser p(Fields{"s"}, {.maxLineLength = 16});
   Values v;

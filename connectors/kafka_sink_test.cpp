@@ -94,6 +94,41 @@ TEST(KafkaSinkTest, continuous_mode_writes_every_tuple_and_acks_it_after_its_del
   }
 }
 
+// Continuous mode reuses one scratch record's header list from tuple to tuple: a record whose
+// header field is null has one header fewer, and none of the previous record's carries over.
+TEST(KafkaSinkTest, a_null_header_field_writes_no_header_and_leaves_none_from_the_record_before) {
+  MockCluster mc;
+  mc.createTopic("out", 1);
+  const int64_t n = 300;
+  GeneratorSource::Options go;
+  go.name = "ids";
+  go.total = n;
+  auto source = std::make_shared<GeneratorSource>(
+      Fields{FieldSpec{"id", Type::Int64}, FieldSpec{"name", Type::String}},
+      [](int, int64_t id) {
+        return Values{id, id % 3 == 0 ? Value() : Value(std::string("n") + std::to_string(id))};
+      },
+      go);
+  KafkaSink::Options o = sinkOptions(mc);
+  o.headerFields = {"name", "id"};
+  KafkaSink sink(o);
+  TopologyBuilder b;
+  b.setSpout("ids", source, 1);
+  b.setBolt("kafka", sink, 1).shuffleGrouping("ids");
+  auto running = runContinuous(b.build(), Continuous{});
+  ASSERT_TRUE(running.waitUntilDone(60s));
+  auto records = mc.consumeAll("out", false);
+  ASSERT_EQ(records.size(), static_cast<size_t>(n));
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  for (const auto& r : records) {
+    int64_t id = std::stoll(r.key);
+    Headers expected;
+    if (id % 3 != 0) expected.emplace_back("name", "n" + std::to_string(id));
+    expected.emplace_back("id", std::to_string(id));
+    EXPECT_EQ(r.headers, expected) << id;
+  }
+}
+
 TEST(KafkaSinkTest, continuous_mode_survives_the_broker_going_down_and_up_losing_nothing) {
   MockCluster mc(1);
   mc.createTopic("out", 1);
@@ -409,7 +444,9 @@ TEST(KafkaSinkTest, micro_batch_output_is_exactly_once_however_the_job_is_killed
     if (rc == -SIGKILL) ++landed;
     if (rc == 0) break;  // finished before the kill: the rest is checked below
   }
-  if (!std::getenv("GALE_EOS_KILLS")) EXPECT_GE(landed, 4) << "too few kills landed to test anything";
+  if (!std::getenv("GALE_EOS_KILLS")) {
+    EXPECT_GE(landed, 4) << "too few kills landed to test anything";
+  }
   ASSERT_EQ(runChild(mc.bootstraps(), chk, "", 0, -1), 0);
   // The job kept an offset log by itself (KafkaSink is an ExactReplaySink).
   bool offsetLog = false;

@@ -187,7 +187,18 @@ SourceRecord KafkaSource::Impl::recordOf(const Part& p, const Fetched& f) {
 
 void KafkaSource::Impl::drainLocked(Part& p, int timeoutMs) {
   if (!opened || closed) return;
-  uint64_t kept = 0;  // counted once per drain: a lock per record cost the reading threads
+  // Counted once per drain (a lock per record cost the reading threads), on every way out: a
+  // handler that throws midway leaves the records kept before it in the buffer, to be served.
+  uint64_t kept = 0;
+  struct CountKept {
+    Impl& impl;
+    const uint64_t& kept;
+    ~CountKept() {
+      if (!kept) return;
+      std::lock_guard lk(impl.statsMutex);
+      impl.stats.records += kept;
+    }
+  } countKept{*this, kept};
   if (timeoutMs > 0) {
     Owned first(rd_kafka_consume_queue(p.queue, timeoutMs));
     if (!first) return;
@@ -205,10 +216,6 @@ void KafkaSource::Impl::drainLocked(Part& p, int timeoutMs) {
     for (ssize_t i = 0; i < n; ++i)
       if (p.fatal.empty()) kept += handleLocked(p, std::move(owned[static_cast<size_t>(i)]), now);
     if (n < 256) break;
-  }
-  if (kept) {
-    std::lock_guard lk(statsMutex);
-    stats.records += kept;
   }
   if (p.buf.size() >= o.maxBufferedRecords) setPausedLocked(p, true);
 }

@@ -1,5 +1,6 @@
 #include "gale/core/join.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #define XXH_INLINE_ALL  // the short-input paths inlined, no call into libxxhash
@@ -82,14 +83,19 @@ void StaticJoin::onTuple(const Tuple& t, Emitter& out) {
     ++unmatched_;
     if (type_ == JoinType::Inner) return;
   }
-  Values v = recycledValues();
-  v.reserve(keepIndex_.size() + table_->columns().size());
-  for (int i : keepIndex_) v.push_back(t[i]);
+  // Lent (Emitter::emitBorrowed), as a parser lends its output: each value is assigned over the
+  // last row's, so a string keeps its capacity and a fused next task (YSB's window) gets the
+  // row without an allocation (the 36-byte campaign id was a new string per row). A list taken
+  // downstream comes back empty and is filled again.
+  Values& v = out_;
+  const size_t nKeep = keepIndex_.size();
+  v.resize(nKeep + table_->columns().size());
+  for (size_t j = 0; j < nKeep; ++j) v[j] = t[keepIndex_[j]];
   if (row)
-    v.insert(v.end(), row->begin(), row->end());
+    std::copy(row->begin(), row->end(), v.begin() + static_cast<std::ptrdiff_t>(nKeep));
   else
-    v.resize(v.size() + table_->columns().size());
-  out.emit(std::move(v));
+    std::fill(v.begin() + static_cast<std::ptrdiff_t>(nKeep), v.end(), Value{});
+  out.emitBorrowed(kDefaultStream, v);
 }
 
 }  // namespace gale

@@ -40,6 +40,43 @@ TEST(StaticJoin, LeftOuterJoinKeepsUnmatchedTuplesWithNulls) {
   EXPECT_EQ(out.rows[0], (Values{std::string("zz"), std::monostate{}}));
 }
 
+// The join lends its row (Emitter::emitBorrowed) and writes the next row over it: a reader in
+// place (a fused task) sees each row whole with nothing left of the row before, and a reader
+// that takes the list (leaving it empty, as an unfused emit does) gets full rows too.
+TEST(StaticJoin, ALentRowCarriesNothingOverFromTheRowBefore) {
+  struct Lent : Emitter {
+    bool take = false;
+    std::vector<Values> rows;
+    const Values* last = nullptr;
+    void emit(std::string_view, Values v) override { rows.push_back(std::move(v)); }
+    void emitBorrowed(std::string_view, Values& v) override {
+      rows.push_back(v);  // read in place
+      last = &v;
+      if (take) Values().swap(v);
+    }
+  };
+  auto table = std::make_shared<StaticTable>(Fields{{"campaign_id", Type::String}});
+  table->add(std::string("ad1"), {std::string("a campaign id longer than a short string")});
+  table->add(std::string("ad2"), {std::string("c2")});
+  StaticJoin join(table, "ad_id", Fields{"ad_id"}, JoinType::LeftOuter);
+  auto in = makeSchema("p", "default", Fields{"ad_id"});
+  const std::vector<Values> want{
+      {std::string("ad1"), std::string("a campaign id longer than a short string")},
+      {std::string("zz"), std::monostate{}},
+      {std::string("ad2"), std::string("c2")},
+      {std::string("ad1"), std::string("a campaign id longer than a short string")}};
+  for (bool take : {false, true}) {
+    Lent out;
+    out.take = take;
+    for (const char* ad : {"ad1", "zz", "ad2", "ad1"}) join.onTuple(Tuple(in, {std::string(ad)}), out);
+    EXPECT_EQ(out.rows, want) << (take ? "taken" : "read in place");
+    const Values* kept = out.last;
+    ASSERT_NE(kept, nullptr) << "the row is lent, not emitted as a new list";
+    join.onTuple(Tuple(in, {std::string("ad2")}), out);
+    EXPECT_EQ(out.last, kept) << "the join lends the same list each time";
+  }
+}
+
 TEST(StaticJoin, AMissingKeyFieldIsAnErrorThatNamesTheStream) {
   StaticJoin join(campaigns(), "ad_id", Fields{"x"});
   auto in = makeSchema("parse", "default", Fields{"x"});

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gale/core/keyed.h"
 #include "gale/core/operator.h"
 #include "gale/core/tuple.h"
 
@@ -64,6 +65,20 @@ TEST(HashValue, IsStableAndDistinguishesTypes) {
   EXPECT_EQ(hashValue(0.0), hashValue(-0.0));
   // A fixed value: the hash must not change between builds, or processes would disagree.
   EXPECT_EQ(hashValue(int64_t{7}), hashValue(int64_t{7}));
+}
+
+// The keyed operators' maps (DStream windows, updateStateByKey, sessions, count windows) iterate
+// in the order of this hash, and that order is their output's order: it must be the same in
+// every run and process (no seed, no address), so these are fixed values.
+TEST(KeyHash, AKeyHashesToTheSameFixedValueInEveryProcess) {
+  const Values v{std::string("4f0e2d52-0a9e-4b1c-8f3e-5d2a1b7c9e60"), int64_t{42}, std::string()};
+  EXPECT_EQ(keyed::hashKey(v, {0}), 11697973155551451000ULL);
+  EXPECT_EQ(keyed::hashKey(v, {1}), 3785867551109614406ULL);
+  EXPECT_EQ(keyed::hashKey(v, {0, 1}), 10232330973288916982ULL);
+  EXPECT_EQ(keyed::hashKey(v, {2}), 1717052276008448800ULL);
+  EXPECT_NE(keyed::hashKey(v, {0, 1}), keyed::hashKey(v, {1, 0}));
+  const Values w{std::string("4f0e2d52-0a9e-4b1c-8f3e-5d2a1b7c9e61")};
+  EXPECT_NE(keyed::hashKey(v, {0}), keyed::hashKey(w, {0}));
 }
 
 TEST(OutputFieldsDeclarer, RejectsAStreamDeclaredTwice) {

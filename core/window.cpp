@@ -143,15 +143,14 @@ void WindowState::emitWindow(i128 k, bool dirtyOnly, Emitter* out, bool freeze) 
 }
 
 void WindowState::onTupleTime(const Tuple& t, int64_t ts, Emitter& out) {
+  const int64_t p = paneOf(ts);
+  Pane* pane = findPane(p);
   // Every tuple of a pane has the same last window, so the pane knows when they become late.
-  if (wm != kNoWatermark && wm.micros >= lateAtOfPaneCached(ts)) {
+  if (wm != kNoWatermark && wm.micros >= (pane ? pane->lateAt : lateAtOfPane(p))) {
     i128 kl = kLastOf(ts);
     sendLate(t, ts, startOf(kl), endOf(kl), out);
     return;
   }
-  i128 kl = kLastOf(ts);
-  const int64_t p = paneOf(ts);
-  Pane* pane = findPane(p);
   if (!pane) pane = &makePane(p);
   KeyView kv{&t.values(), &keyIdx, hashKey(t.values(), keyIdx)};
   const uint32_t id = keys.intern(kv);
@@ -162,6 +161,8 @@ void WindowState::onTupleTime(const Tuple& t, int64_t ts, Emitter& out) {
   if (perKey) countForKey(kv, id, ts, out);
   // Late but within the allowed lateness: windows that already fired fire again now.
   if (cfg->mode != OutputMode::Append && wm != kNoWatermark && wm.micros >= firstDoneAt) {
+    // Only here: the 128-bit division (a call into libgcc) cost ~50 instructions per tuple.
+    const i128 kl = kLastOf(ts);
     i128 kr = std::min(kReadyNow(), kl);
     i128 kf = std::max(kFirstOf(ts), kEvictedNow() + 1);
     if (kf <= kr) {
@@ -555,7 +556,7 @@ void WindowOperator::onTuple(const Tuple& t, Emitter& out) {
   }
   int64_t ts = config_.processingTime                               ? clock_->now().micros
                : s.global && !config_.eventTime.configured() ? 0
-                                                             : config_.eventTime.of(t).micros;
+                                                             : s.eventTimeOf(t);
   if (config_.window.kind == WindowKind::Session) s.onTupleSession(t, ts, out);
   else s.onTupleTime(t, ts, out);
   if (config_.trigger.kind == Trigger::Count && ++s.sinceFire >= config_.trigger.every) {

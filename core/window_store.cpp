@@ -52,6 +52,8 @@ void WindowState::resolveFields(const Tuple& t) {
     }
     aggIdx.push_back(i);
   }
+  const std::string& timeField = cfg->eventTime.field();
+  timeIdx = timeField.empty() ? -1 : f.indexOf(timeField);
   schema = t.schema().get();
 }
 

@@ -307,6 +307,32 @@ TEST(WindowOperator, AMissingFieldIsAClearErrorNamingIt) {
   EXPECT_THROW(noTs->onTuple(tup("a", sec(1)), out), std::out_of_range);
 }
 
+// The event-time field's position is resolved once per input schema (not by name per tuple):
+// two streams that carry it at other positions, interleaved, each still find it, and a value
+// of another type or a stream without the field is still refused naming it.
+TEST(WindowOperator, TheEventTimeFieldIsFoundAgainForEachInputSchema) {
+  auto op = windowed(Tumbling(10s), Count{}).keyBy({"word"}).eventTime("ts").build();
+  const SchemaPtr other = makeSchema("other", kDefaultStream, Fields{"ts", "pad", "word"});
+  const SchemaPtr micros = makeSchema("micros", kDefaultStream, Fields{"word", "pad", "ts"});
+  RecordingEmitter out;
+  for (int i = 0; i < 3; ++i) {
+    op->onTuple(tup("a", sec(1 + i)), out);                                   // ts at #1
+    op->onTuple(Tuple(other, Values{sec(11 + i), int64_t{0}, "a"}), out);     // ts at #0
+    op->onTuple(Tuple(micros, Values{"a", sec(100), sec(21 + i).micros}), out);  // int64 µs at #2
+  }
+  op->onWatermark(sec(40), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("a", 0, 10, 3), row("a", 10, 20, 3),
+                                                    row("a", 20, 30, 3)}));
+  try {
+    op->onTuple(Tuple(other, Values{std::string("soon"), int64_t{0}, "a"}), out);
+    FAIL() << "a string event time was taken";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'ts'"), std::string::npos) << e.what();
+  }
+  const SchemaPtr none = makeSchema("none", kDefaultStream, Fields{"word", "when"});
+  EXPECT_THROW(op->onTuple(Tuple(none, Values{"a", sec(1)}), out), std::out_of_range);
+}
+
 TEST(WindowOperator, EventTimeCanComeFromAnExtractorFunction) {
   auto op = windowed(Tumbling(10s), Count{})
                 .eventTime([](const Tuple& t) { return Timestamp{t.getInt("v") * 1000000}; })

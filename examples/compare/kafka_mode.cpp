@@ -172,9 +172,10 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
     // Fields grouping: a replayed batch's tuple reaches the same (transactional) sink task.
     b.setBolt("out", KafkaSink(ko), 1).fieldsGrouping(last, Fields{"ad"});
   } else {
-    // A sink task per task before it, shuffle grouping at equal parallelism: fused, so each
-    // record is produced on the thread that read it (task i's tuples always reach sink task i,
-    // so a replayed batch reaches the same transactional sink task too).
+    // A sink task per task before it, shuffle grouping at equal parallelism: fused (gale-compare
+    // refuses this with --fusion off), so each record is produced on the thread of the task
+    // before it, and task i's tuples always reach sink task i: a replayed batch reaches the same
+    // transactional sink task too.
     b.setBolt("out", KafkaSink(ko), tasks).shuffleGrouping(last);
   }
   return b.build();
@@ -239,8 +240,11 @@ class EngineProbe {
   std::string summary() const {
     if (samples_ == 0) return "";
     std::ostringstream s;
-    s << std::fixed << std::setprecision(1) << "spout tasks held at their limit of trees in flight "
-      << heldMs_ << " task-ms over " << samples_ << " samples of 100 ms (worst interval "
+    // The metric counts both ways a spout task waits for the engine: at its limit of trees in
+    // flight, and blocked sending into a full channel (Executor::flush).
+    s << std::fixed << std::setprecision(1)
+      << "spout tasks back-pressured (at their limit of trees in flight or on a full channel) "
+      << heldMs_ << " task-ms over " << samples_ << " samples about 100 ms apart (worst interval "
       << worstHeld_ << " ms/s), lowest limit " << minLimit_ << ", most in flight " << maxPending_
       << "; deepest inbox (frames): sink " << sinkQueue_ << ", acker " << ackerQueue_;
     return s.str();
@@ -252,13 +256,16 @@ class EngineProbe {
     while (!cv_.wait_for(lk, 100ms, [this] { return stop_; })) {
       const int64_t now = wallMicros();
       if (now < from_ || now >= to_) continue;
+      // Each rate covers the time since the last sample, not a nominal 100 ms: the wait drifts.
+      const double sinceLastS = (now - (lastSample_ ? lastSample_ : now - 100'000)) / 1e6;
+      lastSample_ = now;
       lk.unlock();
       const TopologyMetrics m = job_.metrics();
       lk.lock();
       ++samples_;
       if (const ComponentMetrics* in = m.find("in")) {
         for (const TaskMetrics& t : in->tasks) {
-          heldMs_ += t.backPressuredTimeMsPerSecond * 0.1;  // ms/s over a 100 ms interval
+          heldMs_ += t.backPressuredTimeMsPerSecond * sinceLastS;  // ms/s over that time
           worstHeld_ = std::max(worstHeld_, t.backPressuredTimeMsPerSecond);
           minLimit_ = std::min<uint64_t>(minLimit_, t.pendingLimit);
           maxPending_ = std::max<uint64_t>(maxPending_, t.pending);
@@ -276,6 +283,7 @@ class EngineProbe {
   std::mutex m_;
   std::condition_variable cv_;
   bool stop_ = false;
+  int64_t lastSample_ = 0;
   uint64_t samples_ = 0, minLimit_ = UINT64_MAX, maxPending_ = 0, sinkQueue_ = 0, ackerQueue_ = 0;
   double heldMs_ = 0, worstHeld_ = 0;
   std::thread thread_;  // last: starts once the rest is set
@@ -451,6 +459,11 @@ std::string ratioText(double ratio) {
 }
 
 }  // namespace
+
+Topology kafkaPipelineTopology(KafkaPipeline p, const std::string& bootstrap,
+                               const KafkaSettings& k) {
+  return kafkaTopology(p, bootstrap, "in", "out", k, false, "in");
+}
 
 RunSettings kafkaRunSettings(RunSettings settings) {
   settings.acking = true;

@@ -110,4 +110,9 @@ KafkaReport runKafkaComparison(const std::vector<KafkaPipeline>& pipelines,
 // The latency table (writeTable) with the counts, then the throughput lines.
 void writeKafkaReport(std::ostream& out, const KafkaReport& report);
 
+// The continuous job gale-compare runs for `p` (topics "in" and "out"): its tests check the
+// layout KafkaSettings asks for (the sink's tasks and grouping).
+Topology kafkaPipelineTopology(KafkaPipeline p, const std::string& bootstrap,
+                               const KafkaSettings& k);
+
 }  // namespace gale::compare

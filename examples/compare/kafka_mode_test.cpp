@@ -126,7 +126,7 @@ TEST(GaleCompareKafka, RoundsAlternateTheFloorAndGaleAndEachIsReportedBesideItsO
     EXPECT_EQ(r.counted, r.produced);
     EXPECT_GT(r.row.p99, 0);
     if (r.row.mode == "continuous") {
-      EXPECT_NE(r.engine.find("spout tasks held at their limit of trees in flight"),
+      EXPECT_NE(r.engine.find("spout tasks back-pressured"),
                 std::string::npos)
           << r.engine;
       EXPECT_NE(r.engine.find("lowest limit"), std::string::npos) << r.engine;
@@ -163,6 +163,27 @@ TEST(GaleCompareKafka, FusedSinkTasksDeliverEveryRecordInBothModes) {
     EXPECT_GT(r.produced, 100u);
     EXPECT_EQ(r.counted, r.produced);
     EXPECT_EQ(r.results, r.produced);
+  }
+}
+
+// The layout each --kafka-sink-tasks asks for: 0 = one sink task per task before it, behind a
+// shuffle at equal parallelism (what fusion needs); 1 = one task behind a fields grouping.
+TEST(GaleCompareKafka, TheSinkHasOneTaskPerTaskBeforeItOrOneBehindAFieldsGrouping) {
+  for (int sinkTasks : {0, 1}) {
+    KafkaSettings kafka = twoPartitions();
+    kafka.sinkTasks = sinkTasks;
+    for (KafkaPipeline p : {KafkaPipeline::Transform, KafkaPipeline::Join}) {
+      Topology t = kafkaPipelineTopology(p, "127.0.0.1:9", kafka);
+      const ComponentSpec* out = nullptr;
+      for (const ComponentSpec& c : t.components())
+        if (c.name == "out") out = &c;
+      ASSERT_NE(out, nullptr);
+      ASSERT_EQ(out->inputs.size(), 1u);
+      SCOPED_TRACE("sink tasks " + std::to_string(sinkTasks));
+      EXPECT_EQ(out->parallelism, sinkTasks == 0 ? 2 : 1);
+      EXPECT_EQ(out->inputs[0].grouping, sinkTasks == 0 ? Grouping::Shuffle : Grouping::Fields);
+      EXPECT_TRUE(out->fusion);
+    }
   }
 }
 

@@ -149,6 +149,11 @@ Options toOptions(const RawOptions& r) {
   o.kafkaSettings.stages = r.kafkaStages;
   o.kafkaSettings.rounds = r.kafkaRounds;
   o.kafkaSettings.sinkTasks = r.kafkaSinkTasks;
+  if (r.kafkaSinkTasks == 0 && r.fusion != "on")
+    throw std::invalid_argument(
+        "--kafka-sink-tasks 0 needs --fusion on: only fused does each task's output reach the "
+        "same (transactional) sink task, so that a replayed batch is written by the sink that "
+        "wrote it before");
   o.kafkaSettings.parallelism = r.kafkaParallelism;
   if (o.continuous) o.modes.push_back(gc::Mode{});
   for (auto& s : split(r.intervals)) {

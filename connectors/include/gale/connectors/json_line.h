@@ -55,6 +55,10 @@ class JsonLineParser {
 
  private:
   struct Cursor;
+  enum class Compact { Done, Failed, NotCompact };
+  void nextLine();
+  Compact parseCompact(std::string_view line, Values& out);
+  bool endLine(size_t lineSize, Values& out);
   bool fail(size_t pos, std::string reason);
   bool parseString(Cursor& c, std::string* target);
   bool parseEscapedString(Cursor& c, std::string* target);
@@ -75,6 +79,7 @@ class JsonLineParser {
   struct KnownMember {
     std::string name;
     int field = -1;
+    bool plain = false;  // no byte of the name ends a plain run: it can be compared in place
   };
   static constexpr size_t kRememberedMembers = 64;
   std::vector<KnownMember> order_;

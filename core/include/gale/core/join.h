@@ -60,6 +60,7 @@ class StaticJoin final : public Operator {
   const StreamSchema* resolvedFor_ = nullptr;
   int keyIndex_ = -1;
   std::vector<int> keepIndex_;
+  Values out_;  // the row being emitted, lent downstream and reused
 };
 
 }  // namespace gale

@@ -202,6 +202,7 @@ struct WindowState {
   // Field positions, resolved once per input schema.
   const StreamSchema* schema = nullptr;
   std::vector<int> keyIdx, aggIdx;
+  int timeIdx = -1;  // the event-time field's position; -1: none, or an extractor function
   const Value kNull{};
 
   // Complete mode keeps every group and accepts late rows (Spark): no window is ever evicted
@@ -239,6 +240,17 @@ struct WindowState {
     if (t.schema().get() != schema || !schema) resolveFields(t);
   }
   void resolveFields(const Tuple& t);
+  // A tuple's event time in µs by the position resolved with the schema (by name per tuple it
+  // cost ~100 instructions); a function, a missing field or a value of another type goes
+  // through EventTime::of, which throws naming the field.
+  int64_t eventTimeOf(const Tuple& t) const {
+    const Values& vs = t.values();
+    if (timeIdx >= 0 && static_cast<size_t>(timeIdx) < vs.size()) {
+      if (const auto* v = std::get_if<Timestamp>(&vs[timeIdx])) return v->micros;
+      if (const auto* v = std::get_if<int64_t>(&vs[timeIdx])) return *v;
+    }
+    return cfg->eventTime.of(t).micros;
+  }
 
   std::vector<Acc> freshAccs() const {
     std::vector<Acc> v;
@@ -336,12 +348,6 @@ struct WindowState {
   void emitKeyWindow(i128 k, uint32_t id, Emitter& out);
   // Removes key `id`'s slot from `pane` (the pane's last slot takes its place).
   void dropSlot(Pane& pane, uint32_t id);
-
-  int64_t lateAtOfPaneCached(int64_t ts) {
-    int64_t p = paneOf(ts);
-    Pane* pane = findPane(p);
-    return pane ? pane->lateAt : lateAtOfPane(p);
-  }
 
   // Drops interned keys that no pane holds any more (amortized: only when most are dead).
   void compactKeys();
