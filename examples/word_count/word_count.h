@@ -114,10 +114,10 @@ void forEachWord(std::string_view text, F&& f) {
     const char* start = p;
     unsigned upper = 0;
     for (unsigned k; p < end && (k = kWordBytes.of[static_cast<unsigned char>(*p)]) != 0; ++p)
-      upper |= k & 2;
+      upper |= k;  // bit 1: an upper-case letter (k & 2 here: one more instruction a byte)
     if (p > start) {
       std::string_view word(start, static_cast<size_t>(p - start));
-      if (upper) {
+      if (upper & 2) {
         lowered.assign(word);
         for (char& c : lowered)
           if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
