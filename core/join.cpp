@@ -62,8 +62,9 @@ std::unique_ptr<Operator> StaticJoin::clone() const {
 }
 
 void StaticJoin::onTuple(const Tuple& t, Emitter& out) {
-  if (t.schema().get() != resolvedFor_) {
+  if (t.schema() != resolvedFor_ || !resolvedFor_) {
     const Fields& in = t.fields();
+    resolvedFor_ = nullptr;  // until resolved: a throw below must not leave half of them
     keyIndex_ = in.indexOf(keyField_);
     if (keyIndex_ < 0)
       throw std::invalid_argument("StaticJoin: input stream '" + t.sourceComponent() + ":" +
@@ -76,7 +77,7 @@ void StaticJoin::onTuple(const Tuple& t, Emitter& out) {
                                     t.sourceStream() + "' has no field '" + k.name + "' to keep");
       keepIndex_.push_back(i);
     }
-    resolvedFor_ = t.schema().get();
+    resolvedFor_ = t.schema();
   }
   const Values* row = table_->find(t[keyIndex_]);
   if (!row) {

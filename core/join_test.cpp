@@ -89,6 +89,21 @@ TEST(StaticJoin, AMissingKeyFieldIsAnErrorThatNamesTheStream) {
   }
 }
 
+// A stream that has the key but not a field to keep is refused; the stream before it is still
+// joined by its own positions, not by the ones half resolved for the refused tuple.
+TEST(StaticJoin, ATupleRefusedForAMissingFieldLeavesTheOtherStreamsTuplesJoinedRight) {
+  StaticJoin join(campaigns(), "ad_id", Fields{"ad_id", "event_time"});
+  auto good = makeSchema("parse", "default", Fields{"event_time", "ad_id"});
+  auto bad = makeSchema("other", "default", Fields{"ad_id", "x"});
+  Out out;
+  join.onTuple(Tuple(good, {Timestamp{5}, std::string("ad1")}), out);
+  EXPECT_THROW(join.onTuple(Tuple(bad, {std::string("ad2"), int64_t{1}}), out),
+               std::invalid_argument);
+  join.onTuple(Tuple(good, {Timestamp{6}, std::string("ad2")}), out);
+  ASSERT_EQ(out.rows.size(), 2u);
+  EXPECT_EQ(out.rows[1], (Values{std::string("ad2"), Timestamp{6}, std::string("c2")}));
+}
+
 TEST(StaticTable, RejectsDuplicateKeysAndRowsThatDoNotFitTheColumns) {
   auto t = campaigns();
   EXPECT_THROW(t->add(std::string("ad1"), {std::string("c9")}), std::invalid_argument);

@@ -29,6 +29,7 @@ WindowState::WindowState(const WindowConfig* c)
 // ---- field resolution ----
 void WindowState::resolveFields(const Tuple& t) {
   const Fields& f = t.fields();
+  schema = nullptr;  // until resolved: a throw below must not leave another schema's positions
   keyIdx.clear();
   aggIdx.clear();
   for (const auto& k : cfg->keys) {
@@ -54,7 +55,7 @@ void WindowState::resolveFields(const Tuple& t) {
   }
   const std::string& timeField = cfg->eventTime.field();
   timeIdx = timeField.empty() ? -1 : f.indexOf(timeField);
-  schema = t.schema().get();
+  schema = t.schema();
 }
 
 

@@ -333,6 +333,24 @@ TEST(WindowOperator, TheEventTimeFieldIsFoundAgainForEachInputSchema) {
   EXPECT_THROW(op->onTuple(Tuple(none, Values{"a", sec(1)}), out), std::out_of_range);
 }
 
+// A tuple whose stream lacks a field the window needs is refused (the executor fails it and goes
+// on). The next tuple of the stream before is still read by that stream's positions, not by the
+// ones half resolved for the refused tuple.
+TEST(WindowOperator, ATupleRefusedForAMissingFieldLeavesTheOtherStreamsTuplesReadRight) {
+  auto op = windowed(Tumbling(10s), Sum{"v"}).keyBy({"word"}).eventTime("ts").build();
+  const SchemaPtr noV = makeSchema("noV", kDefaultStream, Fields{"ts", "word"});
+  const SchemaPtr noWord = makeSchema("noWord", kDefaultStream, Fields{"ts", "v"});
+  RecordingEmitter out;
+  op->onTuple(tup("a", sec(1), 2), out);
+  EXPECT_THROW(op->onTuple(Tuple(noV, Values{sec(2), "a"}), out), std::invalid_argument);
+  op->onTuple(tup("a", sec(3), 5), out);
+  EXPECT_THROW(op->onTuple(Tuple(noWord, Values{sec(4), int64_t{1}}), out),
+               std::invalid_argument);
+  op->onTuple(tup("b", sec(5), 7), out);
+  op->onWatermark(sec(20), out);
+  EXPECT_EQ(out.sortedMain(), (std::vector<Values>{row("a", 0, 10, 7), row("b", 0, 10, 7)}));
+}
+
 TEST(WindowOperator, EventTimeCanComeFromAnExtractorFunction) {
   auto op = windowed(Tumbling(10s), Count{})
                 .eventTime([](const Tuple& t) { return Timestamp{t.getInt("v") * 1000000}; })

@@ -57,7 +57,7 @@ class StaticJoin final : public Operator {
   JoinType type_;
   uint64_t unmatched_ = 0;
   // Input field positions, resolved on the first tuple of each schema.
-  const StreamSchema* resolvedFor_ = nullptr;
+  SchemaPtr resolvedFor_;  // held: a freed schema's address reused cannot match
   int keyIndex_ = -1;
   std::vector<int> keepIndex_;
   Values out_;  // the row being emitted, lent downstream and reused

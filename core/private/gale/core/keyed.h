@@ -102,7 +102,8 @@ class FieldIndex {
   explicit FieldIndex(std::vector<std::string> names, std::string owner)
       : names_(std::move(names)), owner_(std::move(owner)) {}
   const std::vector<int>& of(const Tuple& t) {
-    if (t.schema().get() == schema_ && schema_) return idx_;
+    if (t.schema() == schema_ && schema_) return idx_;
+    schema_ = nullptr;  // until resolved: a throw below must not leave another schema's positions
     idx_.clear();
     for (const auto& n : names_) {
       int i = t.fields().indexOf(n);
@@ -113,7 +114,7 @@ class FieldIndex {
       }
       idx_.push_back(i);
     }
-    schema_ = t.schema().get();
+    schema_ = t.schema();
     return idx_;
   }
   KeyView view(const Tuple& t) {
@@ -124,7 +125,7 @@ class FieldIndex {
  private:
   std::vector<std::string> names_;
   std::string owner_;
-  const StreamSchema* schema_ = nullptr;
+  SchemaPtr schema_;  // held: a freed schema's address reused by another cannot match
   std::vector<int> idx_;
 };
 

@@ -200,7 +200,8 @@ struct WindowState {
   const bool perKey;
 
   // Field positions, resolved once per input schema.
-  const StreamSchema* schema = nullptr;
+  // Held, not a raw address: a freed schema's address reused by another cannot match it.
+  SchemaPtr schema;
   std::vector<int> keyIdx, aggIdx;
   int timeIdx = -1;  // the event-time field's position; -1: none, or an extractor function
   const Value kNull{};
@@ -237,7 +238,7 @@ struct WindowState {
   // ---- field resolution ----
   // Per tuple: only a new schema resolves again (out of line).
   void resolve(const Tuple& t) {
-    if (t.schema().get() != schema || !schema) resolveFields(t);
+    if (t.schema() != schema || !schema) resolveFields(t);
   }
   void resolveFields(const Tuple& t);
   // A tuple's event time in µs by the position resolved with the schema (by name per tuple it
