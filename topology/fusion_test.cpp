@@ -342,14 +342,18 @@ TEST(Fusion, BorrowedValuesToAFusedTaskAreReadInPlaceAndArriveOnceInOrderWhole) 
       ASSERT_EQ(r.log->seen[static_cast<size_t>(n)],
                 (Values{n, "a word longer than fifteen characters #" + std::to_string(n)}));
     bool inPlace = fusion && !acking;
-    if (inPlace) EXPECT_EQ(r.log->readInPlace, 2000u);
+    if (inPlace) {
+      EXPECT_EQ(r.log->readInPlace, 2000u);
+    }
     EXPECT_EQ(r.log->cameBack, inPlace ? 2000u : 0u);
     TaskMetrics borrow = r.metrics.find("borrow")->total();
     EXPECT_EQ(borrow.emitted, 2000u);
     EXPECT_EQ(borrow.transferred, 2000u);
     EXPECT_EQ(borrow.executed, 2000u);
     EXPECT_EQ(r.metrics.find("sink")->total().executed, 2000u);
-    if (acking) EXPECT_EQ(r.acked, 2000u);
+    if (acking) {
+      EXPECT_EQ(r.acked, 2000u);
+    }
   }
 }
 

@@ -87,9 +87,13 @@ TEST(Watermarks, ABoltsInputWatermarkIsTheMinOverItsUpstreamTasks) {
   using V = std::vector<std::string>;
   // Only "fast" has a watermark (100): the min waits for "slow".
   for (int gate = 1; gate <= 4; ++gate) {
-    if (gate == 1) EXPECT_TRUE(wms().empty());
+    if (gate == 1) {
+      EXPECT_TRUE(wms().empty());
+    }
     gates->open = gate;
-    if (gate < 4) ASSERT_TRUE(eventually([&] { return wms().size() == static_cast<size_t>(gate); }));
+    if (gate < 4) {
+      ASSERT_TRUE(eventually([&] { return wms().size() == static_cast<size_t>(gate); }));
+    }
   }
   ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(10)));
   // min(100, 200), min(300, 200), min(300, 400), then both end: the end of time (with 400
@@ -97,7 +101,9 @@ TEST(Watermarks, ABoltsInputWatermarkIsTheMinOverItsUpstreamTasks) {
   V got = wms();
   ASSERT_GE(got.size(), 4u);
   EXPECT_EQ(V(got.begin(), got.begin() + 3), (V{"wm100", "wm200", "wm300"}));
-  if (got.size() == 5) EXPECT_EQ(got[3], "wm400");
+  if (got.size() == 5) {
+    EXPECT_EQ(got[3], "wm400");
+  }
   EXPECT_EQ(got.back(), "wm" + std::to_string(INT64_MAX));
   EXPECT_LE(got.size(), 5u);
 }
