@@ -416,13 +416,19 @@ class BatchJob {
           }
         }
       }
-      if (!stopRequested_ && !progress_.paused && !scheduleRunning && schedule_.due(now())) {
+      // The trigger's time is read once, before the cut (Spark's triggerTimeMs): the next tick
+      // follows the one checked. Read again after a cut that took time, it could be past the
+      // next tick, and a skipped or started batch would then wait a whole interval more (with a
+      // ManualClock that nobody advances again: for ever).
+      const Timestamp triggerTime = now();
+      if (!stopRequested_ && !progress_.paused && !scheduleRunning &&
+          schedule_.due(triggerTime)) {
         lk.unlock();
         std::optional<BatchPlan> plan = cutBatch(target ? &*target : nullptr);
         lk.lock();
         if (!plan && noDataDue_) plan = noDataBatch();
         if (plan) {
-          schedule_.started(now());
+          schedule_.started(triggerTime);
           scheduleRunning = true;
           dispatchLocked(std::move(*plan), lk);
           if (static_cast<int>(sequencer_.inFlight()) < config_.maxBatchesInFlight) {
@@ -432,7 +438,7 @@ class BatchJob {
           ++progress_.schedulerTurns;
           continue;
         }
-        schedule_.skipped(now());
+        schedule_.skipped(triggerTime);
         idle = true;
       }
       // Sleep until a batch finishes, a stop, or the next due time. The clock may be a

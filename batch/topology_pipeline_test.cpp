@@ -325,6 +325,53 @@ class GrowingEvents : public Source {
   std::atomic<int64_t> avail_{0};
 };
 
+// Time passes while a batch is cut (here: the source's offsets query moves the manual clock one
+// interval on, and its record arrives meanwhile). The tick that was checked found no data; the
+// next tick is the following one, which the clock has already reached, so the record's batch runs
+// now. Had the skipped tick been read after the cut, the next would be an interval later, and
+// with nobody moving the clock again no batch would ever run.
+class SlowToAskEvents : public Source {
+ public:
+  explicit SlowToAskEvents(ManualClock& clock) : clock_(clock) {}
+  std::string name() const override { return "slow-to-ask"; }
+  void declareOutputFields(OutputFieldsDeclarer& d) const override {
+    d.declare(Fields{{"key", Type::String}, {"ts", Type::Timestamp}});
+  }
+  int partitions() const override { return 1; }
+  int64_t available(int) override {
+    if (asked_++ > 0) return 1;
+    clock_.advance(100ms);  // the first query takes one trigger interval, and finds nothing
+    return 0;
+  }
+  size_t read(int, int64_t from, int64_t to, std::vector<SourceRecord>& out) override {
+    for (int64_t o = from; o < to; ++o) out.push_back({o, {Value{"k"}, Value{Timestamp{o}}}, 0});
+    return static_cast<size_t>(to - from);
+  }
+
+ private:
+  ManualClock& clock_;
+  std::atomic<int> asked_{0};
+};
+
+TEST_F(TopologyBatchTest, ATickCheckedWhileTheClockMovedOnIsFollowedByTheNextTickNotOneLater) {
+  ManualClock clock(Timestamp{1'000'000});
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("events", std::make_shared<SlowToAskEvents>(clock), 1);
+  b.setBolt("sink", MemorySink(store), 1).shuffleGrouping("events");
+  MicroBatch cfg;
+  cfg.trigger = BatchTrigger::processingTime(100ms);
+  cfg.checkpoint = dir.string();
+  cfg.clock = &clock;
+  auto job = runMicroBatch(b.build(), cfg);
+  for (int i = 0; i < 20000 && job.progress().batches < 1 && !job.done(); ++i)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(job.progress().batches, 1u) << "the tick the clock reached during the cut was skipped";
+  job.stop();
+  job.waitUntilDone();
+  EXPECT_EQ(store->rows().size(), 1u);
+}
+
 TEST_F(TopologyBatchTest, TwoSourcesWithDataInAlternateBatchesKeepEachSourcesWatermark) {
   // Batch 1 has both sources (a at 100 s, b at 10 s), batch 2 only a, batch 3 only b. b's
   // watermark holds the job's back through batch 2 (it had no data, it is not idle), so b's
