@@ -10,7 +10,11 @@ int64_t Histogram::bucketUpper(int b) {
   if (b < kSub) return b;
   int shift = b / (kSub / 2) - 1;
   int sub = b - shift * (kSub / 2);
-  return ((static_cast<int64_t>(sub) + 1) << shift) - 1;
+  // Unsigned and wide: the top bucket in use ends at 2^63 - 1 ((sub + 1) << shift is 2^63
+  // there, past int64), and the ones above it (no int64 reaches them) end there too.
+  const unsigned __int128 end = static_cast<unsigned __int128>(sub + 1) << shift;
+  return end - 1 >= static_cast<unsigned __int128>(INT64_MAX) ? INT64_MAX
+                                                              : static_cast<int64_t>(end - 1);
 }
 
 void Histogram::recordN(int64_t value, uint64_t n) {
