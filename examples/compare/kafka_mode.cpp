@@ -326,7 +326,11 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   run.round = round;
   run.row.mode = mode ? mode->label() : kFloorMode;
   run.row.knobs = mode ? knobsOf(*mode, kafkaRunSettings(settings)) + "; KafkaSink " +
-                             (mode->microBatch ? "transactional (exactly-once)" : "idempotent")
+                             (mode->microBatch ? "transactional (exactly-once)"
+                                               : "idempotent; " +
+                                                     std::to_string(continuousSpoutTasks(
+                                                         k, k.partitions)) +
+                                                     " spout task(s)")
                        : "consume -> produce as is, same client settings";
   run.row.offeredPerSec = load;
   run.row.seconds = settings.seconds;

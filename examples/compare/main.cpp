@@ -2,6 +2,7 @@
 // same transport; only the run call differs. See docs/compare.md.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -341,8 +342,9 @@ int runKafkaMode(const Options& o) {
   std::cout << "gale-compare --kafka: " << o.settings.warmupSeconds << " s warm-up + "
             << o.settings.seconds << " s measured per run; " << o.kafkaSettings.partitions
             << " partition(s) per topic, read by "
-            << (o.kafkaSettings.spoutTasks > 0 ? std::to_string(o.kafkaSettings.spoutTasks)
-                                               : std::string("one per partition"))
+            << (o.kafkaSettings.spoutTasks > 0
+                    ? std::to_string(std::min(o.kafkaSettings.spoutTasks, o.kafkaSettings.partitions))
+                    : std::string("one per partition"))
             << " spout task(s) in continuous mode; " << std::thread::hardware_concurrency()
             << " hardware threads\n";
   for (const auto& m : o.modes)
