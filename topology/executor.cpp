@@ -165,11 +165,6 @@ void Executor::flush(Out& o) {
   countFrames(o);
 }
 
-BoltExecutor* Executor::fusedBolt(Executor* fused) {
-  // Only bolts are fused (private/fusion.h): spouts and ackers have no upstream to run in.
-  return static_cast<BoltExecutor*>(fused);
-}
-
 void Executor::countFrames(Out& o) {
   uint64_t f = o.sender->framesSent();
   if (f != o.framesCounted) {

@@ -175,16 +175,16 @@ class Executor : public FrameHandler {
     o.sender->push(stream, std::move(t));
     if (o.sender->full() && !host_->inBlockedFlush_) flush(o);
   }
+  // These four are defined in bolt_executor.h, where BoltExecutor is a complete class.
+  // A fused task is a bolt's (private/fusion.h: spouts and ackers have no upstream to run in).
+  static inline BoltExecutor* fusedBolt(Executor* fused);
   // The fused task that is the only target, if it is one and os.fusedTuple is free.
-  BoltExecutor* onlyFusedTarget(const OutStream& os, const std::vector<TaskId>& targets) const {
-    if (targets.size() != 1 || os.fusedTupleBusy) return nullptr;
-    return fusedBolt(senders_[static_cast<size_t>(targets.front())]->fused);
-  }
-  static BoltExecutor* fusedBolt(Executor* fused);  // a fused task is a bolt's
-  // send() for onlyFusedTarget(): `values` go in os.fusedTuple. Defined in bolt_executor.h.
+  inline BoltExecutor* onlyFusedTarget(const OutStream& os,
+                                       const std::vector<TaskId>& targets) const;
+  // send() for onlyFusedTarget(): `values` go in os.fusedTuple.
   inline void sendFused(OutStream& os, BoltExecutor& to, Values&& values, int64_t originNanos);
   // `values` travel in os.fusedTuple to `to` and come back when it returns (or throws); empty
-  // if it kept the tuple (InputGate, behind a barrier). Defined in bolt_executor.h.
+  // if it kept the tuple (InputGate, behind a barrier).
   inline void lendFused(OutStream& os, BoltExecutor& to, Values& values, int64_t originNanos);
   void sendControl(TaskId target, Control c) {
     Out& o = *senders_[static_cast<size_t>(target)];
