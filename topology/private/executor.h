@@ -175,7 +175,13 @@ class Executor : public FrameHandler {
     o.sender->push(stream, std::move(t));
     if (o.sender->full() && !host_->inBlockedFlush_) flush(o);
   }
-  // These four are defined in bolt_executor.h, where BoltExecutor is a complete class.
+  // These five are defined in bolt_executor.h, where BoltExecutor is a complete class.
+  // The start of every emit (emitted_ counted): an untracked tuple (neither anchored with acking
+  // on nor a reliable spout tuple) for one fused task is sent there (sendFused), by the stream's
+  // fusedOnly without routing or else after it, and nullptr is returned; otherwise the tasks it
+  // routes to, for the caller to send each a copy.
+  inline const std::vector<TaskId>* routeUnlessFused(OutStream& os, TaskId direct, bool tracked,
+                                                     Values& values, int64_t originNanos);
   // A fused task is a bolt's (private/fusion.h: spouts and ackers have no upstream to run in).
   static inline BoltExecutor* fusedBolt(Executor* fused);
   // The fused task that is the only target, if it is one and os.fusedTuple is free.
