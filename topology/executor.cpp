@@ -114,7 +114,7 @@ ChannelOptions Executor::channelOptions() const {
 Executor::OutStream& Executor::findStream(std::string_view name) {
   for (size_t i = 0; i < outs_.size(); ++i)
     if (outs_[i].name == name) {
-      lastStream_ = i;
+      lastStream_ = &outs_[i];
       return outs_[i];
     }
   std::string declared;

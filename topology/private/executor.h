@@ -132,12 +132,10 @@ class Executor : public FrameHandler {
   // one is tried first, by the characters' address before their contents (emit(values) passes
   // kDefaultStream itself, whose characters never change).
   OutStream& stream(std::string_view name) {
-    if (lastStream_ < outs_.size()) {
-      OutStream& last = outs_[lastStream_];
-      if (name.size() == last.name.size() &&
-          (name.data() == last.nameChars || name == std::string_view(last.name)))
-        return last;
-    }
+    if (OutStream* last = lastStream_)
+      if (name.size() == last->name.size() &&
+          (name.data() == last->nameChars || name == std::string_view(last->name)))
+        return *last;
     return findStream(name);
   }
   // Throws (badEmit) when `values` do not fit the stream's declared fields.
@@ -262,7 +260,10 @@ class Executor : public FrameHandler {
   std::thread thread_;
   std::unique_ptr<ChannelReceiver> inbox_;  // none when hosted
   std::vector<Out*> active_;
-  size_t lastStream_ = 0;  // index in outs_ of the stream emitted on last
+  // The stream emitted on last (outs_ is complete after connect, before any emit), nullptr
+  // before the first emit. A pointer, not an index: no bounds test against outs_.size(), which
+  // divides by sizeof(OutStream), per emit.
+  OutStream* lastStream_ = nullptr;
   bool inBlockedFlush_ = false;
   int64_t idleSince_ = 0;  // steady ns when the loop last found nothing to do; 0: it had work
 };
