@@ -218,7 +218,8 @@ TEST(InputGateSoleInput, ASoleInputIsHeldWhileItsMarkersCallbacksRunAndDeliversA
   std::vector<std::string> aligned;
   for (const std::string& l : probe.log)
     if (l.rfind("fwd", 0) != 0 && l.rfind("complete", 0) != 0) aligned.push_back(l);
-  EXPECT_EQ(aligned, (std::vector<std::string>{"end 7 held", "barrier 12 held", "barrier 13 held"}));
+  EXPECT_EQ(aligned,
+            (std::vector<std::string>{"end 7 held", "barrier 12 held", "barrier 13 held"}));
 }
 
 TEST_F(InputGateTest, ABatchBeginIsForwardedOncePerNewTxid) {

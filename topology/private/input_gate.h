@@ -113,14 +113,14 @@ class InputGate {
   uint64_t buffered_ = 0;
   bool unaligned_ = false;
   uint64_t unalignedId_ = 0;      // the unaligned checkpoint in progress (0: none)
-  // For deliversAtOnce's first test: the input when there is exactly one (a fused task's),
-  // else a value no task id has; and whether any input is blocked or an unaligned checkpoint is in progress
-  // (holds(), set wherever either changes). It may only err towards true: the exact test
-  // after it then answers.
+  std::vector<Tuple> inFlight_;   // its in-flight tuples so far
+  // For deliversAtOnce's first test: the input when there is exactly one (a fused task's), else
+  // a value no task id has; and whether any input is blocked or an unaligned checkpoint is in
+  // progress (holds(), set wherever either changes). It may only err towards true: the exact
+  // test after it then answers.
   static constexpr TaskId kNoSoleInput = std::numeric_limits<TaskId>::min();
   TaskId soleInput_ = kNoSoleInput;
   bool holding_ = false;
-  std::vector<Tuple> inFlight_;   // its in-flight tuples so far
 };
 
 }  // namespace gale
