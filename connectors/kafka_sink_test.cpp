@@ -532,11 +532,14 @@ void expectAtLeastOnceAcrossKills(int partitions, const std::string& layout) {
   // the 30000 + 35000 + 40000 records delivered before the kills.
   EXPECT_LT(duplicates, n / 2);
   // The last run ended at the input's end with every tree complete: each partition's offset is
-  // committed to its end, so a further run would read nothing again.
+  // committed to its end, so a further run would read nothing again. "earliest": a partition
+  // with no committed offset then starts at 0, not at its end ("latest" would pass without
+  // any commit).
   KafkaSource::Options so;
   so.bootstrapServers = mc.bootstraps();
   so.subscribe = {"cin"};
   so.groupId = "continuous-test";
+  so.startingOffsets = "earliest";
   KafkaSource committed(so);
   for (int p = 0; p < partitions; ++p)
     EXPECT_EQ(committed.initialOffset(p), n / partitions) << "partition " << p;
