@@ -163,45 +163,67 @@ TEST(KafkaWakeTest, an_idle_continuous_spout_is_woken_for_records_a_new_partitio
   EXPECT_EQ(values.size(), expected);
 }
 
+// An exactly-once continuous job (the source's spout wrapped in a checkpointing one) over the
+// topic `topic` with `c`'s waits: five rounds of 10 records, each read within 10 s. Returns the
+// running job, still running, for the caller's checks; `store` gets the records.
+RunningTopology runExactlyOnceRounds(MockCluster& mc, const std::string& topic, Continuous& c,
+                                     const std::shared_ptr<MemoryStore>& store) {
+  mc.createTopic(topic, 2);
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(baseOptions(mc, topic)), 2);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  c.guarantee = Guarantee::ExactlyOnce;
+  c.checkpointSync = false;
+  c.spoutBackoffMin = c.spoutBackoffMax = 30s;  // one that polled would sleep through a round
+  auto running = runContinuous(b.build(), c);
+  size_t expected = 0;
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 10; ++i)
+      mc.produce(topic, i % 2, "", "r" + std::to_string(round) + "-" + std::to_string(i));
+    mc.flush();
+    expected += 10;
+    EXPECT_TRUE(store->waitForSize(expected, 10s)) << "round " << round << ": " << store->size();
+    if (store->size() < expected) break;
+  }
+  std::set<std::string> values;
+  for (const auto& v : store->values()) values.insert(asText(v[1]));
+  EXPECT_EQ(values.size(), expected);
+  return running;
+}
+
 // Exactly-once continuous mode wraps the source's spout in a checkpointing one; idle, it blocks on
-// the source's fd too. Its back-off is 30 s: one that polled would sleep through every round.
-// Its wake timeout is 5 ms, so it still looks at the coordinator's due checkpoints: they go on
-// completing while it waits.
+// the source's fd too. Its back-off and its wake timeout are 30 s, and no checkpoint comes due (an
+// hour apart): a record arrives in time only if the fd woke the spout.
 TEST(KafkaWakeTest, an_idle_exactly_once_continuous_spout_is_woken_for_records) {
   MockCluster mc(1);
-  mc.createTopic("eos-wake", 2);
   auto store = std::make_shared<MemoryStore>();
-  TopologyBuilder b;
-  b.setSpout("kafka", std::make_shared<KafkaSource>(baseOptions(mc, "eos-wake")), 2);
-  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
   const std::string chk = tempDir("eos-wake");
-  Continuous c{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = 20ms,
-               .checkpointDir = chk, .checkpointSync = false};
-  c.spoutBackoffMin = c.spoutBackoffMax = 30s;
+  Continuous c{.checkpointInterval = 1h, .checkpointDir = chk};
+  c.spoutWakeTimeout = 30s;
+  runExactlyOnceRounds(mc, "eos-wake", c, store).kill();
+  std::filesystem::remove_all(chk);
+}
+
+// With a wake timeout of 5 ms, the blocked spouts look at the coordinator's due checkpoints
+// every 5 ms (a due checkpoint is seen within spoutWakeTimeout): they go on completing while
+// the spouts wait.
+TEST(KafkaWakeTest, checkpoints_go_on_completing_while_exactly_once_spouts_wait_on_the_fd) {
+  MockCluster mc(1);
+  auto store = std::make_shared<MemoryStore>();
+  const std::string chk = tempDir("eos-wake-chk");
+  Continuous c{.checkpointInterval = 20ms, .checkpointDir = chk};
   c.spoutWakeTimeout = 5ms;
   std::atomic<uint64_t> written{0};
   c.onCheckpointPoint = [&written](CheckpointPoint p, uint64_t id) {
     if (p == CheckpointPoint::CheckpointWritten) written = id;
   };
-  auto running = runContinuous(b.build(), c);
-  size_t expected = 0;
-  for (int round = 0; round < 5; ++round) {
-    for (int i = 0; i < 10; ++i)
-      mc.produce("eos-wake", i % 2, "", "r" + std::to_string(round) + "-" + std::to_string(i));
-    mc.flush();
-    expected += 10;
-    ASSERT_TRUE(store->waitForSize(expected, 10s)) << "round " << round << ": " << store->size();
-  }
-  // Checkpoints go on completing while the spouts wait.
+  auto running = runExactlyOnceRounds(mc, "eos-wake-chk", c, store);
   const uint64_t before = written.load();
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (written.load() < before + 3 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(5ms);
   running.kill();
   EXPECT_GE(written.load(), before + 3) << "checkpoints stopped while the spouts waited";
-  std::set<std::string> values;
-  for (const auto& v : store->values()) values.insert(asText(v[1]));
-  EXPECT_EQ(values.size(), expected);
   std::filesystem::remove_all(chk);
 }
 
