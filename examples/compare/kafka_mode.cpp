@@ -81,12 +81,6 @@ std::shared_ptr<const StaticTable> campaigns() {
   return table;
 }
 
-// Continuous mode's spout tasks over `partitions` (KafkaSettings::spoutTasks, at most one per
-// partition).
-int continuousSpoutTasks(const KafkaSettings& k, int partitions) {
-  return k.spoutTasks > 0 ? std::min(k.spoutTasks, partitions) : partitions;
-}
-
 // Kafka `in` -> parse the JSON value, take the send time from the header -> the pipeline ->
 // KafkaSink to `out` with the reference time in the header "sent". The same function for both
 // modes (`microBatch`: a spout task per partition; continuous: KafkaSettings::spoutTasks);
@@ -96,7 +90,7 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
                        const std::string& out, const KafkaSettings& k, bool microBatch,
                        bool bounded, const std::string& transactionalIdPrefix,
                        bool stages = false) {
-  const int spouts = microBatch ? k.partitions : continuousSpoutTasks(k, k.partitions),
+  const int spouts = microBatch ? k.partitions : continuousSpoutTasks(k),
             tasks = k.parallelism > 0 ? k.parallelism : spouts;
   const Duration window = k.window;
   KafkaSource::Options so;
@@ -198,8 +192,6 @@ class KafkaJob {
       dir_ = std::make_unique<TempDir>();
       job_ = runMicroBatch(t, microBatchConfig(mode, dir_->path));
     } else {
-      // Acking on (Continuous's default): KafkaSink is at-least-once only with it; without, a
-      // record whose produce fails (a full local queue under load) is lost.
       running_ = std::make_unique<RunningTopology>(runContinuous(t, continuous));
     }
   }
@@ -328,8 +320,7 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   run.row.knobs = mode ? knobsOf(*mode, kafkaRunSettings(settings)) + "; KafkaSink " +
                              (mode->microBatch ? "transactional (exactly-once)"
                                                : "idempotent; " +
-                                                     std::to_string(continuousSpoutTasks(
-                                                         k, k.partitions)) +
+                                                     std::to_string(continuousSpoutTasks(k)) +
                                                      " spout task(s)")
                        : "consume -> produce as is, same client settings";
   run.row.offeredPerSec = load;
@@ -344,7 +335,7 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
     job = std::make_unique<KafkaJob>(kafkaTopology(p, cluster.bootstrap(), in, out, k,
                                                    mode->microBatch, false, in,
                                                    k.stages && !mode->microBatch),
-                                     *mode, kafkaContinuousConfig(k, k.partitions));
+                                     *mode, kafkaContinuousConfig(k));
   } else {
     relay = std::make_unique<Relay>(cluster.bootstrap(), in, out, k.partitions);
   }
@@ -445,7 +436,7 @@ std::vector<KafkaThroughput> throughputRuns(KafkaCluster& cluster, const std::ve
       OutputMeter m(cluster.bootstrap(), to, tk.partitions);
       KafkaJob job(kafkaTopology(KafkaPipeline::Transform, cluster.bootstrap(), in, to, tk,
                                  mode.microBatch, true, to),
-                   mode, kafkaContinuousConfig(tk, tk.partitions));
+                   mode, kafkaContinuousConfig(tk));
       if (!job.waitUntilDone(k.drainTimeout))
         throw std::runtime_error("gale-compare: the bounded " + mode.label() +
                                  " job did not end within the drain timeout");
@@ -480,9 +471,20 @@ Topology kafkaPipelineTopology(KafkaPipeline p, const std::string& bootstrap,
   return kafkaTopology(p, bootstrap, "in", "out", k, false, false, "in");
 }
 
-Continuous kafkaContinuousConfig(const KafkaSettings& k, int partitions) {
-  const int spouts = continuousSpoutTasks(k, partitions);
-  Continuous c;
+int continuousSpoutTasks(const KafkaSettings& k) {
+  if (k.partitions < 1 || k.spoutTasks < 0)
+    throw std::invalid_argument("gale-compare --kafka: " + std::to_string(k.partitions) +
+                                " partition(s) and " + std::to_string(k.spoutTasks) +
+                                " spout task(s): needs at least one partition and 0 or more "
+                                "spout tasks (0 = one per partition)");
+  return k.spoutTasks > 0 ? std::min(k.spoutTasks, k.partitions) : k.partitions;
+}
+
+Continuous kafkaContinuousConfig(const KafkaSettings& k) {
+  const int partitions = k.partitions, spouts = continuousSpoutTasks(k);
+  // Acking on (KafkaSink is at-least-once only with it; without, a record whose produce fails, a
+  // full local queue under load, is lost) and --fusion as every run has it.
+  Continuous c = continuousConfig(true);
   // One task over four partitions holds as many trees in flight as four tasks did: with 4 096
   // (41 ms at 100 K/s) a delivery round trip slowed by a loaded machine held the one task.
   c.maxSpoutPending *= static_cast<size_t>((partitions + spouts - 1) / spouts);

@@ -121,8 +121,12 @@ void writeKafkaReport(std::ostream& out, const KafkaReport& report);
 // layout KafkaSettings asks for (the spout's and the sink's tasks and grouping).
 Topology kafkaPipelineTopology(KafkaPipeline p, const std::string& bootstrap,
                                const KafkaSettings& k);
-// The Continuous settings of a continuous run over `partitions` partitions: the limit of trees
-// in flight per spout task is Continuous's default per partition the task reads.
-Continuous kafkaContinuousConfig(const KafkaSettings& k, int partitions);
+// Continuous mode's Kafka spout tasks: KafkaSettings::spoutTasks, at most one per partition (0 =
+// one per partition). Throws std::invalid_argument for no partition or a negative spoutTasks.
+int continuousSpoutTasks(const KafkaSettings& k);
+// The Continuous settings of a continuous run (acking on, --fusion): the limit of trees in flight
+// per spout task is Continuous's default per partition the task reads. Throws as
+// continuousSpoutTasks.
+Continuous kafkaContinuousConfig(const KafkaSettings& k);
 
 }  // namespace gale::compare

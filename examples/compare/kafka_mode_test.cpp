@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <sstream>
+
+#include "kafka_clients.h"
 
 namespace gale::compare {
 namespace {
@@ -152,6 +155,7 @@ TEST(GaleCompareKafka, RoundsAlternateTheFloorAndGaleAndEachIsReportedBesideItsO
 // before it, fused into them; every record arrives once in both modes.
 TEST(GaleCompareKafka, FusedSinkTasksDeliverEveryRecordInBothModes) {
   KafkaSettings kafka = twoPartitions();
+  kafka.spoutTasks = 0;  // a spout task per partition: two fused producers in continuous mode
   kafka.throughputRecords = 0;
   kafka.sinkTasks = 0;
   KafkaReport report = runKafkaComparison({KafkaPipeline::Transform, KafkaPipeline::Join}, {2000},
@@ -192,8 +196,12 @@ TEST(GaleCompareKafka, TheSinkHasOneTaskPerTaskBeforeItOrOneBehindAFieldsGroupin
 // one task, so parse, transform, join and the sink all run fused into the spout's task (any
 // grouping fuses at parallelism 1): one task thread, as the floor's relay has. Its limit of
 // trees in flight is the default's per partition it reads. --kafka-spout-tasks 0 gives the
-// old layout (a task per partition, the stateless bolts fused into each).
+// old layout (a task per partition, the stateless bolts fused into each, the sink on its own).
+// Checked on the running job: each bolt's fusedInto (ComponentMetrics).
 TEST(GaleCompareKafka, ContinuousRunsReadEveryPartitionInOneSpoutTaskWithEveryBoltOnIt) {
+  KafkaCluster cluster("");
+  cluster.createTopic("in", 4);
+  cluster.createTopic("out", 1);
   for (int spoutTasks : {1, 2, 0}) {
     KafkaSettings kafka;
     kafka.partitions = 4;
@@ -201,22 +209,58 @@ TEST(GaleCompareKafka, ContinuousRunsReadEveryPartitionInOneSpoutTaskWithEveryBo
     SCOPED_TRACE("spout tasks " + std::to_string(spoutTasks));
     const int expected = spoutTasks == 0 ? 4 : spoutTasks;
     for (KafkaPipeline p : {KafkaPipeline::Transform, KafkaPipeline::Join}) {
-      Topology t = kafkaPipelineTopology(p, "127.0.0.1:9", kafka);
+      Topology t = kafkaPipelineTopology(p, cluster.bootstrap(), kafka);
+      std::map<std::string, std::string> upstream;  // bolt -> the component it reads
       for (const ComponentSpec& c : t.components()) {
+        EXPECT_EQ(c.parallelism, c.name == "out" ? 1 : expected) << c.name;
+        if (!c.inputs.empty()) upstream[c.name] = c.inputs[0].component;
+      }
+      RunningTopology running = runContinuous(t, kafkaContinuousConfig(kafka));
+      TopologyMetrics m = running.metrics();
+      running.kill();
+      for (const ComponentMetrics& c : m.components) {
+        if (c.spout || c.name == "__acker") continue;
         SCOPED_TRACE(c.name);
-        EXPECT_TRUE(c.fusion);
-        EXPECT_EQ(c.parallelism, c.name == "out" ? 1 : expected);
+        // Fused into the component it reads; the sink only when it has as many tasks (one).
+        EXPECT_EQ(c.fusedInto, c.name == "out" && expected > 1 ? "" : upstream.at(c.name));
       }
     }
-    EXPECT_EQ(kafkaContinuousConfig(kafka, 4).maxSpoutPending,
+    EXPECT_EQ(kafkaContinuousConfig(kafka).maxSpoutPending,
               Continuous{}.maxSpoutPending * static_cast<size_t>(4 / expected));
   }
   KafkaSettings three;
+  three.partitions = 3;
   three.spoutTasks = 2;
-  EXPECT_EQ(kafkaContinuousConfig(three, 3).maxSpoutPending, 2 * Continuous{}.maxSpoutPending)
+  EXPECT_EQ(kafkaContinuousConfig(three).maxSpoutPending, 2 * Continuous{}.maxSpoutPending)
       << "a task reading two of three partitions";
-  EXPECT_EQ(kafkaContinuousConfig(three, 1).maxSpoutPending, Continuous{}.maxSpoutPending)
+  three.partitions = 1;
+  EXPECT_EQ(kafkaContinuousConfig(three).maxSpoutPending, Continuous{}.maxSpoutPending)
       << "more spout tasks than partitions: one per partition";
+}
+
+// The public functions refuse what the CLI's checks refuse (no division by zero partitions).
+TEST(GaleCompareKafka, NoPartitionOrNegativeSpoutTasksAreRefused) {
+  for (int partitions : {0, -1}) {
+    KafkaSettings k;
+    k.partitions = partitions;
+    EXPECT_THROW(continuousSpoutTasks(k), std::invalid_argument) << partitions;
+    EXPECT_THROW(kafkaContinuousConfig(k), std::invalid_argument) << partitions;
+  }
+  KafkaSettings k;
+  k.spoutTasks = -1;
+  EXPECT_THROW(kafkaContinuousConfig(k), std::invalid_argument);
+}
+
+// Kafka continuous runs honour --fusion off (setFusion), as the knobs they print say.
+TEST(GaleCompareKafka, KafkaContinuousRunsHonourFusionOff) {
+  KafkaSettings k;
+  EXPECT_TRUE(kafkaContinuousConfig(k).fusion);
+  EXPECT_TRUE(kafkaContinuousConfig(k).acking);
+  setFusion(false);
+  const Continuous off = kafkaContinuousConfig(k);
+  setFusion(true);
+  EXPECT_FALSE(off.fusion);
+  EXPECT_TRUE(off.acking);
 }
 
 TEST(GaleCompareKafka, AnUnknownPipelineIsRefusedListingTheValidOnes) {

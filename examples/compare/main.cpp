@@ -343,7 +343,7 @@ int runKafkaMode(const Options& o) {
             << o.settings.seconds << " s measured per run; " << o.kafkaSettings.partitions
             << " partition(s) per topic, read by "
             << (o.kafkaSettings.spoutTasks > 0
-                    ? std::to_string(std::min(o.kafkaSettings.spoutTasks, o.kafkaSettings.partitions))
+                    ? std::to_string(gc::continuousSpoutTasks(o.kafkaSettings))
                     : std::string("one per partition"))
             << " spout task(s) in continuous mode; " << std::thread::hardware_concurrency()
             << " hardware threads\n";

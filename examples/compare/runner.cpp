@@ -90,10 +90,6 @@ std::string knobsOf(const Mode& mode, const RunSettings& settings) {
          (gFusion ? "" : ", fusion off");
 }
 
-namespace {
-
-int64_t monoNow() { return SystemClock::steadyNanos(); }
-
 Continuous continuousConfig(bool acking) {
   Continuous c;
   c.acking = acking;
@@ -101,9 +97,13 @@ Continuous continuousConfig(bool acking) {
   return c;
 }
 
+namespace {
+
+int64_t monoNow() { return SystemClock::steadyNanos(); }
+
 // `checkpointDir`: exactly-once's, if settings ask for it.
 Continuous continuousConfig(const RunSettings& settings, const std::string& checkpointDir) {
-  Continuous c = continuousConfig(settings.acking);
+  Continuous c = compare::continuousConfig(settings.acking);
   if (settings.exactlyOnce) {
     c.guarantee = Guarantee::ExactlyOnce;
     c.checkpointInterval = settings.checkpointInterval;

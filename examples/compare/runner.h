@@ -34,6 +34,8 @@ Duration parseDuration(const std::string& text);
 void setMicroBatchWatermarkTiming(WatermarkTiming timing);
 // Continuous::fusion of every run, both modes (on by default; --fusion off). Stated in the knobs.
 void setFusion(bool on);
+// The continuous runs' Continuous: `acking`, and the fusion setFusion asked for.
+Continuous continuousConfig(bool acking);
 
 struct RunSettings {
   double seconds = 6;          // measured time
