@@ -39,9 +39,11 @@ struct KafkaSettings {
   // 90 000 records here): at 100 K records/s a consumer more than ~1 s behind one partition
   // loses records (gale's source stops with its data-loss error), so use several.
   int partitions = 4;
-  // Continuous mode: tasks of the Kafka spout, each reading the partitions p % spoutTasks (0 =
-  // one per partition), each with Continuous's limit of trees in flight (4 096) per partition it
-  // reads. Default 1: one task reads every partition, as the floor's relay does on its one
+  // Continuous mode: tasks of the Kafka spout (0 = one per partition). The runtime gives each
+  // partition to a task by its name (taskOfPartition: a topic's partitions round robin from a task
+  // its name hashes to), so each task reads at most ceil(partitions / spoutTasks); each task gets
+  // Continuous's limit of trees in flight (4 096) times that, fixed at the start (partitions
+  // discovered later do not raise it). Default 1: one task reads every partition, as the floor's relay does on its one
   // thread, and the stateless bolts and the sink run fused into it; a task per partition put
   // six task threads on two cores and raised the tail (docs/benchmarks.md, "The 100K/s tail's
   // cause"). Micro-batch mode keeps a spout task per partition.

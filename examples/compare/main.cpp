@@ -248,9 +248,10 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
       ->capture_default_str()
       ->check(gale::examples::positive<int>());
   app.add_option("--kafka-spout-tasks", r.kafkaSpoutTasks,
-                 "Kafka mode, continuous runs: tasks of the Kafka spout, each reading the "
-                 "partitions p % tasks, with the stateless bolts fused into them (and the sink, "
-                 "with one task); 0 = one per partition; micro-batch runs have one per partition")
+                 "Kafka mode, continuous runs: tasks of the Kafka spout (partitions spread over "
+                 "them by name, at most ceil(partitions / tasks) each), with the stateless bolts "
+                 "fused into them (and the sink, with one task); 0 = one per partition; "
+                 "micro-batch runs have one per partition")
       ->capture_default_str()
       ->check(gale::examples::number<int>(0));
   app.add_option("--kafka-parallelism", r.kafkaParallelism,
