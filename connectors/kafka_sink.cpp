@@ -454,7 +454,9 @@ void KafkaSink::execute(const Tuple& input, OutputCollector& collector) {
   rd_kafka_poll(t.rk, 0);  // delivery reports of earlier records
 }
 
-void KafkaSink::onTick(Timestamp, OutputCollector& collector) {
+void KafkaSink::onTick(Timestamp, OutputCollector& collector) { onIdle(collector); }
+
+void KafkaSink::onIdle(OutputCollector& collector) {
   Task& t = *task_;
   t.out = &collector;
   if (t.rk && !t.batchMode) rd_kafka_poll(t.rk, 0);

@@ -94,6 +94,28 @@ TEST(KafkaSinkTest, continuous_mode_writes_every_tuple_and_acks_it_after_its_del
   }
 }
 
+// The sink fused into its spout, held at a limit of 4 trees in flight: it gets no execute()
+// until a delivery report acks a tree, so it serves them when its task is idle (onIdle). The
+// clock never moves, so no tick (onTick) ever comes: without onIdle the job stalls at 4.
+TEST(KafkaSinkTest, a_fused_sink_acks_a_held_spouts_trees_without_waiting_for_a_tick) {
+  MockCluster mc;
+  mc.createTopic("out", 2);
+  const int64_t n = 200;
+  KafkaSink sink(sinkOptions(mc));
+  TopologyBuilder b;
+  b.setSpout("ids", ids(n, 0), 1);
+  b.setBolt("kafka", sink, 1).shuffleGrouping("ids");
+  ManualClock clock;
+  Continuous c;
+  c.clock = &clock;
+  c.maxSpoutPending = 4;
+  auto running = runContinuous(b.build(), c);
+  ASSERT_TRUE(running.waitUntilDone(60s)) << sink.stats().delivered << " delivered";
+  EXPECT_EQ(running.metrics().find("kafka")->fusedInto, "ids");
+  EXPECT_EQ(sink.stats().delivered, static_cast<uint64_t>(n));
+  EXPECT_EQ(countIds(mc.consumeAll("out", false)).size(), static_cast<size_t>(n));
+}
+
 // Continuous mode reuses one scratch record's header list from tuple to tuple: a record whose
 // header field is null has one header fewer, and none of the previous record's carries over.
 TEST(KafkaSinkTest, a_null_header_field_writes_no_header_and_leaves_none_from_the_record_before) {

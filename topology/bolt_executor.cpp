@@ -204,6 +204,10 @@ void BoltExecutor::timers(int64_t) {
   }
 }
 
+void BoltExecutor::idle() {
+  if (!gate_.ended()) hook("onIdle", [&] { bolt_->onIdle(collector_); });
+}
+
 Executor::KindMetrics BoltExecutor::kindMetrics() const {
   KindMetrics k;
   k.buffered = gate_.buffered();

@@ -271,6 +271,10 @@ void Executor::loop() {
       for (Executor* g : guests_) g->publish(real);
     }
     if (n == kInboxBatch) continue;  // more is waiting: keep packing frames
+    if (!n && !emitted) {  // about to wait: what the bolts serve when idle, flushed below
+      idle();
+      for (Executor* g : guests_) g->idle();
+    }
     flushAll();             // nothing more ready: send what we have (latency first)
     for (Executor* g : guests_) g->flushAll();
     checkFinished();

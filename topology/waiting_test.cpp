@@ -171,6 +171,45 @@ TEST(Waiting, AnIdleSpoutWithAWakeFdBlocksOnItInsteadOfSleepingItsBackoff) {
   ::close(fd);
 }
 
+// Acks later, as a client's callback does (KafkaSink acks on its delivery reports): execute()
+// keeps the tuple's anchors, onIdle() acks what it kept.
+class AcksWhenIdleBolt : public Bolt {
+ public:
+  void declareOutputFields(OutputFieldsDeclarer&) const override {}
+  std::unique_ptr<Bolt> clone() const override { return std::make_unique<AcksWhenIdleBolt>(); }
+  void execute(const Tuple& t, OutputCollector&) override {
+    Tuple keep(t.schema(), Values{});
+    keep.mutableAnchors() = t.anchors();
+    keep.setSourceTask(t.sourceTask());
+    kept_.push_back(std::move(keep));
+  }
+  void onIdle(OutputCollector& out) override {
+    for (const Tuple& t : kept_) out.ack(t);
+    kept_.clear();
+  }
+
+ private:
+  std::vector<Tuple> kept_;
+};
+
+// A spout held at its limit of trees in flight calls nextTuple() no more, so its fused bolt gets
+// no execute(): the bolt's acks must come from onIdle. The clock never moves, so no tick
+// (onTick) ever comes: without onIdle the spout stays held at 8 trees.
+TEST(Waiting, AFusedBoltAckingWhenItsTaskIsIdleCompletesTheTreesOfASpoutHeldAtItsLimit) {
+  ManualClock clock;
+  auto st = std::make_shared<CountingState>();
+  TopologyBuilder b;
+  b.setSpout("numbers", CountingSpout(1000, 1, st), 1);
+  b.setBolt("later", AcksWhenIdleBolt(), 1).shuffleGrouping("numbers");
+  Continuous c = fastConfig();
+  c.clock = &clock;
+  c.maxSpoutPending = 8;
+  auto rt = runContinuous(b.build(), c);
+  EXPECT_TRUE(rt.waitUntilDone(std::chrono::seconds(30))) << st->completed.load() << " trees";
+  EXPECT_EQ(st->completed.load(), 1000);
+  EXPECT_EQ(rt.metrics().find("later")->fusedInto, "numbers");
+}
+
 TEST(Waiting, ANegativeSpinBudgetIsRefused) {
   auto p = std::make_shared<PingPong>();
   Continuous c = fastConfig();

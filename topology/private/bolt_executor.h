@@ -86,6 +86,7 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   }
   void beforeLoop(int64_t now) override;
   void timers(int64_t now) override;
+  void idle() override;
   bool finishedStream() const override { return gate_.ended(); }
   void beforeFlushAll() override {
     for (size_t a = 0; a < heldAcks_.size(); ++a) releaseAck(a);

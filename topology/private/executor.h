@@ -108,6 +108,8 @@ class Executor : public FrameHandler {
   virtual std::chrono::milliseconds blockTimeout() const { return std::chrono::milliseconds(10); }
   // Whether a flush blocked on a full receiver keeps serving this task's inbox (spouts: acks).
   virtual bool servesInboxWhileBlocked() const { return false; }
+  // Nothing to do, before the task waits (a bolt's Bolt::onIdle).
+  virtual void idle() {}
   virtual void beforeFlushAll() {}
   // What only some kinds have, for the metrics (the defaults: none).
   struct KindMetrics {

@@ -88,6 +88,10 @@ class KafkaSink : public Bolt, public ExactReplaySink, public TwoPhaseCommitSink
   void onBatchEnd(uint64_t txid, OutputCollector& collector) override;
   void onEndOfStream(OutputCollector& collector) override;
   void onTick(Timestamp now, OutputCollector& collector) override;
+  // Serves the delivery reports (which ack) whenever the task is idle, not only per execute() or
+  // tick: a spout it is fused into, held at its limit of trees in flight, calls no execute()
+  // until they come, and a tick is 100 ms away.
+  void onIdle(OutputCollector& collector) override;
   // Continuous exactly-once (see above; called by the runtime on the task's thread).
   void recover(uint64_t lastCompletedCheckpoint) override;
   void preCommit(uint64_t checkpointId) override;

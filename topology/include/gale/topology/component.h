@@ -208,6 +208,13 @@ class Bolt {
   virtual void onEndOfStream(OutputCollector& collector) {}
   // Processing time moved on by Continuous::tickInterval (from the configured Clock).
   virtual void onTick(Timestamp now, OutputCollector& collector) {}
+  // The task that runs this bolt (its own, or the spout's or bolt's it is fused into) has
+  // nothing to do and is about to wait: its inbox is empty and its spout, if any, emitted
+  // nothing (idle, or held at its limit of trees in flight). Called again after each wait that
+  // ended with nothing, so every few ms at most while idle (a task's wait is bounded by 1-10 ms,
+  // or by Continuous::spoutWakeTimeout). For work a client's callbacks bring: KafkaSink serves
+  // its delivery reports here, which ack; a tick (100 ms) would hold a spout at its limit.
+  virtual void onIdle(OutputCollector& collector) {}
 };
 
 // A Bolt whose own state is checkpointed (Flink's CheckpointedFunction, Storm's IStatefulBolt;
