@@ -101,7 +101,9 @@ struct Continuous {
   // A spout whose source signals arriving records (Spout::wakeFd, e.g. Kafka) blocks on that when
   // idle instead of sleeping its back-off, and looks again at its timers (tree timeouts, the
   // adaptive pending limit, publishing its metrics) and at deactivate/activate after at most this
-  // long (or when its inbox gets acks). The stop and the kill wake it at once.
+  // long (or when its inbox gets acks). The stop and the kill wake it at once. Exactly-once:
+  // an idle spout task sees a checkpoint coming due (and injects its barrier) at that next
+  // look, so checkpoints start up to this late: keep it well below checkpointInterval.
   Duration spoutWakeTimeout = std::chrono::milliseconds(1);
   Duration tickInterval = std::chrono::milliseconds(100);  // Bolt::onTick, Operator processing time
   Duration metricsInterval = std::chrono::milliseconds(100);  // how often latencies are published
