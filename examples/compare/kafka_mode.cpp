@@ -321,7 +321,10 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
                              (mode->microBatch ? "transactional (exactly-once)"
                                                : "idempotent; " +
                                                      std::to_string(continuousSpoutTasks(k)) +
-                                                     " spout task(s)")
+                                                     " spout task(s), each with up to " +
+                                                     std::to_string(kafkaContinuousConfig(k)
+                                                                        .maxSpoutPending) +
+                                                     " trees in flight")
                        : "consume -> produce as is, same client settings";
   run.row.offeredPerSec = load;
   run.row.seconds = settings.seconds;

@@ -133,6 +133,12 @@ TEST(GaleCompareKafka, RoundsAlternateTheFloorAndGaleAndEachIsReportedBesideItsO
                 std::string::npos)
           << r.engine;
       EXPECT_NE(r.engine.find("lowest limit"), std::string::npos) << r.engine;
+      // One spout task over the two partitions: the default limit per partition it reads.
+      EXPECT_NE(r.row.knobs.find("1 spout task(s), each with up to " +
+                                 std::to_string(2 * Continuous{}.maxSpoutPending) +
+                                 " trees in flight"),
+                std::string::npos)
+          << r.row.knobs;
     } else {
       EXPECT_TRUE(r.engine.empty()) << "the floor has no engine: " << r.engine;
     }
