@@ -142,6 +142,8 @@ class OutputCollector {
   virtual void fail(const Tuple& input) = 0;
 
  protected:
+  template <class>
+  friend class AnchoredEmitter;  // an operator's emitter in a bolt (topology/private)
   virtual void emitTuple(TaskId directTask, std::string_view stream, const Tuple* const* anchors,
                          size_t numAnchors, Values&& values) = 0;
   // The default (a collector with no fused successor) takes the list.
