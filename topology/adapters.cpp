@@ -46,13 +46,7 @@ std::unique_ptr<Bolt> OperatorBolt::clone() const {
 
 void OperatorBolt::prepare(const TopologyContext& context, OutputCollector&) {
   op_ = prototype_->clone();
-  OperatorContext oc;
-  oc.component = context.component;
-  oc.task = context.task;
-  oc.taskIndex = context.taskIndex;
-  oc.parallelism = context.parallelism;
-  oc.clock = context.clock;
-  op_->open(oc);
+  op_->open(context.operatorContext(context.clock));
 }
 
 void OperatorBolt::execute(const Tuple& input, OutputCollector& out) {
