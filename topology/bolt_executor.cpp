@@ -93,16 +93,9 @@ void BoltExecutor::emitTuple(TaskId direct, std::string_view streamName,
   for (size_t a = 0; a < numAnchors; ++a)
     if (anchors[a] && anchors[a]->originNanos()) origin = anchors[a]->originNanos();
   bool anchored = sh_.config.acking && numAnchors > 0;
-  if (!anchored && direct < 0 && os.fusedOnly && !os.fusedTupleBusy) {  // a fused chain
-    ++emitted_;
-    return sendFused(os, *os.fusedOnly, std::move(values), origin);
-  }
-  const std::vector<TaskId>& targets = route(os, values, direct);
-  ++emitted_;
-  if (targets.empty() && os.unsubscribed) unrouted(os);
-  if (!anchored)
-    if (BoltExecutor* to = onlyFusedTarget(os, targets))
-      return sendFused(os, *to, std::move(values), origin);
+  const std::vector<TaskId>* routed = routeUnlessFused(os, direct, anchored, values, origin);
+  if (!routed) return;
+  const std::vector<TaskId>& targets = *routed;
   for (size_t i = 0; i < targets.size(); ++i) {
     Tuple t(os.schema, i + 1 == targets.size() ? std::move(values) : values);
     t.setOriginNanos(origin);

@@ -81,6 +81,11 @@ class CheckpointSpout final : public Spout {
     }
   }
 
+  // Idle, the task blocks on its source's fd as an at-least-once one does (no back-off polling).
+  // A checkpoint coming due is seen after at most Continuous::spoutWakeTimeout (1 ms), when
+  // the task looks again at its timers.
+  int wakeFd() const override { return inner_ ? inner_->wakeFd() : -1; }
+
   // A spout task that did not send the final barrier (the topology was stopped or killed first)
   // releases the sinks waiting for the final checkpoint: it will not complete.
   void close() override {

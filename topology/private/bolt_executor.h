@@ -118,6 +118,34 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   int64_t tickEvery_ = 0, nextTick_ = 0;  // wall clock, ns
 };
 
+inline BoltExecutor* Executor::fusedBolt(Executor* fused) {
+  return static_cast<BoltExecutor*>(fused);
+}
+
+inline BoltExecutor* Executor::onlyFusedTarget(const OutStream& os,
+                                               const std::vector<TaskId>& targets) const {
+  if (targets.size() != 1 || os.fusedTupleBusy) return nullptr;
+  return fusedBolt(senders_[static_cast<size_t>(targets.front())]->fused);
+}
+
+[[gnu::always_inline]] inline const std::vector<TaskId>* Executor::routeUnlessFused(
+    OutStream& os, TaskId direct, bool tracked, Values& values, int64_t originNanos) {
+  if (!tracked && direct < 0 && os.fusedOnly && !os.fusedTupleBusy) {  // a fused chain
+    ++emitted_;
+    sendFused(os, *os.fusedOnly, std::move(values), originNanos);
+    return nullptr;
+  }
+  const std::vector<TaskId>& targets = route(os, values, direct);
+  ++emitted_;
+  if (targets.empty() && os.unsubscribed) unrouted(os);
+  if (!tracked)
+    if (BoltExecutor* to = onlyFusedTarget(os, targets)) {
+      sendFused(os, *to, std::move(values), originNanos);
+      return nullptr;
+    }
+  return &targets;
+}
+
 // Here, inlined into each emit that lends: its own call's prologue and epilogue cost ~20
 // instructions a tuple.
 [[gnu::always_inline]] inline void Executor::lendFused(OutStream& os, BoltExecutor& to,
