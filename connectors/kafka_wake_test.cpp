@@ -81,7 +81,9 @@ TEST(KafkaWakeTest, the_fd_is_written_when_records_arrive_again_after_each_drain
     std::vector<SourceRecord> got;
     for (int i = 0; i < 1000 && got.empty(); ++i) {
       got = readReady(src, 0, next);
-      if (got.empty()) ASSERT_TRUE(ev.wait(10s)) << "round " << round;
+      if (got.empty()) {
+        ASSERT_TRUE(ev.wait(10s)) << "round " << round;
+      }
     }
     ASSERT_EQ(got.size(), 1u) << "round " << round;
     EXPECT_EQ(asText(got[0].values[1]), "r" + std::to_string(round));

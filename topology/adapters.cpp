@@ -7,32 +7,27 @@
 
 #include "gale/core/log.h"
 #include "gale/core/partition_order.h"
+#include "private/anchored_emitter.h"
 
 namespace gale {
 
 // ---------------------------------------------------------------- OperatorBolt
 
 namespace {
-// An operator's Emitter inside a bolt: outputs are anchored to the input being processed.
-class AnchoredEmitter final : public Emitter {
+// An operator's Emitter outside an input (a watermark, batch end, end of input, tick): its
+// outputs have no input to be anchored to.
+class UnanchoredEmitter final : public Emitter {
  public:
-  AnchoredEmitter(OutputCollector& out, const Tuple* anchor) : out_(out), anchor_(anchor) {}
+  explicit UnanchoredEmitter(OutputCollector& out) : out_(out) {}
   void emit(std::string_view stream, Values values) override {
-    if (anchor_)
-      out_.emit(stream, *anchor_, std::move(values));
-    else
-      out_.emit(stream, std::move(values));
+    out_.emit(stream, std::move(values));
   }
   void emitBorrowed(std::string_view stream, Values& values) override {
-    if (anchor_)
-      out_.emitBorrowed(stream, *anchor_, values);
-    else
-      out_.emitBorrowed(stream, values);
+    out_.emitBorrowed(stream, values);
   }
 
  private:
   OutputCollector& out_;
-  const Tuple* anchor_;
 };
 }  // namespace
 
@@ -51,40 +46,32 @@ std::unique_ptr<Bolt> OperatorBolt::clone() const {
 
 void OperatorBolt::prepare(const TopologyContext& context, OutputCollector&) {
   op_ = prototype_->clone();
-  OperatorContext oc;
-  oc.component = context.component;
-  oc.task = context.task;
-  oc.taskIndex = context.taskIndex;
-  oc.parallelism = context.parallelism;
-  oc.clock = context.clock;
-  op_->open(oc);
+  op_->open(context.operatorContext(context.clock));
 }
 
 void OperatorBolt::execute(const Tuple& input, OutputCollector& out) {
-  AnchoredEmitter e(out, &input);
-  op_->onTuple(input, e);  // a throw propagates: the runtime logs, counts and fails the input
-  out.ack(input);
+  runOperator(*op_, input, out);
 }
 
 void OperatorBolt::onWatermark(Timestamp wm, OutputCollector& out) {
-  AnchoredEmitter e(out, nullptr);
+  UnanchoredEmitter e(out);
   op_->onWatermark(wm, e);
 }
 
 void OperatorBolt::onBatchBegin(uint64_t txid, OutputCollector&) { op_->onBatchBegin(txid); }
 
 void OperatorBolt::onBatchEnd(uint64_t txid, OutputCollector& out) {
-  AnchoredEmitter e(out, nullptr);
+  UnanchoredEmitter e(out);
   op_->onBatchEnd(txid, e);
 }
 
 void OperatorBolt::onEndOfStream(OutputCollector& out) {
-  AnchoredEmitter e(out, nullptr);
+  UnanchoredEmitter e(out);
   op_->onEndOfInput(e);
 }
 
 void OperatorBolt::onTick(Timestamp now, OutputCollector& out) {
-  AnchoredEmitter e(out, nullptr);
+  UnanchoredEmitter e(out);
   op_->onProcessingTime(now, e);
 }
 

@@ -378,9 +378,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
     key_ = taskKey(ctx.component, ctx.taskIndex);
     task_ = ctx.task;
     op_ = proto_->clone();
-    op_->open(OperatorContext{.component = ctx.component, .task = ctx.task,
-                              .taskIndex = ctx.taskIndex, .parallelism = ctx.parallelism,
-                              .clock = &coord_->clock()});
+    op_->open(ctx.operatorContext(&coord_->clock()));
     keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
                                 op_.get());
     if (keyGroups_) restoreKeyGroups(ctx, keyGroups_);
