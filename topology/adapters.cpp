@@ -238,6 +238,14 @@ bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay, Times
   out_->emitWithOrigin(mainStream ? std::string_view(kDefaultStream) : rec.stream,
                        std::move(rec.values),
                        acking_ ? std::optional<MessageId>(id) : std::nullopt, rec.originNanos);
+  if (!replay && !acking_ && p.base == p.next) {
+    // Acking off and nothing in flight: the record is done as it is emitted, so no flag is
+    // kept for it, and the source is told once per chunk (nextTuple), not per record.
+    ++p.next;
+    ++p.base;
+    p.uncommitted = true;
+    return true;
+  }
   if (!replay) {
     p.done.push_back(false);
     ++p.next;
@@ -295,6 +303,10 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
         }
         emitRecord(p, rec, false, now, monoNanos);
         emitted = true;
+      }
+      if (p.uncommitted) {
+        p.uncommitted = false;
+        if (!checkpointed_) src.commit(p.id, p.base);
       }
       if (buf_.empty()) {
         // The source said records were available but returned none: skip them so we do not

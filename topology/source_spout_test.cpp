@@ -46,6 +46,7 @@ class VectorSource : public Source {
     std::lock_guard l(mutex);
     EXPECT_GE(offset, committed_[static_cast<size_t>(p)]) << "commits went backwards";
     committed_[static_cast<size_t>(p)] = offset;
+    ++commits;
   }
   bool finished() const override { return bounded_; }
   int64_t committed(int p) {
@@ -54,6 +55,7 @@ class VectorSource : public Source {
   }
   std::atomic<int> opened{0}, closed{0};
   std::atomic<int64_t> reads{0};
+  std::atomic<int64_t> commits{0};
 
  private:
   int parts_;
@@ -110,6 +112,33 @@ TEST(SourceSpout, EveryRecordIsAckedFailedOnesAreReReadAndCommitsReachTheEnd) {
   EXPECT_EQ(m.find("records")->total().acked, 1200u);
   EXPECT_EQ(m.find("records")->total().failed, 240u);
   EXPECT_GT(m.find("records")->total().completeLatency.count(), 0u);
+}
+
+// Acking off: a record is done when it is emitted. Every record arrives once and in its
+// partition's order, every partition is committed to its end, and the source is told once per
+// chunk that the spout read (64 records), not once per record.
+TEST(SourceSpout, WithAckingOffEveryRecordArrivesOnceInOrderAndCommitsComeOncePerChunk) {
+  auto src = std::make_shared<VectorSource>(3, 1000);
+  auto seen = std::make_shared<Seen>();
+  TopologyBuilder b;
+  b.setSpout("records", src, 1);
+  b.setBolt("sink", RecordingBolt(seen), 1).shuffleGrouping("records");
+  Continuous c = fastConfig();
+  c.acking = false;
+  auto rt = runContinuous(b.build(), c);
+  ASSERT_TRUE(rt.waitUntilDone(std::chrono::seconds(20)));
+  std::map<int64_t, int64_t> next;  // partition -> the offset expected next
+  for (auto& [task, v] : seen->tuples) {
+    int64_t p = std::get<int64_t>(v[1]), off = std::get<int64_t>(v[2]);
+    EXPECT_EQ(off, next[p]) << "partition " << p;
+    next[p] = off + 1;
+  }
+  ASSERT_EQ(seen->tuples.size(), 3000u);
+  for (int p = 0; p < 3; ++p) EXPECT_EQ(src->committed(p), 1000) << "partition " << p;
+  EXPECT_EQ(src->reads.load(), 3000);
+  // ceil(1000 / 64) = 16 chunks per partition (a chunk ends early only where the source had
+  // fewer records at hand, and this one has them all from the start).
+  EXPECT_EQ(src->commits.load(), 3 * 16);
 }
 
 // Throws on every record at an offset ending in 7: a poison record, whatever the attempt.
