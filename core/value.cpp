@@ -173,11 +173,17 @@ ValuesPool* pool() {
 }
 }  // namespace
 
-Values recycledValues() {
+Values recycledValuesAsLeft() {
   ValuesPool* p = pool();
   if (!p || p->free.empty()) return {};
   Values v = std::move(p->free.back());
   p->free.pop_back();
+  return v;
+}
+
+Values recycledValues() {
+  Values v = recycledValuesAsLeft();
+  v.clear();
   return v;
 }
 
@@ -186,7 +192,13 @@ void recycleValues(Values&& values) {
   if (cap == 0 || cap > kPooledCapacityMax) return;
   ValuesPool* p = pool();
   if (!p || p->free.size() >= kPoolMax) return;
-  values.clear();
+  // A list of scalars is kept as it is (recycledValuesAsLeft); one holding a string or bytes is
+  // cleared now, so the pool never keeps text alive.
+  for (const Value& v : values)
+    if (std::holds_alternative<std::string>(v) || std::holds_alternative<Bytes>(v)) {
+      values.clear();
+      break;
+    }
   p->free.push_back(std::move(values));
 }
 
