@@ -246,13 +246,7 @@ class BatchOperatorBolt final : public Bolt {
     taskIndex_ = ctx.taskIndex;
     component_ = ctx.component;
     op_ = proto_->clone();
-    OperatorContext oc;
-    oc.component = ctx.component;
-    oc.task = ctx.task;
-    oc.taskIndex = ctx.taskIndex;
-    oc.parallelism = ctx.parallelism;
-    oc.clock = shared_->clock;
-    op_->open(oc);
+    op_->open(ctx.operatorContext(shared_->clock));
     // An incremental operator's state is its snapshot (the head) plus its entries in the store.
     if (shared_->recovered.store || shared_->follower)
       incremental_ = dynamic_cast<IncrementalState*>(op_.get());

@@ -14,7 +14,7 @@ std::string isoTime(int64_t micros) {
   int64_t milli = ((micros % 1'000'000) + 1'000'000) % 1'000'000 / 1000;
   struct tm tm {};
   gmtime_r(&secs, &tm);
-  char buf[40];
+  char buf[80];  // every int at its widest (77 bytes), not only 4-digit years: never cut short
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(milli));

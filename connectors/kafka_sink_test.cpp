@@ -301,8 +301,11 @@ void runEosJob(const std::string& bootstrap, const std::string& chk, const std::
 }
 
 // Continuous mode end to end: Kafka -> gale -> Kafka with the idempotent producer; a restarted
-// job resumes from the offsets the source committed to its consumer group.
-void runContinuousJob(const std::string& bootstrap, uint64_t killAfter) {
+// job resumes from the offsets the source committed to its consumer group. `fused`: the
+// low-latency layout (docs/connectors.md): one spout task reads every partition and the sink,
+// at one task, runs fused into it, producing on the thread that read the record; else two sink
+// tasks of their own.
+void runContinuousJob(const std::string& bootstrap, uint64_t killAfter, bool fused) {
   KafkaSource::Options so;
   so.bootstrapServers = bootstrap;
   so.subscribe = {"cin"};
@@ -320,7 +323,7 @@ void runContinuousJob(const std::string& bootstrap, uint64_t killAfter) {
   auto sink = std::make_shared<KafkaSink>(ko);
   TopologyBuilder b;
   b.setSpout("in", std::make_shared<KafkaSource>(so), 1);
-  b.setBolt("sink", *sink, 2).shuffleGrouping("in");
+  b.setBolt("sink", *sink, fused ? 1 : 2).shuffleGrouping("in");
   if (killAfter > 0) {
     // Killed once this run has delivered that many records: mid-stream, whatever the speed.
     std::thread([sink, killAfter] {
@@ -354,7 +357,7 @@ TEST(KafkaEosChild, run) {
   }
   try {
     if (a[1] == "continuous") {
-      runContinuousJob(a[0], std::stoull(a[3]));
+      runContinuousJob(a[0], std::stoull(a[3]), a[2] == "fused");
     } else {
       runEosJob(a[0], a[1], a[2], std::stoull(a[3]));
     }
@@ -499,32 +502,54 @@ TEST(KafkaSinkTest, micro_batch_output_is_exactly_once_however_the_job_is_killed
   fs::remove_all(base);
 }
 
-TEST(KafkaSinkTest, continuous_mode_end_to_end_is_at_least_once_across_kills_with_duplicates_counted) {
+// Kills the continuous job of runContinuousJob three times mid-stream over `partitions` input
+// partitions, then runs it to the end: every input is in the output, the duplicates are counted,
+// and the group's committed offsets reach every partition's end.
+void expectAtLeastOnceAcrossKills(int partitions, const std::string& layout) {
   MockCluster mc;
-  mc.createTopic("cin", 2);
+  mc.createTopic("cin", partitions);
   mc.createTopic("cout", 2);
   const int n = 100000;
-  for (int i = 0; i < n; ++i) mc.produce("cin", i % 2, "", std::to_string(i));
+  for (int i = 0; i < n; ++i) mc.produce("cin", i % partitions, "", std::to_string(i));
   mc.flush();
   int landed = 0;
   for (int k = 0; k < 3; ++k) {
-    int rc = runChild(mc.bootstraps(), "continuous", "", 30000 + 5000 * k, -1);
+    int rc = runChild(mc.bootstraps(), "continuous", layout, 30000 + 5000 * k, -1);
     ASSERT_TRUE(rc == -SIGKILL || rc == 0) << "child exit " << rc;
     if (rc == 0) break;
     ++landed;
   }
   EXPECT_GE(landed, 1) << "no kill landed: the job was faster than the kills";
-  ASSERT_EQ(runChild(mc.bootstraps(), "continuous", "", 0, -1), 0);
+  ASSERT_EQ(runChild(mc.bootstraps(), "continuous", layout, 0, -1), 0);
   std::map<std::string, int> seen;
   for (const auto& r : mc.consumeAll("cout", false)) seen[r.key]++;
   ASSERT_EQ(seen.size(), static_cast<size_t>(n)) << "an input is missing from the output";
   int duplicates = 0;
   for (auto& [k, c] : seen) duplicates += c - 1;
-  std::printf("continuous, %d kills: %d inputs, %d duplicates in the output\n", landed, n,
-              duplicates);
+  std::printf("continuous (%s), %d kills: %d inputs, %d duplicates in the output\n",
+              layout.empty() ? "sink tasks of its own" : layout.c_str(), landed, n, duplicates);
   // Resumed from the committed group offsets: a restart from the start would re-send at least
   // the 30000 + 35000 + 40000 records delivered before the kills.
   EXPECT_LT(duplicates, n / 2);
+  // The last run ended at the input's end with every tree complete: each partition's offset is
+  // committed to its end, so a further run would read nothing again.
+  KafkaSource::Options so;
+  so.bootstrapServers = mc.bootstraps();
+  so.subscribe = {"cin"};
+  so.groupId = "continuous-test";
+  KafkaSource committed(so);
+  for (int p = 0; p < partitions; ++p)
+    EXPECT_EQ(committed.initialOffset(p), n / partitions) << "partition " << p;
+}
+
+TEST(KafkaSinkTest, continuous_mode_end_to_end_is_at_least_once_across_kills_with_duplicates_counted) {
+  expectAtLeastOnceAcrossKills(2, "");
+}
+
+// gale-compare's continuous layout: one spout task over four partitions with the sink fused into
+// it, so a record is produced on the thread that read it and acked on its delivery report there.
+TEST(KafkaSinkTest, one_spout_task_over_four_partitions_with_the_sink_fused_is_at_least_once_across_kills) {
+  expectAtLeastOnceAcrossKills(4, "fused");
 }
 
 }  // namespace

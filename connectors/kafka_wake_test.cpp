@@ -8,7 +8,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <thread>
 #include <set>
 
 #include "gale/connectors/kafka_source.h"
@@ -78,7 +81,9 @@ TEST(KafkaWakeTest, the_fd_is_written_when_records_arrive_again_after_each_drain
     std::vector<SourceRecord> got;
     for (int i = 0; i < 1000 && got.empty(); ++i) {
       got = readReady(src, 0, next);
-      if (got.empty()) ASSERT_TRUE(ev.wait(10s)) << "round " << round;
+      if (got.empty()) {
+        ASSERT_TRUE(ev.wait(10s)) << "round " << round;
+      }
     }
     ASSERT_EQ(got.size(), 1u) << "round " << round;
     EXPECT_EQ(asText(got[0].values[1]), "r" + std::to_string(round));
@@ -158,6 +163,48 @@ TEST(KafkaWakeTest, an_idle_continuous_spout_is_woken_for_records_a_new_partitio
   for (const auto& v : store->values()) values.insert(asText(v[1]));
   EXPECT_EQ(store->size(), expected);
   EXPECT_EQ(values.size(), expected);
+}
+
+// Exactly-once continuous mode wraps the source's spout in a checkpointing one; idle, it blocks on
+// the source's fd too. Its back-off is 30 s: one that polled would sleep through every round.
+// Its wake timeout is 5 ms, so it still looks at the coordinator's due checkpoints: they go on
+// completing while it waits.
+TEST(KafkaWakeTest, an_idle_exactly_once_continuous_spout_is_woken_for_records) {
+  MockCluster mc(1);
+  mc.createTopic("eos-wake", 2);
+  auto store = std::make_shared<MemoryStore>();
+  TopologyBuilder b;
+  b.setSpout("kafka", std::make_shared<KafkaSource>(baseOptions(mc, "eos-wake")), 2);
+  b.setBolt("sink", MemorySink(store, {}), 1).shuffleGrouping("kafka");
+  const std::string chk = tempDir("eos-wake");
+  Continuous c{.guarantee = Guarantee::ExactlyOnce, .checkpointInterval = 20ms,
+               .checkpointDir = chk, .checkpointSync = false};
+  c.spoutBackoffMin = c.spoutBackoffMax = 30s;
+  c.spoutWakeTimeout = 5ms;
+  std::atomic<uint64_t> written{0};
+  c.onCheckpointPoint = [&written](CheckpointPoint p, uint64_t id) {
+    if (p == CheckpointPoint::CheckpointWritten) written = id;
+  };
+  auto running = runContinuous(b.build(), c);
+  size_t expected = 0;
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 10; ++i)
+      mc.produce("eos-wake", i % 2, "", "r" + std::to_string(round) + "-" + std::to_string(i));
+    mc.flush();
+    expected += 10;
+    ASSERT_TRUE(store->waitForSize(expected, 10s)) << "round " << round << ": " << store->size();
+  }
+  // Checkpoints go on completing while the spouts wait.
+  const uint64_t before = written.load();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (written.load() < before + 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  running.kill();
+  EXPECT_GE(written.load(), before + 3) << "checkpoints stopped while the spouts waited";
+  std::set<std::string> values;
+  for (const auto& v : store->values()) values.insert(asText(v[1]));
+  EXPECT_EQ(values.size(), expected);
+  std::filesystem::remove_all(chk);
 }
 
 }  // namespace

@@ -49,8 +49,11 @@ TEST(ReduceByKeyAndWindow, IsComputedIncrementallyWithTheInverseFunction) {
   auto rows = out.main();
   ASSERT_EQ(rows.size(), 399u);
   // The window ending at 150 s holds slices 50..149: sum = 50 + ... + 149.
-  for (const auto& r : rows)
-    if (std::get<Timestamp>(r[1]) == sec(150)) EXPECT_EQ(r[2], Value{int64_t{9950}});
+  for (const auto& r : rows) {
+    if (std::get<Timestamp>(r[1]) == sec(150)) {
+      EXPECT_EQ(r[2], Value{int64_t{9950}});
+    }
+  }
 }
 
 TEST(ReduceByKeyAndWindow, MatchesABruteForceSumOverRandomDisorderedInput) {

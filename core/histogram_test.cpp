@@ -53,7 +53,9 @@ TEST(Histogram, EveryValueLiesBetweenItsBucketsEdges) {
   auto check = [](int64_t v) {
     int b = Histogram::bucketOf(v);
     ASSERT_LE(v, Histogram::bucketUpper(b)) << v;
-    if (b > 0) ASSERT_GT(v, Histogram::bucketUpper(b - 1)) << v;
+    if (b > 0) {
+      ASSERT_GT(v, Histogram::bucketUpper(b - 1)) << v;
+    }
   };
   for (int64_t v = 0; v < (1 << 16); ++v) check(v);
   for (int k = 6; k < 63; ++k) {

@@ -65,9 +65,7 @@ void BoltExecutor::execute(Tuple& t) {
   int64_t t0 = timed ? steadyNow() : 0;
   try {
     if (op_) {
-      OperatorEmitter e(*this, t);
-      op_->onTuple(t, e);  // a throw: logged, counted and the input failed, as from the bolt
-      ack(t);
+      runOperator(*op_, t, *this);  // a throw: logged, counted and the input failed, as below
     } else {
       bolt_->execute(t, collector_);
     }
@@ -87,24 +85,17 @@ void BoltExecutor::execute(Tuple& t) {
   if (slowExecute_ && t1 - lastFlush_ >= kMaxHoldNanos) flushAll();
 }
 
-void BoltExecutor::emit(TaskId direct, std::string_view streamName, const Tuple* const* anchors,
-                        size_t numAnchors, Values&& values) {
+void BoltExecutor::emitTuple(TaskId direct, std::string_view streamName,
+                             const Tuple* const* anchors, size_t numAnchors, Values&& values) {
   OutStream& os = stream(streamName);
   checkValues(os, values);
   int64_t origin = 0;
   for (size_t a = 0; a < numAnchors; ++a)
     if (anchors[a] && anchors[a]->originNanos()) origin = anchors[a]->originNanos();
   bool anchored = sh_.config.acking && numAnchors > 0;
-  if (!anchored && direct < 0 && os.fusedOnly && !os.fusedTupleBusy) {  // a fused chain
-    ++emitted_;
-    return sendFused(os, *os.fusedOnly, std::move(values), origin);
-  }
-  const std::vector<TaskId>& targets = route(os, values, direct);
-  ++emitted_;
-  if (targets.empty() && os.unsubscribed) unrouted(os);
-  if (!anchored)
-    if (BoltExecutor* to = onlyFusedTarget(os, targets))
-      return sendFused(os, *to, std::move(values), origin);
+  const std::vector<TaskId>* routed = routeUnlessFused(os, direct, anchored, values, origin);
+  if (!routed) return;
+  const std::vector<TaskId>& targets = *routed;
   for (size_t i = 0; i < targets.size(); ++i) {
     Tuple t(os.schema, i + 1 == targets.size() ? std::move(values) : values);
     t.setOriginNanos(origin);
@@ -134,10 +125,10 @@ void BoltExecutor::emit(TaskId direct, std::string_view streamName, const Tuple*
 
 // An unanchored tuple for a single fused task is lent in place (lendFused): no copy, nothing
 // allocated or recycled. Anything else (anchored, several targets, a channel) takes the list
-// itself, as emit() would, and leaves the caller an empty recycled one: rebuilding it costs the
+// itself, as emitTuple() would, and leaves the caller an empty recycled one: rebuilding it costs the
 // caller no more than a copy here would, and with acking on the copy cost 180 instructions a word.
-void BoltExecutor::emitBorrowed(std::string_view streamName, const Tuple* anchor,
-                                Values& values) {
+void BoltExecutor::emitBorrowedTuple(std::string_view streamName, const Tuple* anchor,
+                                     Values& values) {
   if (!(sh_.config.acking && anchor)) {
     OutStream& os = stream(streamName);
     checkValues(os, values);
@@ -147,7 +138,7 @@ void BoltExecutor::emitBorrowed(std::string_view streamName, const Tuple* anchor
     }
   }
   Values taken = std::exchange(values, recycledValues());
-  emit(-1, streamName, &anchor, anchor ? 1 : 0, std::move(taken));
+  emitTuple(-1, streamName, &anchor, anchor ? 1 : 0, std::move(taken));
 }
 
 void BoltExecutor::ackAnchors(const Tuple& input) {

@@ -81,6 +81,11 @@ class CheckpointSpout final : public Spout {
     }
   }
 
+  // Idle, the task blocks on its source's fd as an at-least-once one does (no back-off polling).
+  // A checkpoint coming due is seen after at most Continuous::spoutWakeTimeout (1 ms), when
+  // the task looks again at its timers.
+  int wakeFd() const override { return inner_ ? inner_->wakeFd() : -1; }
+
   // A spout task that did not send the final barrier (the topology was stopped or killed first)
   // releases the sinks waiting for the final checkpoint: it will not complete.
   void close() override {
@@ -373,9 +378,7 @@ class CheckpointOperatorBolt final : public Bolt, CheckpointTask {
     key_ = taskKey(ctx.component, ctx.taskIndex);
     task_ = ctx.task;
     op_ = proto_->clone();
-    op_->open(OperatorContext{.component = ctx.component, .task = ctx.task,
-                              .taskIndex = ctx.taskIndex, .parallelism = ctx.parallelism,
-                              .clock = &coord_->clock()});
+    op_->open(ctx.operatorContext(&coord_->clock()));
     keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
                                 op_.get());
     if (keyGroups_) restoreKeyGroups(ctx, keyGroups_);

@@ -114,7 +114,7 @@ ChannelOptions Executor::channelOptions() const {
 Executor::OutStream& Executor::findStream(std::string_view name) {
   for (size_t i = 0; i < outs_.size(); ++i)
     if (outs_[i].name == name) {
-      lastStream_ = i;
+      lastStream_ = &outs_[i];
       return outs_[i];
     }
   std::string declared;
@@ -163,11 +163,6 @@ void Executor::flush(Out& o) {
     backPressuredNanos_ += steadyNow() - blockedSince;
   }
   countFrames(o);
-}
-
-BoltExecutor* Executor::fusedBolt(Executor* fused) {
-  // Only bolts are fused (private/fusion.h): spouts and ackers have no upstream to run in.
-  return static_cast<BoltExecutor*>(fused);
 }
 
 void Executor::countFrames(Out& o) {

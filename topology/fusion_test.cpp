@@ -534,7 +534,7 @@ class FailOnceBolt : public Bolt {
   std::set<int64_t> failedOnce_;
 };
 
-// A fused operator's outputs are anchored to its input (BoltExecutor::OperatorEmitter, by emit
+// A fused operator's outputs are anchored to its input (runOperator's AnchoredEmitter, by emit
 // and by emitBorrowed): a failure further down the chain fails the spout's tuple, which is
 // replayed and then acked. Lost anchors would leave those trees acked at the first pass.
 TEST(Fusion, AFusedOperatorsOutputsStayAnchoredSoAFailureDownstreamReplaysTheSpoutTuple) {

@@ -14,6 +14,7 @@ void InputGate::addInput(TaskId upstream) {
     slotOf_.resize(static_cast<size_t>(upstream) + 1, -1);
   slotOf_[static_cast<size_t>(upstream)] = static_cast<int>(slots_.size());
   slots_.emplace_back().task = upstream;
+  soleInput_ = slots_.size() == 1 ? upstream : kNoSoleInput;
   tracker_.addInput(upstream);
 }
 
@@ -77,6 +78,7 @@ void InputGate::marker(Slot& sl, const Control& c) {
       [[fallthrough]];
     case ControlKind::BatchEnd:
       sl.blocked = true;
+      holding_ = true;
       sl.blockKind = c.kind;
       sl.blockTxid = c.value;
       align();
@@ -153,6 +155,7 @@ void InputGate::align() {
   }
   l_.forward(Control{kind, 0, txid});
   for (Slot& s : slots_) s.blocked = false;
+  holding_ = holds();
   if (replaying_) return;  // the outer replay loop picks the buffers up
   replaying_ = true;
   for (bool progress = true; progress;) {
@@ -173,6 +176,11 @@ void InputGate::align() {
   replaying_ = false;
 }
 
+bool InputGate::holds() const {
+  return unalignedId_ != 0 ||
+         std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.blocked; });
+}
+
 // A checkpoint taken aligned (its first barrier came from an input whose data ended) stays
 // aligned for its other inputs' barriers.
 bool InputGate::aligningBarrier() const {
@@ -187,6 +195,7 @@ bool InputGate::aligningBarrier() const {
 void InputGate::unalignedBarrier(Slot& sl, uint64_t id) {
   if (unalignedId_ == 0) {
     unalignedId_ = id;
+    holding_ = true;
     l_.barrierAligned(id);
     l_.forward(Control{ControlKind::Barrier, 0, id});
   } else if (id != unalignedId_) {
@@ -203,6 +212,7 @@ void InputGate::completeUnaligned() {
     if (!s.barrierSeen && !s.eos) return;
   uint64_t id = unalignedId_;
   unalignedId_ = 0;
+  holding_ = holds();
   for (Slot& s : slots_) s.barrierSeen = false;
   std::vector<Tuple> inFlight = std::move(inFlight_);
   inFlight_.clear();

@@ -185,6 +185,43 @@ TEST_F(InputGateTest, NoTupleIsDeliverableAtOnceWhileAnUnalignedCheckpointCollec
   EXPECT_TRUE(gate.deliversAtOnce(4));
 }
 
+// A fused task's gate has one input, which deliversAtOnce answers by two compares: it must
+// still say no while that input's own batch end or barrier holds it (during the callbacks the
+// marker runs, where a bolt may emit) and yes again once the marker has been dealt with.
+class AtOnceProbe : public Recorder {
+ public:
+  InputGate* gate = nullptr;
+  void batchAligned(uint64_t txid) override { probe("end " + std::to_string(txid)); }
+  void barrierAligned(uint64_t id) override { probe("barrier " + std::to_string(id)); }
+
+ private:
+  void probe(const std::string& what) {
+    log.push_back(what + (gate->deliversAtOnce(3) ? " at once" : " held"));
+  }
+};
+
+TEST(InputGateSoleInput, ASoleInputIsHeldWhileItsMarkersCallbacksRunAndDeliversAtOnceAfter) {
+  AtOnceProbe probe;
+  InputGate gate{probe, "bolt task 9"};
+  probe.gate = &gate;
+  EXPECT_FALSE(gate.deliversAtOnce(-1)) << "no input yet";
+  gate.addInput(3);
+  EXPECT_TRUE(gate.deliversAtOnce(3));
+  EXPECT_FALSE(gate.deliversAtOnce(4)) << "not an input";
+  gate.control(3, Control{ControlKind::BatchEnd, 0, 7});
+  EXPECT_TRUE(gate.deliversAtOnce(3));
+  gate.control(3, Control{ControlKind::Barrier, 0, 12});
+  EXPECT_TRUE(gate.deliversAtOnce(3));
+  gate.setUnalignedBarriers(true);
+  gate.control(3, Control{ControlKind::Barrier, 0, 13});
+  EXPECT_TRUE(gate.deliversAtOnce(3));
+  std::vector<std::string> aligned;
+  for (const std::string& l : probe.log)
+    if (l.rfind("fwd", 0) != 0 && l.rfind("complete", 0) != 0) aligned.push_back(l);
+  EXPECT_EQ(aligned,
+            (std::vector<std::string>{"end 7 held", "barrier 12 held", "barrier 13 held"}));
+}
+
 TEST_F(InputGateTest, ABatchBeginIsForwardedOncePerNewTxid) {
   gate.control(3, Control{ControlKind::BatchBegin, 0, 5});
   gate.control(4, Control{ControlKind::BatchBegin, 0, 5});

@@ -332,6 +332,50 @@ TEST(OperatorBolt, AnOperatorExceptionFailsTheInputAndIsLoggedAndCountedWithTheC
   EXPECT_NE(logged[0].find("n ends in 3"), std::string::npos) << logged[0];
 }
 
+// OperatorBolt::execute under any collector (the task calls the operator itself; an exactly-once
+// or micro-batch wrapper calls execute): each output anchored to the input, by emit and by
+// emitBorrowed, the input acked once, after them; a throw propagates unacked.
+TEST(OperatorBolt, ExecuteAnchorsEachOutputToItsInputAndAcksTheInputAfterThem) {
+  struct Twice : Operator {
+    void declareOutputFields(OutputFieldsDeclarer& d) const override { d.declare(Fields{"n"}); }
+    std::unique_ptr<Operator> clone() const override { return std::make_unique<Twice>(); }
+    void onTuple(const Tuple& t, Emitter& out) override {
+      if (t.getInt("n") < 0) throw std::runtime_error("negative");
+      out.emit(kDefaultStream, Values{t.getInt("n")});
+      Values lent{t.getInt("n") + 1};
+      out.emitBorrowed(kDefaultStream, lent);
+    }
+  };
+  struct Recorder final : OutputCollector {
+    const Tuple* input = nullptr;
+    std::vector<std::string> log;
+    void ack(const Tuple& t) override { log.push_back(&t == input ? "ack" : "ack other"); }
+    void fail(const Tuple&) override { log.push_back("fail"); }
+   protected:
+    void emitTuple(TaskId, std::string_view, const Tuple* const* anchors, size_t n,
+                   Values&& v) override {
+      bool anchored = n == 1 && anchors[0] == input;
+      log.push_back(std::to_string(std::get<int64_t>(v.at(0))) +
+                    (anchored ? " anchored" : " unanchored"));
+    }
+  };
+  OperatorBolt bolt(std::make_shared<Twice>());
+  Recorder out;
+  TopologyContext ctx;
+  ctx.component = "twice";
+  bolt.prepare(ctx, out);
+  SchemaPtr schema = makeSchema("src", kDefaultStream, Fields{"n"});
+  Tuple in(schema, Values{int64_t{5}});
+  out.input = &in;
+  bolt.execute(in, out);
+  EXPECT_EQ(out.log, (std::vector<std::string>{"5 anchored", "6 anchored", "ack"}));
+  out.log.clear();
+  Tuple bad(schema, Values{int64_t{-1}});
+  out.input = &bad;
+  EXPECT_THROW(bolt.execute(bad, out), std::runtime_error);
+  EXPECT_TRUE(out.log.empty());
+}
+
 TEST(OperatorBolt, ProcessingTimeTicksFollowTheConfiguredClock) {
   struct Ticks : Operator {
     std::shared_ptr<std::vector<int64_t>> seen;

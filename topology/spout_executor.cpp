@@ -41,16 +41,9 @@ void SpoutExecutor::emit(TaskId direct, std::string_view streamName, Values&& va
   checkValues(os, values);
   if (originNanos == 0) originNanos = sh_.clock->monoNanos();
   bool reliable = sh_.config.acking && msgId.has_value();
-  if (!reliable && direct < 0 && os.fusedOnly && !os.fusedTupleBusy) {  // a fused chain
-    ++emitted_;
-    return sendFused(os, *os.fusedOnly, std::move(values), originNanos);
-  }
-  const std::vector<TaskId>& targets = route(os, values, direct);
-  ++emitted_;
-  if (targets.empty() && os.unsubscribed) unrouted(os);
-  if (!reliable)
-    if (BoltExecutor* to = onlyFusedTarget(os, targets))
-      return sendFused(os, *to, std::move(values), originNanos);
+  const std::vector<TaskId>* routed = routeUnlessFused(os, direct, reliable, values, originNanos);
+  if (!routed) return;
+  const std::vector<TaskId>& targets = *routed;
   uint64_t root = reliable ? nonZeroRandom() : 0;
   std::unique_ptr<Values> kept;
   if (reliable && !targets.empty() &&

@@ -94,6 +94,23 @@ TEST(TopologyBuilder, AValidTopologyExposesComponentsTasksInputsAndStreams) {
   EXPECT_EQ((*reg.find(pass.findStream("late")->id))->stream, "late");
 }
 
+// Every mode opens an operator with its task's context on its own clock (the task's,
+// exactly-once's coordinator's, micro-batch's driver's).
+TEST(TopologyContext, TheOperatorContextIsTheTasksOnTheGivenClock) {
+  ManualClock mine;
+  TopologyContext ctx;
+  ctx.component = "count";
+  ctx.task = 7;
+  ctx.taskIndex = 2;
+  ctx.parallelism = 3;
+  OperatorContext oc = ctx.operatorContext(&mine);
+  EXPECT_EQ(oc.component, "count");
+  EXPECT_EQ(oc.task, 7);
+  EXPECT_EQ(oc.taskIndex, 2);
+  EXPECT_EQ(oc.parallelism, 3);
+  EXPECT_EQ(oc.clock, &mine);
+}
+
 TEST(TopologyBuilder, RebuildingFromTheStructureGivesTheSameGraph) {
   TopologyBuilder b;
   b.setSpout("numbers", spout(), 2);

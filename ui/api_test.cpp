@@ -99,7 +99,9 @@ TEST(UiApi, TopologyAndComponentValuesEqualTheRuntimesMetrics) {
     EXPECT_EQ(l["count"], lat.count());
     EXPECT_DOUBLE_EQ(l["p99"].get<double>(), static_cast<double>(lat.percentile(0.99)) / 1e6);
     EXPECT_DOUBLE_EQ(l["p999"].get<double>(), static_cast<double>(lat.percentile(0.999)) / 1e6);
-    if (!spout) EXPECT_EQ(row["executed"], want.executed);
+    if (!spout) {
+      EXPECT_EQ(row["executed"], want.executed);
+    }
   };
   for (const json& row : t["bolts"])
     EXPECT_EQ(row["fusedInto"], fusedIntoOf(*m.find(row["boltId"].get<std::string>())));

@@ -81,14 +81,23 @@ std::shared_ptr<const StaticTable> campaigns() {
   return table;
 }
 
+// Continuous mode's spout tasks over `partitions` (KafkaSettings::spoutTasks, at most one per
+// partition).
+int continuousSpoutTasks(const KafkaSettings& k, int partitions) {
+  return k.spoutTasks > 0 ? std::min(k.spoutTasks, partitions) : partitions;
+}
+
 // Kafka `in` -> parse the JSON value, take the send time from the header -> the pipeline ->
 // KafkaSink to `out` with the reference time in the header "sent". The same function for both
-// modes; bounded: the source ends at the input's end now (the throughput runs).
+// modes (`microBatch`: a spout task per partition; continuous: KafkaSettings::spoutTasks);
+// bounded: the source ends at the input's end now (the throughput runs).
 // `stages` (transform only): the results also carry the "taken" and "mapped" headers.
 Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std::string& in,
-                       const std::string& out, const KafkaSettings& k, bool bounded,
-                       const std::string& transactionalIdPrefix, bool stages = false) {
-  const int partitions = k.partitions, tasks = k.parallelism > 0 ? k.parallelism : partitions;
+                       const std::string& out, const KafkaSettings& k, bool microBatch,
+                       bool bounded, const std::string& transactionalIdPrefix,
+                       bool stages = false) {
+  const int spouts = microBatch ? k.partitions : continuousSpoutTasks(k, k.partitions),
+            tasks = k.parallelism > 0 ? k.parallelism : spouts;
   const Duration window = k.window;
   KafkaSource::Options so;
   so.bootstrapServers = bootstrap;
@@ -97,7 +106,7 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
   if (bounded) so.endingOffsets = "latest";
   so.consumerProperties = kafkaConsumerProperties();
   TopologyBuilder b;
-  SpoutDeclarer spout = b.setSpout("in", std::make_shared<KafkaSource>(so), partitions);
+  SpoutDeclarer spout = b.setSpout("in", std::make_shared<KafkaSource>(so), spouts);
   // Every partition gets records all along and a sentinel at the end, so no partition is ever
   // idle: no idleness (the default), so a fetch stall on a loaded machine cannot make a
   // partition look idle and its records late (delay 0). A window closes only when every spout
@@ -181,17 +190,17 @@ Topology kafkaTopology(KafkaPipeline p, const std::string& bootstrap, const std:
   return b.build();
 }
 
-// A job in either mode, stopped (without draining) when it goes.
+// A job in either mode, stopped (without draining) when it goes. `continuous`: its settings.
 class KafkaJob {
  public:
-  KafkaJob(const Topology& t, const Mode& mode) {
+  KafkaJob(const Topology& t, const Mode& mode, const Continuous& continuous) {
     if (mode.microBatch) {
       dir_ = std::make_unique<TempDir>();
       job_ = runMicroBatch(t, microBatchConfig(mode, dir_->path));
     } else {
       // Acking on (Continuous's default): KafkaSink is at-least-once only with it; without, a
       // record whose produce fails (a full local queue under load) is lost.
-      running_ = std::make_unique<RunningTopology>(runContinuous(t, Continuous{}));
+      running_ = std::make_unique<RunningTopology>(runContinuous(t, continuous));
     }
   }
   ~KafkaJob() {
@@ -317,7 +326,11 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   run.round = round;
   run.row.mode = mode ? mode->label() : kFloorMode;
   run.row.knobs = mode ? knobsOf(*mode, kafkaRunSettings(settings)) + "; KafkaSink " +
-                             (mode->microBatch ? "transactional (exactly-once)" : "idempotent")
+                             (mode->microBatch ? "transactional (exactly-once)"
+                                               : "idempotent; " +
+                                                     std::to_string(continuousSpoutTasks(
+                                                         k, k.partitions)) +
+                                                     " spout task(s)")
                        : "consume -> produce as is, same client settings";
   run.row.offeredPerSec = load;
   run.row.seconds = settings.seconds;
@@ -328,9 +341,10 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
   std::unique_ptr<Relay> relay;
   std::unique_ptr<KafkaJob> job;
   if (mode) {
-    job = std::make_unique<KafkaJob>(
-        kafkaTopology(p, cluster.bootstrap(), in, out, k, false, in, k.stages && !mode->microBatch),
-        *mode);
+    job = std::make_unique<KafkaJob>(kafkaTopology(p, cluster.bootstrap(), in, out, k,
+                                                   mode->microBatch, false, in,
+                                                   k.stages && !mode->microBatch),
+                                     *mode, kafkaContinuousConfig(k, k.partitions));
   } else {
     relay = std::make_unique<Relay>(cluster.bootstrap(), in, out, k.partitions);
   }
@@ -429,8 +443,9 @@ std::vector<KafkaThroughput> throughputRuns(KafkaCluster& cluster, const std::ve
       // The output is read while the job writes it, as the relay's is: reading it only after
       // the job ended added the whole read-back (~0.7 s of ~2.5 s for 200 000 records) to gale.
       OutputMeter m(cluster.bootstrap(), to, tk.partitions);
-      KafkaJob job(
-          kafkaTopology(KafkaPipeline::Transform, cluster.bootstrap(), in, to, tk, true, to), mode);
+      KafkaJob job(kafkaTopology(KafkaPipeline::Transform, cluster.bootstrap(), in, to, tk,
+                                 mode.microBatch, true, to),
+                   mode, kafkaContinuousConfig(tk, tk.partitions));
       if (!job.waitUntilDone(k.drainTimeout))
         throw std::runtime_error("gale-compare: the bounded " + mode.label() +
                                  " job did not end within the drain timeout");
@@ -462,7 +477,16 @@ std::string ratioText(double ratio) {
 
 Topology kafkaPipelineTopology(KafkaPipeline p, const std::string& bootstrap,
                                const KafkaSettings& k) {
-  return kafkaTopology(p, bootstrap, "in", "out", k, false, "in");
+  return kafkaTopology(p, bootstrap, "in", "out", k, false, false, "in");
+}
+
+Continuous kafkaContinuousConfig(const KafkaSettings& k, int partitions) {
+  const int spouts = continuousSpoutTasks(k, partitions);
+  Continuous c;
+  // One task over four partitions holds as many trees in flight as four tasks did: with 4 096
+  // (41 ms at 100 K/s) a delivery round trip slowed by a loaded machine held the one task.
+  c.maxSpoutPending *= static_cast<size_t>((partitions + spouts - 1) / spouts);
+  return c;
 }
 
 RunSettings kafkaRunSettings(RunSettings settings) {

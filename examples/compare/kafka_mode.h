@@ -35,15 +35,22 @@ std::vector<KafkaPipeline> parseKafkaPipelines(const std::string& list);
 
 struct KafkaSettings {
   std::string bootstrap;  // "" = an in-process mock cluster
-  // Of every topic; = spout tasks. The mock cluster keeps at most 5 MB per partition (about
+  // Of every topic. The mock cluster keeps at most 5 MB per partition (about
   // 90 000 records here): at 100 K records/s a consumer more than ~1 s behind one partition
   // loses records (gale's source stops with its data-loss error), so use several.
   int partitions = 4;
+  // Continuous mode: tasks of the Kafka spout, each reading the partitions p % spoutTasks (0 =
+  // one per partition), each with Continuous's limit of trees in flight (4 096) per partition it
+  // reads. Default 1: one task reads every partition, as the floor's relay does on its one
+  // thread, and the stateless bolts and the sink run fused into it; a task per partition put
+  // six task threads on two cores and raised the tail (docs/benchmarks.md, "The 100K/s tail's
+  // cause"). Micro-batch mode keeps a spout task per partition.
+  int spoutTasks = 1;
   Duration window = std::chrono::seconds(1);  // kafka-window: tumbling, by Kafka timestamp
-  // Tasks of each bolt before the sink (parse, transform, join, window); 0 = `partitions`, so the
-  // stateless ones run fused into the spout tasks (one per partition) and only parsed tuples
-  // cross a channel; 1 = one task each (a parse/transform/sink chain on one thread behind the
-  // spout tasks). The sink has one task.
+  // Tasks of each bolt before the sink (parse, transform, join, window); 0 = as many as the spout
+  // has, so the stateless ones run fused into the spout tasks and only parsed tuples cross a
+  // channel; 1 = one task each (a parse/transform/sink chain on one thread behind the spout
+  // tasks). The sink has one task.
   int parallelism = 0;
   // Tasks of the sink: 1 = one task behind a fields grouping on `ad`; 0 = as many as the bolt
   // before it, shuffle grouping, so it runs fused into those tasks (one producer each).
@@ -111,8 +118,11 @@ KafkaReport runKafkaComparison(const std::vector<KafkaPipeline>& pipelines,
 void writeKafkaReport(std::ostream& out, const KafkaReport& report);
 
 // The continuous job gale-compare runs for `p` (topics "in" and "out"): its tests check the
-// layout KafkaSettings asks for (the sink's tasks and grouping).
+// layout KafkaSettings asks for (the spout's and the sink's tasks and grouping).
 Topology kafkaPipelineTopology(KafkaPipeline p, const std::string& bootstrap,
                                const KafkaSettings& k);
+// The Continuous settings of a continuous run over `partitions` partitions: the limit of trees
+// in flight per spout task is Continuous's default per partition the task reads.
+Continuous kafkaContinuousConfig(const KafkaSettings& k, int partitions);
 
 }  // namespace gale::compare

@@ -171,6 +171,7 @@ TEST(GaleCompareKafka, FusedSinkTasksDeliverEveryRecordInBothModes) {
 TEST(GaleCompareKafka, TheSinkHasOneTaskPerTaskBeforeItOrOneBehindAFieldsGrouping) {
   for (int sinkTasks : {0, 1}) {
     KafkaSettings kafka = twoPartitions();
+    kafka.spoutTasks = 0;  // one per partition
     kafka.sinkTasks = sinkTasks;
     for (KafkaPipeline p : {KafkaPipeline::Transform, KafkaPipeline::Join}) {
       Topology t = kafkaPipelineTopology(p, "127.0.0.1:9", kafka);
@@ -185,6 +186,37 @@ TEST(GaleCompareKafka, TheSinkHasOneTaskPerTaskBeforeItOrOneBehindAFieldsGroupin
       EXPECT_TRUE(out->fusion);
     }
   }
+}
+
+// The default continuous layout: one spout task reads all four partitions, and every bolt has
+// one task, so parse, transform, join and the sink all run fused into the spout's task (any
+// grouping fuses at parallelism 1): one task thread, as the floor's relay has. Its limit of
+// trees in flight is the default's per partition it reads. --kafka-spout-tasks 0 gives the
+// old layout (a task per partition, the stateless bolts fused into each).
+TEST(GaleCompareKafka, ContinuousRunsReadEveryPartitionInOneSpoutTaskWithEveryBoltOnIt) {
+  for (int spoutTasks : {1, 2, 0}) {
+    KafkaSettings kafka;
+    kafka.partitions = 4;
+    kafka.spoutTasks = spoutTasks;
+    SCOPED_TRACE("spout tasks " + std::to_string(spoutTasks));
+    const int expected = spoutTasks == 0 ? 4 : spoutTasks;
+    for (KafkaPipeline p : {KafkaPipeline::Transform, KafkaPipeline::Join}) {
+      Topology t = kafkaPipelineTopology(p, "127.0.0.1:9", kafka);
+      for (const ComponentSpec& c : t.components()) {
+        SCOPED_TRACE(c.name);
+        EXPECT_TRUE(c.fusion);
+        EXPECT_EQ(c.parallelism, c.name == "out" ? 1 : expected);
+      }
+    }
+    EXPECT_EQ(kafkaContinuousConfig(kafka, 4).maxSpoutPending,
+              Continuous{}.maxSpoutPending * static_cast<size_t>(4 / expected));
+  }
+  KafkaSettings three;
+  three.spoutTasks = 2;
+  EXPECT_EQ(kafkaContinuousConfig(three, 3).maxSpoutPending, 2 * Continuous{}.maxSpoutPending)
+      << "a task reading two of three partitions";
+  EXPECT_EQ(kafkaContinuousConfig(three, 1).maxSpoutPending, Continuous{}.maxSpoutPending)
+      << "more spout tasks than partitions: one per partition";
 }
 
 TEST(GaleCompareKafka, AnUnknownPipelineIsRefusedListingTheValidOnes) {

@@ -2,6 +2,7 @@
 // same transport; only the run call differs. See docs/compare.md.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -101,6 +102,7 @@ struct RawOptions {
   int kafkaRounds = 1;
   int kafkaSinkTasks = 1;
   int kafkaPartitions = 4;
+  int kafkaSpoutTasks = 1;
   bool kafkaStages = false;
   int kafkaParallelism = 0;
   int64_t throughputRecords = 100'000;
@@ -144,6 +146,7 @@ Options toOptions(const RawOptions& r) {
   o.kafkaPipelines = gc::parseKafkaPipelines(r.kafkaPipelines);
   o.kafkaSettings.bootstrap = r.bootstrap;
   o.kafkaSettings.partitions = r.kafkaPartitions;
+  o.kafkaSettings.spoutTasks = r.kafkaSpoutTasks;
   o.kafkaSettings.window = o.pipeline.window;
   o.kafkaSettings.throughputRecords = r.throughputRecords;
   o.kafkaSettings.stages = r.kafkaStages;
@@ -240,12 +243,18 @@ void defineOptions(CLI::App& app, RawOptions& r, Options& o) {
                  "(stream-static), or all")
       ->capture_default_str();
   app.add_option("--kafka-partitions", r.kafkaPartitions,
-                 "Kafka mode: partitions of every topic (= spout tasks); the mock cluster keeps "
+                 "Kafka mode: partitions of every topic; the mock cluster keeps "
                  "at most 5 MB per partition, so a consumer ~1 s behind one at 100K/s loses records")
       ->capture_default_str()
       ->check(gale::examples::positive<int>());
+  app.add_option("--kafka-spout-tasks", r.kafkaSpoutTasks,
+                 "Kafka mode, continuous runs: tasks of the Kafka spout, each reading the "
+                 "partitions p % tasks, with the stateless bolts fused into them (and the sink, "
+                 "with one task); 0 = one per partition; micro-batch runs have one per partition")
+      ->capture_default_str()
+      ->check(gale::examples::number<int>(0));
   app.add_option("--kafka-parallelism", r.kafkaParallelism,
-                 "Kafka mode: tasks of each bolt before the sink (0 = --kafka-partitions: the "
+                 "Kafka mode: tasks of each bolt before the sink (0 = the spout tasks': the "
                  "stateless ones then run fused into the spout tasks); the sink has one task")
       ->capture_default_str()
       ->check(gale::examples::number<int>(0));
@@ -332,7 +341,11 @@ void writeFiles(const Options& o, const std::vector<gc::ResultRow>& rows, const 
 int runKafkaMode(const Options& o) {
   std::cout << "gale-compare --kafka: " << o.settings.warmupSeconds << " s warm-up + "
             << o.settings.seconds << " s measured per run; " << o.kafkaSettings.partitions
-            << " partition(s) per topic; " << std::thread::hardware_concurrency()
+            << " partition(s) per topic, read by "
+            << (o.kafkaSettings.spoutTasks > 0
+                    ? std::to_string(std::min(o.kafkaSettings.spoutTasks, o.kafkaSettings.partitions))
+                    : std::string("one per partition"))
+            << " spout task(s) in continuous mode; " << std::thread::hardware_concurrency()
             << " hardware threads\n";
   for (const auto& m : o.modes)
     std::cout << "  " << m.label() << ": " << gc::knobsOf(m, gc::kafkaRunSettings(o.settings)) << "\n";

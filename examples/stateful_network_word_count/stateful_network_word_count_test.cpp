@@ -25,7 +25,9 @@ void expectFinalStatesEqualADirectCount(bool microBatch) {
   EXPECT_EQ(finalStates(*states), want);
   // Every state is emitted at every batch (Spark's updateStateByKey): at least 5 batches of 700
   // sentences, each emitting every word seen so far. (Continuous mode's ticks depend on timing.)
-  if (microBatch) EXPECT_GT(states->size(), 3 * want.size());
+  if (microBatch) {
+    EXPECT_GT(states->size(), 3 * want.size());
+  }
   EXPECT_NE(printed.str().find("-------------------------------------------\nTime: "), std::string::npos);
 }
 

@@ -55,8 +55,12 @@ Topology wordCountTopology(SourcePtr source, std::shared_ptr<CountReport> report
   TopologyBuilder b;
   b.setSpout("sentences", std::move(source), 1);
   b.setBolt("split", SplitWords{}, parallelism).shuffleGrouping("sentences");
-  b.setBolt("count", CountWords(report, emitUpdates), parallelism)
-      .fieldsGrouping("split", {"word"});
+  auto count = b.setBolt("count", CountWords(report, emitUpdates), parallelism)
+                   .fieldsGrouping("split", {"word"});
+  // GALE_WC_COUNT_APART=1: the count on a thread of its own (spout and split fused, the peer's
+  // --chaining layout), to measure the cross-thread hop (docs/benchmarks.md).
+  if (const char* apart = std::getenv("GALE_WC_COUNT_APART"); apart && std::strcmp(apart, "0"))
+    count.disableFusion();
   if (printUpdates) b.setBolt("print", ConsoleSink{}, 1).globalGrouping("count");
   return b.build();
 }

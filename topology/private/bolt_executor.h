@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "private/anchored_emitter.h"
 #include "private/executor.h"
 #include "private/input_gate.h"
 
@@ -47,33 +48,15 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
    protected:
     void emitTuple(TaskId direct, std::string_view stream, const Tuple* const* anchors, size_t n,
                    Values&& values) override {
-      t_.emit(direct, stream, anchors, n, std::move(values));
+      t_.emitTuple(direct, stream, anchors, n, std::move(values));
     }
     void emitBorrowedTuple(std::string_view stream, const Tuple* anchor,
                            Values& values) override {
-      t_.emitBorrowed(stream, anchor, values);
+      t_.emitBorrowedTuple(stream, anchor, values);
     }
 
    private:
     BoltExecutor& t_;
-  };
-
-  // An OperatorBolt's operator called from execute() itself: what OperatorBolt::execute does
-  // (outputs anchored to the input, the input acked when onTuple returns) without the Bolt, its
-  // emitter and the collector between them (three virtual calls and two frames a tuple).
-  class OperatorEmitter final : public Emitter {
-   public:
-    OperatorEmitter(BoltExecutor& t, const Tuple& input) : t_(t), input_(&input) {}
-    void emit(std::string_view stream, Values values) override {
-      t_.emit(-1, stream, &input_, 1, std::move(values));
-    }
-    void emitBorrowed(std::string_view stream, Values& values) override {
-      t_.emitBorrowed(stream, input_, values);
-    }
-
-   private:
-    BoltExecutor& t_;
-    const Tuple* input_;
   };
 
   // ---- Executor
@@ -103,10 +86,18 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   void forward(const Control& c) override { broadcast(c); }
 
   void execute(Tuple& t);
-  void emit(TaskId direct, std::string_view streamName, const Tuple* const* anchors,
-            size_t numAnchors, Values&& values);
-  void emitBorrowed(std::string_view streamName, const Tuple* anchor, Values& values);
-  // Inline: the operator path (OperatorEmitter) acks every input from execute().
+  void emitTuple(TaskId direct, std::string_view streamName, const Tuple* const* anchors,
+                 size_t numAnchors, Values&& values);
+  void emitBorrowedTuple(std::string_view streamName, const Tuple* anchor, Values& values);
+  // An OperatorBolt's operator called from execute() itself (runOperator(*op_, t, *this)): what
+  // OperatorBolt::execute does through the collector, here without the bolt, the collector and
+  // its virtual call between (three virtual calls and two frames a tuple). emitTuple and
+  // emitBorrowedTuple: the collector's names, which AnchoredEmitter calls on either.
+  template <class>
+  friend class AnchoredEmitter;
+  template <class Out>
+  friend void runOperator(Operator& op, const Tuple& input, Out& out);
+  // Inline: the operator path (runOperator) acks every input from execute().
   void ack(const Tuple& input) {
     ++acked_;
     if ((acked_ & 15) == 0) processLat_.record(steadyNow() - drainStartNanos());
@@ -120,12 +111,40 @@ class BoltExecutor final : public Executor, private InputGate::Listener {
   InputGate gate_;
   Collector collector_{*this};
   std::unique_ptr<Bolt> bolt_;
-  Operator* op_ = nullptr;  // bolt_'s operator when bolt_ is an OperatorBolt (OperatorEmitter)
+  Operator* op_ = nullptr;  // bolt_'s operator when bolt_ is an OperatorBolt (runOperator)
   std::string failWhy_;  // the exception text while failing an input whose execute() threw
   bool slowExecute_ = false;  // the last sampled execute() took more than kSlowExecuteNanos
   std::vector<HeldAck> heldAcks_;  // by acker index
   int64_t tickEvery_ = 0, nextTick_ = 0;  // wall clock, ns
 };
+
+inline BoltExecutor* Executor::fusedBolt(Executor* fused) {
+  return static_cast<BoltExecutor*>(fused);
+}
+
+inline BoltExecutor* Executor::onlyFusedTarget(const OutStream& os,
+                                               const std::vector<TaskId>& targets) const {
+  if (targets.size() != 1 || os.fusedTupleBusy) return nullptr;
+  return fusedBolt(senders_[static_cast<size_t>(targets.front())]->fused);
+}
+
+[[gnu::always_inline]] inline const std::vector<TaskId>* Executor::routeUnlessFused(
+    OutStream& os, TaskId direct, bool tracked, Values& values, int64_t originNanos) {
+  if (!tracked && direct < 0 && os.fusedOnly && !os.fusedTupleBusy) {  // a fused chain
+    ++emitted_;
+    sendFused(os, *os.fusedOnly, std::move(values), originNanos);
+    return nullptr;
+  }
+  const std::vector<TaskId>& targets = route(os, values, direct);
+  ++emitted_;
+  if (targets.empty() && os.unsubscribed) unrouted(os);
+  if (!tracked)
+    if (BoltExecutor* to = onlyFusedTarget(os, targets)) {
+      sendFused(os, *to, std::move(values), originNanos);
+      return nullptr;
+    }
+  return &targets;
+}
 
 // Here, inlined into each emit that lends: its own call's prologue and epilogue cost ~20
 // instructions a tuple.

@@ -132,12 +132,10 @@ class Executor : public FrameHandler {
   // one is tried first, by the characters' address before their contents (emit(values) passes
   // kDefaultStream itself, whose characters never change).
   OutStream& stream(std::string_view name) {
-    if (lastStream_ < outs_.size()) {
-      OutStream& last = outs_[lastStream_];
-      if (name.size() == last.name.size() &&
-          (name.data() == last.nameChars || name == std::string_view(last.name)))
-        return last;
-    }
+    if (OutStream* last = lastStream_)
+      if (name.size() == last->name.size() &&
+          (name.data() == last->nameChars || name == std::string_view(last->name)))
+        return *last;
     return findStream(name);
   }
   // Throws (badEmit) when `values` do not fit the stream's declared fields.
@@ -175,16 +173,22 @@ class Executor : public FrameHandler {
     o.sender->push(stream, std::move(t));
     if (o.sender->full() && !host_->inBlockedFlush_) flush(o);
   }
+  // These five are defined in bolt_executor.h, where BoltExecutor is a complete class.
+  // The start of every emit (emitted_ counted): an untracked tuple (neither anchored with acking
+  // on nor a reliable spout tuple) for one fused task is sent there (sendFused), by the stream's
+  // fusedOnly without routing or else after it, and nullptr is returned; otherwise the tasks it
+  // routes to, for the caller to send each a copy.
+  inline const std::vector<TaskId>* routeUnlessFused(OutStream& os, TaskId direct, bool tracked,
+                                                     Values& values, int64_t originNanos);
+  // A fused task is a bolt's (private/fusion.h: spouts and ackers have no upstream to run in).
+  static inline BoltExecutor* fusedBolt(Executor* fused);
   // The fused task that is the only target, if it is one and os.fusedTuple is free.
-  BoltExecutor* onlyFusedTarget(const OutStream& os, const std::vector<TaskId>& targets) const {
-    if (targets.size() != 1 || os.fusedTupleBusy) return nullptr;
-    return fusedBolt(senders_[static_cast<size_t>(targets.front())]->fused);
-  }
-  static BoltExecutor* fusedBolt(Executor* fused);  // a fused task is a bolt's
-  // send() for onlyFusedTarget(): `values` go in os.fusedTuple. Defined in bolt_executor.h.
+  inline BoltExecutor* onlyFusedTarget(const OutStream& os,
+                                       const std::vector<TaskId>& targets) const;
+  // send() for onlyFusedTarget(): `values` go in os.fusedTuple.
   inline void sendFused(OutStream& os, BoltExecutor& to, Values&& values, int64_t originNanos);
   // `values` travel in os.fusedTuple to `to` and come back when it returns (or throws); empty
-  // if it kept the tuple (InputGate, behind a barrier). Defined in bolt_executor.h.
+  // if it kept the tuple (InputGate, behind a barrier).
   inline void lendFused(OutStream& os, BoltExecutor& to, Values& values, int64_t originNanos);
   void sendControl(TaskId target, Control c) {
     Out& o = *senders_[static_cast<size_t>(target)];
@@ -256,7 +260,10 @@ class Executor : public FrameHandler {
   std::thread thread_;
   std::unique_ptr<ChannelReceiver> inbox_;  // none when hosted
   std::vector<Out*> active_;
-  size_t lastStream_ = 0;  // index in outs_ of the stream emitted on last
+  // The stream emitted on last (outs_ is complete after connect, before any emit), nullptr
+  // before the first emit. A pointer, not an index: no bounds test against outs_.size(), which
+  // divides by sizeof(OutStream), per emit.
+  OutStream* lastStream_ = nullptr;
   bool inBlockedFlush_ = false;
   int64_t idleSince_ = 0;  // steady ns when the loop last found nothing to do; 0: it had work
 };

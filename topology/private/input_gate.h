@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,7 @@ class InputGate {
   // Whether tuple(src, t) would deliver t now without keeping it (the common case): a caller that
   // lends its tuple can then deliver it itself, by reference.
   bool deliversAtOnce(TaskId src) {
+    if (src == soleInput_ && !holding_) return true;  // a fused task's input: two compares
     const Slot* sl = slotOf(src);
     return sl && !sl->blocked && unalignedId_ == 0;
   }
@@ -89,6 +91,7 @@ class InputGate {
     return s < 0 ? nullptr : &slots_[static_cast<size_t>(s)];
   }
   void marker(Slot& sl, const Control& c);
+  bool holds() const;
   void advanceWatermark(std::optional<Timestamp> moved);
   void align();
   bool aligningBarrier() const;
@@ -111,6 +114,13 @@ class InputGate {
   bool unaligned_ = false;
   uint64_t unalignedId_ = 0;      // the unaligned checkpoint in progress (0: none)
   std::vector<Tuple> inFlight_;   // its in-flight tuples so far
+  // For deliversAtOnce's first test: the input when there is exactly one (a fused task's), else
+  // a value no task id has; and whether any input is blocked or an unaligned checkpoint is in
+  // progress (holds(), set wherever either changes). It may only err towards true: the exact
+  // test after it then answers.
+  static constexpr TaskId kNoSoleInput = std::numeric_limits<TaskId>::min();
+  TaskId soleInput_ = kNoSoleInput;
+  bool holding_ = false;
 };
 
 }  // namespace gale

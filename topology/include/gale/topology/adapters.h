@@ -119,15 +119,12 @@ class SourceSpout final : public Spout {
     int openTasks = 0;
   };
   // One partition this task reads. `done` holds, for offsets [base, next), whether the record
-  // was acked; the front run of acked records is committed. With acking off, records emitted
-  // while nothing is in flight move base at once and are committed at the end of their chunk
-  // (`uncommitted` until then).
+  // was acked; the front run of acked records is committed.
   struct Partition {
     int id = 0;
     int64_t base = 0;
     int64_t next = 0;
     std::deque<bool> done;
-    bool uncommitted = false;
     std::optional<BoundedOutOfOrderness> watermark;  // this partition's, with a WatermarkSpec
     int64_t lastDataNanos = 0;
   };

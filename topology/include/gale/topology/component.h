@@ -51,6 +51,13 @@ struct TopologyContext {
   const Clock* clock = &SystemClock::instance();
   bool acking = true;    // false: msgIds are ignored, ack/fail are no-ops
   const Topology* topology = nullptr;  // structure, e.g. tasksOf("x") for emitDirect
+
+  // The same task seen by the Operator it runs (an OperatorBolt or a mode's own wrapper), on
+  // `clock`: the task's own, or the mode's (exactly-once's coordinator, micro-batch's driver).
+  OperatorContext operatorContext(const Clock* clock) const {
+    return {.component = component, .task = task, .taskIndex = taskIndex,
+            .parallelism = parallelism, .clock = clock};
+  }
 };
 
 class SpoutOutputCollector {
@@ -142,6 +149,8 @@ class OutputCollector {
   virtual void fail(const Tuple& input) = 0;
 
  protected:
+  template <class>
+  friend class AnchoredEmitter;  // an operator's emitter in a bolt (topology/private)
   virtual void emitTuple(TaskId directTask, std::string_view stream, const Tuple* const* anchors,
                          size_t numAnchors, Values&& values) = 0;
   // The default (a collector with no fused successor) takes the list.
