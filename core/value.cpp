@@ -171,19 +171,23 @@ ValuesPool* pool() {
   thread_local PoolOwner owner;  // once per thread
   return tPool;
 }
-}  // namespace
 
-Values recycledValuesAsLeft() {
+// The pool's top list as it was left, or an empty one. Inline in both callers: recycledValues()
+// calling recycledValuesAsLeft() cost every JSON event ~20 instructions.
+inline Values takePooled() {
   ValuesPool* p = pool();
   if (!p || p->free.empty()) return {};
   Values v = std::move(p->free.back());
   p->free.pop_back();
   return v;
 }
+}  // namespace
+
+Values recycledValuesAsLeft() { return takePooled(); }
 
 Values recycledValues() {
-  Values v = recycledValuesAsLeft();
-  v.clear();
+  Values v = takePooled();
+  if (!v.empty()) v.clear();  // a list of scalars, as left; one that held text is empty already
   return v;
 }
 
