@@ -1,6 +1,7 @@
 #include "gale/core/join.h"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 #define XXH_INLINE_ALL  // the short-input paths inlined, no call into libxxhash
@@ -17,11 +18,28 @@ size_t ValueHash::operator()(const Value& v) const {
 void StaticTable::add(Value key, Values row) {
   std::string why = columns_.mismatch(row);
   if (!why.empty()) throw std::invalid_argument("static table row for key " + toString(key) + ": " + why);
-  if (!rows_.emplace(std::move(key), std::move(row)).second)
+  if (rows_.contains(key))  // before the emplace, which may move the key even when it fails
     throw std::invalid_argument("static table already has a row for key " + toString(key));
+  auto it = rows_.emplace(std::move(key), std::move(row)).first;
+  if (const int64_t* k = std::get_if<int64_t>(&it->first)) indexInt(*k, &it->second);
 }
 
-const Values* StaticTable::find(const Value& key) const {
+void StaticTable::indexInt(int64_t key, const Values* row) {
+  if (2 * (intCount_ + 1) > ints_.size()) {
+    std::vector<IntSlot> old = std::move(ints_);
+    ints_.assign(std::max<size_t>(16, 2 * old.size()), IntSlot{});
+    intShift_ = 64 - std::countr_zero(ints_.size());
+    intCount_ = 0;
+    for (const IntSlot& s : old)
+      if (s.row) indexInt(s.key, s.row);
+  }
+  size_t i = intSlot(key);
+  while (ints_[i].row) i = (i + 1) & (ints_.size() - 1);
+  ints_[i] = IntSlot{key, row};
+  ++intCount_;
+}
+
+const Values* StaticTable::findOther(const Value& key) const {
   auto it = rows_.find(key);
   return it == rows_.end() ? nullptr : &it->second;
 }

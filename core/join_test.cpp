@@ -110,5 +110,58 @@ TEST(StaticTable, RejectsDuplicateKeysAndRowsThatDoNotFitTheColumns) {
   EXPECT_THROW(t->add(std::string("ad9"), {int64_t{1}}), std::invalid_argument);
 }
 
+TEST(StaticTable, ADuplicateKeysErrorNamesTheKey) {
+  auto t = campaigns();
+  try {
+    t->add(std::string("ad1"), {std::string("c9")});
+    FAIL() << "a duplicate key was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("ad1"), std::string::npos) << e.what();
+  }
+}
+
+// Int64 keys are found through their flat index, every other key through the map: each key is
+// found exactly when it was added, with its own row, through the index's growth, with keys that
+// share their slot's high bits, and never as a key of another type with the same number.
+TEST(StaticTable, EveryInt64KeyIsFoundWithItsRowThroughTheIndexsGrowthAndNoOtherKeyIs) {
+  StaticTable t(Fields{{"row", Type::Int64}});
+  std::vector<int64_t> keys = {0, -1, 1, INT64_MIN, INT64_MAX};
+  for (int64_t i = 1; i <= 3000; ++i) {
+    keys.push_back(i * 7919);
+    keys.push_back(-i * 104729);
+    keys.push_back(i << 40);  // the same low bits: slots apart only by their high bits
+  }
+  t.add(std::string("text"), {int64_t{-5}});
+  t.add(Timestamp{3}, {int64_t{-6}});
+  for (size_t k = 0; k < keys.size(); ++k) {
+    t.add(keys[k], {static_cast<int64_t>(k)});
+    // Everything added so far is found, at every size the index passes through.
+    if ((k & (k + 1)) == 0)
+      for (size_t j = 0; j <= k; ++j) {
+        const Values* row = t.find(keys[j]);
+        ASSERT_NE(row, nullptr) << keys[j] << " after " << k + 1 << " keys";
+        EXPECT_EQ(*row, (Values{static_cast<int64_t>(j)}));
+      }
+  }
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const Values* row = t.find(keys[k]);
+    ASSERT_NE(row, nullptr) << keys[k];
+    EXPECT_EQ(*row, (Values{static_cast<int64_t>(k)}));
+  }
+  for (int64_t missing : {int64_t{2}, int64_t{7918}, int64_t{3001} * 7919, int64_t{3001} << 40,
+                          INT64_MIN + 1})
+    EXPECT_EQ(t.find(missing), nullptr) << missing;
+  // The same numbers as other types are other keys.
+  EXPECT_EQ(t.find(Timestamp{0}), nullptr);
+  EXPECT_EQ(t.find(1.0), nullptr);
+  EXPECT_EQ(t.find(Value{}), nullptr);
+  ASSERT_NE(t.find(Timestamp{3}), nullptr);
+  EXPECT_EQ(*t.find(Timestamp{3}), (Values{int64_t{-6}}));
+  ASSERT_NE(t.find(std::string("text")), nullptr);
+  EXPECT_EQ(t.find(int64_t{3}), nullptr);
+  EXPECT_THROW(t.add(int64_t{7919}, {int64_t{1}}), std::invalid_argument);
+  EXPECT_EQ(t.size(), keys.size() + 2);
+}
+
 }  // namespace
 }  // namespace gale

@@ -109,6 +109,27 @@ TEST(RecycledValues, ADestroyedTuplesVectorComesBackEmptyWithItsCapacity) {
   EXPECT_EQ(recycledValues().capacity(), 0u) << "the pool held one vector";
 }
 
+TEST(RecycledValues, AListOfScalarsIsKeptAsLeftAndAListWithTextIsClearedOnItsWayIn) {
+  while (recycledValues().capacity() > 0) {  // empty this thread's pool
+  }
+  const Values scalars{int64_t{7}, Timestamp{9}, 2.5, true, Value{}};
+  Values v = scalars;
+  recycleValues(std::move(v));
+  EXPECT_EQ(recycledValuesAsLeft(), scalars) << "taken as it was left";
+  v = scalars;
+  recycleValues(std::move(v));
+  EXPECT_TRUE(recycledValues().empty()) << "recycledValues() clears what the pool kept";
+  for (Value text : {Value{std::string("a string longer than the small-string buffer")},
+                     Value{Bytes{"bytes"}}}) {
+    Values t{int64_t{1}, text};
+    t.reserve(4);
+    recycleValues(std::move(t));
+    Values back = recycledValuesAsLeft();
+    EXPECT_TRUE(back.empty()) << "the pool kept " << toString(text);
+    EXPECT_EQ(back.capacity(), 4u);
+  }
+}
+
 TEST(RecycledValues, ThePoolKeepsNeitherWideVectorsNorMoreThanItsBound) {
   while (recycledValues().capacity() > 0) {
   }

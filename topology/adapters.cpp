@@ -207,6 +207,20 @@ void SourceSpout::noteDone(Partition& p, int64_t offset) {
   if (p.base != before && !checkpointed_) shared_->source->commit(p.id, p.base);
 }
 
+void SourceSpout::skipGone(Partition& p, int64_t to) {
+  // Records gone before we read them. Acking off with nothing in flight, they are simply
+  // passed (the chunk's commit covers them); else each waits in the done-queue as done, so
+  // the base moves past it only when the records before it are done.
+  if (!acking_ && p.done.empty()) {
+    p.base = p.next = to;
+    return;
+  }
+  while (p.next < to) {
+    p.done.push_back(true);
+    ++p.next;
+  }
+}
+
 bool SourceSpout::emitRecord(Partition& p, SourceRecord& rec, bool replay, Timestamp now,
                              int64_t monoNanos) {
   bool mainStream = rec.stream.empty() || rec.stream == kDefaultStream;
@@ -278,19 +292,26 @@ bool SourceSpout::nextTuple(SpoutOutputCollector& out) {
       src.read(p.id, p.next, to, buf_);
       const Timestamp now = clock_->now();
       const int64_t monoNanos = clock_->monoNanos();
-      const int64_t baseBefore = p.base;
-      for (auto& rec : buf_) {
-        if (rec.offset < p.next) continue;
-        while (p.next < rec.offset) {  // records gone before we read them: skip the gap
-          p.done.push_back(true);
-          ++p.next;
-        }
-        emitRecord(p, rec, false, now, monoNanos);
-        emitted = true;
-      }
       // Acking off: the chunk's records were done as they left (emitRecord), one commit for
-      // them all (a commit per record was ~14 instructions a word of the word count).
-      if (!acking_ && !checkpointed_ && p.base != baseBefore) src.commit(p.id, p.base);
+      // them all (a commit per record was ~14 instructions a word of the word count). Also
+      // when an emit throws midway (a record that does not fit the declared fields): the
+      // records that left before it are committed, as they were with a commit per record.
+      const int64_t baseBefore = p.base;
+      auto commitChunk = [&] {
+        if (!acking_ && !checkpointed_ && p.base != baseBefore) src.commit(p.id, p.base);
+      };
+      try {
+        for (auto& rec : buf_) {
+          if (rec.offset < p.next) continue;
+          if (p.next < rec.offset) skipGone(p, rec.offset);
+          emitRecord(p, rec, false, now, monoNanos);
+          emitted = true;
+        }
+      } catch (...) {
+        commitChunk();
+        throw;
+      }
+      commitChunk();
       if (buf_.empty()) {
         // The source said records were available but returned none: skip them so we do not
         // spin on the same offset, and say so.

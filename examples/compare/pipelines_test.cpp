@@ -209,6 +209,33 @@ TEST(TypedYsb, EventsAreTheJsonEventsWithIntegerIds) {
   }
 }
 
+// typedEvent writes over a list the pool kept with an earlier event's seven scalars, and builds
+// the list anew from anything else: both give the same event.
+TEST(TypedYsb, AnEventWrittenOverAnEarlierEventsListEqualsOneBuiltAnew) {
+  YsbData data;
+  while (recycledValues().capacity() > 0) {  // empty this thread's pool
+  }
+  for (int64_t g = 0; g < 200; ++g) {
+    // Built anew: the pool's top list holds other values (a double where an id goes).
+    Values other{int64_t{1}, int64_t{2}, 3.0, int64_t{4}, int64_t{5}, int64_t{6}, Timestamp{7}};
+    recycleValues(std::move(other));
+    Values built = data.typedEvent(g, Timestamp{g * 1000});
+    // Written over: the pool's top list is another event's.
+    recycleValues(data.typedEvent(g + 7919, Timestamp{5}));
+    const Value* storage = nullptr;
+    {
+      Values reused = recycledValuesAsLeft();
+      storage = reused.data();
+      recycleValues(std::move(reused));
+    }
+    Values over = data.typedEvent(g, Timestamp{g * 1000});
+    EXPECT_EQ(over.data(), storage) << "not the pool's list";
+    EXPECT_EQ(over, built) << g;
+    EXPECT_EQ(YsbData::typedEventFields().mismatch(over), "");
+    EXPECT_EQ(std::get<int64_t>(over[4]) == 0, data.isView(g)) << g;
+  }
+}
+
 TEST(YsbTypedPipeline, ContinuousWindowCountsEqualADirectCount) {
   expectYsbCountsMatchTheOracle(Mode{}, 1, 1, Pipeline::YsbTyped);
 }

@@ -1,5 +1,6 @@
 #include "ysb.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
@@ -79,7 +80,23 @@ Fields YsbData::typedEventFields() {
 Values YsbData::typedEvent(int64_t g, Timestamp eventTime) const {
   uint64_t r = splitmix(static_cast<uint64_t>(g));
   // The same draws as event(g): user, page, ad, ad type, event type.
-  Values v = recycledValues();
+  Values v = recycledValuesAsLeft();
+  if (v.size() == 7 && std::holds_alternative<Timestamp>(v[6]) &&
+      std::all_of(v.begin(), v.begin() + 6,
+                  [](const Value& x) { return std::holds_alternative<int64_t>(x); })) {
+    // An earlier event's list, as the pool left it: its fields are written over, as the peer
+    // writes its event struct's.
+    auto field = [&v](size_t i) -> int64_t& { return *std::get_if<int64_t>(&v[i]); };
+    field(0) = static_cast<int64_t>(r & 1023);
+    field(1) = static_cast<int64_t>((r >> 10) & 1023);
+    field(2) = adNumbers[(r >> 20) % adNumbers.size()];
+    field(3) = static_cast<int64_t>((r >> 32) % 5);
+    field(4) = static_cast<int64_t>((r >> 40) % 3);
+    field(5) = int64_t{0x01020304};
+    *std::get_if<Timestamp>(&v[6]) = eventTime;
+    return v;
+  }
+  v.clear();
   v.reserve(7);
   v.emplace_back(static_cast<int64_t>(r & 1023));
   v.emplace_back(static_cast<int64_t>((r >> 10) & 1023));

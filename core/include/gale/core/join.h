@@ -24,13 +24,41 @@ class StaticTable {
   explicit StaticTable(Fields columns) : columns_(std::move(columns)) {}
   // Throws std::invalid_argument if the row does not fit the columns or the key is already there.
   void add(Value key, Values row);
-  const Values* find(const Value& key) const;
+  const Values* find(const Value& key) const {
+    if (const int64_t* k = std::get_if<int64_t>(&key)) return findInt(*k);
+    return findOther(key);
+  }
   const Fields& columns() const { return columns_; }
   size_t size() const { return rows_.size(); }
 
  private:
+  // Every Int64 key is also in a flat index (open addressing, linear probing, at most half
+  // full, Fibonacci hashing): a typed join's lookup (YSB's integer ad ids) is a multiply and a
+  // compare or two, where the map's was a variant hash, a modulo and a variant compare (~230
+  // instructions a lookup, ~75 per typed YSB event).
+  struct IntSlot {
+    int64_t key = 0;
+    const Values* row = nullptr;  // null: an empty slot
+  };
+  const Values* findInt(int64_t key) const {
+    if (ints_.empty()) return nullptr;
+    for (size_t i = intSlot(key);; i = (i + 1) & (ints_.size() - 1)) {
+      const IntSlot& s = ints_[i];
+      if (!s.row) return nullptr;
+      if (s.key == key) return s.row;
+    }
+  }
+  size_t intSlot(int64_t key) const {
+    return static_cast<size_t>((static_cast<uint64_t>(key) * 0x9E3779B97F4A7C15ULL) >> intShift_);
+  }
+  const Values* findOther(const Value& key) const;
+  void indexInt(int64_t key, const Values* row);
+
   Fields columns_;
-  std::unordered_map<Value, Values, ValueHash> rows_;
+  std::unordered_map<Value, Values, ValueHash> rows_;  // owns the rows (nodes: stable addresses)
+  std::vector<IntSlot> ints_;                          // a power of two in size, or empty
+  size_t intCount_ = 0;
+  int intShift_ = 64;
 };
 
 // Inner and LeftOuter for both joins; RightOuter, FullOuter and LeftSemi for stream-stream joins.

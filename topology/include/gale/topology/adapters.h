@@ -130,6 +130,8 @@ class SourceSpout final : public Spout {
   };
 
   void noteDone(Partition& p, int64_t offset);
+  // Passes the offsets from p.next up to `to`, whose records are gone.
+  void skipGone(Partition& p, int64_t to);
   // Takes this task's share of the partitions the source has beyond knownPartitions_.
   void adoptNewPartitions();
   // `now` / `monoNanos`: the clock, read once per chunk of records (a read per record was a fifth
