@@ -20,23 +20,28 @@ void StaticTable::add(Value key, Values row) {
   if (!why.empty()) throw std::invalid_argument("static table row for key " + toString(key) + ": " + why);
   if (rows_.contains(key))  // before the emplace, which may move the key even when it fails
     throw std::invalid_argument("static table already has a row for key " + toString(key));
+  // The index grows before the row goes in: a throw (out of memory) leaves the table as it was.
+  if (std::holds_alternative<int64_t>(key) && 2 * (intCount_ + 1) > ints_.size()) growIntIndex();
   auto it = rows_.emplace(std::move(key), std::move(row)).first;
-  if (const int64_t* k = std::get_if<int64_t>(&it->first)) indexInt(*k, &it->second);
+  if (const int64_t* k = std::get_if<int64_t>(&it->first)) {
+    place(ints_, intShift_, IntSlot{*k, &it->second});
+    ++intCount_;
+  }
 }
 
-void StaticTable::indexInt(int64_t key, const Values* row) {
-  if (2 * (intCount_ + 1) > ints_.size()) {
-    std::vector<IntSlot> old = std::move(ints_);
-    ints_.assign(std::max<size_t>(16, 2 * old.size()), IntSlot{});
-    intShift_ = 64 - std::countr_zero(ints_.size());
-    intCount_ = 0;
-    for (const IntSlot& s : old)
-      if (s.row) indexInt(s.key, s.row);
-  }
-  size_t i = intSlot(key);
-  while (ints_[i].row) i = (i + 1) & (ints_.size() - 1);
-  ints_[i] = IntSlot{key, row};
-  ++intCount_;
+void StaticTable::place(std::vector<IntSlot>& slots, int shift, IntSlot slot) {
+  size_t i = slotOf(slot.key, shift);
+  while (slots[i].row) i = (i + 1) & (slots.size() - 1);
+  slots[i] = slot;
+}
+
+void StaticTable::growIntIndex() {
+  std::vector<IntSlot> bigger(std::max<size_t>(16, 2 * ints_.size()));
+  const int shift = 64 - std::countr_zero(bigger.size());
+  for (const IntSlot& s : ints_)
+    if (s.row) place(bigger, shift, s);
+  ints_.swap(bigger);
+  intShift_ = shift;
 }
 
 const Values* StaticTable::findOther(const Value& key) const {

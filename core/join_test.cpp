@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <type_traits>
+
 namespace gale {
 namespace {
 
@@ -108,6 +110,22 @@ TEST(StaticTable, RejectsDuplicateKeysAndRowsThatDoNotFitTheColumns) {
   auto t = campaigns();
   EXPECT_THROW(t->add(std::string("ad1"), {std::string("c9")}), std::invalid_argument);
   EXPECT_THROW(t->add(std::string("ad9"), {int64_t{1}}), std::invalid_argument);
+}
+
+// The Int64 index points into the table's own map: a copy would look up the original's rows.
+static_assert(!std::is_copy_constructible_v<StaticTable> && !std::is_copy_assignable_v<StaticTable>);
+static_assert(std::is_move_constructible_v<StaticTable>);
+
+TEST(StaticTable, AMovedTableFindsEveryRowInItsNewPlace) {
+  StaticTable a(Fields{{"v", Type::Int64}});
+  for (int64_t k = -50; k < 50; ++k) a.add(Value{k}, Values{Value{k * 3}});
+  StaticTable b(std::move(a));
+  for (int64_t k = -50; k < 50; ++k) {
+    const Values* row = b.find(Value{k});
+    ASSERT_NE(row, nullptr) << k;
+    EXPECT_EQ(std::get<int64_t>((*row)[0]), k * 3);
+  }
+  EXPECT_EQ(b.find(Value{int64_t{50}}), nullptr);
 }
 
 TEST(StaticTable, ADuplicateKeysErrorNamesTheKey) {

@@ -22,6 +22,12 @@ struct ValueHash {
 class StaticTable {
  public:
   explicit StaticTable(Fields columns) : columns_(std::move(columns)) {}
+  // Not copyable: the Int64 index points at the rows of the map it was built over (a copy's
+  // lookups would read the original's rows). Moves keep the map's nodes, so they are safe.
+  StaticTable(const StaticTable&) = delete;
+  StaticTable& operator=(const StaticTable&) = delete;
+  StaticTable(StaticTable&&) = default;
+  StaticTable& operator=(StaticTable&&) = default;
   // Throws std::invalid_argument if the row does not fit the columns or the key is already there.
   void add(Value key, Values row);
   const Values* find(const Value& key) const {
@@ -48,11 +54,13 @@ class StaticTable {
       if (s.key == key) return s.row;
     }
   }
-  size_t intSlot(int64_t key) const {
-    return static_cast<size_t>((static_cast<uint64_t>(key) * 0x9E3779B97F4A7C15ULL) >> intShift_);
+  size_t intSlot(int64_t key) const { return slotOf(key, intShift_); }
+  static size_t slotOf(int64_t key, int shift) {
+    return static_cast<size_t>((static_cast<uint64_t>(key) * 0x9E3779B97F4A7C15ULL) >> shift);
   }
+  static void place(std::vector<IntSlot>& slots, int shift, IntSlot slot);
   const Values* findOther(const Value& key) const;
-  void indexInt(int64_t key, const Values* row);
+  void growIntIndex();
 
   Fields columns_;
   std::unordered_map<Value, Values, ValueHash> rows_;  // owns the rows (nodes: stable addresses)
