@@ -14,6 +14,7 @@
 #include "topology_pipeline.h"
 #include "gale/core/log.h"
 #include "gale/core/partition_order.h"
+#include "gale/core/thread_name.h"
 
 namespace gale {
 
@@ -288,6 +289,7 @@ class BatchJob {
   }
 
   void loop() {
+    nameThisThread("gale-mb-job");
     std::exception_ptr error;
     try {
       if (continuous_) {

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "gale/connectors/kafka_source.h"
+#include "gale/core/thread_name.h"
 #include "kafka_source_impl.h"
 
 namespace gale {
@@ -226,6 +227,7 @@ void KafkaSource::Impl::startLatestThread() {
   latestStop = false;
   rd_kafka_t* reader = newOffsetReader();
   latestThread = std::thread([this, reader] {
+    nameThisThread("gale-kafka-ends");
     struct Closer {
       rd_kafka_t* c;
       ~Closer() { rd_kafka_destroy(c); }

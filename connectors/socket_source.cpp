@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "gale/core/log.h"
+#include "gale/core/thread_name.h"
 
 namespace gale {
 
@@ -251,6 +252,7 @@ void SocketSource::readConnection(int fd) {
 }
 
 void SocketSource::run() {
+  nameThisThread("gale-socket-src");
   auto backoff = options_.initialBackoff;
   while (!stop_) {
     std::string error;

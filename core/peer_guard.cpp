@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "gale/core/log.h"
+#include "gale/core/thread_name.h"
 
 namespace gale {
 
@@ -257,6 +258,7 @@ void PeerGuard::handleEvent(Watch& w) {
 }
 
 void PeerGuard::run() {
+  nameThisThread("gale-peer-guard");
   std::vector<zmq::pollitem_t> items;
   for (;;) {
     items.clear();

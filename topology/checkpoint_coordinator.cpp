@@ -7,6 +7,7 @@
 
 #include "gale/core/log.h"
 #include "gale/core/partition_order.h"
+#include "gale/core/thread_name.h"
 
 namespace gale {
 
@@ -55,6 +56,7 @@ CheckpointCoordinator::~CheckpointCoordinator() {
 }
 
 void CheckpointCoordinator::writeLoop() {
+  nameThisThread("gale-ckpt");
   // The writer uses the CPU the tasks leave: serializing a large asynchronous snapshot must not
   // take a core from a task processing records (on a busy machine it would add to their
   // latency). Nice 10 still gets about a tenth of a contended core, so checkpoints complete.

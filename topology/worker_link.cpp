@@ -9,6 +9,7 @@
 #include "gale/core/clock.h"
 #include "gale/core/log.h"
 #include "gale/core/state_codec.h"
+#include "gale/core/thread_name.h"
 #include "private/runtime_shared.h"
 
 namespace gale {
@@ -193,6 +194,7 @@ void WorkerLink::onAbort(std::function<void(const std::string&)> handler) {
 }
 
 void WorkerLink::run() {
+  nameThisThread("gale-link");
   while (!stop_.load()) {
     try {
       step();

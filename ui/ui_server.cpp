@@ -12,6 +12,7 @@
 #include "api.h"
 #include "assets.h"
 #include "gale/core/log.h"
+#include "gale/core/thread_name.h"
 #include "job_view.h"
 
 namespace gale::ui {
@@ -92,6 +93,7 @@ class UiServer::Impl {
     }
     port = bound;
     listener = std::thread([this] {
+      nameThisThread("gale-ui");
       server.listen_after_bind();
       listenerEnded = true;
     });
@@ -172,6 +174,7 @@ class UiServer::Impl {
 
  private:
   void sampleLoop() {
+    nameThisThread("gale-ui-sampler");
     std::unique_lock lk(mutex);
     while (!stopping) {
       cv.wait_for(lk, options.sampleInterval, [&] { return stopping; });
@@ -192,6 +195,7 @@ class UiServer::Impl {
     }
     std::lock_guard lk(mutex);
     killers.emplace_back([this, e, waitSeconds] {
+      nameThisThread("gale-ui-kill");
       {
         std::unique_lock lk(mutex);
         if (cv.wait_for(lk, std::chrono::seconds(waitSeconds), [&] { return stopping; })) return;

@@ -25,6 +25,7 @@
 #include "gale/cluster/worker.h"
 #include "gale/cluster/zk.h"
 #include "gale/core/security.h"
+#include "gale/core/thread_name.h"
 
 namespace gc = gale::cluster;
 using gale::examples::number;
@@ -134,6 +135,7 @@ int serveUi(const gc::ClusterOptions& c, const std::string& bind, int port) {
   }
   std::cout << "gale ui: http://" << bind << ":" << port << "/" << std::endl;
   std::thread stopper([&] {
+    gale::nameThisThread("gale-ui-stopper");
     while (!gStop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.stop();
   });
