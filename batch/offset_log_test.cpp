@@ -10,6 +10,7 @@
 #include "job_test_util.h"
 #include "offset_log.h"
 #include "offset_log_file.h"
+#include "topology_pipeline.h"
 
 namespace gale {
 namespace {
@@ -362,6 +363,31 @@ TEST_F(OffsetLogJobTest, AHeldFlushDelaysTheSinksCommitButNotTheNextBatchsCutAnd
   job.stop();
   job.waitUntilDone();
   EXPECT_GE(job.progress().offsetLogFlushNanos.count(), 1u);
+}
+
+// Over several workers a follower's sink cannot see the coordinator's flush: the coordinator's
+// link sends a plan (TopologyPipeline::uncommittedPlans) only once its entry is durable.
+TEST_F(OffsetLogJobTest, ACoordinatorHandsFollowersOnlyPlansWhoseEntryIsDurable) {
+  auto t = std::make_shared<Trace>();
+  auto src = std::make_shared<GrowingSource>(1);
+  TopologyBuilder b;
+  b.setSpout("src", src, 1);
+  b.setBolt("sink", CommittingSink(t), 1).shuffleGrouping("src");
+  TopologyPipeline pipeline(b.build(), Continuous{});
+  RecoveredState recovered;
+  recovered.offsetLogDurable = 0;
+  std::atomic<int> finished{0};
+  pipeline.start(recovered, [&](uint64_t, BatchResult) { ++finished; }, [](std::exception_ptr) {});
+  BatchPlan plan;
+  plan.txid = 1;
+  plan.ranges = {{}};
+  pipeline.dispatch(plan);
+  EXPECT_TRUE(pipeline.uncommittedPlans().empty());
+  pipeline.offsetLogDurable(1);
+  ASSERT_EQ(pipeline.uncommittedPlans().size(), 1u);
+  EXPECT_EQ(pipeline.uncommittedPlans()[0]->txid, 1u);
+  EXPECT_TRUE(eventually([&] { return finished.load() == 1; }));
+  pipeline.stop();
 }
 
 }  // namespace
