@@ -150,7 +150,7 @@ struct BatchShared {
 
   void setOffsetLogDurable(uint64_t txid) {
     std::lock_guard lk(mutex);
-    if (txid <= offsetLogDurable && offsetLogDurable != UINT64_MAX) return;
+    if (offsetLogDurable == UINT64_MAX || txid <= offsetLogDurable) return;  // no gate, or old
     offsetLogDurable = txid;
     durableCv.notify_all();
   }

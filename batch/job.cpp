@@ -530,6 +530,7 @@ class BatchJob {
       durable = std::max(durable, txid);  // read back from a synced file or LMDB
       if (txid > recovered_.lastTxid) loggedPlans_.push_back(decodeOffsets(payload));
     }
+    offsetLog_->committed(recovered_.lastTxid);  // older entries are obsolete (compaction)
     offsetLogStart_ = durable;
     if (config_.syncCommits) recovered_.offsetLogDurable = durable;
   }

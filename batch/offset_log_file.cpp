@@ -163,8 +163,13 @@ void OffsetLogFile::append(uint64_t txid, std::string_view payload) {
   std::string record = encodeRecord(txid, payload);
   {
     std::lock_guard lk(mutex_);
-    if (broken_) throw StateError("offset log " + path_ + ": an earlier flush failed");
-    writeAll(fd_, record, path_);
+    if (broken_) throw StateError("offset log " + path_ + ": an earlier write or flush failed");
+    try {
+      writeAll(fd_, record, path_);
+    } catch (...) {
+      broken_ = true;  // a partial record is the file's torn tail: nothing may follow it
+      throw;
+    }
     bytes_ += record.size();
     appended_ = std::max(appended_, txid);
     if (txid > committed_) live_[txid] = std::move(record);
@@ -194,8 +199,11 @@ uint64_t OffsetLogFile::fileBytes() const {
 void OffsetLogFile::flusherLoop() {
   std::unique_lock lk(mutex_);
   auto compactDue = [&] {
+    // (A rewrite that left the file large, its live entries being that large, waits until it
+    // has doubled.)
     return bytes_ > options_.compactBytes &&
-           (committed_ >= appended_ || bytes_ > 16 * options_.compactBytes);
+           (committed_ >= appended_ ||
+            (bytes_ > 16 * options_.compactBytes && bytes_ > 2 * rewrittenBytes_));
   };
   while (true) {
     wake_.wait(lk, [&] {
@@ -257,6 +265,7 @@ void OffsetLogFile::compactLocked() {
   ::close(fd_);
   fd_ = fd;
   bytes_ = bytes;
+  rewrittenBytes_ = bytes;
 }
 
 }  // namespace gale

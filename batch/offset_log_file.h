@@ -77,6 +77,7 @@ class OffsetLogFile {
   uint64_t durable_ = 0;    // published as durable
   uint64_t committed_ = 0;  // obsolete through (the store's commit)
   uint64_t bytes_ = 0;      // the file's length
+  uint64_t rewrittenBytes_ = 0;  // its length after the last rewrite (compactLocked)
   std::map<uint64_t, std::string> live_;  // appended records above committed_ (for a rewrite)
   bool stop_ = false;
   bool broken_ = false;
