@@ -272,6 +272,7 @@ class BatchOperatorBolt final : public Bolt {
       if (shared_->timing == WatermarkTiming::NextBatch) carried_ = *shared_->recovered.watermark;
       else applied_ = *shared_->recovered.watermark;
     }
+    exactReplay_ = dynamic_cast<ExactReplaySink*>(op_.get()) != nullptr;
     writer_ = dynamic_cast<BatchStateWriter*>(op_.get());
     if (writer_) {
       if (!shared_->recovered.store) {
@@ -328,6 +329,7 @@ class BatchOperatorBolt final : public Bolt {
         }
       }
       op_->onProcessingTime(shared_->clock->now(), e);
+      if (exactReplay_) shared_->waitOffsetLogDurable(txid);  // before its external commit
       op_->onBatchEnd(txid, e);
       if (incremental_) {
         snap = incremental_->snapshotHead();
@@ -437,6 +439,7 @@ class BatchOperatorBolt final : public Bolt {
   std::optional<Timestamp> carried_;  // NextBatch timing: computed by the last batch, not applied
   uint64_t emitted_ = 0;              // rows emitted in the batch being run
   uint64_t droppedBefore_ = 0;        // op_->droppedByWatermark() at the last batch end
+  bool exactReplay_ = false;          // op_ is an ExactReplaySink
 };
 
 // A user's own Bolt in a micro-batch topology: it gets the batch hooks itself; the wrapper
@@ -456,6 +459,7 @@ class BatchBoltWrapper final : public Bolt {
     key_ = taskKey(ctx.component, ctx.taskIndex);
     bolt_ = proto_->clone();
     bolt_->prepare(ctx, out);
+    exactReplay_ = dynamic_cast<ExactReplaySink*>(bolt_.get()) != nullptr;
     state_ = dynamic_cast<CheckpointedBolt*>(bolt_.get());
     keyGroups_ = keyGroupedTask(*ctx.topology, ctx.component, ctx.taskIndex, ctx.parallelism,
                                 state_);
@@ -485,6 +489,9 @@ class BatchBoltWrapper final : public Bolt {
   void onBatchEnd(uint64_t txid, OutputCollector& out) override {
     std::string state;
     try {
+      // An ExactReplaySink commits the batch externally here (a Kafka transaction), which a
+      // replay cannot undo: the batch's offset log entry must be durable first.
+      if (exactReplay_) shared_->waitOffsetLogDurable(txid);
       bolt_->onBatchEnd(txid, out);  // e.g. a sink's transaction commit
       if (state_) state = keyGroups_ ? keyGroups_.snapshot() : state_->snapshotState(txid);
     } catch (...) {
@@ -504,6 +511,7 @@ class BatchBoltWrapper final : public Bolt {
   std::shared_ptr<const Bolt> proto_;
   std::unique_ptr<Bolt> bolt_;
   CheckpointedBolt* state_ = nullptr;  // bolt_ itself, if it checkpoints its state
+  bool exactReplay_ = false;           // bolt_ is an ExactReplaySink
   KeyGroupedTask keyGroups_;           // state_ itself, if its component has key groups
   std::string key_;
 };

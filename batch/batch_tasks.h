@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -139,6 +141,36 @@ struct BatchShared {
     finished(txid, std::move(done));
   }
 
+  // The offset log's durability (RecoveredState::offsetLogDurable): UINT64_MAX when nothing
+  // waits for it (no offset log, syncCommits off, a follower worker: its coordinator sends a
+  // plan only once its entry is durable).
+  uint64_t offsetLogDurable = UINT64_MAX;
+  bool stopping = false;  // the pipeline stops: a waiter gives up
+  std::condition_variable durableCv;
+
+  void setOffsetLogDurable(uint64_t txid) {
+    std::lock_guard lk(mutex);
+    if (offsetLogDurable == UINT64_MAX || txid <= offsetLogDurable) return;  // no gate, or old
+    offsetLogDurable = txid;
+    durableCv.notify_all();
+  }
+  // An ExactReplaySink's task, before its batch-end (its external commit): a replay after a
+  // machine crash must be cut to the same offsets, so txid's offset log entry must be durable
+  // first. Throws if the job fails or stops before it is.
+  void waitOffsetLogDurable(uint64_t txid) {
+    std::unique_lock lk(mutex);
+    durableCv.wait(lk, [&] { return offsetLogDurable >= txid || hasFailed || stopping; });
+    if (offsetLogDurable < txid) {
+      throw std::runtime_error("batch " + std::to_string(txid) +
+                               ": the job stopped before its offset log entry was durable");
+    }
+  }
+  void stopWaiting() {
+    std::lock_guard lk(mutex);
+    stopping = true;
+    durableCv.notify_all();
+  }
+
   // Any thread. Before start() set `failed` (a follower's link can deliver ABORT while the worker
   // still opens its sources), the failure waits for start(), which reports it and launches nothing.
   void fail(std::exception_ptr e) {
@@ -146,6 +178,7 @@ struct BatchShared {
     BatchPipeline::Failed report;
     {
       std::lock_guard lk(mutex);
+      durableCv.notify_all();
       if (!failed) {
         failedBeforeStart = e;
         return;

@@ -11,6 +11,7 @@
 #include "gale/batch/microbatch.h"
 #include "job_registry.h"
 #include "offset_log.h"
+#include "offset_log_file.h"
 #include "topology_pipeline.h"
 #include "gale/core/log.h"
 #include "gale/core/partition_order.h"
@@ -90,16 +91,7 @@ class BatchJob {
       committedOffsets_ = fromStateOffsets(store_->committedOffsets());
       resumePartitionOrders();
       planner_.resume(recovered_.lastTxid, committedOffsets_);
-      if (config_.offsetLog) {
-        offsetLog_ = &store_->keyedState(kOffsetLogState, StateKind::Plain);
-        // Batches cut but not committed before the restart: replay them with the same ends.
-        offsetLog_->forEach([&](std::string_view key, std::string_view value) {
-          if (std::stoull(std::string(key)) > recovered_.lastTxid) {
-            loggedPlans_.push_back(decodeOffsets(value));
-          }
-          return true;
-        });
-      }
+      if (config_.offsetLog) openOffsetLog();
     } catch (const CheckpointDamaged& e) {
       throw CheckpointDamaged(e, "micro-batch job '" + name_ + "' cannot resume from its "
                                  "checkpoint: ");
@@ -149,6 +141,7 @@ class BatchJob {
       }
     }
     for (const auto& s : planner_.sources()) s.source->open(*config_.clock);
+    if (offsetLog_) offsetLog_->start(offsetLogStart_);
     // The pipeline is stopped (its threads joined) before this job can be destroyed, so the
     // callbacks may hold `this`.
     pipeline_->start(
@@ -307,6 +300,7 @@ class BatchJob {
       if (!error) error = std::current_exception();
     }
     for (const auto& s : planner_.sources()) s.source->close();
+    offsetLog_.reset();  // its flusher reports to the pipeline, stopped above
     // Release the checkpoint directory (its lock) as soon as the job has ended, so a new run may
     // open it while this handle still exists; keep its summary for the UI.
     try {
@@ -508,6 +502,41 @@ class BatchJob {
     return plan;
   }
 
+  // The offset log file (offset_log_file.h), and the batches it (or, in a checkpoint written
+  // before it, LMDB's kOffsetLogState) logged but the store did not commit: replayed first.
+  void openOffsetLog() {
+    std::map<uint64_t, std::string> logged;
+    for (const StateInfo& st : store_->states()) {
+      if (st.name != kOffsetLogState) continue;
+      legacyOffsetLog_ = &store_->keyedState(kOffsetLogState, StateKind::Plain);
+      legacyOffsetLog_->forEach([&](std::string_view key, std::string_view value) {
+        uint64_t txid = std::stoull(std::string(key));
+        logged[txid] = std::string(value);
+        legacyTxids_.insert(txid);
+        return true;
+      });
+    }
+    OffsetLogFile::Options lo;
+    lo.sync = config_.syncCommits;
+    lo.onPoint = config_.onOffsetLog;
+    lo.durable = [this](uint64_t txid, int64_t flushNanos) {
+      pipeline_->offsetLogDurable(txid);
+      std::lock_guard lk(mutex_);
+      progress_.offsetLogFlushNanos.record(flushNanos);
+    };
+    lo.failed = [this](std::exception_ptr e) { onFailed(e); };
+    offsetLog_ = std::make_unique<OffsetLogFile>(config_.checkpoint, std::move(lo));
+    for (const auto& [txid, payload] : offsetLog_->recovered()) logged[txid] = payload;
+    uint64_t durable = recovered_.lastTxid;
+    for (const auto& [txid, payload] : logged) {
+      durable = std::max(durable, txid);  // read back from a synced file or LMDB
+      if (txid > recovered_.lastTxid) loggedPlans_.push_back(decodeOffsets(payload));
+    }
+    offsetLog_->committed(recovered_.lastTxid);  // older entries are obsolete (compaction)
+    offsetLogStart_ = durable;
+    if (config_.syncCommits) recovered_.offsetLogDurable = durable;
+  }
+
   // Sources that name their partitions get the order of the checkpoint back (before open).
   void resumePartitionOrders() {
     for (const auto& s : planner_.sources()) {
@@ -534,12 +563,10 @@ class BatchJob {
     }
   }
 
+  // One write() to the offset log file; its flusher makes it durable while the batch runs.
   void logPlan(const BatchPlan& plan) {
     if (!offsetLog_) return;
-    store_->applyBeforeCommit(
-        plan.txid, *offsetLog_,
-        {{offsetLogKey(plan.txid),
-          [v = encodeOffsets(plan.end, plan.endOfInput)](auto) { return v; }}});
+    offsetLog_->append(plan.txid, encodeOffsets(plan.end, plan.endOfInput));
   }
 
   // True when every replayable source can serve `limit` now (available() has reached it).
@@ -568,8 +595,11 @@ class BatchJob {
     commitPartitionOrders(c);
     if (result.watermark) c.setWatermark(*result.watermark);
     for (auto& s : result.sinks) c.markSinkCommitted(s);
-    if (offsetLog_) c.erase(*offsetLog_, offsetLogKey(txid));  // the commit record supersedes it
+    // The commit record supersedes a logged entry (one in LMDB, from before offsets.log, is
+    // erased with it).
+    if (legacyTxids_.erase(txid)) c.erase(*legacyOffsetLog_, offsetLogKey(txid));
     c.commit();
+    if (offsetLog_) offsetLog_->committed(txid);
     for (auto& [name, order] : pendingOrder_) writtenOrder_[name] = std::move(order);
     pendingOrder_.clear();
     int64_t t1 = SystemClock::steadyNanos();
@@ -665,7 +695,10 @@ class BatchJob {
   static constexpr size_t kKeptCommits = BatchProgress::kRecentBatches;
   RecoveredState recovered_;
   Offsets committedOffsets_;
-  KeyedState* offsetLog_ = nullptr;      // with MicroBatch::offsetLog
+  std::unique_ptr<OffsetLogFile> offsetLog_;  // with MicroBatch::offsetLog
+  uint64_t offsetLogStart_ = 0;               // durable through this when opened
+  KeyedState* legacyOffsetLog_ = nullptr;     // kOffsetLogState of an older checkpoint
+  std::set<uint64_t> legacyTxids_;            // its entries, erased by their commits
   KeyedState* partitionOrder_ = nullptr;  // with a source that names its partitions
   std::map<std::string, std::string> writtenOrder_, pendingOrder_;  // source -> encoded order
   std::deque<LoggedPlan> loggedPlans_;   // logged batches to replay, oldest first

@@ -84,6 +84,7 @@ void TopologyPipeline::start(const RecoveredState& recovered, Finished finished,
     shared_->finished = std::move(finished);
     shared_->failed = std::move(failed);
     shared_->committed = recovered.lastTxid;
+    shared_->offsetLogDurable = recovered.offsetLogDurable.value_or(UINT64_MAX);
     failedBeforeStart = shared_->failedBeforeStart;
   }
   if (failedBeforeStart) {
@@ -119,10 +120,15 @@ void TopologyPipeline::committed(uint64_t txid) {
   p.erase(p.begin(), p.upper_bound(txid));
 }
 
+void TopologyPipeline::offsetLogDurable(uint64_t txid) { shared_->setOffsetLogDurable(txid); }
+
 std::vector<std::shared_ptr<const BatchPlan>> TopologyPipeline::uncommittedPlans() const {
   std::lock_guard lk(shared_->mutex);
   std::vector<std::shared_ptr<const BatchPlan>> out;
-  for (const auto& [txid, plan] : shared_->plans) out.push_back(plan);
+  // Only plans whose offset log entry is durable: a follower's ExactReplaySink does not wait for
+  // it itself (its worker cannot see the flush).
+  for (const auto& [txid, plan] : shared_->plans)
+    if (txid <= shared_->offsetLogDurable) out.push_back(plan);
   return out;
 }
 
@@ -198,6 +204,7 @@ uint64_t TopologyPipeline::lastCommitted() const {
 
 void TopologyPipeline::stop() {
   if (!running_) return;
+  shared_->stopWaiting();  // a sink task waiting for the offset log must not hold up the stop
   // Over several workers the others' tasks are not drained by a graceful stop here: every batch
   // this run dispatched was committed or is replayed, so the runtime is killed.
   if (shared_->hasFailed || worker_) {

@@ -68,6 +68,7 @@ class TopologyPipeline final : public BatchPipeline {
   void start(const RecoveredState& recovered, Finished finished, Failed failed) override;
   void dispatch(const BatchPlan& plan) override;
   void committed(uint64_t txid) override;
+  void offsetLogDurable(uint64_t txid) override;
   void stop() override;
   TopologyMetrics metrics() const override;
   const Topology* topology() const override { return batchTopology_.get(); }

@@ -310,7 +310,25 @@ void runEosJob(const std::string& bootstrap, const std::string& chk, const std::
   MicroBatch cfg;
   cfg.checkpoint = chk;
   cfg.maxRecordsPerBatch = 100;
-  cfg.syncCommits = false;  // a process kill loses nothing without fsync
+  // A process kill loses nothing without fsync; the offset log's kill points need its flusher,
+  // which runs with syncCommits only.
+  const bool offsetLogPoint = kill.rfind("offset-log-", 0) == 0;
+  cfg.syncCommits = offsetLogPoint;
+  cfg.onOffsetLog = [kill, killTxid](OffsetLogPoint p, uint64_t txid) {
+    if (txid < killTxid) return;
+    if (p == OffsetLogPoint::AfterAppend && kill == "offset-log-after-append") {
+      ::raise(SIGKILL);  // cut, not yet durable, no transaction of it begun
+    }
+    if (p == OffsetLogPoint::AfterFlush && kill == "offset-log-after-flush") {
+      // Durable, the sinks' commits of txid not yet made: die now unless a transaction is
+      // open (see gKillDue), else at the next point where none is.
+      if (gOpenTransactions.load() > 0) {
+        gKillDue.store(true);
+        return;
+      }
+      ::raise(SIGKILL);
+    }
+  };
   cfg.onCommitPoint = [kill, killTxid](CommitPoint p, uint64_t txid) {
     if (gKillDue.load()) ::raise(SIGKILL);
     if (txid < killTxid) return;
@@ -439,9 +457,12 @@ TEST(KafkaSinkTest, micro_batch_output_is_exactly_once_however_the_job_is_killed
     uint64_t txid = 0;  // 0: the next committed txid + 1 or 2 (random)
   };
   // (Not "before-kafka-commit": see gKillDue.)
-  std::vector<Kill> kills = {{"after-kafka-commit", -1}, {"lmdb-before-write", -1},
-                             {"after-kafka-commit", -1}, {"lmdb-after-commit", -1},
-                             {"", 700},                  {"after-kafka-commit", -1},
+  // "after-kafka-commit" is also the kill between the Kafka commit and the LMDB commit.
+  std::vector<Kill> kills = {{"after-kafka-commit", -1},      {"lmdb-before-write", -1},
+                             {"offset-log-after-append", -1}, {"after-kafka-commit", -1},
+                             {"offset-log-after-flush", -1},  {"lmdb-after-commit", -1},
+                             {"", 700},                       {"offset-log-after-append", -1},
+                             {"after-kafka-commit", -1},      {"offset-log-after-flush", -1},
                              {"", 1200}};
   if (const char* e = std::getenv("GALE_EOS_KILLS")) {  // point:txid,... (experiments)
     kills.clear();
@@ -473,10 +494,9 @@ TEST(KafkaSinkTest, micro_batch_output_is_exactly_once_however_the_job_is_killed
     EXPECT_GE(landed, 4) << "too few kills landed to test anything";
   }
   ASSERT_EQ(runChild(mc.bootstraps(), chk, "", 0, -1), 0);
-  // The job kept an offset log by itself (KafkaSink is an ExactReplaySink).
-  bool offsetLog = false;
-  for (const auto& st : StateStore::inspect(chk)->states()) offsetLog |= st.name == "_gale_offset_log";
-  EXPECT_TRUE(offsetLog);
+  // The job kept an offset log by itself (KafkaSink is an ExactReplaySink), in its own file.
+  EXPECT_TRUE(fs::exists(fs::path(chk) / "offsets.log"));
+  for (const auto& st : StateStore::inspect(chk)->states()) EXPECT_NE(st.name, "_gale_offset_log");
 
   auto records = mc.consumeAll("out", /*readCommitted=*/true);
   std::map<std::pair<std::string, int64_t>, int> seen;

@@ -391,6 +391,7 @@ json batchesJson(const JobSnapshot& job) {
           {"batchLatency", latencyJson(p.batchNanos)},
           {"recordLatency", latencyJson(p.recordNanos)},
           {"commitLatency", latencyJson(p.commitNanos)},
+          {"offsetLogFlushLatency", latencyJson(p.offsetLogFlushNanos)},
           {"commitTimeMs", ms(p.commitTotalNanos)},
           {"recent", recent}};
 }

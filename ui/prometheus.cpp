@@ -165,6 +165,8 @@ void batchMetrics(Exposition& e, const Labels& l, const BatchProgress& p) {
   e.histogram("gale_batch_duration_seconds", "Batch cut to its commit.", l, p.batchNanos);
   e.histogram("gale_batch_commit_duration_seconds", "The LMDB commit of a batch.", l,
               p.commitNanos);
+  e.histogram("gale_batch_offset_log_flush_seconds",
+              "An fdatasync of the offset log, off the job's thread.", l, p.offsetLogFlushNanos);
   e.histogram("gale_batch_record_latency_seconds", "Record arrival to its batch's commit.", l,
               p.recordNanos);
 }

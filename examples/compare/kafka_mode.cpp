@@ -216,6 +216,19 @@ class KafkaJob {
     if (running_ && !running_->error().empty()) throw std::runtime_error(running_->error());
   }
   const RunningTopology* continuous() const { return running_.get(); }
+  // A micro-batch job's durability writes: the offset log's fdatasyncs (off the job's thread)
+  // and the LMDB commits (on it), p50 / p99 / max over the run.
+  std::string durability() const {
+    if (!job_) return "";
+    BatchProgress p = job_.progress();
+    auto dist = [](const Histogram& h) {
+      return formatNanos(h.percentile(0.5)) + " / " + formatNanos(h.percentile(0.99)) + " / " +
+             formatNanos(h.max());
+    };
+    return "offset log flushes (p50 / p99 / max) " + dist(p.offsetLogFlushNanos) + " over " +
+           std::to_string(p.offsetLogFlushNanos.count()) + "; LMDB commits " +
+           dist(p.commitNanos) + " over " + std::to_string(p.commitNanos.count()) + " batches";
+  }
 
  private:
   std::unique_ptr<TempDir> dir_;
@@ -367,6 +380,7 @@ KafkaRun latencyRun(KafkaCluster& cluster, KafkaPipeline p, double load, const M
     run.engine = probe->summary();
     probe.reset();
   }
+  if (job && mode && mode->microBatch) run.engine = job->durability();
   job.reset();
   if (relay) relay->stop();
   run.results = meter.results();

@@ -42,6 +42,11 @@ enum class WatermarkTiming {
 
 struct BatchRecord;
 
+// Points of the offset log (MicroBatch::onOffsetLog): a batch's entry was written to the file
+// (not yet durable); a flush covering entries through txid is about to start; it finished (the
+// entries are durable, and sinks waiting for them may commit).
+enum class OffsetLogPoint { AfterAppend, BeforeFlush, AfterFlush };
+
 struct MicroBatch {
   BatchTrigger trigger = BatchTrigger::unspecified();
   // The checkpoint directory (Spark's checkpointLocation): state, offsets and the commit log.
@@ -92,10 +97,15 @@ struct MicroBatch {
   // checkpoint BEFORE the batch runs, and a batch replayed after a crash is cut to exactly those
   // offsets instead of to whatever is available then. Needed by sinks that cannot replace a
   // replayed batch's output (a committed Kafka transaction stays); runMicroBatch turns it on by
-  // itself when a bolt of the topology is an ExactReplaySink. Costs one small LMDB write per batch.
+  // itself when a bolt of the topology is an ExactReplaySink. Costs one write() per batch to the
+  // checkpoint's offsets.log, fdatasync'ed by a thread of the job (with syncCommits) while the
+  // batch runs: sinks that commit externally wait for it (docs/batch.md, "The offset log").
   bool offsetLog = false;
   // Fault injection and tracing: called at each point of every commit.
   std::function<void(CommitPoint, uint64_t txid)> onCommitPoint;
+  // Fault injection and tracing of the offset log: AfterAppend on the job's thread, BeforeFlush
+  // and AfterFlush on its flusher thread (a test may block in BeforeFlush to hold a flush).
+  std::function<void(OffsetLogPoint, uint64_t txid)> onOffsetLog;
   // The executors underneath (channels, spin, transport). Micro-batch mode always runs them with
   // acking off (a batch is replayed whole); BatchTrigger::continuous() runs the topology with exactly
   // this configuration. Its clock, when set, is also the job's clock.
@@ -163,6 +173,9 @@ struct BatchProgress {
   Histogram batchNanos;         // cut -> commit, per batch
   Histogram recordNanos;        // record arrival (originNanos) -> its batch's commit
   Histogram commitNanos;        // the LMDB commit alone
+  // The offset log's fdatasyncs (MicroBatch::offsetLog with syncCommits), each covering the
+  // entries appended since the last one; off the job's thread, overlapping the batch's run.
+  Histogram offsetLogFlushNanos;
   int64_t commitTotalNanos = 0; // time inside LMDB commits
   int64_t runNanos = 0;         // time since the job started
   bool paused = false;          // deactivate(): no batch is cut until activate()

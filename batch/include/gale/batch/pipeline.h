@@ -77,6 +77,10 @@ struct RecoveredState {
   // Without a store (a follower worker of runMicroBatchWorker): the incremental operators'
   // committed entries, state "$entries:<component>" -> (key, value) in key order.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> entries;
+  // Set when the job's offset log is flushed behind the batches (MicroBatch::offsetLog with
+  // syncCommits): the txid it is durable through now. ExactReplaySinks then wait, before their
+  // batch-end (their external commit), until offsetLogDurable() reached their txid. Unset: no wait.
+  std::optional<uint64_t> offsetLogDurable;
 };
 
 // An operator that keeps its state in the job's StateStore instead of a snapshot (Trident's
@@ -113,6 +117,8 @@ class BatchPipeline {
   virtual void dispatch(const BatchPlan& plan) = 0;
   // Batch `txid` is durable (its sinks may release, sources may drop its records).
   virtual void committed(uint64_t txid) {}
+  // The offset log is durable through txid (RecoveredState::offsetLogDurable); any thread.
+  virtual void offsetLogDurable(uint64_t txid) {}
   // Every dispatched batch has finished: shut down.
   virtual void stop() = 0;
   // For the web UI, from any thread: the executors' metrics (the last ones once stopped; empty
